@@ -1,0 +1,6 @@
+import zoo
+
+
+@zoo.hookimpl
+def zoo_architectures():
+    raise RuntimeError("hook exploded on purpose")

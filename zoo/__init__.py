@@ -1,0 +1,50 @@
+"""visionzoo: a plugin-based model zoo for PyTorch.
+
+Importing ``zoo`` and listing models never imports torch or any plugin's model code.
+"""
+
+from __future__ import annotations
+
+from zoo.errors import (
+    AmbiguousNameError,
+    BuilderError,
+    InvalidSpecError,
+    UnknownExplainerError,
+    UnknownModelError,
+    UnknownNameError,
+    UnknownTagError,
+    ZooError,
+)
+from zoo.explain import Explainer, create_explainer, explain
+from zoo.factory import create
+from zoo.hookspecs import hookimpl
+from zoo.registry import PluginWarning, get_registry
+from zoo.specs import ArchitectureSpec, ExplainerSpec, ModelInfo, PretrainedCfg
+
+__version__ = "0.1.0"
+
+
+def list_models(pattern="*", *, pretrained: bool = False, task: str | None = None) -> list[str]:
+    """Names of registered architectures matching an fnmatch ``pattern`` (or a list of them).
+
+    With ``pretrained=True``, lists ``"arch.tag"`` names, one per pretrained weight set.
+    """
+    return get_registry().list_models(pattern, pretrained=pretrained, task=task)
+
+
+def list_explainers(pattern: str = "*") -> list[str]:
+    """Names of registered explainers matching ``pattern``."""
+    return get_registry().list_explainers(pattern)
+
+
+def model_info(name: str) -> ModelInfo:
+    """The spec of ``name`` plus the plugin and distribution it came from."""
+    return get_registry().model_info(name)
+
+
+__all__ = [
+    "AmbiguousNameError", "ArchitectureSpec", "BuilderError", "Explainer", "ExplainerSpec",
+    "InvalidSpecError", "ModelInfo", "PluginWarning", "PretrainedCfg", "UnknownExplainerError",
+    "UnknownModelError", "UnknownNameError", "UnknownTagError", "ZooError", "create",
+    "create_explainer", "explain", "hookimpl", "list_explainers", "list_models", "model_info",
+]

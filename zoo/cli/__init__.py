@@ -1,0 +1,49 @@
+"""The ``zoo`` command line.
+
+Each subcommand lives in its own module exposing ``register(subparsers)``; the module adds its
+parser and sets ``func`` to a function ``(args) -> exit code``. Add a module to
+``COMMAND_MODULES`` to add a command.
+
+Exit codes: 0 success; 1 the command ran and found a problem (a failed check, a broken
+plugin); 2 bad usage or an unknown name; 3 a weights or hub error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from zoo.errors import UnknownNameError, ZooError
+
+COMMAND_MODULES = (
+    "zoo.cli.listing",
+    "zoo.cli.doctor",
+)
+
+EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, EXIT_RUNTIME = 0, 1, 2, 3
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="zoo",
+        description="visionzoo: list, build, check and explain vision models from plugins.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(module_name).register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except UnknownNameError as exc:
+        print(f"zoo: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except ZooError as exc:
+        print(f"zoo: error: {exc}", file=sys.stderr)
+        return EXIT_RUNTIME
+    except BrokenPipeError:  # `zoo list | head`
+        return EXIT_OK

@@ -1,0 +1,73 @@
+"""``zoo list`` and ``zoo info``."""
+
+from __future__ import annotations
+
+import argparse
+
+from zoo.cli.table import format_table
+from zoo.registry import get_registry
+from zoo.specs import TASKS
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("list", help="list models and explainers",
+                              description="List registered architectures (or pretrained tags) and explainers.")
+    p.add_argument("pattern", nargs="?", default="*", help="fnmatch pattern, e.g. 'fcn*' (default: all)")
+    p.add_argument("--pretrained", action="store_true", help="list 'arch.tag' pretrained weight sets")
+    p.add_argument("--task", choices=TASKS, help="only models of this task")
+    p.add_argument("--names", action="store_true", help="print bare names, one per line")
+    p.set_defaults(func=run_list)
+
+    p = subparsers.add_parser("info", help="show a model's spec, plugin and pretrained tags",
+                              description="Show where a model comes from and its pretrained weights.")
+    p.add_argument("name", help="'arch' or 'arch.tag'")
+    p.set_defaults(func=run_info)
+
+
+def run_list(args: argparse.Namespace) -> int:
+    registry = get_registry()
+    names = registry.list_models(args.pattern, pretrained=args.pretrained, task=args.task)
+    explainers = [] if (args.pretrained or args.task) else registry.list_explainers(args.pattern)
+    if args.names:
+        print("\n".join(names + explainers))
+        return 0
+    rows = []
+    for name in names:
+        spec, plugin, tag = registry.resolve(name)
+        detail = ", ".join(spec.pretrained) if not tag else _metrics(spec.pretrained[tag].metrics)
+        rows.append([name, spec.task, plugin.distribution, detail])
+    print(format_table(["model", "task", "plugin", "metrics" if args.pretrained else "pretrained tags"], rows))
+    if explainers:
+        print()
+        rows = []
+        for name in explainers:
+            spec, plugin = registry.explainer(name)
+            rows.append([name, ", ".join(spec.tasks), plugin.distribution, spec.description])
+        print(format_table(["explainer", "tasks", "plugin", "description"], rows))
+    return 0
+
+
+def run_info(args: argparse.Namespace) -> int:
+    registry = get_registry()
+    info = registry.model_info(args.name)
+    builder = info.builder if isinstance(info.builder, str) else getattr(info.builder, "__qualname__", repr(info.builder))
+    print(f"name:         {info.name}")
+    print(f"task:         {info.task}")
+    print(f"description:  {info.description}")
+    print(f"plugin:       {info.plugin} ({info.distribution} {info.version})")
+    print(f"builder:      {builder}")
+    print(f"defaults:     {info.defaults}")
+    if not info.pretrained:
+        print("pretrained:   none")
+    for tag, cfg in info.pretrained.items():
+        default = " (default)" if tag == info.default_tag else ""
+        print(f"pretrained:   {info.name}.{tag}{default}")
+        print(f"  hub:        {cfg.hf_hub_id}@{cfg.revision}/{cfg.filename}")
+        print(f"  sha256:     {cfg.sha256 or '-'}")
+        print(f"  classes:    {cfg.num_classes}, in_chans {cfg.in_chans}, license {cfg.license or '-'}")
+        print(f"  metrics:    {_metrics(cfg.metrics) or '-'}")
+    return 0
+
+
+def _metrics(metrics: dict) -> str:
+    return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items())

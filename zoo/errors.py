@@ -1,0 +1,46 @@
+"""Typed errors raised by the zoo.
+
+Every error derives from :class:`ZooError`, and also from the built-in exception a caller
+would naturally catch (``KeyError`` for an unknown name, ``ValueError`` for bad data), so
+``except KeyError`` keeps working for code written against timm or torchvision.
+"""
+
+from __future__ import annotations
+
+
+class ZooError(Exception):
+    """Base class of every error the zoo raises on purpose."""
+
+
+class _MessageKeyError(KeyError):
+    # KeyError's str() quotes its argument; a message should read as a message.
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class UnknownNameError(ZooError, _MessageKeyError):
+    """A model, tag or explainer name the registry does not know."""
+
+
+class UnknownModelError(UnknownNameError):
+    """No registered architecture has this name."""
+
+
+class UnknownTagError(UnknownNameError):
+    """The architecture exists but has no pretrained tag of this name."""
+
+
+class UnknownExplainerError(UnknownNameError):
+    """No registered explainer has this name."""
+
+
+class AmbiguousNameError(ZooError, ValueError):
+    """Two plugins registered the same name and nothing says which one to use."""
+
+
+class InvalidSpecError(ZooError, ValueError):
+    """A plugin returned a spec that does not satisfy the contract."""
+
+
+class BuilderError(ZooError, TypeError):
+    """A spec's builder could not be imported, or returned the wrong kind of object."""

@@ -1,0 +1,34 @@
+"""The explainer interface and the two entry points ``create_explainer`` and ``explain``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from zoo.registry import get_registry, import_builder
+
+
+class Explainer:
+    """Base class of explainers: ``explainer(images, target=None) -> (N, H, W)`` maps.
+
+    ``target`` is a class index, a list of indices (one per image), or None for the predicted
+    class. Subclasses implement ``__call__``; the model is kept as ``self.model``.
+    """
+
+    def __init__(self, model: Any, **kwargs: Any) -> None:
+        self.model = model
+
+    def __call__(self, images: Any, target: int | list[int] | None = None):  # pragma: no cover
+        raise NotImplementedError
+
+
+def create_explainer(name: str, model: Any, **kwargs: Any) -> Explainer:
+    """Build the registered explainer ``name`` for ``model``."""
+    spec, plugin = get_registry().explainer(name)
+    builder = import_builder(spec.builder, f"{plugin.distribution}:{spec.name}")
+    return builder(model, **kwargs)
+
+
+def explain(model: Any, images: Any, method: str = "gradcam", target: int | list[int] | None = None,
+            **kwargs: Any):
+    """Explain ``model``'s prediction on ``images`` with ``method``; returns (N, H, W) maps."""
+    return create_explainer(method, model, **kwargs)(images, target=target)

@@ -1,0 +1,71 @@
+"""``zoo.create``: name -> spec -> builder -> (weights) -> ``nn.Module``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from zoo.errors import BuilderError
+from zoo.registry import get_registry, import_builder
+
+
+def create(name: str, pretrained: bool = False, *, num_classes: int | None = None,
+           in_chans: int | None = None, revision: str | None = None,
+           weights: str | Path | None = None, **kwargs: Any):
+    """Build a registered model, optionally with weights.
+
+    Args:
+        name: ``"arch"`` or ``"arch.tag"`` (``"dist:arch"`` picks one of two plugins that
+            register the same name). A tag selects that pretrained config (its
+            ``num_classes``/``in_chans``); weights are loaded only with ``pretrained=True``.
+        pretrained: load the tag's weights from the Hub (a bare arch takes its default tag).
+        num_classes, in_chans: override the head / input channels. When they differ from
+            the pretrained weights, the mismatched layers are re-initialised with a warning,
+            as timm does.
+        revision: a Hub revision (branch, tag or commit) overriding the pinned one; the
+            pinned sha256 is then not applicable and is not checked.
+        weights: a local ``.safetensors`` file to load instead of the Hub.
+        **kwargs: passed to the architecture's builder.
+
+    Returns the model; in eval mode when weights were loaded, as built otherwise.
+    """
+    spec, plugin, tag = get_registry().resolve(name, pretrained=pretrained)
+    cfg = spec.pretrained[tag] if tag else None
+
+    build_kwargs = {**spec.defaults, **kwargs}
+    if cfg is not None:
+        build_kwargs.setdefault("num_classes", cfg.num_classes)
+        build_kwargs.setdefault("in_chans", cfg.in_chans)
+    if num_classes is not None:
+        build_kwargs["num_classes"] = num_classes
+    if in_chans is not None:
+        build_kwargs["in_chans"] = in_chans
+    build_kwargs = {k: v for k, v in build_kwargs.items() if v is not None}
+
+    owner = f"{plugin.distribution}:{spec.name}"
+    builder = import_builder(spec.builder, owner)
+
+    def build():
+        model = builder(**build_kwargs)
+        _check_is_module(model, owner)
+        return model
+
+    if weights is not None:
+        source = Path(weights)
+    elif pretrained and cfg is not None:
+        from zoo import hub  # huggingface_hub is imported only when weights are needed
+
+        source = hub.fetch(cfg, revision=revision)
+    else:
+        return build()
+
+    from zoo.weights import build_with_weights
+
+    return build_with_weights(build, source).eval()
+
+
+def _check_is_module(model: object, owner: str) -> None:
+    import torch.nn as nn
+
+    if not isinstance(model, nn.Module):
+        raise BuilderError(f"{owner}: builder returned {type(model).__name__}, not a torch.nn.Module")

@@ -1,0 +1,319 @@
+"""Discovery of plugins through entry points, and the name -> spec registry built from them.
+
+Every plugin, first-party or third-party, is a module named by an entry point in the ``zoo``
+group. The registry imports those modules (and only those: model code stays behind lazy
+``"module:function"`` builders), calls their hooks one plugin at a time so that a broken
+plugin cannot take the others down, validates what they return, and answers name look-ups.
+
+Environment:
+    ZOO_PLUGINS          comma-separated allow-list of plugins (entry-point or distribution
+                         names); when set, only these load. ``ZOO_PLUGINS=""`` loads none.
+    ZOO_DISABLE_PLUGINS  comma-separated deny-list, applied after the allow-list.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import importlib
+import importlib.metadata
+import os
+import re
+import threading
+import warnings
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any, Iterable, Mapping
+
+import pluggy
+
+from zoo import hookspecs
+from zoo.errors import (
+    AmbiguousNameError,
+    BuilderError,
+    UnknownExplainerError,
+    UnknownModelError,
+    UnknownTagError,
+)
+from zoo.specs import (
+    ArchitectureSpec,
+    ExplainerSpec,
+    ModelInfo,
+    architecture_spec_problems,
+    explainer_spec_problems,
+)
+
+ENTRY_POINT_GROUP = "zoo"
+LOCAL_DISTRIBUTION = "<local>"
+
+
+class PluginWarning(UserWarning):
+    """A plugin was skipped, or part of what it registered was, and why."""
+
+
+@dataclass
+class PluginRecord:
+    """One loaded (or failed) plugin, as ``zoo doctor`` reports it."""
+
+    name: str
+    distribution: str
+    version: str
+    module: str
+    architectures: list[str] = field(default_factory=list)
+    explainers: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    loaded: bool = False
+
+
+@dataclass(frozen=True)
+class _Entry:
+    spec: Any  # ArchitectureSpec or ExplainerSpec
+    plugin: PluginRecord
+
+
+def normalize_distribution(name: str) -> str:
+    """PEP 503 normalisation, so 'My_Plugin' and 'my-plugin' name the same distribution."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _env_list(value: str | None) -> set[str] | None:
+    if value is None:
+        return None
+    return {normalize_distribution(v.strip()) for v in value.split(",") if v.strip()}
+
+
+class Registry:
+    """Specs from every plugin, keyed by name. Build one with :meth:`from_entry_points`."""
+
+    def __init__(self) -> None:
+        self._pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+        self._pm.add_hookspecs(hookspecs)
+        self.plugins: list[PluginRecord] = []
+        self._architectures: dict[str, list[_Entry]] = {}
+        self._explainers: dict[str, list[_Entry]] = {}
+
+    # ----------------------------------------------------------------- loading
+    @classmethod
+    def from_entry_points(cls, environ: Mapping[str, str] | None = None) -> "Registry":
+        """Discover and load every plugin installed in the ``zoo`` entry-point group."""
+        environ = os.environ if environ is None else environ
+        allow = _env_list(environ.get("ZOO_PLUGINS"))
+        deny = _env_list(environ.get("ZOO_DISABLE_PLUGINS")) or set()
+        registry = cls()
+        seen = set()
+        for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+            dist = ep.dist.name if ep.dist is not None else LOCAL_DISTRIBUTION
+            key = (normalize_distribution(dist), ep.name)
+            if key in seen:  # the same distribution found twice on sys.path
+                continue
+            seen.add(key)
+            names = {normalize_distribution(dist), normalize_distribution(ep.name)}
+            if (allow is not None and not names & allow) or names & deny:
+                continue
+            version = ep.dist.version if ep.dist is not None else ""
+            registry._load_entry_point(ep, dist, version)
+        return registry
+
+    def _load_entry_point(self, ep: importlib.metadata.EntryPoint, dist: str, version: str) -> None:
+        record = PluginRecord(name=ep.name, distribution=dist, version=version, module=ep.value)
+        self.plugins.append(record)
+        try:
+            plugin = ep.load()
+        except BaseException as exc:  # noqa: BLE001 - a plugin must never break the zoo
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            self._fail(record, f"import of {ep.value!r} failed: {type(exc).__name__}: {exc}")
+            return
+        self._register(plugin, record)
+
+    def register(self, plugin: ModuleType | object, name: str,
+                 distribution: str = LOCAL_DISTRIBUTION, version: str = "") -> PluginRecord:
+        """Register an in-process plugin object (a module or any object with hook functions).
+
+        This is what entry-point discovery does for installed packages; tests and notebooks
+        can call it directly.
+        """
+        module = getattr(plugin, "__name__", type(plugin).__name__)
+        record = PluginRecord(name=name, distribution=distribution, version=version, module=module)
+        self.plugins.append(record)
+        self._register(plugin, record)
+        return record
+
+    def _register(self, plugin: object, record: PluginRecord) -> None:
+        plugin_id = f"{record.distribution}:{record.name}"
+        try:
+            self._pm.register(plugin, name=plugin_id)
+        except Exception as exc:  # noqa: BLE001 - e.g. a hookimpl with a wrong signature
+            self._fail(record, f"hook validation failed: {exc}")
+            return
+        record.loaded = True
+        for hook_name, problems_of, table, names in (
+            ("zoo_architectures", architecture_spec_problems, self._architectures, record.architectures),
+            ("zoo_explainers", explainer_spec_problems, self._explainers, record.explainers),
+        ):
+            impls = [i for i in getattr(self._pm.hook, hook_name).get_hookimpls() if i.plugin_name == plugin_id]
+            for impl in impls:
+                try:
+                    specs = impl.function()
+                except Exception as exc:  # noqa: BLE001
+                    self._fail(record, f"{hook_name}() raised {type(exc).__name__}: {exc}")
+                    continue
+                self._add_specs(record, hook_name, specs, problems_of, table, names)
+
+    def _add_specs(self, record, hook_name, specs, problems_of, table, names) -> None:
+        if specs is None:
+            return
+        if not isinstance(specs, (list, tuple)):
+            self._fail(record, f"{hook_name}() must return a list of specs, got {type(specs).__name__}")
+            return
+        for spec in specs:
+            problems = problems_of(spec)
+            if not problems and spec.name in names:
+                problems = [f"{spec.name}: registered twice by the same plugin"]
+            if problems:
+                self._fail(record, f"{hook_name}(): invalid spec skipped: " + "; ".join(problems))
+                continue
+            names.append(spec.name)
+            table.setdefault(spec.name, []).append(_Entry(spec, record))
+
+    @staticmethod
+    def _fail(record: PluginRecord, message: str) -> None:
+        record.errors.append(message)
+        warnings.warn(
+            f"zoo plugin {record.name!r} from distribution {record.distribution!r} "
+            f"{record.version}: {message}",
+            PluginWarning,
+            stacklevel=2,
+        )
+
+    # ----------------------------------------------------------------- queries
+    def conflicts(self) -> dict[str, list[str]]:
+        """Names registered by more than one plugin -> the distributions claiming them."""
+        out = {}
+        for kind, table in (("model", self._architectures), ("explainer", self._explainers)):
+            for name, entries in table.items():
+                if len(entries) > 1:
+                    out[f"{kind} {name}"] = [e.plugin.distribution for e in entries]
+        return out
+
+    def list_models(self, pattern: str | Iterable[str] = "*", *, pretrained: bool = False,
+                    task: str | None = None) -> list[str]:
+        patterns = [pattern] if isinstance(pattern, str) else list(pattern)
+        names = []
+        for name, entries in self._architectures.items():
+            spec = entries[0].spec
+            if task is not None and spec.task != task:
+                continue
+            candidates = [f"{name}.{tag}" for tag in spec.pretrained] if pretrained else [name]
+            names += [c for c in candidates if any(fnmatch.fnmatchcase(c, p) for p in patterns)]
+        return sorted(set(names), key=_natural_key)
+
+    def list_explainers(self, pattern: str = "*") -> list[str]:
+        return sorted((n for n in self._explainers if fnmatch.fnmatchcase(n, pattern)), key=_natural_key)
+
+    def resolve(self, name: str, pretrained: bool = False) -> tuple[ArchitectureSpec, PluginRecord, str | None]:
+        """``"[dist:]arch[.tag]"`` -> (spec, plugin, tag or None).
+
+        A tag named in the string is always returned; ``pretrained=True`` on a bare
+        architecture returns its default tag.
+        """
+        if not isinstance(name, str) or not name:
+            raise UnknownModelError(f"model name must be a non-empty string, got {name!r}")
+        qualifier, _, rest = name.rpartition(":")
+        arch, _, tag = rest.partition(".")
+        entry = self._pick(self._architectures, arch, qualifier, UnknownModelError, "model")
+        spec = entry.spec
+        if tag:
+            if tag not in spec.pretrained:
+                have = ", ".join(spec.pretrained) or "none"
+                close = difflib.get_close_matches(tag, list(spec.pretrained), n=3, cutoff=0.5)
+                hint = f" Did you mean {', '.join(f'{arch}.{c}' for c in close)}?" if close else ""
+                raise UnknownTagError(f"{arch!r} has no pretrained tag {tag!r}.{hint} Its tags: {have}.")
+        elif pretrained:
+            tag = spec.default_tag
+            if tag is None:
+                raise UnknownTagError(
+                    f"{arch!r} has no pretrained weights. Use pretrained=False, or pass "
+                    f"weights='path/to/model.safetensors'."
+                )
+        return spec, entry.plugin, tag or None
+
+    def explainer(self, name: str) -> tuple[ExplainerSpec, PluginRecord]:
+        if not isinstance(name, str) or not name:
+            raise UnknownExplainerError(f"explainer name must be a non-empty string, got {name!r}")
+        qualifier, _, bare = name.rpartition(":")
+        entry = self._pick(self._explainers, bare, qualifier, UnknownExplainerError, "explainer")
+        return entry.spec, entry.plugin
+
+    def model_info(self, name: str) -> ModelInfo:
+        spec, plugin, _ = self.resolve(name)
+        return ModelInfo(
+            name=spec.name, task=spec.task, builder=spec.builder, defaults=dict(spec.defaults),
+            pretrained=dict(spec.pretrained), description=spec.description,
+            plugin=plugin.name, distribution=plugin.distribution, version=plugin.version,
+        )
+
+    @staticmethod
+    def _pick(table: dict[str, list[_Entry]], name: str, qualifier: str, error: type, kind: str) -> _Entry:
+        entries = table.get(name)
+        if not entries:
+            close = difflib.get_close_matches(name, list(table), n=5, cutoff=0.6)
+            hint = f" Did you mean: {', '.join(close)}?" if close else ""
+            lister = "zoo.list_models()" if kind == "model" else "zoo.list_explainers()"
+            raise error(f"Unknown {kind} {name!r}.{hint} See {lister} or `zoo list` for every name.")
+        if qualifier:
+            wanted = normalize_distribution(qualifier)
+            chosen = [e for e in entries
+                      if wanted in (normalize_distribution(e.plugin.distribution), normalize_distribution(e.plugin.name))]
+            if not chosen:
+                have = ", ".join(f"{e.plugin.distribution}:{name}" for e in entries)
+                raise error(f"No plugin {qualifier!r} registers {kind} {name!r}; available: {have}.")
+            return chosen[0]
+        if len(entries) > 1:
+            dists = [e.plugin.distribution for e in entries]
+            raise AmbiguousNameError(
+                f"{kind} {name!r} is registered by several plugins: {', '.join(dists)}. Choose one "
+                f"with a qualified name such as {dists[0]}:{name}, or turn the others off with "
+                f"ZOO_DISABLE_PLUGINS={dists[1]}."
+            )
+        return entries[0]
+
+
+def import_builder(builder: Any, owner: str) -> Any:
+    """Turn a spec's ``builder`` (callable or ``"module:function"``) into a callable."""
+    if callable(builder):
+        return builder
+    module_name, _, attr = str(builder).partition(":")
+    try:
+        obj = importlib.import_module(module_name)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except Exception as exc:  # noqa: BLE001
+        raise BuilderError(f"{owner}: cannot import builder {builder!r}: {type(exc).__name__}: {exc}") from exc
+    if not callable(obj):
+        raise BuilderError(f"{owner}: builder {builder!r} is not callable")
+    return obj
+
+
+def _natural_key(name: str) -> list:
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
+_lock = threading.Lock()
+_registry: Registry | None = None
+
+
+def get_registry() -> Registry:
+    """The process-wide registry, discovered on first use."""
+    global _registry
+    with _lock:
+        if _registry is None:
+            _registry = Registry.from_entry_points()
+        return _registry
+
+
+def reset_registry() -> None:
+    """Forget the process-wide registry; the next call rediscovers plugins (e.g. after installs)."""
+    global _registry
+    with _lock:
+        _registry = None

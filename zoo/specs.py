@@ -1,0 +1,145 @@
+"""The data a plugin hands to the registry: specs, pretrained configs and model info.
+
+Plain dataclasses, importable without torch, so listing models stays cheap.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Union
+
+TASKS = ("classification", "semantic_segmentation", "instance_segmentation")
+
+# "arch" may carry a namespace ("timm/resnet18"); a tag never contains a dot, so "arch.tag"
+# splits unambiguously on the first dot.
+ARCH_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-/]*$")
+TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$")
+HF_HUB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*/[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+
+Builder = Union[str, Callable[..., Any]]
+
+
+@dataclass(frozen=True)
+class PretrainedCfg:
+    """Where one pretrained weight set lives on the Hub and what it was measured to do."""
+
+    hf_hub_id: str
+    revision: str = "main"
+    filename: str = "model.safetensors"
+    sha256: str | None = None
+    num_classes: int | None = None
+    in_chans: int = 3
+    metrics: dict[str, float] = field(default_factory=dict)
+    license: str | None = None
+    default: bool = False
+
+
+@dataclass(frozen=True)
+class ArchitectureSpec:
+    """One architecture: its name, task, how to build it and its pretrained tags.
+
+    ``builder`` is a ``"module:function"`` string (imported only when a model is built) or a
+    callable; it is called as ``builder(num_classes=..., in_chans=..., **kwargs)``.
+    """
+
+    name: str
+    task: str
+    builder: Builder
+    defaults: dict[str, Any] = field(default_factory=dict)
+    pretrained: dict[str, PretrainedCfg] = field(default_factory=dict)
+    description: str = ""
+
+    @property
+    def default_tag(self) -> str | None:
+        """The tag flagged ``default=True``, else the first one, else None."""
+        for tag, cfg in self.pretrained.items():
+            if cfg.default:
+                return tag
+        return next(iter(self.pretrained), None)
+
+
+@dataclass(frozen=True)
+class ExplainerSpec:
+    """One explainer: ``builder(model, **kwargs)`` returns a callable ``Explainer``."""
+
+    name: str
+    builder: Builder
+    tasks: tuple[str, ...] = TASKS
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """An architecture spec plus where it came from (see :func:`zoo.model_info`)."""
+
+    name: str
+    task: str
+    builder: Builder
+    defaults: dict[str, Any]
+    pretrained: dict[str, PretrainedCfg]
+    description: str
+    plugin: str
+    distribution: str
+    version: str
+
+    @property
+    def default_tag(self) -> str | None:
+        return ArchitectureSpec.default_tag.fget(self)  # same rule as the spec
+
+
+def architecture_spec_problems(spec: object) -> list[str]:
+    """Everything wrong with an architecture spec, as readable sentences (empty if valid)."""
+    if not isinstance(spec, ArchitectureSpec):
+        return [f"expected zoo.ArchitectureSpec, got {type(spec).__name__}: {spec!r:.80}"]
+    problems = []
+    if not isinstance(spec.name, str) or not ARCH_NAME_RE.match(spec.name):
+        problems.append(f"name {spec.name!r} must match {ARCH_NAME_RE.pattern} (no dots)")
+    if spec.task not in TASKS:
+        problems.append(f"{spec.name}: task {spec.task!r} is not one of {', '.join(TASKS)}")
+    problems += _builder_problems(spec.name, spec.builder)
+    if not isinstance(spec.defaults, dict):
+        problems.append(f"{spec.name}: defaults must be a dict")
+    if not isinstance(spec.pretrained, dict):
+        problems.append(f"{spec.name}: pretrained must be a dict of tag -> PretrainedCfg")
+        return problems
+    for tag, cfg in spec.pretrained.items():
+        problems += [f"{spec.name}.{tag}: {p}" for p in pretrained_cfg_problems(tag, cfg)]
+    return problems
+
+
+def pretrained_cfg_problems(tag: object, cfg: object) -> list[str]:
+    if not isinstance(tag, str) or not TAG_RE.match(tag):
+        return [f"tag {tag!r} must match {TAG_RE.pattern}"]
+    if not isinstance(cfg, PretrainedCfg):
+        return [f"expected zoo.PretrainedCfg, got {type(cfg).__name__}"]
+    problems = []
+    if not isinstance(cfg.hf_hub_id, str) or not HF_HUB_ID_RE.match(cfg.hf_hub_id):
+        problems.append(f"hf_hub_id {cfg.hf_hub_id!r} is not of the form 'org/name'")
+    if cfg.sha256 is not None and not (isinstance(cfg.sha256, str) and SHA256_RE.match(cfg.sha256)):
+        problems.append(f"sha256 {cfg.sha256!r} is not 64 lowercase hex digits")
+    if not isinstance(cfg.metrics, dict):
+        problems.append("metrics must be a dict of name -> number")
+    return problems
+
+
+def explainer_spec_problems(spec: object) -> list[str]:
+    if not isinstance(spec, ExplainerSpec):
+        return [f"expected zoo.ExplainerSpec, got {type(spec).__name__}: {spec!r:.80}"]
+    problems = []
+    if not isinstance(spec.name, str) or not ARCH_NAME_RE.match(spec.name):
+        problems.append(f"name {spec.name!r} must match {ARCH_NAME_RE.pattern}")
+    bad_tasks = [t for t in spec.tasks if t not in TASKS]
+    if bad_tasks:
+        problems.append(f"{spec.name}: unknown tasks {bad_tasks}; choose from {', '.join(TASKS)}")
+    problems += _builder_problems(spec.name, spec.builder)
+    return problems
+
+
+def _builder_problems(name: str, builder: object) -> list[str]:
+    if callable(builder):
+        return []
+    if isinstance(builder, str) and re.match(r"^[\w.]+:[\w.]+$", builder):
+        return []
+    return [f"{name}: builder must be a callable or a 'module:function' string, got {builder!r}"]
