@@ -32,10 +32,12 @@ def create(name: str, pretrained: bool = False, *, num_classes: int | None = Non
     spec, plugin, tag = get_registry().resolve(name, pretrained=pretrained)
     cfg = spec.pretrained[tag] if tag else None
 
-    build_kwargs = {**spec.defaults, **kwargs}
+    # Precedence: the spec's defaults < the tag's head < the caller's kwargs < explicit arguments.
+    build_kwargs = dict(spec.defaults)
     if cfg is not None:
-        build_kwargs.setdefault("num_classes", cfg.num_classes)
-        build_kwargs.setdefault("in_chans", cfg.in_chans)
+        build_kwargs.update({k: v for k, v in (("num_classes", cfg.num_classes), ("in_chans", cfg.in_chans))
+                             if v is not None})
+    build_kwargs.update(kwargs)
     if num_classes is not None:
         build_kwargs["num_classes"] = num_classes
     if in_chans is not None:

@@ -208,6 +208,10 @@ class Registry:
             names += [c for c in candidates if any(fnmatch.fnmatchcase(c, p) for p in patterns)]
         return sorted(set(names), key=_natural_key)
 
+    def candidates(self, name: str) -> list[tuple[ArchitectureSpec, PluginRecord]]:
+        """Every (spec, plugin) registering architecture ``name`` (more than one on a conflict)."""
+        return [(e.spec, e.plugin) for e in self._architectures.get(name, [])]
+
     def list_explainers(self, pattern: str = "*") -> list[str]:
         return sorted((n for n in self._explainers if fnmatch.fnmatchcase(n, pattern)), key=_natural_key)
 

@@ -33,9 +33,11 @@ def run_list(args: argparse.Namespace) -> int:
         return 0
     rows = []
     for name in names:
-        spec, plugin, tag = registry.resolve(name)
-        detail = ", ".join(spec.pretrained) if not tag else _metrics(spec.pretrained[tag].metrics)
-        rows.append([name, spec.task, plugin.distribution, detail])
+        arch, _, tag = name.partition(".")
+        candidates = registry.candidates(arch)
+        spec = candidates[0][0]
+        detail = _metrics(spec.pretrained[tag].metrics) if tag else ", ".join(spec.pretrained)
+        rows.append([name, spec.task, " + ".join(p.distribution for _, p in candidates), detail])
     print(format_table(["model", "task", "plugin", "metrics" if args.pretrained else "pretrained tags"], rows))
     if explainers:
         print()

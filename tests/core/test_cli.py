@@ -1,0 +1,75 @@
+"""The `zoo` command line: list, info, doctor, exit codes (issue 2)."""
+
+import subprocess
+import sys
+
+
+def run_zoo(*args):
+    return subprocess.run([sys.executable, "-m", "zoo.cli", *args], capture_output=True, text=True)
+
+
+def test_list_shows_models_and_explainers(plugin_packages):
+    plugin_packages("sample-plugin")
+    result = run_zoo("list")
+    assert result.returncode == 0, result.stderr
+    assert "sample_segmenter" in result.stdout and "semantic_segmentation" in result.stdout
+    assert "zoo-sample-plugin" in result.stdout and "sample_ones" in result.stdout
+
+
+def test_list_filters(plugin_packages):
+    plugin_packages("sample-plugin")
+    out = run_zoo("list", "sample_*", "--pretrained", "--names").stdout.split()
+    assert out == ["sample_segmenter.other", "sample_segmenter.toy"]
+    out = run_zoo("list", "sample_*", "--task", "classification", "--names").stdout.split()
+    assert out == ["sample_classifier"]
+
+
+def test_info(plugin_packages):
+    plugin_packages("sample-plugin")
+    result = run_zoo("info", "sample_segmenter")
+    assert result.returncode == 0
+    assert "zoo-sample-plugin 1.2.3" in result.stdout
+    assert "sample_segmenter.other (default)" in result.stdout
+    assert "sample-org/sample_segmenter.toy@main/model.safetensors" in result.stdout
+
+
+def test_unknown_name_exits_2_with_suggestion(plugin_packages):
+    plugin_packages("sample-plugin")
+    result = run_zoo("info", "sample_segmentr")
+    assert result.returncode == 2
+    assert "Did you mean: sample_segmenter" in result.stderr
+
+
+def test_usage_error_exits_2():
+    assert run_zoo("no-such-command").returncode == 2
+    assert run_zoo().returncode == 2
+
+
+def test_doctor_reports_every_plugin_and_failure(plugin_packages):
+    plugin_packages("sample-plugin", "broken-plugins", "sample-duplicate")
+    result = run_zoo("doctor")
+    assert result.returncode == 1
+    out = result.stdout
+    assert "sample  [zoo-sample-plugin 1.2.3]  ok" in out
+    assert "broken_import  [zoo-broken-plugins 0.0.1]  FAILED" in out
+    assert "No module named 'zoo_a_module_that_does_not_exist'" in out
+    assert "hook exploded on purpose" in out
+    assert "conflict: model sample_segmenter is registered by" in out
+    conflict_line = next(line for line in out.splitlines() if line.startswith("conflict:"))
+    assert "zoo-sample-plugin" in conflict_line and "zoo-sample-duplicate" in conflict_line
+
+
+def test_doctor_healthy_exits_0(plugin_packages, monkeypatch):
+    plugin_packages("sample-plugin")
+    monkeypatch.setenv("ZOO_PLUGINS", "zoo-sample-plugin")
+    result = run_zoo("doctor")
+    assert result.returncode == 0, result.stdout
+    assert "all plugins healthy" in result.stdout
+
+
+def test_list_survives_a_name_conflict(plugin_packages):
+    plugin_packages("sample-plugin", "sample-duplicate")
+    result = run_zoo("list", "sample_seg*")
+    assert result.returncode == 0
+    row = next(line for line in result.stdout.splitlines() if line.startswith("sample_segmenter"))
+    assert "zoo-sample-plugin" in row and "zoo-sample-duplicate" in row

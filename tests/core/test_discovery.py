@@ -1,0 +1,143 @@
+"""Entry-point discovery and plugin isolation (issue 2)."""
+
+import subprocess
+import sys
+import tomllib
+import warnings
+from pathlib import Path
+
+import pytest
+
+import zoo
+from zoo.registry import PluginWarning, Registry, get_registry, normalize_distribution
+
+PLUGINS_DIR = Path(__file__).resolve().parents[2] / "plugins"
+
+
+def test_sample_third_party_plugin_is_discovered(plugin_packages):
+    plugin_packages("sample-plugin")
+    assert "sample_segmenter" in zoo.list_models()
+    assert "sample_ones" in zoo.list_explainers()
+    info = zoo.model_info("sample_segmenter")
+    assert (info.distribution, info.version, info.plugin) == ("zoo-sample-plugin", "1.2.3", "sample")
+    assert info.task == "semantic_segmentation"
+    assert set(info.pretrained) == {"toy", "other"}
+
+
+def test_builtin_plugins_are_discovered_through_entry_points():
+    """Every distribution under plugins/ is found like a third-party one, by its entry points."""
+    declared = {}
+    for pyproject in sorted(PLUGINS_DIR.glob("*/pyproject.toml")):
+        project = tomllib.loads(pyproject.read_text())["project"]
+        declared[project["name"]] = set(project["entry-points"]["zoo"])
+    if not declared:
+        pytest.skip("no first-party plugin under plugins/ yet")
+    registry = get_registry()
+    for dist, entry_points in declared.items():
+        records = [p for p in registry.plugins if normalize_distribution(p.distribution) == normalize_distribution(dist)]
+        assert {r.name for r in records} == entry_points, f"{dist} is not installed: run the README's install command"
+        for record in records:
+            assert record.loaded and not record.errors, record
+            assert record.architectures or record.explainers, record
+
+
+def test_listing_does_not_import_torch(plugin_packages):
+    plugin_packages("sample-plugin")
+    code = ("import sys, zoo; zoo.list_models(); zoo.list_models(pretrained=True); zoo.list_explainers(); "
+            "zoo.model_info('sample_segmenter'); "
+            "bad = [m for m in ('torch', 'timm', 'torchvision', 'zoo_sample_plugin.models') if m in sys.modules]; "
+            "print(bad); sys.exit(1 if bad else 0)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_builder_module_is_imported_only_when_building(plugin_packages):
+    plugin_packages("sample-plugin")
+    sys.modules.pop("zoo_sample_plugin.models", None)
+    zoo.list_models()
+    assert "zoo_sample_plugin.models" not in sys.modules
+    zoo.create("sample_classifier")
+    assert "zoo_sample_plugin.models" in sys.modules
+
+
+def test_broken_plugins_are_skipped_with_a_warning_and_the_rest_works(plugin_packages):
+    plugin_packages("sample-plugin", "broken-plugins")
+    with pytest.warns(PluginWarning) as caught:
+        names = zoo.list_models()
+    messages = [str(w.message) for w in caught]
+    assert any("broken_import" in m and "zoo-broken-plugins" in m and "zoo_a_module_that_does_not_exist" in m
+               for m in messages)
+    assert any("raising_hook" in m and "hook exploded on purpose" in m for m in messages)
+    assert any("invalid_spec" in m and "painting" in m for m in messages)
+    assert any("bad.name" in m for m in messages)
+    assert "sample_segmenter" in names and "survivor" in names
+    assert "bad_task" not in names and "bad.name" not in names
+    zoo.create("sample_classifier")  # the well-behaved plugin still builds
+
+
+def test_builder_returning_a_non_module_is_a_clear_error(plugin_packages):
+    plugin_packages("broken-plugins")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PluginWarning)
+        with pytest.raises(zoo.BuilderError, match="survivor.*not a torch.nn.Module"):
+            zoo.create("survivor")
+
+
+def test_duplicate_names_raise_naming_both_distributions(plugin_packages):
+    plugin_packages("sample-plugin", "sample-duplicate")
+    assert zoo.list_models("sample_segmenter") == ["sample_segmenter"]
+    with pytest.raises(zoo.AmbiguousNameError) as excinfo:
+        zoo.create("sample_segmenter")
+    assert "zoo-sample-plugin" in str(excinfo.value) and "zoo-sample-duplicate" in str(excinfo.value)
+    assert isinstance(excinfo.value, ValueError)
+    conflicts = get_registry().conflicts()
+    assert set(conflicts) == {"model sample_segmenter"}
+    assert set(conflicts["model sample_segmenter"]) == {"zoo-sample-plugin", "zoo-sample-duplicate"}
+
+
+def test_qualified_name_chooses_between_duplicates(plugin_packages):
+    plugin_packages("sample-plugin", "sample-duplicate")
+    first = zoo.create("zoo-sample-plugin:sample_segmenter")
+    second = zoo.create("zoo_sample_duplicate:sample_segmenter")  # any spelling of the distribution
+    assert len(list(first.children())) == 3
+    assert second.__class__.__name__ == "Conv2d"
+    with pytest.raises(zoo.UnknownModelError, match="zoo-sample-plugin:sample_segmenter"):
+        zoo.create("nobody:sample_segmenter")
+
+
+def test_disable_and_allow_list_environment(plugin_packages, monkeypatch):
+    plugin_packages("sample-plugin", "sample-duplicate")
+    monkeypatch.setenv("ZOO_DISABLE_PLUGINS", "zoo-sample-duplicate")
+    assert Registry.from_entry_points().resolve("sample_segmenter")[1].distribution == "zoo-sample-plugin"
+    monkeypatch.delenv("ZOO_DISABLE_PLUGINS")
+    monkeypatch.setenv("ZOO_PLUGINS", "duplicate")  # entry-point names work as well as distributions
+    registry = Registry.from_entry_points()
+    assert [p.distribution for p in registry.plugins] == ["zoo-sample-duplicate"]
+    monkeypatch.setenv("ZOO_PLUGINS", "")
+    assert Registry.from_entry_points().plugins == []
+
+
+def test_in_process_registration():
+    registry = Registry()
+
+    class Plugin:
+        @zoo.hookimpl
+        def zoo_architectures(self):
+            return [zoo.ArchitectureSpec("local_net", "classification", builder=lambda **kw: kw)]
+
+    record = registry.register(Plugin(), name="local")
+    assert record.architectures == ["local_net"]
+    assert registry.list_models() == ["local_net"]
+
+
+def test_hookimpl_with_a_wrong_signature_is_reported():
+    registry = Registry()
+
+    class Plugin:
+        @zoo.hookimpl
+        def zoo_architectures(self, unexpected_argument):
+            return []
+
+    with pytest.warns(PluginWarning, match="hook validation failed"):
+        record = registry.register(Plugin(), name="wrong")
+    assert not record.loaded and record.errors

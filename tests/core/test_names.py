@@ -1,0 +1,84 @@
+"""Listing with patterns, tags and tasks; name resolution and suggestions (issue 2)."""
+
+import pytest
+
+import zoo
+
+
+@pytest.fixture(autouse=True)
+def _sample(plugin_packages):
+    plugin_packages("sample-plugin")
+
+
+def test_patterns_like_timm():
+    assert "sample_segmenter" in zoo.list_models("sample_*")
+    assert "sample_segmenter" not in zoo.list_models("*classifier")
+    assert set(zoo.list_models(["sample_seg*", "sample_cla*"])) >= {"sample_segmenter", "sample_classifier"}
+    assert zoo.list_models("no_such_*") == []
+
+
+def test_pretrained_lists_arch_dot_tag():
+    names = zoo.list_models("sample_*", pretrained=True)
+    assert names == ["sample_segmenter.other", "sample_segmenter.toy"]
+    assert zoo.list_models("*.toy", pretrained=True) == ["sample_segmenter.toy"]
+
+
+def test_task_filter():
+    assert "sample_classifier" in zoo.list_models(task="classification")
+    assert "sample_classifier" not in zoo.list_models(task="semantic_segmentation")
+    assert "sample_segmenter" in zoo.list_models(task="semantic_segmentation")
+
+
+def test_explainer_patterns():
+    assert zoo.list_explainers("sample_*") == ["sample_ones"]
+
+
+def test_unknown_model_suggests_closest_names():
+    with pytest.raises(zoo.UnknownModelError) as excinfo:
+        zoo.create("sample_segmentr")
+    assert "sample_segmenter" in str(excinfo.value)
+    assert isinstance(excinfo.value, KeyError)
+    assert str(excinfo.value).startswith("Unknown model 'sample_segmentr'")
+
+
+def test_unknown_tag_lists_existing_tags():
+    with pytest.raises(zoo.UnknownTagError) as excinfo:
+        zoo.model_info("sample_segmenter.nope")
+    assert "toy" in str(excinfo.value) and "other" in str(excinfo.value)
+
+
+def test_pretrained_without_weights_is_a_clear_error():
+    with pytest.raises(zoo.UnknownTagError, match="no pretrained weights"):
+        zoo.create("sample_classifier", pretrained=True)
+
+
+def test_tag_selects_its_config_and_default_tag():
+    spec, _, tag = zoo.get_registry().resolve("sample_segmenter", pretrained=True)
+    assert tag == "other"  # flagged default=True
+    assert zoo.get_registry().resolve("sample_segmenter")[2] is None
+    # "arch.tag" takes num_classes from the tag's config, without loading weights
+    assert zoo.create("sample_segmenter.toy")[-1].out_channels == 3
+    assert zoo.create("sample_segmenter.other")[-1].out_channels == 2
+    assert zoo.create("sample_segmenter.toy", num_classes=7)[-1].out_channels == 7
+
+
+def test_none_kwargs_are_not_passed_to_builders():
+    model = zoo.create("sample_segmenter", num_classes=None, in_chans=None)
+    assert model[0].in_channels == 3 and model[-1].out_channels == 3
+    assert zoo.create("sample_segmenter", in_chans=1, width=6)[0].weight.shape == (6, 1, 1, 1)
+
+
+def test_explain_goes_through_the_registry():
+    import torch
+
+    model = zoo.create("sample_classifier")
+    maps = zoo.explain(model, torch.zeros(2, 3, 8, 8), method="sample_ones")
+    assert maps.shape == (2, 8, 8)
+    with pytest.raises(zoo.UnknownExplainerError, match="sample_ones"):
+        zoo.create_explainer("sample_one", model)
+
+
+def test_bad_names_are_rejected():
+    for bad in ("", None):
+        with pytest.raises(zoo.UnknownModelError):
+            zoo.create(bad)
