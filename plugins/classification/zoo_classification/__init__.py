@@ -1,0 +1,1 @@
+"""visionzoo classification plugin: ``cnn_cam``."""

@@ -1,0 +1,88 @@
+"""``cnn_cam``: a small CNN classifier whose head is global average pooling then one linear layer.
+
+That head is what class activation mapping (Zhou et al. 2016) needs: the logit of class c is
+``sum_k w[c, k] * mean_xy(F_k)``, so ``sum_k w[c, k] * F_k`` is a spatial map of the evidence
+for c. The model follows timm's convention so CAM code works on it and on timm's classifiers
+alike: ``forward_features(x)`` returns the last feature map, ``get_classifier()`` the linear
+head, ``forward_head(features)`` pools and classifies.
+
+    x (N, in_chans, H, W)
+    -> stage 1: [conv3x3-BN-ReLU] x depth at width[0]           (N, w0, H, W)
+    -> stage i>1: maxpool 2x2, [conv3x3-BN-ReLU] x depth         (N, wi, H/2^(i-1), W/2^(i-1))
+    -> global average pool -> (dropout) -> linear                (N, num_classes)
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from zoo.inputs import check_image_batch
+
+
+def _conv_bn_relu(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout),
+                         nn.ReLU(inplace=True))
+
+
+class CnnCam(nn.Module):
+    """Small VGG-style CNN with a GAP + linear head.
+
+    Args:
+        num_classes: outputs of the head (0 gives an identity head: pooled features).
+        in_chans: input channels.
+        widths: channels of each stage; each stage after the first starts with a 2x2 max-pool,
+            so the last feature map is the input size / 2^(len(widths) - 1).
+        depth: conv blocks per stage.
+        drop_rate: dropout before the head.
+    """
+
+    def __init__(self, num_classes: int = 10, in_chans: int = 3, widths: Sequence[int] = (16, 32, 64),
+                 depth: int = 2, drop_rate: float = 0.0) -> None:
+        super().__init__()
+        if not widths:
+            raise ValueError("widths must name at least one stage, e.g. (16, 32, 64)")
+        self.num_classes = num_classes
+        self.in_chans = in_chans
+        self.num_features = widths[-1]
+        stages, cin = [], in_chans
+        for i, width in enumerate(widths):
+            blocks = [nn.MaxPool2d(2)] if i else []
+            for _ in range(depth):
+                blocks.append(_conv_bn_relu(cin, width))
+                cin = width
+            stages.append(nn.Sequential(*blocks))
+        self.features = nn.Sequential(*stages)
+        self.drop = nn.Dropout(drop_rate)
+        self.head = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
+        # Smallest input whose last feature map is still at least 1x1.
+        self.min_size = 2 ** (len(widths) - 1)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The last feature map, (N, num_features, H', W'): what CAM weights with the head."""
+        check_image_batch(x, in_chans=self.in_chans, min_size=self.min_size, owner="cnn_cam")
+        return self.features(x)
+
+    def forward_head(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        pooled = self.drop(features.mean(dim=(2, 3)))
+        return pooled if pre_logits else self.head(pooled)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+    def get_classifier(self) -> nn.Module:
+        return self.head
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """Replace the head (timm's method of the same name), e.g. for fine-tuning."""
+        self.num_classes = num_classes
+        self.head = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
+
+
+def cnn_cam(num_classes: int = 10, in_chans: int = 3, **kwargs) -> CnnCam:
+    """Builder registered as ``cnn_cam``; ``kwargs`` go to :class:`CnnCam` (widths, depth, drop_rate)."""
+    if "widths" in kwargs:
+        kwargs["widths"] = tuple(int(w) for w in kwargs["widths"])
+    return CnnCam(num_classes=num_classes, in_chans=in_chans, **kwargs)
