@@ -1,0 +1,97 @@
+"""Checks of detection inputs (a list of images, and targets when training).
+
+torchvision's detection models fail on bad input with an assertion or a shape error deep in
+the RPN; these checks fail first, with :class:`zoo.inputs.InputError` naming the image and
+what to do about it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from zoo.inputs import InputError
+
+OWNER = "maskrcnn_mini"
+
+
+def as_image_list(images: Any, *, in_chans: int, min_size: int = 8) -> list[torch.Tensor]:
+    """Validate ``images`` and return them as a list of (C, H, W) tensors.
+
+    Accepts a list/tuple of (C, H, W) float tensors (torchvision's contract) or, for
+    convenience, one (N, C, H, W) float tensor.
+    """
+    if isinstance(images, torch.Tensor):
+        if images.ndim != 4:
+            raise InputError(f"{OWNER} expects a list of (C, H, W) images or one (N, C, H, W) tensor, "
+                             f"got a tensor of shape {tuple(images.shape)}")
+        images = list(images.unbind(0))
+    if not isinstance(images, (list, tuple)):
+        raise InputError(f"{OWNER} expects a list of (C, H, W) image tensors, got {type(images).__name__}")
+    if len(images) == 0:
+        raise InputError(f"{OWNER} got an empty list of images; pass at least one (C, H, W) tensor")
+    for i, image in enumerate(images):
+        check_image(image, in_chans=in_chans, min_size=min_size, where=f"image {i}")
+    return list(images)
+
+
+def check_image(image: Any, *, in_chans: int, min_size: int = 8, where: str = "image") -> None:
+    """Raise :class:`InputError` unless ``image`` is a float (in_chans, H, W) tensor, H, W >= min_size."""
+    if not isinstance(image, torch.Tensor):
+        raise InputError(f"{OWNER}: {where} must be a torch.Tensor of shape (C, H, W), got {type(image).__name__}")
+    if image.ndim != 3:
+        hint = " Pass a list of images, one (C, H, W) tensor each." if image.ndim == 4 else ""
+        raise InputError(f"{OWNER}: {where} must be 3-D (C, H, W), got shape {tuple(image.shape)}.{hint}")
+    if not image.is_floating_point():
+        raise InputError(f"{OWNER}: {where} must be a floating-point tensor with values in [0, 1], got "
+                         f"{image.dtype}; convert with image.float() / 255.")
+    c, h, w = image.shape
+    if c != in_chans:
+        raise InputError(f"{OWNER}: {where} has {c} channels but the model expects {in_chans} "
+                         f"(shape {tuple(image.shape)}); create the model with in_chans={c} or convert the image.")
+    if h < min_size or w < min_size:
+        raise InputError(f"{OWNER}: {where} is {h}x{w}; images must be at least {min_size}x{min_size}")
+
+
+def check_targets(targets: Any, images: list[torch.Tensor], *, num_classes: int) -> None:
+    """Raise :class:`InputError` unless ``targets`` fit torchvision's training contract.
+
+    One dict per image with ``boxes`` (N, 4) float xyxy, ``labels`` (N,) int64 in
+    [1, num_classes - 1] (0 is the background) and ``masks`` (N, H, W). N may be 0.
+    """
+    if targets is None:
+        raise InputError(f"{OWNER} in training mode needs targets: model(images, targets), one dict per "
+                         f"image with boxes, labels and masks; call model.eval() to predict instead")
+    if not isinstance(targets, (list, tuple)) or len(targets) != len(images):
+        got = len(targets) if isinstance(targets, (list, tuple)) else type(targets).__name__
+        raise InputError(f"{OWNER} expects one target dict per image: {len(images)} images, got {got}")
+    for i, (target, image) in enumerate(zip(targets, images)):
+        where = f"target {i}"
+        if not isinstance(target, dict):
+            raise InputError(f"{OWNER}: {where} must be a dict with boxes, labels, masks; got {type(target).__name__}")
+        missing = [k for k in ("boxes", "labels", "masks") if k not in target]
+        if missing:
+            raise InputError(f"{OWNER}: {where} lacks {', '.join(missing)}; Mask R-CNN trains on boxes, "
+                             f"labels and masks (use zero-length tensors for an image without objects)")
+        boxes, labels, masks = target["boxes"], target["labels"], target["masks"]
+        for key, value in (("boxes", boxes), ("labels", labels), ("masks", masks)):
+            if not isinstance(value, torch.Tensor):
+                raise InputError(f"{OWNER}: {where}['{key}'] must be a tensor, got {type(value).__name__}")
+        if boxes.ndim != 2 or boxes.shape[-1] != 4 or not boxes.is_floating_point():
+            raise InputError(f"{OWNER}: {where}['boxes'] must be a float (N, 4) tensor of x1, y1, x2, y2; "
+                             f"got {boxes.dtype} {tuple(boxes.shape)}")
+        n = boxes.shape[0]
+        if labels.shape != (n,) or labels.is_floating_point() or labels.dtype == torch.bool:
+            raise InputError(f"{OWNER}: {where}['labels'] must be an int64 ({n},) tensor, got "
+                             f"{labels.dtype} {tuple(labels.shape)}")
+        if n and (int(labels.min()) < 1 or int(labels.max()) >= num_classes):
+            raise InputError(f"{OWNER}: {where}['labels'] must lie in [1, {num_classes - 1}] (0 is the "
+                             f"background; num_classes={num_classes} counts it), got {labels.tolist()}")
+        if masks.shape != (n, *image.shape[-2:]):
+            raise InputError(f"{OWNER}: {where}['masks'] must have shape ({n}, H, W) = "
+                             f"{(n, *image.shape[-2:])} to match the boxes and the image, got {tuple(masks.shape)}")
+        if n and bool((boxes[:, 2:] <= boxes[:, :2]).any()):
+            bad = boxes[(boxes[:, 2:] <= boxes[:, :2]).any(dim=1)][0].tolist()
+            raise InputError(f"{OWNER}: {where} has a box with no width or height: {bad} "
+                             f"(boxes are x1, y1, x2, y2 with x2 > x1 and y2 > y1)")

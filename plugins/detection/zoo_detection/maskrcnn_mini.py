@@ -1,0 +1,238 @@
+"""``maskrcnn_mini``: Mask R-CNN (He et al. 2017) small enough to train on a CPU in minutes.
+
+The pipeline is Mask R-CNN's and runs on torchvision's machinery (``GeneralizedRCNN``,
+``RegionProposalNetwork``, ``RoIHeads``, ``AnchorGenerator``, ``MultiScaleRoIAlign``); the
+modules plugged into it are ours and small. How it differs from the full model
+(ResNet-50-FPN, ~44M parameters, images resized to 800 px):
+
+* backbone: three stages of two 3x3 conv + GroupNorm + ReLU (widths 16/32/64 by default,
+  strides 4/8/16) trained from scratch, instead of an ImageNet ResNet-50 with frozen BatchNorm;
+  GroupNorm because detection batches are a few images.
+* FPN: torchvision's ``FeaturePyramidNetwork`` with 48 channels (not 256) over the three
+  stages, plus a max-pooled stride-32 level for the RPN.
+* anchors: 8, 16, 32, 64 px (one size per level, ratios 0.5/1/2) for objects of 64-128 px
+  images, instead of 32..512 px.
+* RoI levels: a 64 px box is pooled from the stride-16 level (canonical scale 64, not 224),
+  so small objects use the finest map.
+* RPN / RoI sampling: 64 anchors and 128 RoIs per image (not 256 / 512), fewer proposals.
+* box head: two FC layers of 128 (not 1024); mask head: two 3x3 convs of 48 channels
+  (not four of 256), then a 2x transposed conv to 28x28 mask logits as in the paper.
+* images are kept at their own size by default (``resize_to=None``); the full model
+  rescales every image so its short side is 800 px.
+
+Contract (torchvision's): ``model(images, targets)`` in train mode returns a dict of losses;
+``model(images)`` in eval mode returns one dict per image with ``boxes`` (N, 4) xyxy in
+pixels, ``labels`` (N,) int64, ``scores`` (N,) sorted high to low and ``masks``
+(N, 1, H, W) probabilities at the image's size. ``images`` are float (C, H, W) tensors in
+[0, 1]; the model normalises them with ``image_mean``/``image_std`` itself.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torchvision.models.detection.anchor_utils import AnchorGenerator
+from torchvision.models.detection.generalized_rcnn import GeneralizedRCNN
+from torchvision.models.detection.roi_heads import RoIHeads
+from torchvision.models.detection.rpn import RegionProposalNetwork, RPNHead
+from torchvision.models.detection.transform import GeneralizedRCNNTransform
+from torchvision.ops import FeaturePyramidNetwork, MultiScaleRoIAlign
+from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
+
+from zoo_detection.inputs import as_image_list, check_targets
+
+__all__ = ["MaskRCNNMini", "maskrcnn_mini"]
+
+
+def _conv_gn_relu(in_ch: int, out_ch: int, stride: int = 1) -> nn.Sequential:
+    groups = 8 if out_ch % 8 == 0 else 1
+    return nn.Sequential(
+        nn.Conv2d(in_ch, out_ch, 3, stride=stride, padding=1, bias=False),
+        nn.GroupNorm(groups, out_ch),
+        nn.ReLU(inplace=True),
+    )
+
+
+class TinyBackbone(nn.Module):
+    """Conv stages + FPN: (B, C, H, W) -> {"0": stride 4, "1": 8, "2": 16, "pool": 32} maps,
+    each with ``out_channels`` channels (the attribute torchvision's heads read)."""
+
+    def __init__(self, in_chans: int = 3, widths: Sequence[int] = (16, 32, 64), fpn_channels: int = 48):
+        super().__init__()
+        self.stem = _conv_gn_relu(in_chans, widths[0], stride=2)  # stride 2
+        stages, prev = [], widths[0]
+        for w in widths:
+            stages.append(nn.Sequential(_conv_gn_relu(prev, w, stride=2), _conv_gn_relu(w, w)))
+            prev = w
+        self.stages = nn.ModuleList(stages)  # strides 4, 8, 16, ...
+        self.fpn = FeaturePyramidNetwork(list(widths), fpn_channels, extra_blocks=LastLevelMaxPool())
+        self.out_channels = fpn_channels
+
+    def forward(self, x: torch.Tensor) -> "OrderedDict[str, torch.Tensor]":
+        x = self.stem(x)
+        feats = OrderedDict()
+        for i, stage in enumerate(self.stages):
+            x = stage(x)
+            feats[str(i)] = x
+        return self.fpn(feats)
+
+
+class BoxHead(nn.Module):
+    """(R, C, 7, 7) pooled RoI features -> (R, hidden) representation."""
+
+    def __init__(self, in_channels: int, pool: int = 7, hidden: int = 128):
+        super().__init__()
+        self.fc1 = nn.Linear(in_channels * pool * pool, hidden)
+        self.fc2 = nn.Linear(hidden, hidden)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.fc2(F.relu(self.fc1(x.flatten(1)))))
+
+
+class BoxPredictor(nn.Module):
+    """(R, hidden) -> class logits (R, K) and per-class box deltas (R, 4K)."""
+
+    def __init__(self, hidden: int, num_classes: int):
+        super().__init__()
+        self.cls_score = nn.Linear(hidden, num_classes)
+        self.bbox_pred = nn.Linear(hidden, num_classes * 4)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.cls_score(x), self.bbox_pred(x)
+
+
+class MaskHead(nn.Sequential):
+    """(R, C, 14, 14) pooled RoI features -> (R, width, 14, 14)."""
+
+    def __init__(self, in_channels: int, width: int = 48, depth: int = 2):
+        layers = []
+        for i in range(depth):
+            layers += [nn.Conv2d(in_channels if i == 0 else width, width, 3, padding=1), nn.ReLU(inplace=True)]
+        super().__init__(*layers)
+
+
+class MaskPredictor(nn.Sequential):
+    """(R, width, 14, 14) -> per-class mask logits (R, K, 28, 28)."""
+
+    def __init__(self, width: int, num_classes: int):
+        super().__init__(
+            nn.ConvTranspose2d(width, width, 2, stride=2),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(width, num_classes, 1),
+        )
+
+
+class _Anchors(AnchorGenerator):
+    """torchvision's generator keeps its cell anchors as plain tensors (not buffers), so a model
+    built on the meta device (zoo's weight loading) would keep meta anchors: rebuild them."""
+
+    def set_cell_anchors(self, dtype: torch.dtype, device: torch.device) -> None:
+        if any(a.is_meta for a in self.cell_anchors):
+            self.cell_anchors = [self.generate_anchors(s, r) for s, r in zip(self.sizes, self.aspect_ratios)]
+        super().set_cell_anchors(dtype, device)
+
+
+class _Transform(GeneralizedRCNNTransform):
+    """Normalise and batch (padding to a multiple of 32); resize only if ``resize_to`` is set."""
+
+    def __init__(self, resize_to: int | None, image_mean: list[float], image_std: list[float]):
+        size = resize_to or 1
+        super().__init__(min_size=size, max_size=4 * size, image_mean=image_mean, image_std=image_std)
+        self.resize_to = resize_to
+
+    def resize(self, image, target=None):
+        if self.resize_to is None:
+            return image, target
+        return super().resize(image, target)
+
+
+class MaskRCNNMini(GeneralizedRCNN):
+    """A small Mask R-CNN; see the module docstring for how it differs from the full model.
+
+    Args:
+        num_classes: number of classes *including the background* (index 0), as in
+            torchvision: 3 object classes -> ``num_classes=4``. Target labels lie in
+            [1, num_classes - 1].
+        in_chans: image channels; ``image_mean``/``image_std`` must have this many entries.
+        widths: channels of the backbone's three stages (strides 4, 8, 16).
+        fpn_channels: channels of every FPN level and of the heads' input.
+        anchor_sizes: one anchor size in pixels per FPN level (4 levels).
+        image_mean, image_std: per-channel normalisation applied inside the model
+            (default 0.5 / 0.25 for every channel).
+        resize_to: None keeps each image's size; an int resizes so the short side has it.
+        score_thresh, nms_thresh, detections_per_img: post-processing of the detections.
+    """
+
+    def __init__(
+        self,
+        num_classes: int = 4,
+        in_chans: int = 3,
+        *,
+        widths: Sequence[int] = (16, 32, 64),
+        fpn_channels: int = 48,
+        anchor_sizes: Sequence[int] = (8, 16, 32, 64),
+        aspect_ratios: Sequence[float] = (0.5, 1.0, 2.0),
+        image_mean: Sequence[float] | None = None,
+        image_std: Sequence[float] | None = None,
+        resize_to: int | None = None,
+        box_hidden: int = 128,
+        mask_width: int = 48,
+        score_thresh: float = 0.05,
+        nms_thresh: float = 0.5,
+        detections_per_img: int = 50,
+    ) -> None:
+        if num_classes < 2:
+            raise ValueError(f"num_classes counts the background, so it must be >= 2, got {num_classes}")
+        if len(widths) != 3 or len(anchor_sizes) != 4:
+            raise ValueError("maskrcnn_mini has three backbone stages (len(widths) == 3) and four "
+                             "pyramid levels (len(anchor_sizes) == 4)")
+        image_mean = [0.5] * in_chans if image_mean is None else list(image_mean)
+        image_std = [0.25] * in_chans if image_std is None else list(image_std)
+        if len(image_mean) != in_chans or len(image_std) != in_chans:
+            raise ValueError(f"image_mean and image_std need one value per channel (in_chans={in_chans}), "
+                             f"got {len(image_mean)} and {len(image_std)}")
+
+        backbone = TinyBackbone(in_chans, widths, fpn_channels)
+        c = backbone.out_channels
+        anchors = _Anchors(tuple((s,) for s in anchor_sizes), (tuple(aspect_ratios),) * len(anchor_sizes))
+        rpn = RegionProposalNetwork(
+            anchors, RPNHead(c, anchors.num_anchors_per_location()[0]),
+            fg_iou_thresh=0.7, bg_iou_thresh=0.3, batch_size_per_image=64, positive_fraction=0.5,
+            pre_nms_top_n={"training": 600, "testing": 300}, post_nms_top_n={"training": 300, "testing": 100},
+            nms_thresh=0.7,
+        )
+        levels = ["0", "1", "2"]
+        roi_heads = RoIHeads(
+            box_roi_pool=MultiScaleRoIAlign(levels, 7, 2, canonical_scale=64, canonical_level=4),
+            box_head=BoxHead(c, 7, box_hidden),
+            box_predictor=BoxPredictor(box_hidden, num_classes),
+            fg_iou_thresh=0.5, bg_iou_thresh=0.5, batch_size_per_image=128, positive_fraction=0.25,
+            bbox_reg_weights=None, score_thresh=score_thresh, nms_thresh=nms_thresh,
+            detections_per_img=detections_per_img,
+            mask_roi_pool=MultiScaleRoIAlign(levels, 14, 2, canonical_scale=64, canonical_level=4),
+            mask_head=MaskHead(c, mask_width),
+            mask_predictor=MaskPredictor(mask_width, num_classes),
+        )
+        super().__init__(backbone, rpn, roi_heads, _Transform(resize_to, image_mean, image_std))
+        self.num_classes = num_classes
+        self.in_chans = in_chans
+
+    def forward(self, images, targets=None):
+        """Train: ``(images, targets) -> {loss_*: scalar}``; eval: ``images -> [{boxes, labels,
+        scores, masks}]``. ``images``: list of float (C, H, W) in [0, 1] (or one (N, C, H, W))."""
+        images = as_image_list(images, in_chans=self.in_chans)
+        if self.training:
+            check_targets(targets, images, num_classes=self.num_classes)
+            targets = [{**t, "labels": t["labels"].long()} for t in targets]
+        elif targets is not None:
+            targets = None  # eval mode predicts; torchvision would ignore them too
+        return super().forward(images, targets)
+
+
+def maskrcnn_mini(num_classes: int = 4, in_chans: int = 3, **kwargs) -> MaskRCNNMini:
+    """Builder registered as ``maskrcnn_mini`` (``num_classes`` includes the background)."""
+    return MaskRCNNMini(num_classes=num_classes, in_chans=in_chans, **kwargs)

@@ -1,0 +1,38 @@
+"""Hook implementations of the detection plugin: specs only (imports ``zoo``, never torch).
+
+Pretrained weight sets are plain data in ``PRETRAINED``: add a tag by adding an entry, e.g.::
+
+    PRETRAINED["maskrcnn_mini"]["shapes"] = zoo.PretrainedCfg(
+        hf_hub_id="visionzoo/maskrcnn_mini.shapes", sha256="...", num_classes=4, default=True)
+"""
+
+import zoo
+
+# num_classes counts the background, as torchvision does: 3 shape classes + background = 4.
+DEFAULTS = {
+    "maskrcnn_mini": {"num_classes": 4, "in_chans": 3},
+}
+
+PRETRAINED: dict[str, dict[str, zoo.PretrainedCfg]] = {
+    "maskrcnn_mini": {},
+}
+
+DESCRIPTIONS = {
+    "maskrcnn_mini": "Mask R-CNN (He et al. 2017) scaled down to train on a CPU: small conv "
+                     "backbone + FPN, small-object anchors, RoIAlign box and mask heads",
+}
+
+
+@zoo.hookimpl
+def zoo_architectures():
+    return [
+        zoo.ArchitectureSpec(
+            name=name,
+            task="instance_segmentation",
+            builder=f"zoo_detection.maskrcnn_mini:{name}",
+            defaults=dict(DEFAULTS[name]),
+            pretrained=dict(PRETRAINED[name]),
+            description=DESCRIPTIONS[name],
+        )
+        for name in DEFAULTS
+    ]
