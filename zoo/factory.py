@@ -32,11 +32,12 @@ def create(name: str, pretrained: bool = False, *, num_classes: int | None = Non
     spec, plugin, tag = get_registry().resolve(name, pretrained=pretrained)
     cfg = spec.pretrained[tag] if tag else None
 
-    # Precedence: the spec's defaults < the tag's head < the caller's kwargs < explicit arguments.
+    # Precedence: spec defaults < the tag's head and model_kwargs < caller kwargs < explicit arguments.
     build_kwargs = dict(spec.defaults)
     if cfg is not None:
         build_kwargs.update({k: v for k, v in (("num_classes", cfg.num_classes), ("in_chans", cfg.in_chans))
                              if v is not None})
+        build_kwargs.update(cfg.model_kwargs)
     build_kwargs.update(kwargs)
     if num_classes is not None:
         build_kwargs["num_classes"] = num_classes

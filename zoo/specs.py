@@ -34,6 +34,9 @@ class PretrainedCfg:
     metrics: dict[str, float] = field(default_factory=dict)
     license: str | None = None
     default: bool = False
+    # Builder kwargs the weights were trained with (e.g. a smaller width than the spec's
+    # defaults); applied when this tag is selected, before the caller's own kwargs.
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,8 @@ def pretrained_cfg_problems(tag: object, cfg: object) -> list[str]:
         problems.append(f"sha256 {cfg.sha256!r} is not 64 lowercase hex digits")
     if not isinstance(cfg.metrics, dict):
         problems.append("metrics must be a dict of name -> number")
+    if not isinstance(cfg.model_kwargs, dict):
+        problems.append("model_kwargs must be a dict of builder keyword arguments")
     return problems
 
 
