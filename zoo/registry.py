@@ -20,6 +20,7 @@ import importlib.metadata
 import os
 import re
 import threading
+import time
 import warnings
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -63,6 +64,7 @@ class PluginRecord:
     explainers: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     loaded: bool = False
+    import_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,7 @@ class Registry:
     def _load_entry_point(self, ep: importlib.metadata.EntryPoint, dist: str, version: str) -> None:
         record = PluginRecord(name=ep.name, distribution=dist, version=version, module=ep.value)
         self.plugins.append(record)
+        started = time.perf_counter()
         try:
             plugin = ep.load()
         except BaseException as exc:  # noqa: BLE001 - a plugin must never break the zoo
@@ -124,6 +127,8 @@ class Registry:
                 raise
             self._fail(record, f"import of {ep.value!r} failed: {type(exc).__name__}: {exc}")
             return
+        finally:
+            record.import_seconds = time.perf_counter() - started
         self._register(plugin, record)
 
     def register(self, plugin: ModuleType | object, name: str,
@@ -207,6 +212,12 @@ class Registry:
             candidates = [f"{name}.{tag}" for tag in spec.pretrained] if pretrained else [name]
             names += [c for c in candidates if any(fnmatch.fnmatchcase(c, p) for p in patterns)]
         return sorted(set(names), key=_natural_key)
+
+    def specs(self) -> Iterable[tuple[Any, PluginRecord]]:
+        """Every registered (spec, plugin), architectures then explainers, conflicts included."""
+        for table in (self._architectures, self._explainers):
+            for entries in table.values():
+                yield from ((e.spec, e.plugin) for e in entries)
 
     def candidates(self, name: str) -> list[tuple[ArchitectureSpec, PluginRecord]]:
         """Every (spec, plugin) registering architecture ``name`` (more than one on a conflict)."""

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import warnings
 
-from zoo.registry import PluginWarning, get_registry
+from zoo.registry import PluginWarning, Registry, get_registry
+
+SLOW_IMPORT_SECONDS = 0.5
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("doctor", help="report every plugin and every failure",
                               description="List each plugin with its distribution, version and what it "
-                                          "registered; list each failure and each name claimed twice. "
+                                          "registered; list each failure, each builder that cannot be "
+                                          "found, slow plugin imports and each name claimed twice. "
                                           "Exits 1 if anything is wrong.")
     p.set_defaults(func=run)
 
@@ -20,15 +24,20 @@ def run(args: argparse.Namespace) -> int:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PluginWarning)  # reported below, in full
         registry = get_registry()
+    problems = builder_problems(registry)
     ok = True
     for plugin in registry.plugins:
-        status = "ok" if plugin.loaded and not plugin.errors else ("partial" if plugin.loaded else "FAILED")
+        errors = plugin.errors + problems.get(id(plugin), [])
+        status = "ok" if plugin.loaded and not errors else ("partial" if plugin.loaded else "FAILED")
         print(f"{plugin.name}  [{plugin.distribution} {plugin.version}]  {status}  ({plugin.module})")
         if plugin.architectures:
             print(f"    architectures ({len(plugin.architectures)}): {_short(plugin.architectures)}")
         if plugin.explainers:
             print(f"    explainers ({len(plugin.explainers)}): {_short(plugin.explainers)}")
-        for error in plugin.errors:
+        if plugin.import_seconds > SLOW_IMPORT_SECONDS:
+            print(f"    slow: importing {plugin.module} took {plugin.import_seconds:.1f} s, paid by every "
+                  f"listing; move model code behind 'module:function' builders")
+        for error in errors:
             ok = False
             print(f"    error: {error}")
     for name, dists in registry.conflicts().items():
@@ -38,6 +47,23 @@ def run(args: argparse.Namespace) -> int:
         print("no plugins found in the 'zoo' entry-point group")
     print("all plugins healthy" if ok else "problems found")
     return 0 if ok else 1
+
+
+def builder_problems(registry: Registry) -> dict[int, list[str]]:
+    """Builders given as 'module:function' whose module cannot be found (checked without
+    running the module itself, though its parent packages are imported)."""
+    problems: dict[int, list[str]] = {}
+    for spec, plugin in registry.specs():
+        if not isinstance(spec.builder, str):
+            continue
+        module = spec.builder.partition(":")[0]
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except Exception:  # noqa: BLE001 - a parent package that fails to import
+            found = False
+        if not found:
+            problems.setdefault(id(plugin), []).append(f"{spec.name}: builder module {module!r} not found")
+    return problems
 
 
 def _short(names: list[str], limit: int = 12) -> str:

@@ -1,0 +1,72 @@
+"""Plugins that misbehave must not take the zoo down, and `zoo doctor` must say what is wrong
+(issue 9, Plugins)."""
+
+import os
+import subprocess
+import sys
+import time
+import warnings
+
+import pytest
+
+import zoo
+from zoo.registry import PluginWarning
+
+
+def run_zoo(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "zoo.cli", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})})
+
+
+@pytest.fixture
+def garbage(plugin_packages):
+    plugin_packages("sample-plugin", "broken-plugins", "garbage-plugin")
+
+
+def test_garbage_specs_are_skipped_and_the_rest_keeps_working(garbage):
+    with pytest.warns(PluginWarning) as caught:
+        names = zoo.list_models()
+    messages = "\n".join(str(w.message) for w in caught)
+    assert "garbage_twice: registered twice by the same plugin" in messages
+    assert "builder must be a callable or a 'module:function' string, got 42" in messages
+    assert "hf_hub_id 'no-slash'" in messages and "sha256 'xyz'" in messages
+    assert "got NoneType" in messages
+    assert "zoo_explainers() must return a list of specs, got dict" in messages
+    assert {"garbage_twice", "garbage_missing_builder", "garbage_not_module"} <= set(names)
+    assert "garbage_bad_builder" not in names and "garbage_bad_tag" not in names
+    assert zoo.create("sample_classifier") is not None
+
+
+def test_unimportable_and_non_module_builders_fail_at_create(garbage):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PluginWarning)
+        with pytest.raises(zoo.BuilderError, match="garbage_missing_builder.*cannot import builder"):
+            zoo.create("garbage_missing_builder")
+        with pytest.raises(zoo.BuilderError, match="returned dict, not a torch.nn.Module"):
+            zoo.create("garbage_not_module")
+
+
+def test_doctor_says_exactly_what_is_wrong(garbage):
+    result = run_zoo("doctor")
+    assert result.returncode == 1
+    out = result.stdout
+    assert "garbage  [zoo-garbage-plugin 0.0.1]  partial" in out
+    assert "garbage_missing_builder: builder module 'zoo_garbage_plugin.does_not_exist' not found" in out
+    assert "registered twice by the same plugin" in out
+    assert "sample  [zoo-sample-plugin 1.2.3]  ok" in out
+
+
+def test_slow_model_module_is_not_paid_by_listing(plugin_packages):
+    """The builder module sleeps 10 s on import; listing never imports it."""
+    plugin_packages("slow-plugin")
+    started = time.perf_counter()
+    result = run_zoo("list", "slow*", "--names")
+    elapsed = time.perf_counter() - started
+    assert result.returncode == 0 and "slow_net" in result.stdout
+    assert elapsed < 8, f"listing took {elapsed:.1f} s: it imported the slow builder module"
+
+
+def test_slow_hook_module_is_reported_by_doctor(plugin_packages):
+    plugin_packages("slow-plugin")
+    result = run_zoo("doctor", env={"ZOO_SLOW_HOOKS_SECONDS": "1"})
+    assert "slow: importing zoo_slow_plugin.slow_hooks took" in result.stdout
