@@ -1,0 +1,170 @@
+"""maskrcnn_mini: registration, torchvision's detection contract in both modes, training, errors."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import zoo
+from zoo.inputs import InputError
+from zoo_detection.maskrcnn_mini import MaskRCNNMini, maskrcnn_mini
+
+LOSS_KEYS = {"loss_classifier", "loss_box_reg", "loss_mask", "loss_objectness", "loss_rpn_box_reg"}
+
+
+@pytest.fixture
+def model():
+    torch.manual_seed(0)
+    return maskrcnn_mini()
+
+
+def test_registered_as_instance_segmentation_without_importing_torch():
+    info = zoo.model_info("maskrcnn_mini")
+    assert info.task == "instance_segmentation"
+    assert info.distribution == "visionzoo-detection"
+    assert info.defaults == {"num_classes": 4, "in_chans": 3}
+    code = "import sys, zoo_detection.plugin; sys.exit('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_create_builds_the_model():
+    model = zoo.create("maskrcnn_mini", num_classes=3, in_chans=1)
+    assert isinstance(model, MaskRCNNMini)
+    assert model.roi_heads.box_predictor.cls_score.out_features == 3
+    assert model.roi_heads.mask_predictor[-1].out_channels == 3
+    assert model.backbone.stem[0].in_channels == 1
+
+
+def test_eval_contract(model):
+    model.eval()
+    sizes = [(64, 64), (96, 72), (50, 130)]  # not multiples of 32 on purpose
+    with torch.no_grad():
+        out = model([torch.rand(3, h, w) for h, w in sizes])
+    assert isinstance(out, list) and len(out) == len(sizes)
+    for det, (h, w) in zip(out, sizes):
+        assert set(det) == {"boxes", "labels", "scores", "masks"}
+        n = det["boxes"].shape[0]
+        assert n > 0  # an untrained model still scores every class above 0.05
+        assert det["boxes"].shape == (n, 4) and det["boxes"].dtype == torch.float32
+        assert det["labels"].shape == (n,) and det["labels"].dtype == torch.int64
+        assert det["scores"].shape == (n,) and det["scores"].dtype == torch.float32
+        assert det["masks"].shape == (n, 1, h, w) and det["masks"].dtype == torch.float32
+        boxes = det["boxes"]
+        assert (boxes[:, 0] >= 0).all() and (boxes[:, 1] >= 0).all()
+        assert (boxes[:, 2] <= w).all() and (boxes[:, 3] <= h).all()
+        assert (boxes[:, 2:] >= boxes[:, :2]).all()
+        assert ((det["labels"] >= 1) & (det["labels"] < 4)).all()
+        assert (det["scores"][:-1] >= det["scores"][1:]).all()
+        assert det["masks"].min() >= 0 and det["masks"].max() <= 1
+
+
+def test_eval_accepts_a_batch_tensor(model):
+    model.eval()
+    with torch.no_grad():
+        out = model(torch.rand(2, 3, 64, 64))
+    assert len(out) == 2 and out[0]["masks"].shape[-2:] == (64, 64)
+
+
+def test_train_returns_scalar_losses(model, sample):
+    data = [sample(64, [(1, 20, 20, 8), (2, 44, 40, 10)], seed=0), sample(80, [(3, 40, 40, 12)], seed=1)]
+    losses = model([d[0] for d in data], [d[1] for d in data])
+    assert set(losses) == LOSS_KEYS
+    for name, value in losses.items():
+        assert value.ndim == 0 and value.dtype == torch.float32 and math.isfinite(value.item()), name
+    sum(losses.values()).backward()
+
+
+def test_empty_targets_train(model, sample):
+    empty = sample(64, [], seed=2)
+    full = sample(64, [(1, 30, 30, 10)], seed=3)
+    for batch in ([empty, full], [empty]):
+        losses = model([b[0] for b in batch], [b[1] for b in batch])
+        assert set(losses) == LOSS_KEYS
+        assert all(math.isfinite(v.item()) for v in losses.values())
+        model.zero_grad()
+        sum(losses.values()).backward()
+
+
+def test_losses_fall_on_a_tiny_batch(model, sample):
+    data = [sample(64, [(1, 20, 20, 8), (2, 44, 40, 10)], seed=0), sample(64, [(2, 30, 34, 12)], seed=1)]
+    images, targets = [d[0] for d in data], [d[1] for d in data]
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    history = []
+    for _ in range(20):
+        loss = sum(model(images, targets).values())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        history.append(loss.item())
+    assert sum(history[-3:]) / 3 < 0.6 * history[0], history
+
+
+def test_one_channel_images(sample):
+    model = maskrcnn_mini(num_classes=2, in_chans=1)
+    image, target = sample(64, [(1, 30, 30, 10)])
+    target["labels"][:] = 1
+    losses = model([image[:1]], [target])
+    assert set(losses) == LOSS_KEYS
+    model.eval()
+    with torch.no_grad():
+        assert model([image[:1]])[0]["masks"].shape[1:] == (1, 64, 64)
+
+
+def test_normalisation_follows_in_chans():
+    assert maskrcnn_mini(in_chans=5).transform.image_mean == [0.5] * 5
+    with pytest.raises(ValueError, match="one value per channel"):
+        maskrcnn_mini(in_chans=1, image_mean=[0.4, 0.4, 0.4])
+    with pytest.raises(ValueError, match="background"):
+        maskrcnn_mini(num_classes=1)
+
+
+def test_weights_round_trip_through_zoo_create(model, tmp_path):
+    from safetensors.torch import save_file
+
+    path = tmp_path / "model.safetensors"
+    save_file(model.state_dict(), str(path))
+    loaded = zoo.create("maskrcnn_mini", weights=path)  # built on the meta device, then assigned
+    model.eval()
+    image = torch.rand(3, 64, 64)
+    with torch.no_grad():
+        a, b = model([image])[0], loaded([image])[0]
+    for key in a:
+        torch.testing.assert_close(a[key], b[key])
+
+
+@pytest.mark.parametrize("images, message", [
+    ([], "empty list"),
+    ([torch.rand(1, 64, 64)], "1 channels but the model expects 3"),
+    ([torch.randint(0, 255, (3, 64, 64), dtype=torch.uint8)], "floating-point"),
+    ([torch.rand(1, 3, 64, 64)], "must be 3-D"),
+    ([torch.rand(64, 64)], "must be 3-D"),
+    ([torch.rand(3, 64, 64), "image.png"], "image 1 must be a torch.Tensor"),
+    (torch.rand(3, 64, 64), "list of"),
+    ([torch.rand(3, 4, 64)], "at least"),
+])
+def test_bad_images_raise_input_error(model, images, message):
+    model.eval()
+    with pytest.raises(InputError, match=message):
+        model(images)
+
+
+def test_bad_targets_raise_input_error(model, sample):
+    image, target = sample(64, [(1, 20, 20, 8)])
+    with pytest.raises(InputError, match="needs targets"):
+        model([image])
+    with pytest.raises(InputError, match="one target dict per image"):
+        model([image, image], [target])
+    with pytest.raises(InputError, match="lacks masks"):
+        model([image], [{"boxes": target["boxes"], "labels": target["labels"]}])
+    with pytest.raises(InputError, match=r"\[1, 3\]"):
+        model([image], [{**target, "labels": torch.tensor([4])}])
+    with pytest.raises(InputError, match=r"\(1, H, W\)"):
+        model([image], [{**target, "masks": target["masks"][:, :32]}])
+    with pytest.raises(InputError, match="no width or height"):
+        model([image], [{**target, "boxes": torch.tensor([[10.0, 10.0, 10.0, 20.0]])}])
+    with pytest.raises(ValueError):  # InputError is a ValueError too
+        model([image], [{**target, "boxes": target["boxes"][:, :2]}])
