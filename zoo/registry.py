@@ -266,6 +266,7 @@ class Registry:
             name=spec.name, task=spec.task, builder=spec.builder, defaults=dict(spec.defaults),
             pretrained=dict(spec.pretrained), description=spec.description,
             plugin=plugin.name, distribution=plugin.distribution, version=plugin.version,
+            export=spec.export,
         )
 
     @staticmethod

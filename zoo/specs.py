@@ -45,6 +45,10 @@ class ArchitectureSpec:
 
     ``builder`` is a ``"module:function"`` string (imported only when a model is built) or a
     callable; it is called as ``builder(num_classes=..., in_chans=..., **kwargs)``.
+
+    ``export`` is True when the model must pass ``torch.export`` (checked by ``zoo check``);
+    a string opts out and says why (e.g. "data-dependent control flow in the RoI heads"),
+    and the check is then reported as skipped with that reason.
     """
 
     name: str
@@ -53,6 +57,7 @@ class ArchitectureSpec:
     defaults: dict[str, Any] = field(default_factory=dict)
     pretrained: dict[str, PretrainedCfg] = field(default_factory=dict)
     description: str = ""
+    export: bool | str = True
 
     @property
     def default_tag(self) -> str | None:
@@ -65,12 +70,18 @@ class ArchitectureSpec:
 
 @dataclass(frozen=True)
 class ExplainerSpec:
-    """One explainer: ``builder(model, **kwargs)`` returns a callable ``Explainer``."""
+    """One explainer: ``builder(model, **kwargs)`` returns a callable ``Explainer``.
+
+    ``sanity_check`` is True when the maps must change once the model's weights are
+    randomised (Adebayo et al. 2018, checked by ``zoo check``); a string declares that the
+    method is known to fail it and says why (e.g. guided backprop), and the check is skipped.
+    """
 
     name: str
     builder: Builder
     tasks: tuple[str, ...] = TASKS
     description: str = ""
+    sanity_check: bool | str = True
 
 
 @dataclass(frozen=True)
@@ -86,6 +97,7 @@ class ModelInfo:
     plugin: str
     distribution: str
     version: str
+    export: bool | str = True
 
     @property
     def default_tag(self) -> str | None:
@@ -102,6 +114,7 @@ def architecture_spec_problems(spec: object) -> list[str]:
     if spec.task not in TASKS:
         problems.append(f"{spec.name}: task {spec.task!r} is not one of {', '.join(TASKS)}")
     problems += _builder_problems(spec.name, spec.builder)
+    problems += _opt_out_problems(spec.name, "export", spec.export)
     if not isinstance(spec.defaults, dict):
         problems.append(f"{spec.name}: defaults must be a dict")
     if not isinstance(spec.pretrained, dict):
@@ -139,7 +152,14 @@ def explainer_spec_problems(spec: object) -> list[str]:
     if bad_tasks:
         problems.append(f"{spec.name}: unknown tasks {bad_tasks}; choose from {', '.join(TASKS)}")
     problems += _builder_problems(spec.name, spec.builder)
+    problems += _opt_out_problems(spec.name, "sanity_check", spec.sanity_check)
     return problems
+
+
+def _opt_out_problems(name: str, field_name: str, value: object) -> list[str]:
+    if isinstance(value, bool) or (isinstance(value, str) and value.strip()):
+        return []
+    return [f"{name}: {field_name} must be True, False or a non-empty reason string, got {value!r}"]
 
 
 def _builder_problems(name: str, builder: object) -> list[str]:
