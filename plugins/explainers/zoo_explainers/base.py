@@ -1,0 +1,72 @@
+"""The shared call path of every explainer: validate, enter the hygiene context, attribute."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+import zoo
+from zoo.inputs import check_image_batch
+from zoo_explainers.hygiene import HookBag, explaining
+from zoo_explainers.targets import ScoreFn, default_score_fn, resolve_classes
+
+
+def model_in_chans(model: nn.Module) -> int | None:
+    """The model's input channels: its ``in_chans`` attribute, else its first convolution's."""
+    value = getattr(model, "in_chans", None)
+    if isinstance(value, int) and value > 0:
+        return value
+    conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
+    return conv.in_channels if conv is not None else None
+
+
+def check_inputs(model: nn.Module, images: Any, owner: str) -> None:
+    """A clear ValueError for a 3-D, integer, empty or wrong-channel batch (zoo.inputs)."""
+    in_chans = model_in_chans(model)
+    if in_chans is None:  # nothing to check the channels against
+        in_chans = images.shape[1] if isinstance(images, torch.Tensor) and images.ndim == 4 else 3
+    min_size = getattr(model, "min_size", 1)
+    check_image_batch(images, in_chans=in_chans, min_size=min_size if isinstance(min_size, int) else 1,
+                      owner=owner)
+
+
+class BaseExplainer(zoo.Explainer):
+    """``explainer(images, target=None) -> (N, H, W)`` maps, with validation and hygiene.
+
+    Args:
+        model: the network to explain.
+        score_fn: ``score_fn(output, classes) -> (N,)`` scores to explain; defaults to the class
+            logit for (N, K) outputs and the class-logit sum over predicted pixels for
+            (N, K, H, W) outputs (see :mod:`zoo_explainers.targets`).
+
+    After a call, ``last_classes`` holds the class explained for each image.
+    """
+
+    name = "explainer"
+    #: whether the maps are min-max scaled to [0, 1] (the conformance suite reads this)
+    normalize = False
+
+    def __init__(self, model: nn.Module, *, score_fn: ScoreFn | None = None) -> None:
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"{self.name} explains a torch.nn.Module, got {type(model).__name__}")
+        super().__init__(model)
+        self.score_fn = score_fn
+        self.last_classes: torch.Tensor | None = None
+
+    def __call__(self, images: torch.Tensor, target: Any = None, **kwargs: Any) -> torch.Tensor:
+        check_inputs(self.model, images, owner=f"explainer {self.name!r}")
+        with explaining(self.model) as bag:
+            maps = self.attribute(images.detach(), target, bag, **kwargs)
+        return maps
+
+    def attribute(self, images: torch.Tensor, target: Any, bag: HookBag, **kwargs: Any) -> torch.Tensor:
+        raise NotImplementedError
+
+    def scores(self, output: torch.Tensor, target: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-image scores (N,) to differentiate, and the classes they belong to."""
+        classes = resolve_classes(target, output)
+        self.last_classes = classes
+        fn = self.score_fn or default_score_fn(output)
+        return fn(output, classes), classes

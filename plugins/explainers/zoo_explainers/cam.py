@@ -1,0 +1,114 @@
+"""Shared CAM pipeline and CAM itself (Zhou et al. 2016).
+
+Every method here turns a feature map A (N, C, h, w) into a class map at the feature map's
+own resolution, applies ReLU there, upsamples bilinearly to the input size, and (by default)
+min-max scales each map to [0, 1]: the order the Grad-CAM paper uses.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from zoo_explainers.base import BaseExplainer
+from zoo_explainers.hygiene import HookBag
+from zoo_explainers.layers import (
+    FEATURES,
+    Layer,
+    LayerError,
+    capture,
+    captured,
+    find_last_spatial_layer,
+    follows_timm_convention,
+    layer_name,
+    resolve_layer,
+)
+from zoo_explainers.maps import minmax, upsample
+from zoo_explainers.targets import ScoreFn
+
+
+class FeatureMapExplainer(BaseExplainer):
+    """Base of the CAM family: capture a feature map, combine it into one map per image.
+
+    Args:
+        target_layer: module or dotted name of the feature map; default: ``forward_features``
+            for timm-style classifiers, else the last module with a spatial output.
+        relu: apply ReLU to the class map at feature resolution.
+        normalize: min-max scale each map to [0, 1] (False: raw values).
+    """
+
+    normalize = True
+    needs_gradients = True
+
+    def __init__(self, model: nn.Module, *, target_layer: Layer | None = None, relu: bool = True,
+                 normalize: bool = True, score_fn: ScoreFn | None = None) -> None:
+        super().__init__(model, score_fn=score_fn)
+        self.target_layer = resolve_layer(model, target_layer)
+        self.relu = relu
+        self.normalize = normalize
+
+    @property
+    def layer_name(self) -> str | None:
+        """The name of the feature map used (known after the first call when it is searched for)."""
+        return None if self.target_layer is None else layer_name(self.model, self.target_layer)
+
+    def attribute(self, images: torch.Tensor, target: Any, bag: HookBag) -> torch.Tensor:
+        if self.target_layer is None:
+            self.target_layer = find_last_spatial_layer(self.model, images)
+        store = capture(self.model, self.target_layer, bag, requires_grad=self.needs_gradients)
+        with torch.set_grad_enabled(self.needs_gradients):
+            output = self.model(images)
+            scores, classes = self.scores(output, target)
+            features = captured(store, self.model, self.target_layer)
+            grads = None
+            if self.needs_gradients:
+                grads, = torch.autograd.grad(scores.sum(), features, allow_unused=True)
+                if grads is None:  # the score does not depend on this layer
+                    grads = torch.zeros_like(features)
+        with torch.no_grad():
+            maps = self.combine(features.detach(), grads, classes)
+            if self.relu:
+                maps = maps.clamp_min(0)
+            maps = upsample(maps.float(), tuple(images.shape[-2:]))
+            return minmax(maps) if self.normalize else maps
+
+    def combine(self, features: torch.Tensor, grads: torch.Tensor | None, classes: torch.Tensor) -> torch.Tensor:
+        """(N, C, h, w) features and gradients -> (N, h, w) class maps."""
+        raise NotImplementedError
+
+
+class CAM(FeatureMapExplainer):
+    """Class activation map: ``sum_k W[c, k] * A_k`` with W the linear head and A the output of
+    ``forward_features`` (no bias, as in Zhou et al.).
+
+    Needs a classifier with timm's convention whose ``get_classifier()`` is an ``nn.Linear``
+    (or a 1x1 ``nn.Conv2d``) on the pooled features. ReLU is off by default (``relu=True`` for
+    the positive evidence only); maps are min-max scaled unless ``normalize=False``.
+    """
+
+    name = "cam"
+    needs_gradients = False
+
+    def __init__(self, model: nn.Module, *, relu: bool = False, normalize: bool = True,
+                 score_fn: ScoreFn | None = None) -> None:
+        if not follows_timm_convention(model):
+            raise LayerError("cam needs a classifier with forward_features() and get_classifier() "
+                             "(timm's convention); use gradcam for other models")
+        super().__init__(model, target_layer=FEATURES, relu=relu, normalize=normalize, score_fn=score_fn)
+
+    def head_weight(self) -> torch.Tensor:
+        head = self.model.get_classifier()
+        weight = getattr(head, "weight", None)
+        if isinstance(head, nn.Linear) or (isinstance(head, nn.Conv2d) and head.kernel_size == (1, 1)):
+            return weight.detach().flatten(1)
+        raise LayerError(f"cam needs get_classifier() to be nn.Linear or a 1x1 nn.Conv2d, got "
+                         f"{type(head).__name__}; use gradcam, which needs no particular head")
+
+    def combine(self, features, grads, classes):
+        weight = self.head_weight()
+        if weight.shape[1] != features.shape[1]:
+            raise LayerError(f"the head takes {weight.shape[1]} features but forward_features returned "
+                             f"{features.shape[1]} channels; cam needs a GAP + linear head")
+        return torch.einsum("nc,nchw->nhw", weight[classes].to(features.dtype), features)

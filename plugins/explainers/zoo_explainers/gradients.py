@@ -1,0 +1,239 @@
+"""Gradient attributions with respect to the input pixels.
+
+- ``saliency``: ``max_c |dS/dx_c|`` (Simonyan et al. 2013).
+- ``smoothgrad``: the same, with ``|dS/dx|`` averaged over noisy copies first (Smilkov et al. 2017).
+- ``integrated_gradients``: ``sum_c (x - x') * mean_a dS/dx(x' + a (x - x'))``, signed, so the
+  map sums to S(x) - S(x') (Sundararajan et al. 2017).
+- ``guided_backprop``: gradients with negative signals zeroed at every ReLU (Springenberg et
+  al. 2015). It FAILS the model-randomisation sanity check (Adebayo et al. 2018): its maps barely
+  change when the weights are randomised, so it shows edges, not what the model uses.
+
+Noisy copies and path points go through the model together: copies of the whole batch are
+stacked into one forward/backward pass, ``chunk_size`` (model inputs per pass) caps memory.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import torch
+from torch import nn
+
+from zoo_explainers.base import BaseExplainer
+from zoo_explainers.hygiene import HookBag
+from zoo_explainers.maps import minmax
+from zoo_explainers.targets import ScoreFn, SegmentationClassSum, default_score_fn, resolve_classes
+
+
+class _Targets:
+    """Classes and a score function fixed on the clean images, applied to stacked copies.
+
+    Copy j of image n sits at row ``j * N + n`` of a stacked batch; for segmentation the pixels
+    explained are those predicted on the clean image, for every copy.
+    """
+
+    def __init__(self, explainer: BaseExplainer, images: torch.Tensor, target: Any) -> None:
+        with torch.no_grad():
+            output = explainer.model(images)
+        self.classes = resolve_classes(target, output)
+        explainer.last_classes = self.classes
+        self.fn = explainer.score_fn or default_score_fn(output)
+        self.mask = None
+        if isinstance(self.fn, SegmentationClassSum) and self.fn.mask is None:
+            self.mask = output.argmax(1) == self.classes[:, None, None]
+        self.clean_scores = self(output, 1)
+
+    def __call__(self, output: torch.Tensor, copies: int) -> torch.Tensor:
+        classes = self.classes.repeat(copies)
+        if self.mask is not None:
+            return SegmentationClassSum(self.mask.repeat(copies, 1, 1))(output, classes)
+        return self.fn(output, classes)
+
+
+def _chunks(total: int, per_copy: int, chunk_size: int | None) -> Iterator[tuple[int, int]]:
+    step = total if chunk_size is None else max(1, chunk_size // per_copy)
+    for start in range(0, total, step):
+        yield start, min(total, start + step)
+
+
+def _input_grads(model: nn.Module, stacked: torch.Tensor, score) -> torch.Tensor:
+    """dS/dx for a (S, N, C, H, W) stack, in one forward/backward pass."""
+    copies = stacked.shape[0]
+    x = stacked.reshape(-1, *stacked.shape[2:]).requires_grad_(True)
+    scores = score(model(x), copies)
+    grads, = torch.autograd.grad(scores.sum(), x)
+    return grads.reshape(stacked.shape)
+
+
+class Saliency(BaseExplainer):
+    """Vanilla gradients: ``max over channels of |dS/dx|`` (raw values; ``normalize=True`` scales
+    each map to [0, 1])."""
+
+    name = "saliency"
+
+    def __init__(self, model: nn.Module, *, normalize: bool = False, score_fn: ScoreFn | None = None) -> None:
+        super().__init__(model, score_fn=score_fn)
+        self.normalize = normalize
+
+    def attribute(self, images, target, bag: HookBag):
+        x = images.clone().requires_grad_(True)
+        scores, _ = self.scores(self.model(x), target)
+        grads, = torch.autograd.grad(scores.sum(), x)
+        return self.finish(grads.abs().amax(dim=1))
+
+    def finish(self, maps: torch.Tensor) -> torch.Tensor:
+        maps = maps.detach().float()
+        return minmax(maps) if self.normalize else maps
+
+
+class SmoothGrad(Saliency):
+    """SmoothGrad: ``max_c mean_j |dS/dx_c (x + e_j)|`` with Gaussian noise ``e_j``.
+
+    Args:
+        n_samples: noisy copies per image.
+        sigma: noise standard deviation as a fraction of each image's value range (max - min),
+            Smilkov et al.'s convention (they recommend 0.1-0.2). ``sigma=0`` gives saliency.
+        stdev: an absolute standard deviation instead of ``sigma`` (captum's ``stdevs``).
+        seed: seeds the noise; None draws the seed from torch's global generator, so
+            ``torch.manual_seed`` makes calls repeatable. Every image of a call gets the same
+            noise pattern (scaled to its range), so a batch gives what one-by-one calls give.
+        chunk_size: at most this many model inputs per forward/backward pass (None: all).
+    """
+
+    name = "smoothgrad"
+
+    def __init__(self, model: nn.Module, *, n_samples: int = 32, sigma: float = 0.15, stdev: float | None = None,
+                 seed: int | None = None, chunk_size: int | None = None, normalize: bool = False,
+                 score_fn: ScoreFn | None = None) -> None:
+        super().__init__(model, normalize=normalize, score_fn=score_fn)
+        if n_samples < 1:
+            raise ValueError(f"n_samples must be >= 1, got {n_samples}")
+        if (stdev if stdev is not None else sigma) < 0:
+            raise ValueError("the noise level (sigma / stdev) must be >= 0")
+        self.n_samples, self.sigma, self.stdev = n_samples, sigma, stdev
+        self.seed, self.chunk_size = seed, chunk_size
+
+    def attribute(self, images, target, bag: HookBag):
+        targets = _Targets(self, images, target)
+        n = images.shape[0]
+        if self.stdev is not None:
+            scale = torch.full((n,), float(self.stdev), dtype=images.dtype, device=images.device)
+        else:
+            flat = images.flatten(1)
+            scale = self.sigma * (flat.max(1).values - flat.min(1).values)
+        seed = self.seed if self.seed is not None else int(torch.randint(0, 2**62, (1,)).item())
+        generator = torch.Generator(device=images.device).manual_seed(seed)
+        noise = torch.randn((self.n_samples, *images.shape[1:]), generator=generator,
+                            dtype=images.dtype, device=images.device)
+        total = torch.zeros_like(images)
+        for start, stop in _chunks(self.n_samples, n, self.chunk_size):
+            stacked = images[None] + noise[start:stop, None] * scale[None, :, None, None, None]
+            total += _input_grads(self.model, stacked, targets).abs().sum(0)
+        return self.finish((total / self.n_samples).amax(dim=1))
+
+
+def _path_rule(method: str, n_steps: int) -> tuple[list[float], list[float]]:
+    """Points in (0, 1] on the straight path and their quadrature weights (summing to 1)."""
+    if n_steps < 1:
+        raise ValueError(f"n_steps must be >= 1, got {n_steps}")
+    if method == "gausslegendre":
+        import numpy as np
+
+        nodes, weights = np.polynomial.legendre.leggauss(n_steps)
+        return list((nodes + 1) / 2), list(weights / 2)
+    if method == "riemann_middle":
+        return [(k + 0.5) / n_steps for k in range(n_steps)], [1 / n_steps] * n_steps
+    if method == "riemann_trapezoid":
+        if n_steps < 2:
+            raise ValueError("riemann_trapezoid needs n_steps >= 2")
+        alphas = [k / (n_steps - 1) for k in range(n_steps)]
+        weights = [1 / (n_steps - 1)] * n_steps
+        weights[0] = weights[-1] = 0.5 / (n_steps - 1)
+        return alphas, weights
+    raise ValueError(f"unknown integration method {method!r}; choose gausslegendre, riemann_middle "
+                     "or riemann_trapezoid")
+
+
+class IntegratedGradients(BaseExplainer):
+    """Integrated Gradients: signed attributions summed over channels (completeness: each map
+    sums to S(x) - S(baseline), up to the integration error).
+
+    Args:
+        n_steps: points on the path from the baseline to the input.
+        baseline: a number or a tensor broadcastable to the batch (default zeros).
+        method: quadrature rule: ``gausslegendre`` (default), ``riemann_middle``, ``riemann_trapezoid``.
+        chunk_size: at most this many model inputs per forward/backward pass (None: all steps at once).
+
+    Call with ``return_delta=True`` to get ``(maps, delta)``, delta = map sum - (S(x) - S(x')),
+    per image: the convergence check.
+    """
+
+    name = "integrated_gradients"
+
+    def __init__(self, model: nn.Module, *, n_steps: int = 50, baseline: float | torch.Tensor = 0.0,
+                 method: str = "gausslegendre", chunk_size: int | None = None, normalize: bool = False,
+                 score_fn: ScoreFn | None = None) -> None:
+        super().__init__(model, score_fn=score_fn)
+        self.alphas, self.weights = _path_rule(method, n_steps)
+        self.n_steps, self.method, self.baseline = n_steps, method, baseline
+        self.chunk_size, self.normalize = chunk_size, normalize
+
+    def __call__(self, images: torch.Tensor, target: Any = None, *, return_delta: bool = False):
+        return super().__call__(images, target, return_delta=return_delta)
+
+    def attribute(self, images, target, bag: HookBag, return_delta: bool = False):
+        targets = _Targets(self, images, target)
+        baseline = torch.as_tensor(self.baseline, dtype=images.dtype, device=images.device).expand_as(images)
+        diff = images - baseline
+        alphas = torch.tensor(self.alphas, dtype=images.dtype, device=images.device)
+        weights = torch.tensor(self.weights, dtype=images.dtype, device=images.device)
+        total = torch.zeros_like(images)
+        for start, stop in _chunks(self.n_steps, images.shape[0], self.chunk_size):
+            a = alphas[start:stop, None, None, None, None]
+            grads = _input_grads(self.model, baseline[None] + a * diff[None], targets)
+            total += torch.einsum("s,snchw->nchw", weights[start:stop], grads)
+        maps = (diff * total).sum(dim=1).detach().float()
+        if return_delta:
+            with torch.no_grad():
+                base_scores = targets(self.model(baseline.contiguous()), 1)
+            delta = maps.sum(dim=(1, 2)) - (targets.clean_scores - base_scores).float()
+        if self.normalize:
+            maps = minmax(maps)
+        return (maps, delta) if return_delta else maps
+
+
+class _GuidedReLU(torch.autograd.Function):
+    """Identity forward on a ReLU's output; backward passes only positive gradients where the
+    ReLU was active (combined with the ReLU's own backward: guided backpropagation)."""
+
+    @staticmethod
+    def forward(ctx, output):
+        ctx.save_for_backward(output)
+        return output.clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        output, = ctx.saved_tensors
+        return grad.clamp_min(0) * (output > 0).to(grad.dtype)
+
+
+class GuidedBackprop(Saliency):
+    """Guided backpropagation, as ``max_c |guided gradient|``. Patches the outputs of the
+    model's ``nn.ReLU`` modules during the call (forward hooks; functional relu calls are not
+    guided).
+
+    WARNING: fails the model-randomisation sanity check (Adebayo et al. 2018); kept for
+    comparison, not for explaining a model's decisions.
+    """
+
+    name = "guided_backprop"
+    fails_sanity_check = True
+
+    def attribute(self, images, target, bag: HookBag):
+        relus = [m for m in self.model.modules() if isinstance(m, nn.ReLU)]
+        if not relus:
+            raise ValueError("guided_backprop found no nn.ReLU modules in this model (functional relu "
+                             "calls cannot be guided); use saliency or integrated_gradients")
+        for relu in relus:
+            bag.add(relu.register_forward_hook(lambda module, inputs, output: _GuidedReLU.apply(output)))
+        return super().attribute(images, target, bag)

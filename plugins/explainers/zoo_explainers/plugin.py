@@ -1,0 +1,29 @@
+"""Hook implementations: explainer specs only (no torch import; builders are strings)."""
+
+import zoo
+
+_CLS = ("classification",)
+_CLS_SEG = ("classification", "semantic_segmentation")
+
+
+@zoo.hookimpl
+def zoo_explainers():
+    return [
+        zoo.ExplainerSpec("cam", "zoo_explainers.cam:CAM", _CLS,
+                          "class activation map: head weights times the last feature map (Zhou 2016)"),
+        zoo.ExplainerSpec("gradcam", "zoo_explainers.gradcam:GradCAM", _CLS_SEG,
+                          "Grad-CAM: spatially averaged gradients weight the feature map (Selvaraju 2017)"),
+        zoo.ExplainerSpec("gradcam_pp", "zoo_explainers.gradcam:GradCAMPlusPlus", _CLS_SEG,
+                          "Grad-CAM++: positive-gradient weights with pixel-wise coefficients"),
+        zoo.ExplainerSpec("hirescam", "zoo_explainers.gradcam:HiResCAM", _CLS_SEG,
+                          "HiResCAM: gradient times activation, element-wise, summed over channels"),
+        zoo.ExplainerSpec("saliency", "zoo_explainers.gradients:Saliency", _CLS_SEG,
+                          "vanilla gradients: max over channels of |d score / d input| (Simonyan 2013)"),
+        zoo.ExplainerSpec("smoothgrad", "zoo_explainers.gradients:SmoothGrad", _CLS_SEG,
+                          "saliency averaged over noisy copies of the input (Smilkov 2017), seedable"),
+        zoo.ExplainerSpec("integrated_gradients", "zoo_explainers.gradients:IntegratedGradients", _CLS_SEG,
+                          "signed path-integrated gradients from a baseline (Sundararajan 2017)"),
+        zoo.ExplainerSpec("guided_backprop", "zoo_explainers.gradients:GuidedBackprop", _CLS_SEG,
+                          "guided backpropagation; FAILS the model-randomisation sanity check "
+                          "(Adebayo 2018): an edge detector, not an explanation"),
+    ]

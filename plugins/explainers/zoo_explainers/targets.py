@@ -1,0 +1,105 @@
+"""What an explanation explains: a scalar score per image, from the model's output.
+
+A target callable maps the model output and the per-image class indices to one differentiable
+score per image. Classification explains the class logit; semantic segmentation explains the
+sum of the class's logits over the pixels predicted as that class (or over a given mask).
+New model kinds plug in by passing their own callable as ``score_fn``.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Callable, Sequence
+
+import torch
+
+from zoo.errors import ZooError
+
+ScoreFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+class TargetError(ZooError, ValueError):
+    """A target does not fit the batch or the model's classes."""
+
+
+def classification_logit(output: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+    """``output[n, classes[n]]``: the logit of each image's target class, shape (N,)."""
+    return output.gather(1, classes[:, None]).squeeze(1)
+
+
+class SegmentationClassSum:
+    """Sum of class c's logits over a mask: the pixels predicted as c, or a given ``mask``.
+
+    ``mask`` is (H, W) or (N, H, W), bool or 0/1, at the output's resolution.
+    """
+
+    def __init__(self, mask: torch.Tensor | None = None) -> None:
+        self.mask = mask
+
+    def __call__(self, output: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+        logits = output.gather(1, classes[:, None, None, None].expand(-1, 1, *output.shape[2:])).squeeze(1)
+        if self.mask is None:
+            mask = output.detach().argmax(1) == classes[:, None, None]
+        else:
+            mask = torch.as_tensor(self.mask, device=output.device)
+            if mask.shape[-2:] != output.shape[-2:]:
+                raise TargetError(f"segmentation mask of shape {tuple(mask.shape)} does not match the "
+                                  f"output's spatial size {tuple(output.shape[-2:])}")
+            mask = mask.expand_as(logits)
+        return (logits * mask.to(logits.dtype)).sum(dim=(1, 2))
+
+
+def default_score_fn(output: torch.Tensor) -> ScoreFn:
+    """The target callable for a model output: logits (N, K) or segmentation logits (N, K, H, W)."""
+    if output.ndim == 2:
+        return classification_logit
+    if output.ndim == 4:
+        return SegmentationClassSum()
+    raise TargetError(f"cannot choose a target for model output of shape {tuple(output.shape)}: "
+                      "expected (N, K) logits or (N, K, H, W) segmentation logits; pass score_fn=")
+
+
+def predicted_classes(output: torch.Tensor) -> torch.Tensor:
+    """The predicted class per image: argmax of the logits, or for segmentation the class
+    covering the most pixels."""
+    output = output.detach()
+    if output.ndim == 2:
+        return output.argmax(1)
+    pixels = output.argmax(1).flatten(1)  # (N, H*W)
+    counts = torch.zeros(output.shape[0], output.shape[1], dtype=torch.long, device=output.device)
+    counts.scatter_add_(1, pixels, torch.ones_like(pixels))
+    return counts.argmax(1)
+
+
+def resolve_classes(target: int | Sequence[int] | torch.Tensor | None, output: torch.Tensor) -> torch.Tensor:
+    """Per-image class indices (N,) from an int, a list (one per image), a tensor, or None."""
+    n, k = output.shape[0], output.shape[1]
+    if target is None:
+        return predicted_classes(output)
+    if isinstance(target, torch.Tensor):
+        if target.ndim == 0:
+            target = int(target)
+        else:
+            target = target.tolist()
+    if isinstance(target, bool):
+        raise TargetError(f"target must be a class index, a list of indices or None, got {target!r}")
+    if isinstance(target, int) or hasattr(target, "__index__"):
+        classes = [target] * n
+    elif isinstance(target, Sequence) and not isinstance(target, str):
+        classes = list(target)
+        if len(classes) != n:
+            raise TargetError(f"got {len(classes)} targets for a batch of {n} images; pass one class "
+                              "index per image, a single index for all, or None for the predicted class")
+    else:
+        raise TargetError(f"target must be a class index, a list of indices or None, got {target!r}")
+    return torch.tensor([_class_index(c, k) for c in classes], dtype=torch.long, device=output.device)
+
+
+def _class_index(c: object, k: int) -> int:
+    try:
+        index = operator.index(c)  # ints and numpy integers, not floats or bools
+    except TypeError:
+        index = None
+    if index is None or isinstance(c, bool) or not 0 <= index < k:
+        raise TargetError(f"target {c!r} is not a class index in [0, {k}) for this model's {k} classes")
+    return index
