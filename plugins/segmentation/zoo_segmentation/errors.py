@@ -1,0 +1,8 @@
+"""Typed errors of the segmentation plugin."""
+
+from zoo.errors import ZooError
+
+
+class ModelConfigError(ZooError, ValueError):
+    """A segmentation model was asked for a configuration it cannot build (bad width, depth,
+    upsampling mode or backbone)."""

@@ -1,0 +1,242 @@
+"""FCN-32s, FCN-16s and FCN-8s: Long, Shelhamer, Darrell, "Fully Convolutional Networks for
+Semantic Segmentation", CVPR 2015 (arXiv:1411.4038).
+
+A classification backbone made fully convolutional (its "fc6/fc7" become convolutions), a 1x1
+score layer giving coarse class scores at stride 32, and transposed convolutions, initialised to
+bilinear interpolation, that bring them back to the input resolution. FCN-16s and FCN-8s first
+upsample the coarse scores 2x and add scores predicted from pool4 (stride 16) and then pool3
+(stride 8), which recovers detail; those skip score layers start at zero, so at initialisation each
+net predicts exactly what its coarser parent does, as in the paper's staged training.
+
+Alignment: the paper pads the input by 100 pixels and crops every upsampled map at an offset. Here
+the input is zero-padded to a multiple of 32 and every conv is 'same', so the stride-s map is
+exactly (H/s, W/s); a transposed conv with kernel 2f, stride f and padding f/2 (the paper's crop
+offset, folded into the layer) then lands on exactly the stride-s/f pixel grid, the same grid as
+``F.interpolate(mode="bilinear", align_corners=False)``, and shapes line up without any cropping.
+
+Backbones: a VGG-style stack (the paper's VGG-16 is ``widths=(64, 128, 256, 512, 512),
+depths=(2, 2, 3, 3, 3), fc_width=4096, fc_kernel=7``; the default is a small one that trains on a
+CPU), or any timm ``features_only`` encoder with stride-8/16/32 features (``backbone="resnet18"``).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn as nn
+
+from zoo.inputs import check_image_batch
+from zoo_segmentation.errors import ModelConfigError
+from zoo_segmentation.layers import (
+    MIN_INPUT_SIZE,
+    check_positive_ints,
+    conv_stack,
+    crop_to,
+    init_weights,
+    pad_to_multiple,
+)
+
+SKIP_STRIDES = (8, 16, 32)  # pool3, pool4, pool5
+
+
+def bilinear_kernel(factor: int) -> torch.Tensor:
+    """The (2f, 2f) kernel of bilinear interpolation by an integer ``factor`` f.
+
+    Tap j sits at distance |j - (f - 0.5)| from the kernel centre and weighs 1 - distance / f:
+    for f = 2 the 1-D kernel is [0.25, 0.75, 0.75, 0.25].
+    """
+    taps = torch.arange(2 * factor, dtype=torch.float64)
+    weights_1d = 1 - (taps - (factor - 0.5)).abs() / factor
+    return (weights_1d[:, None] * weights_1d[None, :]).float()
+
+
+class BilinearUpsample(nn.ConvTranspose2d):
+    """Learnable ``factor``-x upsampling of a C-channel score map, initialised to bilinear
+    interpolation of each channel on its own: (N, C, h, w) -> (N, C, f*h, f*w).
+
+    ``depthwise=False`` (the paper's 2x layers) lets training mix classes; ``depthwise=True``
+    (used for the final, large-kernel layer, which the paper keeps fixed at bilinear) keeps one
+    kernel per class, C x (2f)^2 weights instead of C^2 x (2f)^2.
+    """
+
+    def __init__(self, channels: int, factor: int, depthwise: bool = False):
+        if factor < 2 or factor % 2:
+            raise ModelConfigError(f"BilinearUpsample: factor must be an even int >= 2, got {factor}")
+        super().__init__(channels, channels, kernel_size=2 * factor, stride=factor, padding=factor // 2,
+                         groups=channels if depthwise else 1, bias=False)
+
+    @property
+    def factor(self) -> int:
+        return self.stride[0]
+
+    def reset_parameters(self) -> None:  # called by nn.ConvTranspose2d.__init__
+        with torch.no_grad():
+            self.weight.zero_()
+            kernel = bilinear_kernel(self.factor).to(self.weight.dtype)
+            # weight is (C_in, C_out / groups, k, k); channel c feeds output c only
+            for c in range(self.in_channels):
+                self.weight[c, 0 if self.groups > 1 else c] = kernel
+
+
+class VGGBackbone(nn.Module):
+    """Five VGG stages (convs, then 2x2 max-pool); returns [pool3, pool4, pool5] at strides 8, 16, 32."""
+
+    reduction = 32
+
+    def __init__(self, in_chans: int = 3, widths: Sequence[int] = (16, 32, 64, 128, 128),
+                 depths: Sequence[int] = (2, 2, 3, 3, 3), batch_norm: bool = True):
+        super().__init__()
+        widths, depths = tuple(widths), tuple(depths)
+        check_positive_ints("fcn", widths=widths, depths=depths)
+        if len(widths) != 5 or len(depths) != 5:
+            raise ModelConfigError(f"fcn: the VGG backbone has five stages (pool1..pool5); got widths {widths} "
+                                   f"and depths {depths}")
+        in_widths = (in_chans,) + widths[:-1]
+        self.stages = nn.ModuleList([
+            nn.Sequential(conv_stack(c_in, c, n, batch_norm), nn.MaxPool2d(2))
+            for c_in, c, n in zip(in_widths, widths, depths)
+        ])
+        self.out_channels = list(widths[2:])
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        features = []
+        for stage in self.stages:
+            x = stage(x)
+            features.append(x)  # stride 2, 4, 8, 16, 32
+        return features[2:]
+
+
+class TimmBackbone(nn.Module):
+    """A timm ``features_only`` encoder; returns its last stride-8, 16 and 32 feature maps."""
+
+    reduction = 32
+
+    def __init__(self, name: str, in_chans: int = 3, pretrained: bool = False):
+        super().__init__()
+        import timm
+
+        try:
+            self.body = timm.create_model(name, features_only=True, pretrained=pretrained, in_chans=in_chans)
+        except RuntimeError as err:  # timm's "Unknown model (...)", or no features_only support
+            raise ModelConfigError(f"fcn: cannot build timm backbone {name!r} with features_only=True: {err}. "
+                                   "Pick a convolutional encoder such as 'resnet18' "
+                                   "(timm.list_models() lists the names).") from err
+        reductions = self.body.feature_info.reduction()
+        channels = self.body.feature_info.channels()
+        self.indices = []
+        for stride in SKIP_STRIDES:
+            matches = [i for i, r in enumerate(reductions) if r == stride]
+            if not matches:
+                raise ModelConfigError(f"fcn: backbone {name!r} has feature strides {reductions}; FCN needs "
+                                       f"features at strides {SKIP_STRIDES}. Use a hierarchical CNN encoder.")
+            self.indices.append(matches[-1])
+        self.out_channels = [channels[i] for i in self.indices]
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        features = self.body(x)
+        return [features[i] for i in self.indices]
+
+
+class FCN(nn.Module):
+    """FCN for semantic segmentation: (N, in_chans, H, W) -> logits (N, num_classes, H, W).
+
+    Args:
+        num_classes: output channels (classes).
+        in_chans: input channels.
+        stride: 32, 16 or 8: the finest stride whose pool features are fused (FCN-32s/16s/8s).
+        backbone: ``"vgg"`` (built here) or the name of a timm encoder, e.g. ``"resnet18"``.
+        widths, depths, batch_norm: the VGG backbone's five stages (ignored for timm backbones).
+        fc_width, fc_kernel: channels and kernel size of the convolutionalised fc6 (fc7 is 1x1).
+        dropout: dropout after fc6 and fc7, as in the paper.
+        pretrained_backbone: load timm's pretrained weights for a timm backbone (needs the Hub).
+    """
+
+    def __init__(self, num_classes: int = 21, in_chans: int = 3, stride: int = 8, backbone: str = "vgg",
+                 widths: Sequence[int] = (16, 32, 64, 128, 128), depths: Sequence[int] = (2, 2, 3, 3, 3),
+                 batch_norm: bool = True, fc_width: int = 256, fc_kernel: int = 3, dropout: float = 0.5,
+                 pretrained_backbone: bool = False):
+        super().__init__()
+        check_positive_ints("fcn", num_classes=num_classes, in_chans=in_chans, fc_width=fc_width,
+                            fc_kernel=fc_kernel)
+        if stride not in SKIP_STRIDES:
+            raise ModelConfigError(f"fcn: stride must be one of {SKIP_STRIDES} (FCN-8s/16s/32s), got {stride!r}")
+        if not 0 <= dropout < 1:
+            raise ModelConfigError(f"fcn: dropout must be in [0, 1), got {dropout!r}")
+        self.num_classes = num_classes
+        self.in_chans = in_chans
+        self.stride = stride
+
+        if backbone == "vgg":
+            self.backbone = VGGBackbone(in_chans, widths, depths, batch_norm)
+        elif isinstance(backbone, str) and backbone:
+            self.backbone = TimmBackbone(backbone, in_chans, pretrained=pretrained_backbone)
+        else:
+            raise ModelConfigError(f"fcn: backbone must be 'vgg' or a timm model name, got {backbone!r}")
+        c3, c4, c5 = self.backbone.out_channels
+
+        # fc6/fc7 of the classifier, as convolutions on pool5 (stride 32)
+        self.fc = nn.Sequential(
+            nn.Conv2d(c5, fc_width, fc_kernel, padding=fc_kernel // 2), nn.ReLU(inplace=True), nn.Dropout(dropout),
+            nn.Conv2d(fc_width, fc_width, 1), nn.ReLU(inplace=True), nn.Dropout(dropout),
+        )
+        self.score_fr = nn.Conv2d(fc_width, num_classes, 1)  # coarse scores, stride 32
+        if stride <= 16:
+            self.upscore2 = BilinearUpsample(num_classes, 2)  # stride 32 -> 16
+            self.score_pool4 = nn.Conv2d(c4, num_classes, 1)
+        if stride <= 8:
+            self.upscore_pool4 = BilinearUpsample(num_classes, 2)  # stride 16 -> 8
+            self.score_pool3 = nn.Conv2d(c3, num_classes, 1)
+        self.upscore = BilinearUpsample(num_classes, stride, depthwise=True)  # stride s -> 1
+
+        if backbone == "vgg":
+            init_weights(self.backbone)
+        init_weights(self.fc)
+        nn.init.normal_(self.score_fr.weight, std=0.01)
+        nn.init.zeros_(self.score_fr.bias)
+        for name in ("score_pool4", "score_pool3"):
+            if hasattr(self, name):  # zero: a new skip starts as a no-op (paper, section 4.2)
+                nn.init.zeros_(getattr(self, name).weight)
+                nn.init.zeros_(getattr(self, name).bias)
+
+    def forward_features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Backbone features [pool3, pool4, pool5] of an already padded batch."""
+        return self.backbone(x)
+
+    def decode(self, features: Sequence[torch.Tensor]) -> torch.Tensor:
+        """[pool3 (N, c3, H/8, W/8), pool4 (H/16), pool5 (H/32)] -> logits (N, K, H, W)."""
+        pool3, pool4, pool5 = features
+        score = self.score_fr(self.fc(pool5))  # (N, K, H/32, W/32)
+        if self.stride <= 16:
+            score = _fuse(self.upscore2(score), self.score_pool4(pool4))  # (N, K, H/16, W/16)
+        if self.stride <= 8:
+            score = _fuse(self.upscore_pool4(score), self.score_pool3(pool3))  # (N, K, H/8, W/8)
+        return self.upscore(score)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_image_batch(x, in_chans=self.in_chans, min_size=MIN_INPUT_SIZE, owner=type(self).__name__)
+        height, width = x.shape[-2:]
+        x = pad_to_multiple(x, self.backbone.reduction)
+        return crop_to(self.decode(self.forward_features(x)), height, width)
+
+
+def _fuse(upsampled: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+    """Sum of upsampled coarse scores and skip scores on the skip's grid. Both grids start at pixel
+    (0, 0); the slice only matters for a timm backbone whose map is not exactly H/s (it is a no-op
+    for 'same'-padded backbones)."""
+    return upsampled[..., : skip.shape[-2], : skip.shape[-1]] + skip
+
+
+def fcn32s(num_classes: int = 21, in_chans: int = 3, **kwargs) -> FCN:
+    """FCN-32s: coarse scores upsampled 32x in one step."""
+    return FCN(num_classes=num_classes, in_chans=in_chans, stride=32, **kwargs)
+
+
+def fcn16s(num_classes: int = 21, in_chans: int = 3, **kwargs) -> FCN:
+    """FCN-16s: coarse scores fused with pool4 scores, then upsampled 16x."""
+    return FCN(num_classes=num_classes, in_chans=in_chans, stride=16, **kwargs)
+
+
+def fcn8s(num_classes: int = 21, in_chans: int = 3, **kwargs) -> FCN:
+    """FCN-8s: as FCN-16s, then fused with pool3 scores and upsampled 8x."""
+    return FCN(num_classes=num_classes, in_chans=in_chans, stride=8, **kwargs)

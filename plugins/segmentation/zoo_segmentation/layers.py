@@ -1,0 +1,75 @@
+"""Pieces shared by the segmentation models: padding to a multiple of the output stride, and the
+conv + BatchNorm + ReLU unit all three families are built from."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from zoo_segmentation.errors import ModelConfigError
+
+# Smallest H or W the models accept. The contract promises any H, W >= 32; we take strips down to
+# 16 pixels (e.g. 97x31) because padding makes them work, and reject smaller inputs, which are
+# almost always a mistake (a feature map or a thumbnail), with a clear InputError.
+MIN_INPUT_SIZE = 16
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
+    """Zero-pad the bottom and right of an (N, C, H, W) batch so H and W divide ``multiple``.
+
+    An encoder that halves the resolution k times needs H, W divisible by 2**k for its decoder
+    (skips, unpooling indices, fixed-stride upsampling) to line up again. Padding at the bottom and
+    right keeps pixel (0, 0) in place, so :func:`crop_to` recovers the input grid with a plain
+    slice. Depends only on shapes, never on values, so it stays ``torch.export``-able.
+    """
+    h, w = x.shape[-2:]
+    pad_h = (multiple - h % multiple) % multiple
+    pad_w = (multiple - w % multiple) % multiple
+    return F.pad(x, (0, pad_w, 0, pad_h))
+
+
+def crop_to(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """The top-left ``height`` x ``width`` window of ``x`` (undoes :func:`pad_to_multiple`)."""
+    return x[..., :height, :width]
+
+
+class ConvBNReLU(nn.Sequential):
+    """3x3 (by default) 'same' convolution, BatchNorm, ReLU. The conv has no bias: BN adds one."""
+
+    def __init__(self, in_chs: int, out_chs: int, kernel_size: int = 3, batch_norm: bool = True):
+        layers: list[nn.Module] = [
+            nn.Conv2d(in_chs, out_chs, kernel_size, padding=kernel_size // 2, bias=not batch_norm)
+        ]
+        if batch_norm:
+            layers.append(nn.BatchNorm2d(out_chs))
+        layers.append(nn.ReLU(inplace=True))
+        super().__init__(*layers)
+
+
+def conv_stack(in_chs: int, out_chs: int, num_convs: int, batch_norm: bool = True) -> nn.Sequential:
+    """``num_convs`` :class:`ConvBNReLU` units, the first mapping ``in_chs`` -> ``out_chs``."""
+    return nn.Sequential(*[
+        ConvBNReLU(in_chs if i == 0 else out_chs, out_chs, batch_norm=batch_norm) for i in range(num_convs)
+    ])
+
+
+def init_weights(module: nn.Module) -> None:
+    """He (fan-out) init for convs, unit BN: the usual choice for ReLU nets trained from scratch."""
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
+def check_positive_ints(owner: str, **values) -> None:
+    """Raise :class:`ModelConfigError` naming the argument unless each value is an int >= 1."""
+    for name, value in values.items():
+        items = value if isinstance(value, (tuple, list)) else [value]
+        if not items or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in items):
+            raise ModelConfigError(f"{owner}: {name} must be a positive int (or a non-empty sequence "
+                                   f"of them), got {value!r}")
