@@ -20,6 +20,9 @@ from zoo.errors import UnknownNameError, ZooError
 COMMAND_MODULES = (
     "zoo.cli.listing",
     "zoo.cli.doctor",
+    "zoo.cli.predict",
+    "zoo.cli.train",
+    "zoo.cli.evaluate",
 )
 
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, EXIT_RUNTIME = 0, 1, 2, 3

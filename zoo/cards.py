@@ -1,0 +1,144 @@
+"""Hub cards (``README.md`` of a hub repo) written with huggingface_hub's ``ModelCard``.
+
+The YAML header carries the machine-readable part (license, ``library_name: visionzoo``, tags,
+datasets, ``model-index`` with the measured test metrics); the body says what the model is,
+how it was trained, what it measured and what it is not for. Extra measured sections (e.g.
+the explainer sanity report of a classifier) come from ``explainers.json`` in the card folder.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from zoo.recipes import Recipe
+
+HF_TASK = {
+    "classification": ("image-classification", "Image classification"),
+    "semantic_segmentation": ("image-segmentation", "Semantic segmentation"),
+    "instance_segmentation": ("image-segmentation", "Instance segmentation"),
+}
+DATASET_TEXT = {
+    "shapes": ("visionzoo/shapes", "synthetic scenes of circles, squares and triangles (zoo.data.shapes): "
+               "random sizes, rotations and colours, textured noisy backgrounds, overlapping objects"),
+    "digits": ("sklearn/digits", "scikit-learn's handwritten digits (load_digits, 1797 real 8x8 scans), "
+               "upsampled (zoo.data.digits)"),
+}
+METRIC_TEXT = {
+    "accuracy": "top-1 accuracy", "miou": "mean IoU (all classes, background included)",
+    "mask_map_50": "mask mAP@0.5 (COCO, pycocotools)", "mask_map": "mask mAP@[.5:.95]",
+    "box_map_50": "box mAP@0.5", "box_map": "box mAP@[.5:.95]",
+}
+
+
+def write_card(card_dir: str | Path, recipe: Recipe, config: dict[str, Any]) -> Path:
+    """Render and write ``card_dir/README.md`` from the recipe and the measured config."""
+    from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+    card_dir = Path(card_dir)
+    task = config["task"]
+    hf_task, task_title = HF_TASK[task]
+    dataset_id, dataset_text = DATASET_TEXT.get(recipe.dataset, (recipe.dataset, recipe.dataset))
+    metrics = config["metrics"]
+    eval_results = [
+        EvalResult(task_type=hf_task, task_name=task_title, dataset_type=dataset_id, dataset_name=recipe.dataset,
+                   dataset_split="test", metric_type=key, metric_name=METRIC_TEXT.get(key, key), metric_value=value)
+        for key, value in metrics.items() if not key.startswith("iou_")
+    ]
+    data = ModelCardData(
+        license=recipe.license, library_name="visionzoo", pipeline_tag=hf_task, model_name=recipe.name,
+        tags=["visionzoo", "pytorch", "safetensors", recipe.architecture, task.replace("_", "-"), "synthetic-data"
+              if recipe.dataset == "shapes" else "handwritten-digits"],
+        datasets=[dataset_id], metrics=sorted({k for k in metrics if not k.startswith("iou_")}),
+        eval_results=eval_results,
+    )
+    card = ModelCard(_frontmatter(data) + _body(card_dir, recipe, config, dataset_text, task_title))
+    path = card_dir / "README.md"
+    card.save(path)
+    return path
+
+
+def _frontmatter(data) -> str:
+    return f"---\n{data.to_yaml()}\n---\n"
+
+
+def _body(card_dir: Path, recipe: Recipe, config: dict, dataset_text: str, task_title: str) -> str:
+    name = recipe.name
+    m = config["metrics"]
+    rows = "\n".join(f"| `{k}` | {METRIC_TEXT.get(k, k.replace('iou_', 'IoU of '))} | {v:.4f} |" for k, v in m.items())
+    recipe_file = next(p for p in card_dir.iterdir() if p.name.startswith("recipe."))
+    size_kb = config["file_size"] / 1024
+    hp = config.get("train_hparams", {})
+    sections = [
+        f"# {name}\n",
+        f"`{recipe.architecture}` ({task_title.lower()}) trained by visionzoo on {dataset_text}. "
+        f"{config['num_classes']} classes: {', '.join(config['label_names'])}. "
+        f"Input: {config['in_chans']}-channel float images in [0, 1] (no further normalisation), "
+        f"trained at {config['input_size'][1]}x{config['input_size'][2]}.\n",
+        "## Load it\n",
+        "```python\nimport zoo\n"
+        f"model = zoo.create(\"{name}\", pretrained=True)  # or weights=\"hubcards/{name}/model.safetensors\"\n```\n",
+        "## Measured on the held-out test split\n",
+        f"Test split of `{recipe.dataset}` ({_split_text(recipe)}), measured from the shipped file "
+        f"with `zoo evaluate {name}` (torchmetrics).\n",
+        "| metric | meaning | value |\n|---|---|---|\n" + rows + "\n",
+        "## Model\n",
+        f"- parameters: {config['num_params']:,}\n- weights: `{config['filename']}`, {size_kb:.0f} KiB, "
+        f"{config['save_dtype']}, sha256 `{config['sha256']}`\n"
+        f"- builder kwargs: `{json.dumps(config['model_kwargs'])}`\n",
+        "## Recipe\n",
+        f"Reproduce with `zoo train hubcards/{name}` (fixed seed; about {config.get('train_minutes', '?')} "
+        f"minutes on a shared 2-core CPU with {hp.get('threads', '?')} threads). The recipe "
+        f"(`{recipe_file.name}`):\n",
+        "```yaml\n" + _recipe_text(recipe) + "```\n",
+    ]
+    extra = card_dir / "explainers.json"
+    if extra.is_file():
+        sections.append(_explainer_section(json.loads(extra.read_text())))
+    sections += [
+        "## Intended use and limits\n",
+        _limits(recipe),
+    ]
+    return "\n".join(sections)
+
+
+def _split_text(recipe: Recipe) -> str:
+    from zoo.data import get_dataset
+
+    return f"{len(get_dataset(recipe.dataset, 'test', **recipe.dataset_kwargs))} images, disjoint seed"
+
+
+def _recipe_text(recipe: Recipe) -> str:
+    import yaml
+
+    return yaml.safe_dump(recipe.raw, sort_keys=False)
+
+
+def _limits(recipe: Recipe) -> str:
+    if recipe.dataset == "shapes":
+        return ("A reference model for demos, tests and explainer research. It was trained only on "
+                "synthetic images of flat-coloured circles, squares and triangles on textured "
+                "backgrounds; it knows nothing about natural images and its numbers say nothing "
+                "about real-world segmentation quality. Do not use it for decisions about people "
+                "or anything safety-relevant.\n")
+    return ("A reference classifier for CAM/saliency demos and explainer tests. It saw only the "
+            "1797 small, centred, greyscale scikit-learn digits (bright ink on black, upsampled); "
+            "expect it to fail on photos, other handwriting styles, inverted colours or off-centre "
+            "digits. Not for any real character-recognition use.\n")
+
+
+def _explainer_section(report: dict) -> str:
+    lines = ["## Explainers on this model\n", report.get("summary", "") + "\n"]
+    rows = report.get("rows", [])
+    if rows:
+        keys = list(rows[0])
+        lines.append("| " + " | ".join(keys) + " |\n|" + "---|" * len(keys))
+        for row in rows:
+            lines.append("| " + " | ".join(_fmt(row[k]) for k in keys) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else str(value)

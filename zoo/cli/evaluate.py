@@ -1,0 +1,37 @@
+"""``zoo evaluate <arch>.<tag>``: a hub card's metrics on the held-out split."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "evaluate", help="measure a hub card's model on its held-out test split",
+        description="Evaluate hubcards/<arch>.<tag> (its model.safetensors, or --pretrained from the hub) on "
+                    "the test split of its dataset with torchmetrics, and print the metrics.")
+    p.add_argument("name", help="'arch.tag' (a folder under --hubcards) or a hub-card folder")
+    p.add_argument("--hubcards", default="hubcards", help="folder of hub cards (default: ./hubcards)")
+    p.add_argument("--split", default="test", choices=("train", "val", "test"))
+    p.add_argument("--weights", help="a .safetensors file to evaluate instead of the card's")
+    p.add_argument("--pretrained", action="store_true", help="load through zoo.create(name, pretrained=True)")
+    p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from zoo.evaluate import evaluate, read_config, card_dir_for
+
+    metrics = evaluate(args.name, split=args.split, hubcards=args.hubcards, weights=args.weights,
+                       pretrained=args.pretrained, progress=not args.json)
+    if args.json:
+        print(json.dumps(metrics))
+        return 0
+    card = read_config(card_dir_for(args.name, args.hubcards))
+    print(f"{args.name} on the {args.split} split:")
+    for key, value in metrics.items():
+        recorded = card.get("metrics", {}).get(key)
+        note = f"   (card: {recorded:.4f})" if recorded is not None and args.split == "test" else ""
+        print(f"  {key:14s} {value:.4f}{note}")
+    return 0

@@ -1,0 +1,25 @@
+"""``zoo train hubcards/<arch>.<tag>``: retrain a hub card's weights from its recipe."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "train", help="reproduce a hub card's weights from its recipe",
+        description="Train the recipe in a hub-card folder with its fixed seed and write model.safetensors, "
+                    "config.json and the card README.md (with metrics measured on the test split) there.")
+    p.add_argument("card", help="hub-card folder holding recipe.yaml, e.g. hubcards/cnn_cam.digits")
+    p.add_argument("--epochs", type=int, help="override the recipe's epochs (for a quick try)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from zoo.train import train
+
+    config = train(args.card, epochs=args.epochs, progress=not args.no_progress)
+    print(f"wrote {args.card}/model.safetensors (sha256 {config['sha256']})")
+    print("metrics: " + ", ".join(f"{k}={v}" for k, v in config["metrics"].items()))
+    return 0

@@ -1,0 +1,155 @@
+"""Measuring a model on a held-out split with torchmetrics.
+
+- classification: top-1 accuracy (``accuracy``).
+- semantic_segmentation: per-class IoU and their mean over all classes, background included
+  (``miou``, ``iou_<label>``), accumulated over the whole split (not averaged per image).
+- instance_segmentation: COCO mAP of masks and boxes (``mask_map_50``, ``mask_map``,
+  ``box_map_50``, ``box_map``) from torchmetrics' MeanAveragePrecision, which uses
+  pycocotools as its backend.
+
+``evaluate("unet.shapes")`` evaluates the hub card ``hubcards/unet.shapes`` (its weights and the
+dataset its config names) on the test split.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Iterable
+
+from zoo.errors import ZooError
+
+PRIMARY_METRIC = {
+    "classification": "accuracy",
+    "semantic_segmentation": "miou",
+    "instance_segmentation": "mask_map_50",
+}
+DEFAULT_HUBCARDS = Path("hubcards")
+
+
+class CardError(ZooError, FileNotFoundError):
+    """A hub-card folder is missing, or lacks its weights or config."""
+
+
+def batches(dataset, batch_size: int, indices: Iterable[int] | None = None) -> Iterable[list[dict]]:
+    """Lists of items in order (no DataLoader: the items are generated in-process anyway)."""
+    order = list(range(len(dataset)) if indices is None else indices)
+    for start in range(0, len(order), batch_size):
+        yield [dataset[i] for i in order[start:start + batch_size]]
+
+
+def evaluate_model(model, task: str, dataset, *, batch_size: int = 32, label_names=None,
+                   progress: bool = False) -> dict[str, float]:
+    """The metrics of ``model`` (put in eval mode) on every item of ``dataset``."""
+    import torch
+
+    model.eval()
+    metric = _make_metric(task, getattr(dataset, "num_classes", None))
+    items = batches(dataset, batch_size)
+    if progress:
+        from tqdm.auto import tqdm
+
+        items = tqdm(items, total=-(-len(dataset) // batch_size), desc="evaluate", unit="batch")
+    with torch.inference_mode():
+        for batch in items:
+            images = torch.stack([it["image"] for it in batch])
+            if task == "classification":
+                metric.update(model(images).argmax(1), torch.stack([it["label"] for it in batch]))
+            elif task == "semantic_segmentation":
+                metric.update(model(images).argmax(1), torch.stack([it["mask"] for it in batch]))
+            else:
+                preds = model(list(images))
+                metric.update([_instance_pred(p) for p in preds], [_instance_target(it) for it in batch])
+    return _summarise(task, metric.compute(), label_names or getattr(dataset, "label_names", None))
+
+
+def _make_metric(task: str, num_classes: int | None):
+    if task == "classification":
+        from torchmetrics.classification import MulticlassAccuracy
+
+        return MulticlassAccuracy(num_classes=num_classes, average="micro")
+    if task == "semantic_segmentation":
+        from torchmetrics.classification import MulticlassJaccardIndex
+
+        return MulticlassJaccardIndex(num_classes=num_classes, average="none")
+    if task == "instance_segmentation":
+        from torchmetrics.detection import MeanAveragePrecision
+
+        return MeanAveragePrecision(iou_type=("bbox", "segm"), backend="pycocotools")
+    raise ValueError(f"unknown task {task!r}")
+
+
+def _instance_pred(pred: dict) -> dict:
+    masks = pred["masks"]
+    if masks.ndim == 4:  # torchvision: (R, 1, H, W) probabilities
+        masks = masks[:, 0]
+    return {"boxes": pred["boxes"], "scores": pred["scores"], "labels": pred["labels"],
+            "masks": masks > 0.5}
+
+
+def _instance_target(item: dict) -> dict:
+    return {"boxes": item["boxes"], "labels": item["labels"], "masks": item["masks"].bool()}
+
+
+def _summarise(task: str, raw: Any, label_names) -> dict[str, float]:
+    if task == "classification":
+        return {"accuracy": round(float(raw), 4)}
+    if task == "semantic_segmentation":
+        ious = [float(v) for v in raw]
+        names = list(label_names or range(len(ious)))
+        out = {"miou": round(sum(ious) / len(ious), 4)}
+        out.update({f"iou_{n}": round(v, 4) for n, v in zip(names, ious)})
+        return out
+    return {
+        "mask_map_50": round(float(raw["segm_map_50"]), 4), "mask_map": round(float(raw["segm_map"]), 4),
+        "box_map_50": round(float(raw["bbox_map_50"]), 4), "box_map": round(float(raw["bbox_map"]), 4),
+    }
+
+
+def card_dir_for(name: str, hubcards: str | Path | None = None) -> Path:
+    """``hubcards/<arch>.<tag>`` for ``name``, or ``name`` itself when it is a folder."""
+    if Path(name).is_dir():
+        return Path(name)
+    path = Path(hubcards or DEFAULT_HUBCARDS) / name
+    if not path.is_dir():
+        raise CardError(f"no hub card folder {path}; pass --hubcards DIR or the folder itself")
+    return path
+
+
+def read_config(card_dir: str | Path) -> dict:
+    path = Path(card_dir) / "config.json"
+    if not path.is_file():
+        raise CardError(f"{path} is missing: train the card first with `zoo train {card_dir}`")
+    return json.loads(path.read_text())
+
+
+def load_card_model(card_dir: str | Path, weights: str | Path | None = None, pretrained: bool = False):
+    """The card's model with its weights: the card's file (default), ``weights``, or the hub
+    (``pretrained=True``, through the registered tag)."""
+    import zoo
+
+    card_dir = Path(card_dir)
+    config = read_config(card_dir)
+    name = f"{config['architecture']}.{config['tag']}"
+    if pretrained:
+        return zoo.create(name, pretrained=True)
+    return zoo.create(config["architecture"], num_classes=config["num_classes"], in_chans=config["in_chans"],
+                      weights=weights or card_dir / "model.safetensors", **config.get("model_kwargs", {}))
+
+
+def evaluate(name: str, *, split: str = "test", hubcards: str | Path | None = None,
+             weights: str | Path | None = None, pretrained: bool = False, size: int | None = None,
+             progress: bool = False) -> dict[str, float]:
+    """Evaluate hub card ``name`` ("arch.tag" or its folder) on ``split`` of its dataset."""
+    from zoo.data import get_dataset
+    from zoo.registry import get_registry
+
+    card_dir = card_dir_for(name, hubcards)
+    config = read_config(card_dir)
+    model = load_card_model(card_dir, weights=weights, pretrained=pretrained)
+    kwargs = dict(config["dataset"].get("kwargs", {}))
+    if size is not None:
+        kwargs["size"] = size
+    dataset = get_dataset(config["dataset"]["name"], split, **kwargs)
+    task = get_registry().resolve(config["architecture"])[0].task
+    return evaluate_model(model, task, dataset, label_names=config.get("label_names"), progress=progress)

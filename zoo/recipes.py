@@ -1,0 +1,84 @@
+"""Training recipes: the one file per hub card (``hubcards/<arch>.<tag>/recipe.yaml``) that says
+how its weights were made, so ``zoo train`` can make them again.
+
+A recipe is YAML (or JSON)::
+
+    architecture: cnn_cam            # registered architecture
+    tag: digits                      # pretrained tag the weights publish as
+    dataset: {name: digits, kwargs: {image_size: 32}}
+    model: {num_classes: 10, in_chans: 1, kwargs: {widths: [16, 32, 64]}}
+    train: {seed: 0, epochs: 12, batch_size: 64, lr: 0.003, weight_decay: 0.0005,
+            threads: 2, augment: {shift: 2}, save_dtype: float32}
+    license: apache-2.0
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from zoo.errors import ZooError
+
+RECIPE_NAMES = ("recipe.yaml", "recipe.yml", "recipe.json")
+
+
+class RecipeError(ZooError, ValueError):
+    """A hub-card folder has no readable recipe, or the recipe lacks a field."""
+
+
+@dataclass
+class Recipe:
+    architecture: str
+    tag: str
+    dataset: str
+    dataset_kwargs: dict[str, Any]
+    num_classes: int
+    in_chans: int
+    model_kwargs: dict[str, Any]
+    train: dict[str, Any]
+    license: str = "apache-2.0"
+    card_dir: Path | None = None
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return f"{self.architecture}.{self.tag}"
+
+
+def find_recipe(card_dir: str | Path) -> Path:
+    card_dir = Path(card_dir)
+    for name in RECIPE_NAMES:
+        if (card_dir / name).is_file():
+            return card_dir / name
+    raise RecipeError(f"{card_dir}: no recipe ({' or '.join(RECIPE_NAMES)}); a hub card folder "
+                      f"needs one to be trained with `zoo train {card_dir}`")
+
+
+def load_recipe(path: str | Path) -> Recipe:
+    """Read a recipe file, or the recipe inside a hub-card folder."""
+    path = Path(path)
+    if path.is_dir():
+        path = find_recipe(path)
+    text = path.read_text()
+    try:
+        if path.suffix == ".json":
+            raw = json.loads(text)
+        else:
+            import yaml
+
+            raw = yaml.safe_load(text)
+    except Exception as exc:  # noqa: BLE001 - yaml and json raise different types
+        raise RecipeError(f"{path}: not valid {path.suffix[1:]} ({exc})") from exc
+    try:
+        dataset, model = raw["dataset"], raw["model"]
+        return Recipe(
+            architecture=raw["architecture"], tag=raw["tag"], dataset=dataset["name"],
+            dataset_kwargs=dict(dataset.get("kwargs") or {}), num_classes=int(model["num_classes"]),
+            in_chans=int(model.get("in_chans", 3)), model_kwargs=dict(model.get("kwargs") or {}),
+            train=dict(raw.get("train") or {}), license=raw.get("license", "apache-2.0"),
+            card_dir=path.parent, raw=raw,
+        )
+    except (KeyError, TypeError) as exc:
+        raise RecipeError(f"{path}: missing or malformed field {exc}; see zoo.recipes for the format") from exc

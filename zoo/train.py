@@ -1,0 +1,207 @@
+"""``zoo train hubcards/<arch>.<tag>``: reproduce a hub card's weights from its recipe.
+
+Everything random is seeded from the recipe (model init, shuffling, augmentation) and the
+data is generated deterministically (``zoo.data``), so the same recipe on the same CPU with
+the same thread count gives the same weights. The run writes, into the card folder:
+``model.safetensors``, ``config.json`` and the card ``README.md`` with the metrics measured on
+the held-out test split *from the written file*.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from zoo.recipes import load_recipe
+
+TRAIN_DEFAULTS: dict[str, Any] = {
+    "seed": 0, "epochs": 10, "batch_size": 32, "lr": 3e-3, "weight_decay": 1e-4, "threads": 2,
+    "schedule": "onecycle", "warmup": 0.15, "grad_clip": None, "augment": {}, "save_dtype": "float32",
+    "eval_batch_size": 32,
+}
+
+
+def sha256_of(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def train(card_dir: str | Path, *, epochs: int | None = None, progress: bool = True,
+          log: Callable[[str], None] = print, write_card: bool = True) -> dict[str, Any]:
+    """Train the recipe in ``card_dir`` and write its files there; returns the config written."""
+    import torch
+
+    from zoo.data import get_dataset
+    from zoo.evaluate import PRIMARY_METRIC, evaluate_model, load_card_model
+    from zoo.registry import get_registry
+
+    recipe = load_recipe(card_dir)
+    card_dir = Path(card_dir)
+    hp = {**TRAIN_DEFAULTS, **recipe.train}
+    if epochs is not None:
+        hp["epochs"] = epochs
+    torch.set_num_threads(int(hp["threads"]))
+    torch.manual_seed(int(hp["seed"]))
+    generator = torch.Generator().manual_seed(int(hp["seed"]))
+    task = get_registry().resolve(recipe.architecture)[0].task
+
+    import zoo
+
+    model = zoo.create(recipe.architecture, num_classes=recipe.num_classes, in_chans=recipe.in_chans,
+                       **recipe.model_kwargs)
+    n_params = sum(p.numel() for p in model.parameters())
+    train_set = get_dataset(recipe.dataset, "train", **recipe.dataset_kwargs)
+    val_set = get_dataset(recipe.dataset, "val", **recipe.dataset_kwargs)
+    log(f"{recipe.name}: {task}, {n_params:,} parameters, {len(train_set)} train / {len(val_set)} val items")
+    items = [train_set[i] for i in range(len(train_set))]  # generated once, reused every epoch
+
+    steps_per_epoch = -(-len(items) // int(hp["batch_size"]))
+    total = steps_per_epoch * int(hp["epochs"])
+    optimizer = torch.optim.AdamW(model.parameters(), lr=float(hp["lr"]), weight_decay=float(hp["weight_decay"]))
+    if hp["schedule"] == "onecycle":
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=float(hp["lr"]), total_steps=total,
+                                                        pct_start=float(hp["warmup"]))
+    else:
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
+    loss_fn = _loss_fn(task)
+
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total, desc=recipe.name, unit="step")
+    started = time.time()
+    history = []
+    for epoch in range(int(hp["epochs"])):
+        model.train()
+        order = torch.randperm(len(items), generator=generator).tolist()
+        running = 0.0
+        for step in range(steps_per_epoch):
+            batch = [_augment(items[i], hp["augment"], generator)
+                     for i in order[step * int(hp["batch_size"]):(step + 1) * int(hp["batch_size"])]]
+            loss = loss_fn(model, batch)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if hp["grad_clip"]:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), float(hp["grad_clip"]))
+            optimizer.step()
+            scheduler.step()
+            running += float(loss)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(epoch=epoch + 1, loss=f"{float(loss):.4f}")
+        val = evaluate_model(model, task, val_set, batch_size=int(hp["eval_batch_size"]))
+        primary = PRIMARY_METRIC[task]
+        history.append({"epoch": epoch + 1, "loss": round(running / steps_per_epoch, 4), primary: val[primary]})
+        log(f"epoch {epoch + 1}/{hp['epochs']}: loss {running / steps_per_epoch:.4f}, val {primary} {val[primary]:.4f}")
+    if bar is not None:
+        bar.close()
+    minutes = (time.time() - started) / 60
+
+    weights_path = card_dir / "model.safetensors"
+    _save_weights(model, weights_path, hp["save_dtype"])
+    config = {
+        "architecture": recipe.architecture, "tag": recipe.tag, "task": task,
+        "num_classes": recipe.num_classes, "in_chans": recipe.in_chans,
+        "label_names": list(getattr(train_set, "label_names", [])),
+        "mean": [0.0] * recipe.in_chans, "std": [1.0] * recipe.in_chans,
+        "input_size": [recipe.in_chans, *_input_hw(items[0])],
+        "input_range": [0.0, 1.0],
+        "model_kwargs": recipe.model_kwargs,
+        "dataset": {"name": recipe.dataset, "kwargs": recipe.dataset_kwargs},
+        "hf_hub_id": f"visionzoo/{recipe.name}",
+        "filename": weights_path.name,
+        "sha256": sha256_of(weights_path),
+        "file_size": weights_path.stat().st_size,
+        "num_params": n_params,
+        "save_dtype": hp["save_dtype"],
+        "license": recipe.license,
+    }
+    (card_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    # The card reports what the shipped file does, so measure it after the round trip.
+    test_set = get_dataset(recipe.dataset, "test", **recipe.dataset_kwargs)
+    shipped = load_card_model(card_dir)
+    config["metrics"] = evaluate_model(shipped, task, test_set, batch_size=int(hp["eval_batch_size"]))
+    config["train_history"] = history
+    config["train_minutes"] = round(minutes, 1)
+    config["train_hparams"] = hp
+    (card_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    log(f"test metrics: {config['metrics']} ({minutes:.1f} min of training)")
+    if write_card:
+        from zoo.cards import write_card as _write
+
+        _write(card_dir, recipe, config)
+    return config
+
+
+def _input_hw(item: dict) -> list[int]:
+    return list(item["image"].shape[-2:])
+
+
+def _loss_fn(task: str):
+    import torch
+    import torch.nn.functional as F
+
+    if task == "classification":
+        def loss(model, batch):
+            images = torch.stack([it["image"] for it in batch])
+            return F.cross_entropy(model(images), torch.stack([it["label"] for it in batch]))
+    elif task == "semantic_segmentation":
+        def loss(model, batch):
+            images = torch.stack([it["image"] for it in batch])
+            return F.cross_entropy(model(images), torch.stack([it["mask"] for it in batch]))
+    else:
+        def loss(model, batch):
+            targets = [{"boxes": it["boxes"], "labels": it["labels"], "masks": it["masks"]} for it in batch]
+            return sum(model([it["image"] for it in batch], targets).values())
+    return loss
+
+
+def _augment(item: dict, augment: dict, generator) -> dict:
+    """Label-preserving augmentation: ``shift`` (classification, pixels) and ``flip`` (h/v flips
+    of images with their masks and boxes)."""
+    import torch
+
+    if not augment:
+        return item
+    item = dict(item)
+    shift = int(augment.get("shift", 0))
+    if shift:
+        dy, dx = (torch.randint(-shift, shift + 1, (2,), generator=generator)).tolist()
+        item["image"] = torch.roll(item["image"], shifts=(dy, dx), dims=(-2, -1))
+    if augment.get("flip"):
+        for axis in (-1, -2):  # horizontal, vertical
+            if bool(torch.rand((), generator=generator) < 0.5):
+                item = _flip(item, axis)
+    return item
+
+
+def _flip(item: dict, axis: int) -> dict:
+    out = dict(item)
+    out["image"] = item["image"].flip(axis)
+    if "mask" in item:
+        out["mask"] = item["mask"].flip(axis)
+    if "masks" in item:
+        out["masks"] = item["masks"].flip(axis)
+        size = item["image"].shape[axis]
+        boxes = item["boxes"].clone()
+        lo, hi = (0, 2) if axis == -1 else (1, 3)
+        boxes[:, lo], boxes[:, hi] = size - item["boxes"][:, hi], size - item["boxes"][:, lo]
+        out["boxes"] = boxes
+    return out
+
+
+def _save_weights(model, path: Path, dtype: str) -> None:
+    import safetensors.torch
+    import torch
+
+    target = getattr(torch, dtype)
+    state = {k: (v.to(target) if v.is_floating_point() else v).contiguous().clone()
+             for k, v in model.state_dict().items()}
+    safetensors.torch.save_file(state, str(path), metadata={"format": "pt"})
