@@ -25,5 +25,7 @@ def zoo_explainers():
                           "signed path-integrated gradients from a baseline (Sundararajan 2017)"),
         zoo.ExplainerSpec("guided_backprop", "zoo_explainers.gradients:GuidedBackprop", _CLS_SEG,
                           "guided backpropagation; FAILS the model-randomisation sanity check "
-                          "(Adebayo 2018): an edge detector, not an explanation"),
+                          "(Adebayo 2018): an edge detector, not an explanation",
+                          sanity_check="guided backprop is known to fail the model-randomisation "
+                                       "check (Adebayo et al. 2018): its maps barely depend on the weights"),
     ]

@@ -1,0 +1,86 @@
+"""The model and the input are left exactly as found, whatever happens during a call."""
+
+import pytest
+import torch
+
+import zoo
+
+METHODS = ["cam", "gradcam", "gradcam_pp", "hirescam", "saliency", "smoothgrad", "integrated_gradients",
+           "guided_backprop"]
+FAST = {"smoothgrad": {"n_samples": 3, "seed": 0}, "integrated_gradients": {"n_steps": 4}}
+
+
+def _state(model):
+    return ([m.training for m in model.modules()], [p.requires_grad for p in model.parameters()],
+            [None if p.grad is None else p.grad.clone() for p in model.parameters()],
+            {k: v.clone() for k, v in model.state_dict().items()})
+
+
+def _assert_same(before, after):
+    assert before[0] == after[0] and before[1] == after[1]
+    for a, b in zip(before[2], after[2]):
+        assert (a is None and b is None) or torch.equal(a, b)
+    for k in before[3]:
+        assert torch.equal(before[3][k], after[3][k]), k
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_state_restored(method, gap_model, images, hooks_of):
+    gap_model.train()
+    gap_model.features[1].eval()  # mixed flags must come back as they were
+    gap_model.fc.weight.requires_grad_(False)
+    gap_model.features[0].weight.grad = torch.ones_like(gap_model.features[0].weight)
+    grad_object = gap_model.features[0].weight.grad
+    x = images.clone().requires_grad_(True)
+    copy = x.detach().clone()
+    before = _state(gap_model)
+    maps = zoo.explain(gap_model, x, method, target=1, **FAST.get(method, {}))
+    _assert_same(before, _state(gap_model))  # BN running stats untouched: explained in eval mode
+    assert gap_model.features[0].weight.grad is grad_object
+    assert x.requires_grad and x.grad is None and torch.equal(x.detach(), copy)
+    assert not maps.requires_grad
+    assert hooks_of(gap_model) == []
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_no_hooks_left_after_an_error(method, gap_model, images, hooks_of):
+    before = _state(gap_model)
+    with pytest.raises(ValueError):
+        zoo.explain(gap_model, images, method, target=99, **FAST.get(method, {}))
+    assert hooks_of(gap_model) == []
+    _assert_same(before, _state(gap_model))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_works_under_no_grad_and_inference_mode(method, gap_model, images):
+    expected = zoo.explain(gap_model, images, method, target=0, **FAST.get(method, {}))
+    with torch.no_grad():
+        torch.testing.assert_close(zoo.explain(gap_model, images, method, target=0, **FAST.get(method, {})),
+                                   expected)
+    with torch.inference_mode():
+        x = images.clone()
+        torch.testing.assert_close(zoo.explain(gap_model, x, method, target=0, **FAST.get(method, {})),
+                                   expected)
+    assert torch.is_grad_enabled()
+
+
+def test_input_not_requiring_grad_stays_so(gap_model, images):
+    zoo.explain(gap_model, images, "saliency", target=0)
+    assert not images.requires_grad and images.grad is None
+
+
+def test_layer_search_leaves_no_hooks(images, plain_model, hooks_of):
+    model = plain_model
+    zoo.explain(model, images, "gradcam", target=0)
+    assert hooks_of(model) == []
+
+
+def test_no_backward_module_hooks_used(gap_model, images, monkeypatch):
+    """The in-place ReLUs would break module backward hooks; make sure none is ever registered."""
+    calls = []
+    original = torch.nn.Module.register_full_backward_hook
+    monkeypatch.setattr(torch.nn.Module, "register_full_backward_hook",
+                        lambda self, *a, **k: calls.append(self) or original(self, *a, **k))
+    for method in METHODS:
+        zoo.explain(gap_model, images, method, target=0, **FAST.get(method, {}))
+    assert calls == []

@@ -1,0 +1,169 @@
+"""Every method: shapes, value ranges, targets, input validation, layer choice, segmentation."""
+
+import pytest
+import torch
+
+import zoo
+from zoo_explainers.gradcam import GradCAM
+from zoo_explainers.layers import LayerError
+from zoo_explainers.targets import SegmentationClassSum, TargetError
+
+METHODS = ["cam", "gradcam", "gradcam_pp", "hirescam", "saliency", "smoothgrad", "integrated_gradients",
+           "guided_backprop"]
+NORMALIZED = {"cam", "gradcam", "gradcam_pp", "hirescam"}
+FAST = {"smoothgrad": {"n_samples": 4, "seed": 0}, "integrated_gradients": {"n_steps": 8}}
+
+
+def test_registered():
+    assert set(METHODS) <= set(zoo.list_explainers())
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_shape_range_and_batch_equals_single(method, gap_model, images):
+    explainer = zoo.create_explainer(method, gap_model, **FAST.get(method, {}))
+    maps = explainer(images, target=[0, 1, 2])
+    assert maps.shape == (3, 12, 12) and maps.dtype == torch.float32 and torch.isfinite(maps).all()
+    assert explainer.normalize == (method in NORMALIZED)
+    if method in NORMALIZED:
+        assert maps.min() >= 0 and maps.max() <= 1
+    singles = torch.cat([explainer(images[i:i + 1], target=i) for i in range(3)])
+    torch.testing.assert_close(maps, singles, rtol=1e-4, atol=1e-6)
+    assert explainer.last_classes.tolist() == [2]
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_none_target_is_predicted_class(method, gap_model, images):
+    predicted = gap_model(images).argmax(1).tolist()
+    explainer = zoo.create_explainer(method, gap_model, **FAST.get(method, {}))
+    torch.testing.assert_close(explainer(images), explainer(images, target=predicted))
+
+
+def test_targets_validated(gap_model, images):
+    explainer = zoo.create_explainer("gradcam", gap_model)
+    with pytest.raises(TargetError, match="2 targets for a batch of 3"):
+        explainer(images, target=[0, 1])
+    with pytest.raises(ValueError, match="not a class index"):
+        explainer(images, target=7)
+    with pytest.raises(ValueError, match="not a class index"):
+        explainer(images, target=[0, 1, 1.5])
+    assert explainer(images, target=torch.tensor([0, 1, 2])).shape == (3, 12, 12)
+
+
+@pytest.mark.parametrize("bad, match", [
+    (torch.randn(3, 12, 12), "4-D"),
+    (torch.zeros(1, 3, 12, 12, dtype=torch.uint8), "floating-point"),
+    (torch.zeros(0, 3, 12, 12), "empty batch"),
+    (torch.zeros(1, 1, 12, 12), "3 input channels"),
+])
+@pytest.mark.parametrize("method", ["gradcam", "saliency", "integrated_gradients"])
+def test_bad_input_is_a_clear_value_error(method, bad, match, gap_model):
+    with pytest.raises(ValueError, match=match):
+        zoo.explain(gap_model, bad, method=method)
+
+
+def test_constant_map_is_zeros_not_nan(gap_model, images):
+    with torch.no_grad():
+        gap_model.fc.weight.zero_()
+    for method in ("gradcam", "gradcam_pp", "hirescam", "cam"):
+        maps = zoo.explain(gap_model, images, method=method, target=0)
+        assert torch.equal(maps, torch.zeros_like(maps)), method
+
+
+def test_normalize_false_gives_raw_values(gap_model, images):
+    raw = zoo.explain(gap_model, images, method="gradcam", target=1, normalize=False)
+    assert raw.max() > 0 and not torch.allclose(raw.amax((1, 2)), torch.ones(3))
+
+
+def test_layer_search_on_plain_model(images, plain_model):
+    model = plain_model
+    explainer = GradCAM(model)
+    maps = explainer(images, target=1)
+    assert explainer.layer_name == "3"  # the last ReLU: the last module with a spatial output
+    by_name = GradCAM(model, target_layer="3")(images, target=1)
+    by_module = GradCAM(model, target_layer=model[3])(images, target=1)
+    torch.testing.assert_close(maps, by_name)
+    torch.testing.assert_close(maps, by_module)
+    assert not torch.allclose(maps, GradCAM(model, target_layer="1")(images, target=1))
+
+
+def test_bad_target_layer(gap_model, plain_model):
+    with pytest.raises(LayerError, match="no submodule 'nope'"):
+        GradCAM(gap_model, target_layer="nope")
+    with pytest.raises(LayerError, match="not a submodule"):
+        GradCAM(gap_model, target_layer=torch.nn.Conv2d(1, 1, 1))
+    with pytest.raises(LayerError, match="forward_features"):
+        zoo.create_explainer("cam", plain_model)
+
+
+def test_timm_feature_map_by_name_equals_default(gap_model, images):
+    default = GradCAM(gap_model)(images, target=0)
+    named = GradCAM(gap_model, target_layer="forward_features")(images, target=0)
+    torch.testing.assert_close(default, named)
+
+
+@pytest.mark.parametrize("method", ["gradcam", "gradcam_pp", "hirescam", "saliency", "smoothgrad",
+                                    "integrated_gradients", "guided_backprop"])
+def test_segmentation(method, images, segmenter):
+    model = segmenter
+    maps = zoo.explain(model, images, method=method, target=1, **FAST.get(method, {}))
+    assert maps.shape == (3, 12, 12) and torch.isfinite(maps).all()
+
+
+def test_segmentation_target_is_predicted_pixels_or_mask(images, segmenter):
+    model = segmenter
+    out = model(images)
+    predicted = out.argmax(1) == 1
+    expected = (out[:, 1] * predicted).sum((1, 2))
+    torch.testing.assert_close(SegmentationClassSum()(out, torch.tensor([1, 1, 1])), expected)
+    mask = torch.zeros(12, 12, dtype=torch.bool)
+    mask[:4, :4] = True
+    torch.testing.assert_close(SegmentationClassSum(mask)(out, torch.tensor([1, 1, 1])),
+                               out[:, 1, :4, :4].sum((1, 2)))
+    # saliency with a given mask: only pixels within a receptive field of the mask get gradient
+    maps = zoo.explain(model, images, method="saliency", target=1, score_fn=SegmentationClassSum(mask))
+    assert maps[:, 8:, 8:].abs().sum() == 0 and maps[:, :4, :4].abs().sum() > 0
+
+
+def test_segmentation_none_target_is_majority_class(images, segmenter):
+    model = segmenter
+    explainer = zoo.create_explainer("gradcam", model)
+    explainer(images)
+    counts = torch.stack([torch.bincount(p.flatten(), minlength=3) for p in model(images).argmax(1)])
+    assert explainer.last_classes.tolist() == counts.argmax(1).tolist()
+
+
+def test_chunking_does_not_change_results(gap_model, images):
+    a = zoo.explain(gap_model, images, "smoothgrad", target=1, n_samples=6, seed=3)
+    b = zoo.explain(gap_model, images, "smoothgrad", target=1, n_samples=6, seed=3, chunk_size=7)
+    torch.testing.assert_close(a, b)
+    c = zoo.explain(gap_model, images, "integrated_gradients", target=1, n_steps=10)
+    d = zoo.explain(gap_model, images, "integrated_gradients", target=1, n_steps=10, chunk_size=1)
+    torch.testing.assert_close(c, d)
+
+
+def test_smoothgrad_seeding(gap_model, images):
+    explainer = zoo.create_explainer("smoothgrad", gap_model, n_samples=4)
+    torch.manual_seed(5)
+    a = explainer(images, 0)
+    torch.manual_seed(5)
+    b = explainer(images, 0)
+    torch.testing.assert_close(a, b)
+    assert not torch.allclose(a, explainer(images, 0))
+    seeded = zoo.create_explainer("smoothgrad", gap_model, n_samples=4, seed=1)
+    torch.testing.assert_close(seeded(images, 0), seeded(images, 0))
+
+
+def test_integrated_gradients_delta_and_baseline(gap_model, images):
+    explainer = zoo.create_explainer("integrated_gradients", gap_model, n_steps=16, baseline=0.5)
+    maps, delta = explainer(images, 2, return_delta=True)
+    assert maps.shape == (3, 12, 12) and delta.shape == (3,)
+    logits = gap_model(images)[:, 2] - gap_model(torch.full_like(images, 0.5))[:, 2]
+    torch.testing.assert_close(maps.sum((1, 2)) - logits.detach(), delta, atol=1e-5, rtol=1e-4)
+    with pytest.raises(ValueError, match="unknown integration method"):
+        zoo.create_explainer("integrated_gradients", gap_model, method="simpson")
+
+
+def test_guided_backprop_differs_from_saliency(gap_model, images):
+    guided = zoo.explain(gap_model, images, "guided_backprop", target=0)
+    plain = zoo.explain(gap_model, images, "saliency", target=0)
+    assert not torch.allclose(guided, plain)

@@ -1,0 +1,217 @@
+"""Is a map faithful to the model? Deletion/insertion AUC (RISE, Petsiuk et al. 2018) and the
+model-randomisation sanity check (Adebayo et al. 2018).
+
+- Deletion: replace the most important pixels first (by the map) with a baseline and follow
+  the target class probability; a faithful map makes it fall fast (lower AUC is better).
+- Insertion: start from a blurred image and restore the most important pixels first; a
+  faithful map makes the probability rise fast (higher AUC is better).
+- Randomisation: re-initialise the weights; an explanation of the model must change (low rank
+  correlation between the maps of the trained and the randomised model).
+
+Both are compared against a random map, the floor any method must beat.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import zoo
+from zoo_explainers.hygiene import explaining
+from zoo_explainers.targets import resolve_classes
+
+
+def _probabilities(output: torch.Tensor, classes: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Softmax probability of each image's class; for segmentation, its mean over ``mask``."""
+    probs = output.float().softmax(1)
+    if output.ndim == 2:
+        return probs.gather(1, classes[:, None]).squeeze(1)
+    p = probs.gather(1, classes[:, None, None, None].expand(-1, 1, *probs.shape[2:])).squeeze(1)
+    m = mask.to(p.dtype)
+    return (p * m).sum((1, 2)) / m.sum((1, 2)).clamp_min(1)
+
+
+def _blur(images: torch.Tensor) -> torch.Tensor:
+    from torchvision.transforms.functional import gaussian_blur
+
+    k = max(3, (min(images.shape[-2:]) // 4) | 1)
+    return gaussian_blur(images, [k, k], [k / 3, k / 3])
+
+
+def perturbation_curve(model: nn.Module, images: torch.Tensor, maps: torch.Tensor, target: Any = None, *,
+                       mode: str = "deletion", steps: int = 32, baseline: Any = None,
+                       chunk_size: int | None = 256) -> torch.Tensor:
+    """Class probability after removing (``deletion``) or inserting (``insertion``) the top
+    0, 1/steps, ..., all pixels of each map: (N, steps + 1).
+
+    ``baseline`` is what removed pixels become (a number, a tensor, or ``"blur"``); the default
+    is 0 for deletion and a Gaussian blur of the image for insertion, as in RISE.
+    """
+    if mode not in ("deletion", "insertion"):
+        raise ValueError(f"mode must be 'deletion' or 'insertion', got {mode!r}")
+    if maps.shape != (images.shape[0], *images.shape[-2:]):
+        raise ValueError(f"maps of shape {tuple(maps.shape)} do not match images {tuple(images.shape)}")
+    images = images.detach()
+    with explaining(model), torch.no_grad():
+        output = model(images)
+        classes = resolve_classes(target, output)
+        mask = output.argmax(1) == classes[:, None, None] if output.ndim == 4 else None
+        if baseline is None:
+            baseline = 0.0 if mode == "deletion" else "blur"
+        fill = _blur(images) if isinstance(baseline, str) and baseline == "blur" else \
+            torch.as_tensor(baseline, dtype=images.dtype, device=images.device).expand_as(images)
+        n, hw = images.shape[0], images.shape[-1] * images.shape[-2]
+        order = maps.detach().flatten(1).argsort(dim=1, descending=True)
+        ranks = torch.empty_like(order).scatter_(1, order, torch.arange(hw, device=order.device).expand(n, -1))
+        counts = torch.linspace(0, hw, steps + 1, device=images.device).round().long()
+        per_pass = steps + 1 if chunk_size is None else max(1, chunk_size // n)
+        curve = []
+        for start in range(0, steps + 1, per_pass):
+            k = counts[start:start + per_pass]
+            chosen = (ranks[None] < k[:, None, None]).view(len(k), n, 1, *images.shape[-2:])  # top-k pixels
+            first, second = (fill, images) if mode == "deletion" else (images, fill)
+            x = torch.where(chosen, first[None], second[None]).flatten(0, 1)
+            probs = _probabilities(model(x), classes.repeat(len(k)),
+                                   None if mask is None else mask.repeat(len(k), 1, 1))
+            curve.append(probs.view(len(k), n).T)
+    return torch.cat(curve, dim=1)
+
+
+def auc(curve: torch.Tensor) -> torch.Tensor:
+    """Trapezoidal area under (N, steps + 1) curves sampled uniformly on [0, 1]."""
+    return ((curve[:, 1:] + curve[:, :-1]) / 2).mean(dim=1)
+
+
+def deletion_auc(model, images, maps, target=None, **kwargs) -> torch.Tensor:
+    """Per-image deletion AUC (lower is better). See :func:`perturbation_curve`."""
+    return auc(perturbation_curve(model, images, maps, target, mode="deletion", **kwargs))
+
+
+def insertion_auc(model, images, maps, target=None, **kwargs) -> torch.Tensor:
+    """Per-image insertion AUC (higher is better). See :func:`perturbation_curve`."""
+    return auc(perturbation_curve(model, images, maps, target, mode="insertion", **kwargs))
+
+
+def random_maps(images: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    """Uniform random maps (N, H, W): the baseline a method must beat."""
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand((images.shape[0], *images.shape[-2:]), generator=g).to(images.device)
+
+
+def randomize_weights(model: nn.Module, seed: int = 0) -> nn.Module:
+    """A copy of ``model`` with every parameter re-initialised (``reset_parameters`` where a
+    module has it, else a normal draw with the parameter's own std); the original is untouched."""
+    clone = copy.deepcopy(model)
+    done: set[int] = set()
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
+        torch.manual_seed(seed)
+        for module in clone.modules():
+            if callable(getattr(module, "reset_parameters", None)):
+                module.reset_parameters()
+                done.update(id(p) for p in module.parameters())
+        for p in clone.parameters():
+            if id(p) not in done:
+                p.normal_(0, float(p.std()) if p.numel() > 1 else 0.02)
+    return clone
+
+
+def _tie_ranks(v: torch.Tensor) -> torch.Tensor:
+    _, inverse, counts = torch.unique(v, return_inverse=True, return_counts=True)
+    ends = counts.cumsum(0).double()
+    return (ends - (counts.double() - 1) / 2)[inverse]
+
+
+def rank_correlation(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Spearman rank correlation per image between (N, H, W) maps (ties get average ranks;
+    a constant map correlates 0 with anything)."""
+    out = []
+    for x, y in zip(a.flatten(1).double().cpu(), b.flatten(1).double().cpu()):
+        rx, ry = _tie_ranks(x), _tie_ranks(y)
+        rx, ry = rx - rx.mean(), ry - ry.mean()
+        denom = (rx.norm() * ry.norm()).item()
+        out.append(float((rx @ ry).item() / denom) if denom > 0 else 0.0)
+    return torch.tensor(out)
+
+
+@dataclass
+class MethodReport:
+    """Faithfulness of one method on one batch (means over the images)."""
+
+    method: str
+    rank_corr_randomized: float
+    sanity_passed: bool
+    deletion_auc: float
+    random_deletion_auc: float
+    insertion_auc: float
+    random_insertion_auc: float
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def beats_random(self) -> bool:
+        return self.deletion_auc < self.random_deletion_auc
+
+
+def sanity_check(model: nn.Module, images: torch.Tensor, method: str, target: Any = None, *, seed: int = 0,
+                 threshold: float = 0.5, absolute: bool = False, **kwargs: Any) -> tuple[torch.Tensor, bool]:
+    """Model-randomisation check: Spearman correlation per image between the maps of ``model``
+    and of a re-initialised copy, for the same classes; passes when the mean is below
+    ``threshold``. ``absolute`` compares |maps| (for signed methods)."""
+    explainer = zoo.create_explainer(method, model, **kwargs)
+    trained = explainer(images, target)
+    classes = explainer.last_classes.tolist() if getattr(explainer, "last_classes", None) is not None else target
+    randomized = zoo.create_explainer(method, randomize_weights(model, seed), **kwargs)(images, classes)
+    if absolute:
+        trained, randomized = trained.abs(), randomized.abs()
+    corr = rank_correlation(trained, randomized)
+    return corr, bool(corr.mean() < threshold)
+
+
+def evaluate(model: nn.Module, images: torch.Tensor, methods: Sequence[str] = (
+        "saliency", "smoothgrad", "integrated_gradients", "gradcam", "gradcam_pp", "cam", "guided_backprop"),
+        target: Any = None, *, steps: int = 32, n_random: int = 3, seed: int = 0,
+        method_kwargs: dict[str, dict] | None = None) -> list[MethodReport]:
+    """Sanity check + deletion/insertion AUC of each method against random maps, on one batch.
+
+    ``target`` defaults to the model's predictions; pass the true labels to explain those.
+    """
+    method_kwargs = method_kwargs or {}
+    with explaining(model), torch.no_grad():
+        classes = resolve_classes(target, model(images)).tolist()
+    rand = [random_maps(images, seed + i) for i in range(n_random)]
+    rand_del = torch.stack([deletion_auc(model, images, r, classes, steps=steps) for r in rand]).mean().item()
+    rand_ins = torch.stack([insertion_auc(model, images, r, classes, steps=steps) for r in rand]).mean().item()
+    reports = []
+    for method in methods:
+        kwargs = method_kwargs.get(method, {})
+        torch.manual_seed(seed)
+        maps = zoo.create_explainer(method, model, **kwargs)(images, classes)
+        # signed IG: rank by magnitude for the sanity check, by signed evidence for deletion
+        corr, passed = sanity_check(model, images, method, classes, seed=seed,
+                                    absolute=method == "integrated_gradients", **kwargs)
+        reports.append(MethodReport(
+            method=method, rank_corr_randomized=float(corr.mean()), sanity_passed=passed,
+            deletion_auc=deletion_auc(model, images, maps, classes, steps=steps).mean().item(),
+            random_deletion_auc=rand_del,
+            insertion_auc=insertion_auc(model, images, maps, classes, steps=steps).mean().item(),
+            random_insertion_auc=rand_ins,
+            notes=["known to fail the sanity check (Adebayo et al. 2018)"] if method == "guided_backprop" else [],
+        ))
+    return reports
+
+
+def format_reports(reports: Sequence[MethodReport]) -> str:
+    """A markdown table of :func:`evaluate`'s results, for a hub card."""
+    lines = ["| method | rank corr. vs randomised model | sanity check | deletion AUC (random) | "
+             "insertion AUC (random) | beats random |",
+             "|---|---|---|---|---|---|"]
+    for r in reports:
+        lines.append(f"| {r.method} | {r.rank_corr_randomized:.3f} | {'pass' if r.sanity_passed else 'FAIL'} | "
+                     f"{r.deletion_auc:.3f} ({r.random_deletion_auc:.3f}) | "
+                     f"{r.insertion_auc:.3f} ({r.random_insertion_auc:.3f}) | "
+                     f"{'yes' if r.beats_random else 'no'} |")
+    return "\n".join(lines)
