@@ -44,3 +44,40 @@ class InvalidSpecError(ZooError, ValueError):
 
 class BuilderError(ZooError, TypeError):
     """A spec's builder could not be imported, or returned the wrong kind of object."""
+
+
+# --------------------------------------------------------------------------- weights and hub
+class WeightsError(ZooError, ValueError):
+    """A weights file cannot be used: not safetensors, corrupt, or not matching the model."""
+
+
+class ChecksumError(WeightsError):
+    """A downloaded file's sha256 differs from the one pinned in its PretrainedCfg."""
+
+
+class HubError(ZooError, OSError):
+    """Weights could not be obtained from the Hub (or an HF-compatible mirror)."""
+
+
+class HubUnavailableError(HubError):
+    """The endpoint could not be reached (refused, timed out, 5xx) and nothing usable is cached."""
+
+
+class HubOfflineError(HubUnavailableError):
+    """``HF_HUB_OFFLINE`` is set and the file is not in the local cache."""
+
+
+class HubNotFoundError(HubError):
+    """The endpoint answered, but the repository, revision or file does not exist there."""
+
+
+class HubRevisionNotFoundError(HubNotFoundError):
+    """The repository exists but has no such branch, tag or commit."""
+
+
+class HubAuthError(HubError):
+    """The endpoint refused access (401/403): a token is missing, wrong, or not allowed."""
+
+
+class HubDownloadError(HubError):
+    """The transfer started but did not complete (connection lost, size mismatch)."""

@@ -62,9 +62,11 @@ def create(name: str, pretrained: bool = False, *, num_classes: int | None = Non
     else:
         return build()
 
-    from zoo.weights import build_with_weights
+    from zoo.weights import HeadChange, build_with_weights
 
-    return build_with_weights(build, source).eval()
+    change = None if cfg is None else HeadChange(cfg.num_classes, build_kwargs.get("num_classes"),
+                                                 cfg.in_chans, build_kwargs.get("in_chans"))
+    return build_with_weights(build, source, change=change).eval()
 
 
 def _check_is_module(model: object, owner: str) -> None:

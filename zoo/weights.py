@@ -1,55 +1,250 @@
-"""Loading safetensors weights into a freshly built model, strictly and without unpickling."""
+"""Loading safetensors weights into a freshly built model: strictly, safely, all or nothing.
+
+Why so careful: a weights file comes from the network. Pickle-based formats (``.pt``,
+``.pth``, ``.bin``) run code when loaded, so the zoo reads safetensors only, and it checks
+the file's header (sizes, offsets, dtypes, keys, shapes) *before* reading any tensor data,
+so a lying or truncated file fails with a message naming the file instead of deep inside a
+library, and a model is never returned half-loaded.
+
+Decisions (documented in the user docs):
+- a floating tensor may be stored in another floating dtype (float16/bfloat16/float64): it is
+  cast to the model's dtype; a change of kind (int where float is expected...) is refused;
+- NaN or Inf anywhere in the file is refused (a model full of NaN fails silently later);
+- when ``num_classes``/``in_chans`` differ from what the weights were trained with, the
+  class-dependent tensors are re-initialised and the first conv is adapted (summed for one
+  channel, repeated and rescaled for more), with a :class:`WeightsMismatchWarning`.
+"""
 
 from __future__ import annotations
 
+import json
+import math
+import struct
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from zoo.errors import ZooError
+from zoo.errors import ChecksumError, WeightsError  # noqa: F401 - re-exported for callers
 
-PICKLE_SUFFIXES = {".pt", ".pth", ".bin", ".ckpt", ".pkl", ".pickle", ".tar"}
+PICKLE_SUFFIXES = {".pt", ".pth", ".bin", ".ckpt", ".pkl", ".pickle", ".tar", ".npy", ".npz"}
+MAX_HEADER_BYTES = 100 * 1024 * 1024  # safetensors' own limit
 
-
-class WeightsError(ZooError, ValueError):
-    """A weights file cannot be used: wrong format, corrupt, or not matching the model."""
+# safetensors dtype name -> (bytes per element, kind); kinds must match between file and model.
+DTYPES = {
+    "F64": (8, "float"), "F32": (4, "float"), "F16": (2, "float"), "BF16": (2, "float"),
+    "F8_E4M3": (1, "float"), "F8_E5M2": (1, "float"),
+    "I64": (8, "int"), "I32": (4, "int"), "I16": (2, "int"), "I8": (1, "int"),
+    "U64": (8, "int"), "U32": (4, "int"), "U16": (2, "int"), "U8": (1, "int"),
+    "BOOL": (1, "bool"),
+    "C64": (8, "complex"), "C128": (16, "complex"),
+}
 
 
 class WeightsMismatchWarning(UserWarning):
-    """Layers were re-initialised because num_classes / in_chans differ from the weights."""
+    """Layers were re-initialised or adapted because num_classes / in_chans differ from the weights."""
 
 
-def load_file(path: str | Path) -> dict:
-    """Read a safetensors file into a CPU state dict; never unpickles."""
-    import safetensors.torch
+@dataclass(frozen=True)
+class TensorEntry:
+    """One tensor as the file's header describes it (no data read)."""
 
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+    begin: int
+    end: int
+
+    @property
+    def kind(self) -> str:
+        return DTYPES[self.dtype][1]
+
+
+@dataclass(frozen=True)
+class HeadChange:
+    """What the weights were trained with versus what the caller asked for."""
+
+    pretrained_num_classes: int | None = None
+    num_classes: int | None = None
+    pretrained_in_chans: int | None = None
+    in_chans: int | None = None
+
+    @property
+    def classes_differ(self) -> bool:
+        return None not in (self.pretrained_num_classes, self.num_classes) and \
+            self.pretrained_num_classes != self.num_classes
+
+    @property
+    def chans_differ(self) -> bool:
+        return None not in (self.pretrained_in_chans, self.in_chans) and \
+            self.pretrained_in_chans != self.in_chans
+
+
+# ----------------------------------------------------------------------------- reading
+def check_suffix(path: str | Path) -> Path:
+    """Refuse pickle-based checkpoint formats by name, before opening anything."""
     path = Path(path)
     if path.suffix.lower() in PICKLE_SUFFIXES:
         raise WeightsError(
             f"{path}: {path.suffix} files are pickles, which the zoo never loads (unpickling runs "
-            f"code). Convert it once with safetensors.torch.save_file(state_dict, 'model.safetensors')."
+            "arbitrary code). Convert it once, in a trusted environment, to safetensors: "
+            "safetensors.torch.save_file(state_dict, 'model.safetensors'), then pass that file."
         )
+    return path
+
+
+def read_header(path: str | Path) -> dict[str, TensorEntry]:
+    """Parse and validate a safetensors header; read no tensor data.
+
+    Checks: the file exists and is not empty, is not a pickle or zip checkpoint in disguise,
+    the header length fits in the file, the header is JSON of known dtypes, every tensor's
+    byte range matches its dtype and shape, the ranges tile the data section exactly, and
+    the data section is exactly as long as the header says (no truncation, no trailing bytes).
+    """
+    path = check_suffix(path)
     if not path.is_file():
         raise WeightsError(f"{path}: no such weights file")
+    size = path.stat().st_size
+    if size == 0:
+        raise WeightsError(f"{path}: the file is empty (0 bytes); it was not written completely. "
+                           "Delete it and fetch or save it again.")
+    with open(path, "rb") as f:
+        head = f.read(8)
+        _refuse_disguised_pickle(path, head)
+        if len(head) < 8:
+            raise WeightsError(f"{path}: truncated: {size} bytes, shorter than a safetensors header")
+        (n,) = struct.unpack("<Q", head)
+        if n > MAX_HEADER_BYTES or n > size - 8:
+            raise WeightsError(
+                f"{path}: not a valid safetensors file: its header claims {n} bytes but the file has "
+                f"{size} bytes in all (truncated, or not safetensors). Delete it and fetch it again.")
+        raw = f.read(n)
     try:
-        return safetensors.torch.load_file(str(path), device="cpu")
+        header = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise WeightsError(f"{path}: the safetensors header is not valid JSON ({exc})") from None
+    if not isinstance(header, dict):
+        raise WeightsError(f"{path}: the safetensors header is not a JSON object")
+    header.pop("__metadata__", None)
+    entries = {name: _entry(path, name, info) for name, info in header.items()}
+    _check_layout(path, entries, data_size=size - 8 - n)
+    return entries
+
+
+def _refuse_disguised_pickle(path: Path, head: bytes) -> None:
+    if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+        kind = "a Python pickle"
+    elif head[:4] == b"PK\x03\x04":
+        kind = "a zip archive (a torch.save checkpoint)"
+    else:
+        return
+    raise WeightsError(
+        f"{path}: this is {kind} renamed to {path.suffix or 'no suffix'}, not safetensors. The zoo "
+        "never unpickles. Convert it in a trusted environment with "
+        "safetensors.torch.save_file(state_dict, 'model.safetensors').")
+
+
+def _entry(path: Path, name: str, info: object) -> TensorEntry:
+    if not isinstance(info, dict):
+        raise WeightsError(f"{path}: header entry {name!r} is not an object")
+    dtype, shape, offsets = info.get("dtype"), info.get("shape"), info.get("data_offsets")
+    if dtype not in DTYPES:
+        raise WeightsError(f"{path}: tensor {name!r} has unknown dtype {dtype!r}")
+    if not (isinstance(shape, list) and all(isinstance(d, int) and d >= 0 for d in shape)):
+        raise WeightsError(f"{path}: tensor {name!r} has an invalid shape {shape!r}")
+    if not (isinstance(offsets, list) and len(offsets) == 2 and all(isinstance(o, int) for o in offsets)
+            and 0 <= offsets[0] <= offsets[1]):
+        raise WeightsError(f"{path}: tensor {name!r} has invalid data_offsets {offsets!r}")
+    entry = TensorEntry(name, dtype, tuple(shape), offsets[0], offsets[1])
+    nbytes = math.prod(entry.shape) * DTYPES[dtype][0]
+    if entry.end - entry.begin != nbytes:
+        raise WeightsError(
+            f"{path}: the header lies about tensor {name!r}: {dtype} {list(shape)} needs {nbytes} bytes "
+            f"but its offsets span {entry.end - entry.begin}. The file is corrupt; fetch it again.")
+    return entry
+
+
+def _check_layout(path: Path, entries: dict[str, TensorEntry], data_size: int) -> None:
+    position = 0
+    for e in sorted(entries.values(), key=lambda e: (e.begin, e.end)):
+        if e.begin != position:
+            what = "overlaps the previous tensor" if e.begin < position else "leaves a gap"
+            raise WeightsError(f"{path}: the header lies: tensor {e.name!r} at byte {e.begin} {what} "
+                               f"(expected {position}). The file is corrupt; fetch it again.")
+        position = e.end
+    if position > data_size:
+        raise WeightsError(f"{path}: truncated: the header describes {position} bytes of tensor data "
+                           f"but the file holds {data_size}. Delete it and fetch it again.")
+    if position < data_size:
+        raise WeightsError(f"{path}: the file is {data_size - position} bytes larger than its header "
+                           f"describes ({data_size} bytes of data, {position} described); it was "
+                           "tampered with or badly written. Fetch it again.")
+
+
+def load_file(path: str | Path, *, allow_nonfinite: bool = False) -> dict:
+    """Read a safetensors file into a CPU state dict, after validating its header; never unpickles.
+
+    NaN/Inf values are refused unless ``allow_nonfinite``.
+    """
+    import safetensors.torch
+
+    read_header(path)
+    try:
+        state = safetensors.torch.load_file(str(path), device="cpu")
     except Exception as exc:  # noqa: BLE001 - safetensors raises several types for bad files
-        raise WeightsError(f"{path}: not a readable safetensors file ({exc}). Delete it and fetch it again.") from exc
+        raise WeightsError(f"{path}: not a readable safetensors file ({exc}). "
+                           "Delete it and fetch it again.") from None
+    if not allow_nonfinite:
+        _check_finite(path, state)
+    return state
 
 
-def build_with_weights(build: Callable[[], "object"], source: str | Path):
-    """Build a model on the meta device (no random init), then assign the file's tensors.
+def _check_finite(path: str | Path, state: dict) -> None:
+    import torch
 
-    Loading is strict: missing, unexpected and mis-shaped keys are all reported together.
+    bad = [k for k, t in state.items() if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+    if bad:
+        raise WeightsError(
+            f"{path}: {len(bad)} tensor(s) contain NaN or Inf values: {', '.join(sorted(bad)[:20])}. "
+            "Weights like these give garbage outputs; the zoo refuses them. Re-export the weights "
+            "from a healthy checkpoint.")
+
+
+# ----------------------------------------------------------------------------- loading
+def build_with_weights(build: Callable[[], object], source: str | Path, *, change: HeadChange | None = None):
+    """Build a model and load the file's tensors into it, strictly; all or nothing.
+
+    The model is first built on the meta device (no random initialisation is paid for) to
+    learn its keys, shapes and dtypes; the file's header is matched against them before any
+    data is read. Missing, unexpected, mis-shaped and wrong-kind keys are listed together.
     """
     import torch
 
+    source = Path(source)
+    entries = read_header(source)
+    try:
+        with torch.device("meta"):
+            model = build()
+    except Exception:  # noqa: BLE001 - a builder that cannot run on meta: build for real
+        model = None
+    expected = (model if model is not None else build()).state_dict()
+    plan = _plan(source, expected, entries, change or HeadChange())
+
     state = load_file(source)
-    with torch.device("meta"):
-        model = build()
-    expected = model.state_dict()
-    _check_keys(expected, state, source)
-    state = {k: v.to(expected[k].dtype) if v.is_floating_point() else v for k, v in state.items()}
+    state = {k: _cast(v, expected[k].dtype) for k, v in state.items() if k not in plan.drop}
+    if plan.reinit or plan.adapt or model is None:
+        model = build()  # re-initialised layers need real initial values
+        own = model.state_dict()
+        for key in plan.reinit:
+            state[key] = own[key]
+        for key in plan.adapt:
+            state[key] = adapt_input_conv(state[key], change.in_chans)
+        model.load_state_dict(state, strict=True)
+        _warn_changes(source, plan, change)
+        return model
     model.load_state_dict(state, strict=True, assign=True)
+    if plan.drop:
+        _warn_changes(source, plan, change)
     if any(t.is_meta for t in (*model.parameters(), *model.buffers())):
         # Non-persistent buffers are not in any file: build for real and copy the weights in.
         model = build()
@@ -57,18 +252,103 @@ def build_with_weights(build: Callable[[], "object"], source: str | Path):
     return model
 
 
-def _check_keys(expected: dict, state: dict, source: str | Path) -> None:
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    mis_shaped = sorted(
-        f"{k}: file {tuple(state[k].shape)} vs model {tuple(expected[k].shape)}"
-        for k in set(expected) & set(state)
-        if tuple(state[k].shape) != tuple(expected[k].shape)
-    )
-    if missing or unexpected or mis_shaped:
-        lines = [f"{source}: weights do not match the model."]
-        for title, items in (("missing", missing), ("unexpected", unexpected), ("mis-shaped", mis_shaped)):
-            if items:
-                lines.append(f"  {title} ({len(items)}): " + ", ".join(items[:20]) + (" ..." if len(items) > 20 else ""))
-        raise WeightsError("\n".join(lines))
+@dataclass
+class _Plan:
+    reinit: list[str]
+    adapt: list[str]
+    drop: list[str]
 
+
+def _plan(source: Path, expected: dict, entries: dict[str, TensorEntry], change: HeadChange) -> _Plan:
+    plan = _Plan([], [], [])
+    missing = sorted(set(expected) - set(entries))
+    unexpected = []
+    for key in sorted(set(entries) - set(expected)):
+        if change.classes_differ and _classes_dim(entries[key].shape[:1], (0,), change) is not None:
+            plan.drop.append(key)  # e.g. num_classes=0: the model has no head, the file has one
+        else:
+            unexpected.append(key)
+    mis_shaped, wrong_kind = [], []
+    for key in sorted(set(expected) & set(entries)):
+        file_shape, model_shape = entries[key].shape, tuple(expected[key].shape)
+        kind = _kind(expected[key].dtype)
+        if entries[key].kind != kind:
+            wrong_kind.append(f"{key}: file {entries[key].dtype} vs model {str(expected[key].dtype)[6:]}")
+        if file_shape == model_shape:
+            continue
+        if change.classes_differ and _classes_dim(file_shape, model_shape, change):
+            plan.reinit.append(key)
+        elif change.chans_differ and _is_input_conv(file_shape, model_shape, change):
+            plan.adapt.append(key)
+        else:
+            mis_shaped.append(f"{key}: file {list(file_shape)} vs model {list(model_shape)}")
+    if missing or unexpected or mis_shaped or wrong_kind:
+        lines = [f"{source}: weights do not match the model."]
+        for title, items in (("missing", missing), ("unexpected", unexpected),
+                             ("mis-shaped", mis_shaped), ("wrong dtype kind", wrong_kind)):
+            if items:
+                shown = ", ".join(items[:20]) + (" ..." if len(items) > 20 else "")
+                lines.append(f"  {title} ({len(items)}): {shown}")
+        lines.append("  Check that the file belongs to this architecture and its num_classes/in_chans.")
+        raise WeightsError("\n".join(lines))
+    return plan
+
+
+def _kind(dtype) -> str:
+    if dtype.is_floating_point:
+        return "float"
+    if dtype.is_complex:
+        return "complex"
+    return "bool" if str(dtype) == "torch.bool" else "int"
+
+
+def _classes_dim(file_shape, model_shape, change: HeadChange):
+    """True when every differing dim is k*pretrained_num_classes in the file and k*num_classes in the model."""
+    if len(file_shape) != len(model_shape):
+        return None
+    before, after = change.pretrained_num_classes, change.num_classes
+    dims = [i for i, (f, m) in enumerate(zip(file_shape, model_shape)) if f != m]
+    if not dims or before == 0:
+        return None
+    for i in dims:
+        f, m = file_shape[i], model_shape[i]
+        if f % before or (after and (m % after or f // before != m // after)) or (not after and m):
+            return None
+    return True
+
+
+def _is_input_conv(file_shape, model_shape, change: HeadChange) -> bool:
+    return (len(file_shape) >= 2 and len(file_shape) == len(model_shape)
+            and file_shape[1] == change.pretrained_in_chans and model_shape[1] == change.in_chans
+            and file_shape[:1] + file_shape[2:] == model_shape[:1] + model_shape[2:])
+
+
+def adapt_input_conv(weight, in_chans: int):
+    """Adapt a first-layer weight ``(out, c, ...)`` to ``in_chans`` input channels.
+
+    One channel: sum the pretrained channels (a grey image is their common part). More
+    channels: repeat the pretrained filters cyclically and rescale by ``c / in_chans`` so the
+    layer's output keeps its scale.
+    """
+    c = weight.shape[1]
+    if in_chans == 1:
+        return weight.sum(dim=1, keepdim=True)
+    repeats = [1] * weight.dim()
+    repeats[1] = math.ceil(in_chans / c)
+    return weight.repeat(*repeats)[:, :in_chans] * (c / in_chans)
+
+
+def _cast(tensor, dtype):
+    return tensor.to(dtype) if tensor.dtype != dtype else tensor
+
+
+def _warn_changes(source: Path, plan: _Plan, change: HeadChange) -> None:
+    parts = []
+    if plan.reinit or plan.drop:
+        parts.append(f"num_classes {change.pretrained_num_classes} -> {change.num_classes}: "
+                     f"re-initialised {', '.join(plan.reinit) or 'nothing'}"
+                     + (f"; dropped {', '.join(plan.drop)}" if plan.drop else ""))
+    if plan.adapt:
+        parts.append(f"in_chans {change.pretrained_in_chans} -> {change.in_chans}: adapted {', '.join(plan.adapt)}")
+    warnings.warn(f"{source.name}: {'; '.join(parts)}. Fine-tune before use.", WeightsMismatchWarning,
+                  stacklevel=3)

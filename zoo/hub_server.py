@@ -1,0 +1,310 @@
+"""The embedded offline hub: hub-card folders served as Hugging Face repos by olah on loopback.
+
+Why: machines without internet (CI, air-gapped sites, this project's own tests) still need
+``zoo.create(..., pretrained=True)`` to go through the real ``huggingface_hub`` client. olah
+(PyPI) serves local git repositories as Hub repos (``mirrors-path``, ``offline = true``); this
+module turns every ``hubcards/<arch>.<tag>/`` folder into such a repository and runs olah.
+
+Each repository has exactly one commit whose author, committer and dates are fixed, so its
+commit sha depends only on the card's files: the same card gives the same sha on every
+machine, and a plugin may pin it as ``revision``. Weight files (``*.safetensors`` and anything
+over 1 MiB) are stored as git-LFS objects, as on the real Hub, so the cache names their blobs
+by sha256.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from zoo.errors import HubError
+
+DEFAULT_ORG = "visionzoo"
+LFS_MIN_SIZE = 1 << 20
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+_GIT_DATE = "2000-01-01T00:00:00+0000"
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "visionzoo" / "hub-serve"
+
+
+# ----------------------------------------------------------------------------- cards -> git repos
+def card_dirs(hubcards_dir: str | Path) -> list[Path]:
+    """The ``<arch>.<tag>`` folders of a hub-cards directory, sorted."""
+    root = Path(hubcards_dir)
+    if not root.is_dir():
+        raise HubError(f"{root}: no such hub-cards directory")
+    return sorted(p for p in root.iterdir() if p.is_dir() and "." in p.name and not p.name.startswith("."))
+
+
+def card_hub_id(card_dir: str | Path) -> str:
+    """The Hub repo id a card is served under.
+
+    The registry's ``PretrainedCfg.hf_hub_id`` for ``<arch>.<tag>`` when it is registered (that
+    is what ``zoo.create`` will ask for), else ``hf_hub_id`` in the card's config.json, else
+    ``visionzoo/<arch>.<tag>``.
+    """
+    card_dir = Path(card_dir)
+    try:
+        from zoo.registry import get_registry
+
+        spec, _, tag = get_registry().resolve(card_dir.name, pretrained=True)
+        if tag is not None:
+            return spec.pretrained[tag].hf_hub_id
+    except Exception:  # noqa: BLE001 - unknown or unregistered name: fall back to the card
+        pass
+    config = card_dir / "config.json"
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        hub_id = json.loads(config.read_text()).get("hf_hub_id")
+        if isinstance(hub_id, str) and "/" in hub_id:
+            return hub_id
+    return f"{DEFAULT_ORG}/{card_dir.name}"
+
+
+def _card_files(card_dir: Path) -> list[Path]:
+    return sorted(p for p in card_dir.rglob("*")
+                  if p.is_file() and not any(part.startswith(".git") for part in p.relative_to(card_dir).parts))
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _fingerprint(card_dir: Path) -> str:
+    digest = hashlib.sha256()
+    for path in _card_files(card_dir):
+        rel = path.relative_to(card_dir).as_posix()
+        digest.update(f"{rel}\0{os.access(path, os.X_OK)}\0{_sha256(path)}\n".encode())
+    return digest.hexdigest()
+
+
+def _git(repo: Path, *args: str) -> str:
+    env = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull,
+           "GIT_AUTHOR_NAME": "visionzoo", "GIT_AUTHOR_EMAIL": "hub@visionzoo.invalid",
+           "GIT_COMMITTER_NAME": "visionzoo", "GIT_COMMITTER_EMAIL": "hub@visionzoo.invalid",
+           "GIT_AUTHOR_DATE": _GIT_DATE, "GIT_COMMITTER_DATE": _GIT_DATE}
+    result = subprocess.run(["git", "-c", "commit.gpgsign=false", "-c", "core.autocrlf=false", *args],
+                            cwd=repo, env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise HubError(f"git {' '.join(args)} failed in {repo}: {result.stderr.strip()}")
+    return result.stdout.strip()
+
+
+def build_repo(card_dir: str | Path, repo_dir: str | Path) -> str:
+    """Make ``repo_dir`` a git repository holding ``card_dir``'s files in one deterministic commit.
+
+    Reused as is when the card has not changed. Returns the commit sha.
+    """
+    card_dir, repo_dir = Path(card_dir), Path(repo_dir)
+    fingerprint = _fingerprint(card_dir)
+    stamp = repo_dir / ".git" / "zoo-fingerprint"
+    if stamp.is_file() and stamp.read_text() == fingerprint:
+        return _git(repo_dir, "rev-parse", "HEAD")
+    repo_dir.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{repo_dir.name}.", dir=repo_dir.parent))
+    try:
+        _git(work, "init", "-q", "-b", "main", ".")
+        for path in _card_files(card_dir):
+            rel = path.relative_to(card_dir)
+            dest = work / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            if path.suffix == ".safetensors" or path.stat().st_size >= LFS_MIN_SIZE:
+                oid = _sha256(path)
+                obj = work / ".git" / "lfs" / "objects" / oid[:2] / oid[2:4] / oid
+                obj.parent.mkdir(parents=True, exist_ok=True)
+                _link_or_copy(path, obj)
+                dest.write_text(f"version https://git-lfs.github.com/spec/v1\noid sha256:{oid}\n"
+                                f"size {path.stat().st_size}\n")
+            else:
+                shutil.copy2(path, dest)
+        _git(work, "add", "-A")
+        _git(work, "commit", "-q", "--allow-empty", "-m", f"hub card {card_dir.name}")
+        (work / ".git" / "zoo-fingerprint").write_text(fingerprint)
+        if repo_dir.exists():
+            shutil.rmtree(repo_dir)
+        os.replace(work, repo_dir)
+    finally:
+        if work.exists():
+            shutil.rmtree(work, ignore_errors=True)
+    return _git(repo_dir, "rev-parse", "HEAD")
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)
+
+
+def build_mirrors(hubcards_dir: str | Path, cache_dir: str | Path) -> dict[str, str]:
+    """Build (or reuse) one repository per card under ``<cache_dir>/mirrors/models/<org>/<name>``.
+
+    Returns ``{hub_id: commit_sha}``. A lock keeps two servers on one cache from racing.
+    """
+    from filelock import FileLock
+
+    cache_dir = Path(cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    repos: dict[str, str] = {}
+    with FileLock(str(cache_dir / ".build.lock")):
+        for card in card_dirs(hubcards_dir):
+            hub_id = card_hub_id(card)
+            if hub_id in repos:
+                raise HubError(f"two hub cards map to {hub_id}; rename one of them ({card})")
+            repos[hub_id] = build_repo(card, cache_dir / "mirrors" / "models" / hub_id)
+    return repos
+
+
+# ----------------------------------------------------------------------------- olah
+def write_config(cache_dir: str | Path, port: int, host: str = "127.0.0.1") -> Path:
+    """The olah TOML config: serve ``<cache_dir>/mirrors`` offline on ``host:port``."""
+    cache_dir = Path(cache_dir)
+    netloc = f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
+    text = "\n".join([
+        "# written by `zoo hub serve`; olah serves the git repositories under mirrors-path",
+        "[basic]",
+        f"host = {json.dumps(host)}",
+        f"port = {port}",
+        f"repos-path = {json.dumps(str(cache_dir / 'olah-repos'))}",
+        f"mirrors-path = [{json.dumps(str(cache_dir / 'mirrors'))}]",
+        'mirror-scheme = "http"',
+        f"mirror-netloc = {json.dumps(netloc)}",
+        f"mirror-lfs-netloc = {json.dumps(netloc)}",
+        "",
+        "[accessibility]",
+        "offline = true",
+        "",
+    ])
+    path = cache_dir / "olah.toml"
+    path.write_text(text)
+    return path
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def _olah_command(config: Path, log_dir: Path) -> list[str]:
+    script = Path(sys.executable).with_name("olah-cli")
+    if script.is_file():
+        head = [str(script)]
+    elif shutil.which("olah-cli"):
+        head = [shutil.which("olah-cli")]
+    else:
+        head = [sys.executable, "-c", "import sys; from olah.server import cli; sys.argv[0] = 'olah-cli'; cli()"]
+    return [*head, "-c", str(config), "--log-path", str(log_dir)]
+
+
+@dataclass
+class HubServer:
+    """olah serving a hub-cards directory. Use as a context manager, or ``start()``/``stop()``."""
+
+    hubcards_dir: Path
+    port: int = 0
+    cache_dir: Path | None = None
+    host: str = "127.0.0.1"
+    startup_timeout: float = 90.0
+    repos: dict[str, str] = field(default_factory=dict)
+    _process: subprocess.Popen | None = None
+
+    def __post_init__(self) -> None:
+        self.hubcards_dir = Path(self.hubcards_dir)
+        self.cache_dir = Path(self.cache_dir) if self.cache_dir else default_cache_dir()
+
+    @property
+    def endpoint(self) -> str:
+        host = self.host if ":" not in self.host else f"[{self.host}]"
+        return f"http://{host}:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def start(self) -> "HubServer":
+        """Build the repositories and start olah; return once it answers HTTP."""
+        if self.running:
+            return self
+        self.repos = build_mirrors(self.hubcards_dir, self.cache_dir)
+        if not self.port:
+            self.port = free_port(self.host)
+        config = write_config(self.cache_dir, self.port, self.host)
+        log = open(self.cache_dir / "olah.out", "ab")
+        try:
+            self._process = subprocess.Popen(
+                _olah_command(config, self.cache_dir / "logs"), cwd=self.cache_dir, stdout=log,
+                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        finally:
+            log.close()
+        self._wait_ready()
+        return self
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                tail = (self.cache_dir / "olah.out").read_text(errors="replace")[-2000:]
+                self._process = None
+                raise HubError(f"olah exited at start (port {self.port} in use?). Its output:\n{tail}")
+            try:
+                with urllib.request.urlopen(f"{self.endpoint}/", timeout=2) as response:
+                    if response.status < 500:
+                        return
+            except OSError:
+                time.sleep(0.2)
+        self.stop()
+        raise HubError(f"olah did not answer on {self.endpoint} within {self.startup_timeout:g} s; "
+                       f"see {self.cache_dir / 'olah.out'}")
+
+    def stop(self) -> None:
+        """Stop olah (SIGTERM, then SIGKILL after 10 s). The port can be reused by ``start()``."""
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+    def kill(self) -> None:
+        """Stop olah abruptly (SIGKILL), as a crash or a pulled cable would."""
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+    def __enter__(self) -> "HubServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def serve(hubcards_dir: str | Path = "hubcards", *, port: int = 0, cache_dir: str | Path | None = None,
+          host: str = "127.0.0.1") -> HubServer:
+    """``with serve("hubcards") as hub: os.environ["HF_ENDPOINT"] = hub.endpoint``."""
+    return HubServer(Path(hubcards_dir), port=port, cache_dir=cache_dir, host=host)
