@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "zoo.cli.listing",
     "zoo.cli.doctor",
     "zoo.cli.predict",
+    "zoo.cli.predict",
     "zoo.cli.train",
     "zoo.cli.evaluate",
 )

@@ -1,0 +1,58 @@
+"""zoo.visualize: class-colour overlays and instance drawings (used by `zoo predict`)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from zoo.visualize import class_colours, draw_instances, overlay_segmentation
+
+NAMES = ["background", "circle", "square", "triangle"]
+
+
+def grey(h=64, w=96):
+    return np.full((h, w, 3), 50, np.uint8)
+
+
+def test_class_colours_are_distinct_for_any_count():
+    for n in (2, 4, 10, 15, 40):
+        colours = class_colours(n)
+        assert len(colours) == n and len(set(colours)) == n
+    assert class_colours(4) == class_colours(10)[:4]  # stable: class i keeps its colour
+
+
+def test_overlay_tints_classes_and_keeps_the_background():
+    image = grey()
+    mask = np.zeros((64, 96), np.int64)
+    mask[30:60, 50:90] = 2
+    out = overlay_segmentation(Image.fromarray(image), torch.from_numpy(mask), NAMES, alpha=0.5)
+    assert out.size == (96, 64) and out.mode == "RGB"
+    drawn = np.asarray(out).astype(int)
+    expected = (np.array(class_colours(4)[2]) + 50) / 2
+    assert np.abs(drawn[35:55, 55:85] - expected).max() <= 1
+    assert (drawn[30:, :40] == 50).all()  # background below the legend is untouched
+    assert (drawn[:8, :8] != 50).any()  # the legend, top-left
+    plain = np.asarray(overlay_segmentation(image, mask, NAMES, legend=False, background=None))
+    assert (plain != 50).all()  # background=None colours class 0 too
+
+
+def test_overlay_rejects_a_mask_of_another_size():
+    with pytest.raises(ValueError, match="does not match"):
+        overlay_segmentation(grey(), np.zeros((32, 32), np.int64), NAMES)
+
+
+def test_draw_instances_draws_kept_detections_only():
+    masks = torch.zeros(2, 1, 64, 96)
+    masks[0, 0, 20:40, 10:40] = 0.9
+    masks[1, 0, 20:40, 60:90] = 0.9
+    prediction = {"boxes": torch.tensor([[10.0, 20, 40, 40], [60, 20, 90, 40]]),
+                  "labels": torch.tensor([1, 3]), "scores": torch.tensor([0.9, 0.2]), "masks": masks}
+    drawn = np.asarray(draw_instances(grey(), prediction, NAMES, score_threshold=0.5)).astype(int)
+    assert drawn.shape == (64, 96, 3)
+    assert (drawn[28:36, 15:35] != 50).any(-1).all()  # the kept instance's mask
+    assert (drawn[18:42, 58:92] == 50).all()  # the low-scoring one is not drawn
+    empty = {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.int64),
+             "scores": torch.zeros(0), "masks": torch.zeros(0, 1, 64, 96)}
+    assert (np.asarray(draw_instances(grey(), empty, NAMES)) == 50).all()

@@ -1,0 +1,266 @@
+"""``zoo predict``: run a segmentation or instance model on image files and write overlay PNGs.
+
+Preprocessing follows the weights' ``config.json`` (``label_names``, ``mean``, ``std``,
+``input_size``, ``num_classes``, ``in_chans``), looked up in order:
+
+1. ``--config PATH``;
+2. ``config.json`` beside the ``--weights`` file;
+3. ``hubcards/<arch>.<tag>/config.json`` in the project, for a pretrained tag;
+4. ``config.json`` in the tag's Hub repository (only if the weights came from the Hub).
+
+Without one: class names "class 0".."class K-1", mean 0 / std 1 (pixels in [0, 1]) and each
+image at its own size. Instance models (torchvision's contract) take [0, 1] pixels and
+normalise inside, so ``mean``/``std`` apply to semantic segmentation models only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from zoo.errors import ZooError
+
+SUPPORTED_TASKS = ("semantic_segmentation", "instance_segmentation")
+CONFIG_NAME = "config.json"
+
+
+class PredictError(ZooError, ValueError):
+    """``zoo predict`` cannot run as asked: unreadable image or config, unsupported model."""
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "predict", help="draw a segmentation or instance model's predictions on images",
+        description="Run a semantic or instance segmentation model on images and write one overlay PNG "
+                    "per image into DIR: class colours and a legend, or boxes, labels, scores and masks.")
+    p.add_argument("name", metavar="NAME[.TAG]", help="model name, e.g. 'unet' or 'maskrcnn_mini.shapes'")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files Pillow can read")
+    p.add_argument("-o", "--output-dir", required=True, metavar="DIR", help="folder for the PNGs (created)")
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--pretrained", action="store_true",
+                        help="load the tag's weights from the Hub (implied when NAME has a tag)")
+    source.add_argument("--weights", metavar="PATH", help="a local .safetensors file to load")
+    p.add_argument("--config", metavar="PATH", help=f"a {CONFIG_NAME} with label_names, mean, std, input_size")
+    p.add_argument("--num-classes", type=int, help="override the number of classes the model is built with")
+    p.add_argument("--in-chans", type=int, help="override the model's input channels (1 or 3)")
+    p.add_argument("--score-threshold", type=float, default=0.5,
+                   help="instance models: draw detections scoring at least this (default 0.5)")
+    p.add_argument("--alpha", type=float, default=0.5, help="opacity of the mask colours (default 0.5)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import zoo
+    from zoo.registry import get_registry
+
+    spec, _plugin, tag = get_registry().resolve(args.name, pretrained=args.pretrained)
+    if spec.task not in SUPPORTED_TASKS:
+        print(f"zoo predict: error: {spec.name} is a {spec.task} model; zoo predict draws "
+              f"{' and '.join(SUPPORTED_TASKS)} models", file=sys.stderr)
+        return 2
+    images = [Path(p) for p in args.images]
+    missing = [str(p) for p in images if not p.is_file()]
+    if missing:
+        print(f"zoo predict: error: no such image file: {', '.join(missing)}", file=sys.stderr)
+        return 2
+
+    pretrained = args.weights is None and (args.pretrained or tag is not None)
+    cfg = spec.pretrained[tag] if tag else None
+    config = find_config(spec.name, tag, weights=args.weights, config=args.config)
+    num_classes = args.num_classes or config.get("num_classes")
+    in_chans = args.in_chans or config.get("in_chans")
+    if args.weights is None and not pretrained:
+        print(f"zoo predict: warning: no weights given; {spec.name} is randomly initialised "
+              f"(use --weights PATH or --pretrained)", file=sys.stderr)
+    model = zoo.create(args.name, pretrained=pretrained, weights=args.weights,
+                       num_classes=num_classes, in_chans=in_chans).eval()
+    if not config and pretrained and cfg is not None:
+        config = _hub_config(cfg)
+
+    in_chans = in_chans or (cfg.in_chans if cfg else None) or spec.defaults.get("in_chans") or 3
+    num_classes = num_classes or (cfg.num_classes if cfg else None) or spec.defaults.get("num_classes")
+    pre = Preprocessing.from_config(config, in_chans)
+    out_dir = Path(args.output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    used: set[str] = set()
+    for path in images:
+        original, x = pre.load(path)
+        if spec.task == "semantic_segmentation":
+            drawn = _predict_semantic(model, original, pre.normalise(x), config, num_classes, args.alpha)
+        else:
+            drawn = _predict_instances(model, original, x, config, num_classes, args.score_threshold, args.alpha)
+        target = _output_path(out_dir, path, used)
+        drawn.save(target)
+        print(target)
+    return 0
+
+
+# --------------------------------------------------------------------------- config
+def find_config(arch: str, tag: str | None, *, weights: str | Path | None = None,
+                config: str | Path | None = None, hubcards_dirs: list[Path] | None = None) -> dict:
+    """The first config found (explicit, beside the weights, hub card); ``{}`` if none."""
+    if config is not None:
+        return read_config(Path(config))
+    candidates = []
+    if weights is not None:
+        candidates.append(Path(weights).parent / CONFIG_NAME)
+    if tag is not None:
+        for root in hubcards_dirs if hubcards_dirs is not None else _hubcards_dirs():
+            candidates.append(root / f"{arch}.{tag}" / CONFIG_NAME)
+    for candidate in candidates:
+        if candidate.is_file():
+            return read_config(candidate)
+    return {}
+
+
+def read_config(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise PredictError(f"{path}: cannot read the model config ({exc})") from exc
+    if not isinstance(data, dict):
+        raise PredictError(f"{path}: a model config must be a JSON object, got {type(data).__name__}")
+    return data
+
+
+def _hubcards_dirs() -> list[Path]:
+    """The project's ``hubcards/`` folder, when zoo runs from a source checkout."""
+    root = Path(__file__).resolve().parents[2] / "hubcards"
+    return [root] if root.is_dir() else []
+
+
+def _hub_config(cfg: Any) -> dict:
+    """``config.json`` from the weights' Hub repo; best effort, the prediction runs without it."""
+    from zoo import hub
+
+    try:
+        return read_config(Path(hub.fetch(dataclasses.replace(cfg, filename=CONFIG_NAME, sha256=None))))
+    except Exception:  # noqa: BLE001 - a missing or unreachable config only loses class names
+        return {}
+
+
+# --------------------------------------------------------------------------- images
+@dataclasses.dataclass
+class Preprocessing:
+    """How an image file becomes the model's input."""
+
+    in_chans: int
+    mean: list[float]
+    std: list[float]
+    size: tuple[int, int] | None  # (H, W), None keeps each image's size
+
+    @classmethod
+    def from_config(cls, config: dict, in_chans: int) -> "Preprocessing":
+        if in_chans not in (1, 3):
+            raise PredictError(f"zoo predict reads 1- or 3-channel images; this model takes {in_chans}")
+        mean = _per_channel(config.get("mean", 0.0), in_chans, "mean")
+        std = _per_channel(config.get("std", 1.0), in_chans, "std")
+        return cls(in_chans, mean, std, _input_size(config.get("input_size")))
+
+    def load(self, path: Path):
+        """(the image as RGB PIL for drawing, the model's float (C, H, W) tensor in [0, 1])."""
+        import numpy as np
+        import torch
+        from PIL import Image, UnidentifiedImageError
+
+        try:
+            with Image.open(path) as im:
+                im.load()
+                source = im.convert("L" if self.in_chans == 1 else "RGB")
+        except (UnidentifiedImageError, OSError) as exc:
+            raise PredictError(f"{path}: not an image Pillow can read ({exc})") from exc
+        pixels = source
+        if self.size is not None and (source.height, source.width) != self.size:
+            pixels = source.resize((self.size[1], self.size[0]), Image.BILINEAR)
+        array = np.asarray(pixels, dtype=np.float32) / 255.0
+        x = torch.from_numpy(array).reshape(pixels.height, pixels.width, self.in_chans).permute(2, 0, 1)
+        return source.convert("RGB"), x.contiguous()
+
+    def normalise(self, x):
+        import torch
+
+        mean = torch.tensor(self.mean).view(-1, 1, 1)
+        std = torch.tensor(self.std).view(-1, 1, 1)
+        return (x - mean) / std
+
+
+def _per_channel(value: Any, in_chans: int, key: str) -> list[float]:
+    values = [float(value)] * in_chans if isinstance(value, (int, float)) else [float(v) for v in value]
+    if len(values) == 1:
+        values = values * in_chans
+    if len(values) != in_chans:
+        raise PredictError(f"config {key} has {len(values)} values but the model takes {in_chans} channels")
+    return values
+
+
+def _input_size(value: Any) -> tuple[int, int] | None:
+    """``64``, ``[H, W]`` or timm-style ``[C, H, W]`` -> (H, W)."""
+    if value is None:
+        return None
+    if isinstance(value, int):
+        return (value, value)
+    values = [int(v) for v in value]
+    if len(values) in (2, 3):
+        return (values[-2], values[-1])
+    raise PredictError(f"config input_size must be N, [H, W] or [C, H, W], got {value!r}")
+
+
+def _class_names(config: dict, num_classes: int | None) -> list[str]:
+    names = config.get("label_names")
+    if names:
+        return [str(n) for n in names]
+    return [f"class {i}" for i in range(num_classes or 0)]
+
+
+# --------------------------------------------------------------------------- models
+def _predict_semantic(model, original, x, config, num_classes, alpha):
+    import torch
+    import torch.nn.functional as F
+
+    from zoo.visualize import overlay_segmentation
+
+    with torch.no_grad():
+        logits = model(x[None])
+    if isinstance(logits, dict):  # torchvision's segmentation models return {"out": ...}
+        logits = logits["out"]
+    if logits.shape[-2:] != (original.height, original.width):
+        logits = F.interpolate(logits, size=(original.height, original.width), mode="bilinear", align_corners=False)
+    mask = logits[0].argmax(0)
+    return overlay_segmentation(original, mask, _class_names(config, num_classes or logits.shape[1]), alpha=alpha)
+
+
+def _predict_instances(model, original, x, config, num_classes, score_threshold, alpha):
+    import torch
+    import torch.nn.functional as F
+
+    from zoo.visualize import draw_instances
+
+    with torch.no_grad():
+        pred = dict(model([x])[0])
+    h, w = x.shape[-2:]
+    if (h, w) != (original.height, original.width):  # map back from the resized input
+        scale = torch.tensor([original.width / w, original.height / h] * 2)
+        pred["boxes"] = pred["boxes"] * scale
+        if "masks" in pred and len(pred["masks"]):
+            pred["masks"] = F.interpolate(pred["masks"], size=(original.height, original.width), mode="bilinear",
+                                          align_corners=False)
+    if num_classes is None:
+        labels = pred["labels"]
+        num_classes = getattr(model, "num_classes", None) or (int(labels.max()) + 1 if len(labels) else 0)
+    return draw_instances(original, pred, _class_names(config, num_classes),
+                          score_threshold=score_threshold, alpha=alpha)
+
+
+def _output_path(out_dir: Path, source: Path, used: set[str]) -> Path:
+    """``DIR/<stem>.png``; a repeated stem gets ``-1``, ``-2``..."""
+    stem, n = source.stem, 0
+    name = f"{stem}.png"
+    while name in used:
+        n += 1
+        name = f"{stem}-{n}.png"
+    used.add(name)
+    return out_dir / name
