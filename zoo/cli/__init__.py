@@ -21,7 +21,6 @@ COMMAND_MODULES = (
     "zoo.cli.listing",
     "zoo.cli.doctor",
     "zoo.cli.predict",
-    "zoo.cli.predict",
     "zoo.cli.train",
     "zoo.cli.evaluate",
 )
