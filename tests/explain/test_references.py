@@ -1,0 +1,103 @@
+"""Explainers against independent references: hand-computed CAM, captum, closed forms."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import zoo
+
+TARGETS = [0, 1, 2, 3]
+
+
+def _hand_cam(model, images, classes):
+    feats = model.forward_features(images)  # (N, C, h, w)
+    w = model.fc.weight[classes]  # (N, C)
+    cam = (w[:, :, None, None] * feats).sum(1)
+    return F.interpolate(cam[:, None], size=images.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
+
+
+def _minmax(m):
+    lo = m.amin((1, 2), keepdim=True)
+    return (m - lo) / (m.amax((1, 2), keepdim=True) - lo)
+
+
+def test_cam_equals_hand_computed(gap_model, images):
+    with torch.no_grad():
+        expected = _hand_cam(gap_model, images, TARGETS)
+    got = zoo.explain(gap_model, images, "cam", target=TARGETS, normalize=False)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(zoo.explain(gap_model, images, "cam", target=TARGETS), _minmax(expected),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_gradcam_equals_relu_cam_on_gap_linear(gap_model, images):
+    cam = zoo.explain(gap_model, images, "cam", target=TARGETS, relu=True)
+    gradcam = zoo.explain(gap_model, images, "gradcam", target=TARGETS)
+    assert cam.amax((1, 2)).min() > 0  # not trivially zero
+    torch.testing.assert_close(gradcam, cam, rtol=1e-4, atol=1e-5)
+    # and raw Grad-CAM is ReLU(CAM) / (h * w) before upsampling: the GAP factor
+    raw = zoo.explain(gap_model, images, "gradcam", target=TARGETS, normalize=False)
+    raw_cam = zoo.explain(gap_model, images, "cam", target=TARGETS, relu=True, normalize=False)
+    torch.testing.assert_close(raw * 64, raw_cam, rtol=1e-4, atol=1e-6)
+
+
+def test_saliency_equals_captum(gap_model, images):
+    captum_attr = pytest.importorskip("captum.attr")
+    expected = captum_attr.Saliency(gap_model).attribute(images.clone(), target=TARGETS, abs=True)
+    got = zoo.explain(gap_model, images, "saliency", target=TARGETS)
+    torch.testing.assert_close(got, expected.amax(1), rtol=1e-5, atol=1e-7)
+
+
+def test_integrated_gradients_matches_captum(gap_model, images):
+    captum_attr = pytest.importorskip("captum.attr")
+    expected = captum_attr.IntegratedGradients(gap_model).attribute(images.clone(), target=TARGETS, n_steps=32)
+    got = zoo.explain(gap_model, images, "integrated_gradients", target=TARGETS, n_steps=32)
+    torch.testing.assert_close(got, expected.sum(1), rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("method", ["gausslegendre", "riemann_middle", "riemann_trapezoid"])
+def test_integrated_gradients_completeness_128_steps(method, gap_model, images):
+    with torch.no_grad():  # explain, per image, the class whose score moves most along the path
+        gaps = gap_model(images) - gap_model(torch.zeros_like(images))
+    targets = gaps.abs().argmax(1).tolist()
+    gap = gaps[range(4), targets]
+    assert gap.abs().min() > 1e-2
+    maps, delta = zoo.create_explainer("integrated_gradients", gap_model, n_steps=128, method=method)(
+        images, targets, return_delta=True)
+    torch.testing.assert_close(maps.sum((1, 2)) - gap, delta, rtol=1e-4, atol=1e-5)
+    assert (delta.abs() <= 0.01 * gap.abs()).all(), (delta, gap)
+
+
+def test_smoothgrad_sigma_zero_equals_saliency(gap_model, images):
+    saliency = zoo.explain(gap_model, images, "saliency", target=TARGETS)
+    smooth = zoo.explain(gap_model, images, "smoothgrad", target=TARGETS, sigma=0.0, n_samples=5)
+    torch.testing.assert_close(smooth, saliency, rtol=1e-5, atol=1e-7)
+
+
+def test_smoothgrad_is_mean_abs_gradient_over_the_noise(gap_model, images):
+    """Recomputed from plain autograd with the same noise: max over channels of mean |grad|."""
+    explainer = zoo.create_explainer("smoothgrad", gap_model, n_samples=6, stdev=0.3, seed=11)
+    got = explainer(images, TARGETS)
+    g = torch.Generator().manual_seed(11)
+    noise = torch.randn((6, *images.shape[1:]), generator=g)
+    grads = []
+    for j in range(6):
+        x = (images + 0.3 * noise[j]).requires_grad_(True)
+        gap_model(x)[range(4), TARGETS].sum().backward()
+        grads.append(x.grad.abs())
+    expected = torch.stack(grads).mean(0).amax(1)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-7)
+
+
+def test_linear_model_saliency_is_abs_weight():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 4))
+    images = torch.randn(2, 3, 8, 8)
+    maps = zoo.explain(model, images, "saliency", target=[3, 1])
+    w = model[1].weight.detach().view(4, 3, 8, 8).abs().amax(1)
+    torch.testing.assert_close(maps, w[[3, 1]])
+    # and IG on a linear model is exactly (x - 0) * W summed over channels
+    ig = zoo.explain(model, images, "integrated_gradients", target=[3, 1], n_steps=4)
+    expected = (images * model[1].weight.detach().view(4, 3, 8, 8)[[3, 1]]).sum(1)
+    torch.testing.assert_close(ig, expected, rtol=1e-5, atol=1e-6)
