@@ -1,0 +1,209 @@
+"""The timm bridge: listing from the shipped index, building through timm, loading weights."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import warnings
+
+import pytest
+
+import zoo
+from zoo_timm import plugin
+from zoo_timm.index import default_hub_id, load_index
+
+SMALL = "test_resnet"  # a tiny timm architecture with a Hub tag (r160_in1k): fast to build
+
+
+def test_resnet18_is_listed_with_its_tags():
+    assert "timm/resnet18" in zoo.list_models()
+    assert "timm/resnet18" in zoo.list_models("timm/*", task="classification")
+    info = zoo.model_info("timm/resnet18")
+    assert info.distribution == "visionzoo-timm"
+    assert {"a1_in1k", "tv_in1k", "gluon_in1k"} <= set(info.pretrained)
+    assert info.default_tag == "a1_in1k"  # timm's own default for resnet18
+    cfg = info.pretrained["a1_in1k"]
+    assert (cfg.hf_hub_id, cfg.filename, cfg.num_classes, cfg.in_chans) == ("timm/resnet18.a1_in1k", "model.safetensors", 1000, 3)
+    assert cfg.license == "apache-2.0" and cfg.default
+    assert cfg.model_kwargs == {"pretrained_tag": "a1_in1k"}
+
+
+def test_pattern_with_pretrained_lists_arch_dot_tag():
+    names = zoo.list_models("timm/resnet*", pretrained=True)
+    assert {"timm/resnet18.a1_in1k", "timm/resnet18.tv_in1k", "timm/resnet50.a1_in1k"} <= set(names)
+    assert all(n.startswith("timm/resnet") and "." in n for n in names)
+    assert "timm/resnet18" not in names
+
+
+def test_every_index_entry_is_registered_without_errors():
+    registry = zoo.get_registry()
+    record = next(p for p in registry.plugins if p.distribution == "visionzoo-timm")
+    index = load_index()
+    assert record.loaded and record.errors == []
+    assert len(record.architectures) == len(index["architectures"]) > 1000
+    n_tags = sum(len(rows) for rows in index["architectures"].values())
+    assert len(zoo.list_models("timm/*", pretrained=True)) == n_tags > 1500
+
+
+def test_tags_without_timm_hub_weights_are_skipped_with_a_reason():
+    index = load_index()
+    listed = set(zoo.list_models("timm/*", pretrained=True))
+    assert index["skipped"] and all(index["skipped"].values())
+    assert not {f"timm/{name}" for name in index["skipped"]} & listed
+    # third-party repos keep their own hub ids when they are in timm's format (same org, other arch)
+    info = zoo.model_info("timm/vit_base_patch16_clip_quickgelu_224")
+    assert info.pretrained["openai"].hf_hub_id == "timm/vit_base_patch16_clip_224.openai"
+
+
+def test_listing_imports_neither_torch_nor_timm():
+    code = textwrap.dedent("""
+        import json, sys
+        import zoo
+        n = len(zoo.list_models()), len(zoo.list_models(pretrained=True)), len(zoo.list_explainers())
+        print(json.dumps({"n": n, "loaded": [m for m in ("torch", "timm", "zoo_timm.models") if m in sys.modules]}))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["loaded"] == []
+    assert result["n"][0] > 1000
+
+
+def test_create_with_num_classes_and_in_chans():
+    import torch
+
+    model = zoo.create("timm/resnet18", num_classes=5)
+    assert model.get_classifier().out_features == 5
+    model = zoo.create(f"timm/{SMALL}", num_classes=3, in_chans=1).eval()
+    with torch.no_grad():
+        assert model(torch.randn(2, 1, 64, 64)).shape == (2, 3)
+
+
+def test_a_tag_builds_with_that_tags_pretrained_cfg():
+    model = zoo.create("timm/resnet18.tv_in1k")
+    assert model.pretrained_cfg["tag"] == "tv_in1k"  # timm's preprocessing for these weights
+    assert zoo.create("timm/resnet18").pretrained_cfg["tag"] == "a1_in1k"
+
+
+def _timm_model_and_file(tmp_path, arch, **kwargs):
+    import safetensors.torch
+    import timm
+    import torch
+
+    torch.manual_seed(0)
+    model = timm.create_model(arch, pretrained=False, **kwargs).eval()
+    # non-trivial BatchNorm statistics, so that a load that missed them would show
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.1, 0.1)
+            m.running_var.uniform_(0.5, 1.5)
+    path = tmp_path / "model.safetensors"
+    safetensors.torch.save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
+    return model, path
+
+
+def test_local_weights_load_strictly_and_give_identical_outputs(tmp_path):
+    import torch
+
+    reference, path = _timm_model_and_file(tmp_path, "resnet18", num_classes=5)
+    model = zoo.create("timm/resnet18", num_classes=5, weights=path)
+    assert not model.training
+    ref_state, state = reference.state_dict(), model.state_dict()
+    assert ref_state.keys() == state.keys()
+    assert all(torch.equal(ref_state[k], state[k]) for k in ref_state)
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.equal(model(x), reference(x))
+
+
+def test_local_weights_for_a_tag(tmp_path):
+    import torch
+
+    reference, path = _timm_model_and_file(tmp_path, f"{SMALL}.r160_in1k")
+    model = zoo.create(f"timm/{SMALL}.r160_in1k", weights=path)
+    x = torch.randn(1, 3, 96, 96)
+    with torch.no_grad():
+        assert torch.equal(model(x), reference(x))
+
+
+def test_local_weights_with_a_missing_key_are_refused(tmp_path):
+    import safetensors.torch
+
+    from zoo.errors import ZooError
+
+    _, path = _timm_model_and_file(tmp_path, SMALL)
+    state = safetensors.torch.load_file(str(path))
+    del state["fc.weight"]
+    safetensors.torch.save_file(state, str(path))
+    with pytest.raises(ZooError, match="fc.weight"):
+        zoo.create(f"timm/{SMALL}", weights=path)
+
+
+def test_pretrained_true_reads_the_hub_file_of_the_default_tag(tmp_path, monkeypatch):
+    """The Hub path without a network: the file sits in a huggingface_hub cache (offline mode),
+    exactly where a download from ``timm/test_resnet.r160_in1k`` would have put it."""
+    import hashlib
+
+    import torch
+
+    reference, weights = _timm_model_and_file(tmp_path, f"{SMALL}.r160_in1k")
+    cfg = zoo.model_info(f"timm/{SMALL}").pretrained["r160_in1k"]
+    assert cfg.hf_hub_id == default_hub_id(SMALL, "r160_in1k") and cfg.default
+    cache = tmp_path / "hub"
+    repo = cache / ("models--" + cfg.hf_hub_id.replace("/", "--"))
+    data = weights.read_bytes()
+    blob = repo / "blobs" / hashlib.sha256(data).hexdigest()
+    commit = "0" * 40
+    snapshot = repo / "snapshots" / commit / cfg.filename
+    blob.parent.mkdir(parents=True)
+    snapshot.parent.mkdir(parents=True)
+    (repo / "refs").mkdir()
+    blob.write_bytes(data)
+    snapshot.symlink_to(os.path.relpath(blob, snapshot.parent))
+    (repo / "refs" / "main").write_text(commit)
+
+    # zoo.hub reads HF_HUB_CACHE / HF_HUB_OFFLINE at call time
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    model = zoo.create(f"timm/{SMALL}", pretrained=True)
+    x = torch.randn(1, 3, 96, 96)
+    with torch.no_grad():
+        assert torch.equal(model(x), reference(x))
+
+
+def test_shipped_index_matches_the_installed_timm():
+    """Fails after a timm upgrade until ``python -m zoo_timm.build_index`` is run."""
+    from zoo_timm.build_index import dumps, generate
+
+    fresh = generate()
+    shipped = load_index()
+    assert shipped["timm_version"] == fresh["timm_version"], "regenerate: python -m zoo_timm.build_index"
+    assert shipped == fresh, "regenerate: python -m zoo_timm.build_index"
+    assert json.loads(dumps(fresh)) == fresh
+    assert len(dumps(fresh)) < 400_000
+
+
+def test_a_version_mismatch_is_visible(monkeypatch):
+    monkeypatch.setattr(plugin, "installed_timm_version", lambda: "9.9.9")
+    with pytest.warns(plugin.TimmIndexWarning, match="9.9.9.*python -m zoo_timm.build_index"):
+        specs = plugin.zoo_architectures()
+    assert "regenerate" in specs[0].description
+    assert plugin.index_note(load_index(), load_index()["timm_version"]) == ""
+
+
+def test_without_timm_the_plugin_fails_with_a_fix(monkeypatch):
+    monkeypatch.setattr(plugin, "installed_timm_version", lambda: None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(plugin.TimmNotInstalledError, match="pip install timm"):
+            plugin.zoo_architectures()
+
+
+def test_an_architecture_missing_from_timm_fails_clearly():
+    from zoo.errors import BuilderError
+    from zoo.registry import import_builder
+
+    with pytest.raises(BuilderError, match="no architecture 'not_a_model'.*build_index"):
+        import_builder("zoo_timm.models:architectures.not_a_model", "test")

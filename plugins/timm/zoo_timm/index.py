@@ -1,0 +1,48 @@
+"""The shipped index of timm's architectures and Hub weights, read with the stdlib only.
+
+Listing models must not import timm (which imports torch, seconds of start-up), so the
+names and pretrained configs are generated once from an installed timm by
+``python -m zoo_timm.build_index`` and shipped as ``timm_index.json`` next to this file.
+
+File layout (``format`` 1)::
+
+    {"format": 1, "timm_version": "1.0.31",
+     "architectures": {"resnet18": [[tag, num_classes, in_chans, license, default, hub_id], ...],
+                       "resnet10t": [], ...},
+     "skipped": {"arch.tag": "why its weights are not offered", ...}}
+
+``hub_id`` is null when it is timm's usual ``timm/<arch>.<tag>``; ``default`` is 1 for timm's
+default tag of the architecture. Tags appear in timm's order of preference.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+from pathlib import Path
+
+INDEX_FILE = Path(__file__).with_name("timm_index.json")
+FORMAT = 1
+REGENERATE = "python -m zoo_timm.build_index"
+
+
+def load_index(path: str | Path = INDEX_FILE) -> dict:
+    """The index as a dict (see the module docstring for its layout)."""
+    with open(path, encoding="utf-8") as f:
+        index = json.load(f)
+    if index.get("format") != FORMAT:
+        raise ValueError(f"{path}: index format {index.get('format')!r}, expected {FORMAT}; "
+                         f"regenerate it with `{REGENERATE}`")
+    return index
+
+
+def installed_timm_version() -> str | None:
+    """timm's version from its metadata, without importing timm; None if it is not installed."""
+    try:
+        return importlib.metadata.version("timm")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def default_hub_id(arch: str, tag: str) -> str:
+    return f"timm/{arch}.{tag}"

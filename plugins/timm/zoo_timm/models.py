@@ -1,0 +1,63 @@
+"""Builders for ``timm/<arch>``: plain ``timm.create_model`` calls, never with timm's own download.
+
+The zoo fetches and loads the weights itself (``zoo.factory`` -> ``zoo.hub`` ->
+``zoo.weights``), so the model is always built with ``pretrained=False``; the Hub files of
+``timm/`` repos are in timm's key format and load strictly as they are.
+
+The plugin names builders ``"zoo_timm.models:architectures.<arch>"``: ``architectures`` turns
+an attribute look-up into a builder for that architecture, so 1,300 names need no 1,300
+functions, and an architecture missing from the installed timm fails with a clear message.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import timm
+
+
+def create_model(arch: str, num_classes: int | None = None, in_chans: int | None = None, **kwargs: Any):
+    """``timm.create_model(arch, pretrained=False, ...)``; None leaves timm's default.
+
+    ``arch`` may carry a timm tag (``"resnet18.a1_in1k"``) so that ``model.pretrained_cfg``
+    describes that tag's preprocessing (mean, std, crop); the architecture is the same.
+    """
+    if kwargs.get("pretrained"):
+        raise TypeError("zoo_timm builds with pretrained=False; use zoo.create(name, pretrained=True) "
+                        "or weights='file.safetensors', which load the weights through the zoo")
+    kwargs.pop("pretrained", None)
+    if num_classes is not None:
+        kwargs["num_classes"] = num_classes
+    if in_chans is not None:
+        kwargs["in_chans"] = in_chans
+    return timm.create_model(arch, pretrained=False, **kwargs)
+
+
+class _Architectures:
+    """``architectures.resnet18`` -> a builder ``(num_classes=None, in_chans=None, pretrained_tag=None, **kw)``.
+
+    ``pretrained_tag`` (set by each tag's ``PretrainedCfg.model_kwargs``) makes timm build with
+    that tag's pretrained_cfg: the same layers, but ``model.pretrained_cfg`` then carries the
+    tag's own preprocessing (mean, std, input size, crop) and any tag-specific model arguments.
+    """
+
+    def __getattr__(self, arch: str) -> Callable[..., Any]:
+        if arch.startswith("__"):
+            raise AttributeError(arch)
+        if not timm.is_model(arch):
+            raise AttributeError(
+                f"timm {timm.__version__} has no architecture {arch!r} (the zoo_timm index lists it: "
+                f"regenerate the index with `python -m zoo_timm.build_index`, or install the timm it was built from)"
+            )
+
+        def build(num_classes: int | None = None, in_chans: int | None = None,
+                  pretrained_tag: str | None = None, **kwargs: Any):
+            name = f"{arch}.{pretrained_tag}" if pretrained_tag else arch
+            return create_model(name, num_classes=num_classes, in_chans=in_chans, **kwargs)
+
+        build.__name__ = build.__qualname__ = arch
+        build.__doc__ = f"Build timm's {arch} with timm.create_model(pretrained=False)."
+        return build
+
+
+architectures = _Architectures()

@@ -1,0 +1,61 @@
+"""The zoo hook module: every timm architecture as ``timm/<arch>``, from the shipped index.
+
+Imports only ``zoo`` and the stdlib (no torch, no timm): names and pretrained configs come
+from ``timm_index.json``; models are built by ``zoo_timm.models`` when ``zoo.create`` asks.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import zoo
+from zoo.errors import ZooError
+from zoo_timm.index import REGENERATE, default_hub_id, installed_timm_version, load_index
+
+NAMESPACE = "timm/"
+
+
+class TimmNotInstalledError(ZooError, ImportError):
+    """The bridge is installed but timm is not, so none of its models could be built."""
+
+
+class TimmIndexWarning(UserWarning):
+    """The shipped index was built from another timm version than the installed one."""
+
+
+def index_note(index: dict, installed: str | None) -> str:
+    """An empty string when the index matches the installed timm, else what to do about it."""
+    built = index["timm_version"]
+    if installed == built:
+        return ""
+    return (f"zoo_timm's index was built from timm {built} but timm {installed} is installed: models "
+            f"or tags added or removed since are not reflected; regenerate with `{REGENERATE}`")
+
+
+@zoo.hookimpl
+def zoo_architectures() -> list[zoo.ArchitectureSpec]:
+    installed = installed_timm_version()
+    if installed is None:
+        raise TimmNotInstalledError("timm is not installed; `pip install timm` (or uninstall visionzoo-timm)")
+    index = load_index()
+    note = index_note(index, installed)
+    if note:
+        warnings.warn(note, TimmIndexWarning, stacklevel=2)
+        note = " NOTE: " + note
+    Spec, Cfg = zoo.ArchitectureSpec, zoo.PretrainedCfg
+    specs = []
+    for arch, rows in index["architectures"].items():
+        pretrained = {
+            tag: Cfg(hf_hub_id=hub_id or default_hub_id(arch, tag), num_classes=num_classes,
+                     in_chans=in_chans, license=license_, default=bool(is_default),
+                     model_kwargs={"pretrained_tag": tag})
+            for tag, num_classes, in_chans, license_, is_default, hub_id in rows
+        }
+        specs.append(Spec(
+            name=NAMESPACE + arch,
+            task="classification",
+            builder=f"zoo_timm.models:architectures.{arch}",
+            pretrained=pretrained,
+            description=f"timm {arch}, built by timm.create_model (timm {index['timm_version']} index).{note}",
+        ))
+    return specs
