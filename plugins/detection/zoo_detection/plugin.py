@@ -22,6 +22,10 @@ DESCRIPTIONS = {
                      "backbone + FPN, small-object anchors, RoIAlign box and mask heads",
 }
 
+# torch.export needs shapes that do not depend on the data; torchvision's RPN and RoI heads keep
+# the proposals and detections that pass score/size filters and NMS, so they cannot export.
+EXPORT = "data-dependent shapes: torchvision's RPN and RoI heads filter proposals by score and size and run NMS"
+
 
 @zoo.hookimpl
 def zoo_architectures():
@@ -33,6 +37,7 @@ def zoo_architectures():
             defaults=dict(DEFAULTS[name]),
             pretrained=dict(PRETRAINED[name]),
             description=DESCRIPTIONS[name],
+            export=EXPORT,
         )
         for name in DEFAULTS
     ]
