@@ -182,6 +182,7 @@ def _download(cfg: PretrainedCfg, rev: str, settings: HubSettings, tqdm_class) -
             return cached
         raise HubUnavailableError(_unavailable_message(where, reason, settings)) from None
 
+    _apply_download_timeout()
     try:
         return Path(hf_hub_download(cfg.hf_hub_id, cfg.filename, revision=rev, endpoint=settings.endpoint,
                                     cache_dir=settings.cache_dir, etag_timeout=settings.etag_timeout,
@@ -196,6 +197,18 @@ def _download(cfg: PretrainedCfg, rev: str, settings: HubSettings, tqdm_class) -
         raise HubDownloadError(_redact(
             f"Downloading {where} failed part-way: {type(exc).__name__}: {exc}. Nothing partial was kept "
             "in the cache; run the same call again once the endpoint is stable.")) from None
+
+
+def _apply_download_timeout() -> None:
+    # huggingface_hub reads HF_HUB_DOWNLOAD_TIMEOUT once, at import; honour a later setting too.
+    from huggingface_hub import constants
+
+    value = os.environ.get("HF_HUB_DOWNLOAD_TIMEOUT")
+    try:
+        if value and float(value) > 0:
+            constants.HF_HUB_DOWNLOAD_TIMEOUT = float(value)
+    except ValueError:
+        pass
 
 
 def _fallback_to_cache(cfg, rev, settings, reason) -> Path | None:

@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -265,10 +266,11 @@ class HubServer:
                 tail = (self.cache_dir / "olah.out").read_text(errors="replace")[-2000:]
                 self._process = None
                 raise HubError(f"olah exited at start (port {self.port} in use?). Its output:\n{tail}")
-            try:
-                with urllib.request.urlopen(f"{self.endpoint}/", timeout=2) as response:
-                    if response.status < 500:
-                        return
+            try:  # any HTTP answer means olah is up (its index page may even fail)
+                with urllib.request.urlopen(f"{self.endpoint}/api/whoami-v2", timeout=2):
+                    return
+            except urllib.error.HTTPError:
+                return
             except OSError:
                 time.sleep(0.2)
         self.stop()

@@ -23,6 +23,8 @@ COMMAND_MODULES = (
     "zoo.cli.predict",
     "zoo.cli.train",
     "zoo.cli.evaluate",
+    "zoo.cli.hub",
+    "zoo.cli.download",
 )
 
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, EXIT_RUNTIME = 0, 1, 2, 3

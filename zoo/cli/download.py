@@ -1,0 +1,49 @@
+"""``zoo download NAME...``: pre-fetch pretrained weights into the Hugging Face cache."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from zoo.errors import ZooError
+
+EXIT_OK, EXIT_RUNTIME = 0, 3
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "download", help="pre-fetch pretrained weights into the cache (for offline use)",
+        description="Download (and sha256-verify) the weights of each 'arch.tag' (or 'arch', its default tag) "
+                    "into the huggingface_hub cache (HF_HOME / HF_HUB_CACHE), so that HF_HUB_OFFLINE=1 "
+                    "works later. Progress bars are huggingface_hub's (HF_HUB_DISABLE_PROGRESS_BARS=1 hides them).")
+    p.add_argument("names", nargs="+", metavar="NAME", help="'arch.tag' or 'arch'; fnmatch patterns allowed")
+    p.add_argument("--revision", default=None, help="a branch, tag or commit overriding the pinned one")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from zoo import hub
+    from zoo.registry import get_registry
+
+    registry = get_registry()
+    names: list[str] = []
+    for name in args.names:
+        if any(c in name for c in "*?["):
+            matched = registry.list_models(name, pretrained=True)
+            if not matched:
+                print(f"zoo: error: no pretrained weights match {name!r}", file=sys.stderr)
+                return 2
+            names += matched
+        else:
+            names.append(name)
+    failed = 0
+    for name in names:
+        try:
+            spec, _, tag = registry.resolve(name, pretrained=True)
+            path = hub.fetch(spec.pretrained[tag], revision=args.revision)
+        except ZooError as exc:
+            failed += 1
+            print(f"zoo: error: {name}: {exc}", file=sys.stderr)
+            continue
+        print(f"{spec.name}.{tag}\t{path}")
+    return EXIT_RUNTIME if failed else EXIT_OK

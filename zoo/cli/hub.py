@@ -1,0 +1,149 @@
+"""``zoo hub serve`` (the embedded offline hub) and ``zoo hub push`` (publish a hub card)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from zoo.errors import ChecksumError, HubError
+
+EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, EXIT_RUNTIME = 0, 1, 2, 3
+
+
+def register(subparsers) -> None:
+    hub = subparsers.add_parser("hub", help="serve hub cards offline, or push one to the Hub",
+                                description="Serve hubcards/ as an offline Hugging Face hub, or push a card.")
+    commands = hub.add_subparsers(dest="hub_command", metavar="SUBCOMMAND", required=True)
+
+    p = commands.add_parser("serve", help="serve every hubcards/<arch>.<tag>/ folder with olah on loopback",
+                            description="Turn every hubcards/<arch>.<tag>/ folder into a git repository and "
+                                        "serve them as Hub repos with olah; prints the HF_ENDPOINT to export.")
+    p.add_argument("hubcards", nargs="?", default="hubcards", help="hub-cards directory (default: hubcards)")
+    p.add_argument("--port", type=int, default=8090, help="port (default 8090; 0 picks a free one)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to bind (default 127.0.0.1, loopback only; anything else exposes the files)")
+    p.add_argument("--cache-dir", type=Path, default=None,
+                   help="where the git repositories and olah's config live (default ~/.cache/visionzoo/hub-serve)")
+    p.set_defaults(func=run_serve)
+
+    p = commands.add_parser("push", help="upload a hub card to the Hugging Face Hub",
+                            description="Upload hubcards/<arch>.<tag>/ with huggingface_hub (create_repo + "
+                                        "upload_folder), after checking its weights against the recorded sha256.")
+    p.add_argument("name", help="'<arch>.<tag>', the card folder's name")
+    p.add_argument("--repo-id", required=True, help="target repository, ORG/NAME")
+    p.add_argument("--hubcards", type=Path, default=Path("hubcards"), help="hub-cards directory")
+    p.add_argument("--private", action="store_true", help="create the repository as private")
+    p.add_argument("--dry-run", action="store_true", help="check and list what would be uploaded; upload nothing")
+    p.set_defaults(func=run_push)
+
+
+# ----------------------------------------------------------------------------- serve
+def run_serve(args: argparse.Namespace) -> int:
+    from zoo.hub_server import LOOPBACK, HubServer
+
+    if args.host not in LOOPBACK:
+        print(f"zoo: warning: binding {args.host}: every hub card becomes readable from the network",
+              file=sys.stderr)
+    server = HubServer(Path(args.hubcards), port=args.port, cache_dir=args.cache_dir, host=args.host)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    with server:
+        for hub_id, sha in sorted(server.repos.items()):
+            print(f"serving {hub_id} @ {sha}", file=sys.stderr)
+        print(f"export HF_ENDPOINT={server.endpoint}", flush=True)
+        print("(Ctrl-C to stop)", file=sys.stderr, flush=True)
+        while not stop.wait(1.0):
+            if not server.running:
+                print("zoo: error: olah stopped; see " + str(server.cache_dir / "olah.out"), file=sys.stderr)
+                return EXIT_RUNTIME
+    return EXIT_OK
+
+
+# ----------------------------------------------------------------------------- push
+def push_plan(name: str, hubcards: Path) -> tuple[Path, list[Path], dict]:
+    """Check a card and return (folder, files to upload, info); raise if it must not be pushed.
+
+    The weights must hash to every recorded sha256: the registry's PretrainedCfg (when the
+    name is registered) and the card's config.json ``sha256``.
+    """
+    from zoo.hub import sha256_of
+    from zoo.weights import read_header
+
+    card = Path(hubcards) / name
+    if not card.is_dir():
+        raise HubError(f"{card}: no such hub card folder (expected <hubcards>/<arch>.<tag>/)")
+    config = {}
+    if (card / "config.json").is_file():
+        try:
+            config = json.loads((card / "config.json").read_text())
+        except ValueError as exc:
+            raise HubError(f"{card / 'config.json'}: not valid JSON ({exc})") from None
+    filename, recorded = config.get("filename", "model.safetensors"), {}
+    if config.get("sha256"):
+        recorded[f"{card / 'config.json'}"] = config["sha256"]
+    cfg = _registered_cfg(name)
+    if cfg is not None:
+        filename = cfg.filename
+        if cfg.sha256:
+            recorded[f"the registered PretrainedCfg of {name}"] = cfg.sha256
+    weights = card / filename
+    if not weights.is_file():
+        raise HubError(f"{card}: the weights file {filename} is missing")
+    read_header(weights)  # a corrupt file is never published
+    if not recorded:
+        raise ChecksumError(f"{weights}: no sha256 is recorded for it (config.json 'sha256' or the plugin's "
+                            "PretrainedCfg), so it cannot be checked; record it before pushing.")
+    actual = sha256_of(weights)
+    wrong = {where: sha for where, sha in recorded.items() if sha != actual}
+    if wrong:
+        lines = "; ".join(f"{where} records {sha}" for where, sha in wrong.items())
+        raise ChecksumError(f"refusing to push {name}: {weights} has sha256 {actual} but {lines}. Retrain or "
+                            "re-export the card, or update the recorded sha256, then push again.")
+    files = sorted(p for p in card.rglob("*") if p.is_file()
+                   and not any(part.startswith(".") or part == "__pycache__" for part in p.relative_to(card).parts))
+    return card, files, {"sha256": actual, "filename": filename}
+
+
+def _registered_cfg(name: str):
+    from zoo.errors import UnknownNameError
+    from zoo.registry import get_registry
+
+    try:
+        spec, _, tag = get_registry().resolve(name, pretrained=True)
+    except UnknownNameError:
+        return None
+    return spec.pretrained.get(tag) if tag else None
+
+
+def run_push(args: argparse.Namespace) -> int:
+    from zoo.specs import HF_HUB_ID_RE
+
+    if not HF_HUB_ID_RE.match(args.repo_id):
+        print(f"zoo: error: --repo-id {args.repo_id!r} is not of the form ORG/NAME", file=sys.stderr)
+        return EXIT_USAGE
+    card, files, info = push_plan(args.name, args.hubcards)
+    print(f"{args.name} -> {args.repo_id} ({info['filename']} sha256 {info['sha256']})")
+    for path in files:
+        print(f"  {path.relative_to(card).as_posix()}  {path.stat().st_size} bytes")
+    if args.dry_run:
+        print("dry run: nothing uploaded")
+        return EXIT_OK
+    from huggingface_hub import HfApi
+
+    from zoo.hub import HubSettings, _redact
+
+    api = HfApi(endpoint=HubSettings.from_env().endpoint)
+    try:
+        api.create_repo(args.repo_id, repo_type="model", private=args.private, exist_ok=True)
+        commit = api.upload_folder(folder_path=str(card), repo_id=args.repo_id, repo_type="model",
+                                   allow_patterns=[p.relative_to(card).as_posix() for p in files],
+                                   commit_message=f"Upload {args.name} (sha256 {info['sha256'][:12]})")
+    except Exception as exc:  # noqa: BLE001 - report any hub failure without a token in it
+        raise HubError(_redact(f"push of {args.name} to {args.repo_id} failed: {type(exc).__name__}: {exc}")) from None
+    print(f"pushed: {getattr(commit, 'commit_url', commit)}")
+    return EXIT_OK

@@ -1,0 +1,137 @@
+"""Helpers and pytest fixtures for testing against the embedded hub (olah on loopback).
+
+Importable from any test directory::
+
+    from zoo.testing.hub_fixture import served_hubcards   # fixture: the repo's hubcards/, served
+    pytest_plugins = ["zoo.testing.hub_fixture"]          # or register every fixture at once
+
+``served_hubcards`` points ``HF_ENDPOINT`` at a server for the source tree's ``hubcards/``
+and ``HF_HUB_CACHE`` at a fresh per-test cache. ``make_card`` writes a hub-card folder for
+any state dict, and ``tiny_segmenter`` is a small model for hub tests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from zoo.hookspecs import hookimpl
+from zoo.hub_server import HubServer, build_mirrors, card_hub_id
+
+TEST_ORG = "zoo-tests"
+
+
+def tiny_segmenter(num_classes: int = 3, in_chans: int = 3, width: int = 8, ballast: int = 0):
+    """conv3x3-BN-ReLU-conv1x1; ``ballast`` adds a parameter of that many floats (big files)."""
+    import torch
+    import torch.nn as nn
+
+    class TinySegmenter(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = nn.Conv2d(in_chans, width, 3, padding=1)
+            self.bn = nn.BatchNorm2d(width)
+            self.head = nn.Conv2d(width, num_classes, 1)
+            if ballast:
+                self.ballast = nn.Parameter(torch.zeros(ballast))
+
+        def forward(self, x):
+            return self.head(torch.relu(self.bn(self.stem(x))))
+
+    return TinySegmenter()
+
+
+def seeded_state(seed: int = 0, **kwargs) -> dict:
+    """A deterministic state dict of :func:`tiny_segmenter` (random values, not the init)."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    state = tiny_segmenter(**kwargs).state_dict()
+    state = {k: (torch.randn(v.shape, generator=generator, dtype=v.dtype) if v.is_floating_point() else v)
+             for k, v in state.items()}
+    return {k: (v.abs() + 0.5 if k.endswith("running_var") else v) for k, v in state.items()}
+
+
+HUBTEST_ARCH = "hubtest_seg"
+
+
+class HubTestPlugin:
+    """An in-process plugin registering ``hubtest_seg`` with the given pretrained tags."""
+
+    def __init__(self, tags: dict[str, dict]):
+        self.tags = tags
+
+    @hookimpl
+    def zoo_architectures(self):
+        import zoo
+
+        pretrained = {tag: zoo.PretrainedCfg(**cfg) for tag, cfg in self.tags.items()}
+        return [zoo.ArchitectureSpec(name=HUBTEST_ARCH, task="semantic_segmentation",
+                                     builder="zoo.testing.hub_fixture:tiny_segmenter", defaults={"width": 8},
+                                     pretrained=pretrained, description="tiny segmenter for hub tests")]
+
+
+def register_hubtest(tags: dict[str, dict]):
+    """Register :class:`HubTestPlugin` (``tags``: tag -> PretrainedCfg keyword arguments)."""
+    from zoo.registry import get_registry
+
+    return get_registry().register(HubTestPlugin(tags), name="hubtest", distribution="zoo-hub-tests")
+
+
+def make_card(hubcards_dir: str | Path, name: str, state: dict, *, hf_hub_id: str | None = None,
+              **config) -> tuple[Path, str]:
+    """Write ``hubcards_dir/<name>/`` (model.safetensors, config.json, README.md); return (dir, sha256)."""
+    from safetensors.torch import save_file
+
+    from zoo.hub import sha256_of
+
+    card = Path(hubcards_dir) / name
+    card.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in state.items()}, str(card / "model.safetensors"))
+    config = {"architecture": name.split(".")[0], **config}
+    if hf_hub_id:
+        config["hf_hub_id"] = hf_hub_id
+    (card / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    (card / "README.md").write_text(f"---\nlicense: apache-2.0\nlibrary_name: visionzoo\n---\n# {name}\n\nTest card.\n")
+    return card, sha256_of(card / "model.safetensors")
+
+
+def source_hubcards() -> Path:
+    """``$ZOO_HUBCARDS_DIR`` or ``hubcards/`` at the root of the source tree."""
+    env = os.environ.get("ZOO_HUBCARDS_DIR")
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "hubcards"
+
+
+def use_hub(monkeypatch, endpoint: str, cache: Path) -> None:
+    """Point huggingface_hub (through the zoo's call-time settings) at ``endpoint`` and ``cache``."""
+    monkeypatch.setenv("HF_ENDPOINT", endpoint)
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+
+@pytest.fixture(scope="session")
+def _source_hub(tmp_path_factory):
+    cards = source_hubcards()
+    if not cards.is_dir() or not any(p.is_dir() for p in cards.iterdir()):
+        yield None
+        return
+    server = HubServer(cards, cache_dir=tmp_path_factory.mktemp("hub-serve"))
+    with server:
+        yield server
+
+
+@pytest.fixture
+def served_hubcards(_source_hub, tmp_path, monkeypatch):
+    """The source tree's hubcards/ served by olah, HF_ENDPOINT set, a fresh HF cache. Skips if no cards."""
+    if _source_hub is None:
+        pytest.skip(f"no hub cards in {source_hubcards()}: nothing to serve")
+    use_hub(monkeypatch, _source_hub.endpoint, tmp_path / "hf-cache")
+    return _source_hub
+
+
+__all__ = ["HubServer", "build_mirrors", "card_hub_id", "make_card", "seeded_state", "served_hubcards",
+           "source_hubcards", "tiny_segmenter", "use_hub", "TEST_ORG"]
