@@ -133,8 +133,11 @@ def load_card_model(card_dir: str | Path, weights: str | Path | None = None, pre
     name = f"{config['architecture']}.{config['tag']}"
     if pretrained:
         return zoo.create(name, pretrained=True)
+    weights = weights or card_dir / "model.safetensors"
+    if name in zoo.list_models(config["architecture"], pretrained=True):
+        return zoo.create(name, weights=weights)  # the tag's num_classes, in_chans and model_kwargs
     return zoo.create(config["architecture"], num_classes=config["num_classes"], in_chans=config["in_chans"],
-                      weights=weights or card_dir / "model.safetensors", **config.get("model_kwargs", {}))
+                      weights=weights, **config.get("model_kwargs", {}))
 
 
 def evaluate(name: str, *, split: str = "test", hubcards: str | Path | None = None,

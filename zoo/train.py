@@ -76,6 +76,8 @@ def train(card_dir: str | Path, *, epochs: int | None = None, progress: bool = T
         from tqdm.auto import tqdm
 
         bar = tqdm(total=total, desc=recipe.name, unit="step")
+        if log is print:
+            log = bar.write  # keep the log lines from breaking the bar
     started = time.time()
     history = []
     for epoch in range(int(hp["epochs"])):

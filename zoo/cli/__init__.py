@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "zoo.cli.predict",
     "zoo.cli.train",
     "zoo.cli.evaluate",
+    "zoo.cli.demo",
     "zoo.cli.hub",
     "zoo.cli.download",
 )

@@ -1,0 +1,257 @@
+"""The README's main job, end to end on a machine with no internet: serve ``hubcards/`` as the
+embedded hub, create every shipped model with ``pretrained=True`` through it (a fresh cache, so
+the weights really travel over HTTP and are sha256-checked), and draw what the models do on
+held-out test images: prediction overlays next to the ground truth for the segmentation and
+instance models (also through ``zoo predict``), and explanation maps for the classifiers.
+
+Everything lands in one folder of PNGs a person can check by eye; ``index.md`` lists them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable, Sequence
+
+DEFAULT_METHODS = ("cam", "gradcam", "gradcam_pp", "saliency", "smoothgrad", "integrated_gradients")
+SCALE = 4  # sample images are tiny (64 / 32 px); PNGs are drawn this many times larger
+
+
+@contextlib.contextmanager
+def embedded_hub(hubcards: Path, workdir: Path, *, serve: bool = True, log=print):
+    """Serve ``hubcards`` (olah on loopback) with a fresh HF cache; restore the environment after."""
+    saved = {k: os.environ.get(k) for k in ("HF_ENDPOINT", "HF_HOME", "HF_HUB_CACHE", "HF_HUB_OFFLINE")}
+    os.environ["HF_HOME"] = str(workdir / "hf-home")
+    os.environ.pop("HF_HUB_CACHE", None)
+    os.environ.pop("HF_HUB_OFFLINE", None)
+    try:
+        if not serve:
+            yield os.environ.get("HF_ENDPOINT")
+            return
+        from zoo.hub_server import HubServer
+
+        with HubServer(hubcards, cache_dir=workdir / "hub-serve") as server:
+            os.environ["HF_ENDPOINT"] = server.endpoint
+            log(f"embedded hub: {len(server.repos)} repos from {hubcards} at HF_ENDPOINT={server.endpoint}")
+            yield server.endpoint
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def shipped_models(hubcards: Path) -> list[tuple[str, str]]:
+    """(``arch.tag``, task) of each registered pretrained tag that has a card in ``hubcards``."""
+    import zoo
+
+    out = []
+    for name in zoo.list_models(pretrained=True):
+        if (hubcards / name / "config.json").is_file():
+            out.append((name, zoo.model_info(name.partition(".")[0]).task))
+    return out
+
+
+def run_demo(out_dir: str | Path, *, hubcards: str | Path = "hubcards", n_images: int = 4,
+             methods: Sequence[str] = DEFAULT_METHODS, serve: bool = True,
+             log: Callable[[str], None] = print) -> list[Path]:
+    """Write the demo PNGs into ``out_dir``; returns their paths."""
+    out_dir, hubcards = Path(out_dir), Path(hubcards)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    models = shipped_models(hubcards)
+    if not models:
+        from zoo.errors import ZooError
+
+        raise ZooError(f"no registered pretrained tag has a card under {hubcards}; train one with `zoo train`")
+    written: list[Path] = []
+    with tempfile.TemporaryDirectory(prefix="zoo-demo-") as tmp, embedded_hub(hubcards, Path(tmp), serve=serve, log=log):
+        for name, task in models:
+            log(f"{name}: zoo.create({name!r}, pretrained=True)")
+            if task == "classification":
+                written += _explain_classifier(name, hubcards, out_dir, n_images, methods, log)
+            else:
+                written += _segmenter(name, task, hubcards, out_dir, n_images, log)
+    index = out_dir / "index.md"
+    index.write_text("# zoo demo\n\n" + "\n".join(f"- [{p.relative_to(out_dir)}]({p.relative_to(out_dir)})"
+                                                  for p in written) + "\n")
+    log(f"wrote {len(written)} PNGs to {out_dir} (see {index})")
+    return written
+
+
+# --------------------------------------------------------------------------- data
+def _config(hubcards: Path, name: str) -> dict:
+    return json.loads((hubcards / name / "config.json").read_text())
+
+
+def _test_items(config: dict, n: int) -> list[dict]:
+    from zoo.data import get_dataset
+
+    ds = get_dataset(config["dataset"]["name"], "test", **config["dataset"].get("kwargs", {}))
+    return [ds[i] for i in range(min(n, len(ds)))]
+
+
+def _to_pil(image, scale: int = SCALE):
+    """(C, H, W) float [0, 1] tensor -> RGB PIL image, enlarged ``scale`` times (nearest)."""
+    import numpy as np
+    from PIL import Image
+
+    array = (image.clamp(0, 1).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    pil = Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array).convert("RGB")
+    return pil.resize((pil.width * scale, pil.height * scale), Image.NEAREST)
+
+
+def _save_samples(items: list[dict], folder: Path, prefix: str) -> list[Path]:
+    """Test images as PNG files (enlarged), the inputs of ``zoo predict`` / ``zoo explain``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, item in enumerate(items):
+        path = folder / f"{prefix}-test{i}.png"
+        _to_pil(item["image"]).save(path)
+        paths.append(path)
+    return paths
+
+
+# --------------------------------------------------------------------------- segmentation / instances
+def _segmenter(name: str, task: str, hubcards: Path, out_dir: Path, n: int, log) -> list[Path]:
+    import torch
+    from PIL import Image
+
+    import zoo
+    from zoo.visualize import draw_instances, overlay_segmentation
+
+    config = _config(hubcards, name)
+    names = config["label_names"]
+    items = _test_items(config, n)
+    model = zoo.create(name, pretrained=True)
+    rows = []
+    with torch.no_grad():
+        for item in items:
+            image = _to_pil(item["image"])
+            if task == "semantic_segmentation":
+                pred = model(item["image"][None])[0].argmax(0)
+                truth = overlay_segmentation(image, _enlarge(item["mask"]), names)
+                drawn = overlay_segmentation(image, _enlarge(pred), names)
+            else:
+                out = model([item["image"]])[0]
+                gt = {"boxes": item["boxes"] * SCALE, "labels": item["labels"], "scores": torch.ones(len(item["labels"])),
+                      "masks": _enlarge(item["masks"].float())}
+                pred = {"boxes": out["boxes"] * SCALE, "labels": out["labels"], "scores": out["scores"],
+                        "masks": _enlarge(out["masks"][:, 0]) if len(out["masks"]) else out["masks"][:, 0]}
+                truth = draw_instances(image, gt, names)
+                drawn = draw_instances(image, pred, names, score_threshold=0.5)
+            rows.append([image, truth, drawn])
+    sheet = out_dir / f"{name}.png"
+    _contact_sheet(rows, ["input (test split)", "ground truth", f"{name} prediction"], sheet,
+                   title=f"{name}: {_metric_line(config)}")
+    written = [sheet]
+    # The same images through the `zoo predict` command, as a user would run it.
+    samples = _save_samples(items, out_dir / "samples", config["dataset"]["name"])
+    from zoo.cli import main as zoo_main
+
+    predict_dir = out_dir / "predict" / name
+    log(f"{name}: zoo predict {name} {len(samples)} images -o {predict_dir}")
+    code = zoo_main(["predict", name, *map(str, samples), "-o", str(predict_dir)])
+    if code == 0:
+        written += sorted(predict_dir.glob("*.png"))
+    else:
+        log(f"{name}: zoo predict exited with {code}")
+    return written
+
+
+def _enlarge(t):
+    """Nearest-neighbour enlargement of an (H, W) or (K, H, W) tensor by SCALE."""
+    import torch.nn.functional as F
+
+    x = t[None] if t.ndim == 3 else t[None, None]
+    y = F.interpolate(x.float(), scale_factor=SCALE, mode="nearest")
+    y = y[0] if t.ndim == 3 else y[0, 0]
+    return y.to(t.dtype)
+
+
+def _metric_line(config: dict) -> str:
+    return ", ".join(f"{k} {v:.3f}" for k, v in config["metrics"].items() if not k.startswith("iou_")) + " (test split)"
+
+
+def _contact_sheet(rows, headers, path: Path, *, title: str) -> None:
+    """A grid of PIL images with column headers and a title (matplotlib)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n_rows, n_cols = len(rows), len(rows[0])
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(2.6 * n_cols, 2.6 * n_rows + 0.5), squeeze=False)
+    for r, row in enumerate(rows):
+        for c, cell in enumerate(row):
+            ax = axes[r][c]
+            ax.imshow(cell)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(headers[c], fontsize=9)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+# --------------------------------------------------------------------------- classifiers
+def _explain_classifier(name: str, hubcards: Path, out_dir: Path, n: int, methods: Sequence[str], log) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import torch
+
+    import zoo
+
+    config = _config(hubcards, name)
+    items = _test_items(config, max(n, 6))
+    model = zoo.create(name, pretrained=True)
+    x = torch.stack([it["image"] for it in items])
+    labels = [int(it["label"]) for it in items]
+    with torch.no_grad():
+        probs = model(x).softmax(1)
+    methods = [m for m in methods if m in zoo.list_explainers()]
+    maps = {m: zoo.explain(model, x, method=m) for m in methods}
+    fig, axes = plt.subplots(len(items), len(methods) + 1, figsize=(1.9 * (len(methods) + 1), 2.0 * len(items) + 0.4),
+                             squeeze=False)
+    for r in range(len(items)):
+        pred = int(probs[r].argmax())
+        axes[r][0].imshow(x[r, 0], cmap="gray")
+        axes[r][0].set_title(f"true {labels[r]} / pred {pred} ({probs[r, pred]:.2f})", fontsize=8)
+        for c, m in enumerate(methods, start=1):
+            axes[r][c].imshow(x[r, 0], cmap="gray")
+            heat = maps[m][r].detach()
+            axes[r][c].imshow(heat, cmap="jet", alpha=0.5, vmin=float(heat.min()), vmax=float(heat.max()) or 1.0)
+            if r == 0:
+                axes[r][c].set_title(m, fontsize=9)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(f"{name}: explanations of the predicted class on test digits ({_metric_line(config)})", fontsize=10)
+    fig.tight_layout()
+    sheet = out_dir / f"{name}.explain.png"
+    fig.savefig(sheet, dpi=100)
+    plt.close(fig)
+    written = [sheet]
+    # Through the `zoo explain` command too, when the explainers plugin provides it.
+    from zoo.cli import COMMAND_MODULES, main as zoo_main
+
+    if "zoo.cli.explain" in COMMAND_MODULES:
+        samples = _save_samples(items[:n], out_dir / "samples", config["dataset"]["name"])
+        for method in ("gradcam", "saliency"):
+            target = out_dir / "explain" / name / method
+            target.mkdir(parents=True, exist_ok=True)
+            log(f"{name}: zoo explain {name} {len(samples)} images --method {method} -o {target}")
+            before = set(target.glob("*.png"))
+            code = zoo_main(["explain", name, *map(str, samples), "--method", method, "-o", str(target)])
+            if code == 0:
+                written += sorted(set(target.glob("*.png")) - before) or sorted(target.glob("*.png"))
+            else:
+                log(f"{name}: zoo explain exited with {code}")
+    return written
