@@ -1,0 +1,38 @@
+"""The report script runs end to end on a registered classifier with a local weights file
+(random weights here: the numbers mean nothing, the plumbing is what is tested)."""
+
+import json
+
+import pytest
+import torch
+
+import zoo
+
+
+def test_report_end_to_end(tmp_path):
+    if "cnn_cam" not in zoo.list_models("cnn_cam"):
+        pytest.skip("the classification plugin (cnn_cam) is not installed")
+    pytest.importorskip("sklearn")
+    from safetensors.torch import save_file
+
+    from zoo_explainers.report import main
+
+    torch.manual_seed(0)
+    kwargs = dict(num_classes=10, in_chans=1, widths=[4, 8], depth=1)
+    model = zoo.create("cnn_cam", **kwargs)
+    weights = tmp_path / "model.safetensors"
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(weights))
+    card = tmp_path / "card"
+    card.mkdir()
+    (card / "recipe.json").write_text(json.dumps({
+        "architecture": "cnn_cam", "tag": "digits", "dataset": {"name": "digits", "kwargs": {"image_size": 16}},
+        "model": {"num_classes": 10, "in_chans": 1, "kwargs": {"widths": [4, 8], "depth": 1}},
+        "train": {"seed": 0}}))
+    (card / "config.json").write_text(json.dumps({"mean": [0.3], "std": [0.4]}))
+    out = tmp_path / "report.json"
+    assert main(["cnn_cam", "--weights", str(weights), "--card", str(card), "-n", "4", "--steps", "4",
+                 "--methods", "saliency", "gradcam", "--json", str(out), "--write-card"]) == 0
+    report = json.loads(out.read_text())
+    assert [r["method"] for r in report["rows"]] == ["saliency", "gradcam"]
+    assert "Sanity check" in report["summary"]
+    assert json.loads((card / "explainers.json").read_text()) == report
