@@ -193,6 +193,30 @@ def test_a_version_mismatch_is_visible(monkeypatch):
     assert plugin.index_note(load_index(), load_index()["timm_version"]) == ""
 
 
+def test_a_stale_index_shows_in_zoo_info_and_doctor(tmp_path):
+    index = load_index()
+    index["timm_version"] = "0.0.1"
+    stale = tmp_path / "index.json"
+    stale.write_text(json.dumps(index))
+    env = {**os.environ, "ZOO_TIMM_INDEX": str(stale)}
+    info = subprocess.run([sys.executable, "-m", "zoo.cli", "info", "timm/resnet18"], env=env,
+                          capture_output=True, text=True)
+    assert info.returncode == 0, info.stderr
+    assert "timm 0.0.1" in info.stdout and "regenerate" in info.stdout
+    assert "timm 0.0.1" in info.stderr and "build_index" in info.stderr  # the warning
+    doctor = subprocess.run([sys.executable, "-m", "zoo.cli", "doctor"], env=env, capture_output=True, text=True)
+    assert "timm 0.0.1" in doctor.stdout + doctor.stderr
+
+
+def test_an_unreadable_index_fails_the_plugin_only(tmp_path):
+    broken = tmp_path / "index.json"
+    broken.write_text("{not json")
+    env = {**os.environ, "ZOO_TIMM_INDEX": str(broken)}
+    doctor = subprocess.run([sys.executable, "-m", "zoo.cli", "doctor"], env=env, capture_output=True, text=True)
+    assert doctor.returncode == 1
+    assert "cannot read the timm index" in doctor.stdout and "build_index" in doctor.stdout
+
+
 def test_without_timm_the_plugin_fails_with_a_fix(monkeypatch):
     monkeypatch.setattr(plugin, "installed_timm_version", lambda: None)
     with warnings.catch_warnings():

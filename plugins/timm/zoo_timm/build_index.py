@@ -1,7 +1,9 @@
 """Regenerate ``timm_index.json`` from the installed timm: ``python -m zoo_timm.build_index``.
 
 Run it after upgrading timm (the plugin warns when the installed timm differs from the one
-the index was built from, and ``plugins/timm/tests`` fail until it is regenerated).
+the index was built from, and ``plugins/timm/tests`` fail until it is regenerated). Where
+the package directory is read-only, write elsewhere (``-o PATH``) and set
+``ZOO_TIMM_INDEX=PATH``: the plugin then reads that file instead of the packaged one.
 ``--check`` compares instead of writing and exits 1 when the shipped index is stale.
 
 Which tags are offered: those whose weights timm itself fetches from a ``timm/`` Hub repo.
@@ -20,7 +22,7 @@ import json
 import sys
 from pathlib import Path
 
-from zoo_timm.index import FORMAT, INDEX_FILE, REGENERATE, default_hub_id, load_index
+from zoo_timm.index import FORMAT, INDEX_ENV, REGENERATE, default_hub_id, index_path, load_index
 
 
 def generate() -> dict:
@@ -85,7 +87,9 @@ def dumps(index: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m zoo_timm.build_index", description=__doc__.splitlines()[0])
-    parser.add_argument("-o", "--output", type=Path, default=INDEX_FILE, help=f"where to write (default: {INDEX_FILE})")
+    parser.add_argument("-o", "--output", type=Path, default=index_path(),
+                        help=f"where to write (default: ${INDEX_ENV} if set, else the packaged index: {index_path()}); "
+                             f"the plugin reads ${INDEX_ENV} when set")
     parser.add_argument("--check", action="store_true", help="compare with the shipped index; exit 1 if stale")
     args = parser.parse_args(argv)
     index = generate()

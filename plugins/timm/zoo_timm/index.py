@@ -19,15 +19,24 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import os
 from pathlib import Path
 
 INDEX_FILE = Path(__file__).with_name("timm_index.json")
+# Where site-packages is read-only, regenerate elsewhere (``-o PATH``) and point this at it.
+INDEX_ENV = "ZOO_TIMM_INDEX"
 FORMAT = 1
 REGENERATE = "python -m zoo_timm.build_index"
 
 
-def load_index(path: str | Path = INDEX_FILE) -> dict:
+def index_path() -> Path:
+    """``$ZOO_TIMM_INDEX`` when set, else the index shipped in the package."""
+    return Path(os.environ.get(INDEX_ENV) or INDEX_FILE)
+
+
+def load_index(path: str | Path | None = None) -> dict:
     """The index as a dict (see the module docstring for its layout)."""
+    path = index_path() if path is None else path
     with open(path, encoding="utf-8") as f:
         index = json.load(f)
     if index.get("format") != FORMAT:

@@ -10,13 +10,17 @@ import warnings
 
 import zoo
 from zoo.errors import ZooError
-from zoo_timm.index import REGENERATE, default_hub_id, installed_timm_version, load_index
+from zoo_timm.index import REGENERATE, default_hub_id, index_path, installed_timm_version, load_index
 
 NAMESPACE = "timm/"
 
 
 class TimmNotInstalledError(ZooError, ImportError):
     """The bridge is installed but timm is not, so none of its models could be built."""
+
+
+class TimmIndexError(ZooError, ValueError):
+    """The index file is missing or unreadable."""
 
 
 class TimmIndexWarning(UserWarning):
@@ -37,7 +41,11 @@ def zoo_architectures() -> list[zoo.ArchitectureSpec]:
     installed = installed_timm_version()
     if installed is None:
         raise TimmNotInstalledError("timm is not installed; `pip install timm` (or uninstall visionzoo-timm)")
-    index = load_index()
+    try:
+        index = load_index()
+    except (OSError, ValueError) as exc:  # JSONDecodeError is a ValueError
+        raise TimmIndexError(f"cannot read the timm index {index_path()}: {exc}. "
+                             f"Regenerate it with `{REGENERATE}`.") from exc
     note = index_note(index, installed)
     if note:
         warnings.warn(note, TimmIndexWarning, stacklevel=2)
