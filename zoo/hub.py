@@ -167,7 +167,8 @@ def _download(cfg: PretrainedCfg, rev: str, settings: HubSettings, tqdm_class) -
     where = f"{_what(cfg, rev)} from {settings.endpoint}"
     url = hf_hub_url(cfg.hf_hub_id, cfg.filename, revision=rev, endpoint=settings.endpoint)
     try:  # one probe, no retries: fail fast and clearly
-        get_hf_file_metadata(url, timeout=settings.etag_timeout, endpoint=settings.endpoint)
+        _again_on_dropped_connection(
+            lambda: get_hf_file_metadata(url, timeout=settings.etag_timeout, endpoint=settings.endpoint))
     except HfHubHTTPError as exc:
         status = exc.response.status_code if exc.response is not None else None
         if status is not None and status >= 500 or status in (408, 429):
@@ -197,6 +198,16 @@ def _download(cfg: PretrainedCfg, rev: str, settings: HubSettings, tqdm_class) -
         raise HubDownloadError(_redact(
             f"Downloading {where} failed part-way: {type(exc).__name__}: {exc}. Nothing partial was kept "
             "in the cache; run the same call again once the endpoint is stable.")) from None
+
+
+def _again_on_dropped_connection(call):
+    """Run ``call``; once more if a kept-alive connection turned out to be closed by the server."""
+    import httpx2
+
+    try:
+        return call()
+    except (httpx2.ReadError, httpx2.RemoteProtocolError):
+        return call()
 
 
 def _apply_download_timeout() -> None:
@@ -279,7 +290,8 @@ def _diagnose(cfg: PretrainedCfg, rev: str, settings: HubSettings) -> HubError |
         from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
 
         try:
-            return api.model_info(cfg.hf_hub_id, revision=revision, timeout=timeout)
+            return _again_on_dropped_connection(
+                lambda: api.model_info(cfg.hf_hub_id, revision=revision, timeout=timeout))
         except (RepositoryNotFoundError, RevisionNotFoundError):
             return "missing"
         except HfHubHTTPError as exc:

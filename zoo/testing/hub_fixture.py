@@ -113,6 +113,19 @@ def use_hub(monkeypatch, endpoint: str, cache: Path) -> None:
     monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 
+def cache_files(cache: str | Path) -> list[str]:
+    """Every file and link under a HF cache, relative, for assertions about what was left behind."""
+    cache = Path(cache)
+    if not cache.exists():
+        return []
+    return sorted(str(p.relative_to(cache)) for p in cache.rglob("*") if p.is_file() or p.is_symlink())
+
+
+def weight_files(cache: str | Path) -> list[str]:
+    """Blobs, snapshot links and partial downloads in a HF cache (not locks or refs)."""
+    return [p for p in cache_files(cache) if "/blobs/" in p or "/snapshots/" in p or p.endswith(".incomplete")]
+
+
 @pytest.fixture(scope="session")
 def _source_hub(tmp_path_factory):
     cards = source_hubcards()
@@ -133,5 +146,5 @@ def served_hubcards(_source_hub, tmp_path, monkeypatch):
     return _source_hub
 
 
-__all__ = ["HubServer", "build_mirrors", "card_hub_id", "make_card", "seeded_state", "served_hubcards",
+__all__ = ["HubServer", "build_mirrors", "cache_files", "weight_files", "card_hub_id", "make_card", "seeded_state", "served_hubcards",
            "source_hubcards", "tiny_segmenter", "use_hub", "TEST_ORG"]

@@ -1,0 +1,140 @@
+"""Endpoints that fail: answer 500, hang, or die in the middle of a download.
+
+The failing servers are tiny real HTTP servers on loopback (http.server), bounded in time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.server
+import logging
+import threading
+import time
+
+import pytest
+from tqdm.auto import tqdm
+
+import zoo
+from zoo import hub as zoo_hub
+from zoo.errors import HubDownloadError, HubUnavailableError
+from zoo.testing.hub_fixture import HubServer, make_card, seeded_state, use_hub, weight_files
+
+SECRET = "hf_zooTestSecretToken0123456789"
+
+
+@contextlib.contextmanager
+def tiny_server(handler_class):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler_class)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        handler_class.release.set()
+        server.shutdown()
+        server.server_close()
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    release = threading.Event()
+
+    def log_message(self, *args):  # keep pytest output clean
+        pass
+
+
+class EchoingServerError(_Handler):
+    """Answers 500 to everything, echoing the Authorization header back (a hostile server)."""
+
+    def _answer(self):
+        body = f'{{"error": "internal error, you sent {self.headers.get("authorization")}"}}'.encode()
+        self.send_response(500)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("X-Error-Message", f"boom {self.headers.get('authorization')}")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    do_GET = do_HEAD = _answer
+
+
+class Hanging(_Handler):
+    """Accepts the connection and never answers (until the test ends, at most 30 s)."""
+
+    def _hang(self):
+        self.release.wait(30)
+
+    do_GET = do_HEAD = _hang
+
+
+def test_server_answering_500_gives_a_clear_error_without_the_token(hub, monkeypatch, caplog, capsys):
+    monkeypatch.setenv("HF_TOKEN", SECRET)
+    caplog.set_level(logging.INFO)  # the zoo, huggingface_hub and httpx at their normal verbosity
+    EchoingServerError.release = threading.Event()
+    with tiny_server(EchoingServerError) as endpoint:
+        monkeypatch.setenv("HF_ENDPOINT", endpoint)
+        start = time.monotonic()
+        with pytest.raises(HubUnavailableError) as info:
+            zoo.create("hubtest_seg.toy", pretrained=True)
+        assert time.monotonic() - start < 10  # no long back-off
+    message = str(info.value)
+    assert "500" in message and "zoo-tests/hubtest_seg.toy" in message and endpoint in message
+    captured = capsys.readouterr()
+    for text in (message, repr(info.value), caplog.text, captured.out, captured.err):
+        assert SECRET not in text
+    assert info.value.__cause__ is None and info.value.__suppress_context__
+    assert weight_files(hub.cache) == []
+    monkeypatch.setenv("HF_ENDPOINT", hub.server.endpoint)
+    zoo.create("hubtest_seg.toy", pretrained=True)  # the real hub again: works
+
+
+def test_hanging_server_times_out_as_configured(hub, monkeypatch):
+    monkeypatch.setenv("HF_HUB_ETAG_TIMEOUT", "1")
+    Hanging.release = threading.Event()
+    with tiny_server(Hanging) as endpoint:
+        monkeypatch.setenv("HF_ENDPOINT", endpoint)
+        start = time.monotonic()
+        with pytest.raises(HubUnavailableError, match="HF_HUB_ETAG_TIMEOUT") as info:
+            zoo.create("hubtest_seg.toy", pretrained=True)
+        assert time.monotonic() - start < 8
+    assert "no answer within 1 s" in str(info.value)
+    assert weight_files(hub.cache) == []
+
+
+class ThrottledBar(tqdm):
+    """A progress bar that kills the server once the first bytes have arrived."""
+
+    on_first_update = None
+
+    def update(self, n=1):
+        callback, type(self).on_first_update = type(self).on_first_update, None
+        if callback is not None:
+            callback()
+        return super().update(n)
+
+
+def test_server_killed_mid_download_leaves_no_partial_file_and_recovers(tmp_path, monkeypatch):
+    # 48 MiB of weights: far more than the socket buffers, so the kill lands mid-transfer.
+    from zoo.testing.hub_fixture import register_hubtest
+
+    cards = tmp_path / "cards"
+    _, sha = make_card(cards, "hubtest_seg.big", seeded_state(7, ballast=12 * 1024 * 1024),
+                       hf_hub_id="zoo-tests/hubtest_seg.big")
+    register_hubtest({"big": dict(hf_hub_id="zoo-tests/hubtest_seg.big", sha256=sha, num_classes=3)})
+    cfg = zoo.model_info("hubtest_seg").pretrained["big"]
+    server = HubServer(cards, cache_dir=tmp_path / "serve")
+    cache = tmp_path / "hf-cache"
+    with server:
+        use_hub(monkeypatch, server.endpoint, cache)
+        ThrottledBar.on_first_update = server.kill
+        with pytest.raises(HubDownloadError) as info:
+            zoo_hub.fetch(cfg, tqdm_class=ThrottledBar)
+        assert not server.running
+        assert "zoo-tests/hubtest_seg.big" in str(info.value)
+        assert weight_files(cache) == []  # no blob, no snapshot link, no *.incomplete
+
+        server.start()  # same port, same cache dir
+        path = zoo_hub.fetch(cfg)
+        assert zoo_hub.sha256_of(path) == sha
+        assert [p for p in weight_files(cache) if p.endswith(".incomplete")] == []

@@ -1,0 +1,205 @@
+"""zoo.create(pretrained=True) through the real huggingface_hub client and a real olah server."""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import zoo
+from zoo import hub as zoo_hub
+from zoo import weights as zoo_weights
+from zoo.cli import main as cli_main
+from zoo.errors import (
+    ChecksumError,
+    HubNotFoundError,
+    HubOfflineError,
+    HubRevisionNotFoundError,
+    HubUnavailableError,
+)
+from zoo.testing.hub_fixture import cache_files, weight_files
+from zoo.weights import WeightsMismatchWarning
+
+UNREACHABLE = "http://127.0.0.1:9"  # discard port: nothing listens there
+
+
+def assert_same_weights(model, card_file):
+    ref = load_file(str(card_file))
+    state = model.state_dict()
+    assert set(state) == set(ref)
+    for key, value in ref.items():
+        assert torch.equal(state[key], value), key
+
+
+def test_pretrained_equals_card_then_offline_from_cache(hub, monkeypatch):
+    model = zoo.create("hubtest_seg.toy", pretrained=True)
+    assert not model.training
+    assert_same_weights(model, hub.card("toy") / "model.safetensors")
+    assert any("/blobs/" in p for p in cache_files(hub.cache))
+
+    # Offline, and with an endpoint that could not answer anyway: served from the cache.
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_ENDPOINT", UNREACHABLE)
+    assert_same_weights(zoo.create("hubtest_seg.toy", pretrained=True), hub.card("toy") / "model.safetensors")
+
+
+def test_bare_arch_takes_default_tag(hub):
+    assert_same_weights(zoo.create("hubtest_seg", pretrained=True), hub.card("toy") / "model.safetensors")
+
+
+def test_revision_main_and_commit_sha_are_served(hub):
+    sha = hub.server.repos["zoo-tests/hubtest_seg.toy"]
+    for revision in ("main", sha):
+        model = zoo.create("hubtest_seg.toy", pretrained=True, revision=revision)
+        assert_same_weights(model, hub.card("toy") / "model.safetensors")
+
+
+def test_revision_that_does_not_exist(hub):
+    with pytest.raises(HubRevisionNotFoundError) as info:
+        zoo.create("hubtest_seg.toy", pretrained=True, revision="no-such-branch")
+    message = str(info.value)
+    assert "zoo-tests/hubtest_seg.toy" in message and "no-such-branch" in message
+    assert weight_files(hub.cache) == []
+    # The next good call succeeds.
+    zoo.create("hubtest_seg.toy", pretrained=True)
+
+
+def test_unknown_commit_sha_is_a_clear_error(hub):
+    start = time.monotonic()
+    with pytest.raises(HubNotFoundError, match="0{40}"):
+        zoo.create("hubtest_seg.toy", pretrained=True, revision="0" * 40)
+    assert time.monotonic() - start < 10  # no minutes of retries
+
+
+def test_repository_not_on_the_endpoint(hub):
+    with pytest.raises(HubNotFoundError) as info:
+        zoo.create("hubtest_seg.missing", pretrained=True)
+    assert "zoo-tests/hubtest_seg.missing" in str(info.value)
+    assert "zoo hub serve" in str(info.value)
+
+
+def test_offline_with_empty_cache_says_what_is_needed(hub, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(HubOfflineError) as info:
+        zoo.create("hubtest_seg.toy", pretrained=True)
+    message = str(info.value)
+    for needed in ("zoo-tests/hubtest_seg.toy", "model.safetensors", "'main'", "HF_HUB_OFFLINE",
+                   "HF_ENDPOINT", "zoo hub serve", str(hub.cache)):
+        assert needed in message
+    assert isinstance(info.value, OSError)
+
+
+def test_unreachable_endpoint_fails_fast_and_says_what_to_set(hub, monkeypatch):
+    monkeypatch.setenv("HF_ENDPOINT", UNREACHABLE)
+    start = time.monotonic()
+    with pytest.raises(HubUnavailableError) as info:
+        zoo.create("hubtest_seg.toy", pretrained=True)
+    assert time.monotonic() - start < 5
+    message = str(info.value)
+    for needed in ("zoo-tests/hubtest_seg.toy", "model.safetensors", UNREACHABLE, "HF_ENDPOINT",
+                   "zoo hub serve", "HF_HUB_OFFLINE"):
+        assert needed in message
+
+
+def test_unreachable_endpoint_falls_back_to_the_cache(hub, monkeypatch, caplog):
+    zoo.create("hubtest_seg.toy", pretrained=True)
+    monkeypatch.setenv("HF_ENDPOINT", UNREACHABLE)
+    assert_same_weights(zoo.create("hubtest_seg.toy", pretrained=True), hub.card("toy") / "model.safetensors")
+    assert "using the cached copy" in caplog.text
+
+
+def _lfs_object(hub, tag):
+    sha = hub.tags[tag]["sha256"]
+    return (hub.server.cache_dir / "mirrors" / "models" / hub.tags[tag]["hf_hub_id"] / ".git" / "lfs"
+            / "objects" / sha[:2] / sha[2:4] / sha)
+
+
+def test_tampered_file_served_is_refused_evicted_and_never_loaded(hub, monkeypatch):
+    obj = _lfs_object(hub, "tamper")
+    good = obj.read_bytes()
+    bad = bytearray(good)
+    bad[-1] ^= 0xFF  # one flipped bit in the last tensor: still a valid safetensors file
+    loads = []
+    real_load = zoo_weights.load_file
+    monkeypatch.setattr(zoo_weights, "load_file", lambda *a, **k: loads.append(a) or real_load(*a, **k))
+    tmp = obj.with_name("tampered")
+    tmp.write_bytes(bytes(bad))
+    os.replace(tmp, obj)  # a new inode: the card's own file is untouched
+    try:
+        with pytest.raises(ChecksumError) as info:
+            zoo.create("hubtest_seg.tamper", pretrained=True)
+    finally:
+        tmp.write_bytes(good)
+        os.replace(tmp, obj)
+    message = str(info.value)
+    import hashlib
+
+    for needed in ("sha256", "zoo-tests/hubtest_seg.tamper", "model.safetensors", hub.tags["tamper"]["sha256"],
+                   hashlib.sha256(bytes(bad)).hexdigest()):
+        assert needed in message
+    assert loads == []  # refused before anything was read as weights
+    assert weight_files(hub.cache) == []  # neither blob nor snapshot link is kept
+    assert_same_weights(zoo.create("hubtest_seg.tamper", pretrained=True),
+                        hub.card("tamper") / "model.safetensors")
+
+
+def test_file_corrupted_in_the_cache_is_refused_then_fetched_again(hub):
+    zoo.create("hubtest_seg.toy", pretrained=True)
+    blob = next(p for p in hub.cache.rglob("blobs/*"))
+    blob.write_bytes(blob.read_bytes()[:-4] + b"\0\0\0\0")
+    with pytest.raises(ChecksumError, match="sha256"):
+        zoo.create("hubtest_seg.toy", pretrained=True)
+    assert not blob.exists()
+    assert_same_weights(zoo.create("hubtest_seg.toy", pretrained=True), hub.card("toy") / "model.safetensors")
+
+
+def test_revision_override_skips_the_pinned_sha256(hub):
+    # Another revision may hold other bytes: the pin applies to the pinned revision only.
+    sha = hub.server.repos["zoo-tests/hubtest_seg.toy"]
+    zoo.create("hubtest_seg.toy", pretrained=True, revision=sha)
+
+
+def test_num_classes_and_in_chans_adapt_like_timm(hub):
+    ref = load_file(str(hub.card("toy") / "model.safetensors"))
+    with pytest.warns(WeightsMismatchWarning, match="re-initialised head.bias, head.weight") as record:
+        model = zoo.create("hubtest_seg.toy", pretrained=True, num_classes=5, in_chans=1)
+    assert "adapted stem.weight" in str(record[0].message)
+    assert model.head.weight.shape == (5, 8, 1, 1) and not model.training
+    assert torch.allclose(model.stem.weight, ref["stem.weight"].sum(1, keepdim=True))
+    assert torch.equal(model.bn.running_var, ref["bn.running_var"])
+
+    with pytest.warns(WeightsMismatchWarning):
+        model = zoo.create("hubtest_seg.toy", pretrained=True, in_chans=4)
+    expected = torch.cat([ref["stem.weight"], ref["stem.weight"][:, :1]], 1) * (3 / 4)
+    assert torch.allclose(model.stem.weight, expected)
+    assert torch.equal(model.head.weight, ref["head.weight"])
+    assert model(torch.zeros(1, 4, 32, 32)).shape == (1, 3, 32, 32)
+
+
+def test_same_head_gives_no_warning(hub):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", WeightsMismatchWarning)
+        zoo.create("hubtest_seg.toy", pretrained=True, num_classes=3)
+
+
+def test_download_command_prefetches_for_offline_use(hub, monkeypatch, capsys):
+    assert cli_main(["download", "hubtest_seg.toy", "hubtest_seg.conc"]) == 0
+    out = capsys.readouterr().out
+    assert "hubtest_seg.toy\t" in out and "hubtest_seg.conc\t" in out
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert_same_weights(zoo.create("hubtest_seg.conc", pretrained=True), hub.card("conc") / "model.safetensors")
+
+
+def test_download_command_reports_failures(hub, capsys):
+    assert cli_main(["download", "hubtest_seg.missing"]) == 3
+    assert "zoo-tests/hubtest_seg.missing" in capsys.readouterr().err
+
+
+def test_fetch_returns_verified_path(hub):
+    cfg = zoo.model_info("hubtest_seg").pretrained["toy"]
+    path = zoo_hub.fetch(cfg)
+    assert zoo_hub.sha256_of(path) == cfg.sha256
