@@ -20,6 +20,7 @@ from zoo.errors import UnknownNameError, ZooError
 COMMAND_MODULES = (
     "zoo.cli.listing",
     "zoo.cli.doctor",
+    "zoo.cli.check",
     "zoo.cli.predict",
     "zoo.cli.train",
     "zoo.cli.evaluate",

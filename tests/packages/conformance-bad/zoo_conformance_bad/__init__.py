@@ -1,0 +1,1 @@
+"""Each model or explainer here breaks one clause of the contract; `zoo check` must say which."""

@@ -1,0 +1,24 @@
+import torch.nn as nn
+
+
+def tiny_maskrcnn(num_classes=3, in_chans=3, width=16):
+    from torchvision.models.detection import MaskRCNN
+    from torchvision.models.detection.anchor_utils import AnchorGenerator
+    from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
+    from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
+    from torchvision.ops import MultiScaleRoIAlign
+
+    backbone = nn.Sequential(nn.Conv2d(in_chans, width, 3, stride=2, padding=1), nn.ReLU(),
+                             nn.Conv2d(width, width, 3, stride=2, padding=1), nn.ReLU())
+    backbone.out_channels = width
+    return MaskRCNN(
+        backbone, num_classes=None, min_size=64, max_size=96,
+        image_mean=[0.5] * in_chans, image_std=[0.25] * in_chans,
+        rpn_anchor_generator=AnchorGenerator(((16, 32),), ((0.5, 1.0, 2.0),)),
+        rpn_pre_nms_top_n_train=64, rpn_post_nms_top_n_train=32, rpn_pre_nms_top_n_test=64,
+        rpn_post_nms_top_n_test=32, rpn_batch_size_per_image=32, box_batch_size_per_image=16,
+        box_detections_per_img=10, box_score_thresh=0.0,
+        box_roi_pool=MultiScaleRoIAlign(["0"], 7, 2), mask_roi_pool=MultiScaleRoIAlign(["0"], 14, 2),
+        box_head=TwoMLPHead(width * 49, 32), box_predictor=FastRCNNPredictor(32, num_classes),
+        mask_head=MaskRCNNHeads(width, (width,), 1), mask_predictor=MaskRCNNPredictor(width, width, num_classes),
+    )

@@ -1,0 +1,63 @@
+import torch
+import torch.nn.functional as F
+
+import zoo
+
+
+def _normalise(maps):
+    flat = maps.flatten(1)
+    low, high = flat.min(1, keepdim=True)[0], flat.max(1, keepdim=True)[0]
+    return ((flat - low) / (high - low).clamp_min(1e-12)).view_as(maps)
+
+
+class LeakyCAM(zoo.Explainer):
+    """CAM through a forward hook that is never removed."""
+
+    normalize = True
+
+    @torch.no_grad()
+    def __call__(self, images, target=None):
+        store = {}
+        self.model.features.register_forward_hook(lambda m, i, o: store.update(features=o))
+        logits = self.model(images)
+        if target is None:
+            target = logits.argmax(1).tolist()
+        elif isinstance(target, int):
+            target = [target] * len(images)
+        if len(target) != len(images):
+            raise ValueError("one target per image")
+        weights = self.model.get_classifier().weight[torch.as_tensor(target)]
+        maps = torch.einsum("nc,nchw->nhw", weights, store["features"]).relu()
+        return _normalise(F.interpolate(maps[:, None], size=images.shape[-2:], mode="bilinear")[:, 0])
+
+
+class Blind(zoo.Explainer):
+    """Image gradients (an edge detector): looks plausible, ignores the model entirely."""
+
+    normalize = True
+
+    def __call__(self, images, target=None):
+        gray = images.mean(1)
+        dx = F.pad((gray[:, :, 1:] - gray[:, :, :-1]).abs(), (0, 1))
+        dy = F.pad((gray[:, 1:] - gray[:, :-1]).abs(), (0, 0, 0, 1))
+        return _normalise(dx + dy)
+
+
+class Messy(zoo.Explainer):
+    """Input gradients through loss.backward(): leaves .grad on the parameters and the model in eval mode."""
+
+    normalize = True
+
+    def __call__(self, images, target=None):
+        self.model.eval()
+        x = images.clone().requires_grad_(True)
+        with torch.enable_grad():
+            logits = self.model(x)
+            if target is None:
+                target = logits.argmax(1).tolist()
+            elif isinstance(target, int):
+                target = [target] * len(images)
+            if len(target) != len(images):
+                raise ValueError("one target per image")
+            logits.gather(1, torch.as_tensor(target)[:, None]).sum().backward()
+        return _normalise(x.grad.abs().amax(1))

@@ -1,0 +1,49 @@
+import torch.nn as nn
+
+
+class HalfSegmenter(nn.Module):
+    def __init__(self, num_classes=3, in_chans=3):
+        super().__init__()
+        self.conv = nn.Conv2d(in_chans, num_classes, 3, stride=2, padding=1)
+
+    def forward(self, x):
+        return self.conv(x)
+
+
+class HeadlessClassifier(nn.Module):
+    def __init__(self, num_classes=4, in_chans=3):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(in_chans, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+                                  nn.Flatten(), nn.Linear(8, num_classes))
+
+    def forward(self, x):
+        return self.body(x)
+
+
+def stubborn_classifier(num_classes=4, in_chans=3):
+    return HeadlessClassifier(num_classes=4, in_chans=in_chans)
+
+
+class IdleSegmenter(HalfSegmenter):
+    def __init__(self, num_classes=3, in_chans=3):
+        super().__init__(num_classes, in_chans)
+        self.conv = nn.Conv2d(in_chans, num_classes, 3, padding=1)
+        self.unused = nn.Conv2d(num_classes, num_classes, 1)
+
+
+class _Unsorted(nn.Module):
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, images, targets=None):
+        out = self.inner(images, targets)
+        if self.training:
+            return out
+        return [{k: v.flip(0) for k, v in d.items()} for d in out]
+
+
+def unsorted_maskrcnn(num_classes=3, in_chans=3):
+    from zoo_conformance_bad._maskrcnn import tiny_maskrcnn
+
+    return _Unsorted(tiny_maskrcnn(num_classes, in_chans))

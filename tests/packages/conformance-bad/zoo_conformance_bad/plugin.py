@@ -1,0 +1,45 @@
+"""Hook implementations: specs only, no torch import. Each entry says what it breaks."""
+
+import zoo
+
+
+@zoo.hookimpl
+def zoo_architectures():
+    return [
+        # segmentation_output: logits at half the input size
+        zoo.ArchitectureSpec(name="half_segmenter", task="semantic_segmentation",
+                             builder="zoo_conformance_bad.models:HalfSegmenter", defaults={"num_classes": 3}),
+        # classification_features: no forward_features / get_classifier
+        zoo.ArchitectureSpec(name="headless_classifier", task="classification",
+                             builder="zoo_conformance_bad.models:HeadlessClassifier", defaults={"num_classes": 4}),
+        # num_classes: the builder ignores it
+        zoo.ArchitectureSpec(name="stubborn_classifier", task="classification",
+                             builder="zoo_conformance_bad.models:stubborn_classifier", defaults={"num_classes": 4}),
+        # gradients: a trainable layer that forward never uses
+        zoo.ArchitectureSpec(name="idle_segmenter", task="semantic_segmentation",
+                             builder="zoo_conformance_bad.models:IdleSegmenter", defaults={"num_classes": 3}),
+        # detection_eval: scores in ascending order
+        zoo.ArchitectureSpec(name="unsorted_maskrcnn", task="instance_segmentation",
+                             builder="zoo_conformance_bad.models:unsorted_maskrcnn", defaults={"num_classes": 3},
+                             export="torchvision detection heads"),
+        # pretrained_tags: no sha256, no metrics, a pickle file
+        zoo.ArchitectureSpec(name="untagged_segmenter", task="semantic_segmentation",
+                             builder="zoo_conformance_bad.models:HalfSegmenter", defaults={"num_classes": 3},
+                             pretrained={"toy": zoo.PretrainedCfg(hf_hub_id="conformance-bad/untagged.toy",
+                                                                  filename="model.pth")}),
+    ]
+
+
+@zoo.hookimpl
+def zoo_explainers():
+    return [
+        # explainer_hooks: leaves a forward hook on the model after every call
+        zoo.ExplainerSpec(name="leaky_explainer", builder="zoo_conformance_bad.explainers:LeakyCAM",
+                          tasks=("classification",)),
+        # explainer_sanity / explainer_targets: ignores the model (an edge detector)
+        zoo.ExplainerSpec(name="blind_explainer", builder="zoo_conformance_bad.explainers:Blind",
+                          tasks=("classification",)),
+        # explainer_state: leaves the model in eval mode and gradients in .grad
+        zoo.ExplainerSpec(name="messy_explainer", builder="zoo_conformance_bad.explainers:Messy",
+                          tasks=("classification",)),
+    ]

@@ -1,0 +1,91 @@
+"""``zoo check``: run the conformance suite and print a pass/fail/skip table.
+
+Exit status 1 when any check fails (or a selected plugin failed to load), 0 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "check", help="check models and explainers against the contract",
+        description="Run the conformance suite (zoo.testing) on registered models and explainers: each "
+                    "check of the contract for the model's task, and the explainer checks on the suite's "
+                    "own reference models. Prints one row per check; every failure names the contract "
+                    "clause and the shapes or values involved. Exit status 1 on any failure.",
+        epilog="--all leaves out the timm/* bridge (about 1200 models); name them to check them, e.g. "
+               "`zoo check timm/resnet18` or `zoo check 'timm/resnet*'`.")
+    p.add_argument("names", nargs="*", metavar="NAME",
+                   help="model or explainer names or fnmatch patterns ('dist:name' picks one plugin)")
+    p.add_argument("--all", action="store_true", help="every registered model and explainer (except timm/*)")
+    p.add_argument("--plugin", action="append", default=[], metavar="DIST",
+                   help="everything one distribution (or entry-point name) registers; repeatable")
+    p.add_argument("--checks", action="append", default=[], metavar="PATTERN",
+                   help="only checks whose names match this fnmatch pattern (e.g. 'explainer_*'); repeatable")
+    p.add_argument("--list-checks", action="store_true", help="list every check with its contract clause and exit")
+    p.add_argument("-v", "--verbose", action="store_true", help="show each check's full note")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from zoo.testing.checks import all_checks
+    from zoo.testing.results import FAIL, PASS, SKIP, CheckResult
+    from zoo.testing.runner import checks_for, run_subjects
+    from zoo.testing.subjects import select
+
+    if args.list_checks:
+        for check in all_checks():
+            tasks = ", ".join(check.tasks) if check.tasks else "all"
+            print(f"{check.name}  [{check.kind}; {tasks}]\n    {check.clause}")
+        return 0
+    if not (args.names or args.all or args.plugin):
+        print("zoo check: name models or explainers, or use --all or --plugin DIST (see zoo check -h)",
+              file=sys.stderr)
+        return 2
+    from zoo.registry import PluginWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PluginWarning)  # broken plugins are reported as failures below
+        selection = select(args.names, all=args.all, plugins=args.plugin)
+
+    label_width = max([len(f"{s.kind} {s.name}") for s in selection.subjects] + [20])
+    check_width = max(len(c.name) for c in all_checks())
+    row = f"{{:<{label_width}}}  {{:<{check_width}}}  {{:<4}}  {{:>6}}  {{}}"
+    print(row.format("subject", "check", "", "time", "note"))
+    print(row.format("-" * label_width, "-" * check_width, "----", "------", "----"))
+
+    def show(result: CheckResult) -> None:
+        note = "see below" if result.failed else result.message
+        if not args.verbose and len(note) > 70:
+            note = note[:67] + "..."
+        print(row.format(result.subject, result.check, result.status.upper(), f"{result.seconds:.1f}s", note),
+              flush=True)
+
+    start = time.perf_counter()
+    results = []
+    for plugin in selection.broken_plugins:
+        result = CheckResult(f"plugin {plugin.name}", "plugin_loads", FAIL, "; ".join(plugin.errors),
+                             "a plugin loads and every spec it returns is valid (zoo doctor)")
+        results.append(result)
+        show(result)
+    results += run_subjects(selection.subjects, args.checks or None, on_result=show)
+    elapsed = time.perf_counter() - start
+
+    failures = [r for r in results if r.failed]
+    for r in failures:
+        print(f"\nFAILED {r.subject}: {r.check}\n  clause: {r.clause}\n  {r.message}")
+    counts = {s: sum(r.status == s for r in results) for s in (PASS, FAIL, SKIP)}
+    print(f"\n{counts[PASS]} passed, {counts[FAIL]} failed, {counts[SKIP]} skipped "
+          f"({len(selection.subjects)} subjects) in {elapsed:.1f}s")
+    if selection.excluded:
+        print(f"left out {len(selection.excluded)} timm/* models; name them to check them, "
+              f"e.g. zoo check {selection.excluded[0]}")
+    if not results:
+        print("nothing was checked" + ("" if selection.subjects else ": no models or explainers selected"))
+    del checks_for
+    return 1 if failures else 0

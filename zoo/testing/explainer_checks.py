@@ -1,0 +1,336 @@
+"""Checks every explainer must pass, run against the suite's own reference models
+(:mod:`zoo.testing.reference`), so a broken explainer is told apart from a broken model."""
+
+from __future__ import annotations
+
+import contextlib
+
+from zoo.testing.checks import EXPLAINER, broken, check
+from zoo.testing.results import CheckSkipped
+from zoo.testing.tasks import CLASSIFICATION, SEMANTIC
+
+BATCH = 3
+SIZE = (27, 35)  # odd, non-square, not a multiple of the feature stride
+CLASS_TARGETS = [0, 3, 1]
+SANITY_IMAGES = 8
+SANITY_MAX_CORRELATION = 0.8  # Spearman rank correlation of maps, trained vs randomised model
+STOCHASTIC_MIN_CORRELATION = 0.5
+
+
+def _references(subject, tasks=(CLASSIFICATION, SEMANTIC)):
+    """(task, model, images) for each reference model the explainer supports, or a skip."""
+    from zoo.testing import reference
+    from zoo.testing.tensors import images
+
+    out = []
+    if CLASSIFICATION in tasks and CLASSIFICATION in subject.tasks:
+        out.append((CLASSIFICATION, reference.trained_classifier(), reference.square_images(BATCH, *SIZE, seed=5)[0]))
+    if SEMANTIC in tasks and SEMANTIC in subject.tasks:
+        out.append((SEMANTIC, reference.fresh_segmenter(), images(BATCH, 3, *SIZE, seed=5)))
+    if not out:
+        raise CheckSkipped(f"the suite has no reference model for tasks {', '.join(subject.tasks)} "
+                           f"(it has {CLASSIFICATION} and {SEMANTIC} ones)")
+    return out
+
+
+def _explain(explainer, x, target=None, seed: int = 0):
+    """One call, under a fixed seed so stochastic explainers are reproducible."""
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return explainer(x, target=target)
+
+
+def _create(subject, model, task):
+    try:
+        return subject.create(model)
+    except Exception as exc:  # noqa: BLE001
+        raise broken(f"creating it for the reference {task} model ({type(model).__name__}) raised "
+                     f"{type(exc).__name__}: {exc}") from exc
+
+
+def _close(a, b, atol: float = 1e-5) -> bool:
+    import torch
+
+    return a.shape == b.shape and torch.allclose(a, b, rtol=1e-4, atol=atol, equal_nan=False)
+
+
+def _correlation(a, b) -> float:
+    """Pearson correlation of two maps (1.0 when both are constant and equal)."""
+    a, b = a.flatten().double(), b.flatten().double()
+    a, b = a - a.mean(), b - b.mean()
+    denom = (a.norm() * b.norm()).item()
+    if denom == 0:
+        return 1.0 if bool((a == b).all()) else 0.0
+    return float((a @ b).item() / denom)
+
+
+def _ranks(x):
+    """Average ranks (ties share their mean rank), for Spearman's correlation."""
+    import torch
+
+    x = x.flatten().double()
+    order = torch.argsort(x)
+    ranks = torch.empty_like(x)
+    ranks[order] = torch.arange(len(x), dtype=torch.double)
+    uniq, inverse = torch.unique(x, return_inverse=True)
+    sums = torch.zeros(len(uniq), dtype=torch.double).index_add_(0, inverse, ranks)
+    counts = torch.zeros(len(uniq), dtype=torch.double).index_add_(0, inverse, torch.ones_like(ranks))
+    return (sums / counts)[inverse]
+
+
+def _spearman(a, b) -> float:
+    return _correlation(_ranks(a), _ranks(b))
+
+
+def _stochastic(explainer, x, target) -> bool:
+    return not _close(_explain(explainer, x, target, seed=0), _explain(explainer, x, target, seed=1), atol=0)
+
+
+def _degenerate(model, task):
+    """A copy whose features are all zero, so its outputs do not depend on the input."""
+    import copy
+
+    import torch
+
+    model = copy.deepcopy(model)
+    conv = model.features[4]
+    with torch.no_grad():
+        conv.weight.zero_()
+        conv.bias.zero_()
+    return model
+
+
+@check("explainer_output", EXPLAINER,
+       "explainer(images, target) returns detached float maps (N, H, W) at the input size, finite, in [0, 1] "
+       "when the explainer normalises (explainer.normalize is True); finite (no NaN) on a constant model too")
+def check_explainer_output(subject):
+    import torch
+
+    notes = []
+    for task, model, x in _references(subject):
+        n, _, h, w = x.shape
+        explainer = _create(subject, model, task)
+        normalises = getattr(explainer, "normalize", False) is True
+        for target in (None, 1):
+            maps = _explain(explainer, x, target)
+            what = f"{task} reference model, input {tuple(x.shape)}, target={target}"
+            if not isinstance(maps, torch.Tensor) or tuple(maps.shape) != (n, h, w):
+                shape = tuple(maps.shape) if isinstance(maps, torch.Tensor) else type(maps).__name__
+                raise broken(f"{what}: maps {shape}, expected ({n}, {h}, {w})")
+            if not maps.is_floating_point():
+                raise broken(f"{what}: maps are {maps.dtype}, expected floating point")
+            if not torch.isfinite(maps).all():
+                raise broken(f"{what}: {int((~torch.isfinite(maps)).sum())} non-finite values in the maps")
+            if maps.requires_grad:
+                raise broken(f"{what}: maps carry an autograd graph (requires_grad=True); return them detached")
+            if normalises and (maps.min() < -1e-6 or maps.max() > 1 + 1e-6):
+                raise broken(f"{what}: normalised maps span [{maps.min().item():.4g}, {maps.max().item():.4g}], "
+                             f"expected within [0, 1]")
+        flat = _explain(_create(subject, _degenerate(model, task), task), x, 1)
+        if not isinstance(flat, torch.Tensor) or not torch.isfinite(flat).all():
+            raise broken(f"{task} reference model with constant output: maps are not finite "
+                         f"(a constant map must give zeros, never NaN)")
+        notes.append(f"{task}{' (normalised)' if normalises else ''}")
+    return ", ".join(notes)
+
+
+@check("explainer_determinism", EXPLAINER,
+       "the same input and target give the same maps (a stochastic explainer: under the same torch.manual_seed)")
+def check_explainer_determinism(subject):
+    notes = []
+    for task, model, x in _references(subject):
+        explainer = _create(subject, model, task)
+        a, b = _explain(explainer, x, 1), _explain(explainer, x, 1)
+        if not _close(a, b, atol=1e-6):
+            seeded = None
+            with contextlib.suppress(TypeError):
+                seeded = subject.create(model, seed=0)
+            if seeded is None or not _close(_explain(seeded, x, 1, seed=3), _explain(seeded, x, 1, seed=4), atol=1e-6):
+                raise broken(f"{task} reference model: two calls under torch.manual_seed(0) differ by up to "
+                             f"{(a - b).abs().max().item():.3g}; draw noise from torch's RNG (or a generator "
+                             f"seeded from it or from a seed= argument)")
+            notes.append(f"{task}: reproducible with seed=")
+        else:
+            notes.append(f"{task}: {'stochastic, seeded' if _stochastic(explainer, x, 1) else 'deterministic'}")
+    return "; ".join(notes)
+
+
+@check("explainer_batch", EXPLAINER,
+       "explaining a batch gives the same maps as explaining its images one by one, per-sample targets included")
+def check_explainer_batch(subject):
+    import torch
+
+    for task, model, x in _references(subject):
+        explainer = _create(subject, model, task)
+        targets = (None, CLASS_TARGETS) if task == CLASSIFICATION else (None, 1)
+        stochastic = _stochastic(explainer, x, 1)
+        for target in targets:
+            batch = _explain(explainer, x, target)
+            single = torch.cat([_explain(explainer, x[i:i + 1], target[i] if isinstance(target, list) else target)
+                                for i in range(len(x))])
+            for i in range(len(x)):
+                if stochastic:
+                    r = _correlation(batch[i], single[i])
+                    if r < STOCHASTIC_MIN_CORRELATION:
+                        raise broken(f"{task} reference model, target={target}: image {i}'s map in the batch has "
+                                     f"correlation {r:.2f} with its map alone (< {STOCHASTIC_MIN_CORRELATION}, "
+                                     f"stochastic explainer)")
+                elif not _close(batch[i], single[i], atol=1e-4):
+                    raise broken(f"{task} reference model, target={target}: image {i}'s map in a batch of {len(x)} "
+                                 f"differs from its map alone by up to {(batch[i] - single[i]).abs().max().item():.3g}")
+    return "compared by correlation (stochastic)" if stochastic else ""
+
+
+@check("explainer_targets", EXPLAINER,
+       "target is a class index, a list with one index per image, or None for the predicted class; each image's "
+       "target is honoured, and a list of the wrong length is rejected")
+def check_explainer_targets(subject):
+    import torch
+
+    (task, model, x), = _references(subject, tasks=(CLASSIFICATION,))
+    explainer = _create(subject, model, task)
+    with torch.no_grad():
+        predicted = model(x).argmax(1).tolist()
+    if not _close(_explain(explainer, x, None), _explain(explainer, x, predicted), atol=1e-5):
+        raise broken(f"target=None differs from target=predicted classes {predicted}")
+    if not _close(_explain(explainer, x, 2), _explain(explainer, x, [2] * len(x)), atol=1e-5):
+        raise broken(f"target=2 differs from target={[2] * len(x)}")
+    base = [0] * len(x)
+    changed = list(base)
+    changed[1] = 3
+    a, b = _explain(explainer, x, base), _explain(explainer, x, changed)
+    if _close(a[1], b[1], atol=1e-6):
+        raise broken(f"image 1's map is the same for target {base} and {changed}: its target was ignored")
+    for i in (0, 2):
+        if not _close(a[i], b[i], atol=1e-5):
+            raise broken(f"changing image 1's target ({base} -> {changed}) changed image {i}'s map")
+    for wrong in (base[:-1], base + [0]):
+        try:
+            _explain(explainer, x, wrong)
+        except Exception:  # noqa: BLE001 - any clear refusal will do
+            continue
+        raise broken(f"a batch of {len(x)} images with target={wrong} ({len(wrong)} targets) was accepted; "
+                     f"it must raise (e.g. ValueError)")
+
+
+def _calls(subject, model, task, x):
+    """Yield (description, call) for a normal call and calls made to fail inside the model."""
+    explainer = _create(subject, model, task)
+    yield "a normal call", lambda: _explain(explainer, x, 1), False
+    for mode in ("forward", "backward"):
+        def call(mode=mode):
+            model.fault.mode = mode
+            try:
+                return _explain(explainer, x, 1)
+            finally:
+                model.fault.mode = None
+        yield f"a call that raised in the model's {mode} pass", call, mode == "forward"
+
+
+def _run_call(call, must_raise: bool, description: str) -> None:
+    from zoo.testing.reference import InjectedFault
+
+    try:
+        call()
+    except InjectedFault:
+        return
+    except Exception:  # noqa: BLE001 - wrapping the model's error in the explainer's own is fine
+        if must_raise:
+            return
+        raise
+    if must_raise:
+        raise broken(f"{description}: the model raised but the explainer returned maps (errors must propagate)")
+
+
+@check("explainer_hooks", EXPLAINER,
+       "hooks live only during one call: the model's hooks (module, parameter, global) are exactly as found "
+       "after a call, also after a call that raised")
+def check_explainer_hooks(subject):
+    from zoo.testing.hygiene import hook_changes, hooks
+
+    for task, model, x in _references(subject):
+        model.features[0].register_forward_hook(lambda *args: None)  # a user's hook must survive
+        for description, call, must_raise in _calls(subject, model, task, x):
+            before = hooks(model)
+            _run_call(call, must_raise, description)
+            changes = hook_changes(before, hooks(model))
+            if changes:
+                raise broken(f"{task} reference model, after {description}: {'; '.join(changes)}")
+
+
+@check("explainer_state", EXPLAINER,
+       "the model's training flags, parameters and buffers, requires_grad and .grad, and the input (values, "
+       "requires_grad, .grad) are left exactly as found, also after a call that raised")
+def check_explainer_state(subject):
+    from zoo.testing.hygiene import input_changes, model_changes, snapshot
+
+    for task, model, x in _references(subject):
+        model.eval()
+        model.features[0].train()  # mixed flags must come back mixed
+        model.features[0].weight.requires_grad_(False)
+        model.features[4].weight.grad = model.features[4].weight.detach().clone().fill_(0.25)
+        for description, call, must_raise in _calls(subject, model, task, x):
+            before, original = snapshot(model), x.clone()
+            _run_call(call, must_raise, description)
+            changes = model_changes(before, model) + input_changes(original, False, None, x)
+            if changes:
+                raise broken(f"{task} reference model (eval mode), after {description}: {'; '.join(changes)}")
+        model.train()
+        explainer = _create(subject, model, task)
+        before = snapshot(model)
+        _explain(explainer, x, 1)
+        changes = model_changes(before, model, values=False)
+        if changes:
+            raise broken(f"{task} reference model (train mode), after a call: {'; '.join(changes)}")
+        model.eval()
+        leaf = x.clone().requires_grad_(True)
+        _explain(explainer, leaf, 1)
+        changes = input_changes(x, True, None, leaf)
+        if changes:
+            raise broken(f"{task} reference model, input with requires_grad=True: {'; '.join(changes)}")
+
+
+@check("explainer_no_grad", EXPLAINER,
+       "called inside torch.no_grad() it gives the same maps as outside, and grad mode stays disabled")
+def check_explainer_no_grad(subject):
+    import torch
+
+    for task, model, x in _references(subject):
+        explainer = _create(subject, model, task)
+        expected = _explain(explainer, x, 1)
+        with torch.no_grad():
+            try:
+                maps = _explain(explainer, x, 1)
+            except Exception as exc:  # noqa: BLE001
+                raise broken(f"{task} reference model: under torch.no_grad() it raised "
+                             f"{type(exc).__name__}: {exc}") from exc
+            still_disabled = not torch.is_grad_enabled()
+        if not still_disabled:
+            raise broken(f"{task} reference model: grad mode was left enabled inside torch.no_grad()")
+        if not _close(maps, expected, atol=1e-5):
+            raise broken(f"{task} reference model: maps under torch.no_grad() differ from maps outside it")
+
+
+@check("explainer_sanity", EXPLAINER,
+       "model-randomisation sanity check (Adebayo et al. 2018): maps of the trained reference classifier and of "
+       "the same network with re-initialised weights differ (or ExplainerSpec(sanity_check='reason') opts out)")
+def check_explainer_sanity(subject):
+    from zoo.testing import reference
+
+    opt_out = subject.spec.sanity_check
+    if opt_out is not True:
+        raise CheckSkipped(f"spec declares it fails: {opt_out if isinstance(opt_out, str) else 'no reason given'}")
+    _references(subject, tasks=(CLASSIFICATION,))  # skips explainers without classification support
+    x, labels = reference.square_images(SANITY_IMAGES, seed=7)
+    targets = labels.tolist()
+    trained = _explain(_create(subject, reference.trained_classifier(), CLASSIFICATION), x, targets)
+    randomised = _explain(_create(subject, reference.fresh_classifier(seed=1).eval(), CLASSIFICATION), x, targets)
+    scores = [_spearman(trained[i], randomised[i]) for i in range(len(x))]
+    mean = sum(scores) / len(scores)
+    if mean >= SANITY_MAX_CORRELATION:
+        raise broken(f"maps barely change when the weights are randomised: mean Spearman rank correlation "
+                     f"{mean:.2f} >= {SANITY_MAX_CORRELATION} over {len(x)} images (the maps do not depend on "
+                     f"what the model learned)")
+    return f"mean rank correlation {mean:.2f}"

@@ -1,0 +1,171 @@
+"""Checks every architecture must pass, whatever its task."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from zoo.testing.checks import MODEL, broken, check
+from zoo.testing.results import CheckSkipped
+from zoo.testing.tasks import INSTANCE, example_input, instance_targets, training_loss
+from zoo.testing.tensors import describe, difference
+
+
+def _eval_output(model, inputs):
+    import torch
+
+    model.eval()
+    with torch.no_grad():
+        return model(inputs)
+
+
+def default_num_classes(subject) -> int:
+    """K of the default build: the spec's default, else read off an output."""
+    if "num_classes" in subject.spec.defaults:
+        return int(subject.spec.defaults["num_classes"])
+    if subject.task == INSTANCE:
+        return 2  # unknown; label 1 is valid for any detector with a class besides background
+    return int(_eval_output(subject.model(), example_input(subject.task, subject.in_chans(), 1)).shape[1])
+
+
+@check("build", MODEL, "builder(num_classes=..., in_chans=..., **defaults) returns a torch.nn.Module")
+def check_build(subject):
+    model = subject.model()
+    n = sum(p.numel() for p in model.parameters())
+    return f"{type(model).__name__}, {n:,} parameters"
+
+
+@check("num_classes", MODEL, "num_classes given to the builder sets the number of classes K of the output")
+def check_num_classes(subject):
+    import torch
+
+    default = default_num_classes(subject)
+    k = 5 if default == 7 else 7
+    model = subject.build(num_classes=k)
+    inputs = example_input(subject.task, subject.in_chans(), 2)
+    if subject.task == INSTANCE:
+        model.train()
+        try:
+            model(inputs, instance_targets(inputs, k))
+        except Exception as exc:  # noqa: BLE001
+            raise broken(f"built with num_classes={k}, training on label {k - 1} failed: "
+                         f"{type(exc).__name__}: {exc}") from exc
+        labels = torch.cat([d["labels"] for d in _eval_output(model, inputs)])
+        if len(labels) and int(labels.max()) >= k:
+            raise broken(f"built with num_classes={k}, eval returned label {int(labels.max())}")
+        return f"K={k} (default {default})"
+    out = _eval_output(model, inputs)
+    if out.ndim < 2 or out.shape[1] != k:
+        raise broken(f"built with num_classes={k}, input {tuple(inputs.shape)} gave {describe(out)}; "
+                     f"expected dimension 1 to be {k}")
+    return f"K={k} (default {default})"
+
+
+@check("in_chans", MODEL, "in_chans given to the builder sets the number of input channels C")
+def check_in_chans(subject):
+    default = subject.in_chans()
+    c = 1 if default != 1 else 3
+    model = subject.build(in_chans=c)
+    inputs = example_input(subject.task, c, 2)
+    shape = [tuple(i.shape) for i in inputs] if subject.task == INSTANCE else tuple(inputs.shape)
+    try:
+        out = _eval_output(model, inputs)
+    except Exception as exc:  # noqa: BLE001
+        raise broken(f"built with in_chans={c}, input {shape} raised {type(exc).__name__}: {exc}") from exc
+    if subject.task != INSTANCE and out.shape[0] != inputs.shape[0]:
+        raise broken(f"built with in_chans={c}, input {shape} gave {describe(out)}")
+    return f"C={c} (default {default})"
+
+
+@check("eval_determinism", MODEL, "in eval mode the same input gives the same output")
+def check_eval_determinism(subject):
+    model = subject.model()
+    inputs = example_input(subject.task, subject.in_chans(), 2)
+    first, second = _eval_output(model, inputs), _eval_output(model, inputs)
+    diff = difference(first, second)
+    if diff:
+        raise broken(f"two eval passes on the same input differ: {diff}")
+
+
+@check("gradients", MODEL, "in train mode a loss on the output sends a finite gradient to every trainable parameter")
+def check_gradients(subject):
+    import torch
+
+    model = subject.model().train()
+    inputs = example_input(subject.task, subject.in_chans(), 2)
+    k = default_num_classes(subject) if subject.task == INSTANCE else 0
+    training_loss(subject.task, model, inputs, k).backward()
+    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    missing = [n for n, p in trainable if p.grad is None]
+    bad = [n for n, p in trainable if p.grad is not None and not torch.isfinite(p.grad).all()]
+    if missing:
+        raise broken(f"{len(missing)} of {len(trainable)} trainable parameters got no gradient: "
+                     f"{', '.join(missing[:8])}{' ...' if len(missing) > 8 else ''}")
+    if bad:
+        raise broken(f"non-finite gradients in {', '.join(bad[:8])}")
+    return f"{len(trainable)} trainable tensors"
+
+
+@check("safetensors_roundtrip", MODEL,
+       "the state dict saved with safetensors and loaded strictly into a fresh build (meta device, "
+       "as zoo.create(weights=...) does) gives bit-identical eval outputs")
+def check_safetensors_roundtrip(subject):
+    import safetensors.torch
+
+    from zoo.weights import build_with_weights
+
+    model = subject.model().eval()
+    state = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
+    inputs = example_input(subject.task, subject.in_chans(), 2)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.safetensors"
+        safetensors.torch.save_file(state, str(path))
+        try:
+            loaded = build_with_weights(subject.build, path).eval()
+        except Exception as exc:  # noqa: BLE001
+            raise broken(f"loading the saved state dict into a fresh build failed: {type(exc).__name__}: {exc}") from exc
+    diff = difference(_eval_output(model, inputs), _eval_output(loaded, inputs))
+    if diff:
+        raise broken(f"outputs after the round trip differ: {diff}")
+    return f"{len(state)} tensors"
+
+
+@check("export", MODEL, "the model exports with torch.export and the exported program matches eager "
+                        "(or the spec opts out with ArchitectureSpec(export='reason'))")
+def check_export(subject):
+    import torch
+
+    opt_out = subject.spec.export
+    if opt_out is not True:
+        raise CheckSkipped(f"spec opts out: {opt_out if isinstance(opt_out, str) else 'no reason given'}")
+    model = subject.model().eval()
+    inputs = example_input(subject.task, subject.in_chans(), 2)
+    try:
+        with torch.no_grad():
+            program = torch.export.export(model, (inputs,))
+            exported = program.module()(inputs)
+    except Exception as exc:  # noqa: BLE001
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise broken(f"torch.export failed: {type(exc).__name__}: {first[:300]}. Make the model exportable "
+                     f"or declare ArchitectureSpec(export='why it cannot be')") from exc
+    eager = _eval_output(model, inputs)
+    flat_a, flat_b = _flatten(eager), _flatten(exported)
+    if len(flat_a) != len(flat_b) or any(a.shape != b.shape or not torch.allclose(a.float(), b.float(), rtol=1e-4, atol=1e-4)
+                                         for a, b in zip(flat_a, flat_b)):
+        raise broken(f"exported program disagrees with eager: {describe(exported)} vs {describe(eager)}")
+
+
+def _flatten(x) -> list:
+    import torch
+
+    if isinstance(x, torch.Tensor):
+        return [x]
+    if isinstance(x, dict):
+        return [t for k in sorted(x) for t in _flatten(x[k])]
+    if isinstance(x, (list, tuple)):
+        return [t for v in x for t in _flatten(v)]
+    return []
+
+
+# The task-specific and pretrained-tag checks come after the generic ones in reports.
+from zoo.testing import task_checks, pretrained_checks  # noqa: E402,F401  isort: skip

@@ -1,0 +1,112 @@
+"""Checks of a spec's pretrained tags: well-formed configs, and a hub card for shipped weights.
+
+Cards live in ``hubcards/<arch>.<tag>/`` of the source tree (README.md, config.json,
+model.safetensors, recipe). Weights published under the project's own Hub org
+(``visionzoo/...``) must have a card there; any card that exists must be complete and its
+weights file must hash to the spec's sha256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from pathlib import Path
+
+from zoo.specs import HF_HUB_ID_RE, SHA256_RE, TAG_RE
+from zoo.testing.checks import MODEL, broken, check
+from zoo.testing.results import CheckSkipped
+
+FIRST_PARTY_ORG = "visionzoo"
+CARD_FILES = ("README.md", "config.json")
+
+
+def hubcards_dir() -> Path | None:
+    """``$ZOO_HUBCARDS_DIR``, else ``hubcards/`` next to the ``zoo`` package in a source checkout."""
+    env = os.environ.get("ZOO_HUBCARDS_DIR")
+    if env:
+        return Path(env)
+    candidate = Path(__file__).resolve().parents[2] / "hubcards"
+    return candidate if candidate.is_dir() else None
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def tag_problems(arch: str, tag: str, cfg, cards: Path | None) -> list[str]:
+    """Everything wrong with one pretrained tag, as sentences."""
+    problems = []
+    if not isinstance(tag, str) or not TAG_RE.match(tag):
+        return [f"tag {tag!r} must match {TAG_RE.pattern}"]
+    if not isinstance(cfg.hf_hub_id, str) or not HF_HUB_ID_RE.match(cfg.hf_hub_id):
+        problems.append(f"hf_hub_id {cfg.hf_hub_id!r} is not of the form 'org/name'")
+    if not isinstance(cfg.revision, str) or not cfg.revision:
+        problems.append(f"revision {cfg.revision!r} must be a branch, tag or commit")
+    if not str(cfg.filename).endswith(".safetensors"):
+        problems.append(f"filename {cfg.filename!r} is not a .safetensors file (weights are safetensors only)")
+    if not (isinstance(cfg.sha256, str) and SHA256_RE.match(cfg.sha256)):
+        problems.append(f"sha256 {cfg.sha256!r} must be the 64 lowercase hex digits of the weights file "
+                        f"(sha256sum model.safetensors), so downloads can be verified")
+    if not isinstance(cfg.metrics, dict) or not cfg.metrics:
+        problems.append("metrics is empty; give at least one measured number, e.g. {'top1': 0.97}")
+    else:
+        bad = {k: v for k, v in cfg.metrics.items()
+               if not isinstance(k, str) or isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)}
+        if bad:
+            problems.append(f"metrics must map names to finite numbers; bad entries: {bad}")
+    for name in ("num_classes", "in_chans"):
+        value = getattr(cfg, name)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            problems.append(f"{name} {value!r} must be a positive int")
+    problems += _card_problems(arch, tag, cfg, cards)
+    return problems
+
+
+def _card_problems(arch: str, tag: str, cfg, cards: Path | None) -> list[str]:
+    shipped = isinstance(cfg.hf_hub_id, str) and cfg.hf_hub_id.split("/")[0] == FIRST_PARTY_ORG
+    if cards is None:
+        return []
+    folder = cards / f"{arch}.{tag}"
+    if not folder.is_dir():
+        return [f"card folder {folder} is missing (weights under '{FIRST_PARTY_ORG}/' ship a card)"] if shipped else []
+    problems = [f"card {folder} has no {f}" for f in CARD_FILES if not (folder / f).is_file()]
+    config = folder / "config.json"
+    if config.is_file():
+        try:
+            data = json.loads(config.read_text())
+        except ValueError as exc:
+            problems.append(f"{config} is not valid JSON: {exc}")
+            data = {}
+        for key in ("num_classes", "in_chans"):
+            if key in data and getattr(cfg, key) is not None and data[key] != getattr(cfg, key):
+                problems.append(f"{config}: {key}={data[key]} but the spec's tag says {getattr(cfg, key)}")
+    weights = folder / cfg.filename
+    if weights.is_file() and isinstance(cfg.sha256, str):
+        actual = _sha256(weights)
+        if actual != cfg.sha256:
+            problems.append(f"{weights} has sha256 {actual}, the spec pins {cfg.sha256}")
+    return problems
+
+
+@check("pretrained_tags", MODEL,
+       "pretrained tags are well formed: hub id 'org/name', a .safetensors filename, sha256, metrics, at most "
+       "one default, and a complete card in hubcards/<arch>.<tag>/ when the weights are shipped")
+def check_pretrained_tags(subject):
+    spec = subject.spec
+    if not spec.pretrained:
+        raise CheckSkipped("no pretrained tags")
+    cards = hubcards_dir()
+    problems = [f"{spec.name}.{tag}: {p}" for tag, cfg in spec.pretrained.items()
+                for p in tag_problems(spec.name, tag, cfg, cards)]
+    defaults = [t for t, cfg in spec.pretrained.items() if cfg.default]
+    if len(defaults) > 1:
+        problems.append(f"{spec.name}: several tags are marked default: {', '.join(defaults)}")
+    if problems:
+        raise broken("; ".join(problems))
+    return f"{len(spec.pretrained)} tag(s)" + ("" if cards else "; no hubcards/ folder here, cards not checked")

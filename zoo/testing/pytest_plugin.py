@@ -1,0 +1,92 @@
+"""pytest plugin (entry point ``pytest11``): ``pytest --zoo-check=NAME``, ``--zoo-check-all``,
+``--zoo-check-plugin=DIST`` add one test item per conformance check. Without these options it
+does nothing and imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+
+def pytest_addoption(parser) -> None:
+    group = parser.getgroup("zoo", "visionzoo conformance suite")
+    group.addoption("--zoo-check", action="append", default=[], metavar="NAME",
+                    help="run the conformance checks on a registered model or explainer (name or fnmatch "
+                         "pattern; repeatable)")
+    group.addoption("--zoo-check-all", action="store_true", default=False,
+                    help="run the conformance checks on every registered model and explainer (timm/* left out "
+                         "unless named)")
+    group.addoption("--zoo-check-plugin", action="append", default=[], metavar="DIST",
+                    help="run the conformance checks on everything a distribution registers (repeatable)")
+
+
+def pytest_configure(config) -> None:
+    config.addinivalue_line("markers", "zoo_check: a conformance check added by --zoo-check* (select with -m zoo_check)")
+
+
+def _requested(config) -> bool:
+    return bool(config.getoption("zoo_check") or config.getoption("zoo_check_all")
+                or config.getoption("zoo_check_plugin"))
+
+
+class ZooCheckCollector(pytest.Collector):
+    """Parent node of the generated items (``zoo-check::<subject>::<check>``)."""
+
+    def collect(self):
+        return []
+
+
+class ZooCheckItem(pytest.Item):
+    def __init__(self, *, subject, check, last: bool, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.subject, self.check, self.last = subject, check, last
+        self.add_marker("zoo_check")
+
+    def runtest(self) -> None:
+        from zoo.testing.suite import run_as_test
+
+        try:
+            run_as_test(self.check, self.subject)
+        finally:
+            if self.last and hasattr(self.subject, "release"):
+                self.subject.release()
+
+    def reportinfo(self):
+        return self.path, None, f"zoo check {self.subject.kind} {self.subject.name}: {self.check.name}"
+
+
+class BrokenPluginItem(pytest.Item):
+    def __init__(self, *, plugin, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.plugin = plugin
+        self.add_marker("zoo_check")
+
+    def runtest(self) -> None:
+        pytest.fail(f"plugin {self.plugin.name!r} ({self.plugin.distribution}) is broken:\n  "
+                    + "\n  ".join(self.plugin.errors), pytrace=False)
+
+    def reportinfo(self):
+        return self.path, None, f"zoo check plugin {self.plugin.name}"
+
+
+@pytest.hookimpl(tryfirst=True)  # before -k / -m deselection, so those select among our items too
+def pytest_collection_modifyitems(session, config, items) -> None:
+    if not _requested(config):
+        return
+    from zoo.errors import UnknownNameError
+    from zoo.testing.runner import checks_for
+    from zoo.testing.subjects import select
+
+    try:
+        selection = select(config.getoption("zoo_check"), all=config.getoption("zoo_check_all"),
+                           plugins=config.getoption("zoo_check_plugin"))
+    except UnknownNameError as exc:
+        raise pytest.UsageError(str(exc)) from exc
+    parent = ZooCheckCollector.from_parent(session, name="zoo-check")
+    for plugin in selection.broken_plugins:
+        items.append(BrokenPluginItem.from_parent(parent, name=f"plugin:{plugin.name}", plugin=plugin))
+    for subject in selection.subjects:
+        checks = checks_for(subject)
+        for i, check in enumerate(checks):
+            items.append(ZooCheckItem.from_parent(parent, name=f"{subject.name}::{check.name}", subject=subject,
+                                                  check=check, last=i == len(checks) - 1))

@@ -1,0 +1,73 @@
+"""Runs checks on subjects and turns every outcome into a :class:`CheckResult`."""
+
+from __future__ import annotations
+
+import fnmatch
+import time
+import traceback
+import warnings
+from typing import Callable, Iterable
+
+from zoo.testing.checks import Check, all_checks
+from zoo.testing.results import FAIL, PASS, SKIP, CheckResult, CheckSkipped, ContractViolation
+
+
+def run_check(check: Check, subject) -> CheckResult:
+    """Run one check; never raises (a crash inside the model is a failure of the check's clause)."""
+    start = time.perf_counter()
+    label = f"{subject.kind} {subject.name}"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # models' own warnings are not the suite's business
+            note = check.func(subject)
+    except CheckSkipped as exc:
+        return CheckResult(label, check.name, SKIP, str(exc), check.clause, time.perf_counter() - start)
+    except ContractViolation as exc:
+        return CheckResult(label, check.name, FAIL, exc.detail, exc.clause or check.clause,
+                           time.perf_counter() - start)
+    except Exception as exc:  # noqa: BLE001 - the plugin's code raised: report where
+        where = _plugin_frame(exc)
+        message = f"raised {type(exc).__name__}: {exc}" + (f" (at {where})" if where else "")
+        return CheckResult(label, check.name, FAIL, message, check.clause, time.perf_counter() - start)
+    return CheckResult(label, check.name, PASS, note or "", check.clause, time.perf_counter() - start)
+
+
+def _plugin_frame(exc: BaseException) -> str:
+    """The innermost frame outside the suite, torch and the stdlib, to point at the plugin's code."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    for frame in reversed(frames):
+        path = frame.filename.replace("\\", "/")
+        if "/zoo/testing/" not in path and "/torch/" not in path and "/lib/python" not in path.split("site-packages")[0][-20:]:
+            return f"{frame.filename}:{frame.lineno}"
+    return ""
+
+
+def checks_for(subject, patterns: Iterable[str] | None = None) -> list[Check]:
+    """The checks that apply to ``subject`` (optionally only those whose names match ``patterns``)."""
+    patterns = list(patterns or [])
+    return [c for c in all_checks(subject.kind) if c.applies_to(subject)
+            and (not patterns or any(fnmatch.fnmatchcase(c.name, p) for p in patterns))]
+
+
+def run_subjects(subjects, patterns: Iterable[str] | None = None,
+                 on_result: Callable[[CheckResult], None] | None = None) -> list[CheckResult]:
+    """Every applicable check on every subject, in order; ``on_result`` sees each as it ends."""
+    results = []
+    for subject in subjects:
+        unbuildable = None
+        for check in checks_for(subject, patterns):
+            if unbuildable:
+                result = CheckResult(unbuildable.subject, check.name, SKIP, "the model does not build", check.clause)
+            else:
+                result = run_check(check, subject)
+                if check.name == "build" and result.failed:
+                    unbuildable = result
+            results.append(result)
+            if on_result:
+                on_result(result)
+        if hasattr(subject, "release"):
+            subject.release()  # free the cached model before the next subject
+    return results
+
+
+__all__ = ["FAIL", "PASS", "SKIP", "checks_for", "run_check", "run_subjects"]

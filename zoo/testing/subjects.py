@@ -1,0 +1,184 @@
+"""What the suite checks: registered models and explainers, picked by name, pattern or plugin.
+
+A subject wraps a spec and knows how to build its model (through ``zoo.create``, the path
+users take), caching the default build so that a dozen checks do not rebuild it a dozen times.
+"""
+
+from __future__ import annotations
+
+import copy
+import fnmatch
+from dataclasses import dataclass, field
+from typing import Any
+
+from zoo.registry import PluginRecord, Registry, get_registry, normalize_distribution
+from zoo.testing.checks import EXPLAINER, MODEL
+
+# Namespaces too large to check wholesale: ``--all`` leaves them out unless named explicitly
+# (``zoo check timm/resnet18`` or ``zoo check 'timm/resnet*'``).
+ALL_EXCLUDES = ("timm/*",)
+
+SEED = 0
+
+
+@dataclass
+class ModelSubject:
+    """One registered architecture under test."""
+
+    spec: Any
+    plugin: PluginRecord | None = None
+    kind: str = MODEL
+    _base: Any = field(default=None, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def task(self) -> str:
+        return self.spec.task
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        return (self.spec.task,)
+
+    @property
+    def distribution(self) -> str:
+        return self.plugin.distribution if self.plugin else "<local>"
+
+    def build(self, **overrides: Any):
+        """A fresh model built from the spec with ``overrides`` (seeded, so reproducible)."""
+        import torch
+
+        from zoo.factory import _check_is_module
+        from zoo.registry import import_builder
+
+        kwargs = {**self.spec.defaults, **overrides}
+        kwargs = {k: v for k, v in kwargs.items() if v is not None}
+        owner = f"{self.distribution}:{self.name}"
+        builder = import_builder(self.spec.builder, owner)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(SEED)
+            model = builder(**kwargs)
+        _check_is_module(model, owner)
+        return model
+
+    def model(self):
+        """A private copy of the model built with the spec's defaults."""
+        if self._base is None:
+            self._base = self.build()
+        return copy.deepcopy(self._base)
+
+    def release(self) -> None:
+        self._base = None
+
+    def in_chans(self) -> int:
+        """Input channels of the default build: the spec's default, else the first conv's."""
+        if "in_chans" in self.spec.defaults:
+            return int(self.spec.defaults["in_chans"])
+        import torch.nn as nn
+
+        for module in self.model().modules():
+            if isinstance(module, nn.Conv2d):
+                return module.in_channels
+        return 3
+
+
+@dataclass
+class ExplainerSubject:
+    """One registered explainer under test."""
+
+    spec: Any
+    plugin: PluginRecord | None = None
+    kind: str = EXPLAINER
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        return tuple(self.spec.tasks)
+
+    @property
+    def distribution(self) -> str:
+        return self.plugin.distribution if self.plugin else "<local>"
+
+    def create(self, model, **kwargs: Any):
+        """Build the explainer for ``model``, as ``zoo.create_explainer`` does."""
+        from zoo.registry import import_builder
+
+        builder = import_builder(self.spec.builder, f"{self.distribution}:{self.name}")
+        return builder(model, **kwargs)
+
+
+@dataclass
+class Selection:
+    """Subjects picked for a run, plus plugins that failed to load and what was left out."""
+
+    subjects: list = field(default_factory=list)
+    broken_plugins: list[PluginRecord] = field(default_factory=list)
+    excluded: list[str] = field(default_factory=list)
+
+
+def select(names: list[str] = (), *, all: bool = False, plugins: list[str] = (),
+           registry: Registry | None = None) -> Selection:
+    """Subjects for ``names`` (names or fnmatch patterns of models or explainers, ``dist:name``
+    allowed), every registered name (``all``; ``timm/*`` left out unless named), or everything
+    from the distributions ``plugins``. Raises ``UnknownNameError`` for a name matching nothing."""
+    from zoo.errors import UnknownModelError
+
+    registry = registry or get_registry()
+    selection = Selection()
+    seen: set[tuple[str, str, str]] = set()
+
+    def add(kind: str, spec, plugin: PluginRecord) -> None:
+        key = (kind, plugin.distribution, spec.name)
+        if key not in seen:
+            seen.add(key)
+            cls = ModelSubject if kind == MODEL else ExplainerSubject
+            selection.subjects.append(cls(spec=spec, plugin=plugin))
+
+    def entries():
+        for name in registry.list_models("*"):
+            for spec, plugin in registry.candidates(name):
+                yield MODEL, spec, plugin
+        for name in registry.list_explainers("*"):
+            for entry in registry._explainers.get(name, []):
+                yield EXPLAINER, entry.spec, entry.plugin
+
+    wanted_dists = {normalize_distribution(p) for p in plugins}
+    for plugin in registry.plugins:
+        if plugin.errors and (all or {normalize_distribution(plugin.distribution),
+                                      normalize_distribution(plugin.name)} & wanted_dists):
+            selection.broken_plugins.append(plugin)
+    for kind, spec, plugin in entries():
+        dists = {normalize_distribution(plugin.distribution), normalize_distribution(plugin.name)}
+        if all and any(fnmatch.fnmatchcase(spec.name, p) for p in ALL_EXCLUDES):
+            selection.excluded.append(spec.name)
+        elif all or dists & wanted_dists:
+            add(kind, spec, plugin)
+    missing_plugins = wanted_dists - {normalize_distribution(p.distribution) for p in registry.plugins} \
+        - {normalize_distribution(p.name) for p in registry.plugins}
+    if missing_plugins:
+        raise UnknownModelError(f"no installed zoo plugin is named {', '.join(sorted(missing_plugins))}; "
+                                f"see `zoo doctor` for the installed ones.")
+    for raw in names:
+        matched = False
+        arch = raw.split(":")[-1].split(".")[0]
+        qualifier = raw.rpartition(":")[0]
+        for kind, spec, plugin in entries():
+            if qualifier and normalize_distribution(qualifier) not in {
+                    normalize_distribution(plugin.distribution), normalize_distribution(plugin.name)}:
+                continue
+            if fnmatch.fnmatchcase(spec.name, arch):
+                add(kind, spec, plugin)
+                matched = True
+        if not matched:
+            import difflib
+
+            known = [spec.name for _, spec, _ in entries()]
+            close = difflib.get_close_matches(arch, known, n=5, cutoff=0.6)
+            hint = f" Did you mean: {', '.join(close)}?" if close else ""
+            raise UnknownModelError(f"no registered model or explainer matches {raw!r}.{hint} See `zoo list`.")
+    return selection

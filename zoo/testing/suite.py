@@ -1,0 +1,90 @@
+"""The class-based pytest suite, in the style of pandas' extension-array base tests.
+
+A plugin author subclasses and names the model or explainer under test::
+
+    from zoo.testing import ModelTests, ExplainerTests
+
+    class TestMySegmenter(ModelTests):
+        name = "my_segmenter"          # a registered name ("dist:name" if ambiguous)
+
+    class TestMyExplainer(ExplainerTests):
+        name = "my_cam"
+
+Every check of the suite becomes one test method (``test_segmentation_output``, ...); checks
+that do not apply to the subject's task are skipped. Override the ``zoo_subject`` fixture to test
+a spec that is not installed (``ModelSubject(spec=zoo.ArchitectureSpec(...))``), or override a
+single ``test_*`` method to mark it ``xfail`` while you fix it.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from zoo.testing.checks import EXPLAINER, MODEL, Check, all_checks
+from zoo.testing.results import FAIL, SKIP
+from zoo.testing.runner import run_check
+from zoo.testing.subjects import ExplainerSubject, ModelSubject
+
+
+def subject_for(kind: str, name: str):
+    """The registered model or explainer ``name`` as a suite subject."""
+    from zoo.registry import get_registry
+
+    registry = get_registry()
+    if kind == MODEL:
+        spec, plugin, _ = registry.resolve(name)
+        return ModelSubject(spec=spec, plugin=plugin)
+    spec, plugin = registry.explainer(name)
+    return ExplainerSubject(spec=spec, plugin=plugin)
+
+
+def run_as_test(check: Check, subject) -> None:
+    """Run ``check`` on ``subject`` with pytest's outcomes: skip, or fail naming the clause."""
+    if not check.applies_to(subject):
+        pytest.skip(f"{check.name} does not apply to {', '.join(subject.tasks)}")
+    result = run_check(check, subject)
+    if result.status == SKIP:
+        pytest.skip(result.message)
+    if result.status == FAIL:
+        pytest.fail(f"{result.subject} breaks the contract ({check.name}).\n  clause: {result.clause}\n"
+                    f"  {result.message}", pytrace=False)
+
+
+class _SuiteBase:
+    kind: str = ""
+    name: str | None = None
+
+    @pytest.fixture(scope="class")
+    def zoo_subject(self):
+        if not self.name:
+            pytest.skip(f"set `name = ...` on {type(self).__name__} to the registered name to check")
+        subject = subject_for(self.kind, self.name)
+        yield subject
+        if hasattr(subject, "release"):
+            subject.release()
+
+
+def _test_method(check: Check):
+    def test(self, zoo_subject):
+        run_as_test(check, zoo_subject)
+
+    test.__name__ = test.__qualname__ = f"test_{check.name}"
+    test.__doc__ = check.clause
+    return test
+
+
+class ModelTests(_SuiteBase):
+    """Every architecture check; subclass as ``TestX(ModelTests)`` and set ``name``."""
+
+    kind = MODEL
+
+
+class ExplainerTests(_SuiteBase):
+    """Every explainer check; subclass as ``TestX(ExplainerTests)`` and set ``name``."""
+
+    kind = EXPLAINER
+
+
+for _cls, _kind in ((ModelTests, MODEL), (ExplainerTests, EXPLAINER)):
+    for _check in all_checks(_kind):
+        setattr(_cls, f"test_{_check.name}", _test_method(_check))

@@ -1,0 +1,193 @@
+"""Checks of each task's input/output contract (DESIGN.md, "Model contracts, by task")."""
+
+from __future__ import annotations
+
+from zoo.testing.checks import MODEL, broken, check
+from zoo.testing.tasks import CLASSIFICATION, INSTANCE, INSTANCE_SIZES, SEMANTIC, instance_targets
+from zoo.testing.tensors import describe, images
+
+CLASSIFICATION_SIZES = ((32, 32), (40, 56))
+CLASSIFICATION_BATCHES = (1, 3)
+SEGMENTATION_SIZES = ((33, 47), (64, 64), (97, 31))
+
+
+def _num_classes(subject):
+    from zoo.testing.model_checks import default_num_classes
+
+    return default_num_classes(subject)
+
+
+def _finite_float(out, what: str) -> None:
+    import torch
+
+    if not out.is_floating_point():
+        raise broken(f"{what}: logits must be floating point, got {out.dtype}")
+    if not torch.isfinite(out).all():
+        raise broken(f"{what}: output has {int((~torch.isfinite(out)).sum())} non-finite values")
+
+
+@check("classification_output", MODEL, "classification: (N, C, H, W) -> logits (N, K), for several N and H, W",
+       tasks=(CLASSIFICATION,))
+def check_classification_output(subject):
+    import torch
+
+    model = subject.model().eval()
+    k = _num_classes(subject)
+    c = subject.in_chans()
+    for n in CLASSIFICATION_BATCHES:
+        for h, w in CLASSIFICATION_SIZES:
+            x = images(n, c, h, w)
+            with torch.no_grad():
+                out = model(x)
+            what = f"input {tuple(x.shape)} gave {describe(out)}"
+            if not isinstance(out, torch.Tensor) or tuple(out.shape) != (n, k):
+                raise broken(f"{what}; expected ({n}, {k})")
+            _finite_float(out, what)
+    return f"N in {CLASSIFICATION_BATCHES}, HxW in {CLASSIFICATION_SIZES}, K={k}"
+
+
+@check("classification_features", MODEL,
+       "classification: forward_features(x) returns the last feature map (N, C', h, w) and get_classifier() "
+       "the linear head (K x C'), consistent with forward (timm's convention, which CAM relies on)",
+       tasks=(CLASSIFICATION,))
+def check_classification_features(subject):
+    import torch
+
+    model = subject.model().eval()
+    missing = [m for m in ("forward_features", "get_classifier") if not callable(getattr(model, m, None))]
+    if missing:
+        raise broken(f"{type(model).__name__} has no {' and no '.join(f'{m}()' for m in missing)}")
+    x = images(2, subject.in_chans(), 40, 56)
+    with torch.no_grad():
+        logits = model(x)
+        features = model.forward_features(x)
+    if not isinstance(features, torch.Tensor) or features.ndim != 4 or features.shape[0] != 2:
+        raise broken(f"forward_features(input {tuple(x.shape)}) gave {describe(features)}; expected (2, C', h, w)")
+    head = model.get_classifier()
+    weight = getattr(head, "weight", None)
+    k, c = logits.shape[1], features.shape[1]
+    if not isinstance(weight, torch.Tensor) or weight.shape[0] != k or weight[0].numel() != c:
+        shape = tuple(weight.shape) if isinstance(weight, torch.Tensor) else None
+        raise broken(f"get_classifier() is {type(head).__name__} with weight {shape}; expected a linear head "
+                     f"of shape ({k}, {c}) mapping the {c} feature channels to the {k} logits")
+    with torch.no_grad():
+        if callable(getattr(model, "forward_head", None)):
+            how, again = "forward_head(forward_features(x))", model.forward_head(features)
+        else:
+            how, again = "get_classifier()(forward_features(x) averaged over h, w)", head(features.mean((2, 3)))
+    if again.shape != logits.shape or not torch.allclose(again, logits, rtol=1e-4, atol=1e-4):
+        diff = (again - logits).abs().max().item() if again.shape == logits.shape else describe(again)
+        raise broken(f"{how} differs from forward(x): {diff}")
+    return f"features {tuple(features.shape)}, head {type(head).__name__} {tuple(weight.shape)}"
+
+
+@check("segmentation_output", MODEL,
+       "semantic_segmentation: (N, C, H, W) -> logits (N, K, H, W) for any H, W from 32 up, "
+       "not only multiples of 32 (eval mode, batch 1)", tasks=(SEMANTIC,))
+def check_segmentation_output(subject):
+    import torch
+
+    model = subject.model().eval()
+    k = _num_classes(subject)
+    c = subject.in_chans()
+    for h, w in SEGMENTATION_SIZES:
+        x = images(1, c, h, w)
+        try:
+            with torch.no_grad():
+                out = model(x)
+        except Exception as exc:  # noqa: BLE001
+            raise broken(f"input {tuple(x.shape)} raised {type(exc).__name__}: {exc}") from exc
+        what = f"input {tuple(x.shape)} gave {describe(out)}"
+        if not isinstance(out, torch.Tensor) or tuple(out.shape) != (1, k, h, w):
+            raise broken(f"{what}; expected (1, {k}, {h}, {w})")
+        _finite_float(out, what)
+    return f"HxW in {SEGMENTATION_SIZES}, K={k}"
+
+
+def _instance_inputs(c: int):
+    return [images(1, c, h, w, seed=i)[0] for i, (h, w) in enumerate(INSTANCE_SIZES)]
+
+
+@check("detection_eval", MODEL,
+       "instance_segmentation (eval): model(list of (C, H, W) images) -> one dict per image with boxes (R, 4) "
+       "inside the image, labels (R,) int64, scores (R,) sorted descending, masks (R, 1, H, W) at image size",
+       tasks=(INSTANCE,))
+def check_detection_eval(subject):
+    import torch
+
+    model = subject.model().eval()
+    inputs = _instance_inputs(subject.in_chans())
+    with torch.no_grad():
+        outputs = model(inputs)
+    if not isinstance(outputs, (list, tuple)) or len(outputs) != len(inputs):
+        raise broken(f"{len(inputs)} images gave {describe(outputs)}; expected a list of {len(inputs)} dicts")
+    k = subject.spec.defaults.get("num_classes")
+    total = 0
+    for i, (img, out) in enumerate(zip(inputs, outputs)):
+        h, w = img.shape[-2:]
+        where = f"image {i} ({h}x{w})"
+        if not isinstance(out, dict) or not {"boxes", "labels", "scores", "masks"} <= set(out):
+            raise broken(f"{where}: got {describe(out)}; expected a dict with boxes, labels, scores, masks")
+        boxes, labels, scores, masks = (out[key] for key in ("boxes", "labels", "scores", "masks"))
+        r = boxes.shape[0] if boxes.ndim == 2 else -1
+        expected = {"boxes": (r, 4), "labels": (r,), "scores": (r,), "masks": (r, 1, h, w)}
+        for key, shape in expected.items():
+            if r < 0 or tuple(out[key].shape) != shape:
+                raise broken(f"{where}: {describe(out)}; expected boxes (R, 4), labels (R,), scores (R,), "
+                             f"masks (R, 1, {h}, {w})")
+        if labels.dtype != torch.int64:
+            raise broken(f"{where}: labels are {labels.dtype}, expected torch.int64")
+        total += r
+        if r == 0:
+            continue
+        x1, y1, x2, y2 = boxes.unbind(1)
+        eps = 1e-3
+        outside = (x1 < -eps) | (y1 < -eps) | (x2 > w + eps) | (y2 > h + eps) | (x2 < x1) | (y2 < y1)
+        if outside.any():
+            raise broken(f"{where}: box {boxes[outside][0].tolist()} is not inside the image (0 <= x1 <= x2 <= {w}, "
+                         f"0 <= y1 <= y2 <= {h})")
+        if not torch.isfinite(scores).all() or (scores[:-1] < scores[1:]).any():
+            raise broken(f"{where}: scores are not sorted in descending order: {scores[:8].tolist()}")
+        if labels.min() < 0 or (k is not None and labels.max() >= k):
+            raise broken(f"{where}: labels {labels.unique().tolist()} outside [0, {k})")
+        if masks.is_floating_point() and (masks.min() < 0 or masks.max() > 1):
+            raise broken(f"{where}: mask values outside [0, 1]: [{masks.min().item():.3g}, {masks.max().item():.3g}]")
+    return f"{total} detections" + (" (box, score and mask checks vacuous)" if total == 0 else "")
+
+
+def _check_losses(losses, what: str) -> None:
+    import torch
+
+    if not isinstance(losses, dict) or not losses:
+        raise broken(f"{what} gave {describe(losses)}; expected a dict of losses")
+    for name, value in losses.items():
+        if not isinstance(value, torch.Tensor) or value.ndim != 0:
+            raise broken(f"{what}: loss {name!r} is {describe(value)}, expected a scalar tensor")
+        if not torch.isfinite(value):
+            raise broken(f"{what}: loss {name!r} is {value.item()}")
+    if not any(v.requires_grad for v in losses.values()):
+        raise broken(f"{what}: no loss requires grad, nothing to train")
+
+
+@check("detection_train", MODEL,
+       "instance_segmentation (train): model(images, targets) -> dict of finite scalar losses, targets in "
+       "torchvision's format (boxes (M, 4) float, labels (M,) int64, masks (M, H, W) uint8)", tasks=(INSTANCE,))
+def check_detection_train(subject):
+    model = subject.model().train()
+    inputs = _instance_inputs(subject.in_chans())
+    losses = model(inputs, instance_targets(inputs, _num_classes(subject)))
+    _check_losses(losses, "model(images, targets) in train mode")
+    return ", ".join(sorted(losses))
+
+
+@check("detection_empty_targets", MODEL,
+       "instance_segmentation (train): images without objects (boxes (0, 4), labels (0,), masks (0, H, W)) "
+       "give finite losses", tasks=(INSTANCE,))
+def check_detection_empty_targets(subject):
+    model = subject.model().train()
+    inputs = _instance_inputs(subject.in_chans())
+    try:
+        losses = model(inputs, instance_targets(inputs, _num_classes(subject), empty=True))
+    except Exception as exc:  # noqa: BLE001
+        raise broken(f"targets without objects raised {type(exc).__name__}: {exc}") from exc
+    _check_losses(losses, "model(images, empty targets) in train mode")

@@ -1,0 +1,55 @@
+"""Per-task plumbing the generic checks need: example inputs, a forward pass, a training loss,
+and the number of classes an output shows. Keeps the generic checks task-agnostic."""
+
+from __future__ import annotations
+
+from zoo.testing.tensors import images
+
+CLASSIFICATION, SEMANTIC, INSTANCE = "classification", "semantic_segmentation", "instance_segmentation"
+
+# Small on purpose: the suite must stay fast on a laptop CPU.
+DENSE_SIZE = (64, 64)
+INSTANCE_SIZES = ((64, 80), (72, 56))
+
+
+def example_input(task: str, in_chans: int, batch: int = 2, seed: int = 0):
+    """A batch for ``task``: an (N, C, H, W) tensor, or a list of (C, H, W) images for detection."""
+    if task == INSTANCE:
+        return [images(1, in_chans, *INSTANCE_SIZES[i % 2], seed=seed + i)[0] for i in range(batch)]
+    return images(batch, in_chans, *DENSE_SIZE, seed=seed)
+
+
+def instance_targets(inputs, num_classes: int, empty: bool = False) -> list[dict]:
+    """Targets in torchvision's detection format: one or two boxes per image, with masks,
+    using the highest label ``num_classes - 1``; ``empty`` gives images without objects."""
+    import torch
+
+    targets = []
+    for i, img in enumerate(inputs):
+        h, w = img.shape[-2:]
+        if empty:
+            boxes = torch.zeros(0, 4)
+        else:
+            boxes = torch.tensor([[4.0, 6.0, w / 2 + 4, h / 2 + 6], [w / 3, h / 3, w - 3.0, h - 2.0]])[: 1 + i % 2]
+        labels = torch.tensor([max(num_classes - 1, 1), 1][: len(boxes)], dtype=torch.int64)
+        masks = torch.zeros(len(boxes), h, w, dtype=torch.uint8)
+        for m, (x1, y1, x2, y2) in zip(masks, boxes.round().long().tolist()):
+            m[y1:y2, x1:x2] = 1
+        targets.append({"boxes": boxes, "labels": labels, "masks": masks})
+    return targets
+
+
+def training_loss(task: str, model, inputs, num_classes: int):
+    """A scalar whose gradient reaches everything the output depends on.
+
+    Dense outputs are weighted by fixed random weights: a plain sum can cancel exactly (e.g.
+    through a train-mode BatchNorm), hiding real gradient paths.
+    """
+    import torch
+
+    if task == INSTANCE:
+        losses = model(inputs, instance_targets(inputs, num_classes))
+        return sum(losses.values())
+    out = model(inputs)
+    weights = torch.randn(out.shape, generator=torch.Generator().manual_seed(1))
+    return (out * weights).sum()
