@@ -1,0 +1,198 @@
+"""Warm create: a pretrained model from a warm local cache, zoo vs the floor vs timm.
+
+What is compared, all in one worker process, alternated (``HF_HUB_OFFLINE=1``, a private
+``HF_HUB_CACHE`` in a temporary folder, so nothing touches the network or the user's cache):
+
+- the weights: timm's ``resnet18`` initialised once and saved as safetensors (no internet here,
+  so not the published bytes; the size and keys are those of ``timm/resnet18.a1_in1k``). The
+  file is placed in a Hugging Face cache layout under ``timm/resnet18.a1_in1k`` (a snapshot with
+  ``refs/main``), exactly where ``hf_hub_download`` looks, and also kept as a plain file;
+- zoo: ``zoo.create("timm/resnet18", pretrained=True)`` (default tag, through the hub cache)
+  and ``zoo.create("timm/resnet18", weights=path)`` (the local file);
+- floor: what any loader must do at least: ``safetensors.torch.load_file(path)``, build
+  ``timm.create_model("resnet18")`` on the meta device, ``load_state_dict(sd, assign=True)``,
+  ``eval()``;
+- timm: ``timm.create_model("resnet18.a1_in1k", pretrained=True)`` from the same warm cache, and
+  ``timm.create_model("resnet18", pretrained=True, pretrained_cfg_overlay=dict(file=path))``.
+
+For each first-party tag with a card in ``hubcards/<arch>.<tag>/model.safetensors`` (the first
+one found, all of them without --quick), the same cache layout is built under its
+``hf_hub_id`` and ``zoo.create("<arch>.<tag>", pretrained=True)`` is compared with its floor;
+the zoo side then also checks the pinned sha256, as it always does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from benchmarks.common import Skipped, alternate, goal_row, median
+
+GOAL_FLOOR = 1.1
+GOAL_TIMM = 0.5
+ROOT = Path(__file__).resolve().parents[1]
+FAKE_COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+def place_in_hf_cache(cache: Path, repo_id: str, filename: str, source: Path, revision: str = "main") -> Path:
+    """Put ``source`` where ``hf_hub_download(repo_id, filename, revision)`` finds it offline."""
+    folder = cache / ("models--" + repo_id.replace("/", "--"))
+    commit = revision if len(revision) == 40 and all(c in "0123456789abcdef" for c in revision) else FAKE_COMMIT
+    if commit != revision:
+        (folder / "refs").mkdir(parents=True, exist_ok=True)
+        (folder / "refs" / revision).write_text(commit)
+    target = folder / "snapshots" / commit / filename
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if not target.exists():
+        os.link(source, target) if _same_device(source, target.parent) else target.write_bytes(source.read_bytes())
+    return target
+
+
+def _same_device(a: Path, b: Path) -> bool:
+    return a.stat().st_dev == b.stat().st_dev
+
+
+def first_party_tags(quick: bool) -> list[tuple[str, str]]:
+    """("arch.tag", path of its card's safetensors) for registered tags that have a hub card."""
+    import zoo
+
+    found = []
+    for name in zoo.list_models(pretrained=True):
+        if name.startswith("timm/"):
+            continue
+        card = ROOT / "hubcards" / name / "model.safetensors"
+        if card.is_file():
+            found.append((name, str(card)))
+    return found[:1] if quick else found
+
+
+# ------------------------------------------------------------------------------ worker
+def _worker(spec: dict) -> dict:
+    """Runs in a fresh process whose environment already points huggingface_hub at the cache."""
+    import safetensors.torch
+    import timm
+    import torch
+
+    import zoo
+    from zoo.registry import get_registry, import_builder
+
+    torch.set_num_threads(int(os.environ.get("ZOO_BENCH_THREADS", "1")))
+    path = spec["timm_file"]
+
+    def floor_timm():
+        sd = safetensors.torch.load_file(path)
+        with torch.device("meta"):
+            model = timm.create_model("resnet18")
+        model.load_state_dict(sd, assign=True)
+        return model.eval()
+
+    sides = {
+        "zoo hub cache": lambda: zoo.create("timm/resnet18", pretrained=True),
+        "zoo weights=path": lambda: zoo.create("timm/resnet18", weights=path),
+        "floor": floor_timm,
+        "timm hub cache": lambda: timm.create_model("resnet18.a1_in1k", pretrained=True),
+        "timm overlay file": lambda: timm.create_model("resnet18", pretrained=True,
+                                                       pretrained_cfg_overlay=dict(file=path)),
+    }
+    # Same weights on every side (not a benchmark of different work).
+    reference = safetensors.torch.load_file(path)
+    for name, fn in sides.items():
+        state = fn().state_dict()
+        bad = [k for k, v in reference.items() if not torch.equal(state[k], v)]
+        if bad or set(state) != set(reference):
+            raise AssertionError(f"{name}: weights differ from the file ({bad[:3]})")
+    result = {"timm": alternate(sides, runs=spec["runs"], warmup=1), "first_party": {}}
+
+    for name, card in spec["first_party"]:
+        spec_, _, tag = get_registry().resolve(name, pretrained=True)
+        cfg = spec_.pretrained[tag]
+        kwargs = dict(spec_.defaults)
+        kwargs.update({k: v for k, v in (("num_classes", cfg.num_classes), ("in_chans", cfg.in_chans)) if v is not None})
+        kwargs.update(cfg.model_kwargs)
+        builder = import_builder(spec_.builder, name)
+
+        def floor(card=card, builder=builder, kwargs=kwargs):
+            sd = safetensors.torch.load_file(card)
+            with torch.device("meta"):
+                model = builder(**kwargs)
+            model.load_state_dict(sd, assign=True)
+            return model.eval()
+
+        result["first_party"][name] = {
+            "times": alternate({"zoo": lambda name=name: zoo.create(name, pretrained=True), "floor": floor},
+                               runs=spec["runs"], warmup=1),
+            "sha256": bool(cfg.sha256),
+        }
+    return result
+
+
+# ------------------------------------------------------------------------------ parent
+def run(quick: bool) -> list[dict]:
+    import zoo
+
+    if "timm/resnet18" not in zoo.list_models("timm/resnet18"):
+        raise Skipped("the timm bridge (visionzoo-timm) is not installed, so timm/resnet18 is not registered")
+    runs = 5 if quick else 20
+    with tempfile.TemporaryDirectory(prefix="zoo-bench-create-") as tmp:
+        tmp = Path(tmp)
+        cache = tmp / "hub"
+        timm_file = tmp / "resnet18.safetensors"
+        _make_resnet18_file(timm_file)
+        place_in_hf_cache(cache, "timm/resnet18.a1_in1k", "model.safetensors", timm_file)
+        first_party = first_party_tags(quick)
+        for name, card in first_party:
+            info = zoo.model_info(name)
+            cfg = info.pretrained[name.split(".", 1)[1]]
+            place_in_hf_cache(cache, cfg.hf_hub_id, cfg.filename, Path(card), cfg.revision)
+        spec = {"timm_file": str(timm_file), "runs": runs, "first_party": first_party}
+        env = dict(os.environ, HF_HUB_CACHE=str(cache), HF_HUB_OFFLINE="1", HF_HUB_DISABLE_TELEMETRY="1",
+                   HF_HUB_DISABLE_PROGRESS_BARS="1")
+        env.pop("HF_HOME", None)
+        out = subprocess.run([sys.executable, "-m", "benchmarks.create", "--worker", json.dumps(spec)],
+                             env=env, cwd=ROOT, capture_output=True, text=True)
+        if out.returncode != 0:
+            raise RuntimeError(f"create worker failed:\n{out.stderr[-4000:]}")
+        result = json.loads(out.stdout.strip().splitlines()[-1])
+
+    t = {k: median(v) for k, v in result["timm"].items()}
+    mb = timm_file_size_mb = spec.get("size_mb", None)  # noqa: F841 - kept simple below
+    rows = [
+        goal_row("warm create timm/resnet18 vs floor", "zoo.create(pretrained=True), hub cache", t["zoo hub cache"],
+                 "load_file + meta build + assign", t["floor"], GOAL_FLOOR, runs),
+        goal_row("warm create timm/resnet18 vs floor", "zoo.create(weights=path)", t["zoo weights=path"],
+                 "load_file + meta build + assign", t["floor"], GOAL_FLOOR, runs),
+        goal_row("warm create timm/resnet18 vs timm", "zoo.create(pretrained=True), hub cache", t["zoo hub cache"],
+                 "timm.create_model(pretrained=True), hub cache", t["timm hub cache"], GOAL_TIMM, runs),
+        goal_row("warm create timm/resnet18 vs timm", "zoo.create(weights=path)", t["zoo weights=path"],
+                 "timm.create_model(pretrained_cfg_overlay=dict(file=path))", t["timm overlay file"],
+                 GOAL_TIMM, runs),
+    ]
+    for name, entry in result["first_party"].items():
+        m = {k: median(v) for k, v in entry["times"].items()}
+        rows.append(goal_row(f"warm create {name} vs floor", "zoo.create(pretrained=True), hub cache", m["zoo"],
+                             "load_file + meta build + assign", m["floor"], GOAL_FLOOR, runs,
+                             "zoo also verifies the pinned sha256" if entry["sha256"] else "no sha256 pinned"))
+    if not result["first_party"]:
+        rows.append({"comparison": "first-party pretrained tag", "notes": "skipped: no hubcards/<arch>.<tag>/"
+                     "model.safetensors for a registered tag yet"})
+    return rows
+
+
+def _make_resnet18_file(path: Path) -> None:
+    code = ("import sys, torch, timm, safetensors.torch; torch.manual_seed(0); "
+            "m = timm.create_model('resnet18'); "
+            "safetensors.torch.save_file({k: v.contiguous() for k, v in m.state_dict().items()}, sys.argv[1])")
+    subprocess.run([sys.executable, "-c", code, str(path)], check=True)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--worker"]:
+        print(json.dumps(_worker(json.loads(sys.argv[2]))))
+    else:
+        from benchmarks.common import markdown_table
+
+        print(markdown_table(run(quick="--quick" in sys.argv)))
