@@ -200,14 +200,24 @@ def load_file(path: str | Path, *, allow_nonfinite: bool = False) -> dict:
 
 
 def _check_finite(path: str | Path, state: dict) -> None:
-    import torch
-
-    bad = [k for k, t in state.items() if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+    bad = [k for k, t in state.items() if t.is_floating_point() and not _all_finite(t)]
     if bad:
         raise WeightsError(
             f"{path}: {len(bad)} tensor(s) contain NaN or Inf values: {', '.join(sorted(bad)[:20])}. "
             "Weights like these give garbage outputs; the zoo refuses them. Re-export the weights "
             "from a healthy checkpoint.")
+
+
+def _all_finite(tensor) -> bool:
+    import torch
+
+    # A sum is NaN or Inf whenever any element is (IEEE propagation), and one sum is ~7x faster
+    # than isfinite(t).all(), which allocates a bool tensor (benchmarks/README.md, warm create).
+    # Only a non-finite sum (a NaN/Inf, or large finite values overflowing) needs the exact test.
+    if tensor.dtype in (torch.float32, torch.float64, torch.float16, torch.bfloat16) and \
+            bool(torch.isfinite(tensor.sum())):
+        return True
+    return bool(torch.isfinite(tensor).all())
 
 
 # ----------------------------------------------------------------------------- loading
