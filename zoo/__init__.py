@@ -24,6 +24,15 @@ from zoo.specs import ArchitectureSpec, ExplainerSpec, ModelInfo, PretrainedCfg
 __version__ = "0.1.0"
 
 
+def __getattr__(name: str):
+    # Lazy public names: ``zoo.overlay`` imports its module (and Pillow/matplotlib) on first use.
+    if name == "overlay":
+        from zoo.heatmap import overlay
+
+        return overlay
+    raise AttributeError(f"module 'zoo' has no attribute {name!r}")
+
+
 def list_models(pattern="*", *, pretrained: bool = False, task: str | None = None) -> list[str]:
     """Names of registered architectures matching an fnmatch ``pattern`` (or a list of them).
 
@@ -46,5 +55,5 @@ __all__ = [
     "AmbiguousNameError", "ArchitectureSpec", "BuilderError", "Explainer", "ExplainerSpec",
     "InvalidSpecError", "ModelInfo", "PluginWarning", "PretrainedCfg", "UnknownExplainerError",
     "UnknownModelError", "UnknownNameError", "UnknownTagError", "ZooError", "create",
-    "create_explainer", "explain", "hookimpl", "list_explainers", "list_models", "model_info",
+    "create_explainer", "explain", "hookimpl", "list_explainers", "list_models", "model_info", "overlay",
 ]

@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "zoo.cli.demo",
     "zoo.cli.hub",
     "zoo.cli.download",
+    "zoo.cli.explain",
 )
 
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, EXIT_RUNTIME = 0, 1, 2, 3

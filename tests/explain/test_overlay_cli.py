@@ -1,0 +1,92 @@
+"""``zoo.overlay`` and ``zoo explain`` with real files."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import zoo
+from zoo.cli import main
+
+
+def test_import_zoo_stays_light():
+    code = "import sys, zoo; zoo.overlay; print('torch' in sys.modules, 'matplotlib' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]  # overlay resolves lazily, imports only on use
+
+
+def test_overlay_inputs_and_blending():
+    image = np.zeros((10, 20, 3), dtype=np.uint8)
+    heat = torch.zeros(5, 10)
+    heat[0, 0] = 1.0
+    out = zoo.overlay(image, heat, alpha=1.0, cmap="gray")
+    assert isinstance(out, Image.Image) and out.size == (20, 10) and out.mode == "RGB"
+    assert out.getpixel((0, 0))[0] > 100 and out.getpixel((19, 9)) == (0, 0, 0)  # resized bilinearly
+    only_image = zoo.overlay(torch.full((3, 4, 4), 0.5), torch.rand(4, 4), alpha=0.0)
+    assert only_image.getpixel((1, 1)) == (128, 128, 128)
+    grey = zoo.overlay(Image.new("L", (4, 4), 200), np.ones((4, 4)), alpha=0.0)
+    assert grey.getpixel((0, 0)) == (200, 200, 200)
+    constant = zoo.overlay(image, np.full((10, 20), 7.0), alpha=1.0, cmap="gray")
+    assert constant.getpixel((3, 3)) == (0, 0, 0)  # constant map -> zeros, no NaN
+    with pytest.raises(ValueError, match="colormap"):
+        zoo.overlay(image, heat, cmap="nope")
+    with pytest.raises(ValueError, match=r"\(H, W\)"):
+        zoo.overlay(image, torch.rand(2, 5, 10))
+
+
+@pytest.fixture
+def digits_weights(tmp_path):
+    if "cnn_cam" not in zoo.list_models("cnn_cam"):
+        pytest.skip("the classification plugin (cnn_cam) is not installed")
+    from safetensors.torch import save_file
+
+    torch.manual_seed(0)
+    model = zoo.create("cnn_cam", num_classes=3, in_chans=1)
+    path = tmp_path / "model.safetensors"
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
+    (tmp_path / "config.json").write_text(json.dumps({
+        "label_names": ["zero", "one", "two"], "mean": [0.5], "std": [0.25], "input_size": [1, 16, 16],
+        "num_classes": 3, "in_chans": 1}))
+    images = []
+    for i in range(2):
+        p = tmp_path / f"img{i}.png"
+        Image.fromarray((np.random.default_rng(i).random((24, 20)) * 255).astype(np.uint8)).save(p)
+        images.append(str(p))
+    return path, images
+
+
+def test_cli_one_png_per_image(digits_weights, tmp_path, capsys):
+    weights, images = digits_weights
+    out = tmp_path / "maps"
+    assert main(["explain", "cnn_cam", *images, "--weights", str(weights), "-m", "gradcam",
+                 "--target", "two", "-o", str(out)]) == 0
+    written = sorted(out.glob("*.png"))
+    assert [p.name for p in written] == ["img0-gradcam.png", "img1-gradcam.png"]
+    assert Image.open(written[0]).size[0] > 100
+    assert str(written[0]) in capsys.readouterr().out
+
+
+def test_cli_grid_and_options(digits_weights, tmp_path):
+    weights, images = digits_weights
+    out = tmp_path / "grid.png"
+    assert main(["explain", "cnn_cam", *images, "--weights", str(weights), "-m", "smoothgrad", "-O",
+                 "n_samples=2", "--grid", "-o", str(out)]) == 0
+    assert out.is_file()
+    single = tmp_path / "one.png"
+    assert main(["explain", "cnn_cam", images[0], "--weights", str(weights), "--target", "1",
+                 "-o", str(single)]) == 0
+    assert single.is_file()
+
+
+def test_cli_errors(digits_weights, tmp_path, capsys):
+    weights, images = digits_weights
+    assert main(["explain", "cnn_cam", images[0], "--weights", str(weights), "--target", "seven"]) != 0
+    assert "neither a class index nor a class name" in capsys.readouterr().err
+    assert main(["explain", "cnn_cam", str(tmp_path / "missing.png"), "--weights", str(weights)]) != 0
+    assert "no such image" in capsys.readouterr().err
+    assert main(["explain", "cnn_cam", *images, "--weights", str(weights), "-o", str(tmp_path / "x.png")]) != 0
+    assert "--grid" in capsys.readouterr().err

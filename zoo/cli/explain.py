@@ -1,0 +1,169 @@
+"""``zoo explain``: heat maps of why a model predicts what it does, drawn over the images.
+
+    zoo explain cnn_cam.digits seven.png --method gradcam --target 7 -o seven-gradcam.png
+    zoo explain cnn_cam.digits a.png b.png --grid -o both.png
+    zoo explain cnn_cam --weights model.safetensors a.png -m smoothgrad -O n_samples=16
+
+Preprocessing (class names, mean/std, input size) follows the weights' ``config.json``, found
+as ``zoo predict`` finds it (``--config``, beside ``--weights``, ``hubcards/<arch>.<tag>/``,
+the Hub repo). Each PNG shows the map blended over the image, titled with the explained
+class, its score (softmax probability) and the method.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import sys
+from pathlib import Path
+
+from zoo.errors import ZooError
+
+SUPPORTED_TASKS = ("classification", "semantic_segmentation")
+
+
+class ExplainCommandError(ZooError, ValueError):
+    """``zoo explain`` cannot run as asked."""
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "explain", help="draw explanation heat maps (Grad-CAM, saliency, ...) over images",
+        description="Explain a classifier's (or segmenter's) prediction on images and write heat-map PNGs.")
+    p.add_argument("name", metavar="NAME[.TAG]", help="model name, e.g. 'cnn_cam.digits'")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files Pillow can read")
+    p.add_argument("-m", "--method", default="gradcam", help="explainer name, see `zoo list` (default gradcam)")
+    p.add_argument("-t", "--target", help="class index or class name to explain (default: the predicted class)")
+    p.add_argument("-o", "--output", metavar="PATH",
+                   help="PNG file (one image, or --grid), or a folder for one PNG per image "
+                        "(default: IMAGESTEM-METHOD.png in the current folder)")
+    p.add_argument("--grid", action="store_true", help="all images in one PNG")
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--pretrained", action="store_true",
+                        help="load the tag's weights from the Hub (implied when NAME has a tag)")
+    source.add_argument("--weights", metavar="PATH", help="a local .safetensors file to load")
+    p.add_argument("--config", metavar="PATH", help="a config.json with label_names, mean, std, input_size")
+    p.add_argument("-O", "--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="explainer option, e.g. -O n_samples=16 -O target_layer=layer4 (repeatable)")
+    p.add_argument("--alpha", type=float, default=0.5, help="heat-map opacity (default 0.5)")
+    p.add_argument("--cmap", default="jet", help="matplotlib colormap (default jet)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    import zoo
+    from zoo.cli.predict import Preprocessing, _hub_config, find_config
+    from zoo.registry import get_registry
+
+    spec, _plugin, tag = get_registry().resolve(args.name, pretrained=args.pretrained)
+    if spec.task not in SUPPORTED_TASKS:
+        raise ExplainCommandError(f"{spec.name} is an {spec.task} model; zoo explain explains "
+                                  f"{' and '.join(SUPPORTED_TASKS)} models")
+    missing = [p for p in args.images if not Path(p).is_file()]
+    if missing:
+        raise ExplainCommandError(f"no such image file: {', '.join(missing)}")
+    options = dict(_option(o) for o in args.option)
+
+    pretrained = args.weights is None and (args.pretrained or tag is not None)
+    cfg = spec.pretrained[tag] if tag else None
+    config = find_config(spec.name, tag, weights=args.weights, config=args.config)
+    if not config and pretrained and cfg is not None:
+        config = _hub_config(cfg)
+    if args.weights is None and not pretrained:
+        print(f"zoo explain: warning: no weights given; {spec.name} is randomly initialised, so the maps "
+              "mean nothing (use --weights PATH or --pretrained)", file=sys.stderr)
+    names = [str(n) for n in config.get("label_names") or []]
+    size = config.get("input_size")
+    num_classes = config.get("num_classes") or (len(names) or None)
+    in_chans = config.get("in_chans") or (int(size[0]) if isinstance(size, list) and len(size) == 3 else None)
+    model = zoo.create(args.name, pretrained=pretrained, weights=args.weights,
+                       num_classes=num_classes, in_chans=in_chans).eval()
+    in_chans = in_chans or (cfg.in_chans if cfg else None) or spec.defaults.get("in_chans") or 3
+    pre = Preprocessing.from_config(config, in_chans)
+    target = _target(args.target, names)
+    explainer = zoo.create_explainer(args.method, model, **options)
+
+    panels = []
+    for path in map(Path, args.images):
+        original, x = pre.load(path)
+        x = pre.normalise(x)[None]
+        with torch.no_grad():
+            output = model(x)
+        maps = explainer(x, target=target)
+        cls = int(explainer.last_classes[0]) if getattr(explainer, "last_classes", None) is not None \
+            else int(output.argmax(1).flatten()[0])
+        score = _score(output, cls)
+        label = names[cls] if cls < len(names) else f"class {cls}"
+        title = f"{label} ({score:.2f}) - {args.method}"
+        panels.append((path, zoo.overlay(original, maps[0], alpha=args.alpha, cmap=args.cmap), title))
+
+    for written in _write(panels, args):
+        print(written)
+    return 0
+
+
+def _option(text: str):
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise ExplainCommandError(f"--option takes KEY=VALUE, got {text!r}")
+    try:
+        return key, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return key, value  # a plain string, e.g. target_layer=layer4
+
+
+def _target(text: str | None, names: list[str]):
+    if text is None:
+        return None
+    if text in names:
+        return names.index(text)
+    try:
+        return int(text)
+    except ValueError:
+        known = f"; known classes: {', '.join(names)}" if names else ""
+        raise ExplainCommandError(f"--target {text!r} is neither a class index nor a class name{known}") from None
+
+
+def _score(output, cls: int) -> float:
+    """Softmax probability of ``cls``; for segmentation, its mean over the pixels predicted as it."""
+    probs = output.float().softmax(1)[0, cls]
+    if probs.ndim == 0:
+        return float(probs)
+    mask = output[0].argmax(0) == cls
+    return float(probs[mask].mean()) if mask.any() else 0.0
+
+
+def _write(panels, args) -> list[Path]:
+    from matplotlib.figure import Figure
+
+    out = Path(args.output) if args.output else None
+    if args.grid or (len(panels) == 1 and out is not None and out.suffix.lower() == ".png"):
+        target = out or Path(f"explain-{args.method}.png")
+        cols = min(4, len(panels))
+        rows = -(-len(panels) // cols)
+        fig = Figure(figsize=(3.2 * cols, 3.4 * rows), layout="constrained")
+        for i, (_, image, title) in enumerate(panels):
+            ax = fig.add_subplot(rows, cols, i + 1)
+            ax.imshow(image)
+            ax.set_title(title, fontsize=10)
+            ax.axis("off")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(target, dpi=100)
+        return [target]
+    folder = out if out is not None else Path(".")
+    if folder.suffix.lower() == ".png":
+        raise ExplainCommandError(f"{len(panels)} images but one output file {folder}: pass --grid, or a folder")
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for path, image, title in panels:
+        fig = Figure(figsize=(4, 4.3), layout="constrained")
+        ax = fig.add_subplot()
+        ax.imshow(image)
+        ax.set_title(title, fontsize=10)
+        ax.axis("off")
+        target = folder / f"{path.stem}-{args.method}.png"
+        fig.savefig(target, dpi=100)
+        written.append(target)
+    return written

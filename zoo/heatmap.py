@@ -1,0 +1,77 @@
+"""``zoo.overlay(image, map)``: an explanation map drawn over its image as a heat map.
+
+The colormap is matplotlib's, the resizing and blending Pillow's. Importing this module is
+cheap (numpy, Pillow and matplotlib are imported on first use), and it never imports torch:
+tensors are recognised by their ``detach``/``cpu``/``numpy`` methods.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def overlay(image: Any, heatmap: Any, *, alpha: float = 0.5, cmap: str = "jet", normalize: bool = True):
+    """Blend ``heatmap`` (H, W) over ``image`` and return an RGB ``PIL.Image``.
+
+    Args:
+        image: a PIL image, an (H, W) / (H, W, C) array (uint8, or float in [0, 1]), or a
+            (C, H, W) / (H, W) tensor in [0, 1]; pass the image before mean/std normalisation.
+        heatmap: (H, W) array or tensor, e.g. one map from ``zoo.explain``; it is resized
+            (bilinear) to the image's size when they differ.
+        alpha: opacity of the heat map (0: only the image, 1: only the heat map).
+        cmap: a matplotlib colormap name.
+        normalize: min-max scale the map first (a constant map is drawn as zeros); False
+            clips it to [0, 1] instead.
+    """
+    import matplotlib
+    import numpy as np
+    from PIL import Image
+
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+    base = _to_rgb(image)
+    values = np.nan_to_num(_to_numpy(heatmap).astype(np.float32).squeeze())
+    if values.ndim != 2:
+        raise ValueError(f"heatmap must be (H, W), got shape {values.shape}; pass one map, e.g. maps[0]")
+    if normalize:
+        low, span = values.min(), values.max() - values.min()
+        values = (values - low) / span if span > 0 else np.zeros_like(values)
+    values = np.clip(values, 0.0, 1.0)
+    if values.shape != (base.height, base.width):
+        values = np.asarray(Image.fromarray(values, mode="F").resize(base.size, Image.BILINEAR))
+    try:
+        colormap = matplotlib.colormaps[cmap]
+    except KeyError:
+        raise ValueError(f"unknown matplotlib colormap {cmap!r}, e.g. 'jet', 'viridis', 'inferno'") from None
+    heat = Image.fromarray(colormap(np.clip(values, 0.0, 1.0), bytes=True)[..., :3])
+    return Image.blend(base, heat, alpha)
+
+
+def _to_numpy(x: Any):
+    import numpy as np
+
+    if hasattr(x, "detach"):  # a torch tensor, without importing torch
+        x = x.detach().cpu().float().numpy()
+    return np.asarray(x)
+
+
+def _to_rgb(image: Any):
+    import numpy as np
+    from PIL import Image
+
+    if isinstance(image, Image.Image):
+        return image.convert("RGB")
+    is_tensor = hasattr(image, "detach")
+    array = _to_numpy(image)
+    if is_tensor and array.ndim == 3 and array.shape[0] in (1, 3, 4):  # (C, H, W) -> (H, W, C)
+        array = array.transpose(1, 2, 0)
+    if array.ndim == 3 and array.shape[-1] == 1:
+        array = array[..., 0]
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[-1] not in (3, 4)):
+        raise ValueError(f"image must be (H, W), (H, W, 3) or a (C, H, W) tensor, got shape {array.shape}")
+    if array.dtype != np.uint8:
+        array = array.astype(np.float32)
+        if array.max(initial=0.0) <= 1.0:
+            array = array * 255.0
+        array = np.clip(np.round(array), 0, 255).astype(np.uint8)
+    return Image.fromarray(array).convert("RGB")
