@@ -91,7 +91,7 @@ def _body(card_dir: Path, recipe: Recipe, config: dict, dataset_text: str, task_
         f"Reproduce with `zoo train hubcards/{name}` (fixed seed; about {config.get('train_minutes', '?')} "
         f"minutes on a shared 2-core CPU with {hp.get('threads', '?')} threads). The recipe "
         f"(`{recipe_file.name}`):\n",
-        "```yaml\n" + _recipe_text(recipe) + "```\n",
+        "```yaml\n" + recipe_file.read_text().rstrip() + "\n```\n",
     ]
     extra = card_dir / "explainers.json"
     if extra.is_file():
@@ -107,12 +107,6 @@ def _split_text(recipe: Recipe) -> str:
     from zoo.data import get_dataset
 
     return f"{len(get_dataset(recipe.dataset, 'test', **recipe.dataset_kwargs))} images, disjoint seed"
-
-
-def _recipe_text(recipe: Recipe) -> str:
-    import yaml
-
-    return yaml.safe_dump(recipe.raw, sort_keys=False)
 
 
 def _limits(recipe: Recipe) -> str:
@@ -142,3 +136,12 @@ def _explainer_section(report: dict) -> str:
 
 def _fmt(value: Any) -> str:
     return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def rewrite_card(card_dir: str | Path) -> Path:
+    """Re-render ``README.md`` from the recipe and ``config.json`` (e.g. after adding a report)."""
+    from zoo.recipes import load_recipe
+
+    card_dir = Path(card_dir)
+    config = json.loads((card_dir / "config.json").read_text())
+    return write_card(card_dir, load_recipe(card_dir), config)

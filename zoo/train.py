@@ -20,7 +20,7 @@ from zoo.recipes import load_recipe
 TRAIN_DEFAULTS: dict[str, Any] = {
     "seed": 0, "epochs": 10, "batch_size": 32, "lr": 3e-3, "weight_decay": 1e-4, "threads": 2,
     "schedule": "onecycle", "warmup": 0.15, "grad_clip": None, "augment": {}, "save_dtype": "float32",
-    "eval_batch_size": 32,
+    "eval_batch_size": 32, "init_from": None,
 }
 
 
@@ -55,6 +55,8 @@ def train(card_dir: str | Path, *, epochs: int | None = None, progress: bool = T
 
     model = zoo.create(recipe.architecture, num_classes=recipe.num_classes, in_chans=recipe.in_chans,
                        **recipe.model_kwargs)
+    if hp.get("init_from"):
+        _init_from(model, card_dir.parent / hp["init_from"], log)
     n_params = sum(p.numel() for p in model.parameters())
     train_set = get_dataset(recipe.dataset, "train", **recipe.dataset_kwargs)
     val_set = get_dataset(recipe.dataset, "val", **recipe.dataset_kwargs)
@@ -142,6 +144,20 @@ def train(card_dir: str | Path, *, epochs: int | None = None, progress: bool = T
     return config
 
 
+def _init_from(model, source: Path, log) -> None:
+    """Start from another card's weights where names and shapes match (FCN-16s from FCN-32s, as
+    in Long et al.); the other layers keep their fresh initialisation."""
+    from zoo.weights import load_file
+
+    if source.is_dir():
+        source = source / "model.safetensors"
+    state, own = load_file(source), model.state_dict()
+    taken = {k: v.to(own[k].dtype) for k, v in state.items() if k in own and own[k].shape == v.shape}
+    model.load_state_dict(taken, strict=False)
+    fresh = sorted(set(own) - set(taken))
+    log(f"initialised {len(taken)}/{len(own)} tensors from {source}; fresh: {', '.join(fresh) or 'none'}")
+
+
 def _input_hw(item: dict) -> list[int]:
     return list(item["image"].shape[-2:])
 
@@ -207,3 +223,11 @@ def _save_weights(model, path: Path, dtype: str) -> None:
     state = {k: (v.to(target) if v.is_floating_point() else v).contiguous().clone()
              for k, v in model.state_dict().items()}
     safetensors.torch.save_file(state, str(path), metadata={"format": "pt"})
+
+
+def pretrained_cfg_source(config: dict[str, Any]) -> str:
+    """The ``zoo.PretrainedCfg(...)`` a plugin adds to publish a trained card (printed by ``zoo train``)."""
+    metrics = {k: v for k, v in config["metrics"].items() if not k.startswith("iou_")}
+    return (f'zoo.PretrainedCfg(hf_hub_id="{config["hf_hub_id"]}", sha256="{config["sha256"]}", '
+            f'num_classes={config["num_classes"]}, in_chans={config["in_chans"]}, metrics={metrics!r}, '
+            f'license="{config["license"]}", default=True, model_kwargs={config["model_kwargs"]!r})')

@@ -17,9 +17,11 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from zoo.train import train
+    from zoo.train import pretrained_cfg_source, train
 
     config = train(args.card, epochs=args.epochs, progress=not args.no_progress)
     print(f"wrote {args.card}/model.safetensors (sha256 {config['sha256']})")
     print("metrics: " + ", ".join(f"{k}={v}" for k, v in config["metrics"].items()))
+    print(f"to publish it, add to the plugin's pretrained tags:\n  \"{config['tag']}\": "
+          + pretrained_cfg_source(config))
     return 0

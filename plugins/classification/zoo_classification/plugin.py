@@ -11,7 +11,15 @@ def zoo_architectures():
             task="classification",
             builder="zoo_classification.cnn_cam:cnn_cam",
             defaults={"num_classes": 10, "in_chans": 3},
-            pretrained={},
+            pretrained={
+                # Trained by `zoo train hubcards/cnn_cam.digits`; see that card.
+                "digits": zoo.PretrainedCfg(
+                    hf_hub_id="visionzoo/cnn_cam.digits",
+                    sha256="7ed159b6763b0b1b4886915f5f24ccd0924b05365307009ecf9b59d79b66c68d",
+                    num_classes=10, in_chans=1, metrics={"accuracy": 0.9972}, license="apache-2.0",
+                    default=True, model_kwargs={"widths": [16, 32, 64], "depth": 2},
+                ),
+            },
             description="small CNN, global average pooling and one linear head (CAM-ready)",
         ),
     ]

@@ -1,0 +1,88 @@
+"""Every shipped hub card: its weights re-measure to the card's numbers, its file matches the
+recorded sha256 everywhere it is recorded, and its config agrees with the registered spec.
+
+Data-driven over ``hubcards/*/config.json``: a new card is tested by adding its folder.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import zoo
+from zoo.evaluate import PRIMARY_METRIC, evaluate
+from zoo.train import sha256_of
+
+HUBCARDS = Path(__file__).resolve().parents[2] / "hubcards"
+CARDS = sorted(p.parent for p in HUBCARDS.glob("*/config.json"))
+REQUIRED_CONFIG = {"architecture", "tag", "task", "num_classes", "in_chans", "label_names", "mean", "std",
+                   "input_size", "sha256", "metrics", "dataset", "hf_hub_id"}
+
+
+def _config(card: Path) -> dict:
+    return json.loads((card / "config.json").read_text())
+
+
+def _cfg(card: Path) -> zoo.PretrainedCfg:
+    config = _config(card)
+    return zoo.model_info(config["architecture"]).pretrained[config["tag"]]
+
+
+def test_hubcards_exist():
+    assert CARDS, f"no trained hub cards under {HUBCARDS}"
+
+
+@pytest.mark.parametrize("card", CARDS, ids=lambda p: p.name)
+def test_metric_reproduces_within_one_percent(card):
+    config = _config(card)
+    measured = evaluate(card.name, hubcards=HUBCARDS)
+    primary = PRIMARY_METRIC[config["task"]]
+    for key in (primary, *[k for k in config["metrics"] if k != primary]):
+        assert measured[key] == pytest.approx(config["metrics"][key], abs=0.01), key
+    # The registered tag publishes the same number.
+    assert _cfg(card).metrics[primary] == pytest.approx(measured[primary], abs=0.01)
+
+
+@pytest.mark.parametrize("card", CARDS, ids=lambda p: p.name)
+def test_sha256_matches_file_card_and_spec(card):
+    config = _config(card)
+    digest = sha256_of(card / config["filename"])
+    assert config["sha256"] == digest
+    assert _cfg(card).sha256 == digest
+    assert digest in (card / "README.md").read_text()
+
+
+@pytest.mark.parametrize("card", CARDS, ids=lambda p: p.name)
+def test_config_agrees_with_spec_and_loads_strictly(card):
+    config = _config(card)
+    assert REQUIRED_CONFIG <= set(config), REQUIRED_CONFIG - set(config)
+    assert card.name == f"{config['architecture']}.{config['tag']}"
+    cfg = _cfg(card)
+    info = zoo.model_info(config["architecture"])
+    assert info.task == config["task"]
+    assert cfg.hf_hub_id == config["hf_hub_id"] == f"visionzoo/{card.name}"
+    assert (cfg.num_classes, cfg.in_chans) == (config["num_classes"], config["in_chans"])
+    assert cfg.model_kwargs == config["model_kwargs"]
+    assert cfg.license == config["license"] and cfg.default
+    assert len(config["label_names"]) == config["num_classes"]
+    assert len(config["mean"]) == len(config["std"]) == config["in_chans"] == config["input_size"][0]
+    assert config["file_size"] == (card / config["filename"]).stat().st_size < 8 * 2**20
+    model = zoo.create(card.name, weights=card / config["filename"])  # strict: raises on any mismatch
+    assert not model.training
+    assert sum(p.numel() for p in model.parameters()) == config["num_params"]
+
+
+@pytest.mark.parametrize("card", CARDS, ids=lambda p: p.name)
+def test_card_metadata(card):
+    from huggingface_hub import ModelCard
+
+    config = _config(card)
+    data = ModelCard.load(card / "README.md").data
+    assert data.library_name == "visionzoo" and data.license == config["license"]
+    results = {r.metric_type: r.metric_value for r in data.eval_results}
+    primary = PRIMARY_METRIC[config["task"]]
+    assert results[primary] == config["metrics"][primary]
+    assert any(p.name.startswith("recipe.") for p in card.iterdir())
+    assert f'zoo.create("{card.name}", pretrained=True)' in (card / "README.md").read_text()
