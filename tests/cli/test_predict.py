@@ -115,6 +115,11 @@ def test_instance_model_draws_boxes_and_masks(tmp_path):
     with Image.open(tmp_path / "out" / "scene.png") as im:
         assert im.size == (96, 64)
         assert (np.asarray(im.convert("RGB")) != source).any()  # an untrained model still detects
+    rc = main(["predict", "maskrcnn_mini", str(tmp_path / "scene.png"), "-o", str(tmp_path / "big"),
+               "--weights", str(tmp_path / "m.safetensors"), "--scale", "2"])
+    assert rc == 0
+    with Image.open(tmp_path / "big" / "scene.png") as im:
+        assert im.size == (192, 128)  # drawn enlarged, for small images
 
 
 def test_errors(sample_plugin, tmp_path, capsys):
@@ -127,6 +132,7 @@ def test_errors(sample_plugin, tmp_path, capsys):
     assert main(["predict", "sample_segmenter", str(tmp_path / "notes.png"), "-o", out]) == 3
     assert "not an image Pillow can read" in capsys.readouterr().err
     assert main(["predict", "sample_segmenter.nope", str(tmp_path / "scene.png"), "-o", out]) == 2
+    assert main(["predict", "sample_segmenter", str(tmp_path / "scene.png"), "-o", out, "--scale", "0"]) == 2
     (tmp_path / "bad.json").write_text("{")
     assert main(["predict", "sample_segmenter", str(tmp_path / "scene.png"), "-o", out,
                  "--config", str(tmp_path / "bad.json")]) == 3

@@ -50,10 +50,14 @@ def register(subparsers) -> None:
     p.add_argument("--score-threshold", type=float, default=0.5,
                    help="instance models: draw detections scoring at least this (default 0.5)")
     p.add_argument("--alpha", type=float, default=0.5, help="opacity of the mask colours (default 0.5)")
+    p.add_argument("--scale", type=float, default=1.0,
+                   help="draw on the image enlarged by this factor, for small images (default 1: the image's size)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from PIL import Image
+
     import zoo
     from zoo.registry import get_registry
 
@@ -66,6 +70,9 @@ def run(args: argparse.Namespace) -> int:
     missing = [str(p) for p in images if not p.is_file()]
     if missing:
         print(f"zoo predict: error: no such image file: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    if not args.scale > 0:
+        print(f"zoo predict: error: --scale must be positive, got {args.scale}", file=sys.stderr)
         return 2
 
     pretrained = args.weights is None and (args.pretrained or tag is not None)
@@ -89,6 +96,9 @@ def run(args: argparse.Namespace) -> int:
     used: set[str] = set()
     for path in images:
         original, x = pre.load(path)
+        if args.scale != 1:
+            size = (max(1, round(original.width * args.scale)), max(1, round(original.height * args.scale)))
+            original = original.resize(size, Image.NEAREST)
         if spec.task == "semantic_segmentation":
             drawn = _predict_semantic(model, original, pre.normalise(x), config, num_classes, args.alpha)
         else:
@@ -218,6 +228,7 @@ def _class_names(config: dict, num_classes: int | None) -> list[str]:
 
 # --------------------------------------------------------------------------- models
 def _predict_semantic(model, original, x, config, num_classes, alpha):
+    """Logits at the input's size, upsampled to ``original``'s (the drawing's) size, argmax."""
     import torch
     import torch.nn.functional as F
 
@@ -242,7 +253,7 @@ def _predict_instances(model, original, x, config, num_classes, score_threshold,
     with torch.no_grad():
         pred = dict(model([x])[0])
     h, w = x.shape[-2:]
-    if (h, w) != (original.height, original.width):  # map back from the resized input
+    if (h, w) != (original.height, original.width):  # map back from the input's size to the drawing's
         scale = torch.tensor([original.width / w, original.height / h] * 2)
         pred["boxes"] = pred["boxes"] * scale
         if "masks" in pred and len(pred["masks"]):
