@@ -75,6 +75,16 @@ def test_config_beside_weights_resizes_and_names(sample_plugin, tmp_path):
             assert im.size == (70, 50)  # drawn at the image's size, not the model's input size
 
 
+def test_config_model_kwargs_build_the_model_the_weights_need(sample_plugin, tmp_path):
+    red_square_png(tmp_path / "a.png")
+    save_file(zoo.create("sample_segmenter", width=6).state_dict(), str(tmp_path / "w.safetensors"))
+    args = ["predict", "sample_segmenter", str(tmp_path / "a.png"), "-o", str(tmp_path / "out"),
+            "--weights", str(tmp_path / "w.safetensors")]
+    assert main(args) == 3  # built with the default width 4: the file does not fit
+    (tmp_path / "config.json").write_text(json.dumps({"model_kwargs": {"width": 6}}))
+    assert main(args) == 0
+
+
 def test_hubcards_config_is_found(tmp_path):
     card = tmp_path / "unet.shapes"
     card.mkdir()

@@ -8,8 +8,9 @@ Preprocessing follows the weights' ``config.json`` (``label_names``, ``mean``, `
 3. ``hubcards/<arch>.<tag>/config.json`` in the project, for a pretrained tag;
 4. ``config.json`` in the tag's Hub repository (only if the weights came from the Hub).
 
-Without one: class names "class 0".."class K-1", mean 0 / std 1 (pixels in [0, 1]) and each
-image at its own size. Instance models (torchvision's contract) take [0, 1] pixels and
+``model_kwargs`` in a config beside ``--weights`` (or given with ``--config``) are passed to
+the builder, so a file trained with non-default options loads. Without a config: class names
+"class 0".."class K-1", mean 0 / std 1 (pixels in [0, 1]) and each image at its own size. Instance models (torchvision's contract) take [0, 1] pixels and
 normalise inside, so ``mean``/``std`` apply to semantic segmentation models only.
 """
 
@@ -83,8 +84,11 @@ def run(args: argparse.Namespace) -> int:
     if args.weights is None and not pretrained:
         print(f"zoo predict: warning: no weights given; {spec.name} is randomly initialised "
               f"(use --weights PATH or --pretrained)", file=sys.stderr)
+    # A local weights file is built with the builder options its config records (the Hub's tags
+    # carry theirs in PretrainedCfg.model_kwargs, which create applies).
+    kwargs = dict(config.get("model_kwargs") or {}) if args.weights is not None else {}
     model = zoo.create(args.name, pretrained=pretrained, weights=args.weights,
-                       num_classes=num_classes, in_chans=in_chans).eval()
+                       num_classes=num_classes, in_chans=in_chans, **kwargs).eval()
     if not config and pretrained and cfg is not None:
         config = _hub_config(cfg)
 
