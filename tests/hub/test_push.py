@@ -1,0 +1,94 @@
+"""`zoo hub push`: what would be uploaded, and the refusals (no real Hub is reachable here)."""
+
+from __future__ import annotations
+
+import json
+
+from zoo.cli import main as cli_main
+from zoo.testing.hub_fixture import make_card, register_hubtest, seeded_state
+
+SECRET = "hf_zooPushSecretToken0123456789"
+
+
+def _card(tmp_path, **config):
+    card, sha = make_card(tmp_path / "cards", "hubtest_seg.toy", seeded_state(0), **config)
+    return card, sha
+
+
+def _record_sha(card, sha):
+    config = json.loads((card / "config.json").read_text())
+    config["sha256"] = sha
+    (card / "config.json").write_text(json.dumps(config))
+
+
+def test_dry_run_lists_the_folder_that_would_be_uploaded(tmp_path, capsys):
+    card, sha = _card(tmp_path)
+    _record_sha(card, sha)
+    (card / ".DS_Store").write_text("junk")
+    (card / "recipe.yaml").write_text("epochs: 1\n")
+    code = cli_main(["hub", "push", "hubtest_seg.toy", "--repo-id", "acme/hubtest_seg.toy",
+                     "--hubcards", str(tmp_path / "cards"), "--dry-run"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert f"hubtest_seg.toy -> acme/hubtest_seg.toy (model.safetensors sha256 {sha})" in out
+    listed = [line.split()[0] for line in out.splitlines() if line.startswith("  ")]
+    assert listed == ["README.md", "config.json", "model.safetensors", "recipe.yaml"]  # hidden files stay home
+    assert "nothing uploaded" in out
+
+
+def test_refuses_weights_that_differ_from_the_card_sha256(tmp_path, capsys):
+    card, sha = _card(tmp_path)
+    _record_sha(card, "0" * 64)
+    code = cli_main(["hub", "push", "hubtest_seg.toy", "--repo-id", "acme/x", "--hubcards", str(tmp_path / "cards"),
+                     "--dry-run"])
+    err = capsys.readouterr().err
+    assert code == 3
+    assert "refusing to push" in err and sha in err and "0" * 64 in err
+
+
+def test_refuses_weights_that_differ_from_the_registered_sha256(tmp_path, capsys):
+    card, sha = _card(tmp_path)
+    _record_sha(card, sha)
+    register_hubtest({"toy": dict(hf_hub_id="zoo-tests/hubtest_seg.toy", sha256="f" * 64, num_classes=3)})
+    code = cli_main(["hub", "push", "hubtest_seg.toy", "--repo-id", "acme/x", "--hubcards", str(tmp_path / "cards"),
+                     "--dry-run"])
+    err = capsys.readouterr().err
+    assert code == 3 and "registered PretrainedCfg" in err and "f" * 64 in err
+
+
+def test_refuses_a_card_with_no_recorded_sha256(tmp_path, capsys):
+    _card(tmp_path)
+    code = cli_main(["hub", "push", "hubtest_seg.toy", "--repo-id", "acme/x", "--hubcards", str(tmp_path / "cards"),
+                     "--dry-run"])
+    assert code == 3 and "no sha256 is recorded" in capsys.readouterr().err
+
+
+def test_refuses_a_corrupt_weights_file_even_if_its_hash_is_recorded(tmp_path, capsys):
+    from zoo.hub import sha256_of
+
+    card, _ = _card(tmp_path)
+    weights = card / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-10])
+    _record_sha(card, sha256_of(weights))
+    code = cli_main(["hub", "push", "hubtest_seg.toy", "--repo-id", "acme/x", "--hubcards", str(tmp_path / "cards"),
+                     "--dry-run"])
+    assert code == 3 and "truncated" in capsys.readouterr().err
+
+
+def test_bad_repo_id_and_missing_card(tmp_path, capsys):
+    assert cli_main(["hub", "push", "hubtest_seg.toy", "--repo-id", "no-slash", "--dry-run"]) == 2
+    assert cli_main(["hub", "push", "nope.card", "--repo-id", "acme/x", "--hubcards", str(tmp_path),
+                     "--dry-run"]) == 3
+    assert "no such hub card folder" in capsys.readouterr().err
+
+
+def test_a_failing_upload_is_a_hub_error_without_the_token(hub, tmp_path, monkeypatch, capsys):
+    # olah is read-only: the create_repo call is refused, as an unreachable or forbidden Hub would be.
+    monkeypatch.setenv("HF_TOKEN", SECRET)
+    card, sha = _card(tmp_path)
+    _record_sha(card, sha)
+    code = cli_main(["hub", "push", "hubtest_seg.toy", "--repo-id", "acme/hubtest_seg.toy",
+                     "--hubcards", str(tmp_path / "cards")])
+    captured = capsys.readouterr()
+    assert code == 3 and "push of hubtest_seg.toy to acme/hubtest_seg.toy failed" in captured.err
+    assert SECRET not in captured.err + captured.out

@@ -1,0 +1,82 @@
+"""`zoo hub serve`: hub cards as deterministic git repositories, served by olah on loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import tomllib
+
+from zoo.errors import HubError
+from zoo.hub_server import build_repo, card_dirs, card_hub_id, write_config
+from zoo.testing.hub_fixture import make_card, seeded_state
+
+
+def test_card_becomes_one_deterministic_commit_with_lfs_weights(tmp_path):
+    card, sha = make_card(tmp_path / "cards", "hubtest_seg.toy", seeded_state(0))
+    first = build_repo(card, tmp_path / "a" / "repo")
+    second = build_repo(card, tmp_path / "b" / "repo")
+    assert first == second and len(first) == 40  # same files -> same commit, on any machine
+    assert build_repo(card, tmp_path / "a" / "repo") == first  # reused as is
+    pointer = (tmp_path / "a" / "repo" / "model.safetensors").read_text()
+    assert pointer.startswith("version https://git-lfs.github.com/spec/v1\n") and f"oid sha256:{sha}" in pointer
+    assert (tmp_path / "a" / "repo" / ".git" / "lfs" / "objects" / sha[:2] / sha[2:4] / sha).is_file()
+    (card / "README.md").write_text("changed\n")
+    assert build_repo(card, tmp_path / "a" / "repo") != first
+
+
+def test_hub_id_comes_from_config_or_default_org(tmp_path):
+    make_card(tmp_path, "unet.shapes", seeded_state(0))
+    make_card(tmp_path, "foo.bar", seeded_state(0), hf_hub_id="acme/foo.bar")
+    (tmp_path / "not-a-card").mkdir()
+    assert [p.name for p in card_dirs(tmp_path)] == ["foo.bar", "unet.shapes"]
+    assert card_hub_id(tmp_path / "foo.bar") == "acme/foo.bar"
+    assert card_hub_id(tmp_path / "unet.shapes") in ("visionzoo/unet.shapes",)  # registry agrees or default
+    with pytest.raises(HubError, match="no such hub-cards directory"):
+        card_dirs(tmp_path / "nope")
+
+
+def test_olah_config_is_loopback_and_offline(tmp_path):
+    config = tomllib.loads(write_config(tmp_path, 8123).read_text())
+    assert config["basic"]["host"] == "127.0.0.1"
+    assert config["basic"]["mirrors-path"] == [str(tmp_path / "mirrors")]
+    assert config["accessibility"]["offline"] is True
+
+
+def test_serve_command_prints_endpoint_serves_cards_and_stops(tmp_path):
+    from huggingface_hub import hf_hub_download
+
+    make_card(tmp_path / "cards", "hubtest_seg.toy", seeded_state(0), hf_hub_id="zoo-tests/hubtest_seg.toy")
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "zoo.cli", "hub", "serve", str(tmp_path / "cards"), "--port", "0",
+                             "--cache-dir", str(tmp_path / "serve")], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        line = proc.stdout.readline().strip()
+        assert line.startswith("export HF_ENDPOINT=http://127.0.0.1:"), proc.stderr.read()
+        endpoint = line.split("=", 1)[1]
+        path = hf_hub_download("zoo-tests/hubtest_seg.toy", "config.json", endpoint=endpoint,
+                               cache_dir=str(tmp_path / "hf"))
+        assert json.loads(open(path).read())["hf_hub_id"] == "zoo-tests/hubtest_seg.toy"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    # olah went with it: nothing answers on that port any more.
+    host, port = endpoint.rsplit("/", 1)[1].split(":")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex((host, int(port))) != 0:
+                break
+        time.sleep(0.2)
+    else:
+        pytest.fail(f"olah still answers on {endpoint} after `zoo hub serve` stopped")
