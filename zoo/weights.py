@@ -87,7 +87,7 @@ def check_suffix(path: str | Path) -> Path:
     if path.suffix.lower() in PICKLE_SUFFIXES:
         raise WeightsError(
             f"{path}: {path.suffix} files are pickles, which the zoo never loads (unpickling runs "
-            "arbitrary code). Convert it once, in a trusted environment, to safetensors: "
+            "arbitrary code). Convert it to safetensors once, in a trusted environment: "
             "safetensors.torch.save_file(state_dict, 'model.safetensors'), then pass that file."
         )
     return path
@@ -140,7 +140,7 @@ def _refuse_disguised_pickle(path: Path, head: bytes) -> None:
         return
     raise WeightsError(
         f"{path}: this is {kind} renamed to {path.suffix or 'no suffix'}, not safetensors. The zoo "
-        "never unpickles. Convert it in a trusted environment with "
+        "never unpickles. Convert it to safetensors in a trusted environment with "
         "safetensors.torch.save_file(state_dict, 'model.safetensors').")
 
 

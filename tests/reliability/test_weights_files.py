@@ -1,0 +1,217 @@
+"""Hostile and broken local weight files: each is refused with a clear error naming the file.
+
+Nothing is unpickled (a pickle that would create a marker file when loaded never does), and
+no model is returned half-loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import struct
+import warnings
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+import zoo
+from zoo.errors import WeightsError
+from zoo.testing.hub_fixture import register_hubtest, seeded_state
+from zoo.weights import load_file, read_header
+
+
+@pytest.fixture
+def arch():
+    register_hubtest({})
+    return "hubtest_seg"
+
+
+@pytest.fixture
+def good(tmp_path):
+    path = tmp_path / "model.safetensors"
+    save_file(seeded_state(0), str(path))
+    return path
+
+
+def raw_file(path, header: dict, data: bytes):
+    blob = json.dumps(header).encode()
+    path.write_bytes(struct.pack("<Q", len(blob)) + blob + data)
+    return path
+
+
+def split(path):
+    """(header dict, data bytes) of a safetensors file."""
+    content = path.read_bytes()
+    (n,) = struct.unpack("<Q", content[:8])
+    return json.loads(content[8:8 + n]), content[8 + n:]
+
+
+class _Trap:
+    """Unpickling this creates a file: proof that something ran code from the file."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def refused(arch, path, *needles):
+    with pytest.raises(WeightsError) as info:
+        zoo.create(arch, weights=path)
+    message = str(info.value)
+    assert str(path) in message or path.name in message, message
+    for needle in needles:
+        assert needle.lower() in message.lower(), message
+    return message
+
+
+def test_good_file_loads_strictly_in_eval_mode(arch, good):
+    model = zoo.create(arch, weights=good)
+    assert not model.training
+    assert not any(t.is_meta for t in model.state_dict().values())
+    for key, value in seeded_state(0).items():
+        assert torch.equal(model.state_dict()[key], value)
+
+
+@pytest.mark.parametrize("suffix", [".pt", ".pth", ".bin", ".ckpt", ".pkl"])
+def test_pickle_suffixes_are_refused_unopened(arch, tmp_path, suffix):
+    marker = tmp_path / "pwned"
+    path = tmp_path / f"model{suffix}"
+    path.write_bytes(pickle.dumps(_Trap(marker)))
+    refused(arch, path, "convert it to safetensors")
+    assert not marker.exists()
+
+
+def test_pickle_renamed_to_safetensors(arch, tmp_path):
+    marker = tmp_path / "pwned"
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(pickle.dumps(_Trap(marker), protocol=4))
+    refused(arch, path, "pickle", "never unpickles", "convert it to safetensors")
+    assert not marker.exists()
+
+
+def test_torch_save_checkpoint_renamed_to_safetensors(arch, tmp_path):
+    path = tmp_path / "model.safetensors"
+    torch.save(seeded_state(0), str(path))
+    refused(arch, path, "zip archive")
+
+
+def test_zero_byte_file(arch, tmp_path):
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(b"")
+    refused(arch, path, "empty (0 bytes)")
+
+
+def test_file_shorter_than_a_header(arch, tmp_path):
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(b"\x10\x00\x00")
+    refused(arch, path, "truncated")
+
+
+@pytest.mark.parametrize("keep", [0.5, 0.999])
+def test_truncated_file(arch, good, keep):
+    content = good.read_bytes()
+    good.write_bytes(content[: int(len(content) * keep)])
+    refused(arch, good, "truncated")
+
+
+def test_header_length_larger_than_the_file(arch, good):
+    content = good.read_bytes()
+    good.write_bytes(struct.pack("<Q", len(content) * 10) + content[8:])
+    refused(arch, good, "header claims")
+
+
+def test_header_is_not_json(arch, tmp_path):
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(struct.pack("<Q", 6) + b"{nope}" + b"\0" * 8)
+    refused(arch, path, "not valid JSON")
+
+
+def test_header_lies_about_a_tensor_size(arch, good):
+    header, data = split(good)
+    header["stem.weight"]["shape"] = [8, 3, 3, 4]  # more elements than its byte range holds
+    raw_file(good, header, data)
+    refused(arch, good, "lies about tensor 'stem.weight'")
+
+
+def test_header_lies_about_offsets(arch, good):
+    header, data = split(good)
+    first, second = sorted((k for k in header if k != "__metadata__"), key=lambda k: header[k]["data_offsets"][0])[:2]
+    size = header[second]["data_offsets"][1] - header[second]["data_offsets"][0]
+    header[second]["data_offsets"] = [0, size]  # overlaps the first tensor
+    raw_file(good, header, data)
+    refused(arch, good, "overlaps")
+
+
+def test_unknown_dtype_in_header(arch, good):
+    header, data = split(good)
+    header["stem.weight"]["dtype"] = "F128"
+    raw_file(good, header, data)
+    refused(arch, good, "unknown dtype 'F128'")
+
+
+def test_file_much_larger_than_its_header_says(arch, good):
+    with open(good, "ab") as f:
+        f.write(os.urandom(1 << 20))
+    refused(arch, good, "larger than its header describes")
+
+
+def test_wrong_dtype_kind_is_refused(arch, tmp_path):
+    state = seeded_state(0)
+    state["stem.weight"] = (state["stem.weight"] * 100).to(torch.int32)
+    path = tmp_path / "model.safetensors"
+    save_file(state, str(path))
+    refused(arch, path, "wrong dtype kind", "stem.weight: file I32 vs model float32")
+
+
+def test_half_precision_weights_are_cast_to_the_model_dtype(arch, tmp_path):
+    state = {k: (v.half() if v.is_floating_point() else v) for k, v in seeded_state(0).items()}
+    path = tmp_path / "model.safetensors"
+    save_file(state, str(path))
+    model = zoo.create(arch, weights=path)
+    assert model.stem.weight.dtype == torch.float32
+    assert torch.equal(model.stem.weight, state["stem.weight"].float())
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_non_finite_values_are_refused(arch, tmp_path, bad):
+    state = seeded_state(0)
+    state["bn.running_mean"][2] = bad
+    path = tmp_path / "model.safetensors"
+    save_file(state, str(path))
+    refused(arch, path, "NaN or Inf", "bn.running_mean")
+    # the explicit opt-out of the low-level reader still sees the value
+    assert not torch.isfinite(load_file(path, allow_nonfinite=True)["bn.running_mean"]).all()
+
+
+def test_missing_unexpected_and_mis_shaped_keys_are_listed_together(arch, tmp_path):
+    state = seeded_state(0)
+    del state["bn.weight"]
+    state["extra.weight"] = torch.zeros(2)
+    state["head.weight"] = torch.zeros(3, 4, 1, 1)
+    path = tmp_path / "model.safetensors"
+    save_file(state, str(path))
+    message = refused(arch, path, "missing (1): bn.weight", "unexpected (1): extra.weight",
+                      "mis-shaped (1): head.weight: file [3, 4, 1, 1] vs model [3, 8, 1, 1]")
+    assert message.startswith(str(path))
+
+
+def test_weights_for_another_head_without_a_tag_are_refused_not_adapted(arch, tmp_path):
+    # weights= with a bare arch has no pretrained config to adapt from: strict.
+    path = tmp_path / "model.safetensors"
+    save_file(seeded_state(0, num_classes=5), str(path))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        refused(arch, path, "mis-shaped")
+
+
+def test_missing_file(arch, tmp_path):
+    refused(arch, tmp_path / "absent.safetensors", "no such weights file")
+
+
+def test_read_header_reads_no_tensor_data(good):
+    entries = read_header(good)
+    assert entries["stem.weight"].shape == (8, 3, 3, 3) and entries["stem.weight"].dtype == "F32"
