@@ -24,14 +24,14 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
     slice. Depends only on shapes, never on values, so it stays ``torch.export``-able.
     """
     h, w = x.shape[-2:]
-    pad_h = (multiple - h % multiple) % multiple
-    pad_w = (multiple - w % multiple) % multiple
+    pad_h = (-h) % multiple
+    pad_w = (-w) % multiple
     return F.pad(x, (0, pad_w, 0, pad_h))
 
 
 def crop_to(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
     """The top-left ``height`` x ``width`` window of ``x`` (undoes :func:`pad_to_multiple`)."""
-    return x[..., :height, :width]
+    return F.pad(x, (0, width - x.shape[-1], 0, height - x.shape[-2]))
 
 
 class ConvBNReLU(nn.Sequential):

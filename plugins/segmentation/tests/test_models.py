@@ -1,0 +1,107 @@
+"""Shapes, arguments and input validation shared by every segmentation model of the plugin."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import zoo
+from zoo.inputs import InputError
+from zoo_segmentation.errors import ModelConfigError
+from zoo_segmentation.fcn import FCN
+from zoo_segmentation.segnet import SegNet
+from zoo_segmentation.unet import UNet
+
+SMALL = {  # small configurations of each family, fast enough for many shapes
+    "unet": lambda **kw: UNet(base_width=4, depth=4, **kw),
+    "unet_bilinear": lambda **kw: UNet(base_width=4, depth=4, upsample="bilinear", **kw),
+    "segnet": lambda **kw: SegNet(widths=(4, 8, 8, 8), depths=(1, 1, 2, 2), **kw),
+    "fcn32s": lambda **kw: FCN(stride=32, widths=(4, 4, 8, 8, 8), depths=(1, 1, 1, 1, 1), fc_width=8, **kw),
+    "fcn16s": lambda **kw: FCN(stride=16, widths=(4, 4, 8, 8, 8), depths=(1, 1, 1, 1, 1), fc_width=8, **kw),
+    "fcn8s": lambda **kw: FCN(stride=8, widths=(4, 4, 8, 8, 8), depths=(1, 1, 1, 1, 1), fc_width=8, **kw),
+}
+SIZES = [(33, 47), (97, 31), (64, 64), (16, 70)]
+
+
+@pytest.mark.parametrize("family", SMALL)
+def test_any_size_gives_logits_at_input_size(family):
+    torch.manual_seed(0)
+    model = SMALL[family](num_classes=5, in_chans=3).eval()
+    with torch.no_grad():
+        for h, w in SIZES:
+            out = model(torch.randn(2, 3, h, w))
+            assert out.shape == (2, 5, h, w), (family, h, w)
+            assert torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("family", SMALL)
+def test_padding_does_not_leak_between_images(family):
+    # a batch of one and a batch of two give the same logits for the same image
+    torch.manual_seed(0)
+    model = SMALL[family](num_classes=3).eval()
+    x = torch.randn(2, 3, 37, 41)
+    with torch.no_grad():
+        assert torch.allclose(model(x)[:1], model(x[:1]), atol=1e-5)
+
+
+@pytest.mark.parametrize("family", SMALL)
+def test_num_classes_and_in_chans_are_honoured(family):
+    model = SMALL[family](num_classes=7, in_chans=1).eval()
+    with torch.no_grad():
+        assert model(torch.randn(1, 1, 40, 36)).shape == (1, 7, 40, 36)
+    with pytest.raises(InputError, match="1 input channels"):
+        model(torch.randn(1, 3, 40, 36))
+
+
+@pytest.mark.parametrize("family", SMALL)
+@pytest.mark.parametrize("bad, message", [
+    (torch.randn(3, 40, 40), "4-D"),
+    (torch.zeros(1, 3, 40, 40, dtype=torch.uint8), "floating-point"),
+    (torch.randn(1, 3, 15, 64), "at least"),
+    (torch.randn(0, 3, 40, 40), "empty batch"),
+    ([[0.0]], "torch.Tensor"),
+])
+def test_bad_input_raises_input_error(family, bad, message):
+    model = SMALL[family](num_classes=2)
+    with pytest.raises(InputError, match=message):
+        model(bad)
+
+
+@pytest.mark.parametrize("family", SMALL)
+def test_train_step_reaches_every_parameter(family):
+    torch.manual_seed(0)
+    model = SMALL[family](num_classes=3).train()
+    x, target = torch.randn(2, 3, 35, 33), torch.randint(0, 3, (2, 35, 33))
+    torch.nn.functional.cross_entropy(model(x), target).backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None]
+    assert not missing
+
+
+@pytest.mark.parametrize("build, kwargs", [
+    (UNet, {"depth": 0}),
+    (UNet, {"base_width": 2.5}),
+    (UNet, {"upsample": "nearest"}),
+    (SegNet, {"widths": (8, 16), "depths": (1,)}),
+    (SegNet, {"widths": ()}),
+    (FCN, {"stride": 4}),
+    (FCN, {"widths": (8, 8, 8)}),
+    (FCN, {"dropout": 1.0}),
+    (FCN, {"backbone": "no_such_timm_model"}),
+])
+def test_bad_configuration_raises_typed_error(build, kwargs):
+    with pytest.raises(ModelConfigError) as info:
+        build(**kwargs)
+    assert isinstance(info.value, zoo.ZooError)
+
+
+@pytest.mark.parametrize("family", ["segnet", "fcn8s"])  # unpooling indices; skip fusion
+def test_torch_export_with_dynamic_height_and_width(family):
+    from torch.export import Dim
+
+    torch.manual_seed(0)
+    model = SMALL[family](num_classes=3).eval()
+    program = torch.export.export(model, (torch.randn(1, 3, 33, 47),),
+                                  dynamic_shapes=({2: Dim.AUTO, 3: Dim.AUTO},))
+    x = torch.randn(1, 3, 97, 65)
+    with torch.no_grad():
+        assert torch.allclose(program.module()(x), model(x), atol=1e-5)
