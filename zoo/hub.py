@@ -195,9 +195,13 @@ def _download(cfg: PretrainedCfg, rev: str, settings: HubSettings, tqdm_class) -
     except (httpx2.HTTPError, OSError) as exc:
         if isinstance(exc, HubError):
             raise
+        from huggingface_hub import constants
+
+        reason = (f"no data for {constants.HF_HUB_DOWNLOAD_TIMEOUT:g} s (HF_HUB_DOWNLOAD_TIMEOUT), 6 attempts"
+                  if isinstance(exc, httpx2.TimeoutException) else f"{type(exc).__name__}: {exc}")
         raise HubDownloadError(_redact(
-            f"Downloading {where} failed part-way: {type(exc).__name__}: {exc}. Nothing partial was kept "
-            "in the cache; run the same call again once the endpoint is stable.")) from None
+            f"Downloading {where} failed part-way: {reason}. Nothing partial was kept in the cache; "
+            "run the same call again once the endpoint is stable.")) from None
 
 
 def _again_on_dropped_connection(call):

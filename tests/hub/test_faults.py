@@ -138,3 +138,33 @@ def test_server_killed_mid_download_leaves_no_partial_file_and_recovers(tmp_path
         path = zoo_hub.fetch(cfg)
         assert zoo_hub.sha256_of(path) == sha
         assert [p for p in weight_files(cache) if p.endswith(".incomplete")] == []
+
+
+class HangingDownload(_Handler):
+    """Answers the metadata request like a hub, then never sends the file."""
+
+    def do_HEAD(self):
+        self.send_response(200)
+        self.send_header("X-Repo-Commit", "a" * 40)
+        self.send_header("ETag", '"' + "b" * 64 + '"')
+        self.send_header("Content-Length", "1000")
+        self.end_headers()
+
+    def do_GET(self):
+        self.release.wait(30)
+
+
+def test_hanging_download_times_out_as_configured(hub, monkeypatch):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_DOWNLOAD_TIMEOUT", constants.HF_HUB_DOWNLOAD_TIMEOUT)  # restored after
+    monkeypatch.setenv("HF_HUB_DOWNLOAD_TIMEOUT", "1")
+    HangingDownload.release = threading.Event()
+    with tiny_server(HangingDownload) as endpoint:
+        monkeypatch.setenv("HF_ENDPOINT", endpoint)
+        start = time.monotonic()
+        with pytest.raises(HubDownloadError, match="HF_HUB_DOWNLOAD_TIMEOUT") as info:
+            zoo.create("hubtest_seg.toy", pretrained=True)
+        assert time.monotonic() - start < 25  # huggingface_hub resumes 5 times, 1 s apart
+    assert "zoo-tests/hubtest_seg.toy" in str(info.value)
+    assert weight_files(hub.cache) == []
