@@ -20,8 +20,8 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
 
     An encoder that halves the resolution k times needs H, W divisible by 2**k for its decoder
     (skips, unpooling indices, fixed-stride upsampling) to line up again. Padding at the bottom and
-    right keeps pixel (0, 0) in place, so :func:`crop_to` recovers the input grid with a plain
-    slice. Depends only on shapes, never on values, so it stays ``torch.export``-able.
+    right keeps pixel (0, 0) in place, so :func:`crop_to` recovers the input grid. Depends only on
+    shapes, never on values, so it stays ``torch.export``-able (also with dynamic H, W).
     """
     h, w = x.shape[-2:]
     pad_h = (-h) % multiple
@@ -30,7 +30,11 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
 
 
 def crop_to(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """The top-left ``height`` x ``width`` window of ``x`` (undoes :func:`pad_to_multiple`)."""
+    """The top-left ``height`` x ``width`` window of ``x`` (undoes :func:`pad_to_multiple`).
+
+    A negative pad rather than a slice: the slice's view makes ``torch.export`` specialise the
+    graph on whether any padding happened, a fresh tensor does not.
+    """
     return F.pad(x, (0, width - x.shape[-1], 0, height - x.shape[-2]))
 
 
