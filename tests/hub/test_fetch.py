@@ -203,3 +203,10 @@ def test_fetch_returns_verified_path(hub):
     cfg = zoo.model_info("hubtest_seg").pretrained["toy"]
     path = zoo_hub.fetch(cfg)
     assert zoo_hub.sha256_of(path) == cfg.sha256
+
+
+def test_hf_home_is_honoured_at_call_time(hub, tmp_path, monkeypatch):
+    monkeypatch.delenv("HF_HUB_CACHE")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "home"))
+    path = zoo_hub.fetch(zoo.model_info("hubtest_seg").pretrained["toy"])
+    assert str(path).startswith(str(tmp_path / "home" / "hub")) and cache_files(hub.cache) == []
