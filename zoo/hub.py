@@ -229,7 +229,7 @@ def _apply_download_timeout() -> None:
 def _fallback_to_cache(cfg, rev, settings, reason) -> Path | None:
     cached = _from_cache(cfg, rev, settings)
     if cached is not None:
-        logger.warning("%s unreachable (%s); using the cached copy %s", settings.endpoint, reason, cached)
+        logger.warning(_redact(f"{settings.endpoint} unreachable ({reason}); using the cached copy {cached}"))
     return cached
 
 

@@ -13,7 +13,6 @@ import pytest
 
 from zoo.testing.hub_fixture import (  # noqa: F401 - fixtures re-exported for this directory
     HubServer,
-    _source_hub,
     make_card,
     register_hubtest,
     seeded_state,

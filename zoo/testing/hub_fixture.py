@@ -2,8 +2,7 @@
 
 Importable from any test directory::
 
-    from zoo.testing.hub_fixture import served_hubcards   # fixture: the repo's hubcards/, served
-    pytest_plugins = ["zoo.testing.hub_fixture"]          # or register every fixture at once
+    from zoo.testing.hub_fixture import served_hubcards   # in a conftest.py or a test module
 
 ``served_hubcards`` points ``HF_ENDPOINT`` at a server for the source tree's ``hubcards/``
 and ``HF_HUB_CACHE`` at a fresh per-test cache. ``make_card`` writes a hub-card folder for
@@ -126,24 +125,33 @@ def weight_files(cache: str | Path) -> list[str]:
     return [p for p in cache_files(cache) if "/blobs/" in p or "/snapshots/" in p or p.endswith(".incomplete")]
 
 
-@pytest.fixture(scope="session")
-def _source_hub(tmp_path_factory):
+_SOURCE_HUB: dict[str, HubServer] = {}
+
+
+def _source_hub(request, tmp_path_factory) -> HubServer | None:
+    """One server for the source tree's hubcards/ per pytest session, stopped when it ends."""
     cards = source_hubcards()
     if not cards.is_dir() or not any(p.is_dir() for p in cards.iterdir()):
-        yield None
-        return
-    server = HubServer(cards, cache_dir=tmp_path_factory.mktemp("hub-serve"))
-    with server:
-        yield server
+        return None
+    server = _SOURCE_HUB.get(str(cards))
+    if server is None or not server.running:
+        server = HubServer(cards, cache_dir=tmp_path_factory.mktemp("hub-serve")).start()
+        _SOURCE_HUB[str(cards)] = server
+        request.config.add_cleanup(server.stop)
+    return server
 
 
 @pytest.fixture
-def served_hubcards(_source_hub, tmp_path, monkeypatch):
-    """The source tree's hubcards/ served by olah, HF_ENDPOINT set, a fresh HF cache. Skips if no cards."""
-    if _source_hub is None:
+def served_hubcards(request, tmp_path_factory, tmp_path, monkeypatch) -> HubServer:
+    """The source tree's hubcards/ served by olah, HF_ENDPOINT set, a fresh HF cache. Skips if no cards.
+
+    Self-contained: importing this one name into a conftest.py (or a test module) is enough.
+    """
+    server = _source_hub(request, tmp_path_factory)
+    if server is None:
         pytest.skip(f"no hub cards in {source_hubcards()}: nothing to serve")
-    use_hub(monkeypatch, _source_hub.endpoint, tmp_path / "hf-cache")
-    return _source_hub
+    use_hub(monkeypatch, server.endpoint, tmp_path / "hf-cache")
+    return server
 
 
 __all__ = ["HubServer", "build_mirrors", "cache_files", "weight_files", "card_hub_id", "make_card", "seeded_state", "served_hubcards",
