@@ -26,7 +26,7 @@ METHODS = ("cam", "gradcam", "gradcam_pp", "hirescam", "saliency", "smoothgrad",
 
 
 def main() -> None:
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)
     config = json.loads((CARD / "config.json").read_text())
     model = zoo.create(CARD.name, weights=CARD / "model.safetensors")
     test = get_dataset("digits", "test", **config["dataset"]["kwargs"])
