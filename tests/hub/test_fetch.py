@@ -91,6 +91,9 @@ def test_offline_with_empty_cache_says_what_is_needed(hub, monkeypatch):
                    "HF_ENDPOINT", "zoo hub serve", str(hub.cache)):
         assert needed in message
     assert isinstance(info.value, OSError)
+    assert weight_files(hub.cache) == []
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    zoo.create("hubtest_seg.toy", pretrained=True)  # the next good call succeeds
 
 
 def test_unreachable_endpoint_fails_fast_and_says_what_to_set(hub, monkeypatch):
@@ -103,6 +106,9 @@ def test_unreachable_endpoint_fails_fast_and_says_what_to_set(hub, monkeypatch):
     for needed in ("zoo-tests/hubtest_seg.toy", "model.safetensors", UNREACHABLE, "HF_ENDPOINT",
                    "zoo hub serve", "HF_HUB_OFFLINE"):
         assert needed in message
+    assert weight_files(hub.cache) == []
+    monkeypatch.setenv("HF_ENDPOINT", hub.server.endpoint)
+    zoo.create("hubtest_seg.toy", pretrained=True)
 
 
 def test_unreachable_endpoint_falls_back_to_the_cache(hub, monkeypatch, caplog):
