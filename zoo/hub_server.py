@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.util
 import json
 import os
 import shutil
@@ -245,6 +246,8 @@ class HubServer:
         """Build the repositories and start olah; return once it answers HTTP."""
         if self.running:
             return self
+        if importlib.util.find_spec("olah") is None:
+            raise HubError("`zoo hub serve` needs olah, which is not installed: pip install 'visionzoo[serve]'")
         self.repos = build_mirrors(self.hubcards_dir, self.cache_dir)
         if not self.port:
             self.port = free_port(self.host)

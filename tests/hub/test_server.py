@@ -11,9 +11,13 @@ import sys
 import time
 
 import pytest
-import tomllib
 
 from zoo.errors import HubError
+
+try:
+    import tomllib
+except ImportError:  # Python 3.10
+    import toml as tomllib  # olah's dependency
 from zoo.hub_server import build_repo, card_dirs, card_hub_id, write_config
 from zoo.testing.hub_fixture import make_card, seeded_state
 
