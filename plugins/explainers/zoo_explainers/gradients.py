@@ -29,21 +29,34 @@ class _Targets:
     """Classes and a score function fixed on the clean images, applied to stacked copies.
 
     Copy j of image n sits at row ``j * N + n`` of a stacked batch; for segmentation the pixels
-    explained are those predicted on the clean image, for every copy.
+    explained are those predicted on the clean image, for every copy. A forward pass on the
+    clean images is made only when needed (predicted classes, segmentation masks, a custom
+    ``score_fn``); explicit classification targets need none.
     """
 
     def __init__(self, explainer: BaseExplainer, images: torch.Tensor, target: Any) -> None:
+        self.explainer, self.images, self.target = explainer, images, target
+        self.fn, self.classes, self.mask = explainer.score_fn, None, None
+        if target is None or self.fn is not None:
+            self._setup(self._clean_output())
+
+    def _clean_output(self) -> torch.Tensor:
         with torch.no_grad():
-            output = explainer.model(images)
-        self.classes = resolve_classes(target, output)
-        explainer.last_classes = self.classes
-        self.fn = explainer.score_fn or default_score_fn(output)
-        self.mask = None
+            return self.explainer.model(self.images)
+
+    def _setup(self, output: torch.Tensor) -> None:
+        self.classes = resolve_classes(self.target, output)
+        self.explainer.last_classes = self.classes
+        self.fn = self.fn or default_score_fn(output)
         if isinstance(self.fn, SegmentationClassSum) and self.fn.mask is None:
             self.mask = output.argmax(1) == self.classes[:, None, None]
-        self.clean_scores = self(output, 1)
+
+    def clean_scores(self) -> torch.Tensor:
+        return self(self._clean_output(), 1)
 
     def __call__(self, output: torch.Tensor, copies: int) -> torch.Tensor:
+        if self.classes is None:  # explicit targets: validate them against this output's classes
+            self._setup(output[: self.images.shape[0]].detach() if output.ndim == 2 else self._clean_output())
         classes = self.classes.repeat(copies)
         if self.mask is not None:
             return SegmentationClassSum(self.mask.repeat(copies, 1, 1))(output, classes)
@@ -196,7 +209,7 @@ class IntegratedGradients(BaseExplainer):
         if return_delta:
             with torch.no_grad():
                 base_scores = targets(self.model(baseline.contiguous()), 1)
-            delta = maps.sum(dim=(1, 2)) - (targets.clean_scores - base_scores).float()
+            delta = maps.sum(dim=(1, 2)) - (targets.clean_scores() - base_scores).float()
         if self.normalize:
             maps = minmax(maps)
         return (maps, delta) if return_delta else maps
