@@ -1,5 +1,5 @@
 """``shapes``: synthetic scenes of circles, squares and triangles, in the spirit of the Mask R-CNN
-"shapes" sample, made harder on purpose: random sizes, rotations and colours, textured noisy
+"shapes" sample, made harder on purpose: random sizes, colours and (limited) rotations, textured noisy
 backgrounds, and overlapping objects that occlude each other.
 
 Every item is generated from its own seed ``(split seed, index)``, so an item does not depend
@@ -34,13 +34,15 @@ class ShapesDataset(Dataset):
         image_size: side of the square images in pixels.
         max_objects: objects per scene are drawn from 1..max_objects.
         min_visible: an object may be occluded, but at least this fraction of it stays visible.
+        max_rotation: squares and triangles are turned by up to this many degrees either way
+            from upright (triangles may also point down); 180 gives any orientation.
     """
 
     label_names = LABEL_NAMES
     num_classes = len(LABEL_NAMES)
 
     def __init__(self, split: str = "train", size: int | None = None, image_size: int = 64,
-                 max_objects: int = 4, min_visible: float = 0.5) -> None:
+                 max_objects: int = 4, min_visible: float = 0.5, max_rotation: float = 20.0) -> None:
         if split not in SPLIT_SEEDS:
             raise ValueError(f"unknown split {split!r}; choose from {', '.join(SPLIT_SEEDS)}")
         self.split = split
@@ -48,6 +50,7 @@ class ShapesDataset(Dataset):
         self.image_size = int(image_size)
         self.max_objects = int(max_objects)
         self.min_visible = float(min_visible)
+        self.max_rotation = float(max_rotation)
         yy, xx = np.mgrid[0:self.image_size, 0:self.image_size]
         self._grid = (xx + 0.5, yy + 0.5)
 
@@ -100,7 +103,11 @@ class ShapesDataset(Dataset):
         if cls == 1:
             return cls, x * x + y * y <= (radius * 0.85) ** 2  # circles a little smaller: same area scale
         corners = 4 if cls == 2 else 3
-        angle = rng.uniform(0, 2 * np.pi)
+        # Upright: a flat bottom edge (edge k's midpoint lies at angle + (2k + 1) pi / corners).
+        upright = np.pi / 2 - np.pi / corners
+        if cls == 3 and rng.random() < 0.5:
+            upright += np.pi  # pointing down
+        angle = upright + np.deg2rad(rng.uniform(-self.max_rotation, self.max_rotation))
         return cls, _regular_polygon(x, y, radius, corners, angle)
 
 
