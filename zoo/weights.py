@@ -224,16 +224,16 @@ def _all_finite(tensor) -> bool:
 def build_with_weights(build: Callable[[], object], source: str | Path, *, change: HeadChange | None = None):
     """Build a model and load the file's tensors into it, strictly; all or nothing.
 
-    The model is first built on the meta device (no random initialisation is paid for) to
+    The model is first built on the meta device, its initialisers skipped (zoo.meta), to
     learn its keys, shapes and dtypes; the file's header is matched against them before any
     data is read. Missing, unexpected, mis-shaped and wrong-kind keys are listed together.
     """
-    import torch
+    from zoo.meta import on_meta_without_init  # imports torch; listing models never gets here
 
     source = Path(source)
     entries = read_header(source)
     try:
-        with torch.device("meta"):
+        with on_meta_without_init():
             model = build()
     except Exception:  # noqa: BLE001 - a builder that cannot run on meta: build for real
         model = None
