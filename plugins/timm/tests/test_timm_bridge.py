@@ -110,12 +110,27 @@ def test_local_weights_load_strictly_and_give_identical_outputs(tmp_path):
     reference, path = _timm_model_and_file(tmp_path, "resnet18", num_classes=5)
     model = zoo.create("timm/resnet18", num_classes=5, weights=path)
     assert not model.training
+    _assert_same_weights(model, reference)
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        _assert_same_outputs(model(x), reference(x))
+
+
+def _assert_same_weights(model, reference):
+    import torch
+
     ref_state, state = reference.state_dict(), model.state_dict()
     assert ref_state.keys() == state.keys()
     assert all(torch.equal(ref_state[k], state[k]) for k in ref_state)
-    x = torch.randn(2, 3, 64, 64)
-    with torch.no_grad():
-        assert torch.equal(model(x), reference(x))
+
+
+def _assert_same_outputs(actual, expected):
+    """Bitwise-equal weights may still give outputs a few ulps apart: tensors loaded from a file
+    are aligned differently from freshly allocated ones, and CPU kernels pick their SIMD path
+    by alignment (1e-9 differences seen on some timm models), so compare to float32 precision."""
+    import torch
+
+    torch.testing.assert_close(actual, expected, rtol=1e-5, atol=1e-6)
 
 
 def test_local_weights_for_a_tag(tmp_path):
@@ -123,9 +138,10 @@ def test_local_weights_for_a_tag(tmp_path):
 
     reference, path = _timm_model_and_file(tmp_path, f"{SMALL}.r160_in1k")
     model = zoo.create(f"timm/{SMALL}.r160_in1k", weights=path)
+    _assert_same_weights(model, reference)
     x = torch.randn(1, 3, 96, 96)
     with torch.no_grad():
-        assert torch.equal(model(x), reference(x))
+        _assert_same_outputs(model(x), reference(x))
 
 
 def test_local_weights_with_a_missing_key_are_refused(tmp_path):
@@ -168,9 +184,10 @@ def test_pretrained_true_reads_the_hub_file_of_the_default_tag(tmp_path, monkeyp
     monkeypatch.setenv("HF_HUB_CACHE", str(cache))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     model = zoo.create(f"timm/{SMALL}", pretrained=True)
+    _assert_same_weights(model, reference)
     x = torch.randn(1, 3, 96, 96)
     with torch.no_grad():
-        assert torch.equal(model(x), reference(x))
+        _assert_same_outputs(model(x), reference(x))
 
 
 def test_shipped_index_matches_the_installed_timm():

@@ -1,7 +1,8 @@
 """The zoo hook module: every timm architecture as ``timm/<arch>``, from the shipped index.
 
-Imports only ``zoo`` and the stdlib (no torch, no timm): names and pretrained configs come
-from ``timm_index.json``; models are built by ``zoo_timm.models`` when ``zoo.create`` asks.
+Imports only ``zoo``, the stdlib and ``zoo_timm.index`` (stdlib only): never torch or timm.
+Names and pretrained configs come from ``timm_index.json``; models are built by
+``zoo_timm.models`` when ``zoo.create`` asks for one.
 """
 
 from __future__ import annotations
