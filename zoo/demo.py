@@ -227,7 +227,11 @@ def _explain_classifier(name: str, hubcards: Path, out_dir: Path, n: int, method
         for c, m in enumerate(methods, start=1):
             axes[r][c].imshow(x[r, 0], cmap="gray")
             heat = maps[m][r].detach()
-            axes[r][c].imshow(heat, cmap="jet", alpha=0.5, vmin=float(heat.min()), vmax=float(heat.max()) or 1.0)
+            if float(heat.min()) < 0:  # signed (integrated gradients): diverging colours around 0
+                lim = float(heat.abs().max()) or 1.0
+                axes[r][c].imshow(heat, cmap="bwr", alpha=0.6, vmin=-lim, vmax=lim)
+            else:
+                axes[r][c].imshow(heat, cmap="jet", alpha=0.5, vmin=float(heat.min()), vmax=float(heat.max()) or 1.0)
             if r == 0:
                 axes[r][c].set_title(m, fontsize=9)
     for ax in axes.flat:
