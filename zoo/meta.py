@@ -20,27 +20,25 @@ import torch
 from torch.overrides import TorchFunctionMode
 
 # In-place tensor methods that only write values (what initialisers are made of: timm's
-# trunc_normal_ is uniform_, erfinv_, mul_, add_, clamp_; BatchNorm resets with zero_/fill_).
-_VALUE_ONLY_INPLACE = frozenset(
-    getattr(torch.Tensor, name) for name in (
+# trunc_normal_ is uniform_, erfinv_, mul_, add_, clamp_; BatchNorm resets with zero_/fill_),
+# and torch.nn.init's public initialisers (kaiming_uniform_, trunc_normal_...: all in-place).
+_SKIPPED = frozenset(
+    [getattr(torch.Tensor, name) for name in (
         "normal_", "uniform_", "zero_", "fill_", "erfinv_", "mul_", "add_", "sub_", "div_",
         "clamp_", "clamp_min_", "clamp_max_", "copy_", "exponential_", "bernoulli_", "random_",
         "log_normal_", "geometric_", "cauchy_", "masked_fill_", "index_fill_",
-    ) if hasattr(torch.Tensor, name)
+    ) if hasattr(torch.Tensor, name)]
+    + [getattr(torch.nn.init, name) for name in dir(torch.nn.init)
+       if name.endswith("_") and not name.startswith("_") and callable(getattr(torch.nn.init, name))]
 )
 
 
 class _SkipInitOnMeta(TorchFunctionMode):
     def __torch_function__(self, func, types, args=(), kwargs=None):
-        if args and isinstance(args[0], torch.Tensor) and args[0].is_meta and (
-                func in _VALUE_ONLY_INPLACE or _is_nn_init(func)):
+        # One set look-up for the common case: building modules calls many other functions.
+        if func in _SKIPPED and args and isinstance(args[0], torch.Tensor) and args[0].is_meta:
             return args[0]
         return func(*args, **(kwargs or {}))
-
-
-def _is_nn_init(func) -> bool:
-    # torch.nn.init's public initialisers (kaiming_uniform_, trunc_normal_, ...) are all in-place.
-    return getattr(func, "__module__", None) == "torch.nn.init" and getattr(func, "__name__", "").endswith("_")
 
 
 @contextlib.contextmanager
