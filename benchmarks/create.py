@@ -159,7 +159,6 @@ def run(quick: bool) -> list[dict]:
         result = json.loads(out.stdout.strip().splitlines()[-1])
 
     t = {k: median(v) for k, v in result["timm"].items()}
-    mb = timm_file_size_mb = spec.get("size_mb", None)  # noqa: F841 - kept simple below
     rows = [
         goal_row("warm create timm/resnet18 vs floor", "zoo.create(pretrained=True), hub cache", t["zoo hub cache"],
                  "load_file + meta build + assign", t["floor"], GOAL_FLOOR, runs),
