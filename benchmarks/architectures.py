@@ -69,7 +69,6 @@ def benchmark(name: str, runs: int, budget_s: float) -> dict:
         "images/s": f"{BATCH / seconds:.1f}",
         "ms / batch of 8": f"{seconds * 1e3:.0f}",
         "runs": len(times),
-        "notes": "",
     }
 
 
