@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     label_width = max([len(f"{s.kind} {s.name}") for s in selection.subjects] + [20])
     check_width = max(len(c.name) for c in all_checks())
     row = f"{{:<{label_width}}}  {{:<{check_width}}}  {{:<4}}  {{:>6}}  {{}}"
-    print(row.format("subject", "check", "", "time", "note"))
+    print(row.format("subject", "check", "res", "time", "note"))
     print(row.format("-" * label_width, "-" * check_width, "----", "------", "----"))
 
     def show(result: CheckResult) -> None:

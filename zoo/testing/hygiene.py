@@ -65,11 +65,13 @@ def snapshot(model: torch.nn.Module) -> ModelState:
     )
 
 
-def model_changes(before: ModelState, model: torch.nn.Module, *, values: bool = True) -> list[str]:
+def model_changes(before: ModelState, model: torch.nn.Module, *, values: bool = True,
+                  hooks: bool = True) -> list[str]:
     """What differs on ``model`` since ``before``; ``values=False`` ignores parameter/buffer
-    values (a train-mode forward legitimately updates BatchNorm statistics)."""
+    values (a train-mode forward legitimately updates BatchNorm statistics), ``hooks=False``
+    leaves hooks to their own check."""
     after = snapshot(model)
-    changes = hook_changes(before.hooks, after.hooks)
+    changes = hook_changes(before.hooks, after.hooks) if hooks else []
     flipped = [n for n in before.training if after.training.get(n) != before.training[n]]
     if flipped:
         changes.append(f"training flag changed on {_names(flipped)} (was {before.training[flipped[0]]})")

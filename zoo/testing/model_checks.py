@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import tempfile
 from pathlib import Path
 
@@ -25,7 +26,7 @@ def default_num_classes(subject) -> int:
         return int(subject.spec.defaults["num_classes"])
     if subject.task == INSTANCE:
         return 2  # unknown; label 1 is valid for any detector with a class besides background
-    return int(_eval_output(subject.model(), example_input(subject.task, subject.in_chans(), 1)).shape[1])
+    return int(_eval_output(subject.model(), example_input(subject.task, subject.in_chans())).shape[1])
 
 
 @check("build", MODEL, "builder(num_classes=..., in_chans=..., **defaults) returns a torch.nn.Module")
@@ -42,7 +43,7 @@ def check_num_classes(subject):
     default = default_num_classes(subject)
     k = 5 if default == 7 else 7
     model = subject.build(num_classes=k)
-    inputs = example_input(subject.task, subject.in_chans(), 2)
+    inputs = example_input(subject.task, subject.in_chans())
     if subject.task == INSTANCE:
         model.train()
         try:
@@ -66,7 +67,7 @@ def check_in_chans(subject):
     default = subject.in_chans()
     c = 1 if default != 1 else 3
     model = subject.build(in_chans=c)
-    inputs = example_input(subject.task, c, 2)
+    inputs = example_input(subject.task, c)
     shape = [tuple(i.shape) for i in inputs] if subject.task == INSTANCE else tuple(inputs.shape)
     try:
         out = _eval_output(model, inputs)
@@ -80,7 +81,7 @@ def check_in_chans(subject):
 @check("eval_determinism", MODEL, "in eval mode the same input gives the same output")
 def check_eval_determinism(subject):
     model = subject.model()
-    inputs = example_input(subject.task, subject.in_chans(), 2)
+    inputs = example_input(subject.task, subject.in_chans())
     first, second = _eval_output(model, inputs), _eval_output(model, inputs)
     diff = difference(first, second)
     if diff:
@@ -92,7 +93,7 @@ def check_gradients(subject):
     import torch
 
     model = subject.model().train()
-    inputs = example_input(subject.task, subject.in_chans(), 2)
+    inputs = example_input(subject.task, subject.in_chans(), batch=2)  # train-mode BatchNorm needs 2
     k = default_num_classes(subject) if subject.task == INSTANCE else 0
     training_loss(subject.task, model, inputs, k).backward()
     trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
@@ -116,7 +117,7 @@ def check_safetensors_roundtrip(subject):
 
     model = subject.model().eval()
     state = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
-    inputs = example_input(subject.task, subject.in_chans(), 2)
+    inputs = example_input(subject.task, subject.in_chans())
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.safetensors"
         safetensors.torch.save_file(state, str(path))
@@ -124,9 +125,17 @@ def check_safetensors_roundtrip(subject):
             loaded = build_with_weights(subject.build, path).eval()
         except Exception as exc:  # noqa: BLE001
             raise broken(f"loading the saved state dict into a fresh build failed: {type(exc).__name__}: {exc}") from exc
-    diff = difference(_eval_output(model, inputs), _eval_output(loaded, inputs))
+    expected = _eval_output(model, inputs)
+    diff = difference(expected, _eval_output(loaded, inputs))
     if diff:
-        raise broken(f"outputs after the round trip differ: {diff}")
+        # Tensors read by safetensors are not always 64-byte aligned, and vectorised CPU kernels
+        # may round differently on them. Re-allocated copies tell that apart from a model whose
+        # state is not all in its state dict, which is what this check is about.
+        if difference(expected, _eval_output(copy.deepcopy(loaded), inputs)):
+            raise broken(f"outputs after the round trip differ: {diff}; is some state (a tensor attribute, a "
+                         f"non-persistent buffer set at random) missing from the state dict?")
+        return (f"{len(state)} tensors; bit-identical once re-allocated; as loaded by zoo.weights, "
+                f"{diff.split(': ', 1)[1]} (unaligned safetensors buffers)")
     return f"{len(state)} tensors"
 
 
@@ -139,7 +148,7 @@ def check_export(subject):
     if opt_out is not True:
         raise CheckSkipped(f"spec opts out: {opt_out if isinstance(opt_out, str) else 'no reason given'}")
     model = subject.model().eval()
-    inputs = example_input(subject.task, subject.in_chans(), 2)
+    inputs = example_input(subject.task, subject.in_chans())
     try:
         with torch.no_grad():
             program = torch.export.export(model, (inputs,))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
+import os
 import time
 import traceback
 import warnings
@@ -12,12 +14,32 @@ from zoo.testing.checks import Check, all_checks
 from zoo.testing.results import FAIL, PASS, SKIP, CheckResult, CheckSkipped, ContractViolation
 
 
+@contextlib.contextmanager
+def _threads():
+    """Run checks on ``$ZOO_CHECK_THREADS`` intra-op threads (default 1), then restore.
+
+    The checks use tiny inputs, where extra threads buy little; on a shared or busy machine,
+    OpenMP threads fighting for cores made the suite up to 7x slower in wall time.
+    """
+    import torch
+
+    wanted = int(os.environ.get("ZOO_CHECK_THREADS", "1") or 1)
+    previous = torch.get_num_threads()
+    if wanted > 0 and wanted != previous:
+        torch.set_num_threads(wanted)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != previous:
+            torch.set_num_threads(previous)
+
+
 def run_check(check: Check, subject) -> CheckResult:
     """Run one check; never raises (a crash inside the model is a failure of the check's clause)."""
     start = time.perf_counter()
     label = f"{subject.kind} {subject.name}"
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _threads():
             warnings.simplefilter("ignore")  # models' own warnings are not the suite's business
             note = check.func(subject)
     except CheckSkipped as exc:

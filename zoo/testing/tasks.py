@@ -8,14 +8,14 @@ from zoo.testing.tensors import images
 CLASSIFICATION, SEMANTIC, INSTANCE = "classification", "semantic_segmentation", "instance_segmentation"
 
 # Small on purpose: the suite must stay fast on a laptop CPU.
-DENSE_SIZE = (64, 64)
+DENSE_SIZE = (32, 32)  # the smallest size every model must take
 INSTANCE_SIZES = ((64, 80), (72, 56))
 
 
-def example_input(task: str, in_chans: int, batch: int = 2, seed: int = 0):
+def example_input(task: str, in_chans: int, batch: int = 1, seed: int = 0):
     """A batch for ``task``: an (N, C, H, W) tensor, or a list of (C, H, W) images for detection."""
-    if task == INSTANCE:
-        return [images(1, in_chans, *INSTANCE_SIZES[i % 2], seed=seed + i)[0] for i in range(batch)]
+    if task == INSTANCE:  # always two images of different sizes, as torchvision allows
+        return [images(1, in_chans, *INSTANCE_SIZES[i % 2], seed=seed + i)[0] for i in range(max(batch, 2))]
     return images(batch, in_chans, *DENSE_SIZE, seed=seed)
 
 

@@ -1,0 +1,60 @@
+"""The two front ends over the same checks: `zoo check` and the pytest plugin / base classes,
+run as a plugin author would, in subprocesses against installed packages."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+ZOO = [sys.executable, "-m", "zoo.cli"]
+
+
+def _run(args, cwd=None):
+    return subprocess.run(args, capture_output=True, text=True, cwd=cwd, timeout=600)
+
+
+def test_zoo_check_table_and_exit_codes(plugin_packages):
+    plugin_packages("conformance-good", "conformance-bad")
+    bad = _run(ZOO + ["check", "good_segmenter", "half_segmenter", "leaky_explainer"])
+    assert bad.returncode == 1, bad.stdout + bad.stderr
+    assert "model good_segmenter       segmentation_output      PASS" in bad.stdout
+    assert "FAILED model half_segmenter: segmentation_output" in bad.stdout
+    assert "clause: semantic_segmentation: (N, C, H, W) -> logits (N, K, H, W)" in bad.stdout
+    assert "input (1, 3, 33, 47) gave tensor (1, 3, 17, 24) float32; expected (1, 3, 33, 47)" in bad.stdout
+    assert "FAILED explainer leaky_explainer: explainer_hooks" in bad.stdout
+    assert "2 failed" in bad.stdout
+
+    good = _run(ZOO + ["check", "--plugin", "zoo-conformance-good", "--checks", "build", "--checks", "export"])
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert "SKIP" in good.stdout and "spec opts out: torchvision's detection heads" in good.stdout
+
+    unknown = _run(ZOO + ["check", "good_segmentr"])
+    assert unknown.returncode == 2 and "Did you mean: good_segmenter" in unknown.stderr
+
+
+def test_pytest_plugin_and_base_classes(plugin_packages, tmp_path):
+    plugin_packages("conformance-good", "conformance-bad")
+    (tmp_path / "test_mine.py").write_text(textwrap.dedent("""
+        from zoo.testing import ExplainerTests, ModelTests
+
+        class TestGoodClassifier(ModelTests):
+            name = "good_classifier"
+
+        class TestGoodCam(ExplainerTests):
+            name = "good_cam"
+    """))
+    subclassed = _run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_mine.py"], cwd=tmp_path)
+    assert subclassed.returncode == 0, subclassed.stdout + subclassed.stderr
+    assert "passed" in subclassed.stdout and "failed" not in subclassed.stdout
+
+    (tmp_path / "test_mine.py").unlink()
+    plugin = _run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rf",
+                   "--zoo-check=good_segmenter", "--zoo-check=half_segmenter"], cwd=tmp_path)
+    assert plugin.returncode == 1, plugin.stdout + plugin.stderr
+    assert "FAILED zoo-check::half_segmenter::segmentation_output" in plugin.stdout
+    assert "clause: semantic_segmentation: (N, C, H, W) -> logits (N, K, H, W)" in plugin.stdout
+    assert "1 failed" in plugin.stdout
+
+    off = _run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=tmp_path)
+    assert "no tests ran" in off.stdout  # inert unless asked for

@@ -1,0 +1,71 @@
+"""The suite accepts a well-behaved third-party package and rejects a contract-breaking one,
+naming the broken clause. Both packages are pip-installed into private site directories."""
+
+from __future__ import annotations
+
+import pytest
+
+from zoo.testing import FAIL, PASS, SKIP, get_check, run_check, run_subjects, select
+
+
+def _subject(name):
+    (subject,) = select([name]).subjects
+    return subject
+
+
+def test_good_package_passes_every_check(plugin_packages):
+    plugin_packages("conformance-good")
+    selection = select(plugins=["zoo-conformance-good"])
+    assert {s.name for s in selection.subjects} == {
+        "good_segmenter", "good_classifier", "good_maskrcnn", "good_cam", "good_saliency", "good_smoothgrad"}
+    results = run_subjects(selection.subjects)
+    failures = [f"{r.subject} {r.check}: {r.message}" for r in results if r.status == FAIL]
+    assert not failures, "\n".join(failures)
+    by_key = {(r.subject, r.check): r for r in results}
+    export = by_key["model good_maskrcnn", "export"]
+    assert export.status == SKIP and "data-dependent" in export.message
+    assert by_key["model good_segmenter", "export"].status == PASS
+    assert by_key["model good_segmenter", "segmentation_output"].status == PASS
+    assert by_key["model good_maskrcnn", "detection_empty_targets"].status == PASS
+    assert "stochastic" in by_key["explainer good_smoothgrad", "explainer_determinism"].message
+    ran = {r.check for r in results if r.status == PASS}
+    assert ran >= {c.name for c in __import__("zoo.testing").testing.all_checks()} - {"pretrained_tags"} - set()
+
+
+BROKEN = [
+    ("half_segmenter", "segmentation_output", "semantic_segmentation: (N, C, H, W) -> logits (N, K, H, W)",
+     "input (1, 3, 33, 47) gave tensor (1, 3, 17, 24)"),
+    ("headless_classifier", "classification_features", "forward_features(x) returns the last feature map",
+     "has no forward_features() and no get_classifier()"),
+    ("stubborn_classifier", "num_classes", "num_classes given to the builder", "expected dimension 1 to be 7"),
+    ("idle_segmenter", "gradients", "every trainable parameter", "got no gradient: unused.weight, unused.bias"),
+    ("unsorted_maskrcnn", "detection_eval", "scores (R,) sorted descending", "not sorted in descending order"),
+    ("untagged_segmenter", "pretrained_tags", "pretrained tags are well formed", "sha256 None must be"),
+    ("leaky_explainer", "explainer_hooks", "hooks live only during one call", "1 hook(s) left on module features"),
+    ("blind_explainer", "explainer_sanity", "model-randomisation sanity check", "mean Spearman rank correlation 1.00"),
+    ("blind_explainer", "explainer_targets", "each image's target is honoured", "its target was ignored"),
+    ("messy_explainer", "explainer_state", "training flags", ".grad changed on"),
+]
+
+
+@pytest.mark.parametrize("name, check, clause, detail", BROKEN, ids=[f"{n}-{c}" for n, c, *_ in BROKEN])
+def test_bad_package_is_rejected_naming_the_clause(plugin_packages, name, check, clause, detail):
+    plugin_packages("conformance-bad")
+    result = run_check(get_check(check), _subject(name))
+    assert result.status == FAIL, result
+    assert clause in result.clause
+    assert detail in result.message
+
+
+def test_bad_package_also_passes_what_it_keeps(plugin_packages):
+    """A broken clause does not drag the others down: the half-size segmenter still builds,
+    round-trips and exports, and only segmentation_output fails."""
+    plugin_packages("conformance-bad")
+    results = run_subjects([_subject("half_segmenter")])
+    assert {r.check for r in results if r.status == FAIL} == {"segmentation_output"}
+
+
+def test_explicit_export_opt_out_is_a_skip_with_reason(plugin_packages):
+    plugin_packages("conformance-bad")
+    result = run_check(get_check("export"), _subject("unsorted_maskrcnn"))
+    assert result.status == SKIP and result.message == "spec opts out: torchvision detection heads"

@@ -1,0 +1,46 @@
+"""Which subjects a run covers: names, patterns, plugins, --all without timm/*, typo hints."""
+
+from __future__ import annotations
+
+import types
+
+import pytest
+
+import zoo
+from zoo.registry import Registry
+from zoo.testing import ALL_EXCLUDES, select
+
+
+def _registry():
+    plugin = types.SimpleNamespace(
+        zoo_architectures=zoo.hookimpl(lambda: [
+            zoo.ArchitectureSpec(name=f"timm/net{i}", task="classification", builder="x:y") for i in range(3)
+        ] + [zoo.ArchitectureSpec(name="unet_like", task="semantic_segmentation", builder="x:y")]),
+        zoo_explainers=zoo.hookimpl(lambda: [zoo.ExplainerSpec(name="cam_like", builder="x:y")]),
+    )
+    registry = Registry()
+    registry.register(plugin, "fake", "fake-dist")
+    return registry
+
+
+def test_all_leaves_out_timm_unless_named():
+    assert "timm/*" in ALL_EXCLUDES
+    selection = select(all=True, registry=_registry())
+    assert [s.name for s in selection.subjects] == ["unet_like", "cam_like"]
+    assert sorted(selection.excluded) == ["timm/net0", "timm/net1", "timm/net2"]
+    assert [s.name for s in select(["timm/net1"], registry=_registry()).subjects] == ["timm/net1"]
+    assert len(select(["timm/*"], registry=_registry()).subjects) == 3
+
+
+def test_plugin_and_patterns_select_models_and_explainers():
+    assert len(select(plugins=["fake-dist"], registry=_registry()).subjects) == 5
+    kinds = {s.name: s.kind for s in select(["*_like"], registry=_registry()).subjects}
+    assert kinds == {"unet_like": "model", "cam_like": "explainer"}
+    assert [s.name for s in select(["fake-dist:unet_like.sometag"], registry=_registry()).subjects] == ["unet_like"]
+
+
+def test_unknown_names_are_typed_errors_with_hints():
+    with pytest.raises(zoo.UnknownNameError, match="Did you mean: unet_like"):
+        select(["unet_lik"], registry=_registry())
+    with pytest.raises(zoo.UnknownNameError, match="no installed zoo plugin"):
+        select(plugins=["nope-dist"], registry=_registry())
