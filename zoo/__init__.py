@@ -36,7 +36,8 @@ def __getattr__(name: str):
 def list_models(pattern="*", *, pretrained: bool = False, task: str | None = None) -> list[str]:
     """Names of registered architectures matching an fnmatch ``pattern`` (or a list of them).
 
-    With ``pretrained=True``, lists ``"arch.tag"`` names, one per pretrained weight set.
+    With ``pretrained=True``, lists ``"arch.tag"`` names, one per pretrained weight set; as in
+    timm, a pattern without a tag part matches every tag (``"resnet18"`` -> ``"resnet18.*"``).
     """
     return get_registry().list_models(pattern, pretrained=pretrained, task=task)
 

@@ -204,6 +204,8 @@ class Registry:
     def list_models(self, pattern: str | Iterable[str] = "*", *, pretrained: bool = False,
                     task: str | None = None) -> list[str]:
         patterns = [pattern] if isinstance(pattern, str) else list(pattern)
+        if pretrained:  # as in timm, a pattern without a tag part matches all tags: "resnet18" -> "resnet18.*"
+            patterns += [p + ".*" for p in patterns if "." not in p]
         names = []
         for name, entries in self._architectures.items():
             spec = entries[0].spec
