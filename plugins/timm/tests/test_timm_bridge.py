@@ -36,6 +36,9 @@ def test_pattern_with_pretrained_lists_arch_dot_tag():
     assert {"timm/resnet18.a1_in1k", "timm/resnet18.tv_in1k", "timm/resnet50.a1_in1k"} <= set(names)
     assert all(n.startswith("timm/resnet") and "." in n for n in names)
     assert "timm/resnet18" not in names
+    # as in timm's list_pretrained("resnet18"): a pattern without a tag part matches all its tags
+    assert zoo.list_models("timm/resnet18", pretrained=True) == [
+        f"timm/resnet18.{t}" for t in sorted(zoo.model_info("timm/resnet18").pretrained)]
 
 
 def test_every_index_entry_is_registered_without_errors():
