@@ -6,8 +6,9 @@ import torch
 import zoo
 
 METHODS = ["cam", "gradcam", "gradcam_pp", "hirescam", "saliency", "smoothgrad", "integrated_gradients",
-           "guided_backprop"]
-FAST = {"smoothgrad": {"n_samples": 3, "seed": 0}, "integrated_gradients": {"n_steps": 4}}
+           "guided_backprop", "rise"]
+FAST = {"smoothgrad": {"n_samples": 3, "seed": 0}, "integrated_gradients": {"n_steps": 4},
+        "rise": {"n_masks": 20, "seed": 0}}
 
 
 def _state(model):

@@ -9,9 +9,10 @@ from zoo_explainers.layers import LayerError
 from zoo_explainers.targets import SegmentationClassSum, TargetError
 
 METHODS = ["cam", "gradcam", "gradcam_pp", "hirescam", "saliency", "smoothgrad", "integrated_gradients",
-           "guided_backprop"]
+           "guided_backprop", "rise"]
 NORMALIZED = {"cam", "gradcam", "gradcam_pp", "hirescam"}
-FAST = {"smoothgrad": {"n_samples": 4, "seed": 0}, "integrated_gradients": {"n_steps": 8}}
+FAST = {"smoothgrad": {"n_samples": 4, "seed": 0}, "integrated_gradients": {"n_steps": 8},
+        "rise": {"n_masks": 40, "seed": 0}}
 
 
 def test_registered():
@@ -102,7 +103,7 @@ def test_timm_feature_map_by_name_equals_default(gap_model, images):
 
 
 @pytest.mark.parametrize("method", ["gradcam", "gradcam_pp", "hirescam", "saliency", "smoothgrad",
-                                    "integrated_gradients", "guided_backprop"])
+                                    "integrated_gradients", "guided_backprop", "rise"])
 def test_segmentation(method, images, segmenter):
     model = segmenter
     maps = zoo.explain(model, images, method=method, target=1, **FAST.get(method, {}))
@@ -167,3 +168,23 @@ def test_guided_backprop_differs_from_saliency(gap_model, images):
     guided = zoo.explain(gap_model, images, "guided_backprop", target=0)
     plain = zoo.explain(gap_model, images, "saliency", target=0)
     assert not torch.allclose(guided, plain)
+
+
+def test_rise_masks_and_a_model_that_reads_one_pixel():
+    """A model whose class-0 logit is one pixel's value: RISE's map peaks around that pixel."""
+    from zoo_explainers.rise import random_masks
+
+    masks = random_masks(300, (20, 30), 5, 0.5, torch.Generator().manual_seed(0))
+    assert masks.shape == (300, 20, 30) and masks.min() >= 0 and masks.max() <= 1
+    assert 0.4 < masks.mean() < 0.6
+
+    class OnePixel(torch.nn.Module):
+        in_chans = 1
+
+        def forward(self, x):
+            v = 4 * x[:, 0, 5, 7] - 2  # probability of class 0 from 0.12 (masked) to 0.88 (kept)
+            return torch.stack([v, torch.zeros_like(v)], 1)
+
+    maps = zoo.explain(OnePixel(), torch.ones(1, 1, 16, 16), "rise", target=0, n_masks=400, seed=0, cells=4)
+    peak = divmod(int(maps[0].argmax()), 16)
+    assert abs(peak[0] - 5) <= 2 and abs(peak[1] - 7) <= 2, peak

@@ -23,6 +23,8 @@ def zoo_explainers():
                           "saliency averaged over noisy copies of the input (Smilkov 2017), seedable"),
         zoo.ExplainerSpec("integrated_gradients", "zoo_explainers.gradients:IntegratedGradients", _CLS_SEG,
                           "signed path-integrated gradients from a baseline (Sundararajan 2017)"),
+        zoo.ExplainerSpec("rise", "zoo_explainers.rise:RISE", _CLS_SEG,
+                          "RISE: random masks weighted by the class probability (black box, forward only)"),
         zoo.ExplainerSpec("guided_backprop", "zoo_explainers.gradients:GuidedBackprop", _CLS_SEG,
                           "guided backpropagation; FAILS the model-randomisation sanity check "
                           "(Adebayo 2018): an edge detector, not an explanation",

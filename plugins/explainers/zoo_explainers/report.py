@@ -17,8 +17,8 @@ import json
 import sys
 from pathlib import Path
 
-DEFAULT_METHODS = ("saliency", "smoothgrad", "integrated_gradients", "gradcam", "gradcam_pp", "cam",
-                   "guided_backprop")
+DEFAULT_METHODS = ("saliency", "smoothgrad", "integrated_gradients", "gradcam", "gradcam_pp", "hirescam",
+                   "cam", "rise", "guided_backprop")
 
 
 def load_batch(card_dir: Path | None, dataset: str | None, split: str, n: int, dataset_kwargs: dict):

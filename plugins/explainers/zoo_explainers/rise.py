@@ -1,0 +1,86 @@
+"""RISE (Petsiuk et al. 2018): a black-box saliency map from randomly masked copies.
+
+Each mask is a random coarse binary grid (cells kept with probability ``p``), upsampled
+bilinearly and shifted by a random sub-cell offset; the map is the average of the masks
+weighted by the target's probability on the masked image: ``sum_i P(c | x * M_i) M_i / (n p)``.
+Needs only forward passes, so it works on any model, but it costs ``n_masks`` of them.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from zoo_explainers.base import BaseExplainer
+from zoo_explainers.hygiene import HookBag
+from zoo_explainers.maps import minmax
+from zoo_explainers.targets import ScoreFn, resolve_classes
+
+
+def random_masks(n: int, size: tuple[int, int], cells: int, p: float, generator: torch.Generator,
+                 device=None, dtype=torch.float32) -> torch.Tensor:
+    """(n, H, W) smooth masks in [0, 1]: RISE's upsampled and shifted coarse grids."""
+    h, w = size
+    cell_h, cell_w = math.ceil(h / cells), math.ceil(w / cells)
+    grid = (torch.rand((n, 1, cells, cells), generator=generator, device=device) < p).to(dtype)
+    up = F.interpolate(grid, size=((cells + 1) * cell_h, (cells + 1) * cell_w), mode="bilinear",
+                       align_corners=False)[:, 0]
+    dy = torch.randint(0, cell_h, (n,), generator=generator, device=device)
+    dx = torch.randint(0, cell_w, (n,), generator=generator, device=device)
+    rows = (dy[:, None] + torch.arange(h, device=device)[None])[:, :, None].expand(n, h, w)
+    cols = (dx[:, None] + torch.arange(w, device=device)[None])[:, None, :].expand(n, h, w)
+    return up[torch.arange(n, device=device)[:, None, None], rows, cols].clamp_(0, 1)
+
+
+class RISE(BaseExplainer):
+    """RISE saliency: probability-weighted average of random masks (raw values by default).
+
+    Args:
+        n_masks: random masks (forward passes per image); more gives smoother maps.
+        cells: the coarse grid is ``cells x cells`` before upsampling.
+        p: probability that a cell is kept.
+        seed: seeds the masks (None: drawn from torch's global RNG); every image gets the same masks.
+        chunk_size: model inputs per forward pass.
+    """
+
+    name = "rise"
+
+    def __init__(self, model: nn.Module, *, n_masks: int = 1000, cells: int = 7, p: float = 0.5,
+                 seed: int | None = None, chunk_size: int = 256, normalize: bool = False,
+                 score_fn: ScoreFn | None = None) -> None:
+        super().__init__(model, score_fn=score_fn)
+        if n_masks < 1 or cells < 1 or not 0 < p <= 1:
+            raise ValueError("RISE needs n_masks >= 1, cells >= 1 and 0 < p <= 1")
+        self.n_masks, self.cells, self.p, self.seed = n_masks, cells, p, seed
+        self.chunk_size, self.normalize = chunk_size, normalize
+
+    def attribute(self, images, target, bag: HookBag):
+        from zoo_explainers.faithfulness import _probabilities
+
+        n = images.shape[0]
+        seed = self.seed if self.seed is not None else int(torch.randint(0, 2**62, (1,)).item())
+        generator = torch.Generator(device=images.device).manual_seed(seed)
+        masks = random_masks(self.n_masks, tuple(images.shape[-2:]), self.cells, self.p, generator,
+                             device=images.device, dtype=images.dtype)
+        with torch.no_grad():
+            output = self.model(images)
+            classes = resolve_classes(target, output)
+            self.last_classes = classes
+            region = output.argmax(1) == classes[:, None, None] if output.ndim == 4 else None
+            total = torch.zeros_like(images[:, 0])
+            per_pass = max(1, self.chunk_size // n)
+            for start in range(0, self.n_masks, per_pass):
+                m = masks[start:start + per_pass]  # (k, H, W)
+                x = (images[None] * m[:, None, None]).flatten(0, 1)  # row j * N + i: mask j, image i
+                out = self.model(x)
+                if self.score_fn is not None:
+                    scores = self.score_fn(out, classes.repeat(len(m)))
+                else:
+                    scores = _probabilities(out, classes.repeat(len(m)),
+                                            None if region is None else region.repeat(len(m), 1, 1))
+                total += torch.einsum("kn,khw->nhw", scores.view(len(m), n).to(m.dtype), m)
+        maps = (total / (self.n_masks * self.p)).float()
+        return minmax(maps) if self.normalize else maps
