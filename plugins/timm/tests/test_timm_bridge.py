@@ -251,3 +251,39 @@ def test_an_architecture_missing_from_timm_fails_clearly():
 
     with pytest.raises(BuilderError, match="no architecture 'not_a_model'.*build_index"):
         import_builder("zoo_timm.models:architectures.not_a_model", "test")
+
+
+# The smallest architecture of each timm model module (88 of 98; the others have none under
+# 60 M parameters), from a survey with timm 1.0.31. Slow: minutes on a laptop CPU.
+ONE_PER_MODULE = """
+cait_xxs24_224 coat_tiny convit_tiny convmixer_768_32 cpubone_nano crossvit_tiny_240 cs3darknet_focus_s
+csatv2 cspnext_tiny davit_tiny deit_tiny_patch16_224 densenet121 dla46x_c dpn48b edgenext_xx_small
+efficientformer_l1 efficientformerv2_s0 efficientnet_lite0 efficientvim_m1 efficientvit_b0 efficientvit_m0
+ese_vovnet19b_slim_dw eva02_tiny_patch14_224 fasternet_t0 fastvit_t8 focalnet_tiny_srf gcvit_xxtiny
+ghostnet_050 gmlp_ti16_224 halonet_h1 hardcorenas_b hgnetv2_b0 hiera_tiny_224 hrnet_w18_small iformer_t
+inception_next_atto inception_resnet_v2 inception_v3 inception_v4 lcnetv2_small legacy_seresnet18
+legacy_xception levit_128s lowformer_b0 maxvit_pico_rw_256 mobilenetv3_small_050 mobileone_s1 mobilevit_xxs
+mvitv2_tiny nest_tiny nextvit_small pit_ti_224 poolformerv2_s12 pvt_v2_b0 rdnet_tiny regnetx_002
+repghostnet_050 repvit_m1 res2next50 resnest14d resnet10t resnetv2_18 rexnet_100 sam2_hiera_tiny selecsls42
+sequencer2d_s shvit_s1 skresnet18 starnet_s050 swiftformer_xs swin_tiny_patch4_window7_224 swinv2_cr_tiny_224
+swinv2_tiny_window8_256 test_convnext test_mambaout test_nfnet test_vit test_vit_relpos tiny_vit_5m_224
+tnt_s_legacy_patch16_224 tresnet_m twins_svt_small visformer_tiny vit_tiny_r_s16_p8_224 vitamin_small_224
+volo_d1_224 xception41p xcit_nano_12_p8_224
+""".split()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arch", ONE_PER_MODULE)
+def test_local_weights_round_trip_across_timm_families(arch, tmp_path):
+    import timm
+    import torch
+
+    if not timm.is_model(arch):
+        pytest.skip(f"{arch} is not in this timm")
+    torch.set_num_threads(1)
+    reference, path = _timm_model_and_file(tmp_path, arch)
+    model = zoo.create(f"timm/{arch}", weights=path)
+    _assert_same_weights(model, reference)
+    x = torch.randn(1, *reference.pretrained_cfg["input_size"])
+    with torch.no_grad():
+        _assert_same_outputs(model(x), reference(x))
