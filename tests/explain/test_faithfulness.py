@@ -89,9 +89,10 @@ def test_randomize_weights_leaves_original(trained):
 
 def test_gradient_methods_pass_sanity_and_beat_random(trained):
     model, x, y = trained
-    reports = fa.evaluate(model, x, ["saliency", "smoothgrad", "integrated_gradients", "gradcam", "cam"], y,
-                          steps=10, insertion_baseline=0.0, method_kwargs={"smoothgrad": {"n_samples": 8},
-                                                   "integrated_gradients": {"n_steps": 16}})
+    reports = fa.evaluate(model, x, ["saliency", "smoothgrad", "integrated_gradients", "gradcam", "cam", "rise"],
+                          y, steps=10, insertion_baseline=0.0,
+                          method_kwargs={"smoothgrad": {"n_samples": 8}, "integrated_gradients": {"n_steps": 16},
+                                         "rise": {"n_masks": 300, "cells": 4}})
     table = fa.format_reports(reports)
     print(table)
     for r in reports:
