@@ -1,0 +1,58 @@
+"""Small, fast checks of the training machinery: recipes, augmentation, the published cfg."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+import zoo
+from zoo.data import get_dataset
+from zoo.recipes import RecipeError, load_recipe
+from zoo.specs import pretrained_cfg_problems
+from zoo.train import _augment, _flip, pretrained_cfg_source
+
+HUBCARDS = Path(__file__).resolve().parents[2] / "hubcards"
+
+
+@pytest.mark.parametrize("axis", [-1, -2])
+def test_flip_keeps_boxes_on_their_masks(axis):
+    item = _flip(get_dataset("shapes", "val", size=3)[2], axis)
+    for m, (x0, y0, x1, y1) in zip(item["masks"], item["boxes"].long().tolist()):
+        ys, xs = torch.nonzero(m, as_tuple=True)
+        assert (x0, y0, x1, y1) == (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
+    assert torch.equal(item["mask"], get_dataset("shapes", "val", size=3)[2]["mask"].flip(axis))
+
+
+def test_augmentation_is_seeded():
+    item = get_dataset("digits", "val", size=1)[0]
+    a = _augment(item, {"shift": 2}, torch.Generator().manual_seed(3))
+    b = _augment(item, {"shift": 2}, torch.Generator().manual_seed(3))
+    assert torch.equal(a["image"], b["image"]) and a["label"] == item["label"]
+
+
+def test_every_card_has_a_readable_recipe():
+    for card in sorted(p for p in HUBCARDS.iterdir() if p.is_dir()):
+        recipe = load_recipe(card)
+        assert recipe.name == card.name
+        assert recipe.architecture in zoo.list_models()
+
+
+def test_bad_recipes_say_what_is_wrong(tmp_path):
+    with pytest.raises(RecipeError, match="no recipe"):
+        load_recipe(tmp_path)
+    (tmp_path / "recipe.yaml").write_text("architecture: unet\ntag: x\nmodel: {num_classes: 2}\n")
+    with pytest.raises(RecipeError, match="dataset"):
+        load_recipe(tmp_path)
+    (tmp_path / "recipe.yaml").write_text("architecture: [unclosed\n")
+    with pytest.raises(RecipeError, match="not valid yaml"):
+        load_recipe(tmp_path)
+
+
+def test_published_cfg_source_is_a_valid_pretrained_cfg():
+    config = json.loads((HUBCARDS / "cnn_cam.digits" / "config.json").read_text())
+    cfg = eval(pretrained_cfg_source(config), {"zoo": zoo})  # noqa: S307 - our own generated source
+    assert pretrained_cfg_problems("digits", cfg) == []
+    assert cfg.sha256 == config["sha256"] and cfg.model_kwargs == config["model_kwargs"]
