@@ -196,7 +196,9 @@ def load_file(path: str | Path, *, allow_nonfinite: bool = False) -> dict:
                            "Delete it and fetch it again.") from None
     if not allow_nonfinite:
         _check_finite(path, state)
-    return state
+    # A tensor read from the file can start at any byte offset, and some CPU kernels take a
+    # different, not bit-identical, path on memory that is not 64-byte aligned: copy those.
+    return {k: v if v.data_ptr() % 64 == 0 else v.clone() for k, v in state.items()}
 
 
 def _check_finite(path: str | Path, state: dict) -> None:
