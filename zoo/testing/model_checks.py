@@ -8,7 +8,7 @@ from pathlib import Path
 
 from zoo.testing.checks import MODEL, broken, check
 from zoo.testing.results import CheckSkipped
-from zoo.testing.tasks import INSTANCE, example_input, instance_targets, training_loss
+from zoo.testing.tasks import INSTANCE, instance_targets, training_loss
 from zoo.testing.tensors import describe, difference
 
 
@@ -26,7 +26,7 @@ def default_num_classes(subject) -> int:
         return int(subject.spec.defaults["num_classes"])
     if subject.task == INSTANCE:
         return 2  # unknown; label 1 is valid for any detector with a class besides background
-    return int(_eval_output(subject.model(), example_input(subject.task, subject.in_chans())).shape[1])
+    return int(_eval_output(subject.model(), subject.example()).shape[1])
 
 
 @check("build", MODEL, "builder(num_classes=..., in_chans=..., **defaults) returns a torch.nn.Module")
@@ -43,7 +43,7 @@ def check_num_classes(subject):
     default = default_num_classes(subject)
     k = 5 if default == 7 else 7
     model = subject.build(num_classes=k)
-    inputs = example_input(subject.task, subject.in_chans())
+    inputs = subject.example()
     if subject.task == INSTANCE:
         model.train()
         try:
@@ -67,7 +67,7 @@ def check_in_chans(subject):
     default = subject.in_chans()
     c = 1 if default != 1 else 3
     model = subject.build(in_chans=c)
-    inputs = example_input(subject.task, c)
+    inputs = subject.example(in_chans=c)
     shape = [tuple(i.shape) for i in inputs] if subject.task == INSTANCE else tuple(inputs.shape)
     try:
         out = _eval_output(model, inputs)
@@ -81,7 +81,7 @@ def check_in_chans(subject):
 @check("eval_determinism", MODEL, "in eval mode the same input gives the same output")
 def check_eval_determinism(subject):
     model = subject.model()
-    inputs = example_input(subject.task, subject.in_chans())
+    inputs = subject.example()
     first, second = _eval_output(model, inputs), _eval_output(model, inputs)
     diff = difference(first, second)
     if diff:
@@ -93,7 +93,7 @@ def check_gradients(subject):
     import torch
 
     model = subject.model().train()
-    inputs = example_input(subject.task, subject.in_chans(), batch=2)  # train-mode BatchNorm needs 2
+    inputs = subject.example(batch=2)  # train-mode BatchNorm needs 2
     k = default_num_classes(subject) if subject.task == INSTANCE else 0
     training_loss(subject.task, model, inputs, k).backward()
     trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
@@ -117,7 +117,7 @@ def check_safetensors_roundtrip(subject):
 
     model = subject.model().eval()
     state = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
-    inputs = example_input(subject.task, subject.in_chans())
+    inputs = subject.example()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.safetensors"
         safetensors.torch.save_file(state, str(path))
@@ -148,7 +148,7 @@ def check_export(subject):
     if opt_out is not True:
         raise CheckSkipped(f"spec opts out: {opt_out if isinstance(opt_out, str) else 'no reason given'}")
     model = subject.model().eval()
-    inputs = example_input(subject.task, subject.in_chans())
+    inputs = subject.example()
     try:
         with torch.no_grad():
             program = torch.export.export(model, (inputs,))

@@ -102,8 +102,13 @@ def check_pretrained_tags(subject):
     if not spec.pretrained:
         raise CheckSkipped("no pretrained tags")
     cards = hubcards_dir()
-    problems = [f"{spec.name}.{tag}: {p}" for tag, cfg in spec.pretrained.items()
-                for p in tag_problems(spec.name, tag, cfg, cards)]
+    by_problem: dict[str, list[str]] = {}
+    for tag, cfg in spec.pretrained.items():
+        for problem in tag_problems(spec.name, tag, cfg, cards):
+            by_problem.setdefault(problem, []).append(tag)
+    problems = [f"{spec.name}.{tags[0]}: {p}" if len(tags) == 1 else
+                f"{len(tags)} tags ({', '.join(tags[:4])}{', ...' if len(tags) > 4 else ''}): {p}"
+                for p, tags in by_problem.items()]
     defaults = [t for t, cfg in spec.pretrained.items() if cfg.default]
     if len(defaults) > 1:
         problems.append(f"{spec.name}: several tags are marked default: {', '.join(defaults)}")

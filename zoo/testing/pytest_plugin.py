@@ -82,11 +82,13 @@ def pytest_collection_modifyitems(session, config, items) -> None:
                            plugins=config.getoption("zoo_check_plugin"))
     except UnknownNameError as exc:
         raise pytest.UsageError(str(exc)) from exc
-    parent = ZooCheckCollector.from_parent(session, name="zoo-check")
-    for plugin in selection.broken_plugins:
-        items.append(BrokenPluginItem.from_parent(parent, name=f"plugin:{plugin.name}", plugin=plugin))
+    parent = ZooCheckCollector.from_parent(session, name="zoo-check", nodeid="zoo-check")
+    new = [BrokenPluginItem.from_parent(parent, name=f"plugin:{plugin.name}", plugin=plugin)
+           for plugin in selection.broken_plugins]
     for subject in selection.subjects:
         checks = checks_for(subject)
-        for i, check in enumerate(checks):
-            items.append(ZooCheckItem.from_parent(parent, name=f"{subject.name}::{check.name}", subject=subject,
-                                                  check=check, last=i == len(checks) - 1))
+        new += [ZooCheckItem.from_parent(parent, name=f"{subject.name}::{check.name}", subject=subject,
+                                         check=check, last=i == len(checks) - 1) for i, check in enumerate(checks)]
+    # reported like any collected node, so pytest's "collected N items" counts them
+    config.hook.pytest_collectreport(report=pytest.CollectReport(parent.nodeid, "passed", None, new))
+    items.extend(new)

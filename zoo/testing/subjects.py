@@ -72,6 +72,20 @@ class ModelSubject:
     def release(self) -> None:
         self._base = None
 
+    def input_size(self) -> tuple[int, int] | None:
+        """The one (H, W) the model takes, when it declares a fixed input size (timm's ViTs)."""
+        from zoo.testing.tasks import fixed_input_size
+
+        if not hasattr(self, "_input_size"):
+            self._input_size = fixed_input_size(self.model())
+        return self._input_size
+
+    def example(self, batch: int = 1, in_chans: int | None = None):
+        """An example batch this model takes (see :func:`zoo.testing.tasks.example_input`)."""
+        from zoo.testing.tasks import example_input
+
+        return example_input(self.task, in_chans or self.in_chans(), batch, size=self.input_size())
+
     def in_chans(self) -> int:
         """Input channels of the default build: the spec's default, else the first conv's."""
         if "in_chans" in self.spec.defaults:

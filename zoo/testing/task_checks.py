@@ -34,8 +34,9 @@ def check_classification_output(subject):
     model = subject.model().eval()
     k = _num_classes(subject)
     c = subject.in_chans()
+    sizes = (subject.input_size(),) if subject.input_size() else CLASSIFICATION_SIZES
     for n in CLASSIFICATION_BATCHES:
-        for h, w in CLASSIFICATION_SIZES:
+        for h, w in sizes:
             x = images(n, c, h, w)
             with torch.no_grad():
                 out = model(x)
@@ -43,7 +44,8 @@ def check_classification_output(subject):
             if not isinstance(out, torch.Tensor) or tuple(out.shape) != (n, k):
                 raise broken(f"{what}; expected ({n}, {k})")
             _finite_float(out, what)
-    return f"N in {CLASSIFICATION_BATCHES}, HxW in {CLASSIFICATION_SIZES}, K={k}"
+    fixed = " (the model declares a fixed input size)" if subject.input_size() else ""
+    return f"N in {CLASSIFICATION_BATCHES}, HxW in {sizes}{fixed}, K={k}"
 
 
 @check("classification_features", MODEL,
@@ -57,7 +59,7 @@ def check_classification_features(subject):
     missing = [m for m in ("forward_features", "get_classifier") if not callable(getattr(model, m, None))]
     if missing:
         raise broken(f"{type(model).__name__} has no {' and no '.join(f'{m}()' for m in missing)}")
-    x = images(2, subject.in_chans(), 40, 56)
+    x = images(2, subject.in_chans(), *(subject.input_size() or (40, 56)))
     with torch.no_grad():
         logits = model(x)
         features = model.forward_features(x)

@@ -12,11 +12,21 @@ DENSE_SIZE = (32, 32)  # the smallest size every model must take
 INSTANCE_SIZES = ((64, 80), (72, 56))
 
 
-def example_input(task: str, in_chans: int, batch: int = 1, seed: int = 0):
-    """A batch for ``task``: an (N, C, H, W) tensor, or a list of (C, H, W) images for detection."""
+def fixed_input_size(model) -> tuple[int, int] | None:
+    """(H, W) for a model that only takes one input size, declared as timm does
+    (``pretrained_cfg = {"input_size": (C, H, W), "fixed_input_size": True}``, e.g. ViTs)."""
+    cfg = getattr(model, "pretrained_cfg", None) or getattr(model, "default_cfg", None)
+    if isinstance(cfg, dict) and cfg.get("fixed_input_size") and len(cfg.get("input_size") or ()) == 3:
+        return tuple(cfg["input_size"][1:])
+    return None
+
+
+def example_input(task: str, in_chans: int, batch: int = 1, seed: int = 0, size: tuple[int, int] | None = None):
+    """A batch for ``task``: an (N, C, H, W) tensor (``size`` or :data:`DENSE_SIZE`), or a list of
+    (C, H, W) images for detection."""
     if task == INSTANCE:  # always two images of different sizes, as torchvision allows
         return [images(1, in_chans, *INSTANCE_SIZES[i % 2], seed=seed + i)[0] for i in range(max(batch, 2))]
-    return images(batch, in_chans, *DENSE_SIZE, seed=seed)
+    return images(batch, in_chans, *(size or DENSE_SIZE), seed=seed)
 
 
 def instance_targets(inputs, num_classes: int, empty: bool = False) -> list[dict]:
