@@ -103,7 +103,8 @@ def _timm_model_and_file(tmp_path, arch, **kwargs):
             m.running_mean.uniform_(-0.1, 0.1)
             m.running_var.uniform_(0.5, 1.5)
     path = tmp_path / "model.safetensors"
-    safetensors.torch.save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
+    # every key with its own copy (a few models, e.g. coat, share tensors between keys)
+    safetensors.torch.save_file({k: v.detach().clone() for k, v in model.state_dict().items()}, str(path))
     return model, path
 
 
@@ -130,10 +131,11 @@ def _assert_same_weights(model, reference):
 def _assert_same_outputs(actual, expected):
     """Bitwise-equal weights may still give outputs a few ulps apart: tensors loaded from a file
     are aligned differently from freshly allocated ones, and CPU kernels pick their SIMD path
-    by alignment (1e-9 differences seen on some timm models), so compare to float32 precision."""
-    import torch
-
-    torch.testing.assert_close(actual, expected, rtol=1e-5, atol=1e-6)
+    by alignment. So compare to float32 precision relative to the outputs' scale (random
+    untrained nets can reach logits of 1e12, where elementwise relative checks see noise)."""
+    assert actual.shape == expected.shape
+    scale = float(expected.abs().max()) or 1.0
+    assert float((actual - expected).abs().max()) <= 1e-5 * scale
 
 
 def test_local_weights_for_a_tag(tmp_path):
