@@ -1,18 +1,19 @@
 """Inference throughput of every registered architecture (``timm/*`` excluded), images/s.
 
-Two ways to run the same randomly initialised model (eval mode) on the same batch:
+Ways to run the same randomly initialised model (eval mode) on the same batch:
 
 - eager: the plain forward under ``torch.no_grad()``, what a user writes first;
 - zoo: ``torch.inference_mode()`` with the model and the input in ``channels_last`` memory
-  format, what the zoo recommends (see benchmarks/README.md: channels_last is where the gain
-  is on CPU; inference_mode alone measured within noise of no_grad).
+  format, what the zoo recommends (see benchmarks/README.md);
+- without ``--quick``, a third side, ``torch.inference_mode()`` alone, shows which of the two
+  changes the gain comes from (column "inference_mode only", speed over eager).
 
 Inputs are 128x128 and 256x256 (``--quick``: 128 only), batch 1 and 8; instance segmentation
 takes a list of images (torchvision's detection contract), so only its model is channels_last.
 Each configuration gets one untimed warm-up forward per side, then as many alternated runs as
 fit a small time budget (at least one). A configuration whose single eager forward exceeds
-``MAX_FORWARD_S`` (6 s; 1 s with ``--quick``) is not timed further and is reported as skipped,
-to keep the run short.
+``MAX_FORWARD_S`` (6 s; 1 s with ``--quick``), measured or extrapolated from batch 1, is not
+timed further and is reported as skipped, to keep the run short.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ def run(quick: bool) -> list[dict]:
 
     sizes = (128,) if quick else (128, 256)
     budget_s, max_runs = (0.6, 3) if quick else (2.5, 7)
+    limit = MAX_FORWARD_S[quick]
     rows = []
     for name in zoo.list_models():
         if name.startswith("timm/"):
@@ -68,28 +70,40 @@ def run(quick: bool) -> list[dict]:
         eager_model = zoo.create(name).eval()
         fast_model = copy.deepcopy(eager_model).to(memory_format=torch.channels_last)
         for size in sizes:
+            per_image = None  # eager seconds per image at batch 1, to skip hopeless batches unprobed
             for batch in (1, 8):
+                row = {"architecture": name, "task": info.task, "input": f"{size}x{size}", "batch": batch}
+                if per_image is not None and per_image * batch > limit:
+                    rows.append({**row, "notes": f"skipped: one forward would take ~{per_image * batch:.0f} s "
+                                                 f"(> {limit:g} s{' in --quick' if quick else ''})"})
+                    continue
                 x = _inputs(info.task, batch, in_chans, size, channels_last=False)
                 x_cl = _inputs(info.task, batch, in_chans, size, channels_last=True)
-                row = {"architecture": name, "task": info.task, "input": f"{size}x{size}", "batch": batch}
                 started = time.perf_counter()
                 out_eager = _forward(eager_model, x, torch.no_grad)  # warm-up, and the probe
                 probe = time.perf_counter() - started
-                if probe > MAX_FORWARD_S[quick]:
+                if probe > limit:
                     rows.append({**row, "notes": f"skipped: one forward takes {probe:.1f} s "
-                                                 f"(> {MAX_FORWARD_S[quick]:g} s{' in --quick' if quick else ''})"})
+                                                 f"(> {limit:g} s{' in --quick' if quick else ''})"})
                     continue
                 out_fast = _forward(fast_model, x_cl, torch.inference_mode)
-                runs = max(1, min(max_runs, int(budget_s / (2 * probe))))
-                times = alternate({
+                sides = {
                     "eager": lambda: _forward(eager_model, x, torch.no_grad),
                     "zoo": lambda: _forward(fast_model, x_cl, torch.inference_mode),
-                }, runs=runs, warmup=0)
-                eager_s, zoo_s = median(times["eager"]), median(times["zoo"])
+                }
+                if not quick:  # which of the two changes helps: inference_mode alone
+                    sides["inference_mode"] = lambda: _forward(eager_model, x, torch.inference_mode)
+                runs = max(1, min(max_runs, int(budget_s / (len(sides) * probe))))
+                times = alternate(sides, runs=runs, warmup=0)
+                med = {k: median(v) for k, v in times.items()}
+                if batch == 1:
+                    per_image = med["eager"]
                 rows.append({**row,
-                             "eager img/s": f"{batch / eager_s:.1f}",
-                             "zoo img/s": f"{batch / zoo_s:.1f}",
-                             "zoo/eager speed": f"{eager_s / zoo_s:.2f}x",
+                             "eager img/s": f"{batch / med['eager']:.1f}",
+                             "zoo img/s": f"{batch / med['zoo']:.1f}",
+                             "zoo/eager speed": f"{med['eager'] / med['zoo']:.2f}x",
+                             "inference_mode only": (f"{med['eager'] / med['inference_mode']:.2f}x"
+                                                     if "inference_mode" in med else "-"),
                              "runs": runs,
                              "notes": _agree(out_eager, out_fast)})
     return rows

@@ -62,9 +62,10 @@ def run(quick: bool) -> list[dict]:
             inside[name].append(result["inside"])
         return call
 
-    wall = alternate({"zoo": side("zoo", ZOO_BODY), "timm": side("timm", TIMM_BODY)}, runs=runs, warmup=1)
+    warmup = 0 if quick else 1  # a warm-up round fills the OS file cache; quick mode skips it
+    wall = alternate({"zoo": side("zoo", ZOO_BODY), "timm": side("timm", TIMM_BODY)}, runs=runs, warmup=warmup)
     for values in inside.values():
-        del values[0]  # the warm-up round
+        del values[:warmup]
     z, t = last["zoo"], last["timm"]
     listed = (f"zoo listed {z['names']} models, {z['pretrained']} pretrained, {z['explainers']} explainers"
               f"{' (imported torch!)' if z['torch_imported'] else ', torch not imported'}; "
