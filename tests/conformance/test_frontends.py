@@ -33,7 +33,7 @@ def test_zoo_check_table_and_exit_codes(plugin_packages):
     assert unknown.returncode == 2 and "Did you mean: good_segmenter" in unknown.stderr
 
 
-def test_pytest_plugin_and_base_classes(plugin_packages, tmp_path):
+def test_pytest_base_classes(plugin_packages, tmp_path):
     plugin_packages("conformance-good", "conformance-bad")
     (tmp_path / "test_mine.py").write_text(textwrap.dedent("""
         from zoo.testing import ExplainerTests, ModelTests
@@ -48,7 +48,9 @@ def test_pytest_plugin_and_base_classes(plugin_packages, tmp_path):
     assert subclassed.returncode == 0, subclassed.stdout + subclassed.stderr
     assert "passed" in subclassed.stdout and "failed" not in subclassed.stdout
 
-    (tmp_path / "test_mine.py").unlink()
+
+def test_pytest_options(plugin_packages, tmp_path):
+    plugin_packages("conformance-good", "conformance-bad")
     plugin = _run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rf",
                    "--zoo-check=good_segmenter", "--zoo-check=half_segmenter"], cwd=tmp_path)
     assert plugin.returncode == 1, plugin.stdout + plugin.stderr

@@ -1,0 +1,56 @@
+"""The pretrained-tag check: well-formed configs, and cards for weights shipped under visionzoo/."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import zoo
+from zoo.testing import FAIL, PASS, SKIP, ModelSubject, get_check, run_check
+
+WEIGHTS = b"not really safetensors, but hashed all the same"
+SHA = hashlib.sha256(WEIGHTS).hexdigest()
+
+
+def _result(tags):
+    spec = zoo.ArchitectureSpec(name="arch", task="classification", builder="x:y", pretrained=tags)
+    return run_check(get_check("pretrained_tags"), ModelSubject(spec=spec))
+
+
+def _cfg(**kw):
+    return zoo.PretrainedCfg(**{"hf_hub_id": "visionzoo/arch.t", "sha256": SHA, "num_classes": 3,
+                                "metrics": {"top1": 0.9}, **kw})
+
+
+def _card(root, files=("README.md", "config.json", "model.safetensors"), config=None):
+    folder = root / "arch.t"
+    folder.mkdir(parents=True)
+    for name in files:
+        (folder / name).write_bytes(WEIGHTS if name.endswith(".safetensors") else b"{}")
+    if config is not None:
+        (folder / "config.json").write_text(json.dumps(config))
+
+
+def test_shipped_weights_need_a_complete_matching_card(tmp_path, monkeypatch):
+    monkeypatch.setenv("ZOO_HUBCARDS_DIR", str(tmp_path))
+    missing = _result({"t": _cfg()})
+    assert missing.status == FAIL and "card folder" in missing.message and "is missing" in missing.message
+    _card(tmp_path, files=("README.md", "model.safetensors"), config={"num_classes": 5})
+    wrong = _result({"t": _cfg(sha256="0" * 64)})
+    assert wrong.status == FAIL
+    assert f"has sha256 {SHA}, the spec pins {'0' * 64}" in wrong.message
+    assert "num_classes=5 but the spec's tag says 3" in wrong.message
+    (tmp_path / "arch.t" / "config.json").write_text(json.dumps({"num_classes": 3}))
+    assert _result({"t": _cfg()}).status == PASS
+
+
+def test_third_party_tags_need_no_card_but_sha_and_metrics(tmp_path, monkeypatch):
+    monkeypatch.setenv("ZOO_HUBCARDS_DIR", str(tmp_path))
+    assert _result({"t": _cfg(hf_hub_id="someone/arch.t")}).status == PASS
+    bad = _result({"t": _cfg(hf_hub_id="someone/arch.t", sha256=None, metrics={}, filename="w.bin"),
+                   "u": _cfg(hf_hub_id="someone/arch.u", default=True), "v": _cfg(hf_hub_id="x/y", default=True)})
+    assert bad.status == FAIL
+    for fragment in ("sha256 None must be", "metrics is empty", "'w.bin' is not a .safetensors file",
+                     "several tags are marked default: u, v"):
+        assert fragment in bad.message
+    assert _result({}).status == SKIP
