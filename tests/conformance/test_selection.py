@@ -44,3 +44,25 @@ def test_unknown_names_are_typed_errors_with_hints():
         select(["unet_lik"], registry=_registry())
     with pytest.raises(zoo.UnknownNameError, match="no installed zoo plugin"):
         select(plugins=["nope-dist"], registry=_registry())
+
+
+def test_a_plugin_that_fails_to_load_is_a_failure_of_its_own(plugin_packages):
+    plugin_packages("broken-plugins")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        selection = select(plugins=["zoo-broken-plugins"])
+    assert {p.name for p in selection.broken_plugins} >= {"broken_import", "raising_hook"}
+
+
+def test_a_crash_in_plugin_code_is_a_failure_pointing_at_it():
+    from zoo.testing import FAIL, ModelSubject, get_check, run_check
+
+    def builder(num_classes=2, in_chans=3):
+        raise RuntimeError("boom")
+
+    spec = zoo.ArchitectureSpec(name="crashy", task="classification", builder=builder)
+    result = run_check(get_check("build"), ModelSubject(spec=spec))
+    assert result.status == FAIL
+    assert "raised RuntimeError: boom" in result.message and "test_selection.py" in result.message

@@ -55,11 +55,13 @@ def run_check(check: Check, subject) -> CheckResult:
 
 
 def _plugin_frame(exc: BaseException) -> str:
-    """The innermost frame outside the suite, torch and the stdlib, to point at the plugin's code."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    for frame in reversed(frames):
+    """The innermost frame outside the suite, torch and the standard library: the plugin's code."""
+    import sysconfig
+
+    skip = ("/zoo/testing/", "/torch/", "/torchvision/", sysconfig.get_paths()["stdlib"].replace("\\", "/") + "/")
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
         path = frame.filename.replace("\\", "/")
-        if "/zoo/testing/" not in path and "/torch/" not in path and "/lib/python" not in path.split("site-packages")[0][-20:]:
+        if not any(part in path for part in skip):
             return f"{frame.filename}:{frame.lineno}"
     return ""
 
