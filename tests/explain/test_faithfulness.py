@@ -85,6 +85,10 @@ def test_randomize_weights_leaves_original(trained):
     clone = fa.randomize_weights(model, seed=1)
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     assert not torch.equal(clone.fc.weight, model.fc.weight)
+    torch.manual_seed(0)
+    untrained = BlobNet()  # built under seed 0: a plain re-draw under seed 0 would equal it
+    again = fa.randomize_weights(untrained, seed=0)
+    assert not torch.equal(again.body[0].weight, untrained.body[0].weight)
 
 
 def test_gradient_methods_pass_sanity_and_beat_random(trained):

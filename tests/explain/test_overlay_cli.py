@@ -84,9 +84,12 @@ def test_cli_grid_and_options(digits_weights, tmp_path):
 
 def test_cli_errors(digits_weights, tmp_path, capsys):
     weights, images = digits_weights
-    assert main(["explain", "cnn_cam", images[0], "--weights", str(weights), "--target", "seven"]) != 0
+    assert main(["explain", "cnn_cam", images[0], "--weights", str(weights), "--target", "seven"]) == 2
     assert "neither a class index nor a class name" in capsys.readouterr().err
-    assert main(["explain", "cnn_cam", str(tmp_path / "missing.png"), "--weights", str(weights)]) != 0
+    assert main(["explain", "cnn_cam", str(tmp_path / "missing.png"), "--weights", str(weights)]) == 2
     assert "no such image" in capsys.readouterr().err
-    assert main(["explain", "cnn_cam", *images, "--weights", str(weights), "-o", str(tmp_path / "x.png")]) != 0
+    assert main(["explain", "cnn_cam", *images, "--weights", str(weights), "-o", str(tmp_path / "x.png")]) == 2
     assert "--grid" in capsys.readouterr().err
+    assert main(["explain", "cnn_cam", images[0], "--weights", str(weights), "-O", "novalue"]) == 2
+    assert main(["explain", "cnn_cam", images[0], "--weights", str(weights), "-m", "nope"]) == 2
+    assert "nope" in capsys.readouterr().err

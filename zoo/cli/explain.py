@@ -51,6 +51,14 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    try:
+        return _run(args)
+    except ExplainCommandError as exc:  # bad usage: exit 2, like argparse
+        print(f"zoo explain: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
     import torch
 
     import zoo

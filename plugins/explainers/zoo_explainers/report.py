@@ -81,17 +81,19 @@ def build_report(name: str, *, weights: str | None = None, card_dir: Path | None
     summary = (f"Faithfulness of the explainers on the first {len(labels)} {split} images ({dataset}; "
                f"model accuracy on them {accuracy:.3f}), explaining the true class. Sanity check: Spearman "
                f"rank correlation between the maps of this model and of a copy with re-initialised weights "
-               f"(Adebayo et al. 2018; passes below 0.5, lower is better; |maps| for integrated gradients). "
+               f"(Adebayo et al. 2018; passes below 0.5, lower is better; decided on the maps as returned, signed "
+               f"for integrated gradients, with the correlation of |maps| beside it). "
                f"Deletion AUC: class probability as the most important pixels are zeroed first (lower is "
                f"better), against random maps; insertion AUC from a blurred image (higher is better). "
                f"Pass both: {', '.join(passed) or 'none'}. guided_backprop is known to fail the sanity check. "
                f"Reproduce: `python -m zoo_explainers.report {name}`.")
     rows = [{"method": r.method, "rank corr vs random weights": round(r.rank_corr_randomized, 4),
+             "rank corr of abs. values": round(r.rank_corr_randomized_abs, 4),
              "sanity check": "pass" if r.sanity_passed else "FAIL",
              "deletion AUC": round(r.deletion_auc, 4), "deletion AUC random map": round(r.random_deletion_auc, 4),
              "insertion AUC": round(r.insertion_auc, 4),
              "insertion AUC random map": round(r.random_insertion_auc, 4),
-             "beats random": "yes" if r.beats_random else "no"} for r in reports]
+             "beats random": "yes" if r.beats_random else "no", "notes": "; ".join(r.notes)} for r in reports]
     return {"summary": summary, "rows": rows, "markdown": format_reports(reports)}
 
 
