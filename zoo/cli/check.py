@@ -35,7 +35,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from zoo.testing.checks import all_checks
     from zoo.testing.results import FAIL, PASS, SKIP, CheckResult
-    from zoo.testing.runner import checks_for, run_subjects
+    from zoo.testing.runner import run_subjects
     from zoo.testing.subjects import select
 
     if args.list_checks:
@@ -87,5 +87,4 @@ def run(args: argparse.Namespace) -> int:
               f"e.g. zoo check {selection.excluded[0]}")
     if not results:
         print("nothing was checked" + ("" if selection.subjects else ": no models or explainers selected"))
-    del checks_for
     return 1 if failures else 0
