@@ -66,3 +66,13 @@ def test_a_crash_in_plugin_code_is_a_failure_pointing_at_it():
     result = run_check(get_check("build"), ModelSubject(spec=spec))
     assert result.status == FAIL
     assert "raised RuntimeError: boom" in result.message and "test_selection.py" in result.message
+
+
+def test_the_suite_loads_without_torch_or_pytest():
+    import subprocess
+    import sys
+
+    code = ("import sys, zoo.testing, zoo.cli.check; n = len(zoo.testing.all_checks()); "
+            "print(n, 'torch' in sys.modules, 'pytest' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert int(out[0]) >= 20 and out[1:] == ["False", "False"]
