@@ -83,8 +83,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"\n{counts[PASS]} passed, {counts[FAIL]} failed, {counts[SKIP]} skipped "
           f"({len(selection.subjects)} subjects) in {elapsed:.1f}s")
     if selection.excluded:
-        print(f"left out {len(selection.excluded)} timm/* models; name them to check them, "
-              f"e.g. zoo check {selection.excluded[0]}")
+        example = "timm/resnet18" if "timm/resnet18" in selection.excluded else selection.excluded[0]
+        print(f"left out {len(selection.excluded)} timm/* models; name them to check them, e.g. zoo check {example}")
     if not results:
         print("nothing was checked" + ("" if selection.subjects else ": no models or explainers selected"))
     return 1 if failures else 0
