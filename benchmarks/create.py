@@ -19,6 +19,9 @@ For each first-party tag with a card in ``hubcards/<arch>.<tag>/model.safetensor
 one found, all of them without --quick), the same cache layout is built under its
 ``hf_hub_id`` and ``zoo.create("<arch>.<tag>", pretrained=True)`` is compared with its floor;
 the zoo side then also checks the pinned sha256, as it always does.
+
+``python -m benchmarks.create --before-after`` measures the optimisations made for this
+benchmark (see :func:`before_after` and benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -181,6 +184,78 @@ def run(quick: bool) -> list[dict]:
     return rows
 
 
+def before_after(runs: int = 15) -> list[dict]:
+    """The two optimisations of warm create, undone and redone in one process, alternated.
+
+    before: NaN/Inf check by ``isfinite(t).all()`` per tensor, and a plain ``torch.device("meta")``
+    build that still runs every initialiser; after: the library as it is (one sum per tensor,
+    exact test only if that sum is not finite; initialisers skipped on meta, ``zoo.meta``).
+    A what-if row also drops load_file's copy of tensors that are not 64-byte aligned (made
+    for bit-identical outputs after a round trip), to show what that copy costs.
+    """
+    import contextlib
+
+    import safetensors.torch
+    import timm
+    import torch
+
+    import zoo
+    import zoo.meta
+    import zoo.weights
+
+    with tempfile.TemporaryDirectory(prefix="zoo-bench-create-") as tmp:
+        path = Path(tmp) / "resnet18.safetensors"
+        _make_resnet18_file(path)
+        after_finite, after_meta = zoo.weights._all_finite, zoo.meta.on_meta_without_init
+
+        def before_finite(t):
+            return bool(torch.isfinite(t).all())
+
+        @contextlib.contextmanager
+        def before_meta():
+            with torch.device("meta"):
+                yield
+
+        after_load = zoo.weights.load_file
+
+        def load_unaligned(p, *, allow_nonfinite=False):
+            # what-if: load_file without its copy of tensors that are not 64-byte aligned
+            zoo.weights.read_header(p)
+            state = safetensors.torch.load_file(str(p))
+            zoo.weights._check_finite(p, state)
+            return state
+
+        def variant(finite, meta, load=after_load):
+            def call():
+                zoo.weights._all_finite, zoo.meta.on_meta_without_init = finite, meta
+                zoo.weights.load_file = load
+                try:
+                    return zoo.create("timm/resnet18", weights=path)
+                finally:
+                    zoo.weights._all_finite, zoo.meta.on_meta_without_init = after_finite, after_meta
+                    zoo.weights.load_file = after_load
+            return call
+
+        def floor():
+            sd = safetensors.torch.load_file(path)
+            with torch.device("meta"):
+                model = timm.create_model("resnet18")
+            model.load_state_dict(sd, assign=True)
+            return model.eval()
+
+        t = alternate({
+            "before": variant(before_finite, before_meta),
+            "sum check only": variant(after_finite, before_meta),
+            "after": variant(after_finite, after_meta),
+            "after, without the aligned copy": variant(after_finite, after_meta, load_unaligned),
+            "floor": floor,
+        }, runs=runs, warmup=1)
+    m = {k: median(v) for k, v in t.items()}
+    return [goal_row("warm create timm/resnet18 vs floor", f"zoo.create(weights=path), {k}", m[k],
+                     "load_file + meta build + assign", m["floor"], GOAL_FLOOR, runs)
+            for k in ("before", "sum check only", "after", "after, without the aligned copy")]
+
+
 def _make_resnet18_file(path: Path) -> None:
     code = ("import sys, torch, timm, safetensors.torch; torch.manual_seed(0); "
             "m = timm.create_model('resnet18'); "
@@ -192,6 +267,10 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["--worker"]:
         print(json.dumps(_worker(json.loads(sys.argv[2]))))
     else:
+        import torch
+
         from benchmarks.common import markdown_table
 
-        print(markdown_table(run(quick="--quick" in sys.argv)))
+        torch.set_num_threads(1)
+        rows = before_after() if "--before-after" in sys.argv else run(quick="--quick" in sys.argv)
+        print(markdown_table(rows))
