@@ -40,6 +40,8 @@ BROKEN = [
     ("stubborn_classifier", "num_classes", "num_classes given to the builder", "expected dimension 1 to be 7"),
     ("idle_segmenter", "gradients", "every trainable parameter", "got no gradient: unused.weight, unused.bias"),
     ("unsorted_maskrcnn", "detection_eval", "scores (R,) sorted descending", "not sorted in descending order"),
+    ("forgetful_segmenter", "safetensors_roundtrip", "bit-identical eval outputs",
+     "is some state (a tensor attribute, a non-persistent buffer set at random) missing"),
     ("untagged_segmenter", "pretrained_tags", "pretrained tags are well formed", "sha256 None must be"),
     ("leaky_explainer", "explainer_hooks", "hooks live only during one call", "1 hook(s) left on module features"),
     ("blind_explainer", "explainer_sanity", "model-randomisation sanity check", "mean Spearman rank correlation 1.00"),

@@ -48,6 +48,10 @@ class ModelSubject:
 
     def build(self, **overrides: Any):
         """A fresh model built from the spec with ``overrides`` (seeded, so reproducible)."""
+        return self.build_seeded(SEED, **overrides)
+
+    def build_seeded(self, seed: int, **overrides: Any):
+        """:meth:`build` under another seed: state a model forgets to save then differs."""
         import torch
 
         from zoo.factory import _check_is_module
@@ -58,7 +62,7 @@ class ModelSubject:
         owner = f"{self.distribution}:{self.name}"
         builder = import_builder(self.spec.builder, owner)
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(SEED)
+            torch.manual_seed(seed)
             model = builder(**kwargs)
         _check_is_module(model, owner)
         return model

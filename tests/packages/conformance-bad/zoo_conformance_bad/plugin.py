@@ -22,6 +22,9 @@ def zoo_architectures():
         zoo.ArchitectureSpec(name="unsorted_maskrcnn", task="instance_segmentation",
                              builder="zoo_conformance_bad.models:unsorted_maskrcnn", defaults={"num_classes": 3},
                              export="torchvision detection heads"),
+        # safetensors_roundtrip: random state outside the state dict
+        zoo.ArchitectureSpec(name="forgetful_segmenter", task="semantic_segmentation",
+                             builder="zoo_conformance_bad.models:ForgetfulSegmenter", defaults={"num_classes": 3}),
         # pretrained_tags: no sha256, no metrics, a pickle file
         zoo.ArchitectureSpec(name="untagged_segmenter", task="semantic_segmentation",
                              builder="zoo_conformance_bad.models:HalfSegmenter", defaults={"num_classes": 3},
