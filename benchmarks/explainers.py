@@ -69,7 +69,7 @@ def run(quick: bool = False) -> list[dict]:
 
     if "gradcam" not in zoo.list_explainers():
         raise Skipped("the explainers plugin (visionzoo-explainers) is not installed")
-    n, size, runs = (2, 64, 3) if quick else (4, 112, 5)
+    n, size, runs = (2, 64, 3) if quick else (2, 96, 5)
     torch.manual_seed(0)
     model = timm.create_model("resnet18", num_classes=10).eval()
     x = torch.randn(n, 3, size, size, generator=torch.Generator().manual_seed(1))
