@@ -50,18 +50,26 @@ def run_as_test(check: Check, subject) -> None:
                     f"  {result.message}", pytrace=False)
 
 
+_CURRENT: dict = {}  # the one subject whose model is cached: a class's tests share it
+
+
 class _SuiteBase:
     kind: str = ""
     name: str | None = None
 
-    @pytest.fixture(scope="class")
+    @pytest.fixture
     def zoo_subject(self):
-        if not self.name:
-            pytest.skip(f"set `name = ...` on {type(self).__name__} to the registered name to check")
-        subject = subject_for(self.kind, self.name)
-        yield subject
-        if hasattr(subject, "release"):
-            subject.release()
+        """The subject under test; built once per class (override to test an unregistered spec)."""
+        cls = type(self)
+        if not cls.name:
+            pytest.skip(f"set `name = ...` on {cls.__name__} to the registered name to check")
+        key = (cls, cls.kind, cls.name)
+        if _CURRENT.get("key") != key:
+            previous = _CURRENT.get("subject")
+            if previous is not None and hasattr(previous, "release"):
+                previous.release()  # at most one cached model alive
+            _CURRENT.update(key=key, subject=subject_for(cls.kind, cls.name))
+        return _CURRENT["subject"]
 
 
 def _test_method(check: Check):
