@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 
-def overlay(image: Any, heatmap: Any, *, alpha: float = 0.5, cmap: str = "jet", normalize: bool = True):
+def overlay(image: Any, heatmap: Any, *, alpha: float = 0.5, cmap: str | None = None, normalize: bool = True,
+            symmetric: bool | None = None):
     """Blend ``heatmap`` (H, W) over ``image`` and return an RGB ``PIL.Image``.
 
     Args:
@@ -19,9 +20,12 @@ def overlay(image: Any, heatmap: Any, *, alpha: float = 0.5, cmap: str = "jet", 
         heatmap: (H, W) array or tensor, e.g. one map from ``zoo.explain``; it is resized
             (bilinear) to the image's size when they differ.
         alpha: opacity of the heat map (0: only the image, 1: only the heat map).
-        cmap: a matplotlib colormap name.
+        cmap: a matplotlib colormap name; default ``"jet"``, or ``"bwr"`` for a signed map.
         normalize: min-max scale the map first (a constant map is drawn as zeros); False
             clips it to [0, 1] instead.
+        symmetric: scale a signed map (e.g. integrated gradients) by its largest magnitude so
+            that zero sits in the middle of the colormap (negative below, positive above).
+            Default: when the map has both signs and ``normalize`` is on.
     """
     import matplotlib
     import numpy as np
@@ -33,12 +37,19 @@ def overlay(image: Any, heatmap: Any, *, alpha: float = 0.5, cmap: str = "jet", 
     values = np.nan_to_num(_to_numpy(heatmap).astype(np.float32).squeeze())
     if values.ndim != 2:
         raise ValueError(f"heatmap must be (H, W), got shape {values.shape}; pass one map, e.g. maps[0]")
-    if normalize:
+    if symmetric is None:
+        symmetric = normalize and values.min() < 0 < values.max()
+    if symmetric:
+        scale = np.abs(values).max()
+        values = 0.5 + 0.5 * values / scale if scale > 0 else np.full_like(values, 0.5)
+    elif normalize:
         low, span = values.min(), values.max() - values.min()
         values = (values - low) / span if span > 0 else np.zeros_like(values)
     values = np.clip(values, 0.0, 1.0)
     if values.shape != (base.height, base.width):
         values = np.asarray(Image.fromarray(values, mode="F").resize(base.size, Image.BILINEAR))
+    if cmap is None:
+        cmap = "bwr" if symmetric else "jet"
     try:
         colormap = matplotlib.colormaps[cmap]
     except KeyError:

@@ -32,6 +32,11 @@ def test_overlay_inputs_and_blending():
     assert grey.getpixel((0, 0)) == (200, 200, 200)
     constant = zoo.overlay(image, np.full((10, 20), 7.0), alpha=1.0, cmap="gray")
     assert constant.getpixel((3, 3)) == (0, 0, 0)  # constant map -> zeros, no NaN
+    signed = torch.tensor([[-2.0, 0.0], [1.0, 2.0]])  # zero sits mid-colormap, +-2 at the ends
+    drawn = zoo.overlay(np.zeros((2, 2, 3), np.uint8), signed, alpha=1.0, cmap="gray")
+    assert [drawn.getpixel((x, y))[0] for y in range(2) for x in range(2)] == [0, 128, 192, 255]
+    assert zoo.overlay(np.zeros((2, 2, 3), np.uint8), signed, alpha=1.0).getpixel((1, 0)) == \
+        zoo.overlay(np.zeros((2, 2, 3), np.uint8), signed, alpha=1.0, cmap="bwr").getpixel((1, 0))
     with pytest.raises(ValueError, match="colormap"):
         zoo.overlay(image, heat, cmap="nope")
     with pytest.raises(ValueError, match=r"\(H, W\)"):

@@ -101,3 +101,21 @@ def test_linear_model_saliency_is_abs_weight():
     ig = zoo.explain(model, images, "integrated_gradients", target=[3, 1], n_steps=4)
     expected = (images * model[1].weight.detach().view(4, 3, 8, 8)[[3, 1]]).sum(1)
     torch.testing.assert_close(ig, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_timm_classifier_cam_and_gradcam_agree():
+    """timm's convention (forward_features + get_classifier) holds for timm's own models: on a
+    ResNet (GAP + linear head) Grad-CAM equals ReLU(CAM) after scaling, with in-place ReLUs."""
+    timm = pytest.importorskip("timm")
+    torch.manual_seed(0)
+    model = timm.create_model("resnet18", num_classes=4).eval()
+    x = torch.randn(2, 3, 64, 64)
+    cam = zoo.explain(model, x, "cam", target=[1, 2], relu=True)
+    gradcam = zoo.explain(model, x, "gradcam", target=[1, 2])
+    torch.testing.assert_close(gradcam, cam, rtol=1e-4, atol=1e-5)
+    with torch.no_grad():
+        feats = model.forward_features(x)
+        hand = torch.einsum("nc,nchw->nhw", model.get_classifier().weight[[1, 2]], feats)
+    raw = zoo.explain(model, x, "cam", target=[1, 2], normalize=False)
+    torch.testing.assert_close(raw, F.interpolate(hand[:, None], size=(64, 64), mode="bilinear",
+                                                  align_corners=False)[:, 0], rtol=1e-4, atol=1e-5)

@@ -46,7 +46,8 @@ def register(subparsers) -> None:
     p.add_argument("-O", "--option", action="append", default=[], metavar="KEY=VALUE",
                    help="explainer option, e.g. -O n_samples=16 -O target_layer=layer4 (repeatable)")
     p.add_argument("--alpha", type=float, default=0.5, help="heat-map opacity (default 0.5)")
-    p.add_argument("--cmap", default="jet", help="matplotlib colormap (default jet)")
+    p.add_argument("--cmap", help="matplotlib colormap (default: jet; bwr for signed maps such as "
+                                   "integrated_gradients, zero in the middle)")
     p.set_defaults(func=run)
 
 
