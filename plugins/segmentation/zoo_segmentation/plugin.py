@@ -16,7 +16,16 @@ TASK = "semantic_segmentation"
 # Pretrained weight sets per architecture name: {"unet": {"shapes": zoo.PretrainedCfg(...)}}.
 PRETRAINED: dict[str, dict[str, zoo.PretrainedCfg]] = {
     "unet_small": {},
-    "unet": {},
+    "unet": {
+        # `zoo train hubcards/unet.shapes`; measured on the held-out test split (see the card)
+        "shapes": zoo.PretrainedCfg(
+            hf_hub_id="visionzoo/unet.shapes",
+            sha256="2973dd09786551967210cb3f4ea85c2525b719b0aaa92a45ba4591d2a82d9899",
+            num_classes=4, in_chans=3, license="apache-2.0", default=True,
+            metrics={'miou': 0.9372},
+            model_kwargs={'base_width': 8, 'depth': 4, 'upsample': 'transposed'},
+        ),
+    },
     "unet_large": {},
     "segnet": {},
     "segnet_vgg16": {},
