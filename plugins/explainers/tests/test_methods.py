@@ -188,3 +188,16 @@ def test_rise_masks_and_a_model_that_reads_one_pixel():
     maps = zoo.explain(OnePixel(), torch.ones(1, 1, 16, 16), "rise", target=0, n_masks=400, seed=0, cells=4)
     peak = divmod(int(maps[0].argmax()), 16)
     assert abs(peak[0] - 5) <= 2 and abs(peak[1] - 7) <= 2, peak
+
+
+def test_discovery_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys, zoo; names = zoo.list_explainers(); import zoo_explainers.plugin; "
+            "print('gradcam' in names, 'torch' in sys.modules)")
+    import os
+
+    env = dict(os.environ, ZOO_PLUGINS="visionzoo-explainers")  # only this plugin: others are not ours to test
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env).stdout
+    assert out.split() == ["True", "False"]
