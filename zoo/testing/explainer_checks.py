@@ -216,7 +216,9 @@ def check_explainer_targets(subject):
 
 
 def _calls(subject, model, task, x):
-    """Yield (description, call) for a normal call and calls made to fail inside the model."""
+    """Yield (description, call, must_raise): a normal call, then calls with the model set to raise
+    in its forward pass (the explainer must let the error out) and in its backward pass (raised
+    only by explainers that backpropagate)."""
     explainer = _create(subject, model, task)
     yield "a normal call", lambda: _explain(explainer, x, 1), False
     for mode in ("forward", "backward"):
@@ -226,7 +228,7 @@ def _calls(subject, model, task, x):
                 return _explain(explainer, x, 1)
             finally:
                 model.fault.mode = None
-        yield f"a call that raised in the model's {mode} pass", call, mode == "forward"
+        yield f"a call with the model raising in its {mode} pass", call, mode == "forward"
 
 
 def _run_call(call, must_raise: bool, description: str) -> None:
