@@ -133,8 +133,8 @@ def _segmenter(name: str, task: str, hubcards: Path, out_dir: Path, n: int, log)
             image = _to_pil(item["image"])
             if task == "semantic_segmentation":
                 pred = model(item["image"][None])[0].argmax(0)
-                truth = overlay_segmentation(image, _enlarge(item["mask"]), names)
-                drawn = overlay_segmentation(image, _enlarge(pred), names)
+                truth = overlay_segmentation(image, _enlarge(item["mask"]), names, alpha=0.7, legend=False)
+                drawn = overlay_segmentation(image, _enlarge(pred), names, alpha=0.7, legend=False)
             else:
                 out = model([item["image"]])[0]
                 gt = {"boxes": item["boxes"] * SCALE, "labels": item["labels"], "scores": torch.ones(len(item["labels"])),
@@ -146,7 +146,7 @@ def _segmenter(name: str, task: str, hubcards: Path, out_dir: Path, n: int, log)
             rows.append([image, truth, drawn])
     sheet = out_dir / f"{name}.png"
     _contact_sheet(rows, ["input (test split)", "ground truth", f"{name} prediction"], sheet,
-                   title=f"{name}: {_metric_line(config)}")
+                   title=f"{name}: {_metric_line(config)}", legend=names[1:])
     written = [sheet]
     # The same images through the `zoo predict` command, as a user would run it.
     samples = _save_samples(items, out_dir / "samples", config["dataset"]["name"])
@@ -176,12 +176,15 @@ def _metric_line(config: dict) -> str:
     return ", ".join(f"{k} {v:.3f}" for k, v in config["metrics"].items() if not k.startswith("iou_")) + " (test split)"
 
 
-def _contact_sheet(rows, headers, path: Path, *, title: str) -> None:
-    """A grid of PIL images with column headers and a title (matplotlib)."""
+def _contact_sheet(rows, headers, path: Path, *, title: str, legend: Sequence[str] = ()) -> None:
+    """A grid of PIL images with column headers, a title and a legend of the class colours."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    from zoo.visualize import class_colours
 
     n_rows, n_cols = len(rows), len(rows[0])
     fig, axes = plt.subplots(n_rows, n_cols, figsize=(2.6 * n_cols, 2.6 * n_rows + 0.5), squeeze=False)
@@ -195,6 +198,11 @@ def _contact_sheet(rows, headers, path: Path, *, title: str) -> None:
                 ax.set_title(headers[c], fontsize=9)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
+    if legend:
+        colours = class_colours(len(legend) + 1)[1:]  # index 0 is the background
+        fig.legend(handles=[Patch(color=[v / 255 for v in c], label=n) for n, c in zip(legend, colours)],
+                   loc="lower center", ncol=len(legend), fontsize=9, frameon=False)
+        fig.subplots_adjust(bottom=0.6 / (2.6 * len(rows) + 0.5) + 0.02)
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
