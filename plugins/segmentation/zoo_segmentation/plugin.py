@@ -29,7 +29,16 @@ PRETRAINED: dict[str, dict[str, zoo.PretrainedCfg]] = {
     "unet_large": {},
     "segnet": {},
     "segnet_vgg16": {},
-    "fcn32s": {},
+    "fcn32s": {
+        # `zoo train hubcards/fcn32s.shapes`; measured on the held-out test split (see the card)
+        "shapes": zoo.PretrainedCfg(
+            hf_hub_id="visionzoo/fcn32s.shapes",
+            sha256="4d9f26fc5407a8840bda2089a5add47b51ae23370be857046ceed36bbc3d64c1",
+            num_classes=4, in_chans=3, license="apache-2.0", default=True,
+            metrics={'miou': 0.754},
+            model_kwargs={'widths': [16, 32, 48, 64, 64], 'depths': [2, 2, 2, 2, 2], 'fc_width': 128, 'dropout': 0.1},
+        ),
+    },
     "fcn16s": {},
     "fcn8s": {},
     "fcn8s_resnet18": {},
