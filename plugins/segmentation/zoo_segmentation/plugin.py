@@ -39,7 +39,16 @@ PRETRAINED: dict[str, dict[str, zoo.PretrainedCfg]] = {
             model_kwargs={'widths': [16, 32, 48, 64, 64], 'depths': [2, 2, 2, 2, 2], 'fc_width': 128, 'dropout': 0.1},
         ),
     },
-    "fcn16s": {},
+    "fcn16s": {
+        # `zoo train hubcards/fcn16s.shapes`; measured on the held-out test split (see the card)
+        "shapes": zoo.PretrainedCfg(
+            hf_hub_id="visionzoo/fcn16s.shapes",
+            sha256="33fda9e3c4a7b4df9ae5afb9d54530717eb741b4807d09bccb9100ad9e273705",
+            num_classes=4, in_chans=3, license="apache-2.0", default=True,
+            metrics={'miou': 0.82},
+            model_kwargs={'widths': [16, 32, 48, 64, 64], 'depths': [2, 2, 2, 2, 2], 'fc_width': 128, 'dropout': 0.1},
+        ),
+    },
     "fcn8s": {},
     "fcn8s_resnet18": {},
 }
