@@ -49,7 +49,16 @@ PRETRAINED: dict[str, dict[str, zoo.PretrainedCfg]] = {
             model_kwargs={'widths': [16, 32, 48, 64, 64], 'depths': [2, 2, 2, 2, 2], 'fc_width': 128, 'dropout': 0.1},
         ),
     },
-    "fcn8s": {},
+    "fcn8s": {
+        # `zoo train hubcards/fcn8s.shapes`; measured on the held-out test split (see the card)
+        "shapes": zoo.PretrainedCfg(
+            hf_hub_id="visionzoo/fcn8s.shapes",
+            sha256="b81d002299867a859ed462183da29f56e88808e5c0bd8a98b9f80daf1299bb03",
+            num_classes=4, in_chans=3, license="apache-2.0", default=True,
+            metrics={'miou': 0.8802},
+            model_kwargs={'widths': [16, 32, 48, 64, 64], 'depths': [2, 2, 2, 2, 2], 'fc_width': 128, 'dropout': 0.1},
+        ),
+    },
     "fcn8s_resnet18": {},
 }
 
