@@ -16,24 +16,49 @@ class Skipped(Exception):
     """A benchmark (or one comparison in it) cannot run here, e.g. a peer is not installed."""
 
 
-def alternate(sides: Mapping[str, Callable[[], Any]], runs: int, warmup: int = 1) -> dict[str, list[float]]:
+def alternate(sides: Mapping[str, Callable[[], Any]], runs: int, warmup: int = 1,
+              setup: Callable[[], Any] | None = None) -> dict[str, list[float]]:
     """Time each callable ``runs`` times, interleaved, after ``warmup`` untimed rounds.
 
-    The order of the sides rotates every round. Returns name -> list of seconds.
+    The order of the sides rotates every round. ``setup``, if given, runs untimed before every
+    call (e.g. :func:`fresh_memory`). A side's return value is dropped inside its timing, so
+    freeing what it built is part of its cost. Returns name -> list of seconds.
     """
     names = list(sides)
     for _ in range(warmup):
         for name in names:
+            if setup is not None:
+                setup()
             sides[name]()
     times: dict[str, list[float]] = {name: [] for name in names}
     for i in range(runs):
         shift = i % len(names)
         for name in names[shift:] + names[:shift]:
             fn = sides[name]
+            if setup is not None:
+                setup()
             start = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - start)
     return times
+
+
+def fresh_memory() -> None:
+    """Collect garbage and hand freed heap memory back to the OS (glibc ``malloc_trim``).
+
+    Why: whether a large allocation reuses freed memory or takes fresh pages from the kernel
+    (zero-filled on first touch, ~2 ms per 10 MB here) depends on what earlier runs freed, so
+    timings of code that allocates tens of MB are bimodal without this. After it, every run
+    pays for fresh pages, as the one ``zoo.create`` of a new process does.
+    """
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to trim
+        pass
 
 
 def median(values: Iterable[float]) -> float:

@@ -15,6 +15,10 @@ What is compared, all in one worker process, alternated (``HF_HUB_OFFLINE=1``, a
 - timm: ``timm.create_model("resnet18.a1_in1k", pretrained=True)`` from the same warm cache, and
   ``timm.create_model("resnet18", pretrained=True, pretrained_cfg_overlay=dict(file=path))``.
 
+Before every timed call, garbage is collected and freed heap memory handed back to the OS
+(``benchmarks.common.fresh_memory``), so every call pays for fresh pages, as the one create of
+a new process does; without it the timings of the sides that copy tens of MB are bimodal.
+
 For each first-party tag with a card in ``hubcards/<arch>.<tag>/model.safetensors`` (the first
 one found, all of them without --quick), the same cache layout is built under its
 ``hf_hub_id`` and ``zoo.create("<arch>.<tag>", pretrained=True)`` is compared with its floor;
@@ -33,7 +37,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.common import Skipped, alternate, goal_row, median
+from benchmarks.common import Skipped, alternate, fresh_memory, goal_row, median
 
 GOAL_FLOOR = 1.1
 GOAL_TIMM = 0.5
@@ -108,7 +112,7 @@ def _worker(spec: dict) -> dict:
         bad = [k for k, v in reference.items() if not torch.equal(state[k], v)]
         if bad or set(state) != set(reference):
             raise AssertionError(f"{name}: weights differ from the file ({bad[:3]})")
-    result = {"timm": alternate(sides, runs=spec["runs"], warmup=1), "first_party": {}}
+    result = {"timm": alternate(sides, runs=spec["runs"], warmup=1, setup=fresh_memory), "first_party": {}}
 
     for name, card in spec["first_party"]:
         spec_, _, tag = get_registry().resolve(name, pretrained=True)
@@ -127,7 +131,7 @@ def _worker(spec: dict) -> dict:
 
         result["first_party"][name] = {
             "times": alternate({"zoo": lambda name=name: zoo.create(name, pretrained=True), "floor": floor},
-                               runs=spec["runs"], warmup=1),
+                               runs=spec["runs"], warmup=1, setup=fresh_memory),
             "sha256": bool(cfg.sha256),
         }
     return result
@@ -249,7 +253,7 @@ def before_after(runs: int = 15) -> list[dict]:
             "after": variant(after_finite, after_meta),
             "after, without the aligned copy": variant(after_finite, after_meta, load_unaligned),
             "floor": floor,
-        }, runs=runs, warmup=1)
+        }, runs=runs, warmup=1, setup=fresh_memory)
     m = {k: median(v) for k, v in t.items()}
     return [goal_row("warm create timm/resnet18 vs floor", f"zoo.create(weights=path), {k}", m[k],
                      "load_file + meta build + assign", m["floor"], GOAL_FLOOR, runs)
