@@ -8,16 +8,25 @@ from __future__ import annotations
 from zoo.errors import (
     AmbiguousNameError,
     BuilderError,
-    InvalidSpecError,
+    ChecksumError,
+    HubAuthError,
+    HubDownloadError,
+    HubError,
+    HubNotFoundError,
+    HubOfflineError,
+    HubRevisionNotFoundError,
+    HubUnavailableError,
     UnknownExplainerError,
     UnknownModelError,
     UnknownNameError,
     UnknownTagError,
+    WeightsError,
     ZooError,
 )
 from zoo.explain import Explainer, create_explainer, explain
 from zoo.factory import create
 from zoo.hookspecs import hookimpl
+from zoo.inputs import InputError
 from zoo.registry import PluginWarning, get_registry
 from zoo.specs import ArchitectureSpec, ExplainerSpec, ModelInfo, PretrainedCfg
 
@@ -53,8 +62,10 @@ def model_info(name: str) -> ModelInfo:
 
 
 __all__ = [
-    "AmbiguousNameError", "ArchitectureSpec", "BuilderError", "Explainer", "ExplainerSpec",
-    "InvalidSpecError", "ModelInfo", "PluginWarning", "PretrainedCfg", "UnknownExplainerError",
-    "UnknownModelError", "UnknownNameError", "UnknownTagError", "ZooError", "create",
+    "AmbiguousNameError", "ArchitectureSpec", "BuilderError", "ChecksumError", "Explainer", "ExplainerSpec",
+    "HubAuthError", "HubDownloadError", "HubError", "HubNotFoundError", "HubOfflineError",
+    "HubRevisionNotFoundError", "HubUnavailableError", "InputError", "ModelInfo", "PluginWarning",
+    "PretrainedCfg", "UnknownExplainerError", "UnknownModelError", "UnknownNameError", "UnknownTagError",
+    "WeightsError", "ZooError", "create",
     "create_explainer", "explain", "hookimpl", "list_explainers", "list_models", "model_info", "overlay",
 ]

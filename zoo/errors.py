@@ -38,10 +38,6 @@ class AmbiguousNameError(ZooError, ValueError):
     """Two plugins registered the same name and nothing says which one to use."""
 
 
-class InvalidSpecError(ZooError, ValueError):
-    """A plugin returned a spec that does not satisfy the contract."""
-
-
 class BuilderError(ZooError, TypeError):
     """A spec's builder could not be imported, or returned the wrong kind of object."""
 
