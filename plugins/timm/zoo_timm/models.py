@@ -15,6 +15,8 @@ from typing import Any, Callable
 
 import timm
 
+from zoo.inputs import check_image_batch
+
 
 def create_model(arch: str, num_classes: int | None = None, in_chans: int | None = None, **kwargs: Any):
     """``timm.create_model(arch, pretrained=False, ...)``; None leaves timm's default.
@@ -30,7 +32,22 @@ def create_model(arch: str, num_classes: int | None = None, in_chans: int | None
         kwargs["num_classes"] = num_classes
     if in_chans is not None:
         kwargs["in_chans"] = in_chans
-    return timm.create_model(arch, pretrained=False, **kwargs)
+    model = timm.create_model(arch, pretrained=False, **kwargs)
+    # timm's models do not check their input: wrong channels or a 3-D tensor would fail deep
+    # inside a conv. The zoo's contract is a clear InputError at the door.
+    model.register_forward_pre_hook(_InputCheck(in_chans or 3, f"timm/{arch}"))
+    return model
+
+
+class _InputCheck:
+    """Forward pre-hook validating the image batch (a class, so models stay deep-copyable)."""
+
+    def __init__(self, in_chans: int, owner: str) -> None:
+        self.in_chans, self.owner = in_chans, owner
+
+    def __call__(self, module, args) -> None:
+        if args:
+            check_image_batch(args[0], in_chans=self.in_chans, owner=self.owner)
 
 
 class _Architectures:

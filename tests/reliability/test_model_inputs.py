@@ -1,0 +1,78 @@
+"""Bad model inputs fail at the door with the zoo's InputError (a ValueError), in created models
+and in explainers, never as a shape error deep inside a conv (issue 9, Model inputs)."""
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import zoo
+
+FIRST_PARTY = [n for n in zoo.list_models() if not n.startswith("timm/")
+               and zoo.model_info(n).distribution.startswith("visionzoo-")
+               and not n.endswith(("_large", "_vgg16"))]  # the paper-sized variants only cost time
+DENSE = [n for n in FIRST_PARTY if zoo.model_info(n).task != "instance_segmentation"] + ["timm/resnet18"]
+INSTANCE = [n for n in FIRST_PARTY if zoo.model_info(n).task == "instance_segmentation"]
+
+
+def test_there_is_something_to_check():
+    assert DENSE and INSTANCE, "first-party plugins are not installed"
+
+
+def bad_batches(in_chans):
+    return {
+        "3-D tensor": torch.rand(in_chans, 64, 64),
+        "wrong channel count": torch.rand(1, in_chans + 1, 64, 64),
+        "integer dtype": torch.randint(0, 255, (1, in_chans, 64, 64), dtype=torch.uint8),
+        "empty batch": torch.rand(0, in_chans, 64, 64),
+        "smaller than the minimum": torch.rand(1, in_chans, 2, 2),
+    }
+
+
+@pytest.mark.parametrize("name", DENSE)
+def test_dense_models_reject_bad_batches_clearly(name):
+    model = zoo.create(name).eval()
+    in_chans = 3 if name.startswith("timm/") else zoo.model_info(name).defaults.get("in_chans", 3)
+    for problem, batch in bad_batches(in_chans).items():
+        if name.startswith("timm/") and problem == "smaller than the minimum":
+            continue  # timm declares no minimum size
+        with pytest.raises(zoo.InputError) as excinfo, torch.no_grad():
+            model(batch)
+        assert isinstance(excinfo.value, ValueError), problem
+        assert "got" in str(excinfo.value), problem  # says what it received
+
+
+@pytest.mark.parametrize("name", INSTANCE)
+def test_instance_models_reject_bad_images_clearly(name):
+    model = zoo.create(name).eval()
+    bad = {
+        "wrong channel count": [torch.rand(1, 64, 64)],
+        "integer dtype": [torch.randint(0, 255, (3, 64, 64), dtype=torch.uint8)],
+        "2-D image": [torch.rand(64, 64)],
+        "empty list": [],
+    }
+    for problem, images in bad.items():
+        with pytest.raises(zoo.InputError), torch.no_grad():
+            model(images)
+
+
+@pytest.mark.parametrize("problem", ["3-D tensor", "wrong channel count", "integer dtype", "empty batch"])
+@pytest.mark.parametrize("method", ["gradcam", "saliency", "integrated_gradients"])
+def test_explainers_reject_bad_batches_clearly(problem, method):
+    model = zoo.create("cnn_cam").eval()
+    in_chans = zoo.model_info("cnn_cam").defaults.get("in_chans", 3)
+    with pytest.raises(zoo.InputError):
+        zoo.explain(model, bad_batches(in_chans)[problem], method=method, target=0)
+
+
+@pytest.mark.parametrize("name", ["unet_small", "segnet", "fcn8s"])
+def test_segmentation_models_keep_any_input_size(name):
+    model = zoo.create(name, num_classes=3).eval()
+
+    @settings(max_examples=6, deadline=None)
+    @given(h=st.integers(32, 111), w=st.integers(32, 111), n=st.integers(1, 2))
+    def check(h, w, n):
+        with torch.no_grad():
+            assert model(torch.rand(n, 3, h, w)).shape == (n, 3, h, w)
+
+    check()
