@@ -27,7 +27,16 @@ PRETRAINED: dict[str, dict[str, zoo.PretrainedCfg]] = {
         ),
     },
     "unet_large": {},
-    "segnet": {},
+    "segnet": {
+        # `zoo train hubcards/segnet.shapes`; measured on the held-out test split (see the card)
+        "shapes": zoo.PretrainedCfg(
+            hf_hub_id="visionzoo/segnet.shapes",
+            sha256="bd447ae6c446c02303ecadd8693137f083093a424e0fd70c8749ee5b444e331b",
+            num_classes=4, in_chans=3, license="apache-2.0", default=True,
+            metrics={'miou': 0.9144},
+            model_kwargs={'widths': [16, 32, 48, 64], 'depths': [2, 2, 2, 2]},
+        ),
+    },
     "segnet_vgg16": {},
     "fcn32s": {
         # `zoo train hubcards/fcn32s.shapes`; measured on the held-out test split (see the card)
