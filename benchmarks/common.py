@@ -1,12 +1,13 @@
 """Shared helpers: alternated timing, medians, ratios, markdown tables.
 
 Why alternate: on a shared machine the load drifts over seconds, so timing side A ten
-times and then side B ten times compares two different machines. Interleaving A and B, and
-swapping who goes first every round, exposes both sides to the same drift.
+times and then side B ten times compares two different machines. Interleaving A and B, in a
+shuffled order every round, exposes both sides to the same drift.
 """
 
 from __future__ import annotations
 
+import random
 import statistics
 import time
 from typing import Any, Callable, Iterable, Mapping
@@ -20,7 +21,9 @@ def alternate(sides: Mapping[str, Callable[[], Any]], runs: int, warmup: int = 1
               setup: Callable[[], Any] | None = None) -> dict[str, list[float]]:
     """Time each callable ``runs`` times, interleaved, after ``warmup`` untimed rounds.
 
-    The order of the sides rotates every round. ``setup``, if given, runs untimed before every
+    The order of the sides is shuffled every round (seeded, so reruns repeat it): with a fixed
+    cyclic order each side would always follow the same other side and inherit its after-effects
+    (caches, allocator state). ``setup``, if given, runs untimed before every
     call (e.g. :func:`fresh_memory`). A side's return value is dropped inside its timing, so
     freeing what it built is part of its cost. Returns name -> list of seconds.
     """
@@ -31,9 +34,9 @@ def alternate(sides: Mapping[str, Callable[[], Any]], runs: int, warmup: int = 1
                 setup()
             sides[name]()
     times: dict[str, list[float]] = {name: [] for name in names}
-    for i in range(runs):
-        shift = i % len(names)
-        for name in names[shift:] + names[:shift]:
+    order = random.Random(0)
+    for _ in range(runs):
+        for name in order.sample(names, len(names)):
             fn = sides[name]
             if setup is not None:
                 setup()
