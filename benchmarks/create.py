@@ -251,6 +251,10 @@ def before_after(runs: int = 15) -> list[dict]:
             model.load_state_dict(sd, assign=True)
             return model.eval()
 
+        import gc
+
+        gc.collect()
+        gc.freeze()  # keep fresh_memory's collections cheap (see _worker)
         t = alternate({
             "before": variant(before_finite, before_meta),
             "sum check only": variant(after_finite, before_meta),
