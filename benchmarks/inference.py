@@ -74,7 +74,7 @@ def run(quick: bool) -> list[dict]:
             for batch in (1, 8):
                 row = {"architecture": name, "task": info.task, "input": f"{size}x{size}", "batch": batch}
                 if per_image is not None and per_image * batch > limit:
-                    rows.append({**row, "notes": f"skipped: one forward would take ~{per_image * batch:.0f} s "
+                    rows.append({**row, "notes": f"skipped: one forward would take ~{per_image * batch:.1f} s "
                                                  f"(> {limit:g} s{' in --quick' if quick else ''})"})
                     continue
                 x = _inputs(info.task, batch, in_chans, size, channels_last=False)
