@@ -18,9 +18,9 @@ PRETRAINED: dict[str, dict[str, zoo.PretrainedCfg]] = {
         # `zoo train hubcards/maskrcnn_mini.shapes`; measured on the held-out test split (see the card)
         "shapes": zoo.PretrainedCfg(
             hf_hub_id="visionzoo/maskrcnn_mini.shapes",
-            sha256="bf063be93b654987a1abe799917136912fc0902fa1e7eff0cc93e3807ba0a3ca",
+            sha256="579e1f561570fe083103f1ca678bfdf24bbafb47429e5c167849fbfc8750b104",
             num_classes=4, in_chans=3, license="apache-2.0", default=True,
-            metrics={'mask_map_50': 0.8208, 'mask_map': 0.5259, 'box_map_50': 0.8289, 'box_map': 0.6086},
+            metrics={'mask_map_50': 0.9205, 'mask_map': 0.6195, 'box_map_50': 0.9307, 'box_map': 0.7117},
             model_kwargs={},
         ),
     },
