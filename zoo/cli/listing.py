@@ -36,7 +36,7 @@ def run_list(args: argparse.Namespace) -> int:
         arch, _, tag = name.partition(".")
         candidates = registry.candidates(arch)
         spec = candidates[0][0]
-        detail = _metrics(spec.pretrained[tag].metrics) if tag else ", ".join(spec.pretrained)
+        detail = _metrics(spec.pretrained[tag].metrics) if tag else _first(list(spec.pretrained))
         rows.append([name, spec.task, " + ".join(p.distribution for _, p in candidates), detail])
     print(format_table(["model", "task", "plugin", "metrics" if args.pretrained else "pretrained tags"], rows))
     if explainers:
@@ -69,6 +69,10 @@ def run_info(args: argparse.Namespace) -> int:
         print(f"  classes:    {cfg.num_classes}, in_chans {cfg.in_chans}, license {cfg.license or '-'}")
         print(f"  metrics:    {_metrics(cfg.metrics) or '-'}")
     return 0
+
+
+def _first(names: list[str], limit: int = 4) -> str:
+    return ", ".join(names[:limit]) + (f" (+{len(names) - limit} more)" if len(names) > limit else "")
 
 
 def _metrics(metrics: dict) -> str:
