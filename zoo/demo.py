@@ -149,7 +149,8 @@ def _segmenter(name: str, task: str, hubcards: Path, out_dir: Path, n: int, log)
                    title=f"{name}: {_metric_line(config)}", legend=names[1:])
     written = [sheet]
     # The same images through the `zoo predict` command, as a user would run it.
-    samples = _save_samples(items, out_dir / "samples", config["dataset"]["name"])
+    size = config["input_size"][-1]
+    samples = _save_samples(items, out_dir / "samples", f"{config['dataset']['name']}{size}")
     from zoo.cli import main as zoo_main
 
     predict_dir = out_dir / "predict" / name
@@ -196,7 +197,7 @@ def _contact_sheet(rows, headers, path: Path, *, title: str, legend: Sequence[st
             ax.set_yticks([])
             if r == 0:
                 ax.set_title(headers[c], fontsize=9)
-    fig.suptitle(title, fontsize=10)
+    fig.suptitle(title, fontsize=9 if len(title) > 70 else 10)
     fig.tight_layout()
     if legend:
         colours = class_colours(len(legend) + 1)[1:]  # index 0 is the background
