@@ -96,10 +96,10 @@ def train(card_dir: str | Path, *, epochs: int | None = None, progress: bool = T
                 torch.nn.utils.clip_grad_norm_(model.parameters(), float(hp["grad_clip"]))
             optimizer.step()
             scheduler.step()
-            running += float(loss)
+            running += loss.item()
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix(epoch=epoch + 1, loss=f"{float(loss):.4f}")
+                bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.4f}")
         val = evaluate_model(model, task, val_set, batch_size=int(hp["eval_batch_size"]))
         primary = PRIMARY_METRIC[task]
         history.append({"epoch": epoch + 1, "loss": round(running / steps_per_epoch, 4), primary: val[primary]})
