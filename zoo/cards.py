@@ -21,7 +21,8 @@ HF_TASK = {
 }
 DATASET_TEXT = {
     "shapes": ("visionzoo/shapes", "synthetic scenes of circles, squares and triangles (zoo.data.shapes): "
-               "random sizes, rotations and colours, textured noisy backgrounds, overlapping objects"),
+               "random sizes and colours, squares and triangles within 20 degrees of upright, "
+               "textured noisy backgrounds, overlapping objects"),
     "digits": ("sklearn/digits", "scikit-learn's handwritten digits (load_digits, 1797 real 8x8 scans), "
                "upsampled (zoo.data.digits)"),
 }
@@ -72,6 +73,7 @@ def _body(card_dir: Path, recipe: Recipe, config: dict, dataset_text: str, task_
     hp = config.get("train_hparams", {})
     sections = [
         f"# {name}\n",
+        _architecture_text(recipe.architecture),
         f"`{recipe.architecture}` ({task_title.lower()}) trained by visionzoo on {dataset_text}. "
         f"{config['num_classes']} classes: {', '.join(config['label_names'])}. "
         f"Input: {config['in_chans']}-channel float images in [0, 1] (no further normalisation), "
@@ -89,8 +91,10 @@ def _body(card_dir: Path, recipe: Recipe, config: dict, dataset_text: str, task_
         f"- builder kwargs: `{json.dumps(config['model_kwargs'])}`\n",
         "## Recipe\n",
         f"Reproduce with `zoo train hubcards/{name}` (fixed seed; about {config.get('train_minutes', '?')} "
-        f"minutes on a shared 2-core CPU with {hp.get('threads', '?')} threads). The recipe "
-        f"(`{recipe_file.name}`):\n",
+        f"minutes on a shared 2-core CPU with {hp.get('threads', '?')} "
+        f"thread{'' if hp.get('threads') == 1 else 's'})"
+        + (f", fine-tuned from the `{hp['init_from']}` card's weights (train that one first)" if hp.get("init_from") else "")
+        + f". The recipe (`{recipe_file.name}`):\n",
         "```yaml\n" + recipe_file.read_text().rstrip() + "\n```\n",
     ]
     extra = card_dir / "explainers.json"
@@ -101,6 +105,17 @@ def _body(card_dir: Path, recipe: Recipe, config: dict, dataset_text: str, task_
         _limits(recipe),
     ]
     return "\n".join(sections)
+
+
+def _architecture_text(arch: str) -> str:
+    """The registered spec's one-line description (what the model is)."""
+    try:
+        import zoo
+
+        description = zoo.model_info(arch).description
+    except Exception:  # noqa: BLE001 - a card can still be written for an unregistered model
+        return ""
+    return f"{description}\n" if description else ""
 
 
 def _split_text(recipe: Recipe) -> str:
