@@ -150,7 +150,7 @@ def _explainer_section(report: dict) -> str:
 
 
 def _fmt(value: Any) -> str:
-    return f"{value:.4f}" if isinstance(value, float) else str(value)
+    return f"{value:.4f}" if isinstance(value, float) else str(value).replace("|", "\\|")  # keep table cells whole
 
 
 def rewrite_card(card_dir: str | Path) -> Path:

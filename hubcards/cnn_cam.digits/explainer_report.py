@@ -36,6 +36,7 @@ def main() -> None:
                        method_kwargs={"smoothgrad": {"n_samples": 16}} if "smoothgrad" in methods else None)
     print(format_reports(reports))
     rows = [{"method": r.method, "rank corr. vs randomised model": round(r.rank_corr_randomized, 4),
+             "same, of abs. maps": round(getattr(r, "rank_corr_randomized_abs", r.rank_corr_randomized), 4),
              "sanity check": "pass" if r.sanity_passed else "FAIL",
              "deletion AUC (lower is better)": round(r.deletion_auc, 4),
              "random deletion AUC": round(r.random_deletion_auc, 4),
@@ -45,8 +46,9 @@ def main() -> None:
              "notes": "; ".join(r.notes)} for r in reports]
     summary = (f"Measured with `python hubcards/{CARD.name}/explainer_report.py` on the first {N_IMAGES} test "
                "digits, explaining the predicted class. Sanity check: Spearman rank correlation between the "
-               "maps of this model and of a copy with re-initialised weights (passes below 0.5; IG compared "
-               "by magnitude). Deletion/insertion AUC (Petsiuk et al. 2018, 32 steps) of the class probability, "
+               "maps of this model and of a copy with re-initialised weights (passes below 0.5; for the "
+               "signed Integrated Gradients maps the signed correlation decides and the one of their "
+               "magnitudes is shown beside it). Deletion/insertion AUC (Petsiuk et al. 2018, 32 steps) of the class probability, "
                "against the mean of 3 random maps.")
     (CARD / "explainers.json").write_text(json.dumps({"summary": summary, "rows": rows,
                                                       "raw": [asdict(r) for r in reports]}, indent=2) + "\n")
