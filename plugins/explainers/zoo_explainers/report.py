@@ -122,6 +122,10 @@ def main(argv: list[str] | None = None) -> int:
         if path:
             path.write_text(json.dumps(payload, indent=2) + "\n")
             print(f"wrote {path}", file=sys.stderr)
+    if args.write_card and (card / "README.md").is_file():
+        from zoo.cards import rewrite_card
+
+        print(f"wrote {rewrite_card(card)}", file=sys.stderr)
     return 0
 
 
