@@ -132,10 +132,8 @@ def _blob_lock(blob: Path):
     # The lock huggingface_hub takes around writing this blob: .locks/<repo folder>/<etag>.lock
     import contextlib
 
-    try:
-        from huggingface_hub.utils import WeakFileLock
-    except ImportError:  # pragma: no cover - older huggingface_hub
-        return contextlib.nullcontext()
+    from huggingface_hub.utils import WeakFileLock
+
     if blob.parent.name != "blobs":
         return contextlib.nullcontext()
     lock_path = blob.parent.parent.parent / ".locks" / blob.parent.parent.name / f"{blob.name}.lock"
