@@ -9,10 +9,20 @@ the explainer sanity report of a classifier) come from ``explainers.json`` in th
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 from zoo.recipes import Recipe
+
+def source_hubcards_dir() -> Path | None:
+    """``$ZOO_HUBCARDS_DIR``, else ``hubcards/`` beside the ``zoo`` package in a source checkout."""
+    env = os.environ.get("ZOO_HUBCARDS_DIR")
+    if env:
+        return Path(env)
+    candidate = Path(__file__).resolve().parents[1] / "hubcards"
+    return candidate if candidate.is_dir() else None
+
 
 HF_TASK = {
     "classification": ("image-classification", "Image classification"),

@@ -15,7 +15,7 @@ from safetensors.torch import save_file
 
 import zoo
 from zoo.cli import main
-from zoo.cli.predict import find_config
+from zoo.model_config import find_config
 
 BACKGROUND = (40, 40, 40)
 RED = (230, 20, 20)

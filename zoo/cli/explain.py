@@ -63,7 +63,7 @@ def _run(args: argparse.Namespace) -> int:
     import torch
 
     import zoo
-    from zoo.cli.predict import Preprocessing, _hub_config, find_config
+    from zoo.model_config import Preprocessing, find_config, hub_config
     from zoo.registry import get_registry
 
     spec, _plugin, tag = get_registry().resolve(args.name, pretrained=args.pretrained)
@@ -79,7 +79,7 @@ def _run(args: argparse.Namespace) -> int:
     cfg = spec.pretrained[tag] if tag else None
     config = find_config(spec.name, tag, weights=args.weights, config=args.config)
     if not config and pretrained and cfg is not None:
-        config = _hub_config(cfg)
+        config = hub_config(cfg)
     if args.weights is None and not pretrained:
         print(f"zoo explain: warning: no weights given; {spec.name} is randomly initialised, so the maps "
               "mean nothing (use --weights PATH or --pretrained)", file=sys.stderr)

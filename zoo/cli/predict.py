@@ -1,12 +1,7 @@
 """``zoo predict``: run a segmentation or instance model on image files and write overlay PNGs.
 
-Preprocessing follows the weights' ``config.json`` (``label_names``, ``mean``, ``std``,
-``input_size``, ``num_classes``, ``in_chans``), looked up in order:
-
-1. ``--config PATH``;
-2. ``config.json`` beside the ``--weights`` file;
-3. ``hubcards/<arch>.<tag>/config.json`` in the project, for a pretrained tag;
-4. ``config.json`` in the tag's Hub repository (only if the weights came from the Hub).
+Preprocessing follows the weights' ``config.json`` (see :mod:`zoo.model_config`; ``--config``
+comes first, the Hub repository's config is used only if the weights came from the Hub).
 
 ``model_kwargs`` in a config beside ``--weights`` (or given with ``--config``) are passed to
 the builder, so a file trained with non-default options loads. Without a config: class names
@@ -17,20 +12,12 @@ normalise inside, so ``mean``/``std`` apply to semantic segmentation models only
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
 import sys
 from pathlib import Path
-from typing import Any
 
-from zoo.errors import ZooError
+from zoo.model_config import CONFIG_NAME, Preprocessing, find_config, hub_config
 
 SUPPORTED_TASKS = ("semantic_segmentation", "instance_segmentation")
-CONFIG_NAME = "config.json"
-
-
-class PredictError(ZooError, ValueError):
-    """``zoo predict`` cannot run as asked: unreadable image or config, unsupported model."""
 
 
 def register(subparsers) -> None:
@@ -90,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     model = zoo.create(args.name, pretrained=pretrained, weights=args.weights,
                        num_classes=num_classes, in_chans=in_chans, **kwargs).eval()
     if not config and pretrained and cfg is not None:
-        config = _hub_config(cfg)
+        config = hub_config(cfg)
 
     in_chans = in_chans or (cfg.in_chans if cfg else None) or spec.defaults.get("in_chans") or 3
     num_classes = num_classes or (cfg.num_classes if cfg else None) or spec.defaults.get("num_classes")
@@ -111,116 +98,6 @@ def run(args: argparse.Namespace) -> int:
         drawn.save(target)
         print(target)
     return 0
-
-
-# --------------------------------------------------------------------------- config
-def find_config(arch: str, tag: str | None, *, weights: str | Path | None = None,
-                config: str | Path | None = None, hubcards_dirs: list[Path] | None = None) -> dict:
-    """The first config found (explicit, beside the weights, hub card); ``{}`` if none."""
-    if config is not None:
-        return read_config(Path(config))
-    candidates = []
-    if weights is not None:
-        candidates.append(Path(weights).parent / CONFIG_NAME)
-    if tag is not None:
-        for root in hubcards_dirs if hubcards_dirs is not None else _hubcards_dirs():
-            candidates.append(root / f"{arch}.{tag}" / CONFIG_NAME)
-    for candidate in candidates:
-        if candidate.is_file():
-            return read_config(candidate)
-    return {}
-
-
-def read_config(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise PredictError(f"{path}: cannot read the model config ({exc})") from exc
-    if not isinstance(data, dict):
-        raise PredictError(f"{path}: a model config must be a JSON object, got {type(data).__name__}")
-    return data
-
-
-def _hubcards_dirs() -> list[Path]:
-    """The project's ``hubcards/`` folder, when zoo runs from a source checkout."""
-    root = Path(__file__).resolve().parents[2] / "hubcards"
-    return [root] if root.is_dir() else []
-
-
-def _hub_config(cfg: Any) -> dict:
-    """``config.json`` from the weights' Hub repo; best effort, the prediction runs without it."""
-    from zoo import hub
-
-    try:
-        return read_config(Path(hub.fetch(dataclasses.replace(cfg, filename=CONFIG_NAME, sha256=None))))
-    except Exception:  # noqa: BLE001 - a missing or unreachable config only loses class names
-        return {}
-
-
-# --------------------------------------------------------------------------- images
-@dataclasses.dataclass
-class Preprocessing:
-    """How an image file becomes the model's input."""
-
-    in_chans: int
-    mean: list[float]
-    std: list[float]
-    size: tuple[int, int] | None  # (H, W), None keeps each image's size
-
-    @classmethod
-    def from_config(cls, config: dict, in_chans: int) -> "Preprocessing":
-        if in_chans not in (1, 3):
-            raise PredictError(f"zoo predict reads 1- or 3-channel images; this model takes {in_chans}")
-        mean = _per_channel(config.get("mean", 0.0), in_chans, "mean")
-        std = _per_channel(config.get("std", 1.0), in_chans, "std")
-        return cls(in_chans, mean, std, _input_size(config.get("input_size")))
-
-    def load(self, path: Path):
-        """(the image as RGB PIL for drawing, the model's float (C, H, W) tensor in [0, 1])."""
-        import numpy as np
-        import torch
-        from PIL import Image, UnidentifiedImageError
-
-        try:
-            with Image.open(path) as im:
-                im.load()
-                source = im.convert("L" if self.in_chans == 1 else "RGB")
-        except (UnidentifiedImageError, OSError) as exc:
-            raise PredictError(f"{path}: not an image Pillow can read ({exc})") from exc
-        pixels = source
-        if self.size is not None and (source.height, source.width) != self.size:
-            pixels = source.resize((self.size[1], self.size[0]), Image.BILINEAR)
-        array = np.asarray(pixels, dtype=np.float32) / 255.0
-        x = torch.from_numpy(array).reshape(pixels.height, pixels.width, self.in_chans).permute(2, 0, 1)
-        return source.convert("RGB"), x.contiguous()
-
-    def normalise(self, x):
-        import torch
-
-        mean = torch.tensor(self.mean).view(-1, 1, 1)
-        std = torch.tensor(self.std).view(-1, 1, 1)
-        return (x - mean) / std
-
-
-def _per_channel(value: Any, in_chans: int, key: str) -> list[float]:
-    values = [float(value)] * in_chans if isinstance(value, (int, float)) else [float(v) for v in value]
-    if len(values) == 1:
-        values = values * in_chans
-    if len(values) != in_chans:
-        raise PredictError(f"config {key} has {len(values)} values but the model takes {in_chans} channels")
-    return values
-
-
-def _input_size(value: Any) -> tuple[int, int] | None:
-    """``64``, ``[H, W]`` or timm-style ``[C, H, W]`` -> (H, W)."""
-    if value is None:
-        return None
-    if isinstance(value, int):
-        return (value, value)
-    values = [int(v) for v in value]
-    if len(values) in (2, 3):
-        return (values[-2], values[-1])
-    raise PredictError(f"config input_size must be N, [H, W] or [C, H, W], got {value!r}")
 
 
 def _class_names(config: dict, num_classes: int | None) -> list[str]:

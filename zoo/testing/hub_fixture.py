@@ -12,11 +12,11 @@ any state dict, and ``tiny_segmenter`` is a small model for hub tests.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 
+from zoo.cards import source_hubcards_dir
 from zoo.hookspecs import hookimpl
 from zoo.hub_server import HubServer, build_mirrors, card_hub_id
 
@@ -100,8 +100,7 @@ def make_card(hubcards_dir: str | Path, name: str, state: dict, *, hf_hub_id: st
 
 def source_hubcards() -> Path:
     """``$ZOO_HUBCARDS_DIR`` or ``hubcards/`` at the root of the source tree."""
-    env = os.environ.get("ZOO_HUBCARDS_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "hubcards"
+    return source_hubcards_dir() or Path(__file__).resolve().parents[2] / "hubcards"
 
 
 def use_hub(monkeypatch, endpoint: str, cache: Path) -> None:

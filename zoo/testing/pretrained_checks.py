@@ -8,35 +8,18 @@ weights file must hash to the spec's sha256.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
-import os
 from pathlib import Path
 
+from zoo.cards import source_hubcards_dir
+from zoo.hub import sha256_of
 from zoo.specs import HF_HUB_ID_RE, SHA256_RE, TAG_RE
 from zoo.testing.checks import MODEL, broken, check
 from zoo.testing.results import CheckSkipped
 
 FIRST_PARTY_ORG = "visionzoo"
 CARD_FILES = ("README.md", "config.json")
-
-
-def hubcards_dir() -> Path | None:
-    """``$ZOO_HUBCARDS_DIR``, else ``hubcards/`` next to the ``zoo`` package in a source checkout."""
-    env = os.environ.get("ZOO_HUBCARDS_DIR")
-    if env:
-        return Path(env)
-    candidate = Path(__file__).resolve().parents[2] / "hubcards"
-    return candidate if candidate.is_dir() else None
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def tag_problems(arch: str, tag: str, cfg, cards: Path | None) -> list[str]:
@@ -88,7 +71,7 @@ def _card_problems(arch: str, tag: str, cfg, cards: Path | None) -> list[str]:
                 problems.append(f"{config}: {key}={data[key]} but the spec's tag says {getattr(cfg, key)}")
     weights = folder / cfg.filename
     if weights.is_file() and isinstance(cfg.sha256, str):
-        actual = _sha256(weights)
+        actual = sha256_of(weights)
         if actual != cfg.sha256:
             problems.append(f"{weights} has sha256 {actual}, the spec pins {cfg.sha256}")
     return problems
@@ -101,7 +84,7 @@ def check_pretrained_tags(subject):
     spec = subject.spec
     if not spec.pretrained:
         raise CheckSkipped("no pretrained tags")
-    cards = hubcards_dir()
+    cards = source_hubcards_dir()
     by_problem: dict[str, list[str]] = {}
     for tag, cfg in spec.pretrained.items():
         for problem in tag_problems(spec.name, tag, cfg, cards):

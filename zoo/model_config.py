@@ -1,0 +1,136 @@
+"""A model's ``config.json``: where it is found and how it turns an image file into model input.
+
+The config travels with the weights (hub cards write it: ``label_names``, ``mean``, ``std``,
+``input_size``, ``num_classes``, ``in_chans``, ``model_kwargs``). It is looked up in order:
+
+1. an explicit path;
+2. ``config.json`` beside a local weights file;
+3. ``hubcards/<arch>.<tag>/config.json`` in the project, for a pretrained tag;
+4. ``config.json`` in the tag's Hub repository (:func:`hub_config`, best effort).
+
+Used by ``zoo predict`` and ``zoo explain``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+from zoo.errors import ZooError
+
+CONFIG_NAME = "config.json"
+
+
+class ModelConfigError(ZooError, ValueError):
+    """A model config or an input image cannot be used."""
+
+
+def find_config(arch: str, tag: str | None, *, weights: str | Path | None = None,
+                config: str | Path | None = None, hubcards_dirs: list[Path] | None = None) -> dict:
+    """The first config found (explicit, beside the weights, hub card); ``{}`` if none."""
+    if config is not None:
+        return read_config(Path(config))
+    candidates = []
+    if weights is not None:
+        candidates.append(Path(weights).parent / CONFIG_NAME)
+    if tag is not None:
+        for root in hubcards_dirs if hubcards_dirs is not None else _hubcards_dirs():
+            candidates.append(root / f"{arch}.{tag}" / CONFIG_NAME)
+    for candidate in candidates:
+        if candidate.is_file():
+            return read_config(candidate)
+    return {}
+
+
+def read_config(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelConfigError(f"{path}: cannot read the model config ({exc})") from exc
+    if not isinstance(data, dict):
+        raise ModelConfigError(f"{path}: a model config must be a JSON object, got {type(data).__name__}")
+    return data
+
+
+def _hubcards_dirs() -> list[Path]:
+    from zoo.cards import source_hubcards_dir
+
+    found = source_hubcards_dir()
+    return [found] if found else []
+
+
+def hub_config(cfg: Any) -> dict:
+    """``config.json`` from the weights' Hub repo; best effort, the prediction runs without it."""
+    from zoo import hub
+
+    try:
+        return read_config(Path(hub.fetch(dataclasses.replace(cfg, filename=CONFIG_NAME, sha256=None))))
+    except Exception:  # noqa: BLE001 - a missing or unreachable config only loses class names
+        return {}
+
+
+@dataclasses.dataclass
+class Preprocessing:
+    """How an image file becomes the model's input."""
+
+    in_chans: int
+    mean: list[float]
+    std: list[float]
+    size: tuple[int, int] | None  # (H, W), None keeps each image's size
+
+    @classmethod
+    def from_config(cls, config: dict, in_chans: int) -> "Preprocessing":
+        if in_chans not in (1, 3):
+            raise ModelConfigError(f"image files are read as 1- or 3-channel images; this model takes {in_chans}")
+        mean = _per_channel(config.get("mean", 0.0), in_chans, "mean")
+        std = _per_channel(config.get("std", 1.0), in_chans, "std")
+        return cls(in_chans, mean, std, _input_size(config.get("input_size")))
+
+    def load(self, path: Path):
+        """(the image as RGB PIL for drawing, the model's float (C, H, W) tensor in [0, 1])."""
+        import numpy as np
+        import torch
+        from PIL import Image, UnidentifiedImageError
+
+        try:
+            with Image.open(path) as im:
+                im.load()
+                source = im.convert("L" if self.in_chans == 1 else "RGB")
+        except (UnidentifiedImageError, OSError) as exc:
+            raise ModelConfigError(f"{path}: not an image Pillow can read ({exc})") from exc
+        pixels = source
+        if self.size is not None and (source.height, source.width) != self.size:
+            pixels = source.resize((self.size[1], self.size[0]), Image.BILINEAR)
+        array = np.asarray(pixels, dtype=np.float32) / 255.0
+        x = torch.from_numpy(array).reshape(pixels.height, pixels.width, self.in_chans).permute(2, 0, 1)
+        return source.convert("RGB"), x.contiguous()
+
+    def normalise(self, x):
+        import torch
+
+        mean = torch.tensor(self.mean).view(-1, 1, 1)
+        std = torch.tensor(self.std).view(-1, 1, 1)
+        return (x - mean) / std
+
+
+def _per_channel(value: Any, in_chans: int, key: str) -> list[float]:
+    values = [float(value)] * in_chans if isinstance(value, (int, float)) else [float(v) for v in value]
+    if len(values) == 1:
+        values = values * in_chans
+    if len(values) != in_chans:
+        raise ModelConfigError(f"config {key} has {len(values)} values but the model takes {in_chans} channels")
+    return values
+
+
+def _input_size(value: Any) -> tuple[int, int] | None:
+    """``64``, ``[H, W]`` or timm-style ``[C, H, W]`` -> (H, W)."""
+    if value is None:
+        return None
+    if isinstance(value, int):
+        return (value, value)
+    values = [int(v) for v in value]
+    if len(values) in (2, 3):
+        return (values[-2], values[-1])
+    raise ModelConfigError(f"config input_size must be N, [H, W] or [C, H, W], got {value!r}")
