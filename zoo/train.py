@@ -9,12 +9,12 @@ the held-out test split *from the written file*.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from pathlib import Path
 from typing import Any, Callable
 
+from zoo.hub import sha256_of
 from zoo.recipes import load_recipe
 
 TRAIN_DEFAULTS: dict[str, Any] = {
@@ -22,14 +22,6 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "schedule": "onecycle", "warmup": 0.15, "grad_clip": None, "augment": {}, "save_dtype": "float32",
     "eval_batch_size": 32, "init_from": None,
 }
-
-
-def sha256_of(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def train(card_dir: str | Path, *, epochs: int | None = None, progress: bool = True,
