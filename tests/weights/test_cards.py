@@ -13,7 +13,7 @@ import pytest
 
 import zoo
 from zoo.evaluate import PRIMARY_METRIC, evaluate
-from zoo.train import sha256_of
+from zoo.hub import sha256_of
 
 HUBCARDS = Path(__file__).resolve().parents[2] / "hubcards"
 CARDS = sorted(p.parent for p in HUBCARDS.glob("*/config.json"))
