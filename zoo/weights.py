@@ -216,8 +216,9 @@ def _all_finite(tensor) -> bool:
     # A sum is NaN or Inf whenever any element is (IEEE propagation), and one sum is ~7x faster
     # than isfinite(t).all(), which allocates a bool tensor (benchmarks/README.md, warm create).
     # Only a non-finite sum (a NaN/Inf, or large finite values overflowing) needs the exact test.
-    if tensor.dtype in (torch.float32, torch.float64, torch.float16, torch.bfloat16) and \
-            bool(torch.isfinite(tensor.sum())):
+    if tensor.dtype not in (torch.float32, torch.float64, torch.float16, torch.bfloat16):
+        tensor = tensor.float()  # float8 types have no isfinite/sum kernels
+    elif bool(torch.isfinite(tensor.sum())):
         return True
     return bool(torch.isfinite(tensor).all())
 

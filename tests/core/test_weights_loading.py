@@ -1,4 +1,4 @@
-"""Loaded tensors sit in 64-byte aligned memory, so a safetensors round trip is bit-identical
+"""Details of reading safetensors files: loaded tensors sit in 64-byte aligned memory, so a round trip is bit-identical
 (unaligned views into the file's buffer send some CPU kernels down another path)."""
 
 import torch
@@ -17,3 +17,17 @@ def test_loaded_tensors_are_aligned(tmp_path):
     for key, tensor in loaded.items():
         assert tensor.data_ptr() % 64 == 0, key
         assert torch.equal(tensor, state[key])
+
+
+def test_float8_tensors_are_checked_for_non_finite_values(tmp_path):
+    import pytest
+
+    from zoo.weights import WeightsError
+
+    good = tmp_path / "good.safetensors"
+    save_file({"w": torch.tensor([0.5, -1.0]).to(torch.float8_e4m3fn)}, str(good))
+    assert load_file(good)["w"].dtype == torch.float8_e4m3fn
+    bad = tmp_path / "bad.safetensors"
+    save_file({"w": torch.tensor([0.5, float("nan")]).to(torch.float8_e4m3fn)}, str(bad))
+    with pytest.raises(WeightsError, match="NaN or Inf"):
+        load_file(bad)
