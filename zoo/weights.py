@@ -240,11 +240,12 @@ def build_with_weights(build: Callable[[], object], source: str | Path, *, chang
             model = build()
     except Exception:  # noqa: BLE001 - a builder that cannot run on meta: build for real
         model = None
-    expected = (model if model is not None else build()).state_dict()
-    plan = _plan(source, expected, entries, change or HeadChange())
+    reference = model if model is not None else build()
+    expected = reference.state_dict()
+    plan = _plan(source, expected, entries, change or HeadChange(), _computed_buffers(reference))
 
     state = load_file(source)
-    state = {k: _cast(v, expected[k].dtype) for k, v in state.items() if k not in plan.drop}
+    state = {k: _cast(v, expected[k].dtype) for k, v in state.items() if k not in plan.drop + plan.computed}
     if plan.reinit or plan.adapt or model is None:
         model = build()  # re-initialised layers need real initial values
         own = model.state_dict()
@@ -270,14 +271,25 @@ class _Plan:
     reinit: list[str]
     adapt: list[str]
     drop: list[str]
+    computed: list[str]
 
 
-def _plan(source: Path, expected: dict, entries: dict[str, TensorEntry], change: HeadChange) -> _Plan:
-    plan = _Plan([], [], [])
+def _computed_buffers(model) -> set[str]:
+    """Names of the model's non-persistent buffers: values it computes itself (index tables,
+    attention masks). Older files may still hold them; they are ignored, not loaded."""
+    return {f"{prefix}.{name}" if prefix else name
+            for prefix, module in model.named_modules() for name in module._non_persistent_buffers_set}
+
+
+def _plan(source: Path, expected: dict, entries: dict[str, TensorEntry], change: HeadChange,
+          computed: set[str] = frozenset()) -> _Plan:
+    plan = _Plan([], [], [], [])
     missing = sorted(set(expected) - set(entries))
     unexpected = []
     for key in sorted(set(entries) - set(expected)):
-        if change.classes_differ and _classes_dim(entries[key].shape[:1], (0,), change) is not None:
+        if key in computed:
+            plan.computed.append(key)
+        elif change.classes_differ and _classes_dim(entries[key].shape[:1], (0,), change) is not None:
             plan.drop.append(key)  # e.g. num_classes=0: the model has no head, the file has one
         else:
             unexpected.append(key)

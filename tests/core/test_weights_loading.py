@@ -31,3 +31,36 @@ def test_float8_tensors_are_checked_for_non_finite_values(tmp_path):
     save_file({"w": torch.tensor([0.5, float("nan")]).to(torch.float8_e4m3fn)}, str(bad))
     with pytest.raises(WeightsError, match="NaN or Inf"):
         load_file(bad)
+
+
+def test_stored_copies_of_computed_buffers_are_ignored(tmp_path):
+    """Older files (e.g. timm's Hub uploads of swin/levit) still hold buffers the model now
+    computes itself (non-persistent): they are not 'unexpected weights', they are skipped."""
+    import torch.nn as nn
+
+    from zoo.weights import build_with_weights
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 1)
+            self.register_buffer("index", torch.arange(4), persistent=False)
+
+        def forward(self, x):
+            return self.conv(x)[:, self.index]
+
+    source = Net()
+    path = tmp_path / "model.safetensors"
+    save_file({**source.state_dict(), "index": torch.arange(4)}, str(path))
+    loaded = build_with_weights(Net, path)
+    assert torch.equal(loaded.index, torch.arange(4)) and not loaded.index.is_meta
+    x = torch.rand(1, 3, 5, 5)
+    assert torch.equal(loaded(x), source(x))
+    # a key that is neither a parameter nor a computed buffer is still refused
+    save_file({**source.state_dict(), "stray": torch.zeros(1)}, str(path))
+    import pytest
+
+    from zoo.weights import WeightsError
+
+    with pytest.raises(WeightsError, match="unexpected.*stray"):
+        build_with_weights(Net, path)
