@@ -43,14 +43,14 @@ def test_gradcam_equals_relu_cam_on_gap_linear(gap_model, images):
 
 
 def test_saliency_equals_captum(gap_model, images):
-    captum_attr = pytest.importorskip("captum.attr")
+    import captum.attr as captum_attr  # a test dependency: a missing one must fail, not skip
     expected = captum_attr.Saliency(gap_model).attribute(images.clone(), target=TARGETS, abs=True)
     got = zoo.explain(gap_model, images, "saliency", target=TARGETS)
     torch.testing.assert_close(got, expected.amax(1), rtol=1e-5, atol=1e-7)
 
 
 def test_integrated_gradients_matches_captum(gap_model, images):
-    captum_attr = pytest.importorskip("captum.attr")
+    import captum.attr as captum_attr  # a test dependency: a missing one must fail, not skip
     expected = captum_attr.IntegratedGradients(gap_model).attribute(images.clone(), target=TARGETS, n_steps=32)
     got = zoo.explain(gap_model, images, "integrated_gradients", target=TARGETS, n_steps=32)
     torch.testing.assert_close(got, expected.sum(1), rtol=1e-4, atol=1e-6)
@@ -106,7 +106,7 @@ def test_linear_model_saliency_is_abs_weight():
 def test_timm_classifier_cam_and_gradcam_agree():
     """timm's convention (forward_features + get_classifier) holds for timm's own models: on a
     ResNet (GAP + linear head) Grad-CAM equals ReLU(CAM) after scaling, with in-place ReLUs."""
-    timm = pytest.importorskip("timm")
+    import timm
     torch.manual_seed(0)
     model = timm.create_model("resnet18", num_classes=4).eval()
     x = torch.randn(2, 3, 64, 64)
