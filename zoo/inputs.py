@@ -22,13 +22,32 @@ def check_image_batch(x: Any, *, in_chans: int, min_size: int = 1, owner: str = 
     if x.ndim != 4:
         hint = " Add a batch dimension with x.unsqueeze(0)." if x.ndim == 3 else ""
         raise InputError(f"{owner} expects a 4-D (N, C, H, W) tensor, got shape {tuple(x.shape)}.{hint}")
-    if not x.is_floating_point():
-        raise InputError(f"{owner} expects a floating-point tensor, got {x.dtype}; convert with x.float() / 255.")
-    n, c, h, w = x.shape
-    if n == 0:
+    if x.shape[0] == 0:
         raise InputError(f"{owner} got an empty batch (N=0), shape {tuple(x.shape)}")
+    _check_pixels(x, in_chans=in_chans, min_size=min_size, prefix=f"{owner}: the batch")
+
+
+def check_image(image: Any, *, in_chans: int, min_size: int = 1, owner: str = "model",
+                where: str = "image") -> None:
+    """Raise :class:`InputError` unless ``image`` is one float (in_chans, H, W) tensor with
+    H, W >= ``min_size``: what torchvision's detection models take, in a list."""
+    import torch
+
+    if not isinstance(image, torch.Tensor):
+        raise InputError(f"{owner}: {where} must be a torch.Tensor of shape (C, H, W), got {type(image).__name__}")
+    if image.ndim != 3:
+        hint = " Pass a list of images, one (C, H, W) tensor each." if image.ndim == 4 else ""
+        raise InputError(f"{owner}: {where} must be 3-D (C, H, W), got shape {tuple(image.shape)}.{hint}")
+    _check_pixels(image, in_chans=in_chans, min_size=min_size, prefix=f"{owner}: {where}")
+
+
+def _check_pixels(x, *, in_chans: int, min_size: int, prefix: str) -> None:
+    """dtype, channel count (dim -3) and size (the last two dims) of an image or a batch."""
+    if not x.is_floating_point():
+        raise InputError(f"{prefix}: expected a floating-point tensor, got {x.dtype}; convert with x.float() / 255.")
+    c, h, w = x.shape[-3:]
     if c != in_chans:
-        raise InputError(f"{owner} expects {in_chans} input channels, got {c} (shape {tuple(x.shape)}); "
+        raise InputError(f"{prefix}: expected {in_chans} input channels, got {c} (shape {tuple(x.shape)}); "
                          f"create the model with in_chans={c} or convert the images.")
     if h < min_size or w < min_size:
-        raise InputError(f"{owner} needs images of at least {min_size}x{min_size}, got {h}x{w}")
+        raise InputError(f"{prefix}: expected images of at least {min_size}x{min_size}, got {h}x{w}")

@@ -138,7 +138,7 @@ def test_weights_round_trip_through_zoo_create(model, tmp_path):
 
 @pytest.mark.parametrize("images, message", [
     ([], "empty list"),
-    ([torch.rand(1, 64, 64)], "1 channels but the model expects 3"),
+    ([torch.rand(1, 64, 64)], "image 0: expected 3 input channels, got 1"),
     ([torch.randint(0, 255, (3, 64, 64), dtype=torch.uint8)], "floating-point"),
     ([torch.rand(1, 3, 64, 64)], "must be 3-D"),
     ([torch.rand(64, 64)], "must be 3-D"),

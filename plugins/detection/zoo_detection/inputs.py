@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from zoo.inputs import InputError
+from zoo.inputs import InputError, check_image
 
 OWNER = "maskrcnn_mini"
 
@@ -32,26 +32,8 @@ def as_image_list(images: Any, *, in_chans: int, min_size: int = 8) -> list[torc
     if len(images) == 0:
         raise InputError(f"{OWNER} got an empty list of images; pass at least one (C, H, W) tensor")
     for i, image in enumerate(images):
-        check_image(image, in_chans=in_chans, min_size=min_size, where=f"image {i}")
+        check_image(image, in_chans=in_chans, min_size=min_size, owner=OWNER, where=f"image {i}")
     return list(images)
-
-
-def check_image(image: Any, *, in_chans: int, min_size: int = 8, where: str = "image") -> None:
-    """Raise :class:`InputError` unless ``image`` is a float (in_chans, H, W) tensor, H, W >= min_size."""
-    if not isinstance(image, torch.Tensor):
-        raise InputError(f"{OWNER}: {where} must be a torch.Tensor of shape (C, H, W), got {type(image).__name__}")
-    if image.ndim != 3:
-        hint = " Pass a list of images, one (C, H, W) tensor each." if image.ndim == 4 else ""
-        raise InputError(f"{OWNER}: {where} must be 3-D (C, H, W), got shape {tuple(image.shape)}.{hint}")
-    if not image.is_floating_point():
-        raise InputError(f"{OWNER}: {where} must be a floating-point tensor with values in [0, 1], got "
-                         f"{image.dtype}; convert with image.float() / 255.")
-    c, h, w = image.shape
-    if c != in_chans:
-        raise InputError(f"{OWNER}: {where} has {c} channels but the model expects {in_chans} "
-                         f"(shape {tuple(image.shape)}); create the model with in_chans={c} or convert the image.")
-    if h < min_size or w < min_size:
-        raise InputError(f"{OWNER}: {where} is {h}x{w}; images must be at least {min_size}x{min_size}")
 
 
 def check_targets(targets: Any, images: list[torch.Tensor], *, num_classes: int) -> None:
