@@ -24,7 +24,7 @@ def check_image_batch(x: Any, *, in_chans: int, min_size: int = 1, owner: str = 
         raise InputError(f"{owner} expects a 4-D (N, C, H, W) tensor, got shape {tuple(x.shape)}.{hint}")
     if x.shape[0] == 0:
         raise InputError(f"{owner} got an empty batch (N=0), shape {tuple(x.shape)}")
-    _check_pixels(x, in_chans=in_chans, min_size=min_size, prefix=f"{owner}: the batch")
+    _check_pixels(x, in_chans=in_chans, min_size=min_size, prefix=owner)
 
 
 def check_image(image: Any, *, in_chans: int, min_size: int = 1, owner: str = "model",
