@@ -65,3 +65,15 @@ def _fresh_registry():
     reset_registry()
     yield
     reset_registry()
+
+
+@pytest.fixture
+def run_zoo():
+    """``run_zoo("list", "--names", env={...})``: the ``zoo`` command in a fresh process, with this
+    environment (PYTHONPATH included) plus ``env``; returns the CompletedProcess."""
+
+    def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "zoo.cli", *args], capture_output=True, text=True,
+                              env={**os.environ, **(env or {})})
+
+    return run

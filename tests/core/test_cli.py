@@ -1,14 +1,7 @@
 """The `zoo` command line: list, info, doctor, exit codes (issue 2)."""
 
-import subprocess
-import sys
 
-
-def run_zoo(*args):
-    return subprocess.run([sys.executable, "-m", "zoo.cli", *args], capture_output=True, text=True)
-
-
-def test_list_shows_models_and_explainers(plugin_packages):
+def test_list_shows_models_and_explainers(plugin_packages, run_zoo):
     plugin_packages("sample-plugin")
     result = run_zoo("list")
     assert result.returncode == 0, result.stderr
@@ -16,7 +9,7 @@ def test_list_shows_models_and_explainers(plugin_packages):
     assert "zoo-sample-plugin" in result.stdout and "sample_ones" in result.stdout
 
 
-def test_list_filters(plugin_packages):
+def test_list_filters(plugin_packages, run_zoo):
     plugin_packages("sample-plugin")
     out = run_zoo("list", "sample_*", "--pretrained", "--names").stdout.split()
     assert out == ["sample_segmenter.other", "sample_segmenter.toy"]
@@ -24,7 +17,7 @@ def test_list_filters(plugin_packages):
     assert out == ["sample_classifier"]
 
 
-def test_info(plugin_packages):
+def test_info(plugin_packages, run_zoo):
     plugin_packages("sample-plugin")
     result = run_zoo("info", "sample_segmenter")
     assert result.returncode == 0
@@ -33,19 +26,19 @@ def test_info(plugin_packages):
     assert "sample-org/sample_segmenter.toy@main/model.safetensors" in result.stdout
 
 
-def test_unknown_name_exits_2_with_suggestion(plugin_packages):
+def test_unknown_name_exits_2_with_suggestion(plugin_packages, run_zoo):
     plugin_packages("sample-plugin")
     result = run_zoo("info", "sample_segmentr")
     assert result.returncode == 2
     assert "Did you mean: sample_segmenter" in result.stderr
 
 
-def test_usage_error_exits_2():
+def test_usage_error_exits_2(run_zoo):
     assert run_zoo("no-such-command").returncode == 2
     assert run_zoo().returncode == 2
 
 
-def test_doctor_reports_every_plugin_and_failure(plugin_packages):
+def test_doctor_reports_every_plugin_and_failure(plugin_packages, run_zoo):
     plugin_packages("sample-plugin", "broken-plugins", "sample-duplicate")
     result = run_zoo("doctor")
     assert result.returncode == 1
@@ -59,7 +52,7 @@ def test_doctor_reports_every_plugin_and_failure(plugin_packages):
     assert "zoo-sample-plugin" in conflict_line and "zoo-sample-duplicate" in conflict_line
 
 
-def test_doctor_healthy_exits_0(plugin_packages, monkeypatch):
+def test_doctor_healthy_exits_0(plugin_packages, monkeypatch, run_zoo):
     plugin_packages("sample-plugin")
     monkeypatch.setenv("ZOO_PLUGINS", "zoo-sample-plugin")
     result = run_zoo("doctor")
@@ -67,7 +60,7 @@ def test_doctor_healthy_exits_0(plugin_packages, monkeypatch):
     assert "all plugins healthy" in result.stdout
 
 
-def test_list_survives_a_name_conflict(plugin_packages):
+def test_list_survives_a_name_conflict(plugin_packages, run_zoo):
     plugin_packages("sample-plugin", "sample-duplicate")
     result = run_zoo("list", "sample_seg*")
     assert result.returncode == 0

@@ -1,9 +1,6 @@
 """Plugins that misbehave must not take the zoo down, and `zoo doctor` must say what is wrong
 (issue 9, Plugins)."""
 
-import os
-import subprocess
-import sys
 import time
 import warnings
 
@@ -11,11 +8,6 @@ import pytest
 
 import zoo
 from zoo.registry import PluginWarning
-
-
-def run_zoo(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "zoo.cli", *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})})
 
 
 @pytest.fixture
@@ -46,7 +38,7 @@ def test_unimportable_and_non_module_builders_fail_at_create(garbage):
             zoo.create("garbage_not_module")
 
 
-def test_doctor_says_exactly_what_is_wrong(garbage):
+def test_doctor_says_exactly_what_is_wrong(garbage, run_zoo):
     result = run_zoo("doctor")
     assert result.returncode == 1
     out = result.stdout
@@ -56,7 +48,7 @@ def test_doctor_says_exactly_what_is_wrong(garbage):
     assert "sample  [zoo-sample-plugin 1.2.3]  ok" in out
 
 
-def test_slow_model_module_is_not_paid_by_listing(plugin_packages):
+def test_slow_model_module_is_not_paid_by_listing(plugin_packages, run_zoo):
     """The builder module sleeps 10 s on import; listing never imports it."""
     plugin_packages("slow-plugin")
     started = time.perf_counter()
@@ -66,7 +58,7 @@ def test_slow_model_module_is_not_paid_by_listing(plugin_packages):
     assert elapsed < 8, f"listing took {elapsed:.1f} s: it imported the slow builder module"
 
 
-def test_slow_hook_module_is_reported_by_doctor(plugin_packages):
+def test_slow_hook_module_is_reported_by_doctor(plugin_packages, run_zoo):
     plugin_packages("slow-plugin")
     result = run_zoo("doctor", env={"ZOO_SLOW_HOOKS_SECONDS": "1"})
     assert "slow: importing zoo_slow_plugin.slow_hooks took" in result.stdout
