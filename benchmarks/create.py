@@ -59,6 +59,19 @@ def place_in_hf_cache(cache: Path, repo_id: str, filename: str, source: Path, re
     return target
 
 
+def floor_resnet18(path) -> "object":
+    """The floor of warm create: read the file, build on the meta device, assign the tensors."""
+    import safetensors.torch
+    import timm
+    import torch
+
+    sd = safetensors.torch.load_file(path)
+    with torch.device("meta"):
+        model = timm.create_model("resnet18")
+    model.load_state_dict(sd, assign=True)
+    return model.eval()
+
+
 def _same_device(a: Path, b: Path) -> bool:
     return a.stat().st_dev == b.stat().st_dev
 
@@ -91,11 +104,7 @@ def _worker(spec: dict) -> dict:
     path = spec["timm_file"]
 
     def floor_timm():
-        sd = safetensors.torch.load_file(path)
-        with torch.device("meta"):
-            model = timm.create_model("resnet18")
-        model.load_state_dict(sd, assign=True)
-        return model.eval()
+        return floor_resnet18(path)
 
     sides = {
         "zoo hub cache": lambda: zoo.create("timm/resnet18", pretrained=True),
@@ -204,7 +213,6 @@ def before_after(runs: int = 15) -> list[dict]:
     import contextlib
 
     import safetensors.torch
-    import timm
     import torch
 
     import zoo
@@ -245,11 +253,7 @@ def before_after(runs: int = 15) -> list[dict]:
             return call
 
         def floor():
-            sd = safetensors.torch.load_file(path)
-            with torch.device("meta"):
-                model = timm.create_model("resnet18")
-            model.load_state_dict(sd, assign=True)
-            return model.eval()
+            return floor_resnet18(path)
 
         import gc
 
