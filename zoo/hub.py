@@ -10,7 +10,8 @@ bars), so a file fetched by the zoo is shared with every other HF tool. What the
 - typed errors (:mod:`zoo.errors`) that name the repo, file, revision and endpoint and say
   what to set, with any token redacted;
 - the pinned sha256 is checked before the file is used; a mismatching file is evicted from
-  the cache (blob and snapshot link) so the next call downloads it again.
+  the cache (blob and snapshot link) so the next call downloads it again. A file that passed
+  is not hashed again in this process until it changes (:mod:`zoo.checked_files`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from zoo import checked_files
 from zoo.errors import (
     ChecksumError,
     HubAuthError,
@@ -97,8 +99,15 @@ def sha256_of(path: str | Path) -> str:
 
 
 def verify_sha256(path: str | Path, cfg: PretrainedCfg, revision: str) -> None:
-    """Raise :class:`ChecksumError` (after evicting the file from the cache) on a mismatch."""
-    actual = sha256_of(path)
+    """Raise :class:`ChecksumError` (after evicting the file from the cache) on a mismatch.
+
+    The file is hashed once per process while it stays unchanged (:mod:`zoo.checked_files`).
+    """
+    before = checked_files.identity(path)
+    actual = checked_files.recall(before, "sha256")
+    if actual is None:
+        actual = sha256_of(path)
+        checked_files.remember(path, before, "sha256", actual)
     if actual == cfg.sha256:
         return
     evicted = evict(path)
@@ -147,14 +156,10 @@ def _what(cfg: PretrainedCfg, rev: str) -> str:
 
 
 def _from_cache(cfg: PretrainedCfg, rev: str, settings: HubSettings) -> Path | None:
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import LocalEntryNotFoundError
+    from huggingface_hub import try_to_load_from_cache  # a file-system look-up only, no HTTP client
 
-    try:
-        return Path(hf_hub_download(cfg.hf_hub_id, cfg.filename, revision=rev, cache_dir=settings.cache_dir,
-                                    local_files_only=True))
-    except (LocalEntryNotFoundError, FileNotFoundError):
-        return None
+    found = try_to_load_from_cache(cfg.hf_hub_id, cfg.filename, cache_dir=settings.cache_dir, revision=rev)
+    return Path(found) if isinstance(found, str) else None  # else None or "cached as missing"
 
 
 def _download(cfg: PretrainedCfg, rev: str, settings: HubSettings, tqdm_class) -> Path:

@@ -17,7 +17,7 @@ import contextlib
 from typing import Iterator
 
 import torch
-from torch.overrides import TorchFunctionMode
+from torch.utils._device import DeviceContext  # what torch.device(...) pushes as a context
 
 # In-place tensor methods that only write values (what initialisers are made of: timm's
 # trunc_normal_ is uniform_, erfinv_, mul_, add_, clamp_; BatchNorm resets with zero_/fill_),
@@ -33,16 +33,20 @@ _SKIPPED = frozenset(
 )
 
 
-class _SkipInitOnMeta(TorchFunctionMode):
+class _MetaWithoutInit(DeviceContext):
+    """``torch.device("meta")`` as a context, plus the skip, in one torch-function mode: every
+    torch call made while building goes through one Python-level handler, not two (for small
+    models that second handler cost more than the initialisers it skips)."""
+
     def __torch_function__(self, func, types, args=(), kwargs=None):
         # One set look-up for the common case: building modules calls many other functions.
         if func in _SKIPPED and args and isinstance(args[0], torch.Tensor) and args[0].is_meta:
             return args[0]
-        return func(*args, **(kwargs or {}))
+        return super().__torch_function__(func, types, args, kwargs)
 
 
 @contextlib.contextmanager
 def on_meta_without_init() -> Iterator[None]:
     """``with on_meta_without_init(): model = build()`` -> a meta model, no initialiser run."""
-    with torch.device("meta"), _SkipInitOnMeta():
+    with _MetaWithoutInit("meta"):
         yield

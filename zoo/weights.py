@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from zoo import checked_files
 from zoo.errors import ChecksumError, WeightsError  # noqa: F401 - re-exported for callers
 
 PICKLE_SUFFIXES = {".pt", ".pth", ".bin", ".ckpt", ".pkl", ".pickle", ".tar", ".npy", ".npz"}
@@ -104,7 +105,11 @@ def read_header(path: str | Path) -> dict[str, TensorEntry]:
     path = check_suffix(path)
     if not path.is_file():
         raise WeightsError(f"{path}: no such weights file")
-    size = path.stat().st_size
+    before = checked_files.identity(path)
+    known = checked_files.recall(before, "safetensors header")
+    if known is not None:
+        return dict(known)
+    size = before[2]
     if size == 0:
         raise WeightsError(f"{path}: the file is empty (0 bytes); it was not written completely. "
                            "Delete it and fetch or save it again.")
@@ -128,6 +133,7 @@ def read_header(path: str | Path) -> dict[str, TensorEntry]:
     header.pop("__metadata__", None)
     entries = {name: _entry(path, name, info) for name, info in header.items()}
     _check_layout(path, entries, data_size=size - 8 - n)
+    checked_files.remember(path, before, "safetensors header", dict(entries))
     return entries
 
 
@@ -184,18 +190,21 @@ def _check_layout(path: Path, entries: dict[str, TensorEntry], data_size: int) -
 def load_file(path: str | Path, *, allow_nonfinite: bool = False) -> dict:
     """Read a safetensors file into a CPU state dict, after validating its header; never unpickles.
 
-    NaN/Inf values are refused unless ``allow_nonfinite``.
+    NaN/Inf values are refused unless ``allow_nonfinite``. The header check and the NaN/Inf
+    scan are done once per process while the file stays unchanged (:mod:`zoo.checked_files`).
     """
     import safetensors.torch
 
     read_header(path)
+    before = checked_files.identity(path)
     try:
         state = safetensors.torch.load_file(str(path), device="cpu")
     except Exception as exc:  # noqa: BLE001 - safetensors raises several types for bad files
         raise WeightsError(f"{path}: not a readable safetensors file ({exc}). "
                            "Delete it and fetch it again.") from None
-    if not allow_nonfinite:
+    if not allow_nonfinite and not checked_files.recall(before, "all finite"):
         _check_finite(path, state)
+        checked_files.remember(path, before, "all finite", True)
     # A tensor read from the file can start at any byte offset, and some CPU kernels take a
     # different, not bit-identical, path on memory that is not 64-byte aligned: copy those.
     return {k: v if v.data_ptr() % 64 == 0 else v.clone() for k, v in state.items()}

@@ -11,6 +11,7 @@ import torch
 from safetensors.torch import load_file
 
 import zoo
+from zoo import checked_files
 from zoo import hub as zoo_hub
 from zoo import weights as zoo_weights
 from zoo.cli import main as cli_main
@@ -161,6 +162,27 @@ def test_file_corrupted_in_the_cache_is_refused_then_fetched_again(hub):
         zoo.create("hubtest_seg.toy", pretrained=True)
     assert not blob.exists()
     assert_same_weights(zoo.create("hubtest_seg.toy", pretrained=True), hub.card("toy") / "model.safetensors")
+
+
+def test_verified_file_is_hashed_once_until_it_changes(hub, monkeypatch):
+    monkeypatch.setattr(checked_files, "RACY_SECONDS", 0.0)  # the blob was downloaded just now
+    checked_files.forget_all()
+    hashed = []
+    real_sha256 = zoo_hub.sha256_of
+    monkeypatch.setattr(zoo_hub, "sha256_of", lambda path: hashed.append(path) or real_sha256(path))
+    try:
+        zoo.create("hubtest_seg.toy", pretrained=True)
+        zoo.create("hubtest_seg.toy", pretrained=True)
+        assert len(hashed) == 1
+
+        time.sleep(0.05)  # past the timestamp tick: the rewrite below gets new times
+        blob = next(p for p in hub.cache.rglob("blobs/*"))
+        blob.write_bytes(blob.read_bytes()[:-4] + b"\0\0\0\0")  # in place, same size
+        with pytest.raises(ChecksumError, match="sha256"):
+            zoo.create("hubtest_seg.toy", pretrained=True)
+        assert len(hashed) == 2
+    finally:
+        checked_files.forget_all()
 
 
 def test_revision_override_skips_the_pinned_sha256(hub):
