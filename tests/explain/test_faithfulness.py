@@ -112,3 +112,17 @@ def test_maps_localise_the_blob(trained):
     inside = (maps * blob).sum((1, 2)) / blob.sum((1, 2))
     outside = (maps * ~blob).sum((1, 2)) / (~blob).sum((1, 2))
     assert (inside > outside).float().mean() >= 0.9
+
+
+def test_sanity_check_averages_over_several_reinitialisations(trained):
+    # One re-initialised copy can land on either side of the threshold: the report decides on the
+    # mean over n_randomizations copies (weight seeds seed, seed + 1, ...) and shows their range.
+    model, x, y = trained
+    report, = fa.evaluate(model, x, ["gradcam"], y, steps=4, n_random=1, n_randomizations=3)
+    per_copy = [fa.sanity_check(model, x, "gradcam", y.tolist(), seed=0)[0]]
+    per_copy += [fa.rank_correlation(*fa._trained_and_randomized(model, x, "gradcam", y.tolist(), 0, weights_seed=s))
+                 for s in (1, 2)]
+    means = [float(c.mean()) for c in per_copy]
+    assert len(set(means)) == 3  # the copies differ
+    assert report.rank_corr_randomized == pytest.approx(sum(means) / 3)
+    assert report.rank_corr_randomized_range == pytest.approx((min(means), max(means)))

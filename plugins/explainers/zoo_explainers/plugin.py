@@ -14,7 +14,8 @@ def zoo_explainers():
         zoo.ExplainerSpec("gradcam", "zoo_explainers.gradcam:GradCAM", _CLS_SEG,
                           "Grad-CAM: spatially averaged gradients weight the feature map (Selvaraju 2017)"),
         zoo.ExplainerSpec("gradcam_pp", "zoo_explainers.gradcam:GradCAMPlusPlus", _CLS_SEG,
-                          "Grad-CAM++: positive-gradient weights with pixel-wise coefficients"),
+                          "Grad-CAM++: positive-gradient weights with pixel-wise coefficients; fails the "
+                          "randomisation sanity check on cnn_cam.digits (see that card)"),
         zoo.ExplainerSpec("hirescam", "zoo_explainers.gradcam:HiResCAM", _CLS_SEG,
                           "HiResCAM: gradient times activation, element-wise, summed over channels"),
         zoo.ExplainerSpec("saliency", "zoo_explainers.gradients:Saliency", _CLS_SEG,

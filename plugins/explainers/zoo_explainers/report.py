@@ -46,7 +46,7 @@ def _config(card_dir: Path | None) -> dict:
 
 def build_report(name: str, *, weights: str | None = None, card_dir: Path | None = None,
                  dataset: str | None = None, split: str = "test", n: int = 64,
-                 methods=DEFAULT_METHODS, steps: int = 32, seed: int = 0) -> dict:
+                 methods=DEFAULT_METHODS, steps: int = 32, seed: int = 0, n_randomizations: int = 5) -> dict:
     """Run :func:`zoo_explainers.faithfulness.evaluate` and return the card's ``explainers.json``."""
     import torch
 
@@ -74,20 +74,25 @@ def build_report(name: str, *, weights: str | None = None, card_dir: Path | None
     model.eval()
     images, labels = load_batch(card_dir, dataset, split, n, dataset_kwargs)
     torch.manual_seed(seed)
-    reports = evaluate(model, images, methods, labels.tolist(), steps=steps, seed=seed)
+    reports = evaluate(model, images, methods, labels.tolist(), steps=steps, seed=seed,
+                       n_randomizations=n_randomizations)
     with torch.no_grad():
         accuracy = (model(images).argmax(1) == labels).float().mean().item()
     passed = [r.method for r in reports if r.sanity_passed and r.beats_random]
+    failed = [r.method for r in reports if not r.sanity_passed]
     summary = (f"Faithfulness of the explainers on the first {len(labels)} {split} images ({dataset}; "
                f"model accuracy on them {accuracy:.3f}), explaining the true class. Sanity check: Spearman "
-               f"rank correlation between the maps of this model and of a copy with re-initialised weights "
-               f"(Adebayo et al. 2018; passes below 0.5, lower is better; decided on the maps as returned, signed "
-               f"for integrated gradients, with the correlation of |maps| beside it). "
-               f"Deletion AUC: class probability as the most important pixels are zeroed first (lower is "
+               f"rank correlation between the maps of this model and of copies with re-initialised weights "
+               f"(Adebayo et al. 2018; {n_randomizations} copies, weight seeds {seed} to "
+               f"{seed + n_randomizations - 1}; passes when the mean is below 0.5, lower is better; decided on "
+               f"the maps as returned, signed for integrated gradients, with the correlation of |maps| beside "
+               f"it). Deletion AUC: class probability as the most important pixels are zeroed first (lower is "
                f"better), against random maps; insertion AUC from a blurred image (higher is better). "
-               f"Pass both: {', '.join(passed) or 'none'}. guided_backprop is known to fail the sanity check. "
-               f"Reproduce: `python -m zoo_explainers.report {name}`.")
+               f"Pass both: {', '.join(passed) or 'none'}. Fail the sanity check: {', '.join(failed) or 'none'} "
+               f"(see the notes). Reproduce: `python -m zoo_explainers.report {name}`.")
     rows = [{"method": r.method, "rank corr vs random weights": round(r.rank_corr_randomized, 4),
+             "range over re-initialisations": f"{r.rank_corr_randomized_range[0]:.3f} to "
+                                              f"{r.rank_corr_randomized_range[1]:.3f}",
              "rank corr of abs. values": round(r.rank_corr_randomized_abs, 4),
              "sanity check": "pass" if r.sanity_passed else "FAIL",
              "deletion AUC": round(r.deletion_auc, 4), "deletion AUC random map": round(r.random_deletion_auc, 4),
@@ -108,13 +113,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS))
     p.add_argument("--steps", type=int, default=32, help="deletion/insertion steps")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--randomizations", type=int, default=5,
+                   help="re-initialised copies the sanity check compares against (default 5)")
     p.add_argument("--json", type=Path, help="write the report (summary + rows) to this file")
     p.add_argument("--write-card", action="store_true", help="write CARD/explainers.json for the card renderer")
     args = p.parse_args(argv)
     card = args.card or (Path("hubcards") / args.name)
     report = build_report(args.name, weights=args.weights, card_dir=card if card.is_dir() else None,
                           dataset=args.dataset, split=args.split, n=args.n, methods=args.methods,
-                          steps=args.steps, seed=args.seed)
+                          steps=args.steps, seed=args.seed, n_randomizations=args.randomizations)
     print(report["summary"] + "\n")
     print(report["markdown"])
     payload = {"summary": report["summary"], "rows": report["rows"]}
