@@ -27,8 +27,6 @@ MAX_FORWARD_S = {False: 6.0, True: 1.0}  # by quick
 
 
 def _forward(model, images, mode):
-    import torch
-
     with mode():
         return model(images)
 

@@ -118,7 +118,6 @@ def _save_samples(items: list[dict], folder: Path, prefix: str) -> list[Path]:
 # --------------------------------------------------------------------------- segmentation / instances
 def _segmenter(name: str, task: str, hubcards: Path, out_dir: Path, n: int, log) -> list[Path]:
     import torch
-    from PIL import Image
 
     import zoo
     from zoo.visualize import draw_instances, overlay_segmentation
