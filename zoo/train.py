@@ -208,13 +208,14 @@ def _flip(item: dict, axis: int) -> dict:
 
 
 def _save_weights(model, path: Path, dtype: str) -> None:
-    import safetensors.torch
     import torch
+
+    from zoo.aligned_save import save_file  # tensors 64-byte aligned: loaded without a copy
 
     target = getattr(torch, dtype)
     state = {k: (v.to(target) if v.is_floating_point() else v).contiguous().clone()
              for k, v in model.state_dict().items()}
-    safetensors.torch.save_file(state, str(path), metadata={"format": "pt"})
+    save_file(state, path, metadata={"format": "pt"})
 
 
 def pretrained_cfg_source(config: dict[str, Any]) -> str:
