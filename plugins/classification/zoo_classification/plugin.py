@@ -15,7 +15,7 @@ def zoo_architectures():
                 # Trained by `zoo train hubcards/cnn_cam.digits`; see that card.
                 "digits": zoo.PretrainedCfg(
                     hf_hub_id="visionzoo/cnn_cam.digits",
-                    sha256="505fedd2a6052a8898fb53c4d015c11172262e2dc7defd73a0ffc3c5221f5ff0",
+                    sha256="b58f9ae8e9d93a1ad5852ca5a5b3c69a79aa4c1d01c9fc04e70fe4667d1dcb75",
                     num_classes=10, in_chans=1, metrics={"accuracy": 0.9944}, license="apache-2.0",
                     default=True, model_kwargs={"widths": [16, 32, 64], "depth": 2},
                 ),

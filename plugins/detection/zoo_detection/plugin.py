@@ -18,7 +18,7 @@ PRETRAINED: dict[str, dict[str, zoo.PretrainedCfg]] = {
         # `zoo train hubcards/maskrcnn_mini.shapes`; measured on the held-out test split (see the card)
         "shapes": zoo.PretrainedCfg(
             hf_hub_id="visionzoo/maskrcnn_mini.shapes",
-            sha256="579e1f561570fe083103f1ca678bfdf24bbafb47429e5c167849fbfc8750b104",
+            sha256="85a6bc727b3aadf9dcc805e8949add3356ef0c986aab6eea88f3af4be51c4d6b",
             num_classes=4, in_chans=3, license="apache-2.0", default=True,
             metrics={'mask_map_50': 0.9205, 'mask_map': 0.6195, 'box_map_50': 0.9307, 'box_map': 0.7117},
             model_kwargs={},

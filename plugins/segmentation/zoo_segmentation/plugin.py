@@ -20,7 +20,7 @@ PRETRAINED: dict[str, dict[str, zoo.PretrainedCfg]] = {
         # `zoo train hubcards/unet.shapes`; measured on the held-out test split (see the card)
         "shapes": zoo.PretrainedCfg(
             hf_hub_id="visionzoo/unet.shapes",
-            sha256="2973dd09786551967210cb3f4ea85c2525b719b0aaa92a45ba4591d2a82d9899",
+            sha256="c4256f602d96bbc87a0cdeed30ae70acb502f22df2eee6ff959bfad1f00fe7b5",
             num_classes=4, in_chans=3, license="apache-2.0", default=True,
             metrics={'miou': 0.9372},
             model_kwargs={'base_width': 8, 'depth': 4, 'upsample': 'transposed'},
@@ -31,7 +31,7 @@ PRETRAINED: dict[str, dict[str, zoo.PretrainedCfg]] = {
         # `zoo train hubcards/segnet.shapes`; measured on the held-out test split (see the card)
         "shapes": zoo.PretrainedCfg(
             hf_hub_id="visionzoo/segnet.shapes",
-            sha256="bd447ae6c446c02303ecadd8693137f083093a424e0fd70c8749ee5b444e331b",
+            sha256="06d06c023c28352c288ded64d69eac944ba7f0a4621265ec984f4d1e5d183267",
             num_classes=4, in_chans=3, license="apache-2.0", default=True,
             metrics={'miou': 0.9144},
             model_kwargs={'widths': [16, 32, 48, 64], 'depths': [2, 2, 2, 2]},
@@ -42,7 +42,7 @@ PRETRAINED: dict[str, dict[str, zoo.PretrainedCfg]] = {
         # `zoo train hubcards/fcn32s.shapes`; measured on the held-out test split (see the card)
         "shapes": zoo.PretrainedCfg(
             hf_hub_id="visionzoo/fcn32s.shapes",
-            sha256="4d9f26fc5407a8840bda2089a5add47b51ae23370be857046ceed36bbc3d64c1",
+            sha256="79102f7391ef6bd9855aa7008850211b008e289df7a35016c6d241c6f417f294",
             num_classes=4, in_chans=3, license="apache-2.0", default=True,
             metrics={'miou': 0.754},
             model_kwargs={'widths': [16, 32, 48, 64, 64], 'depths': [2, 2, 2, 2, 2], 'fc_width': 128, 'dropout': 0.1},
@@ -52,7 +52,7 @@ PRETRAINED: dict[str, dict[str, zoo.PretrainedCfg]] = {
         # `zoo train hubcards/fcn16s.shapes`; measured on the held-out test split (see the card)
         "shapes": zoo.PretrainedCfg(
             hf_hub_id="visionzoo/fcn16s.shapes",
-            sha256="33fda9e3c4a7b4df9ae5afb9d54530717eb741b4807d09bccb9100ad9e273705",
+            sha256="fe5d58efa33e8d0ae235b61f2e021a1e351c638cc3ec742e61c5e009d85d821c",
             num_classes=4, in_chans=3, license="apache-2.0", default=True,
             metrics={'miou': 0.82},
             model_kwargs={'widths': [16, 32, 48, 64, 64], 'depths': [2, 2, 2, 2, 2], 'fc_width': 128, 'dropout': 0.1},
@@ -62,7 +62,7 @@ PRETRAINED: dict[str, dict[str, zoo.PretrainedCfg]] = {
         # `zoo train hubcards/fcn8s.shapes`; measured on the held-out test split (see the card)
         "shapes": zoo.PretrainedCfg(
             hf_hub_id="visionzoo/fcn8s.shapes",
-            sha256="b81d002299867a859ed462183da29f56e88808e5c0bd8a98b9f80daf1299bb03",
+            sha256="17594fde3496f1f043df3f74c77fc4d60c920691b09da1c7caed1e962e337273",
             num_classes=4, in_chans=3, license="apache-2.0", default=True,
             metrics={'miou': 0.8802},
             model_kwargs={'widths': [16, 32, 48, 64, 64], 'depths': [2, 2, 2, 2, 2], 'fc_width': 128, 'dropout': 0.1},
