@@ -251,7 +251,8 @@ def build_with_weights(build: Callable[[], object], source: str | Path, *, chang
         model = None
     reference = model if model is not None else build()
     expected = reference.state_dict()
-    plan = _plan(source, expected, entries, change or HeadChange(), _computed_buffers(reference))
+    computed = _computed_buffers(reference)
+    plan = _plan(source, expected, entries, change or HeadChange(), computed)
 
     state = load_file(source)
     state = {k: _cast(v, expected[k].dtype) for k, v in state.items() if k not in plan.drop + plan.computed}
@@ -268,8 +269,8 @@ def build_with_weights(build: Callable[[], object], source: str | Path, *, chang
     model.load_state_dict(state, strict=True, assign=True)
     if plan.drop:
         _warn_changes(source, plan, change)
-    if any(t.is_meta for t in (*model.parameters(), *model.buffers())):
-        # Non-persistent buffers are not in any file: build for real and copy the weights in.
+    if computed:
+        # Non-persistent buffers are in no file (still on meta here): build for real, copy the weights in.
         model = build()
         model.load_state_dict(state, strict=True)
     return model
