@@ -9,12 +9,13 @@
   change when the weights are randomised, so it shows edges, not what the model uses.
 
 Noisy copies and path points go through the model together: copies of the whole batch are
-stacked into one forward/backward pass, ``chunk_size`` (model inputs per pass) caps memory.
+stacked into a few large forward/backward passes (``chunk_size``, model inputs per pass; by
+default sized to the input on the CPU, see :mod:`zoo_explainers.stacking`), never one per copy.
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 from torch import nn
@@ -22,6 +23,7 @@ from torch import nn
 from zoo_explainers.base import BaseExplainer
 from zoo_explainers.hygiene import HookBag
 from zoo_explainers.maps import minmax
+from zoo_explainers.stacking import StackedForward, check_chunk_size, passes
 from zoo_explainers.targets import ScoreFn, SegmentationClassSum, default_score_fn, resolve_classes
 
 
@@ -63,18 +65,10 @@ class _Targets:
         return self.fn(output, classes)
 
 
-def _chunks(total: int, per_copy: int, chunk_size: int | None) -> Iterator[tuple[int, int]]:
-    step = total if chunk_size is None else max(1, chunk_size // per_copy)
-    for start in range(0, total, step):
-        yield start, min(total, start + step)
-
-
-def _input_grads(model: nn.Module, stacked: torch.Tensor, score) -> torch.Tensor:
-    """dS/dx for a (S, N, C, H, W) stack, in one forward/backward pass."""
-    copies = stacked.shape[0]
-    x = stacked.reshape(-1, *stacked.shape[2:]).requires_grad_(True)
-    scores = score(model(x), copies)
-    grads, = torch.autograd.grad(scores.sum(), x)
+def _input_grads(forward: StackedForward, stacked: torch.Tensor, score) -> torch.Tensor:
+    """dS/dx for a (S, N, C, H, W) stack (from ``forward.empty``), in one forward/backward pass."""
+    x, output = forward(stacked)
+    grads, = torch.autograd.grad(score(output, stacked.shape[0]).sum(), x)
     return grads.reshape(stacked.shape)
 
 
@@ -110,13 +104,15 @@ class SmoothGrad(Saliency):
         seed: seeds the noise; None draws the seed from torch's global generator, so
             ``torch.manual_seed`` makes calls repeatable. Every image of a call gets the same
             noise pattern (scaled to its range), so a batch gives what one-by-one calls give.
-        chunk_size: at most this many model inputs per forward/backward pass (None: all).
+        chunk_size: at most this many model inputs per forward/backward pass; ``"auto"``: about
+            2 MiB of input per pass on the CPU (see :mod:`zoo_explainers.stacking`), all at once
+            elsewhere; None: all at once.
     """
 
     name = "smoothgrad"
 
     def __init__(self, model: nn.Module, *, n_samples: int = 32, sigma: float = 0.15, stdev: float | None = None,
-                 seed: int | None = None, chunk_size: int | None = None, normalize: bool = False,
+                 seed: int | None = None, chunk_size: int | str | None = "auto", normalize: bool = False,
                  score_fn: ScoreFn | None = None) -> None:
         super().__init__(model, normalize=normalize, score_fn=score_fn)
         if n_samples < 1:
@@ -124,7 +120,7 @@ class SmoothGrad(Saliency):
         if (stdev if stdev is not None else sigma) < 0:
             raise ValueError("the noise level (sigma / stdev) must be >= 0")
         self.n_samples, self.sigma, self.stdev = n_samples, sigma, stdev
-        self.seed, self.chunk_size = seed, chunk_size
+        self.seed, self.chunk_size = seed, check_chunk_size(chunk_size)
 
     def attribute(self, images, target, bag: HookBag):
         targets = _Targets(self, images, target)
@@ -139,9 +135,11 @@ class SmoothGrad(Saliency):
         noise = torch.randn((self.n_samples, *images.shape[1:]), generator=generator,
                             dtype=images.dtype, device=images.device)
         total = torch.zeros_like(images)
-        for start, stop in _chunks(self.n_samples, n, self.chunk_size):
-            stacked = images[None] + noise[start:stop, None] * scale[None, :, None, None, None]
-            total += _input_grads(self.model, stacked, targets).abs().sum(0)
+        forward = StackedForward(self.model, images)
+        for start, stop in passes(self.n_samples, images, self.chunk_size):
+            stacked = forward.empty(stop - start)
+            torch.mul(noise[start:stop, None], scale[None, :, None, None, None], out=stacked)
+            total += _input_grads(forward, stacked.add_(images[None]), targets).abs().sum(0)
         return self.finish((total / self.n_samples).amax(dim=1))
 
 
@@ -175,7 +173,8 @@ class IntegratedGradients(BaseExplainer):
         n_steps: points on the path from the baseline to the input.
         baseline: a number or a tensor broadcastable to the batch (default zeros).
         method: quadrature rule: ``gausslegendre`` (default), ``riemann_middle``, ``riemann_trapezoid``.
-        chunk_size: at most this many model inputs per forward/backward pass (None: all steps at once).
+        chunk_size: at most this many model inputs per forward/backward pass; ``"auto"``: about
+            2 MiB of input per pass on the CPU, all at once elsewhere; None: all steps at once.
 
     Call with ``return_delta=True`` to get ``(maps, delta)``, delta = map sum - (S(x) - S(x')),
     per image: the convergence check.
@@ -184,12 +183,12 @@ class IntegratedGradients(BaseExplainer):
     name = "integrated_gradients"
 
     def __init__(self, model: nn.Module, *, n_steps: int = 50, baseline: float | torch.Tensor = 0.0,
-                 method: str = "gausslegendre", chunk_size: int | None = None, normalize: bool = False,
+                 method: str = "gausslegendre", chunk_size: int | str | None = "auto", normalize: bool = False,
                  score_fn: ScoreFn | None = None) -> None:
         super().__init__(model, score_fn=score_fn)
         self.alphas, self.weights = _path_rule(method, n_steps)
         self.n_steps, self.method, self.baseline = n_steps, method, baseline
-        self.chunk_size, self.normalize = chunk_size, normalize
+        self.chunk_size, self.normalize = check_chunk_size(chunk_size), normalize
 
     def __call__(self, images: torch.Tensor, target: Any = None, *, return_delta: bool = False):
         return super().__call__(images, target, return_delta=return_delta)
@@ -201,9 +200,11 @@ class IntegratedGradients(BaseExplainer):
         alphas = torch.tensor(self.alphas, dtype=images.dtype, device=images.device)
         weights = torch.tensor(self.weights, dtype=images.dtype, device=images.device)
         total = torch.zeros_like(images)
-        for start, stop in _chunks(self.n_steps, images.shape[0], self.chunk_size):
-            a = alphas[start:stop, None, None, None, None]
-            grads = _input_grads(self.model, baseline[None] + a * diff[None], targets)
+        forward = StackedForward(self.model, images)
+        for start, stop in passes(self.n_steps, images, self.chunk_size):
+            stacked = forward.empty(stop - start)
+            torch.mul(alphas[start:stop, None, None, None, None], diff[None], out=stacked)
+            grads = _input_grads(forward, stacked.add_(baseline[None]), targets)
             total += torch.einsum("s,snchw->nchw", weights[start:stop], grads)
         maps = (diff * total).sum(dim=1).detach().float()
         if return_delta:
