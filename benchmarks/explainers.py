@@ -12,9 +12,10 @@ weights), eval mode, inputs seeded. Sides alternate within each round; medians o
 "map corr" is the mean per-image Pearson correlation of the two sides' maps (SmoothGrad's noise
 draws differ between the two, so it is below 1 there by design).
 
-"floor" (in the notes) is one plain forward/backward of the stacked batch (N x samples or
-N x steps images) for input gradients: the cost any implementation pays; both sides of the
-SmoothGrad and IG comparisons are within a few percent of it on CPU.
+"floor" (in the notes) is one plain forward/backward of the whole stacked batch (N x samples or
+N x steps images, NCHW, one pass) for input gradients: what captum does, and what the zoo did
+until it fed the stack as channels_last in passes sized for the CPU (see
+``zoo_explainers.stacking`` and the README's before/after).
 
 Goals (zoo time / peer time): smoothgrad and integrated_gradients <= 0.8x captum, gradcam <=
 1.0x pytorch-grad-cam. Run: ``python -m benchmarks --only explainers [--quick]`` or
@@ -125,8 +126,8 @@ def run(quick: bool = False) -> list[dict]:
 
 
 def _floor(model, x, targets, copies):
-    """What any implementation must pay: one forward/backward of the stacked batch
-    (``copies`` x N images) for input gradients, with frozen parameters."""
+    """One plain NCHW forward/backward of the whole stacked batch (``copies`` x N images) for
+    input gradients, with frozen parameters: what captum does (the zoo goes below it)."""
     import torch
 
     stacked = x.repeat(copies, 1, 1, 1)
