@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 import struct
-import tempfile
+import uuid
 from pathlib import Path
 
 import torch
@@ -54,16 +54,16 @@ def save_file(state: dict[str, torch.Tensor], path: str | Path, metadata: dict[s
     raw += b" " * (-(8 + len(raw)) % ALIGNMENT)
 
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")  # open() keeps the umask's permissions
     try:
-        with os.fdopen(fd, "wb") as f:
+        with open(tmp, "xb") as f:
             f.write(struct.pack("<Q", len(raw)))
             f.write(raw)
             for name in order:
                 f.write(tensors[name].reshape(-1).view(torch.uint8).numpy().tobytes())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 

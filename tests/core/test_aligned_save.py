@@ -82,3 +82,11 @@ def test_header_is_plain_json_padded_with_spaces(tmp_path):
     header = raw[8:8 + n]
     assert (8 + n) % 64 == 0 and header.startswith(b"{")
     assert json.loads(header)["w"]["dtype"] == "F32"  # trailing spaces are valid JSON whitespace
+
+
+def test_file_gets_the_usual_permissions(tmp_path):
+    # like any file the process creates (umask applied), not a private temporary file's 0600
+    path, plain = tmp_path / "model.safetensors", tmp_path / "plain.bin"
+    save_file({"w": torch.ones(2)}, path)
+    plain.write_bytes(b"")
+    assert path.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777
