@@ -31,10 +31,10 @@ def identity(path: str | Path) -> Identity:
     return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
 
 
-def recall(before: Identity, check: str, default: object = None) -> object:
-    """The answer remembered for ``check`` on the file whose identity is ``before``, else ``default``."""
+def recall(before: Identity, check: str) -> object:
+    """The answer remembered for ``check`` on the file whose identity is ``before``, else None."""
     entry = _answers.get((before[0], before[1], check))
-    return entry[1] if entry is not None and entry[0] == before else default
+    return entry[1] if entry is not None and entry[0] == before else None
 
 
 def remember(path: str | Path, before: Identity, check: str, answer: object) -> None:
