@@ -40,8 +40,11 @@ class _MetaWithoutInit(DeviceContext):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         # One set look-up for the common case: building modules calls many other functions.
-        if func in _SKIPPED and args and isinstance(args[0], torch.Tensor) and args[0].is_meta:
-            return args[0]
+        if func in _SKIPPED:
+            # Tensor methods get the tensor first; torch.nn.init passes it as ``tensor=``.
+            written = args[0] if args else (kwargs or {}).get("tensor")
+            if isinstance(written, torch.Tensor) and written.is_meta:
+                return written
         return super().__torch_function__(func, types, args, kwargs)
 
 

@@ -61,3 +61,40 @@ def test_another_thread_initialises_normally_meanwhile():
         done.wait(10)
     t.join(10)
     assert seen["values"] == [7.0, 7.0, 7.0]
+
+
+def _python_meta_kernels_run(build) -> int:
+    """How many random-fill kernels (uniform, normal) run during ``build()``: on meta, torch
+    implements them as Python decompositions/prims, so a profile hook sees each one."""
+    import sys
+
+    calls = 0
+
+    def profile(frame, event, arg):
+        nonlocal calls
+        name = frame.f_code.co_filename.replace("\\", "/")
+        in_torch_python_kernels = any(f"torch/{d}/" in name for d in ("_decomp", "_prims", "_refs"))
+        if event == "call" and in_torch_python_kernels and any(
+                fill in frame.f_code.co_name for fill in ("uniform", "normal")):
+            calls += 1
+
+    sys.setprofile(profile)
+    try:
+        build()
+    finally:
+        sys.setprofile(None)
+    return calls
+
+
+def test_initialisers_are_skipped_including_torch_nn_init_called_with_keywords():
+    # torch.nn.init functions hand the tensor to torch-function modes as ``tensor=``, not positionally
+    def plain():
+        with torch.device("meta"):
+            Net()
+
+    def fast():
+        with on_meta_without_init():
+            Net()
+
+    assert _python_meta_kernels_run(plain) > 0  # the probe sees initialisers when they run
+    assert _python_meta_kernels_run(fast) == 0
