@@ -9,18 +9,32 @@ truncating a file changes at least one of them (the change time cannot be set fr
 Like git's index, an answer is not remembered when the file changed less than
 ``RACY_SECONDS`` before it was checked: some file systems keep coarse timestamps (ext4 ticks
 with the kernel clock, FAT every 2 s), so a rewrite within the same tick could keep the same
-identity. The record lives in this process only; a new process checks each file once again.
+identity.
+
+Two records: every answer is kept in this process; *durable* answers (the checks that read
+every byte: sha256, NaN/Inf scan) are also written to ``record_dir()``, one small JSON file per
+file, so a new process does not read a 1 GB file again to learn what it learnt yesterday.
+What that trusts, as git's index does: that nobody with your own rights both rewrote a file and
+forged its record, and that an unchanged file did not rot on disk. The record is used only
+when its folder belongs to you and no one else can write to it. ``ZOO_RECHECK_FILES=1``
+turns the durable record off (each process checks each file once again).
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import os
+import stat
+import tempfile
 import time
 from pathlib import Path
 
 RACY_SECONDS = 2.0
 
 Identity = tuple[int, int, int, int, int]
+
+logger = logging.getLogger("zoo.checked_files")
 
 _answers: dict[tuple[int, int, str], tuple[Identity, object]] = {}
 
@@ -31,17 +45,29 @@ def identity(path: str | Path) -> Identity:
     return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
 
 
-def recall(before: Identity, check: str) -> object:
-    """The answer remembered for ``check`` on the file whose identity is ``before``, else None."""
-    entry = _answers.get((before[0], before[1], check))
-    return entry[1] if entry is not None and entry[0] == before else None
+def recall(before: Identity, check: str, *, durable: bool = False) -> object:
+    """The answer remembered for ``check`` on the file whose identity is ``before``, else None.
+
+    ``durable``: also look in the on-disk record (answers written by earlier processes).
+    """
+    key = (before[0], before[1], check)
+    entry = _answers.get(key)
+    if entry is not None and entry[0] == before:
+        return entry[1]
+    if not durable:
+        return None
+    answer = _read_durable(before).get(check)
+    if answer is not None:
+        _answers[key] = (before, answer)
+    return answer
 
 
-def remember(path: str | Path, before: Identity, check: str, answer: object) -> None:
+def remember(path: str | Path, before: Identity, check: str, answer: object, *, durable: bool = False) -> None:
     """Remember ``answer``, computed from the file as it was when ``before`` was taken.
 
     Nothing is remembered when the file changed meanwhile, or changed too recently to be
-    told apart from a rewrite in the same timestamp tick.
+    told apart from a rewrite in the same timestamp tick. ``durable`` answers (JSON values)
+    are also written to the on-disk record for later processes.
     """
     try:
         now = identity(path)
@@ -50,8 +76,77 @@ def remember(path: str | Path, before: Identity, check: str, answer: object) -> 
     if now != before or time.time_ns() - max(now[3], now[4]) < RACY_SECONDS * 1e9:
         return
     _answers[(now[0], now[1], check)] = (now, answer)
+    if durable:
+        _write_durable(now, check, answer)
 
 
 def forget_all() -> None:
-    """Drop every remembered answer (the next check of each file reads it again)."""
+    """Drop every answer remembered in this process (the on-disk record stays)."""
     _answers.clear()
+
+
+def record_dir() -> Path | None:
+    """The folder of the on-disk record, or None when it is off (``ZOO_RECHECK_FILES=1``).
+
+    ``$ZOO_CACHE_DIR/checked``; ``ZOO_CACHE_DIR`` defaults to ``$XDG_CACHE_HOME/zoo`` or
+    ``~/.cache/zoo``. Read from the environment at each call.
+    """
+    if os.environ.get("ZOO_RECHECK_FILES", "").strip().lower() in {"1", "true", "yes", "on"}:
+        return None
+    root = os.environ.get("ZOO_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "zoo")
+    return Path(os.path.expanduser(root)) / "checked"
+
+
+# ----------------------------------------------------------------------------- the on-disk record
+def _record_file(folder: Path, ident: Identity) -> Path:
+    return folder / f"{ident[0]}-{ident[1]}.json"
+
+
+def _private(folder: Path) -> bool:
+    """True when only this user can write to ``folder`` (else its records could be forged)."""
+    try:
+        st = folder.stat()
+    except OSError:
+        return False
+    owned = not hasattr(os, "getuid") or st.st_uid == os.getuid()
+    return stat.S_ISDIR(st.st_mode) and owned and not st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+
+
+def _read_durable(ident: Identity) -> dict:
+    folder = record_dir()
+    if folder is None:
+        return {}
+    try:
+        with open(_record_file(folder, ident), encoding="utf-8") as f:
+            record = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(record, dict) or record.get("identity") != list(ident) or not _private(folder):
+        return {}
+    answers = record.get("answers")
+    return answers if isinstance(answers, dict) else {}
+
+
+def _write_durable(ident: Identity, check: str, answer: object) -> None:
+    """Add ``check``'s answer to the file's record: atomically, and silently skipped where the
+    folder cannot be written (a read-only home, a full disk) or is not private."""
+    folder = record_dir()
+    if folder is None:
+        return
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if not _private(folder):
+            logger.debug("not writing to %s: it is not private to this user", folder)
+            return
+        answers = dict(_read_durable(ident), **{check: answer})
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".record-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump({"identity": list(ident), "answers": answers}, f)
+            os.replace(tmp, _record_file(folder, ident))
+        except BaseException:
+            os.unlink(tmp)
+            raise
+    except OSError as exc:
+        logger.debug("could not write the checked-files record in %s: %s", folder, exc)

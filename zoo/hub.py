@@ -11,7 +11,7 @@ bars), so a file fetched by the zoo is shared with every other HF tool. What the
   what to set, with any token redacted;
 - the pinned sha256 is checked before the file is used; a mismatching file is evicted from
   the cache (blob and snapshot link) so the next call downloads it again. A file that passed
-  is not hashed again in this process until it changes (:mod:`zoo.checked_files`).
+  is not hashed again until it changes, in this process or a later one (:mod:`zoo.checked_files`).
 """
 
 from __future__ import annotations
@@ -101,13 +101,14 @@ def sha256_of(path: str | Path) -> str:
 def verify_sha256(path: str | Path, cfg: PretrainedCfg, revision: str) -> None:
     """Raise :class:`ChecksumError` (after evicting the file from the cache) on a mismatch.
 
-    The file is hashed once per process while it stays unchanged (:mod:`zoo.checked_files`).
+    The file is hashed once while it stays unchanged; the digest is remembered on disk for
+    later processes (:mod:`zoo.checked_files`).
     """
     before = checked_files.identity(path)
-    actual = checked_files.recall(before, "sha256")
+    actual = checked_files.recall(before, "sha256", durable=True)
     if actual is None:
         actual = sha256_of(path)
-        checked_files.remember(path, before, "sha256", actual)
+        checked_files.remember(path, before, "sha256", actual, durable=True)
     if actual == cfg.sha256:
         return
     evicted = evict(path)

@@ -190,8 +190,9 @@ def _check_layout(path: Path, entries: dict[str, TensorEntry], data_size: int) -
 def load_file(path: str | Path, *, allow_nonfinite: bool = False) -> dict:
     """Read a safetensors file into a CPU state dict, after validating its header; never unpickles.
 
-    NaN/Inf values are refused unless ``allow_nonfinite``. The header check and the NaN/Inf
-    scan are done once per process while the file stays unchanged (:mod:`zoo.checked_files`).
+    NaN/Inf values are refused unless ``allow_nonfinite``. While the file stays unchanged, its
+    header is parsed once per process and its NaN/Inf scan is done once, remembered on disk for
+    later processes (:mod:`zoo.checked_files`).
     """
     import safetensors.torch
 
@@ -202,9 +203,9 @@ def load_file(path: str | Path, *, allow_nonfinite: bool = False) -> dict:
     except Exception as exc:  # noqa: BLE001 - safetensors raises several types for bad files
         raise WeightsError(f"{path}: not a readable safetensors file ({exc}). "
                            "Delete it and fetch it again.") from None
-    if not allow_nonfinite and not checked_files.recall(before, "all finite"):
+    if not allow_nonfinite and not checked_files.recall(before, "all finite", durable=True):
         _check_finite(path, state)
-        checked_files.remember(path, before, "all finite", True)
+        checked_files.remember(path, before, "all finite", True, durable=True)
     # A tensor read from the file can start at any byte offset, and some CPU kernels take a
     # different, not bit-identical, path on memory that is not 64-byte aligned: copy those.
     return {k: v if v.data_ptr() % 64 == 0 else v.clone() for k, v in state.items()}

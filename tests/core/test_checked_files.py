@@ -96,3 +96,97 @@ def test_header_is_parsed_again_after_the_file_changes(tmp_path, no_racy_window)
     _tick()
     save_file({"v": torch.ones(4)}, str(path))
     assert list(zoo_weights.read_header(path)) == ["v"]
+
+
+# ----------------------------------------------------------------------------- the on-disk record
+def _recall_in_a_new_process(path, check, env=None):
+    import json
+    import subprocess
+    import sys
+
+    code = ("import json, sys; from zoo import checked_files as c; "
+            "print(json.dumps(c.recall(c.identity(sys.argv[1]), sys.argv[2], durable=True)))")
+    out = subprocess.run([sys.executable, "-c", code, str(path), check], capture_output=True, text=True,
+                         env={**os.environ, **(env or {})}, check=True)
+    return json.loads(out.stdout)
+
+
+def test_durable_answer_is_recalled_by_a_new_process(tmp_path, no_racy_window):
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"abc")
+    before = checked_files.identity(path)
+    checked_files.remember(path, before, "sha256", "digest", durable=True)
+    checked_files.remember(path, before, "in memory only", "answer")
+    assert _recall_in_a_new_process(path, "sha256") == "digest"
+    assert _recall_in_a_new_process(path, "in memory only") is None
+    assert _recall_in_a_new_process(path, "sha256", {"ZOO_RECHECK_FILES": "1"}) is None
+
+    _tick()
+    path.write_bytes(b"abd")  # same size, new times: the record no longer applies
+    assert _recall_in_a_new_process(path, "sha256") is None
+    assert checked_files.recall(checked_files.identity(path), "sha256", durable=True) is None
+
+
+def test_durable_answers_of_one_file_accumulate(tmp_path, no_racy_window):
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"abc")
+    before = checked_files.identity(path)
+    checked_files.remember(path, before, "sha256", "digest", durable=True)
+    checked_files.remember(path, before, "all finite", True, durable=True)
+    checked_files.forget_all()
+    assert checked_files.recall(before, "sha256", durable=True) == "digest"
+    assert checked_files.recall(before, "all finite", durable=True) is True
+
+
+def test_record_folder_others_can_write_to_is_not_trusted(tmp_path, no_racy_window, monkeypatch):
+    # Anyone who can write there could forge "this file was verified": neither read nor written.
+    monkeypatch.setenv("ZOO_CACHE_DIR", str(tmp_path / "cache"))
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"abc")
+    before = checked_files.identity(path)
+    checked_files.remember(path, before, "sha256", "digest", durable=True)
+    folder = checked_files.record_dir()
+    assert folder.stat().st_mode & 0o077 == 0  # created private
+    folder.chmod(0o777)
+    checked_files.forget_all()
+    assert checked_files.recall(before, "sha256", durable=True) is None
+    other = tmp_path / "g.bin"
+    other.write_bytes(b"xyz")
+    checked_files.remember(other, checked_files.identity(other), "sha256", "digest", durable=True)
+    assert len(list(folder.iterdir())) == 1  # only the first file's record, written while private
+
+
+def test_unusable_record_falls_back_to_this_process(tmp_path, no_racy_window, monkeypatch):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    monkeypatch.setenv("ZOO_CACHE_DIR", str(blocker))  # the record folder cannot be created
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"abc")
+    before = checked_files.identity(path)
+    checked_files.remember(path, before, "sha256", "digest", durable=True)  # no error
+    assert checked_files.recall(before, "sha256", durable=True) == "digest"
+
+
+def test_corrupt_record_is_ignored_and_rewritten(tmp_path, no_racy_window):
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"abc")
+    before = checked_files.identity(path)
+    checked_files.remember(path, before, "sha256", "digest", durable=True)
+    (record,) = checked_files.record_dir().iterdir()
+    record.write_text('{"identity": [1, 2')  # cut short
+    checked_files.forget_all()
+    assert checked_files.recall(before, "sha256", durable=True) is None
+    checked_files.remember(path, before, "sha256", "digest", durable=True)
+    checked_files.forget_all()
+    assert checked_files.recall(before, "sha256", durable=True) == "digest"
+
+
+def test_weights_scan_is_not_repeated_by_a_later_process(tmp_path, no_racy_window, monkeypatch):
+    path = tmp_path / "w.safetensors"
+    save_file({"w": torch.ones(4)}, str(path))
+    zoo_weights.load_file(path)
+    scans = []
+    monkeypatch.setattr(zoo_weights, "_check_finite", lambda *a: scans.append(a))
+    checked_files.forget_all()  # as a new process
+    zoo_weights.load_file(path)
+    assert scans == []
