@@ -62,9 +62,10 @@ def plugin_packages(install_test_package, monkeypatch):
 @pytest.fixture(autouse=True)
 def _private_zoo_cache(tmp_path_factory, monkeypatch):
     """Each test gets its own ZOO_CACHE_DIR (the on-disk checked-files record lives there), so no
-    test reads what another one remembered, and nothing is written to the user's ~/.cache/zoo."""
+    test reads what another one remembered, and nothing is written to the user's ~/.cache/visionzoo."""
     monkeypatch.setenv("ZOO_CACHE_DIR", str(tmp_path_factory.mktemp("zoo-cache")))
-    monkeypatch.delenv("ZOO_RECHECK_FILES", raising=False)
+    for switch in ("ZOO_REMEMBER_CHECKS", "ZOO_ALIGNED_COPIES"):
+        monkeypatch.delenv(switch, raising=False)
 
 
 @pytest.fixture(autouse=True)

@@ -16,8 +16,8 @@ every byte: sha256, NaN/Inf scan) are also written to ``record_dir()``, one smal
 file, so a new process does not read a 1 GB file again to learn what it learnt yesterday.
 What that trusts, as git's index does: that nobody with your own rights both rewrote a file and
 forged its record, and that an unchanged file did not rot on disk. The record is used only
-when its folder belongs to you and no one else can write to it. ``ZOO_RECHECK_FILES=1``
-turns the durable record off (each process checks each file once again).
+when its folder belongs to you and no one else can write to it (:mod:`zoo.cache_dir`).
+``ZOO_REMEMBER_CHECKS=0`` turns the durable record off (each process checks each file again).
 """
 
 from __future__ import annotations
@@ -25,10 +25,11 @@ from __future__ import annotations
 import json
 import logging
 import os
-import stat
 import tempfile
 import time
 from pathlib import Path
+
+from zoo.cache_dir import is_private, private_folder, switched_off, zoo_cache_dir
 
 RACY_SECONDS = 2.0
 
@@ -56,10 +57,11 @@ def recall(before: Identity, check: str, *, durable: bool = False) -> object:
         return entry[1]
     if not durable:
         return None
-    answer = _read_durable(before).get(check)
-    if answer is not None:
-        _answers[key] = (before, answer)
-    return answer
+    # One read brings every durable answer about the file into this process's record.
+    answers = _read_durable(before)
+    for name, answer in answers.items():
+        _answers[(before[0], before[1], name)] = (before, answer)
+    return answers.get(check)
 
 
 def remember(path: str | Path, before: Identity, check: str, answer: object, *, durable: bool = False) -> None:
@@ -69,15 +71,21 @@ def remember(path: str | Path, before: Identity, check: str, answer: object, *, 
     told apart from a rewrite in the same timestamp tick. ``durable`` answers (JSON values)
     are also written to the on-disk record for later processes.
     """
+    if not settled(path, before):
+        return
+    _answers[(before[0], before[1], check)] = (before, answer)
+    if durable:
+        _write_durable(before, check, answer)
+
+
+def settled(path: str | Path, before: Identity) -> bool:
+    """True when the file still has the identity ``before`` and last changed long enough ago
+    (``RACY_SECONDS``) that any later rewrite is bound to change that identity."""
     try:
         now = identity(path)
     except OSError:
-        return
-    if now != before or time.time_ns() - max(now[3], now[4]) < RACY_SECONDS * 1e9:
-        return
-    _answers[(now[0], now[1], check)] = (now, answer)
-    if durable:
-        _write_durable(now, check, answer)
+        return False
+    return now == before and time.time_ns() - max(now[3], now[4]) >= RACY_SECONDS * 1e9
 
 
 def forget_all() -> None:
@@ -86,31 +94,14 @@ def forget_all() -> None:
 
 
 def record_dir() -> Path | None:
-    """The folder of the on-disk record, or None when it is off (``ZOO_RECHECK_FILES=1``).
-
-    ``$ZOO_CACHE_DIR/checked``; ``ZOO_CACHE_DIR`` defaults to ``$XDG_CACHE_HOME/zoo`` or
-    ``~/.cache/zoo``. Read from the environment at each call.
-    """
-    if os.environ.get("ZOO_RECHECK_FILES", "").strip().lower() in {"1", "true", "yes", "on"}:
-        return None
-    root = os.environ.get("ZOO_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "zoo")
-    return Path(os.path.expanduser(root)) / "checked"
+    """``$ZOO_CACHE_DIR/checked``, the on-disk record's folder (:mod:`zoo.cache_dir`), or None
+    when ``ZOO_REMEMBER_CHECKS=0`` turns it off. Read from the environment at each call."""
+    return None if switched_off("ZOO_REMEMBER_CHECKS") else zoo_cache_dir() / "checked"
 
 
 # ----------------------------------------------------------------------------- the on-disk record
 def _record_file(folder: Path, ident: Identity) -> Path:
     return folder / f"{ident[0]}-{ident[1]}.json"
-
-
-def _private(folder: Path) -> bool:
-    """True when only this user can write to ``folder`` (else its records could be forged)."""
-    try:
-        st = folder.stat()
-    except OSError:
-        return False
-    owned = not hasattr(os, "getuid") or st.st_uid == os.getuid()
-    return stat.S_ISDIR(st.st_mode) and owned and not st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
 
 
 def _read_durable(ident: Identity) -> dict:
@@ -122,7 +113,7 @@ def _read_durable(ident: Identity) -> dict:
             record = json.load(f)
     except (OSError, ValueError):
         return {}
-    if not isinstance(record, dict) or record.get("identity") != list(ident) or not _private(folder):
+    if not isinstance(record, dict) or record.get("identity") != list(ident) or not is_private(folder):
         return {}
     answers = record.get("answers")
     return answers if isinstance(answers, dict) else {}
@@ -131,14 +122,13 @@ def _read_durable(ident: Identity) -> dict:
 def _write_durable(ident: Identity, check: str, answer: object) -> None:
     """Add ``check``'s answer to the file's record: atomically, and silently skipped where the
     folder cannot be written (a read-only home, a full disk) or is not private."""
-    folder = record_dir()
+    if record_dir() is None:
+        return
+    folder = private_folder("checked")
     if folder is None:
+        logger.debug("no usable checked-files record folder under %s", zoo_cache_dir())
         return
     try:
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if not _private(folder):
-            logger.debug("not writing to %s: it is not private to this user", folder)
-            return
         answers = dict(_read_durable(ident), **{check: answer})
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=".record-", suffix=".tmp")
         try:

@@ -31,6 +31,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from zoo.cache_dir import zoo_cache_dir
 from zoo.errors import HubError
 
 DEFAULT_ORG = "visionzoo"
@@ -40,8 +41,7 @@ _GIT_DATE = "2000-01-01T00:00:00+0000"
 
 
 def default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "visionzoo" / "hub-serve"
+    return zoo_cache_dir() / "hub-serve"
 
 
 # ----------------------------------------------------------------------------- cards -> git repos

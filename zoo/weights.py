@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from zoo import checked_files
+from zoo import aligned_copies, checked_files
 from zoo.errors import ChecksumError, WeightsError  # noqa: F401 - re-exported for callers
 
 PICKLE_SUFFIXES = {".pt", ".pth", ".bin", ".ckpt", ".pkl", ".pickle", ".tar", ".npy", ".npz"}
@@ -193,22 +193,55 @@ def load_file(path: str | Path, *, allow_nonfinite: bool = False) -> dict:
     NaN/Inf values are refused unless ``allow_nonfinite``. While the file stays unchanged, its
     header is parsed once per process and its NaN/Inf scan is done once, remembered on disk for
     later processes (:mod:`zoo.checked_files`).
-    """
-    import safetensors.torch
 
-    read_header(path)
+    Tensors come back in 64-byte aligned memory: a tensor read from a file starts at the
+    file's own offset, and some CPU kernels take a different, not bit-identical, path on
+    unaligned memory. Aligned tensors are used as mapped from the file; the others are copied,
+    and a file with many of them gets an aligned copy in the zoo cache that later loads map
+    instead (:mod:`zoo.aligned_copies`).
+    """
+    entries = read_header(path)
     before = checked_files.identity(path)
-    try:
-        state = safetensors.torch.load_file(str(path), device="cpu")
-    except Exception as exc:  # noqa: BLE001 - safetensors raises several types for bad files
-        raise WeightsError(f"{path}: not a readable safetensors file ({exc}). "
-                           "Delete it and fetch it again.") from None
+    # a file smaller than that threshold cannot have a copy (checked first: a look-up costs stats)
+    big = before[2] >= aligned_copies.MIN_UNALIGNED_BYTES
+    copy = _usable_aligned_copy(before, entries) if big else None
+    state = _read_tensors(copy or path, shown=path)
     if not allow_nonfinite and not checked_files.recall(before, "all finite", durable=True):
         _check_finite(path, state)
         checked_files.remember(path, before, "all finite", True, durable=True)
-    # A tensor read from the file can start at any byte offset, and some CPU kernels take a
-    # different, not bit-identical, path on memory that is not 64-byte aligned: copy those.
-    return {k: v if v.data_ptr() % 64 == 0 else v.clone() for k, v in state.items()}
+    unaligned = {k for k, v in state.items() if v.data_ptr() % 64}
+    if big and copy is None and sum(state[k].nbytes for k in unaligned) >= aligned_copies.MIN_UNALIGNED_BYTES:
+        aligned_copies.make(path, before, state)
+    return {k: v.clone() if k in unaligned else v for k, v in state.items()}
+
+
+def _read_tensors(path: str | Path, shown: str | Path) -> dict:
+    import safetensors.torch
+
+    try:
+        return safetensors.torch.load_file(str(path), device="cpu")
+    except Exception as exc:  # noqa: BLE001 - safetensors raises several types for bad files
+        raise WeightsError(f"{shown}: not a readable safetensors file ({exc}). "
+                           "Delete it and fetch it again.") from None
+
+
+def _usable_aligned_copy(source: checked_files.Identity, entries: dict[str, TensorEntry]) -> Path | None:
+    """The source's aligned copy if there is one holding the same tensors (names, dtypes, shapes)."""
+    copy = aligned_copies.find(source)
+    if copy is None:
+        return None
+    try:
+        same = _layout(read_header(copy)) == _layout(entries)
+    except WeightsError:
+        same = False
+    if not same:
+        aligned_copies.discard(copy)
+        return None
+    return copy
+
+
+def _layout(entries: dict[str, TensorEntry]) -> dict[str, tuple]:
+    return {name: (e.dtype, e.shape) for name, e in entries.items()}
 
 
 def _check_finite(path: str | Path, state: dict) -> None:

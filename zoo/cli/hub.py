@@ -27,7 +27,8 @@ def register(subparsers) -> None:
     p.add_argument("--host", default="127.0.0.1",
                    help="address to bind (default 127.0.0.1, loopback only; anything else exposes the files)")
     p.add_argument("--cache-dir", type=Path, default=None,
-                   help="where the git repositories and olah's config live (default ~/.cache/visionzoo/hub-serve)")
+                   help="where the git repositories and olah's config live (default $ZOO_CACHE_DIR/hub-serve, "
+                        "i.e. ~/.cache/visionzoo/hub-serve)")
     p.set_defaults(func=run_serve)
 
     p = commands.add_parser("push", help="upload a hub card to the Hugging Face Hub",
