@@ -7,9 +7,10 @@ aligned into fresh memory, because some CPU kernels round differently on unalign
 (:mod:`zoo.aligned_save`) need no copy, but files written by others (timm's Hub uploads) have
 almost every tensor unaligned: copying a 47 MB resnet18 doubled a warm create.
 
-So the first load of such a file also writes an aligned copy under
-``$ZOO_CACHE_DIR/aligned`` (:mod:`zoo.cache_dir`), and later loads, in any process, map that
-copy and touch no tensor data. A copy is named after its source's identity
+So the first load of such a file from the Hub cache (immutable, and loaded again and again;
+not a local checkpoint passed as ``weights=``, which may be one of many) also writes an
+aligned copy under ``$ZOO_CACHE_DIR/aligned`` (:mod:`zoo.cache_dir`), and later loads, in any
+process, map that copy and touch no tensor data. A copy is named after its source's identity
 (:func:`zoo.checked_files.identity`): once the source changes, the copy no longer applies. It
 is written only from tensors that passed the loader's checks. Each new copy also removes the
 copies whose source is gone or changed, so the folder holds copies of current files only.

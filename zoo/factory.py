@@ -66,7 +66,8 @@ def create(name: str, pretrained: bool = False, *, num_classes: int | None = Non
 
     change = None if cfg is None else HeadChange(cfg.num_classes, build_kwargs.get("num_classes"),
                                                  cfg.in_chans, build_kwargs.get("in_chans"))
-    return build_with_weights(build, source, change=change).eval()
+    # Hub files never change once downloaded: worth an aligned copy if they need one (zoo.aligned_copies).
+    return build_with_weights(build, source, change=change, aligned_copy=weights is None).eval()
 
 
 def _check_is_module(model: object, owner: str) -> None:

@@ -187,7 +187,7 @@ def _check_layout(path: Path, entries: dict[str, TensorEntry], data_size: int) -
                            "tampered with or badly written. Fetch it again.")
 
 
-def load_file(path: str | Path, *, allow_nonfinite: bool = False) -> dict:
+def load_file(path: str | Path, *, allow_nonfinite: bool = False, aligned_copy: bool = False) -> dict:
     """Read a safetensors file into a CPU state dict, after validating its header; never unpickles.
 
     NaN/Inf values are refused unless ``allow_nonfinite``. While the file stays unchanged, its
@@ -196,14 +196,15 @@ def load_file(path: str | Path, *, allow_nonfinite: bool = False) -> dict:
 
     Tensors come back in 64-byte aligned memory: a tensor read from a file starts at the
     file's own offset, and some CPU kernels take a different, not bit-identical, path on
-    unaligned memory. Aligned tensors are used as mapped from the file; the others are copied,
-    and a file with many of them gets an aligned copy in the zoo cache that later loads map
-    instead (:mod:`zoo.aligned_copies`).
+    unaligned memory. Aligned tensors are used as mapped from the file; the others are copied.
+    With ``aligned_copy`` (meant for immutable files loaded again and again: Hub downloads), a
+    file with many of them gets an aligned copy in the zoo cache that later loads map instead
+    (:mod:`zoo.aligned_copies`).
     """
     entries = read_header(path)
     before = checked_files.identity(path)
     # a file smaller than that threshold cannot have a copy (checked first: a look-up costs stats)
-    big = before[2] >= aligned_copies.MIN_UNALIGNED_BYTES
+    big = aligned_copy and before[2] >= aligned_copies.MIN_UNALIGNED_BYTES
     copy = _usable_aligned_copy(before, entries) if big else None
     state = _read_tensors(copy or path, shown=path)
     if not allow_nonfinite and not checked_files.recall(before, "all finite", durable=True):
@@ -267,12 +268,14 @@ def _all_finite(tensor) -> bool:
 
 
 # ----------------------------------------------------------------------------- loading
-def build_with_weights(build: Callable[[], object], source: str | Path, *, change: HeadChange | None = None):
+def build_with_weights(build: Callable[[], object], source: str | Path, *, change: HeadChange | None = None,
+                       aligned_copy: bool = False):
     """Build a model and load the file's tensors into it, strictly; all or nothing.
 
     The model is first built on the meta device, its initialisers skipped (zoo.meta), to
     learn its keys, shapes and dtypes; the file's header is matched against them before any
     data is read. Missing, unexpected, mis-shaped and wrong-kind keys are listed together.
+    ``aligned_copy`` is passed to :func:`load_file`.
     """
     from zoo.meta import on_meta_without_init  # imports torch; listing models never gets here
 
@@ -288,7 +291,7 @@ def build_with_weights(build: Callable[[], object], source: str | Path, *, chang
     computed = _computed_buffers(reference)
     plan = _plan(source, expected, entries, change or HeadChange(), computed)
 
-    state = load_file(source)
+    state = load_file(source, aligned_copy=aligned_copy)
     state = {k: _cast(v, expected[k].dtype) for k, v in state.items() if k not in plan.drop + plan.computed}
     if plan.reinit or plan.adapt or model is None:
         model = build()  # re-initialised layers need real initial values

@@ -11,9 +11,10 @@ import torch
 from safetensors.torch import load_file
 
 import zoo
-from zoo import checked_files
+from zoo import aligned_copies, checked_files
 from zoo import hub as zoo_hub
 from zoo import weights as zoo_weights
+from zoo.cache_dir import zoo_cache_dir
 from zoo.cli import main as cli_main
 from zoo.errors import (
     ChecksumError,
@@ -186,6 +187,22 @@ def test_verified_file_is_hashed_once_until_it_changes(hub, monkeypatch):
         assert len(hashed) == 2
     finally:
         checked_files.forget_all()
+
+
+def test_hub_file_gets_an_aligned_copy_and_a_local_file_does_not(hub, monkeypatch):
+    # the fixture's files are written by safetensors.torch.save_file: most tensors unaligned
+    monkeypatch.setattr(checked_files, "RACY_SECONDS", 0.0)  # the blob was downloaded just now
+    monkeypatch.setattr(aligned_copies, "MIN_UNALIGNED_BYTES", 1)
+    folder = zoo_cache_dir() / "aligned"
+    local = hub.card("toy") / "model.safetensors"
+    zoo.create("hubtest_seg.toy", weights=local)
+    assert not folder.exists() or not list(folder.iterdir())
+    first = zoo.create("hubtest_seg.toy", pretrained=True)
+    (copy,) = folder.iterdir()
+    checked_files.forget_all()  # as a new process: loads from the copy
+    assert_same_weights(zoo.create("hubtest_seg.toy", pretrained=True), local)
+    assert_same_weights(first, local)
+    assert list(folder.iterdir()) == [copy]
 
 
 def test_revision_override_skips_the_pinned_sha256(hub):

@@ -14,7 +14,11 @@ from safetensors.torch import load_file as safetensors_load
 from safetensors.torch import save_file
 
 from zoo import aligned_copies, checked_files
-from zoo.weights import load_file
+from zoo.weights import load_file as zoo_load_file
+
+
+def load_file(path):
+    return zoo_load_file(path, aligned_copy=True)
 
 
 @pytest.fixture
@@ -141,6 +145,14 @@ def test_aligned_file_gets_no_copy(tmp_path, settled_now):
     _assert_same(load_file(path), state)
     assert _copies() == []
     assert os.path.getsize(path) > aligned_copies.MIN_UNALIGNED_BYTES
+
+
+def test_local_files_get_no_copy_unless_asked(tmp_path, settled_now):
+    # zoo.create(weights=path) files may be one checkpoint of many: a copy of each would fill the disk
+    path = tmp_path / "checkpoint.safetensors"
+    state = _unaligned_file(path)
+    _assert_same(zoo_load_file(path), state)
+    assert _copies() == []
 
 
 def test_copies_of_deleted_files_go_when_the_next_copy_is_made(tmp_path, settled_now):
