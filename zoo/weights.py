@@ -101,6 +101,8 @@ def read_header(path: str | Path) -> dict[str, TensorEntry]:
     the header length fits in the file, the header is JSON of known dtypes, every tensor's
     byte range matches its dtype and shape, the ranges tile the data section exactly, and
     the data section is exactly as long as the header says (no truncation, no trailing bytes).
+    A header that passed is not parsed again while the file is unchanged; the entries are
+    remembered on disk for later processes (:mod:`zoo.checked_files`).
     """
     path = check_suffix(path)
     if not path.is_file():
@@ -109,6 +111,11 @@ def read_header(path: str | Path) -> dict[str, TensorEntry]:
     known = checked_files.recall(before, "safetensors header")
     if known is not None:
         return dict(known)
+    rows = checked_files.recall(before, "valid header", durable=True)  # validated by an earlier process
+    if rows is not None:
+        entries = {row[0]: TensorEntry(row[0], row[1], tuple(row[2]), row[3], row[4]) for row in rows}
+        checked_files.remember(path, before, "safetensors header", dict(entries))
+        return entries
     size = before[2]
     if size == 0:
         raise WeightsError(f"{path}: the file is empty (0 bytes); it was not written completely. "
@@ -134,6 +141,8 @@ def read_header(path: str | Path) -> dict[str, TensorEntry]:
     entries = {name: _entry(path, name, info) for name, info in header.items()}
     _check_layout(path, entries, data_size=size - 8 - n)
     checked_files.remember(path, before, "safetensors header", dict(entries))
+    rows = [[e.name, e.dtype, list(e.shape), e.begin, e.end] for e in entries.values()]
+    checked_files.remember(path, before, "valid header", rows, durable=True)
     return entries
 
 

@@ -119,7 +119,7 @@ def test_durable_answer_is_recalled_by_a_new_process(tmp_path, no_racy_window):
     checked_files.remember(path, before, "in memory only", "answer")
     assert _recall_in_a_new_process(path, "sha256") == "digest"
     assert _recall_in_a_new_process(path, "in memory only") is None
-    assert _recall_in_a_new_process(path, "sha256", {"ZOO_RECHECK_FILES": "1"}) is None
+    assert _recall_in_a_new_process(path, "sha256", {"ZOO_REMEMBER_CHECKS": "0"}) is None
 
     _tick()
     path.write_bytes(b"abd")  # same size, new times: the record no longer applies
@@ -190,3 +190,19 @@ def test_weights_scan_is_not_repeated_by_a_later_process(tmp_path, no_racy_windo
     checked_files.forget_all()  # as a new process
     zoo_weights.load_file(path)
     assert scans == []
+
+
+def test_header_is_not_validated_again_by_a_later_process(tmp_path, no_racy_window, monkeypatch):
+    path = tmp_path / "w.safetensors"
+    save_file({"w": torch.ones(4), "b": torch.zeros(2, 3, dtype=torch.int64)}, str(path))
+    first = zoo_weights.read_header(path)
+    parsed = []
+    real_entry = zoo_weights._entry
+    monkeypatch.setattr(zoo_weights, "_entry", lambda *a: parsed.append(a) or real_entry(*a))
+    checked_files.forget_all()  # as a new process
+    assert zoo_weights.read_header(path) == first
+    assert parsed == []
+    _tick()
+    save_file({"w": torch.ones(4), "b": torch.zeros(3, 2, dtype=torch.int64)}, str(path))
+    assert zoo_weights.read_header(path)["b"].shape == (3, 2)
+    assert len(parsed) == 2
