@@ -11,9 +11,10 @@ Like git's index, an answer is not remembered when the file changed less than
 with the kernel clock, FAT every 2 s), so a rewrite within the same tick could keep the same
 identity.
 
-Two records: every answer is kept in this process; *durable* answers (the checks that read
-every byte: sha256, NaN/Inf scan) are also written to ``record_dir()``, one small JSON file per
-file, so a new process does not read a 1 GB file again to learn what it learnt yesterday.
+Two records: every answer is kept in this process; *durable* answers (JSON values: the sha256,
+the NaN/Inf scan, the validated header) are also written to ``record_dir()``, one small JSON
+file per file, so a new process does not read a 1 GB file again to learn what it learnt
+yesterday.
 What that trusts, as git's index does: that nobody with your own rights both rewrote a file and
 forged its record, and that an unchanged file did not rot on disk. The record is used only
 when its folder belongs to you and no one else can write to it (:mod:`zoo.cache_dir`).
