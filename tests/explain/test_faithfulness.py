@@ -126,3 +126,33 @@ def test_sanity_check_averages_over_several_reinitialisations(trained):
     assert len(set(means)) == 3  # the copies differ
     assert report.rank_corr_randomized == pytest.approx(sum(means) / 3)
     assert report.rank_corr_randomized_range == pytest.approx((min(means), max(means)))
+
+
+def test_cascading_randomization_redraws_layers_from_the_output_end(trained):
+    model, x, y = trained
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    steps = fa.cascading_randomization(model, x, "cam", y.tolist(), seed=3)
+    assert [name for name, _ in steps] == ["fc", "body.2", "body.0"]
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # the original is untouched
+
+    # cumulative: the last step is the model with all three layers re-drawn, in that order, from one seed
+    import copy
+
+    by_hand = copy.deepcopy(model)
+    torch.manual_seed(3)
+    with torch.no_grad():
+        for layer in (by_hand.fc, by_hand.body[2], by_hand.body[0]):
+            layer.reset_parameters()
+    cam = zoo.create_explainer("cam", model)(x, y.tolist())
+    expected = fa.rank_correlation(cam, zoo.create_explainer("cam", by_hand)(x, y.tolist())).mean()
+    assert steps[-1][1] == pytest.approx(float(expected))
+    assert steps[0][1] < 0.5  # CAM is the head's weights times the features: a new head, a new map
+
+
+def test_cascade_is_reported_for_methods_that_fail(trained):
+    model, x, y = trained
+    failing, = fa.evaluate(model, x, ["cam"], y, steps=4, n_random=1, n_randomizations=1, threshold=-1.0)
+    assert not failing.sanity_passed and [n for n, _ in failing.cascade] == ["fc", "body.2", "body.0"]
+    assert any("cascading randomisation" in note and "after `fc` alone" in note for note in failing.notes)
+    passing, = fa.evaluate(model, x, ["cam"], y, steps=4, n_random=1, n_randomizations=1, threshold=2.0)
+    assert passing.sanity_passed and passing.cascade == []

@@ -6,7 +6,9 @@ model-randomisation sanity check (Adebayo et al. 2018).
 - Insertion: start from a blurred image and restore the most important pixels first; a
   faithful map makes the probability rise fast (higher AUC is better).
 - Randomisation: re-initialise the weights; an explanation of the model must change (low rank
-  correlation between the maps of the trained and the randomised model).
+  correlation between the maps of the trained and the randomised model). For a method that
+  fails, the cascading variant (layers re-initialised one by one from the output end) shows
+  from which layer on the map stops changing.
 
 Both are compared against a random map, the floor any method must beat.
 """
@@ -122,10 +124,50 @@ def randomize_weights(model: nn.Module, seed: int = 0) -> nn.Module:
                     done.update(id(p) for p in module.parameters())
             for p in clone.parameters():
                 if id(p) not in done:
-                    p.normal_(0, float(p.std()) if p.numel() > 1 else 0.02)
+                    _redraw(p)
         if any(not torch.equal(a, b) for a, b in zip(model.parameters(), clone.parameters())):
             break
     return clone
+
+
+def _redraw(p: nn.Parameter) -> None:
+    p.normal_(0, float(p.std()) if p.numel() > 1 else 0.02)
+
+
+def cascading_randomization(model: nn.Module, images: torch.Tensor, method: str, target: Any = None, *,
+                            seed: int = 0, **kwargs: Any) -> list[tuple[str, float]]:
+    """Adebayo et al.'s cascading test: re-initialise the layers of a copy of ``model`` one at
+    a time, from the output end (modules holding parameters, in reverse definition order), and
+    after each step give the mean Spearman correlation between the maps of ``model`` and of the
+    partly re-initialised copy, for the same classes: ``[(layer name, correlation), ...]``.
+
+    A map that explains the model changes once its top layers are random; one that stays
+    correlated after the head alone is re-drawn does not depend on what the classifier learnt.
+    """
+    explainer = zoo.create_explainer(method, model, **kwargs)
+    torch.manual_seed(seed)
+    maps = explainer(images, target)
+    classes = explainer.last_classes.tolist() if getattr(explainer, "last_classes", None) is not None else target
+    clone = copy.deepcopy(model)
+    layers = [(name, module) for name, module in clone.named_modules()
+              if next(module.parameters(recurse=False), None) is not None][::-1]
+    steps = []
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        weight_states = torch.get_rng_state()
+        for name, module in layers:
+            torch.set_rng_state(weight_states)
+            with torch.no_grad():
+                if callable(getattr(module, "reset_parameters", None)):
+                    module.reset_parameters()
+                else:
+                    for p in module.parameters(recurse=False):
+                        _redraw(p)
+            weight_states = torch.get_rng_state()
+            torch.manual_seed(seed)  # the explainer's own draws (noise, masks) as for the trained model
+            randomized = zoo.create_explainer(method, clone, **kwargs)(images, classes)
+            steps.append((name, float(rank_correlation(maps, randomized).mean())))
+    return steps
 
 
 def _tie_ranks(v: torch.Tensor) -> torch.Tensor:
@@ -158,6 +200,7 @@ class MethodReport:
     insertion_auc: float
     random_insertion_auc: float
     notes: list[str] = field(default_factory=list)
+    cascade: list[tuple[str, float]] = field(default_factory=list)  # cascading_randomization, for failing methods
     rank_corr_randomized_abs: float = float("nan")  # of |maps|: input-dominated for IG (x * grad)
     rank_corr_randomized_range: tuple[float, float] = (float("nan"), float("nan"))  # over the re-initialised copies
 
@@ -232,6 +275,9 @@ def evaluate(model: nn.Module, images: torch.Tensor, methods: Sequence[str] = (
             warnings.warn(f"{method} skipped: {exc}", stacklevel=2)
             continue
         corr, corr_abs = sum(corrs) / len(corrs), sum(corrs_abs) / len(corrs_abs)
+        # a failure is explained further by Adebayo et al.'s cascading test: where does the map stop changing?
+        cascade = cascading_randomization(model, images, method, classes, seed=seed, **kwargs) \
+            if corr >= threshold else []
         reports.append(MethodReport(
             method=method, rank_corr_randomized=corr, sanity_passed=corr < threshold,
             rank_corr_randomized_abs=corr_abs, rank_corr_randomized_range=(min(corrs), max(corrs)),
@@ -239,12 +285,14 @@ def evaluate(model: nn.Module, images: torch.Tensor, methods: Sequence[str] = (
             random_deletion_auc=rand_del,
             insertion_auc=insertion_auc(model, images, maps, classes, **ins).mean().item(),
             random_insertion_auc=rand_ins,
-            notes=_notes(method, corr, corr_abs, threshold),
+            notes=_notes(method, corr, corr_abs, threshold, cascade),
+            cascade=cascade,
         ))
     return reports
 
 
-def _notes(method: str, corr: float, corr_abs: float, threshold: float) -> list[str]:
+def _notes(method: str, corr: float, corr_abs: float, threshold: float,
+           cascade: Sequence[tuple[str, float]] = ()) -> list[str]:
     notes = []
     if method == "guided_backprop":
         notes.append("known to fail the sanity check (Adebayo et al. 2018)")
@@ -257,6 +305,10 @@ def _notes(method: str, corr: float, corr_abs: float, threshold: float) -> list[
         why = "(x * gradient), as Adebayo et al. report for gradient-times-input methods" \
             if method == "integrated_gradients" else "more than the model"
         notes.append(f"signed map passes, |map| does not ({corr_abs:.2f}): its magnitude follows the input {why}")
+    if cascade:
+        (top, first), (_, last) = cascade[0], cascade[-1]
+        notes.append(f"cascading randomisation (layers re-initialised from the output end): rank corr {first:.2f} "
+                     f"after `{top}` alone, {last:.2f} after all {len(cascade)} layers")
     return notes
 
 

@@ -89,7 +89,9 @@ def build_report(name: str, *, weights: str | None = None, card_dir: Path | None
                f"it). Deletion AUC: class probability as the most important pixels are zeroed first (lower is "
                f"better), against random maps; insertion AUC from a blurred image (higher is better). "
                f"Pass both: {', '.join(passed) or 'none'}. Fail the sanity check: {', '.join(failed) or 'none'} "
-               f"(see the notes). Reproduce: `python -m zoo_explainers.report {name}`.")
+               f"(see the notes; for each, the notes also give Adebayo et al.'s cascading test, layers "
+               f"re-initialised one by one from the output end, weight seed {seed}). "
+               f"Reproduce: `python -m zoo_explainers.report {name}`.")
     rows = [{"method": r.method, "rank corr vs random weights": round(r.rank_corr_randomized, 4),
              "range over re-initialisations": f"{r.rank_corr_randomized_range[0]:.3f} to "
                                               f"{r.rank_corr_randomized_range[1]:.3f}",
