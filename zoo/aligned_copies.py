@@ -61,7 +61,7 @@ def make(path: str | Path, source: Identity, state: dict) -> Path | None:
     copy = folder / _name(source)
     try:
         save_file(state, copy, metadata={SOURCE_KEY: str(Path(path).resolve())})
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # no space, no permission; a tensor it cannot store
         logger.debug("could not write the aligned copy %s: %s", copy, exc)
         return None
     _remove_outdated(folder)

@@ -200,8 +200,8 @@ def load_file(path: str | Path, *, allow_nonfinite: bool = False, aligned_copy: 
     """Read a safetensors file into a CPU state dict, after validating its header; never unpickles.
 
     NaN/Inf values are refused unless ``allow_nonfinite``. While the file stays unchanged, its
-    header is parsed once per process and its NaN/Inf scan is done once, remembered on disk for
-    later processes (:mod:`zoo.checked_files`).
+    header check and NaN/Inf scan are done once, and remembered on disk for later processes
+    (:mod:`zoo.checked_files`).
 
     Tensors come back in 64-byte aligned memory: a tensor read from a file starts at the
     file's own offset, and some CPU kernels take a different, not bit-identical, path on
