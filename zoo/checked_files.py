@@ -110,8 +110,8 @@ def _read_durable(ident: Identity) -> dict:
     if folder is None:
         return {}
     try:
-        with open(_record_file(folder, ident), encoding="utf-8") as f:
-            record = json.load(f)
+        with open(_record_file(folder, ident), "rb") as f:
+            record = json.loads(f.read())
     except (OSError, ValueError):
         return {}
     if not isinstance(record, dict) or record.get("identity") != list(ident) or not is_private(folder):

@@ -23,7 +23,7 @@ import struct
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
 
 from zoo import aligned_copies, checked_files
 from zoo.errors import ChecksumError, WeightsError  # noqa: F401 - re-exported for callers
@@ -46,9 +46,9 @@ class WeightsMismatchWarning(UserWarning):
     """Layers were re-initialised or adapted because num_classes / in_chans differ from the weights."""
 
 
-@dataclass(frozen=True)
-class TensorEntry:
-    """One tensor as the file's header describes it (no data read)."""
+class TensorEntry(NamedTuple):
+    """One tensor as the file's header describes it (no data read). A named tuple: a header
+    holds hundreds of these, made on every first load of a file in a process."""
 
     name: str
     dtype: str
