@@ -26,8 +26,8 @@ one found, all of them without --quick), the same cache layout is built under it
 The zoo side comes three times: as a repeated create in one process, where what the zoo
 checked about the unchanged file (sha256, header, NaN/Inf scan) is remembered in memory
 (``zoo.checked_files``); as the first create of a process, with that in-memory record emptied
-before each call (the sha256 and scan come from the on-disk record, resnet18's tensors from its
-aligned copy, ``zoo.aligned_copies``, as for any create after the file's first one); and as the
+before each call (the header, sha256 and scan come from the on-disk record, resnet18's tensors
+from its aligned copy, ``zoo.aligned_copies``, as for any create after the file's first one); and as the
 first load of a file that just arrived, with the on-disk record and aligned copies switched off
 too, so the file is hashed, scanned and its unaligned tensors copied in memory: a once-per-file
 cost, shown without a goal. The zoo's own cache (``ZOO_CACHE_DIR``) is a temporary folder.
@@ -223,7 +223,7 @@ def run(quick: bool) -> list[dict]:
                  "its unaligned tensors are copied in memory on every create"),
         goal_row("warm create timm/resnet18 vs floor", "first zoo.create(pretrained=True) of the process",
                  t["zoo hub cache, first create"], "load_file + meta build + assign", t["floor"], GOAL_FLOOR, runs,
-                 "header parsed again; NaN/Inf scan from the on-disk record; tensors from the aligned copy"),
+                 "header and NaN/Inf scan from the on-disk record; tensors from the aligned copy"),
         goal_row("first load of a new file timm/resnet18 vs floor", "zoo.create(pretrained=True), nothing "
                  "remembered yet", t["zoo hub cache, first load ever"], "load_file + meta build + assign",
                  t["floor"], None, runs, "once per file: NaN/Inf scan, unaligned tensors copied in memory"),
@@ -240,7 +240,7 @@ def run(quick: bool) -> list[dict]:
                              "checks remembered from an earlier create of this process"))
         rows.append(goal_row(f"warm create {name} vs floor", "first zoo.create(pretrained=True) of the process",
                              m["zoo first create"], "load_file + meta build + assign", m["floor"], GOAL_FLOOR, runs,
-                             "header parsed again; sha256 and NaN/Inf scan from the on-disk record"))
+                             "header, sha256 and NaN/Inf scan from the on-disk record"))
         rows.append(goal_row(f"first load of a new file {name} vs floor", "zoo.create(pretrained=True), nothing "
                              "remembered yet", m["zoo first load ever"], "load_file + meta build + assign",
                              m["floor"], None, runs, "once per file: " + ("sha256 hashed for the pin, "
