@@ -14,11 +14,11 @@ identity.
 Two records: every answer is kept in this process; *durable* answers (JSON values: the sha256,
 the NaN/Inf scan, the validated header) are also written to ``record_dir()``, one small JSON
 file per file, so a new process does not read a 1 GB file again to learn what it learnt
-yesterday.
-What that trusts, as git's index does: that nobody with your own rights both rewrote a file and
-forged its record, and that an unchanged file did not rot on disk. The record is used only
-when its folder belongs to you and no one else can write to it (:mod:`zoo.cache_dir`).
-``ZOO_REMEMBER_CHECKS=0`` turns the durable record off (each process checks each file again).
+yesterday. What that trusts, as git's index does: that nobody with your own rights both
+rewrote a file and forged its record, and that an unchanged file did not rot on disk. The
+record is used only when its folder belongs to you and no one else can write to it
+(:mod:`zoo.cache_dir`). ``ZOO_REMEMBER_CHECKS=0`` turns the durable record off (each process
+checks each file again).
 """
 
 from __future__ import annotations
