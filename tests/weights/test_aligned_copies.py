@@ -14,6 +14,7 @@ from safetensors.torch import load_file as safetensors_load
 from safetensors.torch import save_file
 
 from zoo import aligned_copies, checked_files
+from zoo.cache_dir import zoo_cache_dir
 from zoo.weights import load_file as zoo_load_file
 
 
@@ -41,7 +42,7 @@ def _unaligned_file(path, seed=0):
 
 
 def _copies():
-    folder = aligned_copies.zoo_cache_dir() / "aligned"
+    folder = zoo_cache_dir() / "aligned"
     return sorted(folder.glob("*.safetensors")) if folder.is_dir() else []
 
 
