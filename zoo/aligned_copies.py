@@ -15,9 +15,9 @@ process, map that copy and touch no tensor data. A copy is named after its sourc
 is written only from tensors that passed the loader's checks. Each new copy also removes the
 copies whose source is gone or changed, so the folder holds copies of current files only.
 
-The cost is disk space: the copy is as large as the file. Files with less than
-``MIN_UNALIGNED_BYTES`` to copy get no copy (copying them in memory is cheaper than a file).
-``ZOO_ALIGNED_COPIES=0`` turns copies off.
+The cost is disk space: the copy is as large as the file (``zoo cache`` shows it, ``zoo cache
+--clear`` deletes it). Files with less than ``MIN_UNALIGNED_BYTES`` to copy get no copy
+(copying them in memory is cheaper than a file). ``ZOO_ALIGNED_COPIES=0`` turns copies off.
 """
 
 from __future__ import annotations

@@ -46,3 +46,30 @@ def private_folder(name: str) -> Path | None:
     except OSError:
         return None
     return folder if is_private(folder) else None
+
+
+#: Sub-folders holding data derived from other files, rebuilt when needed: safe to delete.
+DERIVED = ("checked", "aligned")
+
+
+def contents() -> list[tuple[str, int, int]]:
+    """``(sub-folder, files, bytes)`` for each sub-folder of :func:`zoo_cache_dir`, by name."""
+    root = zoo_cache_dir()
+    found = []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
+        files = [p for p in folder.rglob("*") if p.is_file() and not p.is_symlink()]
+        found.append((folder.name, len(files), sum(p.stat().st_size for p in files)))
+    return found
+
+
+def clear(names: tuple[str, ...] = DERIVED) -> list[Path]:
+    """Delete these sub-folders of :func:`zoo_cache_dir`; returns the ones that existed."""
+    import shutil
+
+    removed = []
+    for name in names:
+        folder = zoo_cache_dir() / name
+        if folder.is_dir():
+            shutil.rmtree(folder)
+            removed.append(folder)
+    return removed

@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "zoo.cli.demo",
     "zoo.cli.hub",
     "zoo.cli.download",
+    "zoo.cli.cache",
     "zoo.cli.explain",
 )
 

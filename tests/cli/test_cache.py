@@ -1,0 +1,35 @@
+"""``zoo cache``: shows what the zoo keeps in ZOO_CACHE_DIR; ``--clear`` removes the derived data only."""
+
+from __future__ import annotations
+
+import torch
+from safetensors.torch import save_file
+
+from zoo import aligned_copies, checked_files
+from zoo.cache_dir import zoo_cache_dir
+from zoo.cli import main
+from zoo.weights import load_file
+
+
+def test_cache_lists_then_clears_the_derived_folders(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(checked_files, "RACY_SECONDS", 0.0)  # the file below is written just now
+    monkeypatch.setattr(aligned_copies, "MIN_UNALIGNED_BYTES", 1024)
+    path = tmp_path / "foreign.safetensors"
+    save_file({"odd": torch.zeros(3), "w": torch.randn(64, 64)}, str(path))  # "w" lands unaligned
+    load_file(path, aligned_copy=True)  # writes a record (checked/) and a copy (aligned/)
+    (zoo_cache_dir() / "hub-serve").mkdir()
+    (zoo_cache_dir() / "hub-serve" / "config.toml").write_text("x")
+
+    assert main(["cache"]) == 0
+    out = capsys.readouterr().out
+    assert str(zoo_cache_dir()) in out
+    rows = {line.split()[0]: line.split()[1] for line in out.splitlines()[2:] if line and line[0].isalpha()}
+    assert rows["checked"] == "1" and rows["aligned"] == "1" and rows["hub-serve"] == "1"
+
+    assert main(["cache", "--clear"]) == 0
+    out = capsys.readouterr().out
+    assert "removed" in out and "aligned" not in out.split("zoo cache:")[1]
+    assert not (zoo_cache_dir() / "checked").exists() and not (zoo_cache_dir() / "aligned").exists()
+    assert (zoo_cache_dir() / "hub-serve" / "config.toml").read_text() == "x"
+    checked_files.forget_all()
+    assert torch.equal(load_file(path, aligned_copy=True)["w"], load_file(path)["w"])  # rebuilt as needed

@@ -1,0 +1,42 @@
+"""``zoo cache``: what the zoo keeps in its own cache folder, and clearing it."""
+
+from __future__ import annotations
+
+import argparse
+
+EXIT_OK = 0
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "cache", help="show (or clear) the zoo's own cache folder",
+        description="Show what the zoo keeps in $ZOO_CACHE_DIR (default ~/.cache/visionzoo): the "
+                    "checked-files record (checked/), aligned copies of Hub weight files (aligned/) and "
+                    "`zoo hub serve`'s repositories (hub-serve/). Downloaded weights live in the Hugging Face "
+                    "cache, not here.")
+    p.add_argument("--clear", action="store_true",
+                   help="delete checked/ and aligned/ (derived data, rebuilt when needed: the next load of each "
+                        "file checks it again and makes its copy again); hub-serve/ is left alone")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from zoo.cache_dir import DERIVED, clear, contents, zoo_cache_dir
+    from zoo.cli.table import format_table
+
+    if args.clear:
+        for folder in clear(DERIVED):
+            print(f"removed {folder}")
+    print(f"zoo cache: {zoo_cache_dir()}")
+    rows = [[name, files, _size(size)] for name, files, size in contents()]
+    print(format_table(["folder", "files", "size"], rows) if rows else "(empty)")
+    return EXIT_OK
+
+
+def _size(n: float) -> str:
+    unit = "B"
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            break
+        n /= 1024
+    return f"{n:.0f} B" if unit == "B" else f"{n:.1f} {unit}"
