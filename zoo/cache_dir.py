@@ -10,6 +10,7 @@ used only when they belong to this user and no one else can write to them.
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 from pathlib import Path
 
@@ -55,8 +56,10 @@ DERIVED = ("checked", "aligned")
 def contents() -> list[tuple[str, int, int]]:
     """``(sub-folder, files, bytes)`` for each sub-folder of :func:`zoo_cache_dir`, by name."""
     root = zoo_cache_dir()
+    if not root.is_dir():
+        return []
     found = []
-    for folder in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
         files = [p for p in folder.rglob("*") if p.is_file() and not p.is_symlink()]
         found.append((folder.name, len(files), sum(p.stat().st_size for p in files)))
     return found
@@ -64,8 +67,6 @@ def contents() -> list[tuple[str, int, int]]:
 
 def clear(names: tuple[str, ...] = DERIVED) -> list[Path]:
     """Delete these sub-folders of :func:`zoo_cache_dir`; returns the ones that existed."""
-    import shutil
-
     removed = []
     for name in names:
         folder = zoo_cache_dir() / name
