@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from zoo.cache_dir import is_private, private_folder, switched_off, zoo_cache_dir
+from zoo.cache_dir import ALIGNED, is_private, private_folder, switched_off, zoo_cache_dir
 from zoo.checked_files import Identity, identity, settled
 
 MIN_UNALIGNED_BYTES = 1 << 20
@@ -39,7 +39,7 @@ def find(source: Identity) -> Path | None:
     cache folder is private; the caller still checks that its header matches the source's."""
     if switched_off("ZOO_ALIGNED_COPIES"):
         return None
-    folder = zoo_cache_dir() / "aligned"
+    folder = zoo_cache_dir() / ALIGNED
     copy = folder / _name(source)
     return copy if copy.is_file() and is_private(folder) else None
 
@@ -52,7 +52,7 @@ def make(path: str | Path, source: Identity, state: dict) -> Path | None:
     private folder, a full disk). Loading goes on without it."""
     if switched_off("ZOO_ALIGNED_COPIES") or not settled(path, source):
         return None
-    folder = private_folder("aligned")
+    folder = private_folder(ALIGNED)
     if folder is None:
         logger.debug("no usable folder for aligned copies under %s", zoo_cache_dir())
         return None

@@ -14,6 +14,11 @@ import shutil
 import stat
 from pathlib import Path
 
+#: The sub-folders of the checked-files record and of the aligned copies; both hold data derived
+#: from other files, rebuilt when needed: safe to delete.
+CHECKED, ALIGNED = "checked", "aligned"
+DERIVED = (CHECKED, ALIGNED)
+
 
 def zoo_cache_dir() -> Path:
     """``$ZOO_CACHE_DIR``, else ``$XDG_CACHE_HOME/visionzoo``, else ``~/.cache/visionzoo``; read
@@ -48,9 +53,6 @@ def private_folder(name: str) -> Path | None:
         return None
     return folder if is_private(folder) else None
 
-
-#: Sub-folders holding data derived from other files, rebuilt when needed: safe to delete.
-DERIVED = ("checked", "aligned")
 
 
 def contents() -> list[tuple[str, int, int]]:

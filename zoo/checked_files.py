@@ -30,7 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from zoo.cache_dir import is_private, private_folder, switched_off, zoo_cache_dir
+from zoo.cache_dir import CHECKED, is_private, private_folder, switched_off, zoo_cache_dir
 
 RACY_SECONDS = 2.0
 
@@ -97,7 +97,7 @@ def forget_all() -> None:
 def record_dir() -> Path | None:
     """``$ZOO_CACHE_DIR/checked``, the on-disk record's folder (:mod:`zoo.cache_dir`), or None
     when ``ZOO_REMEMBER_CHECKS=0`` turns it off. Read from the environment at each call."""
-    return None if switched_off("ZOO_REMEMBER_CHECKS") else zoo_cache_dir() / "checked"
+    return None if switched_off("ZOO_REMEMBER_CHECKS") else zoo_cache_dir() / CHECKED
 
 
 # ----------------------------------------------------------------------------- the on-disk record
@@ -125,7 +125,7 @@ def _write_durable(ident: Identity, check: str, answer: object) -> None:
     folder cannot be written (a read-only home, a full disk) or is not private."""
     if record_dir() is None:
         return
-    folder = private_folder("checked")
+    folder = private_folder(CHECKED)
     if folder is None:
         logger.debug("no usable checked-files record folder under %s", zoo_cache_dir())
         return
