@@ -57,11 +57,13 @@ class FeatureMapExplainer(BaseExplainer):
     def attribute(self, images: torch.Tensor, target: Any, bag: HookBag) -> torch.Tensor:
         if self.target_layer is None:
             self.target_layer = find_last_spatial_layer(self.model, images)
-        store = capture(self.model, self.target_layer, bag, requires_grad=self.needs_gradients)
+        store = capture(self.model, self.target_layer, bag, tuple(images.shape[-2:]),
+                        requires_grad=self.needs_gradients)
         with torch.set_grad_enabled(self.needs_gradients):
             output = self.model(images)
             scores, classes = self.scores(output, target)
             features = captured(store, self.model, self.target_layer)
+            self.check_features(features, output, classes)
             grads = None
             if self.needs_gradients:
                 grads, = torch.autograd.grad(scores.sum(), features, allow_unused=True)
@@ -74,6 +76,9 @@ class FeatureMapExplainer(BaseExplainer):
             maps = upsample(maps.float(), tuple(images.shape[-2:]))
             return minmax(maps) if self.normalize else maps
 
+    def check_features(self, features: torch.Tensor, output: Any, classes: torch.Tensor) -> None:
+        """Raise when the captured features cannot give this method's map (default: they can)."""
+
     def combine(self, features: torch.Tensor, grads: torch.Tensor | None, classes: torch.Tensor) -> torch.Tensor:
         """(N, C, h, w) features and gradients -> (N, h, w) class maps."""
         raise NotImplementedError
@@ -83,9 +88,12 @@ class CAM(FeatureMapExplainer):
     """Class activation map: ``sum_k W[c, k] * A_k`` with W the linear head and A the output of
     ``forward_features`` (no bias, as in Zhou et al.).
 
-    Needs a classifier with timm's convention whose ``get_classifier()`` is an ``nn.Linear``
-    (or a 1x1 ``nn.Conv2d``) on the pooled features. ReLU is off by default (``relu=True`` for
-    the positive evidence only); maps are min-max scaled unless ``normalize=False``.
+    Needs a classifier with timm's convention whose head is global average pooling and then
+    ``get_classifier()``, an ``nn.Linear`` (or a 1x1 ``nn.Conv2d``). That is checked on every
+    call: the class logit must equal the head's weights times the averaged features plus its
+    bias, which fails for a head with a norm or an MLP (ConvNeXt, MobileNetV3) or one that reads
+    a class token (ViT). ReLU is off by default (``relu=True`` for the positive evidence only);
+    maps are min-max scaled unless ``normalize=False``.
     """
 
     name = "cam"
@@ -98,17 +106,36 @@ class CAM(FeatureMapExplainer):
                              "(timm's convention); use gradcam for other models")
         super().__init__(model, target_layer=FEATURES, relu=relu, normalize=normalize, score_fn=score_fn)
 
-    def head_weight(self) -> torch.Tensor:
+    def head(self) -> nn.Module:
         head = self.model.get_classifier()
-        weight = getattr(head, "weight", None)
         if isinstance(head, nn.Linear) or (isinstance(head, nn.Conv2d) and head.kernel_size == (1, 1)):
-            return weight.detach().flatten(1)
+            return head
         raise LayerError(f"cam needs get_classifier() to be nn.Linear or a 1x1 nn.Conv2d, got "
                          f"{type(head).__name__}; use gradcam, which needs no particular head")
 
-    def combine(self, features, grads, classes):
-        weight = self.head_weight()
+    def check_features(self, features, output, classes):
+        head = self.head()
+        weight = head.weight.detach().flatten(1)
         if weight.shape[1] != features.shape[1]:
             raise LayerError(f"the head takes {weight.shape[1]} features but forward_features returned "
-                             f"{features.shape[1]} channels; cam needs a GAP + linear head")
+                             f"{features.shape[1]} channels; cam needs a GAP + linear head, use gradcam")
+        if not (isinstance(output, torch.Tensor) and output.ndim == 2):
+            return
+        pooled = features.detach().float().mean(dim=(2, 3))
+        expected = (pooled * weight[classes].float()).sum(1)
+        if head.bias is not None:
+            expected = expected + head.bias.detach().float()[classes]
+        logits = output.detach().float().gather(1, classes[:, None])[:, 0]
+        rounding = torch.finfo(output.dtype).eps if output.dtype.is_floating_point else 0.0
+        tolerance = max(1e-3, 8 * rounding) * (1 + logits.abs().max())  # float32, or half precision
+        gaps = (expected - logits).abs()
+        if gaps.max() > tolerance:
+            worst = int(gaps.argmax())
+            raise LayerError(f"cam needs the class logit to be the linear head applied to the averaged features "
+                             f"of forward_features, but for this model they differ (logit {logits[worst]:.4g}, "
+                             f"head on averaged features {expected[worst]:.4g}): something between them (a norm, "
+                             "an MLP, a class token) is not a plain average; use gradcam")
+
+    def combine(self, features, grads, classes):
+        weight = self.head().weight.detach().flatten(1)
         return torch.einsum("nc,nchw->nhw", weight[classes].to(features.dtype), features)

@@ -2,10 +2,15 @@
 
 Classifiers following timm's convention (``forward_features`` + ``get_classifier``) use the
 output of ``forward_features``: the map the linear head sees, so Grad-CAM and CAM agree.
-Other models use the last module (in execution order) whose output still has a spatial size
-above 1x1; ``target_layer=`` (a module or a dotted name) overrides both.
+The exception is a transformer whose head reads only its class token (timm's
+``global_pool="token"``): no gradient reaches its final patch tokens, so it uses the first norm
+of its last block, the input of the last attention that mixes patches into the class token
+(the layer pytorch-grad-cam's ViT recipe uses). Other models use the last module (in
+execution order) whose output still has a spatial size above 1x1; ``target_layer=`` (a module
+or a dotted name) overrides all of these.
 
-Capturing returns a clone to the rest of the network, so an in-place op downstream (e.g.
+Capturing hands the rest of the network a new tensor built from the captured map (see
+:mod:`zoo_explainers.feature_layout`), so an in-place op downstream (e.g.
 ``nn.ReLU(inplace=True)``) cannot overwrite the captured activations or their autograd history.
 """
 
@@ -17,17 +22,13 @@ from typing import Union
 import torch
 from torch import nn
 
-from zoo.errors import ZooError
+from zoo_explainers.feature_layout import LayerError, detect
 from zoo_explainers.hygiene import HookBag
 
 FEATURES = "forward_features"
 Layer = Union[str, nn.Module]
 log = logging.getLogger("zoo.explain")
 _MISSING = object()
-
-
-class LayerError(ZooError, ValueError):
-    """The target layer does not exist or does not produce a feature map."""
 
 
 def follows_timm_convention(model: nn.Module) -> bool:
@@ -51,7 +52,28 @@ def resolve_layer(model: nn.Module, target_layer: Layer | None) -> Layer | None:
                              f"the last ones are: {', '.join(names)}") from None
     if target_layer is not None:
         raise LayerError(f"target_layer must be a module or a dotted name, got {target_layer!r}")
-    return FEATURES if follows_timm_convention(model) else None
+    if not follows_timm_convention(model):
+        return None
+    return class_token_layer(model) if pools_class_token(model) else FEATURES
+
+
+def pools_class_token(model: nn.Module) -> bool:
+    """Whether the head reads only the class token (timm's ``global_pool="token"``)."""
+    prefix = getattr(model, "num_prefix_tokens", 0)
+    return getattr(model, "global_pool", None) == "token" and isinstance(prefix, int) and prefix > 0
+
+
+def class_token_layer(model: nn.Module) -> nn.Module:
+    """The first norm of the last block, for a model that reads only its class token."""
+    blocks = getattr(model, "blocks", None)
+    last = blocks[-1] if isinstance(blocks, (nn.Sequential, nn.ModuleList)) and len(blocks) else None
+    norm = getattr(last, "norm1", None)
+    if not isinstance(norm, nn.Module):
+        raise LayerError("this model's head reads only its class token, so no gradient reaches the patch "
+                         "tokens of forward_features; pass target_layer= naming a layer before the last "
+                         "attention that mixes the patches into the class token")
+    log.info("explainer target layer: %s (the head reads only the class token)", layer_name(model, norm))
+    return norm
 
 
 def find_last_spatial_layer(model: nn.Module, images: torch.Tensor) -> nn.Module:
@@ -86,24 +108,25 @@ def layer_name(model: nn.Module, layer: Layer) -> str:
     return next((n for n, m in model.named_modules() if m is layer), type(layer).__name__)
 
 
-def capture(model: nn.Module, layer: Layer, bag: HookBag, requires_grad: bool = True) -> dict:
-    """Arrange for ``store["features"]`` to hold ``layer``'s output after the next forward pass.
+def capture(model: nn.Module, layer: Layer, bag: HookBag, image_size: tuple[int, int],
+            requires_grad: bool = True) -> dict:
+    """Arrange for ``store["features"]`` to hold ``layer``'s output, read as an (N, C, h, w) map,
+    after the next forward pass.
 
     With ``requires_grad``, the captured map is made differentiable even when nothing before it
     is (frozen parameters, an input without gradients), so gradients stop at the layer.
+    ``image_size`` (H, W) tells how token outputs are laid out in rows and columns.
     The hook (or the wrapped ``forward_features``) lives in ``bag`` and goes when it closes.
     """
     store: dict = {}
 
     def keep(output):
-        if not isinstance(output, torch.Tensor) or output.ndim != 4:
-            shape = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
-            raise LayerError(f"target layer {layer_name(model, layer)} returned {shape}, not an (N, C, h, w) "
-                             "feature map; choose another with target_layer=")
-        if requires_grad and torch.is_grad_enabled() and not output.requires_grad:
-            output = output.detach().requires_grad_(True)
-        store["features"] = output
-        return output.clone()
+        layout = detect(model, None if layer == FEATURES else layer, output, layer_name(model, layer), image_size)
+        feature_map = layout.to_map(output)
+        if requires_grad and torch.is_grad_enabled() and not feature_map.requires_grad:
+            feature_map = feature_map.detach().requires_grad_(True)
+        store["features"] = feature_map
+        return layout.from_map(feature_map, output)
 
     if layer == FEATURES:
         original = model.__dict__.get(FEATURES, _MISSING)

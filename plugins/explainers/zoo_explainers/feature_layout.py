@@ -1,0 +1,98 @@
+"""Reading a captured layer output as an (N, C, h, w) feature map.
+
+CAM-family methods weight channels over a spatial grid. Convolutions give that grid as NCHW,
+but other layers do not:
+
+- timm models declare the layout of ``forward_features`` in ``model.output_fmt``: Swin gives
+  NHWC (N, h, w, C), which read as NCHW would be a silently wrong map;
+- transformers give tokens (N, L, C): the model's first ``num_prefix_tokens`` (class and
+  register tokens) are not on the grid, the rest are the patches row by row.
+
+A :class:`Layout` turns such an output into an NCHW map, and builds the tensor the network
+goes on with *from that map*, so the gradient with respect to the map is the gradient the
+network really used (and an in-place op downstream cannot overwrite the captured map).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from zoo.errors import ZooError
+
+
+class LayerError(ZooError, ValueError):
+    """The target layer does not exist or does not produce a feature map."""
+
+
+class Layout(NamedTuple):
+    """``kind`` is "NCHW", "NHWC" or "NLC" (tokens: ``prefix`` leading tokens, then ``grid``)."""
+
+    kind: str
+    prefix: int = 0
+    grid: tuple[int, int] = (0, 0)
+
+    def to_map(self, output: torch.Tensor) -> torch.Tensor:
+        """The (N, C, h, w) map held in ``output``."""
+        if self.kind == "NHWC":
+            return output.permute(0, 3, 1, 2)
+        if self.kind == "NLC":
+            patches = output[:, self.prefix:]
+            return patches.transpose(1, 2).reshape(output.shape[0], output.shape[2], *self.grid)
+        return output
+
+    def from_map(self, feature_map: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
+        """A new tensor laid out like ``output``, its grid part computed from ``feature_map``."""
+        if self.kind == "NHWC":
+            return feature_map.permute(0, 2, 3, 1).clone()
+        if self.kind == "NLC":
+            patches = feature_map.flatten(2).transpose(1, 2)
+            return torch.cat([output[:, :self.prefix], patches], dim=1)
+        return feature_map.clone()
+
+
+def declared_format(model: nn.Module, module: nn.Module | None) -> str | None:
+    """The layout timm declares (``output_fmt``) for ``module``'s output, else for the model's.
+
+    ``module=None`` means ``forward_features``. A convolution's output is NCHW whatever the
+    model declares (Swin's patch embedding convolution sits inside an NHWC model).
+    """
+    if isinstance(module, nn.modules.conv._ConvNd):
+        return "NCHW"
+    for owner in (module, model):
+        fmt = getattr(owner, "output_fmt", None)
+        if fmt is not None:
+            return str(getattr(fmt, "value", fmt))
+    return None
+
+
+def token_grid(tokens: int, image_size: tuple[int, int]) -> tuple[int, int] | None:
+    """(h, w) with h * w == tokens and h / w as close as possible to the image's aspect ratio."""
+    height, width = image_size
+    h = max(1, round(math.sqrt(tokens * height / width)))
+    for candidate in (h, h - 1, h + 1):
+        if candidate > 0 and tokens % candidate == 0:
+            return candidate, tokens // candidate
+    return None
+
+
+def detect(model: nn.Module, module: nn.Module | None, output: object, name: str,
+           image_size: tuple[int, int]) -> Layout:
+    """How to read ``output`` (of ``module``, or of ``forward_features`` when None) as a map."""
+    if isinstance(output, torch.Tensor) and output.ndim == 4:
+        return Layout("NHWC" if declared_format(model, module) == "NHWC" else "NCHW")
+    if isinstance(output, torch.Tensor) and output.ndim == 3:
+        prefix = getattr(model, "num_prefix_tokens", 0)
+        prefix = prefix if isinstance(prefix, int) and 0 <= prefix < output.shape[1] else 0
+        grid = token_grid(output.shape[1] - prefix, image_size)
+        if grid is not None:
+            return Layout("NLC", prefix, grid)
+        raise LayerError(f"target layer {name} returned {output.shape[1]} tokens ({prefix} prefix tokens) "
+                         f"that do not form a grid for a {image_size[0]}x{image_size[1]} input; "
+                         "choose another with target_layer=")
+    shape = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
+    raise LayerError(f"target layer {name} returned {shape}, not a feature map ((N, C, h, w), NHWC as "
+                     "the model declares in output_fmt, or (N, tokens, C)); choose another with target_layer=")

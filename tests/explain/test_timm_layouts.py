@@ -1,0 +1,180 @@
+"""The CAM family on timm classifiers whose features are not NCHW: Swin (NHWC) and ViTs (tokens).
+
+References are computed by hand from timm's own ``forward_features`` / ``forward_head`` (the
+definition of Grad-CAM and CAM), and for the class-token ViT also by pytorch-grad-cam with the
+token reshape its documentation gives for ViTs. Models are tiny and randomly initialised.
+"""
+
+import numpy as np
+import pytest
+import timm
+import torch
+import torch.nn.functional as F
+
+import zoo
+from zoo_explainers.feature_layout import detect, token_grid
+from zoo_explainers.gradcam import GradCAM
+from zoo_explainers.layers import LayerError
+
+
+def tiny(name, **kwargs):
+    torch.manual_seed(0)
+    return timm.create_model(name, num_classes=4, **kwargs).eval()
+
+
+def swin():
+    return tiny("swin_tiny_patch4_window7_224", embed_dim=16, depths=(1, 1), num_heads=(1, 2), img_size=64,
+                window_size=4)
+
+
+def vit(**kwargs):
+    return tiny("vit_tiny_patch16_224", img_size=64, depth=2, embed_dim=32, num_heads=2, **kwargs)
+
+
+def images(height=64, width=64):
+    return torch.rand(2, 3, height, width, generator=torch.Generator().manual_seed(3))
+
+
+def minmax(maps):
+    flat = maps.flatten(1)
+    low, high = flat.min(1).values[:, None, None], flat.max(1).values[:, None, None]
+    return (maps - low) / (high - low)
+
+
+def hand_gradcam(features_nchw, logits_of, classes, size):
+    """Grad-CAM by its definition: mean gradient per channel times the map, ReLU, upsample, scale."""
+    features_nchw = features_nchw.detach().requires_grad_(True)
+    logits = logits_of(features_nchw)
+    grads, = torch.autograd.grad(logits[torch.arange(len(classes)), classes].sum(), features_nchw)
+    cam = torch.einsum("nc,nchw->nhw", grads.mean((2, 3)), features_nchw.detach()).clamp_min(0)
+    return minmax(F.interpolate(cam[:, None], size=size, mode="bilinear", align_corners=False)[:, 0])
+
+
+def test_swin_nhwc_features_are_read_as_nhwc():
+    model, x, classes = swin(), images(), torch.tensor([1, 3])
+    with torch.no_grad():
+        features = model.forward_features(x)  # (N, h, w, C), model.output_fmt == "NHWC"
+    assert features.shape[-1] == model.num_features and model.output_fmt == "NHWC"
+    expected = hand_gradcam(features.permute(0, 3, 1, 2), lambda f: model.forward_head(f.permute(0, 2, 3, 1)),
+                            classes, (64, 64))
+    maps = zoo.explain(model, x, "gradcam", target=classes.tolist())
+    torch.testing.assert_close(maps, expected, rtol=1e-4, atol=1e-5)
+    # a GAP + linear head: CAM is valid and Grad-CAM equals ReLU(CAM) after scaling
+    cam = zoo.explain(model, x, "cam", target=classes.tolist(), relu=True)
+    torch.testing.assert_close(cam, maps, rtol=1e-4, atol=1e-5)
+
+
+def test_swin_intermediate_stage_follows_the_declared_layout():
+    model, x = swin(), images()
+    maps = GradCAM(model, target_layer="layers.0")(x, target=2)
+    with torch.no_grad():
+        stage0 = model.layers[0](model.patch_embed(x))  # NHWC, 16x16
+
+    def rest(f):
+        return model.forward_head(model.norm(model.layers[1](f.permute(0, 2, 3, 1))))
+
+    expected = hand_gradcam(stage0.permute(0, 3, 1, 2), rest, torch.tensor([2, 2]), (64, 64))
+    torch.testing.assert_close(maps, expected, rtol=1e-4, atol=1e-5)
+    # the patch embedding's convolution is NCHW inside this NHWC model
+    assert GradCAM(model, target_layer="patch_embed.proj")(x, target=2).shape == (2, 64, 64)
+
+
+def test_class_token_vit_uses_the_last_blocks_first_norm(caplog):
+    model, x, classes = vit(), images(), torch.tensor([0, 2])
+    assert model.global_pool == "token"
+    with caplog.at_level("INFO", logger="zoo.explain"):
+        explainer = GradCAM(model)
+    maps = explainer(x, target=classes)
+    assert explainer.layer_name == "blocks.1.norm1" and "class token" in caplog.text
+
+    captured = {}
+    handle = model.blocks[1].norm1.register_forward_hook(lambda m, i, o: captured.setdefault("tokens", o))
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        handle.remove()
+    tokens = captured["tokens"]  # (N, 1 + 4*4, C)
+
+    block_input = None
+
+    def keep_input(module, args):
+        nonlocal block_input
+        block_input = args[0]
+
+    handle = model.blocks[1].register_forward_pre_hook(keep_input)
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        handle.remove()
+
+    def rest_from_input(grid):
+        patched = torch.cat([tokens[:, :1], grid.flatten(2).transpose(1, 2)], 1)
+        block = model.blocks[1]
+        inner = block_input + block.ls1(block.attn(patched))
+        inner = inner + block.ls2(block.mlp(block.norm2(inner)))
+        return model.forward_head(model.norm(inner))
+
+    grid = tokens[:, 1:].transpose(1, 2).reshape(2, -1, 4, 4)
+    expected = hand_gradcam(grid, rest_from_input, classes, (64, 64))
+    torch.testing.assert_close(maps, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_class_token_vit_matches_pytorch_grad_cam():
+    from pytorch_grad_cam import GradCAM as ReferenceGradCAM
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    model, x = vit(), images()
+
+    def tokens_to_grid(tokens):  # the reshape pytorch-grad-cam documents for ViTs
+        return tokens[:, 1:].transpose(1, 2).reshape(tokens.shape[0], tokens.shape[2], 4, 4)
+
+    with ReferenceGradCAM(model=model, target_layers=[model.blocks[-1].norm1],
+                          reshape_transform=tokens_to_grid) as reference:
+        theirs = reference(input_tensor=x, targets=[ClassifierOutputTarget(1), ClassifierOutputTarget(3)])
+    ours = zoo.explain(model, x, "gradcam", target=[1, 3]).numpy()
+    assert ours[0].max() == 1  # a map with something in it (the second is negative before the ReLU: blank)
+    np.testing.assert_allclose(ours, theirs, atol=1e-4)
+
+
+def test_averaging_vit_on_a_non_square_input():
+    """Tokens of an averaging ViT read as a 3x4 grid for a 48x64 input: CAM is valid, Grad-CAM == ReLU(CAM)."""
+    model = vit(global_pool="avg", fc_norm=False, dynamic_img_size=True)
+    x = images(48, 64)
+    cam = zoo.explain(model, x, "cam", target=[1, 2], normalize=False)
+    with torch.no_grad():
+        tokens = model.forward_features(x)
+        grid = tokens[:, 1:].transpose(1, 2).reshape(2, -1, 3, 4)
+        hand = torch.einsum("nc,nchw->nhw", model.head.weight[[1, 2]], grid)
+    torch.testing.assert_close(cam, F.interpolate(hand[:, None], size=(48, 64), mode="bilinear",
+                                                  align_corners=False)[:, 0], rtol=1e-4, atol=1e-5)
+    gradcam = zoo.explain(model, x, "gradcam", target=[1, 2])
+    torch.testing.assert_close(gradcam, zoo.explain(model, x, "cam", target=[1, 2], relu=True),
+                               rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("make, why", [
+    (lambda: tiny("convnext_atto"), "differ"),  # pooled features go through a LayerNorm first
+    (lambda: vit(), "differ"),  # the head reads the class token
+    (lambda: vit(global_pool="avg"), "differ"),  # avg pool, then fc_norm
+    (lambda: tiny("mobilenetv3_small_050"), "1024 features"),  # conv_head between pool and classifier
+])
+def test_cam_refuses_heads_that_are_not_gap_linear(make, why):
+    model = make()
+    with pytest.raises(LayerError, match=f"{why}.*use gradcam"):
+        zoo.explain(model, images(), "cam", target=1)
+    assert zoo.explain(model, images(), "gradcam", target=1).shape == (2, 64, 64)
+
+
+def test_tokens_that_form_no_grid_are_a_clear_error():
+    model = vit()
+    with pytest.raises(LayerError, match="blocks.1 returned 8 tokens .1 prefix tokens. that do not form a grid"):
+        detect(model, model.blocks[1], torch.zeros(1, 1 + 7, 32), "blocks.1", (64, 64))
+
+
+def test_token_grid_follows_the_aspect_ratio():
+    assert token_grid(196, (224, 224)) == (14, 14)
+    assert token_grid(12, (48, 64)) == (3, 4)
+    assert token_grid(12, (64, 48)) == (4, 3)
+    assert token_grid(7, (64, 64)) is None
