@@ -119,3 +119,43 @@ def test_timm_classifier_cam_and_gradcam_agree():
     raw = zoo.explain(model, x, "cam", target=[1, 2], normalize=False)
     torch.testing.assert_close(raw, F.interpolate(hand[:, None], size=(64, 64), mode="bilinear",
                                                   align_corners=False)[:, 0], rtol=1e-4, atol=1e-5)
+
+
+def _timm_resnet():
+    import timm
+    torch.manual_seed(0)
+    return timm.create_model("resnet18", num_classes=5).eval()
+
+
+@pytest.mark.parametrize("method", ["gradcam", "gradcam_pp", "hirescam"])
+def test_cam_family_matches_pytorch_grad_cam(method):
+    """pytorch-grad-cam (test dependency only) on timm's resnet18, its last stage as the layer.
+
+    pytorch-grad-cam adds 1e-6 to Grad-CAM++'s denominator; with the head scaled up, gradients
+    are large enough for that guard to vanish and the closed forms must agree exactly."""
+    from pytorch_grad_cam import GradCAM, GradCAMPlusPlus, HiResCAM
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    model = _timm_resnet()
+    with torch.no_grad():
+        model.fc.weight.mul_(100)
+    x = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(4))
+    reference = {"gradcam": GradCAM, "gradcam_pp": GradCAMPlusPlus, "hirescam": HiResCAM}[method]
+    with reference(model=model, target_layers=[model.layer4]) as cam:
+        theirs = torch.from_numpy(cam(input_tensor=x, targets=[ClassifierOutputTarget(c) for c in (1, 3)]))
+    ours = zoo.explain(model, x, method, target=[1, 3])
+    assert ours.amax((1, 2)).eq(1).all()  # two maps with content, not blank ones
+    torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-4)
+
+
+def test_guided_backprop_matches_pytorch_grad_cam():
+    """pytorch-grad-cam's guided backpropagation, reduced as ours is: max over channels of |grad|."""
+    from pytorch_grad_cam import GuidedBackpropReLUModel
+
+    model = _timm_resnet()
+    x = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(4))
+    guided = GuidedBackpropReLUModel(model=model, device="cpu")
+    theirs = torch.stack([torch.from_numpy(guided(x[i:i + 1], target_category=c)).abs().amax(-1)
+                          for i, c in enumerate((1, 3))])
+    ours = zoo.explain(model, x, "guided_backprop", target=[1, 3])
+    torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-7)
