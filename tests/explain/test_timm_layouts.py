@@ -13,6 +13,7 @@ import torch.nn.functional as F
 
 import zoo
 from zoo_explainers.feature_layout import detect, token_grid
+from zoo_explainers.cam import HeadWarning
 from zoo_explainers.gradcam import GradCAM
 from zoo_explainers.layers import LayerError
 
@@ -154,13 +155,34 @@ def test_averaging_vit_on_a_non_square_input():
                                rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("make", [
+    lambda: tiny("convnext_atto"),  # the pooled features go through a LayerNorm first
+    lambda: vit(global_pool="avg"),  # average of the patch tokens, then fc_norm
+], ids=["convnext", "vit-avg-fc_norm"])
+def test_cam_warns_when_the_head_is_not_gap_linear(make):
+    model, x = make(), images()
+    with pytest.warns(HeadWarning, match="not a decomposition of the logit"):
+        maps = zoo.explain(model, x, "cam", target=1, normalize=False)
+    with torch.no_grad():  # still the class map W_c * A, as the issue defines it
+        features = model.forward_features(x)
+        if features.ndim == 3:
+            features = features[:, model.num_prefix_tokens:].transpose(1, 2).reshape(2, -1, 4, 4)
+        hand = torch.einsum("c,nchw->nhw", model.get_classifier().weight[1], features)
+    torch.testing.assert_close(maps, F.interpolate(hand[:, None], size=(64, 64), mode="bilinear",
+                                                   align_corners=False)[:, 0], rtol=1e-4, atol=1e-5)
+
+
+def test_cam_stays_silent_on_gap_linear_heads(recwarn):
+    for model in (tiny("resnet18"), swin(), vit(global_pool="avg", fc_norm=False)):
+        zoo.explain(model, images(), "cam", target=1)
+    assert not [w for w in recwarn if issubclass(w.category, HeadWarning)]
+
+
 @pytest.mark.parametrize("make, why", [
-    (lambda: tiny("convnext_atto"), "differ"),  # pooled features go through a LayerNorm first
-    (lambda: vit(), "differ"),  # the head reads the class token
-    (lambda: vit(global_pool="avg"), "differ"),  # avg pool, then fc_norm
+    (lambda: vit(), "reads only its class token"),
     (lambda: tiny("mobilenetv3_small_050"), "1024 features"),  # conv_head between pool and classifier
-])
-def test_cam_refuses_heads_that_are_not_gap_linear(make, why):
+], ids=["vit-class-token", "mobilenetv3"])
+def test_cam_refuses_heads_it_cannot_map(make, why):
     model = make()
     with pytest.raises(LayerError, match=f"{why}.*use gradcam"):
         zoo.explain(model, images(), "cam", target=1)
