@@ -119,9 +119,10 @@ def capture(model: nn.Module, layer: Layer, bag: HookBag, image_size: tuple[int,
     The hook (or the wrapped ``forward_features``) lives in ``bag`` and goes when it closes.
     """
     store: dict = {}
+    module, name = (None if layer == FEATURES else layer), layer_name(model, layer)
 
     def keep(output):
-        layout = detect(model, None if layer == FEATURES else layer, output, layer_name(model, layer), image_size)
+        layout = detect(model, module, output, name, image_size)
         feature_map = layout.to_map(output)
         if requires_grad and torch.is_grad_enabled() and not feature_map.requires_grad:
             feature_map = feature_map.detach().requires_grad_(True)
