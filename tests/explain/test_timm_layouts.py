@@ -122,6 +122,11 @@ def test_class_token_vit_uses_the_last_blocks_first_norm(caplog):
     torch.testing.assert_close(maps, expected, rtol=1e-4, atol=1e-5)
 
 
+def test_class_token_vit_refuses_forward_features_by_name():
+    with pytest.raises(LayerError, match="reads only its class token.*leave target_layer unset"):
+        GradCAM(vit(), target_layer="forward_features")
+
+
 def test_class_token_vit_matches_pytorch_grad_cam():
     from pytorch_grad_cam import GradCAM as ReferenceGradCAM
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget

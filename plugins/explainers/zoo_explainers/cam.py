@@ -83,7 +83,7 @@ class FeatureMapExplainer(BaseExplainer):
             return minmax(maps) if self.normalize else maps
 
     def check_features(self, features: torch.Tensor, output: Any, classes: torch.Tensor) -> None:
-        """Raise when the captured features cannot give this method's map (default: they can)."""
+        """Raise (or warn) where the captured features cannot give this method's map (default: they can)."""
 
     def combine(self, features: torch.Tensor, grads: torch.Tensor | None, classes: torch.Tensor) -> torch.Tensor:
         """(N, C, h, w) features and gradients -> (N, h, w) class maps."""

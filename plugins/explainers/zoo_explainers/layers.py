@@ -29,6 +29,8 @@ FEATURES = "forward_features"
 Layer = Union[str, nn.Module]
 log = logging.getLogger("zoo.explain")
 _MISSING = object()
+_NO_GRADIENT_ON_PATCHES = ("this model's head reads only its class token, so no gradient reaches the patch tokens "
+                           "of forward_features")
 
 
 def follows_timm_convention(model: nn.Module) -> bool:
@@ -43,6 +45,9 @@ def resolve_layer(model: nn.Module, target_layer: Layer | None) -> Layer | None:
         return target_layer
     if isinstance(target_layer, str):
         if target_layer == FEATURES and follows_timm_convention(model):
+            if pools_class_token(model):
+                raise LayerError(_NO_GRADIENT_ON_PATCHES + "; leave target_layer unset for the last block's "
+                                 "first norm, whose patch tokens the class token attends to")
             return FEATURES
         try:
             return model.get_submodule(target_layer)
@@ -69,8 +74,7 @@ def class_token_layer(model: nn.Module) -> nn.Module:
     last = blocks[-1] if isinstance(blocks, (nn.Sequential, nn.ModuleList)) and len(blocks) else None
     norm = getattr(last, "norm1", None)
     if not isinstance(norm, nn.Module):
-        raise LayerError("this model's head reads only its class token, so no gradient reaches the patch "
-                         "tokens of forward_features; pass target_layer= naming a layer before the last "
+        raise LayerError(_NO_GRADIENT_ON_PATCHES + "; pass target_layer= naming a layer before the last "
                          "attention that mixes the patches into the class token")
     log.info("explainer target layer: %s (the head reads only the class token)", layer_name(model, norm))
     return norm
