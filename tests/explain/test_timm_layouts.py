@@ -88,31 +88,20 @@ def test_class_token_vit_uses_the_last_blocks_first_norm(caplog):
     maps = explainer(x, target=classes)
     assert explainer.layer_name == "blocks.1.norm1" and "class token" in caplog.text
 
-    captured = {}
-    handle = model.blocks[1].norm1.register_forward_hook(lambda m, i, o: captured.setdefault("tokens", o))
+    seen = {}  # the last block's input (for its residual) and its first norm's output
+    block = model.blocks[1]
+    handles = [block.register_forward_pre_hook(lambda m, args: seen.update(input=args[0])),
+               block.norm1.register_forward_hook(lambda m, args, out: seen.update(tokens=out))]
     try:
         with torch.no_grad():
             model(x)
     finally:
-        handle.remove()
-    tokens = captured["tokens"]  # (N, 1 + 4*4, C)
-
-    block_input = None
-
-    def keep_input(module, args):
-        nonlocal block_input
-        block_input = args[0]
-
-    handle = model.blocks[1].register_forward_pre_hook(keep_input)
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        handle.remove()
+        for handle in handles:
+            handle.remove()
+    block_input, tokens = seen["input"], seen["tokens"]  # (N, 1 + 4*4, C)
 
     def rest_from_input(grid):
         patched = torch.cat([tokens[:, :1], grid.flatten(2).transpose(1, 2)], 1)
-        block = model.blocks[1]
         inner = block_input + block.ls1(block.attn(patched))
         inner = inner + block.ls2(block.mlp(block.norm2(inner)))
         return model.forward_head(model.norm(inner))
