@@ -12,8 +12,8 @@ import torch
 import torch.nn.functional as F
 
 import zoo
-from zoo_explainers.feature_layout import detect, token_grid
 from zoo_explainers.cam import HeadWarning
+from zoo_explainers.feature_layout import detect, token_grid
 from zoo_explainers.gradcam import GradCAM
 from zoo_explainers.layers import LayerError
 
