@@ -194,3 +194,12 @@ def test_token_grid_follows_the_aspect_ratio():
     assert token_grid(12, (48, 64)) == (3, 4)
     assert token_grid(12, (64, 48)) == (4, 3)
     assert token_grid(7, (64, 64)) is None
+
+
+def test_a_single_location_map_is_a_clear_error_not_a_blank_map():
+    model = tiny("resnet18")  # stride 32: a 32x32 input leaves a 1x1 feature map
+    with pytest.raises(LayerError, match="forward_features gives a 1x1 map for a 32x32 input"):
+        zoo.explain(model, torch.rand(2, 3, 32, 32), "gradcam", target=1)
+    assert GradCAM(model, target_layer="layer3")(torch.rand(2, 3, 32, 32), target=1).amax() == 1
+    with pytest.raises(LayerError, match="1x1 map"):  # a class token alone (PiT's forward_features)
+        detect(model, None, torch.zeros(1, 1, 8), "forward_features", (64, 64))

@@ -81,7 +81,21 @@ def token_grid(tokens: int, image_size: tuple[int, int]) -> tuple[int, int] | No
 
 def detect(model: nn.Module, module: nn.Module | None, output: object, name: str,
            image_size: tuple[int, int]) -> Layout:
-    """How to read ``output`` (of ``module``, or of ``forward_features`` when None) as a map."""
+    """How to read ``output`` (of ``module``, or of ``forward_features`` when None) as a map.
+
+    A map of a single location (1x1) is refused: it cannot say where anything is.
+    """
+    layout = _layout(model, module, output, name, image_size)
+    size = output.shape[1:3] if layout.kind == "NHWC" else layout.grid if layout.kind == "NLC" else output.shape[2:]
+    if size[0] * size[1] == 1:
+        raise LayerError(f"target layer {name} gives a 1x1 map for a {image_size[0]}x{image_size[1]} input, "
+                         "so it cannot show where the evidence is; use larger images or an earlier layer "
+                         "(target_layer=)")
+    return layout
+
+
+def _layout(model: nn.Module, module: nn.Module | None, output: object, name: str,
+            image_size: tuple[int, int]) -> Layout:
     if isinstance(output, torch.Tensor) and output.ndim == 4:
         return Layout("NHWC" if declared_format(model, module) == "NHWC" else "NCHW")
     if isinstance(output, torch.Tensor) and output.ndim == 3:
