@@ -44,6 +44,12 @@ class Layout(NamedTuple):
             return patches.transpose(1, 2).reshape(output.shape[0], output.shape[2], *self.grid)
         return output
 
+    def spatial_size(self, output: torch.Tensor) -> tuple[int, int]:
+        """(h, w) of the map held in ``output``."""
+        if self.kind == "NHWC":
+            return tuple(output.shape[1:3])
+        return self.grid if self.kind == "NLC" else tuple(output.shape[2:])
+
     def from_map(self, feature_map: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
         """A new tensor laid out like ``output``, its grid part computed from ``feature_map``."""
         if self.kind == "NHWC":
@@ -86,8 +92,8 @@ def detect(model: nn.Module, module: nn.Module | None, output: object, name: str
     A map of a single location (1x1) is refused: it cannot say where anything is.
     """
     layout = _layout(model, module, output, name, image_size)
-    size = output.shape[1:3] if layout.kind == "NHWC" else layout.grid if layout.kind == "NLC" else output.shape[2:]
-    if size[0] * size[1] == 1:
+    height, width = layout.spatial_size(output)
+    if height * width == 1:
         raise LayerError(f"target layer {name} gives a 1x1 map for a {image_size[0]}x{image_size[1]} input, "
                          "so it cannot show where the evidence is; use larger images or an earlier layer "
                          "(target_layer=)")
