@@ -28,6 +28,10 @@ from zoo_explainers.hygiene import explaining
 from zoo_explainers.layers import LayerError
 from zoo_explainers.targets import resolve_classes
 
+#: a method passes the model-randomisation check when its maps' mean rank correlation with a
+#: re-initialised model's is below this (the hub cards' reports use it)
+SANITY_THRESHOLD = 0.5
+
 
 def _probabilities(output: torch.Tensor, classes: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     """Softmax probability of each image's class; for segmentation, its mean over ``mask``."""
@@ -210,7 +214,8 @@ class MethodReport:
 
 
 def sanity_check(model: nn.Module, images: torch.Tensor, method: str, target: Any = None, *, seed: int = 0,
-                 threshold: float = 0.5, absolute: bool = False, **kwargs: Any) -> tuple[torch.Tensor, bool]:
+                 threshold: float = SANITY_THRESHOLD, absolute: bool = False,
+                 **kwargs: Any) -> tuple[torch.Tensor, bool]:
     """Model-randomisation check: Spearman correlation per image between the maps of ``model``
     and of a re-initialised copy, for the same classes; passes when the mean is below
     ``threshold``. ``absolute`` compares |maps| instead of the maps as returned."""
@@ -237,7 +242,8 @@ def _trained_and_randomized(model, images, method, target, seed, maps=None, weig
 
 def evaluate(model: nn.Module, images: torch.Tensor, methods: Sequence[str] = (
         "saliency", "smoothgrad", "integrated_gradients", "gradcam", "gradcam_pp", "cam", "guided_backprop"),
-        target: Any = None, *, steps: int = 32, n_random: int = 3, seed: int = 0, threshold: float = 0.5,
+        target: Any = None, *, steps: int = 32, n_random: int = 3, seed: int = 0,
+        threshold: float = SANITY_THRESHOLD,
         n_randomizations: int = 5, deletion_baseline: Any = None, insertion_baseline: Any = None,
         method_kwargs: dict[str, dict] | None = None) -> list[MethodReport]:
     """Sanity check + deletion/insertion AUC of each method against random maps, on one batch.

@@ -51,7 +51,7 @@ def build_report(name: str, *, weights: str | None = None, card_dir: Path | None
     import torch
 
     import zoo
-    from zoo_explainers.faithfulness import evaluate, format_reports
+    from zoo_explainers.faithfulness import SANITY_THRESHOLD, evaluate, format_reports
 
     model_kwargs, dataset_kwargs = {}, {}
     if card_dir is not None and card_dir.is_dir():
@@ -84,9 +84,9 @@ def build_report(name: str, *, weights: str | None = None, card_dir: Path | None
                f"model accuracy on them {accuracy:.3f}), explaining the true class. Sanity check: Spearman "
                f"rank correlation between the maps of this model and of copies with re-initialised weights "
                f"(Adebayo et al. 2018; {n_randomizations} copies, weight seeds {seed} to "
-               f"{seed + n_randomizations - 1}; passes when the mean is below 0.5, lower is better; decided on "
-               f"the maps as returned, signed for integrated gradients, with the correlation of |maps| beside "
-               f"it). Deletion AUC: class probability as the most important pixels are zeroed first (lower is "
+               f"{seed + n_randomizations - 1}; passes when the mean is below {SANITY_THRESHOLD}, lower is better; "
+               f"decided on the maps as returned, signed for integrated gradients, with the correlation of |maps| "
+               f"beside it). Deletion AUC: class probability as the most important pixels are zeroed first (lower is "
                f"better), against random maps; insertion AUC from a blurred image (higher is better). "
                f"Pass both: {', '.join(passed) or 'none'}. Fail the sanity check: {', '.join(failed) or 'none'} "
                f"(see the notes; for each, the notes also give Adebayo et al.'s cascading test, layers "
