@@ -125,28 +125,28 @@ class CAM(FeatureMapExplainer):
                          f"{type(head).__name__}; use gradcam, which needs no particular head")
 
     def check_features(self, features, output, classes):
-        weight = self.head().weight.detach().flatten(1)
-        if weight.shape[1] != features.shape[1]:
-            raise LayerError(f"the head takes {weight.shape[1]} features but forward_features returned "
+        head = self.head()
+        if head.weight.shape[1] != features.shape[1]:
+            raise LayerError(f"the head takes {head.weight.shape[1]} features but forward_features returned "
                              f"{features.shape[1]} channels; cam needs a GAP + linear head, use gradcam")
-        if isinstance(output, torch.Tensor) and output.ndim == 2 and not self.head_is_gap_linear(features, output,
-                                                                                               classes):
+        if isinstance(output, torch.Tensor) and output.ndim == 2 and not head_is_gap_linear(head, features, output,
+                                                                                          classes):
             warnings.warn(f"cam: {type(self.model).__name__}'s logits are not its linear head applied to the "
                           "averaged features of forward_features (something in between, such as a norm, is not "
                           "a plain average), so the map is W_c * A but not a decomposition of the logit; "
                           "gradcam follows the real head", HeadWarning)
 
-    def head_is_gap_linear(self, features: torch.Tensor, output: torch.Tensor, classes: torch.Tensor) -> bool:
-        """Whether each class logit equals the head applied to the averaged features, to rounding."""
-        head = self.head()
-        terms = features.detach().float().mean(dim=(2, 3)) * head.weight.detach().flatten(1)[classes].float()
-        expected = terms.sum(1)
-        bias = torch.zeros_like(expected) if head.bias is None else head.bias.detach().float()[classes]
-        logits = output.detach().float().gather(1, classes[:, None])[:, 0]
-        rounding = torch.finfo(output.dtype).eps if output.dtype.is_floating_point else 0.0
-        scale = terms.abs().sum(1) + bias.abs() + logits.abs()  # relative: some heads start near zero
-        return bool(((expected + bias - logits).abs() <= max(1e-3, 8 * rounding) * scale).all())
-
     def combine(self, features, grads, classes):
         weight = self.head().weight.detach().flatten(1)
         return torch.einsum("nc,nchw->nhw", weight[classes].to(features.dtype), features)
+
+
+def head_is_gap_linear(head: nn.Module, features: torch.Tensor, output: torch.Tensor, classes: torch.Tensor) -> bool:
+    """Whether each class logit equals ``head`` applied to the averaged features, to rounding."""
+    terms = features.detach().float().mean(dim=(2, 3)) * head.weight.detach().flatten(1)[classes].float()
+    expected = terms.sum(1)
+    bias = torch.zeros_like(expected) if head.bias is None else head.bias.detach().float()[classes]
+    logits = output.detach().float().gather(1, classes[:, None])[:, 0]
+    rounding = torch.finfo(output.dtype).eps if output.dtype.is_floating_point else 0.0
+    scale = terms.abs().sum(1) + bias.abs() + logits.abs()  # relative: some heads start near zero
+    return bool(((expected + bias - logits).abs() <= max(1e-3, 8 * rounding) * scale).all())
