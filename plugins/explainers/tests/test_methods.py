@@ -50,6 +50,32 @@ def test_targets_validated(gap_model, images):
     assert explainer(images, target=torch.tensor([0, 1, 2])).shape == (3, 12, 12)
 
 
+class ReturnsDetections(torch.nn.Module):
+    """Shaped like an instance-segmentation model: a list of per-image dicts (and timm's
+    classifier methods, so that every method gets as far as the output)."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.ReLU())
+        self.fc = torch.nn.Linear(4, 4)
+
+    def forward_features(self, x):
+        return self.features(x)
+
+    def get_classifier(self):
+        return self.fc
+
+    def forward(self, x):
+        return [{"scores": self.fc(f.mean((1, 2))), "masks": f} for f in self.forward_features(x)]
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_non_tensor_output_is_a_clear_target_error(method, images):
+    model = ReturnsDetections()
+    with pytest.raises(TargetError, match="returned a list.*wrap the model"):
+        zoo.explain(model, images, method=method, target=0, **FAST.get(method, {}))
+
+
 @pytest.mark.parametrize("bad, match", [
     (torch.randn(3, 12, 12), "4-D"),
     (torch.zeros(1, 3, 12, 12, dtype=torch.uint8), "floating-point"),

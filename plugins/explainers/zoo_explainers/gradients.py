@@ -58,7 +58,8 @@ class _Targets:
 
     def __call__(self, output: torch.Tensor, copies: int) -> torch.Tensor:
         if self.classes is None:  # explicit targets: validate them against this output's classes
-            self._setup(output[: self.images.shape[0]].detach() if output.ndim == 2 else self._clean_output())
+            self._setup(output[: self.images.shape[0]].detach()
+                        if isinstance(output, torch.Tensor) and output.ndim == 2 else self._clean_output())
         classes = self.classes.repeat(copies)
         if self.mask is not None:
             return SegmentationClassSum(self.mask.repeat(copies, 1, 1))(output, classes)

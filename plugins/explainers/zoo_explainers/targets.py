@@ -73,6 +73,12 @@ def predicted_classes(output: torch.Tensor) -> torch.Tensor:
 
 def resolve_classes(target: int | Sequence[int] | torch.Tensor | None, output: torch.Tensor) -> torch.Tensor:
     """Per-image class indices (N,) from an int, a list (one per image), a tensor, or None."""
+    if not isinstance(output, torch.Tensor) or output.ndim < 2:
+        got = f"a tensor of shape {tuple(output.shape)}" if isinstance(output, torch.Tensor) \
+            else f"a {type(output).__name__}"
+        raise TargetError(f"the model returned {got}; the explainers explain a tensor of (N, K) logits or "
+                          "(N, K, H, W) segmentation logits (detection and instance-segmentation outputs "
+                          "are not supported): wrap the model so that forward returns that tensor")
     n, k = output.shape[0], output.shape[1]
     if target is None:
         return predicted_classes(output)
