@@ -2,7 +2,8 @@
 
 References are computed by hand from timm's own ``forward_features`` / ``forward_head`` (the
 definition of Grad-CAM and CAM), and for the class-token ViT also by pytorch-grad-cam with the
-token reshape its documentation gives for ViTs. Models are tiny and randomly initialised.
+token reshape its documentation gives for ViTs (as is torchvision's ViT, whose class token is
+not declared). Models are tiny and randomly initialised.
 """
 
 import numpy as np
@@ -187,6 +188,33 @@ def test_tokens_that_form_no_grid_are_a_clear_error():
     model = vit()
     with pytest.raises(LayerError, match="blocks.1 returned 8 tokens .1 prefix tokens. that do not form a grid"):
         detect(model, model.blocks[1], torch.zeros(1, 1 + 7, 32), "blocks.1", (64, 64))
+
+
+def test_an_undeclared_class_token_is_named_in_the_error_and_declaring_it_works():
+    """torchvision's ViT has a class token but no ``num_prefix_tokens``: the error says what to set."""
+    from pytorch_grad_cam import GradCAM as ReferenceGradCAM
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+    from torchvision.models.vision_transformer import VisionTransformer
+
+    torch.manual_seed(0)
+    model = VisionTransformer(image_size=64, patch_size=16, num_layers=2, num_heads=2, hidden_dim=32,
+                              mlp_dim=64, num_classes=4).eval()
+    torch.nn.init.normal_(model.heads.head.weight, std=0.5)  # torchvision starts the head at zero
+    layer, x = "encoder.layers.encoder_layer_1.ln_1", images()
+    with pytest.raises(LayerError, match="num_prefix_tokens = 1 .* the other 16 would form a 4x4 grid"):
+        zoo.explain(model, x, "gradcam", target=[1, 3], target_layer=layer)
+
+    model.num_prefix_tokens = 1
+    ours = zoo.explain(model, x, "gradcam", target=[1, 3], target_layer=layer).numpy()
+
+    def tokens_to_grid(tokens):
+        return tokens[:, 1:].transpose(1, 2).reshape(tokens.shape[0], tokens.shape[2], 4, 4)
+
+    with ReferenceGradCAM(model=model, target_layers=[model.encoder.layers[-1].ln_1],
+                          reshape_transform=tokens_to_grid) as reference:
+        theirs = reference(input_tensor=x, targets=[ClassifierOutputTarget(1), ClassifierOutputTarget(3)])
+    assert ours.max() == 1
+    np.testing.assert_allclose(ours, theirs, atol=1e-4)
 
 
 def test_token_grid_follows_the_aspect_ratio():

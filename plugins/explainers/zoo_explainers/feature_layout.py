@@ -85,6 +85,18 @@ def token_grid(tokens: int, image_size: tuple[int, int]) -> tuple[int, int] | No
     return None
 
 
+def _prefix_hint(tokens: int, image_size: tuple[int, int]) -> str:
+    """For a model that does not declare ``num_prefix_tokens`` (torchvision's ViT has a class
+    token but no such attribute): how many leading tokens to declare so the rest form a grid."""
+    for prefix in range(1, min(tokens, 9)):
+        grid = token_grid(tokens - prefix, image_size)
+        if grid is not None:
+            return (f"with model.num_prefix_tokens = {prefix} (timm's attribute) the other {tokens - prefix} "
+                    f"would form a {grid[0]}x{grid[1]} grid: set it if the model puts {prefix} class or "
+                    "register tokens first; or ")
+    return ""
+
+
 def detect(model: nn.Module, module: nn.Module | None, output: object, name: str,
            image_size: tuple[int, int]) -> Layout:
     """How to read ``output`` (of ``module``, or of ``forward_features`` when None) as a map.
@@ -105,14 +117,15 @@ def _layout(model: nn.Module, module: nn.Module | None, output: object, name: st
     if isinstance(output, torch.Tensor) and output.ndim == 4:
         return Layout("NHWC" if declared_format(model, module) == "NHWC" else "NCHW")
     if isinstance(output, torch.Tensor) and output.ndim == 3:
-        prefix = getattr(model, "num_prefix_tokens", 0)
-        prefix = prefix if isinstance(prefix, int) and 0 <= prefix < output.shape[1] else 0
+        declared = getattr(model, "num_prefix_tokens", None)
+        prefix = declared if isinstance(declared, int) and 0 <= declared < output.shape[1] else 0
         grid = token_grid(output.shape[1] - prefix, image_size)
         if grid is not None:
             return Layout("NLC", prefix, grid)
+        hint = _prefix_hint(output.shape[1], image_size) if declared is None else ""
         raise LayerError(f"target layer {name} returned {output.shape[1]} tokens ({prefix} prefix tokens) "
                          f"that do not form a grid for a {image_size[0]}x{image_size[1]} input; "
-                         "choose another with target_layer=")
+                         f"{hint}choose another with target_layer=")
     shape = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
     raise LayerError(f"target layer {name} returned {shape}, not a feature map ((N, C, h, w), NHWC as "
                      "the model declares in output_fmt, or (N, tokens, C)); choose another with target_layer=")
