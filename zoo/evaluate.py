@@ -39,11 +39,15 @@ def batches(dataset, batch_size: int, indices: Iterable[int] | None = None) -> I
 
 
 def evaluate_model(model, task: str, dataset, *, batch_size: int = 32, label_names=None,
-                   progress: bool = False) -> dict[str, float]:
-    """The metrics of ``model`` (put in eval mode) on every item of ``dataset``."""
+                   progress: bool = False, device=None) -> dict[str, float]:
+    """The metrics of ``model`` (put in eval mode, and moved to ``device`` when given) on every
+    item of ``dataset``. Images go to the model's device; the metrics are computed on the CPU."""
     import torch
 
     model.eval()
+    if device is not None:
+        model.to(device)
+    device = next(model.parameters()).device
     metric = _make_metric(task, getattr(dataset, "num_classes", None))
     items = batches(dataset, batch_size)
     if progress:
@@ -52,11 +56,11 @@ def evaluate_model(model, task: str, dataset, *, batch_size: int = 32, label_nam
         items = tqdm(items, total=-(-len(dataset) // batch_size), desc="evaluate", unit="batch")
     with torch.inference_mode():
         for batch in items:
-            images = torch.stack([it["image"] for it in batch])
+            images = torch.stack([it["image"] for it in batch]).to(device)
             if task == "classification":
-                metric.update(model(images).argmax(1), torch.stack([it["label"] for it in batch]))
+                metric.update(model(images).argmax(1).cpu(), torch.stack([it["label"] for it in batch]))
             elif task == "semantic_segmentation":
-                metric.update(model(images).argmax(1), torch.stack([it["mask"] for it in batch]))
+                metric.update(model(images).argmax(1).cpu(), torch.stack([it["mask"] for it in batch]))
             else:
                 preds = model(list(images))
                 metric.update([_instance_pred(p) for p in preds], [_instance_target(it) for it in batch])
@@ -83,8 +87,8 @@ def _instance_pred(pred: dict) -> dict:
     masks = pred["masks"]
     if masks.ndim == 4:  # torchvision: (R, 1, H, W) probabilities
         masks = masks[:, 0]
-    return {"boxes": pred["boxes"], "scores": pred["scores"], "labels": pred["labels"],
-            "masks": masks > 0.5}
+    return {"boxes": pred["boxes"].cpu(), "scores": pred["scores"].cpu(), "labels": pred["labels"].cpu(),
+            "masks": (masks > 0.5).cpu()}
 
 
 def _instance_target(item: dict) -> dict:
@@ -142,8 +146,8 @@ def load_card_model(card_dir: str | Path, weights: str | Path | None = None, pre
 
 def evaluate(name: str, *, split: str = "test", hubcards: str | Path | None = None,
              weights: str | Path | None = None, pretrained: bool = False, size: int | None = None,
-             progress: bool = False) -> dict[str, float]:
-    """Evaluate hub card ``name`` ("arch.tag" or its folder) on ``split`` of its dataset."""
+             progress: bool = False, device: str = "cpu") -> dict[str, float]:
+    """Evaluate hub card ``name`` ("arch.tag" or its folder) on ``split`` of its dataset, on ``device``."""
     from zoo.data import get_dataset
     from zoo.registry import get_registry
 
@@ -155,4 +159,5 @@ def evaluate(name: str, *, split: str = "test", hubcards: str | Path | None = No
         kwargs["size"] = size
     dataset = get_dataset(config["dataset"]["name"], split, **kwargs)
     task = get_registry().resolve(config["architecture"])[0].task
-    return evaluate_model(model, task, dataset, label_names=config.get("label_names"), progress=progress)
+    return evaluate_model(model, task, dataset, label_names=config.get("label_names"), progress=progress,
+                          device=device)

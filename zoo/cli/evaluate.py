@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 
 def register(subparsers) -> None:
@@ -16,6 +17,7 @@ def register(subparsers) -> None:
     p.add_argument("--split", default="test", choices=("train", "val", "test"))
     p.add_argument("--weights", help="a .safetensors file to evaluate instead of the card's")
     p.add_argument("--pretrained", action="store_true", help="load through zoo.create(name, pretrained=True)")
+    p.add_argument("--device", default="cpu", help="torch device to run the model on, e.g. cuda (default: cpu)")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     p.set_defaults(func=run)
 
@@ -23,8 +25,12 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from zoo.evaluate import evaluate, read_config, card_dir_for
 
+    problem = _device_problem(args.device)
+    if problem:
+        print(f"zoo evaluate: error: {problem}", file=sys.stderr)
+        return 2
     metrics = evaluate(args.name, split=args.split, hubcards=args.hubcards, weights=args.weights,
-                       pretrained=args.pretrained, progress=not args.json)
+                       pretrained=args.pretrained, progress=not args.json, device=args.device)
     if args.json:
         print(json.dumps(metrics))
         return 0
@@ -35,3 +41,16 @@ def run(args: argparse.Namespace) -> int:
         note = f"   (card: {recorded:.4f})" if recorded is not None and args.split == "test" else ""
         print(f"  {key:14s} {value:.4f}{note}")
     return 0
+
+
+def _device_problem(name: str) -> str | None:
+    """Why torch cannot run on device ``name`` here, or None when it can."""
+    import torch
+
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        return f"--device {name!r} is not a torch device ({exc}); try cpu or cuda"
+    if device.type == "cuda" and not torch.cuda.is_available():
+        return f"--device {name}: torch {torch.__version__} sees no CUDA device on this machine; use --device cpu"
+    return None
