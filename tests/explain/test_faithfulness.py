@@ -156,3 +156,21 @@ def test_cascade_is_reported_for_methods_that_fail(trained):
     assert any("cascading randomisation" in note and "after `fc` alone" in note for note in failing.notes)
     passing, = fa.evaluate(model, x, ["cam"], y, steps=4, n_random=1, n_randomizations=1, threshold=2.0)
     assert passing.sanity_passed and passing.cascade == []
+
+
+@pytest.mark.parametrize("check", ["randomize_weights", "sanity_check", "cascading_randomization", "evaluate"])
+def test_checks_leave_the_callers_random_state_alone(trained, check):
+    # Each seeds its own draws; a caller's seeded script draws the same numbers with or without it.
+    model, x, y = trained
+    calls = {
+        "randomize_weights": lambda: fa.randomize_weights(model, seed=5),
+        "sanity_check": lambda: fa.sanity_check(model, x, "smoothgrad", y.tolist(), seed=5, n_samples=2),
+        "cascading_randomization": lambda: fa.cascading_randomization(model, x, "gradcam", y.tolist(), seed=5),
+        "evaluate": lambda: fa.evaluate(model, x, ["smoothgrad"], y, steps=2, n_random=1, n_randomizations=1,
+                                        seed=5, method_kwargs={"smoothgrad": {"n_samples": 2}}),
+    }
+    torch.manual_seed(123)
+    expected = torch.rand(4)
+    torch.manual_seed(123)
+    calls[check]()
+    assert torch.equal(torch.rand(4), expected)

@@ -35,10 +35,9 @@ def _references(subject, tasks=(CLASSIFICATION, SEMANTIC)):
 
 def _explain(explainer, x, target=None, seed: int = 0):
     """One call, under a fixed seed so stochastic explainers are reproducible."""
-    import torch
+    from zoo.seeding import seeded
 
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded(seed, x):
         return explainer(x, target=target)
 
 

@@ -22,6 +22,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from zoo.seeding import seeded
+
 NUM_CLASSES = 4  # the colour of the square
 TRAIN_SIZE = 24
 
@@ -121,14 +123,12 @@ def square_images(n: int, h: int = TRAIN_SIZE, w: int = TRAIN_SIZE, seed: int = 
 
 
 def fresh_classifier(seed: int = 0) -> ReferenceClassifier:
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded(seed):
         return ReferenceClassifier()
 
 
 def fresh_segmenter(seed: int = 0) -> ReferenceSegmenter:
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded(seed):
         return ReferenceSegmenter().eval()
 
 
@@ -136,8 +136,7 @@ def fresh_segmenter(seed: int = 0) -> ReferenceSegmenter:
 def _trained_classifier(steps: int = 30) -> tuple[ReferenceClassifier, float]:
     model = fresh_classifier(0).train()
     opt = torch.optim.Adam(model.parameters(), lr=0.02)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
+    with seeded(0):
         for step in range(steps):
             x, y = square_images(32, seed=1000 + step)
             opt.zero_grad()

@@ -52,17 +52,15 @@ class ModelSubject:
 
     def build_seeded(self, seed: int, **overrides: Any):
         """:meth:`build` under another seed: state a model forgets to save then differs."""
-        import torch
-
         from zoo.factory import _check_is_module
         from zoo.registry import import_builder
+        from zoo.seeding import seeded
 
         kwargs = {**self.spec.defaults, **overrides}
         kwargs = {k: v for k, v in kwargs.items() if v is not None}
         owner = f"{self.distribution}:{self.name}"
         builder = import_builder(self.spec.builder, owner)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+        with seeded(seed):
             model = builder(**kwargs)
         _check_is_module(model, owner)
         return model

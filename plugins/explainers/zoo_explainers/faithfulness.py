@@ -11,6 +11,7 @@ model-randomisation sanity check (Adebayo et al. 2018).
   from which layer on the map stops changing.
 
 Both are compared against a random map, the floor any method must beat.
+Each function seeds its own draws and leaves the caller's random state (CPU and CUDA) as it was.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import torch
 from torch import nn
 
 import zoo
+from zoo.seeding import cuda_devices, seeded
 from zoo_explainers.hygiene import explaining
 from zoo_explainers.layers import LayerError
 from zoo_explainers.targets import resolve_classes
@@ -115,13 +117,13 @@ def randomize_weights(model: nn.Module, seed: int = 0) -> nn.Module:
     module has it, else a normal draw with the parameter's own std); the original is untouched.
 
     An untrained model built under the same seed would be re-drawn identically; then the
-    copy is re-drawn under another seed, so the copy always differs from the model.
+    copy is re-drawn under another seed, so the copy always differs from the model. The
+    caller's random state is left as it was.
     """
     for attempt in (seed, seed + 7919):
         clone = copy.deepcopy(model)
         done: set[int] = set()
-        with torch.random.fork_rng(devices=[]), torch.no_grad():
-            torch.manual_seed(attempt)
+        with seeded(attempt, clone), torch.no_grad():
             for module in clone.modules():
                 if callable(getattr(module, "reset_parameters", None)):
                     module.reset_parameters()
@@ -149,29 +151,40 @@ def cascading_randomization(model: nn.Module, images: torch.Tensor, method: str,
     correlated after the head alone is re-drawn does not depend on what the classifier learnt.
     """
     explainer = zoo.create_explainer(method, model, **kwargs)
-    torch.manual_seed(seed)
-    maps = explainer(images, target)
+    with seeded(seed, model, images):
+        maps = explainer(images, target)
     classes = explainer.last_classes.tolist() if getattr(explainer, "last_classes", None) is not None else target
     clone = copy.deepcopy(model)
     layers = [(name, module) for name, module in clone.named_modules()
               if next(module.parameters(recurse=False), None) is not None][::-1]
+    devices = cuda_devices(clone, images)
     steps = []
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        weight_states = torch.get_rng_state()
+    with seeded(seed, clone, images):
+        weight_draws = _random_state(devices)  # one stream of weight draws, layer after layer
         for name, module in layers:
-            torch.set_rng_state(weight_states)
+            _set_random_state(weight_draws, devices)
             with torch.no_grad():
                 if callable(getattr(module, "reset_parameters", None)):
                     module.reset_parameters()
                 else:
                     for p in module.parameters(recurse=False):
                         _redraw(p)
-            weight_states = torch.get_rng_state()
-            torch.manual_seed(seed)  # the explainer's own draws (noise, masks) as for the trained model
-            randomized = zoo.create_explainer(method, clone, **kwargs)(images, classes)
+            weight_draws = _random_state(devices)
+            with seeded(seed, clone, images):  # the explainer's own draws (noise, masks) as for the trained model
+                randomized = zoo.create_explainer(method, clone, **kwargs)(images, classes)
             steps.append((name, float(rank_correlation(maps, randomized).mean())))
     return steps
+
+
+def _random_state(devices: list[int]) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    return torch.get_rng_state(), [torch.cuda.get_rng_state(d) for d in devices]
+
+
+def _set_random_state(state: tuple[torch.Tensor, list[torch.Tensor]], devices: list[int]) -> None:
+    cpu, cuda = state
+    torch.set_rng_state(cpu)
+    for d, device_state in zip(devices, cuda):
+        torch.cuda.set_rng_state(device_state, d)
 
 
 def _tie_ranks(v: torch.Tensor) -> torch.Tensor:
@@ -231,12 +244,12 @@ def _trained_and_randomized(model, images, method, target, seed, maps=None, weig
     both explainer calls run under ``seed``, so stochastic methods draw the same noise."""
     explainer = zoo.create_explainer(method, model, **kwargs)
     if maps is None:
-        torch.manual_seed(seed)
-        maps = explainer(images, target)
+        with seeded(seed, model, images):
+            maps = explainer(images, target)
     classes = explainer.last_classes.tolist() if getattr(explainer, "last_classes", None) is not None else target
     randomized_model = randomize_weights(model, seed if weights_seed is None else weights_seed)
-    torch.manual_seed(seed)
-    randomized = zoo.create_explainer(method, randomized_model, **kwargs)(images, classes)
+    with seeded(seed, randomized_model, images):
+        randomized = zoo.create_explainer(method, randomized_model, **kwargs)(images, classes)
     return maps, randomized
 
 
