@@ -1,15 +1,18 @@
-"""``python -m benchmarks [--quick] [--only NAME ...] [--threads N] [--output FILE]``
+"""``python -m benchmarks [--quick] [--only NAME ...] [--threads N] [--device DEV] [--output FILE]``
 
 Runs each benchmark module's ``run(quick)`` and prints its rows as a markdown table. A module
 that cannot run here (a peer such as captum or pytorch-grad-cam missing, a plugin not
 installed) is reported as ``skipped: <why>`` and does not fail the run; an unexpected error
 is printed with its traceback and makes the exit status 1, so CI notices a broken benchmark.
+``--device cuda`` runs the benchmarks whose ``run`` takes a ``device`` (explainers) on the GPU and
+reports the others as skipped.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import os
 import platform
 import sys
@@ -28,7 +31,7 @@ BENCHMARKS = {
 }
 
 
-def machine_summary() -> str:
+def machine_summary(device: str = "cpu") -> str:
     cpu = "unknown CPU"
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
@@ -37,9 +40,10 @@ def machine_summary() -> str:
         pass
     import torch
 
+    gpu = f", {device}: {torch.cuda.get_device_name(device)}" if torch.device(device).type == "cuda" else ""
     return (f"{os.cpu_count()} CPUs ({cpu}), torch {torch.__version__} "
             f"({torch.get_num_threads()} intra-op thread(s)), Python {platform.python_version()}, "
-            f"{platform.system()} {platform.machine()}")
+            f"{platform.system()} {platform.machine()}{gpu}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,6 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1,
                         help="torch intra-op threads in this process and its workers (default 1: "
                              "steadier on a shared machine)")
+    parser.add_argument("--device", default="cpu",
+                        help="torch device for the benchmarks that take one (explainers), e.g. cuda; "
+                             "the others are skipped when it is not cpu")
     parser.add_argument("--output", metavar="FILE", help="also write the markdown report to FILE")
     args = parser.parse_args(argv)
 
@@ -61,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
 
     command = "python -m benchmarks" + "".join(f" {a}" for a in (argv if argv is not None else sys.argv[1:]))
-    report = [f"Command: `{command}`", f"Machine: {machine_summary()}", ""]
+    report = [f"Command: `{command}`", f"Machine: {machine_summary(args.device)}", ""]
     print("\n".join(report), flush=True)
     status = 0
     for name in args.only or BENCHMARKS:
@@ -69,7 +76,12 @@ def main(argv: list[str] | None = None) -> int:
         section = [f"## {name}: {BENCHMARKS[name]}", ""]
         try:
             module = importlib.import_module(f"benchmarks.{name}")
-            rows = module.run(quick=args.quick)
+            if "device" in inspect.signature(module.run).parameters:
+                rows = module.run(quick=args.quick, device=args.device)
+            elif torch.device(args.device).type != "cpu":
+                raise Skipped(f"runs on the CPU only (--device {args.device})")
+            else:
+                rows = module.run(quick=args.quick)
             section.append(markdown_table(rows))
         except (Skipped, ModuleNotFoundError) as exc:
             section.append(f"skipped: {exc}")

@@ -9,6 +9,8 @@
 
 Model: timm ``resnet18`` (random init: no internet here; timing and agreement do not need trained
 weights), eval mode, inputs seeded. Sides alternate within each round; medians over the rounds.
+``--device cuda`` runs both sides on the GPU, on a larger batch (16 x 224 x 224; the CPU's 2 x 96
+x 96 measures little but kernel launches there), each timed call ending in a synchronize.
 "map corr" is the mean per-image Pearson correlation of the two sides' maps (SmoothGrad's noise
 draws differ between the two, so it is below 1 there by design).
 
@@ -18,8 +20,8 @@ until it fed the stack as channels_last in passes sized for the CPU (see
 ``zoo_explainers.stacking`` and the README's before/after).
 
 Goals (zoo time / peer time): smoothgrad and integrated_gradients <= 0.8x captum, gradcam <=
-1.0x pytorch-grad-cam. Run: ``python -m benchmarks --only explainers [--quick]`` or
-``python benchmarks/explainers.py [--quick]``.
+1.0x pytorch-grad-cam (set on the CPU). Run: ``python -m benchmarks --only explainers [--quick]
+[--device cuda]`` or ``python benchmarks/explainers.py [--quick] [--device cuda]``.
 """
 
 from __future__ import annotations
@@ -40,8 +42,7 @@ def correlation(a, b) -> float:
     (e.g. Grad-CAM's all-zero map when no location supports the class) that are equal count 1."""
     import torch
 
-    a = torch.as_tensor(a).flatten(1).double()
-    b = torch.as_tensor(b).flatten(1).double()
+    a, b = _cpu_double(a).flatten(1), _cpu_double(b).flatten(1)
     same = (a - b).abs().amax(1) <= 1e-6
     a = a - a.mean(1, keepdim=True)
     b = b - b.mean(1, keepdim=True)
@@ -51,12 +52,17 @@ def correlation(a, b) -> float:
 
 
 def max_abs_diff(a, b) -> float:
+    return float((_cpu_double(a) - _cpu_double(b)).abs().max())
+
+
+def _cpu_double(a):
+    """A map from either side (a numpy array, a tensor on any device) as a float64 CPU tensor."""
     import torch
 
-    return float((torch.as_tensor(a).double() - torch.as_tensor(b).double()).abs().max())
+    return torch.as_tensor(a).detach().cpu().double()
 
 
-def run(quick: bool = False) -> list[dict]:
+def run(quick: bool = False, device: str = "cpu") -> list[dict]:
     try:
         import captum.attr as ca
         from pytorch_grad_cam import GradCAM
@@ -70,10 +76,13 @@ def run(quick: bool = False) -> list[dict]:
 
     if "gradcam" not in zoo.list_explainers():
         raise Skipped("the explainers plugin (visionzoo-explainers) is not installed")
-    n, size, runs = (2, 64, 3) if quick else (2, 96, 5)
+    if torch.device(device).type != "cpu":
+        n, size, runs = (4, 128, 3) if quick else (16, 224, 5)
+    else:
+        n, size, runs = (2, 64, 3) if quick else (2, 96, 5)
     torch.manual_seed(0)
-    model = timm.create_model("resnet18", num_classes=10).eval()
-    x = torch.randn(n, 3, size, size, generator=torch.Generator().manual_seed(1))
+    model = timm.create_model("resnet18", num_classes=10).eval().to(device)
+    x = torch.randn(n, 3, size, size, generator=torch.Generator().manual_seed(1)).to(device)
     targets = [i % 10 for i in range(n)]
     stdev = 0.15 * float(x.max() - x.min())
     rows = []
@@ -89,7 +98,7 @@ def run(quick: bool = False) -> list[dict]:
             x.clone().requires_grad_(True), nt_type="smoothgrad", nt_samples=32, stdevs=stdev,
             target=targets, abs=True).detach().amax(1)),
     }
-    t = alternate(sides, runs)
+    t = alternate(synced(sides, device), runs)
     rows.append(_row("smoothgrad n=32", "zoo smoothgrad", t["zoo"], "captum NoiseTunnel(Saliency)",
                      t["captum"], runs, correlation(out["zoo"], out["captum"]),
                      f"batch {n}x3x{size}x{size}; floor {median(t['floor']) * 1e3:.1f} ms"))
@@ -102,7 +111,7 @@ def run(quick: bool = False) -> list[dict]:
         "zoo": lambda: out.__setitem__("zoo", ours_gc(x, targets)),
         "grad-cam": lambda: out.__setitem__("grad-cam", peer_gc(input_tensor=x, targets=peer_targets)),
     }
-    t = alternate(sides, runs)
+    t = alternate(synced(sides, device), runs)
     model.zero_grad(set_to_none=True)  # pytorch-grad-cam backpropagates into the parameters
     rows.append(_row("gradcam", "zoo gradcam", t["zoo"], "pytorch-grad-cam GradCAM", t["grad-cam"], runs,
                      correlation(out["zoo"], out["grad-cam"]), f"batch {n}x3x{size}x{size}; max |diff| "
@@ -117,12 +126,28 @@ def run(quick: bool = False) -> list[dict]:
         "captum": lambda: out.__setitem__("captum", peer_ig.attribute(
             x.clone(), target=targets, n_steps=64).detach().sum(1)),
     }
-    t = alternate(sides, runs)
+    t = alternate(synced(sides, device), runs)
     rows.append(_row("integrated_gradients n_steps=64", "zoo integrated_gradients", t["zoo"],
                      "captum IntegratedGradients", t["captum"], runs, correlation(out["zoo"], out["captum"]),
                      f"batch {n}x3x{size}x{size}; max |diff| {max_abs_diff(out['zoo'], out['captum']):.1e}; "
                      f"floor {median(t['floor']) * 1e3:.1f} ms"))
     return rows
+
+
+def synced(sides: dict, device: str) -> dict:
+    """The sides, each ending in a synchronize on a GPU: a call is timed until its work is done."""
+    import torch
+
+    if torch.device(device).type != "cuda":
+        return sides
+
+    def ending_in_sync(fn):
+        def call():
+            fn()
+            torch.cuda.synchronize()
+        return call
+
+    return {name: ending_in_sync(fn) for name, fn in sides.items()}
 
 
 def _floor(model, x, targets, copies):
@@ -131,8 +156,8 @@ def _floor(model, x, targets, copies):
     import torch
 
     stacked = x.repeat(copies, 1, 1, 1)
-    rows = torch.arange(stacked.shape[0])
-    classes = torch.tensor(targets).repeat(copies)
+    rows = torch.arange(stacked.shape[0], device=x.device)
+    classes = torch.tensor(targets, device=x.device).repeat(copies)
 
     def run_floor():
         flags = [p.requires_grad for p in model.parameters()]
@@ -163,8 +188,9 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="zoo explainers vs captum / pytorch-grad-cam")
     parser.add_argument("--quick", action="store_true", help="smaller batch and images, fewer runs")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="cpu", help="torch device for both sides, e.g. cuda")
     args = parser.parse_args()
     import torch
 
     torch.set_num_threads(args.threads)
-    print(markdown_table(run(quick=args.quick)))
+    print(markdown_table(run(quick=args.quick, device=args.device)))
