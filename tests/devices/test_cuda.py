@@ -11,10 +11,13 @@ import copy
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 import zoo
+from zoo.cli import main
 from zoo.data import get_dataset
 from zoo.evaluate import evaluate, load_card_model, read_config
 from zoo_explainers import faithfulness as fa
@@ -150,6 +153,29 @@ def test_deletion_and_insertion_auc_on_the_device_match_the_cpu(digits):
     on_device, x, m = copy.deepcopy(model).to(DEVICE), images.to(DEVICE), maps.to(DEVICE)
     for auc in (fa.deletion_auc, fa.insertion_auc):
         _close(auc(on_device, x, m, steps=8), auc(model, images, maps, steps=8))
+
+
+@pytest.mark.parametrize("command", [
+    ["predict", "unet.shapes", "-o", "{out}"],
+    ["predict", "maskrcnn_mini.shapes", "-o", "{out}"],
+    ["explain", "cnn_cam.digits", "-m", "gradcam", "-o", "{out}"],
+], ids=lambda c: f"{c[0]}-{c[1]}")
+def test_the_cli_draws_on_the_device_what_it_draws_on_the_cpu(command, tmp_path):
+    name = command[1]
+    dataset = "digits" if name.startswith("cnn_cam") else "shapes"
+    size = 32 if dataset == "digits" else 64
+    image = get_dataset(dataset, "test", image_size=size)[0]["image"]
+    pixels = (image.expand(3, -1, -1) * 255).round().byte().permute(1, 2, 0).numpy()
+    Image.fromarray(pixels).save(tmp_path / "scene.png")
+    drawn = {}
+    for device in ("cpu", DEVICE):
+        out = tmp_path / device
+        args = [a.format(out=out) for a in command]
+        assert main([*args[:2], str(tmp_path / "scene.png"), *args[2:], "--device", device,
+                     "--weights", str(HUBCARDS / name / "model.safetensors")]) == 0
+        with Image.open(next(out.glob("*.png"))) as im:
+            drawn[device] = np.asarray(im.convert("RGB")).astype(int)
+    assert np.abs(drawn[DEVICE] - drawn["cpu"]).mean() < 0.5  # colours: a rounding step at a few pixels at most
 
 
 @pytest.mark.skipif(DEVICE != "cuda", reason="the CUDA generator's state")

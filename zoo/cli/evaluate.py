@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 
+from zoo.cli.device_option import add_device_option, device_problem
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -17,7 +19,7 @@ def register(subparsers) -> None:
     p.add_argument("--split", default="test", choices=("train", "val", "test"))
     p.add_argument("--weights", help="a .safetensors file to evaluate instead of the card's")
     p.add_argument("--pretrained", action="store_true", help="load through zoo.create(name, pretrained=True)")
-    p.add_argument("--device", default="cpu", help="torch device to run the model on, e.g. cuda (default: cpu)")
+    add_device_option(p)
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     p.set_defaults(func=run)
 
@@ -25,7 +27,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from zoo.evaluate import evaluate, read_config, card_dir_for
 
-    problem = _device_problem(args.device)
+    problem = device_problem(args.device)
     if problem:
         print(f"zoo evaluate: error: {problem}", file=sys.stderr)
         return 2
@@ -42,15 +44,3 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {key:14s} {value:.4f}{note}")
     return 0
 
-
-def _device_problem(name: str) -> str | None:
-    """Why torch cannot run on device ``name`` here, or None when it can."""
-    import torch
-
-    try:
-        device = torch.device(name)
-    except RuntimeError as exc:
-        return f"--device {name!r} is not a torch device ({exc}); try cpu or cuda"
-    if device.type == "cuda" and not torch.cuda.is_available():
-        return f"--device {name}: torch {torch.__version__} sees no CUDA device on this machine; use --device cpu"
-    return None

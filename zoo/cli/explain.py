@@ -17,6 +17,7 @@ import ast
 import sys
 from pathlib import Path
 
+from zoo.cli.device_option import add_device_option, device_problem
 from zoo.errors import ZooError
 
 SUPPORTED_TASKS = ("classification", "semantic_segmentation")
@@ -45,6 +46,7 @@ def register(subparsers) -> None:
     p.add_argument("--config", metavar="PATH", help="a config.json with label_names, mean, std, input_size")
     p.add_argument("-O", "--option", action="append", default=[], metavar="KEY=VALUE",
                    help="explainer option, e.g. -O n_samples=16 -O target_layer=layer4 (repeatable)")
+    add_device_option(p)
     p.add_argument("--alpha", type=float, default=0.5, help="heat-map opacity (default 0.5)")
     p.add_argument("--cmap", help="matplotlib colormap (default: jet; bwr for signed maps such as "
                                    "integrated_gradients, zero in the middle)")
@@ -74,6 +76,9 @@ def _run(args: argparse.Namespace) -> int:
     if missing:
         raise ExplainCommandError(f"no such image file: {', '.join(missing)}")
     options = dict(_option(o) for o in args.option)
+    problem = device_problem(args.device)
+    if problem:
+        raise ExplainCommandError(problem)
 
     pretrained = args.weights is None and (args.pretrained or tag is not None)
     cfg = spec.pretrained[tag] if tag else None
@@ -88,7 +93,7 @@ def _run(args: argparse.Namespace) -> int:
     num_classes = config.get("num_classes") or (len(names) or None)
     in_chans = config.get("in_chans") or (int(size[0]) if isinstance(size, list) and len(size) == 3 else None)
     model = zoo.create(args.name, pretrained=pretrained, weights=args.weights,
-                       num_classes=num_classes, in_chans=in_chans).eval()
+                       num_classes=num_classes, in_chans=in_chans).eval().to(args.device)
     in_chans = in_chans or (cfg.in_chans if cfg else None) or spec.defaults.get("in_chans") or 3
     pre = Preprocessing.from_config(config, in_chans)
     target = _target(args.target, names)
@@ -97,7 +102,7 @@ def _run(args: argparse.Namespace) -> int:
     panels = []
     for path in map(Path, args.images):
         original, x = pre.load(path)
-        x = pre.normalise(x)[None]
+        x = pre.normalise(x)[None].to(args.device)
         with torch.no_grad():
             output = model(x)
         maps = explainer(x, target=target)

@@ -15,6 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from zoo.cli.device_option import add_device_option, device_problem
 from zoo.model_config import CONFIG_NAME, Preprocessing, find_config, hub_config
 
 SUPPORTED_TASKS = ("semantic_segmentation", "instance_segmentation")
@@ -38,6 +39,7 @@ def register(subparsers) -> None:
     p.add_argument("--score-threshold", type=float, default=0.5,
                    help="instance models: draw detections scoring at least this (default 0.5)")
     p.add_argument("--alpha", type=float, default=0.5, help="opacity of the mask colours (default 0.5)")
+    add_device_option(p)
     p.add_argument("--scale", type=float, default=1.0,
                    help="draw on the image enlarged by this factor, for small images (default 1: the image's size)")
     p.set_defaults(func=run)
@@ -62,6 +64,10 @@ def run(args: argparse.Namespace) -> int:
     if not args.scale > 0:
         print(f"zoo predict: error: --scale must be positive, got {args.scale}", file=sys.stderr)
         return 2
+    problem = device_problem(args.device)
+    if problem:
+        print(f"zoo predict: error: {problem}", file=sys.stderr)
+        return 2
 
     pretrained = args.weights is None and (args.pretrained or tag is not None)
     cfg = spec.pretrained[tag] if tag else None
@@ -75,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     # carry theirs in PretrainedCfg.model_kwargs, which create applies).
     kwargs = dict(config.get("model_kwargs") or {}) if args.weights is not None else {}
     model = zoo.create(args.name, pretrained=pretrained, weights=args.weights,
-                       num_classes=num_classes, in_chans=in_chans, **kwargs).eval()
+                       num_classes=num_classes, in_chans=in_chans, **kwargs).eval().to(args.device)
     if not config and pretrained and cfg is not None:
         config = hub_config(cfg)
 
@@ -91,9 +97,11 @@ def run(args: argparse.Namespace) -> int:
             size = (max(1, round(original.width * args.scale)), max(1, round(original.height * args.scale)))
             original = original.resize(size, Image.NEAREST)
         if spec.task == "semantic_segmentation":
-            drawn = _predict_semantic(model, original, pre.normalise(x), config, num_classes, args.alpha)
+            drawn = _predict_semantic(model, original, pre.normalise(x).to(args.device), config, num_classes,
+                                      args.alpha)
         else:
-            drawn = _predict_instances(model, original, x, config, num_classes, args.score_threshold, args.alpha)
+            drawn = _predict_instances(model, original, x.to(args.device), config, num_classes,
+                                       args.score_threshold, args.alpha)
         target = _output_path(out_dir, path, used)
         drawn.save(target)
         print(target)
@@ -119,6 +127,7 @@ def _predict_semantic(model, original, x, config, num_classes, alpha):
         logits = model(x[None])
     if isinstance(logits, dict):  # torchvision's segmentation models return {"out": ...}
         logits = logits["out"]
+    logits = logits.cpu()
     if logits.shape[-2:] != (original.height, original.width):
         logits = F.interpolate(logits, size=(original.height, original.width), mode="bilinear", align_corners=False)
     mask = logits[0].argmax(0)
@@ -132,7 +141,7 @@ def _predict_instances(model, original, x, config, num_classes, score_threshold,
     from zoo.visualize import draw_instances
 
     with torch.no_grad():
-        pred = dict(model([x])[0])
+        pred = {key: value.cpu() for key, value in model([x])[0].items()}
     h, w = x.shape[-2:]
     if (h, w) != (original.height, original.width):  # map back from the input's size to the drawing's
         scale = torch.tensor([original.width / w, original.height / h] * 2)

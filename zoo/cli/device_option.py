@@ -1,0 +1,22 @@
+"""``--device``, for the commands that run a model (evaluate, predict, explain)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_device_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", default="cpu", help="torch device to run the model on, e.g. cuda (default: cpu)")
+
+
+def device_problem(name: str) -> str | None:
+    """Why torch cannot run on device ``name`` here, or None when it can."""
+    import torch
+
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        return f"--device {name!r} is not a torch device ({exc}); try cpu or cuda"
+    if device.type == "cuda" and not torch.cuda.is_available():
+        return f"--device {name}: torch {torch.__version__} sees no CUDA device on this machine; use --device cpu"
+    return None
