@@ -47,7 +47,7 @@ def evaluate_model(model, task: str, dataset, *, batch_size: int = 32, label_nam
     model.eval()
     if device is not None:
         model.to(device)
-    device = next(model.parameters()).device
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
     metric = _make_metric(task, getattr(dataset, "num_classes", None))
     items = batches(dataset, batch_size)
     if progress:

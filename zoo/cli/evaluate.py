@@ -43,4 +43,3 @@ def run(args: argparse.Namespace) -> int:
         note = f"   (card: {recorded:.4f})" if recorded is not None and args.split == "test" else ""
         print(f"  {key:14s} {value:.4f}{note}")
     return 0
-

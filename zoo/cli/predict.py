@@ -141,7 +141,8 @@ def _predict_instances(model, original, x, config, num_classes, score_threshold,
     from zoo.visualize import draw_instances
 
     with torch.no_grad():
-        pred = {key: value.cpu() for key, value in model([x])[0].items()}
+        pred = {key: value.cpu() if isinstance(value, torch.Tensor) else value
+                for key, value in model([x])[0].items()}
     h, w = x.shape[-2:]
     if (h, w) != (original.height, original.width):  # map back from the input's size to the drawing's
         scale = torch.tensor([original.width / w, original.height / h] * 2)
