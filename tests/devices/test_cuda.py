@@ -178,6 +178,40 @@ def test_the_cli_draws_on_the_device_what_it_draws_on_the_cpu(command, tmp_path)
     assert np.abs(drawn[DEVICE] - drawn["cpu"]).mean() < 0.5  # colours: a rounding step at a few pixels at most
 
 
+@pytest.mark.skipif(DEVICE != "cuda", reason="a limit on the GPU's memory")
+@pytest.mark.parametrize("method", ["smoothgrad", "integrated_gradients"])
+def test_a_pass_too_large_for_the_gpu_is_split_instead_of_failing(method, caplog):
+    import timm
+
+    torch.manual_seed(0)
+    model = timm.create_model("resnet18", num_classes=10).eval().to(DEVICE)
+    x = torch.rand(8, 3, 224, 224, generator=torch.Generator().manual_seed(1)).to(DEVICE)
+    options = {"smoothgrad": {"n_samples": 64, "seed": 0}, "integrated_gradients": {"n_steps": 64}}[method]
+    torch.cuda.empty_cache()
+    base = torch.cuda.memory_allocated()
+    torch.cuda.reset_peak_memory_stats()
+    expected = zoo.explain(model, x, method, chunk_size=8 * 8, **options)  # 8 copies of the batch per pass
+    per_8_copies = torch.cuda.max_memory_allocated() - base
+    torch.cuda.empty_cache()
+    # room for about 24 copies per pass: all 64 at once cannot fit, 16 can
+    limit = torch.cuda.memory_reserved() + 3 * per_8_copies
+    torch.cuda.set_per_process_memory_fraction(limit / torch.cuda.get_device_properties(DEVICE).total_memory)
+    try:
+        try:  # not pytest.raises: its record of the error would keep the failed pass's tensors alive
+            zoo.explain(model, x, method, chunk_size=None, **options)
+            one_pass_fits = True
+        except torch.OutOfMemoryError:
+            one_pass_fits = False
+        assert not one_pass_fits  # the limit is real
+        with caplog.at_level("INFO", logger="zoo.explain"):
+            actual = zoo.explain(model, x, method, **options)  # chunk_size="auto"
+    finally:
+        torch.cuda.set_per_process_memory_fraction(1.0)
+        torch.cuda.empty_cache()
+    assert "64 copies of the batch per pass ran out of cuda:0 memory; now 32 per pass" in caplog.text
+    _close(actual, expected.cpu(), rel=1e-4)
+
+
 @pytest.mark.skipif(DEVICE != "cuda", reason="the CUDA generator's state")
 def test_randomising_a_model_on_the_device_leaves_the_callers_cuda_random_state_alone(digits):
     model, images = digits

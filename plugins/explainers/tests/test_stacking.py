@@ -43,6 +43,33 @@ def test_pass_sizes():
     assert _spans(32, torch.empty(2, 3, 96, 96, device="meta"), "auto") == [32]
 
 
+def test_auto_passes_off_the_cpu_halve_when_memory_runs_out(caplog):
+    # A GPU's allocator raising torch.OutOfMemoryError for passes of more than 5 copies: the real
+    # one is exercised on a GPU by tests/devices. On the CPU, "auto" already sizes its passes.
+    images = torch.empty(2, 3, 8, 8, device="meta")
+    tried = []
+
+    def run_pass(start, stop):
+        tried.append((start, stop))
+        if stop - start > 5:
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return (start, stop)
+
+    with caplog.at_level("INFO", logger="zoo.explain"):
+        done = list(stacking.each_pass(20, images, "auto", run_pass))
+    assert done == [(0, 5), (5, 10), (10, 15), (15, 20)]  # the failed passes gave nothing
+    assert tried[:3] == [(0, 20), (0, 10), (0, 5)] and len(tried) == 6  # later passes start at the size that fit
+    assert "20 copies of the batch per pass ran out of meta memory; now 10 per pass" in caplog.text
+
+    def never_fits(start, stop):
+        raise torch.OutOfMemoryError("simulated")
+
+    with pytest.raises(torch.OutOfMemoryError):  # one copy of the batch that does not fit: nothing to split
+        list(stacking.each_pass(3, images, "auto", never_fits))
+    with pytest.raises(torch.OutOfMemoryError):  # an explicit chunk_size (here 10 copies per pass) is not retried
+        list(stacking.each_pass(20, images, 20, run_pass))
+
+
 @pytest.mark.parametrize("bad", [0, -3, 1.5, True, "big"])
 def test_chunk_size_checked(gap_model, bad):
     for method in ("smoothgrad", "integrated_gradients"):

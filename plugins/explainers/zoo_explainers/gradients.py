@@ -23,7 +23,7 @@ from torch import nn
 from zoo_explainers.base import BaseExplainer
 from zoo_explainers.hygiene import HookBag
 from zoo_explainers.maps import minmax
-from zoo_explainers.stacking import StackedForward, check_chunk_size, passes
+from zoo_explainers.stacking import StackedForward, check_chunk_size, each_pass
 from zoo_explainers.targets import ScoreFn, SegmentationClassSum, default_score_fn, resolve_classes
 
 
@@ -106,8 +106,8 @@ class SmoothGrad(Saliency):
             ``torch.manual_seed`` makes calls repeatable. Every image of a call gets the same
             noise pattern (scaled to its range), so a batch gives what one-by-one calls give.
         chunk_size: at most this many model inputs per forward/backward pass; ``"auto"``: about
-            2 MiB of input per pass on the CPU (see :mod:`zoo_explainers.stacking`), all at once
-            elsewhere; None: all at once.
+            2 MiB of input per pass on the CPU (see :mod:`zoo_explainers.stacking`), elsewhere all
+            at once, halved while the device runs out of memory; None: all at once.
     """
 
     name = "smoothgrad"
@@ -135,12 +135,14 @@ class SmoothGrad(Saliency):
         generator = torch.Generator(device=images.device).manual_seed(seed)
         noise = torch.randn((self.n_samples, *images.shape[1:]), generator=generator,
                             dtype=images.dtype, device=images.device)
-        total = torch.zeros_like(images)
         forward = StackedForward(self.model, images)
-        for start, stop in passes(self.n_samples, images, self.chunk_size):
+
+        def one_pass(start: int, stop: int) -> torch.Tensor:
             stacked = forward.empty(stop - start)
             torch.mul(noise[start:stop, None], scale[None, :, None, None, None], out=stacked)
-            total += _input_grads(forward, stacked.add_(images[None]), targets).abs().sum(0)
+            return _input_grads(forward, stacked.add_(images[None]), targets).abs().sum(0)
+
+        total = sum(each_pass(self.n_samples, images, self.chunk_size, one_pass))
         return self.finish((total / self.n_samples).amax(dim=1))
 
 
@@ -175,7 +177,8 @@ class IntegratedGradients(BaseExplainer):
         baseline: a number or a tensor broadcastable to the batch (default zeros).
         method: quadrature rule: ``gausslegendre`` (default), ``riemann_middle``, ``riemann_trapezoid``.
         chunk_size: at most this many model inputs per forward/backward pass; ``"auto"``: about
-            2 MiB of input per pass on the CPU, all at once elsewhere; None: all steps at once.
+            2 MiB of input per pass on the CPU, elsewhere all at once, halved while the device runs
+            out of memory; None: all steps at once.
 
     Call with ``return_delta=True`` to get ``(maps, delta)``, delta = map sum - (S(x) - S(x')),
     per image: the convergence check.
@@ -200,13 +203,15 @@ class IntegratedGradients(BaseExplainer):
         diff = images - baseline
         alphas = torch.tensor(self.alphas, dtype=images.dtype, device=images.device)
         weights = torch.tensor(self.weights, dtype=images.dtype, device=images.device)
-        total = torch.zeros_like(images)
         forward = StackedForward(self.model, images)
-        for start, stop in passes(self.n_steps, images, self.chunk_size):
+
+        def one_pass(start: int, stop: int) -> torch.Tensor:
             stacked = forward.empty(stop - start)
             torch.mul(alphas[start:stop, None, None, None, None], diff[None], out=stacked)
             grads = _input_grads(forward, stacked.add_(baseline[None]), targets)
-            total += torch.einsum("s,snchw->nchw", weights[start:stop], grads)
+            return torch.einsum("s,snchw->nchw", weights[start:stop], grads)
+
+        total = sum(each_pass(self.n_steps, images, self.chunk_size, one_pass))
         maps = (diff * total).sum(dim=1).detach().float()
         if return_delta:
             with torch.no_grad():

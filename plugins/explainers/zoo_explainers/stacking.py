@@ -3,12 +3,14 @@
 Three choices, none of which changes a value (only strides and batch boundaries; the model's
 gradients are per input in eval mode):
 
-- Pass size (``chunk_size="auto"``, CPU only): about :data:`PASS_BYTES` of stacked input per
+- Pass size (``chunk_size="auto"``): on the CPU, about :data:`PASS_BYTES` of stacked input per
   pass instead of everything at once. A pass over 64 resnet-stem activations allocates tensors
   of tens of MB, each zero-filled page by page by the kernel on first touch (page faults were
   about 20% of the time); smaller passes keep the peak, and what the allocator hands back to
   the kernel, small. Measured on 1 thread: 0.9x the one-pass time for timm resnet18 at 96x96,
-  0.4-0.5x for the zoo's cnn_cam, unet, fcn8s and timm efficientnet_b0.
+  0.4-0.5x for the zoo's cnn_cam, unet, fcn8s and timm efficientnet_b0. On a GPU, everything
+  in one pass while the device's memory allows; a pass that runs out of it is rerun in halves
+  (:func:`each_pass`), so a large batch degrades to more passes instead of failing.
 - channels_last (4-D CPU batches of models with an ``nn.Conv2d``): the stacked input is NHWC,
   so oneDNN runs convolutions, pooling and their backward passes without reordering
   activations (max pooling has a much faster NHWC kernel), and the Conv2d weights are used
@@ -23,13 +25,17 @@ gradients are per input in eval mode):
 
 from __future__ import annotations
 
+import logging
 import weakref
-from typing import Iterator
+from typing import Callable, Iterator, TypeVar
 
 import torch
 from torch import nn
 
 _NCHW_ONLY: "weakref.WeakSet[nn.Module]" = weakref.WeakSet()  # models that failed on channels_last
+log = logging.getLogger("zoo.explain")
+T = TypeVar("T")
+OUT_OF_MEMORY = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)  # torch < 2.5: CUDA's only
 
 #: ``chunk_size="auto"`` on the CPU: about this many bytes of stacked input per pass ...
 PASS_BYTES = 2 * 2**20
@@ -66,6 +72,36 @@ def passes(copies: int, images: torch.Tensor, chunk_size: int | str | None) -> I
     step = -(-copies // count)  # same number of passes, sizes balanced (no small last pass)
     for start in range(0, copies, step):
         yield start, min(copies, start + step)
+
+
+def each_pass(copies: int, images: torch.Tensor, chunk_size: int | str | None,
+              run_pass: Callable[[int, int], T]) -> Iterator[T]:
+    """``run_pass(start, stop)`` over consecutive ranges of copies that cover them all: one
+    result per pass, in order.
+
+    The ranges are :func:`passes`', except for ``chunk_size="auto"`` off the CPU: all copies in
+    one pass to start with, and a pass that raises ``torch.OutOfMemoryError`` is rerun with half
+    as many copies, as is every later pass, down to one copy of the batch (whose failure is
+    raised). Nothing of a failed pass is kept: its result is never yielded.
+    """
+    if chunk_size != "auto" or images.device.type == "cpu":
+        for start, stop in passes(copies, images, chunk_size):
+            yield run_pass(start, stop)
+        return
+    start, step = 0, copies
+    while start < copies:
+        stop = min(copies, start + step)
+        try:
+            result = run_pass(start, stop)
+        except OUT_OF_MEMORY:
+            if step == 1:
+                raise
+            step = -(-step // 2)
+            log.info("%d copies of the batch per pass ran out of %s memory; now %d per pass",
+                     stop - start, images.device, step)
+            continue
+        yield result
+        start = stop
 
 
 def wants_channels_last(model: nn.Module, images: torch.Tensor) -> bool:
