@@ -15,29 +15,38 @@ from typing import Iterator
 import torch
 from torch import nn
 
+Where = torch.Tensor | nn.Module | None
 
-def cuda_devices(*where: torch.Tensor | nn.Module | None) -> list[int]:
-    """Indices of the CUDA devices holding the given tensors, or the modules' parameters and buffers."""
-    found: set[int] = set()
+
+def _tensors(where: tuple[Where, ...]) -> Iterator[torch.Tensor]:
     for item in where:
         if isinstance(item, torch.Tensor):
-            tensors = [item]
+            yield item
         elif isinstance(item, nn.Module):
-            tensors = [*item.parameters(), *item.buffers()]
-        else:
-            tensors = []
-        found.update(t.device.index for t in tensors if t.is_cuda)
-    return sorted(found)
+            yield from item.parameters()
+            yield from item.buffers()
+
+
+def cuda_devices(*where: Where) -> list[int]:
+    """Indices of the CUDA devices holding the given tensors, or the modules' parameters and buffers."""
+    return sorted({t.device.index for t in _tensors(where) if t.is_cuda})
 
 
 @contextmanager
-def seeded(seed: int, *where: torch.Tensor | nn.Module | None) -> Iterator[None]:
+def seeded(seed: int, *where: Where) -> Iterator[None]:
     """Run the block as if after ``torch.manual_seed(seed)``, for the CPU and the CUDA devices of
-    ``where``; every generator it seeds is restored on exit, so the caller's draws are unchanged."""
+    ``where``; every generator it seeds is restored on exit, so the caller's draws are unchanged.
+
+    Tensors on another accelerator (``mps``, ``xpu``...) get ``torch.manual_seed`` itself, so
+    their draws repeat too; only the CPU's and CUDA's states are restored then.
+    """
     devices = cuda_devices(*where)
     with torch.random.fork_rng(devices=devices):
-        torch.random.default_generator.manual_seed(seed)
-        for index in devices:
-            with torch.cuda.device(index):
-                torch.cuda.manual_seed(seed)
+        if any(t.device.type not in ("cpu", "cuda", "meta") for t in _tensors(where)):
+            torch.manual_seed(seed)
+        else:
+            torch.random.default_generator.manual_seed(seed)
+            for index in devices:
+                with torch.cuda.device(index):
+                    torch.cuda.manual_seed(seed)
         yield
