@@ -79,10 +79,10 @@ def each_pass(copies: int, images: torch.Tensor, chunk_size: int | str | None,
     """``run_pass(start, stop)`` over consecutive ranges of copies that cover them all: one
     result per pass, in order.
 
-    The ranges are :func:`passes`', except for ``chunk_size="auto"`` off the CPU: all copies in
-    one pass to start with, and a pass that raises ``torch.OutOfMemoryError`` is rerun with half
-    as many copies, as is every later pass, down to one copy of the batch (whose failure is
-    raised). Nothing of a failed pass is kept: its result is never yielded.
+    The ranges are those of :func:`passes`, except for ``chunk_size="auto"`` off the CPU: all
+    copies in one pass to start with, and a pass that raises ``torch.OutOfMemoryError`` is rerun
+    with half as many copies, as is every later pass, down to one copy of the batch (whose
+    failure is raised). Nothing of a failed pass is kept: its result is never yielded.
     """
     if chunk_size != "auto" or images.device.type == "cpu":
         for start, stop in passes(copies, images, chunk_size):
