@@ -14,4 +14,3 @@ def test_evaluate_reproduces_the_cards_metric(capsys):
     assert main(["evaluate", "cnn_cam.digits", "--hubcards", str(HUBCARDS), "--device", "cpu", "--json"]) == 0
     card = json.loads((HUBCARDS / "cnn_cam.digits" / "config.json").read_text())
     assert json.loads(capsys.readouterr().out) == card["metrics"]
-
