@@ -82,7 +82,8 @@ def run_zoo():
     environment (PYTHONPATH included) plus ``env``; returns the CompletedProcess."""
 
     def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        # A hung command fails its test (TimeoutExpired) instead of stalling the whole run.
         return subprocess.run([sys.executable, "-m", "zoo.cli", *args], capture_output=True, text=True,
-                              env={**os.environ, **(env or {})})
+                              env={**os.environ, **(env or {})}, timeout=600)
 
     return run

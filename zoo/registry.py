@@ -22,7 +22,7 @@ import re
 import threading
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import ModuleType
 from typing import Any, Iterable, Mapping
 
@@ -35,8 +35,10 @@ from zoo.errors import (
     UnknownExplainerError,
     UnknownModelError,
     UnknownTagError,
+    ZooError,
 )
 from zoo.specs import (
+    TASKS,
     ArchitectureSpec,
     ExplainerSpec,
     ModelInfo,
@@ -152,6 +154,7 @@ class Registry:
             self._fail(record, f"hook validation failed: {exc}")
             return
         record.loaded = True
+        self._check_hook_names(plugin, record)
         for hook_name, problems_of, table, names in (
             ("zoo_architectures", architecture_spec_problems, self._architectures, record.architectures),
             ("zoo_explainers", explainer_spec_problems, self._explainers, record.explainers),
@@ -165,6 +168,21 @@ class Registry:
                     continue
                 self._add_specs(record, hook_name, specs, problems_of, table, names)
 
+    def _check_hook_names(self, plugin: object, record: PluginRecord) -> None:
+        """Report hook implementations the zoo does not define (a typo registers nothing), as
+        pytest does, and a plugin that implements no zoo hook at all."""
+        known = {name for name in dir(hookspecs) if name.startswith("zoo_")}
+        callers = self._pm.get_hookcallers(plugin) or []
+        for caller in callers:
+            if caller.name not in known:
+                close = difflib.get_close_matches(caller.name, sorted(known), n=1)
+                hint = f" Did you mean {close[0]}?" if close else ""
+                self._fail(record, f"unknown hook {caller.name!r}: it is never called.{hint} "
+                                   f"The zoo's hooks are {', '.join(sorted(known))}.")
+        if not any(caller.name in known for caller in callers):
+            self._fail(record, f"implements no zoo hook ({', '.join(sorted(known))}): "
+                               "is each hook function decorated with @zoo.hookimpl?")
+
     def _add_specs(self, record, hook_name, specs, problems_of, table, names) -> None:
         if specs is None:
             return
@@ -172,7 +190,10 @@ class Registry:
             self._fail(record, f"{hook_name}() must return a list of specs, got {type(specs).__name__}")
             return
         for spec in specs:
-            problems = problems_of(spec)
+            try:
+                problems = problems_of(spec)
+            except Exception as exc:  # noqa: BLE001 - a spec odd enough to break validation is invalid
+                problems = [f"{spec!r:.80}: validation raised {type(exc).__name__}: {exc}"]
             if not problems and spec.name in names:
                 problems = [f"{spec.name}: registered twice by the same plugin"]
             if problems:
@@ -206,13 +227,15 @@ class Registry:
         patterns = [pattern] if isinstance(pattern, str) else list(pattern)
         if pretrained:  # as in timm, a pattern without a tag part matches all tags: "resnet18" -> "resnet18.*"
             patterns += [p + ".*" for p in patterns if "." not in p]
+        if task is not None and task not in TASKS:
+            raise ValueError(f"unknown task {task!r}; choose from {', '.join(TASKS)}")
         names = []
         for name, entries in self._architectures.items():
-            spec = entries[0].spec
-            if task is not None and spec.task != task:
-                continue
-            candidates = [f"{name}.{tag}" for tag in spec.pretrained] if pretrained else [name]
-            names += [c for c in candidates if any(fnmatch.fnmatchcase(c, p) for p in patterns)]
+            for spec in (e.spec for e in entries):  # on a conflict, every claim's task and tags
+                if task is not None and spec.task != task:
+                    continue
+                candidates = [f"{name}.{tag}" for tag in spec.pretrained] if pretrained else [name]
+                names += [c for c in candidates if any(fnmatch.fnmatchcase(c, p) for p in patterns)]
         return sorted(set(names), key=_natural_key)
 
     def specs(self) -> Iterable[tuple[Any, PluginRecord]]:
@@ -224,6 +247,10 @@ class Registry:
     def candidates(self, name: str) -> list[tuple[ArchitectureSpec, PluginRecord]]:
         """Every (spec, plugin) registering architecture ``name`` (more than one on a conflict)."""
         return [(e.spec, e.plugin) for e in self._architectures.get(name, [])]
+
+    def explainer_candidates(self, name: str) -> list[tuple[ExplainerSpec, PluginRecord]]:
+        """Every (spec, plugin) registering explainer ``name`` (more than one on a conflict)."""
+        return [(e.spec, e.plugin) for e in self._explainers.get(name, [])]
 
     def list_explainers(self, pattern: str = "*") -> list[str]:
         return sorted((n for n in self._explainers if fnmatch.fnmatchcase(n, pattern)), key=_natural_key)
@@ -237,7 +264,10 @@ class Registry:
         if not isinstance(name, str) or not name:
             raise UnknownModelError(f"model name must be a non-empty string, got {name!r}")
         qualifier, _, rest = name.rpartition(":")
-        arch, _, tag = rest.partition(".")
+        arch, dot, tag = rest.partition(".")
+        if dot and not tag:
+            raise UnknownTagError(f"{name!r} ends with a dot: write {name[:-1]!r} for the architecture, "
+                                  f"or {name}TAG for one of its pretrained tags.")
         entry = self._pick(self._architectures, arch, qualifier, UnknownModelError, "model")
         spec = entry.spec
         if tag:
@@ -264,9 +294,12 @@ class Registry:
 
     def model_info(self, name: str) -> ModelInfo:
         spec, plugin, _ = self.resolve(name)
+        # Copies all the way down: a caller editing the info must not edit the registry.
+        pretrained = {tag: replace(cfg, metrics=dict(cfg.metrics), model_kwargs=dict(cfg.model_kwargs))
+                      for tag, cfg in spec.pretrained.items()}
         return ModelInfo(
             name=spec.name, task=spec.task, builder=spec.builder, defaults=dict(spec.defaults),
-            pretrained=dict(spec.pretrained), description=spec.description,
+            pretrained=pretrained, description=spec.description,
             plugin=plugin.name, distribution=plugin.distribution, version=plugin.version,
             export=spec.export,
         )
@@ -284,17 +317,26 @@ class Registry:
             chosen = [e for e in entries
                       if wanted in (normalize_distribution(e.plugin.distribution), normalize_distribution(e.plugin.name))]
             if not chosen:
-                have = ", ".join(f"{e.plugin.distribution}:{name}" for e in entries)
+                have = ", ".join(f"{label}:{name}" for label in _labels(entries))
                 raise error(f"No plugin {qualifier!r} registers {kind} {name!r}; available: {have}.")
-            return chosen[0]
+            entries = chosen
         if len(entries) > 1:
-            dists = [e.plugin.distribution for e in entries]
+            labels = _labels(entries)
             raise AmbiguousNameError(
-                f"{kind} {name!r} is registered by several plugins: {', '.join(dists)}. Choose one "
-                f"with a qualified name such as {dists[0]}:{name}, or turn the others off with "
-                f"ZOO_DISABLE_PLUGINS={dists[1]}."
+                f"{kind} {name!r} is registered by several plugins: {', '.join(labels)}. Choose one "
+                f"with a qualified name such as {labels[0]}:{name}, or turn the others off with "
+                f"ZOO_DISABLE_PLUGINS={labels[1]}."
             )
         return entries[0]
+
+
+def _labels(entries: list[_Entry]) -> list[str]:
+    """What names each claiming plugin in a qualified name: its distribution, or its entry-point
+    name where one distribution has several entry points claiming the name."""
+    dists = [normalize_distribution(e.plugin.distribution) for e in entries]
+    if len(set(dists)) == len(dists):
+        return [e.plugin.distribution for e in entries]
+    return [e.plugin.name for e in entries]
 
 
 def import_builder(builder: Any, owner: str) -> Any:
@@ -319,14 +361,25 @@ def _natural_key(name: str) -> list:
 
 _lock = threading.Lock()
 _registry: Registry | None = None
+_discovering = threading.local()
 
 
 def get_registry() -> Registry:
     """The process-wide registry, discovered on first use."""
     global _registry
+    if getattr(_discovering, "active", False):
+        # A plugin's import or hook asked for the registry that is being built from it: waiting
+        # on the lock would hang forever. The error is reported against that plugin.
+        raise ZooError("zoo.list_models(), model_info(), create() and the like cannot be called while "
+                       "plugins are being loaded (from a plugin module's import or from its hooks). "
+                       "Return specs only; look other models up when your builder runs.")
     with _lock:
         if _registry is None:
-            _registry = Registry.from_entry_points()
+            _discovering.active = True
+            try:
+                _registry = Registry.from_entry_points()
+            finally:
+                _discovering.active = False
         return _registry
 
 

@@ -1,6 +1,7 @@
 """The data a plugin hands to the registry: specs, pretrained configs and model info.
 
-Plain dataclasses, importable without torch, so listing models stays cheap.
+Plain dataclasses, importable without torch, so listing models stays cheap. They are frozen and
+hashable; their dict fields take no part in the hash.
 """
 
 from __future__ import annotations
@@ -31,12 +32,12 @@ class PretrainedCfg:
     sha256: str | None = None
     num_classes: int | None = None
     in_chans: int = 3
-    metrics: dict[str, float] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict, hash=False)
     license: str | None = None
     default: bool = False
     # Builder kwargs the weights were trained with (e.g. a smaller width than the spec's
     # defaults); applied when this tag is selected, before the caller's own kwargs.
-    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    model_kwargs: dict[str, Any] = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,8 @@ class ArchitectureSpec:
     name: str
     task: str
     builder: Builder
-    defaults: dict[str, Any] = field(default_factory=dict)
-    pretrained: dict[str, PretrainedCfg] = field(default_factory=dict)
+    defaults: dict[str, Any] = field(default_factory=dict, hash=False)
+    pretrained: dict[str, PretrainedCfg] = field(default_factory=dict, hash=False)
     description: str = ""
     export: bool | str = True
 
@@ -91,8 +92,8 @@ class ModelInfo:
     name: str
     task: str
     builder: Builder
-    defaults: dict[str, Any]
-    pretrained: dict[str, PretrainedCfg]
+    defaults: dict[str, Any] = field(hash=False)
+    pretrained: dict[str, PretrainedCfg] = field(hash=False)
     description: str
     plugin: str
     distribution: str
@@ -148,12 +149,22 @@ def explainer_spec_problems(spec: object) -> list[str]:
     problems = []
     if not isinstance(spec.name, str) or not ARCH_NAME_RE.match(spec.name):
         problems.append(f"name {spec.name!r} must match {ARCH_NAME_RE.pattern}")
-    bad_tasks = [t for t in spec.tasks if t not in TASKS]
-    if bad_tasks:
-        problems.append(f"{spec.name}: unknown tasks {bad_tasks}; choose from {', '.join(TASKS)}")
+    problems += _tasks_problems(spec.name, spec.tasks)
     problems += _builder_problems(spec.name, spec.builder)
     problems += _opt_out_problems(spec.name, "sanity_check", spec.sanity_check)
     return problems
+
+
+def _tasks_problems(name: str, tasks: object) -> list[str]:
+    if isinstance(tasks, str):  # ("classification") without its trailing comma
+        return [f"{name}: tasks must be a tuple of task names, got the string {tasks!r}; "
+                f"write ({tasks!r},)"]
+    if not isinstance(tasks, (tuple, list, set, frozenset)):
+        return [f"{name}: tasks must be a tuple of task names, got {type(tasks).__name__}"]
+    bad_tasks = [t for t in tasks if t not in TASKS]
+    if bad_tasks:
+        return [f"{name}: unknown tasks {bad_tasks}; choose from {', '.join(TASKS)}"]
+    return []
 
 
 def _opt_out_problems(name: str, field_name: str, value: object) -> list[str]:

@@ -66,3 +66,23 @@ def test_list_survives_a_name_conflict(plugin_packages, run_zoo):
     assert result.returncode == 0
     row = next(line for line in result.stdout.splitlines() if line.startswith("sample_segmenter"))
     assert "zoo-sample-plugin" in row and "zoo-sample-duplicate" in row
+    result = run_zoo("list", "sample_*")  # a clashing explainer name as well
+    assert result.returncode == 0, result.stderr
+    row = next(line for line in result.stdout.splitlines() if line.startswith("sample_ones"))
+    assert "zoo-sample-plugin" in row and "zoo-sample-duplicate" in row
+
+
+def test_a_plugin_looking_the_registry_up_while_loading_is_refused_not_hung(plugin_packages, run_zoo):
+    """Discovery holds the registry lock; a hook calling zoo.model_info() used to wait on it forever."""
+    plugin_packages("sample-plugin", "reentrant-plugin")
+    result = run_zoo("list", "--names")
+    assert result.returncode == 0, result.stderr
+    assert "sample_segmenter" in result.stdout and "alias_of_sample_segmenter" not in result.stdout
+    assert "reentrant" in result.stderr and "cannot be called while plugins are being loaded" in result.stderr
+
+
+def test_an_ambiguous_name_is_a_usage_error(plugin_packages, run_zoo):
+    plugin_packages("sample-plugin", "sample-duplicate")
+    result = run_zoo("info", "sample_segmenter")
+    assert result.returncode == 2
+    assert "zoo-sample-duplicate:sample_segmenter" in result.stderr or "zoo-sample-plugin:sample_segmenter" in result.stderr

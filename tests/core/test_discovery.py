@@ -72,6 +72,12 @@ def test_broken_plugins_are_skipped_with_a_warning_and_the_rest_works(plugin_pac
     assert any("bad.name" in m for m in messages)
     assert "sample_segmenter" in names and "survivor" in names
     assert "bad_task" not in names and "bad.name" not in names
+    assert any("unknown hook 'zoo_architecture'" in m and "Did you mean zoo_architectures?" in m
+               for m in messages)
+    assert any("string 'classification'" in m and "write ('classification',)" in m for m in messages)
+    assert any("no_tasks: tasks must be a tuple of task names, got NoneType" in m for m in messages)
+    assert "never_registered" not in names
+    assert "string_tasks" not in zoo.list_explainers()
     zoo.create("sample_classifier")  # the well-behaved plugin still builds
 
 
@@ -91,8 +97,34 @@ def test_duplicate_names_raise_naming_both_distributions(plugin_packages):
     assert "zoo-sample-plugin" in str(excinfo.value) and "zoo-sample-duplicate" in str(excinfo.value)
     assert isinstance(excinfo.value, ValueError)
     conflicts = get_registry().conflicts()
-    assert set(conflicts) == {"model sample_segmenter"}
+    assert set(conflicts) == {"model sample_segmenter", "explainer sample_ones"}
     assert set(conflicts["model sample_segmenter"]) == {"zoo-sample-plugin", "zoo-sample-duplicate"}
+
+
+def test_a_name_conflict_lists_every_claims_tags(plugin_packages):
+    plugin_packages("sample-plugin", "sample-duplicate")
+    assert zoo.list_models("sample_seg*", pretrained=True) == [
+        "sample_segmenter.dup", "sample_segmenter.other", "sample_segmenter.toy"]
+    assert zoo.model_info("zoo-sample-duplicate:sample_segmenter.dup").distribution == "zoo-sample-duplicate"
+
+
+def test_one_distribution_claiming_a_name_twice_is_told_apart_by_entry_point():
+    registry = Registry()
+
+    def plugin(tag):
+        class Plugin:
+            @zoo.hookimpl
+            def zoo_architectures(self):
+                return [zoo.ArchitectureSpec("twice", "classification", builder=lambda **kw: tag)]
+        return Plugin()
+
+    registry.register(plugin("first"), name="first", distribution="one-dist")
+    registry.register(plugin("second"), name="second", distribution="one-dist")
+    with pytest.raises(zoo.AmbiguousNameError, match="first, second.*first:twice.*ZOO_DISABLE_PLUGINS=second"):
+        registry.resolve("twice")
+    with pytest.raises(zoo.AmbiguousNameError):  # the distribution names both: never silently the first
+        registry.resolve("one-dist:twice")
+    assert registry.resolve("second:twice")[1].name == "second"
 
 
 def test_qualified_name_chooses_between_duplicates(plugin_packages):
@@ -141,3 +173,16 @@ def test_hookimpl_with_a_wrong_signature_is_reported():
     with pytest.warns(PluginWarning, match="hook validation failed"):
         record = registry.register(Plugin(), name="wrong")
     assert not record.loaded and record.errors
+
+
+def test_a_plugin_with_no_zoo_hook_is_reported():
+    registry = Registry()
+
+    class Forgotten:
+        def zoo_architectures(self):  # no @zoo.hookimpl
+            return []
+
+    with pytest.warns(PluginWarning, match="implements no zoo hook.*@zoo.hookimpl"):
+        record = registry.register(Forgotten(), name="forgotten")
+    assert record.errors
+

@@ -15,7 +15,7 @@ import importlib
 import sys
 import warnings
 
-from zoo.errors import UnknownNameError, ZooError
+from zoo.errors import AmbiguousNameError, UnknownNameError, ZooError
 
 COMMAND_MODULES = (
     "zoo.cli.listing",
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except UnknownNameError as exc:
+    except (UnknownNameError, AmbiguousNameError) as exc:
         print(f"zoo: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except ZooError as exc:

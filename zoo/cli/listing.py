@@ -43,8 +43,10 @@ def run_list(args: argparse.Namespace) -> int:
         print()
         rows = []
         for name in explainers:
-            spec, plugin = registry.explainer(name)
-            rows.append([name, ", ".join(spec.tasks), plugin.distribution, spec.description])
+            candidates = registry.explainer_candidates(name)
+            spec = candidates[0][0]
+            rows.append([name, ", ".join(spec.tasks), " + ".join(p.distribution for _, p in candidates),
+                         spec.description])
         print(format_table(["explainer", "tasks", "plugin", "description"], rows))
     return 0
 
