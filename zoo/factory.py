@@ -29,7 +29,11 @@ def create(name: str, pretrained: bool = False, *, num_classes: int | None = Non
 
     Returns the model; in eval mode when weights were loaded, as built otherwise.
     """
-    spec, plugin, tag = get_registry().resolve(name, pretrained=pretrained)
+    if revision is not None and not (pretrained and weights is None):
+        raise ValueError(f"revision={revision!r} selects a Hub revision, so it needs pretrained=True "
+                         "and no weights= file; drop it, or pass pretrained=True.")
+    # With a local file, an architecture without tags needs no default tag.
+    spec, plugin, tag = get_registry().resolve(name, pretrained=pretrained and weights is None)
     cfg = spec.pretrained[tag] if tag else None
 
     # Precedence: spec defaults < the tag's head and model_kwargs < caller kwargs < explicit arguments.
@@ -38,6 +42,7 @@ def create(name: str, pretrained: bool = False, *, num_classes: int | None = Non
         build_kwargs.update({k: v for k, v in (("num_classes", cfg.num_classes), ("in_chans", cfg.in_chans))
                              if v is not None})
         build_kwargs.update(cfg.model_kwargs)
+    trained_with = dict(build_kwargs)  # what the tag's weights fit
     build_kwargs.update(kwargs)
     if num_classes is not None:
         build_kwargs["num_classes"] = num_classes
@@ -64,8 +69,8 @@ def create(name: str, pretrained: bool = False, *, num_classes: int | None = Non
 
     from zoo.weights import HeadChange, build_with_weights
 
-    change = None if cfg is None else HeadChange(cfg.num_classes, build_kwargs.get("num_classes"),
-                                                 cfg.in_chans, build_kwargs.get("in_chans"))
+    change = None if cfg is None else HeadChange(trained_with.get("num_classes"), build_kwargs.get("num_classes"),
+                                                 trained_with.get("in_chans"), build_kwargs.get("in_chans"))
     # Hub files never change once downloaded: worth an aligned copy if they need one (zoo.aligned_copies).
     return build_with_weights(build, source, change=change, aligned_copy=weights is None).eval()
 

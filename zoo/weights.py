@@ -105,6 +105,8 @@ def read_header(path: str | Path) -> dict[str, TensorEntry]:
     remembered on disk for later processes (:mod:`zoo.checked_files`).
     """
     path = check_suffix(path)
+    if path.is_dir():
+        raise WeightsError(f"{path}: is a directory; pass the .safetensors file inside it")
     if not path.is_file():
         raise WeightsError(f"{path}: no such weights file")
     before = checked_files.identity(path)

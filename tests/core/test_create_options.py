@@ -1,0 +1,89 @@
+"""`zoo.create` options on a plugin's own specs: tags that leave fields at their defaults, local
+weights, and arguments that cannot apply (issue 2)."""
+
+import pytest
+import torch.nn as nn
+from safetensors.torch import save_model
+
+import zoo
+import zoo.registry
+from zoo.weights import WeightsMismatchWarning
+
+
+class TinyClassifier(nn.Module):
+    def __init__(self, num_classes=4, in_chans=3):
+        super().__init__()
+        self.stem = nn.Conv2d(in_chans, 8, 3)
+        self.head = nn.Linear(8, num_classes)
+
+    def forward(self, x):
+        return self.head(self.stem(x).mean((2, 3)))
+
+
+class Plugin:
+    @zoo.hookimpl
+    def zoo_architectures(self):
+        return [
+            # The tag leaves num_classes at its default (None): the weights fit the spec's 4 classes.
+            zoo.ArchitectureSpec("tiny", "classification", TinyClassifier, defaults={"num_classes": 4},
+                                 pretrained={"t": zoo.PretrainedCfg("org/tiny.t", metrics={"acc": 0.5})}),
+            zoo.ArchitectureSpec("tiny_untagged", "classification", TinyClassifier),
+        ]
+
+
+@pytest.fixture(autouse=True)
+def registry(monkeypatch):
+    registry = zoo.registry.Registry()
+    registry.register(Plugin(), name="tiny-plugin")
+    monkeypatch.setattr(zoo.registry, "_registry", registry)
+    return registry
+
+
+@pytest.fixture
+def weights(tmp_path):
+    path = tmp_path / "tiny.safetensors"
+    save_model(TinyClassifier(num_classes=4), str(path))
+    return path
+
+
+def test_a_new_head_on_a_tag_without_num_classes_is_reinitialised_with_a_warning(weights):
+    with pytest.warns(WeightsMismatchWarning, match="head"):
+        model = zoo.create("tiny.t", weights=weights, num_classes=2)
+    assert model.head.out_features == 2
+    assert zoo.create("tiny.t", weights=weights).head.out_features == 4  # same head: strict, silent
+
+
+def test_a_local_file_needs_no_default_tag(weights):
+    model = zoo.create("tiny_untagged", pretrained=True, weights=weights)
+    assert not model.training
+
+
+def test_revision_without_a_hub_download_is_refused(weights):
+    for kwargs in ({}, {"weights": weights}):
+        with pytest.raises(ValueError, match="revision='v1'.*pretrained=True"):
+            zoo.create("tiny", revision="v1", **kwargs)
+
+
+def test_an_empty_tag_is_an_unknown_tag():
+    with pytest.raises(zoo.UnknownTagError, match="ends with a dot"):
+        zoo.create("tiny.")
+
+
+def test_an_unknown_task_is_refused_with_the_known_ones():
+    with pytest.raises(ValueError, match="unknown task 'clasification'.*classification"):
+        zoo.list_models(task="clasification")
+
+
+def test_a_directory_is_not_a_weights_file(tmp_path):
+    with pytest.raises(zoo.WeightsError, match="is a directory"):
+        zoo.create("tiny", weights=tmp_path)
+
+
+def test_specs_are_hashable_and_model_info_is_a_copy():
+    info = zoo.model_info("tiny")
+    assert hash(info) == hash(zoo.model_info("tiny"))
+    assert len({info.pretrained["t"], zoo.model_info("tiny").pretrained["t"]}) == 1
+    info.pretrained["t"].metrics["acc"] = 1.0
+    info.defaults["num_classes"] = 99
+    assert zoo.model_info("tiny").pretrained["t"].metrics == {"acc": 0.5}
+    assert zoo.model_info("tiny").defaults == {"num_classes": 4}
