@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from zoo.seeding import seeded
 
 NUM_CLASSES = 4  # the colour of the square
-TRAIN_SIZE = 24
+TRAIN_SIZE = 32  # also the sanity check's image size: never below the contract's 32
 
 
 class InjectedFault(RuntimeError):

@@ -4,6 +4,9 @@ import torch
 import torch.nn.functional as F
 
 import zoo
+from zoo.inputs import check_image_batch
+
+MIN_SIZE = 32  # the contract's minimum image size: the suite must never feed anything smaller
 
 
 def _targets(target, n, scores):
@@ -47,6 +50,7 @@ class CAM(zoo.Explainer):
 
     @torch.no_grad()
     def __call__(self, images, target=None):
+        check_image_batch(images, in_chans=images.shape[1], min_size=MIN_SIZE, owner="good_cam")
         with _EvalMode(self.model):
             features = self.model.forward_features(images)
             weights = self.model.get_classifier().weight
@@ -69,6 +73,7 @@ class Saliency(zoo.Explainer):
         return grad
 
     def __call__(self, images, target=None):
+        check_image_batch(images, in_chans=images.shape[1], min_size=MIN_SIZE, owner="good_saliency")
         with _EvalMode(self.model):
             return _normalise(self._gradients(images, target).abs().amax(1))
 

@@ -1,14 +1,20 @@
 import torch.nn as nn
 import torch.nn.functional as F
 
+from zoo.inputs import check_image_batch
+
+MIN_SIZE = 32  # the contract's minimum: the suite must never feed anything smaller
+
 
 class TinySegmenter(nn.Module):
     def __init__(self, num_classes=3, in_chans=3, width=8):
         super().__init__()
         self.down = nn.Sequential(nn.Conv2d(in_chans, width, 3, stride=2, padding=1), nn.BatchNorm2d(width), nn.ReLU())
         self.head = nn.Conv2d(width, num_classes, 1)
+        self.in_chans = in_chans
 
     def forward(self, x):
+        check_image_batch(x, in_chans=self.in_chans, min_size=MIN_SIZE)
         return F.interpolate(self.head(self.down(x)), size=x.shape[-2:], mode="bilinear", align_corners=False)
 
 
@@ -18,8 +24,10 @@ class TinyClassifier(nn.Module):
         self.features = nn.Sequential(nn.Conv2d(in_chans, width, 3, padding=1), nn.BatchNorm2d(width),
                                       nn.ReLU(inplace=True), nn.MaxPool2d(2))
         self.fc = nn.Linear(width, num_classes)
+        self.in_chans = in_chans
 
     def forward_features(self, x):
+        check_image_batch(x, in_chans=self.in_chans, min_size=MIN_SIZE)
         return self.features(x)
 
     def get_classifier(self):
