@@ -54,3 +54,16 @@ def test_third_party_tags_need_no_card_but_sha_and_metrics(tmp_path, monkeypatch
                      "several tags are marked default: u, v"):
         assert fragment in bad.message
     assert _result({}).status == SKIP
+
+
+def test_a_card_of_someone_elses_weights_is_not_compared(tmp_path, monkeypatch):
+    """hubcards/arch.t/ belongs to the hub repo its config names: a third-party tag of the same
+    name (a plugin registering its own "unet.shapes") is not checked against the project's card."""
+    monkeypatch.setenv("ZOO_HUBCARDS_DIR", str(tmp_path))
+    _card(tmp_path, config={"hf_hub_id": "visionzoo/arch.t", "num_classes": 5})
+    third_party = _result({"t": _cfg(hf_hub_id="acme/arch.t", sha256="c" * 64)})
+    assert third_party.status == PASS, third_party.message
+    mine = _result({"t": _cfg(sha256="c" * 64)})
+    assert mine.status == FAIL and "num_classes=5" in mine.message and "the spec pins" in mine.message
+    renamed = _result({"t": _cfg(hf_hub_id="visionzoo/other.t")})
+    assert renamed.status == FAIL and "hf_hub_id='visionzoo/arch.t' but the spec's tag says" in renamed.message

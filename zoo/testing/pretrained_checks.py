@@ -51,6 +51,16 @@ def tag_problems(arch: str, tag: str, cfg, cards: Path | None) -> list[str]:
     return problems
 
 
+def _card_belongs_to(data, cfg, shipped: bool) -> bool:
+    """Whether the card folder describes this tag's weights: its config names the same hub repo,
+    or, for a config that names none, the weights are the project's own (``visionzoo/``). A folder
+    ``hubcards/<arch>.<tag>/`` of another owner's weights is none of this tag's business."""
+    hub_id = data.get("hf_hub_id") if isinstance(data, dict) else None
+    if isinstance(hub_id, str):
+        return hub_id == cfg.hf_hub_id
+    return shipped
+
+
 def _card_problems(arch: str, tag: str, cfg, cards: Path | None) -> list[str]:
     shipped = isinstance(cfg.hf_hub_id, str) and cfg.hf_hub_id.split("/")[0] == FIRST_PARTY_ORG
     if cards is None:
@@ -58,14 +68,18 @@ def _card_problems(arch: str, tag: str, cfg, cards: Path | None) -> list[str]:
     folder = cards / f"{arch}.{tag}"
     if not folder.is_dir():
         return [f"card folder {folder} is missing (weights under '{FIRST_PARTY_ORG}/' ship a card)"] if shipped else []
-    problems = [f"card {folder} has no {f}" for f in CARD_FILES if not (folder / f).is_file()]
     config = folder / "config.json"
+    data, problems = {}, []
     if config.is_file():
         try:
             data = json.loads(config.read_text())
         except ValueError as exc:
             problems.append(f"{config} is not valid JSON: {exc}")
-            data = {}
+    if not _card_belongs_to(data, cfg, shipped):
+        # e.g. a third-party plugin's own "unet.shapes" next to the project's card of that name
+        return [f"{config}: hf_hub_id={data['hf_hub_id']!r} but the spec's tag says {cfg.hf_hub_id!r}"] if shipped else []
+    problems = [f"card {folder} has no {f}" for f in CARD_FILES if not (folder / f).is_file()] + problems
+    if isinstance(data, dict):
         for key in ("num_classes", "in_chans"):
             if key in data and getattr(cfg, key) is not None and data[key] != getattr(cfg, key):
                 problems.append(f"{config}: {key}={data[key]} but the spec's tag says {getattr(cfg, key)}")
