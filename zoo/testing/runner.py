@@ -34,8 +34,30 @@ def _threads():
             torch.set_num_threads(previous)
 
 
+GLOBAL_STATE_CLAUSE = ("a model or explainer leaves torch's global state as found (grad and inference mode, "
+                       "default dtype and device, deterministic algorithms, anomaly mode, global module hooks)")
+
+
 def run_check(check: Check, subject) -> CheckResult:
-    """Run one check; never raises (a crash inside the model is a failure of the check's clause)."""
+    """Run one check; never raises (a crash inside the model is a failure of the check's clause).
+
+    torch's global state is put back after every check; a subject that changed it fails that
+    check, so the change is blamed on it and not on whichever subject runs next."""
+    from zoo.testing import global_state
+
+    before = global_state.snapshot()
+    result = _run(check, subject)
+    leftovers = global_state.restore(before)
+    if not leftovers:
+        return result
+    message = f"left torch's global state changed: {'; '.join(leftovers)} (the suite restored it)"
+    if result.failed:
+        message = f"{result.message}; also {message}"
+    return CheckResult(result.subject, result.check, FAIL, message,
+                       result.clause if result.failed else GLOBAL_STATE_CLAUSE, result.seconds)
+
+
+def _run(check: Check, subject) -> CheckResult:
     start = time.perf_counter()
     label = f"{subject.kind} {subject.name}"
     try:

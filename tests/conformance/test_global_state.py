@@ -1,0 +1,60 @@
+"""torch's global state (grad mode, default dtype, global hooks, ...) changed by a subject is put
+back after each check and reported as a failure of that subject, never of the next one."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+import zoo
+from zoo.testing import FAIL, PASS, ExplainerSubject, ModelSubject, run_subjects
+
+
+class _GradOff(zoo.Explainer):
+    """Saliency that switches autograd off globally on its way out (and never back on)."""
+
+    def __call__(self, images, target=None):
+        x = images.detach().clone().requires_grad_(True)
+        with torch.enable_grad():
+            scores = self.model(x)
+            classes = scores.argmax(1) if target is None else torch.as_tensor(
+                [target] * len(images) if isinstance(target, int) else target)
+            (grad,) = torch.autograd.grad(scores.gather(1, classes[:, None]).sum(), x)
+        torch.set_grad_enabled(False)
+        torch.nn.modules.module.register_module_forward_hook(lambda *a: None)
+        return grad.abs().amax(1)
+
+
+class _Tiny(nn.Module):
+    def __init__(self, num_classes=2, in_chans=3):
+        super().__init__()
+        self.conv = nn.Conv2d(in_chans, num_classes, 3, padding=1)
+
+    def forward(self, x):
+        return self.conv(x)
+
+
+def _dtype_changing_builder(num_classes=2, in_chans=3):
+    torch.set_default_dtype(torch.float64)
+    return _Tiny(num_classes, in_chans).float()
+
+
+def test_leftover_global_state_fails_the_subject_that_left_it():
+    explainer = ExplainerSubject(spec=zoo.ExplainerSpec(name="grad_off", builder=_GradOff,
+                                                        tasks=("classification",)))
+    model = ModelSubject(spec=zoo.ArchitectureSpec(name="tiny", task="semantic_segmentation", builder=_Tiny))
+    results = run_subjects([explainer, model], ["explainer_output", "gradients"])
+    by_subject = {r.subject: r for r in results}
+    bad = by_subject["explainer grad_off"]
+    assert bad.status == FAIL and "global state" in bad.clause
+    assert "grad mode left disabled" in bad.message and "global nn.Module hook(s)" in bad.message
+    assert by_subject["model tiny"].status == PASS, by_subject["model tiny"].message
+    assert torch.is_grad_enabled() and not torch.nn.modules.module._global_forward_hooks
+
+
+def test_a_builder_changing_the_default_dtype_fails_build():
+    model = ModelSubject(spec=zoo.ArchitectureSpec(name="f64", task="semantic_segmentation",
+                                                   builder=_dtype_changing_builder))
+    (result,) = run_subjects([model], ["build"])
+    assert result.status == FAIL and "default dtype left torch.float64 (was torch.float32)" in result.message
+    assert torch.get_default_dtype() == torch.float32
