@@ -47,6 +47,12 @@ BROKEN = [
     ("blind_explainer", "explainer_sanity", "model-randomisation sanity check", "mean Spearman rank correlation 1.00"),
     ("blind_explainer", "explainer_targets", "each image's target is honoured", "its target was ignored"),
     ("messy_explainer", "explainer_state", "training flags", ".grad changed on"),
+    ("mutating_classifier", "input_unchanged", "forward leaves its input tensor as it was",
+     "a forward pass in eval mode modified the input tensor in place (input: max abs difference"),
+    ("noisy_segmenter", "eval_determinism", "the same input gives the same output", "two eval passes"),
+    ("noisy_segmenter", "safetensors_roundtrip", "bit-identical eval outputs",
+     "it is not deterministic in eval mode (see eval_determinism)"),
+    ("two_faced_segmenter", "export", "exported program matches eager", "max abs difference"),
 ]
 
 
@@ -57,6 +63,14 @@ def test_bad_package_is_rejected_naming_the_clause(plugin_packages, name, check,
     assert result.status == FAIL, result
     assert clause in result.clause
     assert detail in result.message
+
+
+def test_a_model_writing_into_its_input_fails_only_input_unchanged(plugin_packages):
+    """The in-place edit is named once, by its own check; the checks that compare outputs feed
+    each pass a fresh copy, so they do not misreport it as nondeterminism or missing state."""
+    plugin_packages("conformance-bad")
+    results = run_subjects([_subject("mutating_classifier")])
+    assert {r.check for r in results if r.status == FAIL} == {"input_unchanged"}
 
 
 def test_bad_package_also_passes_what_it_keeps(plugin_packages):

@@ -79,14 +79,41 @@ def check_in_chans(subject):
     return f"C={c} (default {default})"
 
 
+def _fresh(inputs):
+    """A private copy of an example input, so a model that writes into its input cannot make
+    the next pass see other values (that defect is input_unchanged's to report)."""
+    return [x.clone() for x in inputs] if isinstance(inputs, list) else inputs.clone()
+
+
 @check("eval_determinism", MODEL, "in eval mode the same input gives the same output")
 def check_eval_determinism(subject):
     model = subject.model()
     inputs = subject.example()
-    first, second = _eval_output(model, inputs), _eval_output(model, inputs)
+    first, second = _eval_output(model, _fresh(inputs)), _eval_output(model, _fresh(inputs))
     diff = difference(first, second)
     if diff:
         raise broken(f"two eval passes on the same input differ: {diff}")
+
+
+@check("input_unchanged", MODEL, "forward leaves its input tensor as it was (eval and train mode): "
+                                 "the caller's images are not modified in place")
+def check_input_unchanged(subject):
+    import torch
+
+    model = subject.model()
+    for mode, inputs in (("eval", subject.example()), ("train", subject.example(batch=2))):
+        original = _fresh(inputs)
+        with torch.no_grad():
+            if mode == "eval":
+                model.eval()(inputs)
+            else:
+                model.train()
+                model(inputs, instance_targets(inputs, default_num_classes(subject))) \
+                    if subject.task == INSTANCE else model(inputs)
+        diff = difference(original, inputs, path="input")
+        if diff:
+            raise broken(f"a forward pass in {mode} mode modified the input tensor in place ({diff}); "
+                         f"compute on a copy (x = x - mean, not x.sub_(mean))")
 
 
 @check("gradients", MODEL, "in train mode a loss on the output sends a finite gradient to every trainable parameter")
@@ -126,12 +153,16 @@ def check_safetensors_roundtrip(subject):
             loaded = build_with_weights(lambda: subject.build_seeded(SEED + 1), path).eval()
         except Exception as exc:  # noqa: BLE001
             raise broken(f"loading the saved state dict into a fresh build failed: {type(exc).__name__}: {exc}") from exc
-    expected = _eval_output(model, inputs)
-    diff = difference(expected, _eval_output(loaded, inputs))
+    expected = _eval_output(model, _fresh(inputs))
+    diff = difference(expected, _eval_output(loaded, _fresh(inputs)))
     if diff:
+        if difference(expected, _eval_output(model, _fresh(inputs))):
+            raise broken(f"outputs after the round trip differ ({diff}), but so do two eval passes of the model "
+                         f"itself: it is not deterministic in eval mode (see eval_determinism), so the round trip "
+                         f"cannot be judged")
         # Re-allocated copies tell a model whose state is not all in its state dict from
         # loaded tensors that are not 64-byte aligned (vectorised CPU kernels round differently).
-        if difference(expected, _eval_output(copy.deepcopy(loaded), inputs)):
+        if difference(expected, _eval_output(copy.deepcopy(loaded), _fresh(inputs))):
             raise broken(f"outputs after the round trip differ: {diff}; is some state (a tensor attribute, a "
                          f"non-persistent buffer set at random) missing from the state dict?")
         raise broken(f"outputs after the round trip differ: {diff}, but not once the loaded tensors are "
@@ -151,17 +182,21 @@ def check_export(subject):
     inputs = subject.example()
     try:
         with torch.no_grad():
-            program = torch.export.export(model, (inputs,))
-            exported = program.module()(inputs)
+            program = torch.export.export(model, (_fresh(inputs),))
+            exported = program.module()(_fresh(inputs))
     except Exception as exc:  # noqa: BLE001
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise broken(f"torch.export failed: {type(exc).__name__}: {first[:300]}. Make the model exportable "
                      f"or declare ArchitectureSpec(export='why it cannot be')") from exc
-    eager = _eval_output(model, inputs)
+    eager = _eval_output(model, _fresh(inputs))
     flat_a, flat_b = _flatten(eager), _flatten(exported)
-    if len(flat_a) != len(flat_b) or any(a.shape != b.shape or not torch.allclose(a.float(), b.float(), rtol=1e-4, atol=1e-4)
-                                         for a, b in zip(flat_a, flat_b)):
-        raise broken(f"exported program disagrees with eager: {describe(exported)} vs {describe(eager)}")
+    if len(flat_a) != len(flat_b) or any(a.shape != b.shape for a, b in zip(flat_a, flat_b)):
+        raise broken(f"exported program disagrees with eager: exported {describe(exported)} vs eager {describe(eager)}")
+    worst = max((float((a.float() - b.float()).abs().nan_to_num(float("inf")).max()) for a, b in zip(flat_a, flat_b)
+                 if a.numel() and not torch.allclose(a.float(), b.float(), rtol=1e-4, atol=1e-4)), default=None)
+    if worst is not None:
+        raise broken(f"exported program disagrees with eager ({describe(eager)}): max abs difference {worst:.3g} "
+                     f"(tolerance rtol=1e-4, atol=1e-4)")
 
 
 def _flatten(x) -> list:

@@ -62,8 +62,8 @@ def check_classification_features(subject):
         raise broken(f"{type(model).__name__} has no {' and no '.join(f'{m}()' for m in missing)}")
     x = images(2, subject.in_chans(), *(subject.input_size() or (40, 56)))
     with torch.no_grad():
-        logits = model(x)
-        features = model.forward_features(x)
+        logits = model(x.clone())  # copies: writing into the input is input_unchanged's to report
+        features = model.forward_features(x.clone())
     if not isinstance(features, torch.Tensor) or features.ndim != 4 or features.shape[0] != 2:
         raise broken(f"forward_features(input {tuple(x.shape)}) gave {describe(features)}; expected (2, C', h, w)")
     head = model.get_classifier()

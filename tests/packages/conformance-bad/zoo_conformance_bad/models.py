@@ -58,3 +58,44 @@ def unsorted_maskrcnn(num_classes=3, in_chans=3):
     from zoo_conformance_bad._maskrcnn import tiny_maskrcnn
 
     return _Unsorted(tiny_maskrcnn(num_classes, in_chans))
+
+
+class MutatingClassifier(nn.Module):
+    """Normalises the caller's images in place."""
+
+    def __init__(self, num_classes=4, in_chans=3):
+        super().__init__()
+        self.conv = nn.Conv2d(in_chans, 8, 3, padding=1)
+        self.fc = nn.Linear(8, num_classes)
+
+    def forward_features(self, x):
+        return self.conv(x.sub_(0.5).div_(0.25))
+
+    def get_classifier(self):
+        return self.fc
+
+    def forward(self, x):
+        return self.fc(self.forward_features(x).mean((2, 3)))
+
+
+class NoisySegmenter(HalfSegmenter):
+    """Dropout that stays on in eval mode: no two passes agree."""
+
+    def __init__(self, num_classes=3, in_chans=3):
+        super().__init__(num_classes, in_chans)
+        self.conv = nn.Conv2d(in_chans, num_classes, 3, padding=1)
+
+    def forward(self, x):
+        return torch.nn.functional.dropout(self.conv(x), 0.5, training=True)
+
+
+class TwoFacedSegmenter(HalfSegmenter):
+    """Takes another path while torch.export traces it (as code testing for tracing can)."""
+
+    def __init__(self, num_classes=3, in_chans=3):
+        super().__init__(num_classes, in_chans)
+        self.conv = nn.Conv2d(in_chans, num_classes, 3, padding=1)
+
+    def forward(self, x):
+        out = self.conv(x)
+        return out * 2 if torch.compiler.is_exporting() else out

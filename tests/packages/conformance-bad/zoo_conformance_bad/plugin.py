@@ -30,6 +30,15 @@ def zoo_architectures():
                              builder="zoo_conformance_bad.models:HalfSegmenter", defaults={"num_classes": 3},
                              pretrained={"toy": zoo.PretrainedCfg(hf_hub_id="conformance-bad/untagged.toy",
                                                                   filename="model.pth")}),
+        # input_unchanged: normalises the caller's tensor in place
+        zoo.ArchitectureSpec(name="mutating_classifier", task="classification",
+                             builder="zoo_conformance_bad.models:MutatingClassifier", defaults={"num_classes": 4}),
+        # eval_determinism (and safetensors_roundtrip must not blame the state dict): dropout in eval mode
+        zoo.ArchitectureSpec(name="noisy_segmenter", task="semantic_segmentation",
+                             builder="zoo_conformance_bad.models:NoisySegmenter", defaults={"num_classes": 3}),
+        # export: another path under torch.export than in eager mode
+        zoo.ArchitectureSpec(name="two_faced_segmenter", task="semantic_segmentation",
+                             builder="zoo_conformance_bad.models:TwoFacedSegmenter", defaults={"num_classes": 3}),
     ]
 
 
