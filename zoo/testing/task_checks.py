@@ -10,6 +10,7 @@ CLASSIFICATION_SIZES = ((32, 32), (40, 56))
 CLASSIFICATION_BATCHES = (1, 3)
 # The contract's minimum is 32: every size is >= 32, odd ones not multiples of any stride.
 SEGMENTATION_SIZES = ((33, 47), (64, 64), (97, 33))
+SEGMENTATION_BATCH = 3  # at the first size, compared image by image with batch 1
 
 
 def _num_classes(subject):
@@ -27,8 +28,26 @@ def _finite_float(out, what: str) -> None:
         raise broken(f"{what}: output has {int((~torch.isfinite(out)).sum())} non-finite values")
 
 
-@check("classification_output", MODEL, "classification: (N, C, H, W) -> logits (N, K), for several N and H, W",
-       tasks=(CLASSIFICATION,))
+def _batch_matches_single(model, x, out, what: str) -> None:
+    """Each image's output in the batch ``x`` equals its output alone (eval mode): nothing may
+    mix images (batch statistics) or drop all but the first."""
+    import torch
+
+    for i in range(len(x)):
+        with torch.no_grad():
+            alone = model(x[i:i + 1].clone())
+        if not isinstance(alone, torch.Tensor) or alone.shape != out[i:i + 1].shape:
+            raise broken(f"{what}: image {i} alone gave {describe(alone)}, expected {describe(out[i:i + 1])}")
+        scale = max(1.0, float(alone.abs().max()))
+        if not torch.allclose(out[i:i + 1], alone, rtol=1e-4, atol=1e-4 * scale):
+            gap = float((out[i:i + 1] - alone).abs().max())
+            raise broken(f"{what}: image {i}'s output in the batch differs from its output alone by up to {gap:.3g}; "
+                         f"in eval mode images must not influence each other (batch statistics, or only image 0 "
+                         f"computed?)")
+
+
+@check("classification_output", MODEL, "classification: (N, C, H, W) -> logits (N, K), for several N and H, W; "
+       "each image's logits in a batch equal its logits alone", tasks=(CLASSIFICATION,))
 def check_classification_output(subject):
     import torch
 
@@ -45,6 +64,8 @@ def check_classification_output(subject):
             if not isinstance(out, torch.Tensor) or tuple(out.shape) != (n, k):
                 raise broken(f"{what}; expected ({n}, {k})")
             _finite_float(out, what)
+            if n > 1 and (h, w) == sizes[0]:
+                _batch_matches_single(model, x, out, f"input {tuple(x.shape)}")
     fixed = " (the model declares a fixed input size)" if subject.input_size() else ""
     return f"N in {CLASSIFICATION_BATCHES}, HxW in {sizes}{fixed}, K={k}"
 
@@ -86,25 +107,31 @@ def check_classification_features(subject):
 
 @check("segmentation_output", MODEL,
        "semantic_segmentation: (N, C, H, W) -> logits (N, K, H, W) for any H, W from 32 up, "
-       "not only multiples of 32 (eval mode, batch 1)", tasks=(SEMANTIC,))
+       "not only multiples of 32 (eval mode; batch 1, and batch 3 where each image's logits equal its logits alone)",
+       tasks=(SEMANTIC,))
 def check_segmentation_output(subject):
     import torch
 
     model = subject.model().eval()
     k = _num_classes(subject)
     c = subject.in_chans()
-    for h, w in SEGMENTATION_SIZES:
-        x = images(1, c, h, w)
+    batches = [1] * len(SEGMENTATION_SIZES) + [SEGMENTATION_BATCH]
+    for n, (h, w) in zip(batches, SEGMENTATION_SIZES + SEGMENTATION_SIZES[:1]):
+        x = images(n, c, h, w)
         try:
             with torch.no_grad():
                 out = model(x)
         except Exception as exc:  # noqa: BLE001
             raise broken(f"input {tuple(x.shape)} raised {type(exc).__name__}: {exc}") from exc
         what = f"input {tuple(x.shape)} gave {describe(out)}"
-        if not isinstance(out, torch.Tensor) or tuple(out.shape) != (1, k, h, w):
-            raise broken(f"{what}; expected (1, {k}, {h}, {w})")
+        if not isinstance(out, torch.Tensor) or tuple(out.shape) != (n, k, h, w):
+            hint = "; resize the logits back to x.shape[-2:]" if isinstance(out, torch.Tensor) and \
+                out.ndim == 4 and tuple(out.shape[-2:]) != (h, w) else ""
+            raise broken(f"{what}; expected ({n}, {k}, {h}, {w}){hint}")
         _finite_float(out, what)
-    return f"HxW in {SEGMENTATION_SIZES}, K={k}"
+        if n > 1:
+            _batch_matches_single(model, x, out, f"input {tuple(x.shape)}")
+    return f"HxW in {SEGMENTATION_SIZES}, N in (1, {SEGMENTATION_BATCH}), K={k}"
 
 
 def _instance_inputs(c: int):

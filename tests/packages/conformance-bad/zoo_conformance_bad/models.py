@@ -99,3 +99,22 @@ class TwoFacedSegmenter(HalfSegmenter):
     def forward(self, x):
         out = self.conv(x)
         return out * 2 if torch.compiler.is_exporting() else out
+
+
+class FirstOnlySegmenter(IdleSegmenter):
+    """Segments only the first image of a batch."""
+
+    def __init__(self, num_classes=3, in_chans=3):
+        super().__init__(num_classes, in_chans)
+        del self.unused
+
+    def forward(self, x):
+        return self.conv(x)[:1]
+
+
+class BatchMixClassifier(MutatingClassifier):
+    """Normalises features with the statistics of the whole batch, in eval mode too."""
+
+    def forward_features(self, x):
+        f = self.conv(x)
+        return (f - f.mean(0, keepdim=True)) / (f.std(0, keepdim=True, unbiased=False) + 1)

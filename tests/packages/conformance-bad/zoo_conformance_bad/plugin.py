@@ -39,6 +39,12 @@ def zoo_architectures():
         # export: another path under torch.export than in eager mode
         zoo.ArchitectureSpec(name="two_faced_segmenter", task="semantic_segmentation",
                              builder="zoo_conformance_bad.models:TwoFacedSegmenter", defaults={"num_classes": 3}),
+        # segmentation_output: a batch of 3 gives logits for image 0 only
+        zoo.ArchitectureSpec(name="first_only_segmenter", task="semantic_segmentation",
+                             builder="zoo_conformance_bad.models:FirstOnlySegmenter", defaults={"num_classes": 3}),
+        # classification_output: images in a batch influence each other (batch statistics in eval mode)
+        zoo.ArchitectureSpec(name="batchmix_classifier", task="classification",
+                             builder="zoo_conformance_bad.models:BatchMixClassifier", defaults={"num_classes": 4}),
     ]
 
 
