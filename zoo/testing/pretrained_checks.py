@@ -112,3 +112,41 @@ def check_pretrained_tags(subject):
     if problems:
         raise broken("; ".join(problems))
     return f"{len(spec.pretrained)} tag(s)" + ("" if cards else "; no hubcards/ folder here, cards not checked")
+
+
+@check("pretrained_builds", MODEL,
+       "each pretrained tag's configuration builds (random weights, as zoo.create('arch.tag') does: the tag's "
+       "num_classes, in_chans and model_kwargs over the spec's defaults) and its output follows them")
+def check_pretrained_builds(subject):
+    from zoo.testing.model_checks import _eval_output
+    from zoo.testing.tasks import INSTANCE
+    from zoo.testing.tensors import describe
+
+    spec = subject.spec
+    if not spec.pretrained:
+        raise CheckSkipped("no pretrained tags")
+    configs: dict[str, tuple[dict, list[str]]] = {}
+    for tag in spec.pretrained:
+        overrides = subject.tag_overrides(tag)
+        if all(spec.defaults.get(k, _MISSING) == v for k, v in overrides.items()):
+            continue  # the default build, which every other check already runs
+        configs.setdefault(repr(sorted(overrides.items())), (overrides, []))[1].append(tag)
+    for overrides, tags in configs.values():
+        name = f"{spec.name}.{tags[0]}" + (f" (and {len(tags) - 1} more tags)" if len(tags) > 1 else "")
+        try:
+            model = subject.build(**overrides)
+            inputs = subject.example(in_chans=overrides.get("in_chans"))
+            out = _eval_output(model, inputs)
+        except Exception as exc:  # noqa: BLE001
+            raise broken(f"{name}: building with {overrides} and running it raised {type(exc).__name__}: {exc}; "
+                         f"zoo.create({spec.name + '.' + tags[0]!r}) fails the same way") from exc
+        k = overrides.get("num_classes")
+        if subject.task != INSTANCE and k is not None and (getattr(out, "ndim", 0) < 2 or out.shape[1] != k):
+            raise broken(f"{name}: built with {overrides}, the output is {describe(out)}; expected {k} classes "
+                         f"in dimension 1")
+    built = sum(len(tags) for _, tags in configs.values())
+    return f"{len(configs)} configuration(s) built for {built} tag(s)" if configs else \
+        "every tag uses the default configuration"
+
+
+_MISSING = object()

@@ -45,6 +45,13 @@ def zoo_architectures():
         # classification_output: images in a batch influence each other (batch statistics in eval mode)
         zoo.ArchitectureSpec(name="batchmix_classifier", task="classification",
                              builder="zoo_conformance_bad.models:BatchMixClassifier", defaults={"num_classes": 4}),
+        # pretrained_builds: the tag's model_kwargs are an argument the builder does not take
+        zoo.ArchitectureSpec(name="tagged_segmenter", task="semantic_segmentation",
+                             builder="zoo_conformance_bad.models:IdleSegmenter", defaults={"num_classes": 3},
+                             pretrained={"toy": zoo.PretrainedCfg(hf_hub_id="conformance-bad/tagged.toy",
+                                                                  sha256="0" * 64, num_classes=5,
+                                                                  metrics={"miou": 0.5},
+                                                                  model_kwargs={"width": 16})}),
     ]
 
 

@@ -11,7 +11,11 @@ def zoo_architectures():
             builder="zoo_conformance_good.models:TinySegmenter", defaults={"num_classes": 3},
             pretrained={"toy": zoo.PretrainedCfg(
                 hf_hub_id="conformance-good/good_segmenter.toy", sha256="0" * 64, num_classes=3,
-                metrics={"miou": 0.5}, default=True)},
+                metrics={"miou": 0.5}, default=True),
+                # another head, input channels and width: built by pretrained_builds
+                "gray": zoo.PretrainedCfg(
+                    hf_hub_id="conformance-good/good_segmenter.gray", sha256="1" * 64, num_classes=5, in_chans=1,
+                    metrics={"miou": 0.4}, model_kwargs={"width": 4})},
             description="encoder-decoder that restores any input size",
         ),
         zoo.ArchitectureSpec(
