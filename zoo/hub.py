@@ -12,10 +12,13 @@ bars), so a file fetched by the zoo is shared with every other HF tool. What the
 - the pinned sha256 is checked before the file is used; a mismatching file is evicted from
   the cache (blob and snapshot link) so the next call downloads it again. A file that passed
   is not hashed again until it changes, in this process or a later one (:mod:`zoo.checked_files`).
+  Without a pinned sha256 (another revision, timm's tags) the safetensors header is checked
+  instead, with the same eviction: a bad download never sticks in the cache.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import os
@@ -38,6 +41,8 @@ from zoo.specs import PretrainedCfg
 logger = logging.getLogger("zoo.hub")
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
+DEFAULT_ETAG_TIMEOUT = 10
+OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
 _TRUE = {"1", "on", "yes", "true"}
 
 
@@ -49,6 +54,7 @@ class HubSettings:
     cache_dir: str
     offline: bool
     etag_timeout: float
+    offline_by: str | None = None  # the variable that switched offline mode on
 
     @classmethod
     def from_env(cls, environ=None) -> "HubSettings":
@@ -56,14 +62,14 @@ class HubSettings:
         home = env.get("HF_HOME") or os.path.join(env.get("XDG_CACHE_HOME") or
                                                    os.path.join(os.path.expanduser("~"), ".cache"), "huggingface")
         cache = env.get("HF_HUB_CACHE") or env.get("HUGGINGFACE_HUB_CACHE") or os.path.join(home, "hub")
-        offline = (env.get("HF_HUB_OFFLINE") or env.get("TRANSFORMERS_OFFLINE") or "").strip().lower() in _TRUE
-        try:
-            timeout = float(env.get("HF_HUB_ETAG_TIMEOUT") or 10)
+        offline_by = next((k for k in OFFLINE_VARIABLES if (env.get(k) or "").strip().lower() in _TRUE), None)
+        try:  # as huggingface_hub reads it: whole seconds, and 0 or less means the default
+            timeout = float(int(env.get("HF_HUB_ETAG_TIMEOUT") or DEFAULT_ETAG_TIMEOUT))
         except ValueError:
-            timeout = 10.0
+            timeout = float(DEFAULT_ETAG_TIMEOUT)
         return cls(endpoint=(env.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/"),
-                   cache_dir=os.path.expandvars(os.path.expanduser(cache)), offline=offline,
-                   etag_timeout=timeout)
+                   cache_dir=os.path.expandvars(os.path.expanduser(cache)), offline=offline_by is not None,
+                   etag_timeout=timeout if timeout > 0 else float(DEFAULT_ETAG_TIMEOUT), offline_by=offline_by)
 
 
 def fetch(cfg: PretrainedCfg, revision: str | None = None, *, tqdm_class=None) -> Path:
@@ -74,20 +80,49 @@ def fetch(cfg: PretrainedCfg, revision: str | None = None, *, tqdm_class=None) -
     """
     settings = HubSettings.from_env()
     rev = revision or cfg.revision
-    if settings.offline:
-        path = _from_cache(cfg, rev, settings)
-        if path is None:
-            raise HubOfflineError(_redact(
-                f"HF_HUB_OFFLINE is set and {_what(cfg, rev)} is not in the cache at {settings.cache_dir}. "
-                "Either unset HF_HUB_OFFLINE and set HF_ENDPOINT to a reachable hub (for example the "
-                "embedded one: `zoo hub serve hubcards/`), or pre-fetch it into this cache with "
-                "`zoo download NAME` on a machine that has the hub, or point HF_HUB_CACHE/HF_HOME at a "
-                "cache that holds it."))
-    else:
-        path = _download(cfg, rev, settings, tqdm_class)
-    if cfg.sha256 and rev == cfg.revision:
-        verify_sha256(path, cfg, rev)
+    for _ in range(1 if settings.offline else 2):
+        path = _cached_or_downloaded(cfg, rev, settings, tqdm_class)
+        try:
+            if cfg.sha256 and rev == cfg.revision:
+                verify_sha256(path, cfg, rev)
+            else:
+                check_header(path)
+            return path
+        except FileNotFoundError:
+            continue  # another process evicted it between our download and our check: once more
+    raise HubDownloadError(_redact(
+        f"{_what(cfg, rev)} disappeared from the cache at {settings.cache_dir} while it was being checked: "
+        "another process found it did not match and removed it. Run the call again; if it keeps failing, "
+        "the server holds a bad file."))
+
+
+def _cached_or_downloaded(cfg: PretrainedCfg, rev: str, settings: HubSettings, tqdm_class) -> Path:
+    if not settings.offline:
+        return _download(cfg, rev, settings, tqdm_class)
+    path = _from_cache(cfg, rev, settings)
+    if path is None:
+        raise HubOfflineError(_redact(
+            f"{settings.offline_by} is set and {_what(cfg, rev)} is not in the cache at {settings.cache_dir}. "
+            f"Either unset {settings.offline_by} and set HF_ENDPOINT to a reachable hub (for example the "
+            "embedded one: `zoo hub serve hubcards/`), or pre-fetch it into this cache with "
+            "`zoo download NAME` on a machine that has the hub, or point HF_HUB_CACHE/HF_HOME at a "
+            "cache that holds it, or pass weights='path/to/model.safetensors'."))
     return path
+
+
+def check_header(path: str | Path) -> None:
+    """Without a pinned sha256, at least refuse a file that is not whole safetensors (truncated,
+    a pickle, garbage), and evict it so that the next call downloads it again."""
+    from zoo.weights import WeightsError, read_header
+
+    if not os.path.exists(path):
+        raise FileNotFoundError(path)
+    try:
+        read_header(path)  # remembered, so loading does not parse it again
+    except WeightsError as exc:
+        evicted = evict(path)
+        note = " It was removed from the cache; the next call downloads it again." if evicted else ""
+        raise WeightsError(f"{exc}{note}") from None
 
 
 def sha256_of(path: str | Path) -> str:
@@ -111,17 +146,24 @@ def verify_sha256(path: str | Path, cfg: PretrainedCfg, revision: str) -> None:
         checked_files.remember(path, before, "sha256", actual, durable=True)
     if actual == cfg.sha256:
         return
-    evicted = evict(path)
+    try:
+        evicted = evict(path)
+        where = f" and was removed from the cache ({', '.join(evicted)})" if evicted else ""
+    except OSError as exc:
+        where = (f"; it could not be removed from the cache ({exc.strerror or exc}: a read-only cache?), so "
+                 "replace or delete it there")
     raise ChecksumError(
         f"sha256 mismatch for {cfg.hf_hub_id}/{cfg.filename} (revision {revision!r}): expected "
-        f"{cfg.sha256}, got {actual}. The file was not loaded"
-        + (f" and was removed from the cache ({', '.join(evicted)})" if evicted else "")
-        + ". If the server holds a wrong or tampered file, fix it there (or the hub card); if the "
-        "weights were republished on purpose, update the sha256 in the plugin's PretrainedCfg.")
+        f"{cfg.sha256}, got {actual}. The file was not loaded{where}. If the server holds a wrong or "
+        "tampered file, fix it there (or the hub card); if the weights were republished on purpose, "
+        "update the sha256 in the plugin's PretrainedCfg.")
 
 
 def evict(path: str | Path) -> list[str]:
-    """Remove a cached file: its snapshot link and the blob it points to. Returns what was removed."""
+    """Remove a cached file: its snapshot link and the blob it points to. Returns what was removed.
+
+    Raises ``OSError`` when the cache cannot be written (read-only), leaving the file in place.
+    """
     path = Path(path)
     removed = []
     targets = [path]
@@ -169,6 +211,7 @@ def _download(cfg: PretrainedCfg, rev: str, settings: HubSettings, tqdm_class) -
     from huggingface_hub.errors import FileMetadataError, HfHubHTTPError, LocalEntryNotFoundError
 
     where = f"{_what(cfg, rev)} from {settings.endpoint}"
+    _apply_call_time_settings(settings)
     url = hf_hub_url(cfg.hf_hub_id, cfg.filename, revision=rev, endpoint=settings.endpoint)
     try:  # one probe, no retries: fail fast and clearly
         _again_on_dropped_connection(
@@ -187,7 +230,6 @@ def _download(cfg: PretrainedCfg, rev: str, settings: HubSettings, tqdm_class) -
             return cached
         raise HubUnavailableError(_unavailable_message(where, reason, settings)) from None
 
-    _apply_download_timeout()
     try:
         return Path(hf_hub_download(cfg.hf_hub_id, cfg.filename, revision=rev, endpoint=settings.endpoint,
                                     cache_dir=settings.cache_dir, etag_timeout=settings.etag_timeout,
@@ -199,6 +241,11 @@ def _download(cfg: PretrainedCfg, rev: str, settings: HubSettings, tqdm_class) -
     except (httpx2.HTTPError, OSError) as exc:
         if isinstance(exc, HubError):
             raise
+        if isinstance(exc, OSError) and exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC):
+            raise HubError(_redact(
+                f"Cannot download {where}: the cache at {settings.cache_dir} cannot be written "
+                f"({exc.strerror}: {exc.filename}). Point HF_HUB_CACHE (or HF_HOME) at a writable folder "
+                "with free space, or pre-fill this cache elsewhere and use it with HF_HUB_OFFLINE=1.")) from None
         from huggingface_hub import constants
 
         reason = (f"no data for {constants.HF_HUB_DOWNLOAD_TIMEOUT:g} s (HF_HUB_DOWNLOAD_TIMEOUT), 6 attempts"
@@ -218,10 +265,12 @@ def _again_on_dropped_connection(call):
         return call()
 
 
-def _apply_download_timeout() -> None:
-    # huggingface_hub reads HF_HUB_DOWNLOAD_TIMEOUT once, at import; honour a later setting too.
+def _apply_call_time_settings(settings: HubSettings) -> None:
+    # huggingface_hub reads HF_HUB_OFFLINE and HF_HUB_DOWNLOAD_TIMEOUT once, at import; a process
+    # that changes them later (a notebook, a test) gets what its environment says now.
     from huggingface_hub import constants
 
+    constants.HF_HUB_OFFLINE = settings.offline
     value = os.environ.get("HF_HUB_DOWNLOAD_TIMEOUT")
     try:
         if value and float(value) > 0:
@@ -254,7 +303,7 @@ def _unavailable_message(where: str, reason: str, settings: HubSettings) -> str:
         "To fix: start the embedded hub with `zoo hub serve hubcards/` and export the HF_ENDPOINT it "
         "prints, or set HF_ENDPOINT to a reachable Hub mirror; or pre-fetch with `zoo download NAME` "
         "where the hub is reachable and set HF_HUB_OFFLINE=1 with HF_HOME/HF_HUB_CACHE pointing at "
-        "that cache.")
+        "that cache; or pass weights='path/to/model.safetensors'.")
 
 
 def _classify_http(exc, cfg: PretrainedCfg, rev: str, settings: HubSettings) -> HubError:
@@ -273,9 +322,20 @@ def _classify_http(exc, cfg: PretrainedCfg, rev: str, settings: HubSettings) -> 
         return HubAuthError(_redact(
             f"Access to {where} was refused ({detail}). The repository is gated or private: set HF_TOKEN "
             "(or run `hf auth login`) with a token that may read it."))
-    if isinstance(exc, (RepositoryNotFoundError, RevisionNotFoundError, RemoteEntryNotFoundError)) or \
+    if status == 401 and _tokens():
+        return HubAuthError(_redact(
+            f"{where}: the endpoint refused the token in use ({detail}). Check HF_TOKEN (or `hf auth login`): "
+            "it is wrong, expired, or may not read this repository."))
+    if isinstance(exc, RevisionNotFoundError):  # the server said so itself
+        return _revision_missing(cfg, rev, settings)
+    if isinstance(exc, (RepositoryNotFoundError, RemoteEntryNotFoundError)) or \
             status in (401, 404) or (status is not None and status >= 500):
         found = _diagnose(cfg, rev, settings)
+        if isinstance(exc, RemoteEntryNotFoundError) and found is None:
+            # A mirror without the /api routes cannot tell more than the download's own answer.
+            found = HubNotFoundError(_redact(
+                f"{where}: the endpoint has no file {cfg.filename!r} there. Check the plugin's "
+                "PretrainedCfg.filename, or the mirror's copy of the repository."))
         if found is not None:
             return found
     if status is not None and status >= 500:
@@ -303,8 +363,10 @@ def _diagnose(cfg: PretrainedCfg, rev: str, settings: HubSettings) -> HubError |
         except (RepositoryNotFoundError, RevisionNotFoundError):
             return "missing"
         except HfHubHTTPError as exc:
+            # The Hub answers 401 for a repository that does not exist; a bare 404 (no RepoNotFound
+            # code) comes from a mirror without the /api routes, which cannot tell.
             status = exc.response.status_code if exc.response is not None else None
-            return "missing" if status in (401, 404) else "error"
+            return "missing" if status == 401 else "error"
         except Exception:  # noqa: BLE001 - unreachable, timeout: cannot tell
             return "error"
 
@@ -318,16 +380,24 @@ def _diagnose(cfg: PretrainedCfg, rev: str, settings: HubSettings) -> HubError |
         return None
     at_main = info("main") if rev != "main" else at_rev
     if not isinstance(at_main, str):
-        return HubRevisionNotFoundError(_redact(
-            f"{cfg.hf_hub_id} on {settings.endpoint} has no revision {rev!r} (branch, tag or commit), "
-            f"so {cfg.filename} cannot be fetched at it. Use an existing revision (or omit revision= to "
-            "use the pinned one)."))
+        return _revision_missing(cfg, rev, settings)
     if at_main == "missing":
         return HubNotFoundError(_redact(
             f"Repository {cfg.hf_hub_id} was not found on {settings.endpoint} (needed: {_what(cfg, rev)}). "
             "Check HF_ENDPOINT (for the embedded hub: `zoo hub serve hubcards/` must have a "
             f"hubcards/<arch>.<tag>/ folder for it), or set HF_TOKEN if the repository is private."))
     return None
+
+
+def _revision_missing(cfg: PretrainedCfg, rev: str, settings: HubSettings) -> HubRevisionNotFoundError:
+    what = f"{cfg.hf_hub_id} on {settings.endpoint} has no revision {rev!r} (branch, tag or commit), so " \
+           f"{cfg.filename} cannot be fetched at it."
+    if rev == cfg.revision:
+        advice = ("That is the revision the plugin pins: the mirror is older than the plugin (update the "
+                  "mirror), or the plugin pins a revision that was never published (a plugin bug).")
+    else:
+        advice = "Use an existing revision, or omit revision= to use the pinned one."
+    return HubRevisionNotFoundError(_redact(f"{what} {advice}"))
 
 
 def _tokens() -> list[str]:

@@ -206,6 +206,17 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
+def port_in_use(host: str, port: int) -> bool:
+    """Whether something listens on ``host:port`` (a closed connection in TIME_WAIT does not count)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
 def _olah_command(config: Path, log_dir: Path) -> list[str]:
     script = Path(sys.executable).with_name("olah-cli")
     if script.is_file():
@@ -251,6 +262,10 @@ class HubServer:
         self.repos = build_mirrors(self.hubcards_dir, self.cache_dir)
         if not self.port:
             self.port = free_port(self.host)
+        elif port_in_use(self.host, self.port):
+            # Checked before olah starts: another server there would answer the readiness probe.
+            raise HubError(f"port {self.port} on {self.host} is already in use (another `zoo hub serve`?); "
+                           "choose another --port, or leave it out to take a free one.")
         config = write_config(self.cache_dir, self.port, self.host)
         log = open(self.cache_dir / "olah.out", "ab")
         try:

@@ -16,7 +16,13 @@ from tqdm.auto import tqdm
 
 import zoo
 from zoo import hub as zoo_hub
-from zoo.errors import HubDownloadError, HubUnavailableError
+from zoo.errors import (
+    HubAuthError,
+    HubDownloadError,
+    HubNotFoundError,
+    HubRevisionNotFoundError,
+    HubUnavailableError,
+)
 from zoo.testing.hub_fixture import HubServer, make_card, seeded_state, use_hub, weight_files
 
 SECRET = "hf_zooTestSecretToken0123456789"
@@ -102,6 +108,55 @@ def test_hanging_server_times_out_as_configured(hub, monkeypatch):
     assert weight_files(hub.cache) == []
     monkeypatch.setenv("HF_ENDPOINT", hub.server.endpoint)
     zoo.create("hubtest_seg.toy", pretrained=True)
+
+
+class RefusingToken(_Handler):
+    """Answers 401 as the Hub does for a token it does not accept."""
+
+    def _answer(self):
+        self.send_response(401)
+        self.send_header("X-Error-Message", "Invalid credentials in Authorization header")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_GET = do_HEAD = _answer
+
+
+def test_a_refused_token_is_an_auth_error_not_a_missing_repository(hub, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", SECRET)
+    with tiny_server(RefusingToken) as endpoint:
+        monkeypatch.setenv("HF_ENDPOINT", endpoint)
+        with pytest.raises(HubAuthError, match="refused the token") as info:
+            zoo.create("hubtest_seg.toy", pretrained=True)
+    assert SECRET not in str(info.value) and "not found" not in str(info.value)
+
+
+class ResolveOnlyMirror(_Handler):
+    """A mirror that serves downloads only: no /api routes, and it names what is missing."""
+
+    error_code = "RevisionNotFound"
+
+    def _answer(self):
+        self.send_response(404)
+        if "/resolve/" in self.path:
+            self.send_header("X-Error-Code", self.error_code)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_GET = do_HEAD = _answer
+
+
+@pytest.mark.parametrize("error_code, error, says", [
+    ("RevisionNotFound", HubRevisionNotFoundError, "has no revision 'main'"),
+    ("EntryNotFound", HubNotFoundError, "has no file 'model.safetensors'"),
+])
+def test_a_mirror_without_the_api_keeps_its_own_answer(hub, monkeypatch, error_code, error, says):
+    ResolveOnlyMirror.error_code = error_code
+    with tiny_server(ResolveOnlyMirror) as endpoint:
+        monkeypatch.setenv("HF_ENDPOINT", endpoint)
+        with pytest.raises(error, match=says) as info:
+            zoo.create("hubtest_seg.toy", pretrained=True)
+    assert "Repository" not in str(info.value)
 
 
 class ThrottledBar(tqdm):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from zoo.errors import ZooError
+from zoo.errors import AmbiguousNameError, UnknownNameError, ZooError
 
-EXIT_OK, EXIT_RUNTIME = 0, 3
+EXIT_OK, EXIT_USAGE, EXIT_RUNTIME = 0, 2, 3
 
 
 def register(subparsers) -> None:
@@ -36,14 +36,25 @@ def run(args: argparse.Namespace) -> int:
             names += matched
         else:
             names.append(name)
-    failed = 0
+    resolved = []  # every name is checked before anything is downloaded
     for name in names:
         try:
-            spec, _, tag = registry.resolve(name, pretrained=True)
+            spec, _, tag = registry.resolve(name)
+        except (UnknownNameError, AmbiguousNameError) as exc:
+            print(f"zoo: error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        tag = tag or spec.default_tag
+        if tag is None:
+            print(f"zoo: error: {name!r} has no pretrained weights: nothing to download.", file=sys.stderr)
+            return EXIT_USAGE
+        resolved.append((spec, tag))
+    failed = 0
+    for spec, tag in resolved:
+        try:
             path = hub.fetch(spec.pretrained[tag], revision=args.revision)
         except ZooError as exc:
             failed += 1
-            print(f"zoo: error: {name}: {exc}", file=sys.stderr)
+            print(f"zoo: error: {spec.name}.{tag}: {exc}", file=sys.stderr)
             continue
         print(f"{spec.name}.{tag}\t{path}")
     return EXIT_RUNTIME if failed else EXIT_OK

@@ -1,0 +1,124 @@
+"""Edges of fetching found by an audit: read-only and unwritable caches, files without a pinned
+sha256, settings frozen by huggingface_hub at import, pinned revisions a mirror lacks, a port
+already taken, and `zoo download` exit codes. Real olah servers and real files throughout."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+
+import pytest
+from huggingface_hub import constants
+
+import zoo
+from zoo import hub as zoo_hub
+from zoo.cli import main as cli_main
+from zoo.errors import HubError, HubOfflineError, HubRevisionNotFoundError, WeightsError
+from zoo.hub_server import HubServer
+from zoo.testing.hub_fixture import weight_files
+
+
+def _without_write_permission(code: str, cache) -> subprocess.CompletedProcess:
+    """Run ``code`` in a fresh interpreter that cannot write under ``cache`` (made read-only).
+
+    root ignores permission bits, so as root the process drops the capabilities that let it.
+    """
+    prefix = []
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.skip("running as root without setpriv: cannot make a cache read-only for the test")
+        prefix = ["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner", "--"]
+    subprocess.run(["chmod", "-R", "a-w", str(cache)], check=True)
+    try:
+        return subprocess.run([*prefix, sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    finally:
+        subprocess.run(["chmod", "-R", "u+w", str(cache)], check=True)
+
+
+DIGITS = "import zoo; zoo.create('cnn_cam.digits', pretrained=True)"
+
+
+def test_a_tampered_file_in_a_read_only_cache_is_a_checksum_error(served_hubcards, monkeypatch):
+    cache = os.environ["HF_HUB_CACHE"]
+    blob = zoo_hub.fetch(zoo.model_info("cnn_cam.digits").pretrained["digits"]).resolve()
+    data = bytearray(blob.read_bytes())
+    data[-1] ^= 1  # one bit of the last weight
+    blob.write_bytes(bytes(data))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    result = _without_write_permission(DIGITS, cache)
+    assert "ChecksumError" in result.stderr and "could not be removed from the cache" in result.stderr, result.stderr
+    assert "PermissionError" not in result.stderr
+
+
+def test_an_unwritable_cold_cache_says_so(served_hubcards, tmp_path, monkeypatch):
+    cache = tmp_path / "read-only-cache"
+    cache.mkdir()
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    result = _without_write_permission(DIGITS, cache)
+    assert "cannot be written" in result.stderr and "HF_HUB_CACHE" in result.stderr, result.stderr
+    assert "run the same call again" not in result.stderr
+
+
+def test_a_bad_download_without_a_pinned_sha256_does_not_stick_in_the_cache(hub):
+    cfg = zoo.model_info("hubtest_seg").pretrained["toy"]
+    commit = hub.server.repos[cfg.hf_hub_id]  # another revision: the pinned sha256 does not apply
+    blob = zoo_hub.fetch(cfg, revision=commit).resolve()
+    blob.write_bytes(blob.read_bytes()[:-10])  # truncated in the cache
+    with pytest.raises(WeightsError, match="removed from the cache"):
+        zoo.create("hubtest_seg.toy", pretrained=True, revision=commit)
+    assert weight_files(hub.cache) == []
+    zoo.create("hubtest_seg.toy", pretrained=True, revision=commit)  # downloaded again, and good
+
+
+def test_offline_mode_frozen_at_import_by_huggingface_hub_is_not_the_last_word(hub, monkeypatch):
+    """huggingface_hub reads HF_HUB_OFFLINE once, at import; the zoo reads it at call time."""
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)  # as if imported while it was set
+    zoo.create("hubtest_seg.toy", pretrained=True)
+
+
+def test_the_offline_error_names_the_variable_that_is_set(hub, monkeypatch):
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    with pytest.raises(HubOfflineError, match="TRANSFORMERS_OFFLINE is set.*weights="):
+        zoo.create("hubtest_seg.toy", pretrained=True)
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "soon"])
+def test_an_etag_timeout_huggingface_hub_would_ignore_means_its_default(value):
+    assert zoo_hub.HubSettings.from_env({"HF_HUB_ETAG_TIMEOUT": value}).etag_timeout == 10
+
+
+def test_a_pinned_revision_the_mirror_lacks_blames_the_mirror_not_the_caller(hub):
+    pinned = zoo.PretrainedCfg("zoo-tests/hubtest_seg.toy", revision="1" * 40)
+    with pytest.raises(HubRevisionNotFoundError) as info:
+        zoo_hub.fetch(pinned)
+    assert "mirror is older than the plugin" in str(info.value)
+    assert "omit revision=" not in str(info.value)
+
+
+def test_serving_on_a_port_already_taken_fails_before_answering_for_another_server(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        (tmp_path / "cards").mkdir()
+        with pytest.raises(HubError, match=f"port {port} .* already in use"):
+            HubServer(tmp_path / "cards", cache_dir=tmp_path / "serve", port=port).start()
+
+
+def test_download_of_an_unknown_or_weightless_name_is_a_usage_error(hub, capsys):
+    assert cli_main(["download", "hubtest_seg.toy", "no_such_model"]) == 2
+    assert "Unknown model 'no_such_model'" in capsys.readouterr().err
+    assert weight_files(hub.cache) == []  # nothing was downloaded before the bad name was found
+    assert cli_main(["download", "hubtest_seg.nosuchtag"]) == 2
+    zoo.get_registry().register(_Weightless(), name="weightless")
+    assert cli_main(["download", "weightless_net"]) == 2
+    assert "has no pretrained weights: nothing to download" in capsys.readouterr().err
+
+
+class _Weightless:
+    @zoo.hookimpl
+    def zoo_architectures(self):
+        return [zoo.ArchitectureSpec("weightless_net", "classification", builder="m:f")]
