@@ -60,3 +60,22 @@ def test_pytest_options(plugin_packages, tmp_path):
 
     off = _run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=tmp_path)
     assert "no tests ran" in off.stdout  # inert unless asked for
+
+
+def test_a_rejected_spec_fails_by_pattern_and_once_in_a_test_class(plugin_packages, tmp_path):
+    plugin_packages("conformance-bad")
+    by_pattern = _run(ZOO + ["check", "rejected_*", "--checks", "build"])
+    assert by_pattern.returncode == 1, by_pattern.stdout + by_pattern.stderr
+    assert "plugin_loads" in by_pattern.stdout and "hf_hub_id 'just-a-name' is not of the form" in by_pattern.stdout
+
+    (tmp_path / "test_rejected.py").write_text(textwrap.dedent("""
+        from zoo.testing import ModelTests
+
+        class TestRejected(ModelTests):
+            name = "rejected_segmenter"
+    """))
+    out = _run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "ignore", "test_rejected.py"],
+               cwd=tmp_path)
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "1 error" in out.stdout and "skipped" in out.stdout, out.stdout
+    assert "the registry rejected its spec" in out.stdout and "just-a-name" in out.stdout

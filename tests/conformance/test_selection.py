@@ -76,3 +76,19 @@ def test_the_suite_loads_without_torch_or_pytest():
             "print(n, 'torch' in sys.modules, 'pytest' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert int(out[0]) >= 20 and out[1:] == ["False", "False"]
+
+
+def test_a_spec_the_registry_rejected_is_reported_by_name_and_pattern(plugin_packages):
+    plugin_packages("conformance-bad")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for names in (["rejected_segmenter"], ["rejected_*"], ["zoo-conformance-bad:rejected_segmenter"]):
+            selection = select(names)
+            assert selection.subjects == []
+            (plugin,) = selection.broken_plugins
+            assert plugin.distribution == "zoo-conformance-bad"
+            assert plugin.errors == ["zoo_architectures(): invalid spec skipped: rejected_segmenter.toy: "
+                                     "hf_hub_id 'just-a-name' is not of the form 'org/name'"]
+        assert select(["half_*"]).broken_plugins == []  # other names of that plugin: nothing to report

@@ -7,7 +7,9 @@ users take), caching the default build so that a dozen checks do not rebuild it 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import fnmatch
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -136,6 +138,25 @@ class ExplainerSubject:
         return builder(model, **kwargs)
 
 
+_REJECTED = re.compile(r"invalid spec skipped: (?:name ')?([A-Za-z0-9_/-]+)")
+
+
+def rejected(pattern: str, registry: Registry, qualifier: str = "") -> list[PluginRecord]:
+    """Plugins whose specs named like ``pattern`` (an fnmatch pattern) the registry rejected, each
+    as a copy of its record holding only those errors: such a name is not registered, and a run
+    that asked for it must say why rather than find nothing."""
+    out = []
+    for plugin in registry.plugins:
+        if qualifier and normalize_distribution(qualifier) not in {
+                normalize_distribution(plugin.distribution), normalize_distribution(plugin.name)}:
+            continue
+        errors = [e for e in plugin.errors
+                  if (m := _REJECTED.search(e)) and fnmatch.fnmatchcase(m.group(1), pattern)]
+        if errors:
+            out.append(dataclasses.replace(plugin, errors=errors))
+    return out
+
+
 @dataclass
 class Selection:
     """Subjects picked for a run, plus plugins that failed to load and what was left out."""
@@ -198,6 +219,11 @@ def select(names: list[str] = (), *, all: bool = False, plugins: list[str] = (),
             if fnmatch.fnmatchcase(spec.name, arch):
                 add(kind, spec, plugin)
                 matched = True
+        for plugin in rejected(arch, registry, qualifier):
+            if not any((p.name, p.distribution) == (plugin.name, plugin.distribution)
+                       for p in selection.broken_plugins):
+                selection.broken_plugins.append(plugin)
+            matched = True
         if not matched:
             import difflib
 

@@ -27,15 +27,27 @@ from zoo.testing.subjects import ExplainerSubject, ModelSubject
 
 
 def subject_for(kind: str, name: str):
-    """The registered model or explainer ``name`` as a suite subject."""
+    """The registered model or explainer ``name`` as a suite subject. A name the registry
+    rejected raises UnknownNameError saying which plugin rejected it and why."""
+    from zoo.errors import UnknownNameError
     from zoo.registry import get_registry
+    from zoo.testing.subjects import rejected
 
     registry = get_registry()
-    if kind == MODEL:
-        spec, plugin, _ = registry.resolve(name)
-        return ModelSubject(spec=spec, plugin=plugin)
-    spec, plugin = registry.explainer(name)
-    return ExplainerSubject(spec=spec, plugin=plugin)
+    try:
+        if kind == MODEL:
+            spec, plugin, _ = registry.resolve(name)
+            return ModelSubject(spec=spec, plugin=plugin)
+        spec, plugin = registry.explainer(name)
+        return ExplainerSubject(spec=spec, plugin=plugin)
+    except UnknownNameError as exc:
+        qualifier, _, bare = name.rpartition(":")
+        causes = [f"plugin {p.name!r} ({p.distribution}): {e}"
+                  for p in rejected(bare.split(".")[0], registry, qualifier) for e in p.errors]
+        if causes:
+            raise type(exc)(f"{name!r} is not registered: the registry rejected its spec.\n  "
+                            + "\n  ".join(causes)) from None
+        raise
 
 
 def run_as_test(check: Check, subject) -> None:
@@ -65,10 +77,22 @@ class _SuiteBase:
             pytest.skip(f"set `name = ...` on {cls.__name__} to the registered name to check")
         key = (cls, cls.kind, cls.name)
         if _CURRENT.get("key") != key:
+            from zoo.errors import UnknownNameError
+
             previous = _CURRENT.get("subject")
             if previous is not None and hasattr(previous, "release"):
                 previous.release()  # at most one cached model alive
-            _CURRENT.update(key=key, subject=subject_for(cls.kind, cls.name))
+            _CURRENT.update(key=key, subject=None, unbuildable=False)
+            try:
+                _CURRENT["subject"] = subject_for(cls.kind, cls.name)
+            except UnknownNameError as exc:  # reported once; the class's other tests skip
+                problem = str(exc)
+            else:
+                problem = None
+            if problem:
+                pytest.fail(problem, pytrace=False)
+        if _CURRENT["subject"] is None:
+            pytest.skip(f"{cls.name!r} could not be loaded (see the first failing test of {cls.__name__})")
         return _CURRENT["subject"]
 
 

@@ -52,6 +52,11 @@ def zoo_architectures():
                                                                   sha256="0" * 64, num_classes=5,
                                                                   metrics={"miou": 0.5},
                                                                   model_kwargs={"width": 16})}),
+        # rejected by the registry (hub id without an org): must be reported, not vanish
+        zoo.ArchitectureSpec(name="rejected_segmenter", task="semantic_segmentation",
+                             builder="zoo_conformance_bad.models:IdleSegmenter", defaults={"num_classes": 3},
+                             pretrained={"toy": zoo.PretrainedCfg(hf_hub_id="just-a-name", sha256="0" * 64,
+                                                                  metrics={"miou": 0.5})}),
     ]
 
 
