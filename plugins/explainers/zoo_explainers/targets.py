@@ -82,11 +82,8 @@ def resolve_classes(target: int | Sequence[int] | torch.Tensor | None, output: t
     n, k = output.shape[0], output.shape[1]
     if target is None:
         return predicted_classes(output)
-    if isinstance(target, torch.Tensor):
-        if target.ndim == 0:
-            target = int(target)
-        else:
-            target = target.tolist()
+    if isinstance(target, torch.Tensor) or _is_array(target):
+        target = _array_targets(target)
     if isinstance(target, bool):
         raise TargetError(f"target must be a class index, a list of indices or None, got {target!r}")
     if isinstance(target, int) or hasattr(target, "__index__"):
@@ -109,3 +106,27 @@ def _class_index(c: object, k: int) -> int:
     if index is None or isinstance(c, bool) or not 0 <= index < k:
         raise TargetError(f"target {c!r} is not a class index in [0, {k}) for this model's {k} classes")
     return index
+
+
+def _is_array(target: object) -> bool:
+    """A NumPy (or other array-API) array, recognised without importing NumPy."""
+    return all(hasattr(target, attr) for attr in ("ndim", "dtype", "tolist")) and not isinstance(target, (str, bytes))
+
+
+def _array_targets(target) -> object:
+    """A tensor or array of class indices as a Python int or list of ints.
+
+    Integer-valued floats (labels loaded as float) are accepted; any other float is a
+    TargetError here, because ``int()`` would silently truncate it.
+    """
+    values = target.tolist()
+    flat = values if isinstance(values, list) else [values]
+    if any(isinstance(v, list) for v in flat):
+        raise TargetError(f"target must be a class index or a 1-D array of indices (one per image), got an "
+                          f"array of shape {tuple(target.shape)}")
+    bad = [v for v in flat if isinstance(v, float) and not v.is_integer()]
+    if bad:
+        raise TargetError(f"target {type(target).__name__} of dtype {target.dtype} holds non-integer values "
+                          f"({', '.join(repr(v) for v in bad[:3])}); class indices must be whole numbers")
+    ints = [int(v) if isinstance(v, float) else v for v in flat]
+    return ints if isinstance(values, list) else ints[0]
