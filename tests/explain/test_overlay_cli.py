@@ -98,3 +98,43 @@ def test_cli_errors(digits_weights, tmp_path, capsys):
     assert main(["explain", "cnn_cam", images[0], "--weights", str(weights), "-O", "novalue"]) == 2
     assert main(["explain", "cnn_cam", images[0], "--weights", str(weights), "-m", "nope"]) == 2
     assert "nope" in capsys.readouterr().err
+
+
+def test_cli_unknown_option_is_a_usage_error_naming_the_accepted_ones(digits_weights, capsys):
+    weights, images = digits_weights
+    assert main(["explain", "cnn_cam", images[0], "--weights", str(weights), "-m", "saliency",
+                 "-O", "n_steps=3"]) == 2
+    err = capsys.readouterr().err
+    assert "error:" in err and "'n_steps'" in err and "normalize" in err and "Traceback" not in err
+    assert main(["explain", "cnn_cam", images[0], "--weights", str(weights), "-m", "smoothgrad",
+                 "-O", "n_step=3"]) == 2
+    assert "n_samples, sigma, stdev, seed, chunk_size, normalize" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("suffix, fmt", [(".jpg", "JPEG"), (".webp", "WEBP"), (".bmp", "BMP"), (".png", "PNG")])
+def test_cli_one_image_to_a_file_of_any_image_format(digits_weights, tmp_path, suffix, fmt):
+    weights, images = digits_weights
+    out = tmp_path / f"one{suffix}"
+    assert main(["explain", "cnn_cam", images[0], "--weights", str(weights), "-o", str(out)]) == 0
+    assert out.is_file()
+    with Image.open(out) as written:
+        assert written.format == fmt and written.size[0] > 100
+    assert main(["explain", "cnn_cam", *images, "--weights", str(weights), "-o", str(tmp_path / f"two{suffix}")]) == 2
+
+
+def test_cli_inputs_sharing_a_file_name_do_not_overwrite_each_other(digits_weights, tmp_path, capsys):
+    weights, images = digits_weights
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    Image.open(images[0]).save(a / "digit.png")
+    Image.open(images[1]).save(b / "digit.png")
+    out = tmp_path / "maps"
+    assert main(["explain", "cnn_cam", str(a / "digit.png"), str(b / "digit.png"), str(a / "digit.png"),
+                 "--weights", str(weights), "-o", str(out)]) == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["digit-2-gradcam.png", "digit-3-gradcam.png", "digit-gradcam.png"]
+    printed = capsys.readouterr().out.split()
+    assert printed == [str(out / "digit-gradcam.png"), str(out / "digit-2-gradcam.png"),
+                       str(out / "digit-3-gradcam.png")]
+    assert not np.array_equal(np.asarray(Image.open(out / "digit-gradcam.png")),
+                              np.asarray(Image.open(out / "digit-2-gradcam.png")))

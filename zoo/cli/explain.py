@@ -36,8 +36,10 @@ def register(subparsers) -> None:
     p.add_argument("-m", "--method", default="gradcam", help="explainer name, see `zoo list` (default gradcam)")
     p.add_argument("-t", "--target", help="class index or class name to explain (default: the predicted class)")
     p.add_argument("-o", "--output", metavar="PATH",
-                   help="PNG file (one image, or --grid), or a folder for one PNG per image "
-                        "(default: IMAGESTEM-METHOD.png in the current folder)")
+                   help="an image file (one image, or --grid; any suffix Pillow writes: .png, .jpg, ...), "
+                        "or a folder for one PNG per image, named IMAGESTEM-METHOD.png (default: the current "
+                        "folder); inputs sharing a file name get -2, -3, ... after the stem "
+                        "(a/x.png b/x.png -> x-METHOD.png, x-2-METHOD.png), never overwriting each other")
     p.add_argument("--grid", action="store_true", help="all images in one PNG")
     source = p.add_mutually_exclusive_group()
     source.add_argument("--pretrained", action="store_true",
@@ -97,7 +99,7 @@ def _run(args: argparse.Namespace) -> int:
     in_chans = in_chans or (cfg.in_chans if cfg else None) or spec.defaults.get("in_chans") or 3
     pre = Preprocessing.from_config(config, in_chans)
     target = _target(args.target, names)
-    explainer = zoo.create_explainer(args.method, model, **options)
+    explainer = _explainer(args.method, model, options)
 
     panels = []
     for path in map(Path, args.images):
@@ -128,6 +130,30 @@ def _option(text: str):
         return key, value  # a plain string, e.g. target_layer=layer4
 
 
+def _explainer(method: str, model, options: dict):
+    """``zoo.create_explainer``, with an option the method does not take as a usage error that
+    lists the ones it does (checked on the builder's signature, before building)."""
+    import inspect
+
+    import zoo
+    from zoo.registry import get_registry, import_builder
+
+    spec, plugin = get_registry().explainer(method)
+    builder = import_builder(spec.builder, f"{plugin.distribution}:{spec.name}")
+    try:
+        params = inspect.signature(builder).parameters
+    except (TypeError, ValueError):  # no signature to check against: let the builder decide
+        params = {}
+    if params and not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        accepted = [name for name, p in params.items() if name not in ("self", "model", "score_fn")
+                    and p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+        unknown = [key for key in options if key not in accepted]
+        if unknown:
+            raise ExplainCommandError(f"method {method!r} takes no option {', '.join(map(repr, unknown))}; "
+                                      f"its options (-O KEY=VALUE): {', '.join(accepted) or 'none'}")
+    return zoo.create_explainer(method, model, **options)
+
+
 def _target(text: str | None, names: list[str]):
     if text is None:
         return None
@@ -149,11 +175,59 @@ def _score(output, cls: int) -> float:
     return float(probs[mask].mean()) if mask.any() else 0.0
 
 
+def _is_image_file(path: Path | None) -> bool:
+    """Whether ``path``'s suffix names an image format Pillow can write (.png, .jpg, .webp, ...)."""
+    if path is None or not path.suffix:
+        return False
+    from PIL import Image
+
+    Image.init()
+    fmt = Image.registered_extensions().get(path.suffix.lower())
+    return fmt is not None and fmt in Image.SAVE
+
+
+def _save(fig, target: Path) -> None:
+    """PNG through matplotlib as before; other formats rendered to PNG, then written by Pillow."""
+    if target.suffix.lower() == ".png" or not _is_image_file(target):
+        fig.savefig(target, dpi=100)
+        return
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, dpi=100, format="png")
+    buffer.seek(0)
+    image = Image.open(buffer)
+    image.load()
+    fmt = Image.registered_extensions()[target.suffix.lower()]
+    if fmt in ("JPEG", "BMP", "PCX", "EPS", "PPM", "SGI") or image.mode not in ("RGB", "RGBA"):
+        image = image.convert("RGB")
+    try:
+        image.save(target, format=fmt)
+    except (OSError, ValueError):  # a mode the format cannot hold
+        image.convert("RGB").save(target, format=fmt)
+
+
+def _unique_stems(paths: list[Path]) -> list[str]:
+    """Each path's stem, with -2, -3, ... added where an earlier input already took the name."""
+    used: set[str] = set()
+    stems = []
+    for path in paths:
+        stem, count = path.stem, 1
+        while stem in used:
+            count += 1
+            stem = f"{path.stem}-{count}"
+        used.add(stem)
+        stems.append(stem)
+    return stems
+
+
 def _write(panels, args) -> list[Path]:
     from matplotlib.figure import Figure
 
     out = Path(args.output) if args.output else None
-    if args.grid or (len(panels) == 1 and out is not None and out.suffix.lower() == ".png"):
+    if args.grid or (len(panels) == 1 and _is_image_file(out)):
         target = out or Path(f"explain-{args.method}.png")
         cols = min(4, len(panels))
         rows = -(-len(panels) // cols)
@@ -164,20 +238,20 @@ def _write(panels, args) -> list[Path]:
             ax.set_title(title, fontsize=10)
             ax.axis("off")
         target.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(target, dpi=100)
+        _save(fig, target)
         return [target]
     folder = out if out is not None else Path(".")
-    if folder.suffix.lower() == ".png":
+    if _is_image_file(folder):
         raise ExplainCommandError(f"{len(panels)} images but one output file {folder}: pass --grid, or a folder")
     folder.mkdir(parents=True, exist_ok=True)
     written = []
-    for path, image, title in panels:
+    for (path, image, title), stem in zip(panels, _unique_stems([p for p, _, _ in panels])):
         fig = Figure(figsize=(4, 4.3), layout="constrained")
         ax = fig.add_subplot()
         ax.imshow(image)
         ax.set_title(title, fontsize=10)
         ax.axis("off")
-        target = folder / f"{path.stem}-{args.method}.png"
+        target = folder / f"{stem}-{args.method}.png"
         fig.savefig(target, dpi=100)
         written.append(target)
     return written
