@@ -217,6 +217,24 @@ def test_an_undeclared_class_token_is_named_in_the_error_and_declaring_it_works(
     np.testing.assert_allclose(ours, theirs, atol=1e-4)
 
 
+@pytest.mark.parametrize("declared", [False, True])
+def test_torchvision_vit_without_target_layer_is_a_layer_error_not_the_patch_conv(declared):
+    """With no target_layer, the last 4-D output of torchvision's ViT is its patch embedding:
+    the automatic choice refuses it and names a token layer (and the prefix to declare)."""
+    from torchvision.models.vision_transformer import VisionTransformer
+
+    torch.manual_seed(0)
+    model = VisionTransformer(image_size=64, patch_size=16, num_layers=2, num_heads=2, hidden_dim=32,
+                              mlp_dim=64, num_classes=4).eval()
+    if declared:
+        model.num_prefix_tokens = 1
+    hint = "" if declared else ".*num_prefix_tokens = 1"
+    for method in ("gradcam", "hirescam"):
+        with pytest.raises(LayerError, match="works on tokens .* after its last spatial map .conv_proj.*"
+                                             f"target_layer=.*'encoder.layers.encoder_layer_1.ln_1'{hint}"):
+            zoo.explain(model, images(), method, target=1)
+
+
 def test_token_grid_follows_the_aspect_ratio():
     assert token_grid(196, (224, 224)) == (14, 14)
     assert token_grid(12, (48, 64)) == (3, 4)

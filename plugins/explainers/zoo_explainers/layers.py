@@ -17,6 +17,7 @@ Capturing hands the rest of the network a new tensor built from the captured map
 from __future__ import annotations
 
 import logging
+import warnings
 from typing import Union
 
 import torch
@@ -24,6 +25,11 @@ from torch import nn
 
 from zoo_explainers.feature_layout import LayerError, detect
 from zoo_explainers.hygiene import HookBag
+
+
+class ReusedLayerWarning(UserWarning):
+    """The target layer ran more than once in one forward pass; its last output is used."""
+
 
 FEATURES = "forward_features"
 Layer = Union[str, nn.Module]
@@ -81,14 +87,22 @@ def class_token_layer(model: nn.Module) -> nn.Module:
 
 
 def find_last_spatial_layer(model: nn.Module, images: torch.Tensor) -> nn.Module:
-    """Run one image and return the last module to finish whose output is (N, C, h, w) with h*w > 1."""
-    finished: list[str] = []
+    """Run one image and return the last module to finish whose output is (N, C, h, w) with h*w > 1.
+
+    A model that goes on to work on tokens (N, L, C) after its last such module (a vision
+    transformer outside timm, e.g. torchvision's ViT, whose last 4-D output is the patch
+    embedding) is a :class:`LayerError`: that early convolution would silently stand in for
+    the network, and the token layer to use cannot be told from shapes alone.
+    """
+    finished: list[tuple[str, str]] = []
     bag = HookBag()
 
     def recorder(name):
         def hook(module, inputs, output):
             if isinstance(output, torch.Tensor) and output.ndim == 4 and output.shape[-1] * output.shape[-2] > 1:
-                finished.append(name)
+                finished.append((name, "map"))
+            elif isinstance(output, torch.Tensor) and output.ndim == 3 and output.shape[1] > 1:
+                finished.append((name, "tokens"))
         return hook
 
     try:
@@ -96,14 +110,32 @@ def find_last_spatial_layer(model: nn.Module, images: torch.Tensor) -> nn.Module
             if name:
                 bag.add(module.register_forward_hook(recorder(name)))
         with torch.no_grad():
-            model(images[:1])
+            model(images[:1].clone())  # a copy: the model may work in place on its input
     finally:
         bag.close()
-    if not finished:
+    maps = [i for i, (_, kind) in enumerate(finished) if kind == "map"]
+    tokens = [name for name, kind in finished[maps[-1] + 1 if maps else 0:] if kind == "tokens"]
+    if tokens:
+        raise LayerError(_tokens_message(model, finished[maps[-1]][0] if maps else None, tokens))
+    if not maps:
         raise LayerError("no module of this model outputs a spatial (N, C, h, w) map with h*w > 1; "
                          "pass target_layer= to choose the feature map")
-    log.info("explainer target layer: %s (last module with a spatial output)", finished[-1])
-    return model.get_submodule(finished[-1])
+    name = finished[maps[-1]][0]
+    log.info("explainer target layer: %s (last module with a spatial output)", name)
+    return model.get_submodule(name)
+
+
+def _tokens_message(model: nn.Module, last_map: str | None, tokens: list[str]) -> str:
+    norms = [n for n in tokens if n.rsplit(".", 1)[-1] in ("ln_1", "norm1")]
+    example = norms[-1] if norms else tokens[-1]
+    prefix = "" if isinstance(getattr(model, "num_prefix_tokens", None), int) else (
+        "; if it puts class (or register) tokens before the patches, also set model.num_prefix_tokens = 1 "
+        "(their count, timm's attribute)")
+    after = f" after its last spatial map ({last_map})" if last_map else ""
+    return (f"this model works on tokens (N, L, C){after}, so no layer is chosen automatically: the last "
+            f"spatial map would be an early layer, and a head that reads only a class token gives its final "
+            f"tokens no gradient. Pass target_layer= naming a token layer, e.g. {example!r} (the first norm of "
+            f"the last block, the layer used for timm's ViTs){prefix}")
 
 
 def layer_name(model: nn.Module, layer: Layer) -> str:
@@ -126,6 +158,7 @@ def capture(model: nn.Module, layer: Layer, bag: HookBag, image_size: tuple[int,
     module, name = (None if layer == FEATURES else layer), layer_name(model, layer)
 
     def keep(output):
+        store["calls"] = store.get("calls", 0) + 1
         layout = detect(model, module, output, name, image_size)
         feature_map = layout.to_map(output)
         if requires_grad and torch.is_grad_enabled() and not feature_map.requires_grad:
@@ -155,7 +188,15 @@ def capture(model: nn.Module, layer: Layer, bag: HookBag, image_size: tuple[int,
 
 
 def captured(store: dict, model: nn.Module, layer: Layer) -> torch.Tensor:
+    """The captured map of the last forward pass; a :class:`ReusedLayerWarning` where the layer
+    ran several times in it (its last output is the one explained)."""
     if "features" not in store:
         raise LayerError(f"the forward pass never ran {layer_name(model, layer)}: this model's forward does "
                          "not call it; pass target_layer= to choose a module it does run")
+    calls = store.get("calls", 1)
+    if calls > 1:
+        warnings.warn(f"target layer {layer_name(model, layer)} ran {calls} times in one forward pass (a module "
+                      "used more than once, e.g. torchvision BasicBlock.relu); its last output is explained. "
+                      "For another use of it, pass target_layer= naming a module that runs once there",
+                      ReusedLayerWarning, stacklevel=2)
     return store["features"]
