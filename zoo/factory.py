@@ -54,7 +54,11 @@ def create(name: str, pretrained: bool = False, *, num_classes: int | None = Non
     builder = import_builder(spec.builder, owner)
 
     def build():
-        model = builder(**build_kwargs)
+        try:
+            model = builder(**build_kwargs)
+        except Exception as exc:  # the plugin's own error, kept as it is, with where it happened
+            exc.add_note(f"(while building {owner} as builder(**{build_kwargs!r}))")
+            raise
         _check_is_module(model, owner)
         return model
 

@@ -87,3 +87,9 @@ def test_specs_are_hashable_and_model_info_is_a_copy():
     info.defaults["num_classes"] = 99
     assert zoo.model_info("tiny").pretrained["t"].metrics == {"acc": 0.5}
     assert zoo.model_info("tiny").defaults == {"num_classes": 4}
+
+
+def test_a_builder_error_keeps_its_type_and_says_what_was_being_built():
+    with pytest.raises(TypeError) as info:
+        zoo.create("tiny", width=3)  # TinyClassifier takes no width
+    assert any("while building <local>:tiny" in note and "'width': 3" in note for note in info.value.__notes__)
