@@ -66,7 +66,7 @@ class FeatureMapExplainer(BaseExplainer):
         store = capture(self.model, self.target_layer, bag, tuple(images.shape[-2:]),
                         requires_grad=self.needs_gradients)
         with torch.set_grad_enabled(self.needs_gradients):
-            output = self.model(images)
+            output = self.model(images.clone())  # the model may work in place on its input
             scores, classes = self.scores(output, target)
             features = captured(store, self.model, self.target_layer)
             self.check_features(features, output, classes)
@@ -108,7 +108,11 @@ class CAM(FeatureMapExplainer):
     needs_gradients = False
 
     def __init__(self, model: nn.Module, *, relu: bool = False, normalize: bool = True,
-                 score_fn: ScoreFn | None = None) -> None:
+                 score_fn: ScoreFn | None = None, target_layer: Layer | None = None) -> None:
+        if target_layer is not None:
+            raise LayerError(f"cam takes no target_layer (got {target_layer!r}): it always uses the output of "
+                             "forward_features and the linear head (get_classifier()); for another layer use "
+                             "gradcam, which takes target_layer=")
         if not follows_timm_convention(model):
             raise LayerError("cam needs a classifier with forward_features() and get_classifier() "
                              "(timm's convention); use gradcam for other models")

@@ -23,7 +23,7 @@ from torch import nn
 from zoo_explainers.base import BaseExplainer
 from zoo_explainers.hygiene import HookBag
 from zoo_explainers.maps import minmax
-from zoo_explainers.stacking import StackedForward, check_chunk_size, each_pass
+from zoo_explainers.stacking import StackedForward, check_chunk_size, each_pass, on_leaf
 from zoo_explainers.targets import ScoreFn, SegmentationClassSum, default_score_fn, resolve_classes
 
 
@@ -43,8 +43,8 @@ class _Targets:
             self._setup(self._clean_output())
 
     def _clean_output(self) -> torch.Tensor:
-        with torch.no_grad():
-            return self.explainer.model(self.images)
+        with torch.no_grad():  # a copy: the model may work in place on its input
+            return self.explainer.model(self.images.clone())
 
     def _setup(self, output: torch.Tensor) -> None:
         self.classes = resolve_classes(self.target, output)
@@ -85,7 +85,7 @@ class Saliency(BaseExplainer):
 
     def attribute(self, images, target, bag: HookBag):
         x = images.clone().requires_grad_(True)
-        scores, _ = self.scores(self.model(x), target)
+        scores, _ = self.scores(on_leaf(self.model, x), target)
         grads, = torch.autograd.grad(scores.sum(), x)
         return self.finish(grads.abs().amax(dim=1))
 
@@ -133,8 +133,9 @@ class SmoothGrad(Saliency):
             scale = self.sigma * (flat.max(1).values - flat.min(1).values)
         seed = self.seed if self.seed is not None else int(torch.randint(0, 2**62, (1,)).item())
         generator = torch.Generator(device=images.device).manual_seed(seed)
+        # drawn in float32 whatever the input's dtype, so one seed gives one noise pattern
         noise = torch.randn((self.n_samples, *images.shape[1:]), generator=generator,
-                            dtype=images.dtype, device=images.device)
+                            dtype=torch.float32, device=images.device).to(images.dtype)
         forward = StackedForward(self.model, images)
 
         def one_pass(start: int, stop: int) -> torch.Tensor:
@@ -180,22 +181,25 @@ class IntegratedGradients(BaseExplainer):
             2 MiB of input per pass on the CPU, elsewhere all at once, halved while the device runs
             out of memory; None: all steps at once.
 
-    Call with ``return_delta=True`` to get ``(maps, delta)``, delta = map sum - (S(x) - S(x')),
-    per image: the convergence check.
+        return_delta: the default for calls: return ``(maps, delta)``, delta = map sum -
+            (S(x) - S(x')) per image, the convergence check. A call's own ``return_delta=``
+            overrides it.
     """
 
     name = "integrated_gradients"
 
     def __init__(self, model: nn.Module, *, n_steps: int = 50, baseline: float | torch.Tensor = 0.0,
                  method: str = "gausslegendre", chunk_size: int | str | None = "auto", normalize: bool = False,
-                 score_fn: ScoreFn | None = None) -> None:
+                 return_delta: bool = False, score_fn: ScoreFn | None = None) -> None:
         super().__init__(model, score_fn=score_fn)
+        self.return_delta = bool(return_delta)
         self.alphas, self.weights = _path_rule(method, n_steps)
         self.n_steps, self.method, self.baseline = n_steps, method, baseline
         self.chunk_size, self.normalize = check_chunk_size(chunk_size), normalize
 
-    def __call__(self, images: torch.Tensor, target: Any = None, *, return_delta: bool = False):
-        return super().__call__(images, target, return_delta=return_delta)
+    def __call__(self, images: torch.Tensor, target: Any = None, *, return_delta: bool | None = None):
+        return super().__call__(images, target,
+                                return_delta=self.return_delta if return_delta is None else return_delta)
 
     def attribute(self, images, target, bag: HookBag, return_delta: bool = False):
         targets = _Targets(self, images, target)
@@ -215,7 +219,7 @@ class IntegratedGradients(BaseExplainer):
         maps = (diff * total).sum(dim=1).detach().float()
         if return_delta:
             with torch.no_grad():
-                base_scores = targets(self.model(baseline.contiguous()), 1)
+                base_scores = targets(self.model(baseline.clone(memory_format=torch.contiguous_format)), 1)
             delta = maps.sum(dim=(1, 2)) - (targets.clean_scores() - base_scores).float()
         if self.normalize:
             maps = minmax(maps)

@@ -22,6 +22,7 @@ from torch import nn
 from zoo_explainers.base import BaseExplainer
 from zoo_explainers.hygiene import HookBag
 from zoo_explainers.maps import minmax
+from zoo_explainers.stacking import check_chunk_size, each_pass
 from zoo_explainers.targets import ScoreFn, resolve_classes
 
 
@@ -49,19 +50,21 @@ class RISE(BaseExplainer):
         cells: the coarse grid is ``cells x cells`` before upsampling.
         p: probability that a cell is kept.
         seed: seeds the masks (None: drawn from torch's global RNG); every image gets the same masks.
-        chunk_size: model inputs per forward pass.
+        chunk_size: at most this many model inputs (masks x images) per forward pass; None: all
+            masks in one pass; ``"auto"``: about 2 MiB of input per pass on the CPU, elsewhere all
+            at once, halved while the device runs out of memory (as SmoothGrad's).
     """
 
     name = "rise"
 
     def __init__(self, model: nn.Module, *, n_masks: int = 1000, cells: int = 7, p: float = 0.5,
-                 seed: int | None = None, chunk_size: int = 256, normalize: bool = False,
+                 seed: int | None = None, chunk_size: int | str | None = 256, normalize: bool = False,
                  score_fn: ScoreFn | None = None) -> None:
         super().__init__(model, score_fn=score_fn)
         if n_masks < 1 or cells < 1 or not 0 < p <= 1:
             raise ValueError("RISE needs n_masks >= 1, cells >= 1 and 0 < p <= 1")
         self.n_masks, self.cells, self.p, self.seed = n_masks, cells, p, seed
-        self.chunk_size, self.normalize = chunk_size, normalize
+        self.chunk_size, self.normalize = check_chunk_size(chunk_size), normalize
 
     def attribute(self, images, target, bag: HookBag):
         from zoo_explainers.faithfulness import _probabilities
@@ -72,15 +75,15 @@ class RISE(BaseExplainer):
         masks = random_masks(self.n_masks, tuple(images.shape[-2:]), self.cells, self.p, generator,
                              device=images.device, dtype=images.dtype)
         with torch.no_grad():
-            output = self.model(images)
+            output = self.model(images.clone())  # the model may work in place on its input
             classes = resolve_classes(target, output)
             self.last_classes = classes
             region = output.argmax(1) == classes[:, None, None] if output.ndim == 4 else None
             total = torch.zeros_like(images[:, 0])
             score_sum = torch.zeros(n, dtype=images.dtype, device=images.device)
-            per_pass = max(1, self.chunk_size // n)
-            for start in range(0, self.n_masks, per_pass):
-                m = masks[start:start + per_pass]  # (k, H, W)
+
+            def one_pass(start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
+                m = masks[start:stop]  # (k, H, W)
                 x = (images[None] * m[:, None, None]).flatten(0, 1)  # row j * N + i: mask j, image i
                 out = self.model(x)
                 if self.score_fn is not None:
@@ -89,8 +92,17 @@ class RISE(BaseExplainer):
                     scores = _probabilities(out, classes.repeat(len(m)),
                                             None if region is None else region.repeat(len(m), 1, 1))
                 scores = scores.view(len(m), n).to(m.dtype)
-                total += torch.einsum("kn,khw->nhw", scores, m)
-                score_sum += scores.sum(0)
+                return torch.einsum("kn,khw->nhw", scores, m), scores.sum(0)
+
+            if isinstance(self.chunk_size, int):  # fixed passes of chunk_size // N masks, the last one shorter
+                per_pass = max(1, self.chunk_size // n)
+                ranges = ((start, min(self.n_masks, start + per_pass)) for start in range(0, self.n_masks, per_pass))
+                results = (one_pass(start, stop) for start, stop in ranges)
+            else:
+                results = each_pass(self.n_masks, images, self.chunk_size, one_pass)
+            for part, part_sum in results:
+                total += part
+                score_sum += part_sum
             # centre: subtract mean(P) * sum_i M_i (computed once, over all masks)
             total -= (score_sum / self.n_masks)[:, None, None] * masks.sum(0)[None]
         maps = (total / (self.n_masks * self.p)).float()
