@@ -60,6 +60,7 @@ BROKEN = [
     ("tagged_segmenter", "pretrained_builds", "each pretrained tag's configuration builds",
      "tagged_segmenter.toy: building with {'num_classes': 5, 'in_chans': 3, 'width': 16} and running it raised "
      "TypeError"),
+    ("quiet_xywh_maskrcnn", "detection_eval", "boxes (R, 4) inside the image", "is not inside the image"),
     ("two_faced_segmenter", "export", "exported program matches eager", "max abs difference"),
 ]
 
@@ -93,3 +94,10 @@ def test_explicit_export_opt_out_is_a_skip_with_reason(plugin_packages):
     plugin_packages("conformance-bad")
     result = run_check(get_check("export"), _subject("unsorted_maskrcnn"))
     assert result.status == SKIP and result.message == "spec opts out: torchvision detection heads"
+
+
+def test_zero_detections_are_a_skip_not_a_pass(plugin_packages):
+    plugin_packages("conformance-bad")
+    result = run_check(get_check("detection_eval"), _subject("empty_maskrcnn"))
+    assert result.status == SKIP, result
+    assert result.message.startswith("0 detections: the output's structure was checked"), result.message

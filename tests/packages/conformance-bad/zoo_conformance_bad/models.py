@@ -118,3 +118,38 @@ class BatchMixClassifier(MutatingClassifier):
     def forward_features(self, x):
         f = self.conv(x)
         return (f - f.mean(0, keepdim=True)) / (f.std(0, keepdim=True, unbiased=False) + 1)
+
+
+class _Xywh(_Unsorted):
+    """Boxes as (x, y, width, height), not torchvision's (x1, y1, x2, y2)."""
+
+    def forward(self, images, targets=None):
+        out = self.inner(images, targets)
+        if self.training:
+            return out
+        return [{**d, "boxes": torch.cat([d["boxes"][:, :2], d["boxes"][:, 2:] - d["boxes"][:, :2]], 1)} for d in out]
+
+
+def quiet_xywh_maskrcnn(num_classes=3, in_chans=3):
+    """xywh boxes behind a score threshold an untrained head never clears: 0 detections as built."""
+    from zoo_conformance_bad._maskrcnn import tiny_maskrcnn
+
+    model = tiny_maskrcnn(num_classes, in_chans)
+    model.roi_heads.score_thresh = 0.99
+    return _Xywh(model)
+
+
+class _Empty(_Unsorted):
+    """Never detects anything."""
+
+    def forward(self, images, targets=None):
+        out = self.inner(images, targets)
+        if self.training:
+            return out
+        return [{k: v[:0] for k, v in d.items()} for d in out]
+
+
+def empty_maskrcnn(num_classes=3, in_chans=3):
+    from zoo_conformance_bad._maskrcnn import tiny_maskrcnn
+
+    return _Empty(tiny_maskrcnn(num_classes, in_chans))

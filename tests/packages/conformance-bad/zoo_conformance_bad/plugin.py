@@ -52,6 +52,14 @@ def zoo_architectures():
                                                                   sha256="0" * 64, num_classes=5,
                                                                   metrics={"miou": 0.5},
                                                                   model_kwargs={"width": 16})}),
+        # detection_eval: xywh boxes, hidden by a high score threshold (0 detections until it is lowered)
+        zoo.ArchitectureSpec(name="quiet_xywh_maskrcnn", task="instance_segmentation",
+                             builder="zoo_conformance_bad.models:quiet_xywh_maskrcnn", defaults={"num_classes": 3},
+                             export="torchvision detection heads"),
+        # detection_eval: never detects anything, so its boxes cannot be checked (a SKIP, not a PASS)
+        zoo.ArchitectureSpec(name="empty_maskrcnn", task="instance_segmentation",
+                             builder="zoo_conformance_bad.models:empty_maskrcnn", defaults={"num_classes": 3},
+                             export="torchvision detection heads"),
         # rejected by the registry (hub id without an org): must be reported, not vanish
         zoo.ArchitectureSpec(name="rejected_segmenter", task="semantic_segmentation",
                              builder="zoo_conformance_bad.models:IdleSegmenter", defaults={"num_classes": 3},
