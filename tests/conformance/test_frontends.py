@@ -79,3 +79,14 @@ def test_a_rejected_spec_fails_by_pattern_and_once_in_a_test_class(plugin_packag
     assert out.returncode == 1, out.stdout + out.stderr
     assert "1 error" in out.stdout and "skipped" in out.stdout, out.stdout
     assert "the registry rejected its spec" in out.stdout and "just-a-name" in out.stdout
+
+
+def test_an_unbuildable_model_fails_once_in_both_front_ends(plugin_packages, tmp_path):
+    plugin_packages("conformance-bad")
+    cli = _run(ZOO + ["check", "unbuildable_segmenter"])
+    via_pytest = _run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "ignore",
+                       "--zoo-check=unbuildable_segmenter"], cwd=tmp_path)
+    skipped = cli.stdout.count("SKIP")
+    assert "1 failed" in cli.stdout and skipped > 5, cli.stdout
+    assert f"1 failed, {skipped} skipped" in via_pytest.stdout, via_pytest.stdout
+    assert "this builder always fails" in via_pytest.stdout

@@ -77,14 +77,24 @@ def _run(check: Check, subject) -> CheckResult:
 
 
 def _plugin_frame(exc: BaseException) -> str:
-    """The innermost frame outside the suite, torch and the standard library: the plugin's code."""
+    """The innermost frame outside the zoo package, torch and the standard library: the plugin's
+    code (for an error raised by zoo's own helpers, e.g. zoo.inputs, the plugin line that called
+    them). Causes are searched too: an import error wrapped by the registry points at the import."""
     import sysconfig
+    from pathlib import Path
 
-    skip = ("/zoo/testing/", "/torch/", "/torchvision/", sysconfig.get_paths()["stdlib"].replace("\\", "/") + "/")
-    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
-        path = frame.filename.replace("\\", "/")
-        if not any(part in path for part in skip):
-            return f"{frame.filename}:{frame.lineno}"
+    import zoo
+
+    skip = (str(Path(zoo.__file__).parent).replace("\\", "/") + "/", "/torch/", "/torchvision/",
+            sysconfig.get_paths()["stdlib"].replace("\\", "/") + "/")
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+            path = frame.filename.replace("\\", "/")
+            if not any(part in path for part in skip):
+                return f"{frame.filename}:{frame.lineno}"
+        exc = exc.__cause__ or exc.__context__
     return ""
 
 

@@ -54,7 +54,11 @@ def run_as_test(check: Check, subject) -> None:
     """Run ``check`` on ``subject`` with pytest's outcomes: skip, or fail naming the clause."""
     if not check.applies_to(subject):
         pytest.skip(f"{check.name} does not apply to {', '.join(subject.tasks)}")
+    if getattr(subject, "build_error", None) and check.name != "build":
+        pytest.skip("the model does not build (see its build check)")  # as `zoo check` reports it
     result = run_check(check, subject)
+    if check.name == "build" and result.status == FAIL:
+        subject.build_error = result.message
     if result.status == SKIP:
         pytest.skip(result.message)
     if result.status == FAIL:

@@ -100,9 +100,10 @@ def check_classification_features(subject):
             how, again = "forward_head(forward_features(x))", model.forward_head(features)
         else:
             how, again = "get_classifier()(forward_features(x) averaged over h, w)", head(features.mean((2, 3)))
-    if again.shape != logits.shape or not torch.allclose(again, logits, rtol=1e-4, atol=1e-4):
-        diff = (again - logits).abs().max().item() if again.shape == logits.shape else describe(again)
-        raise broken(f"{how} differs from forward(x): {diff}")
+    if again.shape != logits.shape:
+        raise broken(f"{how} gave {describe(again)} but forward(x) gave {describe(logits)}")
+    if not torch.allclose(again, logits, rtol=1e-4, atol=1e-4):
+        raise broken(f"{how} differs from forward(x) by up to {(again - logits).abs().max().item():.3g}")
     return f"features {tuple(features.shape)}, head {type(head).__name__} {tuple(weight.shape)}"
 
 

@@ -153,3 +153,7 @@ def empty_maskrcnn(num_classes=3, in_chans=3):
     from zoo_conformance_bad._maskrcnn import tiny_maskrcnn
 
     return _Empty(tiny_maskrcnn(num_classes, in_chans))
+
+
+def unbuildable_segmenter(num_classes=3, in_chans=3):
+    raise RuntimeError("this builder always fails")

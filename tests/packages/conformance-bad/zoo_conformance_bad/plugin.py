@@ -60,6 +60,9 @@ def zoo_architectures():
         zoo.ArchitectureSpec(name="empty_maskrcnn", task="instance_segmentation",
                              builder="zoo_conformance_bad.models:empty_maskrcnn", defaults={"num_classes": 3},
                              export="torchvision detection heads"),
+        # build: the builder raises (every later check is skipped, in both front ends)
+        zoo.ArchitectureSpec(name="unbuildable_segmenter", task="semantic_segmentation",
+                             builder="zoo_conformance_bad.models:unbuildable_segmenter", defaults={"num_classes": 3}),
         # rejected by the registry (hub id without an org): must be reported, not vanish
         zoo.ArchitectureSpec(name="rejected_segmenter", task="semantic_segmentation",
                              builder="zoo_conformance_bad.models:IdleSegmenter", defaults={"num_classes": 3},

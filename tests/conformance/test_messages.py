@@ -1,0 +1,61 @@
+"""Failure messages say what is wrong where: the plugin's own line, both shapes of a mismatch."""
+
+from __future__ import annotations
+
+import torch.nn as nn
+
+import zoo
+from zoo.inputs import check_image_batch
+from zoo.testing import FAIL, ModelSubject, get_check, run_check
+
+
+class _Picky(nn.Module):
+    """Validates its input for 5 channels although it was built for 3."""
+
+    def __init__(self, num_classes=2, in_chans=3):
+        super().__init__()
+        self.conv = nn.Conv2d(in_chans, num_classes, 1)
+
+    def forward(self, x):
+        check_image_batch(x, in_chans=5)  # the line the message must point at
+        return self.conv(x)
+
+
+class _SpatialLogits(nn.Module):
+    """A classifier whose forward returns (N, K, 1, 1) while forward_head returns (N, K)."""
+
+    def __init__(self, num_classes=3, in_chans=3):
+        super().__init__()
+        self.conv = nn.Conv2d(in_chans, 4, 3, padding=1)
+        self.fc = nn.Linear(4, num_classes)
+
+    def forward_features(self, x):
+        return self.conv(x)
+
+    def get_classifier(self):
+        return self.fc
+
+    def forward_head(self, features):
+        return self.fc(features.mean((2, 3)))
+
+    def forward(self, x):
+        return self.forward_head(self.forward_features(x))[:, :, None, None]
+
+
+def _run(check, builder, task="semantic_segmentation"):
+    spec = zoo.ArchitectureSpec(name="subject", task=task, builder=builder)
+    return run_check(get_check(check), ModelSubject(spec=spec))
+
+
+def test_an_error_raised_through_zoo_helpers_points_at_the_plugins_line():
+    result = _run("eval_determinism", _Picky)
+    assert result.status == FAIL and "raised InputError" in result.message
+    assert "test_messages.py:20)" in result.message, result.message
+    assert "zoo/inputs.py" not in result.message
+
+
+def test_a_shape_mismatch_shows_both_shapes():
+    result = _run("classification_features", _SpatialLogits, task="classification")
+    assert result.status == FAIL
+    assert "forward_head(forward_features(x)) gave tensor (2, 3) float32 but forward(x) gave tensor (2, 3, 1, 1)" \
+        in result.message, result.message
