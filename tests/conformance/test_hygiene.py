@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from zoo.testing.hygiene import hook_changes, hooks, input_changes, model_changes, snapshot
+from zoo.testing.hygiene import (hook_changes, hooks, input_changes, model_changes, patch_changes, patches,
+                                 snapshot)
 from zoo.testing.reference import ReferenceClassifier
 
 
@@ -48,3 +49,13 @@ def test_input_changes():
     x.add_(1).requires_grad_(True)
     assert input_changes(original, False, None, x) == [
         "the input tensor was modified in place", "the input's requires_grad changed from False to True"]
+
+
+def test_a_replaced_forward_or_submodule_is_seen():
+    model = ReferenceClassifier()
+    before = patches(model)
+    model.fc.forward = lambda x: x
+    model.features[2] = torch.nn.ReLU()
+    text = "; ".join(patch_changes(before, patches(model)))
+    assert "forward set on the instance of module fc" in text
+    assert "submodules of features replaced" in text

@@ -61,6 +61,8 @@ BROKEN = [
      "tagged_segmenter.toy: building with {'num_classes': 5, 'in_chans': 3, 'width': 16} and running it raised "
      "TypeError"),
     ("quiet_xywh_maskrcnn", "detection_eval", "boxes (R, 4) inside the image", "is not inside the image"),
+    ("patching_explainer", "explainer_hooks", "no forward replaced on an instance",
+     "forward set on the instance of module features and left there"),
     ("two_faced_segmenter", "export", "exported program matches eager", "max abs difference"),
 ]
 
@@ -101,3 +103,14 @@ def test_zero_detections_are_a_skip_not_a_pass(plugin_packages):
     result = run_check(get_check("detection_eval"), _subject("empty_maskrcnn"))
     assert result.status == SKIP, result
     assert result.message.startswith("0 detections: the output's structure was checked"), result.message
+
+
+def test_an_explainer_whose_every_check_skips_does_not_pass(plugin_packages):
+    plugin_packages("conformance-bad")
+    results = run_subjects([_subject("instance_only_explainer")])
+    assert {r.status for r in results[:-1]} == {SKIP}
+    assert results[0].message == ("this check needs a reference model for classification or semantic_segmentation, "
+                                  "and the explainer declares only instance_segmentation")
+    coverage = results[-1]
+    assert coverage.check == "coverage" and coverage.status == FAIL
+    assert "every check was skipped" in coverage.message

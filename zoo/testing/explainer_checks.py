@@ -28,8 +28,8 @@ def _references(subject, tasks=(CLASSIFICATION, SEMANTIC)):
     if SEMANTIC in tasks and SEMANTIC in subject.tasks:
         out.append((SEMANTIC, reference.fresh_segmenter(), images(BATCH, 3, *SIZE, seed=5)))
     if not out:
-        raise CheckSkipped(f"the suite has no reference model for tasks {', '.join(subject.tasks)} "
-                           f"(it has {CLASSIFICATION} and {SEMANTIC} ones)")
+        raise CheckSkipped(f"this check needs a reference model for {' or '.join(tasks)}, and the explainer "
+                           f"declares only {', '.join(subject.tasks)}")
     return out
 
 
@@ -247,17 +247,17 @@ def _run_call(call, must_raise: bool, description: str) -> None:
 
 
 @check("explainer_hooks", EXPLAINER,
-       "hooks live only during one call: the model's hooks (module, parameter, global) are exactly as found "
-       "after a call, also after a call that raised")
+       "hooks live only during one call: the model's hooks (module, parameter, global), its modules and their "
+       "methods (no forward replaced on an instance) are exactly as found after a call, also after a call that raised")
 def check_explainer_hooks(subject):
-    from zoo.testing.hygiene import hook_changes, hooks
+    from zoo.testing.hygiene import hook_changes, hooks, patch_changes, patches
 
     for task, model, x in _references(subject):
         model.features[0].register_forward_hook(lambda *args: None)  # a user's hook must survive
         for description, call, must_raise in _calls(subject, model, task, x):
-            before = hooks(model)
+            before, patched = hooks(model), patches(model)
             _run_call(call, must_raise, description)
-            changes = hook_changes(before, hooks(model))
+            changes = hook_changes(before, hooks(model)) + patch_changes(patched, patches(model))
             if changes:
                 raise broken(f"{task} reference model, after {description}: {'; '.join(changes)}")
 

@@ -46,6 +46,30 @@ def hook_changes(before: dict[str, tuple], after: dict[str, tuple]) -> list[str]
     return changes
 
 
+def patches(model: torch.nn.Module) -> dict[str, tuple[frozenset, tuple]]:
+    """Per module: the names set on the instance (a ``forward`` assigned there is a hook in
+    disguise) and the identity of each child (a wrapped or swapped submodule)."""
+    return {name or "<root>": (frozenset(k for k in vars(module) if not k.startswith("_")),
+                               tuple((k, id(c)) for k, c in module._modules.items()))
+            for name, module in model.named_modules()}
+
+
+def patch_changes(before: dict, after: dict) -> list[str]:
+    changes = []
+    for name in sorted(set(before) | set(after)):
+        if name not in after or name not in before:
+            changes.append(f"module {name} {'removed' if name not in after else 'added'}")
+            continue
+        (old_attrs, old_children), (new_attrs, new_children) = before[name], after[name]
+        added = sorted(new_attrs - old_attrs)
+        if added:
+            changes.append(f"{', '.join(added)} set on the instance of module {name} and left there "
+                           f"(e.g. a replaced forward)")
+        if old_children != new_children:
+            changes.append(f"submodules of {name} replaced")
+    return changes
+
+
 @dataclass
 class ModelState:
     training: dict[str, bool]

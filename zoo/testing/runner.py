@@ -38,6 +38,9 @@ GLOBAL_STATE_CLAUSE = ("a model or explainer leaves torch's global state as foun
                        "default dtype and device, deterministic algorithms, anomaly mode, global module hooks)")
 
 
+COVERAGE_CLAUSE = "the suite can check it: at least one check of its kind and task runs (not all skipped)"
+
+
 def run_check(check: Check, subject) -> CheckResult:
     """Run one check; never raises (a crash inside the model is a failure of the check's clause).
 
@@ -109,8 +112,15 @@ def run_subjects(subjects, patterns: Iterable[str] | None = None,
                  on_result: Callable[[CheckResult], None] | None = None) -> list[CheckResult]:
     """Every applicable check on every subject, in order; ``on_result`` sees each as it ends."""
     results = []
+
+    def report(result: CheckResult) -> None:
+        results.append(result)
+        if on_result:
+            on_result(result)
+
     for subject in subjects:
         unbuildable = None
+        ran = []
         for check in checks_for(subject, patterns):
             if unbuildable:
                 result = CheckResult(unbuildable.subject, check.name, SKIP, "the model does not build", check.clause)
@@ -118,9 +128,12 @@ def run_subjects(subjects, patterns: Iterable[str] | None = None,
                 result = run_check(check, subject)
                 if check.name == "build" and result.failed:
                     unbuildable = result
-            results.append(result)
-            if on_result:
-                on_result(result)
+            ran.append(result)
+            report(result)
+        if ran and not patterns and all(r.status == SKIP for r in ran):
+            report(CheckResult(ran[0].subject, "coverage", FAIL,
+                               f"every check was skipped ({ran[0].message}), so nothing of the contract was "
+                               f"verified; a subject passes only when some check ran", COVERAGE_CLAUSE))
         if hasattr(subject, "release"):
             subject.release()  # free the cached model before the next subject
     return results

@@ -10,6 +10,17 @@ def _normalise(maps):
     return ((flat - low) / (high - low).clamp_min(1e-12)).view_as(maps)
 
 
+def _targets(target, logits):
+    """One class per image: the predicted ones for None, an int repeated, a list checked."""
+    if target is None:
+        return logits.argmax(1).tolist()
+    if isinstance(target, int):
+        return [target] * len(logits)
+    if len(target) != len(logits):
+        raise ValueError("one target per image")
+    return target
+
+
 class LeakyCAM(zoo.Explainer):
     """CAM through a forward hook that is never removed."""
 
@@ -20,12 +31,7 @@ class LeakyCAM(zoo.Explainer):
         store = {}
         self.model.features.register_forward_hook(lambda m, i, o: store.update(features=o))
         logits = self.model(images)
-        if target is None:
-            target = logits.argmax(1).tolist()
-        elif isinstance(target, int):
-            target = [target] * len(images)
-        if len(target) != len(images):
-            raise ValueError("one target per image")
+        target = _targets(target, logits)
         weights = self.model.get_classifier().weight[torch.as_tensor(target)]
         maps = torch.einsum("nc,nchw->nhw", weights, store["features"]).relu()
         return _normalise(F.interpolate(maps[:, None], size=images.shape[-2:], mode="bilinear")[:, 0])
@@ -53,11 +59,27 @@ class Messy(zoo.Explainer):
         x = images.clone().requires_grad_(True)
         with torch.enable_grad():
             logits = self.model(x)
-            if target is None:
-                target = logits.argmax(1).tolist()
-            elif isinstance(target, int):
-                target = [target] * len(images)
-            if len(target) != len(images):
-                raise ValueError("one target per image")
+            target = _targets(target, logits)
             logits.gather(1, torch.as_tensor(target)[:, None]).sum().backward()
         return _normalise(x.grad.abs().amax(1))
+
+
+class Patching(LeakyCAM):
+    """CAM that captures features by replacing forward on the model's features (never restored)."""
+
+    @torch.no_grad()
+    def __call__(self, images, target=None):
+        store, features = {}, self.model.features
+        if "forward" not in vars(features):
+            original = features.forward
+            features.forward = lambda x: store.setdefault("features", original(x))
+        logits = self.model(images)
+        target = _targets(target, logits)
+        weights = self.model.get_classifier().weight[torch.as_tensor(target)]
+        maps = torch.einsum("nc,nchw->nhw", weights, self.model.forward_features(images)).relu()
+        return _normalise(F.interpolate(maps[:, None], size=images.shape[-2:], mode="bilinear")[:, 0])
+
+
+class NotAMap(zoo.Explainer):
+    def __call__(self, images, target=None):
+        return "not a map"

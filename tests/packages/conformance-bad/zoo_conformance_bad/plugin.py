@@ -80,6 +80,12 @@ def zoo_explainers():
         # explainer_sanity / explainer_targets: ignores the model (an edge detector)
         zoo.ExplainerSpec(name="blind_explainer", builder="zoo_conformance_bad.explainers:Blind",
                           tasks=("classification",)),
+        # explainer_hooks: replaces forward on a module of the model and leaves it there
+        zoo.ExplainerSpec(name="patching_explainer", builder="zoo_conformance_bad.explainers:Patching",
+                          tasks=("classification",)),
+        # coverage: declares only a task the suite has no reference model for, so every check skips
+        zoo.ExplainerSpec(name="instance_only_explainer", builder="zoo_conformance_bad.explainers:NotAMap",
+                          tasks=("instance_segmentation",)),
         # explainer_state: leaves the model in eval mode and gradients in .grad
         zoo.ExplainerSpec(name="messy_explainer", builder="zoo_conformance_bad.explainers:Messy",
                           tasks=("classification",)),
