@@ -76,6 +76,11 @@ def check_in_chans(subject):
         raise broken(f"built with in_chans={c}, input {shape} raised {type(exc).__name__}: {exc}") from exc
     if subject.task != INSTANCE and out.shape[0] != inputs.shape[0]:
         raise broken(f"built with in_chans={c}, input {shape} gave {describe(out)}")
+    stem = next((m for m in model.modules() if isinstance(getattr(m, "in_channels", None), int)), None)
+    if stem is not None and stem.in_channels != c:
+        raise broken(f"built with in_chans={c}, the first convolution ({type(stem).__name__}) still takes "
+                     f"{stem.in_channels} channels: the input is adapted instead of the weights, so weights "
+                     f"trained on {c} channels will not load")
     return f"C={c} (default {default})"
 
 

@@ -63,6 +63,9 @@ def zoo_architectures():
         # build: the builder raises (every later check is skipped, in both front ends)
         zoo.ArchitectureSpec(name="unbuildable_segmenter", task="semantic_segmentation",
                              builder="zoo_conformance_bad.models:unbuildable_segmenter", defaults={"num_classes": 3}),
+        # in_chans: the stem ignores it (any C is averaged down to 3), so C-channel weights cannot load
+        zoo.ArchitectureSpec(name="tolerant_segmenter", task="semantic_segmentation",
+                             builder="zoo_conformance_bad.models:TolerantSegmenter", defaults={"num_classes": 3}),
         # rejected by the registry (hub id without an org): must be reported, not vanish
         zoo.ArchitectureSpec(name="rejected_segmenter", task="semantic_segmentation",
                              builder="zoo_conformance_bad.models:IdleSegmenter", defaults={"num_classes": 3},
