@@ -23,7 +23,7 @@ from torch import nn
 from zoo_explainers.base import BaseExplainer
 from zoo_explainers.hygiene import HookBag
 from zoo_explainers.maps import minmax
-from zoo_explainers.stacking import StackedForward, check_chunk_size, each_pass, on_leaf
+from zoo_explainers.stacking import StackedForward, check_chunk_size, each_pass
 from zoo_explainers.targets import ScoreFn, SegmentationClassSum, default_score_fn, resolve_classes
 
 
@@ -85,7 +85,7 @@ class Saliency(BaseExplainer):
 
     def attribute(self, images, target, bag: HookBag):
         x = images.clone().requires_grad_(True)
-        scores, _ = self.scores(on_leaf(self.model, x), target)
+        scores, _ = self.scores(self.model(x.clone()), target)  # a non-leaf copy: see StackedForward._forward
         grads, = torch.autograd.grad(scores.sum(), x)
         return self.finish(grads.abs().amax(dim=1))
 

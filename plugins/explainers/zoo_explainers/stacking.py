@@ -33,7 +33,6 @@ import torch
 from torch import nn
 
 _NCHW_ONLY: "weakref.WeakSet[nn.Module]" = weakref.WeakSet()  # models that failed on channels_last
-_WRITES_INPUT: "weakref.WeakSet[nn.Module]" = weakref.WeakSet()  # models working in place on their input
 log = logging.getLogger("zoo.explain")
 T = TypeVar("T")
 OUT_OF_MEMORY = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)  # torch < 2.5: CUDA's only
@@ -161,27 +160,7 @@ class StackedForward:
         return x, output
 
     def _forward(self, x: torch.Tensor, weights: dict[str, torch.Tensor]) -> torch.Tensor:
+        inputs = x.clone()  # a non-leaf copy: the model may work in place on its input; grads reach x
         if weights:
-            return on_leaf(self.model, x, lambda inputs: torch.func.functional_call(self.model, weights, (inputs,)))
-        return on_leaf(self.model, x)
-
-
-def on_leaf(model: nn.Module, x: torch.Tensor, run: Callable[[torch.Tensor], T] | None = None) -> T:
-    """``run(x)`` (default ``model(x)``) for a leaf ``x`` requiring grad, fed as it is (no copy),
-    or as a non-leaf copy for a model that works in place on its input (autograd refuses that on
-    a leaf): such a model is found by that error, and remembered for later passes and calls (a
-    weak set). Gradients are still taken with respect to ``x``."""
-    run = run or model
-    if model not in _WRITES_INPUT:
-        try:
-            return run(x)
-        except RuntimeError as exc:
-            if not is_leaf_in_place_error(exc):
-                raise
-        _WRITES_INPUT.add(model)
-    return run(x.clone())
-
-
-def is_leaf_in_place_error(exc: BaseException) -> bool:
-    """Autograd's refusal of an in-place operation on a leaf (or a view of one) requiring grad."""
-    return "leaf Variable that requires grad" in str(exc)
+            return torch.func.functional_call(self.model, weights, (inputs,))
+        return self.model(inputs)
