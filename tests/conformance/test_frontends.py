@@ -90,3 +90,12 @@ def test_an_unbuildable_model_fails_once_in_both_front_ends(plugin_packages, tmp
     assert "1 failed" in cli.stdout and skipped > 5, cli.stdout
     assert f"1 failed, {skipped} skipped" in via_pytest.stdout, via_pytest.stdout
     assert "this builder always fails" in via_pytest.stdout
+
+
+def test_an_ini_option_checks_my_package_on_every_run(plugin_packages, tmp_path):
+    plugin_packages("conformance-good")
+    (tmp_path / "pytest.ini").write_text("[pytest]\nzoo_check_plugins = zoo-conformance-good\n")
+    out = _run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-k", "build and not pretrained"],
+               cwd=tmp_path)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "3 passed" in out.stdout, out.stdout  # the build check of its three models

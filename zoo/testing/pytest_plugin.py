@@ -1,6 +1,6 @@
 """pytest plugin (entry point ``pytest11``): ``pytest --zoo-check=NAME``, ``--zoo-check-all``,
-``--zoo-check-plugin=DIST`` add one test item per conformance check. Without these options it
-does nothing and imports nothing heavy.
+``--zoo-check-plugin=DIST`` (or the ini options ``zoo_check_plugins`` / ``zoo_check``) add one test
+item per conformance check. Without them it does nothing and imports nothing heavy.
 """
 
 from __future__ import annotations
@@ -18,15 +18,27 @@ def pytest_addoption(parser) -> None:
                          "unless named)")
     group.addoption("--zoo-check-plugin", action="append", default=[], metavar="DIST",
                     help="run the conformance checks on everything a distribution registers (repeatable)")
+    parser.addini("zoo_check_plugins", type="linelist", default=[],
+                  help="distributions whose models and explainers are checked on every run, as with "
+                       "--zoo-check-plugin (e.g. your own package)")
+    parser.addini("zoo_check", type="linelist", default=[],
+                  help="names or patterns checked on every run, as with --zoo-check")
 
 
 def pytest_configure(config) -> None:
     config.addinivalue_line("markers", "zoo_check: a conformance check added by --zoo-check* (select with -m zoo_check)")
 
 
+def _names(config) -> list[str]:
+    return list(config.getoption("zoo_check")) + list(config.getini("zoo_check"))
+
+
+def _plugins(config) -> list[str]:
+    return list(config.getoption("zoo_check_plugin")) + list(config.getini("zoo_check_plugins"))
+
+
 def _requested(config) -> bool:
-    return bool(config.getoption("zoo_check") or config.getoption("zoo_check_all")
-                or config.getoption("zoo_check_plugin"))
+    return bool(_names(config) or config.getoption("zoo_check_all") or _plugins(config))
 
 
 class ZooCheckCollector(pytest.Collector):
@@ -78,8 +90,7 @@ def pytest_collection_modifyitems(session, config, items) -> None:
     from zoo.testing.subjects import select
 
     try:
-        selection = select(config.getoption("zoo_check"), all=config.getoption("zoo_check_all"),
-                           plugins=config.getoption("zoo_check_plugin"))
+        selection = select(_names(config), all=config.getoption("zoo_check_all"), plugins=_plugins(config))
     except UnknownNameError as exc:
         raise pytest.UsageError(str(exc)) from exc
     parent = ZooCheckCollector.from_parent(session, name="zoo-check", nodeid="zoo-check")
