@@ -111,7 +111,7 @@ def test_cli_unknown_option_is_a_usage_error_naming_the_accepted_ones(digits_wei
     assert "n_samples, sigma, stdev, seed, chunk_size, normalize" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("suffix, fmt", [(".jpg", "JPEG"), (".webp", "WEBP"), (".bmp", "BMP"), (".png", "PNG")])
+@pytest.mark.parametrize("suffix, fmt", [(".jpg", "JPEG"), (".webp", "WEBP"), (".tiff", "TIFF"), (".png", "PNG")])
 def test_cli_one_image_to_a_file_of_any_image_format(digits_weights, tmp_path, suffix, fmt):
     weights, images = digits_weights
     out = tmp_path / f"one{suffix}"

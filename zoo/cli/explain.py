@@ -36,7 +36,7 @@ def register(subparsers) -> None:
     p.add_argument("-m", "--method", default="gradcam", help="explainer name, see `zoo list` (default gradcam)")
     p.add_argument("-t", "--target", help="class index or class name to explain (default: the predicted class)")
     p.add_argument("-o", "--output", metavar="PATH",
-                   help="an image file (one image, or --grid; any suffix Pillow writes: .png, .jpg, ...), "
+                   help="an image file (one image, or --grid; any suffix matplotlib writes: .png, .jpg, .pdf, ...), "
                         "or a folder for one PNG per image, named IMAGESTEM-METHOD.png (default: the current "
                         "folder); inputs sharing a file name get -2, -3, ... after the stem "
                         "(a/x.png b/x.png -> x-METHOD.png, x-2-METHOD.png), never overwriting each other")
@@ -176,37 +176,10 @@ def _score(output, cls: int) -> float:
 
 
 def _is_image_file(path: Path | None) -> bool:
-    """Whether ``path``'s suffix names an image format Pillow can write (.png, .jpg, .webp, ...)."""
-    if path is None or not path.suffix:
-        return False
-    from PIL import Image
+    """Whether ``path``'s suffix names a format matplotlib writes (.png, .jpg, .webp, .pdf, .svg, ...)."""
+    from matplotlib.backend_bases import FigureCanvasBase
 
-    Image.init()
-    fmt = Image.registered_extensions().get(path.suffix.lower())
-    return fmt is not None and fmt in Image.SAVE
-
-
-def _save(fig, target: Path) -> None:
-    """PNG through matplotlib as before; other formats rendered to PNG, then written by Pillow."""
-    if target.suffix.lower() == ".png" or not _is_image_file(target):
-        fig.savefig(target, dpi=100)
-        return
-    import io
-
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    fig.savefig(buffer, dpi=100, format="png")
-    buffer.seek(0)
-    image = Image.open(buffer)
-    image.load()
-    fmt = Image.registered_extensions()[target.suffix.lower()]
-    if fmt in ("JPEG", "BMP", "PCX", "EPS", "PPM", "SGI") or image.mode not in ("RGB", "RGBA"):
-        image = image.convert("RGB")
-    try:
-        image.save(target, format=fmt)
-    except (OSError, ValueError):  # a mode the format cannot hold
-        image.convert("RGB").save(target, format=fmt)
+    return path is not None and path.suffix[1:].lower() in FigureCanvasBase.get_supported_filetypes()
 
 
 def _unique_stems(paths: list[Path]) -> list[str]:
@@ -238,7 +211,7 @@ def _write(panels, args) -> list[Path]:
             ax.set_title(title, fontsize=10)
             ax.axis("off")
         target.parent.mkdir(parents=True, exist_ok=True)
-        _save(fig, target)
+        fig.savefig(target, dpi=100)
         return [target]
     folder = out if out is not None else Path(".")
     if _is_image_file(folder):
