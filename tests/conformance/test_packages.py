@@ -116,3 +116,11 @@ def test_an_explainer_whose_every_check_skips_does_not_pass(plugin_packages):
     coverage = results[-1]
     assert coverage.check == "coverage" and coverage.status == FAIL
     assert "every check was skipped" in coverage.message
+
+
+def test_a_head_that_is_more_than_get_classifier_is_not_a_silent_pass(plugin_packages):
+    plugin_packages("conformance-bad")
+    subject = _subject("mlphead_classifier")
+    assert run_check(get_check("classification_features"), subject).status == PASS
+    result = run_check(get_check("classification_cam_head"), subject)
+    assert result.status == SKIP and "CAM through get_classifier() is approximate" in result.message

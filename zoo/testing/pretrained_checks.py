@@ -77,7 +77,9 @@ def _card_problems(arch: str, tag: str, cfg, cards: Path | None) -> list[str]:
             problems.append(f"{config} is not valid JSON: {exc}")
     if not _card_belongs_to(data, cfg, shipped):
         # e.g. a third-party plugin's own "unet.shapes" next to the project's card of that name
-        return [f"{config}: hf_hub_id={data['hf_hub_id']!r} but the spec's tag says {cfg.hf_hub_id!r}"] if shipped else []
+        if not shipped:
+            return []
+        return [f"{config}: hf_hub_id={data['hf_hub_id']!r} but the spec's tag says {cfg.hf_hub_id!r}"]
     problems = [f"card {folder} has no {f}" for f in CARD_FILES if not (folder / f).is_file()] + problems
     if isinstance(data, dict):
         for key in ("num_classes", "in_chans"):

@@ -107,6 +107,36 @@ def check_classification_features(subject):
     return f"features {tuple(features.shape)}, head {type(head).__name__} {tuple(weight.shape)}"
 
 
+@check("classification_cam_head", MODEL,
+       "classification: get_classifier() applied to the globally averaged features gives forward(x), so CAM "
+       "built from it explains the logits (a head with pre-logits or a norm makes CAM approximate: a SKIP)",
+       tasks=(CLASSIFICATION,))
+def check_classification_cam_head(subject):
+    import torch
+
+    model = subject.model().eval()
+    if not callable(getattr(model, "forward_features", None)) or not callable(getattr(model, "get_classifier", None)):
+        raise CheckSkipped("no forward_features() / get_classifier(): classification_features reports that")
+    x = images(2, subject.in_chans(), *(subject.input_size() or (40, 56)))
+    with torch.no_grad():
+        logits = model(x.clone())
+        features = model.forward_features(x.clone())
+        try:
+            pooled = model.get_classifier()(features.mean((2, 3)))
+        except Exception as exc:  # noqa: BLE001
+            raise CheckSkipped(f"get_classifier() does not take the averaged features ({type(exc).__name__}: "
+                               f"{exc}): CAM through it cannot work as is") from exc
+    if pooled.shape == logits.shape and torch.allclose(pooled, logits, rtol=1e-4, atol=1e-4):
+        return "forward(x) == get_classifier()(GAP(forward_features(x)))"
+    if pooled.shape == logits.shape:
+        how = f"by up to {float((pooled - logits).abs().max()):.3g}"
+    else:
+        how = f"{describe(pooled)} vs {describe(logits)}"
+    raise CheckSkipped(f"get_classifier()(GAP(forward_features(x))) differs from forward(x) ({how}): the head does "
+                       f"more than the linear layer (pre-logits, a norm, an MLP), so CAM through get_classifier() "
+                       f"is approximate for this model")
+
+
 @check("segmentation_output", MODEL,
        "semantic_segmentation: (N, C, H, W) -> logits (N, K, H, W) for any H, W from 32 up, "
        "not only multiples of 32 (eval mode; batch 1, and batch 3 where each image's logits equal its logits alone)",

@@ -170,3 +170,20 @@ class TolerantSegmenter(IdleSegmenter):
         if x.shape[1] != 3:
             x = x.mean(1, keepdim=True).expand(-1, 3, -1, -1)
         return self.conv(x)
+
+
+class MlpHeadClassifier(MutatingClassifier):
+    """get_classifier() is only the last layer of an MLP head: CAM through it is not exact."""
+
+    def __init__(self, num_classes=4, in_chans=3):
+        super().__init__(num_classes, in_chans)
+        self.pre = nn.Linear(8, 8)
+
+    def forward_features(self, x):
+        return self.conv(x)
+
+    def forward_head(self, features):
+        return self.fc(3 * torch.tanh(self.pre(features.mean((2, 3)))))
+
+    def forward(self, x):
+        return self.forward_head(self.forward_features(x))

@@ -66,6 +66,9 @@ def zoo_architectures():
         # in_chans: the stem ignores it (any C is averaged down to 3), so C-channel weights cannot load
         zoo.ArchitectureSpec(name="tolerant_segmenter", task="semantic_segmentation",
                              builder="zoo_conformance_bad.models:TolerantSegmenter", defaults={"num_classes": 3}),
+        # classification_cam_head: an MLP head behind get_classifier() (a SKIP saying CAM is approximate)
+        zoo.ArchitectureSpec(name="mlphead_classifier", task="classification",
+                             builder="zoo_conformance_bad.models:MlpHeadClassifier", defaults={"num_classes": 4}),
         # rejected by the registry (hub id without an org): must be reported, not vanish
         zoo.ArchitectureSpec(name="rejected_segmenter", task="semantic_segmentation",
                              builder="zoo_conformance_bad.models:IdleSegmenter", defaults={"num_classes": 3},
