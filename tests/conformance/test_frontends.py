@@ -99,3 +99,24 @@ def test_an_ini_option_checks_my_package_on_every_run(plugin_packages, tmp_path)
                cwd=tmp_path)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "3 passed" in out.stdout, out.stdout  # the build check of its three models
+
+
+def test_an_unimportable_local_spec_fails_once(tmp_path):
+    """The 'test before installing' recipe with a builder that cannot be imported: one failure
+    naming the import error, the other checks skipped, even though the fixture makes a new
+    subject for every test."""
+    (tmp_path / "test_local.py").write_text(textwrap.dedent("""
+        import pytest
+        import zoo
+        from zoo.testing import ModelSubject, ModelTests
+
+        class TestLocal(ModelTests):
+            @pytest.fixture
+            def zoo_subject(self):
+                return ModelSubject(spec=zoo.ArchitectureSpec(
+                    name="local_seg", task="semantic_segmentation", builder="not_installed_pkg.models:Seg"))
+    """))
+    out = _run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_local.py"], cwd=tmp_path)
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "1 failed" in out.stdout and "skipped" in out.stdout, out.stdout
+    assert "No module named 'not_installed_pkg'" in out.stdout and "<frozen" not in out.stdout

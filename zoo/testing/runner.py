@@ -95,7 +95,7 @@ def _plugin_frame(exc: BaseException) -> str:
         seen.add(id(exc))
         for frame in reversed(traceback.extract_tb(exc.__traceback__)):
             path = frame.filename.replace("\\", "/")
-            if not any(part in path for part in skip):
+            if not path.startswith("<") and not any(part in path for part in skip):  # <frozen importlib...>
                 return f"{frame.filename}:{frame.lineno}"
         exc = exc.__cause__ or exc.__context__
     return ""

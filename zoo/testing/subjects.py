@@ -31,7 +31,6 @@ class ModelSubject:
     plugin: PluginRecord | None = None
     kind: str = MODEL
     _base: Any = field(default=None, repr=False)
-    build_error: str | None = None  # set by the pytest front end when the build check fails
 
     @property
     def name(self) -> str:

@@ -50,15 +50,21 @@ def subject_for(kind: str, name: str):
         raise
 
 
+# Specs whose build check failed in this session: their later checks skip. Keyed by the spec,
+# not the subject object, since an overridden zoo_subject fixture may make a new one per test.
+_UNBUILDABLE: set = set()
+
+
 def run_as_test(check: Check, subject) -> None:
     """Run ``check`` on ``subject`` with pytest's outcomes: skip, or fail naming the clause."""
     if not check.applies_to(subject):
         pytest.skip(f"{check.name} does not apply to {', '.join(subject.tasks)}")
-    if getattr(subject, "build_error", None) and check.name != "build":
+    key = (subject.kind, subject.distribution, repr(subject.spec))
+    if key in _UNBUILDABLE and check.name != "build":
         pytest.skip("the model does not build (see its build check)")  # as `zoo check` reports it
     result = run_check(check, subject)
     if check.name == "build" and result.status == FAIL:
-        subject.build_error = result.message
+        _UNBUILDABLE.add(key)
     if result.status == SKIP:
         pytest.skip(result.message)
     if result.status == FAIL:
@@ -86,7 +92,7 @@ class _SuiteBase:
             previous = _CURRENT.get("subject")
             if previous is not None and hasattr(previous, "release"):
                 previous.release()  # at most one cached model alive
-            _CURRENT.update(key=key, subject=None, unbuildable=False)
+            _CURRENT.update(key=key, subject=None)
             try:
                 _CURRENT["subject"] = subject_for(cls.kind, cls.name)
             except UnknownNameError as exc:  # reported once; the class's other tests skip
