@@ -184,12 +184,32 @@ def check_explainer_batch(subject):
 
 @check("explainer_targets", EXPLAINER,
        "target is a class index, a list with one index per image, or None for the predicted class; each image's "
-       "target is honoured, and a list of the wrong length is rejected")
+       "target is honoured, and a list of the wrong length is rejected (for a segmenter: the class whose pixels "
+       "are explained changes the maps)")
 def check_explainer_targets(subject):
+    references = _references(subject)
+    for task, model, x in references:
+        if task == SEMANTIC:
+            _segmentation_targets(_create(subject, model, task), x)
+        else:
+            _classification_targets(_create(subject, model, task), model, x)
+    return ", ".join(task for task, _, _ in references)
+
+
+def _segmentation_targets(explainer, x) -> None:
+    """For a segmenter, target is the class whose pixels are explained: two classes give other
+    maps, and an int equals a list of it."""
+    if not _close(_explain(explainer, x, 2), _explain(explainer, x, [2] * len(x)), atol=1e-5):
+        raise broken(f"segmentation reference model: target=2 differs from target={[2] * len(x)}")
+    a, b = _explain(explainer, x, 0), _explain(explainer, x, 2)
+    if all(_close(a[i], b[i], atol=1e-6) for i in range(len(x))):
+        raise broken("segmentation reference model: the maps for target=0 and target=2 are the same for every "
+                     "image: the target class was ignored")
+
+
+def _classification_targets(explainer, model, x) -> None:
     import torch
 
-    (task, model, x), = _references(subject, tasks=(CLASSIFICATION,))
-    explainer = _create(subject, model, task)
     with torch.no_grad():
         predicted = model(x).argmax(1).tolist()
     if not _close(_explain(explainer, x, None), _explain(explainer, x, predicted), atol=1e-5):

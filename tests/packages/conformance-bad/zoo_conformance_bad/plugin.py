@@ -89,6 +89,9 @@ def zoo_explainers():
         # explainer_hooks: replaces forward on a module of the model and leaves it there
         zoo.ExplainerSpec(name="patching_explainer", builder="zoo_conformance_bad.explainers:Patching",
                           tasks=("classification",)),
+        # explainer_targets on the segmentation reference model: ignores the target class
+        zoo.ExplainerSpec(name="blind_seg_explainer", builder="zoo_conformance_bad.explainers:Blind",
+                          tasks=("semantic_segmentation",)),
         # coverage: declares only a task the suite has no reference model for, so every check skips
         zoo.ExplainerSpec(name="instance_only_explainer", builder="zoo_conformance_bad.explainers:NotAMap",
                           tasks=("instance_segmentation",)),
