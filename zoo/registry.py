@@ -65,6 +65,7 @@ class PluginRecord:
     architectures: list[str] = field(default_factory=list)
     explainers: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    rejected: dict[str, str] = field(default_factory=dict)  # spec name -> why it was not registered
     loaded: bool = False
     import_seconds: float = 0.0
 
@@ -197,7 +198,11 @@ class Registry:
             if not problems and spec.name in names:
                 problems = [f"{spec.name}: registered twice by the same plugin"]
             if problems:
-                self._fail(record, f"{hook_name}(): invalid spec skipped: " + "; ".join(problems))
+                message = f"{hook_name}(): invalid spec skipped: " + "; ".join(problems)
+                name = getattr(spec, "name", None)
+                if isinstance(name, str):
+                    record.rejected[name] = message
+                self._fail(record, message)
                 continue
             names.append(spec.name)
             table.setdefault(spec.name, []).append(_Entry(spec, record))

@@ -77,6 +77,8 @@ def test_broken_plugins_are_skipped_with_a_warning_and_the_rest_works(plugin_pac
     assert any("string 'classification'" in m and "write ('classification',)" in m for m in messages)
     assert any("no_tasks: tasks must be a tuple of task names, got NoneType" in m for m in messages)
     assert "never_registered" not in names
+    record = next(p for p in get_registry().plugins if p.name == "bare_string_tasks")
+    assert set(record.rejected) == {"string_tasks", "no_tasks"}  # by name, for zoo check to report
     assert "string_tasks" not in zoo.list_explainers()
     zoo.create("sample_classifier")  # the well-behaved plugin still builds
 

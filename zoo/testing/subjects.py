@@ -9,7 +9,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import fnmatch
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -138,9 +137,6 @@ class ExplainerSubject:
         return builder(model, **kwargs)
 
 
-_REJECTED = re.compile(r"invalid spec skipped: (?:name ')?([A-Za-z0-9_/-]+)")
-
-
 def rejected(pattern: str, registry: Registry, qualifier: str = "") -> list[PluginRecord]:
     """Plugins whose specs named like ``pattern`` (an fnmatch pattern) the registry rejected, each
     as a copy of its record holding only those errors: such a name is not registered, and a run
@@ -150,8 +146,7 @@ def rejected(pattern: str, registry: Registry, qualifier: str = "") -> list[Plug
         if qualifier and normalize_distribution(qualifier) not in {
                 normalize_distribution(plugin.distribution), normalize_distribution(plugin.name)}:
             continue
-        errors = [e for e in plugin.errors
-                  if (m := _REJECTED.search(e)) and fnmatch.fnmatchcase(m.group(1), pattern)]
+        errors = [error for name, error in plugin.rejected.items() if fnmatch.fnmatchcase(name, pattern)]
         if errors:
             out.append(dataclasses.replace(plugin, errors=errors))
     return out
@@ -189,8 +184,8 @@ def select(names: list[str] = (), *, all: bool = False, plugins: list[str] = (),
             for spec, plugin in registry.candidates(name):
                 yield MODEL, spec, plugin
         for name in registry.list_explainers("*"):
-            for entry in registry._explainers.get(name, []):
-                yield EXPLAINER, entry.spec, entry.plugin
+            for spec, plugin in registry.explainer_candidates(name):
+                yield EXPLAINER, spec, plugin
 
     wanted_dists = {normalize_distribution(p) for p in plugins}
     for plugin in registry.plugins:
