@@ -59,3 +59,22 @@ def test_a_shape_mismatch_shows_both_shapes():
     assert result.status == FAIL
     assert "forward_head(forward_features(x)) gave tensor (2, 3) float32 but forward(x) gave tensor (2, 3, 1, 1)" \
         in result.message, result.message
+
+
+class _HeadDeclaredFirst(nn.Module):
+    """A correct segmenter whose head is registered before its stem (attribute order is free)."""
+
+    def __init__(self, num_classes=2, in_chans=3):
+        super().__init__()
+        self.head = nn.Conv2d(8, num_classes, 1)
+        self.stem = nn.Conv2d(in_chans, 8, 3, padding=1)
+
+    def forward(self, x):
+        return self.head(self.stem(x))
+
+
+def test_the_first_convolution_is_the_first_to_run_not_the_first_declared():
+    from zoo.testing import PASS
+
+    result = _run("in_chans", _HeadDeclaredFirst)
+    assert result.status == PASS, result.message

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import tempfile
 from pathlib import Path
@@ -70,18 +71,37 @@ def check_in_chans(subject):
     model = subject.build(in_chans=c)
     inputs = subject.example(in_chans=c)
     shape = [tuple(i.shape) for i in inputs] if subject.task == INSTANCE else tuple(inputs.shape)
-    try:
-        out = _eval_output(model, inputs)
-    except Exception as exc:  # noqa: BLE001
-        raise broken(f"built with in_chans={c}, input {shape} raised {type(exc).__name__}: {exc}") from exc
+    with _first_to_run(model, lambda m: isinstance(getattr(m, "in_channels", None), int)) as first:
+        try:
+            out = _eval_output(model, inputs)
+        except Exception as exc:  # noqa: BLE001
+            raise broken(f"built with in_chans={c}, input {shape} raised {type(exc).__name__}: {exc}") from exc
     if subject.task != INSTANCE and out.shape[0] != inputs.shape[0]:
         raise broken(f"built with in_chans={c}, input {shape} gave {describe(out)}")
-    stem = next((m for m in model.modules() if isinstance(getattr(m, "in_channels", None), int)), None)
+    stem = first[0] if first else None
     if stem is not None and stem.in_channels != c:
         raise broken(f"built with in_chans={c}, the first convolution ({type(stem).__name__}) still takes "
                      f"{stem.in_channels} channels: the input is adapted instead of the weights, so weights "
                      f"trained on {c} channels will not load")
     return f"C={c} (default {default})"
+
+
+@contextlib.contextmanager
+def _first_to_run(model, wanted):
+    """Yields a list that ends up holding the first module matching ``wanted`` that runs in the
+    forward pass inside the block (the order of execution, not of registration)."""
+    first = []
+
+    def hook(module, args):
+        if not first:
+            first.append(module)
+
+    handles = [m.register_forward_pre_hook(hook) for m in model.modules() if wanted(m)]
+    try:
+        yield first
+    finally:
+        for handle in handles:
+            handle.remove()
 
 
 def _fresh(inputs):
