@@ -168,3 +168,14 @@ def test_bad_targets_raise_input_error(model, sample):
         model([image], [{**target, "boxes": torch.tensor([[10.0, 10.0, 10.0, 20.0]])}])
     with pytest.raises(ValueError):  # InputError is a ValueError too
         model([image], [{**target, "boxes": target["boxes"][:, :2]}])
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_non_finite_boxes_raise_input_error(model, sample, bad):
+    # NaN compares False with everything, so the width/height check alone lets it through and
+    # training returns NaN losses.
+    image, target = sample(64, [(1, 20, 20, 8)])
+    boxes = target["boxes"].clone()
+    boxes[0, 1 if bad != bad else 2] = bad
+    with pytest.raises(InputError, match=r"target 0\['boxes'\] has a non-finite coordinate"):
+        model([image], [{**target, "boxes": boxes}])

@@ -73,6 +73,10 @@ def check_targets(targets: Any, images: list[torch.Tensor], *, num_classes: int)
         if masks.shape != (n, *image.shape[-2:]):
             raise InputError(f"{OWNER}: {where}['masks'] must have shape ({n}, H, W) = "
                              f"{(n, *image.shape[-2:])} to match the boxes and the image, got {tuple(masks.shape)}")
+        if n and not bool(torch.isfinite(boxes).all()):
+            bad = boxes[~torch.isfinite(boxes).all(dim=1)][0].tolist()
+            raise InputError(f"{OWNER}: {where}['boxes'] has a non-finite coordinate (NaN or inf): {bad}; "
+                             f"boxes are finite x1, y1, x2, y2 in pixels (check the annotation or augmentation)")
         if n and bool((boxes[:, 2:] <= boxes[:, :2]).any()):
             bad = boxes[(boxes[:, 2:] <= boxes[:, :2]).any(dim=1)][0].tolist()
             raise InputError(f"{OWNER}: {where} has a box with no width or height: {bad} "

@@ -25,6 +25,9 @@ Contract (torchvision's): ``model(images, targets)`` in train mode returns a dic
 pixels, ``labels`` (N,) int64, ``scores`` (N,) sorted high to low and ``masks``
 (N, 1, H, W) probabilities at the image's size. ``images`` are float (C, H, W) tensors in
 [0, 1]; the model normalises them with ``image_mean``/``image_std`` itself.
+
+Neither ``torch.export`` (data-dependent shapes in the RPN/RoI heads) nor TorchScript
+(``forward`` validates inputs and targets in plain Python) is supported: use it in eager mode.
 """
 
 from __future__ import annotations
