@@ -50,3 +50,56 @@ def test_reset_classifier(model):
 def test_bad_inputs_raise_clear_errors(model, bad, message):
     with pytest.raises(InputError, match=message):
         model(bad)
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    ({"depth": 0}, "depth"),
+    ({"widths": (16, 0)}, "widths"),
+    ({"widths": ()}, "widths"),
+    ({"num_classes": -1}, "num_classes"),
+    ({"in_chans": 0}, "in_chans"),
+    ({"drop_rate": 1.0}, "drop_rate"),
+])
+def test_bad_builder_arguments_raise_a_config_error_naming_them(kwargs, name):
+    from zoo_classification.errors import ModelConfigError
+
+    with pytest.raises(ModelConfigError, match=f"cnn_cam: {name}"):
+        zoo.create("cnn_cam", **kwargs)
+
+
+def test_num_classes_zero_means_no_head_as_in_timm():
+    model = zoo.create("cnn_cam", num_classes=0, in_chans=1, widths=(4, 8), depth=1).eval()
+    assert isinstance(model.get_classifier(), torch.nn.Identity)
+    assert model(torch.rand(2, 1, 16, 16)).shape == (2, 8)
+
+
+def test_reset_classifier_takes_timms_signature(model):
+    from zoo_classification.errors import ModelConfigError
+
+    model.reset_classifier(3, global_pool="avg")
+    assert model.get_classifier().out_features == 3 and model.num_classes == 3
+    model.reset_classifier(0, None)
+    assert isinstance(model.get_classifier(), torch.nn.Identity)
+    with pytest.raises(ModelConfigError, match="global_pool='max' is not supported"):
+        model.reset_classifier(3, global_pool="max")
+    with pytest.raises(ModelConfigError, match="num_classes"):
+        model.reset_classifier(-2)
+
+
+def test_timm_resolves_the_models_own_preprocessing():
+    # The digits card's config.json records input (1, 32, 32), mean 0, std 1: pixels in [0, 1].
+    import json
+    from pathlib import Path
+
+    from timm.data import create_transform, resolve_data_config
+    from PIL import Image
+
+    card = json.loads((Path(__file__).parents[3] / "hubcards/cnn_cam.digits/config.json").read_text())
+    model = zoo.create("cnn_cam.digits")
+    cfg = resolve_data_config(model=model)
+    assert cfg["input_size"] == tuple(card["input_size"]) == (1, 32, 32)
+    assert list(cfg["mean"]) == card["mean"] and list(cfg["std"]) == card["std"]
+    assert model.default_cfg is model.pretrained_cfg and model.pretrained_cfg["num_classes"] == 10
+    x = create_transform(**cfg)(Image.new("L", (40, 40), 255))
+    assert x.shape == (1, 32, 32) and torch.allclose(x, torch.ones_like(x))
+    assert model.eval()(x[None]).shape == (1, 10)

@@ -20,6 +20,12 @@ import torch
 from torch import nn
 
 from zoo.inputs import check_image_batch
+from zoo_classification.errors import ModelConfigError
+
+# What the model's inputs look like, in timm's ``pretrained_cfg`` terms. The zoo feeds pixels in
+# [0, 1] without normalisation (zoo.train writes mean 0 / std 1 into every card's config.json) and
+# resizes image files bilinearly; 32 px is the digits card's input size. Any size >= min_size works.
+DEFAULT_INPUT_HW = (32, 32)
 
 
 def _conv_bn_relu(cin: int, cout: int) -> nn.Sequential:
@@ -42,8 +48,11 @@ class CnnCam(nn.Module):
     def __init__(self, num_classes: int = 10, in_chans: int = 3, widths: Sequence[int] = (16, 32, 64),
                  depth: int = 2, drop_rate: float = 0.0) -> None:
         super().__init__()
-        if not widths:
-            raise ValueError("widths must name at least one stage, e.g. (16, 32, 64)")
+        widths = tuple(widths) if isinstance(widths, (list, tuple)) else widths
+        _check_ints(in_chans=in_chans, depth=depth, widths=widths)
+        _check_num_classes(num_classes)
+        if not 0 <= drop_rate < 1:
+            raise ModelConfigError(f"cnn_cam: drop_rate must be in [0, 1), got {drop_rate!r}")
         self.num_classes = num_classes
         self.in_chans = in_chans
         self.num_features = widths[-1]
@@ -59,6 +68,14 @@ class CnnCam(nn.Module):
         self.head = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
         # Smallest input whose last feature map is still at least 1x1.
         self.min_size = 2 ** (len(widths) - 1)
+        # timm's description of the expected input, so timm.data.resolve_data_config(model=...)
+        # and create_transform give this model's preprocessing rather than ImageNet's.
+        self.pretrained_cfg = self.default_cfg = {
+            "input_size": (in_chans, *DEFAULT_INPUT_HW), "fixed_input_size": False,
+            "interpolation": "bilinear", "crop_pct": 1.0, "crop_mode": "center",
+            "mean": (0.0,) * in_chans, "std": (1.0,) * in_chans,
+            "num_classes": num_classes, "first_conv": "features.0.0.0", "classifier": "head",
+        }
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """The last feature map, (N, num_features, H', W'): what CAM weights with the head."""
@@ -75,14 +92,36 @@ class CnnCam(nn.Module):
     def get_classifier(self) -> nn.Module:
         return self.head
 
-    def reset_classifier(self, num_classes: int) -> None:
-        """Replace the head (timm's method of the same name), e.g. for fine-tuning."""
+    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
+        """Replace the head (timm's method and signature), e.g. for fine-tuning. ``num_classes=0``
+        leaves no head (forward returns pooled features). Only average pooling exists here, so
+        ``global_pool`` may be None (keep it) or ``"avg"``."""
+        _check_num_classes(num_classes)
+        if global_pool not in (None, "avg"):
+            raise ModelConfigError(f"cnn_cam: global_pool={global_pool!r} is not supported; its head is global "
+                                   "average pooling (CAM needs it), so pass global_pool='avg' or None")
         self.num_classes = num_classes
         self.head = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
 
 
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_ints(**values) -> None:
+    """ModelConfigError naming the argument unless each value (or sequence) holds ints >= 1."""
+    for name, value in values.items():
+        items = value if isinstance(value, tuple) else (value,)
+        if not items or not all(_is_int(v) and v >= 1 for v in items):
+            raise ModelConfigError(f"cnn_cam: {name} must be a positive int (or a non-empty sequence of them), "
+                                   f"got {value!r}")
+
+
+def _check_num_classes(num_classes) -> None:
+    if not _is_int(num_classes) or num_classes < 0:
+        raise ModelConfigError(f"cnn_cam: num_classes must be an int >= 0 (0 means no head: pooled features, as "
+                               f"in timm), got {num_classes!r}")
+
 def cnn_cam(num_classes: int = 10, in_chans: int = 3, **kwargs) -> CnnCam:
     """Builder registered as ``cnn_cam``; ``kwargs`` go to :class:`CnnCam` (widths, depth, drop_rate)."""
-    if "widths" in kwargs:
-        kwargs["widths"] = tuple(int(w) for w in kwargs["widths"])
     return CnnCam(num_classes=num_classes, in_chans=in_chans, **kwargs)
