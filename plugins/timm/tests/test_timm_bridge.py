@@ -289,3 +289,24 @@ def test_local_weights_round_trip_across_timm_families(arch, tmp_path):
     x = torch.randn(1, *reference.pretrained_cfg["input_size"])
     with torch.no_grad():
         _assert_same_outputs(model(x), reference(x))
+
+
+def test_torch_jit_script_works_as_for_timm_and_eager_keeps_the_input_check():
+    import copy
+    import io
+
+    import torch
+
+    from zoo.inputs import InputError
+
+    model = zoo.create(f"timm/{SMALL}", num_classes=3, in_chans=1).eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch.jit.script is deprecated, not gone
+        scripted = torch.jit.script(model)
+    x = torch.rand(2, 1, 32, 32)
+    assert torch.equal(scripted(x), model(x))
+    torch.jit.save(scripted, io.BytesIO())
+    with pytest.raises(InputError, match="expected 1 input channels"):  # the eager model still checks
+        model(torch.rand(2, 3, 32, 32))
+    clone = copy.deepcopy(model)  # the scripting helper follows the copy, not the original
+    assert clone.__prepare_scriptable__.model is clone

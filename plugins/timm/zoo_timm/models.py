@@ -11,6 +11,7 @@ functions, and an architecture missing from the installed timm fails with a clea
 
 from __future__ import annotations
 
+import copy
 from typing import Any, Callable
 
 import timm
@@ -35,7 +36,10 @@ def create_model(arch: str, num_classes: int | None = None, in_chans: int | None
     model = timm.create_model(arch, pretrained=False, **kwargs)
     # timm's models do not check their input: wrong channels or a 3-D tensor would fail deep
     # inside a conv. The zoo's contract is a clear InputError at the door.
-    model.register_forward_pre_hook(_InputCheck(in_chans or 3, f"timm/{arch}"))
+    handle = model.register_forward_pre_hook(_InputCheck(in_chans or 3, f"timm/{arch}"))
+    # TorchScript compiles every hook and rejects this Python one; torch.jit.script calls
+    # __prepare_scriptable__ first, which hands it a copy without the check.
+    model.__prepare_scriptable__ = _WithoutInputCheck(model, handle.id)
     return model
 
 
@@ -48,6 +52,24 @@ class _InputCheck:
     def __call__(self, module, args) -> None:
         if args:
             check_image_batch(args[0], in_chans=self.in_chans, owner=self.owner)
+
+
+class _WithoutInputCheck:
+    """``model.__prepare_scriptable__``: a shallow copy of the model (same submodules and
+    parameters) without the input-check hook, for ``torch.jit.script``; the model itself keeps
+    the check in eager mode. A class holding the model, so deepcopy and pickling still work."""
+
+    def __init__(self, model, hook_id: int) -> None:
+        self.model, self.hook_id = model, hook_id
+
+    def __call__(self):
+        clone = copy.copy(self.model)
+        del clone.__dict__["__prepare_scriptable__"]
+        for name in ("_forward_pre_hooks", "_forward_pre_hooks_with_kwargs", "_forward_pre_hooks_always_called"):
+            hooks = getattr(self.model, name, None)
+            if hooks is not None:
+                clone.__dict__[name] = type(hooks)((k, v) for k, v in hooks.items() if k != self.hook_id)
+        return clone
 
 
 class _Architectures:
