@@ -138,3 +138,56 @@ def test_timm_backbone():
     assert model.backbone.out_channels == [128, 256, 512]
     with torch.no_grad():
         assert model(torch.randn(1, 2, 33, 47)).shape == (1, 4, 33, 47)
+
+
+def test_timm_backbone_batch_of_one_at_32px_in_training_is_an_input_error():
+    # resnet's last stage would see a 1x1 map: BatchNorm's bare ValueError, now a typed error
+    from zoo.inputs import InputError
+
+    torch.manual_seed(0)
+    model = FCN(num_classes=2, stride=8, backbone="resnet18").train()
+    with pytest.raises(InputError, match="batches of >= 2 images or on images larger than 32 px"):
+        model(torch.rand(1, 3, 32, 32))
+    assert model(torch.rand(2, 3, 32, 32)).shape == (2, 2, 32, 32)
+    assert model(torch.rand(1, 3, 33, 32)).shape == (1, 2, 33, 32)
+    with torch.no_grad():
+        assert model.eval()(torch.rand(1, 3, 32, 32)).shape == (1, 2, 32, 32)
+
+
+def _feature_grid_offsets(backbone: nn.Module, size: int = 192, samples: int = 4) -> list[float]:
+    """Per stride s in (8, 16, 32): the gradient centroid of one feature pixel j over random inputs,
+    minus s*j + (s-1)/2, where FCN's upsampling assumes that pixel is centred."""
+    offsets = []
+    for level, s in enumerate((8, 16, 32)):
+        j = (size // 2) // s - 1
+        acc = torch.zeros(size)
+        gen = torch.Generator().manual_seed(0)
+        for _ in range(samples):
+            x = torch.randn(1, 3, size, size, generator=gen, requires_grad=True)
+            backbone(x)[level][0, :, j, j].sum().backward()
+            acc += x.grad.abs().sum((0, 1, 2))
+        offsets.append(float((acc / acc.sum() * torch.arange(size)).sum()) - (s * j + (s - 1) / 2))
+    return offsets
+
+
+def test_skip_grid_is_exact_for_vgg_and_off_by_half_a_stride_for_timm_resnet():
+    # Pins the documented behaviour (README, fcn.py docstring): a fix of the resnet offset must
+    # update both, and this test.
+    torch.manual_seed(0)
+    vgg = FCN(num_classes=2, stride=8).eval()
+    assert all(abs(o) < 1.0 for o in _feature_grid_offsets(vgg.backbone))
+    resnet = FCN(num_classes=2, stride=8, backbone="resnet18").eval()
+    measured = _feature_grid_offsets(resnet.backbone)
+    assert all(abs(o + (s - 1) / 2) < 1.0 for o, s in zip(measured, (8, 16, 32))), measured  # -3.5/-7.5/-15.5
+
+
+@pytest.mark.parametrize("factor, corner", [(32, 0.266), (16, 0.282), (8, 0.316)])
+def test_upsampling_fades_at_the_border_and_is_exact_inside(factor, corner):
+    # Documented (README, fcn.py): zero padding, not F.interpolate's clamping, within f/2 px of the border.
+    up = BilinearUpsample(1, factor, depthwise=True)
+    with torch.no_grad():
+        y = up(torch.ones(1, 1, 4, 4))[0, 0]
+    assert y[0, 0].item() == pytest.approx(corner, abs=1e-3)
+    inner = y[factor // 2: -(factor // 2), factor // 2: -(factor // 2)]
+    assert torch.allclose(inner, torch.ones_like(inner))
+    assert (y < 0.999).sum(0)[factor * 2] == factor  # factor/2 faded rows at the top, factor/2 at the bottom

@@ -87,6 +87,10 @@ def test_train_step_reaches_every_parameter(family):
     (FCN, {"widths": (8, 8, 8)}),
     (FCN, {"dropout": 1.0}),
     (FCN, {"backbone": "no_such_timm_model"}),
+    (FCN, {"fc_kernel": 2}),  # an even fc6 shifts the stride-32 scores by half a cell
+    (FCN, {"pretrained_backbone": True}),  # the VGG stack has no pretrained weights
+    (FCN, {"backbone": "resnet18", "widths": (8, 8, 8, 8, 8)}),  # VGG options with a timm encoder
+    (FCN, {"backbone": "resnet18", "batch_norm": False}),
 ])
 def test_bad_configuration_raises_typed_error(build, kwargs):
     with pytest.raises(ModelConfigError) as info:

@@ -52,3 +52,16 @@ def test_decoder_concatenates_the_encoder_skip():
         perturbed = model(x)
         handle.remove()
     assert not torch.allclose(clean, perturbed)
+
+
+def test_batch_of_one_with_a_1x1_bottleneck_in_training_is_an_input_error():
+    from zoo.inputs import InputError
+
+    torch.manual_seed(0)
+    model = UNet(num_classes=2, base_width=4, depth=4).train()  # bottleneck at stride 16
+    with pytest.raises(InputError, match="batches of >= 2 images or on images larger than 16 px"):
+        model(torch.rand(1, 3, 16, 16))
+    assert model(torch.rand(2, 3, 16, 16)).shape == (2, 2, 16, 16)
+    assert model(torch.rand(1, 3, 32, 32)).shape == (1, 2, 32, 32)
+    with torch.no_grad():
+        assert model.eval()(torch.rand(1, 3, 16, 16)).shape == (1, 2, 16, 16)

@@ -13,7 +13,24 @@ the input is zero-padded to a multiple of 32 and every conv is 'same', so the st
 exactly (H/s, W/s); a transposed conv with kernel 2f, stride f and padding f/2 (the paper's crop
 offset, folded into the layer) then lands on exactly the stride-s/f pixel grid, the same grid as
 ``F.interpolate(mode="bilinear", align_corners=False)``, and shapes line up without any cropping.
+That grid assumes pixel j of a stride-s map is centred at input x = s*j + (s-1)/2:
 
+* exact for the VGG backbone (2x2 max-pooling) and for encoders built the same way (patchify
+  stems and 2x2 stride-2 downsampling, e.g. timm's ConvNeXt): measured feature centroids within
+  0.5 px of the grid;
+* off by (s-1)/2 px per stride for encoders whose strided 3x3 convs / 3x3 max-pool (padding 1)
+  centre pixel j at s*j, e.g. timm's ResNets: their pool3/pool4/pool5 maps sit 3.5/7.5/15.5 px
+  up and left of where the upsampling puts them. Measured end to end (gradient centroid of output
+  pixel (96, 96), 192x192 inputs, random init): resnet18 FCN-32s (81.4, 81.1), FCN-8s
+  (88.9, 88.9); VGG FCN-32s/16s/8s within 2 px of (96, 96). FCN-16s/8s then add skip scores
+  that sit 8 (pool4) and 4 (pool3) px from the upsampled coarser scores. Training can partly
+  absorb a fixed shift; the arithmetic is kept because shipped weights depend on it.
+
+Border: the transposed convs equal bilinear interpolation (``F.interpolate``, align_corners=False)
+in the interior, but within f/2 px of the image border they see the layer's zero padding, so at
+initialisation the values fade (a constant map of 1 upsampled 32x gives 0.266 in the corner,
+16x 0.282, 8x 0.316), where ``F.interpolate`` (torchvision's FCN) clamps to the edge value. All
+classes fade alike, so the argmax is unchanged at initialisation; the layers are learnable.
 Backbones: a VGG-style stack (the paper's VGG-16 is ``widths=(64, 128, 256, 512, 512),
 depths=(2, 2, 3, 3, 3), fc_width=4096, fc_kernel=7``; the default is a small one that trains on a
 CPU), or any timm ``features_only`` encoder with stride-8/16/32 features (``backbone="resnet18"``).
@@ -30,6 +47,7 @@ from zoo.inputs import check_image_batch
 from zoo_segmentation.errors import ModelConfigError
 from zoo_segmentation.layers import (
     MIN_INPUT_SIZE,
+    check_batchnorm_map,
     check_positive_ints,
     conv_stack,
     crop_to,
@@ -38,6 +56,8 @@ from zoo_segmentation.layers import (
 )
 
 SKIP_STRIDES = (8, 16, 32)  # pool3, pool4, pool5
+VGG_WIDTHS = (16, 32, 64, 128, 128)  # the small default VGG stack (the paper's: 64, 128, 256, 512, 512)
+VGG_DEPTHS = (2, 2, 3, 3, 3)
 
 
 def bilinear_kernel(factor: int) -> torch.Tensor:
@@ -84,8 +104,8 @@ class VGGBackbone(nn.Module):
 
     reduction = 32
 
-    def __init__(self, in_chans: int = 3, widths: Sequence[int] = (16, 32, 64, 128, 128),
-                 depths: Sequence[int] = (2, 2, 3, 3, 3), batch_norm: bool = True):
+    def __init__(self, in_chans: int = 3, widths: Sequence[int] = VGG_WIDTHS, depths: Sequence[int] = VGG_DEPTHS,
+                 batch_norm: bool = True):
         super().__init__()
         widths, depths = tuple(widths), tuple(depths)
         check_positive_ints("fcn", widths=widths, depths=depths)
@@ -146,15 +166,18 @@ class FCN(nn.Module):
         in_chans: input channels.
         stride: 32, 16 or 8: the finest stride whose pool features are fused (FCN-32s/16s/8s).
         backbone: ``"vgg"`` (built here) or the name of a timm encoder, e.g. ``"resnet18"``.
-        widths, depths, batch_norm: the VGG backbone's five stages (ignored for timm backbones).
-        fc_width, fc_kernel: channels and kernel size of the convolutionalised fc6 (fc7 is 1x1).
+        widths, depths, batch_norm: the VGG backbone's five stages (default ``VGG_WIDTHS``,
+            ``VGG_DEPTHS``, BatchNorm on); a ModelConfigError with a timm backbone, whose layers
+            its name fixes.
+        fc_width, fc_kernel: channels and (odd) kernel size of the convolutionalised fc6 (fc7 is 1x1).
         dropout: dropout after fc6 and fc7, as in the paper.
-        pretrained_backbone: load timm's pretrained weights for a timm backbone (needs the Hub).
+        pretrained_backbone: load timm's pretrained weights for a timm backbone (needs the Hub);
+            a ModelConfigError with the VGG backbone, which has none.
     """
 
     def __init__(self, num_classes: int = 21, in_chans: int = 3, stride: int = 8, backbone: str = "vgg",
-                 widths: Sequence[int] = (16, 32, 64, 128, 128), depths: Sequence[int] = (2, 2, 3, 3, 3),
-                 batch_norm: bool = True, fc_width: int = 256, fc_kernel: int = 3, dropout: float = 0.5,
+                 widths: Sequence[int] | None = None, depths: Sequence[int] | None = None,
+                 batch_norm: bool | None = None, fc_width: int = 256, fc_kernel: int = 3, dropout: float = 0.5,
                  pretrained_backbone: bool = False):
         super().__init__()
         check_positive_ints("fcn", num_classes=num_classes, in_chans=in_chans, fc_width=fc_width,
@@ -163,13 +186,26 @@ class FCN(nn.Module):
             raise ModelConfigError(f"fcn: stride must be one of {SKIP_STRIDES} (FCN-8s/16s/32s), got {stride!r}")
         if not 0 <= dropout < 1:
             raise ModelConfigError(f"fcn: dropout must be in [0, 1), got {dropout!r}")
+        if fc_kernel % 2 == 0:  # an even 'same' conv shifts the stride-32 scores by half a cell (16 px)
+            raise ModelConfigError(f"fcn: fc_kernel must be odd (1, 3, 7, ...) so fc6 keeps the stride-32 grid, "
+                                   f"got {fc_kernel}")
         self.num_classes = num_classes
         self.in_chans = in_chans
         self.stride = stride
 
         if backbone == "vgg":
-            self.backbone = VGGBackbone(in_chans, widths, depths, batch_norm)
+            if pretrained_backbone:
+                raise ModelConfigError("fcn: pretrained_backbone=True needs a timm backbone (e.g. "
+                                       "backbone='resnet18'); the VGG stack is built here and has no pretrained weights")
+            self.backbone = VGGBackbone(in_chans, VGG_WIDTHS if widths is None else widths,
+                                        VGG_DEPTHS if depths is None else depths,
+                                        True if batch_norm is None else batch_norm)
         elif isinstance(backbone, str) and backbone:
+            given = [name for name, v in (("widths", widths), ("depths", depths), ("batch_norm", batch_norm))
+                     if v is not None]
+            if given:
+                raise ModelConfigError(f"fcn: {', '.join(given)} configure the VGG backbone only; the timm "
+                                       f"encoder {backbone!r} is fixed by its name (pick another timm model instead)")
             self.backbone = TimmBackbone(backbone, in_chans, pretrained=pretrained_backbone)
         else:
             raise ModelConfigError(f"fcn: backbone must be 'vgg' or a timm model name, got {backbone!r}")
@@ -215,6 +251,10 @@ class FCN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_image_batch(x, in_chans=self.in_chans, min_size=MIN_INPUT_SIZE, owner=type(self).__name__)
+        if self.training and isinstance(self.backbone, TimmBackbone):
+            # a timm encoder's last stage (BatchNorm in ResNets, EfficientNets...) runs at stride 32;
+            # the VGG stack's deepest BatchNorm runs at stride 16, never on a 1x1 map
+            check_batchnorm_map(x, 32, self.backbone, type(self).__name__)
         height, width = x.shape[-2:]
         x = pad_to_multiple(x, self.backbone.reduction)
         return crop_to(self.decode(self.forward_features(x)), height, width)

@@ -7,6 +7,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from zoo.inputs import InputError
 from zoo_segmentation.errors import ModelConfigError
 
 # Smallest H or W the models accept. The contract promises any H, W >= 32; we take strips down to
@@ -77,3 +78,20 @@ def check_positive_ints(owner: str, **values) -> None:
         if not items or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in items):
             raise ModelConfigError(f"{owner}: {name} must be a positive int (or a non-empty sequence "
                                    f"of them), got {value!r}")
+
+
+def check_batchnorm_map(x: torch.Tensor, stride: int, module: nn.Module, owner: str) -> None:
+    """Raise :class:`InputError` where training BatchNorm would fail on a 1x1 map.
+
+    ``module`` runs at ``stride`` on the input padded to a multiple of it, so a batch of one
+    image no larger than ``stride`` on both sides reaches it as one value per channel, and a
+    train-mode BatchNorm there has no batch statistics (torch raises a bare ValueError). Skipped
+    when none of ``module``'s BatchNorms is in training mode (eval, or frozen BN).
+    """
+    n, _, h, w = x.shape
+    if n != 1 or h > stride or w > stride:
+        return
+    if any(m.training for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)):
+        raise InputError(f"{owner}: in training mode, a batch of one {h}x{w} image gives a 1x1 map at stride "
+                         f"{stride}, where BatchNorm has no batch statistics; train on batches of >= 2 images "
+                         f"or on images larger than {stride} px on one side (or call model.eval() to predict)")
