@@ -44,6 +44,12 @@ def find_config(arch: str, tag: str | None, *, weights: str | Path | None = None
     return {}
 
 
+def builder_kwargs(config: dict, weights: str | Path | None) -> dict:
+    """The builder options a local weights file was trained with (``model_kwargs`` in its
+    config); none for the Hub's tags, whose PretrainedCfg.model_kwargs ``zoo.create`` applies."""
+    return dict(config.get("model_kwargs") or {}) if weights is not None else {}
+
+
 def read_config(path: Path) -> dict:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -97,7 +103,9 @@ class Preprocessing:
         try:
             with Image.open(path) as im:
                 im.load()
-                source = im.convert("L" if self.in_chans == 1 else "RGB")
+                source = _to_8_bit(im).convert("L" if self.in_chans == 1 else "RGB")
+        except Image.DecompressionBombError as exc:  # not an OSError
+            raise ModelConfigError(f"{path}: refused, too many pixels for an image ({exc})") from exc
         except (UnidentifiedImageError, OSError) as exc:
             raise ModelConfigError(f"{path}: not an image Pillow can read ({exc})") from exc
         pixels = source
@@ -134,3 +142,19 @@ def _input_size(value: Any) -> tuple[int, int] | None:
     if len(values) in (2, 3):
         return (values[-2], values[-1])
     raise ModelConfigError(f"config input_size must be N, [H, W] or [C, H, W], got {value!r}")
+
+
+def _to_8_bit(image):
+    """16-bit, 32-bit and float greyscale images scaled to 8 bits; Pillow's own ``convert("L")``
+    clips them, so a 16-bit scan would come out almost white. Full scale: 65535 for integer
+    images that fit in 16 bits, 1.0 for float images in [0, 1], else the image's maximum."""
+    import numpy as np
+    from PIL import Image
+
+    if image.mode not in ("I;16", "I;16B", "I;16L", "I", "F"):
+        return image
+    array = np.asarray(image, dtype=np.float64)
+    peak = float(array.max()) if array.size else 0.0
+    usual = 1.0 if image.mode == "F" else 65535.0
+    full_scale = usual if peak <= usual else peak
+    return Image.fromarray(np.clip(array / full_scale * 255.0 + 0.5, 0, 255).astype(np.uint8), mode="L")

@@ -41,3 +41,13 @@ def test_cuda_without_a_gpu_says_to_use_the_cpu(command, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "sees no CUDA device on this machine" in err and "use --device cpu" in err
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("device", ["meta", "mps"])
+@pytest.mark.parametrize("command", ["evaluate", "predict", "explain"])
+def test_any_device_torch_cannot_use_here_is_a_usage_error(command, device, tmp_path, capsys):
+    if device == "mps" and torch.backends.mps.is_available():
+        pytest.skip("this machine has an MPS device")
+    assert main([*_command(command, tmp_path), "--device", device]) == 2
+    err = capsys.readouterr().err
+    assert f"--device {device}" in err and "Traceback" not in err

@@ -32,6 +32,7 @@ COMMAND_MODULES = (
 )
 
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, EXIT_RUNTIME = 0, 1, 2, 3
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,3 +63,6 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_RUNTIME
     except BrokenPipeError:  # `zoo list | head`
         return EXIT_OK
+    except KeyboardInterrupt:  # Ctrl-C (and SIGTERM where a command maps it): no traceback
+        print("zoo: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED

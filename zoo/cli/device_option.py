@@ -19,4 +19,10 @@ def device_problem(name: str) -> str | None:
         return f"--device {name!r} is not a torch device ({exc}); try cpu or cuda"
     if device.type == "cuda" and not torch.cuda.is_available():
         return f"--device {name}: torch {torch.__version__} sees no CUDA device on this machine; use --device cpu"
+    if device.type == "meta":
+        return "--device meta holds no data, so a model cannot run there; use cpu or cuda"
+    try:  # mps, xpu, a cuda index past the last GPU...: one tiny allocation says whether it works
+        torch.empty(1, device=device)
+    except Exception as exc:  # noqa: BLE001 - torch raises RuntimeError, AssertionError...
+        return f"--device {name}: torch {torch.__version__} cannot use it on this machine ({exc}); use --device cpu"
     return None

@@ -40,7 +40,8 @@ def register(subparsers) -> None:
                         "or a folder for one PNG per image, named IMAGESTEM-METHOD.png (default: the current "
                         "folder); inputs sharing a file name get -2, -3, ... after the stem "
                         "(a/x.png b/x.png -> x-METHOD.png, x-2-METHOD.png), never overwriting each other")
-    p.add_argument("--grid", action="store_true", help="all images in one PNG")
+    p.add_argument("--grid", action="store_true",
+                   help="all images in one figure: the -o file, or explain-METHOD.png in the -o folder")
     source = p.add_mutually_exclusive_group()
     source.add_argument("--pretrained", action="store_true",
                         help="load the tag's weights from the Hub (implied when NAME has a tag)")
@@ -67,7 +68,7 @@ def _run(args: argparse.Namespace) -> int:
     import torch
 
     import zoo
-    from zoo.model_config import Preprocessing, find_config, hub_config
+    from zoo.model_config import Preprocessing, builder_kwargs, find_config, hub_config
     from zoo.registry import get_registry
 
     spec, _plugin, tag = get_registry().resolve(args.name, pretrained=args.pretrained)
@@ -81,6 +82,13 @@ def _run(args: argparse.Namespace) -> int:
     problem = device_problem(args.device)
     if problem:
         raise ExplainCommandError(problem)
+    if not 0 <= args.alpha <= 1:
+        raise ExplainCommandError(f"--alpha must be in [0, 1], got {args.alpha}")
+    if args.cmap is not None:
+        import matplotlib
+
+        if args.cmap not in matplotlib.colormaps:
+            raise ExplainCommandError(f"--cmap {args.cmap!r} is not a matplotlib colormap, e.g. jet, viridis, inferno")
 
     pretrained = args.weights is None and (args.pretrained or tag is not None)
     cfg = spec.pretrained[tag] if tag else None
@@ -94,8 +102,8 @@ def _run(args: argparse.Namespace) -> int:
     size = config.get("input_size")
     num_classes = config.get("num_classes") or (len(names) or None)
     in_chans = config.get("in_chans") or (int(size[0]) if isinstance(size, list) and len(size) == 3 else None)
-    model = zoo.create(args.name, pretrained=pretrained, weights=args.weights,
-                       num_classes=num_classes, in_chans=in_chans).eval().to(args.device)
+    model = zoo.create(args.name, pretrained=pretrained, weights=args.weights, num_classes=num_classes,
+                       in_chans=in_chans, **builder_kwargs(config, args.weights)).eval().to(args.device)
     in_chans = in_chans or (cfg.in_chans if cfg else None) or spec.defaults.get("in_chans") or 3
     pre = Preprocessing.from_config(config, in_chans)
     target = _target(args.target, names)
@@ -151,7 +159,13 @@ def _explainer(method: str, model, options: dict):
         if unknown:
             raise ExplainCommandError(f"method {method!r} takes no option {', '.join(map(repr, unknown))}; "
                                       f"its options (-O KEY=VALUE): {', '.join(accepted) or 'none'}")
-    return zoo.create_explainer(method, model, **options)
+    try:
+        return zoo.create_explainer(method, model, **options)
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, ZooError) or not options:
+            raise
+        given = " ".join(f"-O {key}={value!r}" for key, value in options.items())
+        raise ExplainCommandError(f"method {method!r} refused {given}: {exc}") from None
 
 
 def _target(text: str | None, names: list[str]):
@@ -201,7 +215,8 @@ def _write(panels, args) -> list[Path]:
 
     out = Path(args.output) if args.output else None
     if args.grid or (len(panels) == 1 and _is_image_file(out)):
-        target = out or Path(f"explain-{args.method}.png")
+        # --grid with a folder (or no -o): explain-METHOD.png inside it
+        target = out if _is_image_file(out) else (out or Path(".")) / f"explain-{args.method}.png"
         cols = min(4, len(panels))
         rows = -(-len(panels) // cols)
         fig = Figure(figsize=(3.2 * cols, 3.4 * rows), layout="constrained")
@@ -210,13 +225,13 @@ def _write(panels, args) -> list[Path]:
             ax.imshow(image)
             ax.set_title(title, fontsize=10)
             ax.axis("off")
-        target.parent.mkdir(parents=True, exist_ok=True)
+        _make_folder(target.parent)
         fig.savefig(target, dpi=100)
         return [target]
     folder = out if out is not None else Path(".")
     if _is_image_file(folder):
         raise ExplainCommandError(f"{len(panels)} images but one output file {folder}: pass --grid, or a folder")
-    folder.mkdir(parents=True, exist_ok=True)
+    _make_folder(folder)
     written = []
     for (path, image, title), stem in zip(panels, _unique_stems([p for p, _, _ in panels])):
         fig = Figure(figsize=(4, 4.3), layout="constrained")
@@ -228,3 +243,10 @@ def _write(panels, args) -> list[Path]:
         fig.savefig(target, dpi=100)
         written.append(target)
     return written
+
+
+def _make_folder(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file of that name, no permission...
+        raise ExplainCommandError(f"cannot write into {folder}: {exc.strerror or exc}") from None

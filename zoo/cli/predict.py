@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from zoo.cli.device_option import add_device_option, device_problem
-from zoo.model_config import CONFIG_NAME, Preprocessing, find_config, hub_config
+from zoo.model_config import CONFIG_NAME, Preprocessing, builder_kwargs, find_config, hub_config
 
 SUPPORTED_TASKS = ("semantic_segmentation", "instance_segmentation")
 
@@ -64,6 +64,13 @@ def run(args: argparse.Namespace) -> int:
     if not args.scale > 0:
         print(f"zoo predict: error: --scale must be positive, got {args.scale}", file=sys.stderr)
         return 2
+    if not 0 <= args.alpha <= 1:
+        print(f"zoo predict: error: --alpha must be in [0, 1], got {args.alpha}", file=sys.stderr)
+        return 2
+    out_dir = Path(args.output_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        print(f"zoo predict: error: -o {out_dir} is a file; give a folder for the PNGs", file=sys.stderr)
+        return 2
     problem = device_problem(args.device)
     if problem:
         print(f"zoo predict: error: {problem}", file=sys.stderr)
@@ -77,19 +84,19 @@ def run(args: argparse.Namespace) -> int:
     if args.weights is None and not pretrained:
         print(f"zoo predict: warning: no weights given; {spec.name} is randomly initialised "
               f"(use --weights PATH or --pretrained)", file=sys.stderr)
-    # A local weights file is built with the builder options its config records (the Hub's tags
-    # carry theirs in PretrainedCfg.model_kwargs, which create applies).
-    kwargs = dict(config.get("model_kwargs") or {}) if args.weights is not None else {}
-    model = zoo.create(args.name, pretrained=pretrained, weights=args.weights,
-                       num_classes=num_classes, in_chans=in_chans, **kwargs).eval().to(args.device)
+    model = zoo.create(args.name, pretrained=pretrained, weights=args.weights, num_classes=num_classes,
+                       in_chans=in_chans, **builder_kwargs(config, args.weights)).eval().to(args.device)
     if not config and pretrained and cfg is not None:
         config = hub_config(cfg)
 
     in_chans = in_chans or (cfg.in_chans if cfg else None) or spec.defaults.get("in_chans") or 3
     num_classes = num_classes or (cfg.num_classes if cfg else None) or spec.defaults.get("num_classes")
     pre = Preprocessing.from_config(config, in_chans)
-    out_dir = Path(args.output_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        print(f"zoo predict: error: cannot create the output folder {out_dir}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     used: set[str] = set()
     for path in images:
         original, x = pre.load(path)

@@ -1,0 +1,99 @@
+"""Ordinary bad input to `zoo predict` / `zoo explain` is a one-line error with the documented
+exit code, never a traceback; the files users feed them are read as they mean them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import zoo.cli
+from zoo.cli import main
+from zoo.model_config import Preprocessing
+
+HUBCARDS = Path(__file__).resolve().parents[2] / "hubcards"
+DIGITS = ["--weights", str(HUBCARDS / "cnn_cam.digits" / "model.safetensors")]
+
+
+@pytest.fixture
+def image(tmp_path) -> Path:
+    path = tmp_path / "image.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 48, 3), dtype=np.uint8)).save(path)
+    return path
+
+
+@pytest.mark.parametrize("args, says", [
+    (["-O", "n_samples=0"], "refused -O n_samples=0"),
+    (["-O", "n_samples='many'"], "refused -O n_samples='many'"),
+    (["--cmap", "nosuchmap"], "is not a matplotlib colormap"),
+    (["--alpha", "5"], "--alpha must be in [0, 1]"),
+])
+def test_explain_options_that_cannot_work_are_usage_errors(image, capsys, args, says):
+    assert main(["explain", "cnn_cam", str(image), *DIGITS, "-m", "smoothgrad", *args]) == 2
+    err = capsys.readouterr().err
+    assert says in err and "Traceback" not in err
+
+
+def test_explain_builds_a_local_file_with_the_options_its_config_records(image, tmp_path, capsys):
+    """unet.shapes was trained with base_width 8 (its config.json); the architecture's default is 16."""
+    weights = HUBCARDS / "unet.shapes" / "model.safetensors"
+    assert main(["explain", "unet", str(image), "--weights", str(weights), "-o", str(tmp_path / "m.png")]) == 0
+    assert (tmp_path / "m.png").is_file()
+
+
+def test_explain_grid_into_a_folder_writes_inside_it(image, tmp_path, capsys):
+    folder = tmp_path / "maps"
+    folder.mkdir()
+    assert main(["explain", "cnn_cam", str(image), str(image), *DIGITS, "--grid", "-o", str(folder)]) == 0
+    written = Path(capsys.readouterr().out.strip())
+    assert written == folder / "explain-gradcam.png" and written.is_file()
+
+
+@pytest.mark.parametrize("command", ["predict", "explain"])
+def test_an_output_path_that_is_a_file_is_a_usage_error(command, image, tmp_path, capsys):
+    blocker = tmp_path / "taken"
+    blocker.write_text("not a folder")
+    args = {"predict": ["predict", "unet.shapes", str(image), "--weights",
+                        str(HUBCARDS / "unet.shapes" / "model.safetensors"), "-o", str(blocker / "out")],
+            "explain": ["explain", "cnn_cam", str(image), str(image), *DIGITS, "-o", str(blocker)]}[command]
+    assert main(args) == 2
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_predict_refuses_an_opacity_outside_0_1(image, tmp_path, capsys):
+    assert main(["predict", "unet.shapes", str(image), "--weights", str(HUBCARDS / "unet.shapes" / "model.safetensors"),
+                 "-o", str(tmp_path / "out"), "--alpha", "5"]) == 2
+    assert "--alpha must be in [0, 1]" in capsys.readouterr().err
+
+
+def test_an_image_claiming_too_many_pixels_is_refused_cleanly(tmp_path, capsys):
+    bomb = tmp_path / "bomb.png"
+    Image.new("L", (1, 1)).save(bomb)
+    data = bytearray(bomb.read_bytes())  # rewrite the IHDR size to 30000 x 30000 (a decompression bomb)
+    data[16:24] = (30000).to_bytes(4, "big") * 2
+    import zlib
+
+    data[29:33] = zlib.crc32(bytes(data[12:29])).to_bytes(4, "big")
+    bomb.write_bytes(bytes(data))
+    assert main(["explain", "cnn_cam", str(bomb), *DIGITS]) == 3
+    err = capsys.readouterr().err
+    assert "too many pixels" in err and "Traceback" not in err
+
+
+def test_a_16_bit_image_keeps_its_grey_levels(tmp_path):
+    path = tmp_path / "scan16.png"
+    Image.fromarray(np.full((8, 8), 32768, dtype=np.uint16)).save(path)
+    assert Image.open(path).mode.startswith("I")
+    _, x = Preprocessing.from_config({}, 1).load(path)
+    assert abs(float(x.mean()) - 0.5) < 0.01  # half scale, not clipped to white
+
+
+def test_ctrl_c_ends_a_command_with_130_and_no_traceback(monkeypatch, capsys):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(zoo.cli.listing, "get_registry", interrupted)
+    assert main(["list"]) == 130
+    assert capsys.readouterr().err.strip() == "zoo: interrupted"
