@@ -24,6 +24,18 @@ def source_hubcards_dir() -> Path | None:
     return candidate if candidate.is_dir() else None
 
 
+def default_hubcards_dir() -> Path:
+    """The ``--hubcards`` default of the commands: :func:`source_hubcards_dir` (so they work from
+    any working directory of a source checkout, or wherever ``$ZOO_HUBCARDS_DIR`` points), else
+    ``./hubcards``."""
+    return source_hubcards_dir() or Path("hubcards")
+
+
+def missing_hubcards_message(hubcards: Path) -> str:
+    return (f"no hub-cards folder {hubcards} (pass --hubcards DIR, or set ZOO_HUBCARDS_DIR, to the folder "
+            "holding the <arch>.<tag>/ card folders)")
+
+
 HF_TASK = {
     "classification": ("image-classification", "Image classification"),
     "semantic_segmentation": ("image-segmentation", "Semantic segmentation"),
@@ -43,8 +55,9 @@ METRIC_TEXT = {
 }
 
 
-def write_card(card_dir: str | Path, recipe: Recipe, config: dict[str, Any]) -> Path:
-    """Render and write ``card_dir/README.md`` from the recipe and the measured config."""
+def write_card(card_dir: str | Path, recipe: Recipe, config: dict[str, Any], *, path: str | Path | None = None) -> Path:
+    """Render ``card_dir``'s card from the recipe and the measured config and write it to ``path``
+    (default ``card_dir/README.md``; ``zoo train`` writes into a staging folder first)."""
     from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
     card_dir = Path(card_dir)
@@ -65,7 +78,7 @@ def write_card(card_dir: str | Path, recipe: Recipe, config: dict[str, Any]) -> 
         eval_results=eval_results,
     )
     card = ModelCard(_frontmatter(data) + _body(card_dir, recipe, config, dataset_text, task_title))
-    path = card_dir / "README.md"
+    path = Path(path) if path is not None else card_dir / "README.md"
     card.save(path)
     return path
 
@@ -100,21 +113,73 @@ def _body(card_dir: Path, recipe: Recipe, config: dict, dataset_text: str, task_
         f"{config['save_dtype']}, sha256 `{config['sha256']}`\n"
         f"- builder kwargs: `{json.dumps(config['model_kwargs'])}`\n",
         "## Recipe\n",
-        f"Reproduce with `zoo train hubcards/{name}` (fixed seed; about {config.get('train_minutes', '?')} "
-        f"minutes on a shared 2-core CPU with {hp.get('threads', '?')} "
-        f"thread{'' if hp.get('threads') == 1 else 's'})"
-        + (f", fine-tuned from the `{hp['init_from']}` card's weights (train that one first)" if hp.get("init_from") else "")
-        + f". The recipe (`{recipe_file.name}`):\n",
+        _recipe_text(recipe, name, hp, config, recipe_file),
         "```yaml\n" + recipe_file.read_text().rstrip() + "\n```\n",
     ]
-    extra = card_dir / "explainers.json"
-    if extra.is_file():
-        sections.append(_explainer_section(json.loads(extra.read_text())))
+    report = explainer_report(card_dir, config)
+    if report is not None:
+        sections.append(_explainer_section(report))
     sections += [
         "## Intended use and limits\n",
         _limits(recipe),
     ]
     return "\n".join(sections)
+
+
+def _recipe_text(recipe: Recipe, name: str, hp: dict, config: dict, recipe_file: Path) -> str:
+    """How the weights were made. When they were trained with other hyper-parameters than the
+    recipe file gives (``zoo train --epochs``, or a recipe edited since), say so and give the
+    command that really reproduces them: the plain one would give other weights."""
+    from zoo.train import recipe_hparams, recipe_overrides
+
+    overrides = recipe_overrides(recipe, hp) if hp else {}
+    minutes = (f"about {config.get('train_minutes', '?')} minutes on a shared 2-core CPU with "
+               f"{hp.get('threads', '?')} thread{'' if hp.get('threads') == 1 else 's'}")
+    parent = (f", fine-tuned from the `{hp['init_from']}` card's weights (train that one first)"
+              if hp.get("init_from") else "")
+    if not overrides:
+        return (f"Reproduce with `zoo train hubcards/{name}` (fixed seed; {minutes}){parent}. "
+                f"The recipe (`{recipe_file.name}`):\n")
+    plain = recipe_hparams(recipe)
+    changes = ", ".join(f"`{k}: {json.dumps(v)}` (the recipe says `{json.dumps(plain.get(k))}`)"
+                        for k, v in overrides.items())
+    if set(overrides) == {"epochs"}:
+        how = f"Reproduce these weights with `zoo train hubcards/{name} --epochs {overrides['epochs']}`"
+    else:
+        how = "Reproduce these weights with a recipe that sets the values above"
+    return (f"**These weights were not trained with the recipe as written**: they were trained with "
+            f"{changes}. `zoo train hubcards/{name}` alone gives other weights. {how} (fixed seed; "
+            f"{minutes}){parent}. The effective hyper-parameters are `train_hparams` in `config.json`. "
+            f"The recipe file (`{recipe_file.name}`):\n")
+
+
+def explainer_report(card_dir: str | Path, config: dict[str, Any]) -> dict | None:
+    """``card_dir/explainers.json`` when it was measured on the card's weights, else None.
+
+    A report records the sha256 of the weights it measured (``"sha256"``); it is rendered only
+    when that equals ``config["sha256"]``. A report without the field predates it: it is taken
+    to describe the *published* weights, so it is rendered only while ``config["sha256"]`` is
+    the sha256 the registered tag pins (the shipped ``cnn_cam.digits`` card), and left out once
+    the weights are retrained into something else, or for a card no tag publishes yet.
+    """
+    path = Path(card_dir) / "explainers.json"
+    if not path.is_file():
+        return None
+    report = json.loads(path.read_text())
+    weights_sha = config.get("sha256")
+    if "sha256" in report:
+        return report if weights_sha and report["sha256"] == weights_sha else None
+    return report if weights_sha and weights_sha == _registered_sha256(config) else None
+
+
+def _registered_sha256(config: dict[str, Any]) -> str | None:
+    try:
+        import zoo
+
+        cfg = zoo.model_info(config["architecture"]).pretrained.get(config["tag"])
+    except Exception:  # noqa: BLE001 - an unregistered model publishes no sha256
+        return None
+    return cfg.sha256 if cfg is not None else None
 
 
 def _architecture_text(arch: str) -> str:

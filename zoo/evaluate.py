@@ -24,7 +24,6 @@ PRIMARY_METRIC = {
     "semantic_segmentation": "miou",
     "instance_segmentation": "mask_map_50",
 }
-DEFAULT_HUBCARDS = Path("hubcards")
 
 
 class CardError(ZooError, FileNotFoundError):
@@ -111,12 +110,26 @@ def _summarise(task: str, raw: Any, label_names) -> dict[str, float]:
 
 
 def card_dir_for(name: str, hubcards: str | Path | None = None) -> Path:
-    """``hubcards/<arch>.<tag>`` for ``name``, or ``name`` itself when it is a folder."""
+    """The hub-card folder of ``name``: ``name`` itself when it is a folder; else
+    ``<hubcards>/<name>`` when that card exists (also a card no plugin registers yet); else the
+    registered name resolved through the registry (a bare architecture takes its default tag;
+    an unknown name or tag raises ``UnknownModelError``/``UnknownTagError`` with suggestions).
+    ``hubcards`` defaults to :func:`zoo.cards.default_hubcards_dir`."""
+    from zoo.cards import default_hubcards_dir, missing_hubcards_message
+    from zoo.registry import get_registry
+
     if Path(name).is_dir():
         return Path(name)
-    path = Path(hubcards or DEFAULT_HUBCARDS) / name
+    root = Path(hubcards) if hubcards is not None else default_hubcards_dir()
+    if (root / name / "config.json").is_file():
+        return root / name
+    spec, _, tag = get_registry().resolve(name, pretrained=True)
+    if not root.is_dir():
+        raise CardError(missing_hubcards_message(root))
+    path = root / f"{spec.name}.{tag}"
     if not path.is_dir():
-        raise CardError(f"no hub card folder {path}; pass --hubcards DIR or the folder itself")
+        raise CardError(f"{spec.name}.{tag} is registered but has no hub-card folder {path}; pass --hubcards DIR "
+                        "(the folder holding its card) or the card folder itself")
     return path
 
 
@@ -137,9 +150,12 @@ def load_card_model(card_dir: str | Path, weights: str | Path | None = None, pre
     name = f"{config['architecture']}.{config['tag']}"
     if pretrained:
         return zoo.create(name, pretrained=True)
-    weights = weights or card_dir / "model.safetensors"
-    if name in zoo.list_models(config["architecture"], pretrained=True):
-        return zoo.create(name, weights=weights)  # the tag's num_classes, in_chans and model_kwargs
+    weights = weights or card_dir / config.get("filename", "model.safetensors")
+    if not Path(weights).is_file():
+        raise CardError(f"{weights}: no such weights file; train the card with `zoo train {card_dir}` "
+                        "or pass --weights FILE")
+    # Built from the card's own config.json, never from a registered tag of the same name: a
+    # retrained recipe may have changed its builder kwargs since the tag was published.
     return zoo.create(config["architecture"], num_classes=config["num_classes"], in_chans=config["in_chans"],
                       weights=weights, **config.get("model_kwargs", {}))
 

@@ -59,6 +59,9 @@ def find_recipe(card_dir: str | Path) -> Path:
 def load_recipe(path: str | Path) -> Recipe:
     """Read a recipe file, or the recipe inside a hub-card folder."""
     path = Path(path)
+    if not path.exists():
+        raise RecipeError(f"{path}: no such hub-card folder or recipe file; pass a folder holding "
+                          f"{' or '.join(RECIPE_NAMES)}, e.g. hubcards/cnn_cam.digits")
     if path.is_dir():
         path = find_recipe(path)
     text = path.read_text()

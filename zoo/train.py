@@ -10,12 +10,13 @@ the held-out test split *from the written file*.
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any, Callable
 
 from zoo.hub import sha256_of
-from zoo.recipes import load_recipe
+from zoo.recipes import RecipeError, load_recipe
 
 TRAIN_DEFAULTS: dict[str, Any] = {
     "seed": 0, "epochs": 10, "batch_size": 32, "lr": 3e-3, "weight_decay": 1e-4, "threads": 2,
@@ -30,14 +31,16 @@ def train(card_dir: str | Path, *, epochs: int | None = None, progress: bool = T
     import torch
 
     from zoo.data import get_dataset
-    from zoo.evaluate import PRIMARY_METRIC, evaluate_model, load_card_model
+    from zoo.evaluate import PRIMARY_METRIC, evaluate_model
     from zoo.registry import get_registry
 
-    recipe = load_recipe(card_dir)
-    card_dir = Path(card_dir)
-    hp = {**TRAIN_DEFAULTS, **recipe.train}
+    recipe = load_recipe(card_dir)  # a missing folder or recipe is a RecipeError that says so
+    card_dir = recipe.card_dir  # the folder holding the recipe, also when given the recipe file
+    hp = recipe_hparams(recipe)
     if epochs is not None:
-        hp["epochs"] = epochs
+        if int(epochs) < 1:
+            raise RecipeError(f"epochs must be a positive integer, got {epochs!r}")
+        hp["epochs"] = int(epochs)
     torch.set_num_threads(int(hp["threads"]))
     torch.manual_seed(int(hp["seed"]))
     generator = torch.Generator().manual_seed(int(hp["seed"]))
@@ -48,7 +51,7 @@ def train(card_dir: str | Path, *, epochs: int | None = None, progress: bool = T
     model = zoo.create(recipe.architecture, num_classes=recipe.num_classes, in_chans=recipe.in_chans,
                        **recipe.model_kwargs)
     if hp.get("init_from"):
-        _init_from(model, card_dir.parent / hp["init_from"], log)
+        _init_from(model, recipe, card_dir.parent / hp["init_from"], log)
     n_params = sum(p.numel() for p in model.parameters())
     train_set = get_dataset(recipe.dataset, "train", **recipe.dataset_kwargs)
     val_set = get_dataset(recipe.dataset, "val", **recipe.dataset_kwargs)
@@ -100,7 +103,30 @@ def train(card_dir: str | Path, *, epochs: int | None = None, progress: bool = T
         bar.close()
     minutes = (time.time() - started) / 60
 
-    weights_path = card_dir / "model.safetensors"
+    # Everything is written into a staging folder first and moved into place only once the test
+    # evaluation has succeeded: a failure never leaves a card whose files contradict each other.
+    import shutil
+    import tempfile
+
+    staging = Path(tempfile.mkdtemp(prefix=".zoo-train-", dir=card_dir))
+    try:
+        config = _write_staged(staging, card_dir, model, recipe, task, hp, train_set, items, n_params, history,
+                               minutes, log, write_card)
+        for name in ("model.safetensors", "config.json", "README.md"):
+            if (staging / name).is_file():
+                os.replace(staging / name, card_dir / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return config
+
+
+def _write_staged(staging: Path, card_dir: Path, model, recipe, task: str, hp: dict, train_set, items,
+                  n_params: int, history: list, minutes: float, log, write_card: bool) -> dict[str, Any]:
+    """Write the weights, config.json and README.md of a finished run into ``staging``."""
+    from zoo.data import get_dataset
+    from zoo.evaluate import evaluate_model, load_card_model
+
+    weights_path = staging / "model.safetensors"
     _save_weights(model, weights_path, hp["save_dtype"])
     config = {
         "architecture": recipe.architecture, "tag": recipe.tag, "task": task,
@@ -119,30 +145,60 @@ def train(card_dir: str | Path, *, epochs: int | None = None, progress: bool = T
         "save_dtype": hp["save_dtype"],
         "license": recipe.license,
     }
-    (card_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
-    # The card reports what the shipped file does, so measure it after the round trip.
+    (staging / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    # The card reports what the shipped file does, so measure it after the round trip, built from
+    # this config (the recipe's kwargs), not from a registered tag that may predate the recipe.
     test_set = get_dataset(recipe.dataset, "test", **recipe.dataset_kwargs)
-    shipped = load_card_model(card_dir)
+    shipped = load_card_model(staging)
     config["metrics"] = evaluate_model(shipped, task, test_set, batch_size=int(hp["eval_batch_size"]))
     config["train_history"] = history
     config["train_minutes"] = round(minutes, 1)
     config["train_hparams"] = hp
-    (card_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    (staging / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     log(f"test metrics: {config['metrics']} ({minutes:.1f} min of training)")
+    overrides = recipe_overrides(recipe, hp)
+    if overrides:
+        log("trained with overrides of the recipe (" + ", ".join(f"{k}={v!r}" for k, v in overrides.items())
+            + "); the card says so")
     if write_card:
-        from zoo.cards import write_card as _write
+        from zoo.cards import explainer_report, write_card as _write
 
-        _write(card_dir, recipe, config)
+        extra = card_dir / "explainers.json"
+        if extra.is_file() and explainer_report(card_dir, config) is None:
+            log(f"{extra} was measured on other weights: left out of the card (rerun "
+                f"`python -m zoo_explainers.report {recipe.name} --card {card_dir} "
+                f"--weights {card_dir / 'model.safetensors'} --write-card`)")
+        _write(card_dir, recipe, config, path=staging / "README.md")
     return config
 
 
-def _init_from(model, source: Path, log) -> None:
+def recipe_hparams(recipe) -> dict[str, Any]:
+    """The hyper-parameters the recipe alone asks for (its ``train`` section over the defaults)."""
+    return {**TRAIN_DEFAULTS, **recipe.train}
+
+
+def recipe_overrides(recipe, hparams: dict[str, Any]) -> dict[str, Any]:
+    """``{key: value}`` of ``hparams`` that differ from what the recipe alone gives (``--epochs``, or
+    a recipe edited after training): then ``zoo train CARD`` alone would give other weights."""
+    plain = recipe_hparams(recipe)
+    return {k: v for k, v in hparams.items() if plain.get(k) != v}
+
+
+def _init_from(model, recipe, source: Path, log) -> None:
     """Start from another card's weights where names and shapes match (FCN-16s from FCN-32s, as
     in Long et al.); the other layers keep their fresh initialisation."""
     from zoo.weights import load_file
 
-    if source.is_dir():
+    from zoo.recipes import find_recipe
+
+    parent = source
+    if source.suffix != ".safetensors":
         source = source / "model.safetensors"
+    if not source.is_file():
+        where = find_recipe(recipe.card_dir)
+        raise RecipeError(f"{where}: train.init_from: {parent.name} -> {source} not found (the parent card is "
+                          f"looked up next to this card folder, in {parent.parent}); copy that card there or "
+                          f"train it first with `zoo train {parent}`")
     state, own = load_file(source), model.state_dict()
     taken = {k: v.to(own[k].dtype) for k, v in state.items() if k in own and own[k].shape == v.shape}
     model.load_state_dict(taken, strict=False)

@@ -11,9 +11,21 @@ def register(subparsers) -> None:
         description="Train the recipe in a hub-card folder with its fixed seed and write model.safetensors, "
                     "config.json and the card README.md (with metrics measured on the test split) there.")
     p.add_argument("card", help="hub-card folder holding recipe.yaml, e.g. hubcards/cnn_cam.digits")
-    p.add_argument("--epochs", type=int, help="override the recipe's epochs (for a quick try)")
+    p.add_argument("--epochs", type=positive_int, metavar="N",
+                   help="override the recipe's epochs (for a quick try; the card then says so)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (a usage error, exit 2, otherwise)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,0 +1,127 @@
+"""``zoo train`` on copies of the shipped cards (never in hubcards/): the card says how its
+weights were really made, never carries numbers measured on other weights, builds the model
+from its own recipe, and a failed run leaves the folder as it found it. Each run is one epoch
+on a small split (a few seconds)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from zoo.cards import rewrite_card
+from zoo.cli import main
+from zoo.recipes import RecipeError
+from zoo.train import train
+
+HUBCARDS = Path(__file__).resolve().parents[2] / "hubcards"
+QUIET = {"progress": False, "log": lambda _msg: None}
+
+
+def _copy(name: str, dest: Path, files=None) -> Path:
+    card = dest / name
+    if files is None:
+        shutil.copytree(HUBCARDS / name, card)
+    else:
+        card.mkdir(parents=True)
+        for f in files:
+            shutil.copy(HUBCARDS / name / f, card / f)
+    return card
+
+
+def _edit_recipe(card: Path, edit) -> None:
+    recipe = yaml.safe_load((card / "recipe.yaml").read_text())
+    edit(recipe)
+    (card / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+
+
+def test_shipped_cards_render_byte_identically(tmp_path):
+    """The renderer's rules (overrides, explainer report) keep every shipped card as it is, the
+    digits card's legacy explainers.json (no sha256 field) included."""
+    for card in sorted(p for p in HUBCARDS.iterdir() if (p / "config.json").is_file()):
+        copy = _copy(card.name, tmp_path)
+        rewrite_card(copy)
+        assert (copy / "README.md").read_bytes() == (card / "README.md").read_bytes(), card.name
+    assert "## Explainers on this model" in (HUBCARDS / "cnn_cam.digits" / "README.md").read_text()
+
+
+def test_epochs_override_is_stated_and_the_stale_explainer_report_is_dropped(tmp_path):
+    card = _copy("cnn_cam.digits", tmp_path)
+    config = train(card, epochs=1, **QUIET)
+    text = (card / "README.md").read_text()
+    assert config["train_hparams"]["epochs"] == 1
+    assert "not trained with the recipe as written" in text
+    assert "`epochs: 1` (the recipe says `12`)" in text
+    assert f"`zoo train hubcards/cnn_cam.digits --epochs 1`" in text
+    assert "Reproduce with `zoo train hubcards/cnn_cam.digits` (" not in text
+    # explainers.json was measured on the shipped weights, not these: left out of the card.
+    assert (card / "explainers.json").is_file()
+    assert "## Explainers on this model" not in text
+    assert config["sha256"] in text and not list(card.glob(".zoo-train-*"))
+
+
+def test_explainer_report_is_rendered_only_for_the_weights_it_measured(tmp_path):
+    from zoo.cards import explainer_report
+
+    card = _copy("cnn_cam.digits", tmp_path)
+    config = json.loads((card / "config.json").read_text())
+    report = json.loads((card / "explainers.json").read_text())
+    assert explainer_report(card, config) == report  # legacy file, registered sha: rendered
+    assert explainer_report(card, {**config, "sha256": "0" * 64}) is None  # legacy file, other weights
+    (card / "explainers.json").write_text(json.dumps({**report, "sha256": config["sha256"]}))
+    assert explainer_report(card, config)["rows"] == report["rows"]
+    (card / "explainers.json").write_text(json.dumps({**report, "sha256": "1" * 64}))
+    assert explainer_report(card, config) is None
+    rewrite_card(card)
+    assert "## Explainers on this model" not in (card / "README.md").read_text()
+
+
+def test_changed_builder_kwargs_of_a_registered_tag_train_and_evaluate(tmp_path):
+    """The registered unet.shapes has base_width 8; the recipe's own kwargs must win."""
+    card = _copy("unet.shapes", tmp_path, ["recipe.yaml"])
+
+    def smaller(recipe):
+        recipe["model"]["kwargs"]["base_width"] = 4
+        recipe["dataset"]["kwargs"].update(image_size=32, size=16)
+
+    _edit_recipe(card, smaller)
+    config = train(card, epochs=1, **QUIET)
+    assert config["model_kwargs"]["base_width"] == 4 and "miou" in config["metrics"]
+    assert json.loads((card / "config.json").read_text())["sha256"] == config["sha256"]
+    assert config["sha256"] in (card / "README.md").read_text()
+    assert main(["evaluate", str(card), "--json", "--split", "val"]) == 0
+
+
+def test_a_failed_run_leaves_the_card_as_it_was(tmp_path):
+    card = _copy("cnn_cam.digits", tmp_path)
+    (card / "explainers.json").write_text("{ not json")  # fails while the card is rendered
+    before = {p.name: p.read_bytes() for p in card.iterdir()}
+    with pytest.raises(ValueError):
+        train(card, epochs=1, **QUIET)
+    assert {p.name: p.read_bytes() for p in card.iterdir()} == before  # no staging folder either
+
+
+def test_missing_init_from_parent_says_where_and_what_to_do(tmp_path):
+    card = _copy("fcn16s.shapes", tmp_path, ["recipe.yaml"])
+    with pytest.raises(RecipeError) as info:
+        train(card, **QUIET)
+    message = str(info.value)
+    assert "init_from" in message and "recipe.yaml" in message
+    assert str(tmp_path / "fcn32s.shapes" / "model.safetensors") in message
+    assert "zoo train" in message
+
+
+def test_missing_card_folder_is_a_recipe_error(tmp_path):
+    with pytest.raises(RecipeError, match="no such hub-card folder"):
+        train(tmp_path / "nope.tag", **QUIET)
+    assert main(["train", str(tmp_path / "nope.tag")]) == 3
+
+
+@pytest.mark.parametrize("epochs", ["0", "-1", "x"])
+def test_epochs_must_be_a_positive_integer(epochs, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["train", str(HUBCARDS / "cnn_cam.digits"), "--epochs", epochs])
+    assert info.value.code == 2 and "--epochs" in capsys.readouterr().err
