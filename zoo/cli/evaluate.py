@@ -14,30 +14,36 @@ def register(subparsers) -> None:
         "evaluate", help="measure a hub card's model on its held-out test split",
         description="Evaluate hubcards/<arch>.<tag> (its model.safetensors, or --pretrained from the hub) on "
                     "the test split of its dataset with torchmetrics, and print the metrics.")
-    p.add_argument("name", help="'arch.tag' (a folder under --hubcards) or a hub-card folder")
-    p.add_argument("--hubcards", default="hubcards", help="folder of hub cards (default: ./hubcards)")
+    p.add_argument("name", help="'arch.tag' or 'arch' (its default tag; a card under --hubcards), or a hub-card "
+                                "folder")
+    p.add_argument("--hubcards", default=None,
+                   help="folder of hub cards (default: the source tree's hubcards/ or $ZOO_HUBCARDS_DIR, "
+                        "else ./hubcards)")
     p.add_argument("--split", default="test", choices=("train", "val", "test"))
-    p.add_argument("--weights", help="a .safetensors file to evaluate instead of the card's")
-    p.add_argument("--pretrained", action="store_true", help="load through zoo.create(name, pretrained=True)")
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--weights", help="a .safetensors file to evaluate instead of the card's")
+    source.add_argument("--pretrained", action="store_true",
+                        help="load through zoo.create(name, pretrained=True) (from the hub)")
     add_device_option(p)
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from zoo.evaluate import evaluate, read_config, card_dir_for
+    from zoo.evaluate import card_dir_for, evaluate, read_config
 
     problem = device_problem(args.device)
     if problem:
         print(f"zoo evaluate: error: {problem}", file=sys.stderr)
         return 2
-    metrics = evaluate(args.name, split=args.split, hubcards=args.hubcards, weights=args.weights,
-                       pretrained=args.pretrained, progress=not args.json, device=args.device)
+    card_dir = card_dir_for(args.name, args.hubcards)  # unknown name or tag: exit 2 with suggestions
+    metrics = evaluate(str(card_dir), split=args.split, weights=args.weights, pretrained=args.pretrained,
+                       progress=not args.json, device=args.device)
     if args.json:
         print(json.dumps(metrics))
         return 0
-    card = read_config(card_dir_for(args.name, args.hubcards))
-    print(f"{args.name} on the {args.split} split:")
+    card = read_config(card_dir)
+    print(f"{card_dir.name} on the {args.split} split:")
     for key, value in metrics.items():
         recorded = card.get("metrics", {}).get(key)
         note = f"   (card: {recorded:.4f})" if recorded is not None and args.split == "test" else ""

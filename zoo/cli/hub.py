@@ -22,7 +22,9 @@ def register(subparsers) -> None:
     p = commands.add_parser("serve", help="serve every hubcards/<arch>.<tag>/ folder with olah on loopback",
                             description="Turn every hubcards/<arch>.<tag>/ folder into a git repository and "
                                         "serve them as Hub repos with olah; prints the HF_ENDPOINT to export.")
-    p.add_argument("hubcards", nargs="?", default="hubcards", help="hub-cards directory (default: hubcards)")
+    p.add_argument("hubcards", nargs="?", default=None,
+                   help="hub-cards directory (default: the source tree's hubcards/ or $ZOO_HUBCARDS_DIR, "
+                        "else ./hubcards)")
     p.add_argument("--port", type=int, default=8090, help="port (default 8090; 0 picks a free one)")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to bind (default 127.0.0.1, loopback only; anything else exposes the files)")
@@ -33,13 +35,26 @@ def register(subparsers) -> None:
 
     p = commands.add_parser("push", help="upload a hub card to the Hugging Face Hub",
                             description="Upload hubcards/<arch>.<tag>/ with huggingface_hub (create_repo + "
-                                        "upload_folder), after checking its weights against the recorded sha256.")
+                                        "upload_folder), after checking its weights against the recorded sha256 and its card "
+                                        "(README.md model-index metrics and stated sha256) against config.json.")
     p.add_argument("name", help="'<arch>.<tag>', the card folder's name")
     p.add_argument("--repo-id", required=True, help="target repository, ORG/NAME")
-    p.add_argument("--hubcards", type=Path, default=Path("hubcards"), help="hub-cards directory")
+    p.add_argument("--hubcards", type=Path, default=None,
+                   help="hub-cards directory (default: the source tree's hubcards/ or $ZOO_HUBCARDS_DIR, "
+                        "else ./hubcards)")
     p.add_argument("--private", action="store_true", help="create the repository as private")
     p.add_argument("--dry-run", action="store_true", help="check and list what would be uploaded; upload nothing")
     p.set_defaults(func=run_push)
+
+
+def _hubcards(given) -> Path:
+    """``--hubcards`` or its default; a missing folder is a HubError that says to pass it."""
+    from zoo.cards import default_hubcards_dir, missing_hubcards_message
+
+    hubcards = Path(given) if given is not None else default_hubcards_dir()
+    if not hubcards.is_dir():
+        raise HubError(missing_hubcards_message(hubcards))
+    return hubcards
 
 
 # ----------------------------------------------------------------------------- serve
@@ -49,7 +64,8 @@ def run_serve(args: argparse.Namespace) -> int:
     if args.host not in LOOPBACK:
         print(f"zoo: warning: binding {args.host}: every hub card becomes readable from the network",
               file=sys.stderr)
-    server = HubServer(Path(args.hubcards), port=args.port, cache_dir=args.cache_dir, host=args.host)
+    hubcards = _hubcards(args.hubcards)
+    server = HubServer(hubcards, port=args.port, cache_dir=args.cache_dir, host=args.host)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -66,16 +82,19 @@ def run_serve(args: argparse.Namespace) -> int:
 
 
 # ----------------------------------------------------------------------------- push
-def push_plan(name: str, hubcards: Path) -> tuple[Path, list[Path], dict]:
+def push_plan(name: str, hubcards: Path | None = None) -> tuple[Path, list[Path], dict]:
     """Check a card and return (folder, files to upload, info); raise if it must not be pushed.
 
     The weights must hash to every recorded sha256: the registry's PretrainedCfg (when the
-    name is registered) and the card's config.json ``sha256``.
+    name is registered) and the card's config.json ``sha256``. The card (README.md) must agree
+    with config.json: its model-index metrics equal config.json's ``metrics``, and every sha256
+    its body states is the file's (a card that states none, or has no model-index and no metrics,
+    has nothing to contradict).
     """
     from zoo.hub import sha256_of
     from zoo.weights import read_header
 
-    card = Path(hubcards) / name
+    card = _hubcards(hubcards) / name
     if not card.is_dir():
         raise HubError(f"{card}: no such hub card folder (expected <hubcards>/<arch>.<tag>/)")
     config = {}
@@ -105,9 +124,45 @@ def push_plan(name: str, hubcards: Path) -> tuple[Path, list[Path], dict]:
         lines = "; ".join(f"{where} records {sha}" for where, sha in wrong.items())
         raise ChecksumError(f"refusing to push {name}: {weights} has sha256 {actual} but {lines}. Retrain or "
                             "re-export the card, or update the recorded sha256, then push again.")
+    _check_card_text(name, card, config, actual)
     files = sorted(p for p in card.rglob("*") if p.is_file()
                    and not any(part.startswith(".") or part == "__pycache__" for part in p.relative_to(card).parts))
     return card, files, {"sha256": actual, "filename": filename}
+
+
+def _check_card_text(name: str, card: Path, config: dict, actual_sha: str) -> None:
+    """Refuse a README.md whose model-index metrics or stated sha256 disagree with config.json and
+    the file: the card is what people read on the Hub."""
+    import re
+
+    from huggingface_hub import ModelCard
+
+    readme = card / "README.md"
+    if not readme.is_file():
+        raise HubError(f"refusing to push {name}: {readme} is missing; write the card with `zoo train` "
+                       "or zoo.cards.rewrite_card")
+    text = readme.read_text()
+    try:
+        data = ModelCard(text).data
+    except Exception as exc:  # noqa: BLE001 - any YAML/metadata error in the card
+        raise HubError(f"refusing to push {name}: {readme} has unreadable metadata ({exc})") from None
+    problems = []
+    stated = {r.metric_type: r.metric_value for r in (data.eval_results or [])}
+    expected = {k: v for k, v in config.get("metrics", {}).items() if not k.startswith("iou_")}
+    for key in sorted(set(stated) | set(expected)):
+        if key not in expected:
+            problems.append(f"model-index states {key}={stated[key]} that config.json does not record")
+        elif key not in stated:
+            problems.append(f"model-index lacks {key} (config.json: {expected[key]})")
+        elif stated[key] != expected[key]:
+            problems.append(f"model-index states {key}={stated[key]} but config.json records {expected[key]}")
+    body = text.split("\n---", 1)[1] if text.startswith("---") and "\n---" in text else text
+    hashes = set(re.findall(r"\b[0-9a-f]{64}\b", body))
+    problems += [f"the card states sha256 {h} but the weights hash to {actual_sha}" for h in sorted(hashes - {actual_sha})]
+    if problems:
+        raise HubError(f"refusing to push {name}: {readme} disagrees with {card / 'config.json'} and the weights: "
+                       + "; ".join(problems) + ". Re-render the card (zoo.cards.rewrite_card) or retrain, then "
+                       "push again.")
 
 
 def _registered_cfg(name: str):

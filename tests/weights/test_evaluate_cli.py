@@ -1,0 +1,52 @@
+"""``zoo evaluate`` names: resolved through the registry (unknown name or tag: exit 2 with
+suggestions; a bare architecture takes its default tag), found from any working directory
+(the source tree's hubcards/ or $ZOO_HUBCARDS_DIR), exit 3 only for a missing card folder or
+weights file; ``--pretrained`` and ``--weights`` exclude each other."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from zoo.cli import main
+
+HUBCARDS = Path(__file__).resolve().parents[2] / "hubcards"
+
+
+@pytest.mark.parametrize("name, hint", [("cnn_cam.digts", "cnn_cam.digits"), ("nosuch.shapes", "nosuch"),
+                                        ("unet.", "ends with a dot")])
+def test_unknown_name_or_tag_is_a_usage_error_with_suggestions(name, hint, capsys):
+    assert main(["evaluate", name]) == 2
+    assert hint in capsys.readouterr().err
+
+
+def test_bare_architecture_takes_its_default_tag_from_any_directory(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # no ./hubcards here: the source tree's folder is used
+    monkeypatch.delenv("ZOO_HUBCARDS_DIR", raising=False)
+    assert main(["evaluate", "cnn_cam", "--json"]) == 0
+    shipped = json.loads((HUBCARDS / "cnn_cam.digits" / "config.json").read_text())["metrics"]
+    assert json.loads(capsys.readouterr().out)["accuracy"] == pytest.approx(shipped["accuracy"], abs=1e-4)
+
+
+def test_zoo_hubcards_dir_is_honoured_and_a_missing_weights_file_exits_3(tmp_path, monkeypatch, capsys):
+    card = tmp_path / "cards" / "cnn_cam.digits"
+    card.mkdir(parents=True)
+    shutil.copy(HUBCARDS / "cnn_cam.digits" / "config.json", card / "config.json")
+    monkeypatch.setenv("ZOO_HUBCARDS_DIR", str(tmp_path / "cards"))
+    assert main(["evaluate", "cnn_cam.digits"]) == 3
+    assert "model.safetensors: no such weights file" in capsys.readouterr().err
+
+
+def test_a_missing_hubcards_folder_says_to_pass_it(tmp_path, capsys):
+    assert main(["evaluate", "unet.shapes", "--hubcards", str(tmp_path / "none")]) == 3
+    err = capsys.readouterr().err
+    assert f"no hub-cards folder {tmp_path / 'none'}" in err and "--hubcards" in err and "train" not in err
+
+
+def test_pretrained_and_weights_exclude_each_other(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["evaluate", "cnn_cam.digits", "--pretrained", "--weights", "x.safetensors"])
+    assert info.value.code == 2 and "not allowed with" in capsys.readouterr().err

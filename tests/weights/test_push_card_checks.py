@@ -1,0 +1,61 @@
+"""``zoo hub push`` checks the card it publishes, not only the weights: the README's model-index
+metrics and the sha256 its body states must agree with config.json and the file (dry run
+included). Works on copies of the shipped cards, from any working directory."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from zoo.cli import main
+
+HUBCARDS = Path(__file__).resolve().parents[2] / "hubcards"
+
+
+@pytest.fixture
+def fcn8s_copy(tmp_path):
+    shutil.copytree(HUBCARDS / "fcn8s.shapes", tmp_path / "cards" / "fcn8s.shapes")
+    return tmp_path / "cards"
+
+
+def _push(cards, *extra):
+    return main(["hub", "push", "fcn8s.shapes", "--repo-id", "acme/fcn8s", "--hubcards", str(cards), "--dry-run",
+                 *extra])
+
+
+def test_an_untouched_copy_passes(fcn8s_copy, capsys):
+    assert _push(fcn8s_copy) == 0
+    assert "nothing uploaded" in capsys.readouterr().out
+
+
+def test_a_model_index_metric_that_disagrees_is_refused(fcn8s_copy, capsys):
+    readme = fcn8s_copy / "fcn8s.shapes" / "README.md"
+    readme.write_text(readme.read_text().replace("value: 0.8802", "value: 0.9999", 1))
+    assert _push(fcn8s_copy) == 3
+    err = capsys.readouterr().err
+    assert "refusing to push fcn8s.shapes" in err and "miou=0.9999" in err and "0.8802" in err
+
+
+def test_a_stated_sha256_that_disagrees_is_refused(fcn8s_copy, capsys):
+    readme = fcn8s_copy / "fcn8s.shapes" / "README.md"
+    text = readme.read_text()
+    real = re.search(r"sha256 `([0-9a-f]{64})`", text).group(1)
+    readme.write_text(text.replace(real, "ab" * 32))
+    assert _push(fcn8s_copy) == 3
+    err = capsys.readouterr().err
+    assert "ab" * 32 in err and real in err
+
+
+def test_push_and_serve_find_the_source_hubcards_from_anywhere(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("ZOO_HUBCARDS_DIR", raising=False)
+    assert main(["hub", "push", "cnn_cam.digits", "--repo-id", "acme/digits", "--dry-run"]) == 0
+    capsys.readouterr()
+    monkeypatch.setenv("ZOO_HUBCARDS_DIR", str(tmp_path / "none"))
+    assert main(["hub", "push", "cnn_cam.digits", "--repo-id", "acme/digits", "--dry-run"]) == 3
+    assert main(["hub", "serve", "--port", "0"]) == 3
+    err = capsys.readouterr().err
+    assert err.count(f"no hub-cards folder {tmp_path / 'none'}") == 2 and "--hubcards" in err
