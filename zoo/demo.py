@@ -4,7 +4,12 @@ the weights really travel over HTTP and are sha256-checked), and draw what the m
 held-out test images: prediction overlays next to the ground truth for the segmentation and
 instance models (also through ``zoo predict``), and explanation maps for the classifiers.
 
-Everything lands in one folder of PNGs a person can check by eye; ``index.md`` lists them.
+Everything lands in one folder of PNGs a person can check by eye; ``index.md`` lists the files
+this run wrote (a re-run into the same folder does not list the previous run's leftovers). The
+stochastic explainers (SmoothGrad, RISE) are seeded, so two runs write identical files.
+
+With ``serve=False`` (``zoo demo --no-serve``) nothing of the environment is touched: the models
+come from the user's ``HF_ENDPOINT``, Hugging Face cache and ``HF_HUB_OFFLINE`` setting.
 """
 
 from __future__ import annotations
@@ -16,21 +21,29 @@ import tempfile
 from pathlib import Path
 from typing import Callable, Sequence
 
+from zoo.errors import ZooError
+
 DEFAULT_METHODS = ("cam", "gradcam", "gradcam_pp", "saliency", "smoothgrad", "integrated_gradients")
 SCALE = 4  # sample images are tiny (64 / 32 px); PNGs are drawn this many times larger
+SEED = 0  # for the stochastic explainers (SmoothGrad noise, RISE masks): re-runs give the same files
+
+
+class DemoOutputError(ZooError, ValueError):
+    """``-o`` names something the demo cannot write its folder of PNGs into (a usage error)."""
 
 
 @contextlib.contextmanager
 def embedded_hub(hubcards: Path, workdir: Path, *, serve: bool = True, log=print):
-    """Serve ``hubcards`` (olah on loopback) with a fresh HF cache; restore the environment after."""
+    """Serve ``hubcards`` (olah on loopback) with a fresh HF cache; restore the environment after.
+    With ``serve=False`` the user's environment is used as it is."""
+    if not serve:
+        yield os.environ.get("HF_ENDPOINT")
+        return
     saved = {k: os.environ.get(k) for k in ("HF_ENDPOINT", "HF_HOME", "HF_HUB_CACHE", "HF_HUB_OFFLINE")}
     os.environ["HF_HOME"] = str(workdir / "hf-home")
     os.environ.pop("HF_HUB_CACHE", None)
     os.environ.pop("HF_HUB_OFFLINE", None)
     try:
-        if not serve:
-            yield os.environ.get("HF_ENDPOINT")
-            return
         from zoo.hub_server import HubServer
 
         with HubServer(hubcards, cache_dir=workdir / "hub-serve") as server:
@@ -56,17 +69,53 @@ def shipped_models(hubcards: Path) -> list[tuple[str, str]]:
     return out
 
 
-def run_demo(out_dir: str | Path, *, hubcards: str | Path = "hubcards", n_images: int = 4,
+def prepare_output_dir(out_dir: str | Path) -> Path:
+    """Create ``out_dir`` (and its parents); a :class:`DemoOutputError` when it names a file or
+    cannot be created."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise DemoOutputError(f"-o {out_dir}: exists and is not a folder; name a new or existing folder")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DemoOutputError(f"-o {out_dir}: cannot create the folder ({exc.strerror or exc})") from None
+    return out_dir
+
+
+def check_methods(methods: Sequence[str]) -> list[str]:
+    """The methods, all registered; an ``UnknownExplainerError`` (exit 2) listing what exists."""
+    import zoo
+    from zoo.errors import UnknownExplainerError
+
+    known = zoo.list_explainers()
+    unknown = [m for m in methods if m not in known]
+    if unknown:
+        raise UnknownExplainerError(f"unknown explainer{'s' if len(unknown) > 1 else ''} "
+                                    f"{', '.join(map(repr, unknown))} in --methods; registered: {', '.join(known)}")
+    return list(methods)
+
+
+def run_demo(out_dir: str | Path, *, hubcards: str | Path | None = None, n_images: int = 4,
              methods: Sequence[str] = DEFAULT_METHODS, serve: bool = True,
              log: Callable[[str], None] = print) -> list[Path]:
-    """Write the demo PNGs into ``out_dir``; returns their paths."""
-    out_dir, hubcards = Path(out_dir), Path(hubcards)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    """Write the demo PNGs into ``out_dir``; returns the paths this run wrote.
+
+    ``hubcards`` defaults to :func:`zoo.cards.default_hubcards_dir`; the cards' ``config.json``
+    (label names, preprocessing) is the one in that folder, also for the ``zoo predict`` /
+    ``zoo explain`` calls."""
+    from zoo.cards import default_hubcards_dir, missing_hubcards_message
+
+    hubcards = Path(hubcards) if hubcards is not None else default_hubcards_dir()
+    if int(n_images) < 1:
+        raise DemoOutputError(f"n_images must be at least 1, got {n_images}")
+    methods = check_methods(methods)
+    if not hubcards.is_dir():
+        raise ZooError(missing_hubcards_message(hubcards))
     models = shipped_models(hubcards)
     if not models:
-        from zoo.errors import ZooError
-
-        raise ZooError(f"no registered pretrained tag has a card under {hubcards}; train one with `zoo train`")
+        raise ZooError(f"no registered pretrained tag has a card (<arch>.<tag>/config.json) under {hubcards}; "
+                       "pass --hubcards DIR naming the folder that holds them")
+    out_dir = prepare_output_dir(out_dir)
     written: list[Path] = []
     with tempfile.TemporaryDirectory(prefix="zoo-demo-") as tmp, embedded_hub(hubcards, Path(tmp), serve=serve, log=log):
         for name, task in models:
@@ -80,6 +129,20 @@ def run_demo(out_dir: str | Path, *, hubcards: str | Path = "hubcards", n_images
                                                   for p in written) + "\n")
     log(f"wrote {len(written)} PNGs to {out_dir} (see {index})")
     return written
+
+
+def _run_zoo_command(argv: list[str], folder: Path) -> tuple[int, list[Path]]:
+    """Run ``zoo ARGV`` in-process; (exit code, the PNGs under ``folder`` it wrote or rewrote).
+    Files left there by an earlier run are not counted: they are not this run's output."""
+    from zoo.cli import main as zoo_main
+
+    def stamps() -> dict[Path, int]:
+        return {p: p.stat().st_mtime_ns for p in folder.glob("*.png")} if folder.is_dir() else {}
+
+    before = stamps()
+    code = zoo_main(argv)
+    after = stamps()
+    return code, sorted(p for p, t in after.items() if before.get(p) != t)
 
 
 # --------------------------------------------------------------------------- data
@@ -150,13 +213,13 @@ def _segmenter(name: str, task: str, hubcards: Path, out_dir: Path, n: int, log)
     # The same images through the `zoo predict` command, as a user would run it.
     size = config["input_size"][-1]
     samples = _save_samples(items, out_dir / "samples", f"{config['dataset']['name']}{size}")
-    from zoo.cli import main as zoo_main
-
     predict_dir = out_dir / "predict" / name
-    log(f"{name}: zoo predict {name} {len(samples)} images -o {predict_dir}")
-    code = zoo_main(["predict", name, *map(str, samples), "-o", str(predict_dir)])
+    config_file = hubcards / name / "config.json"
+    log(f"{name}: zoo predict {name} {len(samples)} images --config {config_file} -o {predict_dir}")
+    code, files = _run_zoo_command(["predict", name, *map(str, samples), "--config", str(config_file),
+                                    "-o", str(predict_dir)], predict_dir)
     if code == 0:
-        written += sorted(predict_dir.glob("*.png"))
+        written += files
     else:
         log(f"{name}: zoo predict exited with {code}")
     return written
@@ -224,8 +287,12 @@ def _explain_classifier(name: str, hubcards: Path, out_dir: Path, n: int, method
     labels = [int(it["label"]) for it in items]
     with torch.no_grad():
         probs = model(x).softmax(1)
-    methods = [m for m in methods if m in zoo.list_explainers()]
-    maps = {m: zoo.explain(model, x, method=m) for m in methods}
+    methods = check_methods(methods)
+    maps = {}
+    for m in methods:
+        with torch.random.fork_rng():  # seeded per method, the caller's RNG state left as it was
+            torch.manual_seed(SEED)
+            maps[m] = zoo.explain(model, x, method=m)
     fig, axes = plt.subplots(len(items), len(methods) + 1, figsize=(1.9 * (len(methods) + 1), 2.0 * len(items) + 0.4),
                              squeeze=False)
     for r in range(len(items)):
@@ -252,18 +319,22 @@ def _explain_classifier(name: str, hubcards: Path, out_dir: Path, n: int, method
     plt.close(fig)
     written = [sheet]
     # Through the `zoo explain` command too, when the explainers plugin provides it.
-    from zoo.cli import COMMAND_MODULES, main as zoo_main
+    from zoo.cli import COMMAND_MODULES
 
     if "zoo.cli.explain" in COMMAND_MODULES:
         samples = _save_samples(items[:n], out_dir / "samples", config["dataset"]["name"])
+        config_file = hubcards / name / "config.json"
         for method in ("gradcam", "saliency"):
             target = out_dir / "explain" / name / method
             target.mkdir(parents=True, exist_ok=True)
-            log(f"{name}: zoo explain {name} {len(samples)} images --method {method} -o {target}")
-            before = set(target.glob("*.png"))
-            code = zoo_main(["explain", name, *map(str, samples), "--method", method, "-o", str(target)])
+            log(f"{name}: zoo explain {name} {len(samples)} images --method {method} --config {config_file} "
+                f"-o {target}")
+            with torch.random.fork_rng():
+                torch.manual_seed(SEED)
+                code, files = _run_zoo_command(["explain", name, *map(str, samples), "--method", method,
+                                                "--config", str(config_file), "-o", str(target)], target)
             if code == 0:
-                written += sorted(set(target.glob("*.png")) - before) or sorted(target.glob("*.png"))
+                written += files
             else:
                 log(f"{name}: zoo explain exited with {code}")
     return written

@@ -1,8 +1,19 @@
-"""``zoo demo -o DIR``: the README's main job (see :mod:`zoo.demo`)."""
+"""``zoo demo -o DIR``: the README's main job (see :mod:`zoo.demo`).
+
+Exit codes: 0 done; 2 bad usage (``-n`` below 1, an unknown ``--methods`` name, ``-o`` naming a
+file or a folder that cannot be created); 3 a hub or weights error (no hub-cards folder, a card
+that fails its checks); 130 interrupted (Ctrl-C or SIGTERM: the embedded hub is stopped and the
+temporary folder removed first, as ``zoo hub serve`` does).
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
+import sys
+
+from zoo.cli.train import positive_int
 
 
 def register(subparsers) -> None:
@@ -14,17 +25,44 @@ def register(subparsers) -> None:
                     "pretrained=True through it, and write prediction overlays (next to the ground truth) and "
                     "explanation maps on held-out test images into DIR.")
     p.add_argument("-o", "--output-dir", required=True, metavar="DIR", help="folder for the PNGs (created)")
-    p.add_argument("--hubcards", default="hubcards", help="hub-cards folder to serve (default: ./hubcards)")
-    p.add_argument("-n", "--images", type=int, default=4, help="test images per model (default 4)")
+    p.add_argument("--hubcards", default=None,
+                   help="hub-cards folder to serve (default: the source tree's hubcards/ or $ZOO_HUBCARDS_DIR, "
+                        "else ./hubcards)")
+    p.add_argument("-n", "--images", type=positive_int, default=4, metavar="N",
+                   help="test images per model (default 4)")
     p.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS), help="explainers for the classifiers")
     p.add_argument("--no-serve", action="store_true",
-                   help="do not start the embedded hub; use the HF_ENDPOINT already set")
+                   help="do not start the embedded hub; use the environment as it is (HF_ENDPOINT, the Hugging "
+                        "Face cache, HF_HUB_OFFLINE)")
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from zoo.demo import run_demo
+@contextlib.contextmanager
+def sigterm_as_interrupt():
+    """SIGTERM raises KeyboardInterrupt while the demo runs, so its ``finally`` blocks stop olah and
+    remove the temporary folder (without this, SIGTERM kills Python and orphans olah)."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
 
-    run_demo(args.output_dir, hubcards=args.hubcards, n_images=args.images, methods=args.methods,
-             serve=not args.no_serve)
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run(args: argparse.Namespace) -> int:
+    from zoo.demo import DemoOutputError, run_demo
+
+    with sigterm_as_interrupt():
+        try:
+            run_demo(args.output_dir, hubcards=args.hubcards, n_images=args.images, methods=args.methods,
+                     serve=not args.no_serve)
+        except DemoOutputError as exc:
+            print(f"zoo demo: error: {exc}", file=sys.stderr)
+            return 2
     return 0

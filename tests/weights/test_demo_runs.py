@@ -1,0 +1,140 @@
+"""``zoo demo`` beyond the happy path: bad arguments are usage errors before anything starts,
+``--no-serve`` keeps the user's Hugging Face environment, ``--hubcards DIR`` draws with DIR's
+config, a re-run lists only its own files and writes identical ones (seeded explainers), and
+SIGTERM stops olah and removes the temporary folder. Served runs use a copy of two small
+cards (about 5 s each)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from zoo.cli import main
+
+HUBCARDS = Path(__file__).resolve().parents[2] / "hubcards"
+
+
+def _cards(dest: Path, *names: str) -> Path:
+    for name in names:
+        shutil.copytree(HUBCARDS / name, dest / name)
+    return dest
+
+
+@pytest.mark.parametrize("n", ["0", "-1", "two"])
+def test_images_must_be_a_positive_integer(n, tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["demo", "-o", str(tmp_path / "out"), "-n", n])
+    assert info.value.code == 2 and "-n/--images" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_unknown_methods_are_refused_with_the_registered_list(tmp_path, capsys):
+    import zoo
+
+    assert main(["demo", "-o", str(tmp_path / "out"), "--methods", "cam", "bogus"]) == 2
+    err = capsys.readouterr().err
+    assert "'bogus'" in err and all(name in err for name in zoo.list_explainers())
+    assert not (tmp_path / "out").exists()
+
+
+def test_output_that_is_a_file_or_cannot_be_created_is_a_usage_error(tmp_path, capsys):
+    cards = _cards(tmp_path / "cards", "cnn_cam.digits")
+    (tmp_path / "file").write_text("x")
+    for out in (tmp_path / "file", tmp_path / "file" / "sub", Path("/proc/zoo-demo-out")):
+        assert main(["demo", "-o", str(out), "--hubcards", str(cards), "--no-serve"]) == 2
+        err = capsys.readouterr().err
+        assert f"-o {out}" in err and "Traceback" not in err
+
+
+def test_a_missing_hubcards_folder_says_to_pass_it(tmp_path, capsys):
+    assert main(["demo", "-o", str(tmp_path / "out"), "--hubcards", str(tmp_path / "none")]) == 3
+    err = capsys.readouterr().err
+    assert f"no hub-cards folder {tmp_path / 'none'}" in err and "train" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_no_serve_uses_the_users_cache_and_offline_flag(tmp_path, monkeypatch, capsys):
+    cards = _cards(tmp_path / "cards", "cnn_cam.digits")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "my-hf"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    assert main(["demo", "-o", str(tmp_path / "out"), "--hubcards", str(cards), "--no-serve"]) == 3
+    err = capsys.readouterr().err
+    assert str(tmp_path / "my-hf") in err and "zoo-demo-" not in err  # the user's (empty) cache, offline
+    assert os.environ["HF_HUB_OFFLINE"] == "1" and os.environ["HF_HOME"] == str(tmp_path / "my-hf")
+
+
+def test_rerun_lists_its_own_files_draws_with_the_cards_config_and_is_reproducible(tmp_path):
+    first = _cards(tmp_path / "first", "cnn_cam.digits", "segnet.shapes")
+    second = _cards(tmp_path / "second", "cnn_cam.digits", "segnet.shapes")
+    config_file = second / "segnet.shapes" / "config.json"
+    config = json.loads(config_file.read_text())
+    config["label_names"] = ["BACKDROP", "ROUND", "BOX", "WEDGE"]
+    config_file.write_text(json.dumps(config))
+    out = tmp_path / "out"
+    methods = ["cam", "smoothgrad"]
+    assert main(["demo", "-o", str(out), "--hubcards", str(first), "-n", "2", "--methods", *methods]) == 0
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*.png")}
+    assert main(["demo", "-o", str(out), "--hubcards", str(second), "-n", "1", "--methods", *methods]) == 0
+    index = (out / "index.md").read_text()
+    assert "shapes64-test0.png" in index and "shapes64-test1.png" not in index  # this run's files only
+    assert "digits-test1" not in index and "digits-test0-gradcam.png" in index
+    # Seeded SmoothGrad: the digits sheet (6 images either way) is byte-identical.
+    sheet = Path("cnn_cam.digits.explain.png")
+    assert (out / sheet).read_bytes() == before[sheet]
+    # zoo predict drew the legend from --hubcards' config (renamed classes), not the source tree's.
+    drawn = Path("predict/segnet.shapes/shapes64-test0.png")
+    assert (out / drawn).read_bytes() != before[drawn]
+
+
+def test_sigterm_stops_olah_and_removes_the_temporary_folder(tmp_path):
+    cards = _cards(tmp_path / "cards", "cnn_cam.digits")
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = {**os.environ, "TMPDIR": str(tmp), "PYTHONUNBUFFERED": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "zoo.cli", "demo", "-o", str(tmp_path / "out"), "--hubcards",
+                             str(cards), "-n", "6"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env)
+    try:
+        for line in proc.stdout:
+            if line.startswith("embedded hub"):
+                break
+        else:
+            pytest.fail(f"the demo never served: {proc.stderr.read()}")
+        assert list(tmp.glob("zoo-demo-*")), "the temporary folder should exist while serving"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    deadline = time.time() + 10
+    while _processes_mentioning(str(tmp)) and time.time() < deadline:
+        time.sleep(0.2)
+    orphans = _processes_mentioning(str(tmp))
+    for pid in orphans:  # the olah this test's demo started, if the demo failed to stop it
+        os.kill(pid, signal.SIGKILL)
+    assert not orphans, "olah outlived the demo"
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert not list(tmp.glob("zoo-demo-*"))
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if text in (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"):
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
