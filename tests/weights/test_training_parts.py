@@ -26,11 +26,34 @@ def test_flip_keeps_boxes_on_their_masks(axis):
     assert torch.equal(item["mask"], get_dataset("shapes", "val", size=3)[2]["mask"].flip(axis))
 
 
-def test_augmentation_is_seeded():
-    item = get_dataset("digits", "val", size=1)[0]
-    a = _augment(item, {"shift": 2}, torch.Generator().manual_seed(3))
-    b = _augment(item, {"shift": 2}, torch.Generator().manual_seed(3))
-    assert torch.equal(a["image"], b["image"]) and a["label"] == item["label"]
+@pytest.mark.parametrize("dataset, augment", [("digits", {"shift": 2}), ("shapes", {"flip": True})])
+def test_augmentation_is_seeded(dataset, augment):
+    """It changes the images, follows the generator (same seed, same output) and depends on it
+    (other seeds, other outputs); labels and masks travel with the image."""
+    item = get_dataset(dataset, "val", size=1)[0]
+
+    def run(seed):
+        return _augment(item, augment, torch.Generator().manual_seed(seed))
+
+    outputs = [run(seed)["image"] for seed in range(8)]
+    assert any(not torch.equal(out, item["image"]) for out in outputs), "augmentation left every image as it was"
+    assert all(torch.equal(run(seed)["image"], outputs[seed]) for seed in range(8)), "same seed, other output"
+    assert len({out.numpy().tobytes() for out in outputs}) > 1, "the output does not depend on the generator"
+    for seed in range(8):
+        out = run(seed)
+        if "label" in item:
+            assert out["label"] == item["label"]
+        if "mask" in item:  # the mask was flipped with its image: the same pixels still carry each class
+            for k in range(1, 4):
+                assert torch.equal(out["mask"] == k, _same_flips(item["mask"] == k, item["image"], out["image"]))
+
+
+def _same_flips(mask, image, flipped):
+    """``mask`` with the flips that turned ``image`` into ``flipped``."""
+    for dims in ([], [-1], [-2], [-2, -1]):
+        if torch.equal(image.flip(dims) if dims else image, flipped):
+            return mask.flip(dims) if dims else mask
+    raise AssertionError("the augmented image is not a flip of the input")
 
 
 def test_every_card_has_a_readable_recipe():
