@@ -95,7 +95,9 @@ def test_rerun_lists_its_own_files_draws_with_the_cards_config_and_is_reproducib
     assert (out / drawn).read_bytes() != before[drawn]
 
 
-def test_sigterm_stops_olah_and_removes_the_temporary_folder(tmp_path):
+@pytest.mark.parametrize("when, delay", [("embedded hub", 0.0),
+                                         ("cnn_cam.digits: zoo explain", 0.3)])  # inside a nested command
+def test_sigterm_stops_olah_and_removes_the_temporary_folder(when, delay, tmp_path):
     cards = _cards(tmp_path / "cards", "cnn_cam.digits")
     tmp = tmp_path / "tmp"
     tmp.mkdir()
@@ -105,11 +107,12 @@ def test_sigterm_stops_olah_and_removes_the_temporary_folder(tmp_path):
                             env=env)
     try:
         for line in proc.stdout:
-            if line.startswith("embedded hub"):
+            if line.startswith(when):
                 break
         else:
             pytest.fail(f"the demo never served: {proc.stderr.read()}")
         assert list(tmp.glob("zoo-demo-*")), "the temporary folder should exist while serving"
+        time.sleep(delay)
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)
     finally:
