@@ -36,3 +36,6 @@ def test_report_end_to_end(tmp_path):
     assert [r["method"] for r in report["rows"]] == ["saliency", "gradcam"]
     assert "Sanity check" in report["summary"]
     assert json.loads((card / "explainers.json").read_text()) == report
+    from zoo.hub import sha256_of
+
+    assert report["sha256"] == sha256_of(weights)  # the card renderer shows it only beside these weights

@@ -101,7 +101,19 @@ def build_report(name: str, *, weights: str | None = None, card_dir: Path | None
              "insertion AUC": round(r.insertion_auc, 4),
              "insertion AUC random map": round(r.random_insertion_auc, 4),
              "beats random": "yes" if r.beats_random else "no", "notes": "; ".join(r.notes)} for r in reports]
-    return {"summary": summary, "rows": rows, "markdown": format_reports(reports)}
+    return {"summary": summary, "rows": rows, "markdown": format_reports(reports),
+            "sha256": _weights_sha256(name, weights)}
+
+
+def _weights_sha256(name: str, weights: str | None) -> str | None:
+    """The sha256 of the weights measured: the card renderer shows a report only beside them."""
+    import zoo
+    from zoo.hub import sha256_of
+
+    if weights:
+        return sha256_of(weights)
+    spec, _, tag = zoo.get_registry().resolve(name, pretrained=True)
+    return spec.pretrained[tag].sha256
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -126,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
                           steps=args.steps, seed=args.seed, n_randomizations=args.randomizations)
     print(report["summary"] + "\n")
     print(report["markdown"])
-    payload = {"summary": report["summary"], "rows": report["rows"]}
+    payload = {"summary": report["summary"], "rows": report["rows"], "sha256": report["sha256"]}
     for path in [args.json] + ([card / "explainers.json"] if args.write_card else []):
         if path:
             path.write_text(json.dumps(payload, indent=2) + "\n")
