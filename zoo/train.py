@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -105,9 +107,6 @@ def train(card_dir: str | Path, *, epochs: int | None = None, progress: bool = T
 
     # Everything is written into a staging folder first and moved into place only once the test
     # evaluation has succeeded: a failure never leaves a card whose files contradict each other.
-    import shutil
-    import tempfile
-
     staging = Path(tempfile.mkdtemp(prefix=".zoo-train-", dir=card_dir))
     try:
         config = _write_staged(staging, card_dir, model, recipe, task, hp, train_set, items, n_params, history,
@@ -187,9 +186,8 @@ def recipe_overrides(recipe, hparams: dict[str, Any]) -> dict[str, Any]:
 def _init_from(model, recipe, source: Path, log) -> None:
     """Start from another card's weights where names and shapes match (FCN-16s from FCN-32s, as
     in Long et al.); the other layers keep their fresh initialisation."""
-    from zoo.weights import load_file
-
     from zoo.recipes import find_recipe
+    from zoo.weights import load_file
 
     parent = source
     if source.suffix != ".safetensors":
