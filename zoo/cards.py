@@ -96,7 +96,7 @@ def _body(card_dir: Path, recipe: Recipe, config: dict, dataset_text: str, task_
     hp = config.get("train_hparams", {})
     sections = [
         f"# {name}\n",
-        _architecture_text(recipe.architecture),
+        _architecture_text(recipe.architecture, recipe.model_kwargs),
         f"`{recipe.architecture}` ({task_title.lower()}) trained by visionzoo on {dataset_text}. "
         f"{config['num_classes']} classes: {', '.join(config['label_names'])}. "
         f"Input: {config['in_chans']}-channel float images in [0, 1] (no further normalisation), "
@@ -182,15 +182,21 @@ def _registered_sha256(config: dict[str, Any]) -> str | None:
     return cfg.sha256 if cfg is not None else None
 
 
-def _architecture_text(arch: str) -> str:
-    """The registered spec's one-line description (what the model is)."""
+def _architecture_text(arch: str, model_kwargs: dict[str, Any]) -> str:
+    """The registered spec's one-line description (what the architecture is, with its defaults),
+    and the builder options of this card's weights, which may differ from those defaults."""
     try:
         import zoo
 
         description = zoo.model_info(arch).description
     except Exception:  # noqa: BLE001 - a card can still be written for an unregistered model
         return ""
-    return f"{description}\n" if description else ""
+    if not description:
+        return ""
+    text = f"Architecture (at its registered defaults): {description.rstrip('. ')}."
+    if model_kwargs:
+        text += " These weights are built with " + ", ".join(f"{k}={v!r}" for k, v in model_kwargs.items()) + "."
+    return text + "\n"
 
 
 def _split_text(recipe: Recipe) -> str:

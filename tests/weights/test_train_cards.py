@@ -48,6 +48,13 @@ def test_shipped_cards_render_byte_identically(tmp_path):
     assert "## Explainers on this model" in (HUBCARDS / "cnn_cam.digits" / "README.md").read_text()
 
 
+def test_a_card_states_its_own_builder_options_beside_the_architectures_defaults():
+    """unet's description names its default 16 base channels; the card's weights use 8."""
+    text = (HUBCARDS / "unet.shapes" / "README.md").read_text()
+    assert "Architecture (at its registered defaults): U-Net" in text
+    assert "These weights are built with base_width=8, depth=4" in text
+
+
 def test_epochs_override_is_stated_and_the_stale_explainer_report_is_dropped(tmp_path):
     card = _copy("cnn_cam.digits", tmp_path)
     config = train(card, epochs=1, **QUIET)
