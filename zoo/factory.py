@@ -39,9 +39,7 @@ def create(name: str, pretrained: bool = False, *, num_classes: int | None = Non
     # Precedence: spec defaults < the tag's head and model_kwargs < caller kwargs < explicit arguments.
     build_kwargs = dict(spec.defaults)
     if cfg is not None:
-        build_kwargs.update({k: v for k, v in (("num_classes", cfg.num_classes), ("in_chans", cfg.in_chans))
-                             if v is not None})
-        build_kwargs.update(cfg.model_kwargs)
+        build_kwargs.update(cfg.builder_kwargs())
     trained_with = dict(build_kwargs)  # what the tag's weights fit
     build_kwargs.update(kwargs)
     if num_classes is not None:

@@ -39,6 +39,13 @@ class PretrainedCfg:
     # defaults); applied when this tag is selected, before the caller's own kwargs.
     model_kwargs: dict[str, Any] = field(default_factory=dict, hash=False)
 
+    def builder_kwargs(self) -> dict[str, Any]:
+        """What selecting this tag passes to the builder over the spec's defaults: its
+        ``num_classes`` / ``in_chans`` (when set), then its ``model_kwargs``."""
+        kwargs = {k: v for k, v in (("num_classes", self.num_classes), ("in_chans", self.in_chans)) if v is not None}
+        kwargs.update(self.model_kwargs)
+        return kwargs
+
 
 @dataclass(frozen=True)
 class ArchitectureSpec:

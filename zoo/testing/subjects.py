@@ -67,12 +67,8 @@ class ModelSubject:
         return model
 
     def tag_overrides(self, tag: str) -> dict[str, Any]:
-        """What selecting ``tag`` passes to the builder on top of the spec's defaults, with the
-        precedence zoo.create uses: the tag's num_classes / in_chans, then its model_kwargs."""
-        cfg = self.spec.pretrained[tag]
-        overrides = {k: v for k, v in (("num_classes", cfg.num_classes), ("in_chans", cfg.in_chans)) if v is not None}
-        overrides.update(getattr(cfg, "model_kwargs", None) or {})
-        return overrides
+        """What selecting ``tag`` passes to the builder on top of the spec's defaults (as zoo.create)."""
+        return self.spec.pretrained[tag].builder_kwargs()
 
     def model(self):
         """A private copy of the model built with the spec's defaults."""

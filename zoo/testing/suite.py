@@ -59,7 +59,7 @@ def run_as_test(check: Check, subject) -> None:
     """Run ``check`` on ``subject`` with pytest's outcomes: skip, or fail naming the clause."""
     if not check.applies_to(subject):
         pytest.skip(f"{check.name} does not apply to {', '.join(subject.tasks)}")
-    key = (subject.kind, subject.distribution, repr(subject.spec))
+    key = (subject.kind, subject.distribution, subject.spec.name)
     if key in _UNBUILDABLE and check.name != "build":
         pytest.skip("the model does not build (see its build check)")  # as `zoo check` reports it
     result = run_check(check, subject)
@@ -96,11 +96,7 @@ class _SuiteBase:
             try:
                 _CURRENT["subject"] = subject_for(cls.kind, cls.name)
             except UnknownNameError as exc:  # reported once; the class's other tests skip
-                problem = str(exc)
-            else:
-                problem = None
-            if problem:
-                pytest.fail(problem, pytrace=False)
+                pytest.fail(str(exc), pytrace=False)
         if _CURRENT["subject"] is None:
             pytest.skip(f"{cls.name!r} could not be loaded (see the first failing test of {cls.__name__})")
         return _CURRENT["subject"]
