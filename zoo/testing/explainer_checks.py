@@ -55,6 +55,13 @@ def _close(a, b, atol: float = 1e-5) -> bool:
     return a.shape == b.shape and torch.allclose(a, b, rtol=1e-4, atol=atol, equal_nan=False)
 
 
+def _num_classes(model, x) -> int:
+    import torch
+
+    with torch.no_grad():
+        return model(x).shape[1]
+
+
 def _correlation(a, b) -> float:
     """Pearson correlation of two maps (1.0 when both are constant and equal)."""
     a, b = a.flatten().double(), b.flatten().double()
@@ -190,41 +197,50 @@ def check_explainer_targets(subject):
     references = _references(subject)
     for task, model, x in references:
         if task == SEMANTIC:
-            _segmentation_targets(_create(subject, model, task), x)
+            _segmentation_targets(_create(subject, model, task), model, x)
         else:
             _classification_targets(_create(subject, model, task), model, x)
     return ", ".join(task for task, _, _ in references)
 
 
-def _segmentation_targets(explainer, x) -> None:
-    """For a segmenter, target is the class whose pixels are explained: two classes give other
-    maps, and an int equals a list of it."""
+def _segmentation_targets(explainer, model, x) -> None:
+    """For a segmenter, target is the class whose pixels are explained: the classes do not all give
+    the same maps, and an int equals a list of it."""
     if not _close(_explain(explainer, x, 2), _explain(explainer, x, [2] * len(x)), atol=1e-5):
         raise broken(f"segmentation reference model: target=2 differs from target={[2] * len(x)}")
-    a, b = _explain(explainer, x, 0), _explain(explainer, x, 2)
-    if all(_close(a[i], b[i], atol=1e-6) for i in range(len(x))):
-        raise broken("segmentation reference model: the maps for target=0 and target=2 are the same for every "
-                     "image: the target class was ignored")
+    maps = [_explain(explainer, x, c) for c in range(_num_classes(model, x))]
+    if all(_close(m, maps[0], atol=1e-6) for m in maps[1:]):
+        raise broken(f"segmentation reference model: the maps for target=0 to {len(maps) - 1} are all the same: "
+                     "the target class was ignored")
 
 
 def _classification_targets(explainer, model, x) -> None:
     import torch
 
     with torch.no_grad():
-        predicted = model(x).argmax(1).tolist()
+        logits = model(x)
+    predicted = logits.argmax(1).tolist()
     if not _close(_explain(explainer, x, None), _explain(explainer, x, predicted), atol=1e-5):
         raise broken(f"target=None differs from target=predicted classes {predicted}")
     if not _close(_explain(explainer, x, 2), _explain(explainer, x, [2] * len(x)), atol=1e-5):
         raise broken(f"target=2 differs from target={[2] * len(x)}")
+    # Image 1's target runs over every class, the others stay at 0. Two classes can both give an
+    # all-zero map (Grad-CAM's ReLU on a class the image shows no evidence for), so only maps that
+    # are the same for every class prove the target ignored.
     base = [0] * len(x)
-    changed = list(base)
-    changed[1] = 3
-    a, b = _explain(explainer, x, base), _explain(explainer, x, changed)
-    if _close(a[1], b[1], atol=1e-6):
-        raise broken(f"image 1's map is the same for target {base} and {changed}: its target was ignored")
-    for i in (0, 2):
-        if not _close(a[i], b[i], atol=1e-5):
-            raise broken(f"changing image 1's target ({base} -> {changed}) changed image {i}'s map")
+    a = _explain(explainer, x, base)
+    maps_of_image_1 = [a[1]]
+    for c in range(1, logits.shape[1]):
+        changed = list(base)
+        changed[1] = c
+        b = _explain(explainer, x, changed)
+        for i in (0, 2):
+            if not _close(a[i], b[i], atol=1e-5):
+                raise broken(f"changing image 1's target ({base} -> {changed}) changed image {i}'s map")
+        maps_of_image_1.append(b[1])
+    if all(_close(m, a[1], atol=1e-6) for m in maps_of_image_1[1:]):
+        raise broken(f"image 1's map is the same for each of the {len(maps_of_image_1)} classes as its target "
+                     f"(the other images' targets kept at 0): its target was ignored")
     for wrong in (base[:-1], base + [0]):
         try:
             _explain(explainer, x, wrong)
