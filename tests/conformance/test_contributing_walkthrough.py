@@ -3,6 +3,7 @@ and its committed conformance tests: the documentation a plugin author starts fr
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -37,7 +38,8 @@ def test_the_walkthrough_works_as_written(tmp_path):
     site = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--no-index",
                     "--target", str(site), str(package)], check=True, capture_output=True)
-    env = {**__import__("os").environ, "PYTHONPATH": str(site)}
+    # the package's site first, ahead of whatever PYTHONPATH already finds zoo on (kept, not replaced)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))}
     check = subprocess.run([sys.executable, "-m", "zoo.cli", "check", "--plugin", "my-zoo-plugin"],
                            capture_output=True, text=True, env=env, cwd=tmp_path)
     assert check.returncode == 0, check.stdout + check.stderr
