@@ -1,5 +1,5 @@
 """FCN: bilinear-initialised upsampling, zero-initialised skip scores that the 16s/8s nets do use,
-stride alignment, and the timm backbone option."""
+stride alignment on the backbone's measured grid, and the timm backbone option."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from zoo_segmentation.errors import ModelConfigError
 from zoo_segmentation.fcn import FCN, BilinearUpsample, bilinear_kernel
+from zoo_segmentation.feature_grid import CELL_CENTRED, CORNER_ALIGNED, grid_offset, measure_offsets
 
 TINY = dict(widths=(4, 4, 8, 8, 8), depths=(1, 1, 1, 1, 1), fc_width=8)
 
@@ -154,31 +156,97 @@ def test_timm_backbone_batch_of_one_at_32px_in_training_is_an_input_error():
         assert model.eval()(torch.rand(1, 3, 32, 32)).shape == (1, 2, 32, 32)
 
 
-def _feature_grid_offsets(backbone: nn.Module, size: int = 192, samples: int = 4) -> list[float]:
-    """Per stride s in (8, 16, 32): the gradient centroid of one feature pixel j over random inputs,
-    minus s*j + (s-1)/2, where FCN's upsampling assumes that pixel is centred."""
-    offsets = []
-    for level, s in enumerate((8, 16, 32)):
-        j = (size // 2) // s - 1
-        acc = torch.zeros(size)
-        gen = torch.Generator().manual_seed(0)
-        for _ in range(samples):
-            x = torch.randn(1, 3, size, size, generator=gen, requires_grad=True)
-            backbone(x)[level][0, :, j, j].sum().backward()
-            acc += x.grad.abs().sum((0, 1, 2))
-        offsets.append(float((acc / acc.sum() * torch.arange(size)).sum()) - (s * j + (s - 1) / 2))
-    return offsets
+def _gradient_centroid(output_pixel, size: int = 192, samples: int = 3) -> tuple[float, float]:
+    """Centroid (row, column) of |d output_pixel(x) / d x| over random inputs x (1, 3, size, size):
+    where on the input the pixel looks, an independent measure of where a map's pixel sits."""
+    acc = torch.zeros(2, size)
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(samples):
+        x = torch.randn(1, 3, size, size, generator=gen, requires_grad=True)
+        output_pixel(x).backward()
+        grad = x.grad.abs().sum((0, 1))
+        acc[0] += grad.sum(1)
+        acc[1] += grad.sum(0)
+    centroid = (acc / acc.sum(1, keepdim=True) * torch.arange(size)).sum(1)
+    return float(centroid[0]), float(centroid[1])
 
 
-def test_skip_grid_is_exact_for_vgg_and_off_by_half_a_stride_for_timm_resnet():
-    # Pins the documented behaviour (README, fcn.py docstring): a fix of the resnet offset must
-    # update both, and this test.
+@pytest.mark.parametrize("backbone, grid", [("vgg", CELL_CENTRED), ("convnext_atto", CELL_CENTRED),
+                                            ("resnet18", CORNER_ALIGNED)])
+def test_the_measured_grid_is_where_the_feature_pixels_look(backbone, grid):
     torch.manual_seed(0)
-    vgg = FCN(num_classes=2, stride=8).eval()
-    assert all(abs(o) < 1.0 for o in _feature_grid_offsets(vgg.backbone))
-    resnet = FCN(num_classes=2, stride=8, backbone="resnet18").eval()
-    measured = _feature_grid_offsets(resnet.backbone)
-    assert all(abs(o + (s - 1) / 2) < 1.0 for o, s in zip(measured, (8, 16, 32))), measured  # -3.5/-7.5/-15.5
+    encoder = FCN(num_classes=2, stride=8, backbone=backbone).eval().backbone
+    assert encoder.grid == grid
+    offsets = measure_offsets(encoder.body if backbone != "vgg" else encoder, 3)
+    for level, s in enumerate((8, 16, 32)):
+        assert offsets[s] == (grid_offset(grid, s),) * 2
+        j = 96 // s - 1
+        row, col = _gradient_centroid(lambda x: encoder(x)[level][0, :, j, j].sum())
+        assert abs(row - (s * j + offsets[s][0])) < 1.0 and abs(col - (s * j + offsets[s][1])) < 1.0, (s, row, col)
+
+
+@pytest.mark.parametrize("stride", [32, 16, 8])
+@pytest.mark.parametrize("backbone", ["vgg", "resnet18"])
+def test_each_output_pixel_looks_at_its_own_input_pixel(backbone, stride):
+    # Before the grid was measured, resnet18's FCN-32s output pixel (96, 96) looked at (81.4, 81.1).
+    torch.manual_seed(0)
+    model = FCN(num_classes=2, stride=stride, backbone=backbone).eval()
+    for name in ("score_pool4", "score_pool3"):  # give the zero-initialised skips a say
+        if hasattr(model, name):
+            nn.init.normal_(getattr(model, name).weight, std=0.1)
+    row, col = _gradient_centroid(lambda x: model(x)[0, :, 96, 96].sum())
+    assert abs(row - 96) < 2.5 and abs(col - 96) < 2.5, (row, col)
+
+
+def test_measuring_the_grid_changes_nothing_and_leaves_no_hooks():
+    import timm
+
+    body = timm.create_model("resnet18", features_only=True).train()
+    before = {k: v.clone() for k, v in body.state_dict().items()}
+    assert measure_offsets(body, 3)[32] == (0.0, 0.0)
+    assert body.training and all(torch.equal(before[k], v) for k, v in body.state_dict().items())
+    assert not any(m._forward_hooks for m in body.modules())
+
+
+def test_an_encoder_on_neither_grid_is_a_config_error_unless_feature_grid_is_given():
+    # DenseNet's 2x2 average-pool transitions follow a corner-aligned stem: 2, 6, 14 px
+    with pytest.raises(ModelConfigError, match=r"'densenet121' centres pixel j .* s\*j \+ \(2, 6, 14\).* feature_grid"):
+        FCN(num_classes=2, backbone="densenet121")
+    model = FCN(num_classes=2, backbone="densenet121", feature_grid=CORNER_ALIGNED).eval()
+    assert model.upscore.kernel_size == (15, 15)
+    with torch.no_grad():
+        assert model(torch.rand(1, 3, 33, 40)).shape == (1, 2, 33, 40)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"feature_grid": "centre"}, "feature_grid must be one of"),
+    ({"feature_grid": CORNER_ALIGNED}, "feature_grid is for a timm backbone; the VGG stack's grid is cell-centred"),
+])
+def test_feature_grid_is_validated(kwargs, message):
+    with pytest.raises(ModelConfigError, match=message):
+        FCN(num_classes=2, **kwargs)
+
+
+@pytest.mark.parametrize("factor", [2, 3, 8, 32])
+def test_corner_aligned_upsampling_puts_coarse_pixel_j_on_fine_pixel_f_times_j(factor):
+    up = BilinearUpsample(2, factor, grid=CORNER_ALIGNED)
+    x = torch.randn(1, 2, 4, 5)
+    with torch.no_grad():
+        y = up(x)
+    assert y.shape == (1, 2, 4 * factor, 5 * factor)
+    assert torch.allclose(y[..., ::factor, ::factor], x, atol=1e-6)  # exact on the coarse pixels
+    # in between: linear interpolation of the two neighbours, by hand
+    r = torch.arange(factor) / factor
+    rows = x[..., :-1, :, None] * (1 - r) + x[..., 1:, :, None] * r  # (1, 2, 3, 5, f)
+    by_hand = rows.permute(0, 1, 2, 4, 3).reshape(1, 2, 3 * factor, 5)
+    assert torch.allclose(y[..., : 3 * factor, ::factor], by_hand, atol=1e-5)
+    # the bottom and right edges fade: past the last coarse pixel only it contributes
+    with torch.no_grad():
+        ones = up(torch.ones(1, 2, 4, 4))[0, 0]
+    assert torch.allclose(ones[: 3 * factor + 1, : 3 * factor + 1], torch.ones(3 * factor + 1, 3 * factor + 1))
+    assert ones[-1, 0].item() == pytest.approx(1 / factor)
+    k = bilinear_kernel(factor, CORNER_ALIGNED)
+    assert k.shape == (2 * factor - 1,) * 2 and torch.allclose(k, k.T) and torch.allclose(k, k.flip(0))
 
 
 @pytest.mark.parametrize("factor, corner", [(32, 0.266), (16, 0.282), (8, 0.316)])

@@ -10,27 +10,31 @@ net predicts exactly what its coarser parent does, as in the paper's staged trai
 
 Alignment: the paper pads the input by 100 pixels and crops every upsampled map at an offset. Here
 the input is zero-padded to a multiple of 32 and every conv is 'same', so the stride-s map is
-exactly (H/s, W/s); a transposed conv with kernel 2f, stride f and padding f/2 (the paper's crop
-offset, folded into the layer) then lands on exactly the stride-s/f pixel grid, the same grid as
-``F.interpolate(mode="bilinear", align_corners=False)``, and shapes line up without any cropping.
-That grid assumes pixel j of a stride-s map is centred at input x = s*j + (s-1)/2:
+exactly (H/s, W/s), and each upsampling is a transposed conv placed so that its output lands on the
+finer grid where the backbone's pixels really are (:mod:`zoo_segmentation.feature_grid`): shapes
+line up without any cropping, and so do the skip scores.
 
-* exact for the VGG backbone (2x2 max-pooling) and for encoders built the same way (patchify
-  stems and 2x2 stride-2 downsampling, e.g. timm's ConvNeXt): measured feature centroids within
-  0.5 px of the grid;
-* off by (s-1)/2 px per stride for encoders whose strided 3x3 convs / 3x3 max-pool (padding 1)
-  centre pixel j at s*j, e.g. timm's ResNets: their pool3/pool4/pool5 maps sit 3.5/7.5/15.5 px
-  up and left of where the upsampling puts them. Measured end to end (gradient centroid of output
-  pixel (96, 96), 192x192 inputs, random init): resnet18 FCN-32s (81.4, 81.1), FCN-8s
-  (88.9, 88.9); VGG FCN-32s/16s/8s within 2 px of (96, 96). FCN-16s/8s then add skip scores
-  that sit 8 (pool4) and 4 (pool3) px from the upsampled coarser scores. Training can partly
-  absorb a fixed shift; the arithmetic is kept because shipped weights depend on it.
+* cell-centred backbones (pixel j of a stride-s map centred at input x = s*j + (s-1)/2: the VGG
+  stack, patchify encoders such as timm's ConvNeXt): kernel 2f, stride f, padding f/2 (the paper's
+  crop offset, folded into the layer), the same grid as ``F.interpolate(mode="bilinear",
+  align_corners=False)``;
+* corner-aligned backbones (pixel j centred at s*j: timm's ResNets, RegNets, MobileNets,
+  EfficientNets): kernel 2f-1, stride f, padding f-1, output padding f-1, so coarse pixel j lands
+  exactly on fine pixel f*j.
 
-Border: the transposed convs equal bilinear interpolation (``F.interpolate``, align_corners=False)
-in the interior, but within f/2 px of the image border they see the layer's zero padding, so at
-initialisation the values fade (a constant map of 1 upsampled 32x gives 0.266 in the corner,
-16x 0.282, 8x 0.316), where ``F.interpolate`` (torchvision's FCN) clamps to the edge value. All
-classes fade alike, so the argmax is unchanged at initialisation; the layers are learnable.
+Measured end to end (gradient centroid of output pixel (96, 96), 192x192 inputs, random init), the
+VGG and resnet18 FCN-32s/16s/8s all centre within 2 px of (96, 96). A timm encoder on neither grid
+(DenseNet's average-pool transitions, the 'same'-padded tf_* ports) is a ModelConfigError that
+gives its offsets, unless ``feature_grid=`` picks the nearer grid knowingly.
+
+Border: the transposed convs equal bilinear interpolation in the interior, but near the image
+border they see the layer's zero padding, so at initialisation the values fade, where
+``F.interpolate`` (torchvision's FCN) clamps to the edge value. On the cell-centred grid that is the
+outer f/2 px all round (a constant map of 1 upsampled 32x gives 0.266 in the corner, 16x 0.282, 8x
+0.316); on the corner-aligned grid the top and left edges are exact and the last f-1 px at the
+bottom and right fade to 1/f. All classes fade alike, so the argmax is unchanged at initialisation;
+the layers are learnable.
+
 Backbones: a VGG-style stack (the paper's VGG-16 is ``widths=(64, 128, 256, 512, 512),
 depths=(2, 2, 3, 3, 3), fc_width=4096, fc_kernel=7``; the default is a small one that trains on a
 CPU), or any timm ``features_only`` encoder with stride-8/16/32 features (``backbone="resnet18"``).
@@ -45,6 +49,7 @@ import torch.nn as nn
 
 from zoo.inputs import check_image_batch
 from zoo_segmentation.errors import ModelConfigError
+from zoo_segmentation.feature_grid import CELL_CENTRED, GRIDS, grid_of, measure_offsets
 from zoo_segmentation.layers import (
     MIN_INPUT_SIZE,
     check_batchnorm_map,
@@ -60,14 +65,17 @@ VGG_WIDTHS = (16, 32, 64, 128, 128)  # the small default VGG stack (the paper's:
 VGG_DEPTHS = (2, 2, 3, 3, 3)
 
 
-def bilinear_kernel(factor: int) -> torch.Tensor:
-    """The (2f, 2f) kernel of bilinear interpolation by an integer ``factor`` f.
+def bilinear_kernel(factor: int, grid: str = CELL_CENTRED) -> torch.Tensor:
+    """The kernel of bilinear interpolation by an integer ``factor`` f between two grids.
 
-    Tap j sits at distance |j - (f - 0.5)| from the kernel centre and weighs 1 - distance / f:
-    for f = 2 the 1-D kernel is [0.25, 0.75, 0.75, 0.25].
+    Each tap weighs 1 - distance / f, its distance from the kernel centre. Cell-centred grids
+    (coarse pixels midway between fine ones) take a (2f, 2f) kernel centred at f - 0.5: for f = 2
+    the 1-D kernel is [0.25, 0.75, 0.75, 0.25]. Corner-aligned grids (coarse pixel j on fine pixel
+    f*j) take a (2f-1, 2f-1) kernel centred at f - 1: for f = 2, [0.5, 1, 0.5].
     """
-    taps = torch.arange(2 * factor, dtype=torch.float64)
-    weights_1d = 1 - (taps - (factor - 0.5)).abs() / factor
+    size, centre = (2 * factor, factor - 0.5) if grid == CELL_CENTRED else (2 * factor - 1, factor - 1)
+    taps = torch.arange(size, dtype=torch.float64)
+    weights_1d = 1 - (taps - centre).abs() / factor
     return (weights_1d[:, None] * weights_1d[None, :]).float()
 
 
@@ -77,14 +85,23 @@ class BilinearUpsample(nn.ConvTranspose2d):
 
     ``depthwise=False`` (the paper's 2x layers) lets training mix classes; ``depthwise=True``
     (used for the final, large-kernel layer, which the paper keeps fixed at bilinear) keeps one
-    kernel per class, C x (2f)^2 weights instead of C^2 x (2f)^2.
+    kernel per class, C x (2f)^2 weights instead of C^2 x (2f)^2. ``grid`` is where the coarse
+    pixels sit on the fine grid (:mod:`zoo_segmentation.feature_grid`).
     """
 
-    def __init__(self, channels: int, factor: int, depthwise: bool = False):
-        if factor < 2 or factor % 2:
-            raise ModelConfigError(f"BilinearUpsample: factor must be an even int >= 2, got {factor}")
-        super().__init__(channels, channels, kernel_size=2 * factor, stride=factor, padding=factor // 2,
-                         groups=channels if depthwise else 1, bias=False)
+    def __init__(self, channels: int, factor: int, depthwise: bool = False, grid: str = CELL_CENTRED):
+        if grid not in GRIDS:
+            raise ModelConfigError(f"BilinearUpsample: grid must be one of {GRIDS}, got {grid!r}")
+        if factor < 2 or (grid == CELL_CENTRED and factor % 2):
+            raise ModelConfigError(f"BilinearUpsample: factor must be an int >= 2 (even on the {CELL_CENTRED} "
+                                   f"grid), got {factor}")
+        self.grid = grid
+        if grid == CELL_CENTRED:
+            geometry = dict(kernel_size=2 * factor, padding=factor // 2)
+        else:
+            geometry = dict(kernel_size=2 * factor - 1, padding=factor - 1, output_padding=factor - 1)
+        super().__init__(channels, channels, stride=factor, groups=channels if depthwise else 1, bias=False,
+                         **geometry)
 
     @property
     def factor(self) -> int:
@@ -93,7 +110,7 @@ class BilinearUpsample(nn.ConvTranspose2d):
     def reset_parameters(self) -> None:  # called by nn.ConvTranspose2d.__init__
         with torch.no_grad():
             self.weight.zero_()
-            kernel = bilinear_kernel(self.factor).to(self.weight.dtype)
+            kernel = bilinear_kernel(self.factor, self.grid).to(self.weight.dtype)
             # weight is (C_in, C_out / groups, k, k); channel c feeds output c only
             for c in range(self.in_channels):
                 self.weight[c, 0 if self.groups > 1 else c] = kernel
@@ -103,6 +120,7 @@ class VGGBackbone(nn.Module):
     """Five VGG stages (convs, then 2x2 max-pool); returns [pool3, pool4, pool5] at strides 8, 16, 32."""
 
     reduction = 32
+    grid = CELL_CENTRED  # 2x2 max-pooling
 
     def __init__(self, in_chans: int = 3, widths: Sequence[int] = VGG_WIDTHS, depths: Sequence[int] = VGG_DEPTHS,
                  batch_norm: bool = True):
@@ -128,11 +146,15 @@ class VGGBackbone(nn.Module):
 
 
 class TimmBackbone(nn.Module):
-    """A timm ``features_only`` encoder; returns its last stride-8, 16 and 32 feature maps."""
+    """A timm ``features_only`` encoder; returns its last stride-8, 16 and 32 feature maps.
+
+    ``grid`` is where those maps' pixels sit, measured from the encoder's layers, or
+    ``feature_grid`` when given (for an encoder on neither grid, or one the measurement fails on).
+    """
 
     reduction = 32
 
-    def __init__(self, name: str, in_chans: int = 3, pretrained: bool = False):
+    def __init__(self, name: str, in_chans: int = 3, pretrained: bool = False, feature_grid: str | None = None):
         super().__init__()
         import timm
 
@@ -152,6 +174,25 @@ class TimmBackbone(nn.Module):
                                        f"features at strides {SKIP_STRIDES}. Use a hierarchical CNN encoder.")
             self.indices.append(matches[-1])
         self.out_channels = [channels[i] for i in self.indices]
+        self.grid = feature_grid or self._measured_grid(name, in_chans)
+
+    def _measured_grid(self, name: str, in_chans: int) -> str:
+        try:
+            offsets = measure_offsets(self.body, in_chans)
+        except Exception as err:  # noqa: BLE001 - any failure of the meta-device probe
+            raise ModelConfigError(f"fcn: cannot tell where backbone {name!r} puts its feature pixels (a forward "
+                                   f"pass on the meta device raised {type(err).__name__}: {err}); pass "
+                                   f"feature_grid= one of {GRIDS}") from err
+        grid = grid_of(offsets, SKIP_STRIDES)
+        if grid is None:
+            found = ", ".join("?" if offsets.get(s) is None else "/".join(f"{a:g}" for a in sorted(set(offsets[s])))
+                              for s in SKIP_STRIDES)
+            raise ModelConfigError(
+                f"fcn: backbone {name!r} centres pixel j of its stride-8/16/32 maps at input pixel s*j + ({found}); "
+                f"FCN's upsampling lands on s*j + (s-1)/2 ({CELL_CENTRED}: VGG, ConvNeXt) or s*j "
+                f"({GRIDS[1]}: ResNet, EfficientNet). Pick an encoder on one of them, or pass feature_grid= one of "
+                f"{GRIDS} to accept the nearer one and skips that are misaligned by the difference.")
+        return grid
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         features = self.body(x)
@@ -173,12 +214,14 @@ class FCN(nn.Module):
         dropout: dropout after fc6 and fc7, as in the paper.
         pretrained_backbone: load timm's pretrained weights for a timm backbone (needs the Hub);
             a ModelConfigError with the VGG backbone, which has none.
+        feature_grid: for a timm backbone, where its feature pixels sit (``"cell-centred"`` or
+            ``"corner-aligned"``); measured from its layers when None (see the module docstring).
     """
 
     def __init__(self, num_classes: int = 21, in_chans: int = 3, stride: int = 8, backbone: str = "vgg",
                  widths: Sequence[int] | None = None, depths: Sequence[int] | None = None,
                  batch_norm: bool | None = None, fc_width: int = 256, fc_kernel: int = 3, dropout: float = 0.5,
-                 pretrained_backbone: bool = False):
+                 pretrained_backbone: bool = False, feature_grid: str | None = None):
         super().__init__()
         check_positive_ints("fcn", num_classes=num_classes, in_chans=in_chans, fc_width=fc_width,
                             fc_kernel=fc_kernel)
@@ -193,7 +236,12 @@ class FCN(nn.Module):
         self.in_chans = in_chans
         self.stride = stride
 
+        if feature_grid is not None and feature_grid not in GRIDS:
+            raise ModelConfigError(f"fcn: feature_grid must be one of {GRIDS} or None (measured), got {feature_grid!r}")
         if backbone == "vgg":
+            if feature_grid is not None:
+                raise ModelConfigError(f"fcn: feature_grid is for a timm backbone; the VGG stack's grid is "
+                                       f"{VGGBackbone.grid}")
             if pretrained_backbone:
                 raise ModelConfigError("fcn: pretrained_backbone=True needs a timm backbone (e.g. "
                                        "backbone='resnet18'); the VGG stack is built here and has no pretrained weights")
@@ -206,7 +254,7 @@ class FCN(nn.Module):
             if given:
                 raise ModelConfigError(f"fcn: {', '.join(given)} configure the VGG backbone only; the timm "
                                        f"encoder {backbone!r} is fixed by its name (pick another timm model instead)")
-            self.backbone = TimmBackbone(backbone, in_chans, pretrained=pretrained_backbone)
+            self.backbone = TimmBackbone(backbone, in_chans, pretrained=pretrained_backbone, feature_grid=feature_grid)
         else:
             raise ModelConfigError(f"fcn: backbone must be 'vgg' or a timm model name, got {backbone!r}")
         c3, c4, c5 = self.backbone.out_channels
@@ -217,13 +265,14 @@ class FCN(nn.Module):
             nn.Conv2d(fc_width, fc_width, 1), nn.ReLU(inplace=True), nn.Dropout(dropout),
         )
         self.score_fr = nn.Conv2d(fc_width, num_classes, 1)  # coarse scores, stride 32
+        grid = self.backbone.grid
         if stride <= 16:
-            self.upscore2 = BilinearUpsample(num_classes, 2)  # stride 32 -> 16
+            self.upscore2 = BilinearUpsample(num_classes, 2, grid=grid)  # stride 32 -> 16
             self.score_pool4 = nn.Conv2d(c4, num_classes, 1)
         if stride <= 8:
-            self.upscore_pool4 = BilinearUpsample(num_classes, 2)  # stride 16 -> 8
+            self.upscore_pool4 = BilinearUpsample(num_classes, 2, grid=grid)  # stride 16 -> 8
             self.score_pool3 = nn.Conv2d(c3, num_classes, 1)
-        self.upscore = BilinearUpsample(num_classes, stride, depthwise=True)  # stride s -> 1
+        self.upscore = BilinearUpsample(num_classes, stride, depthwise=True, grid=grid)  # stride s -> 1
 
         if backbone == "vgg":
             init_weights(self.backbone)
