@@ -235,23 +235,23 @@ def test_corner_aligned_upsampling_puts_coarse_pixel_j_on_fine_pixel_f_times_j(f
         y = up(x)
     assert y.shape == (1, 2, 4 * factor, 5 * factor)
     assert torch.allclose(y[..., ::factor, ::factor], x, atol=1e-6)  # exact on the coarse pixels
-    # in between: linear interpolation of the two neighbours, by hand
+    # in between: linear interpolation of the two neighbours, by hand; past the last coarse
+    # pixel, towards a copy of it (edge clamping, no fade)
     r = torch.arange(factor) / factor
-    rows = x[..., :-1, :, None] * (1 - r) + x[..., 1:, :, None] * r  # (1, 2, 3, 5, f)
-    by_hand = rows.permute(0, 1, 2, 4, 3).reshape(1, 2, 3 * factor, 5)
-    assert torch.allclose(y[..., : 3 * factor, ::factor], by_hand, atol=1e-5)
-    # the bottom and right edges fade: past the last coarse pixel only it contributes
+    clamped = torch.cat([x, x[..., -1:, :]], dim=-2)
+    rows = clamped[..., :-1, :, None] * (1 - r) + clamped[..., 1:, :, None] * r  # (1, 2, 4, 5, f)
+    by_hand = rows.permute(0, 1, 2, 4, 3).reshape(1, 2, 4 * factor, 5)
+    assert torch.allclose(y[..., ::factor], by_hand, atol=1e-5)
     with torch.no_grad():
-        ones = up(torch.ones(1, 2, 4, 4))[0, 0]
-    assert torch.allclose(ones[: 3 * factor + 1, : 3 * factor + 1], torch.ones(3 * factor + 1, 3 * factor + 1))
-    assert ones[-1, 0].item() == pytest.approx(1 / factor)
+        assert torch.allclose(up(torch.ones(1, 2, 4, 4)), torch.ones(1, 2, 4 * factor, 4 * factor))
     k = bilinear_kernel(factor, CORNER_ALIGNED)
     assert k.shape == (2 * factor - 1,) * 2 and torch.allclose(k, k.T) and torch.allclose(k, k.flip(0))
 
 
 @pytest.mark.parametrize("factor, corner", [(32, 0.266), (16, 0.282), (8, 0.316)])
-def test_upsampling_fades_at_the_border_and_is_exact_inside(factor, corner):
-    # Documented (README, fcn.py): zero padding, not F.interpolate's clamping, within f/2 px of the border.
+def test_cell_centred_upsampling_fades_at_the_border_and_is_exact_inside(factor, corner):
+    # Documented (README, fcn.py): zero padding, not F.interpolate's clamping, within f/2 px of the
+    # border; the shipped VGG weights were trained with it.
     up = BilinearUpsample(1, factor, depthwise=True)
     with torch.no_grad():
         y = up(torch.ones(1, 1, 4, 4))[0, 0]

@@ -19,21 +19,22 @@ line up without any cropping, and so do the skip scores.
   crop offset, folded into the layer), the same grid as ``F.interpolate(mode="bilinear",
   align_corners=False)``;
 * corner-aligned backbones (pixel j centred at s*j: timm's ResNets, RegNets, MobileNets,
-  EfficientNets): kernel 2f-1, stride f, padding f-1, output padding f-1, so coarse pixel j lands
-  exactly on fine pixel f*j.
+  EfficientNets): kernel 2f-1, stride f, padding f-1, so coarse pixel j lands exactly on fine
+  pixel f*j; the map is first extended by one replicated row and column at the bottom and right,
+  so the last f-1 fine pixels interpolate towards the edge value, as ``F.interpolate`` does.
 
 Measured end to end (gradient centroid of output pixel (96, 96), 192x192 inputs, random init), the
 VGG and resnet18 FCN-32s/16s/8s all centre within 2 px of (96, 96). A timm encoder on neither grid
 (DenseNet's average-pool transitions, the 'same'-padded tf_* ports) is a ModelConfigError that
 gives its offsets, unless ``feature_grid=`` picks the nearer grid knowingly.
 
-Border: the transposed convs equal bilinear interpolation in the interior, but near the image
-border they see the layer's zero padding, so at initialisation the values fade, where
-``F.interpolate`` (torchvision's FCN) clamps to the edge value. On the cell-centred grid that is the
-outer f/2 px all round (a constant map of 1 upsampled 32x gives 0.266 in the corner, 16x 0.282, 8x
-0.316); on the corner-aligned grid the top and left edges are exact and the last f-1 px at the
-bottom and right fade to 1/f. All classes fade alike, so the argmax is unchanged at initialisation;
-the layers are learnable.
+Border: the cell-centred transposed convs equal bilinear interpolation in the interior, but near
+the image border they see the layer's zero padding, so at initialisation the values fade, where
+``F.interpolate`` (torchvision's FCN) clamps to the edge value: the outer f/2 px all round (a
+constant map of 1 upsampled 32x gives 0.266 in the corner, 16x 0.282, 8x 0.316). All classes fade
+alike, so the argmax is unchanged at initialisation; the layers are learnable, and the shipped VGG
+weights were trained with them. The corner-aligned upsampling has no such fade: its top and left
+edges are coarse pixels, and it replicates the bottom and right ones.
 
 Backbones: a VGG-style stack (the paper's VGG-16 is ``widths=(64, 128, 256, 512, 512),
 depths=(2, 2, 3, 3, 3), fc_width=4096, fc_kernel=7``; the default is a small one that trains on a
@@ -46,6 +47,7 @@ from typing import Sequence
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from zoo.inputs import check_image_batch
 from zoo_segmentation.errors import ModelConfigError
@@ -99,13 +101,22 @@ class BilinearUpsample(nn.ConvTranspose2d):
         if grid == CELL_CENTRED:
             geometry = dict(kernel_size=2 * factor, padding=factor // 2)
         else:
-            geometry = dict(kernel_size=2 * factor - 1, padding=factor - 1, output_padding=factor - 1)
+            geometry = dict(kernel_size=2 * factor - 1, padding=factor - 1)
         super().__init__(channels, channels, stride=factor, groups=channels if depthwise else 1, bias=False,
                          **geometry)
 
     @property
     def factor(self) -> int:
         return self.stride[0]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.grid == CELL_CENTRED:
+            return super().forward(x)
+        # Past the last coarse pixel, interpolate towards a copy of it (edge clamping, as
+        # F.interpolate does) instead of towards the zero padding: (h + 1) f - f + 1 rows, cut to h f.
+        height, width = x.shape[-2:]
+        out = super().forward(F.pad(x, (0, 1, 0, 1), mode="replicate"))
+        return out[..., : height * self.factor, : width * self.factor]
 
     def reset_parameters(self) -> None:  # called by nn.ConvTranspose2d.__init__
         with torch.no_grad():
