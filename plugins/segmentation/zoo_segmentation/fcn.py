@@ -87,7 +87,7 @@ class BilinearUpsample(nn.ConvTranspose2d):
 
     ``depthwise=False`` (the paper's 2x layers) lets training mix classes; ``depthwise=True``
     (used for the final, large-kernel layer, which the paper keeps fixed at bilinear) keeps one
-    kernel per class, C x (2f)^2 weights instead of C^2 x (2f)^2. ``grid`` is where the coarse
+    kernel per class, C k^2 weights instead of C^2 k^2 (k = 2f or 2f-1). ``grid`` is where the coarse
     pixels sit on the fine grid (:mod:`zoo_segmentation.feature_grid`).
     """
 
