@@ -134,7 +134,8 @@ def run_demo(out_dir: str | Path, *, hubcards: str | Path | None = None, n_image
 def _run_zoo_command(argv: list[str], folder: Path) -> tuple[int, list[Path]]:
     """Run ``zoo ARGV`` in-process; (exit code, the PNGs under ``folder`` it wrote or rewrote).
     Files left there by an earlier run are not counted: they are not this run's output."""
-    from zoo.cli import EXIT_INTERRUPTED, main as zoo_main
+    from zoo.cli import main as zoo_main
+    from zoo.cli.exit_codes import EXIT_INTERRUPTED
 
     def stamps() -> dict[Path, int]:
         return {p: p.stat().st_mtime_ns for p in folder.glob("*.png")} if folder.is_dir() else {}

@@ -62,7 +62,7 @@ def test_epochs_override_is_stated_and_the_stale_explainer_report_is_dropped(tmp
     assert config["train_hparams"]["epochs"] == 1
     assert "not trained with the recipe as written" in text
     assert "`epochs: 1` (the recipe says `12`)" in text
-    assert f"`zoo train hubcards/cnn_cam.digits --epochs 1`" in text
+    assert "`zoo train hubcards/cnn_cam.digits --epochs 1`" in text
     assert "Reproduce with `zoo train hubcards/cnn_cam.digits` (" not in text
     # explainers.json was measured on the shipped weights, not these: left out of the card.
     assert (card / "explainers.json").is_file()

@@ -15,6 +15,7 @@ import importlib
 import sys
 import warnings
 
+from zoo.cli.exit_codes import EXIT_INTERRUPTED, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE
 from zoo.errors import AmbiguousNameError, UnknownNameError, ZooError
 
 COMMAND_MODULES = (
@@ -30,9 +31,6 @@ COMMAND_MODULES = (
     "zoo.cli.cache",
     "zoo.cli.explain",
 )
-
-EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, EXIT_RUNTIME = 0, 1, 2, 3
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
 
 def build_parser() -> argparse.ArgumentParser:

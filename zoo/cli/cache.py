@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-EXIT_OK = 0
+from zoo.cli.exit_codes import EXIT_OK
 
 
 def register(subparsers) -> None:

@@ -10,6 +10,8 @@ import sys
 import time
 import warnings
 
+from zoo.cli.exit_codes import EXIT_OK, EXIT_PROBLEM, EXIT_USAGE
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -42,11 +44,11 @@ def run(args: argparse.Namespace) -> int:
         for check in all_checks():
             tasks = ", ".join(check.tasks) if check.tasks else "all"
             print(f"{check.name}  [{check.kind}; {tasks}]\n    {check.clause}")
-        return 0
+        return EXIT_OK
     if not (args.names or args.all or args.plugin):
         print("zoo check: name models or explainers, or use --all or --plugin DIST (see zoo check -h)",
               file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     from zoo.registry import PluginWarning
 
     with warnings.catch_warnings():
@@ -87,4 +89,4 @@ def run(args: argparse.Namespace) -> int:
         print(f"left out {len(selection.excluded)} timm/* models; name them to check them, e.g. zoo check {example}")
     if not results:
         print("nothing was checked" + ("" if selection.subjects else ": no models or explainers selected"))
-    return 1 if failures else 0
+    return EXIT_PROBLEM if failures else EXIT_OK

@@ -13,6 +13,7 @@ import contextlib
 import signal
 import sys
 
+from zoo.cli.exit_codes import EXIT_OK, EXIT_USAGE
 from zoo.cli.train import positive_int
 
 
@@ -64,5 +65,5 @@ def run(args: argparse.Namespace) -> int:
                      serve=not args.no_serve)
         except DemoOutputError as exc:
             print(f"zoo demo: error: {exc}", file=sys.stderr)
-            return 2
-    return 0
+            return EXIT_USAGE
+    return EXIT_OK

@@ -6,6 +6,7 @@ import argparse
 import importlib.util
 import warnings
 
+from zoo.cli.exit_codes import EXIT_OK, EXIT_PROBLEM
 from zoo.registry import PluginWarning, Registry, get_registry
 
 SLOW_IMPORT_SECONDS = 0.5
@@ -46,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     if not registry.plugins:
         print("no plugins found in the 'zoo' entry-point group")
     print("all plugins healthy" if ok else "problems found")
-    return 0 if ok else 1
+    return EXIT_OK if ok else EXIT_PROBLEM
 
 
 def builder_problems(registry: Registry) -> dict[int, list[str]]:

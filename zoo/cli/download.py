@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from zoo.cli.exit_codes import EXIT_OK, EXIT_RUNTIME, EXIT_USAGE
 from zoo.errors import AmbiguousNameError, UnknownNameError, ZooError
-
-EXIT_OK, EXIT_USAGE, EXIT_RUNTIME = 0, 2, 3
 
 
 def register(subparsers) -> None:
@@ -32,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
             matched = registry.list_models(name, pretrained=True)
             if not matched:
                 print(f"zoo: error: no pretrained weights match {name!r}", file=sys.stderr)
-                return 2
+                return EXIT_USAGE
             names += matched
         else:
             names.append(name)

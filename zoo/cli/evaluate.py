@@ -7,6 +7,7 @@ import json
 import sys
 
 from zoo.cli.device_option import add_device_option, device_problem
+from zoo.cli.exit_codes import EXIT_OK, EXIT_USAGE
 
 
 def register(subparsers) -> None:
@@ -35,17 +36,17 @@ def run(args: argparse.Namespace) -> int:
     problem = device_problem(args.device)
     if problem:
         print(f"zoo evaluate: error: {problem}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     card_dir = card_dir_for(args.name, args.hubcards)  # unknown name or tag: exit 2 with suggestions
     metrics = evaluate(str(card_dir), split=args.split, weights=args.weights, pretrained=args.pretrained,
                        progress=not args.json, device=args.device)
     if args.json:
         print(json.dumps(metrics))
-        return 0
+        return EXIT_OK
     card = read_config(card_dir)
     print(f"{card_dir.name} on the {args.split} split:")
     for key, value in metrics.items():
         recorded = card.get("metrics", {}).get(key)
         note = f"   (card: {recorded:.4f})" if recorded is not None and args.split == "test" else ""
         print(f"  {key:14s} {value:.4f}{note}")
-    return 0
+    return EXIT_OK

@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from zoo.cli.device_option import add_device_option, device_problem
+from zoo.cli.exit_codes import EXIT_OK, EXIT_USAGE
 from zoo.errors import ZooError
 
 SUPPORTED_TASKS = ("classification", "semantic_segmentation")
@@ -61,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         return _run(args)
     except ExplainCommandError as exc:  # bad usage: exit 2, like argparse
         print(f"zoo explain: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -125,7 +126,7 @@ def _run(args: argparse.Namespace) -> int:
 
     for written in _write(panels, args):
         print(written)
-    return 0
+    return EXIT_OK
 
 
 def _option(text: str):

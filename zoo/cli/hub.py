@@ -9,9 +9,8 @@ import sys
 import threading
 from pathlib import Path
 
+from zoo.cli.exit_codes import EXIT_OK, EXIT_RUNTIME, EXIT_USAGE
 from zoo.errors import ChecksumError, HubError
-
-EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, EXIT_RUNTIME = 0, 1, 2, 3
 
 
 def register(subparsers) -> None:

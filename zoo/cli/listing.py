@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from zoo.cli.exit_codes import EXIT_OK
 from zoo.cli.table import format_table
 from zoo.registry import get_registry
 from zoo.specs import TASKS
@@ -30,7 +31,7 @@ def run_list(args: argparse.Namespace) -> int:
     explainers = [] if (args.pretrained or args.task) else registry.list_explainers(args.pattern)
     if args.names:
         print("\n".join(names + explainers))
-        return 0
+        return EXIT_OK
     rows = []
     for name in names:
         arch, _, tag = name.partition(".")
@@ -48,7 +49,7 @@ def run_list(args: argparse.Namespace) -> int:
             rows.append([name, ", ".join(spec.tasks), " + ".join(p.distribution for _, p in candidates),
                          spec.description])
         print(format_table(["explainer", "tasks", "plugin", "description"], rows))
-    return 0
+    return EXIT_OK
 
 
 def run_info(args: argparse.Namespace) -> int:
@@ -70,7 +71,7 @@ def run_info(args: argparse.Namespace) -> int:
         print(f"  sha256:     {cfg.sha256 or '-'}")
         print(f"  classes:    {cfg.num_classes}, in_chans {cfg.in_chans}, license {cfg.license or '-'}")
         print(f"  metrics:    {_metrics(cfg.metrics) or '-'}")
-    return 0
+    return EXIT_OK
 
 
 def _first(names: list[str], limit: int = 4) -> str:

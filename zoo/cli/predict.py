@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from zoo.cli.device_option import add_device_option, device_problem
+from zoo.cli.exit_codes import EXIT_OK, EXIT_USAGE
 from zoo.model_config import CONFIG_NAME, Preprocessing, builder_kwargs, find_config, hub_config
 
 SUPPORTED_TASKS = ("semantic_segmentation", "instance_segmentation")
@@ -55,26 +56,26 @@ def run(args: argparse.Namespace) -> int:
     if spec.task not in SUPPORTED_TASKS:
         print(f"zoo predict: error: {spec.name} is a {spec.task} model; zoo predict draws "
               f"{' and '.join(SUPPORTED_TASKS)} models", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     images = [Path(p) for p in args.images]
     missing = [str(p) for p in images if not p.is_file()]
     if missing:
         print(f"zoo predict: error: no such image file: {', '.join(missing)}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     if not args.scale > 0:
         print(f"zoo predict: error: --scale must be positive, got {args.scale}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     if not 0 <= args.alpha <= 1:
         print(f"zoo predict: error: --alpha must be in [0, 1], got {args.alpha}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     out_dir = Path(args.output_dir)
     if out_dir.exists() and not out_dir.is_dir():
         print(f"zoo predict: error: -o {out_dir} is a file; give a folder for the PNGs", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     problem = device_problem(args.device)
     if problem:
         print(f"zoo predict: error: {problem}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
 
     pretrained = args.weights is None and (args.pretrained or tag is not None)
     cfg = spec.pretrained[tag] if tag else None
@@ -96,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         print(f"zoo predict: error: cannot create the output folder {out_dir}: {exc.strerror or exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     used: set[str] = set()
     for path in images:
         original, x = pre.load(path)
@@ -112,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
         target = _output_path(out_dir, path, used)
         drawn.save(target)
         print(target)
-    return 0
+    return EXIT_OK
 
 
 def _class_names(config: dict, num_classes: int | None) -> list[str]:

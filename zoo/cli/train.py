@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from zoo.cli.exit_codes import EXIT_OK
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -36,4 +38,4 @@ def run(args: argparse.Namespace) -> int:
     print("metrics: " + ", ".join(f"{k}={v}" for k, v in config["metrics"].items()))
     print(f"to publish it, add to the plugin's pretrained tags:\n  \"{config['tag']}\": "
           + pretrained_cfg_source(config))
-    return 0
+    return EXIT_OK

@@ -29,9 +29,6 @@ class Check:
             return False
         return self.tasks is None or bool(set(subject.tasks) & set(self.tasks))
 
-    def violation(self, detail: str) -> ContractViolation:
-        return ContractViolation(self.clause, detail)
-
 
 _CHECKS: dict[str, Check] = {}
 

@@ -251,7 +251,6 @@ class GuidedBackprop(Saliency):
     """
 
     name = "guided_backprop"
-    fails_sanity_check = True
 
     def attribute(self, images, target, bag: HookBag):
         relus = [m for m in self.model.modules() if isinstance(m, nn.ReLU)]

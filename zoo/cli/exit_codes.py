@@ -1,0 +1,7 @@
+"""The exit status of every ``zoo`` command (README.md, "Exit codes")."""
+
+EXIT_OK = 0
+EXIT_PROBLEM = 1  # the command ran and found a problem: a failed check, a broken plugin
+EXIT_USAGE = 2  # bad arguments, or a name that resolves to nothing (as argparse's own errors)
+EXIT_RUNTIME = 3  # the work itself failed: a download, an unreadable file, a bad config
+EXIT_INTERRUPTED = 130  # Ctrl-C: 128 + SIGINT, as shells report it
