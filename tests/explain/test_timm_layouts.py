@@ -254,3 +254,25 @@ def test_a_single_location_map_is_a_clear_error_not_a_blank_map():
     assert GradCAM(model, target_layer="layer3")(torch.rand(2, 3, 32, 32), target=1).amax() == 1
     with pytest.raises(LayerError, match="1x1 map"):  # a class token alone (PiT's forward_features)
         detect(model, None, torch.zeros(1, 1, 8), "forward_features", (64, 64))
+
+
+def test_an_undeclared_channels_last_layer_is_a_layer_error_and_declaring_it_works():
+    """torchvision's Swin keeps its stages channels-last (N, h, w, C) and declares nothing: read as
+    NCHW, target_layer="norm" would give a silently wrong map. The automatic choice is its
+    ``permute`` to NCHW, which the declared NHWC ``norm`` must match."""
+    from torchvision.models.swin_transformer import SwinTransformer
+
+    torch.manual_seed(0)
+    model = SwinTransformer(patch_size=[4, 4], embed_dim=16, depths=[1, 1], num_heads=[1, 1], window_size=[4, 4],
+                            num_classes=4).eval()
+    torch.nn.init.normal_(model.head.weight, std=0.5)  # torchvision starts the head at zero
+    x, target = images(64, 48), [1, 2]
+    automatic = zoo.explain(model, x, "gradcam", target=target)
+    assert automatic.flatten(1).max(1).values.tolist() == [1, 1]
+    with pytest.raises(LayerError, match=r"returned \(2, 8, 6, 32\): read as \(N, C, h, w\) that is a 6x32 map "
+                                         r"for a 64x48 input.* it would be 8x6.*output_fmt = 'NHWC'"):
+        zoo.explain(model, x, "gradcam", target=target, target_layer="norm")
+
+    model.norm.output_fmt = "NHWC"
+    declared = zoo.explain(model, x, "gradcam", target=target, target_layer="norm")
+    torch.testing.assert_close(declared, automatic)

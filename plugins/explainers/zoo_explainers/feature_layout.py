@@ -4,7 +4,8 @@ CAM-family methods weight channels over a spatial grid. Convolutions give that g
 but other layers do not:
 
 - timm models declare the layout of ``forward_features`` in ``model.output_fmt``: Swin gives
-  NHWC (N, h, w, C), which read as NCHW would be a silently wrong map;
+  NHWC (N, h, w, C), which read as NCHW would be a silently wrong map; an undeclared output that
+  fits the image only as NHWC (torchvision's Swin stages) is an error asking for the declaration;
 - transformers give tokens (N, L, C): the model's first ``num_prefix_tokens`` (class and
   register tokens) are not on the grid, the rest are the patches row by row.
 
@@ -75,6 +76,16 @@ def declared_format(model: nn.Module, module: nn.Module | None) -> str | None:
     return None
 
 
+def _looks_channels_last(shape: torch.Size, image_size: tuple[int, int]) -> bool:
+    """True when (N, A, B, C) fits the image as an A x B grid (one stride for both axes, within
+    2x) but not as a B x C one: a channels-last output that nothing declared."""
+
+    def fits(h: int, w: int) -> bool:
+        return 0.5 <= (image_size[0] / h) / (image_size[1] / w) <= 2
+
+    return fits(shape[1], shape[2]) and not fits(shape[2], shape[3])
+
+
 def token_grid(tokens: int, image_size: tuple[int, int]) -> tuple[int, int] | None:
     """(h, w) with h * w == tokens and h / w as close as possible to the image's aspect ratio."""
     height, width = image_size
@@ -115,7 +126,15 @@ def detect(model: nn.Module, module: nn.Module | None, output: object, name: str
 def _layout(model: nn.Module, module: nn.Module | None, output: object, name: str,
             image_size: tuple[int, int]) -> Layout:
     if isinstance(output, torch.Tensor) and output.ndim == 4:
-        return Layout("NHWC" if declared_format(model, module) == "NHWC" else "NCHW")
+        declared = declared_format(model, module)
+        if declared is None and _looks_channels_last(output.shape, image_size):
+            n, a, b, c = output.shape
+            raise LayerError(f"target layer {name} returned {tuple(output.shape)}: read as (N, C, h, w) that is a "
+                             f"{b}x{c} map for a {image_size[0]}x{image_size[1]} input, while as channels-last "
+                             f"(N, h, w, C) it would be {a}x{b}. Declare which with output_fmt = 'NHWC' (or 'NCHW') on "
+                             f"that module (timm's attribute; on the model, for all its layers), or choose "
+                             f"another with target_layer=")
+        return Layout("NHWC" if declared == "NHWC" else "NCHW")
     if isinstance(output, torch.Tensor) and output.ndim == 3:
         declared = getattr(model, "num_prefix_tokens", None)
         prefix = declared if isinstance(declared, int) and 0 <= declared < output.shape[1] else 0
