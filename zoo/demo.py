@@ -97,12 +97,14 @@ def check_methods(methods: Sequence[str]) -> list[str]:
 
 def run_demo(out_dir: str | Path, *, hubcards: str | Path | None = None, n_images: int = 4,
              methods: Sequence[str] = DEFAULT_METHODS, serve: bool = True,
-             log: Callable[[str], None] = print) -> list[Path]:
+             log: Callable[[str], None] = print,
+             stop_requested: Callable[[], bool] = lambda: False) -> list[Path]:
     """Write the demo PNGs into ``out_dir``; returns the paths this run wrote.
 
     ``hubcards`` defaults to :func:`zoo.cards.default_hubcards_dir`; the cards' ``config.json``
     (label names, preprocessing) is the one in that folder, also for the ``zoo predict`` /
-    ``zoo explain`` calls."""
+    ``zoo explain`` calls. ``stop_requested`` is asked before each model; when it says so, the demo
+    stops as on Ctrl-C (KeyboardInterrupt, after stopping the embedded hub)."""
     from zoo.cards import default_hubcards_dir, missing_hubcards_message
 
     hubcards = Path(hubcards) if hubcards is not None else default_hubcards_dir()
@@ -119,6 +121,8 @@ def run_demo(out_dir: str | Path, *, hubcards: str | Path | None = None, n_image
     written: list[Path] = []
     with tempfile.TemporaryDirectory(prefix="zoo-demo-") as tmp, embedded_hub(hubcards, Path(tmp), serve=serve, log=log):
         for name, task in models:
+            if stop_requested():
+                raise KeyboardInterrupt("stop requested")
             log(f"{name}: zoo.create({name!r}, pretrained=True)")
             if task == "classification":
                 written += _explain_classifier(name, hubcards, out_dir, n_images, methods, log)

@@ -41,29 +41,45 @@ def register(subparsers) -> None:
 @contextlib.contextmanager
 def sigterm_as_interrupt():
     """SIGTERM raises KeyboardInterrupt while the demo runs, so its ``finally`` blocks stop olah and
-    remove the temporary folder (without this, SIGTERM kills Python and orphans olah)."""
+    remove the temporary folder (without this, SIGTERM kills Python and orphans olah).
+
+    Yields the signals received so far. Python swallows an exception raised while it runs a
+    finaliser or weakref callback (it prints "Exception ignored in ..." and goes on), so the demo
+    also checks that list between its steps, and such a swallowed interrupt prints nothing.
+    """
+    received: list[int] = []
+
     def interrupt(signum, frame):
+        received.append(signum)
         raise KeyboardInterrupt(f"signal {signum}")
+
+    def unraisable(info):
+        if not (received and isinstance(info.exc_value, KeyboardInterrupt)):
+            previous_hook(info)
 
     try:
         previous = signal.signal(signal.SIGTERM, interrupt)
     except ValueError:  # not the main thread: leave signals alone
-        yield
+        yield received
         return
+    previous_hook, sys.unraisablehook = sys.unraisablehook, unraisable
     try:
-        yield
+        yield received
     finally:
         signal.signal(signal.SIGTERM, previous)
+        sys.unraisablehook = previous_hook
 
 
 def run(args: argparse.Namespace) -> int:
     from zoo.demo import DemoOutputError, run_demo
 
-    with sigterm_as_interrupt():
+    with sigterm_as_interrupt() as received:
         try:
             run_demo(args.output_dir, hubcards=args.hubcards, n_images=args.images, methods=args.methods,
-                     serve=not args.no_serve)
+                     serve=not args.no_serve, stop_requested=lambda: bool(received))
         except DemoOutputError as exc:
             print(f"zoo demo: error: {exc}", file=sys.stderr)
             return EXIT_USAGE
+    if received:  # its KeyboardInterrupt was swallowed during the last step
+        raise KeyboardInterrupt(f"signal {received[0]}")
     return EXIT_OK
