@@ -304,13 +304,13 @@ def _explain_classifier(name: str, hubcards: Path, out_dir: Path, n: int, method
                              squeeze=False)
     for r in range(len(items)):
         pred = int(probs[r].argmax())
-        axes[r][0].imshow(x[r, 0], cmap="gray")
+        axes[r][0].imshow(x[r, 0].numpy(), cmap="gray")
         axes[r][0].set_title(f"true {labels[r]} / pred {pred} ({probs[r, pred]:.2f})", fontsize=8)
         for c, m in enumerate(methods, start=1):
-            axes[r][c].imshow(x[r, 0], cmap="gray")
-            heat = maps[m][r].detach()
+            axes[r][c].imshow(x[r, 0].numpy(), cmap="gray")
+            heat = maps[m][r].detach().numpy()
             if float(heat.min()) < 0:  # signed (integrated gradients): diverging colours around 0
-                lim = float(heat.abs().max()) or 1.0
+                lim = float(abs(heat).max()) or 1.0
                 axes[r][c].imshow(heat, cmap="bwr", alpha=0.6, vmin=-lim, vmax=lim)
             else:
                 axes[r][c].imshow(heat, cmap="jet", alpha=0.5, vmin=float(heat.min()), vmax=float(heat.max()) or 1.0)
