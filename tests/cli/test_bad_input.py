@@ -85,7 +85,8 @@ def test_an_image_claiming_too_many_pixels_is_refused_cleanly(tmp_path, capsys):
 def test_a_16_bit_image_keeps_its_grey_levels(tmp_path):
     path = tmp_path / "scan16.png"
     Image.fromarray(np.full((8, 8), 32768, dtype=np.uint16)).save(path)
-    assert Image.open(path).mode.startswith("I")
+    with Image.open(path) as image:
+        assert image.mode.startswith("I")
     _, x = Preprocessing.from_config({}, 1).load(path)
     assert abs(float(x.mean()) - 0.5) < 0.01  # half scale, not clipped to white
 

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -67,13 +68,14 @@ def test_serve_command_prints_endpoint_serves_cards_and_stops(tmp_path):
         endpoint = line.split("=", 1)[1]
         path = hf_hub_download("zoo-tests/hubtest_seg.toy", "config.json", endpoint=endpoint,
                                cache_dir=str(tmp_path / "hf"))
-        assert json.loads(open(path).read())["hf_hub_id"] == "zoo-tests/hubtest_seg.toy"
+        assert json.loads(Path(path).read_text())["hf_hub_id"] == "zoo-tests/hubtest_seg.toy"
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=30) == 0
+        proc.communicate(timeout=30)
+        assert proc.returncode == 0
     finally:
         if proc.poll() is None:
             proc.kill()
-            proc.wait()
+        proc.communicate()  # waits, and closes the pipes
     # olah went with it: nothing answers on that port any more.
     host, port = endpoint.rsplit("/", 1)[1].split(":")
     deadline = time.monotonic() + 10
