@@ -24,7 +24,14 @@ Builder = Union[str, Callable[..., Any]]
 
 @dataclass(frozen=True)
 class PretrainedCfg:
-    """Where one pretrained weight set lives on the Hub and what it was measured to do."""
+    """Where one pretrained weight set lives on the Hub and what it was measured to do.
+
+    ``upstream`` marks weights that someone else publishes and measures (timm's own Hub repos,
+    for instance): it says why the tag carries no sha256 or metrics of the plugin's, e.g.
+    "timm publishes no file hash or metric with its weights". Such a tag passes ``zoo check``
+    without them, and its downloads are not pinned. Weights a plugin ships itself leave it None
+    and give both.
+    """
 
     hf_hub_id: str
     revision: str = "main"
@@ -38,6 +45,7 @@ class PretrainedCfg:
     # Builder kwargs the weights were trained with (e.g. a smaller width than the spec's
     # defaults); applied when this tag is selected, before the caller's own kwargs.
     model_kwargs: dict[str, Any] = field(default_factory=dict, hash=False)
+    upstream: str | None = None
 
     def builder_kwargs(self) -> dict[str, Any]:
         """What selecting this tag passes to the builder over the spec's defaults: its
@@ -147,6 +155,8 @@ def pretrained_cfg_problems(tag: object, cfg: object) -> list[str]:
         problems.append("metrics must be a dict of name -> number")
     if not isinstance(cfg.model_kwargs, dict):
         problems.append("model_kwargs must be a dict of builder keyword arguments")
+    if cfg.upstream is not None and not (isinstance(cfg.upstream, str) and cfg.upstream.strip()):
+        problems.append(f"upstream must be None or a non-empty reason string, got {cfg.upstream!r}")
     return problems
 
 

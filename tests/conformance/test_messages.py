@@ -78,3 +78,21 @@ def test_the_first_convolution_is_the_first_to_run_not_the_first_declared():
 
     result = _run("in_chans", _HeadDeclaredFirst)
     assert result.status == PASS, result.message
+
+
+class _SpaceToDepthStem(nn.Module):
+    """timm's TResNet stem: space-to-depth first, so the first conv takes 4 x in_chans channels."""
+
+    def __init__(self, num_classes=2, in_chans=3):
+        super().__init__()
+        self.stem = nn.Sequential(nn.PixelUnshuffle(2), nn.Conv2d(4 * in_chans, num_classes, 1))
+
+    def forward(self, x):
+        return nn.functional.interpolate(self.stem(x), size=x.shape[-2:])
+
+
+def test_a_space_to_depth_stem_honours_in_chans():
+    from zoo.testing import PASS
+
+    result = _run("in_chans", _SpaceToDepthStem)
+    assert result.status == PASS, result.message

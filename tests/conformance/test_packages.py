@@ -36,7 +36,7 @@ def test_good_package_passes_every_check(plugin_packages):
 BROKEN = [
     ("half_segmenter", "segmentation_output", "semantic_segmentation: (N, C, H, W) -> logits (N, K, H, W)",
      "input (1, 3, 33, 47) gave tensor (1, 3, 17, 24)"),
-    ("headless_classifier", "classification_features", "forward_features(x) returns the last feature map",
+    ("headless_classifier", "classification_features", "forward_features(x) returns the unpooled features",
      "has no forward_features() and no get_classifier()"),
     ("stubborn_classifier", "num_classes", "num_classes given to the builder", "expected dimension 1 to be 7"),
     ("idle_segmenter", "gradients", "every trainable parameter", "got no gradient: unused.weight, unused.bias"),
@@ -64,7 +64,7 @@ BROKEN = [
     ("patching_explainer", "explainer_hooks", "no forward replaced on an instance",
      "forward set on the instance of module features and left there"),
     ("tolerant_segmenter", "in_chans", "in_chans given to the builder sets the number of input channels",
-     "the first convolution (Conv2d) still takes 3 channels"),
+     "the first convolution (Conv2d) still takes 3 channels (3 with in_chans=3)"),
     ("blind_seg_explainer", "explainer_targets", "the class whose pixels are explained changes the maps",
      "the maps for target=0 to 2 are all the same"),
     ("two_faced_segmenter", "export", "exported program matches eager", "max abs difference"),

@@ -67,3 +67,59 @@ def test_a_card_of_someone_elses_weights_is_not_compared(tmp_path, monkeypatch):
     assert mine.status == FAIL and "num_classes=5" in mine.message and "the spec pins" in mine.message
     renamed = _result({"t": _cfg(hf_hub_id="visionzoo/other.t")})
     assert renamed.status == FAIL and "hf_hub_id='visionzoo/arch.t' but the spec's tag says" in renamed.message
+
+
+def test_upstream_weights_pass_without_sha_and_metrics_but_say_why(tmp_path, monkeypatch):
+    """Weights someone else publishes without a hash or a metric (timm's Hub repos) pass when the
+    tag says so in ``upstream``; the report counts them as not pinned."""
+    monkeypatch.setenv("ZOO_HUBCARDS_DIR", str(tmp_path))
+    unsaid = _result({"t": _cfg(hf_hub_id="timm/arch.t", sha256=None, metrics={})})
+    assert unsaid.status == FAIL and "PretrainedCfg(upstream='why')" in unsaid.message
+    said = _result({"t": _cfg(hf_hub_id="timm/arch.t", sha256=None, metrics={}, upstream="timm's weights"),
+                    "u": _cfg(hf_hub_id="timm/arch.u", upstream="timm's weights")})
+    assert said.status == PASS, said.message
+    assert "1 upstream tag(s) not pinned: timm's weights" in said.message
+    malformed = _result({"t": _cfg(hf_hub_id="timm/arch.t", sha256="abc", metrics={"top1": "high"},
+                                   upstream="timm's weights")})
+    assert malformed.status == FAIL
+    assert "sha256 'abc' must be" in malformed.message and "bad entries: {'top1': 'high'}" in malformed.message
+
+
+def test_the_projects_own_weights_are_never_upstream(tmp_path, monkeypatch):
+    monkeypatch.setenv("ZOO_HUBCARDS_DIR", str(tmp_path))
+    _card(tmp_path, config={"num_classes": 3})
+    result = _result({"t": _cfg(upstream="not ours")})
+    assert result.status == FAIL and "are the project's own" in result.message
+
+
+def test_upstream_must_be_a_reason():
+    from zoo.specs import pretrained_cfg_problems
+
+    assert pretrained_cfg_problems("t", _cfg(upstream=" ")) == [
+        "upstream must be None or a non-empty reason string, got ' '"]
+    assert pretrained_cfg_problems("t", _cfg(upstream="timm's weights")) == []
+
+
+class _Headless(__import__("torch").nn.Module):
+    """timm's convention: num_classes=0 leaves the classifier out; forward returns 4 pooled features."""
+
+    def __init__(self, num_classes=3, in_chans=3):
+        import torch.nn as nn
+
+        super().__init__()
+        self.conv = nn.Conv2d(in_chans, 4, 3)
+        self.fc = nn.Linear(4, num_classes) if num_classes else nn.Identity()
+
+    def forward(self, x):
+        return self.fc(self.conv(x).mean((2, 3)))
+
+
+def test_num_classes_0_is_timms_headless_feature_extractor(tmp_path, monkeypatch):
+    monkeypatch.setenv("ZOO_HUBCARDS_DIR", str(tmp_path))
+    assert _result({"t": _cfg(hf_hub_id="someone/arch.t", num_classes=0)}).status == PASS
+    negative = _result({"t": _cfg(hf_hub_id="someone/arch.t", num_classes=-1)})
+    assert negative.status == FAIL and "num_classes -1 must be a positive int (or 0" in negative.message
+    spec = zoo.ArchitectureSpec(name="arch", task="classification", builder=_Headless,
+                                pretrained={"t": _cfg(hf_hub_id="someone/arch.t", num_classes=0)})
+    builds = run_check(get_check("pretrained_builds"), ModelSubject(spec=spec))
+    assert builds.status == PASS, builds.message

@@ -69,6 +69,8 @@ def run_info(args: argparse.Namespace) -> int:
         print(f"pretrained:   {info.name}.{tag}{default}")
         print(f"  hub:        {cfg.hf_hub_id}@{cfg.revision}/{cfg.filename}")
         print(f"  sha256:     {cfg.sha256 or '-'}")
+        if cfg.upstream:
+            print(f"  upstream:   {cfg.upstream}")
         print(f"  classes:    {cfg.num_classes}, in_chans {cfg.in_chans}, license {cfg.license or '-'}")
         print(f"  metrics:    {_metrics(cfg.metrics) or '-'}")
     return EXIT_OK

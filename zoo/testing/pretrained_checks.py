@@ -1,6 +1,8 @@
 """Checks of a spec's pretrained tags: well-formed configs, and a hub card for shipped weights.
 
-Cards live in ``hubcards/<arch>.<tag>/`` of the source tree (README.md, config.json,
+A tag pins its file by sha256 and states measured metrics, unless ``PretrainedCfg.upstream``
+says the weights are someone else's (timm's Hub repos publish neither). Cards live in
+``hubcards/<arch>.<tag>/`` of the source tree (README.md, config.json,
 model.safetensors, recipe). Weights published under the project's own Hub org
 (``visionzoo/...``) must have a card there; any card that exists must be complete and its
 weights file must hash to the spec's sha256.
@@ -19,6 +21,8 @@ from zoo.testing.checks import MODEL, broken, check
 from zoo.testing.results import CheckSkipped
 
 FIRST_PARTY_ORG = "visionzoo"
+UPSTREAM_HINT = (" (weights that someone else publishes without one, such as timm's, say so with "
+                 "PretrainedCfg(upstream='why'))")
 CARD_FILES = ("README.md", "config.json")
 
 
@@ -33,22 +37,40 @@ def tag_problems(arch: str, tag: str, cfg, cards: Path | None) -> list[str]:
         problems.append(f"revision {cfg.revision!r} must be a branch, tag or commit")
     if not str(cfg.filename).endswith(".safetensors"):
         problems.append(f"filename {cfg.filename!r} is not a .safetensors file (weights are safetensors only)")
-    if not (isinstance(cfg.sha256, str) and SHA256_RE.match(cfg.sha256)):
+    upstream = _upstream_reason(cfg)
+    if upstream and _is_first_party(cfg):
+        problems.append(f"upstream={cfg.upstream!r}, but weights under '{FIRST_PARTY_ORG}/' are the project's own: "
+                        f"they are pinned by sha256 and measured, never upstream")
+    if cfg.sha256 is None and upstream:
+        pass  # someone else's weights, which they publish without a hash
+    elif not (isinstance(cfg.sha256, str) and SHA256_RE.match(cfg.sha256)):
         problems.append(f"sha256 {cfg.sha256!r} must be the 64 lowercase hex digits of the weights file "
-                        f"(sha256sum model.safetensors), so downloads can be verified")
-    if not isinstance(cfg.metrics, dict) or not cfg.metrics:
-        problems.append("metrics is empty; give at least one measured number, e.g. {'top1': 0.97}")
+                        f"(sha256sum model.safetensors), so downloads can be verified"
+                        + ("" if cfg.sha256 else UPSTREAM_HINT))
+    if isinstance(cfg.metrics, dict) and not cfg.metrics and upstream:
+        pass  # measured, if at all, by whoever publishes them
+    elif not isinstance(cfg.metrics, dict) or not cfg.metrics:
+        problems.append("metrics is empty; give at least one measured number, e.g. {'top1': 0.97}" + UPSTREAM_HINT)
     else:
         bad = {k: v for k, v in cfg.metrics.items()
                if not isinstance(k, str) or isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)}
         if bad:
             problems.append(f"metrics must map names to finite numbers; bad entries: {bad}")
-    for name in ("num_classes", "in_chans"):
+    for name, least in (("num_classes", 0), ("in_chans", 1)):  # num_classes=0: timm's headless feature extractor
         value = getattr(cfg, name)
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
-            problems.append(f"{name} {value!r} must be a positive int")
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < least):
+            problems.append(f"{name} {value!r} must be a positive int" + (" (or 0 for a model without a "
+                                                                           "classifier)" if least == 0 else ""))
     problems += _card_problems(arch, tag, cfg, cards)
     return problems
+
+
+def _upstream_reason(cfg) -> str | None:
+    return cfg.upstream.strip() if isinstance(cfg.upstream, str) and cfg.upstream.strip() else None
+
+
+def _is_first_party(cfg) -> bool:
+    return isinstance(cfg.hf_hub_id, str) and cfg.hf_hub_id.split("/")[0] == FIRST_PARTY_ORG
 
 
 def _card_belongs_to(data, cfg, shipped: bool) -> bool:
@@ -62,7 +84,7 @@ def _card_belongs_to(data, cfg, shipped: bool) -> bool:
 
 
 def _card_problems(arch: str, tag: str, cfg, cards: Path | None) -> list[str]:
-    shipped = isinstance(cfg.hf_hub_id, str) and cfg.hf_hub_id.split("/")[0] == FIRST_PARTY_ORG
+    shipped = _is_first_party(cfg)
     if cards is None:
         return []
     folder = cards / f"{arch}.{tag}"
@@ -94,8 +116,9 @@ def _card_problems(arch: str, tag: str, cfg, cards: Path | None) -> list[str]:
 
 
 @check("pretrained_tags", MODEL,
-       "pretrained tags are well formed: hub id 'org/name', a .safetensors filename, sha256, metrics, at most "
-       "one default, and a complete card in hubcards/<arch>.<tag>/ when the weights are shipped")
+       "pretrained tags are well formed: hub id 'org/name', a .safetensors filename, sha256 and metrics (or, for "
+       "weights someone else publishes, an upstream= reason), at most one default, and a complete card in "
+       "hubcards/<arch>.<tag>/ when the weights are shipped")
 def check_pretrained_tags(subject):
     spec = subject.spec
     if not spec.pretrained:
@@ -113,7 +136,11 @@ def check_pretrained_tags(subject):
         problems.append(f"{spec.name}: several tags are marked default: {', '.join(defaults)}")
     if problems:
         raise broken("; ".join(problems))
-    return f"{len(spec.pretrained)} tag(s)" + ("" if cards else "; no hubcards/ folder here, cards not checked")
+    reasons = sorted({r for r in map(_upstream_reason, spec.pretrained.values()) if r})
+    unpinned = sum(1 for cfg in spec.pretrained.values() if _upstream_reason(cfg) and not cfg.sha256)
+    upstream = f"; {unpinned} upstream tag(s) not pinned: {'; '.join(reasons)}" if unpinned else ""
+    return (f"{len(spec.pretrained)} tag(s)" + upstream
+            + ("" if cards else "; no hubcards/ folder here, cards not checked"))
 
 
 @check("pretrained_builds", MODEL,
@@ -142,8 +169,8 @@ def check_pretrained_builds(subject):
         except Exception as exc:  # noqa: BLE001
             raise broken(f"{name}: building with {overrides} and running it raised {type(exc).__name__}: {exc}; "
                          f"zoo.create({spec.name + '.' + tags[0]!r}) fails the same way") from exc
-        k = overrides.get("num_classes")
-        if subject.task != INSTANCE and k is not None and (getattr(out, "ndim", 0) < 2 or out.shape[1] != k):
+        k = overrides.get("num_classes")  # 0: no classifier, the output is features (timm's convention)
+        if subject.task != INSTANCE and k and (getattr(out, "ndim", 0) < 2 or out.shape[1] != k):
             raise broken(f"{name}: built with {overrides}, the output is {describe(out)}; expected {k} classes "
                          f"in dimension 1")
     built = sum(len(tags) for _, tags in configs.values())

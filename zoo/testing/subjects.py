@@ -79,13 +79,25 @@ class ModelSubject:
     def release(self) -> None:
         self._base = None
 
-    def input_size(self) -> tuple[int, int] | None:
-        """The one (H, W) the model takes, when it declares a fixed input size (timm's ViTs)."""
-        from zoo.testing.tasks import fixed_input_size
+    def declared_input(self) -> tuple[int, tuple[int, int], bool] | None:
+        """What the model declares about its input, in timm's terms (see
+        :func:`zoo.testing.tasks.declared_input`), else None."""
+        from zoo.testing.tasks import declared_input
 
-        if not hasattr(self, "_input_size"):
-            self._input_size = fixed_input_size(self.model())
-        return self._input_size
+        if not hasattr(self, "_declared_input"):
+            self._declared_input = declared_input(self.model())
+        return self._declared_input
+
+    def input_size(self) -> tuple[int, int] | None:
+        """The (H, W) the checks feed: the smallest size the model declares, else None (each
+        check's own small sizes)."""
+        declared = self.declared_input()
+        return declared[1] if declared else None
+
+    def fixed_input_size(self) -> bool:
+        """Whether the model declares that it takes only :meth:`input_size` (timm's ViTs)."""
+        declared = self.declared_input()
+        return bool(declared and declared[2])
 
     def example(self, batch: int = 1, in_chans: int | None = None):
         """An example batch this model takes (see :func:`zoo.testing.tasks.example_input`)."""
@@ -94,9 +106,12 @@ class ModelSubject:
         return example_input(self.task, in_chans or self.in_chans(), batch, size=self.input_size())
 
     def in_chans(self) -> int:
-        """Input channels of the default build: the spec's default, else the first conv's."""
+        """Input channels of the default build: the spec's default, else the declared input's
+        (timm's ``pretrained_cfg``), else the first conv's."""
         if "in_chans" in self.spec.defaults:
             return int(self.spec.defaults["in_chans"])
+        if self.declared_input():
+            return self.declared_input()[0]
         import torch.nn as nn
 
         for module in self.model().modules():

@@ -47,6 +47,17 @@ def _batch_matches_single(model, x, out, what: str) -> None:
                          f"computed?)")
 
 
+def _classification_sizes(subject) -> tuple[tuple[int, int], ...]:
+    """The (H, W) sizes a classifier is fed: :data:`CLASSIFICATION_SIZES`, or, for a model that
+    declares its input size (timm's ``pretrained_cfg``), that size and, unless it is fixed, the
+    same twice as wide (timm models may need 75 px or more, or a multiple of 32 or of 256)."""
+    declared = subject.input_size()
+    if declared is None:
+        return CLASSIFICATION_SIZES
+    h, w = declared
+    return (declared,) if subject.fixed_input_size() else (declared, (h, 2 * w))
+
+
 @check("classification_output", MODEL, "classification: (N, C, H, W) -> logits (N, K), for several N and H, W; "
        "each image's logits in a batch equal its logits alone", tasks=(CLASSIFICATION,))
 def check_classification_output(subject):
@@ -55,7 +66,7 @@ def check_classification_output(subject):
     model = subject.model().eval()
     k = _num_classes(subject)
     c = subject.in_chans()
-    sizes = (subject.input_size(),) if subject.input_size() else CLASSIFICATION_SIZES
+    sizes = _classification_sizes(subject)
     for n in CLASSIFICATION_BATCHES:
         for h, w in sizes:
             x = images(n, c, h, w)
@@ -67,13 +78,35 @@ def check_classification_output(subject):
             _finite_float(out, what)
             if n > 1 and (h, w) == sizes[0]:
                 _batch_matches_single(model, x, out, f"input {tuple(x.shape)}")
-    fixed = " (the model declares a fixed input size)" if subject.input_size() else ""
+    fixed = " (the model declares a fixed input size)" if subject.fixed_input_size() else \
+        " (from the input size the model declares)" if subject.input_size() else ""
     return f"N in {CLASSIFICATION_BATCHES}, HxW in {sizes}{fixed}, K={k}"
 
 
+def _feature_layout(model, features) -> tuple[str, int, tuple[int, ...] | None]:
+    """How ``forward_features`` lays out its output, in timm's conventions: ``(name, channels,
+    spatial dims to average, or None when it is no map)``. A 4-D map is (N, C', h, w) unless
+    the model declares ``output_fmt = "NHWC"`` (timm's Swin and others); 3-D output is tokens
+    (N, L, C')."""
+    if features.ndim == 4 and getattr(model, "output_fmt", "NCHW") == "NHWC":
+        return "(N, h, w, C')", features.shape[-1], (1, 2)
+    if features.ndim == 4:
+        return "(N, C', h, w)", features.shape[1], (2, 3)
+    return "tokens (N, L, C')", features.shape[-1], None
+
+
+def _classifier_modules(head) -> bool:
+    import torch.nn as nn
+
+    heads = head if isinstance(head, tuple) else (head,)
+    return bool(heads) and all(isinstance(h, nn.Module) for h in heads)
+
+
 @check("classification_features", MODEL,
-       "classification: forward_features(x) returns the last feature map (N, C', h, w) and get_classifier() "
-       "the linear head (K x C'), consistent with forward (timm's convention, which CAM relies on)",
+       "classification: timm's convention: forward_features(x) returns the unpooled features (a map "
+       "(N, C', h, w); as in timm, (N, h, w, C') where the model declares output_fmt='NHWC', or tokens), "
+       "get_classifier() the classifier module, and forward_head(forward_features(x)) (without forward_head: "
+       "get_classifier() of the averaged map) equals forward(x)",
        tasks=(CLASSIFICATION,))
 def check_classification_features(subject):
     import torch
@@ -86,33 +119,47 @@ def check_classification_features(subject):
     with torch.no_grad():
         logits = model(x.clone())  # copies: writing into the input is input_unchanged's to report
         features = model.forward_features(x.clone())
-    if not isinstance(features, torch.Tensor) or features.ndim != 4 or features.shape[0] != 2:
-        raise broken(f"forward_features(input {tuple(x.shape)}) gave {describe(features)}; expected (2, C', h, w)")
     head = model.get_classifier()
-    weight = getattr(head, "weight", None)
-    k, c = logits.shape[1], features.shape[1]
-    if not isinstance(weight, torch.Tensor) or weight.shape[0] != k or weight[0].numel() != c:
-        shape = tuple(weight.shape) if isinstance(weight, torch.Tensor) else None
-        raise broken(f"get_classifier() is {type(head).__name__} with weight {shape}; expected a linear head "
-                     f"of shape ({k}, {c}) mapping the {c} feature channels to the {k} logits")
+    if not _classifier_modules(head):
+        raise broken(f"get_classifier() returned {type(head).__name__}; expected the classifier module "
+                     f"(nn.Linear for CAM; a tuple of modules for timm's distilled models)")
+    has_head = callable(getattr(model, "forward_head", None))
+    if isinstance(features, torch.Tensor) and (features.ndim < 3 or features.shape[0] != 2):
+        raise broken(f"forward_features(input {tuple(x.shape)}) gave {describe(features)}; expected the unpooled "
+                     f"features (2, C', h, w) (pooling belongs in forward_head or the classifier)")
+    if not has_head and not (isinstance(features, torch.Tensor) and features.ndim == 4):
+        raise broken(f"forward_features(input {tuple(x.shape)}) gave {describe(features)} and the model has no "
+                     f"forward_head() saying how to pool it; expected a map (2, C', h, w)")
     with torch.no_grad():
-        if callable(getattr(model, "forward_head", None)):
+        if has_head:
             how, again = "forward_head(forward_features(x))", model.forward_head(features)
         else:
-            how, again = "get_classifier()(forward_features(x) averaged over h, w)", head(features.mean((2, 3)))
-    if again.shape != logits.shape:
+            _, _, spatial = _feature_layout(model, features)
+            how = "get_classifier()(forward_features(x) averaged over h, w)"
+            try:
+                again = head(features.mean(spatial))
+            except Exception as exc:  # noqa: BLE001
+                raise broken(f"{how} raised {type(exc).__name__}: {exc}; without a forward_head() the classifier "
+                             f"must take the averaged feature map {tuple(features.shape)} (a channels-last map "
+                             f"needs output_fmt = 'NHWC' on the model, as in timm)") from exc
+    if not isinstance(again, torch.Tensor) or again.shape != logits.shape:
         raise broken(f"{how} gave {describe(again)} but forward(x) gave {describe(logits)}")
     if not torch.allclose(again, logits, rtol=1e-4, atol=1e-4):
         raise broken(f"{how} differs from forward(x) by up to {(again - logits).abs().max().item():.3g}")
-    return f"features {tuple(features.shape)}, head {type(head).__name__} {tuple(weight.shape)}"
+    if isinstance(features, torch.Tensor):
+        layout = _feature_layout(model, features)[0]
+        return f"features {layout} {tuple(features.shape)}; {how} == forward(x)"
+    return f"features {describe(features)}; {how} == forward(x)"
 
 
 @check("classification_cam_head", MODEL,
-       "classification: get_classifier() applied to the globally averaged features gives forward(x), so CAM "
-       "built from it explains the logits (a head with pre-logits or a norm makes CAM approximate: a SKIP)",
+       "classification: CAM applies: forward_features(x) is a map, get_classifier() a Linear (K x C'), and "
+       "get_classifier() of the globally averaged map gives forward(x) (a head with pre-logits, a norm, a conv "
+       "head or several classifiers, and token features, make CAM approximate or inapplicable: a SKIP)",
        tasks=(CLASSIFICATION,))
 def check_classification_cam_head(subject):
     import torch
+    import torch.nn as nn
 
     model = subject.model().eval()
     if not callable(getattr(model, "forward_features", None)) or not callable(getattr(model, "get_classifier", None)):
@@ -121,20 +168,27 @@ def check_classification_cam_head(subject):
     with torch.no_grad():
         logits = model(x.clone())
         features = model.forward_features(x.clone())
-        try:
-            pooled = model.get_classifier()(features.mean((2, 3)))
-        except Exception as exc:  # noqa: BLE001
-            raise CheckSkipped(f"get_classifier() does not take the averaged features ({type(exc).__name__}: "
-                               f"{exc}): CAM through it cannot work as is") from exc
-    if pooled.shape == logits.shape and torch.allclose(pooled, logits, rtol=1e-4, atol=1e-4):
+    if not isinstance(features, torch.Tensor) or features.ndim != 4:
+        what = _feature_layout(model, features)[0] if isinstance(features, torch.Tensor) and features.ndim == 3 \
+            else "its output"
+        raise CheckSkipped(f"forward_features() returns {what} {describe(features)}, not a spatial map: CAM does "
+                           f"not apply (Grad-CAM does, at a layer with a map or tokens)")
+    layout, c, spatial = _feature_layout(model, features)
+    head = model.get_classifier()
+    weight = getattr(head, "weight", None)
+    if not isinstance(head, nn.Linear) or weight.shape != (logits.shape[1], c):
+        shape = tuple(weight.shape) if isinstance(weight, torch.Tensor) else None
+        raise CheckSkipped(f"get_classifier() is {type(head).__name__} with weight {shape}, not a Linear "
+                           f"({logits.shape[1]}, {c}) on the {c} channels of the {layout} map: the head has layers "
+                           f"between the pooling and the classifier (a conv head, pre-logits) or several "
+                           f"classifiers, so CAM does not apply")
+    with torch.no_grad():
+        pooled = head(features.mean(spatial))
+    if torch.allclose(pooled, logits, rtol=1e-4, atol=1e-4):
         return "forward(x) == get_classifier()(GAP(forward_features(x)))"
-    if pooled.shape == logits.shape:
-        how = f"by up to {float((pooled - logits).abs().max()):.3g}"
-    else:
-        how = f"{describe(pooled)} vs {describe(logits)}"
-    raise CheckSkipped(f"get_classifier()(GAP(forward_features(x))) differs from forward(x) ({how}): the head does "
-                       f"more than the linear layer (pre-logits, a norm, an MLP), so CAM through get_classifier() "
-                       f"is approximate for this model")
+    raise CheckSkipped(f"get_classifier()(GAP(forward_features(x))) differs from forward(x) by up to "
+                       f"{float((pooled - logits).abs().max()):.3g}: the head does more than the linear layer "
+                       f"(pre-logits, a norm, an MLP), so CAM through get_classifier() is approximate for this model")
 
 
 @check("segmentation_output", MODEL,

@@ -12,13 +12,19 @@ DENSE_SIZE = (32, 32)  # the smallest size every model must take
 INSTANCE_SIZES = ((64, 80), (72, 56))
 
 
-def fixed_input_size(model) -> tuple[int, int] | None:
-    """(H, W) for a model that only takes one input size, declared as timm does
-    (``pretrained_cfg = {"input_size": (C, H, W), "fixed_input_size": True}``, e.g. ViTs)."""
+def declared_input(model) -> tuple[int, tuple[int, int], bool] | None:
+    """``(C, (H, W), fixed)`` for a model that describes its input as timm does
+    (``pretrained_cfg = {"input_size": (C, H, W), "min_input_size": ..., "fixed_input_size": ...}``),
+    else None. (H, W) is the smallest size it declares: ``min_input_size`` where given (timm's
+    HaloNet, SAM2-Hiera), else ``input_size``; ``fixed`` means it takes no other size (ViTs)."""
     cfg = getattr(model, "pretrained_cfg", None) or getattr(model, "default_cfg", None)
-    if isinstance(cfg, dict) and cfg.get("fixed_input_size") and len(cfg.get("input_size") or ()) == 3:
-        return tuple(cfg["input_size"][1:])
-    return None
+    if not isinstance(cfg, dict) or len(cfg.get("input_size") or ()) != 3:
+        return None
+    c, h, w = cfg["input_size"]
+    fixed = bool(cfg.get("fixed_input_size"))
+    if not fixed and len(cfg.get("min_input_size") or ()) == 3:
+        h, w = cfg["min_input_size"][1:]
+    return int(c), (int(h), int(w)), fixed
 
 
 def example_input(task: str, in_chans: int, batch: int = 1, seed: int = 0, size: tuple[int, int] | None = None):

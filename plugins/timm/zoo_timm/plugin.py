@@ -14,6 +14,9 @@ from zoo.errors import ZooError
 from zoo_timm.index import REGENERATE, default_hub_id, index_path, installed_timm_version, load_index
 
 NAMESPACE = "timm/"
+# Every tag's PretrainedCfg.upstream: the weights are timm's, published without a file hash or a
+# measured metric, so the zoo can pin and report neither.
+UPSTREAM = "timm's own Hub weights; timm publishes no sha256 or measured metric with them"
 
 
 class TimmNotInstalledError(ZooError, ImportError):
@@ -57,7 +60,7 @@ def zoo_architectures() -> list[zoo.ArchitectureSpec]:
         pretrained = {
             tag: Cfg(hf_hub_id=hub_id or default_hub_id(arch, tag), num_classes=num_classes,
                      in_chans=in_chans, license=license_, default=bool(is_default),
-                     model_kwargs={"pretrained_tag": tag})
+                     model_kwargs={"pretrained_tag": tag}, upstream=UPSTREAM)
             for tag, num_classes, in_chans, license_, is_default, hub_id in rows
         }
         specs.append(Spec(

@@ -1,0 +1,152 @@
+"""The classification checks follow timm's convention, not one layout: a channels-last map that
+the model declares, tokens with a forward_head, a conv head between pooling and classifier, and
+an input size the model declares all pass; CAM's own requirements are reported apart, by
+classification_cam_head, as PASS or a SKIP that says why CAM does not apply."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+import zoo
+from zoo.testing import FAIL, PASS, SKIP, ModelSubject, get_check, run_check
+
+
+def _run(check, builder):
+    spec = zoo.ArchitectureSpec(name="subject", task="classification", builder=builder)
+    return run_check(get_check(check), ModelSubject(spec=spec))
+
+
+class _ChannelsLast(nn.Module):
+    """A GAP + linear classifier whose forward_features returns (N, h, w, C), as timm's Swin."""
+
+    def __init__(self, num_classes=3, in_chans=3, declare=True):
+        super().__init__()
+        self.conv = nn.Conv2d(in_chans, 5, 3, stride=4)
+        self.fc = nn.Linear(5, num_classes)
+        if declare:
+            self.output_fmt = "NHWC"
+
+    def forward_features(self, x):
+        return self.conv(x).permute(0, 2, 3, 1)
+
+    def get_classifier(self):
+        return self.fc
+
+    def forward(self, x):
+        return self.fc(self.forward_features(x).mean((1, 2)))
+
+
+class _Tokens(nn.Module):
+    """A token model: forward_features gives (N, L, C), forward_head pools the tokens."""
+
+    def __init__(self, num_classes=3, in_chans=3):
+        super().__init__()
+        self.patch = nn.Conv2d(in_chans, 6, 8, stride=8)
+        self.fc = nn.Linear(6, num_classes)
+
+    def forward_features(self, x):
+        return self.patch(x).flatten(2).transpose(1, 2)
+
+    def forward_head(self, tokens):
+        return self.fc(tokens.mean(1))
+
+    def get_classifier(self):
+        return self.fc
+
+    def forward(self, x):
+        return self.forward_head(self.forward_features(x))
+
+
+class _ConvHead(_Tokens):
+    """timm's MobileNetV3 layout: pool, then a 1x1 conv head, then the classifier."""
+
+    def __init__(self, num_classes=3, in_chans=3):
+        super().__init__(num_classes, in_chans)
+        self.conv_head = nn.Conv2d(6, 10, 1)
+        self.fc = nn.Linear(10, num_classes)
+
+    def forward_features(self, x):
+        return self.patch(x)
+
+    def forward_head(self, features):
+        return self.fc(self.conv_head(features.mean((2, 3), keepdim=True)).flatten(1))
+
+
+class _Pooled(_Tokens):
+    """forward_features pools: (N, C), no map left for CAM or Grad-CAM."""
+
+    def forward_features(self, x):
+        return self.patch(x).mean((2, 3))
+
+    def forward_head(self, pooled):
+        return self.fc(pooled)
+
+
+class _NoClassifierModule(_Tokens):
+    def get_classifier(self):
+        return None
+
+
+class _DeclaredLarge(nn.Module):
+    """Takes only inputs of 80 px or more, and says so as timm does (min_input_size), with 2 channels."""
+
+    def __init__(self, num_classes=3, in_chans=2):
+        super().__init__()
+        self.conv = nn.Conv2d(in_chans, 4, 3)
+        self.fc = nn.Linear(4, num_classes)
+        self.pretrained_cfg = {"input_size": (in_chans, 224, 224), "min_input_size": (in_chans, 80, 80)}
+
+    def forward_features(self, x):
+        if min(x.shape[-2:]) < 80:
+            raise ValueError(f"input {tuple(x.shape)} is smaller than 80 px")
+        return self.conv(x)
+
+    def get_classifier(self):
+        return self.fc
+
+    def forward(self, x):
+        return self.fc(self.forward_features(x).mean((2, 3)))
+
+
+def test_a_declared_channels_last_map_passes_and_cam_applies():
+    features = _run("classification_features", _ChannelsLast)
+    assert features.status == PASS and "(N, h, w, C')" in features.message, features.message
+    assert _run("classification_cam_head", _ChannelsLast).status == PASS
+
+
+def test_an_undeclared_channels_last_map_fails():
+    result = _run("classification_features", lambda **kw: _ChannelsLast(declare=False, **kw))
+    assert result.status == FAIL and "get_classifier()(forward_features(x) averaged over h, w)" in result.message
+
+
+def test_tokens_with_a_forward_head_pass_and_cam_is_skipped_with_the_reason():
+    assert _run("classification_features", _Tokens).status == PASS
+    cam = _run("classification_cam_head", _Tokens)
+    assert cam.status == SKIP and "tokens (N, L, C')" in cam.message and "CAM does not apply" in cam.message
+
+
+def test_a_conv_head_passes_the_convention_and_cam_is_skipped_with_the_reason():
+    assert _run("classification_features", _ConvHead).status == PASS
+    cam = _run("classification_cam_head", _ConvHead)
+    assert cam.status == SKIP and "Linear with weight (3, 10), not a Linear (3, 6)" in cam.message, cam.message
+
+
+def test_pooled_features_fail():
+    result = _run("classification_features", _Pooled)
+    assert result.status == FAIL and "expected the unpooled features" in result.message, result.message
+
+
+def test_get_classifier_must_return_a_module():
+    result = _run("classification_features", _NoClassifierModule)
+    assert result.status == FAIL and "get_classifier() returned NoneType" in result.message
+
+
+def test_a_declared_input_size_and_channels_are_what_the_checks_feed():
+    torch.manual_seed(0)
+    for check in ("classification_output", "classification_features", "classification_cam_head", "in_chans"):
+        result = _run(check, _DeclaredLarge)
+        assert result.status == PASS, (check, result.message)
+    output = _run("classification_output", _DeclaredLarge)
+    assert "HxW in ((80, 80), (80, 160))" in output.message, output.message
+    assert "C=1 (default 2)" in _run("in_chans", _DeclaredLarge).message
