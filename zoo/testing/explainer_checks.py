@@ -352,23 +352,33 @@ def check_explainer_no_grad(subject):
 
 
 @check("explainer_sanity", EXPLAINER,
-       "model-randomisation sanity check (Adebayo et al. 2018): maps of the trained reference classifier and of "
-       "the same network with re-initialised weights differ (or ExplainerSpec(sanity_check='reason') opts out)")
+       "model-randomisation sanity check (Adebayo et al. 2018): maps of a trained reference model (the classifier, "
+       "and the segmenter for explainers of segmentation) and of the same network with re-initialised weights "
+       "differ (or ExplainerSpec(sanity_check='reason') opts out)")
 def check_explainer_sanity(subject):
     from zoo.testing import reference
 
     opt_out = subject.spec.sanity_check
     if opt_out is not True:
         raise CheckSkipped(f"spec declares it fails: {opt_out if isinstance(opt_out, str) else 'no reason given'}")
-    _references(subject, tasks=(CLASSIFICATION,))  # skips explainers without classification support
-    x, labels = reference.square_images(SANITY_IMAGES, seed=7)
-    targets = labels.tolist()
-    trained = _explain(_create(subject, reference.trained_classifier(), CLASSIFICATION), x, targets)
-    randomised = _explain(_create(subject, reference.fresh_classifier(seed=1).eval(), CLASSIFICATION), x, targets)
-    scores = [_spearman(trained[i], randomised[i]) for i in range(len(x))]
-    mean = sum(scores) / len(scores)
-    if mean >= SANITY_MAX_CORRELATION:
-        raise broken(f"maps barely change when the weights are randomised: mean Spearman rank correlation "
-                     f"{mean:.2f} >= {SANITY_MAX_CORRELATION} over {len(x)} images (the maps do not depend on "
-                     f"what the model learned)")
-    return f"mean rank correlation {mean:.2f}"
+    tasks = [task for task, _, _ in _references(subject)]  # skips explainers of neither task
+    x, labels, _ = reference.square_scenes(SANITY_IMAGES, seed=7)
+    means = []
+    for task in tasks:
+        if task == CLASSIFICATION:
+            trained_model, random_model = reference.trained_classifier(), reference.fresh_classifier(seed=1).eval()
+            targets = labels.tolist()  # the square's colour
+        else:
+            trained_model = reference.trained_segmenter()
+            random_model = reference.fresh_segmenter(seed=1, num_classes=reference.SEGMENTATION_CLASSES)
+            targets = (labels + 1).tolist()  # the square's pixels (class 0 is the background)
+        trained = _explain(_create(subject, trained_model, task), x, targets)
+        randomised = _explain(_create(subject, random_model, task), x, targets)
+        scores = [_spearman(trained[i], randomised[i]) for i in range(len(x))]
+        mean = sum(scores) / len(scores)
+        if mean >= SANITY_MAX_CORRELATION:
+            raise broken(f"{task} reference model: maps barely change when the weights are randomised: mean "
+                         f"Spearman rank correlation {mean:.2f} >= {SANITY_MAX_CORRELATION} over {len(x)} images "
+                         f"(the maps do not depend on what the model learned)")
+        means.append(f"{task} {mean:.2f}")
+    return "mean rank correlation: " + ", ".join(means)

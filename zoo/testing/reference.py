@@ -9,8 +9,9 @@
   the middle of an explainer's call and look at what the explainer left behind.
 
 :func:`trained_classifier` trains the classifier for a few seeded steps on a synthetic task
-(what colour is the square?), so the randomisation sanity check has a model whose maps mean
-something.
+(what colour is the square?), and :func:`trained_segmenter` the segmenter on the same scenes
+(which pixels belong to a square of which colour?), so the randomisation sanity check has models
+whose maps mean something.
 """
 
 from __future__ import annotations
@@ -110,6 +111,12 @@ class ReferenceSegmenter(nn.Module):
 
 def square_images(n: int, h: int = TRAIN_SIZE, w: int = TRAIN_SIZE, seed: int = 0):
     """Dim noise with one bright square anywhere; the label is its colour (red, green, blue, white)."""
+    x, labels, _ = square_scenes(n, h, w, seed)
+    return x, labels
+
+
+def square_scenes(n: int, h: int = TRAIN_SIZE, w: int = TRAIN_SIZE, seed: int = 0):
+    """:func:`square_images` with each square's pixels: ``(images, labels, masks (n, h, w) bool)``."""
     g = torch.Generator().manual_seed(seed)
     labels = torch.randint(0, NUM_CLASSES, (n,), generator=g)
     side_h, side_w = max(h // 4, 2), max(w // 4, 2)
@@ -119,7 +126,12 @@ def square_images(n: int, h: int = TRAIN_SIZE, w: int = TRAIN_SIZE, seed: int = 
     square = (rows >= top) & (rows < top + side_h) & (cols >= left) & (cols < left + side_w)  # (n, h, w)
     colour = F.one_hot(labels.clamp(max=2), 3).bool() | (labels == 3).view(n, 1)  # (n, 3)
     x = 0.2 * torch.rand(n, 3, h, w, generator=g)
-    return torch.where(square[:, None] & colour[:, :, None, None], torch.ones(()), x), labels
+    return torch.where(square[:, None] & colour[:, :, None, None], torch.ones(()), x), labels, square
+
+
+def segmentation_labels(labels, masks):
+    """Per-pixel classes of :func:`square_scenes`: 0 for the background, 1 + the colour on the square."""
+    return torch.where(masks, labels.view(-1, 1, 1) + 1, torch.zeros((), dtype=labels.dtype))
 
 
 def fresh_classifier(seed: int = 0) -> ReferenceClassifier:
@@ -127,16 +139,16 @@ def fresh_classifier(seed: int = 0) -> ReferenceClassifier:
         return ReferenceClassifier()
 
 
-def fresh_segmenter(seed: int = 0) -> ReferenceSegmenter:
+def fresh_segmenter(seed: int = 0, num_classes: int = 3) -> ReferenceSegmenter:
     with seeded(seed):
-        return ReferenceSegmenter().eval()
+        return ReferenceSegmenter(num_classes=num_classes).eval()
 
 
 @functools.lru_cache(maxsize=1)
 def _trained_classifier(steps: int = 30) -> tuple[ReferenceClassifier, float]:
     model = fresh_classifier(0).train()
     opt = torch.optim.Adam(model.parameters(), lr=0.02)
-    with seeded(0):
+    with seeded(0), torch.enable_grad():  # also when first asked for under torch.no_grad()
         for step in range(steps):
             x, y = square_images(32, seed=1000 + step)
             opt.zero_grad()
@@ -156,4 +168,41 @@ def trained_classifier() -> ReferenceClassifier:
     model, accuracy = _trained_classifier()
     if accuracy < 0.9:  # pragma: no cover - guards the suite itself
         raise RuntimeError(f"reference classifier reached only {accuracy:.0%} accuracy; the suite is broken")
+    return copy.deepcopy(model)
+
+
+SEGMENTATION_CLASSES = NUM_CLASSES + 1  # the background and the four colours
+# The background is 15/16 of every image: unweighted, the segmenter learns little else.
+BACKGROUND_WEIGHT = 0.1
+
+
+@functools.lru_cache(maxsize=1)
+def _trained_segmenter(steps: int = 40) -> tuple[ReferenceSegmenter, float]:
+    model = fresh_segmenter(0, num_classes=SEGMENTATION_CLASSES).train()
+    opt = torch.optim.Adam(model.parameters(), lr=0.02)
+    weights = torch.tensor([BACKGROUND_WEIGHT] + [1.0] * NUM_CLASSES)
+    with seeded(0), torch.enable_grad():  # also when first asked for under torch.no_grad()
+        for step in range(steps):
+            x, labels, masks = square_scenes(32, seed=2000 + step)
+            opt.zero_grad()
+            F.cross_entropy(model(x), segmentation_labels(labels, masks), weight=weights).backward()
+            opt.step()
+    model.eval()
+    x, labels, masks = square_scenes(128, seed=2)
+    with torch.no_grad():
+        predicted = model(x).argmax(1)
+    right = predicted == segmentation_labels(labels, masks)
+    accuracy = min(right[masks].float().mean().item(), right[~masks].float().mean().item())  # squares, background
+    for p in model.parameters():
+        p.grad = None
+    return model, accuracy
+
+
+def trained_segmenter() -> ReferenceSegmenter:
+    """A private copy of the reference segmenter trained to label :func:`square_scenes`' pixels
+    (:func:`segmentation_labels`; eval mode)."""
+    model, accuracy = _trained_segmenter()
+    if accuracy < 0.9:  # pragma: no cover - guards the suite itself
+        raise RuntimeError(f"reference segmenter labels only {accuracy:.0%} of the squares' (or the "
+                           f"background's) pixels right; the suite is broken")
     return copy.deepcopy(model)
