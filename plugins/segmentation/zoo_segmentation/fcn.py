@@ -28,13 +28,11 @@ VGG and resnet18 FCN-32s/16s/8s all centre within 2 px of (96, 96). A timm encod
 (DenseNet's average-pool transitions, the 'same'-padded tf_* ports) is a ModelConfigError that
 gives its offsets, unless ``feature_grid=`` picks the nearer grid knowingly.
 
-Border: the cell-centred transposed convs equal bilinear interpolation in the interior, but near
-the image border they see the layer's zero padding, so at initialisation the values fade, where
-``F.interpolate`` (torchvision's FCN) clamps to the edge value: the outer f/2 px all round (a
-constant map of 1 upsampled 32x gives 0.266 in the corner, 16x 0.282, 8x 0.316). All classes fade
-alike, so the argmax is unchanged at initialisation; the layers are learnable, and the shipped VGG
-weights were trained with them. The corner-aligned upsampling has no such fade: its top and left
-edges are coarse pixels, and it replicates the bottom and right ones.
+Border: near the image border a transposed conv reads its zero padding, so the values would fade
+there (a constant map of 1 upsampled 32x gave 0.266 in the corner). Both grids first extend the
+coarse map by replicated edge pixels (one all round for cell-centred, one at the bottom and right
+for corner-aligned) and crop, so at initialisation the layers equal ``F.interpolate``'s edge
+clamping everywhere.
 
 Backbones: a VGG-style stack (the paper's VGG-16 is ``widths=(64, 128, 256, 512, 512),
 depths=(2, 2, 3, 3, 3), fc_width=4096, fc_kernel=7``; the default is a small one that trains on a
@@ -110,13 +108,16 @@ class BilinearUpsample(nn.ConvTranspose2d):
         return self.stride[0]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.grid == CELL_CENTRED:
-            return super().forward(x)
-        # Past the last coarse pixel, interpolate towards a copy of it (edge clamping, as
-        # F.interpolate does) instead of towards the zero padding: (h + 1) f - f + 1 rows, cut to h f.
+        # Beyond the outermost coarse pixels, interpolate towards copies of them (edge clamping,
+        # as F.interpolate does) instead of towards the zero padding, which would fade the border.
         height, width = x.shape[-2:]
+        f = self.factor
+        if self.grid == CELL_CENTRED:  # half a coarse pixel of border on every side: (h + 2) f rows, cut to h f
+            out = super().forward(F.pad(x, (1, 1, 1, 1), mode="replicate"))
+            return out[..., f: f + height * f, f: f + width * f]
+        # corner-aligned: only past the last pixel: (h + 1) f - f + 1 rows, cut to h f
         out = super().forward(F.pad(x, (0, 1, 0, 1), mode="replicate"))
-        return out[..., : height * self.factor, : width * self.factor]
+        return out[..., : height * f, : width * f]
 
     def reset_parameters(self) -> None:  # called by nn.ConvTranspose2d.__init__
         with torch.no_grad():

@@ -42,9 +42,9 @@ PRETRAINED: dict[str, dict[str, zoo.PretrainedCfg]] = {
         # `zoo train hubcards/fcn32s.shapes`; measured on the held-out test split (see the card)
         "shapes": zoo.PretrainedCfg(
             hf_hub_id="visionzoo/fcn32s.shapes",
-            sha256="79102f7391ef6bd9855aa7008850211b008e289df7a35016c6d241c6f417f294",
+            sha256="cc7847608a51064f2ee7c08f94985871a1bf4ff6921b142ae0d773cadf0474d3",
             num_classes=4, in_chans=3, license="apache-2.0", default=True,
-            metrics={'miou': 0.754},
+            metrics={'miou': 0.7399},
             model_kwargs={'widths': [16, 32, 48, 64, 64], 'depths': [2, 2, 2, 2, 2], 'fc_width': 128, 'dropout': 0.1},
         ),
     },
@@ -52,9 +52,9 @@ PRETRAINED: dict[str, dict[str, zoo.PretrainedCfg]] = {
         # `zoo train hubcards/fcn16s.shapes`; measured on the held-out test split (see the card)
         "shapes": zoo.PretrainedCfg(
             hf_hub_id="visionzoo/fcn16s.shapes",
-            sha256="fe5d58efa33e8d0ae235b61f2e021a1e351c638cc3ec742e61c5e009d85d821c",
+            sha256="1e5d1d02dafdbfe456dee64cd4e5400334a298a6ee7295e4c079ccb29a84600c",
             num_classes=4, in_chans=3, license="apache-2.0", default=True,
-            metrics={'miou': 0.82},
+            metrics={'miou': 0.8161},
             model_kwargs={'widths': [16, 32, 48, 64, 64], 'depths': [2, 2, 2, 2, 2], 'fc_width': 128, 'dropout': 0.1},
         ),
     },
@@ -62,9 +62,9 @@ PRETRAINED: dict[str, dict[str, zoo.PretrainedCfg]] = {
         # `zoo train hubcards/fcn8s.shapes`; measured on the held-out test split (see the card)
         "shapes": zoo.PretrainedCfg(
             hf_hub_id="visionzoo/fcn8s.shapes",
-            sha256="17594fde3496f1f043df3f74c77fc4d60c920691b09da1c7caed1e962e337273",
+            sha256="5e468bfd628f9c1fda7ee64e52db299c6d5e5162b25e8af010c941c241d2e8b7",
             num_classes=4, in_chans=3, license="apache-2.0", default=True,
-            metrics={'miou': 0.8802},
+            metrics={'miou': 0.882},
             model_kwargs={'widths': [16, 32, 48, 64, 64], 'depths': [2, 2, 2, 2, 2], 'fc_width': 128, 'dropout': 0.1},
         ),
     },
