@@ -146,7 +146,7 @@ def _run_zoo_command(argv: list[str], folder: Path) -> tuple[int, list[Path]]:
 
     before = stamps()
     code = zoo_main(argv)
-    if code == EXIT_INTERRUPTED:  # the nested command caught Ctrl-C/SIGTERM: stop the demo too (olah, temp folder)
+    if code == EXIT_INTERRUPTED:  # the nested command caught Ctrl-C: stop the demo too (olah, temp folder)
         raise KeyboardInterrupt(f"zoo {argv[0]} interrupted")
     after = stamps()
     return code, sorted(p for p, t in after.items() if before.get(p) != t)

@@ -14,7 +14,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import weakref
 from pathlib import Path
 
 import pytest
@@ -97,7 +96,7 @@ def test_rerun_lists_its_own_files_draws_with_the_cards_config_and_is_reproducib
     assert (out / drawn).read_bytes() != before[drawn]
 
 
-@pytest.mark.parametrize("when, delay", [("embedded hub", 0.0),
+@pytest.mark.parametrize("when, delay", [("embedded hub", 0.0), ("embedded hub", 0.2),  # 0.2: importing matplotlib
                                          ("cnn_cam.digits: zoo explain", 0.3)])  # inside a nested command
 def test_sigterm_stops_olah_and_removes_the_temporary_folder(when, delay, tmp_path):
     cards = _cards(tmp_path / "cards", "cnn_cam.digits")
@@ -133,29 +132,19 @@ def test_sigterm_stops_olah_and_removes_the_temporary_folder(when, delay, tmp_pa
     assert not list(tmp.glob("zoo-demo-*"))
 
 
-def test_a_sigterm_whose_interrupt_python_swallows_is_still_recorded(monkeypatch):
-    """Python ignores an exception raised inside a weakref callback or finaliser ("Exception
-    ignored in ..."); a SIGTERM landing there must still stop the demo (seen in CI: exit 0), and
-    print no traceback."""
-    from zoo.cli.demo import sigterm_as_interrupt
+def test_sigterm_is_a_stop_request_never_an_exception_at_an_arbitrary_point():
+    """A KeyboardInterrupt raised by a SIGTERM handler lands anywhere: inside the import of a C
+    extension it broke matplotlib ("ImportError: initialization failed", exit 1 with a traceback)
+    and once aborted the interpreter at exit (seen running the demo 60 times). The handler only
+    records the signal; the demo stops between models (test_the_demo_stops_when_asked_and_cleans_up)."""
+    from zoo.cli.demo import sigterm_as_stop_request
 
-    swallowed = []
-    monkeypatch.setattr(sys, "unraisablehook", swallowed.append)
-
-    class Thing:
-        pass
-
-    def callback(ref):
+    before = signal.getsignal(signal.SIGTERM)
+    with sigterm_as_stop_request() as received:
         os.kill(os.getpid(), signal.SIGTERM)
-        [None for _ in range(3)]  # a call: Python runs the pending handler here, inside the callback
-
-    with sigterm_as_interrupt() as received:
-        thing = Thing()
-        ref = weakref.ref(thing, callback)
-        del thing  # the handler's KeyboardInterrupt is raised, and swallowed, in the callback
-        assert ref() is None and received == [signal.SIGTERM]
-    assert swallowed == []  # not passed on to the default hook, which prints a traceback
-    assert sys.unraisablehook == swallowed.append
+        [None for _ in range(3)]  # a call: Python runs the pending handler here, and nothing is raised
+        assert received == [signal.SIGTERM]
+    assert signal.getsignal(signal.SIGTERM) == before
 
 
 def test_the_demo_stops_when_asked_and_cleans_up(tmp_path, monkeypatch):

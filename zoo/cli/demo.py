@@ -2,8 +2,8 @@
 
 Exit codes: 0 done; 2 bad usage (``-n`` below 1, an unknown ``--methods`` name, ``-o`` naming a
 file or a folder that cannot be created); 3 a hub or weights error (no hub-cards folder, a card
-that fails its checks); 130 interrupted (Ctrl-C or SIGTERM: the embedded hub is stopped and the
-temporary folder removed first, as ``zoo hub serve`` does).
+that fails its checks); 130 interrupted (Ctrl-C, or SIGTERM, which lets the model at hand finish:
+the embedded hub is stopped and the temporary folder removed first, as ``zoo hub serve`` does).
 """
 
 from __future__ import annotations
@@ -39,47 +39,41 @@ def register(subparsers) -> None:
 
 
 @contextlib.contextmanager
-def sigterm_as_interrupt():
-    """SIGTERM raises KeyboardInterrupt while the demo runs, so its ``finally`` blocks stop olah and
-    remove the temporary folder (without this, SIGTERM kills Python and orphans olah).
+def sigterm_as_stop_request():
+    """While the demo runs, SIGTERM asks it to stop: it finishes the model at hand, then stops as on
+    Ctrl-C, so its ``finally`` blocks stop olah and remove the temporary folder (SIGTERM's default
+    kills Python and orphans olah). Yields the signals received so far.
 
-    Yields the signals received so far. Python swallows an exception raised while it runs a
-    finaliser or weakref callback (it prints "Exception ignored in ..." and goes on), so the demo
-    also checks that list between its steps, and such a swallowed interrupt prints nothing.
+    The handler only records the signal. Raising from it, as Ctrl-C does, lands at an arbitrary
+    point: inside the import of a C extension it leaves a broken module (matplotlib's ``_image``:
+    "ImportError: initialization failed"), and the interpreter could abort while finalising.
     """
     received: list[int] = []
 
-    def interrupt(signum, frame):
+    def request_stop(signum, frame):
         received.append(signum)
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    def unraisable(info):
-        if not (received and isinstance(info.exc_value, KeyboardInterrupt)):
-            previous_hook(info)
 
     try:
-        previous = signal.signal(signal.SIGTERM, interrupt)
+        previous = signal.signal(signal.SIGTERM, request_stop)
     except ValueError:  # not the main thread: leave signals alone
         yield received
         return
-    previous_hook, sys.unraisablehook = sys.unraisablehook, unraisable
     try:
         yield received
     finally:
         signal.signal(signal.SIGTERM, previous)
-        sys.unraisablehook = previous_hook
 
 
 def run(args: argparse.Namespace) -> int:
     from zoo.demo import DemoOutputError, run_demo
 
-    with sigterm_as_interrupt() as received:
+    with sigterm_as_stop_request() as received:
         try:
             run_demo(args.output_dir, hubcards=args.hubcards, n_images=args.images, methods=args.methods,
                      serve=not args.no_serve, stop_requested=lambda: bool(received))
         except DemoOutputError as exc:
             print(f"zoo demo: error: {exc}", file=sys.stderr)
             return EXIT_USAGE
-    if received:  # its KeyboardInterrupt was swallowed during the last step
+    if received:  # it came during the last model: the run is complete, but it was asked to stop
         raise KeyboardInterrupt(f"signal {received[0]}")
     return EXIT_OK
