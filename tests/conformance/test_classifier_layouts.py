@@ -150,3 +150,24 @@ def test_a_declared_input_size_and_channels_are_what_the_checks_feed():
     output = _run("classification_output", _DeclaredLarge)
     assert "HxW in ((80, 80), (80, 160))" in output.message, output.message
     assert "C=1 (default 2)" in _run("in_chans", _DeclaredLarge).message
+
+
+class _DeclaringSegmenter(nn.Module):
+    """A segmenter that describes its training input timm's way (512 px), maybe as the only size."""
+
+    def __init__(self, num_classes=2, in_chans=3, fixed=False):
+        super().__init__()
+        self.conv = nn.Conv2d(in_chans, num_classes, 1)
+        self.pretrained_cfg = {"input_size": (in_chans, 512, 512), "fixed_input_size": fixed}
+
+    def forward(self, x):
+        return self.conv(x)
+
+
+def test_a_segmenters_declared_size_is_not_fed_only_a_fixed_one_would_be():
+    def subject(**defaults):
+        return ModelSubject(spec=zoo.ArchitectureSpec(name="subject", task="semantic_segmentation",
+                                                      builder=_DeclaringSegmenter, defaults=defaults))
+
+    assert subject().input_size() is None and subject().example().shape == (1, 3, 32, 32)
+    assert subject(fixed=True).input_size() == (512, 512)

@@ -89,10 +89,15 @@ class ModelSubject:
         return self._declared_input
 
     def input_size(self) -> tuple[int, int] | None:
-        """The (H, W) the checks feed: the smallest size the model declares, else None (each
-        check's own small sizes)."""
+        """The (H, W) the checks feed: the smallest size a classifier declares, or the one size
+        any model declares as fixed; else None (each check's own small sizes: segmentation
+        contracts every size from 32 up)."""
+        from zoo.testing.tasks import CLASSIFICATION
+
         declared = self.declared_input()
-        return declared[1] if declared else None
+        if declared and (declared[2] or self.task == CLASSIFICATION):
+            return declared[1]
+        return None
 
     def fixed_input_size(self) -> bool:
         """Whether the model declares that it takes only :meth:`input_size` (timm's ViTs)."""
