@@ -64,11 +64,11 @@ def check_num_classes(subject):
     return f"K={k} (default {default})"
 
 
-def _stem_channels(model, inputs) -> tuple[str, int] | None:
-    """The first convolution to run on ``inputs``: its class name and input channels."""
+def _run_noting_stem(model, inputs):
+    """``(eval output, (class name, input channels) of the first convolution to run, or None)``."""
     with _first_to_run(model, lambda m: isinstance(getattr(m, "in_channels", None), int)) as first:
-        _eval_output(model, inputs)
-    return (type(first[0]).__name__, first[0].in_channels) if first else None
+        out = _eval_output(model, inputs)
+    return out, ((type(first[0]).__name__, first[0].in_channels) if first else None)
 
 
 @check("in_chans", MODEL, "in_chans given to the builder sets the number of input channels C")
@@ -79,8 +79,7 @@ def check_in_chans(subject):
     inputs = subject.example(in_chans=c)
     shape = [tuple(i.shape) for i in inputs] if subject.task == INSTANCE else tuple(inputs.shape)
     try:
-        stem = _stem_channels(model, inputs)
-        out = _eval_output(model, inputs)
+        out, stem = _run_noting_stem(model, inputs)
     except Exception as exc:  # noqa: BLE001
         raise broken(f"built with in_chans={c}, input {shape} raised {type(exc).__name__}: {exc}") from exc
     if subject.task != INSTANCE and out.shape[0] != inputs.shape[0]:
@@ -88,7 +87,7 @@ def check_in_chans(subject):
     if stem and stem[1] != c:
         # It may still scale with C: a space-to-depth stem (timm's TResNet) takes C times a block.
         other = 3 if c == 1 else 1
-        other_stem = _stem_channels(subject.build(in_chans=other), subject.example(in_chans=other))
+        _, other_stem = _run_noting_stem(subject.build(in_chans=other), subject.example(in_chans=other))
         if other_stem is None or stem[1] * other != other_stem[1] * c:
             raise broken(f"built with in_chans={c}, the first convolution ({stem[0]}) still takes {stem[1]} channels "
                          f"({other_stem[1] if other_stem else '?'} with in_chans={other}): the input is adapted "

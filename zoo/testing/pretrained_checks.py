@@ -41,15 +41,13 @@ def tag_problems(arch: str, tag: str, cfg, cards: Path | None) -> list[str]:
     if upstream and _is_first_party(cfg):
         problems.append(f"upstream={cfg.upstream!r}, but weights under '{FIRST_PARTY_ORG}/' are the project's own: "
                         f"they are pinned by sha256 and measured, never upstream")
-    if cfg.sha256 is None and upstream:
-        pass  # someone else's weights, which they publish without a hash
-    elif not (isinstance(cfg.sha256, str) and SHA256_RE.match(cfg.sha256)):
+    # Someone else's weights (upstream) may come without a hash and without metrics; given ones
+    # must still be well formed.
+    if not (isinstance(cfg.sha256, str) and SHA256_RE.match(cfg.sha256)) and not (upstream and cfg.sha256 is None):
         problems.append(f"sha256 {cfg.sha256!r} must be the 64 lowercase hex digits of the weights file "
                         f"(sha256sum model.safetensors), so downloads can be verified"
                         + ("" if cfg.sha256 else UPSTREAM_HINT))
-    if isinstance(cfg.metrics, dict) and not cfg.metrics and upstream:
-        pass  # measured, if at all, by whoever publishes them
-    elif not isinstance(cfg.metrics, dict) or not cfg.metrics:
+    if not isinstance(cfg.metrics, dict) or (not cfg.metrics and not upstream):
         problems.append("metrics is empty; give at least one measured number, e.g. {'top1': 0.97}" + UPSTREAM_HINT)
     else:
         bad = {k: v for k, v in cfg.metrics.items()
