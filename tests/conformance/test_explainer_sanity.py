@@ -29,6 +29,17 @@ class _Brightness:
         return (maps - lo) / (hi - lo)
 
 
+class _BrightnessOfPredictedTargets(_Brightness):
+    """Ignores the weights wherever the model predicts the target class at all; returns an empty map
+    (rightly, for a segmenter) where it predicts none."""
+
+    def __call__(self, images, target=None):
+        with torch.no_grad():
+            predicted = self.model(images).argmax(1)
+        present = torch.stack([(predicted[i] == t).any() for i, t in enumerate(target)])
+        return super().__call__(images) * present.view(-1, 1, 1)
+
+
 def test_the_reference_segmenter_labels_the_squares():
     x, labels, masks = square_scenes(64, seed=3)
     with torch.no_grad():
@@ -41,6 +52,14 @@ def test_a_segmentation_explainer_blind_to_the_weights_fails():
     result = _sanity(_Brightness)
     assert result.status == FAIL, result.message
     assert "semantic_segmentation reference model: maps barely change" in result.message
+
+
+def test_empty_maps_where_the_randomised_model_predicts_no_target_do_not_pass_it():
+    # A re-initialised segmenter mostly predicts one class everywhere; the check uses only scenes
+    # where it predicts the target somewhere, so the comparison is never of an empty map.
+    result = _sanity(_BrightnessOfPredictedTargets)
+    assert result.status == FAIL, result.message
+    assert "maps barely change" in result.message
 
 
 def test_a_segmentation_only_gradcam_passes():
