@@ -54,6 +54,8 @@ def train(card_dir: str | Path, *, epochs: int | None = None, progress: bool = T
                        **recipe.model_kwargs)
     if hp.get("init_from"):
         _init_from(model, recipe, card_dir.parent / hp["init_from"], log)
+    if hp.get("zero_init"):
+        _zero_init(model, recipe, hp["zero_init"])
     n_params = sum(p.numel() for p in model.parameters())
     train_set = get_dataset(recipe.dataset, "train", **recipe.dataset_kwargs)
     val_set = get_dataset(recipe.dataset, "val", **recipe.dataset_kwargs)
@@ -202,6 +204,24 @@ def _init_from(model, recipe, source: Path, log) -> None:
     model.load_state_dict(taken, strict=False)
     fresh = sorted(set(own) - set(taken))
     log(f"initialised {len(taken)}/{len(own)} tensors from {source}; fresh: {', '.join(fresh) or 'none'}")
+
+
+def _zero_init(model, recipe, names: list[str]) -> None:
+    """Zero the parameters of the named modules: a layer added on top of a parent's weights then
+    starts as a no-op (FCN's new skip scores, Long et al. section 4.2)."""
+    import torch
+
+    from zoo.recipes import find_recipe
+
+    modules = dict(model.named_modules())
+    unknown = [name for name in names if name not in modules]
+    if unknown:
+        raise RecipeError(f"{find_recipe(recipe.card_dir)}: train.zero_init names no module of "
+                          f"{recipe.architecture}: {', '.join(unknown)}; known: {', '.join(n for n in modules if n)}")
+    with torch.no_grad():
+        for name in names:
+            for p in modules[name].parameters():
+                p.zero_()
 
 
 def _input_hw(item: dict) -> list[int]:

@@ -121,6 +121,37 @@ def test_missing_init_from_parent_says_where_and_what_to_do(tmp_path):
     assert "zoo train" in message
 
 
+def test_zero_init_zeroes_the_named_modules_after_init_from(tmp_path):
+    """The FCN-16s recipe starts its new pool4 skip at zero, so training starts from FCN-32s's
+    scores alone (Long et al.); a fresh fcn16s's skip is not zero."""
+    import torch
+
+    import zoo
+    from zoo.recipes import load_recipe
+    from zoo.train import _init_from, _zero_init
+
+    recipe = load_recipe(HUBCARDS / "fcn16s.shapes")
+    assert recipe.train["zero_init"] == ["score_pool4"]
+    model = zoo.create("fcn16s", num_classes=4, **recipe.model_kwargs).eval()
+    assert model.score_pool4.weight.abs().max() > 0
+    _init_from(model, recipe, HUBCARDS / "fcn32s.shapes", lambda _msg: None)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    _zero_init(model, recipe, recipe.train["zero_init"])
+    after = model.state_dict()
+    assert {k for k in after if not torch.equal(after[k], before[k])} == {"score_pool4.weight", "score_pool4.bias"}
+    assert model.score_pool4.weight.abs().max() == 0 and model.score_pool4.bias.abs().max() == 0
+
+
+def test_zero_init_of_an_unknown_module_names_the_known_ones(tmp_path):
+    _copy("fcn32s.shapes", tmp_path, ["model.safetensors"])
+    card = _copy("fcn16s.shapes", tmp_path, ["recipe.yaml"])
+    _edit_recipe(card, lambda r: r["train"].update(zero_init=["score_pool5"]))
+    with pytest.raises(RecipeError) as info:
+        train(card, **QUIET)
+    message = str(info.value)
+    assert "train.zero_init" in message and "score_pool5" in message and "score_pool4" in message
+
+
 def test_missing_card_folder_is_a_recipe_error(tmp_path):
     with pytest.raises(RecipeError, match="no such hub-card folder"):
         train(tmp_path / "nope.tag", **QUIET)

@@ -5,8 +5,10 @@ A classification backbone made fully convolutional (its "fc6/fc7" become convolu
 score layer giving coarse class scores at stride 32, and transposed convolutions, initialised to
 bilinear interpolation, that bring them back to the input resolution. FCN-16s and FCN-8s first
 upsample the coarse scores 2x and add scores predicted from pool4 (stride 16) and then pool3
-(stride 8), which recovers detail; those skip score layers start at zero, so at initialisation each
-net predicts exactly what its coarser parent does, as in the paper's staged training.
+(stride 8), which recovers detail. A fresh net's skip score layers are ordinary convolutions, so
+its skips are in use from the start; the paper's staged training, where a new skip starts at zero
+so that the net first predicts from its coarser parent's scores alone, is a recipe's business
+(``train.zero_init`` after ``train.init_from``, as the FCN-16s/8s cards do).
 
 Alignment: the paper pads the input by 100 pixels and crops every upsampled map at an offset. Here
 the input is zero-padded to a multiple of 32 and every conv is 'same', so the stride-s map is
@@ -291,10 +293,6 @@ class FCN(nn.Module):
         init_weights(self.fc)
         nn.init.normal_(self.score_fr.weight, std=0.01)
         nn.init.zeros_(self.score_fr.bias)
-        for name in ("score_pool4", "score_pool3"):
-            if hasattr(self, name):  # zero: a new skip starts as a no-op (paper, section 4.2)
-                nn.init.zeros_(getattr(self, name).weight)
-                nn.init.zeros_(getattr(self, name).bias)
 
     def forward_features(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Backbone features [pool3, pool4, pool5] of an already padded batch."""
