@@ -81,6 +81,21 @@ def test_layer_search_probe_leaves_the_input_alone(images):
     assert torch.equal(x, images) and explainer.layer_name == "2"
 
 
+def test_a_reused_explainer_searches_the_layer_again_for_each_input_size():
+    # The last spatial layer depends on the input: MaxPool2d(16) leaves 16 px at 1x1 and 64 px at 4x4.
+    # Before, the first call's choice stuck, so 64 px got layer "1" and then 16 px raised.
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(16), nn.Conv2d(4, 4, 1),
+                          nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2)).eval()
+    small, large = torch.rand(2, 3, 16, 16), torch.rand(2, 3, 64, 64)
+    for first, second, expected_layer in ((small, large, "4"), (large, small, "1")):
+        explainer = zoo.create_explainer("gradcam", model)
+        explainer(first, target=1)
+        maps = explainer(second, target=1)
+        assert explainer.layer_name == expected_layer
+        torch.testing.assert_close(maps, zoo.create_explainer("gradcam", model)(second, target=1))
+
+
 class ReusesRelu(nn.Module):
     """torchvision BasicBlock style: one ReLU module called twice in a forward."""
 

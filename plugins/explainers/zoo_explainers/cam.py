@@ -51,24 +51,26 @@ class FeatureMapExplainer(BaseExplainer):
     def __init__(self, model: nn.Module, *, target_layer: Layer | None = None, relu: bool = True,
                  normalize: bool = True, score_fn: ScoreFn | None = None) -> None:
         super().__init__(model, score_fn=score_fn)
-        self.target_layer = resolve_layer(model, target_layer)
+        self.target_layer = resolve_layer(model, target_layer)  # None: searched for at each call
+        self.last_layer = self.target_layer
         self.relu = relu
         self.normalize = normalize
 
     @property
     def layer_name(self) -> str | None:
-        """The name of the feature map used (known after the first call when it is searched for)."""
-        return None if self.target_layer is None else layer_name(self.model, self.target_layer)
+        """The name of the feature map used (by the last call, when it is searched for)."""
+        return None if self.last_layer is None else layer_name(self.model, self.last_layer)
 
     def attribute(self, images: torch.Tensor, target: Any, bag: HookBag) -> torch.Tensor:
-        if self.target_layer is None:
-            self.target_layer = find_last_spatial_layer(self.model, images)
-        store = capture(self.model, self.target_layer, bag, tuple(images.shape[-2:]),
-                        requires_grad=self.needs_gradients)
+        # Searched for at every call: which layer is the last one with a spatial output depends
+        # on the input size (a 32 px image can leave a ResNet's last stage at 1x1).
+        layer = self.target_layer or find_last_spatial_layer(self.model, images)
+        self.last_layer = layer
+        store = capture(self.model, layer, bag, tuple(images.shape[-2:]), requires_grad=self.needs_gradients)
         with torch.set_grad_enabled(self.needs_gradients):
             output = self.model(images.clone())  # the model may work in place on its input
             scores, classes = self.scores(output, target)
-            features = captured(store, self.model, self.target_layer)
+            features = captured(store, self.model, layer)
             self.check_features(features, output, classes)
             grads = None
             if self.needs_gradients:
