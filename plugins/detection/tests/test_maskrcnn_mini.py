@@ -122,6 +122,18 @@ def test_normalisation_follows_in_chans():
         maskrcnn_mini(num_classes=1)
 
 
+@pytest.mark.parametrize("kwargs, problem", [
+    ({"num_classes": 1}, "num_classes counts the background"), ({"num_classes": 2.0}, "num_classes"),
+    ({"num_classes": "3"}, "num_classes"), ({"in_chans": 0}, "in_chans must be an int >= 1"),
+    ({"in_chans": -3}, "in_chans must be an int >= 1"),
+])
+def test_bad_build_arguments_are_a_zoo_error_naming_the_argument(kwargs, problem):
+    # Before, in_chans=0 built a model that failed at its first forward pass, and num_classes=2.0
+    # or "3" gave raw TypeErrors from deep inside torch.
+    with pytest.raises(zoo.ZooError, match=problem):
+        zoo.create("maskrcnn_mini", **kwargs)
+
+
 def test_weights_round_trip_through_zoo_create(model, tmp_path):
     from safetensors.torch import save_file
 

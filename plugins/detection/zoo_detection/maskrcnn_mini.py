@@ -46,6 +46,7 @@ from torchvision.models.detection.transform import GeneralizedRCNNTransform
 from torchvision.ops import FeaturePyramidNetwork, MultiScaleRoIAlign
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
+from zoo_detection.errors import ModelConfigError
 from zoo_detection.inputs import as_image_list, check_targets
 
 __all__ = ["MaskRCNNMini", "maskrcnn_mini"]
@@ -188,16 +189,19 @@ class MaskRCNNMini(GeneralizedRCNN):
         nms_thresh: float = 0.5,
         detections_per_img: int = 50,
     ) -> None:
-        if num_classes < 2:
-            raise ValueError(f"num_classes counts the background, so it must be >= 2, got {num_classes}")
+        if not _is_int(num_classes) or num_classes < 2:
+            raise ModelConfigError(f"maskrcnn_mini: num_classes counts the background (index 0), so it must be "
+                                   f"an int >= 2 (3 object classes: num_classes=4), got {num_classes!r}")
+        if not _is_int(in_chans) or in_chans < 1:
+            raise ModelConfigError(f"maskrcnn_mini: in_chans must be an int >= 1, got {in_chans!r}")
         if len(widths) != 3 or len(anchor_sizes) != 4:
-            raise ValueError("maskrcnn_mini has three backbone stages (len(widths) == 3) and four "
-                             "pyramid levels (len(anchor_sizes) == 4)")
+            raise ModelConfigError("maskrcnn_mini has three backbone stages (len(widths) == 3) and four "
+                                   "pyramid levels (len(anchor_sizes) == 4)")
         image_mean = [0.5] * in_chans if image_mean is None else list(image_mean)
         image_std = [0.25] * in_chans if image_std is None else list(image_std)
         if len(image_mean) != in_chans or len(image_std) != in_chans:
-            raise ValueError(f"image_mean and image_std need one value per channel (in_chans={in_chans}), "
-                             f"got {len(image_mean)} and {len(image_std)}")
+            raise ModelConfigError(f"maskrcnn_mini: image_mean and image_std need one value per channel "
+                                   f"(in_chans={in_chans}), got {len(image_mean)} and {len(image_std)}")
 
         backbone = TinyBackbone(in_chans, widths, fpn_channels)
         c = backbone.out_channels
@@ -234,6 +238,10 @@ class MaskRCNNMini(GeneralizedRCNN):
         elif targets is not None:
             targets = None  # eval mode predicts; torchvision would ignore them too
         return super().forward(images, targets)
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def maskrcnn_mini(num_classes: int = 4, in_chans: int = 3, **kwargs) -> MaskRCNNMini:

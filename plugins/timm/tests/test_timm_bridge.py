@@ -84,6 +84,16 @@ def test_create_with_num_classes_and_in_chans():
         assert model(torch.randn(2, 1, 64, 64)).shape == (2, 3)
 
 
+@pytest.mark.parametrize("kwargs, problem", [
+    ({"in_chans": 0}, "in_chans must be an int >= 1, got 0"), ({"in_chans": 2.5}, "in_chans"),
+    ({"num_classes": -1}, "num_classes must be an int >= 0"), ({"num_classes": "3"}, "num_classes"),
+])
+def test_counts_timm_would_build_silently_are_refused(kwargs, problem):
+    # timm builds Conv2d(0, 64) for in_chans=0 and an Identity head for num_classes=-1.
+    with pytest.raises(zoo.ZooError, match=problem):
+        zoo.create("timm/resnet18", **kwargs)
+
+
 def test_a_tag_builds_with_that_tags_pretrained_cfg():
     model = zoo.create("timm/resnet18.tv_in1k")
     assert model.pretrained_cfg["tag"] == "tv_in1k"  # timm's preprocessing for these weights

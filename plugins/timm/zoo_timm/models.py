@@ -17,6 +17,7 @@ from typing import Any, Callable
 import timm
 
 from zoo.inputs import check_image_batch
+from zoo_timm.errors import ModelConfigError
 
 
 def create_model(arch: str, num_classes: int | None = None, in_chans: int | None = None, **kwargs: Any):
@@ -29,6 +30,7 @@ def create_model(arch: str, num_classes: int | None = None, in_chans: int | None
         raise TypeError("zoo_timm builds with pretrained=False; use zoo.create(name, pretrained=True) "
                         "or weights='file.safetensors', which load the weights through the zoo")
     kwargs.pop("pretrained", None)
+    _check_counts(arch, num_classes, in_chans)
     if num_classes is not None:
         kwargs["num_classes"] = num_classes
     if in_chans is not None:
@@ -41,6 +43,18 @@ def create_model(arch: str, num_classes: int | None = None, in_chans: int | None
     # __prepare_scriptable__ first, which hands it a copy without the check.
     model.__prepare_scriptable__ = _WithoutInputCheck(model, handle.id)
     return model
+
+
+def _check_counts(arch: str, num_classes, in_chans) -> None:
+    """timm builds ``in_chans=0`` (a conv with no input) and ``num_classes=-1`` (no head) silently."""
+    def is_int(value):
+        return isinstance(value, int) and not isinstance(value, bool)
+
+    if num_classes is not None and not (is_int(num_classes) and num_classes >= 0):
+        raise ModelConfigError(f"timm/{arch}: num_classes must be an int >= 0 (0: no head, pooled features), "
+                               f"got {num_classes!r}")
+    if in_chans is not None and not (is_int(in_chans) and in_chans >= 1):
+        raise ModelConfigError(f"timm/{arch}: in_chans must be an int >= 1, got {in_chans!r}")
 
 
 class _InputCheck:

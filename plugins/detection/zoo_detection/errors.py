@@ -1,0 +1,8 @@
+"""Typed errors of the detection plugin."""
+
+from zoo.errors import ZooError
+
+
+class ModelConfigError(ZooError, ValueError):
+    """``maskrcnn_mini`` was asked for a configuration it cannot build (too few classes, no input
+    channels, per-channel statistics of the wrong length, other stage or level counts)."""
