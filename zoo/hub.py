@@ -35,6 +35,7 @@ from zoo.errors import (
     HubOfflineError,
     HubRevisionNotFoundError,
     HubUnavailableError,
+    WeightsError,
 )
 from zoo.specs import PretrainedCfg
 
@@ -80,7 +81,9 @@ def fetch(cfg: PretrainedCfg, revision: str | None = None, *, tqdm_class=None) -
     """
     settings = HubSettings.from_env()
     rev = revision or cfg.revision
+    ref = _ref_path(cfg, rev, settings)
     for _ in range(1 if settings.offline else 2):
+        ref_before = _read_ref(ref)
         path = _cached_or_downloaded(cfg, rev, settings, tqdm_class)
         try:
             if cfg.sha256 and rev == cfg.revision:
@@ -90,6 +93,9 @@ def fetch(cfg: PretrainedCfg, revision: str | None = None, *, tqdm_class=None) -
             return path
         except FileNotFoundError:
             continue  # another process evicted it between our download and our check: once more
+        except WeightsError:  # refused (ChecksumError included): the cache keeps what it had
+            _restore_ref(ref, ref_before)
+            raise
     raise HubDownloadError(_redact(
         f"{_what(cfg, rev)} disappeared from the cache at {settings.cache_dir} while it was being checked: "
         "another process found it did not match and removed it. Run the call again; if it keeps failing, "
@@ -113,7 +119,7 @@ def _cached_or_downloaded(cfg: PretrainedCfg, rev: str, settings: HubSettings, t
 def check_header(path: str | Path) -> None:
     """Without a pinned sha256, at least refuse a file that is not whole safetensors (truncated,
     a pickle, garbage), and evict it so that the next call downloads it again."""
-    from zoo.weights import WeightsError, read_header
+    from zoo.weights import read_header
 
     if not os.path.exists(path):
         raise FileNotFoundError(path)
@@ -198,6 +204,36 @@ def _what(cfg: PretrainedCfg, rev: str) -> str:
     return f"{cfg.hf_hub_id}/{cfg.filename} (revision {rev!r})"
 
 
+def _ref_path(cfg: PretrainedCfg, rev: str, settings: HubSettings) -> Path:
+    """``refs/<rev>`` of the repository's cache folder: the commit a branch name resolves to offline."""
+    from huggingface_hub.file_download import repo_folder_name
+
+    return Path(settings.cache_dir) / repo_folder_name(repo_id=cfg.hf_hub_id, repo_type="model") / "refs" / rev
+
+
+def _read_ref(ref: Path) -> str | None:
+    try:
+        return ref.read_text()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _restore_ref(ref: Path, before: str | None) -> None:
+    """Put ``refs/<rev>`` back as it was before a download whose file was refused.
+
+    The download moved the branch to the server's new commit; left so, an offline call would look
+    for the refused file there and report nothing cached, although the verified file of the commit
+    the ref named before is still in the cache.
+    """
+    try:
+        if before is None:
+            ref.unlink(missing_ok=True)
+        elif _read_ref(ref) != before:
+            ref.write_text(before)
+    except OSError:  # a read-only cache: the download could not have moved it either
+        pass
+
+
 def _from_cache(cfg: PretrainedCfg, rev: str, settings: HubSettings) -> Path | None:
     from huggingface_hub import try_to_load_from_cache  # a file-system look-up only, no HTTP client
 
@@ -222,7 +258,12 @@ def _download(cfg: PretrainedCfg, rev: str, settings: HubSettings, tqdm_class) -
             cached = _fallback_to_cache(cfg, rev, settings, f"the server answered {status}")
             if cached is not None:
                 return cached
-        raise _classify_http(exc, cfg, rev, settings) from None
+        error = _classify_http(exc, cfg, rev, settings)
+        if isinstance(error, HubUnavailableError):  # e.g. HF_ENDPOINT is some other web server
+            cached = _fallback_to_cache(cfg, rev, settings, f"the server answered {status} and is not a Hub")
+            if cached is not None:
+                return cached
+        raise error from None
     except (httpx2.TimeoutException, httpx2.TransportError, FileMetadataError) as exc:
         reason = _reason(exc, settings)
         cached = _fallback_to_cache(cfg, rev, settings, reason)
@@ -343,6 +384,10 @@ def _classify_http(exc, cfg: PretrainedCfg, rev: str, settings: HubSettings) -> 
                                                         settings))
     if status == 401:
         return HubAuthError(_redact(f"{where}: {detail}. Set HF_TOKEN if the repository is private."))
+    if status == 404:  # no error code a Hub or olah sends, and the /api routes could not tell either
+        return HubUnavailableError(_unavailable_message(
+            where, f"the endpoint answered 404 ({detail}) without saying what is missing, and its /api "
+            "routes do not answer: it does not look like a Hub or a Hub mirror (check HF_ENDPOINT)", settings))
     return HubError(_redact(f"{where}: {detail}"))
 
 

@@ -227,3 +227,34 @@ def test_hanging_download_times_out_as_configured(hub, monkeypatch):
     assert weight_files(hub.cache) == []
     monkeypatch.setenv("HF_ENDPOINT", hub.server.endpoint)
     zoo.create("hubtest_seg.toy", pretrained=True)
+
+
+class NotAHub(_Handler):
+    """Some other web server: 404 for every path, without the error codes a Hub sends."""
+
+    def _answer(self):
+        body = b"<html>404 File not found</html>"
+        self.send_response(404)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    do_GET = do_HEAD = _answer
+
+
+def test_an_endpoint_that_is_not_a_hub_says_so_and_falls_back_to_the_cache(hub, monkeypatch, caplog):
+    # Before, a bare 404 was a plain HubError naming nothing to set, even with the file cached.
+    NotAHub.release = threading.Event()
+    with tiny_server(NotAHub) as endpoint:
+        monkeypatch.setenv("HF_ENDPOINT", endpoint)
+        with pytest.raises(HubUnavailableError) as info:
+            zoo.create("hubtest_seg.toy", pretrained=True)
+        message = str(info.value)
+        assert "does not look like a Hub" in message and "HF_ENDPOINT" in message and endpoint in message
+        monkeypatch.setenv("HF_ENDPOINT", hub.server.endpoint)
+        zoo.create("hubtest_seg.toy", pretrained=True)
+        monkeypatch.setenv("HF_ENDPOINT", endpoint)
+        zoo.create("hubtest_seg.toy", pretrained=True)
+    assert "using the cached copy" in caplog.text

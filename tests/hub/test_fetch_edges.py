@@ -122,3 +122,29 @@ class _Weightless:
     @zoo.hookimpl
     def zoo_architectures(self):
         return [zoo.ArchitectureSpec("weightless_net", "classification", builder="m:f")]
+
+
+def test_a_refused_republished_file_leaves_the_cached_one_usable_offline(tmp_path, monkeypatch):
+    """A mirror's new commit holds other bytes than the pinned sha256: refused, and refs/main
+    is put back, so the verified copy of the earlier commit still serves offline. Before, the
+    branch stayed on the refused commit and offline use said nothing was cached."""
+    from zoo.errors import ChecksumError
+    from zoo.hub_server import build_mirrors
+    from zoo.testing.hub_fixture import make_card, register_hubtest, seeded_state, use_hub
+
+    cards, cache = tmp_path / "cards", tmp_path / "hf-cache"
+    card, sha = make_card(cards, "hubtest_seg.repub", seeded_state(3), hf_hub_id="zoo-tests/hubtest_seg.repub")
+    register_hubtest({"repub": dict(hf_hub_id="zoo-tests/hubtest_seg.repub", sha256=sha, num_classes=3)})
+    cfg = zoo.model_info("hubtest_seg").pretrained["repub"]
+    with HubServer(cards, cache_dir=tmp_path / "serve") as server:
+        use_hub(monkeypatch, server.endpoint, cache)
+        good = zoo_hub.fetch(cfg).read_bytes()
+        refs = list(cache.rglob("refs/main"))
+        commit = refs[0].read_text()
+        make_card(cards, "hubtest_seg.repub", seeded_state(4), hf_hub_id="zoo-tests/hubtest_seg.repub")
+        build_mirrors(cards, server.cache_dir)  # the mirror's main moves to a commit with other weights
+        with pytest.raises(ChecksumError):
+            zoo_hub.fetch(cfg)
+        assert refs[0].read_text() == commit
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert zoo_hub.fetch(cfg).read_bytes() == good
