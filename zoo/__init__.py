@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from zoo.errors import (
     AmbiguousNameError,
+    ArgumentError,
     BuilderError,
     ChecksumError,
     HubAuthError,
@@ -62,7 +63,7 @@ def model_info(name: str) -> ModelInfo:
 
 
 __all__ = [
-    "AmbiguousNameError", "ArchitectureSpec", "BuilderError", "ChecksumError", "Explainer", "ExplainerSpec",
+    "AmbiguousNameError", "ArchitectureSpec", "ArgumentError", "BuilderError", "ChecksumError", "Explainer", "ExplainerSpec",
     "HubAuthError", "HubDownloadError", "HubError", "HubNotFoundError", "HubOfflineError",
     "HubRevisionNotFoundError", "HubUnavailableError", "InputError", "ModelInfo", "PluginWarning",
     "PretrainedCfg", "UnknownExplainerError", "UnknownModelError", "UnknownNameError", "UnknownTagError",

@@ -38,6 +38,11 @@ class AmbiguousNameError(ZooError, ValueError):
     """Two plugins registered the same name and nothing says which one to use."""
 
 
+class ArgumentError(ZooError, ValueError):
+    """An argument that cannot apply: ``revision=`` without a Hub download, an unknown ``task=``,
+    an image or map of the wrong shape for an overlay."""
+
+
 class BuilderError(ZooError, TypeError):
     """A spec's builder could not be imported, or returned the wrong kind of object."""
 

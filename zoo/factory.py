@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from zoo.errors import BuilderError
+from zoo.errors import ArgumentError, BuilderError
 from zoo.registry import get_registry, import_builder
 
 
@@ -30,8 +30,8 @@ def create(name: str, pretrained: bool = False, *, num_classes: int | None = Non
     Returns the model; in eval mode when weights were loaded, as built otherwise.
     """
     if revision is not None and not (pretrained and weights is None):
-        raise ValueError(f"revision={revision!r} selects a Hub revision, so it needs pretrained=True "
-                         "and no weights= file; drop it, or pass pretrained=True.")
+        raise ArgumentError(f"revision={revision!r} selects a Hub revision, so it needs pretrained=True "
+                            "and no weights= file; drop it, or pass pretrained=True.")
     # With a local file, an architecture without tags needs no default tag.
     spec, plugin, tag = get_registry().resolve(name, pretrained=pretrained and weights is None)
     cfg = spec.pretrained[tag] if tag else None

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from zoo.errors import ArgumentError
+
 
 def overlay(image: Any, heatmap: Any, *, alpha: float = 0.5, cmap: str | None = None, normalize: bool = True,
             symmetric: bool | None = None):
@@ -32,11 +34,11 @@ def overlay(image: Any, heatmap: Any, *, alpha: float = 0.5, cmap: str | None = 
     from PIL import Image
 
     if not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+        raise ArgumentError(f"alpha must be in [0, 1], got {alpha}")
     base = _to_rgb(image)
     values = np.nan_to_num(_to_numpy(heatmap).astype(np.float32).squeeze())
     if values.ndim != 2:
-        raise ValueError(f"heatmap must be (H, W), got shape {values.shape}; pass one map, e.g. maps[0]")
+        raise ArgumentError(f"heatmap must be (H, W), got shape {values.shape}; pass one map, e.g. maps[0]")
     if symmetric is None:
         symmetric = normalize and values.min() < 0 < values.max()
     if symmetric:
@@ -53,7 +55,7 @@ def overlay(image: Any, heatmap: Any, *, alpha: float = 0.5, cmap: str | None = 
     try:
         colormap = matplotlib.colormaps[cmap]
     except KeyError:
-        raise ValueError(f"unknown matplotlib colormap {cmap!r}, e.g. 'jet', 'viridis', 'inferno'") from None
+        raise ArgumentError(f"unknown matplotlib colormap {cmap!r}, e.g. 'jet', 'viridis', 'inferno'") from None
     heat = Image.fromarray(colormap(np.clip(values, 0.0, 1.0), bytes=True)[..., :3])
     return Image.blend(base, heat, alpha)
 
@@ -79,7 +81,7 @@ def _to_rgb(image: Any):
     if array.ndim == 3 and array.shape[-1] == 1:
         array = array[..., 0]
     if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[-1] not in (3, 4)):
-        raise ValueError(f"image must be (H, W), (H, W, 3) or a (C, H, W) tensor, got shape {array.shape}")
+        raise ArgumentError(f"image must be (H, W), (H, W, 3) or a (C, H, W) tensor, got shape {array.shape}")
     if array.dtype != np.uint8:
         array = array.astype(np.float32)
         if array.max(initial=0.0) <= 1.0:

@@ -31,6 +31,7 @@ import pluggy
 from zoo import hookspecs
 from zoo.errors import (
     AmbiguousNameError,
+    ArgumentError,
     BuilderError,
     UnknownExplainerError,
     UnknownModelError,
@@ -233,7 +234,7 @@ class Registry:
         if pretrained:  # as in timm, a pattern without a tag part matches all tags: "resnet18" -> "resnet18.*"
             patterns += [p + ".*" for p in patterns if "." not in p]
         if task is not None and task not in TASKS:
-            raise ValueError(f"unknown task {task!r}; choose from {', '.join(TASKS)}")
+            raise ArgumentError(f"unknown task {task!r}; choose from {', '.join(TASKS)}")
         names = []
         for name, entries in self._architectures.items():
             for spec in (e.spec for e in entries):  # on a conflict, every claim's task and tags

@@ -12,6 +12,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from zoo.errors import ArgumentError
+
 
 def class_colours(num_classes: int) -> list[tuple[int, int, int]]:
     """One distinct RGB colour per class index, from a matplotlib colormap."""
@@ -44,7 +46,7 @@ def overlay_segmentation(image: Any, mask: Any, class_names: Sequence[str], *, a
     base = _to_rgb(image)
     mask = _to_numpy(mask).astype(np.int64)
     if mask.shape != (base.height, base.width):
-        raise ValueError(f"mask shape {mask.shape} does not match the image size {(base.height, base.width)}")
+        raise ArgumentError(f"mask shape {mask.shape} does not match the image size {(base.height, base.width)}")
     num_classes = max(len(class_names), int(mask.max(initial=0)) + 1)
     palette = np.array(class_colours(num_classes), dtype=np.uint8)
     coloured = Image.blend(base, Image.fromarray(palette[mask]), alpha)
@@ -142,5 +144,5 @@ def _to_rgb(image: Any) -> Image.Image:
         return image.convert("RGB")
     array = _to_numpy(image)
     if array.dtype != np.uint8:
-        raise ValueError(f"expected a PIL image or a uint8 (H, W[, 3]) array, got {array.dtype} {array.shape}")
+        raise ArgumentError(f"expected a PIL image or a uint8 (H, W[, 3]) array, got {array.dtype} {array.shape}")
     return Image.fromarray(array).convert("RGB")

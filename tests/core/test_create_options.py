@@ -60,8 +60,9 @@ def test_a_local_file_needs_no_default_tag(weights):
 
 def test_revision_without_a_hub_download_is_refused(weights):
     for kwargs in ({}, {"weights": weights}):
-        with pytest.raises(ValueError, match="revision='v1'.*pretrained=True"):
+        with pytest.raises(zoo.ArgumentError, match="revision='v1'.*pretrained=True") as info:
             zoo.create("tiny", revision="v1", **kwargs)
+        assert isinstance(info.value, ValueError)  # a ZooError, and what a caller would catch
 
 
 def test_an_empty_tag_is_an_unknown_tag():
@@ -70,8 +71,9 @@ def test_an_empty_tag_is_an_unknown_tag():
 
 
 def test_an_unknown_task_is_refused_with_the_known_ones():
-    with pytest.raises(ValueError, match="unknown task 'clasification'.*classification"):
+    with pytest.raises(zoo.ArgumentError, match="unknown task 'clasification'.*classification") as info:
         zoo.list_models(task="clasification")
+    assert isinstance(info.value, ValueError)
 
 
 def test_a_directory_is_not_a_weights_file(tmp_path):

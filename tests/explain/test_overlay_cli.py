@@ -37,9 +37,9 @@ def test_overlay_inputs_and_blending():
     assert [drawn.getpixel((x, y))[0] for y in range(2) for x in range(2)] == [0, 128, 192, 255]
     assert zoo.overlay(np.zeros((2, 2, 3), np.uint8), signed, alpha=1.0).getpixel((1, 0)) == \
         zoo.overlay(np.zeros((2, 2, 3), np.uint8), signed, alpha=1.0, cmap="bwr").getpixel((1, 0))
-    with pytest.raises(ValueError, match="colormap"):
+    with pytest.raises(zoo.ArgumentError, match="colormap"):
         zoo.overlay(image, heat, cmap="nope")
-    with pytest.raises(ValueError, match=r"\(H, W\)"):
+    with pytest.raises(zoo.ArgumentError, match=r"\(H, W\)"):
         zoo.overlay(image, torch.rand(2, 5, 10))
 
 
