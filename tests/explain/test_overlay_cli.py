@@ -138,3 +138,12 @@ def test_cli_inputs_sharing_a_file_name_do_not_overwrite_each_other(digits_weigh
                        str(out / "digit-3-gradcam.png")]
     assert not np.array_equal(np.asarray(Image.open(out / "digit-gradcam.png")),
                               np.asarray(Image.open(out / "digit-2-gradcam.png")))
+
+
+def test_cli_a_method_that_does_not_declare_the_models_task_is_a_usage_error(digits_weights, capsys):
+    # Before, cam on a segmenter failed inside the explainer with a traceback.
+    _, images = digits_weights
+    assert main(["explain", "unet", images[0], "--method", "cam"]) == 2
+    err = capsys.readouterr().err
+    assert "method 'cam' explains classification models" in err and "semantic_segmentation" in err
+    assert "gradcam" in err and "Traceback" not in err

@@ -76,6 +76,7 @@ def _run(args: argparse.Namespace) -> int:
     if spec.task not in SUPPORTED_TASKS:
         raise ExplainCommandError(f"{spec.name} is an {spec.task} model; zoo explain explains "
                                   f"{' and '.join(SUPPORTED_TASKS)} models")
+    _check_method_fits(args.method, spec.task)
     missing = [p for p in args.images if not Path(p).is_file()]
     if missing:
         raise ExplainCommandError(f"no such image file: {', '.join(missing)}")
@@ -137,6 +138,24 @@ def _option(text: str):
         return key, ast.literal_eval(value)
     except (ValueError, SyntaxError):
         return key, value  # a plain string, e.g. target_layer=layer4
+
+
+def _check_method_fits(method: str, task: str) -> None:
+    """A method whose ExplainerSpec.tasks leaves out the model's task is a usage error naming those that fit."""
+    from zoo.registry import get_registry
+
+    registry = get_registry()
+    tasks = registry.explainer(method)[0].tasks
+    if task not in tasks:
+        fitting = []
+        for name in registry.list_explainers():
+            try:
+                if task in registry.explainer(name)[0].tasks:
+                    fitting.append(name)
+            except ZooError:  # a name two plugins claim: not offered
+                continue
+        raise ExplainCommandError(f"method {method!r} explains {' and '.join(tasks)} models (its ExplainerSpec.tasks), "
+                                  f"and this is a {task} model; methods for it: {', '.join(fitting) or 'none'}")
 
 
 def _explainer(method: str, model, options: dict):
