@@ -78,6 +78,13 @@ def test_explain_goes_through_the_registry():
         zoo.create_explainer("sample_one", model)
 
 
+def test_an_option_no_explainer_class_takes_is_refused_not_ignored():
+    # sample_ones subclasses zoo.Explainer without options of its own; a typo used to vanish.
+    model = zoo.create("sample_classifier")
+    with pytest.raises(TypeError, match="OnesExplainer takes no option 'targt_layer'"):
+        zoo.create_explainer("sample_ones", model, targt_layer="conv")
+
+
 def test_bad_names_are_rejected():
     for bad in ("", None):
         with pytest.raises(zoo.UnknownModelError):
