@@ -15,7 +15,8 @@ def _registry():
     plugin = types.SimpleNamespace(
         zoo_architectures=zoo.hookimpl(lambda: [
             zoo.ArchitectureSpec(name=f"timm/net{i}", task="classification", builder="x:y") for i in range(3)
-        ] + [zoo.ArchitectureSpec(name="unet_like", task="semantic_segmentation", builder="x:y")]),
+        ] + [zoo.ArchitectureSpec(name="unet_like", task="semantic_segmentation", builder="x:y",
+                                  pretrained={"sometag": zoo.PretrainedCfg("org/unet_like.sometag")})]),
         zoo_explainers=zoo.hookimpl(lambda: [zoo.ExplainerSpec(name="cam_like", builder="x:y")]),
     )
     registry = Registry()
@@ -37,6 +38,12 @@ def test_plugin_and_patterns_select_models_and_explainers():
     kinds = {s.name: s.kind for s in select(["*_like"], registry=_registry()).subjects}
     assert kinds == {"unet_like": "model", "cam_like": "explainer"}
     assert [s.name for s in select(["fake-dist:unet_like.sometag"], registry=_registry()).subjects] == ["unet_like"]
+
+
+def test_a_tag_the_architecture_lacks_is_an_unknown_name_listing_its_tags():
+    # Before, the tag part was dropped: `zoo check unet_like.nosuch` checked unet_like and passed.
+    with pytest.raises(zoo.UnknownNameError, match="no pretrained tag matching 'nosuch'; its tags: sometag"):
+        select(["unet_like.nosuch"], registry=_registry())
 
 
 def test_unknown_names_are_typed_errors_with_hints():

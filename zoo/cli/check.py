@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         warnings.simplefilter("ignore", PluginWarning)  # broken plugins are reported as failures below
         selection = select(args.names, all=args.all, plugins=args.plugin)
 
-    label_width = max([len(f"{s.kind} {s.name}") for s in selection.subjects] + [20])
+    label_width = max([len(f"{s.kind} {s.label}") for s in selection.subjects] + [20])
     check_width = max(len(c.name) for c in all_checks())
     row = f"{{:<{label_width}}}  {{:<{check_width}}}  {{:<4}}  {{:>6}}  {{}}"
     print(row.format("subject", "check", "res", "time", "note"))

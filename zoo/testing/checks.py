@@ -47,7 +47,11 @@ def check(name: str, kind: str, clause: str, tasks: tuple[str, ...] | None = Non
 
 def all_checks(kind: str | None = None) -> list[Check]:
     """Every check, in definition order (loading the modules that define them)."""
-    from zoo.testing import explainer_checks, model_checks  # noqa: F401 - registers the checks
+    from zoo.testing import (  # noqa: F401 - registers the checks, registration first
+        registration_checks,
+        explainer_checks,
+        model_checks,
+    )
 
     return [c for c in _CHECKS.values() if kind is None or c.kind == kind]
 

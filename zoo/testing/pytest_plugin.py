@@ -64,7 +64,7 @@ class ZooCheckItem(pytest.Item):
                 self.subject.release()
 
     def reportinfo(self):
-        return self.path, None, f"zoo check {self.subject.kind} {self.subject.name}: {self.check.name}"
+        return self.path, None, f"zoo check {self.subject.kind} {self.subject.label}: {self.check.name}"
 
 
 class BrokenPluginItem(pytest.Item):
@@ -98,7 +98,7 @@ def pytest_collection_modifyitems(session, config, items) -> None:
            for plugin in selection.broken_plugins]
     for subject in selection.subjects:
         checks = checks_for(subject)
-        new += [ZooCheckItem.from_parent(parent, name=f"{subject.name}::{check.name}", subject=subject,
+        new += [ZooCheckItem.from_parent(parent, name=f"{subject.label}::{check.name}", subject=subject,
                                          check=check, last=i == len(checks) - 1) for i, check in enumerate(checks)]
     # reported like any collected node, so pytest's "collected N items" counts them
     config.hook.pytest_collectreport(report=pytest.CollectReport(parent.nodeid, "passed", None, new))

@@ -30,10 +30,15 @@ class ModelSubject:
     plugin: PluginRecord | None = None
     kind: str = MODEL
     _base: Any = field(default=None, repr=False)
+    qualified: bool = False  # another plugin registers the name too: shown as dist:name
 
     @property
     def name(self) -> str:
         return self.spec.name
+
+    @property
+    def label(self) -> str:
+        return _label(self)
 
     @property
     def task(self) -> str:
@@ -132,10 +137,15 @@ class ExplainerSubject:
     spec: Any
     plugin: PluginRecord | None = None
     kind: str = EXPLAINER
+    qualified: bool = False  # another plugin registers the name too: shown as dist:name
 
     @property
     def name(self) -> str:
         return self.spec.name
+
+    @property
+    def label(self) -> str:
+        return _label(self)
 
     @property
     def tasks(self) -> tuple[str, ...]:
@@ -151,6 +161,11 @@ class ExplainerSubject:
 
         builder = import_builder(self.spec.builder, f"{self.distribution}:{self.name}")
         return builder(model, **kwargs)
+
+
+def _label(subject) -> str:
+    """The name rows and test ids show: ``dist:name`` where two plugins register the name."""
+    return f"{subject.distribution}:{subject.name}" if subject.qualified else subject.name
 
 
 def rejected(pattern: str, registry: Registry, qualifier: str = "") -> list[PluginRecord]:
@@ -193,7 +208,8 @@ def select(names: list[str] = (), *, all: bool = False, plugins: list[str] = (),
         if key not in seen:
             seen.add(key)
             cls = ModelSubject if kind == MODEL else ExplainerSubject
-            selection.subjects.append(cls(spec=spec, plugin=plugin))
+            claims = registry.candidates(spec.name) if kind == MODEL else registry.explainer_candidates(spec.name)
+            selection.subjects.append(cls(spec=spec, plugin=plugin, qualified=len(claims) > 1))
 
     def entries():
         for name in registry.list_models("*"):
@@ -221,16 +237,18 @@ def select(names: list[str] = (), *, all: bool = False, plugins: list[str] = (),
                                 f"see `zoo doctor` for the installed ones.")
     for raw in names:
         matched = False
-        arch = raw.split(":")[-1].split(".")[0]
-        qualifier = raw.rpartition(":")[0]
+        qualifier, _, bare = raw.rpartition(":")
+        arch, _, tag = bare.partition(".")
         for kind, spec, plugin in entries():
             if qualifier and normalize_distribution(qualifier) not in {
                     normalize_distribution(plugin.distribution), normalize_distribution(plugin.name)}:
                 continue
-            if fnmatch.fnmatchcase(spec.name, arch):
+            if fnmatch.fnmatchcase(spec.name, arch) and (
+                    not tag or any(fnmatch.fnmatchcase(t, tag) for t in getattr(spec, "pretrained", {}))):
                 add(kind, spec, plugin)
                 matched = True
-        for plugin in rejected(arch, registry, qualifier):
+        # a rejected spec's name may hold a dot (the very reason it was rejected)
+        for plugin in rejected(arch, registry, qualifier) + (rejected(bare, registry, qualifier) if tag else []):
             if not any((p.name, p.distribution) == (plugin.name, plugin.distribution)
                        for p in selection.broken_plugins):
                 selection.broken_plugins.append(plugin)
@@ -239,6 +257,10 @@ def select(names: list[str] = (), *, all: bool = False, plugins: list[str] = (),
             import difflib
 
             known = [spec.name for _, spec, _ in entries()]
+            if tag and arch in known:
+                tags = sorted({t for _, spec, _ in entries() if spec.name == arch for t in spec.pretrained})
+                raise UnknownModelError(f"{arch!r} has no pretrained tag matching {tag!r}; its tags: "
+                                        f"{', '.join(tags) or 'none'}. See `zoo list --pretrained {arch}`.")
             close = difflib.get_close_matches(arch, known, n=5, cutoff=0.6)
             hint = f" Did you mean: {', '.join(close)}?" if close else ""
             raise UnknownModelError(f"no registered model or explainer matches {raw!r}.{hint} See `zoo list`.")
