@@ -99,3 +99,14 @@ def test_a_spec_the_registry_rejected_is_reported_by_name_and_pattern(plugin_pac
             assert plugin.errors == ["zoo_architectures(): invalid spec skipped: rejected_segmenter.toy: "
                                      "hf_hub_id 'just-a-name' is not of the form 'org/name'"]
         assert select(["half_*"]).broken_plugins == []  # other names of that plugin: nothing to report
+
+
+def test_a_rejected_dotted_name_is_reported_with_the_registrys_reason():
+    # Before, "bad.dotted" was read as architecture "bad", tag "dotted": "Did you mean ...?".
+    plugin = types.SimpleNamespace(zoo_architectures=zoo.hookimpl(lambda: [
+        zoo.ArchitectureSpec(name="bad.dotted", task="semantic_segmentation", builder="x:y")]))
+    registry = Registry()
+    with pytest.warns(zoo.PluginWarning):
+        registry.register(plugin, "fake", "fake-dist")
+    selection = select(["bad.dotted"], registry=registry)
+    assert selection.subjects == [] and "no dots" in "; ".join(selection.broken_plugins[0].errors)
