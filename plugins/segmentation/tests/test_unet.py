@@ -54,14 +54,16 @@ def test_decoder_concatenates_the_encoder_skip():
     assert not torch.allclose(clean, perturbed)
 
 
-def test_batch_of_one_with_a_1x1_bottleneck_in_training_is_an_input_error():
-    from zoo.inputs import InputError
-
+def test_batch_of_one_with_a_1x1_bottleneck_trains():
+    # #3: any H, W, never fail. Before, a lone 16x16 image in training raised (BatchNorm has no
+    # batch statistics on a 1x1 bottleneck); it is now padded to a 1x2 one and cropped back.
     torch.manual_seed(0)
     model = UNet(num_classes=2, base_width=4, depth=4).train()  # bottleneck at stride 16
-    with pytest.raises(InputError, match="batches of >= 2 images or on images larger than 16 px"):
-        model(torch.rand(1, 3, 16, 16))
+    x = torch.rand(1, 3, 16, 16)
+    out = model(x)
+    assert out.shape == (1, 2, 16, 16) and torch.isfinite(out).all()
+    out.sum().backward()
+    assert all(p.grad is not None for p in model.parameters())
     assert model(torch.rand(2, 3, 16, 16)).shape == (2, 2, 16, 16)
-    assert model(torch.rand(1, 3, 32, 32)).shape == (1, 2, 32, 32)
     with torch.no_grad():
-        assert model.eval()(torch.rand(1, 3, 16, 16)).shape == (1, 2, 16, 16)
+        assert model.eval()(x).shape == (1, 2, 16, 16)

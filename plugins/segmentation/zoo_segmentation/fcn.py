@@ -54,11 +54,11 @@ from zoo_segmentation.errors import ModelConfigError
 from zoo_segmentation.feature_grid import CELL_CENTRED, GRIDS, grid_of, measure_offsets
 from zoo_segmentation.layers import (
     MIN_INPUT_SIZE,
-    check_batchnorm_map,
     check_positive_ints,
     conv_stack,
     crop_to,
     init_weights,
+    pad_for_batch_statistics,
     pad_to_multiple,
 )
 
@@ -310,12 +310,12 @@ class FCN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_image_batch(x, in_chans=self.in_chans, min_size=MIN_INPUT_SIZE, owner=type(self).__name__)
+        height, width = x.shape[-2:]
+        x = pad_to_multiple(x, self.backbone.reduction)
         if self.training and isinstance(self.backbone, TimmBackbone):
             # a timm encoder's last stage (BatchNorm in ResNets, EfficientNets...) runs at stride 32;
             # the VGG stack's deepest BatchNorm runs at stride 16, never on a 1x1 map
-            check_batchnorm_map(x, 32, self.backbone, type(self).__name__)
-        height, width = x.shape[-2:]
-        x = pad_to_multiple(x, self.backbone.reduction)
+            x = pad_for_batch_statistics(x, 32, self.backbone)
         return crop_to(self.decode(self.forward_features(x)), height, width)
 
 

@@ -7,7 +7,6 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from zoo.inputs import InputError
 from zoo_segmentation.errors import ModelConfigError
 
 # Smallest H or W the models accept. The contract promises any H, W >= 32; we take strips down to
@@ -80,18 +79,18 @@ def check_positive_ints(owner: str, **values) -> None:
                                    f"of them), got {value!r}")
 
 
-def check_batchnorm_map(x: torch.Tensor, stride: int, module: nn.Module, owner: str) -> None:
-    """Raise :class:`InputError` where training BatchNorm would fail on a 1x1 map.
+def pad_for_batch_statistics(x: torch.Tensor, stride: int, module: nn.Module) -> torch.Tensor:
+    """Widen a lone padded image by ``stride`` more zero columns where training BatchNorm needs it.
 
-    ``module`` runs at ``stride`` on the input padded to a multiple of it, so a batch of one
-    image no larger than ``stride`` on both sides reaches it as one value per channel, and a
-    train-mode BatchNorm there has no batch statistics (torch raises a bare ValueError). Skipped
-    when none of ``module``'s BatchNorms is in training mode (eval, or frozen BN).
+    ``module`` runs at ``stride`` on ``x`` (already padded to a multiple of it), so a batch of one
+    image of ``stride`` x ``stride`` reaches it as one value per channel, where a train-mode
+    BatchNorm has no batch statistics (torch raises). With one more cell of padding its map is
+    1x2; the caller crops the output to the input size as for any padding, so the result keeps
+    the input's shape. Nothing changes in eval mode or for frozen BatchNorm.
     """
     n, _, h, w = x.shape
     if n != 1 or h > stride or w > stride:
-        return
+        return x
     if any(m.training for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)):
-        raise InputError(f"{owner}: in training mode, a batch of one {h}x{w} image gives a 1x1 map at stride "
-                         f"{stride}, where BatchNorm has no batch statistics; train on batches of >= 2 images "
-                         f"or on images larger than {stride} px on one side (or call model.eval() to predict)")
+        return F.pad(x, (0, stride))
+    return x

@@ -8,7 +8,7 @@ instead of valid ones, so no cropping of skips is needed; BatchNorm after every 
 depth configurable (the paper is ``base_width=64, depth=4``). Inputs of any size >= 16 are
 zero-padded to a multiple of ``2**depth`` and the logits cropped back. In training, a batch of
 one image no larger than ``2**depth`` px on both sides (16x16 for ``depth=4``) would give
-BatchNorm a 1x1 bottleneck: that raises an InputError asking for a batch of >= 2.
+BatchNorm a 1x1 bottleneck, so it is padded one ``2**depth`` wider (a 1x2 bottleneck).
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ from zoo.inputs import check_image_batch
 from zoo_segmentation.errors import ModelConfigError
 from zoo_segmentation.layers import (
     MIN_INPUT_SIZE,
-    check_batchnorm_map,
     check_positive_ints,
     conv_stack,
     crop_to,
     init_weights,
+    pad_for_batch_statistics,
     pad_to_multiple,
 )
 
@@ -102,10 +102,10 @@ class UNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_image_batch(x, in_chans=self.in_chans, min_size=MIN_INPUT_SIZE, owner=type(self).__name__)
-        if self.training:  # the bottleneck's BatchNorm runs at stride 2**depth
-            check_batchnorm_map(x, 2**self.depth, self.down[-1], type(self).__name__)
         height, width = x.shape[-2:]
         x = pad_to_multiple(x, 2**self.depth)
+        if self.training:  # the bottleneck's BatchNorm runs at stride 2**depth
+            x = pad_for_batch_statistics(x, 2**self.depth, self.down[-1])
 
         skips = [self.stem(x)]  # [(N, w0, H, W), (N, w1, H/2, W/2), ...]
         for block in self.down:
