@@ -59,3 +59,43 @@ def test_a_target_ignoring_explainer_is_still_caught(task):
             _classification_targets(blind, model, x)
         else:
             _segmentation_targets(blind, model, x)
+
+
+class _NaNOnFirstImage:
+    """Gradient saliency that honours its targets, but whose first image's map is NaN."""
+
+    normalize = False
+
+    def __init__(self, model, **kwargs):
+        self.model = model
+
+    def __call__(self, images, target=None):
+        import torch
+
+        x = images.detach().clone().requires_grad_(True)
+        with torch.enable_grad():
+            logits = self.model(x)
+            if target is None:
+                target = logits.argmax(1).tolist()
+            targets = torch.as_tensor(target if isinstance(target, list) else [target] * len(x))
+            if len(targets) != len(x):
+                raise ValueError(f"{len(targets)} targets for {len(x)} images")
+            grad, = torch.autograd.grad(logits.gather(1, targets[:, None]).sum(), x)
+        maps = grad.abs().amax(1)
+        maps[0] = float("nan")
+        return maps
+
+
+def test_nan_maps_are_blamed_on_nan_not_on_the_clause_a_check_compares():
+    # Before: explainer_targets said "changing image 1's target changed image 0's map" and
+    # explainer_batch "differs by up to nan": NaN != NaN.
+    import zoo
+    from zoo.testing import FAIL, ExplainerSubject, get_check, run_check
+
+    subject = ExplainerSubject(spec=zoo.ExplainerSpec(name="nan_maps", builder=_NaNOnFirstImage,
+                                                      tasks=("classification",)))
+    output = run_check(get_check("explainer_output"), subject)
+    assert output.status == FAIL and "non-finite values" in output.message, output.message
+    for name in ("explainer_targets", "explainer_batch", "explainer_determinism"):
+        result = run_check(get_check(name), subject)
+        assert result.status == FAIL and "see explainer_output" in result.message, (name, result.message)

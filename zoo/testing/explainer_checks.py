@@ -34,12 +34,22 @@ def _references(subject, tasks=(CLASSIFICATION, SEMANTIC)):
     return out
 
 
-def _explain(explainer, x, target=None, seed: int = 0):
-    """One call, under a fixed seed so stochastic explainers are reproducible."""
+def _explain(explainer, x, target=None, seed: int = 0, *, finite: bool = True):
+    """One call, under a fixed seed so stochastic explainers are reproducible.
+
+    Maps with NaN or Inf fail here (``finite=False``: explainer_output's own look), so that the
+    checks comparing maps never blame a NaN != NaN on the clause they test.
+    """
+    import torch
+
     from zoo.seeding import seeded
 
     with seeded(seed, x):
-        return explainer(x, target=target)
+        maps = explainer(x, target=target)
+    if finite and isinstance(maps, torch.Tensor) and maps.is_floating_point() and not torch.isfinite(maps).all():
+        raise broken(f"maps hold {int((~torch.isfinite(maps)).sum())} non-finite values (NaN/Inf) for target="
+                     f"{target}, so they cannot be compared; see explainer_output")
+    return maps
 
 
 def _create(subject, model, task):
@@ -121,7 +131,7 @@ def check_explainer_output(subject):
         explainer = _create(subject, model, task)
         normalises = getattr(explainer, "normalize", False) is True
         for target in (None, 1):
-            maps = _explain(explainer, x, target)
+            maps = _explain(explainer, x, target, finite=False)
             what = f"{task} reference model, input {tuple(x.shape)}, target={target}"
             if not isinstance(maps, torch.Tensor) or tuple(maps.shape) != (n, h, w):
                 shape = tuple(maps.shape) if isinstance(maps, torch.Tensor) else type(maps).__name__
@@ -135,7 +145,7 @@ def check_explainer_output(subject):
             if normalises and (maps.min() < -1e-6 or maps.max() > 1 + 1e-6):
                 raise broken(f"{what}: normalised maps span [{maps.min().item():.4g}, {maps.max().item():.4g}], "
                              f"expected within [0, 1]")
-        flat = _explain(_create(subject, _degenerate(model, task), task), x, 1)
+        flat = _explain(_create(subject, _degenerate(model, task), task), x, 1, finite=False)
         if not isinstance(flat, torch.Tensor) or not torch.isfinite(flat).all():
             raise broken(f"{task} reference model with constant output: maps are not finite "
                          f"(a constant map must give zeros, never NaN)")
@@ -244,7 +254,7 @@ def _classification_targets(explainer, model, x) -> None:
                      f"(the other images' targets kept at 0): its target was ignored")
     for wrong in (base[:-1], base + [0]):
         try:
-            _explain(explainer, x, wrong)
+            _explain(explainer, x, wrong, finite=False)
         except Exception:  # noqa: BLE001 - any clear refusal will do
             continue
         raise broken(f"a batch of {len(x)} images with target={wrong} ({len(wrong)} targets) was accepted; "
@@ -256,12 +266,12 @@ def _calls(subject, model, task, x):
     in its forward pass (the explainer must let the error out) and in its backward pass (raised
     only by explainers that backpropagate)."""
     explainer = _create(subject, model, task)
-    yield "a normal call", lambda: _explain(explainer, x, 1), False
+    yield "a normal call", lambda: _explain(explainer, x, 1, finite=False), False
     for mode in ("forward", "backward"):
         def call(mode=mode):
             model.fault.mode = mode
             try:
-                return _explain(explainer, x, 1)
+                return _explain(explainer, x, 1, finite=False)
             finally:
                 model.fault.mode = None
         yield f"a call with the model raising in its {mode} pass", call, mode == "forward"
