@@ -47,6 +47,7 @@ def test_doctor_reports_every_plugin_and_failure(plugin_packages, run_zoo):
     assert "broken_import  [zoo-broken-plugins 0.0.1]  FAILED" in out
     assert "No module named 'zoo_a_module_that_does_not_exist'" in out
     assert "hook exploded on purpose" in out
+    assert "misspelled_hook  [zoo-broken-plugins 0.0.1]  FAILED" in out  # registered nothing: not "partial"
     assert "conflict: model sample_segmenter is registered by" in out
     conflict_line = next(line for line in out.splitlines() if line.startswith("conflict:"))
     assert "zoo-sample-plugin" in conflict_line and "zoo-sample-duplicate" in conflict_line
