@@ -99,3 +99,27 @@ def test_nan_maps_are_blamed_on_nan_not_on_the_clause_a_check_compares():
     for name in ("explainer_targets", "explainer_batch", "explainer_determinism"):
         result = run_check(get_check(name), subject)
         assert result.status == FAIL and "see explainer_output" in result.message, (name, result.message)
+
+
+class _ScalesItsInput:
+    """Correct maps, but it scales the caller's images in place."""
+
+    normalize = False
+
+    def __init__(self, model, **kwargs):
+        self.model = model
+
+    def __call__(self, images, target=None):
+        images.mul_(0.5)
+        return images.detach().abs().amax(1).clone()
+
+
+def test_an_explainer_that_changes_its_input_is_told_so_by_the_determinism_check():
+    # Before, the second call saw other images, and the message said to draw noise from torch's RNG.
+    import zoo
+    from zoo.testing import FAIL, ExplainerSubject, get_check, run_check
+
+    subject = ExplainerSubject(spec=zoo.ExplainerSpec(name="in_place", builder=_ScalesItsInput,
+                                                      tasks=("classification",)))
+    result = run_check(get_check("explainer_determinism"), subject)
+    assert result.status == FAIL and "changed its input in place" in result.message, result.message

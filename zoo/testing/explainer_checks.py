@@ -159,7 +159,11 @@ def check_explainer_determinism(subject):
     notes = []
     for task, model, x in _references(subject):
         explainer = _create(subject, model, task)
+        original = x.clone()
         a, b = _explain(explainer, x, 1), _explain(explainer, x, 1)
+        if not _close(x, original, atol=0):
+            raise broken(f"{task} reference model: the explainer changed its input in place, so its two calls saw "
+                         f"different images; leave the caller's tensor alone (see explainer_state)")
         if not _close(a, b, atol=1e-6):
             seeded = None
             with contextlib.suppress(TypeError):
