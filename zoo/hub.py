@@ -22,6 +22,7 @@ import errno
 import hashlib
 import logging
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,8 +108,11 @@ def _cached_or_downloaded(cfg: PretrainedCfg, rev: str, settings: HubSettings, t
         return _download(cfg, rev, settings, tqdm_class)
     path = _from_cache(cfg, rev, settings)
     if path is None:
+        others = _cached_commits(cfg, settings)
+        held = (f" The cache holds it at other commits: {', '.join(others)} (pass revision=<commit> to use one)."
+                if others else "")
         raise HubOfflineError(_redact(
-            f"{settings.offline_by} is set and {_what(cfg, rev)} is not in the cache at {settings.cache_dir}. "
+            f"{settings.offline_by} is set and {_what(cfg, rev)} is not in the cache at {settings.cache_dir}.{held} "
             f"Either unset {settings.offline_by} and set HF_ENDPOINT to a reachable hub (for example the "
             "embedded one: `zoo hub serve hubcards/`), or pre-fetch it into this cache with "
             "`zoo download NAME` on a machine that has the hub, or point HF_HUB_CACHE/HF_HOME at a "
@@ -232,6 +236,15 @@ def _restore_ref(ref: Path, before: str | None) -> None:
             ref.write_text(before)
     except OSError:  # a read-only cache: the download could not have moved it either
         pass
+
+
+def _cached_commits(cfg: PretrainedCfg, settings: HubSettings) -> list[str]:
+    """Commits whose snapshot in the cache holds ``cfg``'s file (whatever the branch refs say)."""
+    snapshots = _ref_path(cfg, "main", settings).parent.parent / "snapshots"
+    try:
+        return sorted(p.name for p in snapshots.iterdir() if (p / cfg.filename).exists())
+    except OSError:
+        return []
 
 
 def _from_cache(cfg: PretrainedCfg, rev: str, settings: HubSettings) -> Path | None:
@@ -457,7 +470,7 @@ def _tokens() -> list[str]:
 
 
 def _redact(text: str) -> str:
-    """Never let a token reach a message or a log line."""
+    """Never let a token, or a password written into HF_ENDPOINT's URL, reach a message or a log line."""
     for token in _tokens():
         text = text.replace(token, "***")
-    return text
+    return re.sub(r"://[^/@\s]+@", "://***@", text)

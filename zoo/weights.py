@@ -108,7 +108,8 @@ def read_header(path: str | Path) -> dict[str, TensorEntry]:
     if path.is_dir():
         raise WeightsError(f"{path}: is a directory; pass the .safetensors file inside it")
     if not path.is_file():
-        raise WeightsError(f"{path}: no such weights file")
+        raise WeightsError(f"{path}: no such weights file (resolved to {path.resolve()}); check the path, or "
+                           "drop weights= and pass pretrained=True to fetch the tag's file from the Hub")
     before = checked_files.identity(path)
     known = checked_files.recall(before, "safetensors header")
     if known is not None:

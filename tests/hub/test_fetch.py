@@ -258,3 +258,21 @@ def test_hf_home_is_honoured_at_call_time(hub, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HOME", str(tmp_path / "home"))
     path = zoo_hub.fetch(zoo.model_info("hubtest_seg").pretrained["toy"])
     assert str(path).startswith(str(tmp_path / "home" / "hub")) and cache_files(hub.cache) == []
+
+
+def test_a_password_in_hf_endpoint_never_reaches_the_message(hub, monkeypatch):
+    monkeypatch.setenv("HF_ENDPOINT", "http://bob:s3cretpw@127.0.0.1:9")
+    with pytest.raises(HubUnavailableError) as info:
+        zoo.create("hubtest_seg.toy", pretrained=True)
+    assert "s3cretpw" not in str(info.value) and "http://***@127.0.0.1:9" in str(info.value)
+
+
+def test_offline_names_the_commits_the_cache_holds_when_the_branch_is_not_cached(hub, monkeypatch):
+    # Fetched by commit only, the cache has no refs/main: offline, "main" is not there, but the file is.
+    commit = hub.server.repos["zoo-tests/hubtest_seg.toy"]
+    zoo.create("hubtest_seg.toy", pretrained=True, revision=commit)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(HubOfflineError) as info:
+        zoo.create("hubtest_seg.toy", pretrained=True)
+    assert f"The cache holds it at other commits: {commit}" in str(info.value)
+    zoo.create("hubtest_seg.toy", pretrained=True, revision=commit)
