@@ -8,6 +8,8 @@ from typing import Any
 from zoo.errors import ArgumentError, BuilderError
 from zoo.registry import get_registry, import_builder
 
+DEFAULT_IN_CHANS = 3  # what a builder that requires in_chans gets when nothing says otherwise
+
 
 def create(name: str, pretrained: bool = False, *, num_classes: int | None = None,
            in_chans: int | None = None, revision: str | None = None,
@@ -50,6 +52,7 @@ def create(name: str, pretrained: bool = False, *, num_classes: int | None = Non
 
     owner = f"{plugin.distribution}:{spec.name}"
     builder = import_builder(spec.builder, owner)
+    build_kwargs = complete_builder_kwargs(builder, build_kwargs, owner)
 
     def build():
         try:
@@ -75,6 +78,35 @@ def create(name: str, pretrained: bool = False, *, num_classes: int | None = Non
                                                  trained_with.get("in_chans"), build_kwargs.get("in_chans"))
     # Hub files never change once downloaded: worth an aligned copy if they need one (zoo.aligned_copies).
     return build_with_weights(build, source, change=change, aligned_copy=weights is None).eval()
+
+
+def complete_builder_kwargs(builder: Any, kwargs: dict[str, Any], owner: str) -> dict[str, Any]:
+    """Fill in what a builder requires (no default of its own) and nothing else gave.
+
+    Builders are called as ``builder(num_classes=..., in_chans=..., **kwargs)``, yet a spec need
+    not list either in its ``defaults``. A required ``in_chans`` then gets 3 (RGB, as
+    ``PretrainedCfg.in_chans``); a required ``num_classes`` has no such default and is a
+    :class:`BuilderError` saying where to give it.
+    """
+    import inspect
+
+    try:
+        params = inspect.signature(builder).parameters
+    except (TypeError, ValueError):  # no signature to read: call it as it is
+        return kwargs
+
+    def required(name: str) -> bool:
+        p = params.get(name)
+        return p is not None and p.default is inspect.Parameter.empty and p.kind in (
+            inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+
+    if "in_chans" not in kwargs and required("in_chans"):
+        kwargs = {**kwargs, "in_chans": DEFAULT_IN_CHANS}
+    if "num_classes" not in kwargs and required("num_classes"):
+        raise BuilderError(f"{owner}: the builder requires num_classes and nothing gives it: pass num_classes= "
+                           "to zoo.create, or (as the plugin's author) put it in ArchitectureSpec.defaults or "
+                           "give the builder's parameter a default")
+    return kwargs
 
 
 def _check_is_module(model: object, owner: str) -> None:

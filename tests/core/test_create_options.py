@@ -95,3 +95,34 @@ def test_a_builder_error_keeps_its_type_and_says_what_was_being_built():
     with pytest.raises(TypeError) as info:
         zoo.create("tiny", width=3)  # TinyClassifier takes no width
     assert any("while building <local>:tiny" in note and "'width': 3" in note for note in info.value.__notes__)
+
+
+def _requires_both(num_classes, in_chans):
+    """A builder written to DESIGN's call, builder(num_classes=..., in_chans=...), with no defaults."""
+    import torch.nn as nn
+
+    return nn.Conv2d(in_chans, num_classes, 1)
+
+
+def _register_requiring(defaults):
+    import types
+
+    from zoo.registry import get_registry
+
+    plugin = types.SimpleNamespace(zoo_architectures=zoo.hookimpl(lambda: [zoo.ArchitectureSpec(
+        name="requires_both", task="semantic_segmentation", builder=_requires_both, defaults=defaults)]))
+    get_registry().register(plugin, name="requiring", distribution="zoo-requiring")
+
+
+def test_a_builder_requiring_in_chans_gets_3_when_nothing_gives_it():
+    # Before, zoo.create raised TypeError: missing required argument 'in_chans'.
+    _register_requiring({"num_classes": 4})
+    assert zoo.create("requires_both").weight.shape == (4, 3, 1, 1)
+    assert zoo.create("requires_both", in_chans=1).weight.shape == (4, 1, 1, 1)
+
+
+def test_a_builder_requiring_num_classes_that_nothing_gives_says_where_to_give_it():
+    _register_requiring({})
+    with pytest.raises(zoo.BuilderError, match="requires num_classes and nothing gives it: pass num_classes="):
+        zoo.create("requires_both")
+    assert zoo.create("requires_both", num_classes=2).weight.shape == (2, 3, 1, 1)

@@ -58,7 +58,7 @@ class ModelSubject:
 
     def build_seeded(self, seed: int, **overrides: Any):
         """:meth:`build` under another seed: state a model forgets to save then differs."""
-        from zoo.factory import _check_is_module
+        from zoo.factory import _check_is_module, complete_builder_kwargs
         from zoo.registry import import_builder
         from zoo.seeding import seeded
 
@@ -66,6 +66,7 @@ class ModelSubject:
         kwargs = {k: v for k, v in kwargs.items() if v is not None}
         owner = f"{self.distribution}:{self.name}"
         builder = import_builder(self.spec.builder, owner)
+        kwargs = complete_builder_kwargs(builder, kwargs, owner)  # as zoo.create does
         with seeded(seed):
             model = builder(**kwargs)
         _check_is_module(model, owner)
