@@ -35,7 +35,7 @@ def register(subparsers) -> None:
     p = commands.add_parser("push", help="upload a hub card to the Hugging Face Hub",
                             description="Upload hubcards/<arch>.<tag>/ with huggingface_hub (create_repo + "
                                         "upload_folder), after checking its weights against the recorded sha256 and its card "
-                                        "(README.md model-index metrics and stated sha256) against config.json.")
+                                        "(README.md model-index metrics, metrics table, license and stated sha256) against config.json.")
     p.add_argument("name", help="'<arch>.<tag>', the card folder's name")
     p.add_argument("--repo-id", required=True, help="target repository, ORG/NAME")
     p.add_argument("--hubcards", type=Path, default=None,
@@ -130,8 +130,8 @@ def push_plan(name: str, hubcards: Path | None = None) -> tuple[Path, list[Path]
 
 
 def _check_card_text(name: str, card: Path, config: dict, actual_sha: str) -> None:
-    """Refuse a README.md whose model-index metrics or stated sha256 disagree with config.json and
-    the file: the card is what people read on the Hub."""
+    """Refuse a README.md whose model-index metrics, metrics table, license or stated sha256
+    disagree with config.json and the file: the card is what people read on the Hub."""
     import re
 
     from huggingface_hub import ModelCard
@@ -155,7 +155,13 @@ def _check_card_text(name: str, card: Path, config: dict, actual_sha: str) -> No
             problems.append(f"model-index lacks {key} (config.json: {expected[key]})")
         elif stated[key] != expected[key]:
             problems.append(f"model-index states {key}={stated[key]} but config.json records {expected[key]}")
+    if config.get("license") and data.license != config["license"]:
+        problems.append(f"the card's license is {data.license!r} but config.json records {config['license']!r}")
     body = text.split("\n---", 1)[1] if text.startswith("---") and "\n---" in text else text
+    for key, value in re.findall(r"^\| `(\w+)` \|[^|\n]*\| ([-0-9.]+) \|$", body, flags=re.M):
+        recorded = config.get("metrics", {}).get(key)
+        if isinstance(recorded, (int, float)) and value != f"{recorded:.{len(value.partition('.')[2])}f}":
+            problems.append(f"the card's metrics table states {key} {value} but config.json records {recorded}")
     hashes = set(re.findall(r"\b[0-9a-f]{64}\b", body))
     problems += [f"the card states sha256 {h} but the weights hash to {actual_sha}" for h in sorted(hashes - {actual_sha})]
     if problems:
