@@ -61,18 +61,15 @@ def test_push_and_serve_find_the_source_hubcards_from_anywhere(tmp_path, monkeyp
     assert err.count(f"no hub-cards folder {tmp_path / 'none'}") == 2 and "--hubcards" in err
 
 
-def test_a_metrics_table_value_that_disagrees_is_refused(fcn8s_copy, capsys):
+@pytest.mark.parametrize("old, new, refusal", [
     # Before, only the YAML model-index was compared; the table people read could say anything.
+    ("| 0.8820 |", "| 0.9500 |", "metrics table states miou 0.9500 but config.json records 0.882"),
+    ("license: apache-2.0", "license: mit", "license is 'mit' but config.json records 'apache-2.0'"),
+])
+def test_a_table_value_or_license_that_disagrees_with_config_json_is_refused(fcn8s_copy, capsys, old, new, refusal):
     readme = fcn8s_copy / "fcn8s.shapes" / "README.md"
     text = readme.read_text()
-    assert "| 0.8820 |" in text
-    readme.write_text(text.replace("| 0.8820 |", "| 0.9500 |", 1))
+    assert old in text
+    readme.write_text(text.replace(old, new, 1))
     assert _push(fcn8s_copy) == 3
-    assert "metrics table states miou 0.9500 but config.json records 0.882" in capsys.readouterr().err
-
-
-def test_a_license_that_disagrees_with_config_json_is_refused(fcn8s_copy, capsys):
-    readme = fcn8s_copy / "fcn8s.shapes" / "README.md"
-    readme.write_text(readme.read_text().replace("license: apache-2.0", "license: mit", 1))
-    assert _push(fcn8s_copy) == 3
-    assert "license is 'mit' but config.json records 'apache-2.0'" in capsys.readouterr().err
+    assert refusal in capsys.readouterr().err
