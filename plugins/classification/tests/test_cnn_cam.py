@@ -103,3 +103,14 @@ def test_timm_resolves_the_models_own_preprocessing():
     x = create_transform(**cfg)(Image.new("L", (40, 40), 255))
     assert x.shape == (1, 32, 32) and torch.allclose(x, torch.ones_like(x))
     assert model.eval()(x[None]).shape == (1, 10)
+
+
+def test_a_lone_image_too_small_for_train_mode_batchnorm_is_an_input_error():
+    # Before, torch's bare ValueError ("Expected more than 1 value per channel when training").
+    model = zoo.create("cnn_cam", num_classes=3, in_chans=1).train()  # 3 stages: 1x1 below 8 px
+    with pytest.raises(InputError, match="batches of >= 2 images or on images of >= 8 px"):
+        model(torch.rand(1, 1, 4, 7))
+    assert model(torch.rand(2, 1, 4, 4)).shape == (2, 3)
+    assert model(torch.rand(1, 1, 4, 8)).shape == (1, 3)
+    with torch.no_grad():
+        assert model.eval()(torch.rand(1, 1, 4, 4)).shape == (1, 3)

@@ -19,7 +19,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from zoo.inputs import check_image_batch
+from zoo.inputs import InputError, check_image_batch
 from zoo_classification.errors import ModelConfigError
 
 # What the model's inputs look like, in timm's ``pretrained_cfg`` terms. The zoo feeds pixels in
@@ -80,6 +80,11 @@ class CnnCam(nn.Module):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """The last feature map, (N, num_features, H', W'): what CAM weights with the head."""
         check_image_batch(x, in_chans=self.in_chans, min_size=self.min_size, owner="cnn_cam")
+        if self.training and x.shape[0] == 1 and max(x.shape[-2:]) < 2 * self.min_size:
+            # the last stage would be 1x1, where train-mode BatchNorm has no batch statistics
+            raise InputError(f"cnn_cam: in training mode, a batch of one {x.shape[-2]}x{x.shape[-1]} image gives "
+                             f"a 1x1 map in the last stage, where BatchNorm has no batch statistics; train on "
+                             f"batches of >= 2 images or on images of >= {2 * self.min_size} px on one side")
         return self.features(x)
 
     def forward_head(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
