@@ -136,6 +136,16 @@ def test_rise_chunk_sizes_agree(gap_model, images, chunk_size):
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-4 * float(expected.abs().max()))  # centring cancels
 
 
+def test_rise_on_a_model_that_ignores_the_image_gives_zeros_also_normalised(images):
+    # Before, the centred map was rounding noise (~1e-7), which normalize=True stretched to [0, 1].
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3))
+    nn.init.zeros_(model[0].weight)
+    nn.init.zeros_(model[0].bias)
+    for normalize in (False, True):
+        maps = zoo.explain(model.eval(), images, "rise", target=1, n_masks=32, seed=0, normalize=normalize)
+        assert torch.equal(maps, torch.zeros_like(maps))
+
+
 @pytest.mark.parametrize("chunk_size", [0, -3, 2.5, "big", True])
 def test_rise_bad_chunk_size(gap_model, chunk_size):
     with pytest.raises(ValueError, match="chunk_size must be"):

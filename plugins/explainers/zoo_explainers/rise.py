@@ -81,8 +81,9 @@ class RISE(BaseExplainer):
             region = output.argmax(1) == classes[:, None, None] if output.ndim == 4 else None
             total = torch.zeros_like(images[:, 0])
             score_sum = torch.zeros(n, dtype=images.dtype, device=images.device)
+            score_low, score_high = torch.full_like(score_sum, float("inf")), torch.full_like(score_sum, -float("inf"))
 
-            def one_pass(start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
+            def one_pass(start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
                 m = masks[start:stop]  # (k, H, W)
                 x = (images[None] * m[:, None, None]).flatten(0, 1)  # row j * N + i: mask j, image i
                 out = self.model(x)
@@ -92,7 +93,8 @@ class RISE(BaseExplainer):
                     scores = _probabilities(out, classes.repeat(len(m)),
                                             None if region is None else region.repeat(len(m), 1, 1))
                 scores = scores.view(len(m), n).to(m.dtype)
-                return torch.einsum("kn,khw->nhw", scores, m), scores.sum(0)
+                return torch.einsum("kn,khw->nhw", scores, m), scores.sum(0), scores
+
 
             if isinstance(self.chunk_size, int):  # fixed passes of chunk_size // N masks, the last one shorter
                 per_pass = max(1, self.chunk_size // n)
@@ -100,10 +102,14 @@ class RISE(BaseExplainer):
                 results = (one_pass(start, stop) for start, stop in ranges)
             else:
                 results = each_pass(self.n_masks, images, self.chunk_size, one_pass)
-            for part, part_sum in results:
+            for part, part_sum, scores in results:
                 total += part
                 score_sum += part_sum
+                score_low = torch.minimum(score_low, scores.amin(0))
+                score_high = torch.maximum(score_high, scores.amax(0))
             # centre: subtract mean(P) * sum_i M_i (computed once, over all masks)
             total -= (score_sum / self.n_masks)[:, None, None] * masks.sum(0)[None]
+            # a score no mask changes: the map is zero, not rounding noise that normalising would blow up
+            total[score_low == score_high] = 0
         maps = (total / (self.n_masks * self.p)).float()
         return minmax(maps) if self.normalize else maps
