@@ -215,13 +215,14 @@ def check_export(subject):
     model = subject.model().eval()
     inputs = subject.example()
     try:
-        with torch.no_grad():
+        with torch.no_grad(), _torch_logs_muted():
             program = torch.export.export(model, (_fresh(inputs),))
             exported = program.module()(_fresh(inputs))
     except Exception as exc:  # noqa: BLE001
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise broken(f"torch.export failed: {type(exc).__name__}: {first[:300]}. Make the model exportable "
-                     f"or declare ArchitectureSpec(export='why it cannot be')") from exc
+                     f"or declare ArchitectureSpec(export='why it cannot be'); torch.export.export(model, (x,)) "
+                     f"gives torch's full report") from exc
     eager = _eval_output(model, _fresh(inputs))
     flat_a, flat_b = _flatten(eager), _flatten(exported)
     if len(flat_a) != len(flat_b) or any(a.shape != b.shape for a, b in zip(flat_a, flat_b)):
@@ -231,6 +232,26 @@ def check_export(subject):
     if worst is not None:
         raise broken(f"exported program disagrees with eager ({describe(eager)}): max abs difference {worst:.3g} "
                      f"(tolerance rtol=1e-4, atol=1e-4)")
+
+
+@contextlib.contextmanager
+def _torch_logs_muted():
+    """Mute torch's loggers and stderr: a failing export logs warnings and prints its partial
+    graph, twice, amid the check table."""
+    import io
+    import logging
+
+    loggers = [logging.getLogger("torch")] + [logger for name, logger in logging.Logger.manager.loggerDict.items()
+                                              if name.startswith("torch.") and isinstance(logger, logging.Logger)]
+    was = [logger.disabled for logger in loggers]
+    for logger in loggers:
+        logger.disabled = True
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):
+            yield
+    finally:
+        for logger, disabled in zip(loggers, was):
+            logger.disabled = disabled
 
 
 def _flatten(x) -> list:
