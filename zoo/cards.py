@@ -157,29 +157,14 @@ def explainer_report(card_dir: str | Path, config: dict[str, Any]) -> dict | Non
     """``card_dir/explainers.json`` when it was measured on the card's weights, else None.
 
     A report records the sha256 of the weights it measured (``"sha256"``); it is rendered only
-    when that equals ``config["sha256"]``. A report without the field predates it: it is taken
-    to describe the *published* weights, so it is rendered only while ``config["sha256"]`` is
-    the sha256 the registered tag pins (the shipped ``cnn_cam.digits`` card), and left out once
-    the weights are retrained into something else, or for a card no tag publishes yet.
+    when that equals ``config["sha256"]``, so retrained weights never carry an old report.
     """
     path = Path(card_dir) / "explainers.json"
     if not path.is_file():
         return None
     report = json.loads(path.read_text())
     weights_sha = config.get("sha256")
-    if "sha256" in report:
-        return report if weights_sha and report["sha256"] == weights_sha else None
-    return report if weights_sha and weights_sha == _registered_sha256(config) else None
-
-
-def _registered_sha256(config: dict[str, Any]) -> str | None:
-    try:
-        import zoo
-
-        cfg = zoo.model_info(config["architecture"]).pretrained.get(config["tag"])
-    except Exception:  # noqa: BLE001 - an unregistered model publishes no sha256
-        return None
-    return cfg.sha256 if cfg is not None else None
+    return report if weights_sha and report.get("sha256") == weights_sha else None
 
 
 def _architecture_text(arch: str, model_kwargs: dict[str, Any]) -> str:

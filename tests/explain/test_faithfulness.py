@@ -71,6 +71,36 @@ def test_auc_and_curves_basic(trained):
     torch.testing.assert_close(curve, chunked)
 
 
+def test_a_constant_map_scores_like_a_random_map_not_like_the_sorts_tie_order(trained):
+    # Before, ties kept argsort's own order (on the digits model a blank map beat random on insertion).
+    model, x, y = trained
+    constant = fa.deletion_auc(model, x, torch.zeros(12, SIZE, SIZE), y, steps=16)
+    randoms = torch.stack([fa.deletion_auc(model, x, fa.random_maps(x, seed), y, steps=16) for seed in range(20)])
+    assert randoms.min() <= constant.mean() <= randoms.max()
+    order = fa.importance_order(torch.zeros(2, 4, 4))
+    assert sorted(order[0].tolist()) == list(range(16)) and order[0].tolist() != list(range(16))
+    ranked = fa.importance_order(torch.tensor([[[0.0, 3.0], [1.0, 3.0]]]))[0].tolist()
+    assert set(ranked[:2]) == {1, 3} and ranked[2:] == [2, 0]  # by value, ties in any order
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"steps": 0}, "steps must be a positive int"), ({"baseline": "zero"}, "baseline must be a number"),
+    ({"chunk_size": 0}, "chunk_size must be"),
+])
+def test_perturbation_curve_refuses_what_it_cannot_use(trained, kwargs, message):
+    model, x, y = trained
+    with pytest.raises(ValueError, match=message):
+        fa.perturbation_curve(model, x, fa.random_maps(x), y, **kwargs)
+    maps = fa.random_maps(x)
+    maps[0, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match="NaN/Inf"):
+        fa.perturbation_curve(model, x, maps, y)
+    with pytest.raises(ValueError, match=r"maps must be \(N, H, W\) = \(12, 16, 16\)"):
+        fa.perturbation_curve(model, x, fa.random_maps(x)[:, None], y)
+    auto = fa.perturbation_curve(model, x, fa.random_maps(x), y, steps=8, chunk_size="auto")
+    torch.testing.assert_close(auto, fa.perturbation_curve(model, x, fa.random_maps(x), y, steps=8))
+
+
 def test_rank_correlation():
     a = torch.arange(16.0).view(1, 4, 4)
     assert fa.rank_correlation(a, a).item() == pytest.approx(1.0)

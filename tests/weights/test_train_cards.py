@@ -39,8 +39,7 @@ def _edit_recipe(card: Path, edit) -> None:
 
 
 def test_shipped_cards_render_byte_identically(tmp_path):
-    """The renderer's rules (overrides, explainer report) keep every shipped card as it is, the
-    digits card's legacy explainers.json (no sha256 field) included."""
+    """The renderer's rules (overrides, explainer report) keep every shipped card as it is."""
     for card in sorted(p for p in HUBCARDS.iterdir() if (p / "config.json").is_file()):
         copy = _copy(card.name, tmp_path)
         rewrite_card(copy)
@@ -76,10 +75,11 @@ def test_explainer_report_is_rendered_only_for_the_weights_it_measured(tmp_path)
     card = _copy("cnn_cam.digits", tmp_path)
     config = json.loads((card / "config.json").read_text())
     report = json.loads((card / "explainers.json").read_text())
-    assert explainer_report(card, config) == report  # legacy file, registered sha: rendered
-    assert explainer_report(card, {**config, "sha256": "0" * 64}) is None  # legacy file, other weights
-    (card / "explainers.json").write_text(json.dumps({**report, "sha256": config["sha256"]}))
-    assert explainer_report(card, config)["rows"] == report["rows"]
+    assert report["sha256"] == config["sha256"] and explainer_report(card, config) == report
+    assert explainer_report(card, {**config, "sha256": "0" * 64}) is None  # other weights
+    del report["sha256"]
+    (card / "explainers.json").write_text(json.dumps(report))
+    assert explainer_report(card, config) is None  # a report that does not say what it measured
     (card / "explainers.json").write_text(json.dumps({**report, "sha256": "1" * 64}))
     assert explainer_report(card, config) is None
     rewrite_card(card)

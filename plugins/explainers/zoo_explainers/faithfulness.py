@@ -45,26 +45,57 @@ def _probabilities(output: torch.Tensor, classes: torch.Tensor, mask: torch.Tens
     return (p * m).sum((1, 2)) / m.sum((1, 2)).clamp_min(1)
 
 
+def blur_kernel(height: int, width: int) -> tuple[int, float]:
+    """(kernel size, sigma) of the insertion baseline's Gaussian blur: a quarter of the shorter
+    side, odd, sigma half of it (9 px, 4.5 at 32 px; reflect padding). RISE uses 11 px, sigma 5
+    at 224 px; relatively more blur here, for small images."""
+    k = max(3, (min(height, width) // 4) | 1)
+    return k, k / 2
+
+
 def _blur(images: torch.Tensor) -> torch.Tensor:
     from torchvision.transforms.functional import gaussian_blur
 
-    k = max(3, (min(images.shape[-2:]) // 4) | 1)  # RISE: 11 px, sigma 5 at 224 px; relatively more here
-    return gaussian_blur(images, [k, k], [k / 2, k / 2])
+    k, sigma = blur_kernel(*images.shape[-2:])
+    return gaussian_blur(images, [k, k], [sigma, sigma])
+
+
+def importance_order(maps: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    """Each map's pixel indices by decreasing value, equal values in a seeded random order.
+
+    A sort leaves ties in whatever order its algorithm gives (raster order, or memory order), so a
+    constant map would score like that order rather than like the random map it is worth.
+    """
+    flat = maps.detach().flatten(1)
+    perm = torch.randperm(flat.shape[1], generator=torch.Generator().manual_seed(seed)).to(flat.device)
+    return perm[flat[:, perm].argsort(dim=1, descending=True, stable=True)]
 
 
 def perturbation_curve(model: nn.Module, images: torch.Tensor, maps: torch.Tensor, target: Any = None, *,
                        mode: str = "deletion", steps: int = 32, baseline: Any = None,
-                       chunk_size: int | None = 256) -> torch.Tensor:
+                       chunk_size: int | str | None = 256) -> torch.Tensor:
     """Class probability after removing (``deletion``) or inserting (``insertion``) the top
     0, 1/steps, ..., all pixels of each map: (N, steps + 1).
 
     ``baseline`` is what removed pixels become (a number, a tensor, or ``"blur"``); the default
-    is 0 for deletion and a Gaussian blur of the image for insertion, as in RISE.
+    is 0 for deletion and a Gaussian blur of the image for insertion (:func:`blur_kernel`), as in
+    RISE. Pixels of equal value are taken in a seeded random order (:func:`importance_order`).
+    ``chunk_size`` caps model inputs per pass, as for the explainers.
     """
+    from zoo_explainers.stacking import check_chunk_size, passes
+
     if mode not in ("deletion", "insertion"):
         raise ValueError(f"mode must be 'deletion' or 'insertion', got {mode!r}")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be a positive int (the curve has steps + 1 points), got {steps!r}")
+    if isinstance(baseline, str) and baseline != "blur":
+        raise ValueError(f"baseline must be a number, a tensor or 'blur', got {baseline!r}")
+    chunk_size = check_chunk_size(chunk_size)
     if maps.shape != (images.shape[0], *images.shape[-2:]):
-        raise ValueError(f"maps of shape {tuple(maps.shape)} do not match images {tuple(images.shape)}")
+        raise ValueError(f"maps must be (N, H, W) = {(images.shape[0], *images.shape[-2:])} for images of shape "
+                         f"{tuple(images.shape)}, got {tuple(maps.shape)}")
+    if not torch.isfinite(maps).all():
+        raise ValueError(f"maps hold {int((~torch.isfinite(maps)).sum())} NaN/Inf values: no pixel order to follow")
     images = images.detach()
     with explaining(model), torch.no_grad():
         output = model(images)
@@ -75,13 +106,17 @@ def perturbation_curve(model: nn.Module, images: torch.Tensor, maps: torch.Tenso
         fill = _blur(images) if isinstance(baseline, str) and baseline == "blur" else \
             torch.as_tensor(baseline, dtype=images.dtype, device=images.device).expand_as(images)
         n, hw = images.shape[0], images.shape[-1] * images.shape[-2]
-        order = maps.detach().flatten(1).argsort(dim=1, descending=True)
+        order = importance_order(maps)
         ranks = torch.empty_like(order).scatter_(1, order, torch.arange(hw, device=order.device).expand(n, -1))
         counts = torch.linspace(0, hw, steps + 1, device=images.device).round().long()
-        per_pass = steps + 1 if chunk_size is None else max(1, chunk_size // n)
+        if chunk_size == "auto":
+            ranges = list(passes(steps + 1, images, chunk_size))
+        else:
+            per_pass = steps + 1 if chunk_size is None else max(1, chunk_size // n)
+            ranges = [(start, min(steps + 1, start + per_pass)) for start in range(0, steps + 1, per_pass)]
         curve = []
-        for start in range(0, steps + 1, per_pass):
-            k = counts[start:start + per_pass]
+        for start, stop in ranges:
+            k = counts[start:stop]
             chosen = (ranks[None] < k[:, None, None]).view(len(k), n, 1, *images.shape[-2:])  # top-k pixels
             first, second = (fill, images) if mode == "deletion" else (images, fill)
             x = torch.where(chosen, first[None], second[None]).flatten(0, 1)

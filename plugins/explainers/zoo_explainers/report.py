@@ -17,6 +17,7 @@ import json
 import sys
 from pathlib import Path
 
+RANDOM_MAPS = 3  # random maps each method is compared with (seeds seed, seed + 1, ...)
 DEFAULT_METHODS = ("saliency", "smoothgrad", "integrated_gradients", "gradcam", "gradcam_pp", "hirescam",
                    "cam", "rise", "guided_backprop")
 
@@ -51,7 +52,7 @@ def build_report(name: str, *, weights: str | None = None, card_dir: Path | None
     import torch
 
     import zoo
-    from zoo_explainers.faithfulness import SANITY_THRESHOLD, evaluate, format_reports
+    from zoo_explainers.faithfulness import SANITY_THRESHOLD, blur_kernel, evaluate, format_reports
 
     model_kwargs, dataset_kwargs = {}, {}
     if card_dir is not None and card_dir.is_dir():
@@ -74,11 +75,12 @@ def build_report(name: str, *, weights: str | None = None, card_dir: Path | None
     model.eval()
     images, labels = load_batch(card_dir, dataset, split, n, dataset_kwargs)
     torch.manual_seed(seed)
-    reports = evaluate(model, images, methods, labels.tolist(), steps=steps, seed=seed,
+    reports = evaluate(model, images, methods, labels.tolist(), steps=steps, seed=seed, n_random=RANDOM_MAPS,
                        n_randomizations=n_randomizations)
     with torch.no_grad():
         accuracy = (model(images).argmax(1) == labels).float().mean().item()
     passed = [r.method for r in reports if r.sanity_passed and r.beats_random]
+    blur = blur_kernel(*images.shape[-2:])
     failed = [r.method for r in reports if not r.sanity_passed]
     summary = (f"Faithfulness of the explainers on the first {len(labels)} {split} images ({dataset}; "
                f"model accuracy on them {accuracy:.3f}), explaining the true class. Sanity check: Spearman "
@@ -87,11 +89,16 @@ def build_report(name: str, *, weights: str | None = None, card_dir: Path | None
                f"{seed + n_randomizations - 1}; passes when the mean is below {SANITY_THRESHOLD}, lower is better; "
                f"decided on the maps as returned, signed for integrated gradients, with the correlation of |maps| "
                f"beside it). Deletion AUC: class probability as the most important pixels are zeroed first (lower is "
-               f"better), against random maps; insertion AUC from a blurred image (higher is better). "
-               f"Pass both: {', '.join(passed) or 'none'}. Fail the sanity check: {', '.join(failed) or 'none'} "
+               f"better); insertion AUC: from a Gaussian blur of the image (kernel {blur[0]} px, sigma {blur[1]:g}, "
+               f"reflect padding), the most important pixels restored first (higher is better); {steps} steps "
+               f"({steps + 1} points, trapezoid rule), equal map values in a seeded random order; each against "
+               f"random maps (mean over {RANDOM_MAPS} draws, seeds {seed} to {seed + RANDOM_MAPS - 1}). Beats random: lower deletion AUC "
+               f"than the random maps. Pass both (sanity check and beats random): {', '.join(passed) or 'none'}. "
+               f"Fail the sanity check: {', '.join(failed) or 'none'} "
                f"(see the notes; for each, the notes also give Adebayo et al.'s cascading test, layers "
                f"re-initialised one by one from the output end, weight seed {seed}). "
-               f"Reproduce: `python -m zoo_explainers.report {name}`.")
+               f"Reproduce, from the repository root: `python -m zoo_explainers.report {name} --weights "
+               f"hubcards/{name}/model.safetensors` (without --weights: the hub's copy).")
     rows = [{"method": r.method, "rank corr vs random weights": round(r.rank_corr_randomized, 4),
              "range over re-initialisations": f"{r.rank_corr_randomized_range[0]:.3f} to "
                                               f"{r.rank_corr_randomized_range[1]:.3f}",
