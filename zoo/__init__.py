@@ -63,8 +63,8 @@ def model_info(name: str) -> ModelInfo:
 
 
 __all__ = [
-    "AmbiguousNameError", "ArchitectureSpec", "ArgumentError", "BuilderError", "ChecksumError", "Explainer", "ExplainerSpec",
-    "HubAuthError", "HubDownloadError", "HubError", "HubNotFoundError", "HubOfflineError",
+    "AmbiguousNameError", "ArchitectureSpec", "ArgumentError", "BuilderError", "ChecksumError", "Explainer",
+    "ExplainerSpec", "HubAuthError", "HubDownloadError", "HubError", "HubNotFoundError", "HubOfflineError",
     "HubRevisionNotFoundError", "HubUnavailableError", "InputError", "ModelInfo", "PluginWarning",
     "PretrainedCfg", "UnknownExplainerError", "UnknownModelError", "UnknownNameError", "UnknownTagError",
     "WeightsError", "ZooError", "create",

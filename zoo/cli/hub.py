@@ -34,8 +34,9 @@ def register(subparsers) -> None:
 
     p = commands.add_parser("push", help="upload a hub card to the Hugging Face Hub",
                             description="Upload hubcards/<arch>.<tag>/ with huggingface_hub (create_repo + "
-                                        "upload_folder), after checking its weights against the recorded sha256 and its card "
-                                        "(README.md model-index metrics, metrics table, license and stated sha256) against config.json.")
+                                        "upload_folder), after checking its weights against the recorded sha256 "
+                                        "and its card (README.md model-index metrics, metrics table, license and "
+                                        "stated sha256) against config.json.")
     p.add_argument("name", help="'<arch>.<tag>', the card folder's name")
     p.add_argument("--repo-id", required=True, help="target repository, ORG/NAME")
     p.add_argument("--hubcards", type=Path, default=None,
