@@ -329,7 +329,8 @@ def check_explainer_state(subject):
             _run_call(call, must_raise, description)
             changes = model_changes(before, model, hooks=False) + input_changes(original, False, None, x)
             if changes:
-                raise broken(f"{task} reference model (eval mode), after {description}: {'; '.join(changes)}")
+                raise broken(f"{task} reference model (in eval mode but for features.0, left in train mode), after "
+                             f"{description}: {'; '.join(changes)}")
         model.train()
         explainer = _create(subject, model, task)
         before = snapshot(model)
