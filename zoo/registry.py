@@ -355,7 +355,11 @@ def import_builder(builder: Any, owner: str) -> Any:
         for part in attr.split("."):
             obj = getattr(obj, part)
     except Exception as exc:  # noqa: BLE001
-        raise BuilderError(f"{owner}: cannot import builder {builder!r}: {type(exc).__name__}: {exc}") from exc
+        hint = ""
+        if isinstance(exc, ModuleNotFoundError) and exc.name == module_name.split(".")[0]:
+            hint = (f" ({exc.name!r} is not on sys.path: install its distribution, or, testing a package in "
+                    "place, run `python -m pytest` from its root, which puts the current directory there)")
+        raise BuilderError(f"{owner}: cannot import builder {builder!r}: {type(exc).__name__}: {exc}{hint}") from exc
     if not callable(obj):
         raise BuilderError(f"{owner}: builder {builder!r} is not callable")
     return obj

@@ -120,3 +120,4 @@ def test_an_unimportable_local_spec_fails_once(tmp_path):
     assert out.returncode == 1, out.stdout + out.stderr
     assert "1 failed" in out.stdout and "skipped" in out.stdout, out.stdout
     assert "No module named 'not_installed_pkg'" in out.stdout and "<frozen" not in out.stdout
+    assert "run `python -m pytest` from its root" in out.stdout  # the usual cause, testing in place
