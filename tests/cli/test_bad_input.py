@@ -98,3 +98,10 @@ def test_ctrl_c_ends_a_command_with_130_and_no_traceback(monkeypatch, capsys):
     monkeypatch.setattr(zoo.cli.listing, "get_registry", interrupted)
     assert main(["list"]) == 130
     assert capsys.readouterr().err.strip() == "zoo: interrupted"
+
+
+def test_predict_refuses_in_chans_other_than_1_or_3_before_loading_anything(image, tmp_path, capsys):
+    # Before, --in-chans 2 adapted the weights, then failed reading the image (exit 3).
+    with pytest.raises(SystemExit) as info:
+        main(["predict", "unet.shapes", str(image), "-o", str(tmp_path / "out"), "--in-chans", "2"])
+    assert info.value.code == 2 and "invalid choice: 2" in capsys.readouterr().err

@@ -147,3 +147,14 @@ def test_cli_a_method_that_does_not_declare_the_models_task_is_a_usage_error(dig
     err = capsys.readouterr().err
     assert "method 'cam' explains classification models" in err and "semantic_segmentation" in err
     assert "gradcam" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--target", "12"], "--target 12 is not a class of this model: it has 3 classes, 0 to 2 (zero, one, two)"),
+    (["-O", "target_layer=nosuch"], "refused -O target_layer='nosuch'"),
+])
+def test_cli_a_target_or_layer_the_model_lacks_is_a_usage_error(digits_weights, capsys, args, message):
+    # Before, both exited 3 (a runtime error), unlike --target seven or -O n_samples=0.
+    weights, images = digits_weights
+    assert main(["explain", "cnn_cam", images[0], "--weights", str(weights), *args]) == 2
+    assert message in capsys.readouterr().err

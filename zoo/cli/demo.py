@@ -27,7 +27,7 @@ def register(subparsers) -> None:
                     "explanation maps on held-out test images into DIR.")
     p.add_argument("-o", "--output-dir", required=True, metavar="DIR", help="folder for the PNGs (created)")
     p.add_argument("--hubcards", default=None,
-                   help="hub-cards folder to serve (default: the source tree's hubcards/ or $ZOO_HUBCARDS_DIR, "
+                   help="hub-cards folder to serve (default: $ZOO_HUBCARDS_DIR, else the source tree's hubcards/, "
                         "else ./hubcards)")
     p.add_argument("-n", "--images", type=positive_int, default=4, metavar="N",
                    help="test images per model (default 4)")

@@ -18,7 +18,7 @@ def register(subparsers) -> None:
     p.add_argument("name", help="'arch.tag' or 'arch' (its default tag; a card under --hubcards), or a hub-card "
                                 "folder")
     p.add_argument("--hubcards", default=None,
-                   help="folder of hub cards (default: the source tree's hubcards/ or $ZOO_HUBCARDS_DIR, "
+                   help="folder of hub cards (default: $ZOO_HUBCARDS_DIR, else the source tree's hubcards/, "
                         "else ./hubcards)")
     p.add_argument("--split", default="test", choices=("train", "val", "test"))
     source = p.add_mutually_exclusive_group()

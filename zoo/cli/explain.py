@@ -117,6 +117,10 @@ def _run(args: argparse.Namespace) -> int:
         x = pre.normalise(x)[None].to(args.device)
         with torch.no_grad():
             output = model(x)
+        if target is not None and not 0 <= target < output.shape[1]:
+            known = f" ({', '.join(names)})" if names else ""
+            raise ExplainCommandError(f"--target {target} is not a class of this model: it has {output.shape[1]} "
+                                      f"classes, 0 to {output.shape[1] - 1}{known}")
         maps = explainer(x, target=target)
         cls = int(explainer.last_classes[0]) if getattr(explainer, "last_classes", None) is not None \
             else int(output.argmax(1).flatten()[0])
@@ -182,10 +186,20 @@ def _explainer(method: str, model, options: dict):
     try:
         return zoo.create_explainer(method, model, **options)
     except (TypeError, ValueError) as exc:
-        if isinstance(exc, ZooError) or not options:
-            raise
+        if not options or not _builds_without_options(method, model):
+            raise  # about the model, not the options: a runtime error (exit 3)
         given = " ".join(f"-O {key}={value!r}" for key, value in options.items())
         raise ExplainCommandError(f"method {method!r} refused {given}: {exc}") from None
+
+
+def _builds_without_options(method: str, model) -> bool:
+    import zoo
+
+    try:
+        zoo.create_explainer(method, model)
+    except Exception:  # noqa: BLE001 - whatever it is, the options are not its cause
+        return False
+    return True
 
 
 def _target(text: str | None, names: list[str]):

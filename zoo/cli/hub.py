@@ -22,7 +22,7 @@ def register(subparsers) -> None:
                             description="Turn every hubcards/<arch>.<tag>/ folder into a git repository and "
                                         "serve them as Hub repos with olah; prints the HF_ENDPOINT to export.")
     p.add_argument("hubcards", nargs="?", default=None,
-                   help="hub-cards directory (default: the source tree's hubcards/ or $ZOO_HUBCARDS_DIR, "
+                   help="hub-cards directory (default: $ZOO_HUBCARDS_DIR, else the source tree's hubcards/, "
                         "else ./hubcards)")
     p.add_argument("--port", type=int, default=8090, help="port (default 8090; 0 picks a free one)")
     p.add_argument("--host", default="127.0.0.1",
@@ -40,7 +40,7 @@ def register(subparsers) -> None:
     p.add_argument("name", help="'<arch>.<tag>', the card folder's name")
     p.add_argument("--repo-id", required=True, help="target repository, ORG/NAME")
     p.add_argument("--hubcards", type=Path, default=None,
-                   help="hub-cards directory (default: the source tree's hubcards/ or $ZOO_HUBCARDS_DIR, "
+                   help="hub-cards directory (default: $ZOO_HUBCARDS_DIR, else the source tree's hubcards/, "
                         "else ./hubcards)")
     p.add_argument("--private", action="store_true", help="create the repository as private")
     p.add_argument("--dry-run", action="store_true", help="check and list what would be uploaded; upload nothing")

@@ -36,7 +36,7 @@ def register(subparsers) -> None:
     source.add_argument("--weights", metavar="PATH", help="a local .safetensors file to load")
     p.add_argument("--config", metavar="PATH", help=f"a {CONFIG_NAME} with label_names, mean, std, input_size")
     p.add_argument("--num-classes", type=int, help="override the number of classes the model is built with")
-    p.add_argument("--in-chans", type=int, help="override the model's input channels (1 or 3)")
+    p.add_argument("--in-chans", type=int, choices=(1, 3), help="override the model's input channels (1 or 3)")
     p.add_argument("--score-threshold", type=float, default=0.5,
                    help="instance models: draw detections scoring at least this (default 0.5)")
     p.add_argument("--alpha", type=float, default=0.5, help="opacity of the mask colours (default 0.5)")
