@@ -283,6 +283,10 @@ def _download(cfg: PretrainedCfg, rev: str, settings: HubSettings, tqdm_class) -
         if cached is not None:
             return cached
         raise HubUnavailableError(_unavailable_message(where, reason, settings)) from None
+    except OSError as exc:  # not the network: huggingface_hub's own files (e.g. HF_HOME/token)
+        raise HubError(_redact(
+            f"Cannot download {where}: huggingface_hub could not read its local files ({exc.strerror or exc}: "
+            f"{exc.filename}). Point HF_HOME (and HF_HUB_CACHE) at folders you can read and write.")) from None
 
     try:
         return Path(hf_hub_download(cfg.hf_hub_id, cfg.filename, revision=rev, endpoint=settings.endpoint,
@@ -295,7 +299,8 @@ def _download(cfg: PretrainedCfg, rev: str, settings: HubSettings, tqdm_class) -
     except (httpx2.HTTPError, OSError) as exc:
         if isinstance(exc, HubError):
             raise
-        if isinstance(exc, OSError) and exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC):
+        if isinstance(exc, OSError) and exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC,
+                                                      errno.ENOTDIR):
             raise HubError(_redact(
                 f"Cannot download {where}: the cache at {settings.cache_dir} cannot be written "
                 f"({exc.strerror}: {exc.filename}). Point HF_HUB_CACHE (or HF_HOME) at a writable folder "

@@ -148,3 +148,18 @@ def test_a_refused_republished_file_leaves_the_cached_one_usable_offline(tmp_pat
         assert refs[0].read_text() == commit
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert zoo_hub.fetch(cfg).read_bytes() == good
+
+
+def test_hf_home_or_cache_at_a_file_says_which_setting_to_fix(served_hubcards, tmp_path, monkeypatch):
+    # Before: a raw NotADirectoryError (HF_HOME), and "run again once the endpoint is stable" (cache).
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    monkeypatch.setenv("HF_HUB_CACHE", str(afile / "hub"))
+    with pytest.raises(HubError, match="cannot be written.*Point HF_HUB_CACHE"):
+        zoo.create("cnn_cam.digits", pretrained=True)
+    # huggingface_hub reads HF_HOME (its token file's folder) at import: a fresh process
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_CACHE", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")}
+    result = subprocess.run([sys.executable, "-c", DIGITS], env={**env, "HF_HOME": str(afile)},
+                            capture_output=True, text=True, timeout=300)
+    assert "HubError" in result.stderr and "could not read its local files" in result.stderr, result.stderr
+    assert "Point HF_HOME" in result.stderr and "NotADirectoryError" not in result.stderr
