@@ -221,7 +221,7 @@ def run(quick: bool) -> list[dict]:
                  "load_file + meta build + assign", t["floor"], None, runs,
                  "no goal (it is set for the Hub cache); a local file gets no aligned copy (zoo.aligned_copies): "
                  "its unaligned tensors are copied in memory on every create"),
-        goal_row("warm create timm/resnet18 vs floor", "first zoo.create(pretrained=True) of the process",
+        goal_row("warm create timm/resnet18 vs floor", "zoo.create(pretrained=True), checks only in the on-disk record (modules imported)",
                  t["zoo hub cache, first create"], "load_file + meta build + assign", t["floor"], GOAL_FLOOR, runs,
                  "header and NaN/Inf scan from the on-disk record; tensors from the aligned copy"),
         goal_row("first load of a new file timm/resnet18 vs floor", "zoo.create(pretrained=True), nothing "
@@ -238,7 +238,7 @@ def run(quick: bool) -> list[dict]:
         rows.append(goal_row(f"warm create {name} vs floor", "zoo.create(pretrained=True), hub cache", m["zoo"],
                              "load_file + meta build + assign", m["floor"], GOAL_FLOOR, runs,
                              "checks remembered from an earlier create of this process"))
-        rows.append(goal_row(f"warm create {name} vs floor", "first zoo.create(pretrained=True) of the process",
+        rows.append(goal_row(f"warm create {name} vs floor", "zoo.create(pretrained=True), checks only in the on-disk record (modules imported)",
                              m["zoo first create"], "load_file + meta build + assign", m["floor"], GOAL_FLOOR, runs,
                              "header, sha256 and NaN/Inf scan from the on-disk record"))
         rows.append(goal_row(f"first load of a new file {name} vs floor", "zoo.create(pretrained=True), nothing "

@@ -12,7 +12,8 @@ weights), eval mode, inputs seeded. Sides alternate within each round; medians o
 ``--device cuda`` runs both sides on the GPU, on a larger batch (16 x 224 x 224; the CPU's 2 x 96
 x 96 measures little but kernel launches there), each timed call ending in a synchronize.
 "map corr" is the mean per-image Pearson correlation of the two sides' maps (SmoothGrad's noise
-draws differ between the two, so it is below 1 there by design).
+draws differ between the two, so it is below 1 there by design; the row's notes add the
+correlation with captum's ``Saliency`` fed the zoo's own noise, which must exceed 0.999).
 
 "floor" (in the notes) is one plain forward/backward of the whole stacked batch (N x samples or
 N x steps images, NCHW, one pass) for input gradients: what captum does, and what the zoo did
@@ -99,9 +100,11 @@ def run(quick: bool = False, device: str = "cpu") -> list[dict]:
             target=targets, abs=True).detach().amax(1)),
     }
     t = alternate(synced(sides, device), runs)
+    same_noise = correlation(out["zoo"], _captum_smoothgrad_with_zoo_noise(ca, model, x, targets, stdev, 32, 0))
     rows.append(_row("smoothgrad n=32", "zoo smoothgrad", t["zoo"], "captum NoiseTunnel(Saliency)",
                      t["captum"], runs, correlation(out["zoo"], out["captum"]),
-                     f"batch {n}x3x{size}x{size}; floor {median(t['floor']) * 1e3:.1f} ms"))
+                     f"batch {n}x3x{size}x{size}; floor {median(t['floor']) * 1e3:.1f} ms; map corr with "
+                     f"the zoo's own noise fed to captum Saliency {same_noise:.4f}"))
 
     # --- Grad-CAM vs pytorch-grad-cam
     ours_gc = zoo.create_explainer("gradcam", model)
@@ -171,6 +174,22 @@ def _floor(model, x, targets, copies):
                 p.requires_grad_(flag)
 
     return run_floor
+
+
+def _captum_smoothgrad_with_zoo_noise(ca, model, x, targets, stdev, n_samples, seed):
+    """captum ``Saliency`` averaged over the noisy copies the zoo's smoothgrad draws for ``seed``
+    (one seeded float32 normal draw of (n_samples, C, H, W), shared by the batch's images): the
+    two are then the same computation, so their maps must agree (> 0.999), which the timed
+    comparison, where each side draws its own noise, cannot show."""
+    import torch
+
+    generator = torch.Generator(device=x.device).manual_seed(seed)
+    noise = torch.randn((n_samples, *x.shape[1:]), generator=generator, dtype=torch.float32,
+                        device=x.device).to(x.dtype)
+    saliency = ca.Saliency(model)
+    total = sum(saliency.attribute((x + stdev * noise[k][None]).requires_grad_(True), target=targets,
+                                   abs=True).detach() for k in range(n_samples))
+    return (total / n_samples).amax(1)
 
 
 def _row(comparison, zoo_side, zoo_times, peer_side, peer_times, runs, corr, notes) -> dict:

@@ -4,7 +4,7 @@ Ways to run the same randomly initialised model (eval mode) on the same batch:
 
 - eager: the plain forward under ``torch.no_grad()``, what a user writes first;
 - zoo: ``torch.inference_mode()`` with the model and the input in ``channels_last`` memory
-  format, what the zoo recommends (see benchmarks/README.md);
+  format, an opt-in the zoo does not enable by default (see benchmarks/README.md);
 - without ``--quick``, a third side, ``torch.inference_mode()`` alone, shows which of the two
   changes the gain comes from (column "inference_mode only", speed over eager).
 
