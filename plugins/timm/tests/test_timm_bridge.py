@@ -358,3 +358,21 @@ def test_torch_jit_script_works_as_for_timm_and_eager_keeps_the_input_check():
         model(torch.rand(2, 3, 32, 32))
     clone = copy.deepcopy(model)  # the scripting helper follows the copy, not the original
     assert clone.__prepare_scriptable__.model is clone
+
+
+def test_a_fixed_size_model_refuses_other_sizes_with_an_input_error():
+    # #9: images of the wrong size get a clear ValueError from the zoo. Before, a ViT raised timm's
+    # AssertionError from inside its patch embedding.
+    import torch
+
+    from zoo.inputs import InputError
+
+    model = zoo.create("timm/vit_tiny_patch16_224").eval()
+    with pytest.raises(InputError, match="takes 224x224 images only .* got 64x64: resize them, or create the model "
+                                         r"with img_size=\(64, 64\)"):
+        model(torch.rand(1, 3, 64, 64))
+    with torch.no_grad():
+        assert model(torch.rand(1, 3, 224, 224)).shape == (1, 1000)
+        assert zoo.create("timm/vit_tiny_patch16_224", img_size=64).eval()(torch.rand(1, 3, 64, 64)).shape == (1, 1000)
+        flexible = zoo.create("timm/vit_tiny_patch16_224", dynamic_img_size=True).eval()
+        assert flexible(torch.rand(1, 3, 64, 96)).shape == (1, 1000)

@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 import timm
 
-from zoo.inputs import check_image_batch
+from zoo.inputs import InputError, check_image_batch
 from zoo_timm.errors import ModelConfigError
 
 
@@ -38,7 +38,8 @@ def create_model(arch: str, num_classes: int | None = None, in_chans: int | None
     model = timm.create_model(arch, pretrained=False, **kwargs)
     # timm's models do not check their input: wrong channels or a 3-D tensor would fail deep
     # inside a conv. The zoo's contract is a clear InputError at the door.
-    handle = model.register_forward_pre_hook(_InputCheck(in_chans or 3, f"timm/{arch}"))
+    handle = model.register_forward_pre_hook(_InputCheck(in_chans or 3, f"timm/{arch}",
+                                                         _input_patch_embed(model, in_chans or 3)))
     # TorchScript compiles every hook and rejects this Python one; torch.jit.script calls
     # __prepare_scriptable__ first, which hands it a copy without the check.
     model.__prepare_scriptable__ = _WithoutInputCheck(model, handle.id)
@@ -57,15 +58,38 @@ def _check_counts(arch: str, num_classes, in_chans) -> None:
         raise ModelConfigError(f"timm/{arch}: in_chans must be an int >= 1, got {in_chans!r}")
 
 
+def _input_patch_embed(model, in_chans: int) -> str | None:
+    """Dotted name of the timm ``PatchEmbed`` that embeds the input image itself (it takes the
+    image's channels; Visformer's, say, embed a stem's features), if any. One built with
+    ``strict_img_size=True`` (ViT, DeiT, BEiT, Swin, MLP-Mixer... unless ``dynamic_img_size``)
+    takes one image size only; the input check reads that at each call."""
+    from timm.layers import PatchEmbed
+
+    return next((name for name, m in model.named_modules() if isinstance(m, PatchEmbed)
+                 and getattr(getattr(m, "proj", None), "in_channels", None) == in_chans), None)
+
+
 class _InputCheck:
     """Forward pre-hook validating the image batch (a class, so models stay deep-copyable)."""
 
-    def __init__(self, in_chans: int, owner: str) -> None:
-        self.in_chans, self.owner = in_chans, owner
+    def __init__(self, in_chans: int, owner: str, patch_embed: str | None = None) -> None:
+        self.in_chans, self.owner, self.patch_embed = in_chans, owner, patch_embed
 
     def __call__(self, module, args) -> None:
         if args:
             check_image_batch(args[0], in_chans=self.in_chans, owner=self.owner)
+            self._check_size(module, args[0])
+
+    def _check_size(self, module, x) -> None:
+        """A strict patch embedding asserts deep inside timm; the size it takes is known up front."""
+        if self.patch_embed is None:
+            return
+        embed = module.get_submodule(self.patch_embed)
+        size = tuple(embed.img_size) if getattr(embed, "strict_img_size", False) and embed.img_size else None
+        if size is not None and tuple(x.shape[-2:]) != size:
+            raise InputError(f"{self.owner} takes {size[0]}x{size[1]} images only (its fixed input size), got "
+                             f"{x.shape[-2]}x{x.shape[-1]}: resize them, or create the model with "
+                             f"img_size=({x.shape[-2]}, {x.shape[-1]}) (or dynamic_img_size=True where timm offers it)")
 
 
 class _WithoutInputCheck:
