@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
+import threading
 
 from zoo.cli.exit_codes import EXIT_OK, EXIT_RUNTIME, EXIT_USAGE
 from zoo.errors import AmbiguousNameError, UnknownNameError, ZooError
@@ -21,7 +24,6 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from zoo import hub
     from zoo.registry import get_registry
 
     registry = get_registry()
@@ -47,10 +49,35 @@ def run(args: argparse.Namespace) -> int:
             print(f"zoo: error: {name!r} has no pretrained weights: nothing to download.", file=sys.stderr)
             return EXIT_USAGE
         resolved.append((spec, tag))
+    with sigterm_as_interrupt():
+        return _fetch_all(resolved, args.revision)
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt():
+    """SIGTERM unwinds the download as Ctrl-C does (exit 130), so huggingface_hub removes its
+    partial file; by default SIGTERM ends the process on the spot and leaves it in the cache."""
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _fetch_all(resolved, revision) -> int:
+    from zoo import hub
+
     failed = 0
     for spec, tag in resolved:
         try:
-            path = hub.fetch(spec.pretrained[tag], revision=args.revision)
+            path = hub.fetch(spec.pretrained[tag], revision=revision)
         except ZooError as exc:
             failed += 1
             print(f"zoo: error: {spec.name}.{tag}: {exc}", file=sys.stderr)
