@@ -29,6 +29,7 @@ from zoo.cache_dir import ALIGNED, is_private, private_folder, switched_off, zoo
 from zoo.checked_files import Identity, identity, settled
 
 MIN_UNALIGNED_BYTES = 1 << 20
+STALE_TMP_SECONDS = 600  # a copy takes well under a second to write
 SOURCE_KEY = "zoo.aligned_copy_of"  # the copy's safetensors metadata: the source file's path
 
 logger = logging.getLogger("zoo.aligned_copies")
@@ -75,9 +76,18 @@ def discard(copy: Path) -> None:
 
 def _remove_outdated(folder: Path) -> None:
     """Remove copies whose source file no longer exists or no longer has the identity the
-    copy was made from (a new version of a file usually has a new inode: a new name here)."""
+    copy was made from (a new version of a file usually has a new inode: a new name here), and
+    half-written copies left by a killed process (``.*.tmp``, untouched for ``STALE_TMP_SECONDS``)."""
+    import time
+
     from safetensors import safe_open
 
+    for tmp in folder.glob(".*.tmp"):
+        try:
+            if time.time() - tmp.stat().st_mtime > STALE_TMP_SECONDS:  # not one being written now
+                tmp.unlink()
+        except OSError:
+            pass
     for copy in folder.glob("*.safetensors"):
         try:
             with safe_open(str(copy), framework="pt") as f:

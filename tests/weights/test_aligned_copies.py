@@ -165,3 +165,17 @@ def test_copies_of_deleted_files_go_when_the_next_copy_is_made(tmp_path, settled
     load_file(second)
     (copy,) = _copies()
     assert copy.name.startswith("-".join(map(str, checked_files.identity(second))))
+
+
+def test_half_written_copies_of_a_killed_process_go_when_the_next_copy_is_made(tmp_path, settled_now):
+    # A SIGKILL while a copy was written left a hidden .tmp (40 MB for resnet18) that nothing removed.
+    folder = zoo_cache_dir() / "aligned"
+    folder.mkdir(parents=True, exist_ok=True)
+    stale, fresh = folder / ".old.safetensors.dead.tmp", folder / ".new.safetensors.live.tmp"
+    stale.write_bytes(b"x" * 100)
+    fresh.write_bytes(b"x" * 100)  # another process may be writing it right now
+    hour_ago = time.time() - 3600
+    os.utime(stale, (hour_ago, hour_ago))
+    _unaligned_file(tmp_path / "w.safetensors")
+    load_file(tmp_path / "w.safetensors")
+    assert len(_copies()) == 1 and not stale.exists() and fresh.exists()
