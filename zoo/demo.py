@@ -139,7 +139,7 @@ def _run_zoo_command(argv: list[str], folder: Path) -> tuple[int, list[Path]]:
     """Run ``zoo ARGV`` in-process; (exit code, the PNGs under ``folder`` it wrote or rewrote).
     Files left there by an earlier run are not counted: they are not this run's output."""
     from zoo.cli import main as zoo_main
-    from zoo.cli.exit_codes import EXIT_INTERRUPTED
+    from zoo.cli.exit_codes import EXIT_INTERRUPTED, ReportedInterrupt
 
     def stamps() -> dict[Path, int]:
         return {p: p.stat().st_mtime_ns for p in folder.glob("*.png")} if folder.is_dir() else {}
@@ -147,7 +147,7 @@ def _run_zoo_command(argv: list[str], folder: Path) -> tuple[int, list[Path]]:
     before = stamps()
     code = zoo_main(argv)
     if code == EXIT_INTERRUPTED:  # the nested command caught Ctrl-C: stop the demo too (olah, temp folder)
-        raise KeyboardInterrupt(f"zoo {argv[0]} interrupted")
+        raise ReportedInterrupt(f"zoo {argv[0]} interrupted")
     after = stamps()
     return code, sorted(p for p, t in after.items() if before.get(p) != t)
 

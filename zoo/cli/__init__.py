@@ -15,7 +15,7 @@ import importlib
 import sys
 import warnings
 
-from zoo.cli.exit_codes import EXIT_INTERRUPTED, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE
+from zoo.cli.exit_codes import EXIT_INTERRUPTED, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, ReportedInterrupt
 from zoo.errors import AmbiguousNameError, UnknownNameError, ZooError
 
 COMMAND_MODULES = (
@@ -61,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_RUNTIME
     except BrokenPipeError:  # `zoo list | head`
         return EXIT_OK
-    except KeyboardInterrupt:  # Ctrl-C (and SIGTERM where a command maps it): no traceback
-        print("zoo: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:  # Ctrl-C (and SIGTERM where a command maps it): no traceback
+        if not isinstance(exc, ReportedInterrupt):
+            print("zoo: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -5,3 +5,8 @@ EXIT_PROBLEM = 1  # the command ran and found a problem: a failed check, a broke
 EXIT_USAGE = 2  # bad arguments, or a name that resolves to nothing (as argparse's own errors)
 EXIT_RUNTIME = 3  # the work itself failed: a download, an unreadable file, a bad config
 EXIT_INTERRUPTED = 130  # Ctrl-C: 128 + SIGINT, as shells report it
+
+
+class ReportedInterrupt(KeyboardInterrupt):
+    """An interruption a nested ``zoo`` command (run in-process, as ``zoo demo`` does) has already
+    reported: it stops the outer command too, without a second "zoo: interrupted"."""
