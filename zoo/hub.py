@@ -208,11 +208,16 @@ def _what(cfg: PretrainedCfg, rev: str) -> str:
     return f"{cfg.hf_hub_id}/{cfg.filename} (revision {rev!r})"
 
 
-def _ref_path(cfg: PretrainedCfg, rev: str, settings: HubSettings) -> Path:
-    """``refs/<rev>`` of the repository's cache folder: the commit a branch name resolves to offline."""
+def _repo_folder(cfg: PretrainedCfg, settings: HubSettings) -> Path:
+    """The repository's folder in the huggingface_hub cache (``models--org--name``)."""
     from huggingface_hub.file_download import repo_folder_name
 
-    return Path(settings.cache_dir) / repo_folder_name(repo_id=cfg.hf_hub_id, repo_type="model") / "refs" / rev
+    return Path(settings.cache_dir) / repo_folder_name(repo_id=cfg.hf_hub_id, repo_type="model")
+
+
+def _ref_path(cfg: PretrainedCfg, rev: str, settings: HubSettings) -> Path:
+    """``refs/<rev>`` of the repository's cache folder: the commit a branch name resolves to offline."""
+    return _repo_folder(cfg, settings) / "refs" / rev
 
 
 def _read_ref(ref: Path) -> str | None:
@@ -240,7 +245,7 @@ def _restore_ref(ref: Path, before: str | None) -> None:
 
 def _cached_commits(cfg: PretrainedCfg, settings: HubSettings) -> list[str]:
     """Commits whose snapshot in the cache holds ``cfg``'s file (whatever the branch refs say)."""
-    snapshots = _ref_path(cfg, "main", settings).parent.parent / "snapshots"
+    snapshots = _repo_folder(cfg, settings) / "snapshots"
     try:
         return sorted(p.name for p in snapshots.iterdir() if (p / cfg.filename).exists())
     except OSError:
