@@ -306,22 +306,21 @@ def build_with_weights(build: Callable[[], object], source: str | Path, *, chang
     state = load_file(source, aligned_copy=aligned_copy)
     state = {k: _cast(v, expected[k].dtype) for k, v in state.items() if k not in plan.drop + plan.computed}
     if plan.reinit or plan.adapt or model is None:
-        model = build()  # re-initialised layers need real initial values
+        model = reference if model is None else build()  # re-initialised layers need real initial values
         own = model.state_dict()
         for key in plan.reinit:
             state[key] = own[key]
         for key in plan.adapt:
             state[key] = adapt_input_conv(state[key], change.in_chans)
         model.load_state_dict(state, strict=True)
-        _warn_changes(source, plan, change)
-        return model
-    model.load_state_dict(state, strict=True, assign=True)
-    if plan.drop:
-        _warn_changes(source, plan, change)
-    if computed:
-        # Non-persistent buffers are in no file (still on meta here): build for real, copy the weights in.
+    elif computed:
+        # Non-persistent buffers are in no file (they would stay on meta): build for real, copy the weights in.
         model = build()
         model.load_state_dict(state, strict=True)
+    else:
+        model.load_state_dict(state, strict=True, assign=True)
+    if plan.reinit or plan.adapt or plan.drop:
+        _warn_changes(source, plan, change)
     return model
 
 

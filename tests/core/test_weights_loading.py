@@ -64,3 +64,33 @@ def test_stored_copies_of_computed_buffers_are_ignored(tmp_path):
 
     with pytest.raises(WeightsError, match="unexpected.*stray"):
         build_with_weights(Net, path)
+
+
+def test_a_builder_that_cannot_run_on_meta_loads_without_a_warning(tmp_path):
+    """Such a builder is built for real instead; nothing was re-initialised, adapted or dropped,
+    so there is nothing to warn about (there used to be an empty WeightsMismatchWarning)."""
+    import warnings
+
+    import torch.nn as nn
+
+    from zoo.weights import build_with_weights
+
+    builds = []
+
+    class NeedsRealTensors(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = nn.Linear(2, 2)
+            if self.linear.weight.is_meta:
+                raise RuntimeError("needs real tensors at build time")
+            builds.append(self)
+
+    source = NeedsRealTensors()
+    path = tmp_path / "model.safetensors"
+    save_file(source.state_dict(), str(path))
+    builds.clear()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loaded = build_with_weights(NeedsRealTensors, path)
+    assert torch.equal(loaded.linear.weight, source.linear.weight)
+    assert len(builds) == 1  # the real build that learnt the keys is the one returned
