@@ -23,7 +23,8 @@ from zoo.errors import (
     HubRevisionNotFoundError,
     HubUnavailableError,
 )
-from zoo.testing.hub_fixture import cache_files, weight_files
+from zoo.registry import reset_registry
+from zoo.testing.hub_fixture import cache_files, register_hubtest, weight_files
 from zoo.weights import WeightsMismatchWarning
 
 UNREACHABLE = "http://127.0.0.1:9"  # discard port: nothing listens there
@@ -207,8 +208,13 @@ def test_hub_file_gets_an_aligned_copy_and_a_local_file_does_not(hub, monkeypatc
 
 def test_revision_override_skips_the_pinned_sha256(hub):
     # Another revision may hold other bytes: the pin applies to the pinned revision only.
-    sha = hub.server.repos["zoo-tests/hubtest_seg.toy"]
-    zoo.create("hubtest_seg.toy", pretrained=True, revision=sha)
+    reset_registry()
+    register_hubtest({**hub.tags, "toy": {**hub.tags["toy"], "sha256": "0" * 64}})
+    with pytest.raises(ChecksumError, match="sha256"):
+        zoo.create("hubtest_seg.toy", pretrained=True)  # the pinned revision: the pin is checked
+    commit = hub.server.repos["zoo-tests/hubtest_seg.toy"]
+    model = zoo.create("hubtest_seg.toy", pretrained=True, revision=commit)
+    assert_same_weights(model, hub.card("toy") / "model.safetensors")
 
 
 def test_num_classes_and_in_chans_adapt_like_timm(hub):

@@ -44,11 +44,11 @@ def test_decoder_concatenates_the_encoder_skip():
         model(torch.randn(1, 3, 32, 32))
     assert seen == [(1, 8, 32, 32)]  # 4 skip channels + 4 upsampled channels
 
-    # and the skip carries information: perturbing the stem's output changes the logits
+    # and the skip carries information: perturbing only the skip into the last block changes the logits
     x = torch.randn(1, 3, 32, 32)
     with torch.no_grad():
         clean = model(x)
-        handle = model.stem.register_forward_hook(lambda m, i, o: o + 1.0)
+        handle = model.up[-1].register_forward_pre_hook(lambda m, args: (args[0], args[1] + 1.0))
         perturbed = model(x)
         handle.remove()
     assert not torch.allclose(clean, perturbed)
