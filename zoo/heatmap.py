@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from zoo.errors import ArgumentError
+from zoo.picture import to_numpy, to_rgb
 
 
 def overlay(image: Any, heatmap: Any, *, alpha: float = 0.5, cmap: str | None = None, normalize: bool = True,
@@ -35,8 +36,8 @@ def overlay(image: Any, heatmap: Any, *, alpha: float = 0.5, cmap: str | None = 
 
     if not 0.0 <= alpha <= 1.0:
         raise ArgumentError(f"alpha must be in [0, 1], got {alpha}")
-    base = _to_rgb(image)
-    values = np.nan_to_num(_to_numpy(heatmap).astype(np.float32).squeeze())
+    base = to_rgb(image)
+    values = np.nan_to_num(to_numpy(heatmap).astype(np.float32).squeeze())
     if values.ndim != 2:
         raise ArgumentError(f"heatmap must be (H, W), got shape {values.shape}; pass one map, e.g. maps[0]")
     if symmetric is None:
@@ -58,33 +59,3 @@ def overlay(image: Any, heatmap: Any, *, alpha: float = 0.5, cmap: str | None = 
         raise ArgumentError(f"unknown matplotlib colormap {cmap!r}, e.g. 'jet', 'viridis', 'inferno'") from None
     heat = Image.fromarray(colormap(np.clip(values, 0.0, 1.0), bytes=True)[..., :3])
     return Image.blend(base, heat, alpha)
-
-
-def _to_numpy(x: Any):
-    import numpy as np
-
-    if hasattr(x, "detach"):  # a torch tensor, without importing torch
-        x = x.detach().cpu().float().numpy()
-    return np.asarray(x)
-
-
-def _to_rgb(image: Any):
-    import numpy as np
-    from PIL import Image
-
-    if isinstance(image, Image.Image):
-        return image.convert("RGB")
-    is_tensor = hasattr(image, "detach")
-    array = _to_numpy(image)
-    if is_tensor and array.ndim == 3 and array.shape[0] in (1, 3, 4):  # (C, H, W) -> (H, W, C)
-        array = array.transpose(1, 2, 0)
-    if array.ndim == 3 and array.shape[-1] == 1:
-        array = array[..., 0]
-    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[-1] not in (3, 4)):
-        raise ArgumentError(f"image must be (H, W), (H, W, 3) or a (C, H, W) tensor, got shape {array.shape}")
-    if array.dtype != np.uint8:
-        array = array.astype(np.float32)
-        if array.max(initial=0.0) <= 1.0:
-            array = array * 255.0
-        array = np.clip(np.round(array), 0, 255).astype(np.uint8)
-    return Image.fromarray(array).convert("RGB")

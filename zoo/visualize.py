@@ -13,6 +13,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from zoo.errors import ArgumentError
+from zoo.picture import to_numpy, to_rgb
 
 
 def class_colours(num_classes: int) -> list[tuple[int, int, int]]:
@@ -34,7 +35,8 @@ def overlay_segmentation(image: Any, mask: Any, class_names: Sequence[str], *, a
     """Blend a class colour over every pixel of ``image`` by its class in ``mask``.
 
     Args:
-        image: a PIL image, or an (H, W) / (H, W, 3) uint8 array.
+        image: a PIL image, an (H, W) / (H, W, 3) array (uint8, or float in [0, 1]), or a
+            (C, H, W) tensor in [0, 1], as for ``zoo.overlay``.
         mask: (H, W) integer class indices (array or tensor), the image's size.
         class_names: one name per class index.
         alpha: opacity of the colours.
@@ -43,8 +45,8 @@ def overlay_segmentation(image: Any, mask: Any, class_names: Sequence[str], *, a
 
     Returns an RGB image of the input's size.
     """
-    base = _to_rgb(image)
-    mask = _to_numpy(mask).astype(np.int64)
+    base = to_rgb(image)
+    mask = to_numpy(mask).astype(np.int64)
     if mask.shape != (base.height, base.width):
         raise ArgumentError(f"mask shape {mask.shape} does not match the image size {(base.height, base.width)}")
     num_classes = max(len(class_names), int(mask.max(initial=0)) + 1)
@@ -67,12 +69,12 @@ def draw_instances(image: Any, prediction: Mapping[str, Any], class_names: Seque
     (N, 1, H, W) or (N, H, W) probabilities. Colours follow the class, as in
     :func:`overlay_segmentation`. Returns an RGB image of the input's size.
     """
-    out = _to_rgb(image)
-    boxes = _to_numpy(prediction["boxes"]).reshape(-1, 4)
-    labels = _to_numpy(prediction["labels"]).astype(np.int64).reshape(-1)
-    scores = _to_numpy(prediction.get("scores", np.ones(len(labels)))).reshape(-1)
+    out = to_rgb(image)
+    boxes = to_numpy(prediction["boxes"]).reshape(-1, 4)
+    labels = to_numpy(prediction["labels"]).astype(np.int64).reshape(-1)
+    scores = to_numpy(prediction.get("scores", np.ones(len(labels)))).reshape(-1)
     masks = prediction.get("masks")
-    masks = None if masks is None else _to_numpy(masks).reshape(len(labels), out.height, out.width)
+    masks = None if masks is None else to_numpy(masks).reshape(len(labels), out.height, out.width)
     keep = np.flatnonzero(scores >= score_threshold)
     keep = keep[np.argsort(-scores[keep], kind="stable")][::-1]  # draw the best last, on top
     palette = class_colours(max(len(class_names), int(labels.max(initial=0)) + 1))
@@ -131,18 +133,3 @@ def _ink(colour: tuple[int, int, int]) -> tuple[int, int, int]:
 
 def _name(class_names: Sequence[str], index: int) -> str:
     return str(class_names[index]) if 0 <= index < len(class_names) else f"class {index}"
-
-
-def _to_numpy(x: Any) -> np.ndarray:
-    if hasattr(x, "detach"):  # a torch tensor; torch is not imported here
-        x = x.detach().cpu().numpy()
-    return np.asarray(x)
-
-
-def _to_rgb(image: Any) -> Image.Image:
-    if isinstance(image, Image.Image):
-        return image.convert("RGB")
-    array = _to_numpy(image)
-    if array.dtype != np.uint8:
-        raise ArgumentError(f"expected a PIL image or a uint8 (H, W[, 3]) array, got {array.dtype} {array.shape}")
-    return Image.fromarray(array).convert("RGB")

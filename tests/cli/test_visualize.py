@@ -38,6 +38,19 @@ def test_overlay_tints_classes_and_keeps_the_background():
     assert (plain != 50).all()  # background=None colours class 0 too
 
 
+def test_images_are_taken_in_the_same_forms_as_by_zoo_overlay():
+    """A model's (C, H, W) float input in [0, 1] works as in zoo.overlay (it used to be refused)."""
+    mask = np.zeros((64, 96), np.int64)
+    mask[10:20, 10:30] = 1
+    as_uint8 = np.asarray(overlay_segmentation(grey(), mask, NAMES))
+    as_tensor = torch.from_numpy(grey()).permute(2, 0, 1).float() / 255
+    assert np.array_equal(np.asarray(overlay_segmentation(as_tensor, mask, NAMES)), as_uint8)
+    prediction = {"boxes": torch.tensor([[5.0, 5.0, 40.0, 30.0]]), "labels": torch.tensor([2]),
+                  "scores": torch.tensor([0.9])}
+    assert np.array_equal(np.asarray(draw_instances(as_tensor.to(torch.bfloat16), prediction, NAMES)),
+                          np.asarray(draw_instances(grey(), prediction, NAMES)))
+
+
 def test_overlay_rejects_a_mask_of_another_size():
     with pytest.raises(ValueError, match="does not match"):
         overlay_segmentation(grey(), np.zeros((32, 32), np.int64), NAMES)
