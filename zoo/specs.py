@@ -133,11 +133,16 @@ def architecture_spec_problems(spec: object) -> list[str]:
     problems += _opt_out_problems(spec.name, "export", spec.export)
     if not isinstance(spec.defaults, dict):
         problems.append(f"{spec.name}: defaults must be a dict")
+    problems += _description_problems(spec.name, spec.description)
     if not isinstance(spec.pretrained, dict):
         problems.append(f"{spec.name}: pretrained must be a dict of tag -> PretrainedCfg")
         return problems
     for tag, cfg in spec.pretrained.items():
         problems += [f"{spec.name}.{tag}: {p}" for p in pretrained_cfg_problems(tag, cfg)]
+    defaults = [tag for tag, cfg in spec.pretrained.items() if isinstance(cfg, PretrainedCfg) and cfg.default is True]
+    if len(defaults) > 1:  # default_tag would silently take the first
+        problems.append(f"{spec.name}: tags {', '.join(map(repr, defaults))} are all default=True; "
+                        f"flag one tag as the default")
     return problems
 
 
@@ -149,10 +154,27 @@ def pretrained_cfg_problems(tag: object, cfg: object) -> list[str]:
     problems = []
     if not isinstance(cfg.hf_hub_id, str) or not HF_HUB_ID_RE.match(cfg.hf_hub_id):
         problems.append(f"hf_hub_id {cfg.hf_hub_id!r} is not of the form 'org/name'")
+    for name in ("revision", "filename"):
+        value = getattr(cfg, name)
+        if not (isinstance(value, str) and value.strip()):
+            problems.append(f"{name} must be a non-empty string, got {value!r}")
+    if cfg.num_classes is not None and not _int_from(cfg.num_classes, 0):  # 0: headless, as in timm
+        problems.append(f"num_classes must be None or an int >= 0, got {cfg.num_classes!r}")
+    if not _int_from(cfg.in_chans, 1):
+        problems.append(f"in_chans must be an int >= 1, got {cfg.in_chans!r}")
+    if cfg.license is not None and not isinstance(cfg.license, str):
+        problems.append(f"license must be None or a string, got {cfg.license!r}")
+    if not isinstance(cfg.default, bool):
+        problems.append(f"default must be True or False, got {cfg.default!r}")
     if cfg.sha256 is not None and not (isinstance(cfg.sha256, str) and SHA256_RE.match(cfg.sha256)):
         problems.append(f"sha256 {cfg.sha256!r} is not 64 lowercase hex digits")
     if not isinstance(cfg.metrics, dict):
         problems.append("metrics must be a dict of name -> number")
+    else:
+        bad = {k: v for k, v in cfg.metrics.items()
+               if not isinstance(k, str) or isinstance(v, bool) or not isinstance(v, (int, float))}
+        if bad:
+            problems.append(f"metrics must be a dict of name -> number, got {bad!r:.80}")
     if not isinstance(cfg.model_kwargs, dict):
         problems.append("model_kwargs must be a dict of builder keyword arguments")
     if cfg.upstream is not None and not (isinstance(cfg.upstream, str) and cfg.upstream.strip()):
@@ -169,7 +191,18 @@ def explainer_spec_problems(spec: object) -> list[str]:
     problems += _tasks_problems(spec.name, spec.tasks)
     problems += _builder_problems(spec.name, spec.builder)
     problems += _opt_out_problems(spec.name, "sanity_check", spec.sanity_check)
+    problems += _description_problems(spec.name, spec.description)
     return problems
+
+
+def _int_from(value: object, low: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= low
+
+
+def _description_problems(name: str, description: object) -> list[str]:
+    if isinstance(description, str):
+        return []
+    return [f"{name}: description must be a string (\"\" for none), got {type(description).__name__}"]
 
 
 def _tasks_problems(name: str, tasks: object) -> list[str]:

@@ -1,0 +1,60 @@
+"""Specs the registry rejects: two default tags, fields of the wrong type (a third-party
+author's mistakes that used to be accepted and bite later, at create() or in `zoo list`)."""
+
+import pytest
+
+import zoo
+from zoo.registry import PluginWarning, Registry
+from zoo.specs import architecture_spec_problems, explainer_spec_problems, pretrained_cfg_problems
+
+
+def _register(*specs):
+    class Plugin:
+        @zoo.hookimpl
+        def zoo_architectures(self):
+            return list(specs)
+
+    registry = Registry()
+    with pytest.warns(PluginWarning) as caught:
+        record = registry.register(Plugin(), name="probe", distribution="acme-probe")
+    return registry, record, "\n".join(str(w.message) for w in caught)
+
+
+def test_two_default_tags_are_rejected_naming_both():
+    spec = zoo.ArchitectureSpec("twodefaults", "classification", builder="m:f", pretrained={
+        "a": zoo.PretrainedCfg("org/twodefaults.a", default=True),
+        "b": zoo.PretrainedCfg("org/twodefaults.b"),
+        "c": zoo.PretrainedCfg("org/twodefaults.c", default=True)})
+    registry, record, messages = _register(spec)
+    assert "twodefaults: tags 'a', 'c' are all default=True; flag one tag as the default" in messages
+    assert "twodefaults" in record.rejected and registry.list_models() == []
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("num_classes", "5", "num_classes must be None or an int >= 0, got '5'"),
+    ("num_classes", True, "num_classes must be None or an int >= 0, got True"),
+    ("in_chans", 0, "in_chans must be an int >= 1, got 0"),
+    ("revision", None, "revision must be a non-empty string, got None"),
+    ("filename", "", "filename must be a non-empty string, got ''"),
+    ("license", 2, "license must be None or a string, got 2"),
+    ("default", "yes", "default must be True or False, got 'yes'"),
+    ("metrics", {"miou": "0.9"}, "metrics must be a dict of name -> number, got {'miou': '0.9'}"),
+])
+def test_pretrained_cfg_fields_of_the_wrong_type_are_rejected(field, value, message):
+    cfg = zoo.PretrainedCfg("org/net.tag", **{field: value})
+    assert message in pretrained_cfg_problems("tag", cfg)
+    _, record, messages = _register(zoo.ArchitectureSpec("net", "classification", builder="m:f",
+                                                         pretrained={"tag": cfg}))
+    assert f"net.tag: {message}" in messages and "net" in record.rejected
+
+
+def test_headless_and_plain_configs_stay_valid():
+    assert pretrained_cfg_problems("t", zoo.PretrainedCfg("org/n.t", num_classes=0, metrics={"top1": 71})) == []
+
+
+def test_a_description_that_is_not_a_string_is_rejected():
+    assert architecture_spec_problems(zoo.ArchitectureSpec("net", "classification", builder="m:f",
+                                                           description=None)) == [
+        'net: description must be a string ("" for none), got NoneType']
+    assert explainer_spec_problems(zoo.ExplainerSpec("cam", builder="m:f", description=3)) == [
+        'cam: description must be a string ("" for none), got int']
