@@ -186,7 +186,9 @@ class Registry:
                                "is each hook function decorated with @zoo.hookimpl?")
 
     def _add_specs(self, record, hook_name, specs, problems_of, table, names) -> None:
-        if specs is None:
+        if specs is None:  # the hook is called directly, so None is seen (pluggy's hook call drops it)
+            self._fail(record, f"{hook_name}() returned None, so nothing was registered: is its `return` "
+                               "missing? Return a list of specs ([] to register none on purpose).")
             return
         if not isinstance(specs, (list, tuple)):
             self._fail(record, f"{hook_name}() must return a list of specs, got {type(specs).__name__}")
