@@ -97,6 +97,7 @@ class Registry:
         self.plugins: list[PluginRecord] = []
         self._architectures: dict[str, list[_Entry]] = {}
         self._explainers: dict[str, list[_Entry]] = {}
+        self.problems: list[str] = []  # not any one plugin's: e.g. ZOO_PLUGINS naming nothing installed
 
     # ----------------------------------------------------------------- loading
     @classmethod
@@ -107,18 +108,34 @@ class Registry:
         deny = _env_list(environ.get("ZOO_DISABLE_PLUGINS")) or set()
         registry = cls()
         seen = set()
+        installed: dict[str, list[str]] = {}  # distribution -> its entry-point names
         for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
             dist = ep.dist.name if ep.dist is not None else LOCAL_DISTRIBUTION
             key = (normalize_distribution(dist), ep.name)
             if key in seen:  # the same distribution found twice on sys.path
                 continue
             seen.add(key)
+            installed.setdefault(dist, []).append(ep.name)
             names = {normalize_distribution(dist), normalize_distribution(ep.name)}
             if (allow is not None and not names & allow) or names & deny:
                 continue
             version = ep.dist.version if ep.dist is not None else ""
             registry._load_entry_point(ep, dist, version)
+        registry._check_environment(installed, {"ZOO_PLUGINS": allow or set(), "ZOO_DISABLE_PLUGINS": deny})
         return registry
+
+    def _check_environment(self, installed: dict[str, list[str]], settings: dict[str, set[str]]) -> None:
+        """A name in ZOO_PLUGINS / ZOO_DISABLE_PLUGINS that no installed plugin has is a typo or an
+        uninstalled package: said out loud, since it silently loads nothing or disables nothing."""
+        known = {normalize_distribution(n) for dist, eps in installed.items() for n in (dist, *eps)}
+        have = "; ".join(f"{dist} ({', '.join(eps)})" for dist, eps in sorted(installed.items())) or "none"
+        for variable, wanted in settings.items():
+            unknown = sorted(wanted - known)
+            if unknown:
+                message = (f"{variable} names {', '.join(map(repr, unknown))}, which no installed zoo plugin is "
+                           f"(distribution or entry-point name); installed: {have}")
+                self.problems.append(message)
+                warnings.warn(message, PluginWarning, stacklevel=3)
 
     def _load_entry_point(self, ep: importlib.metadata.EntryPoint, dist: str, version: str) -> None:
         record = PluginRecord(name=ep.name, distribution=dist, version=version, module=ep.value)

@@ -46,6 +46,9 @@ def run(args: argparse.Namespace) -> int:
     for name, dists in registry.conflicts().items():
         ok = False
         print(f"conflict: {name} is registered by {', '.join(dists)}; use 'DIST:NAME' or ZOO_DISABLE_PLUGINS")
+    for problem in registry.problems:
+        ok = False
+        print(f"error: {problem}")
     if not registry.plugins:
         print("no plugins found in the 'zoo' entry-point group")
     print("all plugins healthy" if ok else "problems found")

@@ -1,0 +1,38 @@
+"""ZOO_PLUGINS / ZOO_DISABLE_PLUGINS naming a plugin that is not installed (a typo, an
+uninstalled package) is said out loud, naming the installed ones, instead of loading or
+disabling nothing in silence."""
+
+import pytest
+
+from zoo.registry import PluginWarning, Registry
+
+
+def test_an_unknown_name_in_the_allow_or_deny_list_is_warned_about(plugin_packages, monkeypatch):
+    plugin_packages("sample-plugin")
+    monkeypatch.setenv("ZOO_PLUGINS", "zoo-sample-plugin,zoo-sampel-plugin")
+    monkeypatch.setenv("ZOO_DISABLE_PLUGINS", "sample,nothing-here")
+    with pytest.warns(PluginWarning) as caught:
+        registry = Registry.from_entry_points()
+    messages = [str(w.message) for w in caught]
+    allow = next(m for m in messages if m.startswith("ZOO_PLUGINS"))
+    assert "'zoo-sampel-plugin'" in allow and "'zoo-sample-plugin'" not in allow
+    assert "installed:" in allow and "zoo-sample-plugin (sample)" in allow
+    deny = next(m for m in messages if m.startswith("ZOO_DISABLE_PLUGINS"))
+    assert "'nothing-here'" in deny and "'sample'" not in deny
+    assert len(registry.problems) == 2
+
+
+def test_known_names_and_an_empty_allow_list_are_quiet(plugin_packages, monkeypatch, recwarn):
+    plugin_packages("sample-plugin")
+    for value in ("Zoo_Sample_Plugin", "sample", ""):
+        monkeypatch.setenv("ZOO_PLUGINS", value)
+        assert Registry.from_entry_points().problems == []
+    assert not [w for w in recwarn if issubclass(w.category, PluginWarning)]
+
+
+def test_doctor_reports_an_unknown_plugin_name(plugin_packages, run_zoo):
+    plugin_packages("sample-plugin")
+    result = run_zoo("doctor", env={"ZOO_PLUGINS": "zoo-sampel-plugin"})
+    assert result.returncode == 1, result.stdout
+    assert "error: ZOO_PLUGINS names 'zoo-sampel-plugin', which no installed zoo plugin is" in result.stdout
+    assert "zoo-sample-plugin (sample)" in result.stdout and "all plugins healthy" not in result.stdout
