@@ -107,6 +107,18 @@ def test_rank_correlation():
     assert fa.rank_correlation(a, -a).item() == pytest.approx(-1.0)
     assert fa.rank_correlation(a, torch.zeros_like(a)).item() == 0.0
     assert fa.rank_correlation(a, a ** 3).item() == pytest.approx(1.0)
+    blank = torch.zeros(1, 4, 4)  # the same blank map from both models: no evidence of a difference
+    assert fa.rank_correlation(blank, blank).item() == 1.0
+
+
+def test_rank_correlation_with_ties_equals_scipy():
+    from scipy.stats import spearmanr
+
+    g = torch.Generator().manual_seed(0)
+    a = torch.randint(0, 5, (3, 6, 6), generator=g).double()  # many ties
+    b = a + torch.randint(0, 3, (3, 6, 6), generator=g)
+    expected = [spearmanr(x.flatten(), y.flatten()).statistic for x, y in zip(a, b)]
+    torch.testing.assert_close(fa.rank_correlation(a, b), torch.tensor(expected, dtype=torch.float32))
 
 
 def test_randomize_weights_leaves_original(trained):

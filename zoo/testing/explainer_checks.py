@@ -8,6 +8,7 @@ import contextlib
 from zoo.testing.checks import EXPLAINER, broken, check
 from zoo.testing.results import CheckSkipped
 from zoo.testing.tasks import CLASSIFICATION, SEMANTIC
+from zoo.testing.tensors import correlation, rank_correlation
 
 BATCH = 3
 SIZE = (33, 45)  # >= the contract's 32; odd, non-square, not a multiple of the feature stride
@@ -71,34 +72,6 @@ def _num_classes(model, x) -> int:
 
     with torch.no_grad():
         return model(x).shape[1]
-
-
-def _correlation(a, b) -> float:
-    """Pearson correlation of two maps (1.0 when both are constant and equal)."""
-    a, b = a.flatten().double(), b.flatten().double()
-    a, b = a - a.mean(), b - b.mean()
-    denom = (a.norm() * b.norm()).item()
-    if denom == 0:
-        return 1.0 if bool((a == b).all()) else 0.0
-    return float((a @ b).item() / denom)
-
-
-def _ranks(x):
-    """Average ranks (ties share their mean rank), for Spearman's correlation."""
-    import torch
-
-    x = x.flatten().double()
-    order = torch.argsort(x)
-    ranks = torch.empty_like(x)
-    ranks[order] = torch.arange(len(x), dtype=torch.double)
-    uniq, inverse = torch.unique(x, return_inverse=True)
-    sums = torch.zeros(len(uniq), dtype=torch.double).index_add_(0, inverse, ranks)
-    counts = torch.zeros(len(uniq), dtype=torch.double).index_add_(0, inverse, torch.ones_like(ranks))
-    return (sums / counts)[inverse]
-
-
-def _spearman(a, b) -> float:
-    return _correlation(_ranks(a), _ranks(b))
 
 
 def _stochastic(explainer, x, target) -> bool:
@@ -193,7 +166,7 @@ def check_explainer_batch(subject):
                                 for i in range(len(x))])
             for i in range(len(x)):
                 if stochastic:
-                    r = _correlation(batch[i], single[i])
+                    r = correlation(batch[i], single[i])
                     if r < STOCHASTIC_MIN_CORRELATION:
                         raise broken(f"{task} reference model, target={target}: image {i}'s map in the batch has "
                                      f"correlation {r:.2f} with its map alone (< {STOCHASTIC_MIN_CORRELATION}, "
@@ -389,7 +362,7 @@ def check_explainer_sanity(subject):
             random_model, x, targets = _segmentation_sanity_inputs()
         trained = _explain(_create(subject, trained_model, task), x, targets)
         randomised = _explain(_create(subject, random_model, task), x, targets)
-        scores = [_spearman(trained[i], randomised[i]) for i in range(len(x))]
+        scores = [rank_correlation(trained[i], randomised[i]) for i in range(len(x))]
         mean = sum(scores) / len(scores)
         if mean >= SANITY_MAX_CORRELATION:
             raise broken(f"{task} reference model: maps barely change when the weights are randomised: mean "
