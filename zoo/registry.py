@@ -356,12 +356,16 @@ class Registry:
 
 
 def _labels(entries: list[_Entry]) -> list[str]:
-    """What names each claiming plugin in a qualified name: its distribution, or its entry-point
-    name where one distribution has several entry points claiming the name."""
-    dists = [normalize_distribution(e.plugin.distribution) for e in entries]
+    return plugin_labels([e.plugin for e in entries])
+
+
+def plugin_labels(plugins: list[PluginRecord]) -> list[str]:
+    """What names each plugin claiming one name in a qualified ``label:name``: its distribution,
+    or its entry-point name where one distribution has several entry points claiming the name."""
+    dists = [normalize_distribution(p.distribution) for p in plugins]
     if len(set(dists)) == len(dists):
-        return [e.plugin.distribution for e in entries]
-    return [e.plugin.name for e in entries]
+        return [p.distribution for p in plugins]
+    return [p.name for p in plugins]
 
 
 def import_builder(builder: Any, owner: str) -> Any:

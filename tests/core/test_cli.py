@@ -62,15 +62,29 @@ def test_doctor_healthy_exits_0(plugin_packages, monkeypatch, run_zoo):
 
 
 def test_list_survives_a_name_conflict(plugin_packages, run_zoo):
+    """Each claim of a clashing name is a row of its own, named as it can be created (dist:name),
+    with its own task and tags; --pretrained lists each claim's tags (it used to raise KeyError
+    looking a tag up in the first claim only)."""
     plugin_packages("sample-plugin", "sample-duplicate")
     result = run_zoo("list", "sample_seg*")
-    assert result.returncode == 0
-    row = next(line for line in result.stdout.splitlines() if line.startswith("sample_segmenter"))
-    assert "zoo-sample-plugin" in row and "zoo-sample-duplicate" in row
+    assert result.returncode == 0, result.stderr
+    rows = [line.split() for line in result.stdout.splitlines() if ":sample_segmenter" in line]
+    assert sorted(rows) == [["zoo-sample-duplicate:sample_segmenter", "semantic_segmentation", "zoo-sample-duplicate",
+                             "dup"],
+                            ["zoo-sample-plugin:sample_segmenter", "semantic_segmentation", "zoo-sample-plugin",
+                             "toy,", "other"]]
+    result = run_zoo("list", "sample_seg*", "--pretrained")
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    names = [line.split()[0] for line in result.stdout.splitlines()[2:]]
+    assert names == ["zoo-sample-duplicate:sample_segmenter.dup", "zoo-sample-plugin:sample_segmenter.other",
+                     "zoo-sample-plugin:sample_segmenter.toy"]
+    assert run_zoo("list", "sample_seg*", "--pretrained", "--names").stdout.split() == names
     result = run_zoo("list", "sample_*")  # a clashing explainer name as well
     assert result.returncode == 0, result.stderr
-    row = next(line for line in result.stdout.splitlines() if line.startswith("sample_ones"))
-    assert "zoo-sample-plugin" in row and "zoo-sample-duplicate" in row
+    rows = [line.split() for line in result.stdout.splitlines() if ":sample_ones" in line]
+    assert sorted(row[0] for row in rows) == ["zoo-sample-duplicate:sample_ones", "zoo-sample-plugin:sample_ones"]
+    assert all(row[0].split(":")[0] in row[1:] for row in rows)  # each row shows its own plugin
 
 
 def test_a_plugin_looking_the_registry_up_while_loading_is_refused_not_hung(plugin_packages, run_zoo):

@@ -6,7 +6,7 @@ import argparse
 
 from zoo.cli.exit_codes import EXIT_OK
 from zoo.cli.table import format_table
-from zoo.registry import get_registry
+from zoo.registry import get_registry, plugin_labels
 from zoo.specs import TASKS
 
 
@@ -29,27 +29,41 @@ def run_list(args: argparse.Namespace) -> int:
     registry = get_registry()
     names = registry.list_models(args.pattern, pretrained=args.pretrained, task=args.task)
     explainers = [] if (args.pretrained or args.task) else registry.list_explainers(args.pattern)
+    model_rows = [row for name in names for row in _model_rows(registry, name, args.task)]
+    explainer_rows = [row for name in explainers for row in _explainer_rows(registry, name)]
     if args.names:
-        print("\n".join(names + explainers))
+        print("\n".join(row[0] for row in model_rows + explainer_rows))
         return EXIT_OK
-    rows = []
-    for name in names:
-        arch, _, tag = name.partition(".")
-        candidates = registry.candidates(arch)
-        spec = candidates[0][0]
-        detail = _metrics(spec.pretrained[tag].metrics) if tag else _first(list(spec.pretrained))
-        rows.append([name, spec.task, " + ".join(p.distribution for _, p in candidates), detail])
-    print(format_table(["model", "task", "plugin", "metrics" if args.pretrained else "pretrained tags"], rows))
-    if explainers:
+    print(format_table(["model", "task", "plugin", "metrics" if args.pretrained else "pretrained tags"], model_rows))
+    if explainer_rows:
         print()
-        rows = []
-        for name in explainers:
-            candidates = registry.explainer_candidates(name)
-            spec = candidates[0][0]
-            rows.append([name, ", ".join(spec.tasks), " + ".join(p.distribution for _, p in candidates),
-                         spec.description])
-        print(format_table(["explainer", "tasks", "plugin", "description"], rows))
+        print(format_table(["explainer", "tasks", "plugin", "description"], explainer_rows))
     return EXIT_OK
+
+
+def _claims(candidates: list, name: str) -> list[tuple[str, object, object]]:
+    """``(shown name, spec, plugin)`` per plugin claiming ``name``: where several do, each row
+    reads ``label:name``, the qualified name that picks it (a bare one is ambiguous)."""
+    if len(candidates) == 1:
+        return [(name, *candidates[0])]
+    labels = plugin_labels([plugin for _, plugin in candidates])
+    return [(f"{label}:{name}", spec, plugin) for label, (spec, plugin) in zip(labels, candidates)]
+
+
+def _model_rows(registry, name: str, task: str | None) -> list[list[str]]:
+    arch, _, tag = name.partition(".")
+    rows = []
+    for shown, spec, plugin in _claims(registry.candidates(arch), name):
+        if (tag and tag not in spec.pretrained) or (task and spec.task != task):
+            continue  # this claim lacks the tag (or the task) another claim listed the name for
+        detail = _metrics(spec.pretrained[tag].metrics) if tag else _first(list(spec.pretrained))
+        rows.append([shown, spec.task, plugin.distribution, detail])
+    return rows
+
+
+def _explainer_rows(registry, name: str) -> list[list[str]]:
+    return [[shown, ", ".join(spec.tasks), plugin.distribution, spec.description]
+            for shown, spec, plugin in _claims(registry.explainer_candidates(name), name)]
 
 
 def run_info(args: argparse.Namespace) -> int:
