@@ -10,7 +10,7 @@ from torch import nn
 import zoo
 from zoo.inputs import InputError, check_image_batch
 from zoo_explainers.hygiene import HookBag, explaining
-from zoo_explainers.targets import ScoreFn, default_score_fn, resolve_classes
+from zoo_explainers.targets import ScoreFn, checked_scores, default_score_fn, resolve_classes
 
 
 def model_in_chans(model: nn.Module) -> int | None:
@@ -61,7 +61,8 @@ class BaseExplainer(zoo.Explainer):
         model: the network to explain.
         score_fn: ``score_fn(output, classes) -> (N,)`` scores to explain; defaults to the class
             logit for (N, K) outputs and the class-logit sum over predicted pixels for
-            (N, K, H, W) outputs (see :mod:`zoo_explainers.targets`).
+            (N, K, H, W) outputs. It always gets the N rows of one batch (one copy of it for the
+            methods that stack copies) in image order (see :mod:`zoo_explainers.targets`).
 
     After a call, ``last_classes`` holds the class explained for each image.
     """
@@ -91,4 +92,4 @@ class BaseExplainer(zoo.Explainer):
         classes = resolve_classes(target, output)
         self.last_classes = classes
         fn = self.score_fn or default_score_fn(output)
-        return fn(output, classes), classes
+        return checked_scores(fn, output, classes), classes

@@ -24,21 +24,30 @@ from zoo_explainers.base import BaseExplainer
 from zoo_explainers.hygiene import HookBag
 from zoo_explainers.maps import minmax
 from zoo_explainers.stacking import StackedForward, check_chunk_size, each_pass
-from zoo_explainers.targets import ScoreFn, SegmentationClassSum, default_score_fn, resolve_classes
+from zoo_explainers.targets import (
+    ScoreFn,
+    SegmentationClassSum,
+    default_score_fn,
+    resolve_classes,
+    stacked_scores,
+)
 
 
 class _Targets:
     """Classes and a score function fixed on the clean images, applied to stacked copies.
 
-    Copy j of image n sits at row ``j * N + n`` of a stacked batch; for segmentation the pixels
-    explained are those predicted on the clean image, for every copy. A forward pass on the
-    clean images is made only when needed (predicted classes, segmentation masks, a custom
-    ``score_fn``); explicit classification targets need none.
+    Copy j of image n sits at row ``j * N + n`` of a stacked batch; the score function is called
+    once per copy on its N rows (:func:`~zoo_explainers.targets.stacked_scores`), so a user's
+    ``score_fn`` with per-image data (an (N, H, W) mask) sees N rows in image order whatever
+    ``chunk_size`` is. For segmentation the pixels explained are those predicted on the clean
+    image, for every copy. A forward pass on the clean images is made only when needed
+    (predicted classes, segmentation masks, a custom ``score_fn``); explicit classification
+    targets need none.
     """
 
     def __init__(self, explainer: BaseExplainer, images: torch.Tensor, target: Any) -> None:
         self.explainer, self.images, self.target = explainer, images, target
-        self.fn, self.classes, self.mask = explainer.score_fn, None, None
+        self.fn, self.classes = explainer.score_fn, None
         if target is None or self.fn is not None:
             self._setup(self._clean_output())
 
@@ -51,25 +60,23 @@ class _Targets:
         self.explainer.last_classes = self.classes
         self.fn = self.fn or default_score_fn(output)
         if isinstance(self.fn, SegmentationClassSum) and self.fn.mask is None:
-            self.mask = output.argmax(1) == self.classes[:, None, None]
+            # the pixels predicted on the clean image, kept for every noisy copy / path point
+            self.fn = SegmentationClassSum(output.argmax(1) == self.classes[:, None, None])
 
     def clean_scores(self) -> torch.Tensor:
-        return self(self._clean_output(), 1)
+        return self(self._clean_output())
 
-    def __call__(self, output: torch.Tensor, copies: int) -> torch.Tensor:
+    def __call__(self, output: torch.Tensor) -> torch.Tensor:
         if self.classes is None:  # explicit targets: validate them against this output's classes
             self._setup(output[: self.images.shape[0]].detach()
                         if isinstance(output, torch.Tensor) and output.ndim == 2 else self._clean_output())
-        classes = self.classes.repeat(copies)
-        if self.mask is not None:
-            return SegmentationClassSum(self.mask.repeat(copies, 1, 1))(output, classes)
-        return self.fn(output, classes)
+        return stacked_scores(self.fn, output, self.classes)
 
 
 def _input_grads(forward: StackedForward, stacked: torch.Tensor, score) -> torch.Tensor:
     """dS/dx for a (S, N, C, H, W) stack (from ``forward.empty``), in one forward/backward pass."""
     x, output = forward(stacked)
-    grads, = torch.autograd.grad(score(output, stacked.shape[0]).sum(), x)
+    grads, = torch.autograd.grad(score(output).sum(), x)
     return grads.reshape(stacked.shape)
 
 
@@ -219,7 +226,7 @@ class IntegratedGradients(BaseExplainer):
         maps = (diff * total).sum(dim=1).detach().float()
         if return_delta:
             with torch.no_grad():
-                base_scores = targets(self.model(baseline.clone(memory_format=torch.contiguous_format)), 1)
+                base_scores = targets(self.model(baseline.clone(memory_format=torch.contiguous_format)))
             delta = maps.sum(dim=(1, 2)) - (targets.clean_scores() - base_scores).float()
         if self.normalize:
             maps = minmax(maps)

@@ -23,7 +23,7 @@ from zoo_explainers.base import BaseExplainer
 from zoo_explainers.hygiene import HookBag
 from zoo_explainers.maps import minmax
 from zoo_explainers.stacking import check_chunk_size, each_pass
-from zoo_explainers.targets import ScoreFn, resolve_classes
+from zoo_explainers.targets import ScoreFn, resolve_classes, stacked_scores
 
 
 def random_masks(n: int, size: tuple[int, int], cells: int, p: float, generator: torch.Generator,
@@ -87,8 +87,8 @@ class RISE(BaseExplainer):
                 m = masks[start:stop]  # (k, H, W)
                 x = (images[None] * m[:, None, None]).flatten(0, 1)  # row j * N + i: mask j, image i
                 out = self.model(x)
-                if self.score_fn is not None:
-                    scores = self.score_fn(out, classes.repeat(len(m)))
+                if self.score_fn is not None:  # once per mask, on that mask's N rows in image order
+                    scores = stacked_scores(self.score_fn, out, classes)
                 else:
                     scores = _probabilities(out, classes.repeat(len(m)),
                                             None if region is None else region.repeat(len(m), 1, 1))

@@ -4,6 +4,14 @@ A target callable maps the model output and the per-image class indices to one d
 score per image. Classification explains the class logit; semantic segmentation explains the
 sum of the class's logits over the pixels predicted as that class (or over a given mask).
 New model kinds plug in by passing their own callable as ``score_fn``.
+
+The contract of a ``score_fn(output, classes) -> scores``: ``output`` is the model's output for
+one batch of N images, in the caller's image order (row n is image n, or a noisy copy / path
+point / masked copy of image n), ``classes`` the (N,) class indices, and ``scores`` must be (N,),
+differentiable for the gradient methods. The methods that stack several copies of the batch
+into one pass (SmoothGrad, Integrated Gradients, RISE) call it once per copy, on that copy's N
+rows (:func:`stacked_scores`), so per-image data held by the callable (an (N, H, W) mask,
+per-image weights) lines up with the rows whatever ``chunk_size`` is.
 """
 
 from __future__ import annotations
@@ -30,7 +38,8 @@ def classification_logit(output: torch.Tensor, classes: torch.Tensor) -> torch.T
 class SegmentationClassSum:
     """Sum of class c's logits over a mask: the pixels predicted as c, or a given ``mask``.
 
-    ``mask`` is (H, W) or (N, H, W), bool or 0/1, at the output's resolution.
+    ``mask`` is (H, W) (the same region for every image) or (N, H, W) (one per image, in the
+    batch's order), bool or 0/1, at the output's resolution.
     """
 
     def __init__(self, mask: torch.Tensor | None = None) -> None:
@@ -45,8 +54,33 @@ class SegmentationClassSum:
             if mask.shape[-2:] != output.shape[-2:]:
                 raise TargetError(f"segmentation mask of shape {tuple(mask.shape)} does not match the "
                                   f"output's spatial size {tuple(output.shape[-2:])}")
+            if mask.ndim not in (2, 3) or (mask.ndim == 3 and mask.shape[0] not in (1, logits.shape[0])):
+                raise TargetError(f"segmentation mask of shape {tuple(mask.shape)} does not fit a batch of "
+                                  f"{logits.shape[0]} images: pass an (H, W) mask for all images or an "
+                                  f"(N, H, W) mask with one region per image")
             mask = mask.expand_as(logits)
         return (logits * mask.to(logits.dtype)).sum(dim=(1, 2))
+
+
+def checked_scores(fn: ScoreFn, output: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+    """``fn(output, classes)`` for one batch of N images, refused unless it is (N,)."""
+    scores = fn(output, classes)
+    n = classes.shape[0]
+    if not isinstance(scores, torch.Tensor) or tuple(scores.shape) != (n,):
+        got = f"shape {tuple(scores.shape)}" if isinstance(scores, torch.Tensor) else f"a {type(scores).__name__}"
+        raise TargetError(f"score_fn must return one score per image, a tensor of shape ({n},) for this batch "
+                          f"of {n} images; it returned {got}")
+    return scores
+
+
+def stacked_scores(fn: ScoreFn, output: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+    """Scores of a stack of copies of the batch: ``output`` holds ``copies * N`` rows, copy j of
+    image n at row ``j * N + n``; ``fn`` is called once per copy on its N rows with the (N,)
+    ``classes``, so it sees what a one-batch call gives it. Returns ``(copies * N,)``."""
+    n = classes.shape[0]
+    if output.shape[0] == n:
+        return checked_scores(fn, output, classes)
+    return torch.cat([checked_scores(fn, block, classes) for block in output.split(n)])
 
 
 def default_score_fn(output: torch.Tensor) -> ScoreFn:

@@ -1,0 +1,66 @@
+"""The score_fn contract: a user's ``score_fn(output, classes) -> (N,)`` always sees the N rows of
+one batch in image order, also for the methods that stack copies of the batch (SmoothGrad,
+Integrated Gradients, RISE), whatever ``chunk_size`` is."""
+
+import pytest
+import torch
+
+import zoo
+from zoo_explainers.targets import SegmentationClassSum, TargetError
+
+STACKING = [("smoothgrad", dict(n_samples=4, seed=0)), ("integrated_gradients", dict(n_steps=4)),
+            ("rise", dict(n_masks=8, seed=0))]
+ALL = [("saliency", {}), ("gradcam", {}), ("guided_backprop", {})] + STACKING
+
+
+def _region_masks():
+    masks = torch.zeros(3, 12, 12, dtype=torch.bool)
+    masks[0, :6] = True
+    masks[1, 6:] = True
+    masks[2, :, :4] = True
+    return masks
+
+
+@pytest.mark.parametrize("chunk_size", [3, 6, None, "auto"])
+@pytest.mark.parametrize("method,options", STACKING)
+def test_per_image_segmentation_mask_with_stacked_copies(method, options, chunk_size, segmenter, images):
+    masks = _region_masks()
+    maps = zoo.explain(segmenter, images, method=method, target=1, score_fn=SegmentationClassSum(masks),
+                       chunk_size=chunk_size, **options)
+    one_by_one = torch.cat([zoo.explain(segmenter, images[i:i + 1], method=method, target=1,
+                                        score_fn=SegmentationClassSum(masks[i]), chunk_size=chunk_size, **options)
+                            for i in range(3)])
+    torch.testing.assert_close(maps, one_by_one, rtol=1e-4, atol=1e-6)
+    assert maps.abs().flatten(1).amax(1).gt(0).all()
+
+
+@pytest.mark.parametrize("method,options", ALL)
+def test_custom_score_fn_sees_n_rows_in_image_order(method, options, gap_model, images):
+    weights = torch.tensor([1.0, -1.0, 2.0])  # per-image data: only right if rows are images 0, 1, 2
+    rows = []
+
+    def weighted_logit(output, classes):
+        rows.append(output.shape[0])
+        return output.gather(1, classes[:, None])[:, 0] * weights[: output.shape[0]]
+
+    extra = {"chunk_size": 6} if (method, options) in STACKING else {}  # two copies of the batch per pass
+    maps = zoo.explain(gap_model, images, method=method, target=[0, 1, 2], score_fn=weighted_logit,
+                       **options, **extra)
+    assert set(rows) == {3}
+    for i in range(3):
+        w = weights[i]
+        single = zoo.explain(gap_model, images[i:i + 1], method=method, target=i,
+                             score_fn=lambda out, cls, w=w: out.gather(1, cls[:, None])[:, 0] * w, **options)
+        torch.testing.assert_close(maps[i:i + 1], single, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("method,options", ALL)
+def test_score_fn_of_the_wrong_shape_is_a_target_error(method, options, gap_model, images):
+    with pytest.raises(TargetError, match=r"score_fn must return one score per image.*\(3,\).*\(3, 1\)"):
+        zoo.explain(gap_model, images, method=method, target=1, score_fn=lambda out, cls: out[:, :1], **options)
+
+
+def test_mask_for_another_batch_size_is_a_target_error(segmenter, images):
+    with pytest.raises(TargetError, match=r"mask of shape \(2, 12, 12\) does not fit a batch of 3"):
+        zoo.explain(segmenter, images, method="saliency", target=1,
+                    score_fn=SegmentationClassSum(torch.ones(2, 12, 12, dtype=torch.bool)))
