@@ -293,7 +293,7 @@ class Registry:
         if dot and not tag:
             raise UnknownTagError(f"{name!r} ends with a dot: write {name[:-1]!r} for the architecture, "
                                   f"or {name}TAG for one of its pretrained tags.")
-        entry = self._pick(self._architectures, arch, qualifier, UnknownModelError, "model")
+        entry = self._pick(self._architectures, arch, qualifier, UnknownModelError, "model", tag)
         spec = entry.spec
         if tag:
             if tag not in spec.pretrained:
@@ -330,7 +330,8 @@ class Registry:
         )
 
     @staticmethod
-    def _pick(table: dict[str, list[_Entry]], name: str, qualifier: str, error: type, kind: str) -> _Entry:
+    def _pick(table: dict[str, list[_Entry]], name: str, qualifier: str, error: type, kind: str,
+              tag: str = "") -> _Entry:
         entries = table.get(name)
         if not entries:
             close = difflib.get_close_matches(name, list(table), n=5, cutoff=0.6)
@@ -346,13 +347,26 @@ class Registry:
                 raise error(f"No plugin {qualifier!r} registers {kind} {name!r}; available: {have}.")
             entries = chosen
         if len(entries) > 1:
-            labels = _labels(entries)
-            raise AmbiguousNameError(
-                f"{kind} {name!r} is registered by several plugins: {', '.join(labels)}. Choose one "
-                f"with a qualified name such as {labels[0]}:{name}, or turn the others off with "
-                f"ZOO_DISABLE_PLUGINS={labels[1]}."
-            )
+            raise AmbiguousNameError(_ambiguity(kind, name, tag, entries))
         return entries[0]
+
+
+def _ambiguity(kind: str, name: str, tag: str, entries: list[_Entry]) -> str:
+    """Why ``name`` is ambiguous, offering only qualified names that work: with a tag, those of
+    the claims that have it (a claim without it would only raise UnknownTagError)."""
+    labels = _labels(entries)
+    lead = f"{kind} {name!r} is registered by several plugins: {', '.join(labels)}."
+    usable = [label for label, e in zip(labels, entries) if not tag or tag in e.spec.pretrained]
+    if not usable:
+        tags = "; ".join(f"{label}:{name} has {', '.join(e.spec.pretrained) or 'none'}"
+                         for label, e in zip(labels, entries))
+        return f"{lead} None of them has a pretrained tag {tag!r}: {tags}."
+    suffix = f".{tag}" if tag else ""
+    lacking = [label for label in labels if label not in usable]
+    note = f" ({', '.join(lacking)} {'has' if len(lacking) == 1 else 'have'} no tag {tag!r})" if lacking else ""
+    others = ",".join(label for label in labels if label != usable[0])
+    return (f"{lead} Choose one with a qualified name: {', '.join(f'{u}:{name}{suffix}' for u in usable)}{note}; "
+            f"or turn the others off with ZOO_DISABLE_PLUGINS={others}.")
 
 
 def _labels(entries: list[_Entry]) -> list[str]:
