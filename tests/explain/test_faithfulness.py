@@ -216,3 +216,17 @@ def test_checks_leave_the_callers_random_state_alone(trained, check):
     torch.manual_seed(123)
     calls[check]()
     assert torch.equal(torch.rand(4), expected)
+
+
+def test_metrics_leave_the_callers_images_alone_with_a_model_writing_its_input(trained):
+    model, x, y = trained
+    writer = nn.Sequential(nn.ReLU(inplace=True), model).eval()  # writes its input before the network
+    images = x[:4] - 0.5
+    before = images.clone()
+    assert (before < 0).any()
+    maps = fa.random_maps(images)
+    for metric in (fa.deletion_auc, fa.insertion_auc):
+        metric(writer, images, maps, y[:4], steps=4)
+        assert torch.equal(images, before), metric.__name__
+    fa.evaluate(writer, images, ["saliency"], y[:4], steps=4, n_random=1, n_randomizations=1)
+    assert torch.equal(images, before), "evaluate"

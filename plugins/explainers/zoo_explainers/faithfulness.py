@@ -99,7 +99,7 @@ def perturbation_curve(model: nn.Module, images: torch.Tensor, maps: torch.Tenso
         raise ValueError(f"maps hold {int((~torch.isfinite(maps)).sum())} NaN/Inf values: no pixel order to follow")
     images = images.detach()
     with explaining(model), torch.no_grad():
-        output = model(images)
+        output = model(images.clone())  # a copy: the model may work in place on its input (the batches below are new)
         classes = resolve_classes(target, output)
         mask = output.argmax(1) == classes[:, None, None] if output.ndim == 4 else None
         if baseline is None:
@@ -297,7 +297,7 @@ def evaluate(model: nn.Module, images: torch.Tensor, methods: Sequence[str] = (
     """
     method_kwargs = method_kwargs or {}
     with explaining(model), torch.no_grad():
-        classes = resolve_classes(target, model(images)).tolist()
+        classes = resolve_classes(target, model(images.detach().clone())).tolist()  # the model may write its input
     rand = [random_maps(images, seed + i) for i in range(n_random)]
     dele = dict(steps=steps, baseline=deletion_baseline)
     ins = dict(steps=steps, baseline=insertion_baseline)
