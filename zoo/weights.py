@@ -301,7 +301,8 @@ def build_with_weights(build: Callable[[], object], source: str | Path, *, chang
     reference = model if model is not None else build()
     expected = reference.state_dict()
     computed = _computed_buffers(reference)
-    plan = _plan(source, expected, entries, change or HeadChange(), computed)
+    plan = _plan(source, expected, entries, change or HeadChange(), computed, _classifier_keys(reference),
+                 feature_extractor=hasattr(reference, "feature_info"))
 
     state = load_file(source, aligned_copy=aligned_copy)
     state = {k: _cast(v, expected[k].dtype) for k, v in state.items() if k not in plan.drop + plan.computed}
@@ -332,6 +333,16 @@ class _Plan:
     computed: list[str]
 
 
+def _classifier_keys(model) -> set[str]:
+    """State keys of the model's classifier (timm's ``get_classifier()``), if it has one."""
+    get_classifier = getattr(model, "get_classifier", None)
+    head = get_classifier() if callable(get_classifier) else None
+    for prefix, module in model.named_modules():
+        if module is head and prefix:
+            return {f"{prefix}.{key}" for key in module.state_dict()}
+    return set()
+
+
 def _computed_buffers(model) -> set[str]:
     """Names of the model's non-persistent buffers: values it computes itself (index tables,
     attention masks). Older files may still hold them; they are ignored, not loaded."""
@@ -340,9 +351,15 @@ def _computed_buffers(model) -> set[str]:
 
 
 def _plan(source: Path, expected: dict, entries: dict[str, TensorEntry], change: HeadChange,
-          computed: set[str] = frozenset()) -> _Plan:
+          computed: set[str] = frozenset(), classifier: set[str] = frozenset(), *,
+          feature_extractor: bool = False) -> _Plan:
     plan = _Plan([], [], [], [])
-    missing = sorted(set(expected) - set(entries))
+    missing = []
+    for key in sorted(set(expected) - set(entries)):
+        if change.pretrained_num_classes == 0 and change.num_classes and key in classifier:
+            plan.reinit.append(key)  # a feature extractor's weights (no head in the file), a new head
+        else:
+            missing.append(key)
     unexpected = []
     for key in sorted(set(entries) - set(expected)):
         if key in computed:
@@ -373,8 +390,28 @@ def _plan(source: Path, expected: dict, entries: dict[str, TensorEntry], change:
                 shown = ", ".join(items[:20]) + (" ..." if len(items) > 20 else "")
                 lines.append(f"  {title} ({len(items)}): {shown}")
         lines.append("  Check that the file belongs to this architecture and its num_classes/in_chans.")
+        prefix = _extra_prefix(missing, unexpected)
+        if prefix:
+            lines.append(f"  Every missing key is in the file under the prefix {prefix!r} (a wrapper's name, e.g. "
+                         "DistributedDataParallel's 'module.'): save the file without it, e.g. "
+                         f"{{k.removeprefix({prefix!r}): v for k, v in state_dict.items()}}.")
+        if feature_extractor:
+            lines.append("  This model is a feature extractor (features_only=True), whose layers are renamed and "
+                         "head removed, so a classifier's weights do not load into it: create the classifier with "
+                         "the weights and take its features with forward_intermediates(x) (timm) instead.")
         raise WeightsError("\n".join(lines))
     return plan
+
+
+def _extra_prefix(missing: list[str], unexpected: list[str]) -> str | None:
+    """The first name component shared by the unexpected keys, when removing it yields every missing key."""
+    if not missing or not unexpected:
+        return None
+    prefix = unexpected[0].split(".", 1)[0] + "."
+    if all(key.startswith(prefix) for key in unexpected) and \
+            set(missing) <= {key[len(prefix):] for key in unexpected}:
+        return prefix
+    return None
 
 
 def _kind(dtype) -> str:

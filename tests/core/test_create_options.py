@@ -20,10 +20,25 @@ class TinyClassifier(nn.Module):
         return self.head(self.stem(x).mean((2, 3)))
 
 
+class HeadlessCapable(TinyClassifier):
+    """timm's convention: num_classes=0 leaves no head (features), get_classifier() names the head."""
+
+    def __init__(self, num_classes=4, in_chans=3):
+        super().__init__(max(num_classes, 1), in_chans)
+        if num_classes == 0:
+            self.head = nn.Identity()
+
+    def get_classifier(self):
+        return self.head
+
+
 class Plugin:
     @zoo.hookimpl
     def zoo_architectures(self):
         return [
+            # a feature extractor's weights (e.g. DINO, CLIP towers in timm): no head in the file
+            zoo.ArchitectureSpec("tiny_backbone", "classification", HeadlessCapable,
+                                 pretrained={"fe": zoo.PretrainedCfg("org/tiny_backbone.fe", num_classes=0)}),
             # The tag leaves num_classes at its default (None): the weights fit the spec's 4 classes.
             zoo.ArchitectureSpec("tiny", "classification", TinyClassifier, defaults={"num_classes": 4},
                                  pretrained={"t": zoo.PretrainedCfg("org/tiny.t", metrics={"acc": 0.5})}),
@@ -51,6 +66,31 @@ def test_a_new_head_on_a_tag_without_num_classes_is_reinitialised_with_a_warning
         model = zoo.create("tiny.t", weights=weights, num_classes=2)
     assert model.head.out_features == 2
     assert zoo.create("tiny.t", weights=weights).head.out_features == 4  # same head: strict, silent
+
+
+def test_a_head_on_weights_that_have_none_is_new_with_a_warning(tmp_path):
+    import torch
+
+    path = tmp_path / "backbone.safetensors"
+    save_model(HeadlessCapable(num_classes=0), str(path))
+    assert isinstance(zoo.create("tiny_backbone.fe", weights=path).head, nn.Identity)
+    with pytest.warns(WeightsMismatchWarning, match="num_classes 0 -> 5: re-initialised head.bias, head.weight"):
+        model = zoo.create("tiny_backbone.fe", weights=path, num_classes=5)
+    assert model.head.out_features == 5 and not model.training
+    assert torch.equal(model.stem.weight, zoo.create("tiny_backbone.fe", weights=path).stem.weight)
+    # only the classifier may be absent from the file: a missing stem is still an error
+    save_model(nn.ModuleDict({"head": nn.Linear(8, 5)}), str(path))
+    with pytest.raises(zoo.WeightsError, match=r"missing \(2\): stem.bias, stem.weight"):
+        zoo.create("tiny_backbone.fe", weights=path, num_classes=5)
+
+
+def test_keys_saved_under_a_wrappers_prefix_get_a_hint(tmp_path):
+    from safetensors.torch import save_file
+
+    path = tmp_path / "ddp.safetensors"
+    save_file({f"module.{k}": v for k, v in TinyClassifier().state_dict().items()}, str(path))
+    with pytest.raises(zoo.WeightsError, match=r"under the prefix 'module\.'.*removeprefix\('module\.'\)"):
+        zoo.create("tiny", weights=path)
 
 
 def test_a_local_file_needs_no_default_tag(weights):

@@ -172,6 +172,21 @@ def test_local_weights_with_a_missing_key_are_refused(tmp_path):
         zoo.create(f"timm/{SMALL}", weights=path)
 
 
+def test_a_classifiers_weights_into_a_feature_extractor_say_what_to_do(tmp_path):
+    from zoo.errors import WeightsError
+
+    _, path = _timm_model_and_file(tmp_path, SMALL)
+    with pytest.raises(WeightsError, match=r"feature extractor \(features_only=True\).*forward_intermediates"):
+        zoo.create(f"timm/{SMALL}", weights=path, features_only=True)
+
+
+def test_checkpoint_path_is_refused_because_it_unpickles(tmp_path):
+    from zoo.errors import ZooError
+
+    with pytest.raises(ZooError, match="checkpoint_path=.*unpickle.*weights="):
+        zoo.create(f"timm/{SMALL}", checkpoint_path=str(tmp_path / "model.pth"))
+
+
 def test_pretrained_true_reads_the_hub_file_of_the_default_tag(tmp_path, monkeypatch):
     """The Hub path without a network: the file sits in a huggingface_hub cache (offline mode),
     exactly where a download from ``timm/test_resnet.r160_in1k`` would have put it."""

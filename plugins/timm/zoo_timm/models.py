@@ -30,6 +30,10 @@ def create_model(arch: str, num_classes: int | None = None, in_chans: int | None
         raise TypeError("zoo_timm builds with pretrained=False; use zoo.create(name, pretrained=True) "
                         "or weights='file.safetensors', which load the weights through the zoo")
     kwargs.pop("pretrained", None)
+    if kwargs.get("checkpoint_path"):
+        raise ModelConfigError(
+            f"timm/{arch}: checkpoint_path= makes timm unpickle a checkpoint with torch.load, which the zoo "
+            "never does; save the state dict with safetensors.torch.save_file and pass weights='file.safetensors'")
     _check_counts(arch, num_classes, in_chans)
     if num_classes is not None:
         kwargs["num_classes"] = num_classes
