@@ -329,14 +329,24 @@ class Registry:
             export=spec.export,
         )
 
-    @staticmethod
-    def _pick(table: dict[str, list[_Entry]], name: str, qualifier: str, error: type, kind: str,
+    def failed_plugins(self) -> list[PluginRecord]:
+        """Plugins that failed to load or whose hooks failed (raised, returned garbage), so they may
+        have registered less than they meant to; invalid specs alone do not count (see ``rejected``)."""
+        return [p for p in self.plugins if set(p.errors) - set(p.rejected.values())]
+
+    def _pick(self, table: dict[str, list[_Entry]], name: str, qualifier: str, error: type, kind: str,
               tag: str = "") -> _Entry:
         entries = table.get(name)
         if not entries:
             close = difflib.get_close_matches(name, list(table), n=5, cutoff=0.6)
             hint = f" Did you mean: {', '.join(close)}?" if close else ""
             lister = "zoo.list_models()" if kind == "model" else "zoo.list_explainers()"
+            failed = self.failed_plugins()
+            if failed:
+                plural = "s" if len(failed) > 1 else ""
+                hint += (f" {len(failed)} plugin{plural} failed to load ("
+                         f"{', '.join(f'{p.name} from {p.distribution}' for p in failed)}): the name may be "
+                         f"{'one of theirs' if plural else 'its'}; run `zoo doctor` to see why.")
             raise error(f"Unknown {kind} {name!r}.{hint} See {lister} or `zoo list` for every name.")
         if qualifier:
             wanted = normalize_distribution(qualifier)

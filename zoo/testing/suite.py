@@ -87,7 +87,7 @@ class _SuiteBase:
             pytest.skip(f"set `name = ...` on {cls.__name__} to the registered name to check")
         key = (cls, cls.kind, cls.name)
         if _CURRENT.get("key") != key:
-            from zoo.errors import UnknownNameError
+            from zoo.errors import ZooError
 
             previous = _CURRENT.get("subject")
             if previous is not None and hasattr(previous, "release"):
@@ -95,7 +95,7 @@ class _SuiteBase:
             _CURRENT.update(key=key, subject=None)
             try:
                 _CURRENT["subject"] = subject_for(cls.kind, cls.name)
-            except UnknownNameError as exc:  # reported once; the class's other tests skip
+            except ZooError as exc:  # unknown or ambiguous name: reported once, the class's other tests skip
                 pytest.fail(str(exc), pytrace=False)
         if _CURRENT["subject"] is None:
             pytest.skip(f"{cls.name!r} could not be loaded (see the first failing test of {cls.__name__})")

@@ -1,0 +1,56 @@
+"""A test class naming a model the registry cannot give (ambiguous, or unknown because a plugin
+failed to load) fails with a short message saying what to do, never a long traceback."""
+
+import subprocess
+import sys
+import textwrap
+import warnings
+
+import pytest
+
+import zoo
+from zoo.registry import PluginWarning, Registry
+
+
+def test_an_ambiguous_name_in_a_test_class_fails_with_the_reason_only(plugin_packages, tmp_path):
+    plugin_packages("sample-plugin", "sample-duplicate")
+    (tmp_path / "test_mine.py").write_text(textwrap.dedent("""
+        from zoo.testing import ModelTests
+
+        class TestClash(ModelTests):
+            name = "sample_segmenter"
+    """))
+    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_mine.py"],
+                         capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "1 error" in out.stdout and "skipped" in out.stdout, out.stdout
+    assert "is registered by several plugins" in out.stdout and "zoo-sample-plugin:sample_segmenter" in out.stdout
+    assert "registry.py" not in out.stdout and "raise AmbiguousNameError" not in out.stdout  # no traceback
+
+
+def test_an_unknown_name_says_which_plugins_failed_to_load():
+    class Raising:
+        @zoo.hookimpl
+        def zoo_architectures(self):
+            raise RuntimeError("hook exploded")
+
+    class Fine:
+        @zoo.hookimpl
+        def zoo_architectures(self):
+            return [zoo.ArchitectureSpec("fine_net", "classification", builder="m:f")]
+
+    registry = Registry()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PluginWarning)
+        registry.register(Raising(), name="raising", distribution="acme-raising")
+    registry.register(Fine(), name="fine", distribution="acme-fine")
+    with pytest.raises(zoo.UnknownModelError, match=r"1 plugin failed to load \(raising from acme-raising\): "
+                                                    r"the name may be its; run `zoo doctor`"):
+        registry.resolve("acme_net")
+    with pytest.raises(zoo.UnknownExplainerError, match="1 plugin failed to load"):
+        registry.explainer("acme_cam")
+    healthy = Registry()
+    healthy.register(Fine(), name="fine", distribution="acme-fine")
+    with pytest.raises(zoo.UnknownModelError) as excinfo:
+        healthy.resolve("acme_net")
+    assert "failed to load" not in str(excinfo.value)
