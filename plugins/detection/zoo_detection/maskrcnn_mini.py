@@ -26,12 +26,20 @@ pixels, ``labels`` (N,) int64, ``scores`` (N,) sorted high to low and ``masks``
 (N, 1, H, W) probabilities at the image's size. ``images`` are float (C, H, W) tensors in
 [0, 1]; the model normalises them with ``image_mean``/``image_std`` itself.
 
+Batching: in eval mode an image's detections never depend on the other images in the list.
+torchvision zero-pads a list to its largest image, and GroupNorm statistics, RPN anchors and
+RoIAlign samples over that padding would change a smaller image's detections, so a list of
+different sizes is predicted image by image (a list of one size stays one batch). In training
+a mixed-size batch runs the backbone on each image's own region, so GroupNorm normalises it
+as it will when predicting.
+
 Neither ``torch.export`` (data-dependent shapes in the RPN/RoI heads) nor TorchScript
 (``forward`` validates inputs and targets in plain Python) is supported: use it in eager mode.
 """
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from typing import Sequence
 
@@ -40,6 +48,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.generalized_rcnn import GeneralizedRCNN
+from torchvision.models.detection.image_list import ImageList
 from torchvision.models.detection.roi_heads import RoIHeads
 from torchvision.models.detection.rpn import RegionProposalNetwork, RPNHead
 from torchvision.models.detection.transform import GeneralizedRCNNTransform
@@ -230,14 +239,52 @@ class MaskRCNNMini(GeneralizedRCNN):
 
     def forward(self, images, targets=None):
         """Train: ``(images, targets) -> {loss_*: scalar}``; eval: ``images -> [{boxes, labels,
-        scores, masks}]``. ``images``: list of float (C, H, W) in [0, 1] (or one (N, C, H, W))."""
+        scores, masks}]``. ``images``: list of float (C, H, W) in [0, 1] (or one (N, C, H, W)).
+
+        In eval mode each image gets exactly what it gets alone. Images of different sizes are
+        predicted one by one: on the batch tensor the smaller ones would be zero-padded up to the
+        largest, and that padding shifts GroupNorm's statistics, adds RPN anchors over it (thin
+        border proposals) and changes RoIAlign's samples at the image's edge.
+        """
         images = as_image_list(images, in_chans=self.in_chans)
         if self.training:
             check_targets(targets, images, num_classes=self.num_classes)
-            targets = [{**t, "labels": t["labels"].long()} for t in targets]
-        elif targets is not None:
-            targets = None  # eval mode predicts; torchvision would ignore them too
-        return super().forward(images, targets)
+            return self._run(images, [{**t, "labels": t["labels"].long()} for t in targets])
+        # targets are ignored in eval mode, as torchvision does
+        if len({tuple(image.shape[-2:]) for image in images}) > 1:
+            return [self._run([image])[0] for image in images]
+        return self._run(images)
+
+    def _run(self, images: list[torch.Tensor], targets=None):
+        """``GeneralizedRCNN.forward``'s steps, with the backbone run through ``_features``."""
+        original_sizes = [tuple(image.shape[-2:]) for image in images]
+        batch, targets = self.transform(images, targets)
+        features = self._features(batch)
+        proposals, proposal_losses = self.rpn(batch, features, targets)
+        detections, detector_losses = self.roi_heads(features, proposals, batch.image_sizes, targets)
+        if self.training:
+            return {**detector_losses, **proposal_losses}
+        return self.transform.postprocess(detections, batch.image_sizes, original_sizes)
+
+    def _features(self, batch: ImageList) -> "OrderedDict[str, torch.Tensor]":
+        """The backbone's maps, each image's normalised over its own region only.
+
+        GroupNorm's statistics cover the whole map, so on a batch of mixed sizes (training) an
+        image's features would depend on how far the largest image pads it. Each image is run on
+        its own region, padded only to ``size_divisible`` (as when alone), and its maps are then
+        zero-padded to the batch's size (zeros are what conv padding sees past a border anyway).
+        """
+        d = self.transform.size_divisible
+        regions = [(math.ceil(h / d) * d, math.ceil(w / d) * d) for h, w in batch.image_sizes]
+        if all(r == tuple(batch.tensors.shape[-2:]) for r in regions):
+            return self.backbone(batch.tensors)  # no image is padded beyond its own region
+        per_image = [self.backbone(batch.tensors[i:i + 1, :, :h, :w]) for i, (h, w) in enumerate(regions)]
+        features = OrderedDict()
+        for key in per_image[0]:
+            maps = [f[key] for f in per_image]
+            height, width = max(m.shape[-2] for m in maps), max(m.shape[-1] for m in maps)
+            features[key] = torch.cat([F.pad(m, (0, width - m.shape[-1], 0, height - m.shape[-2])) for m in maps])
+        return features
 
 
 def _is_int(value) -> bool:
