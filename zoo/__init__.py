@@ -10,6 +10,7 @@ from zoo.errors import (
     ArgumentError,
     BuilderError,
     ChecksumError,
+    ExplainerOutputError,
     HubAuthError,
     HubDownloadError,
     HubError,
@@ -64,7 +65,7 @@ def model_info(name: str) -> ModelInfo:
 
 __all__ = [
     "AmbiguousNameError", "ArchitectureSpec", "ArgumentError", "BuilderError", "ChecksumError", "Explainer",
-    "ExplainerSpec", "HubAuthError", "HubDownloadError", "HubError", "HubNotFoundError", "HubOfflineError",
+    "ExplainerOutputError", "ExplainerSpec", "HubAuthError", "HubDownloadError", "HubError", "HubNotFoundError", "HubOfflineError",
     "HubRevisionNotFoundError", "HubUnavailableError", "InputError", "ModelInfo", "PluginWarning",
     "PretrainedCfg", "UnknownExplainerError", "UnknownModelError", "UnknownNameError", "UnknownTagError",
     "WeightsError", "ZooError", "create",

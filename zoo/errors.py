@@ -47,6 +47,10 @@ class BuilderError(ZooError, TypeError):
     """A spec's builder could not be imported, or returned the wrong kind of object."""
 
 
+class ExplainerOutputError(ZooError, RuntimeError):
+    """An explainer returned maps that break the contract: not (N, H, W) at the images' size."""
+
+
 # --------------------------------------------------------------------------- weights and hub
 class WeightsError(ZooError, ValueError):
     """A weights file cannot be used: not safetensors, corrupt, or not matching the model."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from zoo.errors import ExplainerOutputError
 from zoo.registry import get_registry, import_builder
 
 
@@ -33,5 +34,23 @@ def create_explainer(name: str, model: Any, **kwargs: Any) -> Explainer:
 
 def explain(model: Any, images: Any, method: str = "gradcam", target: int | list[int] | None = None,
             **kwargs: Any):
-    """Explain ``model``'s prediction on ``images`` with ``method``; returns (N, H, W) maps."""
-    return create_explainer(method, model, **kwargs)(images, target=target)
+    """Explain ``model``'s prediction on ``images`` with ``method``; returns (N, H, W) maps.
+
+    Maps of another shape (e.g. a plugin's (N, 1, H, W)) raise :class:`zoo.ExplainerOutputError`.
+    """
+    maps = create_explainer(method, model, **kwargs)(images, target=target)
+    _check_map_shape(method, images, maps)
+    return maps
+
+
+def _check_map_shape(method: str, images: Any, maps: Any) -> None:
+    shape = tuple(getattr(images, "shape", ()))
+    if len(shape) != 4:  # not an (N, C, H, W) batch: nothing to compare against
+        return
+    expected = (shape[0], *shape[2:])
+    got = tuple(getattr(maps, "shape", ()))
+    if got != expected:
+        raise ExplainerOutputError(
+            f"explainer {method!r} returned {type(maps).__name__} of shape {got} for images of shape {shape}; "
+            f"the contract is (N, H, W) = {expected}. Fix the explainer plugin (`zoo check {method}` shows "
+            "what else it breaks).")

@@ -78,6 +78,27 @@ def test_explain_goes_through_the_registry():
         zoo.create_explainer("sample_one", model)
 
 
+def test_explain_refuses_maps_that_are_not_n_h_w():
+    import torch
+
+    from zoo.registry import get_registry
+
+    class ChannelMaps(zoo.Explainer):
+        def __call__(self, images, target=None):
+            return torch.ones(images.shape[0], 1, *images.shape[2:])  # (N, 1, H, W)
+
+    class Plugin:
+        @zoo.hookimpl
+        def zoo_explainers(self):
+            return [zoo.ExplainerSpec("channel_maps", ChannelMaps)]
+
+    get_registry().register(Plugin(), name="channel-maps")
+    model = zoo.create("sample_classifier")
+    with pytest.raises(zoo.ExplainerOutputError, match=r"'channel_maps' returned Tensor of shape \(2, 1, 8, 8\).*"
+                                                       r"\(N, H, W\) = \(2, 8, 8\)"):
+        zoo.explain(model, torch.zeros(2, 3, 8, 8), method="channel_maps")
+
+
 def test_an_option_no_explainer_class_takes_is_refused_not_ignored():
     # sample_ones subclasses zoo.Explainer without options of its own; a typo used to vanish.
     model = zoo.create("sample_classifier")
