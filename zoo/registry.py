@@ -98,15 +98,26 @@ class Registry:
         self._architectures: dict[str, list[_Entry]] = {}
         self._explainers: dict[str, list[_Entry]] = {}
         self.problems: list[str] = []  # not any one plugin's: e.g. ZOO_PLUGINS naming nothing installed
+        self._pending: list[str] | None = None  # warnings held back while discovering (see _discover)
 
     # ----------------------------------------------------------------- loading
     @classmethod
     def from_entry_points(cls, environ: Mapping[str, str] | None = None) -> "Registry":
         """Discover and load every plugin installed in the ``zoo`` entry-point group."""
+        registry = cls._discover(environ)
+        registry._emit_pending()
+        return registry
+
+    @classmethod
+    def _discover(cls, environ: Mapping[str, str] | None = None) -> "Registry":
+        """:meth:`from_entry_points` with its PluginWarnings held back (call :meth:`_emit_pending`):
+        a warnings filter that turns them into errors (pytest's ``-W error``) must not stop
+        discovery halfway and leave no registry."""
         environ = os.environ if environ is None else environ
         allow = _env_list(environ.get("ZOO_PLUGINS"))
         deny = _env_list(environ.get("ZOO_DISABLE_PLUGINS")) or set()
         registry = cls()
+        registry._pending = []
         seen = set()
         installed: dict[str, list[str]] = {}  # distribution -> its entry-point names
         for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
@@ -135,7 +146,7 @@ class Registry:
                 message = (f"{variable} names {', '.join(map(repr, unknown))}, which no installed zoo plugin is "
                            f"(distribution or entry-point name); installed: {have}")
                 self.problems.append(message)
-                warnings.warn(message, PluginWarning, stacklevel=3)
+                self._warn(message)
 
     def _load_entry_point(self, ep: importlib.metadata.EntryPoint, dist: str, version: str) -> None:
         record = PluginRecord(name=ep.name, distribution=dist, version=version, module=ep.value)
@@ -227,15 +238,26 @@ class Registry:
             names.append(spec.name)
             table.setdefault(spec.name, []).append(_Entry(spec, record))
 
-    @staticmethod
-    def _fail(record: PluginRecord, message: str) -> None:
+    def _fail(self, record: PluginRecord, message: str) -> None:
         record.errors.append(message)
-        warnings.warn(
-            f"zoo plugin {record.name!r} from distribution {record.distribution!r} "
-            f"{record.version}: {message}",
-            PluginWarning,
-            stacklevel=2,
-        )
+        self._warn(f"zoo plugin {record.name!r} from distribution {record.distribution!r} "
+                   f"{record.version}: {message}")
+
+    def _warn(self, message: str) -> None:
+        if self._pending is not None:
+            self._pending.append(message)
+        else:
+            warnings.warn(message, PluginWarning, stacklevel=4)
+
+    def _take_pending(self) -> list[str]:
+        pending, self._pending = self._pending or [], None
+        return pending
+
+    def _emit_pending(self, pending: list[str] | None = None) -> None:
+        """Emit the warnings held back during discovery, once (taken from the registry first, so a
+        filter that raises on one cannot make them repeat)."""
+        for message in self._take_pending() if pending is None else pending:
+            warnings.warn(message, PluginWarning, stacklevel=4)
 
     # ----------------------------------------------------------------- queries
     def conflicts(self) -> dict[str, list[str]]:
@@ -434,10 +456,14 @@ def get_registry() -> Registry:
         if _registry is None:
             _discovering.active = True
             try:
-                _registry = Registry.from_entry_points()
+                _registry = Registry._discover()
             finally:
                 _discovering.active = False
-        return _registry
+        registry, pending = _registry, _registry._take_pending()
+    # Stored before warning: where a filter turns PluginWarning into an error, this first call
+    # raises it, and every later call gets the same, complete registry.
+    registry._emit_pending(pending)
+    return registry
 
 
 def reset_registry() -> None:

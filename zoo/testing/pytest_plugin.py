@@ -86,11 +86,13 @@ def pytest_collection_modifyitems(session, config, items) -> None:
     if not _requested(config):
         return
     from zoo.errors import UnknownNameError
+    from zoo.testing.discovery import suite_registry
     from zoo.testing.runner import checks_for
     from zoo.testing.subjects import select
 
     try:
-        selection = select(_names(config), all=config.getoption("zoo_check_all"), plugins=_plugins(config))
+        selection = select(_names(config), all=config.getoption("zoo_check_all"), plugins=_plugins(config),
+                           registry=suite_registry())
     except UnknownNameError as exc:
         raise pytest.UsageError(str(exc)) from exc
     parent = ZooCheckCollector.from_parent(session, name="zoo-check", nodeid="zoo-check")
@@ -103,3 +105,16 @@ def pytest_collection_modifyitems(session, config, items) -> None:
     # reported like any collected node, so pytest's "collected N items" counts them
     config.hook.pytest_collectreport(report=pytest.CollectReport(parent.nodeid, "passed", None, new))
     items.extend(new)
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """Plugins found broken while the suite discovered plugins: shown, never turned into errors
+    of this run (they may be someone else's; checks of the selected ones fail on their own)."""
+    import sys
+
+    discovery = sys.modules.get("zoo.testing.discovery")  # imported only if the suite ran
+    lines = discovery.summary_lines() if discovery else []
+    if lines:
+        terminalreporter.write_sep("=", "zoo: broken plugins found by discovery (see `zoo doctor`)", yellow=True)
+        for line in lines:
+            terminalreporter.write_line(line)

@@ -1,0 +1,40 @@
+"""The registry as the suite's pytest front end gets it: a broken plugin is not the test run's failure.
+
+A plugin author's checks must not fail because someone else's plugin, installed beside theirs,
+is broken: under ``-W error`` (or ``filterwarnings = error``) the registry's PluginWarnings
+would become errors in collection or in every test class's setup. So the pytest plugin and the
+base classes discover plugins with PluginWarning silenced, and note the broken plugins here; the
+pytest plugin lists them in its terminal summary instead.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+# (plugin name, distribution, version) -> its errors; environment problems under ("", "", "").
+BROKEN: dict[tuple[str, str, str], list[str]] = {}
+
+
+def suite_registry():
+    """The process-wide registry, discovered without turning PluginWarnings into errors; its
+    broken plugins are noted in :data:`BROKEN`."""
+    from zoo.registry import PluginWarning, get_registry
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PluginWarning)
+        registry = get_registry()
+    for plugin in registry.plugins:
+        if plugin.errors:
+            BROKEN[(plugin.name, plugin.distribution, plugin.version)] = list(plugin.errors)
+    if registry.problems:
+        BROKEN[("", "", "")] = list(registry.problems)
+    return registry
+
+
+def summary_lines() -> list[str]:
+    """What the terminal summary shows: one line per broken plugin and error."""
+    lines = []
+    for (name, dist, version), errors in sorted(BROKEN.items()):
+        where = f"plugin {name!r} ({dist} {version})".replace(" )", ")") if name else "settings"
+        lines += [f"{where}: {error}" for error in errors]
+    return lines
