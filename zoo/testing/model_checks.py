@@ -31,6 +31,22 @@ def default_num_classes(subject) -> int:
     return int(_eval_output(subject.model(), subject.example()).shape[1])
 
 
+def output_diagnosis(subject) -> str | None:
+    """Why a dense-task model's checks crash, when it is the output's type: a dict or tuple where
+    the contract wants a tensor fails many checks with an AttributeError on ``.shape`` that would
+    not say so (the runner asks this after a check raised)."""
+    from zoo.testing.tasks import output_problem
+
+    if subject.task == INSTANCE:
+        return None
+    try:
+        inputs = subject.example()
+        out = _eval_output(subject.model(), inputs)
+    except Exception:  # noqa: BLE001 - the check's own error says more
+        return None
+    return output_problem(subject.task, out, f"input {tuple(inputs.shape)}")
+
+
 @check("build", MODEL, "builder(num_classes=..., in_chans=..., **defaults) returns a torch.nn.Module")
 def check_build(subject):
     model = subject.model()

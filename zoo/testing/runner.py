@@ -10,7 +10,7 @@ import traceback
 import warnings
 from typing import Callable, Iterable
 
-from zoo.testing.checks import Check, all_checks
+from zoo.testing.checks import MODEL, Check, all_checks
 from zoo.testing.registration_checks import REGISTRATION_CHECKS
 from zoo.testing.results import FAIL, PASS, SKIP, CheckResult, CheckSkipped, ContractViolation
 
@@ -76,8 +76,21 @@ def _run(check: Check, subject) -> CheckResult:
     except Exception as exc:  # noqa: BLE001 - the plugin's code raised: report where
         where = _plugin_frame(exc)
         message = f"raised {type(exc).__name__}: {exc}" + (f" (at {where})" if where else "")
+        diagnosis = _output_diagnosis(check, subject)
+        if diagnosis:  # e.g. "'dict' object has no attribute 'shape'" means the output is no tensor
+            message = f"{diagnosis} (the check {message})"
         return CheckResult(label, check.name, FAIL, message, check.clause, time.perf_counter() - start)
     return CheckResult(label, check.name, PASS, note or "", check.clause, time.perf_counter() - start)
+
+
+def _output_diagnosis(check: Check, subject) -> str | None:
+    if check.kind != MODEL or not hasattr(subject, "model"):
+        return None
+    from zoo.testing.model_checks import output_diagnosis
+
+    with warnings.catch_warnings(), _threads():
+        warnings.simplefilter("ignore")
+        return output_diagnosis(subject)
 
 
 def _plugin_frame(exc: BaseException) -> str:

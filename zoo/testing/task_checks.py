@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from zoo.testing.checks import MODEL, broken, check
 from zoo.testing.results import CheckSkipped
-from zoo.testing.tasks import CLASSIFICATION, INSTANCE, INSTANCE_SIZES, SEMANTIC, instance_targets
+from zoo.testing.tasks import CLASSIFICATION, INSTANCE, INSTANCE_SIZES, SEMANTIC, instance_targets, output_problem
 from zoo.testing.tensors import describe, images
 
 CLASSIFICATION_SIZES = ((32, 32), (40, 56))
@@ -72,8 +72,11 @@ def check_classification_output(subject):
             x = images(n, c, h, w)
             with torch.no_grad():
                 out = model(x.clone())  # a model writing into x is input_unchanged's to report
+            problem = output_problem(CLASSIFICATION, out, f"input {tuple(x.shape)}")
+            if problem:
+                raise broken(problem)
             what = f"input {tuple(x.shape)} gave {describe(out)}"
-            if not isinstance(out, torch.Tensor) or tuple(out.shape) != (n, k):
+            if tuple(out.shape) != (n, k):
                 raise broken(f"{what}; expected ({n}, {k})")
             _finite_float(out, what)
             if n > 1 and (h, w) == sizes[0]:
@@ -209,8 +212,11 @@ def check_segmentation_output(subject):
                 out = model(x.clone())  # a model writing into x is input_unchanged's to report
         except Exception as exc:  # noqa: BLE001
             raise broken(f"input {tuple(x.shape)} raised {type(exc).__name__}: {exc}") from exc
+        problem = output_problem(SEMANTIC, out, f"input {tuple(x.shape)}")
+        if problem:
+            raise broken(problem)
         what = f"input {tuple(x.shape)} gave {describe(out)}"
-        if not isinstance(out, torch.Tensor) or tuple(out.shape) != (n, k, h, w):
+        if tuple(out.shape) != (n, k, h, w):
             hint = "; resize the logits back to x.shape[-2:]" if isinstance(out, torch.Tensor) and \
                 out.ndim == 4 and tuple(out.shape[-2:]) != (h, w) else ""
             raise broken(f"{what}; expected ({n}, {k}, {h}, {w}){hint}")

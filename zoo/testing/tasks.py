@@ -12,6 +12,32 @@ DENSE_SIZE = (32, 32)  # the smallest size every model must take
 INSTANCE_SIZES = ((64, 80), (72, 56))
 
 
+# What forward must return, by task, as the messages quote it.
+CONTRACT_OUTPUT = {CLASSIFICATION: "a tensor of logits (N, K)", SEMANTIC: "a tensor of logits (N, K, H, W)"}
+
+
+def output_problem(task: str, out, what: str) -> str | None:
+    """None if ``out`` is a tensor, as the dense tasks' contract asks; else a message naming what
+    the model returned instead and how to fix it (``what`` says which call gave ``out``)."""
+    import torch
+
+    if task not in CONTRACT_OUTPUT or isinstance(out, torch.Tensor):
+        return None
+    from zoo.testing.tensors import describe
+
+    if isinstance(out, dict):
+        key = next((k for k, v in out.items() if isinstance(v, torch.Tensor)), None)
+        got, pick = f"a dict {describe(out)}", f"[{key!r}]" if key is not None else None
+    elif isinstance(out, (tuple, list)):
+        first = next((i for i, v in enumerate(out) if isinstance(v, torch.Tensor)), None)
+        got, pick = f"a {describe(out)}", f"[{first}]" if first is not None else None
+    else:
+        got, pick = f"a {type(out).__name__}", None
+    how = f" (a module whose forward returns model(x){pick})" if pick else ""
+    return (f"the model returned {got} for {what}; the {task} contract is {CONTRACT_OUTPUT[task]}: "
+            f"return that tensor from forward, or wrap the model{how}")
+
+
 def declared_input(model) -> tuple[int, tuple[int, int], bool] | None:
     """``(C, (H, W), fixed)`` for a model that describes its input as timm does
     (``pretrained_cfg = {"input_size": (C, H, W), "min_input_size": ..., "fixed_input_size": ...}``),
