@@ -10,7 +10,17 @@ from torch import nn
 import zoo
 from zoo.inputs import InputError, check_image_batch
 from zoo_explainers.hygiene import HookBag, explaining
-from zoo_explainers.targets import ScoreFn, checked_scores, default_score_fn, resolve_classes
+from zoo_explainers.targets import (
+    ScoreFn,
+    checked_scores,
+    default_score_fn,
+    resolve_classes,
+    target_region,
+    warn_empty_regions,
+)
+
+#: what an empty segmentation region means for an explainer's maps (:class:`~zoo_explainers.targets.EmptyTargetWarning`)
+EMPTY_MAPS = "their maps are all zeros"
 
 
 def model_in_chans(model: nn.Module) -> int | None:
@@ -92,4 +102,6 @@ class BaseExplainer(zoo.Explainer):
         classes = resolve_classes(target, output)
         self.last_classes = classes
         fn = self.score_fn or default_score_fn(output)
-        return checked_scores(fn, output, classes), classes
+        scores = checked_scores(fn, output, classes)
+        warn_empty_regions(target_region(fn, output, classes), classes, EMPTY_MAPS)
+        return scores, classes

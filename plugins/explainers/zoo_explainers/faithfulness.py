@@ -29,11 +29,15 @@ from zoo.seeding import cuda_devices, seeded
 from zoo.testing.tensors import rank_correlation as spearman
 from zoo_explainers.hygiene import explaining
 from zoo_explainers.layers import LayerError
-from zoo_explainers.targets import resolve_classes
+from zoo_explainers.targets import TargetError, empty_images, resolve_classes, warn_empty_regions
 
 #: a method passes the model-randomisation check when its maps' mean rank correlation with a
 #: re-initialised model's is below this (the hub cards' reports use it)
 SANITY_THRESHOLD = 0.5
+#: what an empty segmentation region means here (:class:`~zoo_explainers.targets.EmptyTargetWarning`)
+EMPTY_AUC = "their curves and deletion/insertion AUCs are NaN (torch.nanmean averages the other images)"
+#: how to get a non-empty region, for these metrics
+SCORE_ANOTHER_CLASS = "score a class the model predicts in the image (target=None: the one covering most pixels)"
 
 
 def _probabilities(output: torch.Tensor, classes: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
@@ -81,7 +85,10 @@ def perturbation_curve(model: nn.Module, images: torch.Tensor, maps: torch.Tenso
     ``baseline`` is what removed pixels become (a number, a tensor, or ``"blur"``); the default
     is 0 for deletion and a Gaussian blur of the image for insertion (:func:`blur_kernel`), as in
     RISE. Pixels of equal value are taken in a seeded random order (:func:`importance_order`).
-    ``chunk_size`` caps model inputs per pass, as for the explainers.
+    ``chunk_size`` caps model inputs per pass, as for the explainers. For a segmentation model the
+    probability is the mean over the pixels predicted as the class on the clean image; an image
+    where none is gives a row of NaN and an :class:`~zoo_explainers.targets.EmptyTargetWarning`
+    (its probability would stay 0: the best deletion score, for a map of nothing).
     """
     from zoo_explainers.stacking import check_chunk_size, passes
 
@@ -102,6 +109,7 @@ def perturbation_curve(model: nn.Module, images: torch.Tensor, maps: torch.Tenso
         output = model(images.clone())  # a copy: the model may work in place on its input (the batches below are new)
         classes = resolve_classes(target, output)
         mask = output.argmax(1) == classes[:, None, None] if output.ndim == 4 else None
+        warn_empty_regions(mask, classes, EMPTY_AUC, SCORE_ANOTHER_CLASS)
         if baseline is None:
             baseline = 0.0 if mode == "deletion" else "blur"
         fill = _blur(images) if isinstance(baseline, str) and baseline == "blur" else \
@@ -124,7 +132,11 @@ def perturbation_curve(model: nn.Module, images: torch.Tensor, maps: torch.Tenso
             probs = _probabilities(model(x), classes.repeat(len(k)),
                                    None if mask is None else mask.repeat(len(k), 1, 1))
             curve.append(probs.view(len(k), n).T)
-    return torch.cat(curve, dim=1)
+    curve = torch.cat(curve, dim=1)
+    empty = empty_images(mask)
+    if empty is not None:  # no region: no probability to follow (it would read 0, the best deletion score)
+        curve[empty] = float("nan")
+    return curve
 
 
 def auc(curve: torch.Tensor) -> torch.Tensor:
@@ -293,11 +305,25 @@ def evaluate(model: nn.Module, images: torch.Tensor, methods: Sequence[str] = (
     0.25-0.60 over five draws).
     The baselines default to RISE's (zeros for deletion, a blur for insertion; a blur keeps
     colour evidence, so pass 0.0 for models that classify by colour). Methods that do not
-    apply to the model (e.g. ``cam`` without a linear head) are skipped with a note.
+    apply to the model (e.g. ``cam`` without a linear head) are skipped with a note. For a
+    segmentation model, images where no pixel is predicted as their class are left out with an
+    :class:`~zoo_explainers.targets.EmptyTargetWarning` (a ``TargetError`` if that is all of them).
     """
     method_kwargs = method_kwargs or {}
     with explaining(model), torch.no_grad():
-        classes = resolve_classes(target, model(images.detach().clone())).tolist()  # the model may write its input
+        output = model(images.detach().clone())  # a copy: the model may write its input
+        classes = resolve_classes(target, output)
+    region = output.argmax(1) == classes[:, None, None] if output.ndim == 4 else None
+    empty = empty_images(region)
+    if empty is not None and empty.any():
+        if empty.all():
+            raise TargetError("evaluate: no image of the batch has a pixel predicted as its target class, so there "
+                              "is nothing to explain or score; pass classes the model predicts (target=None "
+                              "picks the class covering most pixels of each image)")
+        warn_empty_regions(region, classes, "those images are left out of this evaluation (maps, sanity check "
+                                            "and AUCs)", SCORE_ANOTHER_CLASS)
+        images, classes = images[~empty], classes[~empty]
+    classes = classes.tolist()
     rand = [random_maps(images, seed + i) for i in range(n_random)]
     dele = dict(steps=steps, baseline=deletion_baseline)
     ins = dict(steps=steps, baseline=insertion_baseline)

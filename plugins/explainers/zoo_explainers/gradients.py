@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from zoo_explainers.base import BaseExplainer
+from zoo_explainers.base import EMPTY_MAPS, BaseExplainer
 from zoo_explainers.hygiene import HookBag
 from zoo_explainers.maps import minmax
 from zoo_explainers.stacking import StackedForward, check_chunk_size, each_pass
@@ -30,6 +30,8 @@ from zoo_explainers.targets import (
     default_score_fn,
     resolve_classes,
     stacked_scores,
+    target_region,
+    warn_empty_regions,
 )
 
 
@@ -62,6 +64,7 @@ class _Targets:
         if isinstance(self.fn, SegmentationClassSum) and self.fn.mask is None:
             # the pixels predicted on the clean image, kept for every noisy copy / path point
             self.fn = SegmentationClassSum(output.argmax(1) == self.classes[:, None, None])
+        warn_empty_regions(target_region(self.fn, output, self.classes), self.classes, EMPTY_MAPS)
 
     def clean_scores(self) -> torch.Tensor:
         return self(self._clean_output())

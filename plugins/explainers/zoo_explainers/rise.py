@@ -19,11 +19,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from zoo_explainers.base import BaseExplainer
+from zoo_explainers.base import EMPTY_MAPS, BaseExplainer
 from zoo_explainers.hygiene import HookBag
 from zoo_explainers.maps import minmax
 from zoo_explainers.stacking import check_chunk_size, each_pass
-from zoo_explainers.targets import ScoreFn, resolve_classes, stacked_scores
+from zoo_explainers.targets import ScoreFn, resolve_classes, stacked_scores, target_region, warn_empty_regions
 
 
 def random_masks(n: int, size: tuple[int, int], cells: int, p: float, generator: torch.Generator,
@@ -79,6 +79,8 @@ class RISE(BaseExplainer):
             classes = resolve_classes(target, output)
             self.last_classes = classes
             region = output.argmax(1) == classes[:, None, None] if output.ndim == 4 else None
+            warn_empty_regions(region if self.score_fn is None else target_region(self.score_fn, output, classes),
+                               classes, EMPTY_MAPS)
             total = torch.zeros_like(images[:, 0])
             score_sum = torch.zeros(n, dtype=images.dtype, device=images.device)
             score_low, score_high = torch.full_like(score_sum, float("inf")), torch.full_like(score_sum, -float("inf"))

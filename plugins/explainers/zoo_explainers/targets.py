@@ -17,6 +17,7 @@ per-image weights) lines up with the rows whatever ``chunk_size`` is.
 from __future__ import annotations
 
 import operator
+import warnings
 from typing import Callable, Sequence
 
 import torch
@@ -60,6 +61,49 @@ class SegmentationClassSum:
                                   f"(N, H, W) mask with one region per image")
             mask = mask.expand_as(logits)
         return (logits * mask.to(logits.dtype)).sum(dim=(1, 2))
+
+
+class EmptyTargetWarning(UserWarning):
+    """A segmentation target covers no pixel of some images (the class is predicted nowhere
+    there, or the given mask is empty): nothing explained depends on the input, so those maps
+    are all zeros and the faithfulness metrics give NaN for them."""
+
+
+def target_region(fn: ScoreFn | None, output: torch.Tensor, classes: torch.Tensor) -> torch.Tensor | None:
+    """The (N, H, W) pixels a :class:`SegmentationClassSum` sums for this (clean) output: its
+    mask, or the pixels predicted as each image's class. None for any other score function."""
+    if not isinstance(fn, SegmentationClassSum) or not isinstance(output, torch.Tensor) or output.ndim != 4:
+        return None
+    if fn.mask is None:
+        return output.detach().argmax(1) == classes[:, None, None]
+    mask = torch.as_tensor(fn.mask, device=output.device)
+    try:
+        return mask.expand(output.shape[0], *output.shape[-2:])
+    except RuntimeError:  # a mask that does not fit: SegmentationClassSum itself says so
+        return None
+
+
+def empty_images(region: torch.Tensor | None) -> torch.Tensor | None:
+    """(N,) True for the images whose region holds no pixel; None without a region."""
+    return None if region is None else ~region.flatten(1).ne(0).any(1)
+
+
+#: how to get a non-empty region, for an explainer
+EXPLAIN_ANOTHER_REGION = ("explain a class the model predicts in the image (target=None picks the one covering most "
+                          "pixels), or pass score_fn=SegmentationClassSum(mask) with the region you mean")
+
+
+def warn_empty_regions(region: torch.Tensor | None, classes: torch.Tensor, consequence: str,
+                       fix: str = EXPLAIN_ANOTHER_REGION) -> None:
+    """An :class:`EmptyTargetWarning` naming the images (and classes) whose region is empty."""
+    empty = empty_images(region)
+    if empty is None or not empty.any():
+        return
+    index = empty.nonzero().flatten().tolist()
+    named = ", ".join(f"{i} (class {int(classes[i])})" for i in index[:10]) + (", ..." if len(index) > 10 else "")
+    warnings.warn(f"segmentation target: the region explained is empty in image(s) {named}, of {len(empty)}: "
+                  f"the model predicts that class on no pixel there (or the given mask is empty), so "
+                  f"{consequence}; {fix}", EmptyTargetWarning, stacklevel=2)
 
 
 def checked_scores(fn: ScoreFn, output: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
