@@ -223,6 +223,7 @@ def rewrite_card(card_dir: str | Path) -> Path:
     """Re-render ``README.md`` from the recipe and ``config.json`` (e.g. after adding a report)."""
     from zoo.recipes import load_recipe
 
+    from zoo.evaluate import read_config
+
     card_dir = Path(card_dir)
-    config = json.loads((card_dir / "config.json").read_text())
-    return write_card(card_dir, load_recipe(card_dir), config)
+    return write_card(card_dir, load_recipe(card_dir), read_config(card_dir))

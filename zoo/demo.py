@@ -15,7 +15,6 @@ come from the user's ``HF_ENDPOINT``, Hugging Face cache and ``HF_HUB_OFFLINE`` 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import tempfile
 from pathlib import Path
@@ -154,7 +153,9 @@ def _run_zoo_command(argv: list[str], folder: Path) -> tuple[int, list[Path]]:
 
 # --------------------------------------------------------------------------- data
 def _config(hubcards: Path, name: str) -> dict:
-    return json.loads((hubcards / name / "config.json").read_text())
+    from zoo.evaluate import read_config
+
+    return read_config(hubcards / name)
 
 
 def _test_items(config: dict, n: int) -> list[dict]:

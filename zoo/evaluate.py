@@ -13,7 +13,6 @@ dataset its config names) on the test split.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -134,10 +133,18 @@ def card_dir_for(name: str, hubcards: str | Path | None = None) -> Path:
 
 
 def read_config(card_dir: str | Path) -> dict:
+    """A hub card's ``config.json``, checked for the keys every card has (written by ``zoo train``)."""
+    from zoo.model_config import read_config as read_json
+
     path = Path(card_dir) / "config.json"
     if not path.is_file():
         raise CardError(f"{path} is missing: train the card first with `zoo train {card_dir}`")
-    return json.loads(path.read_text())
+    config = read_json(path)
+    missing = [key for key in ("architecture", "tag") if not isinstance(config.get(key), str)]
+    if missing:
+        raise CardError(f"{path} has no {' or '.join(map(repr, missing))} (text): it is not a config written by "
+                        f"`zoo train`; train the card again with `zoo train {card_dir}`")
+    return config
 
 
 def load_card_model(card_dir: str | Path, weights: str | Path | None = None, pretrained: bool = False):
