@@ -219,6 +219,14 @@ def _fmt(value: Any) -> str:
     return f"{value:.4f}" if isinstance(value, float) else str(value).replace("|", "\\|")  # keep table cells whole
 
 
+def card_files(card_dir: str | Path) -> list[Path]:
+    """The files a hub card publishes (pushed by ``zoo hub push``, served by ``zoo hub serve``):
+    all of them, sorted, but hidden ones (``.git``, ``.DS_Store``...) and ``__pycache__``."""
+    card_dir = Path(card_dir)
+    return sorted(p for p in card_dir.rglob("*") if p.is_file() and not any(
+        part.startswith(".") or part == "__pycache__" for part in p.relative_to(card_dir).parts))
+
+
 def rewrite_card(card_dir: str | Path) -> Path:
     """Re-render ``README.md`` from the recipe and ``config.json`` (e.g. after adding a report)."""
     from zoo.recipes import load_recipe

@@ -32,7 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from zoo.cache_dir import zoo_cache_dir
+from zoo.cards import card_files
 from zoo.errors import HubError
+from zoo.hub import sha256_of
 
 DEFAULT_ORG = "visionzoo"
 LFS_MIN_SIZE = 1 << 20
@@ -77,24 +79,11 @@ def card_hub_id(card_dir: str | Path) -> str:
     return f"{DEFAULT_ORG}/{card_dir.name}"
 
 
-def _card_files(card_dir: Path) -> list[Path]:
-    return sorted(p for p in card_dir.rglob("*")
-                  if p.is_file() and not any(part.startswith(".git") for part in p.relative_to(card_dir).parts))
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _fingerprint(card_dir: Path) -> str:
     digest = hashlib.sha256()
-    for path in _card_files(card_dir):
+    for path in card_files(card_dir):
         rel = path.relative_to(card_dir).as_posix()
-        digest.update(f"{rel}\0{os.access(path, os.X_OK)}\0{_sha256(path)}\n".encode())
+        digest.update(f"{rel}\0{os.access(path, os.X_OK)}\0{sha256_of(path)}\n".encode())
     return digest.hexdigest()
 
 
@@ -124,12 +113,12 @@ def build_repo(card_dir: str | Path, repo_dir: str | Path) -> str:
     work = Path(tempfile.mkdtemp(prefix=f".{repo_dir.name}.", dir=repo_dir.parent))
     try:
         _git(work, "init", "-q", "-b", "main", ".")
-        for path in _card_files(card_dir):
+        for path in card_files(card_dir):
             rel = path.relative_to(card_dir)
             dest = work / rel
             dest.parent.mkdir(parents=True, exist_ok=True)
             if path.suffix == ".safetensors" or path.stat().st_size >= LFS_MIN_SIZE:
-                oid = _sha256(path)
+                oid = sha256_of(path)
                 obj = work / ".git" / "lfs" / "objects" / oid[:2] / oid[2:4] / oid
                 obj.parent.mkdir(parents=True, exist_ok=True)
                 _link_or_copy(path, obj)

@@ -36,6 +36,25 @@ def test_card_becomes_one_deterministic_commit_with_lfs_weights(tmp_path):
     assert build_repo(card, tmp_path / "a" / "repo") != first
 
 
+def test_the_served_repo_holds_exactly_the_files_push_would_publish(tmp_path):
+    from zoo.cards import card_files
+    from zoo.cli.hub import push_plan
+
+    card, sha = make_card(tmp_path / "cards", "hubtest_seg.toy", seeded_state(0))
+    config = json.loads((card / "config.json").read_text())
+    (card / "config.json").write_text(json.dumps({**config, "sha256": sha}))
+    for junk in (".DS_Store", "__pycache__/recipe.cpython-311.pyc", ".ipynb_checkpoints/README-checkpoint.md"):
+        (card / junk).parent.mkdir(exist_ok=True)
+        (card / junk).write_text("local clutter\n")
+    (card / "extra").mkdir()
+    (card / "extra" / "notes.txt").write_text("published\n")
+    build_repo(card, tmp_path / "repo")
+    served = subprocess.run(["git", "ls-files"], cwd=tmp_path / "repo", capture_output=True, text=True).stdout.split()
+    published = [str(p.relative_to(card)) for p in card_files(card)]
+    assert sorted(served) == published == ["README.md", "config.json", "extra/notes.txt", "model.safetensors"]
+    assert [str(p.relative_to(card)) for p in push_plan("hubtest_seg.toy", tmp_path / "cards")[1]] == published
+
+
 def test_hub_id_comes_from_config_or_default_org(tmp_path):
     make_card(tmp_path, "unet.shapes", seeded_state(0))
     make_card(tmp_path, "foo.bar", seeded_state(0), hf_hub_id="acme/foo.bar")

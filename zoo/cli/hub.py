@@ -91,6 +91,7 @@ def push_plan(name: str, hubcards: Path | None = None) -> tuple[Path, list[Path]
     its body states is the file's (a card that states none, or has no model-index and no metrics,
     has nothing to contradict).
     """
+    from zoo.cards import card_files
     from zoo.hub import sha256_of
     from zoo.weights import read_header
 
@@ -125,8 +126,7 @@ def push_plan(name: str, hubcards: Path | None = None) -> tuple[Path, list[Path]
         raise ChecksumError(f"refusing to push {name}: {weights} has sha256 {actual} but {lines}. Retrain or "
                             "re-export the card, or update the recorded sha256, then push again.")
     _check_card_text(name, card, config, actual)
-    files = sorted(p for p in card.rglob("*") if p.is_file()
-                   and not any(part.startswith(".") or part == "__pycache__" for part in p.relative_to(card).parts))
+    files = card_files(card)
     return card, files, {"sha256": actual, "filename": filename}
 
 
