@@ -9,6 +9,7 @@ from torch import nn
 
 import zoo
 from zoo.inputs import InputError, check_image_batch
+from zoo_explainers.errors import NotAModelError
 from zoo_explainers.hygiene import HookBag, explaining
 from zoo_explainers.targets import (
     ScoreFn,
@@ -83,7 +84,7 @@ class BaseExplainer(zoo.Explainer):
 
     def __init__(self, model: nn.Module, *, score_fn: ScoreFn | None = None) -> None:
         if not isinstance(model, nn.Module):
-            raise TypeError(f"{self.name} explains a torch.nn.Module, got {type(model).__name__}")
+            raise NotAModelError(f"{self.name} explains a torch.nn.Module, got {type(model).__name__}")
         super().__init__(model)
         self.score_fn = score_fn
         self.last_classes: torch.Tensor | None = None

@@ -27,6 +27,7 @@ from torch import nn
 import zoo
 from zoo.seeding import cuda_devices, seeded
 from zoo.testing.tensors import rank_correlation as spearman
+from zoo_explainers.errors import OptionError
 from zoo_explainers.hygiene import explaining
 from zoo_explainers.layers import LayerError
 from zoo_explainers.targets import TargetError, empty_images, resolve_classes, warn_empty_regions
@@ -93,17 +94,17 @@ def perturbation_curve(model: nn.Module, images: torch.Tensor, maps: torch.Tenso
     from zoo_explainers.stacking import check_chunk_size, passes
 
     if mode not in ("deletion", "insertion"):
-        raise ValueError(f"mode must be 'deletion' or 'insertion', got {mode!r}")
+        raise OptionError(f"mode must be 'deletion' or 'insertion', got {mode!r}")
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be a positive int (the curve has steps + 1 points), got {steps!r}")
+        raise OptionError(f"steps must be a positive int (the curve has steps + 1 points), got {steps!r}")
     if isinstance(baseline, str) and baseline != "blur":
-        raise ValueError(f"baseline must be a number, a tensor or 'blur', got {baseline!r}")
+        raise OptionError(f"baseline must be a number, a tensor or 'blur', got {baseline!r}")
     chunk_size = check_chunk_size(chunk_size)
     if maps.shape != (images.shape[0], *images.shape[-2:]):
-        raise ValueError(f"maps must be (N, H, W) = {(images.shape[0], *images.shape[-2:])} for images of shape "
+        raise OptionError(f"maps must be (N, H, W) = {(images.shape[0], *images.shape[-2:])} for images of shape "
                          f"{tuple(images.shape)}, got {tuple(maps.shape)}")
     if not torch.isfinite(maps).all():
-        raise ValueError(f"maps hold {int((~torch.isfinite(maps)).sum())} NaN/Inf values: no pixel order to follow")
+        raise OptionError(f"maps hold {int((~torch.isfinite(maps)).sum())} NaN/Inf values: no pixel order to follow")
     images = images.detach()
     with explaining(model), torch.no_grad():
         output = model(images.clone())  # a copy: the model may work in place on its input (the batches below are new)

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from zoo_explainers.base import EMPTY_MAPS, BaseExplainer
+from zoo_explainers.errors import OptionError, UnsupportedModelError
 from zoo_explainers.hygiene import HookBag
 from zoo_explainers.maps import minmax
 from zoo_explainers.stacking import StackedForward, check_chunk_size, each_pass
@@ -127,9 +128,9 @@ class SmoothGrad(Saliency):
                  score_fn: ScoreFn | None = None) -> None:
         super().__init__(model, normalize=normalize, score_fn=score_fn)
         if n_samples < 1:
-            raise ValueError(f"n_samples must be >= 1, got {n_samples}")
+            raise OptionError(f"n_samples must be >= 1, got {n_samples}")
         if (stdev if stdev is not None else sigma) < 0:
-            raise ValueError("the noise level (sigma / stdev) must be >= 0")
+            raise OptionError("the noise level (sigma / stdev) must be >= 0")
         self.n_samples, self.sigma, self.stdev = n_samples, sigma, stdev
         self.seed, self.chunk_size = seed, check_chunk_size(chunk_size)
 
@@ -160,7 +161,7 @@ class SmoothGrad(Saliency):
 def _path_rule(method: str, n_steps: int) -> tuple[list[float], list[float]]:
     """Points in (0, 1] on the straight path and their quadrature weights (summing to 1)."""
     if n_steps < 1:
-        raise ValueError(f"n_steps must be >= 1, got {n_steps}")
+        raise OptionError(f"n_steps must be >= 1, got {n_steps}")
     if method == "gausslegendre":
         import numpy as np
 
@@ -170,12 +171,12 @@ def _path_rule(method: str, n_steps: int) -> tuple[list[float], list[float]]:
         return [(k + 0.5) / n_steps for k in range(n_steps)], [1 / n_steps] * n_steps
     if method == "riemann_trapezoid":
         if n_steps < 2:
-            raise ValueError("riemann_trapezoid needs n_steps >= 2")
+            raise OptionError("riemann_trapezoid needs n_steps >= 2")
         alphas = [k / (n_steps - 1) for k in range(n_steps)]
         weights = [1 / (n_steps - 1)] * n_steps
         weights[0] = weights[-1] = 0.5 / (n_steps - 1)
         return alphas, weights
-    raise ValueError(f"unknown integration method {method!r}; choose gausslegendre, riemann_middle "
+    raise OptionError(f"unknown integration method {method!r}; choose gausslegendre, riemann_middle "
                      "or riemann_trapezoid")
 
 
@@ -265,7 +266,7 @@ class GuidedBackprop(Saliency):
     def attribute(self, images, target, bag: HookBag):
         relus = [m for m in self.model.modules() if isinstance(m, nn.ReLU)]
         if not relus:
-            raise ValueError("guided_backprop found no nn.ReLU modules in this model (functional relu "
+            raise UnsupportedModelError("guided_backprop found no nn.ReLU modules in this model (functional relu "
                              "calls cannot be guided); use saliency or integrated_gradients")
         for relu in relus:
             bag.add(relu.register_forward_hook(lambda module, inputs, output: _GuidedReLU.apply(output)))

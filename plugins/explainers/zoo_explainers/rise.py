@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from zoo_explainers.base import EMPTY_MAPS, BaseExplainer
+from zoo_explainers.errors import OptionError
 from zoo_explainers.hygiene import HookBag
 from zoo_explainers.maps import minmax
 from zoo_explainers.stacking import check_chunk_size, each_pass
@@ -62,7 +63,7 @@ class RISE(BaseExplainer):
                  score_fn: ScoreFn | None = None) -> None:
         super().__init__(model, score_fn=score_fn)
         if n_masks < 1 or cells < 1 or not 0 < p <= 1:
-            raise ValueError("RISE needs n_masks >= 1, cells >= 1 and 0 < p <= 1")
+            raise OptionError("RISE needs n_masks >= 1, cells >= 1 and 0 < p <= 1")
         self.n_masks, self.cells, self.p, self.seed = n_masks, cells, p, seed
         self.chunk_size, self.normalize = check_chunk_size(chunk_size), normalize
 

@@ -32,6 +32,8 @@ from typing import Callable, Iterator, TypeVar
 import torch
 from torch import nn
 
+from zoo_explainers.errors import OptionError
+
 _NCHW_ONLY: "weakref.WeakSet[nn.Module]" = weakref.WeakSet()  # models that failed on channels_last
 log = logging.getLogger("zoo.explain")
 T = TypeVar("T")
@@ -48,7 +50,7 @@ def check_chunk_size(chunk_size: int | str | None) -> int | str | None:
     if chunk_size is None or chunk_size == "auto":
         return chunk_size
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-        raise ValueError(f"chunk_size must be a positive number of model inputs per pass, 'auto' or "
+        raise OptionError(f"chunk_size must be a positive number of model inputs per pass, 'auto' or "
                          f"None (all in one pass), got {chunk_size!r}")
     return chunk_size
 

@@ -1,0 +1,69 @@
+"""Every error the explainers raise on purpose is a zoo.ZooError and a ValueError (a TypeError
+for a non-model): bad options of the methods and faithfulness metrics, and guided_backprop on a
+model it cannot guide."""
+
+import pytest
+import torch
+from torch import nn
+
+import zoo
+from zoo.errors import ArgumentError, ZooError
+from zoo_explainers import faithfulness as fa
+from zoo_explainers.errors import NotAModelError, OptionError, UnsupportedModelError
+
+
+@pytest.mark.parametrize("method,options,message", [
+    ("smoothgrad", dict(n_samples=0), "n_samples must be >= 1"),
+    ("smoothgrad", dict(sigma=-0.1), "noise level"),
+    ("smoothgrad", dict(chunk_size=0), "chunk_size must be"),
+    ("integrated_gradients", dict(n_steps=0), "n_steps must be >= 1"),
+    ("integrated_gradients", dict(method="riemann_left"), "unknown integration method"),
+    ("integrated_gradients", dict(method="riemann_trapezoid", n_steps=1), "riemann_trapezoid needs"),
+    ("integrated_gradients", dict(chunk_size="big"), "chunk_size must be"),
+    ("rise", dict(p=0), "RISE needs"),
+    ("rise", dict(n_masks=0), "RISE needs"),
+    ("rise", dict(chunk_size=-1), "chunk_size must be"),
+])
+def test_bad_options_are_typed_value_errors(method, options, message, gap_model):
+    with pytest.raises(OptionError, match=message) as info:
+        zoo.create_explainer(method, gap_model, **options)
+    assert isinstance(info.value, ZooError) and isinstance(info.value, ValueError)
+    assert isinstance(info.value, ArgumentError)
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(mode="sideways"), "mode must be"),
+    (dict(steps=0), "steps must be"),
+    (dict(baseline="noise"), "baseline must be"),
+    (dict(chunk_size=0), "chunk_size must be"),
+])
+def test_bad_faithfulness_options_are_typed_value_errors(kwargs, message, gap_model, images):
+    with pytest.raises(OptionError, match=message) as info:
+        fa.perturbation_curve(gap_model, images, fa.random_maps(images), 0, **kwargs)
+    assert isinstance(info.value, ZooError) and isinstance(info.value, ValueError)
+
+
+def test_bad_faithfulness_maps_are_typed_value_errors(gap_model, images):
+    with pytest.raises(OptionError, match="maps must be"):
+        fa.deletion_auc(gap_model, images, torch.rand(3, 6, 6), 0)
+    maps = fa.random_maps(images)
+    maps[0, 0, 0] = float("nan")
+    with pytest.raises(OptionError, match="NaN/Inf") as info:
+        fa.insertion_auc(gap_model, images, maps, 0)
+    assert isinstance(info.value, ZooError) and isinstance(info.value, ValueError)
+
+
+@pytest.mark.parametrize("activation", [nn.GELU, nn.SiLU])
+def test_guided_backprop_without_relu_is_a_typed_value_error(activation, images):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), activation(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                          nn.Linear(4, 2)).eval()
+    with pytest.raises(UnsupportedModelError, match="no nn.ReLU modules") as info:
+        zoo.explain(model, images, method="guided_backprop", target=0)
+    assert isinstance(info.value, ZooError) and isinstance(info.value, ValueError)
+
+
+def test_a_non_model_is_a_typed_type_error():
+    with pytest.raises(NotAModelError, match="explains a torch.nn.Module") as info:
+        zoo.create_explainer("saliency", lambda x: x)
+    assert isinstance(info.value, ZooError) and isinstance(info.value, TypeError)
