@@ -48,6 +48,8 @@ def _check_map_shape(method: str, images: Any, maps: Any) -> None:
     if len(shape) != 4:  # not an (N, C, H, W) batch: nothing to compare against
         return
     expected = (shape[0], *shape[2:])
+    if isinstance(maps, tuple) and maps:  # (maps, extras), e.g. integrated gradients' return_delta=True
+        maps = maps[0]
     got = tuple(getattr(maps, "shape", ()))
     if got != expected:
         raise ExplainerOutputError(
