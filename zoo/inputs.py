@@ -50,4 +50,5 @@ def _check_pixels(x, *, in_chans: int, min_size: int, prefix: str) -> None:
         raise InputError(f"{prefix}: expected {in_chans} input channels, got {c} (shape {tuple(x.shape)}); "
                          f"create the model with in_chans={c} or convert the images.")
     if h < min_size or w < min_size:
-        raise InputError(f"{prefix}: expected images of at least {min_size}x{min_size}, got {h}x{w}")
+        raise InputError(f"{prefix}: expected images of at least {min_size}x{min_size}, got {h}x{w}; resize or "
+                         f"pad them to at least {min_size}x{min_size}.")

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Callable, NamedTuple
 
 from zoo import aligned_copies, checked_files
-from zoo.errors import ChecksumError, WeightsError  # noqa: F401 - re-exported for callers
+from zoo.errors import WeightsError
 
 PICKLE_SUFFIXES = {".pt", ".pth", ".bin", ".ckpt", ".pkl", ".pickle", ".tar", ".npy", ".npz"}
 MAX_HEADER_BYTES = 100 * 1024 * 1024  # safetensors' own limit

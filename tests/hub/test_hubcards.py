@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 
 import zoo
 from zoo.registry import reset_registry
-from zoo.testing.hub_fixture import served_hubcards, source_hubcards  # noqa: F401 - fixture
+from zoo.testing.hub_fixture import source_hubcards
 
 
 def _shipped() -> tuple[list[str], str]:

@@ -68,7 +68,8 @@ def builder_problems(registry: Registry) -> dict[int, list[str]]:
         except Exception:  # noqa: BLE001 - a parent package that fails to import
             found = False
         if not found:
-            problems.setdefault(id(plugin), []).append(f"{spec.name}: builder module {module!r} not found")
+            problems.setdefault(id(plugin), []).append(f"{spec.name}: builder module {module!r} not found (install the "
+                                                      "distribution that provides it, or correct the spec's builder)")
     return problems
 
 

@@ -78,7 +78,7 @@ def _stochastic(explainer, x, target) -> bool:
     return not _close(_explain(explainer, x, target, seed=0), _explain(explainer, x, target, seed=1), atol=0)
 
 
-def _degenerate(model, task):
+def _degenerate(model):
     """A copy whose features are all zero, so its outputs do not depend on the input."""
     import copy
 
@@ -118,7 +118,7 @@ def check_explainer_output(subject):
             if normalises and (maps.min() < -1e-6 or maps.max() > 1 + 1e-6):
                 raise broken(f"{what}: normalised maps span [{maps.min().item():.4g}, {maps.max().item():.4g}], "
                              f"expected within [0, 1]")
-        flat = _explain(_create(subject, _degenerate(model, task), task), x, 1, finite=False)
+        flat = _explain(_create(subject, _degenerate(model), task), x, 1, finite=False)
         if not isinstance(flat, torch.Tensor) or not torch.isfinite(flat).all():
             raise broken(f"{task} reference model with constant output: maps are not finite "
                          f"(a constant map must give zeros, never NaN)")

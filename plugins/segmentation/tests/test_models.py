@@ -57,7 +57,7 @@ def test_num_classes_and_in_chans_are_honoured(family):
 @pytest.mark.parametrize("bad, message", [
     (torch.randn(3, 40, 40), "4-D"),
     (torch.zeros(1, 3, 40, 40, dtype=torch.uint8), "floating-point"),
-    (torch.randn(1, 3, 15, 64), "at least"),
+    (torch.randn(1, 3, 15, 64), "at least 16x16, got 15x64; resize or pad"),
     (torch.randn(0, 3, 40, 40), "empty batch"),
     ([[0.0]], "torch.Tensor"),
 ])
