@@ -53,8 +53,8 @@ def list_models(pattern="*", *, pretrained: bool = False, task: str | None = Non
     return get_registry().list_models(pattern, pretrained=pretrained, task=task)
 
 
-def list_explainers(pattern: str = "*") -> list[str]:
-    """Names of registered explainers matching ``pattern``."""
+def list_explainers(pattern="*") -> list[str]:
+    """Names of registered explainers matching an fnmatch ``pattern`` (or a list of them)."""
     return get_registry().list_explainers(pattern)
 
 

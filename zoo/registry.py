@@ -271,7 +271,7 @@ class Registry:
 
     def list_models(self, pattern: str | Iterable[str] = "*", *, pretrained: bool = False,
                     task: str | None = None) -> list[str]:
-        patterns = [pattern] if isinstance(pattern, str) else list(pattern)
+        patterns = _patterns(pattern)
         if pretrained:  # as in timm, a pattern without a tag part matches all tags: "resnet18" -> "resnet18.*"
             patterns += [p + ".*" for p in patterns if "." not in p]
         if task is not None and task not in TASKS:
@@ -299,8 +299,10 @@ class Registry:
         """Every (spec, plugin) registering explainer ``name`` (more than one on a conflict)."""
         return [(e.spec, e.plugin) for e in self._explainers.get(name, [])]
 
-    def list_explainers(self, pattern: str = "*") -> list[str]:
-        return sorted((n for n in self._explainers if fnmatch.fnmatchcase(n, pattern)), key=_natural_key)
+    def list_explainers(self, pattern: str | Iterable[str] = "*") -> list[str]:
+        patterns = _patterns(pattern)
+        return sorted((n for n in self._explainers if any(fnmatch.fnmatchcase(n, p) for p in patterns)),
+                      key=_natural_key)
 
     def resolve(self, name: str, pretrained: bool = False) -> tuple[ArchitectureSpec, PluginRecord, str | None]:
         """``"[dist:]arch[.tag]"`` -> (spec, plugin, tag or None).
@@ -432,6 +434,13 @@ def import_builder(builder: Any, owner: str) -> Any:
     if not callable(obj):
         raise BuilderError(f"{owner}: builder {builder!r} is not callable")
     return obj
+
+
+def _patterns(pattern: str | Iterable[str] | None) -> list[str]:
+    """fnmatch patterns from one pattern, a list of them, or None / "" (everything), as in timm."""
+    if not pattern:
+        return ["*"]
+    return [pattern] if isinstance(pattern, str) else list(pattern)
 
 
 def _natural_key(name: str) -> list:

@@ -31,6 +31,13 @@ def test_task_filter():
 
 def test_explainer_patterns():
     assert zoo.list_explainers("sample_*") == ["sample_ones"]
+    assert zoo.list_explainers(["nothing*", "sample_o*"]) == ["sample_ones"]  # a list, as for models
+
+
+def test_no_pattern_lists_everything_as_in_timm():
+    for empty in (None, ""):
+        assert zoo.list_models(empty) == zoo.list_models()
+        assert zoo.list_explainers(empty) == zoo.list_explainers()
 
 
 def test_unknown_model_suggests_closest_names():
