@@ -17,6 +17,19 @@ def test_list_filters(plugin_packages, run_zoo):
     assert out == ["sample_classifier"]
 
 
+def test_list_names_never_mixes_models_and_explainers(plugin_packages, run_zoo):
+    plugin_packages("sample-plugin")
+    out = run_zoo("list", "sample_*", "--names").stdout.split()
+    assert "sample_segmenter" in out and "sample_ones" not in out
+    assert run_zoo("list", "sample_*", "--explainers", "--names").stdout.split() == ["sample_ones"]
+    table = run_zoo("list", "sample_*", "--explainers").stdout
+    assert "sample_ones" in table and "sample_segmenter" not in table
+    assert run_zoo("list", "sample_seg*", "sample_cla*", "--names").stdout.split() == \
+        ["sample_classifier", "sample_segmenter"]
+    refused = run_zoo("list", "--explainers", "--pretrained")
+    assert refused.returncode == 2 and "does not combine" in refused.stderr
+
+
 def test_info(plugin_packages, run_zoo):
     plugin_packages("sample-plugin")
     result = run_zoo("info", "sample_segmenter")

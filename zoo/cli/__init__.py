@@ -4,8 +4,7 @@ Each subcommand lives in its own module exposing ``register(subparsers)``; the m
 parser and sets ``func`` to a function ``(args) -> exit code``. Add a module to
 ``COMMAND_MODULES`` to add a command.
 
-Exit codes: 0 success; 1 the command ran and found a problem (a failed check, a broken
-plugin); 2 bad usage or an unknown name; 3 a weights or hub error.
+Exit codes: see ``zoo.cli.exit_codes``.
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ import sys
 import warnings
 
 from zoo.cli.exit_codes import EXIT_INTERRUPTED, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, ReportedInterrupt
-from zoo.errors import AmbiguousNameError, UnknownNameError, ZooError
+from zoo.errors import AmbiguousNameError, ArgumentError, UnknownNameError, ZooError
 
 COMMAND_MODULES = (
     "zoo.cli.listing",
@@ -53,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (UnknownNameError, AmbiguousNameError) as exc:
+    except (UnknownNameError, AmbiguousNameError, ArgumentError) as exc:
         print(f"zoo: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except ZooError as exc:

@@ -6,6 +6,7 @@ import argparse
 
 from zoo.cli.exit_codes import EXIT_OK
 from zoo.cli.table import format_table
+from zoo.errors import ArgumentError
 from zoo.registry import get_registry, plugin_labels
 from zoo.specs import TASKS
 
@@ -13,10 +14,13 @@ from zoo.specs import TASKS
 def register(subparsers) -> None:
     p = subparsers.add_parser("list", help="list models and explainers",
                               description="List registered architectures (or pretrained tags) and explainers.")
-    p.add_argument("pattern", nargs="?", default="*", help="fnmatch pattern, e.g. 'fcn*' (default: all)")
+    p.add_argument("patterns", nargs="*", metavar="pattern",
+                   help="fnmatch patterns, e.g. 'fcn*' 'unet*' (default: all)")
     p.add_argument("--pretrained", action="store_true", help="list 'arch.tag' pretrained weight sets")
     p.add_argument("--task", choices=TASKS, help="only models of this task")
-    p.add_argument("--names", action="store_true", help="print bare names, one per line")
+    p.add_argument("--explainers", action="store_true", help="only explainers")
+    p.add_argument("--names", action="store_true",
+                   help="print bare names, one per line: the models' (the explainers' with --explainers)")
     p.set_defaults(func=run_list)
 
     p = subparsers.add_parser("info", help="show a model's spec, plugin and pretrained tags",
@@ -27,16 +31,22 @@ def register(subparsers) -> None:
 
 def run_list(args: argparse.Namespace) -> int:
     registry = get_registry()
-    names = registry.list_models(args.pattern, pretrained=args.pretrained, task=args.task)
-    explainers = [] if (args.pretrained or args.task) else registry.list_explainers(args.pattern)
+    if args.explainers and (args.pretrained or args.task):
+        raise ArgumentError("--explainers lists explainers only: it does not combine with --pretrained or --task")
+    patterns = args.patterns or ["*"]
+    names = [] if args.explainers else registry.list_models(patterns, pretrained=args.pretrained, task=args.task)
+    explainers = [] if (args.pretrained or args.task) else registry.list_explainers(patterns)
     model_rows = [row for name in names for row in _model_rows(registry, name, args.task)]
     explainer_rows = [row for name in explainers for row in _explainer_rows(registry, name)]
-    if args.names:
-        print("\n".join(row[0] for row in model_rows + explainer_rows))
+    if args.names:  # for scripts: one kind of name, never models and explainers mixed
+        print("\n".join(row[0] for row in (explainer_rows if args.explainers else model_rows)))
         return EXIT_OK
-    print(format_table(["model", "task", "plugin", "metrics" if args.pretrained else "pretrained tags"], model_rows))
+    if not args.explainers:
+        print(format_table(["model", "task", "plugin", "metrics" if args.pretrained else "pretrained tags"],
+                           model_rows))
     if explainer_rows:
-        print()
+        if not args.explainers:
+            print()
         print(format_table(["explainer", "tasks", "plugin", "description"], explainer_rows))
     return EXIT_OK
 
