@@ -389,7 +389,8 @@ def _plan(source: Path, expected: dict, entries: dict[str, TensorEntry], change:
             if items:
                 shown = ", ".join(items[:20]) + (" ..." if len(items) > 20 else "")
                 lines.append(f"  {title} ({len(items)}): {shown}")
-        lines.append("  Check that the file belongs to this architecture and its num_classes/in_chans.")
+        lines.append("  Check that the file belongs to this architecture, its num_classes/in_chans and the builder "
+                     "arguments it was trained with (a pretrained tag's: `zoo info ARCH`, 'kwargs').")
         prefix = _extra_prefix(missing, unexpected)
         if prefix:
             lines.append(f"  Every missing key is in the file under the prefix {prefix!r} (a wrapper's name, e.g. "

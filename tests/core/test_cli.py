@@ -39,6 +39,12 @@ def test_info(plugin_packages, run_zoo):
     assert "sample-org/sample_segmenter.toy@main/model.safetensors" in result.stdout
 
 
+def test_info_shows_the_builder_arguments_a_tag_was_trained_with(run_zoo):
+    result = run_zoo("info", "unet.shapes")
+    assert result.returncode == 0, result.stderr
+    assert "kwargs:     {'base_width': 8, 'depth': 4, 'upsample': 'transposed'}" in result.stdout
+
+
 def test_unknown_name_exits_2_with_suggestion(plugin_packages, run_zoo):
     plugin_packages("sample-plugin")
     result = run_zoo("info", "sample_segmentr")

@@ -96,6 +96,8 @@ def run_info(args: argparse.Namespace) -> int:
         if cfg.upstream:
             print(f"  upstream:   {cfg.upstream}")
         print(f"  classes:    {cfg.num_classes}, in_chans {cfg.in_chans}, license {cfg.license or '-'}")
+        if cfg.model_kwargs:  # what the weights were trained with, on top of the defaults
+            print(f"  kwargs:     {cfg.model_kwargs}")
         print(f"  metrics:    {_metrics(cfg.metrics) or '-'}")
     return EXIT_OK
 
