@@ -75,10 +75,12 @@ class HubSettings:
 
 
 def fetch(cfg: PretrainedCfg, revision: str | None = None, *, tqdm_class=None) -> Path:
-    """The local path of ``cfg``'s weights file, downloaded or from the cache, sha256-verified.
+    """The local path of ``cfg``'s file, downloaded or from the cache, sha256-verified.
 
     ``revision`` overrides ``cfg.revision``; the pinned sha256 is checked only for the pinned
-    revision (another revision may legitimately hold other bytes).
+    revision (another revision may legitimately hold other bytes). Without a pin, a
+    ``.safetensors`` file must at least have a whole header; other files (``config.json``) are
+    checked by their readers.
     """
     settings = HubSettings.from_env()
     rev = revision or cfg.revision
@@ -89,8 +91,10 @@ def fetch(cfg: PretrainedCfg, revision: str | None = None, *, tqdm_class=None) -
         try:
             if cfg.sha256 and rev == cfg.revision:
                 verify_sha256(path, cfg, rev)
-            else:
+            elif cfg.filename.endswith(".safetensors"):
                 check_header(path)
+            else:
+                os.stat(path)  # FileNotFoundError when another process evicted it meanwhile
             return path
         except FileNotFoundError:
             continue  # another process evicted it between our download and our check: once more

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -68,13 +69,27 @@ def _hubcards_dirs() -> list[Path]:
 
 
 def hub_config(cfg: Any) -> dict:
-    """``config.json`` from the weights' Hub repo; best effort, the prediction runs without it."""
+    """``config.json`` from the weights' Hub repo; best effort, the prediction runs without it.
+
+    A repo without one gives ``{}`` quietly; one that cannot be fetched or read gives ``{}`` with
+    a warning, since class names, mean/std and input size then fall back to defaults.
+    """
     from zoo import hub
+    from zoo.errors import HubNotFoundError
 
     try:
-        return read_config(Path(hub.fetch(dataclasses.replace(cfg, filename=CONFIG_NAME, sha256=None))))
-    except Exception:  # noqa: BLE001 - a missing or unreachable config only loses class names
+        return read_config(Path(hub.fetch(config_cfg(cfg))))
+    except HubNotFoundError:
         return {}
+    except ZooError as exc:
+        warnings.warn(f"{cfg.hf_hub_id}: {CONFIG_NAME} could not be used, so class names, mean/std and input "
+                      f"size are defaults ({exc})", stacklevel=2)
+        return {}
+
+
+def config_cfg(cfg: Any) -> Any:
+    """``cfg`` for the repo's ``config.json`` instead of its weights (not pinned: the weights are)."""
+    return dataclasses.replace(cfg, filename=CONFIG_NAME, sha256=None)
 
 
 @dataclasses.dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 import warnings
@@ -23,6 +24,7 @@ from zoo.errors import (
     HubRevisionNotFoundError,
     HubUnavailableError,
 )
+from zoo.model_config import hub_config
 from zoo.registry import reset_registry
 from zoo.testing.hub_fixture import cache_files, register_hubtest, weight_files
 from zoo.weights import WeightsMismatchWarning
@@ -246,6 +248,22 @@ def test_download_command_prefetches_for_offline_use(hub, monkeypatch, capsys):
     assert "hubtest_seg.toy\t" in out and "hubtest_seg.conc\t" in out
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert_same_weights(zoo.create("hubtest_seg.conc", pretrained=True), hub.card("conc") / "model.safetensors")
+    # the repo's config.json came along: zoo predict/explain read class names and preprocessing from it
+    assert hub_config(zoo.model_info("hubtest_seg").pretrained["conc"])["architecture"] == "hubtest_seg"
+
+
+def test_the_repos_config_json_is_fetched_and_a_missing_one_is_quietly_empty(hub, monkeypatch):
+    """config.json is not safetensors: fetching it used to fail the weights' header check (and
+    evict it), so zoo predict/explain silently ran with default class names and preprocessing."""
+    cfg = zoo.model_info("hubtest_seg").pretrained["toy"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert hub_config(cfg) == json.loads((hub.card("toy") / "config.json").read_text())
+        assert hub_config(zoo.model_info("hubtest_seg").pretrained["missing"]) == {}  # no such repo
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens: warned, not silent
+    monkeypatch.setenv("HF_HUB_CACHE", str(hub.cache.parent / "empty-cache"))
+    with pytest.warns(UserWarning, match="config.json could not be used"):
+        assert hub_config(cfg) == {}
 
 
 def test_download_command_reports_failures(hub, capsys):

@@ -73,14 +73,23 @@ def sigterm_as_interrupt():
 
 def _fetch_all(resolved, revision) -> int:
     from zoo import hub
+    from zoo.errors import HubNotFoundError
+    from zoo.model_config import config_cfg
 
     failed = 0
     for spec, tag in resolved:
+        cfg = spec.pretrained[tag]
         try:
-            path = hub.fetch(spec.pretrained[tag], revision=revision)
+            path = hub.fetch(cfg, revision=revision)
         except ZooError as exc:
             failed += 1
             print(f"zoo: error: {spec.name}.{tag}: {exc}", file=sys.stderr)
             continue
+        try:  # the repo's config.json too (class names, preprocessing), for zoo predict/explain offline
+            hub.fetch(config_cfg(cfg), revision=revision)
+        except HubNotFoundError:
+            pass  # a repo without one
+        except ZooError as exc:
+            print(f"zoo: warning: {spec.name}.{tag}: config.json not fetched: {exc}", file=sys.stderr)
         print(f"{spec.name}.{tag}\t{path}")
     return EXIT_RUNTIME if failed else EXIT_OK
