@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from zoo.evaluate import METRIC_PROTOCOL
 from zoo.recipes import Recipe
 
 def source_hubcards_dir() -> Path | None:
@@ -65,9 +66,11 @@ def write_card(card_dir: str | Path, recipe: Recipe, config: dict[str, Any], *, 
     hf_task, task_title = HF_TASK[task]
     dataset_id, dataset_text = DATASET_TEXT.get(recipe.dataset, (recipe.dataset, recipe.dataset))
     metrics = config["metrics"]
+    test_size = "x".join(map(str, measured_image_size(recipe)))
     eval_results = [
         EvalResult(task_type=hf_task, task_name=task_title, dataset_type=dataset_id, dataset_name=recipe.dataset,
-                   dataset_split="test", metric_type=key, metric_name=METRIC_TEXT.get(key, key), metric_value=value)
+                   dataset_config=test_size, dataset_args=recipe.dataset_kwargs or None, dataset_split="test",
+                   metric_type=key, metric_name=METRIC_TEXT.get(key, key), metric_value=value)
         for key, value in metrics.items() if not key.startswith("iou_")
     ]
     data = ModelCardData(
@@ -106,7 +109,7 @@ def _body(card_dir: Path, recipe: Recipe, config: dict, dataset_text: str, task_
         f"model = zoo.create(\"{name}\", pretrained=True)  # or weights=\"hubcards/{name}/model.safetensors\"\n```\n",
         "## Measured on the held-out test split\n",
         f"Test split of `{recipe.dataset}` ({_split_text(recipe)}), measured from the shipped file "
-        f"with `zoo evaluate {name}` (torchmetrics).\n",
+        f"with `zoo evaluate {name}`. {METRIC_PROTOCOL[config['task']]}\n",
         "| metric | meaning | value |\n|---|---|---|\n" + rows + "\n",
         "## Model\n",
         f"- parameters: {config['num_params']:,}\n- weights: `{config['filename']}`, {size_kb:.0f} KiB, "
@@ -187,7 +190,16 @@ def _architecture_text(arch: str, model_kwargs: dict[str, Any]) -> str:
 def _split_text(recipe: Recipe) -> str:
     from zoo.data import get_dataset
 
-    return f"{len(get_dataset(recipe.dataset, 'test', **recipe.dataset_kwargs))} images, disjoint seed"
+    count = len(get_dataset(recipe.dataset, "test", **recipe.dataset_kwargs))
+    height, width = measured_image_size(recipe)
+    return f"{count} images of {height}x{width} pixels, disjoint seed"
+
+
+def measured_image_size(recipe: Recipe) -> tuple[int, int]:
+    """(H, W) of the recipe's test images: cards measured at different sizes are different benchmarks."""
+    from zoo.data import get_dataset
+
+    return tuple(get_dataset(recipe.dataset, "test", **recipe.dataset_kwargs)[0]["image"].shape[-2:])
 
 
 def _limits(recipe: Recipe) -> str:

@@ -65,6 +65,21 @@ def evaluate_model(model, task: str, dataset, *, batch_size: int = 32, label_nam
     return _summarise(task, metric.compute(), label_names or getattr(dataset, "label_names", None))
 
 
+#: how each task's metrics are computed, in words (hub cards state it beside the numbers)
+METRIC_PROTOCOL = {
+    "classification": "Top-1 accuracy over the split (torchmetrics' MulticlassAccuracy).",
+    "semantic_segmentation": (
+        "Each class's IoU is computed from one confusion matrix accumulated over every pixel of the "
+        "split (torchmetrics' MulticlassJaccardIndex, average='none'), and mIoU is the mean of those "
+        "per-class IoUs, background included: not a mean of per-image IoUs."),
+    "instance_segmentation": (
+        "COCO-style mAP (torchmetrics' MeanAveragePrecision, pycocotools backend) of the detections "
+        "exactly as the model returns them in eval mode (its own score threshold, NMS and per-image "
+        "limit: the builder's score_thresh, nms_thresh and detections_per_img), with predicted mask "
+        "probabilities binarised at 0.5."),
+}
+
+
 def _make_metric(task: str, num_classes: int | None):
     if task == "classification":
         from torchmetrics.classification import MulticlassAccuracy

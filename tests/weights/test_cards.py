@@ -86,3 +86,20 @@ def test_card_metadata(card):
     assert results[primary] == config["metrics"][primary]
     assert any(p.name.startswith("recipe.") for p in card.iterdir())
     assert f'zoo.create("{card.name}", pretrained=True)' in (card / "README.md").read_text()
+
+
+@pytest.mark.parametrize("card", CARDS, ids=lambda p: p.name)
+def test_card_says_at_which_size_and_how_it_measured(card):
+    """Cards measured on 64 px and 128 px scenes are different benchmarks; the metadata and the
+    text say which, and how the metric is aggregated (mIoU over the split, not per image)."""
+    from huggingface_hub import ModelCard
+
+    from zoo.data import get_dataset
+    from zoo.evaluate import METRIC_PROTOCOL
+
+    config = _config(card)
+    dataset = config["dataset"]
+    height, width = get_dataset(dataset["name"], "test", **dataset.get("kwargs", {}))[0]["image"].shape[-2:]
+    text = (card / "README.md").read_text()
+    assert {r.dataset_config for r in ModelCard.load(card / "README.md").data.eval_results} == {f"{height}x{width}"}
+    assert f"images of {height}x{width} pixels" in text and METRIC_PROTOCOL[config["task"]] in text
