@@ -89,7 +89,7 @@ def fetch(cfg: PretrainedCfg, revision: str | None = None, *, tqdm_class=None) -
         ref_before = _read_ref(ref)
         path = _cached_or_downloaded(cfg, rev, settings, tqdm_class)
         try:
-            if cfg.sha256 and rev == cfg.revision:
+            if _pin_applies(cfg, rev, path, settings):
                 verify_sha256(path, cfg, rev)
             elif cfg.filename.endswith(".safetensors"):
                 check_header(path)
@@ -105,6 +105,21 @@ def fetch(cfg: PretrainedCfg, revision: str | None = None, *, tqdm_class=None) -
         f"{_what(cfg, rev)} disappeared from the cache at {settings.cache_dir} while it was being checked: "
         "another process found it did not match and removed it. Run the call again; if it keeps failing, "
         "the server holds a bad file."))
+
+
+def _pin_applies(cfg: PretrainedCfg, rev: str, path: Path, settings: HubSettings) -> bool:
+    """Whether the pinned sha256 is checked: for the pinned revision, for a commit the cache says
+    the pinned revision resolved to (what an offline error suggests passing), and for a file the
+    cache stores as the pinned blob (huggingface_hub names large-file blobs by their sha256).
+    Another revision may legitimately hold other bytes."""
+    if not cfg.sha256:
+        return False
+    if rev == cfg.revision:
+        return True
+    pinned_commit = _read_ref(_ref_path(cfg, cfg.revision, settings))
+    if pinned_commit and len(rev) >= 7 and pinned_commit.startswith(rev):
+        return True
+    return Path(path).resolve().name == cfg.sha256
 
 
 def _cached_or_downloaded(cfg: PretrainedCfg, rev: str, settings: HubSettings, tqdm_class) -> Path:

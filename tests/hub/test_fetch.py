@@ -219,6 +219,25 @@ def test_revision_override_skips_the_pinned_sha256(hub):
     assert_same_weights(model, hub.card("toy") / "model.safetensors")
 
 
+def test_the_commit_the_pinned_revision_resolved_to_is_checked_too(hub, monkeypatch):
+    """An offline error suggests revision=<commit>: for the commit `main` resolved to (or its short
+    form) the pin still holds, so a corrupted cache is refused rather than loaded."""
+    commit = hub.server.repos["zoo-tests/hubtest_seg.toy"]
+    # offline, the full commit (the cache resolves no prefix); online, a prefix resolving to a
+    # commit whose file the cache holds as the pinned blob
+    for revision, offline in ((commit, True), (commit[:7], False)):
+        monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+        zoo.create("hubtest_seg.toy", pretrained=True)  # refs/main -> commit, the verified file cached
+        blob = next(p for p in hub.cache.rglob("blobs/*"))
+        blob.write_bytes(blob.read_bytes()[:-4] + b"\0\0\0\0")
+        checked_files.forget_all()
+        if offline:
+            monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+        with pytest.raises(ChecksumError, match="sha256"):
+            zoo.create("hubtest_seg.toy", pretrained=True, revision=revision)
+        assert not blob.exists()
+
+
 def test_num_classes_and_in_chans_adapt_like_timm(hub):
     ref = load_file(str(hub.card("toy") / "model.safetensors"))
     with pytest.warns(WeightsMismatchWarning, match="re-initialised head.bias, head.weight") as record:
