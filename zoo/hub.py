@@ -278,6 +278,14 @@ def _from_cache(cfg: PretrainedCfg, rev: str, settings: HubSettings) -> Path | N
     return Path(found) if isinstance(found, str) else None  # else None or "cached as missing"
 
 
+def _cached_at(cfg: PretrainedCfg, rev: str, commit: str | None, settings: HubSettings) -> Path | None:
+    """The cached file of ``commit``, when ``rev`` already resolves to it in the cache (a commit
+    names its files' content, so nothing is left to download or to record)."""
+    if not commit or (rev != commit and _read_ref(_ref_path(cfg, rev, settings)) != commit):
+        return None
+    return _from_cache(cfg, commit, settings)
+
+
 def _download(cfg: PretrainedCfg, rev: str, settings: HubSettings, tqdm_class) -> Path:
     import httpx2
     from huggingface_hub import get_hf_file_metadata, hf_hub_download, hf_hub_url
@@ -287,7 +295,7 @@ def _download(cfg: PretrainedCfg, rev: str, settings: HubSettings, tqdm_class) -
     _apply_call_time_settings(settings)
     url = hf_hub_url(cfg.hf_hub_id, cfg.filename, revision=rev, endpoint=settings.endpoint)
     try:  # one probe, no retries: fail fast and clearly
-        _again_on_dropped_connection(
+        metadata = _again_on_dropped_connection(
             lambda: get_hf_file_metadata(url, timeout=settings.etag_timeout, endpoint=settings.endpoint))
     except HfHubHTTPError as exc:
         status = exc.response.status_code if exc.response is not None else None
@@ -312,6 +320,9 @@ def _download(cfg: PretrainedCfg, rev: str, settings: HubSettings, tqdm_class) -
             f"Cannot download {where}: huggingface_hub could not read its local files ({exc.strerror or exc}: "
             f"{exc.filename}). Point HF_HOME (and HF_HUB_CACHE) at folders you can read and write.")) from None
 
+    cached = _cached_at(cfg, rev, metadata.commit_hash, settings)
+    if cached is not None:  # the probe answered what hf_hub_download would ask again: no second request
+        return cached
     try:
         return Path(hf_hub_download(cfg.hf_hub_id, cfg.filename, revision=rev, endpoint=settings.endpoint,
                                     cache_dir=settings.cache_dir, etag_timeout=settings.etag_timeout,

@@ -238,6 +238,23 @@ def test_the_commit_the_pinned_revision_resolved_to_is_checked_too(hub, monkeypa
         assert not blob.exists()
 
 
+def test_a_cached_file_costs_one_request_not_two(hub, monkeypatch):
+    """The zoo's metadata probe already tells the commit: when the cache holds that commit's file,
+    huggingface_hub's download (a second HEAD to the endpoint) is skipped."""
+    import huggingface_hub
+
+    real, calls = huggingface_hub.hf_hub_download, []
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", lambda *a, **k: calls.append(a) or real(*a, **k))
+    zoo.create("hubtest_seg.toy", pretrained=True)
+    assert len(calls) == 1  # the first time it downloads
+    model = zoo.create("hubtest_seg.toy", pretrained=True)
+    commit = hub.server.repos["zoo-tests/hubtest_seg.toy"]
+    model_by_commit = zoo.create("hubtest_seg.toy", pretrained=True, revision=commit)
+    assert len(calls) == 1
+    assert_same_weights(model, hub.card("toy") / "model.safetensors")
+    assert_same_weights(model_by_commit, hub.card("toy") / "model.safetensors")
+
+
 def test_num_classes_and_in_chans_adapt_like_timm(hub):
     ref = load_file(str(hub.card("toy") / "model.safetensors"))
     with pytest.warns(WeightsMismatchWarning, match="re-initialised head.bias, head.weight") as record:
