@@ -86,14 +86,18 @@ def build_report(name: str, *, weights: str | None = None, card_dir: Path | None
                f"model accuracy on them {accuracy:.3f}), explaining the true class. Sanity check: Spearman "
                f"rank correlation between the maps of this model and of copies with re-initialised weights "
                f"(Adebayo et al. 2018; {n_randomizations} copies, weight seeds {seed} to "
-               f"{seed + n_randomizations - 1}; passes when the mean is below {SANITY_THRESHOLD}, lower is better; "
+               f"{seed + n_randomizations - 1}, each module's reset_parameters() under the seed, any other parameter "
+               f"redrawn from a normal with its own std; per image, then the mean over the images, then over the "
+               f"copies, the range being that of the per-copy means; "
+               f"passes when the mean is below {SANITY_THRESHOLD}, lower is better; "
                f"decided on the maps as returned, signed for integrated gradients, with the correlation of |maps| "
                f"beside it). Deletion AUC: class probability as the most important pixels are zeroed first (lower is "
                f"better); insertion AUC: from a Gaussian blur of the image (kernel {blur[0]} px, sigma {blur[1]:g}, "
                f"reflect padding), the most important pixels restored first (higher is better); {steps} steps "
                f"({steps + 1} points, trapezoid rule), equal map values in a seeded random order; each against "
                f"random maps (mean over {RANDOM_MAPS} draws, seeds {seed} to {seed + RANDOM_MAPS - 1}). Beats "
-               f"random: lower deletion AUC than the random maps. Pass both (sanity check and beats random): "
+               f"random: lower deletion AUC than the random maps. {_settings_text(methods, seed)} "
+               f"Pass both (sanity check and beats random): "
                f"{', '.join(passed) or 'none'}. "
                f"Fail the sanity check: {', '.join(failed) or 'none'} "
                f"(see the notes; for each, the notes also give Adebayo et al.'s cascading test, layers "
@@ -111,6 +115,27 @@ def build_report(name: str, *, weights: str | None = None, card_dir: Path | None
              "beats random": "yes" if r.beats_random else "no", "notes": "; ".join(r.notes)} for r in reports]
     return {"summary": summary, "rows": rows, "markdown": format_reports(reports),
             "sha256": _weights_sha256(name, weights)}
+
+
+def _settings_text(methods, seed: int) -> str:
+    """The options the methods ran with (their defaults), read from their signatures so the text
+    cannot drift from the code."""
+    import inspect
+    from importlib.metadata import version
+
+    from zoo.registry import get_registry, import_builder
+
+    tuned = []
+    for method in methods:
+        spec, plugin = get_registry().explainer(method)
+        parameters = inspect.signature(import_builder(spec.builder, method)).parameters.values()
+        options = [f"{p.name}={p.default!r}" for p in parameters
+                   if isinstance(p.default, (int, float, str)) and not isinstance(p.default, bool)
+                   and p.name != "chunk_size"]
+        if options:
+            tuned.append(f"{method} {', '.join(options)}")
+    return (f"Every method runs with its default options (visionzoo-explainers {version('visionzoo-explainers')}"
+            + (f": {'; '.join(tuned)}" if tuned else "") + f"), stochastic ones under torch's random seed {seed}.")
 
 
 def _weights_sha256(name: str, weights: str | None) -> str | None:
