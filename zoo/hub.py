@@ -90,7 +90,7 @@ def fetch(cfg: PretrainedCfg, revision: str | None = None, *, tqdm_class=None) -
         path = _cached_or_downloaded(cfg, rev, settings, tqdm_class)
         try:
             if _pin_applies(cfg, rev, path, settings):
-                verify_sha256(path, cfg, rev)
+                verify_sha256(path, cfg, rev, offline_by=settings.offline_by)
             elif cfg.filename.endswith(".safetensors"):
                 check_header(path)
             else:
@@ -162,9 +162,11 @@ def sha256_of(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def verify_sha256(path: str | Path, cfg: PretrainedCfg, revision: str) -> None:
+def verify_sha256(path: str | Path, cfg: PretrainedCfg, revision: str, *, offline_by: str | None = None) -> None:
     """Raise :class:`ChecksumError` (after evicting the file from the cache) on a mismatch.
 
+    Offline (``offline_by`` names the setting) the file is kept: nothing could fetch it again, and
+    it may be the right file under a wrong pin; it is refused at every load while they disagree.
     The file is hashed once while it stays unchanged; the digest is remembered on disk for
     later processes (:mod:`zoo.checked_files`).
     """
@@ -176,8 +178,12 @@ def verify_sha256(path: str | Path, cfg: PretrainedCfg, revision: str) -> None:
     if actual == cfg.sha256:
         return
     try:
-        evicted = evict(path)
-        where = f" and was removed from the cache ({', '.join(evicted)})" if evicted else ""
+        if offline_by:
+            where = (f"; it was kept in the cache, since {offline_by} is set and nothing could fetch it again (it "
+                     "is refused at every load while the sha256 disagrees)")
+        else:
+            evicted = evict(path)
+            where = f" and was removed from the cache ({', '.join(evicted)})" if evicted else ""
     except OSError as exc:
         where = (f"; it could not be removed from the cache ({exc.strerror or exc}: a read-only cache?), so "
                  "replace or delete it there")

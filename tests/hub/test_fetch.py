@@ -235,7 +235,24 @@ def test_the_commit_the_pinned_revision_resolved_to_is_checked_too(hub, monkeypa
             monkeypatch.setenv("HF_HUB_OFFLINE", "1")
         with pytest.raises(ChecksumError, match="sha256"):
             zoo.create("hubtest_seg.toy", pretrained=True, revision=revision)
-        assert not blob.exists()
+        assert blob.exists() == offline  # offline, nothing could fetch it again: kept, and refused
+        blob.unlink(missing_ok=True)
+
+
+def test_offline_a_refused_file_is_kept_since_nothing_could_fetch_it_again(hub, monkeypatch):
+    """A wrong pin (a plugin's mistake) must not cost an air-gapped machine its only copy: offline the
+    refused file stays cached, is refused at every load, and loads once the pin is right."""
+    good_sha = hub.tags["toy"]["sha256"]
+    zoo.create("hubtest_seg.toy", pretrained=True)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    reset_registry()
+    register_hubtest({**hub.tags, "toy": {**hub.tags["toy"], "sha256": "0" * 64}})
+    for _ in range(2):
+        with pytest.raises(ChecksumError, match="kept in the cache, since HF_HUB_OFFLINE is set"):
+            zoo.create("hubtest_seg.toy", pretrained=True)
+    reset_registry()
+    register_hubtest({**hub.tags, "toy": {**hub.tags["toy"], "sha256": good_sha}})
+    assert_same_weights(zoo.create("hubtest_seg.toy", pretrained=True), hub.card("toy") / "model.safetensors")
 
 
 def test_a_cached_file_costs_one_request_not_two(hub, monkeypatch):
