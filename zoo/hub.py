@@ -426,6 +426,13 @@ def _classify_http(exc, cfg: PretrainedCfg, rev: str, settings: HubSettings) -> 
         return HubAuthError(_redact(
             f"{where}: the endpoint refused the token in use ({detail}). Check HF_TOKEN (or `hf auth login`): "
             "it is wrong, expired, or may not read this repository."))
+    if status == 401 and exc.response.headers.get("X-Error-Code") != "RepoNotFound":
+        # The Hub answers 401 with error code RepoNotFound for a repository it does not show; a bare
+        # 401 is a mirror that wants credentials.
+        message = exc.response.headers.get("X-Error-Message")
+        return HubAuthError(_redact(
+            f"{where}: the endpoint requires authentication (401{': ' + message if message else ''}). Set "
+            "HF_TOKEN (or run `hf auth login`) with a token it accepts."))
     if isinstance(exc, RevisionNotFoundError):  # the server said so itself
         return _revision_missing(cfg, rev, settings)
     if isinstance(exc, (RepositoryNotFoundError, RemoteEntryNotFoundError)) or \

@@ -131,6 +131,18 @@ def test_a_refused_token_is_an_auth_error_not_a_missing_repository(hub, monkeypa
     assert SECRET not in str(info.value) and "not found" not in str(info.value)
 
 
+def test_a_mirror_wanting_credentials_says_to_set_hf_token(hub, monkeypatch):
+    """A bare 401 (no RepoNotFound code, which is what the Hub sends for a missing repository) and no
+    token: the message was "Repository ... was not found"."""
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.setenv("HF_HOME", str(hub.cache.parent / "no-token-home"))  # no stored `hf auth login` token
+    with tiny_server(RefusingToken) as endpoint:
+        monkeypatch.setenv("HF_ENDPOINT", endpoint)
+        with pytest.raises(HubAuthError, match="requires authentication.*Set HF_TOKEN") as info:
+            zoo.create("hubtest_seg.toy", pretrained=True)
+    assert "not found" not in str(info.value)
+
+
 class ResolveOnlyMirror(_Handler):
     """A mirror that serves downloads only: no /api routes, and it names what is missing."""
 
