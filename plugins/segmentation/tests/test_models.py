@@ -98,6 +98,14 @@ def test_bad_configuration_raises_typed_error(build, kwargs):
     assert isinstance(info.value, zoo.ZooError)
 
 
+def test_a_pretrained_backbone_timm_cannot_fetch_is_a_hub_error_saying_what_to_set(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "empty"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(zoo.HubError, match="'resnet18'.*HF_ENDPOINT / HF_HOME / HF_HUB_OFFLINE.*"
+                                           "pretrained_backbone=False"):
+        FCN(backbone="resnet18", pretrained_backbone=True)
+
+
 @pytest.mark.parametrize("family", ["segnet", "fcn8s"])  # unpooling indices; skip fusion
 def test_torch_export_with_dynamic_height_and_width(family):
     from torch.export import Dim

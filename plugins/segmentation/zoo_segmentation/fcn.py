@@ -178,6 +178,13 @@ class TimmBackbone(nn.Module):
             raise ModelConfigError(f"fcn: cannot build timm backbone {name!r} with features_only=True: {err}. "
                                    "Pick a convolutional encoder such as 'resnet18' "
                                    "(timm.list_models() lists the names).") from err
+        except OSError as err:  # huggingface_hub's errors: timm downloads pretrained backbones itself
+            from zoo.errors import HubError
+
+            raise HubError(f"fcn: timm could not fetch the pretrained weights of backbone {name!r} "
+                           f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}). timm downloads "
+                           "them itself, through HF_ENDPOINT / HF_HOME / HF_HUB_OFFLINE: point them at a hub or "
+                           "cache that has them, or build with pretrained_backbone=False.") from None
         reductions = self.body.feature_info.reduction()
         channels = self.body.feature_info.channels()
         self.indices = []
