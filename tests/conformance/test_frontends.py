@@ -121,3 +121,24 @@ def test_an_unimportable_local_spec_fails_once(tmp_path):
     assert "1 failed" in out.stdout and "skipped" in out.stdout, out.stdout
     assert "No module named 'not_installed_pkg'" in out.stdout and "<frozen" not in out.stdout
     assert "run `python -m pytest` from its root" in out.stdout  # the usual cause, testing in place
+
+
+def test_pytest_says_when_the_suite_could_verify_nothing_as_zoo_check_does(plugin_packages, tmp_path):
+    """An explainer for instance segmentation only: every check of what it does skips (no reference
+    detector). `zoo check` adds a "NOTHING VERIFIED" row; pytest's summary says the same, in both
+    front ends, and not when -k ran only some checks."""
+    plugin_packages("conformance-bad")
+    (tmp_path / "test_mine.py").write_text(textwrap.dedent("""
+        from zoo.testing import ExplainerTests
+
+        class TestInstanceOnly(ExplainerTests):
+            name = "instance_only_explainer"
+    """))
+    pytest_ = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+    for args in (["test_mine.py"], ["--zoo-check=instance_only_explainer"]):
+        out = _run(pytest_ + args, cwd=tmp_path)
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert "zoo: conformance unknown" in out.stdout, out.stdout
+        assert "explainer instance_only_explainer: NOTHING VERIFIED" in out.stdout
+    narrowed = _run(pytest_ + ["test_mine.py", "-k", "explainer_output"], cwd=tmp_path)
+    assert "NOTHING VERIFIED" not in narrowed.stdout

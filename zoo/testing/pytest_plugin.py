@@ -109,7 +109,9 @@ def pytest_collection_modifyitems(session, config, items) -> None:
 
 def pytest_terminal_summary(terminalreporter) -> None:
     """Plugins found broken while the suite discovered plugins: shown, never turned into errors
-    of this run (they may be someone else's; checks of the selected ones fail on their own)."""
+    of this run (they may be someone else's; checks of the selected ones fail on their own).
+    And subjects the suite could not check at all (every check of what they do skipped), as
+    `zoo check`'s "NOTHING VERIFIED" row says: not failures, never a silent pass."""
     import sys
 
     discovery = sys.modules.get("zoo.testing.discovery")  # imported only if the suite ran
@@ -118,3 +120,10 @@ def pytest_terminal_summary(terminalreporter) -> None:
         terminalreporter.write_sep("=", "zoo: broken plugins found by discovery (see `zoo doctor`)", yellow=True)
         for line in lines:
             terminalreporter.write_line(line)
+    suite = sys.modules.get("zoo.testing.suite")
+    verdicts = suite.unverified() if suite else []
+    if verdicts:
+        terminalreporter.write_sep("=", "zoo: conformance unknown (every check of what they do was skipped)",
+                                   yellow=True)
+        for verdict in verdicts:
+            terminalreporter.write_line(f"{verdict.subject}: {verdict.message}")

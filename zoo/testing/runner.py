@@ -144,16 +144,27 @@ def run_subjects(subjects, patterns: Iterable[str] | None = None,
                     unbuildable = result
             ran.append(result)
             report(result)
-        behaviour = [r for r in ran if r.check not in REGISTRATION_CHECKS]  # what the subject does
-        if behaviour and not patterns and all(r.status == SKIP for r in behaviour):
-            # Not the plugin's fault (the suite lacks a reference model for its task), so not a
-            # failure; but said out loud, never a silent pass.
-            report(CheckResult(behaviour[0].subject, "coverage", SKIP,
-                               f"NOTHING VERIFIED: every check of what it does was skipped ({behaviour[0].message}); "
-                               "the suite cannot check this subject yet, so conformance is unknown", COVERAGE_CLAUSE))
+        verdict = None if patterns else nothing_verified(ran)
+        if verdict is not None:
+            report(verdict)
         if hasattr(subject, "release"):
             subject.release()  # free the cached model before the next subject
     return results
 
 
-__all__ = ["FAIL", "PASS", "SKIP", "checks_for", "run_check", "run_subjects"]
+def nothing_verified(results: list[CheckResult]) -> CheckResult | None:
+    """The ``coverage`` row for a subject all of whose checks of what it does were skipped (the
+    results of every applicable check); None when any of them passed or failed.
+
+    Not the plugin's fault (the suite lacks a reference model for its task), so not a failure;
+    but said out loud, never a silent pass.
+    """
+    behaviour = [r for r in results if r.check not in REGISTRATION_CHECKS]  # what the subject does
+    if not behaviour or any(r.status != SKIP for r in behaviour):
+        return None
+    return CheckResult(behaviour[0].subject, "coverage", SKIP,
+                       f"NOTHING VERIFIED: every check of what it does was skipped ({behaviour[0].message}); "
+                       "the suite cannot check this subject yet, so conformance is unknown", COVERAGE_CLAUSE)
+
+
+__all__ = ["FAIL", "PASS", "SKIP", "checks_for", "nothing_verified", "run_check", "run_subjects"]

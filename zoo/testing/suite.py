@@ -21,8 +21,8 @@ from __future__ import annotations
 import pytest
 
 from zoo.testing.checks import EXPLAINER, MODEL, Check, all_checks
-from zoo.testing.results import FAIL, SKIP
-from zoo.testing.runner import run_check
+from zoo.testing.results import FAIL, SKIP, CheckResult
+from zoo.testing.runner import checks_for, nothing_verified, run_check
 from zoo.testing.subjects import ExplainerSubject, ModelSubject
 
 
@@ -55,21 +55,40 @@ def subject_for(kind: str, name: str):
 _UNBUILDABLE: set = set()
 
 
+# Every result of this session, per spec: `zoo check`'s "NOTHING VERIFIED" verdict, for pytest's summary.
+_RESULTS: dict = {}
+
+
 def run_as_test(check: Check, subject) -> None:
     """Run ``check`` on ``subject`` with pytest's outcomes: skip, or fail naming the clause."""
     if not check.applies_to(subject):
         pytest.skip(f"{check.name} does not apply to {', '.join(subject.tasks)}")
     key = (subject.kind, subject.distribution, subject.spec.name)
     if key in _UNBUILDABLE and check.name != "build":
-        pytest.skip("the model does not build (see its build check)")  # as `zoo check` reports it
-    result = run_check(check, subject)
+        result = CheckResult(f"{subject.kind} {subject.label}", check.name, SKIP,
+                             "the model does not build (see its build check)", check.clause)  # as `zoo check` says
+    else:
+        result = run_check(check, subject)
     if check.name == "build" and result.status == FAIL:
         _UNBUILDABLE.add(key)
+    _RESULTS.setdefault(key, (subject, {}))[1][check.name] = result
     if result.status == SKIP:
         pytest.skip(result.message)
     if result.status == FAIL:
         pytest.fail(f"{result.subject} breaks the contract ({check.name}).\n  clause: {result.clause}\n"
                     f"  {result.message}", pytrace=False)
+
+
+def unverified() -> list[CheckResult]:
+    """The ``coverage`` verdicts of this session: subjects whose every applicable check ran, and
+    every check of what they do was skipped (``zoo check`` shows the same row)."""
+    verdicts = []
+    for subject, results in _RESULTS.values():
+        if {check.name for check in checks_for(subject)} <= set(results):  # not narrowed by -k
+            verdict = nothing_verified(list(results.values()))
+            if verdict is not None:
+                verdicts.append(verdict)
+    return verdicts
 
 
 _CURRENT: dict = {}  # the one subject whose model is cached: a class's tests share it
