@@ -46,11 +46,14 @@ def check(name: str, kind: str, clause: str, tasks: tuple[str, ...] | None = Non
 
 
 def all_checks(kind: str | None = None) -> list[Check]:
-    """Every check, in definition order (loading the modules that define them)."""
-    from zoo.testing import (  # noqa: F401 - registers the checks, registration first
+    """Every check, in definition order (loading the modules that define them): registration
+    first, then the generic ones, then the task-specific and pretrained-tag checks."""
+    from zoo.testing import (  # noqa: F401 - importing registers the checks, in this order
         registration_checks,
         explainer_checks,
         model_checks,
+        task_checks,
+        pretrained_checks,
     )
 
     return [c for c in _CHECKS.values() if kind is None or c.kind == kind]

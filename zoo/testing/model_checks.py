@@ -280,7 +280,3 @@ def _flatten(x) -> list:
     if isinstance(x, (list, tuple)):
         return [t for v in x for t in _flatten(v)]
     return []
-
-
-# The task-specific and pretrained-tag checks come after the generic ones in reports.
-from zoo.testing import task_checks, pretrained_checks  # noqa: E402,F401  isort: skip
