@@ -9,7 +9,7 @@ import sys
 import threading
 
 from zoo.cli.exit_codes import EXIT_OK, EXIT_RUNTIME, EXIT_USAGE
-from zoo.errors import AmbiguousNameError, UnknownNameError, ZooError
+from zoo.errors import ZooError
 
 
 def register(subparsers) -> None:
@@ -37,13 +37,9 @@ def run(args: argparse.Namespace) -> int:
             names += matched
         else:
             names.append(name)
-    resolved = []  # every name is checked before anything is downloaded
+    resolved = []  # every name is checked (unknown, ambiguous: exit 2 from zoo.cli) before anything is downloaded
     for name in names:
-        try:
-            spec, _, tag = registry.resolve(name)
-        except (UnknownNameError, AmbiguousNameError) as exc:
-            print(f"zoo: error: {exc}", file=sys.stderr)
-            return EXIT_USAGE
+        spec, _, tag = registry.resolve(name)
         tag = tag or spec.default_tag
         if tag is None:
             print(f"zoo: error: {name!r} has no pretrained weights: nothing to download.", file=sys.stderr)
