@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.modules.module as module_globals
 
-_HOOK_DICTS = tuple(sorted(name for name, value in vars(module_globals).items()
+GLOBAL_HOOK_DICTS = tuple(sorted(name for name, value in vars(module_globals).items()
                            if name.startswith("_global_") and isinstance(value, dict)))
 
 # Inference mode is held by a guard object; one leaked by a subject can only be countered by a
@@ -41,7 +41,7 @@ def snapshot() -> GlobalState:
         deterministic=(torch.are_deterministic_algorithms_enabled(),
                        torch.is_deterministic_algorithms_warn_only_enabled()),
         anomaly=(torch.is_anomaly_enabled(), torch.is_anomaly_check_nan_enabled()),
-        hooks={name: frozenset(getattr(module_globals, name)) for name in _HOOK_DICTS},
+        hooks={name: frozenset(getattr(module_globals, name)) for name in GLOBAL_HOOK_DICTS},
     )
 
 
@@ -71,7 +71,7 @@ def restore(before: GlobalState) -> list[str]:
         changes.append(f"autograd anomaly detection left {'on' if now.anomaly[0] else 'off'} "
                        f"(was {'on' if before.anomaly[0] else 'off'})")
         torch.set_anomaly_enabled(*before.anomaly)
-    for name in _HOOK_DICTS:
+    for name in GLOBAL_HOOK_DICTS:
         table = getattr(module_globals, name)
         added = [key for key in table if key not in before.hooks[name]]
         for key in added:

@@ -9,18 +9,18 @@ from dataclasses import dataclass
 import torch
 import torch.nn.modules.module as module_globals
 
-_MODULE_HOOK_DICTS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
-_GLOBAL_HOOK_DICTS = ("_global_forward_hooks", "_global_forward_pre_hooks", "_global_backward_hooks",
-                      "_global_backward_pre_hooks")
+from zoo.testing.global_state import GLOBAL_HOOK_DICTS
+
 _TENSOR_HOOK_ATTRS = ("_backward_hooks", "_post_accumulate_grad_hooks")
 
 
 def hooks(model: torch.nn.Module) -> dict[str, tuple]:
-    """Every hook registered on ``model``, its parameters, and torch's global module hooks."""
+    """Every hook registered on ``model`` (forward, backward, state-dict...: each ``*_hooks*`` dict of
+    each module), its parameters, and torch's global module hooks."""
     found: dict[str, tuple] = {}
     for name, module in model.named_modules():
-        for attr in _MODULE_HOOK_DICTS:
-            ids = tuple(getattr(module, attr, {}) or {})
+        for attr, table in sorted(vars(module).items()):
+            ids = tuple(table) if "_hooks" in attr and isinstance(table, dict) else ()
             if ids:
                 found[f"module {name or '<root>'} {attr}"] = ids
     for name, param in model.named_parameters():
@@ -28,7 +28,7 @@ def hooks(model: torch.nn.Module) -> dict[str, tuple]:
             ids = tuple(getattr(param, attr, None) or {})
             if ids:
                 found[f"parameter {name} {attr}"] = ids
-    for attr in _GLOBAL_HOOK_DICTS:
+    for attr in GLOBAL_HOOK_DICTS:
         ids = tuple(getattr(module_globals, attr, {}) or {})
         if ids:
             found[f"global nn.Module {attr}"] = ids
