@@ -60,7 +60,7 @@ def create(name: str, pretrained: bool = False, *, num_classes: int | None = Non
         except Exception as exc:  # the plugin's own error, kept as it is, with where it happened
             exc.add_note(f"(while building {owner} as builder(**{build_kwargs!r}))")
             raise
-        _check_is_module(model, owner)
+        check_is_module(model, owner)
         return model
 
     if weights is not None:
@@ -109,7 +109,7 @@ def complete_builder_kwargs(builder: Any, kwargs: dict[str, Any], owner: str) ->
     return kwargs
 
 
-def _check_is_module(model: object, owner: str) -> None:
+def check_is_module(model: object, owner: str) -> None:
     import torch.nn as nn
 
     if not isinstance(model, nn.Module):

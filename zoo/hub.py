@@ -101,7 +101,7 @@ def fetch(cfg: PretrainedCfg, revision: str | None = None, *, tqdm_class=None) -
         except WeightsError:  # refused (ChecksumError included): the cache keeps what it had
             _restore_ref(ref, ref_before)
             raise
-    raise HubDownloadError(_redact(
+    raise HubDownloadError(redact(
         f"{_what(cfg, rev)} disappeared from the cache at {settings.cache_dir} while it was being checked: "
         "another process found it did not match and removed it. Run the call again; if it keeps failing, "
         "the server holds a bad file."))
@@ -130,7 +130,7 @@ def _cached_or_downloaded(cfg: PretrainedCfg, rev: str, settings: HubSettings, t
         others = _cached_commits(cfg, settings)
         held = (f" The cache holds it at other commits: {', '.join(others)} (pass revision=<commit> to use one)."
                 if others else "")
-        raise HubOfflineError(_redact(
+        raise HubOfflineError(redact(
             f"{settings.offline_by} is set and {_what(cfg, rev)} is not in the cache at {settings.cache_dir}.{held} "
             f"Either unset {settings.offline_by} and set HF_ENDPOINT to a reachable hub (for example the "
             "embedded one: `zoo hub serve hubcards/`), or pre-fetch it into this cache with "
@@ -322,7 +322,7 @@ def _download(cfg: PretrainedCfg, rev: str, settings: HubSettings, tqdm_class) -
             return cached
         raise HubUnavailableError(_unavailable_message(where, reason, settings)) from None
     except OSError as exc:  # not the network: huggingface_hub's own files (e.g. HF_HOME/token)
-        raise HubError(_redact(
+        raise HubError(redact(
             f"Cannot download {where}: huggingface_hub could not read its local files ({exc.strerror or exc}: "
             f"{exc.filename}). Point HF_HOME (and HF_HUB_CACHE) at folders you can read and write.")) from None
 
@@ -336,13 +336,13 @@ def _download(cfg: PretrainedCfg, rev: str, settings: HubSettings, tqdm_class) -
     except HfHubHTTPError as exc:
         raise _classify_http(exc, cfg, rev, settings) from None
     except LocalEntryNotFoundError as exc:  # the endpoint went away between probe and download
-        raise HubUnavailableError(_unavailable_message(where, _redact(str(exc)), settings)) from None
+        raise HubUnavailableError(_unavailable_message(where, redact(str(exc)), settings)) from None
     except (httpx2.HTTPError, OSError) as exc:
         if isinstance(exc, HubError):
             raise
         if isinstance(exc, OSError) and exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC,
                                                       errno.ENOTDIR):
-            raise HubError(_redact(
+            raise HubError(redact(
                 f"Cannot download {where}: the cache at {settings.cache_dir} cannot be written "
                 f"({exc.strerror}: {exc.filename}). Point HF_HUB_CACHE (or HF_HOME) at a writable folder "
                 "with free space, or pre-fill this cache elsewhere and use it with HF_HUB_OFFLINE=1.")) from None
@@ -350,7 +350,7 @@ def _download(cfg: PretrainedCfg, rev: str, settings: HubSettings, tqdm_class) -
 
         reason = (f"no data for {constants.HF_HUB_DOWNLOAD_TIMEOUT:g} s (HF_HUB_DOWNLOAD_TIMEOUT), 6 attempts"
                   if isinstance(exc, httpx2.TimeoutException) else f"{type(exc).__name__}: {exc}")
-        raise HubDownloadError(_redact(
+        raise HubDownloadError(redact(
             f"Downloading {where} failed part-way: {reason}. Nothing partial was kept in the cache; "
             "run the same call again once the endpoint is stable.")) from None
 
@@ -382,7 +382,7 @@ def _apply_call_time_settings(settings: HubSettings) -> None:
 def _fallback_to_cache(cfg, rev, settings, reason) -> Path | None:
     cached = _from_cache(cfg, rev, settings)
     if cached is not None:
-        logger.warning(_redact(f"{settings.endpoint} unreachable ({reason}); using the cached copy {cached}"))
+        logger.warning(redact(f"{settings.endpoint} unreachable ({reason}); using the cached copy {cached}"))
     return cached
 
 
@@ -398,7 +398,7 @@ def _reason(exc: Exception, settings: HubSettings) -> str:
 
 
 def _unavailable_message(where: str, reason: str, settings: HubSettings) -> str:
-    return _redact(
+    return redact(
         f"Cannot download {where}: {reason}. Nothing usable is in the cache at {settings.cache_dir}. "
         "To fix: start the embedded hub with `zoo hub serve hubcards/` and export the HF_ENDPOINT it "
         "prints, or set HF_ENDPOINT to a reachable Hub mirror; or pre-fetch with `zoo download NAME` "
@@ -417,20 +417,20 @@ def _classify_http(exc, cfg: PretrainedCfg, rev: str, settings: HubSettings) -> 
 
     status = exc.response.status_code if getattr(exc, "response", None) is not None else None
     where = f"{_what(cfg, rev)} on {settings.endpoint}"
-    detail = _redact(str(exc).splitlines()[0]) if str(exc) else type(exc).__name__
+    detail = redact(str(exc).splitlines()[0]) if str(exc) else type(exc).__name__
     if isinstance(exc, GatedRepoError) or status == 403:
-        return HubAuthError(_redact(
+        return HubAuthError(redact(
             f"Access to {where} was refused ({detail}). The repository is gated or private: set HF_TOKEN "
             "(or run `hf auth login`) with a token that may read it."))
     if status == 401 and _tokens():
-        return HubAuthError(_redact(
+        return HubAuthError(redact(
             f"{where}: the endpoint refused the token in use ({detail}). Check HF_TOKEN (or `hf auth login`): "
             "it is wrong, expired, or may not read this repository."))
     if status == 401 and exc.response.headers.get("X-Error-Code") != "RepoNotFound":
         # The Hub answers 401 with error code RepoNotFound for a repository it does not show; a bare
         # 401 is a mirror that wants credentials.
         message = exc.response.headers.get("X-Error-Message")
-        return HubAuthError(_redact(
+        return HubAuthError(redact(
             f"{where}: the endpoint requires authentication (401{': ' + message if message else ''}). Set "
             "HF_TOKEN (or run `hf auth login`) with a token it accepts."))
     if isinstance(exc, RevisionNotFoundError):  # the server said so itself
@@ -440,7 +440,7 @@ def _classify_http(exc, cfg: PretrainedCfg, rev: str, settings: HubSettings) -> 
         found = _diagnose(cfg, rev, settings)
         if isinstance(exc, RemoteEntryNotFoundError) and found is None:
             # A mirror without the /api routes cannot tell more than the download's own answer.
-            found = HubNotFoundError(_redact(
+            found = HubNotFoundError(redact(
                 f"{where}: the endpoint has no file {cfg.filename!r} there. Check the plugin's "
                 "PretrainedCfg.filename, or the mirror's copy of the repository."))
         if found is not None:
@@ -449,12 +449,12 @@ def _classify_http(exc, cfg: PretrainedCfg, rev: str, settings: HubSettings) -> 
         return HubUnavailableError(_unavailable_message(where, f"the server answered {status} ({detail})",
                                                         settings))
     if status == 401:
-        return HubAuthError(_redact(f"{where}: {detail}. Set HF_TOKEN if the repository is private."))
+        return HubAuthError(redact(f"{where}: {detail}. Set HF_TOKEN if the repository is private."))
     if status == 404:  # no error code a Hub or olah sends, and the /api routes could not tell either
         return HubUnavailableError(_unavailable_message(
             where, f"the endpoint answered 404 ({detail}) without saying what is missing, and its /api "
             "routes do not answer: it does not look like a Hub or a Hub mirror (check HF_ENDPOINT)", settings))
-    return HubError(_redact(f"{where}: {detail}"))
+    return HubError(redact(f"{where}: {detail}"))
 
 
 def _diagnose(cfg: PretrainedCfg, rev: str, settings: HubSettings) -> HubError | None:
@@ -485,7 +485,7 @@ def _diagnose(cfg: PretrainedCfg, rev: str, settings: HubSettings) -> HubError |
     if not isinstance(at_rev, str):
         files = sorted(s.rfilename for s in (at_rev.siblings or []))
         if cfg.filename not in files:
-            return HubNotFoundError(_redact(
+            return HubNotFoundError(redact(
                 f"{cfg.hf_hub_id} (revision {rev!r}) on {settings.endpoint} has no file {cfg.filename!r}; "
                 f"it has: {', '.join(files) or 'no files'}. Check the plugin's PretrainedCfg.filename."))
         return None
@@ -493,7 +493,7 @@ def _diagnose(cfg: PretrainedCfg, rev: str, settings: HubSettings) -> HubError |
     if not isinstance(at_main, str):
         return _revision_missing(cfg, rev, settings)
     if at_main == "missing":
-        return HubNotFoundError(_redact(
+        return HubNotFoundError(redact(
             f"Repository {cfg.hf_hub_id} was not found on {settings.endpoint} (needed: {_what(cfg, rev)}). "
             "Check HF_ENDPOINT (for the embedded hub: `zoo hub serve hubcards/` must have a "
             f"hubcards/<arch>.<tag>/ folder for it), or set HF_TOKEN if the repository is private."))
@@ -508,7 +508,7 @@ def _revision_missing(cfg: PretrainedCfg, rev: str, settings: HubSettings) -> Hu
                   "mirror), or the plugin pins a revision that was never published (a plugin bug).")
     else:
         advice = "Use an existing revision, or omit revision= to use the pinned one."
-    return HubRevisionNotFoundError(_redact(f"{what} {advice}"))
+    return HubRevisionNotFoundError(redact(f"{what} {advice}"))
 
 
 def _tokens() -> list[str]:
@@ -522,7 +522,7 @@ def _tokens() -> list[str]:
     return [t for t in tokens if t and len(t) >= 4]
 
 
-def _redact(text: str) -> str:
+def redact(text: str) -> str:
     """Never let a token, or a password written into HF_ENDPOINT's URL, reach a message or a log line."""
     for token in _tokens():
         text = text.replace(token, "***")

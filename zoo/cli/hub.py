@@ -197,7 +197,7 @@ def run_push(args: argparse.Namespace) -> int:
         return EXIT_OK
     from huggingface_hub import HfApi
 
-    from zoo.hub import HubSettings, _redact
+    from zoo.hub import HubSettings, redact
 
     api = HfApi(endpoint=HubSettings.from_env().endpoint)
     try:
@@ -206,6 +206,6 @@ def run_push(args: argparse.Namespace) -> int:
                                    allow_patterns=[p.relative_to(card).as_posix() for p in files],
                                    commit_message=f"Upload {args.name} (sha256 {info['sha256'][:12]})")
     except Exception as exc:  # noqa: BLE001 - report any hub failure without a token in it
-        raise HubError(_redact(f"push of {args.name} to {args.repo_id} failed: {type(exc).__name__}: {exc}")) from None
+        raise HubError(redact(f"push of {args.name} to {args.repo_id} failed: {type(exc).__name__}: {exc}")) from None
     print(f"pushed: {getattr(commit, 'commit_url', commit)}")
     return EXIT_OK

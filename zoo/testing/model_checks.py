@@ -14,7 +14,7 @@ from zoo.testing.tasks import INSTANCE, instance_targets, training_loss
 from zoo.testing.tensors import describe, difference
 
 
-def _eval_output(model, inputs):
+def eval_output(model, inputs):
     import torch
 
     model.eval()
@@ -28,7 +28,7 @@ def default_num_classes(subject) -> int:
         return int(subject.spec.defaults["num_classes"])
     if subject.task == INSTANCE:
         return 2  # unknown; label 1 is valid for any detector with a class besides background
-    return int(_eval_output(subject.model(), subject.example()).shape[1])
+    return int(eval_output(subject.model(), subject.example()).shape[1])
 
 
 def output_diagnosis(subject) -> str | None:
@@ -41,7 +41,7 @@ def output_diagnosis(subject) -> str | None:
         return None
     try:
         inputs = subject.example()
-        out = _eval_output(subject.model(), inputs)
+        out = eval_output(subject.model(), inputs)
     except Exception:  # noqa: BLE001 - the check's own error says more
         return None
     return output_problem(subject.task, out, f"input {tuple(inputs.shape)}")
@@ -69,11 +69,11 @@ def check_num_classes(subject):
         except Exception as exc:  # noqa: BLE001
             raise broken(f"built with num_classes={k}, training on label {k - 1} failed: "
                          f"{type(exc).__name__}: {exc}") from exc
-        labels = torch.cat([d["labels"] for d in _eval_output(model, inputs)])
+        labels = torch.cat([d["labels"] for d in eval_output(model, inputs)])
         if len(labels) and int(labels.max()) >= k:
             raise broken(f"built with num_classes={k}, eval returned label {int(labels.max())}")
         return f"K={k} (default {default})"
-    out = _eval_output(model, inputs)
+    out = eval_output(model, inputs)
     if out.ndim < 2 or out.shape[1] != k:
         raise broken(f"built with num_classes={k}, input {tuple(inputs.shape)} gave {describe(out)}; "
                      f"expected dimension 1 to be {k}")
@@ -83,7 +83,7 @@ def check_num_classes(subject):
 def _run_noting_stem(model, inputs):
     """``(eval output, (class name, input channels) of the first convolution to run, or None)``."""
     with _first_to_run(model, lambda m: isinstance(getattr(m, "in_channels", None), int)) as first:
-        out = _eval_output(model, inputs)
+        out = eval_output(model, inputs)
     return out, ((type(first[0]).__name__, first[0].in_channels) if first else None)
 
 
@@ -139,7 +139,7 @@ def _fresh(inputs):
 def check_eval_determinism(subject):
     model = subject.model()
     inputs = subject.example()
-    first, second = _eval_output(model, _fresh(inputs)), _eval_output(model, _fresh(inputs))
+    first, second = eval_output(model, _fresh(inputs)), eval_output(model, _fresh(inputs))
     diff = difference(first, second)
     if diff:
         raise broken(f"two eval passes on the same input differ: {diff}")
@@ -203,16 +203,16 @@ def check_safetensors_roundtrip(subject):
             loaded = build_with_weights(lambda: subject.build_seeded(SEED + 1), path).eval()
         except Exception as exc:  # noqa: BLE001
             raise broken(f"loading the saved state dict into a fresh build failed: {type(exc).__name__}: {exc}") from exc
-    expected = _eval_output(model, _fresh(inputs))
-    diff = difference(expected, _eval_output(loaded, _fresh(inputs)))
+    expected = eval_output(model, _fresh(inputs))
+    diff = difference(expected, eval_output(loaded, _fresh(inputs)))
     if diff:
-        if difference(expected, _eval_output(model, _fresh(inputs))):
+        if difference(expected, eval_output(model, _fresh(inputs))):
             raise broken(f"outputs after the round trip differ ({diff}), but so do two eval passes of the model "
                          f"itself: it is not deterministic in eval mode (see eval_determinism), so the round trip "
                          f"cannot be judged")
         # Re-allocated copies tell a model whose state is not all in its state dict from
         # loaded tensors that are not 64-byte aligned (vectorised CPU kernels round differently).
-        if difference(expected, _eval_output(copy.deepcopy(loaded), _fresh(inputs))):
+        if difference(expected, eval_output(copy.deepcopy(loaded), _fresh(inputs))):
             raise broken(f"outputs after the round trip differ: {diff}; is some state (a tensor attribute, a "
                          f"non-persistent buffer set at random) missing from the state dict?")
         raise broken(f"outputs after the round trip differ: {diff}, but not once the loaded tensors are "
@@ -239,7 +239,7 @@ def check_export(subject):
         raise broken(f"torch.export failed: {type(exc).__name__}: {first[:300]}. Make the model exportable "
                      f"or declare ArchitectureSpec(export='why it cannot be'); torch.export.export(model, (x,)) "
                      f"gives torch's full report") from exc
-    eager = _eval_output(model, _fresh(inputs))
+    eager = eval_output(model, _fresh(inputs))
     flat_a, flat_b = _flatten(eager), _flatten(exported)
     if len(flat_a) != len(flat_b) or any(a.shape != b.shape for a, b in zip(flat_a, flat_b)):
         raise broken(f"exported program disagrees with eager: exported {describe(exported)} vs eager {describe(eager)}")

@@ -145,7 +145,7 @@ def check_pretrained_tags(subject):
        "each pretrained tag's configuration builds (random weights, as zoo.create('arch.tag') does: the tag's "
        "num_classes, in_chans and model_kwargs over the spec's defaults) and its output follows them")
 def check_pretrained_builds(subject):
-    from zoo.testing.model_checks import _eval_output
+    from zoo.testing.model_checks import eval_output
     from zoo.testing.tasks import INSTANCE
     from zoo.testing.tensors import describe
 
@@ -163,7 +163,7 @@ def check_pretrained_builds(subject):
         try:
             model = subject.build(**overrides)
             inputs = subject.example(in_chans=overrides.get("in_chans"))
-            out = _eval_output(model, inputs)
+            out = eval_output(model, inputs)
         except Exception as exc:  # noqa: BLE001
             raise broken(f"{name}: building with {overrides} and running it raised {type(exc).__name__}: {exc}; "
                          f"zoo.create({spec.name + '.' + tags[0]!r}) fails the same way") from exc

@@ -58,7 +58,7 @@ class ModelSubject:
 
     def build_seeded(self, seed: int, **overrides: Any):
         """:meth:`build` under another seed: state a model forgets to save then differs."""
-        from zoo.factory import _check_is_module, complete_builder_kwargs
+        from zoo.factory import check_is_module, complete_builder_kwargs
         from zoo.registry import import_builder
         from zoo.seeding import seeded
 
@@ -69,7 +69,7 @@ class ModelSubject:
         kwargs = complete_builder_kwargs(builder, kwargs, owner)  # as zoo.create does
         with seeded(seed):
             model = builder(**kwargs)
-        _check_is_module(model, owner)
+        check_is_module(model, owner)
         return model
 
     def tag_overrides(self, tag: str) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from zoo.testing.tensors import rank_correlation as spearman
 from zoo_explainers.errors import OptionError
 from zoo_explainers.hygiene import explaining
 from zoo_explainers.layers import LayerError
-from zoo_explainers.targets import TargetError, empty_images, resolve_classes, warn_empty_regions
+from zoo_explainers.targets import TargetError, class_probability, empty_images, resolve_classes, warn_empty_regions
 
 #: a method passes the model-randomisation check when its maps' mean rank correlation with a
 #: re-initialised model's is below this (the hub cards' reports use it)
@@ -39,16 +39,6 @@ SANITY_THRESHOLD = 0.5
 EMPTY_AUC = "their curves and deletion/insertion AUCs are NaN (torch.nanmean averages the other images)"
 #: how to get a non-empty region, for these metrics
 SCORE_ANOTHER_CLASS = "score a class the model predicts in the image (target=None: the one covering most pixels)"
-
-
-def _probabilities(output: torch.Tensor, classes: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-    """Softmax probability of each image's class; for segmentation, its mean over ``mask``."""
-    probs = output.float().softmax(1)
-    if output.ndim == 2:
-        return probs.gather(1, classes[:, None]).squeeze(1)
-    p = probs.gather(1, classes[:, None, None, None].expand(-1, 1, *probs.shape[2:])).squeeze(1)
-    m = mask.to(p.dtype)
-    return (p * m).sum((1, 2)) / m.sum((1, 2)).clamp_min(1)
 
 
 def blur_kernel(height: int, width: int) -> tuple[int, float]:
@@ -130,7 +120,7 @@ def perturbation_curve(model: nn.Module, images: torch.Tensor, maps: torch.Tenso
             chosen = (ranks[None] < k[:, None, None]).view(len(k), n, 1, *images.shape[-2:])  # top-k pixels
             first, second = (fill, images) if mode == "deletion" else (images, fill)
             x = torch.where(chosen, first[None], second[None]).flatten(0, 1)
-            probs = _probabilities(model(x), classes.repeat(len(k)),
+            probs = class_probability(model(x), classes.repeat(len(k)),
                                    None if mask is None else mask.repeat(len(k), 1, 1))
             curve.append(probs.view(len(k), n).T)
     curve = torch.cat(curve, dim=1)

@@ -24,7 +24,14 @@ from zoo_explainers.errors import OptionError
 from zoo_explainers.hygiene import HookBag
 from zoo_explainers.maps import minmax
 from zoo_explainers.stacking import check_chunk_size, each_pass
-from zoo_explainers.targets import ScoreFn, resolve_classes, stacked_scores, target_region, warn_empty_regions
+from zoo_explainers.targets import (
+    ScoreFn,
+    class_probability,
+    resolve_classes,
+    stacked_scores,
+    target_region,
+    warn_empty_regions,
+)
 
 
 def random_masks(n: int, size: tuple[int, int], cells: int, p: float, generator: torch.Generator,
@@ -68,7 +75,6 @@ class RISE(BaseExplainer):
         self.chunk_size, self.normalize = check_chunk_size(chunk_size), normalize
 
     def attribute(self, images, target, bag: HookBag):
-        from zoo_explainers.faithfulness import _probabilities
 
         n = images.shape[0]
         seed = self.seed if self.seed is not None else int(torch.randint(0, 2**62, (1,)).item())
@@ -93,7 +99,7 @@ class RISE(BaseExplainer):
                 if self.score_fn is not None:  # once per mask, on that mask's N rows in image order
                     scores = stacked_scores(self.score_fn, out, classes)
                 else:
-                    scores = _probabilities(out, classes.repeat(len(m)),
+                    scores = class_probability(out, classes.repeat(len(m)),
                                             None if region is None else region.repeat(len(m), 1, 1))
                 scores = scores.view(len(m), n).to(m.dtype)
                 return torch.einsum("kn,khw->nhw", scores, m), scores.sum(0), scores

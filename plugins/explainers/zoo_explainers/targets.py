@@ -208,3 +208,13 @@ def _array_targets(target) -> object:
                           f"({', '.join(repr(v) for v in bad[:3])}); class indices must be whole numbers")
     ints = [int(v) if isinstance(v, float) else v for v in flat]
     return ints if isinstance(values, list) else ints[0]
+
+
+def class_probability(output: torch.Tensor, classes: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Softmax probability of each image's class; for segmentation, its mean over ``mask``."""
+    probs = output.float().softmax(1)
+    if output.ndim == 2:
+        return probs.gather(1, classes[:, None]).squeeze(1)
+    p = probs.gather(1, classes[:, None, None, None].expand(-1, 1, *probs.shape[2:])).squeeze(1)
+    m = mask.to(p.dtype)
+    return (p * m).sum((1, 2)) / m.sum((1, 2)).clamp_min(1)
