@@ -42,7 +42,8 @@ def test_arch_dot_tag_round_trips(arch, tag):
        pattern=st.text(alphabet=string.ascii_lowercase[:4] + "*?_", max_size=6))
 def test_patterns_agree_with_fnmatch(names, pattern):
     registry = registry_with([zoo.ArchitectureSpec(n, "classification", builder="m:f") for n in names])
-    assert set(registry.list_models(pattern)) == {n for n in names if fnmatch.fnmatchcase(n, pattern)}
+    effective = pattern or "*"  # an empty pattern lists everything, as timm's filter=''
+    assert set(registry.list_models(pattern)) == {n for n in names if fnmatch.fnmatchcase(n, effective)}
 
 
 @settings(max_examples=60, deadline=None)
