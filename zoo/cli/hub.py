@@ -197,7 +197,8 @@ def run_push(args: argparse.Namespace) -> int:
         return EXIT_OK
     from huggingface_hub import HfApi
 
-    from zoo.hub import HubSettings, redact
+    from zoo.hub import HubSettings
+    from zoo.hub_errors import redact
 
     api = HfApi(endpoint=HubSettings.from_env().endpoint)
     try:

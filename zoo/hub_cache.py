@@ -1,0 +1,108 @@
+"""The huggingface_hub cache folder of one repository, as the zoo reads and repairs it: the refs
+(which commit a branch resolved to), the snapshots it holds, and eviction of a refused file.
+
+File-system only: nothing here talks to an endpoint.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from zoo.specs import PretrainedCfg
+
+if TYPE_CHECKING:
+    from zoo.hub import HubSettings
+
+
+def repo_folder(cfg: PretrainedCfg, settings: HubSettings) -> Path:
+    """The repository's folder in the huggingface_hub cache (``models--org--name``)."""
+    from huggingface_hub.file_download import repo_folder_name
+
+    return Path(settings.cache_dir) / repo_folder_name(repo_id=cfg.hf_hub_id, repo_type="model")
+
+
+def ref_path(cfg: PretrainedCfg, rev: str, settings: HubSettings) -> Path:
+    """``refs/<rev>`` of the repository's cache folder: the commit a branch name resolves to offline."""
+    return repo_folder(cfg, settings) / "refs" / rev
+
+
+def read_ref(ref: Path) -> str | None:
+    try:
+        return ref.read_text()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def restore_ref(ref: Path, before: str | None) -> None:
+    """Put ``refs/<rev>`` back as it was before a download whose file was refused.
+
+    The download moved the branch to the server's new commit; left so, an offline call would look
+    for the refused file there and report nothing cached, although the verified file of the commit
+    the ref named before is still in the cache.
+    """
+    try:
+        if before is None:
+            ref.unlink(missing_ok=True)
+        elif read_ref(ref) != before:
+            ref.write_text(before)
+    except OSError:  # a read-only cache: the download could not have moved it either
+        pass
+
+
+def cached_commits(cfg: PretrainedCfg, settings: HubSettings) -> list[str]:
+    """Commits whose snapshot in the cache holds ``cfg``'s file (whatever the branch refs say)."""
+    snapshots = repo_folder(cfg, settings) / "snapshots"
+    try:
+        return sorted(p.name for p in snapshots.iterdir() if (p / cfg.filename).exists())
+    except OSError:
+        return []
+
+
+def from_cache(cfg: PretrainedCfg, rev: str, settings: HubSettings) -> Path | None:
+    from huggingface_hub import try_to_load_from_cache  # a file-system look-up only, no HTTP client
+
+    found = try_to_load_from_cache(cfg.hf_hub_id, cfg.filename, cache_dir=settings.cache_dir, revision=rev)
+    return Path(found) if isinstance(found, str) else None  # else None or "cached as missing"
+
+
+def cached_at(cfg: PretrainedCfg, rev: str, commit: str | None, settings: HubSettings) -> Path | None:
+    """The cached file of ``commit``, when ``rev`` already resolves to it in the cache (a commit
+    names its files' content, so nothing is left to download or to record)."""
+    if not commit or (rev != commit and read_ref(ref_path(cfg, rev, settings)) != commit):
+        return None
+    return from_cache(cfg, commit, settings)
+
+
+def evict(path: str | Path) -> list[str]:
+    """Remove a cached file: its snapshot link and the blob it points to. Returns what was removed.
+
+    Raises ``OSError`` when the cache cannot be written (read-only), leaving the file in place.
+    """
+    path = Path(path)
+    removed = []
+    targets = [path]
+    if path.is_symlink():
+        targets.append(path.resolve())
+    lock = _blob_lock(targets[-1])
+    with lock:
+        for target in targets:
+            try:
+                target.unlink()
+                removed.append(str(target))
+            except FileNotFoundError:
+                pass
+    return removed
+
+
+def _blob_lock(blob: Path):
+    # The lock huggingface_hub takes around writing this blob: .locks/<repo folder>/<etag>.lock
+    import contextlib
+
+    from huggingface_hub.utils import WeakFileLock
+
+    if blob.parent.name != "blobs":
+        return contextlib.nullcontext()
+    lock_path = blob.parent.parent.parent / ".locks" / blob.parent.parent.name / f"{blob.name}.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    return WeakFileLock(str(lock_path))

@@ -1,0 +1,173 @@
+"""What an endpoint's answers mean: its HTTP errors and transport failures turned into typed zoo
+errors (:mod:`zoo.errors`) that name the repo, file, revision and endpoint and say what to set,
+with every token and URL password redacted.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import TYPE_CHECKING
+
+from zoo.errors import HubAuthError, HubError, HubNotFoundError, HubRevisionNotFoundError, HubUnavailableError
+from zoo.specs import PretrainedCfg
+
+if TYPE_CHECKING:
+    from zoo.hub import HubSettings
+
+
+def what(cfg: PretrainedCfg, rev: str) -> str:
+    return f"{cfg.hf_hub_id}/{cfg.filename} (revision {rev!r})"
+
+
+def again_on_dropped_connection(call):
+    """Run ``call``; once more if a kept-alive connection turned out to be closed by the server."""
+    import httpx2
+
+    try:
+        return call()
+    except (httpx2.ReadError, httpx2.RemoteProtocolError):
+        return call()
+
+
+def transport_reason(exc: Exception, settings: HubSettings) -> str:
+    import httpx2
+
+    if isinstance(exc, httpx2.TimeoutException):
+        return (f"no answer within {settings.etag_timeout:g} s (HF_HUB_ETAG_TIMEOUT; downloads use "
+                "HF_HUB_DOWNLOAD_TIMEOUT)")
+    if isinstance(exc, httpx2.ConnectError):
+        return f"connection failed ({exc})"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def unavailable_message(where: str, reason: str, settings: HubSettings) -> str:
+    return redact(
+        f"Cannot download {where}: {reason}. Nothing usable is in the cache at {settings.cache_dir}. "
+        "To fix: start the embedded hub with `zoo hub serve hubcards/` and export the HF_ENDPOINT it "
+        "prints, or set HF_ENDPOINT to a reachable Hub mirror; or pre-fetch with `zoo download NAME` "
+        "where the hub is reachable and set HF_HUB_OFFLINE=1 with HF_HOME/HF_HUB_CACHE pointing at "
+        "that cache; or pass weights='path/to/model.safetensors'.")
+
+
+def classify_http(exc, cfg: PretrainedCfg, rev: str, settings: HubSettings) -> HubError:
+    """Turn an HTTP error into a typed zoo error, asking the endpoint what exactly is missing."""
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        RemoteEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    status = exc.response.status_code if getattr(exc, "response", None) is not None else None
+    where = f"{what(cfg, rev)} on {settings.endpoint}"
+    detail = redact(str(exc).splitlines()[0]) if str(exc) else type(exc).__name__
+    if isinstance(exc, GatedRepoError) or status == 403:
+        return HubAuthError(redact(
+            f"Access to {where} was refused ({detail}). The repository is gated or private: set HF_TOKEN "
+            "(or run `hf auth login`) with a token that may read it."))
+    if status == 401 and _tokens():
+        return HubAuthError(redact(
+            f"{where}: the endpoint refused the token in use ({detail}). Check HF_TOKEN (or `hf auth login`): "
+            "it is wrong, expired, or may not read this repository."))
+    if status == 401 and exc.response.headers.get("X-Error-Code") != "RepoNotFound":
+        # The Hub answers 401 with error code RepoNotFound for a repository it does not show; a bare
+        # 401 is a mirror that wants credentials.
+        message = exc.response.headers.get("X-Error-Message")
+        return HubAuthError(redact(
+            f"{where}: the endpoint requires authentication (401{': ' + message if message else ''}). Set "
+            "HF_TOKEN (or run `hf auth login`) with a token it accepts."))
+    if isinstance(exc, RevisionNotFoundError):  # the server said so itself
+        return _revision_missing(cfg, rev, settings)
+    if isinstance(exc, (RepositoryNotFoundError, RemoteEntryNotFoundError)) or \
+            status in (401, 404) or (status is not None and status >= 500):
+        found = _diagnose(cfg, rev, settings)
+        if isinstance(exc, RemoteEntryNotFoundError) and found is None:
+            # A mirror without the /api routes cannot tell more than the download's own answer.
+            found = HubNotFoundError(redact(
+                f"{where}: the endpoint has no file {cfg.filename!r} there. Check the plugin's "
+                "PretrainedCfg.filename, or the mirror's copy of the repository."))
+        if found is not None:
+            return found
+    if status is not None and status >= 500:
+        return HubUnavailableError(unavailable_message(where, f"the server answered {status} ({detail})",
+                                                        settings))
+    if status == 401:
+        return HubAuthError(redact(f"{where}: {detail}. Set HF_TOKEN if the repository is private."))
+    if status == 404:  # no error code a Hub or olah sends, and the /api routes could not tell either
+        return HubUnavailableError(unavailable_message(
+            where, f"the endpoint answered 404 ({detail}) without saying what is missing, and its /api "
+            "routes do not answer: it does not look like a Hub or a Hub mirror (check HF_ENDPOINT)", settings))
+    return HubError(redact(f"{where}: {detail}"))
+
+
+def _diagnose(cfg: PretrainedCfg, rev: str, settings: HubSettings) -> HubError | None:
+    """Which of repository, revision or file is missing (None when the endpoint cannot tell)."""
+    from huggingface_hub import HfApi
+
+    api = HfApi(endpoint=settings.endpoint)
+    timeout = settings.etag_timeout
+
+    def info(revision):
+        """ModelInfo, "missing" (the endpoint says so) or "error" (it cannot tell)."""
+        from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
+
+        try:
+            return again_on_dropped_connection(
+                lambda: api.model_info(cfg.hf_hub_id, revision=revision, timeout=timeout))
+        except (RepositoryNotFoundError, RevisionNotFoundError):
+            return "missing"
+        except HfHubHTTPError as exc:
+            # The Hub answers 401 for a repository that does not exist; a bare 404 (no RepoNotFound
+            # code) comes from a mirror without the /api routes, which cannot tell.
+            status = exc.response.status_code if exc.response is not None else None
+            return "missing" if status == 401 else "error"
+        except Exception:  # noqa: BLE001 - unreachable, timeout: cannot tell
+            return "error"
+
+    at_rev = info(rev)
+    if not isinstance(at_rev, str):
+        files = sorted(s.rfilename for s in (at_rev.siblings or []))
+        if cfg.filename not in files:
+            return HubNotFoundError(redact(
+                f"{cfg.hf_hub_id} (revision {rev!r}) on {settings.endpoint} has no file {cfg.filename!r}; "
+                f"it has: {', '.join(files) or 'no files'}. Check the plugin's PretrainedCfg.filename."))
+        return None
+    at_main = info("main") if rev != "main" else at_rev
+    if not isinstance(at_main, str):
+        return _revision_missing(cfg, rev, settings)
+    if at_main == "missing":
+        return HubNotFoundError(redact(
+            f"Repository {cfg.hf_hub_id} was not found on {settings.endpoint} (needed: {what(cfg, rev)}). "
+            "Check HF_ENDPOINT (for the embedded hub: `zoo hub serve hubcards/` must have a "
+            f"hubcards/<arch>.<tag>/ folder for it), or set HF_TOKEN if the repository is private."))
+    return None
+
+
+def _revision_missing(cfg: PretrainedCfg, rev: str, settings: HubSettings) -> HubRevisionNotFoundError:
+    what = f"{cfg.hf_hub_id} on {settings.endpoint} has no revision {rev!r} (branch, tag or commit), so " \
+           f"{cfg.filename} cannot be fetched at it."
+    if rev == cfg.revision:
+        advice = ("That is the revision the plugin pins: the mirror is older than the plugin (update the "
+                  "mirror), or the plugin pins a revision that was never published (a plugin bug).")
+    else:
+        advice = "Use an existing revision, or omit revision= to use the pinned one."
+    return HubRevisionNotFoundError(redact(f"{what} {advice}"))
+
+
+def _tokens() -> list[str]:
+    tokens = {os.environ.get(k) for k in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")}
+    try:
+        from huggingface_hub import get_token
+
+        tokens.add(get_token())
+    except Exception:  # noqa: BLE001 - no token store is fine
+        pass
+    return [t for t in tokens if t and len(t) >= 4]
+
+
+def redact(text: str) -> str:
+    """Never let a token, or a password written into HF_ENDPOINT's URL, reach a message or a log line."""
+    for token in _tokens():
+        text = text.replace(token, "***")
+    return re.sub(r"://[^/@\s]+@", "://***@", text)
