@@ -239,6 +239,45 @@ def card_files(card_dir: str | Path) -> list[Path]:
         part.startswith(".") or part == "__pycache__" for part in p.relative_to(card_dir).parts))
 
 
+def card_text_problems(card_dir: str | Path, config: dict[str, Any], weights_sha256: str) -> list[str]:
+    """How a card's README.md disagrees with its config.json and weights (empty if it does not):
+    model-index metrics, the Markdown metrics table, the license, any sha256 it states. The card
+    is what people read on the Hub, so ``zoo hub push`` refuses one that disagrees."""
+    import re
+
+    from huggingface_hub import ModelCard
+
+    readme = Path(card_dir) / "README.md"
+    if not readme.is_file():
+        return [f"{readme} is missing; write the card with `zoo train` or zoo.cards.rewrite_card"]
+    text = readme.read_text()
+    try:
+        data = ModelCard(text).data
+    except Exception as exc:  # noqa: BLE001 - any YAML/metadata error in the card
+        return [f"{readme} has unreadable metadata ({exc})"]
+    problems = []
+    stated = {r.metric_type: r.metric_value for r in (data.eval_results or [])}
+    expected = {k: v for k, v in config.get("metrics", {}).items() if not k.startswith("iou_")}
+    for key in sorted(set(stated) | set(expected)):
+        if key not in expected:
+            problems.append(f"model-index states {key}={stated[key]} that config.json does not record")
+        elif key not in stated:
+            problems.append(f"model-index lacks {key} (config.json: {expected[key]})")
+        elif stated[key] != expected[key]:
+            problems.append(f"model-index states {key}={stated[key]} but config.json records {expected[key]}")
+    if config.get("license") and data.license != config["license"]:
+        problems.append(f"the card's license is {data.license!r} but config.json records {config['license']!r}")
+    body = text.split("\n---", 1)[1] if text.startswith("---") and "\n---" in text else text
+    for key, value in re.findall(r"^\| `(\w+)` \|[^|\n]*\| ([-0-9.]+) \|$", body, flags=re.M):
+        recorded = config.get("metrics", {}).get(key)
+        if isinstance(recorded, (int, float)) and value != f"{recorded:.{len(value.partition('.')[2])}f}":
+            problems.append(f"the card's metrics table states {key} {value} but config.json records {recorded}")
+    hashes = set(re.findall(r"\b[0-9a-f]{64}\b", body))
+    problems += [f"the card states sha256 {h} but the weights hash to {weights_sha256}"
+                 for h in sorted(hashes - {weights_sha256})]
+    return problems
+
+
 def rewrite_card(card_dir: str | Path) -> Path:
     """Re-render ``README.md`` from the recipe and ``config.json`` (e.g. after adding a report)."""
     from zoo.recipes import load_recipe

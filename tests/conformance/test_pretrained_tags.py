@@ -123,3 +123,15 @@ def test_num_classes_0_is_timms_headless_feature_extractor(tmp_path, monkeypatch
                                 pretrained={"t": _cfg(hf_hub_id="someone/arch.t", num_classes=0)})
     builds = run_check(get_check("pretrained_builds"), ModelSubject(spec=spec))
     assert builds.status == PASS, builds.message
+
+
+def test_a_shipped_card_whose_text_disagrees_with_its_config_fails_as_zoo_hub_push_would(tmp_path, monkeypatch):
+    monkeypatch.setenv("ZOO_HUBCARDS_DIR", str(tmp_path))
+    _card(tmp_path, config={"num_classes": 3, "metrics": {"top1": 0.9}})
+    readme = tmp_path / "arch.t" / "README.md"
+    readme.write_text("---\nmodel-index:\n- name: arch.t\n  results:\n  - task: {type: image-classification}\n"
+                      "    dataset: {name: d, type: d}\n    metrics:\n    - {type: top1, value: 0.8}\n---\n# arch.t\n")
+    result = _result({"t": _cfg()})
+    assert result.status == FAIL and "model-index states top1=0.8 but config.json records 0.9" in result.message
+    readme.write_text(readme.read_text().replace("value: 0.8", "value: 0.9"))
+    assert _result({"t": _cfg()}).status == PASS

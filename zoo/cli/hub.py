@@ -91,7 +91,7 @@ def push_plan(name: str, hubcards: Path | None = None) -> tuple[Path, list[Path]
     its body states is the file's (a card that states none, or has no model-index and no metrics,
     has nothing to contradict).
     """
-    from zoo.cards import card_files
+    from zoo.cards import card_files, card_text_problems
     from zoo.hub import sha256_of
     from zoo.weights import read_header
 
@@ -125,50 +125,13 @@ def push_plan(name: str, hubcards: Path | None = None) -> tuple[Path, list[Path]
         lines = "; ".join(f"{where} records {sha}" for where, sha in wrong.items())
         raise ChecksumError(f"refusing to push {name}: {weights} has sha256 {actual} but {lines}. Retrain or "
                             "re-export the card, or update the recorded sha256, then push again.")
-    _check_card_text(name, card, config, actual)
+    problems = card_text_problems(card, config, actual)
+    if problems:
+        raise HubError(f"refusing to push {name}: {card / 'README.md'} disagrees with {card / 'config.json'} and the "
+                       "weights: " + "; ".join(problems) + ". Re-render the card (zoo.cards.rewrite_card) or retrain, "
+                       "then push again.")
     files = card_files(card)
     return card, files, {"sha256": actual, "filename": filename}
-
-
-def _check_card_text(name: str, card: Path, config: dict, actual_sha: str) -> None:
-    """Refuse a README.md whose model-index metrics, metrics table, license or stated sha256
-    disagree with config.json and the file: the card is what people read on the Hub."""
-    import re
-
-    from huggingface_hub import ModelCard
-
-    readme = card / "README.md"
-    if not readme.is_file():
-        raise HubError(f"refusing to push {name}: {readme} is missing; write the card with `zoo train` "
-                       "or zoo.cards.rewrite_card")
-    text = readme.read_text()
-    try:
-        data = ModelCard(text).data
-    except Exception as exc:  # noqa: BLE001 - any YAML/metadata error in the card
-        raise HubError(f"refusing to push {name}: {readme} has unreadable metadata ({exc})") from None
-    problems = []
-    stated = {r.metric_type: r.metric_value for r in (data.eval_results or [])}
-    expected = {k: v for k, v in config.get("metrics", {}).items() if not k.startswith("iou_")}
-    for key in sorted(set(stated) | set(expected)):
-        if key not in expected:
-            problems.append(f"model-index states {key}={stated[key]} that config.json does not record")
-        elif key not in stated:
-            problems.append(f"model-index lacks {key} (config.json: {expected[key]})")
-        elif stated[key] != expected[key]:
-            problems.append(f"model-index states {key}={stated[key]} but config.json records {expected[key]}")
-    if config.get("license") and data.license != config["license"]:
-        problems.append(f"the card's license is {data.license!r} but config.json records {config['license']!r}")
-    body = text.split("\n---", 1)[1] if text.startswith("---") and "\n---" in text else text
-    for key, value in re.findall(r"^\| `(\w+)` \|[^|\n]*\| ([-0-9.]+) \|$", body, flags=re.M):
-        recorded = config.get("metrics", {}).get(key)
-        if isinstance(recorded, (int, float)) and value != f"{recorded:.{len(value.partition('.')[2])}f}":
-            problems.append(f"the card's metrics table states {key} {value} but config.json records {recorded}")
-    hashes = set(re.findall(r"\b[0-9a-f]{64}\b", body))
-    problems += [f"the card states sha256 {h} but the weights hash to {actual_sha}" for h in sorted(hashes - {actual_sha})]
-    if problems:
-        raise HubError(f"refusing to push {name}: {readme} disagrees with {card / 'config.json'} and the weights: "
-                       + "; ".join(problems) + ". Re-render the card (zoo.cards.rewrite_card) or retrain, then "
-                       "push again.")
 
 
 def _registered_cfg(name: str):

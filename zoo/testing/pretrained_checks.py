@@ -14,7 +14,7 @@ import json
 import math
 from pathlib import Path
 
-from zoo.cards import source_hubcards_dir
+from zoo.cards import card_text_problems, source_hubcards_dir
 from zoo.hub import sha256_of
 from zoo.specs import HF_HUB_ID_RE, SHA256_RE, TAG_RE
 from zoo.testing.checks import MODEL, broken, check
@@ -106,10 +106,12 @@ def _card_problems(arch: str, tag: str, cfg, cards: Path | None) -> list[str]:
             if key in data and getattr(cfg, key) is not None and data[key] != getattr(cfg, key):
                 problems.append(f"{config}: {key}={data[key]} but the spec's tag says {getattr(cfg, key)}")
     weights = folder / cfg.filename
-    if weights.is_file() and isinstance(cfg.sha256, str):
+    if weights.is_file():
         actual = sha256_of(weights)
-        if actual != cfg.sha256:
+        if isinstance(cfg.sha256, str) and actual != cfg.sha256:
             problems.append(f"{weights} has sha256 {actual}, the spec pins {cfg.sha256}")
+        if isinstance(data, dict) and (folder / "README.md").is_file():  # what `zoo hub push` would refuse
+            problems += [f"{folder / 'README.md'}: {p}" for p in card_text_problems(folder, data, actual)]
     return problems
 
 
