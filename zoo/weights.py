@@ -302,7 +302,7 @@ def build_with_weights(build: Callable[[], object], source: str | Path, *, chang
     expected = reference.state_dict()
     computed = _computed_buffers(reference)
     plan = _plan(source, expected, entries, change or HeadChange(), computed, _classifier_keys(reference),
-                 feature_extractor=hasattr(reference, "feature_info"))
+                 feature_extractor=_is_feature_extractor(reference))
 
     state = load_file(source, aligned_copy=aligned_copy)
     state = {k: _cast(v, expected[k].dtype) for k, v in state.items() if k not in plan.drop + plan.computed}
@@ -331,6 +331,12 @@ class _Plan:
     adapt: list[str]
     drop: list[str]
     computed: list[str]
+
+
+def _is_feature_extractor(model) -> bool:
+    """timm's ``features_only=True`` wrappers: their ``feature_info`` is a FeatureInfo object
+    (``.channels()``...); a classifier's is a plain list of dicts."""
+    return callable(getattr(getattr(model, "feature_info", None), "channels", None))
 
 
 def _classifier_keys(model) -> set[str]:
@@ -399,7 +405,8 @@ def _plan(source: Path, expected: dict, entries: dict[str, TensorEntry], change:
         if feature_extractor:
             lines.append("  This model is a feature extractor (features_only=True), whose layers are renamed and "
                          "head removed, so a classifier's weights do not load into it: create the classifier with "
-                         "the weights and take its features with forward_intermediates(x) (timm) instead.")
+                         "the weights and take its features with forward_intermediates(x, "
+                         "intermediates_only=True) (timm) instead.")
         raise WeightsError("\n".join(lines))
     return plan
 

@@ -180,6 +180,20 @@ def test_a_classifiers_weights_into_a_feature_extractor_say_what_to_do(tmp_path)
         zoo.create(f"timm/{SMALL}", weights=path, features_only=True)
 
 
+def test_a_classifiers_mismatch_gets_no_feature_extractor_hint(tmp_path):
+    import safetensors.torch
+
+    from zoo.errors import WeightsError
+
+    _, path = _timm_model_and_file(tmp_path, SMALL)  # timm classifiers have a feature_info list too
+    state = safetensors.torch.load_file(str(path))
+    del state["fc.weight"]
+    safetensors.torch.save_file(state, str(path))
+    with pytest.raises(WeightsError) as info:
+        zoo.create(f"timm/{SMALL}", weights=path)
+    assert "feature extractor" not in str(info.value)
+
+
 def test_checkpoint_path_is_refused_because_it_unpickles(tmp_path):
     from zoo.errors import ZooError
 
