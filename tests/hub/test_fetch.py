@@ -208,15 +208,16 @@ def test_hub_file_gets_an_aligned_copy_and_a_local_file_does_not(hub, monkeypatc
     assert list(folder.iterdir()) == [copy]
 
 
-def test_revision_override_skips_the_pinned_sha256(hub):
-    # Another revision may hold other bytes: the pin applies to the pinned revision only.
+def test_another_revision_holding_other_bytes_is_not_held_to_the_pin(hub):
+    """Another revision may legitimately hold other bytes: a commit the cache does not know the
+    pinned revision resolved to, whose file is not stored as the pinned blob, loads unchecked."""
     reset_registry()
-    register_hubtest({**hub.tags, "toy": {**hub.tags["toy"], "sha256": "0" * 64}})
+    register_hubtest({**hub.tags, "toy": {**hub.tags["toy"], "sha256": "0" * 64}})  # pins other bytes
+    commit = hub.server.repos["zoo-tests/hubtest_seg.toy"]
+    model = zoo.create("hubtest_seg.toy", pretrained=True, revision=commit)  # main never resolved here
+    assert_same_weights(model, hub.card("toy") / "model.safetensors")
     with pytest.raises(ChecksumError, match="sha256"):
         zoo.create("hubtest_seg.toy", pretrained=True)  # the pinned revision: the pin is checked
-    commit = hub.server.repos["zoo-tests/hubtest_seg.toy"]
-    model = zoo.create("hubtest_seg.toy", pretrained=True, revision=commit)
-    assert_same_weights(model, hub.card("toy") / "model.safetensors")
 
 
 def test_the_commit_the_pinned_revision_resolved_to_is_checked_too(hub, monkeypatch):

@@ -99,8 +99,11 @@ def test_bad_configuration_raises_typed_error(build, kwargs):
 
 
 def test_a_pretrained_backbone_timm_cannot_fetch_is_a_hub_error_saying_what_to_set(tmp_path, monkeypatch):
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "empty"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    from huggingface_hub import constants
+
+    # huggingface_hub reads these at import (timm downloads through it): an empty cache, offline
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     with pytest.raises(zoo.HubError, match="'resnet18'.*HF_ENDPOINT / HF_HOME / HF_HUB_OFFLINE.*"
                                            "pretrained_backbone=False"):
         FCN(backbone="resnet18", pretrained_backbone=True)
