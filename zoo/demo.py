@@ -153,9 +153,9 @@ def _run_zoo_command(argv: list[str], folder: Path) -> tuple[int, list[Path]]:
 
 # --------------------------------------------------------------------------- data
 def _config(hubcards: Path, name: str) -> dict:
-    from zoo.evaluate import read_config
+    from zoo.evaluate import read_card_config
 
-    return read_config(hubcards / name)
+    return read_card_config(hubcards / name)
 
 
 def _test_items(config: dict, n: int) -> list[dict]:

@@ -147,18 +147,24 @@ def card_dir_for(name: str, hubcards: str | Path | None = None) -> Path:
     return path
 
 
-def read_config(card_dir: str | Path) -> dict:
+#: what every card's config.json holds (``zoo train`` writes it; the card, evaluate and demo read it)
+CARD_CONFIG_KEYS = ("architecture", "tag", "task", "num_classes", "in_chans", "label_names", "input_size",
+                    "dataset", "metrics", "filename", "sha256", "file_size", "num_params", "save_dtype",
+                    "model_kwargs")
+
+
+def read_card_config(card_dir: str | Path) -> dict:
     """A hub card's ``config.json``, checked for the keys every card has (written by ``zoo train``)."""
-    from zoo.model_config import read_config as read_json
+    from zoo.model_config import ModelConfigError, read_config
 
     path = Path(card_dir) / "config.json"
     if not path.is_file():
         raise CardError(f"{path} is missing: train the card first with `zoo train {card_dir}`")
-    config = read_json(path)
-    missing = [key for key in ("architecture", "tag") if not isinstance(config.get(key), str)]
-    if missing:
-        raise CardError(f"{path} has no {' or '.join(map(repr, missing))} (text): it is not a config written by "
-                        f"`zoo train`; train the card again with `zoo train {card_dir}`")
+    config = read_config(path)
+    missing = [key for key in CARD_CONFIG_KEYS if key not in config]
+    if missing or not isinstance(config.get("dataset"), dict) or "name" not in config["dataset"]:
+        raise ModelConfigError(f"{path} lacks {', '.join(map(repr, missing)) or 'dataset.name'}: it is not a config "
+                               f"written by `zoo train`; train the card again with `zoo train {card_dir}`")
     return config
 
 
@@ -168,7 +174,7 @@ def load_card_model(card_dir: str | Path, weights: str | Path | None = None, pre
     import zoo
 
     card_dir = Path(card_dir)
-    config = read_config(card_dir)
+    config = read_card_config(card_dir)
     name = f"{config['architecture']}.{config['tag']}"
     if pretrained:
         return zoo.create(name, pretrained=True)
@@ -190,7 +196,7 @@ def evaluate(name: str, *, split: str = "test", hubcards: str | Path | None = No
     from zoo.registry import get_registry
 
     card_dir = card_dir_for(name, hubcards)
-    config = read_config(card_dir)
+    config = read_card_config(card_dir)
     model = load_card_model(card_dir, weights=weights, pretrained=pretrained)
     kwargs = dict(config["dataset"].get("kwargs", {}))
     if size is not None:

@@ -18,7 +18,8 @@ def test_evaluate_reproduces_the_cards_metric(capsys):
 
 def test_a_broken_card_config_is_an_error_not_a_traceback(tmp_path, capsys):
     for name, text, problem in (("bad", '{"architecture": "unet",', "cannot read the model config"),
-                                ("empty", "{}", "has no 'architecture' or 'tag'")):
+                                ("empty", "{}", "lacks 'architecture', 'tag'"),
+                                ("partial", '{"architecture": "unet", "tag": "shapes"}', "lacks 'task', 'num_classes'")):
         card = tmp_path / name
         card.mkdir()
         (card / "config.json").write_text(text)

@@ -19,7 +19,7 @@ from PIL import Image
 import zoo
 from zoo.cli import main
 from zoo.data import get_dataset
-from zoo.evaluate import evaluate, load_card_model, read_config
+from zoo.evaluate import evaluate, load_card_model, read_card_config
 from zoo_explainers import faithfulness as fa
 
 DEVICE = os.environ.get("ZOO_TEST_DEVICE") or ("cuda" if torch.cuda.is_available() else None)
@@ -57,7 +57,7 @@ def digits():
 @pytest.mark.parametrize("card", CARDS)
 def test_card_metrics_reproduce_on_the_device(card):
     measured = evaluate(card, hubcards=HUBCARDS, device=DEVICE)
-    for key, value in read_config(HUBCARDS / card)["metrics"].items():
+    for key, value in read_card_config(HUBCARDS / card)["metrics"].items():
         assert measured[key] == pytest.approx(value, abs=0.005), key
 
 

@@ -31,7 +31,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from zoo.evaluate import card_dir_for, evaluate, read_config
+    from zoo.evaluate import card_dir_for, evaluate, read_card_config
 
     problem = device_problem(args.device)
     if problem:
@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(metrics))
         return EXIT_OK
-    card = read_config(card_dir)
+    card = read_card_config(card_dir)
     print(f"{card_dir.name} on the {args.split} split:")
     for key, value in metrics.items():
         recorded = card.get("metrics", {}).get(key)
