@@ -147,10 +147,9 @@ def card_dir_for(name: str, hubcards: str | Path | None = None) -> Path:
     return path
 
 
-#: what every card's config.json holds (``zoo train`` writes it; the card, evaluate and demo read it)
+#: what every card's config.json holds from the start (``zoo train`` writes it, and ``metrics`` once measured)
 CARD_CONFIG_KEYS = ("architecture", "tag", "task", "num_classes", "in_chans", "label_names", "input_size",
-                    "dataset", "metrics", "filename", "sha256", "file_size", "num_params", "save_dtype",
-                    "model_kwargs")
+                    "dataset", "filename", "sha256", "file_size", "num_params", "save_dtype", "model_kwargs")
 
 
 def read_card_config(card_dir: str | Path) -> dict:
