@@ -36,23 +36,29 @@ def explain(model: Any, images: Any, method: str = "gradcam", target: int | list
             **kwargs: Any):
     """Explain ``model``'s prediction on ``images`` with ``method``; returns (N, H, W) maps.
 
-    Maps of another shape (e.g. a plugin's (N, 1, H, W)) raise :class:`zoo.ExplainerOutputError`.
+    Anything else from the explainer (e.g. a plugin's (N, 1, H, W)) raises
+    :class:`zoo.ExplainerOutputError`; ``return_delta=True`` (integrated gradients) gives
+    ``(maps, delta)``.
     """
-    maps = create_explainer(method, model, **kwargs)(images, target=target)
-    _check_map_shape(method, images, maps)
-    return maps
+    result = create_explainer(method, model, **kwargs)(images, target=target)
+    maps = result[0] if kwargs.get("return_delta") and isinstance(result, tuple) else result
+    check_maps(method, images, maps)
+    return result
 
 
-def _check_map_shape(method: str, images: Any, maps: Any) -> None:
+def check_maps(method: str, images: Any, maps: Any) -> None:
+    """Raise :class:`zoo.ExplainerOutputError` unless ``maps`` is a float tensor (N, H, W) for the
+    (N, C, H, W) ``images``: the explainer contract every caller relies on."""
     shape = tuple(getattr(images, "shape", ()))
-    if len(shape) != 4:  # not an (N, C, H, W) batch: nothing to compare against
+    expected = (shape[0], *shape[2:]) if len(shape) == 4 else None
+    is_float_tensor = callable(getattr(maps, "is_floating_point", None)) and maps.is_floating_point()
+    got = tuple(getattr(maps, "shape", ())) if is_float_tensor else None
+    if got is not None and (got == expected if expected else len(got) == 3):
         return
-    expected = (shape[0], *shape[2:])
-    if isinstance(maps, tuple) and maps:  # (maps, extras), e.g. integrated gradients' return_delta=True
-        maps = maps[0]
-    got = tuple(getattr(maps, "shape", ()))
-    if got != expected:
-        raise ExplainerOutputError(
-            f"explainer {method!r} returned {type(maps).__name__} of shape {got} for images of shape {shape}; "
-            f"the contract is (N, H, W) = {expected}. Fix the explainer plugin (`zoo check {method}` shows "
-            "what else it breaks).")
+    is_tensor = callable(getattr(maps, "is_floating_point", None))
+    what = (f"a {str(maps.dtype).replace('torch.', '')} tensor of shape {tuple(maps.shape)}" if is_tensor else
+            f"{type(maps).__name__}" + (f" of shape {tuple(maps.shape)}" if hasattr(maps, "shape") else ""))
+    raise ExplainerOutputError(
+        f"explainer {method!r} returned {what} for images of shape {shape}; the contract is a float tensor "
+        f"(N, H, W){f' = {expected}' if expected else ''}. Fix the explainer plugin (`zoo check {method}` "
+        "shows what else it breaks).")

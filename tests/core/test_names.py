@@ -85,25 +85,46 @@ def test_explain_goes_through_the_registry():
         zoo.create_explainer("sample_one", model)
 
 
-def test_explain_refuses_maps_that_are_not_n_h_w():
+def test_explain_refuses_maps_that_are_not_float_n_h_w(tmp_path):
+    import numpy as np
     import torch
+    from PIL import Image
 
     from zoo.registry import get_registry
 
-    class ChannelMaps(zoo.Explainer):
-        def __call__(self, images, target=None):
-            return torch.ones(images.shape[0], 1, *images.shape[2:])  # (N, 1, H, W)
+    outputs = {
+        "channel_maps": lambda x: torch.ones(x.shape[0], 1, *x.shape[2:]),  # (N, 1, H, W)
+        "tuple_maps": lambda x: (torch.ones(x.shape[0], *x.shape[2:]), {"extra": 1}),
+        "numpy_maps": lambda x: np.ones((x.shape[0], *x.shape[2:]), np.float32),
+        "bool_maps": lambda x: torch.ones(x.shape[0], *x.shape[2:], dtype=torch.bool),
+    }
+
+    def explainer_returning(make):
+        class Returning(zoo.Explainer):
+            def __call__(self, images, target=None):
+                return make(images)
+        return Returning
 
     class Plugin:
         @zoo.hookimpl
         def zoo_explainers(self):
-            return [zoo.ExplainerSpec("channel_maps", ChannelMaps)]
+            return [zoo.ExplainerSpec(name, explainer_returning(make)) for name, make in outputs.items()]
 
-    get_registry().register(Plugin(), name="channel-maps")
+    get_registry().register(Plugin(), name="odd-maps")
     model = zoo.create("sample_classifier")
-    with pytest.raises(zoo.ExplainerOutputError, match=r"'channel_maps' returned Tensor of shape \(2, 1, 8, 8\).*"
-                                                       r"\(N, H, W\) = \(2, 8, 8\)"):
+    with pytest.raises(zoo.ExplainerOutputError, match=r"'channel_maps' returned a float32 tensor of shape "
+                                                       r"\(2, 1, 8, 8\).*\(N, H, W\) = \(2, 8, 8\)"):
         zoo.explain(model, torch.zeros(2, 3, 8, 8), method="channel_maps")
+    for name, returned in (("tuple_maps", "tuple"), ("numpy_maps", "ndarray"), ("bool_maps", "a bool tensor")):
+        with pytest.raises(zoo.ExplainerOutputError, match=f"'{name}' returned {returned}"):
+            zoo.explain(model, torch.zeros(2, 3, 8, 8), method=name)
+    # `zoo explain` holds plugins to the same contract (it drew the (N, 1, H, W) maps, exit 0)
+    from zoo.cli import main
+
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "image.png")
+    assert main(["explain", "sample_classifier", str(tmp_path / "image.png"), "--method", "channel_maps",
+                 "-o", str(tmp_path / "out.png")]) == 3
+    assert not (tmp_path / "out.png").exists()
 
 
 def test_an_option_no_explainer_class_takes_is_refused_not_ignored():

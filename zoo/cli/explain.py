@@ -20,6 +20,7 @@ from pathlib import Path
 from zoo.cli.device_option import add_device_option, device_problem
 from zoo.cli.exit_codes import EXIT_OK, EXIT_USAGE
 from zoo.errors import ZooError
+from zoo.explain import check_maps
 
 SUPPORTED_TASKS = ("classification", "semantic_segmentation")
 
@@ -122,6 +123,7 @@ def _run(args: argparse.Namespace) -> int:
             raise ExplainCommandError(f"--target {target} is not a class of this model: it has {output.shape[1]} "
                                       f"classes, 0 to {output.shape[1] - 1}{known}")
         maps = explainer(x, target=target)
+        check_maps(args.method, x, maps)  # a plugin's broken maps: its error, not a usage error
         cls = int(explainer.last_classes[0]) if getattr(explainer, "last_classes", None) is not None \
             else int(output.argmax(1).flatten()[0])
         score = _score(output, cls)
