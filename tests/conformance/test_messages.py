@@ -100,3 +100,20 @@ def test_a_space_to_depth_stem_honours_in_chans():
 
     result = _run("in_chans", _SpaceToDepthStem)
     assert result.status == PASS, result.message
+
+
+def test_an_explainer_returning_a_tuple_fails_every_comparing_check_with_what_it_returned():
+    import torch
+
+    from zoo.testing import ExplainerSubject
+
+    class TupleMaps(zoo.Explainer):
+        def __call__(self, images, target=None):
+            return torch.zeros(images.shape[0], *images.shape[2:]), {"extra": 1}
+
+    subject = ExplainerSubject(spec=zoo.ExplainerSpec("tuple_maps", TupleMaps, tasks=("classification",)))
+    for check in ("explainer_determinism", "explainer_batch", "explainer_targets"):
+        result = run_check(get_check(check), subject)
+        assert result.status == FAIL, result
+        assert "returned tuple[tensor" in result.message and "not a float tensor (N, H, W)" in result.message, \
+            result.message

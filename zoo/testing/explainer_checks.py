@@ -8,7 +8,7 @@ import contextlib
 from zoo.testing.checks import EXPLAINER, broken, check
 from zoo.testing.results import CheckSkipped
 from zoo.testing.tasks import CLASSIFICATION, SEMANTIC
-from zoo.testing.tensors import correlation, rank_correlation
+from zoo.testing.tensors import correlation, describe, rank_correlation
 
 BATCH = 3
 SIZE = (33, 45)  # >= the contract's 32; odd, non-square, not a multiple of the feature stride
@@ -47,7 +47,10 @@ def _explain(explainer, x, target=None, seed: int = 0, *, finite: bool = True):
 
     with seeded(seed, x):
         maps = explainer(x, target=target)
-    if finite and isinstance(maps, torch.Tensor) and maps.is_floating_point() and not torch.isfinite(maps).all():
+    if finite and not (isinstance(maps, torch.Tensor) and maps.is_floating_point()):
+        raise broken(f"returned {describe(maps)}, not a float tensor (N, H, W), so its maps cannot be compared; "
+                     "see explainer_output")
+    if finite and not torch.isfinite(maps).all():
         raise broken(f"maps hold {int((~torch.isfinite(maps)).sum())} non-finite values (NaN/Inf) for target="
                      f"{target}, so they cannot be compared; see explainer_output")
     return maps
