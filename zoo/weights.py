@@ -399,7 +399,7 @@ def _plan(source: Path, expected: dict, entries: dict[str, TensorEntry], change:
                      "arguments it was trained with (a pretrained tag's: `zoo info ARCH`, 'kwargs').")
         prefix = _extra_prefix(missing, unexpected)
         if prefix:
-            lines.append(f"  Every missing key is in the file under the prefix {prefix!r} (a wrapper's name, e.g. "
+            lines.append(f"  The missing keys are in the file under the prefix {prefix!r} (a wrapper's name, e.g. "
                          "DistributedDataParallel's 'module.'): save the file without it, e.g. "
                          f"{{k.removeprefix({prefix!r}): v for k, v in state_dict.items()}}.")
         if feature_extractor:
@@ -412,14 +412,15 @@ def _plan(source: Path, expected: dict, entries: dict[str, TensorEntry], change:
 
 
 def _extra_prefix(missing: list[str], unexpected: list[str]) -> str | None:
-    """The first name component shared by the unexpected keys, when removing it yields every missing key."""
+    """The first name component every unexpected key shares, when removing it yields most of the
+    missing keys (a wrapper's 'module.'; the file may lack a head besides)."""
     if not missing or not unexpected:
         return None
     prefix = unexpected[0].split(".", 1)[0] + "."
-    if all(key.startswith(prefix) for key in unexpected) and \
-            set(missing) <= {key[len(prefix):] for key in unexpected}:
-        return prefix
-    return None
+    if not all(key.startswith(prefix) for key in unexpected):
+        return None
+    found = set(missing) & {key[len(prefix):] for key in unexpected}
+    return prefix if 2 * len(found) >= len(missing) else None
 
 
 def _kind(dtype) -> str:

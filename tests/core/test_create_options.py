@@ -91,6 +91,11 @@ def test_keys_saved_under_a_wrappers_prefix_get_a_hint(tmp_path):
     save_file({f"module.{k}": v for k, v in TinyClassifier().state_dict().items()}, str(path))
     with pytest.raises(zoo.WeightsError, match=r"under the prefix 'module\.'.*removeprefix\('module\.'\)"):
         zoo.create("tiny", weights=path)
+    # a DDP-saved backbone: the head is missing besides
+    save_file({f"module.{k}": v for k, v in TinyClassifier().state_dict().items() if not k.startswith("head.")},
+              str(path))
+    with pytest.raises(zoo.WeightsError, match=r"under the prefix 'module\.'"):
+        zoo.create("tiny", weights=path)
 
 
 def test_a_local_file_needs_no_default_tag(weights):
