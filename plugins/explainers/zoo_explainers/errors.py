@@ -8,6 +8,8 @@ and layers have theirs beside the code that checks them (:class:`~zoo_explainers
 
 from __future__ import annotations
 
+import numbers
+
 from zoo.errors import ArgumentError, ZooError
 
 
@@ -23,3 +25,17 @@ class UnsupportedModelError(ZooError, ValueError):
 
 class NotAModelError(ZooError, TypeError):
     """An explainer was given something that is not a ``torch.nn.Module``."""
+
+
+def check_count(name: str, value, minimum: int = 1) -> int:
+    """``value`` as a whole number >= ``minimum`` (``n_samples=2.5`` or ``"32"`` failed deep in torch)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise OptionError(f"{name} must be a whole number >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_number(name: str, value) -> float:
+    """``value`` as a real number (a string failed deep in torch)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise OptionError(f"{name} must be a number, got {value!r}")
+    return float(value)

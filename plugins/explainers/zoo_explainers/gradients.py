@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from zoo_explainers.base import EMPTY_MAPS, BaseExplainer
-from zoo_explainers.errors import OptionError, UnsupportedModelError
+from zoo_explainers.errors import OptionError, UnsupportedModelError, check_count, check_number
 from zoo_explainers.hygiene import HookBag
 from zoo_explainers.maps import minmax
 from zoo_explainers.stacking import StackedForward, check_chunk_size, each_pass
@@ -127,8 +127,9 @@ class SmoothGrad(Saliency):
                  seed: int | None = None, chunk_size: int | str | None = "auto", normalize: bool = False,
                  score_fn: ScoreFn | None = None) -> None:
         super().__init__(model, normalize=normalize, score_fn=score_fn)
-        if n_samples < 1:
-            raise OptionError(f"n_samples must be >= 1, got {n_samples}")
+        n_samples = check_count("n_samples", n_samples)
+        sigma = check_number("sigma", sigma)
+        stdev = None if stdev is None else check_number("stdev", stdev)
         if (stdev if stdev is not None else sigma) < 0:
             raise OptionError("the noise level (sigma / stdev) must be >= 0")
         self.n_samples, self.sigma, self.stdev = n_samples, sigma, stdev
@@ -160,8 +161,7 @@ class SmoothGrad(Saliency):
 
 def _path_rule(method: str, n_steps: int) -> tuple[list[float], list[float]]:
     """Points in (0, 1] on the straight path and their quadrature weights (summing to 1)."""
-    if n_steps < 1:
-        raise OptionError(f"n_steps must be >= 1, got {n_steps}")
+    n_steps = check_count("n_steps", n_steps)
     if method == "gausslegendre":
         import numpy as np
 

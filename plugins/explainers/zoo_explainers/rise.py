@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from zoo_explainers.base import EMPTY_MAPS, BaseExplainer
-from zoo_explainers.errors import OptionError
+from zoo_explainers.errors import OptionError, check_count, check_number
 from zoo_explainers.hygiene import HookBag
 from zoo_explainers.maps import minmax
 from zoo_explainers.stacking import check_chunk_size, each_pass
@@ -69,8 +69,9 @@ class RISE(BaseExplainer):
                  seed: int | None = None, chunk_size: int | str | None = 256, normalize: bool = False,
                  score_fn: ScoreFn | None = None) -> None:
         super().__init__(model, score_fn=score_fn)
-        if n_masks < 1 or cells < 1 or not 0 < p <= 1:
-            raise OptionError("RISE needs n_masks >= 1, cells >= 1 and 0 < p <= 1")
+        n_masks, cells, p = check_count("n_masks", n_masks), check_count("cells", cells), check_number("p", p)
+        if not 0 < p <= 1:
+            raise OptionError(f"RISE needs 0 < p <= 1, got p={p}")
         self.n_masks, self.cells, self.p, self.seed = n_masks, cells, p, seed
         self.chunk_size, self.normalize = check_chunk_size(chunk_size), normalize
 
