@@ -120,3 +120,13 @@ def test_an_ambiguous_name_is_a_usage_error(plugin_packages, run_zoo):
     result = run_zoo("info", "sample_segmenter")
     assert result.returncode == 2
     assert "zoo-sample-duplicate:sample_segmenter" in result.stderr or "zoo-sample-plugin:sample_segmenter" in result.stderr
+
+
+def test_a_broken_plugin_under_pythonwarnings_error_is_a_warning_line_not_a_crash(plugin_packages, run_zoo):
+    """CI often sets PYTHONWARNINGS=error: one broken plugin used to stop every command but doctor."""
+    plugin_packages("sample-plugin", "broken-plugins")
+    result = run_zoo("list", "sample_*", "--names", env={"PYTHONWARNINGS": "error"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["sample_classifier", "sample_segmenter"]
+    assert "zoo: warning:" in result.stderr and "Traceback" not in result.stderr
+

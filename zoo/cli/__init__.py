@@ -47,10 +47,22 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
     print(f"zoo: warning: {message}", file=sys.stderr)
 
 
+def _discover_plugins() -> None:
+    """Discover the plugins up front, their PluginWarnings shown as ``zoo: warning:`` lines and never
+    raised: under PYTHONWARNINGS=error one broken plugin would otherwise stop every command."""
+    from zoo.registry import PluginWarning, get_registry
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", PluginWarning)
+        get_registry()
+
+
 def main(argv: list[str] | None = None) -> int:
     warnings.showwarning = _show_warning  # one readable line per warning, no source excerpt
     args = build_parser().parse_args(argv)
     try:
+        if not getattr(args, "reports_plugins", False):  # `zoo doctor` reports them itself, in full
+            _discover_plugins()
         return args.func(args)
     except (UnknownNameError, AmbiguousNameError, ArgumentError) as exc:
         print(f"zoo: error: {exc}", file=sys.stderr)
