@@ -98,6 +98,7 @@ class Registry:
         self._architectures: dict[str, list[_Entry]] = {}
         self._explainers: dict[str, list[_Entry]] = {}
         self.problems: list[str] = []  # not any one plugin's: e.g. ZOO_PLUGINS naming nothing installed
+        self.left_out: list[str] = []  # "dist:entry point" not loaded because of ZOO_PLUGINS / ZOO_DISABLE_PLUGINS
         self._pending: list[str] | None = None  # warnings held back while discovering (see _discover)
 
     # ----------------------------------------------------------------- loading
@@ -129,6 +130,7 @@ class Registry:
             installed.setdefault(dist, []).append(ep.name)
             names = {normalize_distribution(dist), normalize_distribution(ep.name)}
             if (allow is not None and not names & allow) or names & deny:
+                registry.left_out.append(f"{dist}:{ep.name}")
                 continue
             version = ep.dist.version if ep.dist is not None else ""
             registry._load_entry_point(ep, dist, version)
@@ -371,6 +373,10 @@ class Registry:
                 hint += (f" {len(failed)} plugin{plural} failed to load ("
                          f"{', '.join(f'{p.name} from {p.distribution}' for p in failed)}): the name may be "
                          f"{'one of theirs' if plural else 'its'}; run `zoo doctor` to see why.")
+            if self.left_out:
+                hint += (f" ZOO_PLUGINS / ZOO_DISABLE_PLUGINS leave out {len(self.left_out)} installed plugin"
+                         f"{'s' if len(self.left_out) > 1 else ''} ({', '.join(self.left_out)}): the name may be "
+                         "one of theirs.")
             raise error(f"Unknown {kind} {name!r}.{hint} See {lister} or `zoo list` for every name.")
         if qualifier:
             wanted = normalize_distribution(qualifier)

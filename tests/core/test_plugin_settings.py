@@ -36,3 +36,21 @@ def test_doctor_reports_an_unknown_plugin_name(plugin_packages, run_zoo):
     assert result.returncode == 1, result.stdout
     assert "error: ZOO_PLUGINS names 'zoo-sampel-plugin', which no installed zoo plugin is" in result.stdout
     assert "zoo-sample-plugin (sample)" in result.stdout and "all plugins healthy" not in result.stdout
+
+
+def test_plugins_left_out_by_the_settings_are_named_by_doctor_and_unknown_names(plugin_packages, run_zoo,
+                                                                               monkeypatch):
+    """Left out on purpose is not "nothing installed": doctor says which, and an unknown name says
+    it may belong to one of them (AmbiguousNameError advises ZOO_DISABLE_PLUGINS)."""
+    import zoo
+    from zoo.registry import reset_registry
+
+    plugin_packages("sample-plugin")
+    result = run_zoo("doctor", env={"ZOO_PLUGINS": "sample", "ZOO_DISABLE_PLUGINS": "zoo-sample-plugin"})
+    line = next(x for x in result.stdout.splitlines() if x.startswith("not loaded (ZOO_PLUGINS / ZOO_DISABLE_PLUGINS):"))
+    assert "zoo-sample-plugin:sample" in line
+    assert "every installed one is left out" in result.stdout and "no plugins found" not in result.stdout
+    monkeypatch.setenv("ZOO_DISABLE_PLUGINS", "zoo-sample-plugin")
+    reset_registry()
+    with pytest.raises(zoo.UnknownModelError, match="leave out 1 installed plugin .*zoo-sample-plugin:sample"):
+        zoo.create("sample_segmenter")

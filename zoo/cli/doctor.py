@@ -49,8 +49,11 @@ def run(args: argparse.Namespace) -> int:
     for problem in registry.problems:
         ok = False
         print(f"error: {problem}")
+    if registry.left_out:
+        print(f"not loaded (ZOO_PLUGINS / ZOO_DISABLE_PLUGINS): {', '.join(registry.left_out)}")
     if not registry.plugins:
-        print("no plugins found in the 'zoo' entry-point group")
+        print("no plugins loaded: every installed one is left out by ZOO_PLUGINS / ZOO_DISABLE_PLUGINS"
+              if registry.left_out else "no plugins found in the 'zoo' entry-point group")
     print("all plugins healthy" if ok else "problems found")
     return EXIT_OK if ok else EXIT_PROBLEM
 
