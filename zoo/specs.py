@@ -133,6 +133,10 @@ def architecture_spec_problems(spec: object) -> list[str]:
     problems += _opt_out_problems(spec.name, "export", spec.export)
     if not isinstance(spec.defaults, dict):
         problems.append(f"{spec.name}: defaults must be a dict")
+    else:
+        for key, low in (("num_classes", 0), ("in_chans", 1)):
+            if key in spec.defaults and not _int_from(spec.defaults[key], low):
+                problems.append(f"{spec.name}: defaults[{key!r}] must be an int >= {low}, got {spec.defaults[key]!r}")
     problems += _description_problems(spec.name, spec.description)
     if not isinstance(spec.pretrained, dict):
         problems.append(f"{spec.name}: pretrained must be a dict of tag -> PretrainedCfg")
@@ -172,9 +176,9 @@ def pretrained_cfg_problems(tag: object, cfg: object) -> list[str]:
         problems.append("metrics must be a dict of name -> number")
     else:
         bad = {k: v for k, v in cfg.metrics.items()
-               if not isinstance(k, str) or isinstance(v, bool) or not isinstance(v, (int, float))}
+               if not isinstance(k, str) or isinstance(v, bool) or not isinstance(v, (int, float)) or v != v}
         if bad:
-            problems.append(f"metrics must be a dict of name -> number, got {bad!r:.80}")
+            problems.append(f"metrics must be a dict of name -> number (not NaN), got {bad!r:.80}")
     if not isinstance(cfg.model_kwargs, dict):
         problems.append("model_kwargs must be a dict of builder keyword arguments")
     if cfg.upstream is not None and not (isinstance(cfg.upstream, str) and cfg.upstream.strip()):
@@ -214,6 +218,9 @@ def _tasks_problems(name: str, tasks: object) -> list[str]:
     bad_tasks = [t for t in tasks if t not in TASKS]
     if bad_tasks:
         return [f"{name}: unknown tasks {bad_tasks}; choose from {', '.join(TASKS)}"]
+    if not tasks:
+        return [f"{name}: tasks is empty, so no model could use it; name the tasks it explains, from "
+                f"{', '.join(TASKS)}"]
     return []
 
 

@@ -38,7 +38,8 @@ def test_two_default_tags_are_rejected_naming_both():
     ("filename", "", "filename must be a non-empty string, got ''"),
     ("license", 2, "license must be None or a string, got 2"),
     ("default", "yes", "default must be True or False, got 'yes'"),
-    ("metrics", {"miou": "0.9"}, "metrics must be a dict of name -> number, got {'miou': '0.9'}"),
+    ("metrics", {"miou": "0.9"}, "metrics must be a dict of name -> number (not NaN), got {'miou': '0.9'}"),
+    ("metrics", {"miou": float("nan")}, "metrics must be a dict of name -> number (not NaN), got {'miou': nan}"),
 ])
 def test_pretrained_cfg_fields_of_the_wrong_type_are_rejected(field, value, message):
     cfg = zoo.PretrainedCfg("org/net.tag", **{field: value})
@@ -58,3 +59,14 @@ def test_a_description_that_is_not_a_string_is_rejected():
         'net: description must be a string ("" for none), got NoneType']
     assert explainer_spec_problems(zoo.ExplainerSpec("cam", builder="m:f", description=3)) == [
         'cam: description must be a string ("" for none), got int']
+
+
+def test_defaults_of_the_wrong_type_and_an_explainer_for_no_task_are_rejected():
+    spec = zoo.ArchitectureSpec("net", "classification", builder="m:f", defaults={"num_classes": "5", "in_chans": -3})
+    assert architecture_spec_problems(spec) == [
+        "net: defaults['num_classes'] must be an int >= 0, got '5'",
+        "net: defaults['in_chans'] must be an int >= 1, got -3"]
+    assert explainer_spec_problems(zoo.ExplainerSpec("cam", builder="m:f", tasks=())) == [
+        "cam: tasks is empty, so no model could use it; name the tasks it explains, from classification, "
+        "semantic_segmentation, instance_segmentation"]
+
