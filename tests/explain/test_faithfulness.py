@@ -230,3 +230,24 @@ def test_metrics_leave_the_callers_images_alone_with_a_model_writing_its_input(t
         assert torch.equal(images, before), metric.__name__
     fa.evaluate(writer, images, ["saliency"], y[:4], steps=4, n_random=1, n_randomizations=1)
     assert torch.equal(images, before), "evaluate"
+
+
+def test_a_segmenters_copies_are_explained_on_the_trained_models_region():
+    """The re-initialised copy explains the same target as the trained model: each class's logits
+    over the pixels the trained model predicts. Its own argmax picked other, often empty regions:
+    zero maps (and EmptyTargetWarnings) that passed the sanity check trivially."""
+    import warnings
+
+    from torch import nn
+
+    from zoo_explainers.targets import EmptyTargetWarning
+
+    torch.manual_seed(0)
+    segmenter = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(),
+                              nn.Conv2d(8, 3, 1)).eval()
+    images = torch.randn(3, 3, 12, 12, generator=torch.Generator().manual_seed(1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", EmptyTargetWarning)
+        fa.evaluate(segmenter, images, ["saliency", "gradcam"], None, steps=4, n_random=1, n_randomizations=2)
+        _, randomized = fa._trained_and_randomized(segmenter, images, "saliency", None, 0)
+    assert (randomized.flatten(1).abs().amax(1) > 0).all()

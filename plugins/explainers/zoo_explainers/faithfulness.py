@@ -30,7 +30,14 @@ from zoo.testing.tensors import rank_correlation as spearman
 from zoo_explainers.errors import OptionError
 from zoo_explainers.hygiene import explaining
 from zoo_explainers.layers import LayerError
-from zoo_explainers.targets import TargetError, class_probability, empty_images, resolve_classes, warn_empty_regions
+from zoo_explainers.targets import (
+    SegmentationClassSum,
+    TargetError,
+    class_probability,
+    empty_images,
+    resolve_classes,
+    warn_empty_regions,
+)
 
 #: a method passes the model-randomisation check when its maps' mean rank correlation with a
 #: re-initialised model's is below this (the hub cards' reports use it)
@@ -193,6 +200,7 @@ def cascading_randomization(model: nn.Module, images: torch.Tensor, method: str,
     with seeded(seed, model, images):
         maps = explainer(images, target)
     classes = explainer.last_classes.tolist() if getattr(explainer, "last_classes", None) is not None else target
+    kwargs = _on_the_trained_region(model, images, method, classes, kwargs)
     clone = copy.deepcopy(model)
     layers = [(name, module) for name, module in clone.named_modules()
               if next(module.parameters(recurse=False), None) is not None][::-1]
@@ -276,9 +284,34 @@ def _trained_and_randomized(model, images, method, target, seed, maps=None, weig
             maps = explainer(images, target)
     classes = explainer.last_classes.tolist() if getattr(explainer, "last_classes", None) is not None else target
     randomized_model = randomize_weights(model, seed if weights_seed is None else weights_seed)
+    copy_kwargs = _on_the_trained_region(model, images, method, classes, kwargs)
     with seeded(seed, randomized_model, images):
-        randomized = zoo.create_explainer(method, randomized_model, **kwargs)(images, classes)
+        randomized = zoo.create_explainer(method, randomized_model, **copy_kwargs)(images, classes)
     return maps, randomized
+
+
+def _on_the_trained_region(model: nn.Module, images: torch.Tensor, method: str, classes: Any,
+                           kwargs: dict) -> dict:
+    """The options for explaining a re-initialised copy of a segmenter: the same target as for the
+    trained model, i.e. each class's logits summed over the pixels the *trained* model predicts as
+    that class. The copy's own argmax would pick another region, often an empty one, whose zero
+    maps would pass the comparison trivially. Unchanged for classifiers, for a caller's own
+    ``score_fn``, and for an explainer that takes no ``score_fn``."""
+    import inspect
+
+    from zoo.registry import get_registry, import_builder
+
+    if "score_fn" in kwargs or classes is None:
+        return kwargs
+    spec, plugin = get_registry().explainer(method)
+    if "score_fn" not in inspect.signature(import_builder(spec.builder, f"{plugin.distribution}:{method}")).parameters:
+        return kwargs
+    with torch.no_grad():
+        output = model(images.clone())
+    if not isinstance(output, torch.Tensor) or output.ndim != 4:
+        return kwargs
+    wanted = torch.as_tensor(classes, device=output.device).reshape(-1).expand(output.shape[0])
+    return {**kwargs, "score_fn": SegmentationClassSum(output.argmax(1) == wanted[:, None, None])}
 
 
 def evaluate(model: nn.Module, images: torch.Tensor, methods: Sequence[str] = (
