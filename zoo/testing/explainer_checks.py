@@ -8,7 +8,8 @@ import contextlib
 from zoo.testing.checks import EXPLAINER, broken, check
 from zoo.testing.results import CheckSkipped
 from zoo.testing.tasks import CLASSIFICATION, SEMANTIC
-from zoo.testing.tensors import correlation, describe, rank_correlation
+from zoo.correlation import correlation, rank_correlation
+from zoo.testing.tensors import describe
 
 BATCH = 3
 SIZE = (33, 45)  # >= the contract's 32; odd, non-square, not a multiple of the feature stride

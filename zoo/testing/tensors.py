@@ -1,4 +1,4 @@
-"""Small helpers the checks share: seeded inputs, readable comparisons of outputs, correlations of maps."""
+"""Small helpers the checks share: seeded inputs and readable comparisons of outputs."""
 
 from __future__ import annotations
 
@@ -59,28 +59,3 @@ def describe(x: Any) -> str:
         inner = ", ".join(describe(v) for v in x[:3]) + (", ..." if len(x) > 3 else "")
         return f"{type(x).__name__}[{inner}]"
     return type(x).__name__
-
-
-def correlation(a, b) -> float:
-    """Pearson correlation of two tensors' values: 1.0 when both are constant and equal (the
-    same blank map), 0.0 when only one is constant or they are different constants."""
-    a, b = a.flatten().double(), b.flatten().double()
-    if bool((a == b).all()):
-        return 1.0
-    a, b = a - a.mean(), b - b.mean()
-    denom = (a.norm() * b.norm()).item()
-    return float((a @ b).item() / denom) if denom > 0 else 0.0
-
-
-def rank_correlation(a, b) -> float:
-    """Spearman's rank correlation of two tensors' values (ties share their mean rank);
-    constant tensors as in :func:`correlation`."""
-    return correlation(_ranks(a), _ranks(b))
-
-
-def _ranks(x):
-    import torch
-
-    _, inverse, counts = torch.unique(x.flatten(), return_inverse=True, return_counts=True)
-    ends = counts.cumsum(0).double()
-    return (ends - (counts.double() - 1) / 2)[inverse]

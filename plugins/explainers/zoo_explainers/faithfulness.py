@@ -26,7 +26,7 @@ from torch import nn
 
 import zoo
 from zoo.seeding import cuda_devices, seeded
-from zoo.testing.tensors import rank_correlation as spearman
+from zoo.correlation import rank_correlation as spearman
 from zoo_explainers.errors import OptionError
 from zoo_explainers.hygiene import explaining
 from zoo_explainers.layers import LayerError
@@ -235,9 +235,9 @@ def _set_random_state(state: tuple[torch.Tensor, list[torch.Tensor]], devices: l
 
 
 def rank_correlation(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Spearman rank correlation per image between (N, H, W) maps (ties get average ranks; the
-    same constant map correlates 1, a constant map with any other map 0), as the conformance
-    suite's sanity check computes it."""
+    """Spearman rank correlation per image between (N, H, W) maps (ties get average ranks; two
+    constant maps correlate 1, a constant map with a varying one 0), as the conformance suite's
+    sanity check computes it (:mod:`zoo.correlation`)."""
     return torch.tensor([spearman(x, y) for x, y in zip(a.detach().cpu(), b.detach().cpu())])
 
 
