@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from zoo.evaluate import METRIC_PROTOCOL
 from zoo.recipes import Recipe
 
 def source_hubcards_dir() -> Path | None:
@@ -66,10 +66,10 @@ def write_card(card_dir: str | Path, recipe: Recipe, config: dict[str, Any], *, 
     hf_task, task_title = HF_TASK[task]
     dataset_id, dataset_text = DATASET_TEXT.get(recipe.dataset, (recipe.dataset, recipe.dataset))
     metrics = config["metrics"]
-    test_size = "x".join(map(str, measured_image_size(recipe)))
+    split = MeasuredSplit.of(recipe)
     eval_results = [
         EvalResult(task_type=hf_task, task_name=task_title, dataset_type=dataset_id, dataset_name=recipe.dataset,
-                   dataset_config=test_size, dataset_args=recipe.dataset_kwargs or None, dataset_split="test",
+                   dataset_config=split.size, dataset_args=recipe.dataset_kwargs or None, dataset_split="test",
                    metric_type=key, metric_name=METRIC_TEXT.get(key, key), metric_value=value)
         for key, value in metrics.items() if not key.startswith("iou_")
     ]
@@ -80,7 +80,7 @@ def write_card(card_dir: str | Path, recipe: Recipe, config: dict[str, Any], *, 
         datasets=[dataset_id], metrics=sorted({k for k in metrics if not k.startswith("iou_")}),
         eval_results=eval_results,
     )
-    card = ModelCard(_frontmatter(data) + _body(card_dir, recipe, config, dataset_text, task_title))
+    card = ModelCard(_frontmatter(data) + _body(card_dir, recipe, config, dataset_text, task_title, split))
     path = Path(path) if path is not None else card_dir / "README.md"
     card.save(path)
     return path
@@ -90,7 +90,10 @@ def _frontmatter(data) -> str:
     return f"---\n{data.to_yaml()}\n---\n"
 
 
-def _body(card_dir: Path, recipe: Recipe, config: dict, dataset_text: str, task_title: str) -> str:
+def _body(card_dir: Path, recipe: Recipe, config: dict, dataset_text: str, task_title: str,
+          split: "MeasuredSplit") -> str:
+    from zoo.evaluate import METRIC_PROTOCOL
+
     name = recipe.name
     m = config["metrics"]
     rows = "\n".join(f"| `{k}` | {METRIC_TEXT.get(k, k.replace('iou_', 'IoU of '))} | {v:.4f} |" for k, v in m.items())
@@ -108,7 +111,8 @@ def _body(card_dir: Path, recipe: Recipe, config: dict, dataset_text: str, task_
         "```python\nimport zoo\n"
         f"model = zoo.create(\"{name}\", pretrained=True)  # or weights=\"hubcards/{name}/model.safetensors\"\n```\n",
         "## Measured on the held-out test split\n",
-        f"Test split of `{recipe.dataset}` ({_split_text(recipe)}), measured from the shipped file "
+        f"Test split of `{recipe.dataset}` ({split.count} images of {split.size} pixels, disjoint seed), "
+        f"measured from the shipped file "
         f"with `zoo evaluate {name}`. {METRIC_PROTOCOL[config['task']]}\n",
         "| metric | meaning | value |\n|---|---|---|\n" + rows + "\n",
         "## Model\n",
@@ -187,19 +191,21 @@ def _architecture_text(arch: str, model_kwargs: dict[str, Any]) -> str:
     return text + "\n"
 
 
-def _split_text(recipe: Recipe) -> str:
-    from zoo.data import get_dataset
+@dataclass(frozen=True)
+class MeasuredSplit:
+    """The test split a card was measured on: cards measured at different image sizes are
+    different benchmarks, so the card and its metadata say which."""
 
-    count = len(get_dataset(recipe.dataset, "test", **recipe.dataset_kwargs))
-    height, width = measured_image_size(recipe)
-    return f"{count} images of {height}x{width} pixels, disjoint seed"
+    count: int
+    size: str  # "HxW"
 
+    @classmethod
+    def of(cls, recipe: Recipe) -> "MeasuredSplit":
+        from zoo.data import get_dataset
 
-def measured_image_size(recipe: Recipe) -> tuple[int, int]:
-    """(H, W) of the recipe's test images: cards measured at different sizes are different benchmarks."""
-    from zoo.data import get_dataset
-
-    return tuple(get_dataset(recipe.dataset, "test", **recipe.dataset_kwargs)[0]["image"].shape[-2:])
+        dataset = get_dataset(recipe.dataset, "test", **recipe.dataset_kwargs)
+        height, width = dataset[0]["image"].shape[-2:]
+        return cls(len(dataset), f"{height}x{width}")
 
 
 def _limits(recipe: Recipe) -> str:

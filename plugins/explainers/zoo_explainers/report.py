@@ -119,22 +119,22 @@ def build_report(name: str, *, weights: str | None = None, card_dir: Path | None
 
 def _settings_text(methods, seed: int) -> str:
     """The options the methods ran with (their defaults), read from their signatures so the text
-    cannot drift from the code."""
+    cannot drift from the code, and the plugin versions that ran them."""
     import inspect
-    from importlib.metadata import version
 
     from zoo.registry import get_registry, import_builder
 
-    tuned = []
+    tuned, versions = [], set()
     for method in methods:
         spec, plugin = get_registry().explainer(method)
+        versions.add(f"{plugin.distribution} {plugin.version}")
         parameters = inspect.signature(import_builder(spec.builder, method)).parameters.values()
         options = [f"{p.name}={p.default!r}" for p in parameters
                    if isinstance(p.default, (int, float, str)) and not isinstance(p.default, bool)
                    and p.name != "chunk_size"]
         if options:
             tuned.append(f"{method} {', '.join(options)}")
-    return (f"Every method runs with its default options (visionzoo-explainers {version('visionzoo-explainers')}"
+    return (f"Every method runs with its default options ({', '.join(sorted(versions))}"
             + (f": {'; '.join(tuned)}" if tuned else "") + f"), stochastic ones under torch's random seed {seed}.")
 
 
