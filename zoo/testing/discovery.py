@@ -17,12 +17,13 @@ BROKEN: dict[tuple[str, str, str], list[str]] = {}
 
 def suite_registry():
     """The process-wide registry, discovered without turning PluginWarnings into errors; its
-    broken plugins are noted in :data:`BROKEN`."""
+    broken plugins are noted in :data:`BROKEN` (those of the latest registry)."""
     from zoo.registry import PluginWarning, get_registry
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PluginWarning)
         registry = get_registry()
+    BROKEN.clear()  # the registry in use now (a rediscovery replaces the earlier one)
     for plugin in registry.plugins:
         if plugin.errors:
             BROKEN[(plugin.name, plugin.distribution, plugin.version)] = list(plugin.errors)
