@@ -280,11 +280,13 @@ class Registry:
             raise ArgumentError(f"unknown task {task!r}; choose from {', '.join(TASKS)}")
         names = []
         for name, entries in self._architectures.items():
-            for spec in (e.spec for e in entries):  # on a conflict, every claim's task and tags
-                if task is not None and spec.task != task:
+            for shown, entry in _listed(name, entries):  # on a conflict, each claim with its own task and tags
+                if task is not None and entry.spec.task != task:
                     continue
-                candidates = [f"{name}.{tag}" for tag in spec.pretrained] if pretrained else [name]
-                names += [c for c in candidates if any(fnmatch.fnmatchcase(c, p) for p in patterns)]
+                candidates = ([(f"{shown}.{tag}", f"{name}.{tag}") for tag in entry.spec.pretrained] if pretrained
+                              else [(shown, name)])
+                names += [c for c, bare in candidates
+                          if any(fnmatch.fnmatchcase(c, p) or fnmatch.fnmatchcase(bare, p) for p in patterns)]
         return sorted(set(names), key=_natural_key)
 
     def specs(self) -> Iterable[tuple[Any, PluginRecord]]:
@@ -303,7 +305,8 @@ class Registry:
 
     def list_explainers(self, pattern: str | Iterable[str] = "*") -> list[str]:
         patterns = _patterns(pattern)
-        return sorted((n for n in self._explainers if any(fnmatch.fnmatchcase(n, p) for p in patterns)),
+        return sorted((shown for name, entries in self._explainers.items() for shown, _ in _listed(name, entries)
+                       if any(fnmatch.fnmatchcase(shown, p) or fnmatch.fnmatchcase(name, p) for p in patterns)),
                       key=_natural_key)
 
     def resolve(self, name: str, pretrained: bool = False) -> tuple[ArchitectureSpec, PluginRecord, str | None]:
@@ -411,6 +414,14 @@ def _ambiguity(kind: str, name: str, tag: str, entries: list[_Entry]) -> str:
 
 def _labels(entries: list[_Entry]) -> list[str]:
     return plugin_labels([e.plugin for e in entries])
+
+
+def _listed(name: str, entries: list[_Entry]) -> list[tuple[str, _Entry]]:
+    """The names a listing gives each claim of ``name``: the name itself, or on a conflict the
+    qualified ``label:name`` of each claim (a bare one could not be created)."""
+    if len(entries) == 1:
+        return [(name, entries[0])]
+    return [(f"{label}:{name}", entry) for label, entry in zip(_labels(entries), entries)]
 
 
 def plugin_labels(plugins: list[PluginRecord]) -> list[str]:

@@ -92,7 +92,10 @@ def test_builder_returning_a_non_module_is_a_clear_error(plugin_packages):
 
 def test_duplicate_names_raise_naming_both_distributions(plugin_packages):
     plugin_packages("sample-plugin", "sample-duplicate")
-    assert zoo.list_models("sample_segmenter") == ["sample_segmenter"]
+    # listed as the qualified names that work (the bare one is ambiguous), each creatable
+    assert zoo.list_models("sample_segmenter") == ["zoo-sample-duplicate:sample_segmenter",
+                                                   "zoo-sample-plugin:sample_segmenter"]
+    assert zoo.list_explainers("sample_ones") == ["zoo-sample-duplicate:sample_ones", "zoo-sample-plugin:sample_ones"]
     with pytest.raises(zoo.AmbiguousNameError) as excinfo:
         zoo.create("sample_segmenter")
     assert "zoo-sample-plugin" in str(excinfo.value) and "zoo-sample-duplicate" in str(excinfo.value)
@@ -104,9 +107,13 @@ def test_duplicate_names_raise_naming_both_distributions(plugin_packages):
 
 def test_a_name_conflict_lists_every_claims_tags(plugin_packages):
     plugin_packages("sample-plugin", "sample-duplicate")
-    assert zoo.list_models("sample_seg*", pretrained=True) == [
-        "sample_segmenter.dup", "sample_segmenter.other", "sample_segmenter.toy"]
-    assert zoo.model_info("zoo-sample-duplicate:sample_segmenter.dup").distribution == "zoo-sample-duplicate"
+    names = zoo.list_models("sample_seg*", pretrained=True)
+    assert names == ["zoo-sample-duplicate:sample_segmenter.dup", "zoo-sample-plugin:sample_segmenter.other",
+                     "zoo-sample-plugin:sample_segmenter.toy"]
+    assert zoo.list_models("zoo-sample-duplicate:*", pretrained=True) == names[:1]  # a qualified pattern too
+    assert zoo.model_info(names[0]).distribution == "zoo-sample-duplicate"
+    for name in names:  # `for n in list_models(): create(n)` works, as in timm
+        zoo.create(name)
 
 
 def test_one_distribution_claiming_a_name_twice_is_told_apart_by_entry_point():

@@ -7,7 +7,7 @@ import argparse
 from zoo.cli.exit_codes import EXIT_OK
 from zoo.cli.table import format_table
 from zoo.errors import ArgumentError
-from zoo.registry import get_registry, plugin_labels
+from zoo.registry import get_registry
 from zoo.specs import TASKS
 
 
@@ -36,8 +36,8 @@ def run_list(args: argparse.Namespace) -> int:
     patterns = args.patterns or ["*"]
     names = [] if args.explainers else registry.list_models(patterns, pretrained=args.pretrained, task=args.task)
     explainers = [] if (args.pretrained or args.task) else registry.list_explainers(patterns)
-    model_rows = [row for name in names for row in _model_rows(registry, name, args.task)]
-    explainer_rows = [row for name in explainers for row in _explainer_rows(registry, name)]
+    model_rows = [_model_row(registry, name) for name in names]
+    explainer_rows = [_explainer_row(registry, name) for name in explainers]
     if args.names:  # for scripts: one kind of name, never models and explainers mixed
         print("\n".join(row[0] for row in (explainer_rows if args.explainers else model_rows)))
         return EXIT_OK
@@ -51,29 +51,16 @@ def run_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _claims(candidates: list, name: str) -> list[tuple[str, object, object]]:
-    """``(shown name, spec, plugin)`` per plugin claiming ``name``: where several do, each row
-    reads ``label:name``, the qualified name that picks it (a bare one is ambiguous)."""
-    if len(candidates) == 1:
-        return [(name, *candidates[0])]
-    labels = plugin_labels([plugin for _, plugin in candidates])
-    return [(f"{label}:{name}", spec, plugin) for label, (spec, plugin) in zip(labels, candidates)]
+def _model_row(registry, name: str) -> list[str]:
+    """``name`` as the registry lists it: qualified (``label:name``) where several plugins claim it."""
+    spec, plugin, tag = registry.resolve(name)
+    detail = _metrics(spec.pretrained[tag].metrics) if tag else _first(list(spec.pretrained))
+    return [name, spec.task, plugin.distribution, detail]
 
 
-def _model_rows(registry, name: str, task: str | None) -> list[list[str]]:
-    arch, _, tag = name.partition(".")
-    rows = []
-    for shown, spec, plugin in _claims(registry.candidates(arch), name):
-        if (tag and tag not in spec.pretrained) or (task and spec.task != task):
-            continue  # this claim lacks the tag (or the task) another claim listed the name for
-        detail = _metrics(spec.pretrained[tag].metrics) if tag else _first(list(spec.pretrained))
-        rows.append([shown, spec.task, plugin.distribution, detail])
-    return rows
-
-
-def _explainer_rows(registry, name: str) -> list[list[str]]:
-    return [[shown, ", ".join(spec.tasks), plugin.distribution, spec.description]
-            for shown, spec, plugin in _claims(registry.explainer_candidates(name), name)]
+def _explainer_row(registry, name: str) -> list[str]:
+    spec, plugin = registry.explainer(name)
+    return [name, ", ".join(spec.tasks), plugin.distribution, spec.description]
 
 
 def run_info(args: argparse.Namespace) -> int:

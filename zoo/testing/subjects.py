@@ -213,11 +213,11 @@ def select(names: list[str] = (), *, all: bool = False, plugins: list[str] = (),
             selection.subjects.append(cls(spec=spec, plugin=plugin, qualified=len(claims) > 1))
 
     def entries():
-        for name in registry.list_models("*"):
-            for spec, plugin in registry.candidates(name):
+        for name in registry.list_models("*"):  # "label:name" where plugins clash: every claim once
+            for spec, plugin in registry.candidates(name.rpartition(":")[2]):
                 yield MODEL, spec, plugin
         for name in registry.list_explainers("*"):
-            for spec, plugin in registry.explainer_candidates(name):
+            for spec, plugin in registry.explainer_candidates(name.rpartition(":")[2]):
                 yield EXPLAINER, spec, plugin
 
     wanted_dists = {normalize_distribution(p) for p in plugins}
