@@ -8,7 +8,7 @@ The config travels with the weights (hub cards write it: ``label_names``, ``mean
 3. ``hubcards/<arch>.<tag>/config.json`` in the project, for a pretrained tag;
 4. ``config.json`` in the tag's Hub repository (:func:`hub_config`, best effort).
 
-Used by ``zoo predict`` and ``zoo explain``.
+Used by ``zoo predict`` and ``zoo explain`` (:func:`load_for_inference`).
 """
 
 from __future__ import annotations
@@ -43,6 +43,42 @@ def find_config(arch: str, tag: str | None, *, weights: str | Path | None = None
         if candidate.is_file():
             return read_config(candidate)
     return {}
+
+
+@dataclasses.dataclass
+class LoadedModel:
+    """A model built for ``zoo predict`` / ``zoo explain``, with what its config says of its input."""
+
+    model: Any
+    config: dict
+    preprocessing: "Preprocessing"
+    num_classes: int | None
+
+
+def load_for_inference(name: str, spec: Any, tag: str | None, *, pretrained: bool, weights: str | Path | None = None,
+                       config_path: str | Path | None = None, num_classes: int | None = None,
+                       in_chans: int | None = None, device: str = "cpu") -> LoadedModel:
+    """``zoo.create(name, ...)`` in eval mode on ``device``, with its config (the first found: an
+    explicit path, beside the weights, the project's hub card, the tag's Hub repo).
+
+    ``num_classes`` / ``in_chans``: as given, else the config's (or its label names / input size),
+    else the tag's or the spec's defaults.
+    """
+    import zoo
+
+    cfg = spec.pretrained[tag] if tag else None
+    config = find_config(spec.name, tag, weights=weights, config=config_path)
+    if not config and pretrained and cfg is not None:
+        config = hub_config(cfg)
+    size = config.get("input_size")
+    num_classes = num_classes or config.get("num_classes") or (len(config.get("label_names") or []) or None)
+    in_chans = in_chans or config.get("in_chans") or (int(size[0]) if isinstance(size, list) and len(size) == 3
+                                                      else None)
+    model = zoo.create(name, pretrained=pretrained, weights=weights, num_classes=num_classes, in_chans=in_chans,
+                       **builder_kwargs(config, weights)).eval().to(device)
+    in_chans = in_chans or (cfg.in_chans if cfg else None) or spec.defaults.get("in_chans") or 3
+    num_classes = num_classes or (cfg.num_classes if cfg else None) or spec.defaults.get("num_classes")
+    return LoadedModel(model, config, Preprocessing.from_config(config, in_chans), num_classes)
 
 
 def builder_kwargs(config: dict, weights: str | Path | None) -> dict:

@@ -70,7 +70,7 @@ def _run(args: argparse.Namespace) -> int:
     import torch
 
     import zoo
-    from zoo.model_config import Preprocessing, builder_kwargs, find_config, hub_config
+    from zoo.model_config import load_for_inference
     from zoo.registry import get_registry
 
     spec, _plugin, tag = get_registry().resolve(args.name, pretrained=args.pretrained)
@@ -94,21 +94,13 @@ def _run(args: argparse.Namespace) -> int:
             raise ExplainCommandError(f"--cmap {args.cmap!r} is not a matplotlib colormap, e.g. jet, viridis, inferno")
 
     pretrained = args.weights is None and (args.pretrained or tag is not None)
-    cfg = spec.pretrained[tag] if tag else None
-    config = find_config(spec.name, tag, weights=args.weights, config=args.config)
-    if not config and pretrained and cfg is not None:
-        config = hub_config(cfg)
     if args.weights is None and not pretrained:
         print(f"zoo explain: warning: no weights given; {spec.name} is randomly initialised, so the maps "
               "mean nothing (use --weights PATH or --pretrained)", file=sys.stderr)
+    loaded = load_for_inference(args.name, spec, tag, pretrained=pretrained, weights=args.weights,
+                                config_path=args.config, device=args.device)
+    model, config, pre = loaded.model, loaded.config, loaded.preprocessing
     names = [str(n) for n in config.get("label_names") or []]
-    size = config.get("input_size")
-    num_classes = config.get("num_classes") or (len(names) or None)
-    in_chans = config.get("in_chans") or (int(size[0]) if isinstance(size, list) and len(size) == 3 else None)
-    model = zoo.create(args.name, pretrained=pretrained, weights=args.weights, num_classes=num_classes,
-                       in_chans=in_chans, **builder_kwargs(config, args.weights)).eval().to(args.device)
-    in_chans = in_chans or (cfg.in_chans if cfg else None) or spec.defaults.get("in_chans") or 3
-    pre = Preprocessing.from_config(config, in_chans)
     target = _target(args.target, names)
     explainer = _explainer(args.method, model, options)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from zoo.cli.device_option import add_device_option, device_problem
 from zoo.cli.exit_codes import EXIT_OK, EXIT_USAGE
-from zoo.model_config import CONFIG_NAME, Preprocessing, builder_kwargs, find_config, hub_config
+from zoo.model_config import CONFIG_NAME, load_for_inference
 
 SUPPORTED_TASKS = ("semantic_segmentation", "instance_segmentation")
 
@@ -49,7 +49,6 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from PIL import Image
 
-    import zoo
     from zoo.registry import get_registry
 
     spec, _plugin, tag = get_registry().resolve(args.name, pretrained=args.pretrained)
@@ -78,21 +77,13 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
 
     pretrained = args.weights is None and (args.pretrained or tag is not None)
-    cfg = spec.pretrained[tag] if tag else None
-    config = find_config(spec.name, tag, weights=args.weights, config=args.config)
-    num_classes = args.num_classes or config.get("num_classes")
-    in_chans = args.in_chans or config.get("in_chans")
     if args.weights is None and not pretrained:
         print(f"zoo predict: warning: no weights given; {spec.name} is randomly initialised "
               f"(use --weights PATH or --pretrained)", file=sys.stderr)
-    model = zoo.create(args.name, pretrained=pretrained, weights=args.weights, num_classes=num_classes,
-                       in_chans=in_chans, **builder_kwargs(config, args.weights)).eval().to(args.device)
-    if not config and pretrained and cfg is not None:
-        config = hub_config(cfg)
-
-    in_chans = in_chans or (cfg.in_chans if cfg else None) or spec.defaults.get("in_chans") or 3
-    num_classes = num_classes or (cfg.num_classes if cfg else None) or spec.defaults.get("num_classes")
-    pre = Preprocessing.from_config(config, in_chans)
+    loaded = load_for_inference(args.name, spec, tag, pretrained=pretrained, weights=args.weights,
+                                config_path=args.config, num_classes=args.num_classes, in_chans=args.in_chans,
+                                device=args.device)
+    model, config, pre, num_classes = loaded.model, loaded.config, loaded.preprocessing, loaded.num_classes
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
