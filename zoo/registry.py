@@ -70,6 +70,15 @@ class PluginRecord:
     loaded: bool = False
     import_seconds: float = 0.0
 
+    @property
+    def names(self) -> set[str]:
+        """What a qualifier (``dist:name``), ZOO_PLUGINS or ``--plugin`` may call it: its
+        distribution or its entry-point name, normalised."""
+        return {normalize_distribution(self.distribution), normalize_distribution(self.name)}
+
+    def answers_to(self, name: str) -> bool:
+        return normalize_distribution(name) in self.names
+
 
 @dataclass(frozen=True)
 class _Entry:
@@ -382,9 +391,7 @@ class Registry:
                          "one of theirs.")
             raise error(f"Unknown {kind} {name!r}.{hint} See {lister} or `zoo list` for every name.")
         if qualifier:
-            wanted = normalize_distribution(qualifier)
-            chosen = [e for e in entries
-                      if wanted in (normalize_distribution(e.plugin.distribution), normalize_distribution(e.plugin.name))]
+            chosen = [e for e in entries if e.plugin.answers_to(qualifier)]
             if not chosen:
                 have = ", ".join(f"{label}:{name}" for label in _labels(entries))
                 raise error(f"No plugin {qualifier!r} registers {kind} {name!r}; available: {have}.")

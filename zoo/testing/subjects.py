@@ -12,7 +12,7 @@ import fnmatch
 from dataclasses import dataclass, field
 from typing import Any
 
-from zoo.registry import PluginRecord, Registry, get_registry, normalize_distribution
+from zoo.registry import LOCAL_DISTRIBUTION, PluginRecord, Registry, get_registry, normalize_distribution
 from zoo.testing.checks import EXPLAINER, MODEL
 
 # Namespaces too large to check wholesale: ``--all`` leaves them out unless named explicitly
@@ -50,7 +50,7 @@ class ModelSubject:
 
     @property
     def distribution(self) -> str:
-        return self.plugin.distribution if self.plugin else "<local>"
+        return self.plugin.distribution if self.plugin else LOCAL_DISTRIBUTION
 
     def build(self, **overrides: Any):
         """A fresh model built from the spec with ``overrides`` (seeded, so reproducible)."""
@@ -154,7 +154,7 @@ class ExplainerSubject:
 
     @property
     def distribution(self) -> str:
-        return self.plugin.distribution if self.plugin else "<local>"
+        return self.plugin.distribution if self.plugin else LOCAL_DISTRIBUTION
 
     def create(self, model, **kwargs: Any):
         """Build the explainer for ``model``, as ``zoo.create_explainer`` does."""
@@ -175,8 +175,7 @@ def rejected(pattern: str, registry: Registry, qualifier: str = "") -> list[Plug
     that asked for it must say why rather than find nothing."""
     out = []
     for plugin in registry.plugins:
-        if qualifier and normalize_distribution(qualifier) not in {
-                normalize_distribution(plugin.distribution), normalize_distribution(plugin.name)}:
+        if qualifier and not plugin.answers_to(qualifier):
             continue
         errors = [error for name, error in plugin.rejected.items() if fnmatch.fnmatchcase(name, pattern)]
         if errors:
@@ -222,17 +221,14 @@ def select(names: list[str] = (), *, all: bool = False, plugins: list[str] = (),
 
     wanted_dists = {normalize_distribution(p) for p in plugins}
     for plugin in registry.plugins:
-        if plugin.errors and (all or {normalize_distribution(plugin.distribution),
-                                      normalize_distribution(plugin.name)} & wanted_dists):
+        if plugin.errors and (all or plugin.names & wanted_dists):
             selection.broken_plugins.append(plugin)
     for kind, spec, plugin in entries():
-        dists = {normalize_distribution(plugin.distribution), normalize_distribution(plugin.name)}
         if all and any(fnmatch.fnmatchcase(spec.name, p) for p in ALL_EXCLUDES):
             selection.excluded.append(spec.name)
-        elif all or dists & wanted_dists:
+        elif all or plugin.names & wanted_dists:
             add(kind, spec, plugin)
-    missing_plugins = wanted_dists - {normalize_distribution(p.distribution) for p in registry.plugins} \
-        - {normalize_distribution(p.name) for p in registry.plugins}
+    missing_plugins = wanted_dists - set().union(*(p.names for p in registry.plugins))
     if missing_plugins:
         raise UnknownModelError(f"no installed zoo plugin is named {', '.join(sorted(missing_plugins))}; "
                                 f"see `zoo doctor` for the installed ones.")
@@ -241,8 +237,7 @@ def select(names: list[str] = (), *, all: bool = False, plugins: list[str] = (),
         qualifier, _, bare = raw.rpartition(":")
         arch, _, tag = bare.partition(".")
         for kind, spec, plugin in entries():
-            if qualifier and normalize_distribution(qualifier) not in {
-                    normalize_distribution(plugin.distribution), normalize_distribution(plugin.name)}:
+            if qualifier and not plugin.answers_to(qualifier):
                 continue
             if fnmatch.fnmatchcase(spec.name, arch) and (
                     not tag or any(fnmatch.fnmatchcase(t, tag) for t in getattr(spec, "pretrained", {}))):
