@@ -25,6 +25,7 @@ import errno
 import hashlib
 import logging
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +47,7 @@ logger = logging.getLogger("zoo.hub")
 DEFAULT_ENDPOINT = "https://huggingface.co"
 DEFAULT_ETAG_TIMEOUT = 10
 OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+COMMIT_RE = re.compile(r"[0-9a-f]{40}")
 _TRUE = {"1", "on", "yes", "true"}
 
 
@@ -108,24 +110,35 @@ def fetch(cfg: PretrainedCfg, revision: str | None = None, *, tqdm_class=None) -
         "the server holds a bad file."))
 
 
+def resolved_commit(cfg: PretrainedCfg, revision: str | None = None) -> str | None:
+    """The commit ``revision`` (default: the pinned one) names: itself when it is a full commit
+    sha, else the commit the cache recorded for that branch or tag (None if it recorded none).
+    A second file of the same repo fetched at it matches the weights, whatever the branch did since."""
+    rev = revision or cfg.revision
+    return rev if COMMIT_RE.fullmatch(rev) else read_ref(ref_path(cfg, rev, HubSettings.from_env()))
+
+
 def _pin_applies(cfg: PretrainedCfg, rev: str, path: Path, settings: HubSettings) -> bool:
-    """Whether the pinned sha256 is checked: for the pinned revision, for a commit the cache says
-    the pinned revision resolved to (what an offline error suggests passing), and for a file the
-    cache stores as the pinned blob (huggingface_hub names large-file blobs by their sha256).
-    Another revision may legitimately hold other bytes."""
+    """Whether the pinned sha256 is checked: for the pinned revision, for a revision the cache says
+    resolved to the same commit (a commit, its short form, another tag: what an offline error
+    suggests passing), and for a file the cache stores as the pinned blob (huggingface_hub names
+    large-file blobs by their sha256). Another revision may legitimately hold other bytes."""
     if not cfg.sha256:
         return False
     if rev == cfg.revision:
         return True
     pinned_commit = read_ref(ref_path(cfg, cfg.revision, settings))
-    if pinned_commit and len(rev) >= 7 and pinned_commit.startswith(rev):
+    if pinned_commit and ((len(rev) >= 7 and pinned_commit.startswith(rev))
+                          or read_ref(ref_path(cfg, rev, settings)) == pinned_commit):
         return True
     return Path(path).resolve().name == cfg.sha256
 
 
 def _cached_or_downloaded(cfg: PretrainedCfg, rev: str, settings: HubSettings, tqdm_class) -> Path:
     if not settings.offline:
-        return _download(cfg, rev, settings, tqdm_class)
+        cached = from_cache(cfg, rev, settings) if COMMIT_RE.fullmatch(rev) else None
+        # a file at a commit never changes: cached, it needs no request
+        return cached if cached is not None else _download(cfg, rev, settings, tqdm_class)
     path = from_cache(cfg, rev, settings)
     if path is None:
         others = cached_commits(cfg, settings)

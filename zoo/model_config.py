@@ -68,8 +68,6 @@ def load_for_inference(name: str, spec: Any, tag: str | None, *, pretrained: boo
 
     cfg = spec.pretrained[tag] if tag else None
     config = find_config(spec.name, tag, weights=weights, config=config_path)
-    if not config and pretrained and cfg is not None:
-        config = hub_config(cfg)
     size = config.get("input_size")
     num_classes = num_classes or config.get("num_classes") or (len(config.get("label_names") or []) or None)
     in_chans = in_chans or config.get("in_chans") or (int(size[0]) if isinstance(size, list) and len(size) == 3
@@ -78,7 +76,18 @@ def load_for_inference(name: str, spec: Any, tag: str | None, *, pretrained: boo
                        **builder_kwargs(config, weights)).eval().to(device)
     in_chans = in_chans or (cfg.in_chans if cfg else None) or spec.defaults.get("in_chans") or 3
     num_classes = num_classes or (cfg.num_classes if cfg else None) or spec.defaults.get("num_classes")
-    return LoadedModel(model, config, Preprocessing.from_config(config, in_chans), num_classes)
+    if config or not (pretrained and cfg is not None):
+        return LoadedModel(model, config, Preprocessing.from_config(config, in_chans), num_classes)
+    # The Hub repo's config.json describes the input and names the classes; the model is built from
+    # the tag (fetched first, so the config comes from the same commit). Best effort: a config that
+    # does not fit the model is warned about and left out.
+    config = hub_config(cfg)
+    try:
+        return LoadedModel(model, config, Preprocessing.from_config(config, in_chans), num_classes)
+    except ModelConfigError as exc:
+        warnings.warn(f"{cfg.hf_hub_id}: {CONFIG_NAME} could not be used, so mean/std and input size are "
+                      f"defaults ({exc})", stacklevel=2)
+        return LoadedModel(model, {}, Preprocessing.from_config({}, in_chans), num_classes)
 
 
 def builder_kwargs(config: dict, weights: str | Path | None) -> dict:
@@ -94,7 +103,39 @@ def read_config(path: Path) -> dict:
         raise ModelConfigError(f"{path}: cannot read the model config ({exc})") from exc
     if not isinstance(data, dict):
         raise ModelConfigError(f"{path}: a model config must be a JSON object, got {type(data).__name__}")
+    if isinstance(data.get("pretrained_cfg"), dict):  # timm's Hub layout: preprocessing nested
+        data = {**{k: data["pretrained_cfg"][k] for k in ("mean", "std", "input_size") if k in data["pretrained_cfg"]},
+                **data}
+    problems = _field_problems(data)
+    if problems:
+        raise ModelConfigError(f"{path}: {'; '.join(problems)}")
     return data
+
+
+def _field_problems(config: dict) -> list[str]:
+    """What is wrong with the keys a prediction reads (a mirror's config.json is anyone's JSON)."""
+    def number(v):
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+    def whole(v, low):
+        return isinstance(v, int) and not isinstance(v, bool) and v >= low
+
+    problems = []
+    names = config.get("label_names")
+    if names is not None and not (isinstance(names, list) and all(isinstance(n, (str, int)) for n in names)):
+        problems.append(f"label_names must be a list of names, got {names!r:.60}")
+    for key in ("mean", "std"):
+        value = config.get(key)
+        if value is not None and not (number(value) or (isinstance(value, list) and value and all(map(number, value)))):
+            problems.append(f"{key} must be a number or a list of numbers, got {value!r:.60}")
+    size = config.get("input_size")
+    if size is not None and not (whole(size, 1) or (isinstance(size, list) and len(size) in (2, 3)
+                                                    and all(whole(v, 1) for v in size))):
+        problems.append(f"input_size must be N, [H, W] or [C, H, W], got {size!r:.60}")
+    for key, low in (("num_classes", 0), ("in_chans", 1)):  # num_classes 0: timm's headless weights
+        if config.get(key) is not None and not whole(config[key], low):
+            problems.append(f"{key} must be an int >= {low}, got {config[key]!r:.60}")
+    return problems
 
 
 def _hubcards_dirs() -> list[Path]:
@@ -104,8 +145,11 @@ def _hubcards_dirs() -> list[Path]:
     return [found] if found else []
 
 
-def hub_config(cfg: Any) -> dict:
-    """``config.json`` from the weights' Hub repo; best effort, the prediction runs without it.
+def hub_config(cfg: Any, revision: str | None = None) -> dict:
+    """``config.json`` from the weights' Hub repo, at the commit the weights were fetched at (so a
+    branch that moved since cannot mix another commit's config with these weights, and the
+    branch's ref in the cache stays where the weights' check left it); best effort, the
+    prediction runs without it.
 
     A repo without one gives ``{}`` quietly; one that cannot be fetched or read gives ``{}`` with
     a warning, since class names, mean/std and input size then fall back to defaults.
@@ -114,7 +158,7 @@ def hub_config(cfg: Any) -> dict:
     from zoo.errors import HubNotFoundError
 
     try:
-        return read_config(Path(hub.fetch(config_cfg(cfg))))
+        return read_config(Path(hub.fetch(config_cfg(cfg), revision=hub.resolved_commit(cfg, revision))))
     except HubNotFoundError:
         return {}
     except ZooError as exc:

@@ -105,3 +105,33 @@ def test_predict_refuses_in_chans_other_than_1_or_3_before_loading_anything(imag
     with pytest.raises(SystemExit) as info:
         main(["predict", "unet.shapes", str(image), "-o", str(tmp_path / "out"), "--in-chans", "2"])
     assert info.value.code == 2 and "invalid choice: 2" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("config, says", [
+    ({"mean": "abc"}, "mean must be a number or a list of numbers"),
+    ({"label_names": 5}, "label_names must be a list of names"),
+    ({"input_size": "big"}, "input_size must be N, [H, W] or [C, H, W]"),
+])
+def test_a_config_of_the_wrong_types_is_an_error_naming_the_key(config, says, image, tmp_path, capsys):
+    """Any JSON may sit in a config.json (a mirror's, or --config): a traceback before."""
+    import json
+
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    assert main(["predict", "unet", str(image), "-o", str(tmp_path / "out"), "--config", str(path)]) == 3
+    err = capsys.readouterr().err
+    assert says in err and "Traceback" not in err
+
+
+def test_timms_config_layout_gives_its_preprocessing(tmp_path):
+    """timm's Hub repos nest mean, std and input_size under pretrained_cfg."""
+    import json
+
+    from zoo.model_config import read_config
+
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"architecture": "resnet18", "num_classes": 0, "label_names": ["a", "b"],
+                                "pretrained_cfg": {"mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25],
+                                                   "input_size": [3, 160, 160]}}))
+    pre = Preprocessing.from_config(read_config(path), 3)
+    assert (pre.mean, pre.std, pre.size) == ([0.5] * 3, [0.25] * 3, (160, 160))

@@ -240,6 +240,22 @@ def test_the_commit_the_pinned_revision_resolved_to_is_checked_too(hub, monkeypa
         blob.unlink(missing_ok=True)
 
 
+def test_a_tag_at_the_pinned_commit_is_checked_in_a_cache_copied_without_symlinks(hub, monkeypatch):
+    """`cp -rL` of a cache: snapshot files are plain files, so no blob name says "pinned"; a tag the
+    cache records at the pinned revision's commit is still held to the pin."""
+    zoo.create("hubtest_seg.toy", pretrained=True)
+    (ref_main,) = hub.cache.rglob("refs/main")
+    (ref_main.parent / "v1").write_text(ref_main.read_text())
+    snapshot = next(hub.cache.rglob("snapshots/*/model.safetensors"))
+    data = snapshot.read_bytes()
+    snapshot.unlink()
+    snapshot.write_bytes(data[:-4] + b"\0\0\0\0")  # a plain, corrupted copy
+    checked_files.forget_all()
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ChecksumError, match="sha256"):
+        zoo.create("hubtest_seg.toy", pretrained=True, revision="v1")
+
+
 def test_offline_a_refused_file_is_kept_since_nothing_could_fetch_it_again(hub, monkeypatch):
     """A wrong pin (a plugin's mistake) must not cost an air-gapped machine its only copy: offline the
     refused file stays cached, is refused at every load, and loads once the pin is right."""
@@ -263,12 +279,16 @@ def test_a_cached_file_costs_one_request_not_two(hub, monkeypatch):
 
     real, calls = huggingface_hub.hf_hub_download, []
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", lambda *a, **k: calls.append(a) or real(*a, **k))
+    real_probe, probes = huggingface_hub.get_hf_file_metadata, []
+    monkeypatch.setattr(huggingface_hub, "get_hf_file_metadata",
+                        lambda *a, **k: probes.append(a) or real_probe(*a, **k))
     zoo.create("hubtest_seg.toy", pretrained=True)
     assert len(calls) == 1  # the first time it downloads
     model = zoo.create("hubtest_seg.toy", pretrained=True)
+    assert len(calls) == 1 and len(probes) == 2
     commit = hub.server.repos["zoo-tests/hubtest_seg.toy"]
     model_by_commit = zoo.create("hubtest_seg.toy", pretrained=True, revision=commit)
-    assert len(calls) == 1
+    assert len(calls) == 1 and len(probes) == 2  # a file at a commit never changes: cached, no request
     assert_same_weights(model, hub.card("toy") / "model.safetensors")
     assert_same_weights(model_by_commit, hub.card("toy") / "model.safetensors")
 

@@ -149,6 +149,31 @@ def test_a_refused_republished_file_leaves_the_cached_one_usable_offline(tmp_pat
     assert zoo_hub.fetch(cfg).read_bytes() == good
 
 
+def test_the_repos_config_json_is_read_at_the_commit_the_weights_came_from(tmp_path, monkeypatch):
+    """A branch that moves between the weights and their config.json (a mirror syncing) must not
+    pair these weights with another commit's class names, nor move the branch's ref in the cache."""
+    from zoo.cli import main as cli_main
+    from zoo.hub_server import build_mirrors
+    from zoo.model_config import hub_config
+    from zoo.testing.hub_fixture import make_card, register_hubtest, seeded_state, use_hub
+
+    cards, cache = tmp_path / "cards", tmp_path / "hf-cache"
+    _, sha = make_card(cards, "hubtest_seg.cfg", seeded_state(3), hf_hub_id="zoo-tests/hubtest_seg.cfg",
+                       label_names=["bg", "a", "b"])
+    register_hubtest({"cfg": dict(hf_hub_id="zoo-tests/hubtest_seg.cfg", sha256=sha, num_classes=3)})
+    cfg = zoo.model_info("hubtest_seg").pretrained["cfg"]
+    with HubServer(cards, cache_dir=tmp_path / "serve") as server:
+        use_hub(monkeypatch, server.endpoint, cache)
+        assert cli_main(["download", "hubtest_seg.cfg"]) == 0  # the weights, then config.json at their commit
+        (ref,) = cache.rglob("refs/main")
+        commit = ref.read_text()
+        make_card(cards, "hubtest_seg.cfg", seeded_state(3), hf_hub_id="zoo-tests/hubtest_seg.cfg",
+                  label_names=["bg", "x", "y"])
+        build_mirrors(cards, server.cache_dir)  # main moves on: the same weights, other class names
+        assert hub_config(cfg)["label_names"] == ["bg", "a", "b"]
+        assert ref.read_text() == commit
+
+
 def test_hf_home_or_cache_at_a_file_says_which_setting_to_fix(served_hubcards, tmp_path, monkeypatch):
     # Before: a raw NotADirectoryError (HF_HOME), and "run again once the endpoint is stable" (cache).
     afile = tmp_path / "afile"

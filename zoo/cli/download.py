@@ -70,7 +70,7 @@ def sigterm_as_interrupt():
 def _fetch_all(resolved, revision) -> int:
     from zoo import hub
     from zoo.errors import HubNotFoundError
-    from zoo.model_config import config_cfg
+    from zoo.model_config import config_cfg, read_config
 
     failed = 0
     for spec, tag in resolved:
@@ -81,11 +81,12 @@ def _fetch_all(resolved, revision) -> int:
             failed += 1
             print(f"zoo: error: {spec.name}.{tag}: {exc}", file=sys.stderr)
             continue
-        try:  # the repo's config.json too (class names, preprocessing), for zoo predict/explain offline
-            hub.fetch(config_cfg(cfg), revision=revision)
+        try:  # the repo's config.json too (class names, preprocessing), for zoo predict/explain offline,
+            # at the commit the weights came from; checked now, while the mirror can still be fixed
+            read_config(hub.fetch(config_cfg(cfg), revision=hub.resolved_commit(cfg, revision)))
         except HubNotFoundError:
             pass  # a repo without one
         except ZooError as exc:
-            print(f"zoo: warning: {spec.name}.{tag}: config.json not fetched: {exc}", file=sys.stderr)
+            print(f"zoo: warning: {spec.name}.{tag}: config.json not usable: {exc}", file=sys.stderr)
         print(f"{spec.name}.{tag}\t{path}")
     return EXIT_RUNTIME if failed else EXIT_OK
