@@ -294,8 +294,7 @@ class Registry:
                     continue
                 candidates = ([(f"{shown}.{tag}", f"{name}.{tag}") for tag in entry.spec.pretrained] if pretrained
                               else [(shown, name)])
-                names += [c for c, bare in candidates
-                          if any(fnmatch.fnmatchcase(c, p) or fnmatch.fnmatchcase(bare, p) for p in patterns)]
+                names += [c for c, bare in candidates if _matches(bare, entry.plugin, patterns)]
         return sorted(set(names), key=_natural_key)
 
     def specs(self) -> Iterable[tuple[Any, PluginRecord]]:
@@ -314,9 +313,8 @@ class Registry:
 
     def list_explainers(self, pattern: str | Iterable[str] = "*") -> list[str]:
         patterns = _patterns(pattern)
-        return sorted((shown for name, entries in self._explainers.items() for shown, _ in _listed(name, entries)
-                       if any(fnmatch.fnmatchcase(shown, p) or fnmatch.fnmatchcase(name, p) for p in patterns)),
-                      key=_natural_key)
+        return sorted((shown for name, entries in self._explainers.items() for shown, entry in _listed(name, entries)
+                       if _matches(name, entry.plugin, patterns)), key=_natural_key)
 
     def resolve(self, name: str, pretrained: bool = False) -> tuple[ArchitectureSpec, PluginRecord, str | None]:
         """``"[dist:]arch[.tag]"`` -> (spec, plugin, tag or None).
@@ -421,6 +419,20 @@ def _ambiguity(kind: str, name: str, tag: str, entries: list[_Entry]) -> str:
 
 def _labels(entries: list[_Entry]) -> list[str]:
     return plugin_labels([e.plugin for e in entries])
+
+
+def _matches(name: str, plugin: PluginRecord, patterns: list[str]) -> bool:
+    """Whether a pattern matches ``name`` bare, or qualified (``dist:name``, ``entry-point:name``,
+    spelled any way a qualifier may be) by its plugin, clashing or not."""
+    for pattern in patterns:
+        qualifier, qualified, rest = pattern.rpartition(":")
+        if not qualified:
+            if fnmatch.fnmatchcase(name, pattern):
+                return True
+        elif fnmatch.fnmatchcase(name, rest) and any(
+                fnmatch.fnmatchcase(label, normalize_distribution(qualifier)) for label in plugin.names):
+            return True
+    return False
 
 
 def _listed(name: str, entries: list[_Entry]) -> list[tuple[str, _Entry]]:

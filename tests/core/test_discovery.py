@@ -111,6 +111,9 @@ def test_a_name_conflict_lists_every_claims_tags(plugin_packages):
     assert names == ["zoo-sample-duplicate:sample_segmenter.dup", "zoo-sample-plugin:sample_segmenter.other",
                      "zoo-sample-plugin:sample_segmenter.toy"]
     assert zoo.list_models("zoo-sample-duplicate:*", pretrained=True) == names[:1]  # a qualified pattern too
+    # ... for a name no other plugin claims as well, in any spelling of the plugin's names
+    assert "sample_classifier" in zoo.list_models("zoo_sample_plugin:*")
+    assert zoo.list_models("zoo-sample-plugin:sample_classifier") == ["sample_classifier"]
     assert zoo.model_info(names[0]).distribution == "zoo-sample-duplicate"
     for name in names:  # `for n in list_models(): create(n)` works, as in timm
         zoo.create(name)
