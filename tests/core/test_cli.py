@@ -129,4 +129,8 @@ def test_a_broken_plugin_under_pythonwarnings_error_is_a_warning_line_not_a_cras
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["sample_classifier", "sample_segmenter"]
     assert "zoo: warning:" in result.stderr and "Traceback" not in result.stderr
+    # commands that report plugins themselves (doctor, check) or use none (cache) print no such lines
+    for args in (["check", "sample_classifier", "--checks", "registration"], ["cache"]):
+        quiet = run_zoo(*args, env={"PYTHONWARNINGS": "error"})
+        assert quiet.returncode == 0 and "zoo: warning:" not in quiet.stderr, args
 

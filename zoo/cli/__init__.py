@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     warnings.showwarning = _show_warning  # one readable line per warning, no source excerpt
     args = build_parser().parse_args(argv)
     try:
-        if not getattr(args, "reports_plugins", False):  # `zoo doctor` reports them itself, in full
+        if getattr(args, "plugins_up_front", True):  # not for commands that report plugins or use none
             _discover_plugins()
         return args.func(args)
     except (UnknownNameError, AmbiguousNameError, ArgumentError) as exc:

@@ -17,7 +17,7 @@ def register(subparsers) -> None:
     p.add_argument("--clear", action="store_true",
                    help="delete checked/ and aligned/ (derived data, rebuilt when needed: the next load of each "
                         "file checks it again and makes its copy again); hub-serve/ is left alone")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, plugins_up_front=False)  # uses no plugin: works whatever they do
 
 
 def run(args: argparse.Namespace) -> int:

@@ -31,7 +31,7 @@ def register(subparsers) -> None:
                    help="only checks whose names match this fnmatch pattern (e.g. 'explainer_*'); repeatable")
     p.add_argument("--list-checks", action="store_true", help="list every check with its contract clause and exit")
     p.add_argument("-v", "--verbose", action="store_true", help="show each check's full note")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, plugins_up_front=False)  # broken plugins are its FAIL rows
 
 
 def run(args: argparse.Namespace) -> int:

@@ -18,7 +18,7 @@ def register(subparsers) -> None:
                                           "registered; list each failure, each builder that cannot be "
                                           "found, slow plugin imports and each name claimed twice. "
                                           "Exits 1 if anything is wrong.")
-    p.set_defaults(func=run, reports_plugins=True)
+    p.set_defaults(func=run, plugins_up_front=False)  # reports every plugin itself, in full
 
 
 def run(args: argparse.Namespace) -> int:
