@@ -41,9 +41,16 @@ def explain(model: Any, images: Any, method: str = "gradcam", target: int | list
     ``(maps, delta)``.
     """
     result = create_explainer(method, model, **kwargs)(images, target=target)
-    maps = result[0] if kwargs.get("return_delta") and isinstance(result, tuple) else result
-    check_maps(method, images, maps)
+    checked_maps(method, images, result, kwargs)
     return result
+
+
+def checked_maps(method: str, images: Any, result: Any, options: dict) -> Any:
+    """The maps in an explainer's ``result`` (``(maps, delta)`` when ``return_delta=True`` was among
+    its ``options``), after :func:`check_maps`."""
+    maps = result[0] if options.get("return_delta") and isinstance(result, tuple) else result
+    check_maps(method, images, maps)
+    return maps
 
 
 def check_maps(method: str, images: Any, maps: Any) -> None:

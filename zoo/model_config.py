@@ -69,13 +69,16 @@ def load_for_inference(name: str, spec: Any, tag: str | None, *, pretrained: boo
     cfg = spec.pretrained[tag] if tag else None
     config = find_config(spec.name, tag, weights=weights, config=config_path)
     size = config.get("input_size")
-    num_classes = num_classes or config.get("num_classes") or (len(config.get("label_names") or []) or None)
+    if num_classes is None:  # 0 (timm's headless weights) is an answer, not a gap
+        num_classes = config["num_classes"] if config.get("num_classes") is not None \
+            else (len(config.get("label_names") or []) or None)
     in_chans = in_chans or config.get("in_chans") or (int(size[0]) if isinstance(size, list) and len(size) == 3
                                                       else None)
     model = zoo.create(name, pretrained=pretrained, weights=weights, num_classes=num_classes, in_chans=in_chans,
                        **builder_kwargs(config, weights)).eval().to(device)
     in_chans = in_chans or (cfg.in_chans if cfg else None) or spec.defaults.get("in_chans") or 3
-    num_classes = num_classes or (cfg.num_classes if cfg else None) or spec.defaults.get("num_classes")
+    if num_classes is None:
+        num_classes = cfg.num_classes if cfg and cfg.num_classes is not None else spec.defaults.get("num_classes")
     if config or not (pretrained and cfg is not None):
         return LoadedModel(model, config, Preprocessing.from_config(config, in_chans), num_classes)
     # The Hub repo's config.json describes the input and names the classes; the model is built from
@@ -117,8 +120,8 @@ def _field_problems(config: dict) -> list[str]:
     def number(v):
         return isinstance(v, (int, float)) and not isinstance(v, bool)
 
-    def whole(v, low):
-        return isinstance(v, int) and not isinstance(v, bool) and v >= low
+    def whole(v, low):  # 224.0 is read as 224
+        return number(v) and float(v).is_integer() and v >= low
 
     problems = []
     names = config.get("label_names")
@@ -133,8 +136,11 @@ def _field_problems(config: dict) -> list[str]:
                                                     and all(whole(v, 1) for v in size))):
         problems.append(f"input_size must be N, [H, W] or [C, H, W], got {size!r:.60}")
     for key, low in (("num_classes", 0), ("in_chans", 1)):  # num_classes 0: timm's headless weights
-        if config.get(key) is not None and not whole(config[key], low):
+        if config.get(key) is not None and not (isinstance(config[key], int) and whole(config[key], low)):
             problems.append(f"{key} must be an int >= {low}, got {config[key]!r:.60}")
+    kwargs = config.get("model_kwargs")
+    if kwargs is not None and not (isinstance(kwargs, dict) and all(isinstance(k, str) for k in kwargs)):
+        problems.append(f"model_kwargs must be an object of builder keyword arguments, got {kwargs!r:.60}")
     return problems
 
 
@@ -231,8 +237,8 @@ def _input_size(value: Any) -> tuple[int, int] | None:
     """``64``, ``[H, W]`` or timm-style ``[C, H, W]`` -> (H, W)."""
     if value is None:
         return None
-    if isinstance(value, int):
-        return (value, value)
+    if isinstance(value, (int, float)):
+        return (int(value), int(value))
     values = [int(v) for v in value]
     if len(values) in (2, 3):
         return (values[-2], values[-1])

@@ -111,6 +111,7 @@ def test_predict_refuses_in_chans_other_than_1_or_3_before_loading_anything(imag
     ({"mean": "abc"}, "mean must be a number or a list of numbers"),
     ({"label_names": 5}, "label_names must be a list of names"),
     ({"input_size": "big"}, "input_size must be N, [H, W] or [C, H, W]"),
+    ({"model_kwargs": [1, 2]}, "model_kwargs must be an object of builder keyword arguments"),
 ])
 def test_a_config_of_the_wrong_types_is_an_error_naming_the_key(config, says, image, tmp_path, capsys):
     """Any JSON may sit in a config.json (a mirror's, or --config): a traceback before."""
@@ -135,3 +136,22 @@ def test_timms_config_layout_gives_its_preprocessing(tmp_path):
                                                    "input_size": [3, 160, 160]}}))
     pre = Preprocessing.from_config(read_config(path), 3)
     assert (pre.mean, pre.std, pre.size) == ([0.5] * 3, [0.25] * 3, (160, 160))
+
+
+def test_integral_floats_in_a_config_are_whole_numbers(tmp_path):
+    import json
+
+    from zoo.model_config import read_config
+
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"input_size": [3, 224.0, 224.0], "num_classes": 0}))
+    assert Preprocessing.from_config(read_config(path), 3).size == (224, 224)
+
+
+
+def test_explain_draws_integrated_gradients_asked_for_its_delta_too(image, tmp_path):
+    """-O return_delta=True: the explainer returns (maps, delta), as documented; not a plugin bug."""
+    out = tmp_path / "ig.png"
+    assert main(["explain", "cnn_cam", str(image), *DIGITS, "--method", "integrated_gradients",
+                 "-O", "return_delta=True", "-O", "n_steps=8", "-o", str(out)]) == 0
+    assert out.is_file()

@@ -20,7 +20,7 @@ from pathlib import Path
 from zoo.cli.device_option import add_device_option, device_problem
 from zoo.cli.exit_codes import EXIT_OK, EXIT_USAGE
 from zoo.errors import ZooError
-from zoo.explain import check_maps
+from zoo.explain import checked_maps
 
 SUPPORTED_TASKS = ("classification", "semantic_segmentation")
 
@@ -114,8 +114,7 @@ def _run(args: argparse.Namespace) -> int:
             known = f" ({', '.join(names)})" if names else ""
             raise ExplainCommandError(f"--target {target} is not a class of this model: it has {output.shape[1]} "
                                       f"classes, 0 to {output.shape[1] - 1}{known}")
-        maps = explainer(x, target=target)
-        check_maps(args.method, x, maps)  # a plugin's broken maps: its error, not a usage error
+        maps = checked_maps(args.method, x, explainer(x, target=target), options)  # a plugin's bad maps: its error
         cls = int(explainer.last_classes[0]) if getattr(explainer, "last_classes", None) is not None \
             else int(output.argmax(1).flatten()[0])
         score = _score(output, cls)
@@ -145,13 +144,7 @@ def _check_method_fits(method: str, task: str) -> None:
     registry = get_registry()
     tasks = registry.explainer(method)[0].tasks
     if task not in tasks:
-        fitting = []
-        for name in registry.list_explainers():
-            try:
-                if task in registry.explainer(name)[0].tasks:
-                    fitting.append(name)
-            except ZooError:  # a name two plugins claim: not offered
-                continue
+        fitting = [name for name in registry.list_explainers() if task in registry.explainer(name)[0].tasks]
         raise ExplainCommandError(f"method {method!r} explains {' and '.join(tasks)} models (its ExplainerSpec.tasks), "
                                   f"and this is a {task} model; methods for it: {', '.join(fitting) or 'none'}")
 

@@ -17,7 +17,8 @@ from zoo_explainers.errors import NotAModelError, OptionError, UnsupportedModelE
     ("smoothgrad", dict(n_samples=2.5), "n_samples must be a whole number >= 1, got 2.5"),  # was torch's TypeError
     ("smoothgrad", dict(n_samples=True), "n_samples must be a whole number"),
     ("smoothgrad", dict(sigma=-0.1), "noise level"),
-    ("smoothgrad", dict(sigma="0.1"), "sigma must be a number"),
+    ("smoothgrad", dict(sigma="0.1"), "sigma must be a finite number"),
+    ("smoothgrad", dict(sigma=float("nan")), "sigma must be a finite number"),
     ("smoothgrad", dict(chunk_size=0), "chunk_size must be"),
     ("integrated_gradients", dict(n_steps=0), "n_steps must be a whole number >= 1"),
     ("integrated_gradients", dict(n_steps=2.5), "n_steps must be a whole number"),
@@ -25,7 +26,7 @@ from zoo_explainers.errors import NotAModelError, OptionError, UnsupportedModelE
     ("integrated_gradients", dict(method="riemann_trapezoid", n_steps=1), "riemann_trapezoid needs"),
     ("integrated_gradients", dict(chunk_size="big"), "chunk_size must be"),
     ("rise", dict(p=0), "RISE needs 0 < p <= 1"),
-    ("rise", dict(p="0.5"), "p must be a number"),
+    ("rise", dict(p="0.5"), "p must be a finite number"),
     ("rise", dict(n_masks=0), "n_masks must be a whole number >= 1"),
     ("rise", dict(n_masks=2.5), "n_masks must be a whole number"),
     ("rise", dict(chunk_size=-1), "chunk_size must be"),

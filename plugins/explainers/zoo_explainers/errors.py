@@ -8,6 +8,7 @@ and layers have theirs beside the code that checks them (:class:`~zoo_explainers
 
 from __future__ import annotations
 
+import math
 import numbers
 
 from zoo.errors import ArgumentError, ZooError
@@ -35,7 +36,7 @@ def check_count(name: str, value, minimum: int = 1) -> int:
 
 
 def check_number(name: str, value) -> float:
-    """``value`` as a real number (a string failed deep in torch)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise OptionError(f"{name} must be a number, got {value!r}")
+    """``value`` as a finite real number (a string failed deep in torch; NaN gave NaN maps)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise OptionError(f"{name} must be a finite number, got {value!r}")
     return float(value)
