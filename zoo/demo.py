@@ -63,8 +63,9 @@ def shipped_models(hubcards: Path) -> list[tuple[str, str]]:
 
     out = []
     for name in zoo.list_models(pretrained=True):
-        if (hubcards / name / "config.json").is_file():
-            out.append((name, zoo.model_info(name.partition(".")[0]).task))
+        card = name.rpartition(":")[2]  # "dist:arch.tag" where plugins clash (creating arch.tag then says so)
+        if (hubcards / card / "config.json").is_file():
+            out.append((card, zoo.model_info(name).task))
     return out
 
 
@@ -87,7 +88,7 @@ def check_methods(methods: Sequence[str]) -> list[str]:
     from zoo.errors import UnknownExplainerError
 
     known = zoo.list_explainers()
-    unknown = [m for m in methods if m not in known]
+    unknown = [m for m in methods if m not in known and not any(k.endswith(f":{m}") for k in known)]
     if unknown:
         raise UnknownExplainerError(f"unknown explainer{'s' if len(unknown) > 1 else ''} "
                                     f"{', '.join(map(repr, unknown))} in --methods; registered: {', '.join(known)}")

@@ -106,3 +106,12 @@ def _blob_lock(blob: Path):
     lock_path = blob.parent.parent.parent / ".locks" / blob.parent.parent.name / f"{blob.name}.lock"
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     return WeakFileLock(str(lock_path))
+
+
+def snapshot_commit(path: str | Path) -> str | None:
+    """The commit of a file under a cache's ``snapshots/<commit>/``: what it was fetched at."""
+    for folder in Path(path).parents:
+        if folder.parent.name == "snapshots":
+            return folder.name
+    return None
+

@@ -399,7 +399,7 @@ def _plan(source: Path, expected: dict, entries: dict[str, TensorEntry], change:
                      "arguments it was trained with (a pretrained tag's: `zoo info ARCH`, 'kwargs').")
         prefix = _extra_prefix(missing, unexpected)
         if prefix:
-            lines.append(f"  The missing keys are in the file under the prefix {prefix!r} (a wrapper's name, e.g. "
+            lines.append(f"  Missing keys are in the file under the prefix {prefix!r} (a wrapper's name, e.g. "
                          "DistributedDataParallel's 'module.'): save the file without it, e.g. "
                          f"{{k.removeprefix({prefix!r}): v for k, v in state_dict.items()}}.")
         if feature_extractor:

@@ -44,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
         if tag is None:
             print(f"zoo: error: {name!r} has no pretrained weights: nothing to download.", file=sys.stderr)
             return EXIT_USAGE
-        resolved.append((spec, tag))
+        qualifier = name.rpartition(":")[0]  # printed back as asked: "dist:" where plugins clash
+        resolved.append((f"{qualifier}:{spec.name}.{tag}" if qualifier else f"{spec.name}.{tag}", spec, tag))
     with sigterm_as_interrupt():
         return _fetch_all(resolved, args.revision)
 
@@ -70,23 +71,25 @@ def sigterm_as_interrupt():
 def _fetch_all(resolved, revision) -> int:
     from zoo import hub
     from zoo.errors import HubNotFoundError
+    from zoo.hub_cache import snapshot_commit
     from zoo.model_config import config_cfg, read_config
 
     failed = 0
-    for spec, tag in resolved:
+    for name, spec, tag in resolved:
         cfg = spec.pretrained[tag]
         try:
             path = hub.fetch(cfg, revision=revision)
         except ZooError as exc:
             failed += 1
-            print(f"zoo: error: {spec.name}.{tag}: {exc}", file=sys.stderr)
+            print(f"zoo: error: {name}: {exc}", file=sys.stderr)
             continue
         try:  # the repo's config.json too (class names, preprocessing), for zoo predict/explain offline,
             # at the commit the weights came from; checked now, while the mirror can still be fixed
-            read_config(hub.fetch(config_cfg(cfg), revision=hub.resolved_commit(cfg, revision)))
+            commit = snapshot_commit(path) or hub.resolved_commit(cfg, revision)
+            read_config(hub.fetch(config_cfg(cfg), revision=commit))
         except HubNotFoundError:
             pass  # a repo without one
         except ZooError as exc:
-            print(f"zoo: warning: {spec.name}.{tag}: config.json not usable: {exc}", file=sys.stderr)
-        print(f"{spec.name}.{tag}\t{path}")
+            print(f"zoo: warning: {name}: config.json not usable: {exc}", file=sys.stderr)
+        print(f"{name}\t{path}")
     return EXIT_RUNTIME if failed else EXIT_OK

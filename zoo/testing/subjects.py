@@ -212,12 +212,16 @@ def select(names: list[str] = (), *, all: bool = False, plugins: list[str] = (),
             selection.subjects.append(cls(spec=spec, plugin=plugin, qualified=len(claims) > 1))
 
     def entries():
-        for name in registry.list_models("*"):  # "label:name" where plugins clash: every claim once
-            for spec, plugin in registry.candidates(name.rpartition(":")[2]):
-                yield MODEL, spec, plugin
+        for name in registry.list_models("*"):  # "label:name" where plugins clash: each claim once
+            qualifier, _, bare = name.rpartition(":")
+            for spec, plugin in registry.candidates(bare):
+                if not qualifier or plugin.answers_to(qualifier):
+                    yield MODEL, spec, plugin
         for name in registry.list_explainers("*"):
-            for spec, plugin in registry.explainer_candidates(name.rpartition(":")[2]):
-                yield EXPLAINER, spec, plugin
+            qualifier, _, bare = name.rpartition(":")
+            for spec, plugin in registry.explainer_candidates(bare):
+                if not qualifier or plugin.answers_to(qualifier):
+                    yield EXPLAINER, spec, plugin
 
     wanted_dists = {normalize_distribution(p) for p in plugins}
     for plugin in registry.plugins:
