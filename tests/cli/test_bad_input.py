@@ -155,3 +155,14 @@ def test_explain_draws_integrated_gradients_asked_for_its_delta_too(image, tmp_p
     assert main(["explain", "cnn_cam", str(image), *DIGITS, "--method", "integrated_gradients",
                  "-O", "return_delta=True", "-O", "n_steps=8", "-o", str(out)]) == 0
     assert out.is_file()
+
+
+def test_outputs_never_replace_an_input_image(image, tmp_path, monkeypatch, capsys):
+    """`-o .` in the images' folder, or `-o` naming the image: the input was overwritten silently."""
+    before = image.read_bytes()
+    monkeypatch.chdir(image.parent)
+    assert main(["predict", "unet", image.name, "-o", "."]) == 0
+    assert capsys.readouterr().out.split() == ["image-1.png"]
+    assert main(["explain", "cnn_cam", image.name, *DIGITS, "-o", image.name]) == 2
+    assert "is one of the input images" in capsys.readouterr().err
+    assert image.read_bytes() == before

@@ -246,6 +246,7 @@ def _write(panels, args) -> list[Path]:
             ax.imshow(image)
             ax.set_title(title, fontsize=10)
             ax.axis("off")
+        _refuse_replacing_an_input(target, args.images)
         _make_folder(target.parent)
         fig.savefig(target, dpi=100)
         return [target]
@@ -261,9 +262,16 @@ def _write(panels, args) -> list[Path]:
         ax.set_title(title, fontsize=10)
         ax.axis("off")
         target = folder / f"{stem}-{args.method}.png"
+        _refuse_replacing_an_input(target, args.images)
         fig.savefig(target, dpi=100)
         written.append(target)
     return written
+
+
+def _refuse_replacing_an_input(target: Path, images: list[str]) -> None:
+    if any(target.resolve() == Path(image).resolve() for image in images):
+        raise ExplainCommandError(f"-o {target} is one of the input images, which the heat map would replace; "
+                                  "write it elsewhere (another file name, or a folder)")
 
 
 def _make_folder(folder: Path) -> None:

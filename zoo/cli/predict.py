@@ -89,7 +89,8 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"zoo predict: error: cannot create the output folder {out_dir}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_USAGE
-    used: set[str] = set()
+    # an output never replaces an input image: an input's own name in the folder counts as taken
+    used = {p.name for p in images if p.resolve().parent == out_dir.resolve()}
     for path in images:
         original, x = pre.load(path)
         if args.scale != 1:
@@ -157,7 +158,7 @@ def _predict_instances(model, original, x, config, num_classes, score_threshold,
 
 
 def _output_path(out_dir: Path, source: Path, used: set[str]) -> Path:
-    """``DIR/<stem>.png``; a repeated stem gets ``-1``, ``-2``..."""
+    """``DIR/<stem>.png``; a name already ``used`` (a repeated stem, an input image) gets ``-1``, ``-2``..."""
     stem, n = source.stem, 0
     name = f"{stem}.png"
     while name in used:
