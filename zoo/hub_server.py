@@ -146,22 +146,34 @@ def _link_or_copy(src: Path, dst: Path) -> None:
 
 
 def build_mirrors(hubcards_dir: str | Path, cache_dir: str | Path) -> dict[str, str]:
-    """Build (or reuse) one repository per card under ``<cache_dir>/mirrors/models/<org>/<name>``.
-
-    Returns ``{hub_id: commit_sha}``. A lock keeps two servers on one cache from racing.
+    """Build (or reuse) one repository per card under ``<cache_dir>/mirrors/models/<org>/<name>``,
+    and remove the repositories of cards no longer in ``hubcards_dir`` (olah serves whatever the
+    folder holds). Returns ``{hub_id: commit_sha}``. A lock keeps two servers on one cache from racing.
     """
+    import shutil
+
     from filelock import FileLock
 
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
+    models = cache_dir / "mirrors" / "models"
     repos: dict[str, str] = {}
     with FileLock(str(cache_dir / ".build.lock")):
         for card in card_dirs(hubcards_dir):
             hub_id = card_hub_id(card)
             if hub_id in repos:
                 raise HubError(f"two hub cards map to {hub_id}; rename one of them ({card})")
-            repos[hub_id] = build_repo(card, cache_dir / "mirrors" / "models" / hub_id)
+            repos[hub_id] = build_repo(card, models / hub_id)
+        for stale in (repo for repo in models.glob("*/*") if repo.relative_to(models).as_posix() not in repos):
+            shutil.rmtree(stale, ignore_errors=True)
     return repos
+
+
+def served_dir(cache_dir: str | Path, hubcards_dir: str | Path) -> Path:
+    """The folder under ``cache_dir`` for serving ``hubcards_dir``: one per served folder, so a
+    second server of another folder never rebuilds the repositories a running one serves."""
+    folder = Path(hubcards_dir).resolve()
+    return Path(cache_dir) / f"{folder.name}-{hashlib.sha256(str(folder).encode()).hexdigest()[:10]}"
 
 
 # ----------------------------------------------------------------------------- olah
@@ -231,7 +243,7 @@ class HubServer:
 
     def __post_init__(self) -> None:
         self.hubcards_dir = Path(self.hubcards_dir)
-        self.cache_dir = Path(self.cache_dir) if self.cache_dir else default_cache_dir()
+        self.cache_dir = served_dir(self.cache_dir or default_cache_dir(), self.hubcards_dir)
 
     @property
     def endpoint(self) -> str:

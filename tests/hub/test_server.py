@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -53,6 +54,25 @@ def test_the_served_repo_holds_exactly_the_files_push_would_publish(tmp_path):
     published = [str(p.relative_to(card)) for p in card_files(card)]
     assert sorted(served) == published == ["README.md", "config.json", "extra/notes.txt", "model.safetensors"]
     assert [str(p.relative_to(card)) for p in push_plan("hubtest_seg.toy", tmp_path / "cards")[1]] == published
+
+
+def test_each_served_folder_has_its_own_repositories_and_gone_cards_go(tmp_path):
+    """Two servers of two folders on one cache: the second rebuilt the first one's repositories
+    (its clients then got the other folder's weights); a card removed from a folder stayed served."""
+    from zoo.hub_server import HubServer, build_mirrors
+
+    for folder, seed in (("a", 0), ("b", 1)):
+        make_card(tmp_path / folder, "hubtest_seg.toy", seeded_state(seed))
+        make_card(tmp_path / folder, f"hubtest_seg.only_{folder}", seeded_state(seed))
+    serve_a = HubServer(tmp_path / "a", cache_dir=tmp_path / "cache").cache_dir
+    serve_b = HubServer(tmp_path / "b", cache_dir=tmp_path / "cache").cache_dir
+    assert serve_a != serve_b and serve_a.parent == serve_b.parent == tmp_path / "cache"
+    commit_a = build_mirrors(tmp_path / "a", serve_a)["visionzoo/hubtest_seg.toy"]
+    build_mirrors(tmp_path / "b", serve_b)
+    assert build_mirrors(tmp_path / "a", serve_a)["visionzoo/hubtest_seg.toy"] == commit_a  # left alone
+    shutil.rmtree(tmp_path / "a" / "hubtest_seg.only_a")
+    build_mirrors(tmp_path / "a", serve_a)
+    assert sorted(p.name for p in (serve_a / "mirrors" / "models" / "visionzoo").iterdir()) == ["hubtest_seg.toy"]
 
 
 def test_hub_id_comes_from_config_or_default_org(tmp_path):
