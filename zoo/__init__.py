@@ -63,10 +63,21 @@ def model_info(name: str) -> ModelInfo:
     return get_registry().model_info(name)
 
 
+def __getattr__(name: str):
+    """``zoo.hub``, ``zoo.weights``, ``zoo.hub_server``... after a plain ``import zoo``, as the
+    README writes them: a submodule is imported on first use, so importing ``zoo`` stays cheap."""
+    import importlib
+    import importlib.util
+
+    if not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "AmbiguousNameError", "ArchitectureSpec", "ArgumentError", "BuilderError", "ChecksumError", "Explainer",
-    "ExplainerOutputError", "ExplainerSpec", "HubAuthError", "HubDownloadError", "HubError", "HubNotFoundError", "HubOfflineError",
-    "HubRevisionNotFoundError", "HubUnavailableError", "InputError", "ModelInfo", "PluginWarning",
+    "ExplainerOutputError", "ExplainerSpec", "HubAuthError", "HubDownloadError", "HubError", "HubNotFoundError",
+    "HubOfflineError", "HubRevisionNotFoundError", "HubUnavailableError", "InputError", "ModelInfo", "PluginWarning",
     "PretrainedCfg", "UnknownExplainerError", "UnknownModelError", "UnknownNameError", "UnknownTagError",
     "WeightsError", "ZooError", "create",
     "create_explainer", "explain", "hookimpl", "list_explainers", "list_models", "model_info", "overlay",
