@@ -77,9 +77,10 @@ def test_refuses_a_corrupt_weights_file_even_if_its_hash_is_recorded(tmp_path, c
 
 def test_bad_repo_id_and_missing_card(tmp_path, capsys):
     assert cli_main(["hub", "push", "hubtest_seg.toy", "--repo-id", "no-slash", "--dry-run"]) == 2
-    assert cli_main(["hub", "push", "nope.card", "--repo-id", "acme/x", "--hubcards", str(tmp_path),
-                     "--dry-run"]) == 3
-    assert "no such hub card folder" in capsys.readouterr().err
+    (tmp_path / "unet.shapes").mkdir()
+    assert cli_main(["hub", "push", "unte.shapes", "--repo-id", "acme/x", "--hubcards", str(tmp_path),
+                     "--dry-run"]) == 2  # a name that is not there: usage, with the closest card names
+    assert "no such hub card folder" in (err := capsys.readouterr().err) and "Did you mean: unet.shapes?" in err
 
 
 def test_a_failing_upload_is_a_hub_error_without_the_token(hub, tmp_path, monkeypatch, capsys):

@@ -97,7 +97,14 @@ def push_plan(name: str, hubcards: Path | None = None) -> tuple[Path, list[Path]
 
     card = _hubcards(hubcards) / name
     if not card.is_dir():
-        raise HubError(f"{card}: no such hub card folder (expected <hubcards>/<arch>.<tag>/)")
+        import difflib
+
+        from zoo.errors import ArgumentError
+        from zoo.hub_server import card_dirs
+
+        close = difflib.get_close_matches(name, [c.name for c in card_dirs(card.parent)], n=3, cutoff=0.6)
+        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        raise ArgumentError(f"{card}: no such hub card folder (expected <hubcards>/<arch>.<tag>/).{hint}")
     config = {}
     if (card / "config.json").is_file():
         try:
