@@ -149,7 +149,8 @@ def _cached_or_downloaded(cfg: PretrainedCfg, rev: str, settings: HubSettings, t
             f"Either unset {settings.offline_by} and set HF_ENDPOINT to a reachable hub (for example the "
             "embedded one: `zoo hub serve hubcards/`), or pre-fetch it into this cache with "
             "`zoo download NAME` on a machine that has the hub, or point HF_HUB_CACHE/HF_HOME at a "
-            "cache that holds it, or pass weights='path/to/model.safetensors'."))
+            "cache that holds it, or load a local file: weights='path/to/model.safetensors' (--weights PATH in "
+            "the CLI)."))
     return path
 
 

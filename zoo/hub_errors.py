@@ -47,7 +47,7 @@ def unavailable_message(where: str, reason: str, settings: HubSettings) -> str:
         "To fix: start the embedded hub with `zoo hub serve hubcards/` and export the HF_ENDPOINT it "
         "prints, or set HF_ENDPOINT to a reachable Hub mirror; or pre-fetch with `zoo download NAME` "
         "where the hub is reachable and set HF_HUB_OFFLINE=1 with HF_HOME/HF_HUB_CACHE pointing at "
-        "that cache; or pass weights='path/to/model.safetensors'.")
+        "that cache; or load a local file: weights='path/to/model.safetensors' (--weights PATH in the CLI).")
 
 
 def classify_http(exc, cfg: PretrainedCfg, rev: str, settings: HubSettings) -> HubError:

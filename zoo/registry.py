@@ -341,8 +341,8 @@ class Registry:
             tag = spec.default_tag
             if tag is None:
                 raise UnknownTagError(
-                    f"{arch!r} has no pretrained weights. Use pretrained=False, or pass "
-                    f"weights='path/to/model.safetensors'."
+                    f"{arch!r} has no pretrained weights. Use pretrained=False, or a local file: "
+                    f"weights='path/to/model.safetensors' (--weights PATH in the CLI)."
                 )
         return spec, entry.plugin, tag or None
 
