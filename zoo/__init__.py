@@ -35,14 +35,6 @@ from zoo.specs import ArchitectureSpec, ExplainerSpec, ModelInfo, PretrainedCfg
 __version__ = "0.1.0"
 
 
-def __getattr__(name: str):
-    # Lazy public names: ``zoo.overlay`` imports its module (and Pillow/matplotlib) on first use.
-    if name == "overlay":
-        from zoo.heatmap import overlay
-
-        return overlay
-    raise AttributeError(f"module 'zoo' has no attribute {name!r}")
-
 
 def list_models(pattern="*", *, pretrained: bool = False, task: str | None = None) -> list[str]:
     """Names of registered architectures matching an fnmatch ``pattern`` (or a list of them).
@@ -64,11 +56,16 @@ def model_info(name: str) -> ModelInfo:
 
 
 def __getattr__(name: str):
-    """``zoo.hub``, ``zoo.weights``, ``zoo.hub_server``... after a plain ``import zoo``, as the
-    README writes them: a submodule is imported on first use, so importing ``zoo`` stays cheap."""
+    """Lazy names, so importing ``zoo`` stays cheap: ``zoo.overlay`` imports its module (and
+    Pillow/matplotlib) on first use; ``zoo.hub``, ``zoo.weights``, ``zoo.hub_server``... (as the
+    README writes them after a plain ``import zoo``) import that submodule on first use."""
     import importlib
     import importlib.util
 
+    if name == "overlay":
+        from zoo.heatmap import overlay
+
+        return overlay
     if not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
         return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
