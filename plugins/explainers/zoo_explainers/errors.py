@@ -8,9 +8,6 @@ and layers have theirs beside the code that checks them (:class:`~zoo_explainers
 
 from __future__ import annotations
 
-import math
-import numbers
-
 from zoo.errors import ArgumentError, ZooError
 
 
@@ -26,17 +23,3 @@ class UnsupportedModelError(ZooError, ValueError):
 
 class NotAModelError(ZooError, TypeError):
     """An explainer was given something that is not a ``torch.nn.Module``."""
-
-
-def check_count(name: str, value, minimum: int = 1) -> int:
-    """``value`` as a whole number >= ``minimum`` (``n_samples=2.5`` or ``"32"`` failed deep in torch)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise OptionError(f"{name} must be a whole number >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def check_number(name: str, value) -> float:
-    """``value`` as a finite real number (a string failed deep in torch; NaN gave NaN maps)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise OptionError(f"{name} must be a finite number, got {value!r}")
-    return float(value)

@@ -88,7 +88,8 @@ def perturbation_curve(model: nn.Module, images: torch.Tensor, maps: torch.Tenso
     where none is gives a row of NaN and an :class:`~zoo_explainers.targets.EmptyTargetWarning`
     (its probability would stay 0: the best deletion score, for a map of nothing).
     """
-    from zoo_explainers.stacking import check_chunk_size, passes
+    from zoo_explainers.options import check_chunk_size
+    from zoo_explainers.stacking import passes
 
     if mode not in ("deletion", "insertion"):
         raise OptionError(f"mode must be 'deletion' or 'insertion', got {mode!r}")

@@ -21,10 +21,11 @@ import torch
 from torch import nn
 
 from zoo_explainers.base import EMPTY_MAPS, BaseExplainer
-from zoo_explainers.errors import OptionError, UnsupportedModelError, check_count, check_number
+from zoo_explainers.errors import OptionError, UnsupportedModelError
+from zoo_explainers.options import check_chunk_size, check_count, check_number
 from zoo_explainers.hygiene import HookBag
 from zoo_explainers.maps import minmax
-from zoo_explainers.stacking import StackedForward, check_chunk_size, each_pass
+from zoo_explainers.stacking import StackedForward, each_pass
 from zoo_explainers.targets import (
     ScoreFn,
     SegmentationClassSum,

@@ -20,10 +20,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from zoo_explainers.base import EMPTY_MAPS, BaseExplainer
-from zoo_explainers.errors import OptionError, check_count, check_number
+from zoo_explainers.errors import OptionError
+from zoo_explainers.options import check_chunk_size, check_count, check_number
 from zoo_explainers.hygiene import HookBag
 from zoo_explainers.maps import minmax
-from zoo_explainers.stacking import check_chunk_size, each_pass
+from zoo_explainers.stacking import each_pass
 from zoo_explainers.targets import (
     ScoreFn,
     class_probability,

@@ -32,7 +32,6 @@ from typing import Callable, Iterator, TypeVar
 import torch
 from torch import nn
 
-from zoo_explainers.errors import OptionError
 
 _NCHW_ONLY: "weakref.WeakSet[nn.Module]" = weakref.WeakSet()  # models that failed on channels_last
 log = logging.getLogger("zoo.explain")
@@ -43,16 +42,6 @@ OUT_OF_MEMORY = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError) 
 PASS_BYTES = 2 * 2**20
 #: ... but never fewer model inputs than this per pass (tiny passes waste the kernels' width)
 MIN_PASS_INPUTS = 4
-
-
-def check_chunk_size(chunk_size: int | str | None) -> int | str | None:
-    """``chunk_size`` as given, or a ValueError saying what is accepted."""
-    if chunk_size is None or chunk_size == "auto":
-        return chunk_size
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-        raise OptionError(f"chunk_size must be a positive number of model inputs per pass, 'auto' or "
-                         f"None (all in one pass), got {chunk_size!r}")
-    return chunk_size
 
 
 def passes(copies: int, images: torch.Tensor, chunk_size: int | str | None) -> Iterator[tuple[int, int]]:

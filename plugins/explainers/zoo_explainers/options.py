@@ -1,0 +1,35 @@
+"""Checking the options of the explainers and metrics: counts, numbers and chunk sizes, refused
+as :class:`~zoo_explainers.errors.OptionError` before anything runs (a wrong type used to fail deep
+inside torch)."""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+from zoo_explainers.errors import OptionError
+
+
+def check_count(name: str, value, minimum: int = 1) -> int:
+    """``value`` as a whole number >= ``minimum`` (``n_samples=2.5`` or ``"32"`` failed deep in torch)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise OptionError(f"{name} must be a whole number >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_number(name: str, value) -> float:
+    """``value`` as a finite real number (a string failed deep in torch; NaN gave NaN maps)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise OptionError(f"{name} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def check_chunk_size(chunk_size: int | str | None) -> int | str | None:
+    """``chunk_size`` as given (model inputs per pass, ``"auto"`` or None for one pass), or an
+    :class:`OptionError` saying what is accepted."""
+    if chunk_size is None or chunk_size == "auto":
+        return chunk_size
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, numbers.Integral) or chunk_size < 1:
+        raise OptionError(f"chunk_size must be a positive number of model inputs per pass, 'auto' or "
+                          f"None (all in one pass), got {chunk_size!r}")
+    return int(chunk_size)
