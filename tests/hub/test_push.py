@@ -93,3 +93,13 @@ def test_a_failing_upload_is_a_hub_error_without_the_token(hub, tmp_path, monkey
     captured = capsys.readouterr()
     assert code == 3 and "push of hubtest_seg.toy to acme/hubtest_seg.toy failed" in captured.err
     assert SECRET not in captured.err + captured.out
+
+
+def test_a_card_config_that_is_not_an_object_is_refused_naming_it(tmp_path, capsys):
+    card = tmp_path / "unet.shapes"
+    card.mkdir()
+    (card / "config.json").write_text("[1, 2]")
+    assert cli_main(["hub", "push", "unet.shapes", "--repo-id", "acme/x", "--hubcards", str(tmp_path),
+                     "--dry-run"]) == 3
+    err = capsys.readouterr().err
+    assert "config.json: a model config must be a JSON object, got list" in err and "Traceback" not in err

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import sys
 import threading
@@ -93,6 +92,7 @@ def push_plan(name: str, hubcards: Path | None = None) -> tuple[Path, list[Path]
     """
     from zoo.cards import card_files, card_text_problems
     from zoo.hub import sha256_of
+    from zoo.model_config import read_config
     from zoo.weights import read_header
 
     card = _hubcards(hubcards) / name
@@ -105,12 +105,7 @@ def push_plan(name: str, hubcards: Path | None = None) -> tuple[Path, list[Path]
         close = difflib.get_close_matches(name, [c.name for c in card_dirs(card.parent)], n=3, cutoff=0.6)
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
         raise ArgumentError(f"{card}: no such hub card folder (expected <hubcards>/<arch>.<tag>/).{hint}")
-    config = {}
-    if (card / "config.json").is_file():
-        try:
-            config = json.loads((card / "config.json").read_text())
-        except ValueError as exc:
-            raise HubError(f"{card / 'config.json'}: not valid JSON ({exc})") from None
+    config = read_config(card / "config.json") if (card / "config.json").is_file() else {}
     filename, recorded = config.get("filename", "model.safetensors"), {}
     if config.get("sha256"):
         recorded[f"{card / 'config.json'}"] = config["sha256"]
