@@ -158,6 +158,11 @@ def test_missing_card_folder_is_a_recipe_error(tmp_path):
     assert main(["train", str(tmp_path / "nope.tag")]) == 3
 
 
+def test_a_card_can_be_named_and_a_mistyped_name_is_a_usage_error(capsys):
+    assert main(["train", "cnn_cam.digts"]) == 2  # resolved as zoo evaluate resolves names
+    assert "cnn_cam.digits" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("epochs", ["0", "-1", "x"])
 def test_epochs_must_be_a_positive_integer(epochs, capsys):
     with pytest.raises(SystemExit) as info:

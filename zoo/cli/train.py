@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from zoo.cli.exit_codes import EXIT_OK
 
@@ -12,7 +13,8 @@ def register(subparsers) -> None:
         "train", help="reproduce a hub card's weights from its recipe",
         description="Train the recipe in a hub-card folder with its fixed seed and write model.safetensors, "
                     "config.json and the card README.md (with metrics measured on the test split) there.")
-    p.add_argument("card", help="hub-card folder holding recipe.yaml, e.g. hubcards/cnn_cam.digits")
+    p.add_argument("card", help="hub-card folder holding recipe.yaml, e.g. hubcards/cnn_cam.digits, or its "
+                                "name (cnn_cam.digits: found as zoo evaluate finds it)")
     p.add_argument("--epochs", type=positive_int, metavar="N",
                    help="override the recipe's epochs (for a quick try; the card then says so)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -31,10 +33,13 @@ def positive_int(text: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from zoo.evaluate import card_dir_for
     from zoo.train import pretrained_cfg_source, train
 
-    config = train(args.card, epochs=args.epochs, progress=not args.no_progress)
-    print(f"wrote {args.card}/model.safetensors (sha256 {config['sha256']})")
+    # a path (missing: the recipe error, exit 3), or a card's name (unknown: exit 2, the closest names)
+    card = Path(args.card) if "/" in args.card or Path(args.card).exists() else card_dir_for(args.card)
+    config = train(card, epochs=args.epochs, progress=not args.no_progress)
+    print(f"wrote {card}/model.safetensors (sha256 {config['sha256']})")
     print("metrics: " + ", ".join(f"{k}={v}" for k, v in config["metrics"].items()))
     print(f"to publish it, add to the plugin's pretrained tags:\n  \"{config['tag']}\": "
           + pretrained_cfg_source(config))
