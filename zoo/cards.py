@@ -140,7 +140,9 @@ def _recipe_text(recipe: Recipe, name: str, hp: dict, config: dict, recipe_file:
     from zoo.train import recipe_hparams, recipe_overrides
 
     overrides = recipe_overrides(recipe, hp) if hp else {}
-    minutes = (f"about {config.get('train_minutes', '?')} minutes on a shared 2-core CPU with "
+    took = config.get("train_minutes", "?")
+    took = "under a minute" if isinstance(took, (int, float)) and took < 1 else f"about {took} minutes"
+    minutes = (f"{took} on a shared 2-core CPU with "
                f"{hp.get('threads', '?')} thread{'' if hp.get('threads') == 1 else 's'}")
     parent = (f", fine-tuned from the `{hp['init_from']}` card's weights (train that one first)"
               if hp.get("init_from") else "")

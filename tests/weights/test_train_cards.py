@@ -63,6 +63,7 @@ def test_epochs_override_is_stated_and_the_stale_explainer_report_is_dropped(tmp
     assert "`epochs: 1` (the recipe says `12`)" in text
     assert "`zoo train hubcards/cnn_cam.digits --epochs 1`" in text
     assert "Reproduce with `zoo train hubcards/cnn_cam.digits` (" not in text
+    assert "under a minute on a shared 2-core CPU" in text  # one epoch of digits ("about 0.0 minutes" before)
     # explainers.json was measured on the shipped weights, not these: left out of the card.
     assert (card / "explainers.json").is_file()
     assert "## Explainers on this model" not in text
