@@ -134,3 +134,12 @@ def test_a_broken_plugin_under_pythonwarnings_error_is_a_warning_line_not_a_cras
         quiet = run_zoo(*args, env={"PYTHONWARNINGS": "error"})
         assert quiet.returncode == 0 and "zoo: warning:" not in quiet.stderr, args
 
+
+
+def test_version_and_python_dash_m_zoo():
+    import subprocess
+    import sys
+    from importlib.metadata import version
+
+    out = subprocess.run([sys.executable, "-m", "zoo", "--version"], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == f"visionzoo {version('visionzoo')}"

@@ -37,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="zoo",
         description="visionzoo: list, build, check and explain vision models from plugins.",
     )
+    from importlib.metadata import version
+
+    parser.add_argument("--version", action="version", version=f"visionzoo {version('visionzoo')}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module_name in COMMAND_MODULES:
         importlib.import_module(module_name).register(subparsers)
