@@ -141,6 +141,7 @@ def test_errors(sample_plugin, tmp_path, capsys):
     (tmp_path / "notes.png").write_text("not an image")
     assert main(["predict", "sample_segmenter", str(tmp_path / "notes.png"), "-o", out]) == 3
     assert "not an image Pillow can read" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()  # no empty output folder left behind
     assert main(["predict", "sample_segmenter.nope", str(tmp_path / "scene.png"), "-o", out]) == 2
     assert main(["predict", "sample_segmenter", str(tmp_path / "scene.png"), "-o", out, "--scale", "0"]) == 2
     (tmp_path / "bad.json").write_text("{")

@@ -84,15 +84,16 @@ def run(args: argparse.Namespace) -> int:
                                 config_path=args.config, num_classes=args.num_classes, in_chans=args.in_chans,
                                 device=args.device)
     model, config, pre, num_classes = loaded.model, loaded.config, loaded.preprocessing, loaded.num_classes
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        print(f"zoo predict: error: cannot create the output folder {out_dir}: {exc.strerror or exc}", file=sys.stderr)
-        return EXIT_USAGE
     # an output never replaces an input image: an input's own name in the folder counts as taken
     used = {p.name for p in images if p.resolve().parent == out_dir.resolve()}
     for path in images:
-        original, x = pre.load(path)
+        original, x = pre.load(path)  # an unreadable first image leaves no empty folder behind
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            print(f"zoo predict: error: cannot create the output folder {out_dir}: {exc.strerror or exc}",
+                  file=sys.stderr)
+            return EXIT_USAGE
         if args.scale != 1:
             size = (max(1, round(original.width * args.scale)), max(1, round(original.height * args.scale)))
             original = original.resize(size, Image.NEAREST)
