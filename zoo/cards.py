@@ -249,8 +249,9 @@ def card_files(card_dir: str | Path) -> list[Path]:
 
 def card_text_problems(card_dir: str | Path, config: dict[str, Any], weights_sha256: str) -> list[str]:
     """How a card's README.md disagrees with its config.json and weights (empty if it does not):
-    model-index metrics, the Markdown metrics table, the license, any sha256 it states. The card
-    is what people read on the Hub, so ``zoo hub push`` refuses one that disagrees."""
+    model-index metrics, the Markdown metrics table, the license, any sha256 it states, and an
+    ``explainers.json`` measured on other weights (``zoo train`` leaves an old one in place). The
+    card is what people read on the Hub, so ``zoo hub push`` refuses one that disagrees."""
     import re
 
     from huggingface_hub import ModelCard
@@ -283,6 +284,13 @@ def card_text_problems(card_dir: str | Path, config: dict[str, Any], weights_sha
     hashes = set(re.findall(r"\b[0-9a-f]{64}\b", body))
     problems += [f"the card states sha256 {h} but the weights hash to {weights_sha256}"
                  for h in sorted(hashes - {weights_sha256})]
+    report = Path(card_dir) / "explainers.json"
+    if report.is_file() and explainer_report(card_dir, {"sha256": weights_sha256}) is None:
+        name = f"{config['architecture']}.{config['tag']}" if {"architecture", "tag"} <= set(config) \
+            else Path(card_dir).name
+        problems.append(f"{report} was measured on other weights than these: rerun `python -m "
+                        f"zoo_explainers.report {name} --card {card_dir} --weights "
+                        f"{Path(card_dir) / 'model.safetensors'} --write-card`, or delete it")
     return problems
 
 

@@ -166,7 +166,7 @@ def _write_staged(staging: Path, card_dir: Path, model, recipe, task: str, hp: d
 
         extra = card_dir / "explainers.json"
         if extra.is_file() and explainer_report(card_dir, config) is None:
-            log(f"{extra} was measured on other weights: left out of the card (rerun "
+            log(f"{extra} was measured on other weights: left out of the card, and `zoo hub push` refuses it (rerun "
                 f"`python -m zoo_explainers.report {recipe.name} --card {card_dir} "
                 f"--weights {card_dir / 'model.safetensors'} --write-card`)")
         _write(card_dir, recipe, config, path=staging / "README.md")

@@ -49,6 +49,24 @@ def test_a_stated_sha256_that_disagrees_is_refused(fcn8s_copy, capsys):
     assert "ab" * 32 in err and real in err
 
 
+def test_an_explainer_report_of_other_weights_is_refused(tmp_path, capsys):
+    """``zoo train`` leaves an old explainers.json beside new weights; pushing it would publish a
+    report on weights the repo does not hold."""
+    import json
+
+    cards = tmp_path / "cards"
+    shutil.copytree(HUBCARDS / "cnn_cam.digits", cards / "cnn_cam.digits")
+    push = ["hub", "push", "cnn_cam.digits", "--repo-id", "acme/digits", "--hubcards", str(cards), "--dry-run"]
+    assert main(push) == 0
+    capsys.readouterr()
+    report = cards / "cnn_cam.digits" / "explainers.json"
+    report.write_text(json.dumps({**json.loads(report.read_text()), "sha256": "0" * 64}))
+    assert main(push) == 3
+    err = capsys.readouterr().err
+    assert "explainers.json was measured on other weights" in err
+    assert "python -m zoo_explainers.report cnn_cam.digits --card" in err
+
+
 def test_push_and_serve_find_the_source_hubcards_from_anywhere(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("ZOO_HUBCARDS_DIR", raising=False)
