@@ -32,7 +32,7 @@ from zoo.inputs import InputError
 from zoo.registry import PluginWarning, get_registry
 from zoo.specs import ArchitectureSpec, ExplainerSpec, ModelInfo, PretrainedCfg
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # also the distribution's version (pyproject.toml reads it)
 
 
 
