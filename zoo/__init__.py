@@ -23,6 +23,7 @@ from zoo.errors import (
     UnknownNameError,
     UnknownTagError,
     WeightsError,
+    WeightsFileNotFoundError,
     ZooError,
 )
 from zoo.explain import Explainer, create_explainer, explain
@@ -76,6 +77,6 @@ __all__ = [
     "ExplainerOutputError", "ExplainerSpec", "HubAuthError", "HubDownloadError", "HubError", "HubNotFoundError",
     "HubOfflineError", "HubRevisionNotFoundError", "HubUnavailableError", "InputError", "ModelInfo", "PluginWarning",
     "PretrainedCfg", "UnknownExplainerError", "UnknownModelError", "UnknownNameError", "UnknownTagError",
-    "WeightsError", "ZooError", "create",
+    "WeightsError", "WeightsFileNotFoundError", "ZooError", "create",
     "create_explainer", "explain", "hookimpl", "list_explainers", "list_models", "model_info", "overlay",
 ]

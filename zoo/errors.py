@@ -56,6 +56,10 @@ class WeightsError(ZooError, ValueError):
     """A weights file cannot be used: not safetensors, corrupt, or not matching the model."""
 
 
+class WeightsFileNotFoundError(WeightsError, FileNotFoundError):
+    """``weights=`` names no file: also a FileNotFoundError, as ``open`` and ``torch.load`` raise."""
+
+
 class ChecksumError(WeightsError):
     """A downloaded file's sha256 differs from the one pinned in its PretrainedCfg."""
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Callable, NamedTuple
 
 from zoo import aligned_copies, checked_files
-from zoo.errors import WeightsError
+from zoo.errors import WeightsError, WeightsFileNotFoundError
 
 PICKLE_SUFFIXES = {".pt", ".pth", ".bin", ".ckpt", ".pkl", ".pickle", ".tar", ".npy", ".npz"}
 MAX_HEADER_BYTES = 100 * 1024 * 1024  # safetensors' own limit
@@ -108,7 +108,7 @@ def read_header(path: str | Path) -> dict[str, TensorEntry]:
     if path.is_dir():
         raise WeightsError(f"{path}: is a directory; pass the .safetensors file inside it")
     if not path.is_file():
-        raise WeightsError(f"{path}: no such weights file (resolved to {path.resolve()}); check the path, or "
+        raise WeightsFileNotFoundError(f"{path}: no such weights file (resolved to {path.resolve()}); check the path, or "
                            "drop weights= and pass pretrained=True to fetch the tag's file from the Hub")
     before = checked_files.identity(path)
     known = checked_files.recall(before, "safetensors header")

@@ -210,6 +210,8 @@ def test_weights_for_another_head_without_a_tag_are_refused_not_adapted(arch, tm
 
 def test_missing_file(arch, tmp_path):
     refused(arch, tmp_path / "absent.safetensors", "no such weights file")
+    with pytest.raises(FileNotFoundError):  # what open() and torch.load raise, so callers can catch it so
+        zoo.create(arch, weights=tmp_path / "absent.safetensors")
 
 
 def test_read_header_reads_no_tensor_data(good):
