@@ -80,6 +80,10 @@ class HubNotFoundError(HubError):
     """The endpoint answered, but the repository, revision or file does not exist there."""
 
 
+class HubEntryNotFoundError(HubNotFoundError):
+    """The repository and revision exist but hold no such file."""
+
+
 class HubRevisionNotFoundError(HubNotFoundError):
     """The repository exists but has no such branch, tag or commit."""
 

@@ -50,6 +50,21 @@ def restore_ref(ref: Path, before: str | None) -> None:
         pass
 
 
+def absent_marker(cfg: PretrainedCfg, commit: str, settings: HubSettings) -> Path:
+    """``.no_exist/<commit>/<file>``: huggingface_hub's record that the repository has no such
+    file at that commit (a commit never changes, so the answer holds offline too)."""
+    return repo_folder(cfg, settings) / ".no_exist" / commit / cfg.filename
+
+
+def mark_absent(cfg: PretrainedCfg, commit: str, settings: HubSettings) -> None:
+    marker = absent_marker(cfg, commit, settings)
+    try:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+    except OSError:  # a read-only cache: the next call asks again
+        pass
+
+
 def cached_commits(cfg: PretrainedCfg, settings: HubSettings) -> list[str]:
     """Commits whose snapshot in the cache holds ``cfg``'s file (whatever the branch refs say)."""
     snapshots = repo_folder(cfg, settings) / "snapshots"

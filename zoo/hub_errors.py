@@ -9,7 +9,14 @@ import os
 import re
 from typing import TYPE_CHECKING
 
-from zoo.errors import HubAuthError, HubError, HubNotFoundError, HubRevisionNotFoundError, HubUnavailableError
+from zoo.errors import (
+    HubAuthError,
+    HubEntryNotFoundError,
+    HubError,
+    HubNotFoundError,
+    HubRevisionNotFoundError,
+    HubUnavailableError,
+)
 from zoo.specs import PretrainedCfg
 
 if TYPE_CHECKING:
@@ -84,7 +91,7 @@ def classify_http(exc, cfg: PretrainedCfg, rev: str, settings: HubSettings) -> H
         found = _diagnose(cfg, rev, settings)
         if isinstance(exc, RemoteEntryNotFoundError) and found is None:
             # A mirror without the /api routes cannot tell more than the download's own answer.
-            found = HubNotFoundError(redact(
+            found = HubEntryNotFoundError(redact(
                 f"{where}: the endpoint has no file {cfg.filename!r} there. Check the plugin's "
                 "PretrainedCfg.filename, or the mirror's copy of the repository."))
         if found is not None:
@@ -129,7 +136,7 @@ def _diagnose(cfg: PretrainedCfg, rev: str, settings: HubSettings) -> HubError |
     if not isinstance(at_rev, str):
         files = sorted(s.rfilename for s in (at_rev.siblings or []))
         if cfg.filename not in files:
-            return HubNotFoundError(redact(
+            return HubEntryNotFoundError(redact(
                 f"{cfg.hf_hub_id} (revision {rev!r}) on {settings.endpoint} has no file {cfg.filename!r}; "
                 f"it has: {', '.join(files) or 'no files'}. Check the plugin's PretrainedCfg.filename."))
         return None

@@ -161,15 +161,33 @@ def hub_config(cfg: Any, revision: str | None = None) -> dict:
     a warning, since class names, mean/std and input size then fall back to defaults.
     """
     from zoo import hub
-    from zoo.errors import HubNotFoundError
 
     try:
-        return read_config(Path(hub.fetch(config_cfg(cfg), revision=hub.resolved_commit(cfg, revision))))
-    except HubNotFoundError:
-        return {}
+        return fetch_hub_config(cfg, hub.resolved_commit(cfg, revision))
     except ZooError as exc:
         warnings.warn(f"{cfg.hf_hub_id}: {CONFIG_NAME} could not be used, so class names, mean/std and input "
                       f"size are defaults ({exc})", stacklevel=2)
+        return {}
+
+
+def fetch_hub_config(cfg: Any, commit: str | None) -> dict:
+    """The repo's ``config.json`` at ``commit`` (None: the pinned revision), read and checked; ``{}``
+    for a repo without one. That absence is recorded in the cache as huggingface_hub records it,
+    so an offline call knows it too. Raises a ZooError when it cannot be fetched or read."""
+    from zoo import hub
+    from zoo.errors import HubEntryNotFoundError, HubNotFoundError
+    from zoo.hub_cache import absent_marker, mark_absent
+
+    config_file, settings = config_cfg(cfg), hub.HubSettings.from_env()
+    if commit and absent_marker(config_file, commit, settings).is_file():
+        return {}
+    try:
+        return read_config(Path(hub.fetch(config_file, revision=commit)))
+    except HubEntryNotFoundError:
+        if commit:
+            mark_absent(config_file, commit, settings)
+        return {}
+    except HubNotFoundError:
         return {}
 
 

@@ -19,7 +19,7 @@ from zoo import hub as zoo_hub
 from zoo.errors import (
     HubAuthError,
     HubDownloadError,
-    HubNotFoundError,
+    HubEntryNotFoundError,
     HubRevisionNotFoundError,
     HubUnavailableError,
 )
@@ -160,7 +160,7 @@ class ResolveOnlyMirror(_Handler):
 
 @pytest.mark.parametrize("error_code, error, says", [
     ("RevisionNotFound", HubRevisionNotFoundError, "has no revision 'main'"),
-    ("EntryNotFound", HubNotFoundError, "has no file 'model.safetensors'"),
+    ("EntryNotFound", HubEntryNotFoundError, "has no file 'model.safetensors'"),
 ])
 def test_a_mirror_without_the_api_keeps_its_own_answer(hub, monkeypatch, error_code, error, says):
     ResolveOnlyMirror.error_code = error_code

@@ -9,6 +9,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import warnings
 
 import pytest
 from huggingface_hub import constants
@@ -172,6 +173,34 @@ def test_the_repos_config_json_is_read_at_the_commit_the_weights_came_from(tmp_p
         build_mirrors(cards, server.cache_dir)  # main moves on: the same weights, other class names
         assert hub_config(cfg)["label_names"] == ["bg", "a", "b"]
         assert ref.read_text() == commit
+
+
+def test_a_repo_without_config_json_is_quiet_offline_too(tmp_path, monkeypatch):
+    """Online, a repo without config.json gives {} quietly; offline it warned at every prediction
+    ("could not be used") until the cache recorded the absence, as huggingface_hub's own
+    ``.no_exist`` markers do."""
+    from zoo.model_config import hub_config
+    from zoo.testing.hub_fixture import make_card, register_hubtest, seeded_state, use_hub
+
+    cards, cache = tmp_path / "cards", tmp_path / "hf-cache"
+    card, sha = make_card(cards, "hubtest_seg.bare", seeded_state(4), hf_hub_id="zoo-tests/hubtest_seg.bare")
+    (card / "config.json").unlink()
+    register_hubtest({"bare": dict(hf_hub_id="zoo-tests/hubtest_seg.bare", sha256=sha, num_classes=3)})
+    cfg = zoo.model_info("hubtest_seg").pretrained["bare"]
+    with HubServer(cards, cache_dir=tmp_path / "serve") as server:
+        use_hub(monkeypatch, server.endpoint, cache)
+        assert cli_main(["download", "hubtest_seg.bare"]) == 0
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert hub_config(cfg) == {}
+        commit = (cache / "models--zoo-tests--hubtest_seg.bare" / "refs" / "main").read_text()
+        assert hub_config(cfg, revision=commit) == {}
+    from huggingface_hub import try_to_load_from_cache
+
+    # huggingface_hub reads the same record: "known not to exist" (a sentinel), not None ("unknown")
+    known = try_to_load_from_cache("zoo-tests/hubtest_seg.bare", "config.json", cache_dir=cache, revision=commit)
+    assert known is not None and not isinstance(known, str)
 
 
 def test_hf_home_or_cache_at_a_file_says_which_setting_to_fix(served_hubcards, tmp_path, monkeypatch):

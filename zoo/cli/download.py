@@ -70,9 +70,8 @@ def sigterm_as_interrupt():
 
 def _fetch_all(resolved, revision) -> int:
     from zoo import hub
-    from zoo.errors import HubNotFoundError
     from zoo.hub_cache import snapshot_commit
-    from zoo.model_config import config_cfg, read_config
+    from zoo.model_config import fetch_hub_config
 
     failed = 0
     for name, spec, tag in resolved:
@@ -85,10 +84,7 @@ def _fetch_all(resolved, revision) -> int:
             continue
         try:  # the repo's config.json too (class names, preprocessing), for zoo predict/explain offline,
             # at the commit the weights came from; checked now, while the mirror can still be fixed
-            commit = snapshot_commit(path) or hub.resolved_commit(cfg, revision)
-            read_config(hub.fetch(config_cfg(cfg), revision=commit))
-        except HubNotFoundError:
-            pass  # a repo without one
+            fetch_hub_config(cfg, snapshot_commit(path) or hub.resolved_commit(cfg, revision))
         except ZooError as exc:
             print(f"zoo: warning: {name}: config.json not usable: {exc}", file=sys.stderr)
         print(f"{name}\t{path}")
