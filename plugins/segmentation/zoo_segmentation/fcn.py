@@ -11,7 +11,7 @@ so that the net first predicts from its coarser parent's scores alone, is a reci
 (``train.zero_init`` after ``train.init_from``, as the FCN-16s/8s cards do).
 
 Alignment: the paper pads the input by 100 pixels and crops every upsampled map at an offset. Here
-the input is zero-padded to a multiple of 32 and every conv is 'same', so the stride-s map is
+the input is padded (edge repeated) to a multiple of 32 and every conv is 'same', so the stride-s map is
 exactly (H/s, W/s), and each upsampling is a transposed conv placed so that its output lands on the
 finer grid where the backbone's pixels really are (:mod:`zoo_segmentation.feature_grid`): shapes
 line up without any cropping, and so do the skip scores.
