@@ -35,6 +35,7 @@ from zoo.cache_dir import zoo_cache_dir
 from zoo.cards import card_files
 from zoo.errors import HubError
 from zoo.hub import sha256_of
+from zoo.specs import HF_HUB_ID_RE
 
 DEFAULT_ORG = "visionzoo"
 LFS_MIN_SIZE = 1 << 20
@@ -60,7 +61,8 @@ def card_hub_id(card_dir: str | Path) -> str:
 
     The registry's ``PretrainedCfg.hf_hub_id`` for ``<arch>.<tag>`` when it is registered (that
     is what ``zoo.create`` will ask for), else ``hf_hub_id`` in the card's config.json, else
-    ``visionzoo/<arch>.<tag>``.
+    ``visionzoo/<arch>.<tag>``. The id becomes a folder path, so one in config.json that is not
+    ``org/name`` (``../x``, ``/abs``) is refused rather than served from outside the cache.
     """
     card_dir = Path(card_dir)
     try:
@@ -72,11 +74,16 @@ def card_hub_id(card_dir: str | Path) -> str:
     except Exception:  # noqa: BLE001 - unknown or unregistered name: fall back to the card
         pass
     config = card_dir / "config.json"
+    hub_id = None
     with contextlib.suppress(OSError, ValueError, AttributeError):
         hub_id = json.loads(config.read_text()).get("hf_hub_id")
-        if isinstance(hub_id, str) and "/" in hub_id:
-            return hub_id
-    return f"{DEFAULT_ORG}/{card_dir.name}"
+    if hub_id is None:
+        return f"{DEFAULT_ORG}/{card_dir.name}"
+    if not isinstance(hub_id, str) or not HF_HUB_ID_RE.match(hub_id):
+        raise HubError(f"{config}: hf_hub_id {hub_id!r} is not a Hub repo id of the form 'org/name'; "
+                       "correct it, or remove it to serve the card as "
+                       f"{DEFAULT_ORG}/{card_dir.name}")
+    return hub_id
 
 
 def _fingerprint(card_dir: Path) -> str:
@@ -163,7 +170,10 @@ def build_mirrors(hubcards_dir: str | Path, cache_dir: str | Path) -> dict[str, 
             hub_id = card_hub_id(card)
             if hub_id in repos:
                 raise HubError(f"two hub cards map to {hub_id}; rename one of them ({card})")
-            repos[hub_id] = build_repo(card, models / hub_id)
+            repo_dir = models / hub_id
+            if repo_dir.resolve().parent.parent != models.resolve():  # build_repo replaces it
+                raise HubError(f"{card}: repo id {hub_id!r} would be served from outside {models}")
+            repos[hub_id] = build_repo(card, repo_dir)
         for stale in (repo for repo in models.glob("*/*") if repo.relative_to(models).as_posix() not in repos):
             shutil.rmtree(stale, ignore_errors=True)
     return repos

@@ -86,6 +86,26 @@ def test_hub_id_comes_from_config_or_default_org(tmp_path):
         card_dirs(tmp_path / "nope")
 
 
+@pytest.mark.parametrize("bad_id", ["../../victim", "/abs/victim", "acme/../../victim", "no-slash", 7])
+def test_a_cards_hub_id_never_reaches_outside_the_serve_cache(tmp_path, bad_id):
+    """A served folder may come from anyone: its config.json's hf_hub_id becomes a folder path
+    that build_repo replaces, so '../x' or an absolute path deleted folders outside the cache."""
+    from zoo.hub_server import build_mirrors
+
+    victim = tmp_path / "victim"
+    (victim / "data").mkdir(parents=True)
+    (victim / "data" / "file.txt").write_text("keep me")
+    card, _ = make_card(tmp_path / "cards", "foo.bar", seeded_state(0))
+    config = json.loads((card / "config.json").read_text())
+    (card / "config.json").write_text(json.dumps({**config, "hf_hub_id": str(victim) if bad_id == "/abs/victim"
+                                                  else bad_id}))
+    serve = tmp_path / "serve" / "a" / "b"
+    with pytest.raises(HubError, match="not a Hub repo id of the form 'org/name'"):
+        build_mirrors(tmp_path / "cards", serve)
+    assert (victim / "data" / "file.txt").read_text() == "keep me"
+    assert not (tmp_path / "serve" / "victim").exists() and not list(tmp_path.glob("serve/**/.git"))
+
+
 def test_olah_config_is_loopback_and_offline(tmp_path):
     config = tomllib.loads(write_config(tmp_path, 8123).read_text())
     assert config["basic"]["host"] == "127.0.0.1"
