@@ -30,7 +30,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from zoo import checked_files
-from zoo.errors import ChecksumError, HubDownloadError, HubError, HubOfflineError, HubUnavailableError, WeightsError
+from zoo.errors import (
+    ArgumentError,
+    ChecksumError,
+    HubDownloadError,
+    HubError,
+    HubOfflineError,
+    HubUnavailableError,
+    WeightsError,
+)
 from zoo.hub_cache import cached_at, cached_commits, evict, from_cache, read_ref, ref_path, restore_ref
 from zoo.hub_errors import (
     again_on_dropped_connection,
@@ -40,7 +48,7 @@ from zoo.hub_errors import (
     unavailable_message,
     what,
 )
-from zoo.specs import PretrainedCfg
+from zoo.specs import PretrainedCfg, hub_path_problem
 
 logger = logging.getLogger("zoo.hub")
 
@@ -87,6 +95,8 @@ def fetch(cfg: PretrainedCfg, revision: str | None = None, *, tqdm_class=None) -
     """
     settings = HubSettings.from_env()
     rev = revision or cfg.revision
+    if hub_path_problem(rev):
+        raise ArgumentError(f"revision {hub_path_problem(rev)}; pass a branch, tag or commit such as 'main'")
     ref = ref_path(cfg, rev, settings)
     for _ in range(1 if settings.offline else 2):
         ref_before = read_ref(ref)

@@ -150,6 +150,18 @@ def architecture_spec_problems(spec: object) -> list[str]:
     return problems
 
 
+def hub_path_problem(value: str) -> str | None:
+    """Why ``value`` cannot be a revision or a file name in a Hub repo (None if it can). Both
+    become paths in the huggingface_hub cache (``refs/<revision>``, ``snapshots/<commit>/<file>``),
+    so a '..' or empty part, an absolute path or a backslash would reach outside it."""
+    parts = value.split("/")
+    if value.startswith("/") or "\\" in value or any(p in ("", ".", "..") for p in parts) \
+            or any(ord(c) < 32 for c in value):
+        return (f"{value!r} would lead out of its folder in the Hub cache (a '..', '.' or empty part, a "
+                "leading '/', a backslash or a control character)")
+    return None
+
+
 def pretrained_cfg_problems(tag: object, cfg: object) -> list[str]:
     if not isinstance(tag, str) or not TAG_RE.match(tag):
         return [f"tag {tag!r} must match {TAG_RE.pattern}"]
@@ -162,6 +174,8 @@ def pretrained_cfg_problems(tag: object, cfg: object) -> list[str]:
         value = getattr(cfg, name)
         if not (isinstance(value, str) and value.strip()):
             problems.append(f"{name} must be a non-empty string, got {value!r}")
+        elif hub_path_problem(value):
+            problems.append(f"{name} {hub_path_problem(value)}")
     if cfg.num_classes is not None and not _int_from(cfg.num_classes, 0):  # 0: headless, as in timm
         problems.append(f"num_classes must be None or an int >= 0, got {cfg.num_classes!r}")
     if not _int_from(cfg.in_chans, 1):

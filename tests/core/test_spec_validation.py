@@ -30,12 +30,20 @@ def test_two_default_tags_are_rejected_naming_both():
     assert "twodefaults" in record.rejected and registry.list_models() == []
 
 
+OUT_OF_THE_CACHE = (" would lead out of its folder in the Hub cache (a '..', '.' or empty part, a leading '/', a "
+                    "backslash or a control character)")
+
+
 @pytest.mark.parametrize("field, value, message", [
     ("num_classes", "5", "num_classes must be None or an int >= 0, got '5'"),
     ("num_classes", True, "num_classes must be None or an int >= 0, got True"),
     ("in_chans", 0, "in_chans must be an int >= 1, got 0"),
     ("revision", None, "revision must be a non-empty string, got None"),
     ("filename", "", "filename must be a non-empty string, got ''"),
+    ("filename", "../../x.safetensors", "filename '../../x.safetensors'" + OUT_OF_THE_CACHE),
+    ("filename", "/etc/x.safetensors", "filename '/etc/x.safetensors'" + OUT_OF_THE_CACHE),
+    ("revision", "../../victim", "revision '../../victim'" + OUT_OF_THE_CACHE),
+    ("revision", "main/", "revision 'main/'" + OUT_OF_THE_CACHE),
     ("license", 2, "license must be None or a string, got 2"),
     ("default", "yes", "default must be True or False, got 'yes'"),
     ("metrics", {"miou": "0.9"}, "metrics must be a dict of name -> number (not NaN), got {'miou': '0.9'}"),
@@ -51,6 +59,8 @@ def test_pretrained_cfg_fields_of_the_wrong_type_are_rejected(field, value, mess
 
 def test_headless_and_plain_configs_stay_valid():
     assert pretrained_cfg_problems("t", zoo.PretrainedCfg("org/n.t", num_classes=0, metrics={"top1": 71})) == []
+    subfolder = zoo.PretrainedCfg("org/n.t", revision="refs/pr/3", filename="sub/m.safetensors")
+    assert pretrained_cfg_problems("t", subfolder) == []
 
 
 def test_a_description_that_is_not_a_string_is_rejected():

@@ -73,6 +73,17 @@ def test_revision_that_does_not_exist(hub):
     zoo.create("hubtest_seg.toy", pretrained=True)
 
 
+@pytest.mark.parametrize("revision", ["../../../victim", "/tmp/victim", "main/../../x"])
+def test_a_revision_that_leads_out_of_the_cache_is_refused_before_any_request(hub, tmp_path, revision):
+    """huggingface_hub writes refs/<revision> unchecked: behind a lenient mirror that answers any
+    revision, '../../../victim' overwrote a file outside the cache with a commit sha."""
+    from zoo.errors import ArgumentError
+
+    with pytest.raises(ArgumentError, match="would lead out of its folder in the Hub cache"):
+        zoo.create("hubtest_seg.toy", pretrained=True, revision=revision)
+    assert not hub.cache.exists() or weight_files(hub.cache) == []
+
+
 def test_unknown_commit_sha_is_a_clear_error(hub):
     start = time.monotonic()
     with pytest.raises(HubNotFoundError, match="0{40}"):
