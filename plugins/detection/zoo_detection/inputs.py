@@ -7,7 +7,7 @@ what to do about it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 import torch
 
@@ -36,11 +36,14 @@ def as_image_list(images: Any, *, in_chans: int, min_size: int = 8) -> list[torc
     return list(images)
 
 
-def check_targets(targets: Any, images: list[torch.Tensor], *, num_classes: int) -> None:
+def check_targets(targets: Any, images: list[torch.Tensor], *, head_classes: Mapping[str, int]) -> None:
     """Raise :class:`InputError` unless ``targets`` fit torchvision's training contract.
 
     One dict per image with ``boxes`` (N, 4) float xyxy, ``labels`` (N,) int64 in
-    [1, num_classes - 1] (0 is the background) and ``masks`` (N, H, W). N may be 0.
+    [1, K - 1] (0 is the background) and ``masks`` (N, H, W). N may be 0. ``head_classes``
+    gives K of each predictor the model has *now* (``{"box predictor": 6, ...}``), so a
+    head replaced after building (torchvision's fine-tuning recipe) sets the bound; a label
+    must fit every head. Empty: only labels < 1 are refused.
     """
     if targets is None:
         raise InputError(f"{OWNER} in training mode needs targets: model(images, targets), one dict per "
@@ -67,9 +70,11 @@ def check_targets(targets: Any, images: list[torch.Tensor], *, num_classes: int)
         if labels.shape != (n,) or labels.is_floating_point() or labels.dtype == torch.bool:
             raise InputError(f"{OWNER}: {where}['labels'] must be an int64 ({n},) tensor, got "
                              f"{labels.dtype} {tuple(labels.shape)}")
-        if n and (int(labels.min()) < 1 or int(labels.max()) >= num_classes):
-            raise InputError(f"{OWNER}: {where}['labels'] must lie in [1, {num_classes - 1}] (0 is the "
-                             f"background; num_classes={num_classes} counts it), got {labels.tolist()}")
+        limit = min(head_classes.values(), default=None)  # labels must be below every head's count
+        if n and (int(labels.min()) < 1 or (limit is not None and int(labels.max()) >= limit)):
+            bound = "num_classes - 1" if limit is None else limit - 1
+            raise InputError(f"{OWNER}: {where}['labels'] must lie in [1, {bound}] (0 is the background; "
+                             f"{_classes_note(head_classes)}), got {labels.tolist()}")
         if masks.shape != (n, *image.shape[-2:]):
             raise InputError(f"{OWNER}: {where}['masks'] must have shape ({n}, H, W) = "
                              f"{(n, *image.shape[-2:])} to match the boxes and the image, got {tuple(masks.shape)}")
@@ -81,3 +86,16 @@ def check_targets(targets: Any, images: list[torch.Tensor], *, num_classes: int)
             bad = boxes[(boxes[:, 2:] <= boxes[:, :2]).any(dim=1)][0].tolist()
             raise InputError(f"{OWNER}: {where} has a box with no width or height: {bad} "
                              f"(boxes are x1, y1, x2, y2 with x2 > x1 and y2 > y1)")
+
+
+def _classes_note(head_classes: Mapping[str, int]) -> str:
+    """Where the label bound comes from, for the error message."""
+    counts = set(head_classes.values())
+    if not counts:
+        return "the predictors do not say how many classes they score"
+    if len(counts) == 1:
+        heads = " and ".join(head_classes)
+        return f"num_classes={counts.pop()} counts it, read from the model's {heads}"
+    sizes = ", ".join(f"{head} {k}" for head, k in head_classes.items())
+    return (f"the predictors disagree on num_classes ({sizes}, background included) and a label must "
+            f"fit every head: give them the same num_classes")

@@ -58,7 +58,7 @@ from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 from zoo_detection.errors import ModelConfigError
 from zoo_detection.inputs import as_image_list, check_targets
 
-__all__ = ["MaskRCNNMini", "maskrcnn_mini"]
+__all__ = ["MaskRCNNMini", "head_classes", "maskrcnn_mini"]
 
 
 def _conv_gn_relu(in_ch: int, out_ch: int, stride: int = 1) -> nn.Sequential:
@@ -129,7 +129,15 @@ class MaskHead(nn.Sequential):
 
 
 class MaskPredictor(nn.Sequential):
-    """(R, width, 14, 14) -> per-class mask logits (R, K, 28, 28)."""
+    """(R, width, 14, 14) -> per-class mask logits (R, K, 28, 28).
+
+    The layers are torchvision's ``MaskRCNNPredictor``'s, and they answer to its names too
+    (``conv5_mask``, ``relu``, ``mask_fcn_logits``), so code written for it (the fine-tuning
+    tutorial reads ``conv5_mask.in_channels``) works. Only the names are aliases: the modules stay
+    registered as ``0``/``1``/``2``, the state_dict keys the shipped weights were saved with.
+    """
+
+    ALIASES = {"conv5_mask": "0", "relu": "1", "mask_fcn_logits": "2"}
 
     def __init__(self, width: int, num_classes: int):
         super().__init__(
@@ -137,6 +145,18 @@ class MaskPredictor(nn.Sequential):
             nn.ReLU(inplace=True),
             nn.Conv2d(width, num_classes, 1),
         )
+
+    def __getattr__(self, name: str):
+        if name in MaskPredictor.ALIASES:
+            return self._modules[MaskPredictor.ALIASES[name]]
+        return super().__getattr__(name)
+
+    def __setattr__(self, name: str, value) -> None:
+        # `predictor.mask_fcn_logits = nn.Conv2d(...)` replaces the layer forward() runs
+        super().__setattr__(MaskPredictor.ALIASES.get(name, name), value)
+
+    def __dir__(self):
+        return sorted(set(super().__dir__()) | set(MaskPredictor.ALIASES))
 
 
 class _Anchors(AnchorGenerator):
@@ -234,8 +254,16 @@ class MaskRCNNMini(GeneralizedRCNN):
             mask_predictor=MaskPredictor(mask_width, num_classes),
         )
         super().__init__(backbone, rpn, roi_heads, _Transform(resize_to, image_mean, image_std))
-        self.num_classes = num_classes
         self.in_chans = in_chans
+
+    @property
+    def num_classes(self) -> int | None:
+        """Classes the box predictor scores now, background included (None if it does not say).
+
+        Read from the head, not stored at build time: torchvision's fine-tuning recipe replaces
+        ``roi_heads.box_predictor``/``mask_predictor`` with heads of another size.
+        """
+        return head_classes(self.roi_heads).get("box predictor")
 
     def forward(self, images, targets=None):
         """Train: ``(images, targets) -> {loss_*: scalar}``; eval: ``images -> [{boxes, labels,
@@ -248,7 +276,7 @@ class MaskRCNNMini(GeneralizedRCNN):
         """
         images = as_image_list(images, in_chans=self.in_chans)
         if self.training:
-            check_targets(targets, images, num_classes=self.num_classes)
+            check_targets(targets, images, head_classes=head_classes(self.roi_heads))
             return self._run(images, [{**t, "labels": t["labels"].long()} for t in targets])
         # targets are ignored in eval mode, as torchvision does
         if len({tuple(image.shape[-2:]) for image in images}) > 1:
@@ -285,6 +313,23 @@ class MaskRCNNMini(GeneralizedRCNN):
             height, width = max(m.shape[-2] for m in maps), max(m.shape[-1] for m in maps)
             features[key] = torch.cat([F.pad(m, (0, width - m.shape[-1], 0, height - m.shape[-2])) for m in maps])
         return features
+
+
+def head_classes(roi_heads: RoIHeads) -> dict[str, int]:
+    """Classes (background included) of the predictors ``roi_heads`` has now, by head.
+
+    The box predictor's count is ``cls_score.out_features`` (ours and torchvision's
+    ``FastRCNNPredictor``), the mask predictor's ``mask_fcn_logits.out_channels`` (ours and
+    ``MaskRCNNPredictor``); a head that names neither is left out (torch checks it then).
+    """
+    counts = {}
+    cls_score = getattr(roi_heads.box_predictor, "cls_score", None)
+    if isinstance(getattr(cls_score, "out_features", None), int):
+        counts["box predictor"] = cls_score.out_features
+    logits = getattr(roi_heads.mask_predictor, "mask_fcn_logits", None)
+    if roi_heads.has_mask() and isinstance(getattr(logits, "out_channels", None), int):
+        counts["mask predictor"] = logits.out_channels
+    return counts
 
 
 def _is_int(value) -> bool:
