@@ -54,6 +54,7 @@ from zoo_segmentation.errors import ModelConfigError
 from zoo_segmentation.feature_grid import CELL_CENTRED, GRIDS, grid_of, measure_offsets
 from zoo_segmentation.layers import (
     MIN_INPUT_SIZE,
+    check_positive_int_sequences,
     check_positive_ints,
     conv_stack,
     crop_to,
@@ -139,8 +140,8 @@ class VGGBackbone(nn.Module):
     def __init__(self, in_chans: int = 3, widths: Sequence[int] = VGG_WIDTHS, depths: Sequence[int] = VGG_DEPTHS,
                  batch_norm: bool = True):
         super().__init__()
+        check_positive_int_sequences("fcn", widths=widths, depths=depths)
         widths, depths = tuple(widths), tuple(depths)
-        check_positive_ints("fcn", widths=widths, depths=depths)
         if len(widths) != 5 or len(depths) != 5:
             raise ModelConfigError(f"fcn: the VGG backbone has five stages (pool1..pool5); got widths {widths} "
                                    f"and depths {depths}")

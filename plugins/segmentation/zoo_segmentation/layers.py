@@ -73,13 +73,25 @@ def init_weights(module: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
+def _positive_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
 def check_positive_ints(owner: str, **values) -> None:
-    """Raise :class:`ModelConfigError` naming the argument unless each value is an int >= 1."""
+    """Raise :class:`ModelConfigError` naming the argument unless each value is one int >= 1
+    (a list for a scalar argument such as ``num_classes`` would otherwise reach ``nn.Conv2d``)."""
     for name, value in values.items():
-        items = value if isinstance(value, (tuple, list)) else [value]
-        if not items or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in items):
-            raise ModelConfigError(f"{owner}: {name} must be a positive int (or a non-empty sequence "
-                                   f"of them), got {value!r}")
+        if not _positive_int(value):
+            raise ModelConfigError(f"{owner}: {name} must be a positive int, got {value!r}")
+
+
+def check_positive_int_sequences(owner: str, **values) -> None:
+    """Raise :class:`ModelConfigError` naming the argument unless each value is a non-empty list
+    or tuple of ints >= 1 (per-stage arguments such as ``widths``, ``depths``)."""
+    for name, value in values.items():
+        if not (isinstance(value, (list, tuple)) and value and all(map(_positive_int, value))):
+            raise ModelConfigError(f"{owner}: {name} must be a non-empty sequence of positive ints "
+                                   f"(one per stage), got {value!r}")
 
 
 def pad_for_batch_statistics(x: torch.Tensor, stride: int, module: nn.Module) -> torch.Tensor:

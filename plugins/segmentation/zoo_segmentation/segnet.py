@@ -22,6 +22,7 @@ from zoo_segmentation.errors import ModelConfigError
 from zoo_segmentation.layers import (
     MIN_INPUT_SIZE,
     ConvBNReLU,
+    check_positive_int_sequences,
     check_positive_ints,
     conv_stack,
     crop_to,
@@ -75,8 +76,9 @@ class SegNet(nn.Module):
     def __init__(self, num_classes: int = 21, in_chans: int = 3, widths: Sequence[int] = (16, 32, 64, 128),
                  depths: Sequence[int] = (2, 2, 3, 3), batch_norm: bool = True):
         super().__init__()
+        check_positive_ints("segnet", num_classes=num_classes, in_chans=in_chans)
+        check_positive_int_sequences("segnet", widths=widths, depths=depths)
         widths, depths = tuple(widths), tuple(depths)
-        check_positive_ints("segnet", num_classes=num_classes, in_chans=in_chans, widths=widths, depths=depths)
         if len(widths) != len(depths):
             raise ModelConfigError(f"segnet: widths {widths} and depths {depths} must have the same length "
                                    "(one entry per encoder stage)")

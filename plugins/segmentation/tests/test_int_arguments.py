@@ -1,0 +1,41 @@
+"""Integer builder arguments: a scalar one (num_classes, in_chans, ...) must be one int, a per-stage
+one (widths, depths) a sequence of ints; either way a typed error naming the argument, never a
+TypeError from deep inside nn.Conv2d."""
+
+from __future__ import annotations
+
+import pytest
+
+import zoo
+from zoo_segmentation.errors import ModelConfigError
+
+FAMILIES = ["unet", "segnet", "fcn8s"]
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+@pytest.mark.parametrize("argument", ["num_classes", "in_chans"])
+def test_a_list_for_a_scalar_argument_names_it_and_asks_for_one_int(name, argument):
+    with pytest.raises(ModelConfigError, match=rf"{argument} must be a positive int, got \[3, 2\]") as info:
+        zoo.create(name, **{argument: [3, 2]})
+    assert "sequence" not in str(info.value)  # a scalar argument takes no sequence
+
+
+@pytest.mark.parametrize("name, kwargs", [
+    ("unet", {"base_width": (8,)}),
+    ("unet", {"depth": [4]}),
+    ("fcn8s", {"fc_width": [64]}),
+    ("fcn8s", {"fc_kernel": (3,)}),
+])
+def test_other_scalar_arguments_refuse_sequences_too(name, kwargs):
+    (argument,) = kwargs
+    with pytest.raises(ModelConfigError, match=rf"{argument} must be a positive int, got"):
+        zoo.create(name, **kwargs)
+
+
+@pytest.mark.parametrize("name", ["segnet", "fcn8s"])
+@pytest.mark.parametrize("argument, value", [("widths", 16), ("depths", 2), ("widths", []),
+                                             ("depths", [2, 0, 2, 2, 2]), ("widths", [8, 8.5, 8, 8, 8])])
+def test_a_per_stage_argument_must_be_a_sequence_of_positive_ints(name, argument, value):
+    with pytest.raises(ModelConfigError, match=rf"{argument} must be a non-empty sequence of positive ints") as info:
+        zoo.create(name, **{argument: value})
+    assert isinstance(info.value, zoo.ZooError)
