@@ -305,7 +305,7 @@ def build_with_weights(build: Callable[[], object], source: str | Path, *, chang
                  feature_extractor=_is_feature_extractor(reference))
 
     state = load_file(source, aligned_copy=aligned_copy)
-    state = {k: _cast(v, expected[k].dtype) for k, v in state.items() if k not in plan.drop + plan.computed}
+    state = _in_model_dtypes(source, state, expected, skip=plan.drop + plan.computed)
     if plan.reinit or plan.adapt or model is None:
         model = reference if model is None else build()  # re-initialised layers need real initial values
         own = model.state_dict()
@@ -465,6 +465,19 @@ def adapt_input_conv(weight, in_chans: int):
     repeats = [1] * weight.dim()
     repeats[1] = math.ceil(in_chans / c)
     return weight.repeat(*repeats)[:, :in_chans] * (c / in_chans)
+
+
+def _in_model_dtypes(source: Path, state: dict, expected: dict, skip: list[str]) -> dict:
+    """The file's tensors (but ``skip``) in the model's dtypes. A value the model's dtype cannot
+    hold is refused like NaN/Inf in the file: 1e300 in a float64 file is Inf as float32."""
+    cast = {k: _cast(v, expected[k].dtype) for k, v in state.items() if k not in skip}
+    overflowed = sorted(k for k, v in cast.items() if v is not state[k] and v.is_floating_point() and not _all_finite(v))
+    if overflowed:
+        raise WeightsError(
+            f"{source}: {len(overflowed)} tensor(s) hold values too large for the model's dtype (they would be "
+            f"Inf): {', '.join(f'{k} ({state[k].dtype} -> {cast[k].dtype})' for k in overflowed[:20])}. Re-export "
+            "the weights from a healthy checkpoint, or build the model in the file's dtype.")
+    return cast
 
 
 def _cast(tensor, dtype):

@@ -176,6 +176,18 @@ def test_half_precision_weights_are_cast_to_the_model_dtype(arch, tmp_path):
     assert torch.equal(model.stem.weight, state["stem.weight"].float())
 
 
+def test_double_values_the_model_dtype_cannot_hold_are_refused(arch, tmp_path):
+    """1e300 is finite in a float64 file and Inf once cast to the model's float32: it was loaded."""
+    state = {k: (v.double() if v.is_floating_point() else v) for k, v in seeded_state(0).items()}
+    state["head.bias"][0] = 1e300
+    path = tmp_path / "model.safetensors"
+    save_file(state, str(path))
+    refused(arch, path, "too large for the model's dtype", "head.bias (torch.float64 -> torch.float32)")
+    state["head.bias"][0] = 0.5
+    save_file(state, str(path))
+    assert zoo.create(arch, weights=path).head.bias[0].item() == 0.5
+
+
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
 def test_non_finite_values_are_refused(arch, tmp_path, bad):
     state = seeded_state(0)
