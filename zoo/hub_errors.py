@@ -177,4 +177,4 @@ def redact(text: str) -> str:
     """Never let a token, or a password written into HF_ENDPOINT's URL, reach a message or a log line."""
     for token in _tokens():
         text = text.replace(token, "***")
-    return re.sub(r"://[^/@\s]+@", "://***@", text)
+    return re.sub(r"://[^/\s]*@", "://***@", text)  # up to the last '@': a raw one may be in the password
