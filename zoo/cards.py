@@ -241,10 +241,23 @@ def _fmt(value: Any) -> str:
 
 def card_files(card_dir: str | Path) -> list[Path]:
     """The files a hub card publishes (pushed by ``zoo hub push``, served by ``zoo hub serve``):
-    all of them, sorted, but hidden ones (``.git``, ``.DS_Store``...) and ``__pycache__``."""
+    all of them, sorted, but hidden ones (``.git``, ``.DS_Store``...) and ``__pycache__``.
+
+    A link to a file outside the card is refused (HubError): publishing or serving it would
+    hand out whatever it points to (``notes.txt -> ~/.ssh/id_rsa``). Links within the card are fine.
+    """
+    from zoo.errors import HubError
+
     card_dir = Path(card_dir)
-    return sorted(p for p in card_dir.rglob("*") if p.is_file() and not any(
+    files = sorted(p for p in card_dir.rglob("*") if p.is_file() and not any(
         part.startswith(".") or part == "__pycache__" for part in p.relative_to(card_dir).parts))
+    inside = card_dir.resolve()
+    outside = [p for p in files if p.is_symlink() and not p.resolve().is_relative_to(inside)]
+    if outside:
+        raise HubError(f"{card_dir}: " + ", ".join(f"{p.relative_to(card_dir)} links to {p.resolve()}" for p in outside)
+                       + ", outside the card, which would be published; copy the file into the card or remove "
+                       "the link")
+    return files
 
 
 def card_text_problems(card_dir: str | Path, config: dict[str, Any], weights_sha256: str) -> list[str]:

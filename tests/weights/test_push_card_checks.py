@@ -67,6 +67,26 @@ def test_an_explainer_report_of_other_weights_is_refused(tmp_path, capsys):
     assert "python -m zoo_explainers.report cnn_cam.digits --card" in err
 
 
+def test_a_link_to_a_file_outside_the_card_is_neither_pushed_nor_served(fcn8s_copy, tmp_path, capsys):
+    """card_files followed links: `notes.txt -> a secret` was listed for upload and served."""
+    from zoo.errors import HubError
+    from zoo.hub_server import build_mirrors
+
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOPSECRET")
+    card = fcn8s_copy / "fcn8s.shapes"
+    (card / "notes.txt").symlink_to(secret)
+    assert _push(fcn8s_copy) == 3
+    err = capsys.readouterr().err
+    assert f"notes.txt links to {secret}, outside the card" in err
+    with pytest.raises(HubError, match="outside the card"):
+        build_mirrors(fcn8s_copy, tmp_path / "serve")
+    assert not list((tmp_path / "serve").rglob("notes.txt"))
+    (card / "notes.txt").unlink()
+    (card / "notes.txt").symlink_to(card / "README.md")  # a link within the card is fine
+    assert _push(fcn8s_copy) == 0
+
+
 def test_push_and_serve_find_the_source_hubcards_from_anywhere(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("ZOO_HUBCARDS_DIR", raising=False)
