@@ -209,9 +209,12 @@ class Preprocessing:
     def from_config(cls, config: dict, in_chans: int) -> "Preprocessing":
         if in_chans not in (1, 3):
             raise ModelConfigError(f"image files are read as 1- or 3-channel images; this model takes {in_chans}")
-        mean = _per_channel(config.get("mean", 0.0), in_chans, "mean")
-        std = _per_channel(config.get("std", 1.0), in_chans, "std")
-        return cls(in_chans, mean, std, _input_size(config.get("input_size")))
+        size = config.get("input_size")
+        declared = (("in_chans", config["in_chans"]) if config.get("in_chans")
+                    else ("input_size", int(size[0])) if isinstance(size, list) and len(size) == 3 else None)
+        mean = _per_channel(config.get("mean", 0.0), in_chans, "mean", declared)
+        std = _per_channel(config.get("std", 1.0), in_chans, "std", declared)
+        return cls(in_chans, mean, std, _input_size(size))
 
     def load(self, path: Path):
         """(the image as RGB PIL for drawing, the model's float (C, H, W) tensor in [0, 1])."""
@@ -242,13 +245,28 @@ class Preprocessing:
         return (x - mean) / std
 
 
-def _per_channel(value: Any, in_chans: int, key: str) -> list[float]:
-    values = [float(value)] * in_chans if isinstance(value, (int, float)) else [float(v) for v in value]
-    if len(values) == 1:
-        values = values * in_chans
-    if len(values) != in_chans:
-        raise ModelConfigError(f"config {key} has {len(values)} values but the model takes {in_chans} channels")
-    return values
+def _per_channel(value: Any, in_chans: int, key: str, declared: tuple[str, int] | None = None) -> list[float]:
+    """The config's ``mean`` or ``std`` for each of the model's ``in_chans`` channels.
+
+    A model may be asked for another channel count than its config was written for (``--in-chans 1``
+    on RGB weights: the stem's RGB filters are summed into one). Then the values are derived: one
+    value, or equal ones, apply to any number of channels; three (RGB) become their average for one
+    grey channel. Values that fit neither the model nor the config's own channel count
+    (``declared``: ``("in_chans", C)`` or ``("input_size", C)`` from ``[C, H, W]``) are an error,
+    not guessed at.
+    """
+    values = [float(value)] if isinstance(value, (int, float)) else [float(v) for v in value]
+    if declared is not None and len(values) not in (1, declared[1]):
+        raise ModelConfigError(f"config {key} has {len(values)} values but its {declared[0]} says the model takes "
+                               f"C = {declared[1]}; give one value per channel, or one for all")
+    if len(values) == in_chans:
+        return values
+    if len(set(values)) == 1:
+        return values[:1] * in_chans
+    if len(values) == 3 and in_chans == 1:
+        return [sum(values) / 3]
+    raise ModelConfigError(f"config {key} has {len(values)} values but the model takes {in_chans} channels; "
+                           f"give one value per channel, or one for all")
 
 
 def _input_size(value: Any) -> tuple[int, int] | None:

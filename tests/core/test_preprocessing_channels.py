@@ -1,0 +1,47 @@
+"""A config's mean/std for a model asked for another channel count than the config was written for
+(``--in-chans 1`` on RGB weights, whose stem ``zoo.create`` adapts by summing the RGB filters)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from zoo.model_config import ModelConfigError, Preprocessing
+
+IMAGENET = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
+
+
+def test_the_hub_cards_rgb_config_serves_a_grey_model():
+    card = {"in_chans": 3, "input_size": [3, 64, 64], "mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]}
+    pre = Preprocessing.from_config(card, 1)
+    assert (pre.in_chans, pre.mean, pre.std, pre.size) == (1, [0.0], [1.0], (64, 64))
+
+
+def test_rgb_values_become_their_average_for_one_grey_channel():
+    pre = Preprocessing.from_config({**IMAGENET, "in_chans": 3}, 1)
+    assert pre.mean == pytest.approx([0.449]) and pre.std == pytest.approx([0.226])
+    x = torch.full((1, 4, 4), 0.5)
+    assert torch.allclose(pre.normalise(x), (x - 0.449) / 0.226)
+
+
+@pytest.mark.parametrize("mean", [0.5, [0.5]])
+def test_one_value_is_repeated_for_every_channel(mean):
+    assert Preprocessing.from_config({"mean": mean, "in_chans": 1}, 3).mean == [0.5, 0.5, 0.5]
+
+
+def test_values_that_fit_the_model_are_kept():
+    assert Preprocessing.from_config(IMAGENET, 3).mean == IMAGENET["mean"]
+    assert Preprocessing.from_config({}, 1).mean == [0.0] and Preprocessing.from_config({}, 3).std == [1.0] * 3
+
+
+@pytest.mark.parametrize("config, in_chans, says", [
+    ({"mean": [0.1, 0.2]}, 3, "config mean has 2 values but the model takes 3 channels"),
+    ({"std": [0.1, 0.2]}, 1, "config std has 2 values but the model takes 1 channels"),
+    # the config contradicts itself: its channel count and its values disagree
+    ({"mean": [0.5, 0.5], "in_chans": 3}, 3, "config mean has 2 values but its in_chans says the model takes C = 3"),
+    ({**IMAGENET, "input_size": [1, 32, 32]}, 1, "its input_size says the model takes C = 1"),
+])
+def test_values_that_cannot_be_derived_are_refused(config, in_chans, says):
+    with pytest.raises(ModelConfigError, match="give one value per channel, or one for all") as info:
+        Preprocessing.from_config(config, in_chans)
+    assert says in str(info.value)
