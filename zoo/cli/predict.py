@@ -20,6 +20,7 @@ from zoo.cli.exit_codes import EXIT_OK, EXIT_USAGE
 from zoo.model_config import CONFIG_NAME, load_for_inference
 
 SUPPORTED_TASKS = ("semantic_segmentation", "instance_segmentation")
+DEFAULT_SCORE_THRESHOLD = 0.5
 
 
 def register(subparsers) -> None:
@@ -37,8 +38,9 @@ def register(subparsers) -> None:
     p.add_argument("--config", metavar="PATH", help=f"a {CONFIG_NAME} with label_names, mean, std, input_size")
     p.add_argument("--num-classes", type=int, help="override the number of classes the model is built with")
     p.add_argument("--in-chans", type=int, choices=(1, 3), help="override the model's input channels (1 or 3)")
-    p.add_argument("--score-threshold", type=float, default=0.5,
-                   help="instance models: draw detections scoring at least this (default 0.5)")
+    p.add_argument("--score-threshold", type=float, metavar="S",
+                   help="instance segmentation models only: draw detections scoring at least S, in [0, 1] "
+                        f"(default {DEFAULT_SCORE_THRESHOLD})")
     p.add_argument("--alpha", type=float, default=0.5, help="opacity of the mask colours (default 0.5)")
     add_device_option(p)
     p.add_argument("--scale", type=float, default=1.0,
@@ -56,6 +58,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"zoo predict: error: {spec.name} is a {spec.task} model; zoo predict draws "
               f"{' and '.join(SUPPORTED_TASKS)} models", file=sys.stderr)
         return EXIT_USAGE
+    if args.score_threshold is not None and spec.task != "instance_segmentation":
+        print(f"zoo predict: error: --score-threshold applies to instance segmentation models only; "
+              f"{spec.name} is a {spec.task} model", file=sys.stderr)
+        return EXIT_USAGE
     images = [Path(p) for p in args.images]
     missing = [str(p) for p in images if not p.is_file()]
     if missing:
@@ -63,6 +69,9 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     if not args.scale > 0:
         print(f"zoo predict: error: --scale must be positive, got {args.scale}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.score_threshold is not None and not 0 <= args.score_threshold <= 1:
+        print(f"zoo predict: error: --score-threshold must be in [0, 1], got {args.score_threshold}", file=sys.stderr)
         return EXIT_USAGE
     if not 0 <= args.alpha <= 1:
         print(f"zoo predict: error: --alpha must be in [0, 1], got {args.alpha}", file=sys.stderr)
@@ -102,7 +111,8 @@ def run(args: argparse.Namespace) -> int:
                                       args.alpha)
         else:
             drawn = _predict_instances(model, original, x.to(args.device), config, num_classes,
-                                       args.score_threshold, args.alpha)
+                                       DEFAULT_SCORE_THRESHOLD if args.score_threshold is None
+                                       else args.score_threshold, args.alpha)
         target = _output_path(out_dir, path, used)
         drawn.save(target)
         print(target)
