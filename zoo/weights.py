@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import struct
 import warnings
 from dataclasses import dataclass
@@ -213,19 +214,31 @@ def load_file(path: str | Path, *, allow_nonfinite: bool = False, aligned_copy: 
     file with many of them gets an aligned copy in the zoo cache that later loads map instead
     (:mod:`zoo.aligned_copies`).
     """
-    entries = read_header(path)
-    before = checked_files.identity(path)
+    # One file throughout, even when ``path`` is a link that moves meanwhile (a trainer's
+    # latest.safetensors): what was checked and remembered is what was read.
+    real = os.path.realpath(path)
+    entries = read_header(real)
+    before = checked_files.identity(real)
     # a file smaller than that threshold cannot have a copy (checked first: a look-up costs stats)
     big = aligned_copy and before[2] >= aligned_copies.MIN_UNALIGNED_BYTES
     copy = _usable_aligned_copy(before, entries) if big else None
-    state = _read_tensors(copy or path, shown=path)
+    state = _read_tensors(copy or real, shown=path)
+    if checked_files.identity(real) != before or not _holds(state, entries):
+        raise WeightsError(f"{path}: the file changed while it was read (a writer still at work?); load it again "
+                           "once it is complete")
     if not allow_nonfinite and not checked_files.recall(before, "all finite", durable=True):
         _check_finite(path, state)
-        checked_files.remember(path, before, "all finite", True, durable=True)
+        checked_files.remember(real, before, "all finite", True, durable=True)
     unaligned = {k for k, v in state.items() if v.data_ptr() % 64}
     if big and copy is None and sum(state[k].nbytes for k in unaligned) >= aligned_copies.MIN_UNALIGNED_BYTES:
         aligned_copies.make(path, before, state)
     return {k: v.clone() if k in unaligned else v for k, v in state.items()}
+
+
+def _holds(state: dict, entries: dict[str, TensorEntry]) -> bool:
+    """Whether ``state`` has exactly the tensors ``entries`` describe (names, shapes, sizes)."""
+    return state.keys() == entries.keys() and all(
+        tuple(t.shape) == entries[k].shape and t.nbytes == entries[k].end - entries[k].begin for k, t in state.items())
 
 
 def _read_tensors(path: str | Path, shown: str | Path) -> dict:
@@ -305,6 +318,8 @@ def build_with_weights(build: Callable[[], object], source: str | Path, *, chang
                  feature_extractor=_is_feature_extractor(reference))
 
     state = load_file(source, aligned_copy=aligned_copy)
+    if not _holds(state, entries):  # a link moved to another file since the plan was made
+        raise WeightsError(f"{source}: the file changed while it was loaded; load it again once it is complete")
     state = _in_model_dtypes(source, state, expected, skip=plan.drop + plan.computed)
     if plan.reinit or plan.adapt or model is None:
         model = reference if model is None else build()  # re-initialised layers need real initial values

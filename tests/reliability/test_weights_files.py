@@ -188,6 +188,31 @@ def test_double_values_the_model_dtype_cannot_hold_are_refused(arch, tmp_path):
     assert zoo.create(arch, weights=path).head.bias[0].item() == 0.5
 
 
+def test_a_link_moved_during_a_load_never_gives_the_other_files_tensors(arch, tmp_path, monkeypatch):
+    """A trainer's latest.safetensors link flipped to a NaN checkpoint between the checks and the
+    read: the zoo read the NaN file but trusted the NaN/Inf scan remembered for the good one."""
+    import zoo.weights
+
+    good, bad = tmp_path / "good.safetensors", tmp_path / "bad.safetensors"
+    save_file(seeded_state(0), str(good))
+    state = seeded_state(1)
+    state["stem.weight"][0, 0, 0, 0] = float("nan")
+    save_file(state, str(bad))
+    latest = tmp_path / "latest.safetensors"
+    latest.symlink_to(good)
+    zoo.create(arch, weights=latest)  # the good file's scan is now remembered
+    read = zoo.weights._read_tensors
+
+    def flip_then_read(path, shown):
+        latest.unlink()
+        latest.symlink_to(bad)
+        return read(path, shown)
+
+    monkeypatch.setattr(zoo.weights, "_read_tensors", flip_then_read)
+    model = zoo.create(arch, weights=latest)  # the file the checks saw, not the one the link names now
+    assert torch.equal(model.stem.weight, seeded_state(0)["stem.weight"])
+
+
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
 def test_non_finite_values_are_refused(arch, tmp_path, bad):
     state = seeded_state(0)
