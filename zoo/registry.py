@@ -19,6 +19,7 @@ import importlib
 import importlib.metadata
 import os
 import re
+import sys
 import threading
 import time
 import warnings
@@ -69,6 +70,7 @@ class PluginRecord:
     rejected: dict[str, str] = field(default_factory=dict)  # spec name -> why it was not registered
     loaded: bool = False
     import_seconds: float = 0.0
+    imported_torch: bool = False  # its hook module brought torch into a listing (DESIGN: it must not)
 
     @property
     def names(self) -> set[str]:
@@ -84,6 +86,33 @@ class PluginRecord:
 class _Entry:
     spec: Any  # ArchitectureSpec or ExplainerSpec
     plugin: PluginRecord
+
+
+def _torch_global_state() -> tuple | None:
+    """torch's process-wide defaults a plugin's import could change (None: torch not imported,
+    so its defaults hold)."""
+    torch = sys.modules.get("torch")
+    if torch is None or not hasattr(torch, "get_default_dtype"):  # absent, or a half-imported module
+        return None
+    return torch.get_default_dtype(), torch.is_grad_enabled()
+
+
+def _restore_torch_global_state(before: tuple | None) -> str:
+    """Put torch's defaults back as they were before a plugin's import; say what it changed."""
+    after = _torch_global_state()
+    if after is None:
+        return ""
+    import torch
+
+    dtype, grad = before if before is not None else (torch.float32, True)
+    changes = []
+    if after[0] != dtype:
+        changes.append(f"default dtype {after[0]}")
+        torch.set_default_dtype(dtype)
+    if after[1] != grad:
+        changes.append(f"grad mode {'on' if after[1] else 'off'}")
+        torch.set_grad_enabled(grad)
+    return ", ".join(changes)
 
 
 def normalize_distribution(name: str) -> str:
@@ -163,8 +192,10 @@ class Registry:
         record = PluginRecord(name=ep.name, distribution=dist, version=version, module=ep.value)
         self.plugins.append(record)
         started = time.perf_counter()
+        torch_loaded, torch_state = "torch" in sys.modules, _torch_global_state()
         try:
-            plugin = ep.load()
+            with warnings.catch_warnings():  # its filters (simplefilter("error")...) end with its import
+                plugin = ep.load()
         except BaseException as exc:  # noqa: BLE001 - a plugin must never break the zoo
             if isinstance(exc, KeyboardInterrupt):
                 raise
@@ -172,6 +203,11 @@ class Registry:
             return
         finally:
             record.import_seconds = time.perf_counter() - started
+            record.imported_torch = not torch_loaded and "torch" in sys.modules
+            changed = _restore_torch_global_state(torch_state)
+        if changed:
+            self._fail(record, f"importing {ep.value!r} changed torch's global state ({changed}), which every "
+                               "model would inherit; the zoo put it back. Set such state in a builder, on the model.")
         self._register(plugin, record)
 
     def register(self, plugin: ModuleType | object, name: str,
@@ -203,7 +239,8 @@ class Registry:
             impls = [i for i in getattr(self._pm.hook, hook_name).get_hookimpls() if i.plugin_name == plugin_id]
             for impl in impls:
                 try:
-                    specs = impl.function()
+                    with warnings.catch_warnings():
+                        specs = impl.function()
                 except Exception as exc:  # noqa: BLE001
                     self._fail(record, f"{hook_name}() raised {type(exc).__name__}: {exc}")
                     continue
