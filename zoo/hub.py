@@ -55,6 +55,7 @@ logger = logging.getLogger("zoo.hub")
 DEFAULT_ENDPOINT = "https://huggingface.co"
 DEFAULT_ETAG_TIMEOUT = 10
 OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+TIMEOUT_VARIABLES = ("HF_HUB_ETAG_TIMEOUT", "HF_HUB_DOWNLOAD_TIMEOUT")
 COMMIT_RE = re.compile(r"[0-9a-f]{40}")
 _TRUE = {"1", "on", "yes", "true"}
 
@@ -76,10 +77,13 @@ class HubSettings:
                                                    os.path.join(os.path.expanduser("~"), ".cache"), "huggingface")
         cache = env.get("HF_HUB_CACHE") or env.get("HUGGINGFACE_HUB_CACHE") or os.path.join(home, "hub")
         offline_by = next((k for k in OFFLINE_VARIABLES if (env.get(k) or "").strip().lower() in _TRUE), None)
-        try:  # as huggingface_hub reads it: whole seconds, and 0 or less means the default
-            timeout = float(int(env.get("HF_HUB_ETAG_TIMEOUT") or DEFAULT_ETAG_TIMEOUT))
-        except ValueError:
-            timeout = float(DEFAULT_ETAG_TIMEOUT)
+        for name in TIMEOUT_VARIABLES:  # huggingface_hub's import raises a bare ValueError on anything else
+            value = env.get(name)
+            if value and not value.strip().lstrip("+-").isdigit():
+                raise HubError(f"{name}={value!r}: huggingface_hub takes a whole number of seconds there; set "
+                               f"e.g. {name}=10, or unset it for the default")
+        # as huggingface_hub reads it: 0 or less means the default
+        timeout = float(int(env.get("HF_HUB_ETAG_TIMEOUT") or DEFAULT_ETAG_TIMEOUT))
         return cls(endpoint=(env.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/"),
                    cache_dir=os.path.expandvars(os.path.expanduser(cache)), offline=offline_by is not None,
                    etag_timeout=timeout if timeout > 0 else float(DEFAULT_ETAG_TIMEOUT), offline_by=offline_by)
@@ -289,12 +293,9 @@ def _apply_call_time_settings(settings: HubSettings) -> None:
     from huggingface_hub import constants
 
     constants.HF_HUB_OFFLINE = settings.offline
-    value = os.environ.get("HF_HUB_DOWNLOAD_TIMEOUT")
-    try:
-        if value and float(value) > 0:
-            constants.HF_HUB_DOWNLOAD_TIMEOUT = float(value)
-    except ValueError:
-        pass
+    value = os.environ.get("HF_HUB_DOWNLOAD_TIMEOUT")  # checked by HubSettings.from_env
+    if value and int(value) > 0:
+        constants.HF_HUB_DOWNLOAD_TIMEOUT = int(value)
 
 
 def _fallback_to_cache(cfg, rev, settings, reason) -> Path | None:

@@ -85,9 +85,18 @@ def test_the_offline_error_names_the_variable_that_is_set(hub, monkeypatch):
         zoo.create("hubtest_seg.toy", pretrained=True)
 
 
-@pytest.mark.parametrize("value", ["0", "-1", "soon"])
+@pytest.mark.parametrize("value", ["0", "-1"])
 def test_an_etag_timeout_huggingface_hub_would_ignore_means_its_default(value):
     assert zoo_hub.HubSettings.from_env({"HF_HUB_ETAG_TIMEOUT": value}).etag_timeout == 10
+
+
+@pytest.mark.parametrize("variable", ["HF_HUB_ETAG_TIMEOUT", "HF_HUB_DOWNLOAD_TIMEOUT"])
+@pytest.mark.parametrize("value", ["2.5", "soon"])
+def test_a_timeout_that_is_not_whole_seconds_names_the_variable(hub, monkeypatch, variable, value):
+    """huggingface_hub's own import fails on these with a bare ValueError from its constants."""
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(HubError, match=f"{variable}='{value}': huggingface_hub takes a whole number of seconds"):
+        zoo.create("hubtest_seg.toy", pretrained=True)
 
 
 def test_a_pinned_revision_the_mirror_lacks_blames_the_mirror_not_the_caller(hub):
