@@ -31,6 +31,9 @@ from zoo.errors import WeightsError, WeightsFileNotFoundError
 
 PICKLE_SUFFIXES = {".pt", ".pth", ".bin", ".ckpt", ".pkl", ".pickle", ".tar", ".npy", ".npz"}
 MAX_HEADER_BYTES = 100 * 1024 * 1024  # safetensors' own limit
+# First opcodes of a protocol 0/1 pickle (which has no \x80 PROTO marker): MARK, EMPTY_DICT,
+# EMPTY_LIST, GLOBAL, DICT, LIST, NONE. Only looked at in a file whose header length is impossible.
+PROTOCOL_0_1_PICKLE_STARTS = {b"(", b"}", b"]", b"c", b"d", b"l", b"N"}
 
 # safetensors dtype name -> (bytes per element, kind); kinds must match between file and model.
 DTYPES = {
@@ -108,9 +111,12 @@ def read_header(path: str | Path) -> dict[str, TensorEntry]:
     path = check_suffix(path)
     if path.is_dir():
         raise WeightsError(f"{path}: is a directory; pass the .safetensors file inside it")
+    if path.exists() and not path.is_file():  # never opened: a pipe would block, a device never end
+        raise WeightsError(f"{path}: not a regular file (a device, a pipe or a socket); pass a .safetensors file")
     if not path.is_file():
-        raise WeightsFileNotFoundError(f"{path}: no such weights file (resolved to {path.resolve()}); check the path, or "
-                           "drop weights= and pass pretrained=True to fetch the tag's file from the Hub")
+        raise WeightsFileNotFoundError(f"{path}: no such weights file (resolved to {path.resolve()}); check the "
+                                       "path, or drop weights= and pass pretrained=True to fetch the tag's file "
+                                       "from the Hub")
     before = checked_files.identity(path)
     known = checked_files.recall(before, "safetensors header")
     if known is not None:
@@ -131,6 +137,9 @@ def read_header(path: str | Path) -> dict[str, TensorEntry]:
             raise WeightsError(f"{path}: truncated: {size} bytes, shorter than a safetensors header")
         (n,) = struct.unpack("<Q", head)
         if n > MAX_HEADER_BYTES or n > size - 8:
+            f.seek(-1, os.SEEK_END)
+            if head[:1] in PROTOCOL_0_1_PICKLE_STARTS and f.read(1) == b".":  # pickle's STOP opcode ends it
+                _refuse_pickle(path, "a Python pickle (protocol 0 or 1)")
             raise WeightsError(
                 f"{path}: not a valid safetensors file: its header claims {n} bytes but the file has "
                 f"{size} bytes in all (truncated, or not safetensors). Delete it and fetch it again.")
@@ -152,11 +161,12 @@ def read_header(path: str | Path) -> dict[str, TensorEntry]:
 
 def _refuse_disguised_pickle(path: Path, head: bytes) -> None:
     if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
-        kind = "a Python pickle"
+        _refuse_pickle(path, "a Python pickle")
     elif head[:4] == b"PK\x03\x04":
-        kind = "a zip archive (a torch.save checkpoint)"
-    else:
-        return
+        _refuse_pickle(path, "a zip archive (a torch.save checkpoint)")
+
+
+def _refuse_pickle(path: Path, kind: str) -> None:
     raise WeightsError(
         f"{path}: this is {kind} renamed to {path.suffix or 'no suffix'}, not safetensors. The zoo "
         "never unpickles. Convert it to safetensors in a trusted environment with "

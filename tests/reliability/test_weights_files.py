@@ -85,12 +85,21 @@ def test_pickle_suffixes_are_refused_unopened(arch, tmp_path, suffix):
     assert not marker.exists()
 
 
-def test_pickle_renamed_to_safetensors(arch, tmp_path):
+@pytest.mark.parametrize("protocol", [0, 1, 2, 4])  # 0 and 1 have no \x80 marker: "header claims" before
+def test_pickle_renamed_to_safetensors(arch, tmp_path, protocol):
     marker = tmp_path / "pwned"
     path = tmp_path / "model.safetensors"
-    path.write_bytes(pickle.dumps(_Trap(marker), protocol=4))
+    path.write_bytes(pickle.dumps(_Trap(marker), protocol=protocol))
     refused(arch, path, "pickle", "never unpickles", "convert it to safetensors")
     assert not marker.exists()
+
+
+def test_a_pipe_is_refused_unopened(arch, tmp_path):
+    """A FIFO (or /dev/zero) was called 'no such weights file'; opening a FIFO would block."""
+    path = tmp_path / "model.safetensors"
+    os.mkfifo(path)
+    message = refused(arch, path, "not a regular file")
+    assert "no such" not in message
 
 
 def test_torch_save_checkpoint_renamed_to_safetensors(arch, tmp_path):
