@@ -361,12 +361,13 @@ class Registry:
         """
         if not isinstance(name, str) or not name:
             raise UnknownModelError(f"model name must be a non-empty string, got {name!r}")
-        qualifier, _, rest = name.rpartition(":")
+        qualifier, colon, rest = name.rpartition(":")
         arch, dot, tag = rest.partition(".")
+        _check_parts(name, qualifier, colon, arch, UnknownModelError, "model", "ARCH[.TAG]")
         if dot and not tag:
             raise UnknownTagError(f"{name!r} ends with a dot: write {name[:-1]!r} for the architecture, "
                                   f"or {name}TAG for one of its pretrained tags.")
-        entry = self._pick(self._architectures, arch, qualifier, UnknownModelError, "model", tag)
+        entry = self._pick(self._architectures, arch, qualifier, UnknownModelError, "model", tag, shown=name)
         spec = entry.spec
         if tag:
             if tag not in spec.pretrained:
@@ -386,8 +387,9 @@ class Registry:
     def explainer(self, name: str) -> tuple[ExplainerSpec, PluginRecord]:
         if not isinstance(name, str) or not name:
             raise UnknownExplainerError(f"explainer name must be a non-empty string, got {name!r}")
-        qualifier, _, bare = name.rpartition(":")
-        entry = self._pick(self._explainers, bare, qualifier, UnknownExplainerError, "explainer")
+        qualifier, colon, bare = name.rpartition(":")
+        _check_parts(name, qualifier, colon, bare, UnknownExplainerError, "explainer", "NAME")
+        entry = self._pick(self._explainers, bare, qualifier, UnknownExplainerError, "explainer", shown=name)
         return entry.spec, entry.plugin
 
     def model_info(self, name: str) -> ModelInfo:
@@ -408,7 +410,7 @@ class Registry:
         return [p for p in self.plugins if set(p.errors) - set(p.rejected.values())]
 
     def _pick(self, table: dict[str, list[_Entry]], name: str, qualifier: str, error: type, kind: str,
-              tag: str = "") -> _Entry:
+              tag: str = "", shown: str = "") -> _Entry:
         entries = table.get(name)
         if not entries:
             close = difflib.get_close_matches(name, list(table), n=5, cutoff=0.6)
@@ -424,7 +426,8 @@ class Registry:
                 hint += (f" ZOO_PLUGINS / ZOO_DISABLE_PLUGINS leave out {len(self.left_out)} installed plugin"
                          f"{'s' if len(self.left_out) > 1 else ''} ({', '.join(self.left_out)}): the name may be "
                          "one of theirs.")
-            raise error(f"Unknown {kind} {name!r}.{hint} See {lister} or `zoo list` for every name.")
+            within = f" (read from {shown!r})" if shown and shown not in (name, f"{qualifier}:{name}") else ""
+            raise error(f"Unknown {kind} {name!r}{within}.{hint} See {lister} or `zoo list` for every name.")
         if qualifier:
             chosen = [e for e in entries if e.plugin.answers_to(qualifier)]
             if not chosen:
@@ -434,6 +437,15 @@ class Registry:
         if len(entries) > 1:
             raise AmbiguousNameError(_ambiguity(kind, name, tag, entries))
         return entries[0]
+
+
+def _check_parts(name: str, qualifier: str, colon: str, bare: str, error: type, kind: str, form: str) -> None:
+    """Refuse a name whose parts are empty (``:unet``, ``dist:``, ``.tag``), naming what was given."""
+    how = f"write {form}, or DIST:{form} where DIST is the plugin's distribution"
+    if colon and not qualifier:
+        raise error(f"{name!r} has nothing before ':'; {how}")
+    if not bare:
+        raise error(f"{name!r} names no {kind}; {how}")
 
 
 def _ambiguity(kind: str, name: str, tag: str, entries: list[_Entry]) -> str:

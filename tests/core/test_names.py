@@ -138,3 +138,21 @@ def test_bad_names_are_rejected():
     for bad in ("", None):
         with pytest.raises(zoo.UnknownModelError):
             zoo.create(bad)
+
+
+@pytest.mark.parametrize("name, says", [
+    (".sample_segmenter", "'.sample_segmenter' names no model; write ARCH[.TAG], or DIST:ARCH[.TAG]"),
+    ("zoo-sample-plugin:", "'zoo-sample-plugin:' names no model"),
+    (":sample_segmenter", "':sample_segmenter' has nothing before ':'"),
+    ("sample/../segmenter", "Unknown model 'sample/' (read from 'sample/../segmenter')"),
+])
+def test_a_name_with_an_empty_part_is_refused_naming_what_was_given(name, says):
+    """These said "Unknown model ''" (the parsed fragment), and ':name' was accepted silently."""
+    with pytest.raises(zoo.UnknownModelError) as excinfo:
+        zoo.create(name)
+    assert says in str(excinfo.value)
+
+
+def test_an_explainer_name_with_an_empty_part_is_refused():
+    with pytest.raises(zoo.UnknownExplainerError, match="':saliency' has nothing before ':'"):
+        zoo.explain(zoo.create("sample_classifier"), None, method=":saliency")
