@@ -65,6 +65,19 @@ def test_explainers_reject_bad_batches_clearly(problem, method):
         zoo.explain(model, bad_batches(in_chans)[problem], method=method, target=0)
 
 
+@pytest.mark.parametrize("method", ["cam", "gradcam", "gradcam_pp", "hirescam", "saliency", "smoothgrad",
+                                    "integrated_gradients", "guided_backprop", "rise"])
+def test_explainers_refuse_images_holding_nan_or_inf(method):
+    """The model's logits are then NaN and each method failed its own way: saliency gave a
+    plausible-looking finite map, Grad-CAM zeros, integrated gradients NaN."""
+    model = zoo.create("cnn_cam").eval()
+    images = torch.rand(3, zoo.model_info("cnn_cam").defaults.get("in_chans", 3), 32, 32)
+    images[1, 0, 4, 4] = float("nan")
+    images[2, 0, 0, 0] = float("inf")
+    with pytest.raises(zoo.InputError, match="image\\(s\\) 1, 2 of the batch hold NaN or Inf"):
+        zoo.explain(model, images, method=method, target=0)
+
+
 @pytest.mark.parametrize("name", ["unet_small", "segnet", "fcn8s"])
 def test_segmentation_models_keep_any_input_size(name):
     model = zoo.create(name, num_classes=3).eval()

@@ -34,7 +34,12 @@ def model_in_chans(model: nn.Module) -> int | None:
 
 
 def check_inputs(model: nn.Module, images: Any, owner: str) -> None:
-    """A clear ValueError for a 3-D, integer, empty or wrong-channel batch (zoo.inputs)."""
+    """A clear ValueError for a 3-D, integer, empty, wrong-channel or non-finite batch (zoo.inputs).
+
+    NaN/Inf pixels are refused here although the models take them: the model's outputs are then
+    NaN, and each method would fail differently (saliency a plausible-looking map, Grad-CAM zeros,
+    integrated gradients NaN).
+    """
     in_chans = model_in_chans(model)
     if in_chans is None:  # nothing to check the channels against
         in_chans = images.shape[1] if isinstance(images, torch.Tensor) and images.ndim == 4 else 3
@@ -42,6 +47,11 @@ def check_inputs(model: nn.Module, images: Any, owner: str) -> None:
     check_image_batch(images, in_chans=in_chans, min_size=min_size if isinstance(min_size, int) else 1,
                       owner=owner)
     check_dtype(model, images, owner)
+    finite = torch.isfinite(images).flatten(1).all(1)
+    if not bool(finite.all()):
+        bad = (~finite).nonzero().flatten().tolist()
+        raise InputError(f"{owner}: image(s) {', '.join(map(str, bad[:10]))} of the batch hold NaN or Inf values, "
+                         "which make every explanation meaningless; check the preprocessing")
 
 
 def check_dtype(model: nn.Module, images: torch.Tensor, owner: str) -> None:
