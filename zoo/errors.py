@@ -7,6 +7,9 @@ would naturally catch (``KeyError`` for an unknown name, ``ValueError`` for bad 
 
 from __future__ import annotations
 
+import errno
+import os
+
 
 class ZooError(Exception):
     """Base class of every error the zoo raises on purpose."""
@@ -57,7 +60,15 @@ class WeightsError(ZooError, ValueError):
 
 
 class WeightsFileNotFoundError(WeightsError, FileNotFoundError):
-    """``weights=`` names no file: also a FileNotFoundError, as ``open`` and ``torch.load`` raise."""
+    """``weights=`` names no file: also a FileNotFoundError, as ``open`` and ``torch.load`` raise,
+    with their ``errno`` (ENOENT) and ``filename``; the message is the zoo's."""
+
+    def __init__(self, message: str, filename: str | None = None):
+        super().__init__(message)
+        self.errno, self.strerror, self.filename = errno.ENOENT, os.strerror(errno.ENOENT), filename
+
+    def __str__(self) -> str:
+        return self.args[0]
 
 
 class ChecksumError(WeightsError):

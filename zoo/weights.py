@@ -98,7 +98,7 @@ def check_suffix(path: str | Path) -> Path:
     return path
 
 
-def read_header(path: str | Path) -> dict[str, TensorEntry]:
+def read_header(path: str | Path, *, shown: str | Path | None = None) -> dict[str, TensorEntry]:
     """Parse and validate a safetensors header; read no tensor data.
 
     Checks: the file exists and is not empty, is not a pickle or zip checkpoint in disguise,
@@ -107,16 +107,20 @@ def read_header(path: str | Path) -> dict[str, TensorEntry]:
     the data section is exactly as long as the header says (no truncation, no trailing bytes).
     A header that passed is not parsed again while the file is unchanged; the entries are
     remembered on disk for later processes (:mod:`zoo.checked_files`).
+
+    ``shown``: the name messages give (and whose suffix is checked), when ``path`` is the file a
+    link the caller was given resolved to.
     """
-    path = check_suffix(path)
+    shown = check_suffix(path if shown is None else shown)
+    path = Path(path)
     if path.is_dir():
-        raise WeightsError(f"{path}: is a directory; pass the .safetensors file inside it")
+        raise WeightsError(f"{shown}: is a directory; pass the .safetensors file inside it")
     if path.exists() and not path.is_file():  # never opened: a pipe would block, a device never end
-        raise WeightsError(f"{path}: not a regular file (a device, a pipe or a socket); pass a .safetensors file")
+        raise WeightsError(f"{shown}: not a regular file (a device, a pipe or a socket); pass a .safetensors file")
     if not path.is_file():
-        raise WeightsFileNotFoundError(f"{path}: no such weights file (resolved to {path.resolve()}); check the "
+        raise WeightsFileNotFoundError(f"{shown}: no such weights file (resolved to {path.resolve()}); check the "
                                        "path, or drop weights= and pass pretrained=True to fetch the tag's file "
-                                       "from the Hub")
+                                       "from the Hub", filename=str(shown))
     before = checked_files.identity(path)
     known = checked_files.recall(before, "safetensors header")
     if known is not None:
@@ -128,31 +132,32 @@ def read_header(path: str | Path) -> dict[str, TensorEntry]:
         return entries
     size = before[2]
     if size == 0:
-        raise WeightsError(f"{path}: the file is empty (0 bytes); it was not written completely. "
+        raise WeightsError(f"{shown}: the file is empty (0 bytes); it was not written completely. "
                            "Delete it and fetch or save it again.")
     with open(path, "rb") as f:
         head = f.read(8)
-        _refuse_disguised_pickle(path, head)
+        _refuse_disguised_pickle(shown, head)
         if len(head) < 8:
-            raise WeightsError(f"{path}: truncated: {size} bytes, shorter than a safetensors header")
+            raise WeightsError(f"{shown}: truncated: {size} bytes, shorter than a safetensors header")
         (n,) = struct.unpack("<Q", head)
         if n > MAX_HEADER_BYTES or n > size - 8:
+            first = f.read(1)  # a safetensors header starts with '{'
             f.seek(-1, os.SEEK_END)
-            if head[:1] in PROTOCOL_0_1_PICKLE_STARTS and f.read(1) == b".":  # pickle's STOP opcode ends it
-                _refuse_pickle(path, "a Python pickle (protocol 0 or 1)")
+            if first != b"{" and head[:1] in PROTOCOL_0_1_PICKLE_STARTS and f.read(1) == b".":  # pickle's STOP
+                _refuse_pickle(shown, "a Python pickle (protocol 0 or 1)")
             raise WeightsError(
-                f"{path}: not a valid safetensors file: its header claims {n} bytes but the file has "
+                f"{shown}: not a valid safetensors file: its header claims {n} bytes but the file has "
                 f"{size} bytes in all (truncated, or not safetensors). Delete it and fetch it again.")
         raw = f.read(n)
     try:
         header = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise WeightsError(f"{path}: the safetensors header is not valid JSON ({exc})") from None
+        raise WeightsError(f"{shown}: the safetensors header is not valid JSON ({exc})") from None
     if not isinstance(header, dict):
-        raise WeightsError(f"{path}: the safetensors header is not a JSON object")
+        raise WeightsError(f"{shown}: the safetensors header is not a JSON object")
     header.pop("__metadata__", None)
-    entries = {name: _entry(path, name, info) for name, info in header.items()}
-    _check_layout(path, entries, data_size=size - 8 - n)
+    entries = {name: _entry(shown, name, info) for name, info in header.items()}
+    _check_layout(shown, entries, data_size=size - 8 - n)
     checked_files.remember(path, before, "safetensors header", dict(entries))
     rows = [[e.name, e.dtype, list(e.shape), e.begin, e.end] for e in entries.values()]
     checked_files.remember(path, before, "valid header", rows, durable=True)
@@ -210,7 +215,8 @@ def _check_layout(path: Path, entries: dict[str, TensorEntry], data_size: int) -
                            "tampered with or badly written. Fetch it again.")
 
 
-def load_file(path: str | Path, *, allow_nonfinite: bool = False, aligned_copy: bool = False) -> dict:
+def load_file(path: str | Path, *, allow_nonfinite: bool = False, aligned_copy: bool = False,
+              shown: str | Path | None = None) -> dict:
     """Read a safetensors file into a CPU state dict, after validating its header; never unpickles.
 
     NaN/Inf values are refused unless ``allow_nonfinite``. While the file stays unchanged, its
@@ -222,22 +228,23 @@ def load_file(path: str | Path, *, allow_nonfinite: bool = False, aligned_copy: 
     unaligned memory. Aligned tensors are used as mapped from the file; the others are copied.
     With ``aligned_copy`` (meant for immutable files loaded again and again: Hub downloads), a
     file with many of them gets an aligned copy in the zoo cache that later loads map instead
-    (:mod:`zoo.aligned_copies`).
+    (:mod:`zoo.aligned_copies`). ``shown``: the name messages give (default ``path``).
     """
     # One file throughout, even when ``path`` is a link that moves meanwhile (a trainer's
     # latest.safetensors): what was checked and remembered is what was read.
+    shown = path if shown is None else shown
     real = os.path.realpath(path)
-    entries = read_header(real)
+    entries = read_header(real, shown=shown)
     before = checked_files.identity(real)
     # a file smaller than that threshold cannot have a copy (checked first: a look-up costs stats)
     big = aligned_copy and before[2] >= aligned_copies.MIN_UNALIGNED_BYTES
     copy = _usable_aligned_copy(before, entries) if big else None
-    state = _read_tensors(copy or real, shown=path)
+    state = _read_tensors(copy or real, shown=shown)
     if checked_files.identity(real) != before or not _holds(state, entries):
-        raise WeightsError(f"{path}: the file changed while it was read (a writer still at work?); load it again "
+        raise WeightsError(f"{shown}: the file changed while it was read (a writer still at work?); load it again "
                            "once it is complete")
     if not allow_nonfinite and not checked_files.recall(before, "all finite", durable=True):
-        _check_finite(path, state)
+        _check_finite(shown, state)
         checked_files.remember(real, before, "all finite", True, durable=True)
     unaligned = {k for k, v in state.items() if v.data_ptr() % 64}
     if big and copy is None and sum(state[k].nbytes for k in unaligned) >= aligned_copies.MIN_UNALIGNED_BYTES:
@@ -246,9 +253,10 @@ def load_file(path: str | Path, *, allow_nonfinite: bool = False, aligned_copy: 
 
 
 def _holds(state: dict, entries: dict[str, TensorEntry]) -> bool:
-    """Whether ``state`` has exactly the tensors ``entries`` describe (names, shapes, sizes)."""
+    """Whether ``state`` has exactly the tensors ``entries`` describe (names, kinds, shapes, sizes)."""
     return state.keys() == entries.keys() and all(
-        tuple(t.shape) == entries[k].shape and t.nbytes == entries[k].end - entries[k].begin for k, t in state.items())
+        tuple(t.shape) == e.shape and t.nbytes == e.end - e.begin and _kind(t.dtype) == e.kind
+        for t, e in ((t, entries[k]) for k, t in state.items()))
 
 
 def _read_tensors(path: str | Path, shown: str | Path) -> dict:
@@ -315,7 +323,8 @@ def build_with_weights(build: Callable[[], object], source: str | Path, *, chang
     from zoo.meta import on_meta_without_init  # imports torch; listing models never gets here
 
     source = Path(source)
-    entries = read_header(source)
+    real = os.path.realpath(source)  # one file for the plan and the load, even if a link to it moves
+    entries = read_header(real, shown=source)
     try:
         with on_meta_without_init():
             model = build()
@@ -327,8 +336,8 @@ def build_with_weights(build: Callable[[], object], source: str | Path, *, chang
     plan = _plan(source, expected, entries, change or HeadChange(), computed, _classifier_keys(reference),
                  feature_extractor=_is_feature_extractor(reference))
 
-    state = load_file(source, aligned_copy=aligned_copy)
-    if not _holds(state, entries):  # a link moved to another file since the plan was made
+    state = load_file(real, aligned_copy=aligned_copy, shown=source)
+    if not _holds(state, entries):  # rewritten in place since the plan was made
         raise WeightsError(f"{source}: the file changed while it was loaded; load it again once it is complete")
     state = _in_model_dtypes(source, state, expected, skip=plan.drop + plan.computed)
     if plan.reinit or plan.adapt or model is None:

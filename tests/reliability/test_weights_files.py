@@ -6,6 +6,7 @@ no model is returned half-loaded.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import pickle
@@ -92,6 +93,57 @@ def test_pickle_renamed_to_safetensors(arch, tmp_path, protocol):
     path.write_bytes(pickle.dumps(_Trap(marker), protocol=protocol))
     refused(arch, path, "pickle", "never unpickles", "convert it to safetensors")
     assert not marker.exists()
+
+
+def test_a_header_cut_after_a_dot_is_truncated_not_a_pickle(tmp_path):
+    """A header whose length starts with '(' (a protocol-0 pickle's first opcode), cut after a '.'
+    (pickle's STOP), looked like a pickle; its 9th byte, '{', says safetensors."""
+    path = tmp_path / "model.safetensors"
+    for pad in range(300):
+        save_file({"features.0.weight": torch.zeros(2)}, str(path), metadata={"pad": "x" * pad})
+        data = path.read_bytes()
+        if data[:1] == b"(":
+            break
+    path.write_bytes(data[:data.index(b".", 8) + 1])
+    with pytest.raises(WeightsError, match="its header claims") as info:
+        read_header(path)
+    assert "pickle" not in str(info.value)
+
+
+def test_a_link_is_judged_by_the_file_it_names_and_reported_by_its_own_name(arch, tmp_path):
+    """latest.safetensors -> ckpt.pt holding safetensors loads (the suffix checked is the name
+    given); a dangling link is reported under its own name."""
+    real = tmp_path / "ckpt.pt"
+    save_file(seeded_state(0), str(real))
+    link = tmp_path / "latest.safetensors"
+    link.symlink_to(real)
+    assert torch.equal(zoo.create(arch, weights=link).stem.weight, seeded_state(0)["stem.weight"])
+    real.unlink()
+    assert "latest.safetensors: no such weights file" in refused(arch, link, "no such weights file")
+
+
+def test_a_link_moved_between_the_plan_and_the_load_loads_the_planned_file(arch, tmp_path, monkeypatch):
+    """The plan (keys, kinds) was made on one file and the tensors read from the other: an int32
+    tensor where the model has float32 was cast silently."""
+    import zoo.weights
+
+    good, other = tmp_path / "good.safetensors", tmp_path / "other.safetensors"
+    save_file(seeded_state(0), str(good))
+    state = seeded_state(0)
+    state["stem.weight"] = (state["stem.weight"] * 100).to(torch.int32)
+    save_file(state, str(other))
+    latest = tmp_path / "latest.safetensors"
+    latest.symlink_to(good)
+    plan = zoo.weights._plan
+
+    def plan_then_flip(*args, **kwargs):
+        result = plan(*args, **kwargs)
+        latest.unlink()
+        latest.symlink_to(other)
+        return result
+
+    monkeypatch.setattr(zoo.weights, "_plan", plan_then_flip)
+    assert torch.equal(zoo.create(arch, weights=latest).stem.weight, seeded_state(0)["stem.weight"])
 
 
 def test_a_pipe_is_refused_unopened(arch, tmp_path):
@@ -256,8 +308,9 @@ def test_weights_for_another_head_without_a_tag_are_refused_not_adapted(arch, tm
 
 def test_missing_file(arch, tmp_path):
     refused(arch, tmp_path / "absent.safetensors", "no such weights file")
-    with pytest.raises(FileNotFoundError):  # what open() and torch.load raise, so callers can catch it so
+    with pytest.raises(FileNotFoundError) as info:  # what open() and torch.load raise, as they raise it
         zoo.create(arch, weights=tmp_path / "absent.safetensors")
+    assert info.value.errno == errno.ENOENT and info.value.filename == str(tmp_path / "absent.safetensors")
 
 
 def test_read_header_reads_no_tensor_data(good):
