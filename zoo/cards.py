@@ -171,7 +171,9 @@ def explainer_report(card_dir: str | Path, config: dict[str, Any]) -> dict | Non
     path = Path(card_dir) / "explainers.json"
     if not path.is_file():
         return None
-    report = json.loads(path.read_text())
+    report = json.loads(path.read_text())  # ValueError (JSONDecodeError) for a broken file
+    if not isinstance(report, dict):
+        raise ValueError(f"{path}: an explainer report is a JSON object, got {type(report).__name__}")
     weights_sha = config.get("sha256")
     return report if weights_sha and report.get("sha256") == weights_sha else None
 
@@ -297,14 +299,22 @@ def card_text_problems(card_dir: str | Path, config: dict[str, Any], weights_sha
     hashes = set(re.findall(r"\b[0-9a-f]{64}\b", body))
     problems += [f"the card states sha256 {h} but the weights hash to {weights_sha256}"
                  for h in sorted(hashes - {weights_sha256})]
-    report = Path(card_dir) / "explainers.json"
-    if report.is_file() and explainer_report(card_dir, {"sha256": weights_sha256}) is None:
-        name = f"{config['architecture']}.{config['tag']}" if {"architecture", "tag"} <= set(config) \
-            else Path(card_dir).name
-        problems.append(f"{report} was measured on other weights than these: rerun `python -m "
-                        f"zoo_explainers.report {name} --card {card_dir} --weights "
-                        f"{Path(card_dir) / 'model.safetensors'} --write-card`, or delete it")
-    return problems
+    report_problem = _explainer_report_problem(Path(card_dir), config, weights_sha256)
+    return problems + ([report_problem] if report_problem else [])
+
+
+def _explainer_report_problem(card_dir: Path, config: dict[str, Any], weights_sha256: str) -> str | None:
+    """Why the card's ``explainers.json`` cannot be published with these weights, if it cannot."""
+    report = card_dir / "explainers.json"
+    name = f"{config['architecture']}.{config['tag']}" if {"architecture", "tag"} <= set(config) else card_dir.name
+    rerun = (f"rerun `python -m zoo_explainers.report {name} --card {card_dir} --weights "
+             f"{card_dir / 'model.safetensors'} --write-card`, or delete it")
+    try:
+        if report.is_file() and explainer_report(card_dir, {"sha256": weights_sha256}) is None:
+            return f"{report} was measured on other weights than these: {rerun}"
+    except (OSError, ValueError) as exc:
+        return f"{report} is unreadable ({exc}): {rerun}"
+    return None
 
 
 def rewrite_card(card_dir: str | Path) -> Path:

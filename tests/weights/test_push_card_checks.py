@@ -65,6 +65,10 @@ def test_an_explainer_report_of_other_weights_is_refused(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "explainers.json was measured on other weights" in err
     assert "python -m zoo_explainers.report cnn_cam.digits --card" in err
+    for broken in ("{", "[1]"):  # a traceback (exit 1) before
+        report.write_text(broken)
+        assert main(push) == 3
+        assert "explainers.json is unreadable" in capsys.readouterr().err
 
 
 def test_a_link_to_a_file_outside_the_card_is_neither_pushed_nor_served(fcn8s_copy, tmp_path, capsys):
