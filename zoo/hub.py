@@ -77,16 +77,26 @@ class HubSettings:
                                                    os.path.join(os.path.expanduser("~"), ".cache"), "huggingface")
         cache = env.get("HF_HUB_CACHE") or env.get("HUGGINGFACE_HUB_CACHE") or os.path.join(home, "hub")
         offline_by = next((k for k in OFFLINE_VARIABLES if (env.get(k) or "").strip().lower() in _TRUE), None)
-        for name in TIMEOUT_VARIABLES:  # huggingface_hub's import raises a bare ValueError on anything else
-            value = env.get(name)
-            if value and not value.strip().lstrip("+-").isdigit():
-                raise HubError(f"{name}={value!r}: huggingface_hub takes a whole number of seconds there; set "
-                               f"e.g. {name}=10, or unset it for the default")
+        check_timeout_settings(env)
         # as huggingface_hub reads it: 0 or less means the default
         timeout = float(int(env.get("HF_HUB_ETAG_TIMEOUT") or DEFAULT_ETAG_TIMEOUT))
         return cls(endpoint=(env.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/"),
                    cache_dir=os.path.expandvars(os.path.expanduser(cache)), offline=offline_by is not None,
                    etag_timeout=timeout if timeout > 0 else float(DEFAULT_ETAG_TIMEOUT), offline_by=offline_by)
+
+
+def check_timeout_settings(environ=None) -> None:
+    """A HubError naming a timeout variable huggingface_hub cannot read: its import reads them
+    with ``int()`` and fails with a bare ValueError (so a command that imports it, olah
+    included, checks this first)."""
+    env = os.environ if environ is None else environ
+    for name in TIMEOUT_VARIABLES:
+        value = env.get(name)
+        try:
+            int(value or 0)
+        except ValueError:
+            raise HubError(f"{name}={value!r}: huggingface_hub takes a whole number of seconds there; set "
+                           f"e.g. {name}=10, or unset it for the default") from None
 
 
 def fetch(cfg: PretrainedCfg, revision: str | None = None, *, tqdm_class=None) -> Path:

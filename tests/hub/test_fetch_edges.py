@@ -5,6 +5,7 @@ already taken, and `zoo download` exit codes. Real olah servers and real files t
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -91,12 +92,28 @@ def test_an_etag_timeout_huggingface_hub_would_ignore_means_its_default(value):
 
 
 @pytest.mark.parametrize("variable", ["HF_HUB_ETAG_TIMEOUT", "HF_HUB_DOWNLOAD_TIMEOUT"])
-@pytest.mark.parametrize("value", ["2.5", "soon"])
-def test_a_timeout_that_is_not_whole_seconds_names_the_variable(hub, monkeypatch, variable, value):
-    """huggingface_hub's own import fails on these with a bare ValueError from its constants."""
+@pytest.mark.parametrize("value", ["2.5", "soon", "+-5"])
+def test_a_timeout_that_is_not_whole_seconds_names_the_variable(hub, monkeypatch, capsys, variable, value):
+    """huggingface_hub's own import fails on these with a bare ValueError from its constants, also
+    in `zoo hub push` and `zoo hub serve` (olah's import), which import it before any fetch."""
     monkeypatch.setenv(variable, value)
-    with pytest.raises(HubError, match=f"{variable}='{value}': huggingface_hub takes a whole number of seconds"):
+    says = f"{variable}='{value}': huggingface_hub takes a whole number of seconds"
+    with pytest.raises(HubError, match=re.escape(says)):
         zoo.create("hubtest_seg.toy", pretrained=True)
+    for command in (["hub", "push", "unet.shapes", "--repo-id", "a/b", "--dry-run"], ["hub", "serve", "--port", "0"],
+                    ["download", "hubtest_seg.toy"]):
+        assert cli_main(command) == 3
+        assert says in capsys.readouterr().err
+
+
+def test_a_timeout_huggingface_hub_reads_is_accepted():
+    assert zoo_hub.HubSettings.from_env({"HF_HUB_ETAG_TIMEOUT": "1_0"}).etag_timeout == 10  # int("1_0")
+
+
+def test_download_refuses_a_revision_out_of_the_cache_once_as_a_usage_error(hub, capsys):
+    assert cli_main(["download", "hubtest_seg.toy", "hubtest_seg.conc", "--revision", "../../x"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("would lead out of its folder in the Hub cache") == 1
 
 
 def test_a_pinned_revision_the_mirror_lacks_blames_the_mirror_not_the_caller(hub):

@@ -24,8 +24,14 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from zoo.hub import check_timeout_settings
     from zoo.registry import get_registry
+    from zoo.specs import hub_path_problem
 
+    if args.revision is not None and hub_path_problem(args.revision):  # once, not per name
+        print(f"zoo: error: --revision {hub_path_problem(args.revision)}", file=sys.stderr)
+        return EXIT_USAGE
+    check_timeout_settings()
     registry = get_registry()
     names: list[str] = []
     for name in args.names:

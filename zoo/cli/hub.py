@@ -58,7 +58,10 @@ def _hubcards(given) -> Path:
 
 # ----------------------------------------------------------------------------- serve
 def run_serve(args: argparse.Namespace) -> int:
+    from zoo.hub import check_timeout_settings
     from zoo.hub_server import LOOPBACK, HubServer
+
+    check_timeout_settings()  # olah imports huggingface_hub, which would die on it at start
 
     if args.host not in LOOPBACK:
         print(f"zoo: warning: binding {args.host}: every hub card becomes readable from the network",
@@ -148,7 +151,10 @@ def _registered_cfg(name: str):
 
 
 def run_push(args: argparse.Namespace) -> int:
+    from zoo.hub import check_timeout_settings
     from zoo.specs import HF_HUB_ID_RE
+
+    check_timeout_settings()
 
     if not HF_HUB_ID_RE.match(args.repo_id):
         print(f"zoo: error: --repo-id {args.repo_id!r} is not of the form ORG/NAME", file=sys.stderr)
