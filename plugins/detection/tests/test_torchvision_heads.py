@@ -75,6 +75,12 @@ def test_shrunk_heads_bound_the_labels(sample):
     assert ((det["labels"] >= 1) & (det["labels"] <= 2)).all()
 
 
+def test_num_classes_follows_the_heads_and_says_so_when_set():
+    model = maskrcnn_mini()
+    with pytest.raises(AttributeError, match="num_classes follows the predictors .4 now.*replace roi_heads"):
+        model.num_classes = 6
+
+
 def test_predictors_that_disagree_bound_the_labels_by_the_smaller(sample):
     model = maskrcnn_mini()  # 4 classes
     model.roi_heads.box_predictor = FastRCNNPredictor(model.roi_heads.box_predictor.cls_score.in_features, 6)

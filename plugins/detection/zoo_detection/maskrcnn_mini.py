@@ -265,6 +265,12 @@ class MaskRCNNMini(GeneralizedRCNN):
         """
         return head_classes(self.roi_heads).get("box predictor")
 
+    @num_classes.setter
+    def num_classes(self, value) -> None:
+        raise AttributeError(f"maskrcnn_mini: num_classes follows the predictors ({self.num_classes} now); to train "
+                             f"{value!r} classes, replace roi_heads.box_predictor and roi_heads.mask_predictor with "
+                             "heads of that size (torchvision's fine-tuning recipe)")
+
     def forward(self, images, targets=None):
         """Train: ``(images, targets) -> {loss_*: scalar}``; eval: ``images -> [{boxes, labels,
         scores, masks}]``. ``images``: list of float (C, H, W) in [0, 1] (or one (N, C, H, W)).

@@ -5,6 +5,7 @@ TypeError from deep inside nn.Conv2d."""
 from __future__ import annotations
 
 import pytest
+import torch
 
 import zoo
 from zoo_segmentation.errors import ModelConfigError
@@ -39,3 +40,11 @@ def test_a_per_stage_argument_must_be_a_sequence_of_positive_ints(name, argument
     with pytest.raises(ModelConfigError, match=rf"{argument} must be a non-empty sequence of positive ints") as info:
         zoo.create(name, **{argument: value})
     assert isinstance(info.value, zoo.ZooError)
+
+
+def test_a_range_is_a_sequence_of_stages():
+    """range(16, 80, 16) is a Sequence[int], as the signatures say; it was refused for a while."""
+    model = zoo.create("segnet", widths=range(4, 20, 4), depths=(1, 1, 2, 2))
+    assert model.eval()(torch.rand(1, 3, 32, 32)).shape == (1, 21, 32, 32)  # its default num_classes
+    with pytest.raises(ModelConfigError, match="widths must be a non-empty sequence"):
+        zoo.create("segnet", widths="wide")

@@ -3,6 +3,8 @@ conv + BatchNorm + ReLU unit all three families are built from."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -86,10 +88,11 @@ def check_positive_ints(owner: str, **values) -> None:
 
 
 def check_positive_int_sequences(owner: str, **values) -> None:
-    """Raise :class:`ModelConfigError` naming the argument unless each value is a non-empty list
-    or tuple of ints >= 1 (per-stage arguments such as ``widths``, ``depths``)."""
+    """Raise :class:`ModelConfigError` naming the argument unless each value is a non-empty
+    sequence (list, tuple, range) of ints >= 1 (per-stage arguments such as ``widths``, ``depths``)."""
     for name, value in values.items():
-        if not (isinstance(value, (list, tuple)) and value and all(map(_positive_int, value))):
+        if not (isinstance(value, Sequence) and not isinstance(value, (str, bytes)) and len(value)
+                and all(map(_positive_int, value))):
             raise ModelConfigError(f"{owner}: {name} must be a non-empty sequence of positive ints "
                                    f"(one per stage), got {value!r}")
 
