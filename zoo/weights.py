@@ -240,7 +240,7 @@ def load_file(path: str | Path, *, allow_nonfinite: bool = False, aligned_copy: 
     big = aligned_copy and before[2] >= aligned_copies.MIN_UNALIGNED_BYTES
     copy = _usable_aligned_copy(before, entries) if big else None
     state = _read_tensors(copy or real, shown=shown)
-    if checked_files.identity(real) != before or not _holds(state, entries):
+    if checked_files.identity(real) != before:  # rewritten while read: not the file the header describes
         raise WeightsError(f"{shown}: the file changed while it was read (a writer still at work?); load it again "
                            "once it is complete")
     if not allow_nonfinite and not checked_files.recall(before, "all finite", durable=True):
@@ -250,13 +250,6 @@ def load_file(path: str | Path, *, allow_nonfinite: bool = False, aligned_copy: 
     if big and copy is None and sum(state[k].nbytes for k in unaligned) >= aligned_copies.MIN_UNALIGNED_BYTES:
         aligned_copies.make(path, before, state)
     return {k: v.clone() if k in unaligned else v for k, v in state.items()}
-
-
-def _holds(state: dict, entries: dict[str, TensorEntry]) -> bool:
-    """Whether ``state`` has exactly the tensors ``entries`` describe (names, kinds, shapes, sizes)."""
-    return state.keys() == entries.keys() and all(
-        tuple(t.shape) == e.shape and t.nbytes == e.end - e.begin and _kind(t.dtype) == e.kind
-        for t, e in ((t, entries[k]) for k, t in state.items()))
 
 
 def _read_tensors(path: str | Path, shown: str | Path) -> dict:
@@ -324,6 +317,10 @@ def build_with_weights(build: Callable[[], object], source: str | Path, *, chang
 
     source = Path(source)
     real = os.path.realpath(source)  # one file for the plan and the load, even if a link to it moves
+    try:
+        planned = checked_files.identity(real)
+    except OSError:
+        planned = None  # no such file: read_header says so
     entries = read_header(real, shown=source)
     try:
         with on_meta_without_init():
@@ -337,7 +334,7 @@ def build_with_weights(build: Callable[[], object], source: str | Path, *, chang
                  feature_extractor=_is_feature_extractor(reference))
 
     state = load_file(real, aligned_copy=aligned_copy, shown=source)
-    if not _holds(state, entries):  # rewritten in place since the plan was made
+    if checked_files.identity(real) != planned:  # rewritten in place since the plan was made
         raise WeightsError(f"{source}: the file changed while it was loaded; load it again once it is complete")
     state = _in_model_dtypes(source, state, expected, skip=plan.drop + plan.computed)
     if plan.reinit or plan.adapt or model is None:

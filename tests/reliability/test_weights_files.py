@@ -122,6 +122,24 @@ def test_a_link_is_judged_by_the_file_it_names_and_reported_by_its_own_name(arch
     assert "latest.safetensors: no such weights file" in refused(arch, link, "no such weights file")
 
 
+def test_a_file_rewritten_during_the_load_is_refused(arch, tmp_path, monkeypatch):
+    """A writer still at work: the header checked and the tensors read would not be one file."""
+    import zoo.weights
+
+    path = tmp_path / "model.safetensors"
+    save_file(seeded_state(0), str(path))
+    read = zoo.weights._read_tensors
+
+    def rewrite_then_read(file, shown):
+        state = seeded_state(1)
+        state["stem.weight"][0, 0, 0, 0] = float("nan")
+        save_file(state, str(path))
+        return read(file, shown)
+
+    monkeypatch.setattr(zoo.weights, "_read_tensors", rewrite_then_read)
+    refused(arch, path, "the file changed while it was read")
+
+
 def test_a_link_moved_between_the_plan_and_the_load_loads_the_planned_file(arch, tmp_path, monkeypatch):
     """The plan (keys, kinds) was made on one file and the tensors read from the other: an int32
     tensor where the model has float32 was cast silently."""
