@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import stat
 import struct
 import warnings
 from dataclasses import dataclass
@@ -113,11 +114,15 @@ def read_header(path: str | Path, *, shown: str | Path | None = None) -> dict[st
     """
     shown = check_suffix(path if shown is None else shown)
     path = Path(path)
-    if path.is_dir():
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        mode = None
+    if mode is not None and stat.S_ISDIR(mode):
         raise WeightsError(f"{shown}: is a directory; pass the .safetensors file inside it")
-    if path.exists() and not path.is_file():  # never opened: a pipe would block, a device never end
+    if mode is not None and not stat.S_ISREG(mode):  # never opened: a pipe would block, a device never end
         raise WeightsError(f"{shown}: not a regular file (a device, a pipe or a socket); pass a .safetensors file")
-    if not path.is_file():
+    if mode is None:
         raise WeightsFileNotFoundError(f"{shown}: no such weights file (resolved to {path.resolve()}); check the "
                                        "path, or drop weights= and pass pretrained=True to fetch the tag's file "
                                        "from the Hub", filename=str(shown))
@@ -215,8 +220,7 @@ def _check_layout(path: Path, entries: dict[str, TensorEntry], data_size: int) -
                            "tampered with or badly written. Fetch it again.")
 
 
-def load_file(path: str | Path, *, allow_nonfinite: bool = False, aligned_copy: bool = False,
-              shown: str | Path | None = None) -> dict:
+def load_file(path: str | Path, *, allow_nonfinite: bool = False, aligned_copy: bool = False) -> dict:
     """Read a safetensors file into a CPU state dict, after validating its header; never unpickles.
 
     NaN/Inf values are refused unless ``allow_nonfinite``. While the file stays unchanged, its
@@ -228,12 +232,15 @@ def load_file(path: str | Path, *, allow_nonfinite: bool = False, aligned_copy: 
     unaligned memory. Aligned tensors are used as mapped from the file; the others are copied.
     With ``aligned_copy`` (meant for immutable files loaded again and again: Hub downloads), a
     file with many of them gets an aligned copy in the zoo cache that later loads map instead
-    (:mod:`zoo.aligned_copies`). ``shown``: the name messages give (default ``path``).
+    (:mod:`zoo.aligned_copies`).
     """
     # One file throughout, even when ``path`` is a link that moves meanwhile (a trainer's
     # latest.safetensors): what was checked and remembered is what was read.
-    shown = path if shown is None else shown
-    real = os.path.realpath(path)
+    return _load_resolved(os.path.realpath(path), path, allow_nonfinite=allow_nonfinite, aligned_copy=aligned_copy)
+
+
+def _load_resolved(real: str, shown: str | Path, *, allow_nonfinite: bool = False, aligned_copy: bool = False) -> dict:
+    """:func:`load_file` of ``real`` (what the name given resolved to), naming ``shown`` in messages."""
     entries = read_header(real, shown=shown)
     before = checked_files.identity(real)
     # a file smaller than that threshold cannot have a copy (checked first: a look-up costs stats)
@@ -248,7 +255,7 @@ def load_file(path: str | Path, *, allow_nonfinite: bool = False, aligned_copy: 
         checked_files.remember(real, before, "all finite", True, durable=True)
     unaligned = {k for k, v in state.items() if v.data_ptr() % 64}
     if big and copy is None and sum(state[k].nbytes for k in unaligned) >= aligned_copies.MIN_UNALIGNED_BYTES:
-        aligned_copies.make(path, before, state)
+        aligned_copies.make(real, before, state)
     return {k: v.clone() if k in unaligned else v for k, v in state.items()}
 
 
@@ -333,7 +340,7 @@ def build_with_weights(build: Callable[[], object], source: str | Path, *, chang
     plan = _plan(source, expected, entries, change or HeadChange(), computed, _classifier_keys(reference),
                  feature_extractor=_is_feature_extractor(reference))
 
-    state = load_file(real, aligned_copy=aligned_copy, shown=source)
+    state = _load_resolved(real, source, aligned_copy=aligned_copy)
     if checked_files.identity(real) != planned:  # rewritten in place since the plan was made
         raise WeightsError(f"{source}: the file changed while it was loaded; load it again once it is complete")
     state = _in_model_dtypes(source, state, expected, skip=plan.drop + plan.computed)
