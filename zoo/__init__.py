@@ -76,7 +76,8 @@ def __getattr__(name: str):
 __all__ = [
     "AmbiguousNameError", "ArchitectureSpec", "ArgumentError", "BuilderError", "ChecksumError", "Explainer",
     "ExplainerOutputError", "ExplainerSpec", "HubAuthError", "HubDownloadError", "HubEntryNotFoundError", "HubError",
-    "HubNotFoundError", "HubOfflineError", "HubRevisionNotFoundError", "HubUnavailableError", "InputError", "ModelInfo", "PluginWarning",
+    "HubNotFoundError", "HubOfflineError", "HubRevisionNotFoundError", "HubUnavailableError", "InputError", "ModelInfo",
+    "PluginWarning",
     "PretrainedCfg", "UnknownExplainerError", "UnknownModelError", "UnknownNameError", "UnknownTagError",
     "WeightsError", "WeightsFileNotFoundError", "ZooError", "create",
     "create_explainer", "explain", "hookimpl", "list_explainers", "list_models", "model_info", "overlay",

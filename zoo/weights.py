@@ -509,7 +509,8 @@ def _in_model_dtypes(source: Path, state: dict, expected: dict, skip: list[str])
     """The file's tensors (but ``skip``) in the model's dtypes. A value the model's dtype cannot
     hold is refused like NaN/Inf in the file: 1e300 in a float64 file is Inf as float32."""
     cast = {k: _cast(v, expected[k].dtype) for k, v in state.items() if k not in skip}
-    overflowed = sorted(k for k, v in cast.items() if v is not state[k] and v.is_floating_point() and not _all_finite(v))
+    overflowed = sorted(k for k, v in cast.items()
+                        if v is not state[k] and v.is_floating_point() and not _all_finite(v))
     if overflowed:
         raise WeightsError(
             f"{source}: {len(overflowed)} tensor(s) hold values too large for the model's dtype (they would be "
