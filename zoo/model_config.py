@@ -30,13 +30,17 @@ class ModelConfigError(ZooError, ValueError):
 
 def find_config(arch: str, tag: str | None, *, weights: str | Path | None = None,
                 config: str | Path | None = None, hubcards_dirs: list[Path] | None = None) -> dict:
-    """The first config found (explicit, beside the weights, hub card); ``{}`` if none."""
+    """The first config found (explicit, beside the weights, hub card); ``{}`` if none.
+
+    The project's hub card describes the tag's own weights, so it is not used for a ``weights``
+    file (a fine-tune of the tag would get the card's class names and preprocessing).
+    """
     if config is not None:
         return read_config(Path(config))
     candidates = []
     if weights is not None:
         candidates.append(Path(weights).parent / CONFIG_NAME)
-    if tag is not None:
+    elif tag is not None:
         for root in hubcards_dirs if hubcards_dirs is not None else _hubcards_dirs():
             candidates.append(root / f"{arch}.{tag}" / CONFIG_NAME)
     for candidate in candidates:
@@ -80,17 +84,30 @@ def load_for_inference(name: str, spec: Any, tag: str | None, *, pretrained: boo
     if num_classes is None:
         num_classes = cfg.num_classes if cfg and cfg.num_classes is not None else spec.defaults.get("num_classes")
     if config or not (pretrained and cfg is not None):
+        config = _without_unfit_names(config, num_classes)
         return LoadedModel(model, config, Preprocessing.from_config(config, in_chans), num_classes)
     # The Hub repo's config.json describes the input and names the classes; the model is built from
     # the tag (fetched first, so the config comes from the same commit). Best effort: a config that
     # does not fit the model is warned about and left out.
-    config = hub_config(cfg)
+    config = _without_unfit_names(hub_config(cfg), num_classes)
     try:
         return LoadedModel(model, config, Preprocessing.from_config(config, in_chans), num_classes)
     except ModelConfigError as exc:
         warnings.warn(f"{cfg.hf_hub_id}: {CONFIG_NAME} could not be used, so mean/std and input size are "
                       f"defaults ({exc})", stacklevel=2)
         return LoadedModel(model, {}, Preprocessing.from_config({}, in_chans), num_classes)
+
+
+def _without_unfit_names(config: dict, num_classes: int | None) -> dict:
+    """``config`` without its ``label_names`` when they are not one per class (warned about):
+    a legend or a ``--target`` name must never point at another class than it says."""
+    names = config.get("label_names")
+    if not names or not num_classes or len(names) == num_classes:
+        return config
+    warnings.warn(f"{CONFIG_NAME} names {len(names)} classes ({', '.join(map(str, names[:6]))}"
+                  f"{', ...' if len(names) > 6 else ''}) but the model has {num_classes}: the classes are "
+                  f"shown as 'class 0' .. 'class {num_classes - 1}'; give one label per class", stacklevel=3)
+    return {k: v for k, v in config.items() if k != "label_names"}
 
 
 def builder_kwargs(config: dict, weights: str | Path | None) -> dict:

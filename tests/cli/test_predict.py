@@ -92,6 +92,19 @@ def test_hubcards_config_is_found(tmp_path):
     assert find_config("unet", "shapes", hubcards_dirs=[tmp_path]) == {"label_names": ["background", "circle"]}
     assert find_config("unet", "other", hubcards_dirs=[tmp_path]) == {}
     assert find_config("unet", None, hubcards_dirs=[tmp_path]) == {}
+    # the card describes the tag's own weights: another file (a fine-tune of the tag) does not get it
+    assert find_config("unet", "shapes", weights=tmp_path / "mine" / "w.safetensors", hubcards_dirs=[tmp_path]) == {}
+
+
+def test_label_names_that_are_not_one_per_class_are_warned_about_and_not_drawn(sample_plugin, tmp_path, capsys):
+    """4 names for a 3-class model: the legend would name classes by the wrong index."""
+    red_square_png(tmp_path / "a.png")
+    red_detector_weights(tmp_path / "w.safetensors")
+    (tmp_path / "config.json").write_text(json.dumps({"num_classes": 3, "label_names": ["bg", "red", "other", "extra"]}))
+    args = ["predict", "sample_segmenter", str(tmp_path / "a.png"), "-o", str(tmp_path / "out"),
+            "--weights", str(tmp_path / "w.safetensors")]
+    assert main(args) == 0
+    assert "names 4 classes (bg, red, other, extra) but the model has 3" in capsys.readouterr().err
 
 
 def test_pretrained_tag_from_the_hub_cache(sample_plugin, tmp_path):
