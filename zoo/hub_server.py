@@ -35,7 +35,7 @@ from zoo.cache_dir import zoo_cache_dir
 from zoo.cards import card_files
 from zoo.errors import HubError
 from zoo.hub import sha256_of
-from zoo.specs import HF_HUB_ID_RE
+from zoo.specs import is_hub_id
 
 DEFAULT_ORG = "visionzoo"
 LFS_MIN_SIZE = 1 << 20
@@ -79,7 +79,7 @@ def card_hub_id(card_dir: str | Path) -> str:
         hub_id = json.loads(config.read_text()).get("hf_hub_id")
     if hub_id is None:
         return f"{DEFAULT_ORG}/{card_dir.name}"
-    if not isinstance(hub_id, str) or not HF_HUB_ID_RE.match(hub_id):
+    if not is_hub_id(hub_id):
         raise HubError(f"{config}: hf_hub_id {hub_id!r} is not a Hub repo id of the form 'org/name'; "
                        "correct it, or remove it to serve the card as "
                        f"{DEFAULT_ORG}/{card_dir.name}")

@@ -6,6 +6,7 @@ hashable; their dict fields take no part in the hash.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Union
@@ -16,7 +17,16 @@ TASKS = ("classification", "semantic_segmentation", "instance_segmentation")
 # splits unambiguously on the first dot.
 ARCH_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-/]*$")
 TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$")
-HF_HUB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*/[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+# 'org/name' as the Hub accepts it (huggingface_hub's validate_repo_id): each part 1 to 96 of
+# [A-Za-z0-9_.-], starting and ending with a letter, digit or '_', no '--' or '..', no '.git' end.
+_HUB_ID_PART = r"[A-Za-z0-9](?:[A-Za-z0-9_.\-]{0,94}[A-Za-z0-9_])?"
+HF_HUB_ID_RE = re.compile(rf"^{_HUB_ID_PART}/{_HUB_ID_PART}$")
+
+
+def is_hub_id(value: object) -> bool:
+    """Whether ``value`` is a Hub repo id ('org/name') huggingface_hub will accept."""
+    return (isinstance(value, str) and HF_HUB_ID_RE.match(value) is not None and "--" not in value
+            and ".." not in value and not value.endswith(".git"))
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 
 Builder = Union[str, Callable[..., Any]]
@@ -168,7 +178,7 @@ def pretrained_cfg_problems(tag: object, cfg: object) -> list[str]:
     if not isinstance(cfg, PretrainedCfg):
         return [f"expected zoo.PretrainedCfg, got {type(cfg).__name__}"]
     problems = []
-    if not isinstance(cfg.hf_hub_id, str) or not HF_HUB_ID_RE.match(cfg.hf_hub_id):
+    if not is_hub_id(cfg.hf_hub_id):
         problems.append(f"hf_hub_id {cfg.hf_hub_id!r} is not of the form 'org/name'")
     for name in ("revision", "filename"):
         value = getattr(cfg, name)
@@ -190,9 +200,10 @@ def pretrained_cfg_problems(tag: object, cfg: object) -> list[str]:
         problems.append("metrics must be a dict of name -> number")
     else:
         bad = {k: v for k, v in cfg.metrics.items()
-               if not isinstance(k, str) or isinstance(v, bool) or not isinstance(v, (int, float)) or v != v}
+               if not isinstance(k, str) or isinstance(v, bool) or not isinstance(v, (int, float))
+               or not math.isfinite(v)}
         if bad:
-            problems.append(f"metrics must be a dict of name -> number (not NaN), got {bad!r:.80}")
+            problems.append(f"metrics must be a dict of name -> number (not NaN or Inf), got {bad!r:.80}")
     if not isinstance(cfg.model_kwargs, dict):
         problems.append("model_kwargs must be a dict of builder keyword arguments")
     if cfg.upstream is not None and not (isinstance(cfg.upstream, str) and cfg.upstream.strip()):

@@ -46,8 +46,10 @@ OUT_OF_THE_CACHE = (" would lead out of its folder in the Hub cache (a '..', '.'
     ("revision", "main/", "revision 'main/'" + OUT_OF_THE_CACHE),
     ("license", 2, "license must be None or a string, got 2"),
     ("default", "yes", "default must be True or False, got 'yes'"),
-    ("metrics", {"miou": "0.9"}, "metrics must be a dict of name -> number (not NaN), got {'miou': '0.9'}"),
-    ("metrics", {"miou": float("nan")}, "metrics must be a dict of name -> number (not NaN), got {'miou': nan}"),
+    ("metrics", {"miou": "0.9"}, "metrics must be a dict of name -> number (not NaN or Inf), got {'miou': '0.9'}"),
+    ("metrics", {"miou": float("nan")}, "metrics must be a dict of name -> number (not NaN or Inf), got {'miou': nan}"),
+    ("metrics", {"miou": float("inf")}, "metrics must be a dict of name -> number (not NaN or Inf), got {'miou': inf}"),
+
 ])
 def test_pretrained_cfg_fields_of_the_wrong_type_are_rejected(field, value, message):
     cfg = zoo.PretrainedCfg("org/net.tag", **{field: value})
@@ -55,6 +57,13 @@ def test_pretrained_cfg_fields_of_the_wrong_type_are_rejected(field, value, mess
     _, record, messages = _register(zoo.ArchitectureSpec("net", "classification", builder="m:f",
                                                          pretrained={"tag": cfg}))
     assert f"net.tag: {message}" in messages and "net" in record.rejected
+
+
+@pytest.mark.parametrize("hub_id", ["org/net--tag", "org/net..tag", "org/net.git", "org/net-", "org/" + "n" * 97])
+def test_hub_ids_huggingface_hub_refuses_are_refused_at_registration(hub_id):
+    """They passed the registry and `zoo check`, then raised huggingface_hub's HFValidationError
+    (not a zoo error) at download."""
+    assert f"hf_hub_id {hub_id!r} is not of the form 'org/name'" in pretrained_cfg_problems("t", zoo.PretrainedCfg(hub_id))
 
 
 def test_headless_and_plain_configs_stay_valid():

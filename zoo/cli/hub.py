@@ -152,11 +152,11 @@ def _registered_cfg(name: str):
 
 def run_push(args: argparse.Namespace) -> int:
     from zoo.hub import check_timeout_settings
-    from zoo.specs import HF_HUB_ID_RE
+    from zoo.specs import is_hub_id
 
     check_timeout_settings()
 
-    if not HF_HUB_ID_RE.match(args.repo_id):
+    if not is_hub_id(args.repo_id):
         print(f"zoo: error: --repo-id {args.repo_id!r} is not of the form ORG/NAME", file=sys.stderr)
         return EXIT_USAGE
     card, files, info = push_plan(args.name, args.hubcards)

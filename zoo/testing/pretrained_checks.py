@@ -16,7 +16,7 @@ from pathlib import Path
 
 from zoo.cards import card_text_problems, source_hubcards_dir
 from zoo.hub import sha256_of
-from zoo.specs import HF_HUB_ID_RE, SHA256_RE, TAG_RE
+from zoo.specs import SHA256_RE, TAG_RE, is_hub_id
 from zoo.testing.checks import MODEL, broken, check
 from zoo.testing.results import CheckSkipped
 
@@ -31,7 +31,7 @@ def tag_problems(arch: str, tag: str, cfg, cards: Path | None) -> list[str]:
     problems = []
     if not isinstance(tag, str) or not TAG_RE.match(tag):
         return [f"tag {tag!r} must match {TAG_RE.pattern}"]
-    if not isinstance(cfg.hf_hub_id, str) or not HF_HUB_ID_RE.match(cfg.hf_hub_id):
+    if not is_hub_id(cfg.hf_hub_id):
         problems.append(f"hf_hub_id {cfg.hf_hub_id!r} is not of the form 'org/name'")
     if not isinstance(cfg.revision, str) or not cfg.revision:
         problems.append(f"revision {cfg.revision!r} must be a branch, tag or commit")
