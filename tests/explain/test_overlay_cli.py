@@ -75,6 +75,19 @@ def test_cli_one_png_per_image(digits_weights, tmp_path, capsys):
     assert str(written[0]) in capsys.readouterr().out
 
 
+def test_a_qualified_or_org_method_name_makes_a_plain_file_name(digits_weights, tmp_path):
+    """A plugin's 'org/name' method made `-o folder/` write into a sub-folder that did not exist
+    (a traceback), and --grid into a new sub-folder."""
+    weights, images = digits_weights
+    out = tmp_path / "maps"
+    assert main(["explain", "cnn_cam", images[0], "--weights", str(weights), "-m", "visionzoo-explainers:gradcam",
+                 "-o", str(out)]) == 0
+    assert [p.name for p in out.iterdir()] == ["img0-visionzoo-explainers-gradcam.png"]
+    assert main(["explain", "cnn_cam", *images, "--weights", str(weights), "-m", "visionzoo-explainers:gradcam",
+                 "--grid", "-o", str(out)]) == 0
+    assert (out / "explain-visionzoo-explainers-gradcam.png").is_file()
+
+
 def test_cli_grid_and_options(digits_weights, tmp_path):
     weights, images = digits_weights
     out = tmp_path / "grid.png"

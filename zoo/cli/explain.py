@@ -231,13 +231,19 @@ def _unique_stems(paths: list[Path]) -> list[str]:
     return stems
 
 
+def _file_safe(method: str) -> str:
+    """A method name as part of a file name: a plugin's ``org/name`` or ``dist:name`` would make a
+    sub-folder (or an invalid name on Windows)."""
+    return method.replace("/", "-").replace(":", "-")
+
+
 def _write(panels, args) -> list[Path]:
     from matplotlib.figure import Figure
 
     out = Path(args.output) if args.output else None
     if args.grid or (len(panels) == 1 and _is_image_file(out)):
         # --grid with a folder (or no -o): explain-METHOD.png inside it
-        target = out if _is_image_file(out) else (out or Path(".")) / f"explain-{args.method}.png"
+        target = out if _is_image_file(out) else (out or Path(".")) / f"explain-{_file_safe(args.method)}.png"
         cols = min(4, len(panels))
         rows = -(-len(panels) // cols)
         fig = Figure(figsize=(3.2 * cols, 3.4 * rows), layout="constrained")
@@ -261,7 +267,7 @@ def _write(panels, args) -> list[Path]:
         ax.imshow(image)
         ax.set_title(title, fontsize=10)
         ax.axis("off")
-        target = folder / f"{stem}-{args.method}.png"
+        target = folder / f"{stem}-{_file_safe(args.method)}.png"
         _refuse_replacing_an_input(target, args.images)
         fig.savefig(target, dpi=100)
         written.append(target)
