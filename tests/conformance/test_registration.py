@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch.nn as nn
 
 import zoo
-from zoo.testing import FAIL, PASS, ExplainerSubject, ModelSubject, get_check, run_check, select
+from zoo.testing import FAIL, PASS, SKIP, ExplainerSubject, ModelSubject, get_check, run_check, select
 
 
 def _segmenter(num_classes=2, in_chans=3):
@@ -28,6 +28,9 @@ def test_an_uninstalled_spec_the_registry_would_reject_fails_registration():
     bad_tasks = zoo.ExplainerSpec(name="x", builder=lambda model: None, tasks="classification")
     result = run_check(get_check("explainer_registration"), ExplainerSubject(spec=bad_tasks))
     assert result.status == FAIL and "write ('classification',)" in result.message
+    # the task checks skip naming the cause ("declares only c, l, a, s, s, ..." before)
+    result = run_check(get_check("explainer_output"), ExplainerSubject(spec=bad_tasks))
+    assert result.status == SKIP and "tasks is the string 'classification', not a tuple" in result.message
 
 
 def test_a_name_two_plugins_claim_fails_registration_for_both_under_telling_labels(plugin_packages):

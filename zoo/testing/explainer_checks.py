@@ -25,6 +25,9 @@ def _references(subject, tasks=(CLASSIFICATION, SEMANTIC)):
     from zoo.testing import reference
     from zoo.testing.tensors import images
 
+    if isinstance(subject.spec.tasks, str):  # ("classification") without its comma: read as its letters
+        raise CheckSkipped(f"the spec's tasks is the string {subject.spec.tasks!r}, not a tuple of task names "
+                           "(explainer_registration says how to fix it)")
     out = []
     if CLASSIFICATION in tasks and CLASSIFICATION in subject.tasks:
         out.append((CLASSIFICATION, reference.trained_classifier(), reference.square_images(BATCH, *SIZE, seed=5)[0]))
