@@ -307,8 +307,8 @@ def _explainer_report_problem(card_dir: Path, config: dict[str, Any], weights_sh
     """Why the card's ``explainers.json`` cannot be published with these weights, if it cannot."""
     report = card_dir / "explainers.json"
     name = f"{config['architecture']}.{config['tag']}" if {"architecture", "tag"} <= set(config) else card_dir.name
-    rerun = (f"rerun `python -m zoo_explainers.report {name} --card {card_dir} --weights "
-             f"{card_dir / 'model.safetensors'} --write-card`, or delete it")
+    weights = card_dir / config.get("filename", "model.safetensors")
+    rerun = f"rerun `python -m zoo_explainers.report {name} --card {card_dir} --weights {weights} --write-card`, or delete it"
     try:
         if report.is_file() and explainer_report(card_dir, {"sha256": weights_sha256}) is None:
             return f"{report} was measured on other weights than these: {rerun}"

@@ -37,6 +37,12 @@ def test_a_model_index_metric_that_disagrees_is_refused(fcn8s_copy, capsys):
     assert _push(fcn8s_copy) == 3
     err = capsys.readouterr().err
     assert "refusing to push fcn8s.shapes" in err and "miou=0.9999" in err and "0.882" in err
+    assert "zoo.cards.rewrite_card" in err  # it has a recipe
+    for recipe in (fcn8s_copy / "fcn8s.shapes").glob("recipe.*"):
+        recipe.unlink()
+    assert _push(fcn8s_copy) == 3
+    err = capsys.readouterr().err  # a third party's card, without a recipe: rewrite_card would fail
+    assert "correct README.md (this card has no recipe)" in err and "rewrite_card" not in err
 
 
 def test_a_stated_sha256_that_disagrees_is_refused(fcn8s_copy, capsys):

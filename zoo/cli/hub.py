@@ -132,9 +132,12 @@ def push_plan(name: str, hubcards: Path | None = None) -> tuple[Path, list[Path]
                             "re-export the card, or update the recorded sha256, then push again.")
     problems = card_text_problems(card, config, actual)
     if problems:
-        raise HubError(f"refusing to push {name}: {card / 'README.md'} disagrees with {card / 'config.json'} and the "
-                       "weights: " + "; ".join(problems) + ". Re-render the card (zoo.cards.rewrite_card) or retrain, "
-                       "then push again.")
+        from zoo.recipes import RECIPE_NAMES
+
+        fix = ("re-render README.md from its recipe (zoo.cards.rewrite_card) or retrain"
+               if any((card / r).is_file() for r in RECIPE_NAMES) else "correct README.md (this card has no recipe)")
+        raise HubError(f"refusing to push {name}: the card disagrees with {card / 'config.json'} and the weights: "
+                       + "; ".join(problems) + f". Fix each as said ({fix}), then push again.")
     files = card_files(card)
     return card, files, {"sha256": actual, "filename": filename}
 
