@@ -37,9 +37,14 @@ def batches(dataset, batch_size: int, indices: Iterable[int] | None = None) -> I
 
 
 def evaluate_model(model, task: str, dataset, *, batch_size: int = 32, label_names=None,
-                   progress: bool = False, device=None) -> dict[str, float]:
+                   progress: bool = False, device=None, mean=None, std=None) -> dict[str, float]:
     """The metrics of ``model`` (put in eval mode, and moved to ``device`` when given) on every
-    item of ``dataset``. Images go to the model's device; the metrics are computed on the CPU."""
+    item of ``dataset``. Images go to the model's device; the metrics are computed on the CPU.
+
+    ``mean``/``std`` (per channel, or one value): the normalisation the model was trained with,
+    applied to the dataset's [0, 1] images, as ``zoo predict`` applies a config's. Instance
+    segmentation models normalise their input themselves (torchvision's contract): not for them.
+    """
     import torch
 
     model.eval()
@@ -55,6 +60,10 @@ def evaluate_model(model, task: str, dataset, *, batch_size: int = 32, label_nam
     with torch.inference_mode():
         for batch in items:
             images = torch.stack([it["image"] for it in batch]).to(device)
+            if task != "instance_segmentation" and (mean is not None or std is not None):
+                shape = (1, -1, 1, 1)
+                images = (images - torch.tensor(mean if mean is not None else 0.0, device=device).reshape(shape)) \
+                    / torch.tensor(std if std is not None else 1.0, device=device).reshape(shape)
             if task == "classification":
                 metric.update(model(images).argmax(1).cpu(), torch.stack([it["label"] for it in batch]))
             elif task == "semantic_segmentation":
@@ -203,4 +212,4 @@ def evaluate(name: str, *, split: str = "test", hubcards: str | Path | None = No
     dataset = get_dataset(config["dataset"]["name"], split, **kwargs)
     task = get_registry().resolve(config["architecture"])[0].task
     return evaluate_model(model, task, dataset, label_names=config.get("label_names"), progress=progress,
-                          device=device)
+                          device=device, mean=config.get("mean"), std=config.get("std"))

@@ -26,3 +26,18 @@ def test_a_broken_card_config_is_an_error_not_a_traceback(tmp_path, capsys):
         assert main(["evaluate", str(card)]) == 3
         err = capsys.readouterr().err
         assert problem in err and "Traceback" not in err, err
+
+
+def test_the_cards_mean_and_std_are_applied_as_zoo_predict_applies_them(tmp_path, capsys):
+    """Evaluation fed raw [0, 1] pixels whatever the card's config said: a card trained on
+    normalised images got the metric of other inputs than its users give it."""
+    import shutil
+
+    card = tmp_path / "cnn_cam.digits"
+    shutil.copytree(HUBCARDS / "cnn_cam.digits", card)
+    config = json.loads((card / "config.json").read_text())
+    assert config["mean"] == [0.0] and config["std"] == [1.0]
+    (card / "config.json").write_text(json.dumps({**config, "mean": [0.5], "std": [0.25]}))
+    assert main(["evaluate", str(card), "--json"]) == 0
+    shifted = json.loads(capsys.readouterr().out)
+    assert shifted["accuracy"] < config["metrics"]["accuracy"] - 0.05, shifted
