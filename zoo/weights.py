@@ -438,8 +438,8 @@ def _plan(source: Path, expected: dict, entries: dict[str, TensorEntry], change:
         prefix = _extra_prefix(missing, unexpected)
         if prefix:
             lines.append(f"  Missing keys are in the file under the prefix {prefix!r} (a wrapper's name, e.g. "
-                         "DistributedDataParallel's 'module.'): save the file without it, e.g. "
-                         f"{{k.removeprefix({prefix!r}): v for k, v in state_dict.items()}}.")
+                         "DistributedDataParallel's 'module.', torch.compile's '_orig_mod.'): save the file "
+                         f"without it, e.g. {{k.removeprefix({prefix!r}): v for k, v in state_dict.items()}}.")
         if feature_extractor:
             lines.append("  This model is a feature extractor (features_only=True), whose layers are renamed and "
                          "head removed, so a classifier's weights do not load into it: create the classifier with "
@@ -450,15 +450,20 @@ def _plan(source: Path, expected: dict, entries: dict[str, TensorEntry], change:
 
 
 def _extra_prefix(missing: list[str], unexpected: list[str]) -> str | None:
-    """The first name component every unexpected key shares, when removing it yields most of the
-    missing keys (a wrapper's 'module.'; the file may lack a head besides)."""
+    """The leading name components every unexpected key shares, when removing them yields most of
+    the missing keys (a wrapper's 'module.', torch.compile's '_orig_mod.', or both nested; the
+    file may lack a head besides)."""
     if not missing or not unexpected:
         return None
-    prefix = unexpected[0].split(".", 1)[0] + "."
-    if not all(key.startswith(prefix) for key in unexpected):
-        return None
-    found = set(missing) & {key[len(prefix):] for key in unexpected}
-    return prefix if 2 * len(found) >= len(missing) else None
+    parts = unexpected[0].split(".")
+    for depth in range(1, len(parts)):
+        prefix = ".".join(parts[:depth]) + "."
+        if not all(key.startswith(prefix) for key in unexpected):
+            return None
+        found = set(missing) & {key[len(prefix):] for key in unexpected}
+        if 2 * len(found) >= len(missing):
+            return prefix
+    return None
 
 
 def _kind(dtype) -> str:

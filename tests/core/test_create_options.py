@@ -96,6 +96,10 @@ def test_keys_saved_under_a_wrappers_prefix_get_a_hint(tmp_path):
               str(path))
     with pytest.raises(zoo.WeightsError, match=r"under the prefix 'module\.'"):
         zoo.create("tiny", weights=path)
+    # a torch.compile'd model inside DDP: both prefixes (no hint before)
+    save_file({f"module._orig_mod.{k}": v for k, v in TinyClassifier().state_dict().items()}, str(path))
+    with pytest.raises(zoo.WeightsError, match=r"removeprefix\('module\._orig_mod\.'\)"):
+        zoo.create("tiny", weights=path)
 
 
 def test_a_local_file_needs_no_default_tag(weights):
