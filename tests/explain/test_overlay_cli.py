@@ -88,6 +88,20 @@ def test_a_qualified_or_org_method_name_makes_a_plain_file_name(digits_weights, 
     assert (out / "explain-visionzoo-explainers-gradcam.png").is_file()
 
 
+def test_a_weights_file_without_a_config_takes_num_classes_and_in_chans_from_the_command(digits_weights, tmp_path,
+                                                                                         capsys):
+    """As zoo predict does: a fine-tune saved without a config.json could not be explained."""
+    weights, images = digits_weights
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    (bare / "w.safetensors").write_bytes(weights.read_bytes())
+    args = ["explain", "cnn_cam", images[0], "--weights", str(bare / "w.safetensors"), "-o", str(tmp_path / "o.png")]
+    assert main(args) == 3  # built with the default 10 classes and 3 channels: the file does not fit
+    assert "weights do not match the model" in capsys.readouterr().err
+    assert main([*args, "--num-classes", "3", "--in-chans", "1"]) == 0
+    assert (tmp_path / "o.png").is_file()
+
+
 def test_cli_grid_and_options(digits_weights, tmp_path):
     weights, images = digits_weights
     out = tmp_path / "grid.png"

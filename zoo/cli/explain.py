@@ -49,6 +49,8 @@ def register(subparsers) -> None:
                         help="load the tag's weights from the Hub (implied when NAME has a tag)")
     source.add_argument("--weights", metavar="PATH", help="a local .safetensors file to load")
     p.add_argument("--config", metavar="PATH", help="a config.json with label_names, mean, std, input_size")
+    p.add_argument("--num-classes", type=int, help="override the number of classes the model is built with")
+    p.add_argument("--in-chans", type=int, choices=(1, 3), help="override the model's input channels (1 or 3)")
     p.add_argument("-O", "--option", action="append", default=[], metavar="KEY=VALUE",
                    help="explainer option, e.g. -O n_samples=16 -O target_layer=layer4 (repeatable)")
     add_device_option(p)
@@ -98,7 +100,8 @@ def _run(args: argparse.Namespace) -> int:
         print(f"zoo explain: warning: no weights given; {spec.name} is randomly initialised, so the maps "
               "mean nothing (use --weights PATH or --pretrained)", file=sys.stderr)
     loaded = load_for_inference(args.name, spec, tag, pretrained=pretrained, weights=args.weights,
-                                config_path=args.config, device=args.device)
+                                config_path=args.config, num_classes=args.num_classes, in_chans=args.in_chans,
+                                device=args.device)
     model, config, pre = loaded.model, loaded.config, loaded.preprocessing
     names = [str(n) for n in config.get("label_names") or []]
     target = _target(args.target, names)
