@@ -28,7 +28,13 @@ def _push(cards, *extra):
 
 def test_an_untouched_copy_passes(fcn8s_copy, capsys):
     assert _push(fcn8s_copy) == 0
-    assert "nothing uploaded" in capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert "nothing uploaded" in out
+    # acme/fcn8s is not where the registered tag loads from: said, not refused (a fork may push anywhere)
+    assert "fcn8s.shapes loads its weights from visionzoo/fcn8s.shapes" in err and "will not find them" in err
+    assert main(["hub", "push", "fcn8s.shapes", "--repo-id", "visionzoo/fcn8s.shapes", "--hubcards", str(fcn8s_copy),
+                 "--dry-run"]) == 0
+    assert "will not find them" not in capsys.readouterr().err
 
 
 def test_a_model_index_metric_that_disagrees_is_refused(fcn8s_copy, capsys):

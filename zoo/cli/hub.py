@@ -139,7 +139,8 @@ def push_plan(name: str, hubcards: Path | None = None) -> tuple[Path, list[Path]
         raise HubError(f"refusing to push {name}: the card disagrees with {card / 'config.json'} and the weights: "
                        + "; ".join(problems) + f". Fix each as said ({fix}), then push again.")
     files = card_files(card)
-    return card, files, {"sha256": actual, "filename": filename}
+    hub_id = cfg.hf_hub_id if cfg is not None else config.get("hf_hub_id")
+    return card, files, {"sha256": actual, "filename": filename, "hf_hub_id": hub_id}
 
 
 def _registered_cfg(name: str):
@@ -163,6 +164,10 @@ def run_push(args: argparse.Namespace) -> int:
         print(f"zoo: error: --repo-id {args.repo_id!r} is not of the form ORG/NAME", file=sys.stderr)
         return EXIT_USAGE
     card, files, info = push_plan(args.name, args.hubcards)
+    expected = info["hf_hub_id"]
+    if expected and expected != args.repo_id:
+        print(f"zoo: warning: {args.name} loads its weights from {expected} (the registered tag, or the card's "
+              f"config.json); pushed to {args.repo_id}, pretrained=True will not find them", file=sys.stderr)
     print(f"{args.name} -> {args.repo_id} ({info['filename']} sha256 {info['sha256']})")
     for path in files:
         print(f"  {path.relative_to(card).as_posix()}  {path.stat().st_size} bytes")
