@@ -99,6 +99,8 @@ def test_mask_predictor_answers_to_torchvision_names_with_the_shipped_keys():
     assert predictor(torch.rand(2, 48, 14, 14)).shape == (2, 7, 28, 28)
     with pytest.raises(AttributeError, match="conv6_mask"):
         predictor.conv6_mask
+    del predictor.relu  # deletes the layer it names, as for a torchvision predictor
+    assert list(predictor._modules) == ["0", "2"]
 
     # the shipped weights still load, every tensor bit for bit
     model = zoo.create("maskrcnn_mini", weights=SHIPPED)

@@ -155,6 +155,9 @@ class MaskPredictor(nn.Sequential):
         # `predictor.mask_fcn_logits = nn.Conv2d(...)` replaces the layer forward() runs
         super().__setattr__(MaskPredictor.ALIASES.get(name, name), value)
 
+    def __delattr__(self, name: str) -> None:
+        super().__delattr__(MaskPredictor.ALIASES.get(name, name))
+
     def __dir__(self):
         return sorted(set(super().__dir__()) | set(MaskPredictor.ALIASES))
 
