@@ -338,12 +338,14 @@ def build_with_weights(build: Callable[[], object], source: str | Path, *, chang
     expected = reference.state_dict()
     computed = _computed_buffers(reference)
     plan = _plan(source, expected, entries, change or HeadChange(), computed, _classifier_keys(reference),
-                 feature_extractor=_is_feature_extractor(reference))
+                 feature_extractor=_is_feature_extractor(reference), tied=_tied_keys(reference))
 
     state = _load_resolved(real, source, aligned_copy=aligned_copy)
     if checked_files.identity(real) != planned:  # rewritten in place since the plan was made
         raise WeightsError(f"{source}: the file changed while it was loaded; load it again once it is complete")
     state = _in_model_dtypes(source, state, expected, skip=plan.drop + plan.computed)
+    for key, partner in plan.tied.items():  # saved once, by save_model: the model ties them again
+        state[key] = state[partner]
     if plan.reinit or plan.adapt or model is None:
         model = reference if model is None else build()  # re-initialised layers need real initial values
         own = model.state_dict()
@@ -369,6 +371,19 @@ class _Plan:
     adapt: list[str]
     drop: list[str]
     computed: list[str]
+    tied: dict[str, str]  # a key the file lacks -> the key of the same (shared) tensor it has
+
+
+def _tied_keys(model) -> dict[str, str]:
+    """State keys that name the same tensor as an earlier key (tied weights): key -> that key.
+    ``safetensors.torch.save_model`` stores such a tensor once, under one of its names."""
+    first: dict[int, str] = {}
+    tied = {}
+    for key, tensor in model.state_dict(keep_vars=True).items():
+        tied_to = first.setdefault(id(tensor), key)
+        if tied_to != key:
+            tied[key] = tied_to
+    return tied
 
 
 def _is_feature_extractor(model) -> bool:
@@ -396,11 +411,17 @@ def _computed_buffers(model) -> set[str]:
 
 def _plan(source: Path, expected: dict, entries: dict[str, TensorEntry], change: HeadChange,
           computed: set[str] = frozenset(), classifier: set[str] = frozenset(), *,
-          feature_extractor: bool = False) -> _Plan:
-    plan = _Plan([], [], [], [])
+          feature_extractor: bool = False, tied: dict[str, str] | None = None) -> _Plan:
+    plan = _Plan([], [], [], [], {})
     missing = []
+    names_of = {}  # each tensor the model ties: all its keys
+    for key, tied_to in (tied or {}).items():
+        names_of.setdefault(tied_to, {tied_to}).add(key)
     for key in sorted(set(expected) - set(entries)):
-        if change.pretrained_num_classes == 0 and change.num_classes and key in classifier:
+        stored = sorted(k for k in names_of.get((tied or {}).get(key, key), ()) if k in entries)
+        if stored:
+            plan.tied[key] = stored[0]  # the file holds the tensor under another of its names
+        elif change.pretrained_num_classes == 0 and change.num_classes and key in classifier:
             plan.reinit.append(key)  # a feature extractor's weights (no head in the file), a new head
         else:
             missing.append(key)

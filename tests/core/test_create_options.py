@@ -32,10 +32,19 @@ class HeadlessCapable(TinyClassifier):
         return self.head
 
 
+class TiedStem(TinyClassifier):
+    """One conv reached under two names (timm's CoaT shares its positional convs so)."""
+
+    def __init__(self, num_classes=4, in_chans=3):
+        super().__init__(num_classes, in_chans)
+        self.shared = self.stem
+
+
 class Plugin:
     @zoo.hookimpl
     def zoo_architectures(self):
         return [
+            zoo.ArchitectureSpec("tiny_tied", "classification", TiedStem),
             # a feature extractor's weights (e.g. DINO, CLIP towers in timm): no head in the file
             zoo.ArchitectureSpec("tiny_backbone", "classification", HeadlessCapable,
                                  pretrained={"fe": zoo.PretrainedCfg("org/tiny_backbone.fe", num_classes=0)}),
@@ -100,6 +109,20 @@ def test_keys_saved_under_a_wrappers_prefix_get_a_hint(tmp_path):
     save_file({f"module._orig_mod.{k}": v for k, v in TinyClassifier().state_dict().items()}, str(path))
     with pytest.raises(zoo.WeightsError, match=r"removeprefix\('module\._orig_mod\.'\)"):
         zoo.create("tiny", weights=path)
+
+
+def test_tied_weights_saved_once_by_save_model_load_under_every_name(tmp_path):
+    """save_model stores a shared tensor under one of its names; the other was 'missing'."""
+    import torch
+
+    torch.manual_seed(0)
+    saved = TiedStem()
+    path = tmp_path / "tied.safetensors"
+    save_model(saved, str(path))
+    model = zoo.create("tiny_tied", weights=path)
+    assert model.shared is model.stem and torch.equal(model.stem.weight, saved.stem.weight)
+    x = torch.rand(1, 3, 8, 8)
+    assert torch.equal(model(x), saved.eval()(x))
 
 
 def test_a_local_file_needs_no_default_tag(weights):
