@@ -41,3 +41,22 @@ def test_the_cards_mean_and_std_are_applied_as_zoo_predict_applies_them(tmp_path
     assert main(["evaluate", str(card), "--json"]) == 0
     shifted = json.loads(capsys.readouterr().out)
     assert shifted["accuracy"] < config["metrics"]["accuracy"] - 0.05, shifted
+
+
+def test_weights_with_their_own_config_are_built_as_it_says(tmp_path, capsys):
+    """A fine-tune with other builder options (a config.json beside it, as zoo predict reads)
+    failed: the model was built from the card's config alone."""
+    import zoo
+    from safetensors.torch import save_file
+
+    folder = tmp_path / "finetune"
+    folder.mkdir()
+    model = zoo.create("unet", num_classes=4, base_width=4, depth=4)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(folder / "w.safetensors"))
+    args = ["evaluate", "unet.shapes", "--hubcards", str(HUBCARDS), "--weights", str(folder / "w.safetensors"),
+            "--split", "val", "--json"]
+    assert main(args) == 3  # the card's base_width 8: the file does not fit
+    assert "weights do not match the model" in capsys.readouterr().err
+    (folder / "config.json").write_text(json.dumps({"model_kwargs": {"base_width": 4, "depth": 4}}))
+    assert main(args) == 0
+    assert 0 <= json.loads(capsys.readouterr().out)["miou"] <= 1
