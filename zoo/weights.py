@@ -337,8 +337,9 @@ def build_with_weights(build: Callable[[], object], source: str | Path, *, chang
     reference = model if model is not None else build()
     expected = reference.state_dict()
     computed = _computed_buffers(reference)
+    tied = _tied_keys(reference) if expected.keys() - entries.keys() else {}  # only a file lacking keys needs it
     plan = _plan(source, expected, entries, change or HeadChange(), computed, _classifier_keys(reference),
-                 feature_extractor=_is_feature_extractor(reference), tied=_tied_keys(reference))
+                 feature_extractor=_is_feature_extractor(reference), tied=tied)
 
     state = _load_resolved(real, source, aligned_copy=aligned_copy)
     if checked_files.identity(real) != planned:  # rewritten in place since the plan was made
