@@ -193,23 +193,18 @@ def load_card_model(card_dir: str | Path, weights: str | Path | None = None, pre
     # Built from the card's own config.json, never from a registered tag of the same name: a
     # retrained recipe may have changed its builder kwargs since the tag was published. Another
     # file (a fine-tune) is built as the config.json beside it says, where it has one.
-    config = {**config, **weights_config(card_dir, weights)}
+    config = {**config, **weights_config(weights)}
     return zoo.create(config["architecture"], num_classes=config["num_classes"], in_chans=config["in_chans"],
                       weights=weights, **config.get("model_kwargs", {}))
 
 
-def weights_config(card_dir: str | Path, weights: str | Path | None) -> dict:
+def weights_config(weights: str | Path | None) -> dict:
     """The builder options and preprocessing (``num_classes``, ``in_chans``, ``model_kwargs``,
-    ``mean``, ``std``) a ``config.json`` beside ``weights`` gives, when that is not the card's own
-    file; ``{}`` otherwise."""
-    from zoo.model_config import read_config
+    ``mean``, ``std``) a ``config.json`` beside ``weights`` gives (the card's own, for its file);
+    ``{}`` without one."""
+    from zoo.model_config import find_config
 
-    if weights is None:
-        return {}
-    beside = Path(weights).resolve().parent / "config.json"
-    if beside == (Path(card_dir) / "config.json").resolve() or not beside.is_file():
-        return {}
-    own = read_config(beside)
+    own = find_config("", None, weights=weights) if weights is not None else {}
     return {k: own[k] for k in ("num_classes", "in_chans", "model_kwargs", "mean", "std") if k in own}
 
 
@@ -221,7 +216,7 @@ def evaluate(name: str, *, split: str = "test", hubcards: str | Path | None = No
     from zoo.registry import get_registry
 
     card_dir = card_dir_for(name, hubcards)
-    config = {**read_card_config(card_dir), **weights_config(card_dir, weights)}
+    config = {**read_card_config(card_dir), **weights_config(weights)}
     model = load_card_model(card_dir, weights=weights, pretrained=pretrained)
     kwargs = dict(config["dataset"].get("kwargs", {}))
     if size is not None:
