@@ -363,7 +363,7 @@ class Registry:
             raise UnknownModelError(f"model name must be a non-empty string, got {name!r}")
         qualifier, colon, rest = name.rpartition(":")
         arch, dot, tag = rest.partition(".")
-        _check_parts(name, qualifier, colon, arch, UnknownModelError, "model", "ARCH[.TAG]")
+        check_name_parts(name, qualifier, colon, arch, UnknownModelError, "model", "ARCH[.TAG]")
         if dot and not tag:
             raise UnknownTagError(f"{name!r} ends with a dot: write {name[:-1]!r} for the architecture, "
                                   f"or {name}TAG for one of its pretrained tags.")
@@ -388,7 +388,7 @@ class Registry:
         if not isinstance(name, str) or not name:
             raise UnknownExplainerError(f"explainer name must be a non-empty string, got {name!r}")
         qualifier, colon, bare = name.rpartition(":")
-        _check_parts(name, qualifier, colon, bare, UnknownExplainerError, "explainer", "NAME")
+        check_name_parts(name, qualifier, colon, bare, UnknownExplainerError, "explainer", "NAME")
         entry = self._pick(self._explainers, bare, qualifier, UnknownExplainerError, "explainer", shown=name)
         return entry.spec, entry.plugin
 
@@ -439,7 +439,7 @@ class Registry:
         return entries[0]
 
 
-def _check_parts(name: str, qualifier: str, colon: str, bare: str, error: type, kind: str, form: str) -> None:
+def check_name_parts(name: str, qualifier: str, colon: str, bare: str, error: type, kind: str, form: str) -> None:
     """Refuse a name whose parts are empty (``:unet``, ``dist:``, ``.tag``), naming what was given."""
     how = f"write {form}, or DIST:{form} where DIST is the plugin's distribution"
     if colon and not qualifier:

@@ -110,3 +110,11 @@ def test_a_rejected_dotted_name_is_reported_with_the_registrys_reason():
         registry.register(plugin, "fake", "fake-dist")
     selection = select(["bad.dotted"], registry=registry)
     assert selection.subjects == [] and "no dots" in "; ".join(selection.broken_plugins[0].errors)
+
+
+@pytest.mark.parametrize("name, says", [(":unet_like", "has nothing before ':'"),
+                                        ("fake-dist:", "names no model or explainer")])
+def test_a_name_with_an_empty_part_is_refused_as_create_refuses_it(name, says):
+    """`zoo check ':unet_like'` checked unet_like while zoo.create(':unet_like') refused it."""
+    with pytest.raises(zoo.UnknownModelError, match=says):
+        select([name], registry=_registry())

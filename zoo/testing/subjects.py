@@ -12,7 +12,14 @@ import fnmatch
 from dataclasses import dataclass, field
 from typing import Any
 
-from zoo.registry import LOCAL_DISTRIBUTION, PluginRecord, Registry, get_registry, normalize_distribution
+from zoo.registry import (
+    LOCAL_DISTRIBUTION,
+    PluginRecord,
+    Registry,
+    check_name_parts,
+    get_registry,
+    normalize_distribution,
+)
 from zoo.testing.checks import EXPLAINER, MODEL
 
 # Namespaces too large to check wholesale: ``--all`` leaves them out unless named explicitly
@@ -238,7 +245,8 @@ def select(names: list[str] = (), *, all: bool = False, plugins: list[str] = (),
                                 f"see `zoo doctor` for the installed ones.")
     for raw in names:
         matched = False
-        qualifier, _, bare = raw.rpartition(":")
+        qualifier, colon, bare = raw.rpartition(":")
+        check_name_parts(raw, qualifier, colon, bare, UnknownModelError, "model or explainer", "NAME[.TAG]")
         arch, _, tag = bare.partition(".")
         for kind, spec, plugin in entries():
             if qualifier and not plugin.answers_to(qualifier):
