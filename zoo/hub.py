@@ -109,8 +109,9 @@ def fetch(cfg: PretrainedCfg, revision: str | None = None, *, tqdm_class=None) -
     """
     settings = HubSettings.from_env()
     rev = revision or cfg.revision
-    if hub_path_problem(rev):
-        raise ArgumentError(f"revision {hub_path_problem(rev)}; pass a branch, tag or commit such as 'main'")
+    problem = hub_path_problem(rev)
+    if problem:
+        raise ArgumentError(f"revision {problem}; pass a branch, tag or commit such as 'main'")
     ref = ref_path(cfg, rev, settings)
     for _ in range(1 if settings.offline else 2):
         ref_before = read_ref(ref)

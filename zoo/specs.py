@@ -184,8 +184,8 @@ def pretrained_cfg_problems(tag: object, cfg: object) -> list[str]:
         value = getattr(cfg, name)
         if not (isinstance(value, str) and value.strip()):
             problems.append(f"{name} must be a non-empty string, got {value!r}")
-        elif hub_path_problem(value):
-            problems.append(f"{name} {hub_path_problem(value)}")
+        elif problem := hub_path_problem(value):
+            problems.append(f"{name} {problem}")
     if cfg.num_classes is not None and not _int_from(cfg.num_classes, 0):  # 0: headless, as in timm
         problems.append(f"num_classes must be None or an int >= 0, got {cfg.num_classes!r}")
     if not _int_from(cfg.in_chans, 1):

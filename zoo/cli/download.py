@@ -28,8 +28,9 @@ def run(args: argparse.Namespace) -> int:
     from zoo.registry import get_registry
     from zoo.specs import hub_path_problem
 
-    if args.revision is not None and hub_path_problem(args.revision):  # once, not per name
-        print(f"zoo: error: --revision {hub_path_problem(args.revision)}", file=sys.stderr)
+    problem = hub_path_problem(args.revision) if args.revision is not None else None
+    if problem:  # once, not per name
+        print(f"zoo: error: --revision {problem}", file=sys.stderr)
         return EXIT_USAGE
     check_timeout_settings()
     registry = get_registry()
