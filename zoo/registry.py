@@ -7,7 +7,8 @@ plugin cannot take the others down, validates what they return, and answers name
 
 Environment:
     ZOO_PLUGINS          comma-separated allow-list of plugins (entry-point or distribution
-                         names); when set, only these load. ``ZOO_PLUGINS=""`` loads none.
+                         names, or ``dist:entry-point``); when set, only these load.
+                         ``ZOO_PLUGINS=""`` loads none.
     ZOO_DISABLE_PLUGINS  comma-separated deny-list, applied after the allow-list.
 """
 
@@ -74,9 +75,8 @@ class PluginRecord:
 
     @property
     def names(self) -> set[str]:
-        """What a qualifier (``dist:name``), ZOO_PLUGINS or ``--plugin`` may call it: its
-        distribution or its entry-point name, normalised."""
-        return {normalize_distribution(self.distribution), normalize_distribution(self.name)}
+        """What a qualifier (``dist:name``), ZOO_PLUGINS or ``--plugin`` may call it."""
+        return plugin_names(self.distribution, self.name)
 
     def answers_to(self, name: str) -> bool:
         return normalize_distribution(name) in self.names
@@ -118,6 +118,13 @@ def _restore_torch_global_state(before: tuple | None) -> str:
 def normalize_distribution(name: str) -> str:
     """PEP 503 normalisation, so 'My_Plugin' and 'my-plugin' name the same distribution."""
     return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def plugin_names(distribution: str, entry_point: str) -> set[str]:
+    """The names a plugin answers to, normalised: its distribution, its entry-point name, and
+    ``distribution:entry-point`` (the form ``zoo doctor`` prints for a plugin left out)."""
+    dist, ep = normalize_distribution(distribution), normalize_distribution(entry_point)
+    return {dist, ep, f"{dist}:{ep}"}
 
 
 def _env_list(value: str | None) -> set[str] | None:
@@ -166,7 +173,7 @@ class Registry:
                 continue
             seen.add(key)
             installed.setdefault(dist, []).append(ep.name)
-            names = {normalize_distribution(dist), normalize_distribution(ep.name)}
+            names = plugin_names(dist, ep.name)
             if (allow is not None and not names & allow) or names & deny:
                 registry.left_out.append(f"{dist}:{ep.name}")
                 continue
@@ -178,7 +185,7 @@ class Registry:
     def _check_environment(self, installed: dict[str, list[str]], settings: dict[str, set[str]]) -> None:
         """A name in ZOO_PLUGINS / ZOO_DISABLE_PLUGINS that no installed plugin has is a typo or an
         uninstalled package: said out loud, since it silently loads nothing or disables nothing."""
-        known = {normalize_distribution(n) for dist, eps in installed.items() for n in (dist, *eps)}
+        known = set().union(*(plugin_names(dist, ep) for dist, eps in installed.items() for ep in eps))
         have = "; ".join(f"{dist} ({', '.join(eps)})" for dist, eps in sorted(installed.items())) or "none"
         for variable, wanted in settings.items():
             unknown = sorted(wanted - known)

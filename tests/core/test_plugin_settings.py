@@ -54,3 +54,18 @@ def test_plugins_left_out_by_the_settings_are_named_by_doctor_and_unknown_names(
     reset_registry()
     with pytest.raises(zoo.UnknownModelError, match="leave out 1 installed plugin .*zoo-sample-plugin:sample"):
         zoo.create("sample_segmenter")
+
+
+def test_the_form_doctor_prints_for_a_left_out_plugin_selects_it(plugin_packages, monkeypatch, recwarn):
+    """``zoo doctor`` lists left-out plugins as ``dist:entry-point``; pasting that into
+    ZOO_PLUGINS (or ZOO_DISABLE_PLUGINS) must name the same plugin, not warn of a typo."""
+    plugin_packages("sample-plugin")
+    monkeypatch.setenv("ZOO_PLUGINS", "visionzoo-classification")
+    left_out = next(p for p in Registry.from_entry_points().left_out if p.startswith("zoo-sample-plugin:"))
+    monkeypatch.setenv("ZOO_PLUGINS", left_out)
+    registry = Registry.from_entry_points()
+    assert registry.problems == [] and [p.distribution for p in registry.plugins] == ["zoo-sample-plugin"]
+    monkeypatch.setenv("ZOO_PLUGINS", "")
+    monkeypatch.setenv("ZOO_DISABLE_PLUGINS", left_out.upper())
+    assert Registry.from_entry_points().problems == []
+    assert not [w for w in recwarn if issubclass(w.category, PluginWarning)]
