@@ -288,11 +288,17 @@ def _layout(entries: dict[str, TensorEntry]) -> dict[str, tuple]:
     return {name: (e.dtype, e.shape) for name, e in entries.items()}
 
 
+def _listing(items: list[str], limit: int = 20) -> str:
+    """The first ``limit`` items of a message's list. Tensor names in them are quoted (``{k!r}``),
+    so an empty or odd name stays visible."""
+    return ", ".join(items[:limit]) + (" ..." if len(items) > limit else "")
+
+
 def _check_finite(path: str | Path, state: dict) -> None:
     bad = [k for k, t in state.items() if t.is_floating_point() and not _all_finite(t)]
     if bad:
         raise WeightsError(
-            f"{path}: {len(bad)} tensor(s) contain NaN or Inf values: {', '.join(sorted(bad)[:20])}. "
+            f"{path}: {len(bad)} tensor(s) contain NaN or Inf values: {_listing([repr(k) for k in sorted(bad)])}. "
             "Weights like these give garbage outputs; the zoo refuses them. Re-export the weights "
             "from a healthy checkpoint.")
 
@@ -439,7 +445,7 @@ def _plan(source: Path, expected: dict, entries: dict[str, TensorEntry], change:
         file_shape, model_shape = entries[key].shape, tuple(expected[key].shape)
         kind = _kind(expected[key].dtype)
         if entries[key].kind != kind:
-            wrong_kind.append(f"{key}: file {entries[key].dtype} vs model {str(expected[key].dtype)[6:]}")
+            wrong_kind.append(f"{key!r}: file {entries[key].dtype} vs model {str(expected[key].dtype)[6:]}")
         if file_shape == model_shape:
             continue
         if change.classes_differ and _classes_dim(file_shape, model_shape, change):
@@ -447,14 +453,13 @@ def _plan(source: Path, expected: dict, entries: dict[str, TensorEntry], change:
         elif change.chans_differ and _is_input_conv(file_shape, model_shape, change):
             plan.adapt.append(key)
         else:
-            mis_shaped.append(f"{key}: file {list(file_shape)} vs model {list(model_shape)}")
+            mis_shaped.append(f"{key!r}: file {list(file_shape)} vs model {list(model_shape)}")
     if missing or unexpected or mis_shaped or wrong_kind:
         lines = [f"{source}: weights do not match the model."]
-        for title, items in (("missing", missing), ("unexpected", unexpected),
+        for title, items in (("missing", [repr(k) for k in missing]), ("unexpected", [repr(k) for k in unexpected]),
                              ("mis-shaped", mis_shaped), ("wrong dtype kind", wrong_kind)):
             if items:
-                shown = ", ".join(items[:20]) + (" ..." if len(items) > 20 else "")
-                lines.append(f"  {title} ({len(items)}): {shown}")
+                lines.append(f"  {title} ({len(items)}): {_listing(items)}")
         lines.append("  Check that the file belongs to this architecture, its num_classes/in_chans and the builder "
                      "arguments it was trained with (a pretrained tag's: `zoo info ARCH`, 'kwargs').")
         prefix = _extra_prefix(missing, unexpected)
@@ -541,7 +546,7 @@ def _in_model_dtypes(source: Path, state: dict, expected: dict, skip: list[str])
     if overflowed:
         raise WeightsError(
             f"{source}: {len(overflowed)} tensor(s) hold values too large for the model's dtype (they would be "
-            f"Inf): {', '.join(f'{k} ({state[k].dtype} -> {cast[k].dtype})' for k in overflowed[:20])}. Re-export "
+            f"Inf): {_listing([f'{k!r} ({state[k].dtype} -> {cast[k].dtype})' for k in overflowed])}. Re-export "
             "the weights from a healthy checkpoint, or build the model in the file's dtype.")
     return cast
 

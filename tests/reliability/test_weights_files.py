@@ -243,7 +243,7 @@ def test_wrong_dtype_kind_is_refused(arch, tmp_path):
     state["stem.weight"] = (state["stem.weight"] * 100).to(torch.int32)
     path = tmp_path / "model.safetensors"
     save_file(state, str(path))
-    refused(arch, path, "wrong dtype kind", "stem.weight: file I32 vs model float32")
+    refused(arch, path, "wrong dtype kind", "'stem.weight': file I32 vs model float32")
 
 
 def test_half_precision_weights_are_cast_to_the_model_dtype(arch, tmp_path):
@@ -261,7 +261,7 @@ def test_double_values_the_model_dtype_cannot_hold_are_refused(arch, tmp_path):
     state["head.bias"][0] = 1e300
     path = tmp_path / "model.safetensors"
     save_file(state, str(path))
-    refused(arch, path, "too large for the model's dtype", "head.bias (torch.float64 -> torch.float32)")
+    refused(arch, path, "too large for the model's dtype", "'head.bias' (torch.float64 -> torch.float32)")
     state["head.bias"][0] = 0.5
     save_file(state, str(path))
     assert zoo.create(arch, weights=path).head.bias[0].item() == 0.5
@@ -310,9 +310,21 @@ def test_missing_unexpected_and_mis_shaped_keys_are_listed_together(arch, tmp_pa
     state["head.weight"] = torch.zeros(3, 4, 1, 1)
     path = tmp_path / "model.safetensors"
     save_file(state, str(path))
-    message = refused(arch, path, "missing (1): bn.weight", "unexpected (1): extra.weight",
-                      "mis-shaped (1): head.weight: file [3, 4, 1, 1] vs model [3, 8, 1, 1]")
+    message = refused(arch, path, "missing (1): 'bn.weight'", "unexpected (1): 'extra.weight'",
+                      "mis-shaped (1): 'head.weight': file [3, 4, 1, 1] vs model [3, 8, 1, 1]")
     assert message.startswith(str(path))
+
+
+def test_tensor_names_are_quoted_so_an_empty_or_blank_name_is_visible(arch, tmp_path):
+    state = seeded_state(0)
+    state[""], state[" "] = torch.zeros(1), torch.zeros(1)
+    path = tmp_path / "model.safetensors"
+    save_file(state, str(path))
+    refused(arch, path, "unexpected (2): '', ' '")
+    state = seeded_state(0)
+    state["bn.running_mean"][0] = float("nan")
+    save_file(state, str(path))
+    refused(arch, path, "NaN or Inf values: 'bn.running_mean'")
 
 
 def test_weights_for_another_head_without_a_tag_are_refused_not_adapted(arch, tmp_path):
