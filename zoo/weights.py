@@ -35,6 +35,9 @@ MAX_HEADER_BYTES = 100 * 1024 * 1024  # safetensors' own limit
 # First opcodes of a protocol 0/1 pickle (which has no \x80 PROTO marker): MARK, EMPTY_DICT,
 # EMPTY_LIST, GLOBAL, DICT, LIST, NONE. Only looked at in a file whose header length is impossible.
 PROTOCOL_0_1_PICKLE_STARTS = {b"(", b"}", b"]", b"c", b"d", b"l", b"N"}
+# torch.save(..., _use_new_zipfile_serialization=False) at pickle protocol 0 or 1 begins with its
+# magic number 119547037146038801333356 as a text LONG; its end is raw storage bytes, not a STOP.
+LEGACY_TORCH_SAVE_START = b"L1195470"
 
 # safetensors dtype name -> (bytes per element, kind); kinds must match between file and model.
 DTYPES = {
@@ -174,6 +177,8 @@ def _refuse_disguised_pickle(path: Path, head: bytes) -> None:
         _refuse_pickle(path, "a Python pickle")
     elif head[:4] == b"PK\x03\x04":
         _refuse_pickle(path, "a zip archive (a torch.save checkpoint)")
+    elif head == LEGACY_TORCH_SAVE_START:
+        _refuse_pickle(path, "a legacy torch.save checkpoint (pickle protocol 0 or 1)")
 
 
 def _refuse_pickle(path: Path, kind: str) -> None:

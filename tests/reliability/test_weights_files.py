@@ -95,6 +95,15 @@ def test_pickle_renamed_to_safetensors(arch, tmp_path, protocol):
     assert not marker.exists()
 
 
+@pytest.mark.parametrize("protocol", [0, 1, 2])
+def test_a_legacy_torch_save_renamed_to_safetensors(arch, tmp_path, protocol):
+    """torch.save without the zip format: at protocol 0/1 it starts with a text LONG (its magic
+    number) and ends with raw storage bytes, so neither the \\x80 marker nor pickle's STOP is there."""
+    path = tmp_path / "model.safetensors"
+    torch.save(seeded_state(0), path, pickle_protocol=protocol, _use_new_zipfile_serialization=False)
+    refused(arch, path, "pickle", "never unpickles")
+
+
 def test_a_header_cut_after_a_dot_is_truncated_not_a_pickle(tmp_path):
     """A header whose length starts with '(' (a protocol-0 pickle's first opcode), cut after a '.'
     (pickle's STOP), looked like a pickle; its 9th byte, '{', says safetensors."""
