@@ -245,20 +245,30 @@ def card_files(card_dir: str | Path) -> list[Path]:
     """The files a hub card publishes (pushed by ``zoo hub push``, served by ``zoo hub serve``):
     all of them, sorted, but hidden ones (``.git``, ``.DS_Store``...) and ``__pycache__``.
 
-    A link to a file outside the card is refused (HubError): publishing or serving it would
-    hand out whatever it points to (``notes.txt -> ~/.ssh/id_rsa``). Links within the card are fine.
+    Refused (HubError), naming the fix: a link to a file outside the card (publishing or serving
+    it would hand out whatever it points to: ``notes.txt -> ~/.ssh/id_rsa``); a link to a folder
+    (its files would be left out in silence); a pickle checkpoint (``pytorch_model.bin``: the zoo
+    publishes safetensors only, since loading a pickle runs its code). Links to files within the
+    card are fine.
     """
     from zoo.errors import HubError
+    from zoo.weights import PICKLE_SUFFIXES
 
     card_dir = Path(card_dir)
-    files = sorted(p for p in card_dir.rglob("*") if p.is_file() and not any(
-        part.startswith(".") or part == "__pycache__" for part in p.relative_to(card_dir).parts))
+    found = [p for p in card_dir.rglob("*") if not any(
+        part.startswith(".") or part == "__pycache__" for part in p.relative_to(card_dir).parts)]
+    files = sorted(p for p in found if p.is_file())
     inside = card_dir.resolve()
-    outside = [p for p in files if p.is_symlink() and not p.resolve().is_relative_to(inside)]
-    if outside:
-        raise HubError(f"{card_dir}: " + ", ".join(f"{p.relative_to(card_dir)} links to {p.resolve()}" for p in outside)
-                       + ", outside the card, which would be published; copy the file into the card or remove "
-                       "the link")
+    problems = [f"{p.relative_to(card_dir)} links to {p.resolve()}, outside the card, which would be published; "
+                "copy the file into the card or remove the link"
+                for p in files if p.is_symlink() and not p.resolve().is_relative_to(inside)]
+    problems += [f"{p.relative_to(card_dir)} links to a folder, whose files would not be published; copy them "
+                 "into the card or remove the link" for p in sorted(found) if p.is_symlink() and p.is_dir()]
+    problems += [f"{p.relative_to(card_dir)} is a pickle checkpoint ({p.suffix}), which the zoo never publishes; "
+                 "convert it to safetensors or move it out of the card"
+                 for p in files if p.suffix.lower() in PICKLE_SUFFIXES]
+    if problems:
+        raise HubError(f"{card_dir}: " + "; ".join(problems))
     return files
 
 

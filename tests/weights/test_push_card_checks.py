@@ -103,6 +103,29 @@ def test_a_link_to_a_file_outside_the_card_is_neither_pushed_nor_served(fcn8s_co
     assert _push(fcn8s_copy) == 0
 
 
+@pytest.mark.parametrize("clutter", ["linked folder", "pickle"])
+def test_a_linked_folder_or_a_pickle_checkpoint_in_a_card_is_neither_pushed_nor_served(fcn8s_copy, tmp_path,
+                                                                                        capsys, clutter):
+    """A linked folder's files were left out in silence; a pytorch_model.bin was published beside the
+    safetensors weights (loading it would run its code)."""
+    from zoo.errors import HubError
+    from zoo.hub_server import build_mirrors
+
+    card = fcn8s_copy / "fcn8s.shapes"
+    if clutter == "linked folder":
+        (tmp_path / "extra").mkdir()
+        (tmp_path / "extra" / "notes.txt").write_text("notes")
+        (card / "extra").symlink_to(tmp_path / "extra", target_is_directory=True)
+        expected = "extra links to a folder, whose files would not be published"
+    else:
+        (card / "pytorch_model.bin").write_bytes(b"\x80\x02}q\x00.")
+        expected = "pytorch_model.bin is a pickle checkpoint (.bin), which the zoo never publishes"
+    assert _push(fcn8s_copy) == 3
+    assert expected in capsys.readouterr().err
+    with pytest.raises(HubError, match=re.escape(expected)):
+        build_mirrors(fcn8s_copy, tmp_path / "serve")
+
+
 def test_push_and_serve_find_the_source_hubcards_from_anywhere(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("ZOO_HUBCARDS_DIR", raising=False)
