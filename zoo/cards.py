@@ -272,6 +272,23 @@ def card_files(card_dir: str | Path) -> list[Path]:
     return files
 
 
+def registered_claim_problems(cfg: Any, config: dict[str, Any]) -> list[str]:
+    """How a registered tag's claims (``PretrainedCfg.metrics`` and ``license``, what ``zoo list``
+    and ``zoo info`` show) disagree with its card's ``config.json`` (empty if they do not). When the
+    card records metrics, each metric the tag states must be one of them, with the same value; the
+    card may measure more (per-class IoU)."""
+    problems = []
+    measured = config.get("metrics") if isinstance(config.get("metrics"), dict) else {}
+    for metric, value in sorted((cfg.metrics or {}).items() if measured else ()):
+        if metric not in measured:
+            problems.append(f"the registered tag states {metric} {value} but config.json has no {metric!r} metric")
+        elif measured[metric] != value:
+            problems.append(f"the registered tag states {metric} {value} but config.json records {measured[metric]}")
+    if cfg.license and config.get("license") and cfg.license != config["license"]:
+        problems.append(f"the registered tag's license is {cfg.license!r} but config.json says {config['license']!r}")
+    return problems
+
+
 def card_text_problems(card_dir: str | Path, config: dict[str, Any], weights_sha256: str) -> list[str]:
     """How a card's README.md disagrees with its config.json and weights (empty if it does not):
     model-index metrics, the Markdown metrics table, the license, any sha256 it states, and an

@@ -4,6 +4,7 @@ included). Works on copies of the shipped cards, from any working directory."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -150,3 +151,26 @@ def test_a_table_value_or_license_that_disagrees_with_config_json_is_refused(fcn
     readme.write_text(text.replace(old, new, 1))
     assert _push(fcn8s_copy) == 3
     assert refusal in capsys.readouterr().err
+
+
+def test_a_registered_tag_whose_metrics_or_license_differ_from_its_card_is_refused(fcn8s_copy, capsys):
+    """`zoo list`/`zoo info` show the plugin's PretrainedCfg claims; the Hub shows the card's. They
+    were never compared, so a plugin could advertise a metric its card does not record."""
+    import dataclasses
+
+    from zoo.registry import get_registry
+    from zoo.testing.pretrained_checks import tag_problems
+
+    config_path = fcn8s_copy / "fcn8s.shapes" / "config.json"
+    config = json.loads(config_path.read_text())
+    config_path.write_text(json.dumps({**config, "metrics": {**config["metrics"], "miou": 0.5}, "license": "mit"}))
+    assert _push(fcn8s_copy) == 3
+    err = capsys.readouterr().err
+    assert "its registered PretrainedCfg disagrees" in err
+    assert "states miou 0.882 but config.json records 0.5" in err and "license is 'apache-2.0'" in err
+
+    cfg = get_registry().resolve("fcn8s.shapes", pretrained=True)[0].pretrained["shapes"]
+    assert not [p for p in tag_problems("fcn8s", "shapes", cfg, HUBCARDS) if "registered" in p]
+    claims = dataclasses.replace(cfg, metrics={"miou": 0.882, "pixel_accuracy": 0.99})
+    problems = tag_problems("fcn8s", "shapes", claims, HUBCARDS)
+    assert any("states pixel_accuracy 0.99 but config.json has no 'pixel_accuracy' metric" in p for p in problems)

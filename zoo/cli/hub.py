@@ -91,9 +91,9 @@ def push_plan(name: str, hubcards: Path | None = None) -> tuple[Path, list[Path]
     name is registered) and the card's config.json ``sha256``. The card (README.md) must agree
     with config.json: its model-index metrics equal config.json's ``metrics``, and every sha256
     its body states is the file's (a card that states none, or has no model-index and no metrics,
-    has nothing to contradict).
+    has nothing to contradict). A registered tag's metrics and license must be config.json's.
     """
-    from zoo.cards import card_files, card_text_problems
+    from zoo.cards import card_files, card_text_problems, registered_claim_problems
     from zoo.hub import sha256_of
     from zoo.model_config import read_config
     from zoo.weights import read_header
@@ -130,6 +130,11 @@ def push_plan(name: str, hubcards: Path | None = None) -> tuple[Path, list[Path]
         lines = "; ".join(f"{where} records {sha}" for where, sha in wrong.items())
         raise ChecksumError(f"refusing to push {name}: {weights} has sha256 {actual} but {lines}. Retrain or "
                             "re-export the card, or update the recorded sha256, then push again.")
+    claims = registered_claim_problems(cfg, config) if cfg is not None else []
+    if claims:
+        raise HubError(f"refusing to push {name}: its registered PretrainedCfg disagrees with {card / 'config.json'}: "
+                       + "; ".join(claims) + ". Correct the plugin's PretrainedCfg (or the card, if the plugin is "
+                       "right), then push again.")
     problems = card_text_problems(card, config, actual)
     if problems:
         from zoo.recipes import RECIPE_NAMES

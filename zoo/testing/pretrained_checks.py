@@ -14,7 +14,7 @@ import json
 import math
 from pathlib import Path
 
-from zoo.cards import card_text_problems, source_hubcards_dir
+from zoo.cards import card_text_problems, registered_claim_problems, source_hubcards_dir
 from zoo.hub import sha256_of
 from zoo.specs import SHA256_RE, TAG_RE, is_hub_id
 from zoo.testing.checks import MODEL, broken, check
@@ -105,6 +105,7 @@ def _card_problems(arch: str, tag: str, cfg, cards: Path | None) -> list[str]:
         for key in ("num_classes", "in_chans"):
             if key in data and getattr(cfg, key) is not None and data[key] != getattr(cfg, key):
                 problems.append(f"{config}: {key}={data[key]} but the spec's tag says {getattr(cfg, key)}")
+        problems += [f"{config}: {p}" for p in registered_claim_problems(cfg, data)]
     weights = folder / cfg.filename
     if weights.is_file():
         actual = sha256_of(weights)
@@ -118,7 +119,7 @@ def _card_problems(arch: str, tag: str, cfg, cards: Path | None) -> list[str]:
 @check("pretrained_tags", MODEL,
        "pretrained tags are well formed: hub id 'org/name', a .safetensors filename, sha256 and metrics (or, for "
        "weights someone else publishes, an upstream= reason), at most one default, and a complete card in "
-       "hubcards/<arch>.<tag>/ when the weights are shipped")
+       "hubcards/<arch>.<tag>/ when the weights are shipped, whose config.json has the tag's metrics and license")
 def check_pretrained_tags(subject):
     spec = subject.spec
     if not spec.pretrained:
