@@ -65,24 +65,26 @@ def load_for_inference(name: str, spec: Any, tag: str | None, *, pretrained: boo
     """``zoo.create(name, ...)`` in eval mode on ``device``, with its config (the first found: an
     explicit path, beside the weights, the project's hub card, the tag's Hub repo).
 
-    ``num_classes`` / ``in_chans``: as given, else the config's (or its label names / input size),
-    else the tag's or the spec's defaults.
+    ``num_classes``: as given, else the config's, else the tag's, else the number of the config's
+    label names, else the spec's default. ``in_chans``: as given, else the config's (or its input
+    size), else the tag's or the spec's default.
     """
     import zoo
 
     cfg = spec.pretrained[tag] if tag else None
     config = find_config(spec.name, tag, weights=weights, config=config_path)
     size = config.get("input_size")
-    if num_classes is None:  # 0 (timm's headless weights) is an answer, not a gap
-        num_classes = config["num_classes"] if config.get("num_classes") is not None \
-            else (len(config.get("label_names") or []) or None)
+    if num_classes is None:  # 0 (timm's headless weights) is an answer, not a gap. Label names count
+        # the classes only where nothing else does: they must never resize a tag's head.
+        counts = (config.get("num_classes"), cfg.num_classes if cfg else None, len(config.get("label_names") or []))
+        num_classes = next((k for k in counts[:2] if k is not None), counts[2] or None)
     in_chans = in_chans or config.get("in_chans") or (int(size[0]) if isinstance(size, list) and len(size) == 3
                                                       else None)
     model = zoo.create(name, pretrained=pretrained, weights=weights, num_classes=num_classes, in_chans=in_chans,
                        **builder_kwargs(config, weights)).eval().to(device)
     in_chans = in_chans or (cfg.in_chans if cfg else None) or spec.defaults.get("in_chans") or 3
     if num_classes is None:
-        num_classes = cfg.num_classes if cfg and cfg.num_classes is not None else spec.defaults.get("num_classes")
+        num_classes = spec.defaults.get("num_classes")
     if config or not (pretrained and cfg is not None):
         config = _without_unfit_names(config, num_classes)
         return LoadedModel(model, config, Preprocessing.from_config(config, in_chans), num_classes)

@@ -14,6 +14,7 @@ from PIL import Image
 from safetensors.torch import save_file
 
 import zoo
+import zoo.cards
 from zoo.cli import main
 from zoo.model_config import find_config
 
@@ -105,6 +106,21 @@ def test_label_names_that_are_not_one_per_class_are_warned_about_and_not_drawn(s
             "--weights", str(tmp_path / "w.safetensors")]
     assert main(args) == 0
     assert "names 4 classes (bg, red, other, extra) but the model has 3" in capsys.readouterr().err
+
+
+def test_label_names_never_resize_a_tags_head(tmp_path):
+    """A config with 3 names and no num_classes, for the 10-class digits tag: the names built a
+    3-class head, re-initialised, instead of being dropped as not one per class."""
+    from zoo.model_config import load_for_inference
+
+    card = zoo.cards.source_hubcards_dir() / "cnn_cam.digits"
+    config = {k: v for k, v in json.loads((card / "config.json").read_text()).items() if k != "num_classes"}
+    (tmp_path / "config.json").write_text(json.dumps({**config, "label_names": ["zero", "one", "two"]}))
+    with pytest.warns(UserWarning, match="names 3 classes .* but the model has 10"):
+        loaded = load_for_inference("cnn_cam.digits", zoo.model_info("cnn_cam"), "digits", pretrained=False,
+                                    weights=card / "model.safetensors", config_path=tmp_path / "config.json")
+    assert loaded.num_classes == 10 and loaded.model.get_classifier().out_features == 10
+    assert "label_names" not in loaded.config
 
 
 def test_pretrained_tag_from_the_hub_cache(sample_plugin, tmp_path):
