@@ -423,6 +423,10 @@ class Registry:
             close = difflib.get_close_matches(name, list(table), n=5, cutoff=0.6)
             hint = f" Did you mean: {', '.join(close)}?" if close else ""
             lister = "zoo.list_models()" if kind == "model" else "zoo.list_explainers()"
+            for plugin in self.plugins:
+                if name in plugin.rejected:  # what the warning at discovery said, which may have scrolled by
+                    hint += (f" {plugin.distribution} registers a spec {name!r}, which was not registered: "
+                             f"{plugin.rejected[name]}.")
             failed = self.failed_plugins()
             if failed:
                 plural = "s" if len(failed) > 1 else ""

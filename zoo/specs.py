@@ -12,6 +12,11 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Union
 
 TASKS = ("classification", "semantic_segmentation", "instance_segmentation")
+# Each task has an output contract the core checks and draws (DESIGN.md), so a plugin cannot add
+# one; a model of another kind (depth, keypoints) needs the core to learn its contract first.
+NEW_TASK_HINT = ("each has an output contract that zoo check, zoo predict and the explainers rely on; a model "
+                 "of another kind, such as depth or keypoints, needs its contract added to the zoo's core first: "
+                 "open an issue")
 
 # "arch" may carry a namespace ("timm/resnet18"); a tag never contains a dot, so "arch.tag"
 # splits unambiguously on the first dot.
@@ -138,7 +143,7 @@ def architecture_spec_problems(spec: object) -> list[str]:
     if not isinstance(spec.name, str) or not ARCH_NAME_RE.match(spec.name):
         problems.append(f"name {spec.name!r} must match {ARCH_NAME_RE.pattern} (no dots)")
     if spec.task not in TASKS:
-        problems.append(f"{spec.name}: task {spec.task!r} is not one of {', '.join(TASKS)}")
+        problems.append(f"{spec.name}: task {spec.task!r} is not one of {', '.join(TASKS)} ({NEW_TASK_HINT})")
     problems += _builder_problems(spec.name, spec.builder)
     problems += _opt_out_problems(spec.name, "export", spec.export)
     if not isinstance(spec.defaults, dict):

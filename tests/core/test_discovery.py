@@ -90,6 +90,10 @@ def test_broken_plugins_are_skipped_with_a_warning_and_the_rest_works(plugin_pac
     assert set(record.rejected) == {"string_tasks", "no_tasks"}  # by name, for zoo check to report
     assert "string_tasks" not in zoo.list_explainers()
     zoo.create("sample_classifier")  # the well-behaved plugin still builds
+    # the spec's own refusal, which the discovery warning said, also answers a create of its name
+    with pytest.raises(zoo.UnknownModelError, match=r"registers a spec 'bad_task', which was not registered: "
+                                                    r".*painting"):
+        zoo.create("bad_task")
 
 
 def test_builder_returning_a_non_module_is_a_clear_error(plugin_packages):
