@@ -89,7 +89,7 @@ def test_a_head_on_weights_that_have_none_is_new_with_a_warning(tmp_path):
     assert torch.equal(model.stem.weight, zoo.create("tiny_backbone.fe", weights=path).stem.weight)
     # only the classifier may be absent from the file: a missing stem is still an error
     save_model(nn.ModuleDict({"head": nn.Linear(8, 5)}), str(path))
-    with pytest.raises(zoo.WeightsError, match=r"missing \(2\): stem.bias, stem.weight"):
+    with pytest.raises(zoo.WeightsError, match=r"missing \(2\): 'stem.bias', 'stem.weight'"):
         zoo.create("tiny_backbone.fe", weights=path, num_classes=5)
 
 
