@@ -135,3 +135,17 @@ def test_a_shipped_card_whose_text_disagrees_with_its_config_fails_as_zoo_hub_pu
     assert result.status == FAIL and "model-index states top1=0.8 but config.json records 0.9" in result.message
     readme.write_text(readme.read_text().replace("value: 0.8", "value: 0.9"))
     assert _result({"t": _cfg()}).status == PASS
+
+
+def test_a_plugin_authors_own_hubcards_folder_is_checked(tmp_path, monkeypatch):
+    """Run in a plugin's package, the check looked only in the zoo's own hubcards/: a third-party
+    tag pinned to another sha256 than its card's weights passed, and every download then failed."""
+    monkeypatch.delenv("ZOO_HUBCARDS_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    theirs = {"t": _cfg(hf_hub_id="acme/arch.t", sha256="b" * 64)}
+    uncarded = _result(theirs)
+    assert uncarded.status == PASS and "no card for 1 tag(s) (t)" in uncarded.message
+    _card(tmp_path / "hubcards", config={"hf_hub_id": "acme/arch.t", "num_classes": 3})
+    wrong = _result(theirs)
+    assert wrong.status == FAIL and f"has sha256 {SHA}, the spec pins {'b' * 64}" in wrong.message
+    assert _result({"t": _cfg(hf_hub_id="acme/arch.t")}).status == PASS

@@ -170,7 +170,7 @@ def test_a_registered_tag_whose_metrics_or_license_differ_from_its_card_is_refus
     assert "states miou 0.882 but config.json records 0.5" in err and "license is 'apache-2.0'" in err
 
     cfg = get_registry().resolve("fcn8s.shapes", pretrained=True)[0].pretrained["shapes"]
-    assert not [p for p in tag_problems("fcn8s", "shapes", cfg, HUBCARDS) if "registered" in p]
+    assert not [p for p in tag_problems("fcn8s", "shapes", cfg, [HUBCARDS]) if "registered" in p]
     claims = dataclasses.replace(cfg, metrics={"miou": 0.882, "pixel_accuracy": 0.99})
-    problems = tag_problems("fcn8s", "shapes", claims, HUBCARDS)
+    problems = tag_problems("fcn8s", "shapes", claims, [HUBCARDS])
     assert any("states pixel_accuracy 0.99 but config.json has no 'pixel_accuracy' metric" in p for p in problems)

@@ -26,8 +26,8 @@ UPSTREAM_HINT = (" (weights that someone else publishes without one, such as tim
 CARD_FILES = ("README.md", "config.json")
 
 
-def tag_problems(arch: str, tag: str, cfg, cards: Path | None) -> list[str]:
-    """Everything wrong with one pretrained tag, as sentences."""
+def tag_problems(arch: str, tag: str, cfg, cards: list[Path]) -> list[str]:
+    """Everything wrong with one pretrained tag, as sentences (its card looked for in ``cards``)."""
     problems = []
     if not isinstance(tag, str) or not TAG_RE.match(tag):
         return [f"tag {tag!r} must match {TAG_RE.pattern}"]
@@ -81,13 +81,28 @@ def _card_belongs_to(data, cfg, shipped: bool) -> bool:
     return shipped
 
 
-def _card_problems(arch: str, tag: str, cfg, cards: Path | None) -> list[str]:
+def card_dirs() -> list[Path]:
+    """Where the checks look for hub cards: :func:`source_hubcards_dir` (``$ZOO_HUBCARDS_DIR`` or
+    the zoo's own), and
+    ``./hubcards``, where a plugin author runs the suite in their package (as ``zoo hub serve``
+    and ``push`` are given them)."""
+    found: dict[Path, Path] = {}
+    for folder in (source_hubcards_dir(), Path("hubcards")):
+        if folder is not None and folder.is_dir():
+            found.setdefault(folder.resolve(), folder)
+    return list(found.values())
+
+
+def _card_problems(arch: str, tag: str, cfg, cards: list[Path]) -> list[str]:
     shipped = _is_first_party(cfg)
-    if cards is None:
-        return []
-    folder = cards / f"{arch}.{tag}"
-    if not folder.is_dir():
-        return [f"card folder {folder} is missing (weights under '{FIRST_PARTY_ORG}/' ship a card)"] if shipped else []
+    folders = [d / f"{arch}.{tag}" for d in cards if (d / f"{arch}.{tag}").is_dir()]
+    if not folders:
+        return [f"card folder {cards[0] / f'{arch}.{tag}'} is missing (weights under '{FIRST_PARTY_ORG}/' ship a "
+                "card)"] if shipped and cards else []
+    return [problem for folder in folders for problem in _folder_problems(folder, cfg, shipped)]
+
+
+def _folder_problems(folder: Path, cfg, shipped: bool) -> list[str]:
     config = folder / "config.json"
     data, problems = {}, []
     if config.is_file():
@@ -124,7 +139,7 @@ def check_pretrained_tags(subject):
     spec = subject.spec
     if not spec.pretrained:
         raise CheckSkipped("no pretrained tags")
-    cards = source_hubcards_dir()
+    cards = card_dirs()
     by_problem: dict[str, list[str]] = {}
     for tag, cfg in spec.pretrained.items():
         for problem in tag_problems(spec.name, tag, cfg, cards):
@@ -140,7 +155,12 @@ def check_pretrained_tags(subject):
     reasons = sorted({r for r in map(_upstream_reason, spec.pretrained.values()) if r})
     unpinned = sum(1 for cfg in spec.pretrained.values() if _upstream_reason(cfg) and not cfg.sha256)
     upstream = f"; {unpinned} upstream tag(s) not pinned: {'; '.join(reasons)}" if unpinned else ""
-    return (f"{len(spec.pretrained)} tag(s)" + upstream
+    uncarded = [t for t, cfg in spec.pretrained.items() if not _upstream_reason(cfg)
+                and not any((d / f"{spec.name}.{t}").is_dir() for d in cards)]
+    unchecked = (f"; no card for {len(uncarded)} tag(s) ({', '.join(uncarded[:3])}) in "
+                 f"{', '.join(map(str, cards))}, so not compared (ZOO_HUBCARDS_DIR names another folder)"
+                 if cards and uncarded else "")
+    return (f"{len(spec.pretrained)} tag(s)" + upstream + unchecked
             + ("" if cards else "; no hubcards/ folder here, cards not checked"))
 
 
