@@ -83,9 +83,7 @@ def _card_belongs_to(data, cfg, shipped: bool) -> bool:
 
 def card_dirs() -> list[Path]:
     """Where the checks look for hub cards: :func:`source_hubcards_dir` (``$ZOO_HUBCARDS_DIR`` or
-    the zoo's own), and
-    ``./hubcards``, where a plugin author runs the suite in their package (as ``zoo hub serve``
-    and ``push`` are given them)."""
+    the zoo's own), and ``./hubcards``, where a plugin author runs the suite in their package."""
     found: dict[Path, Path] = {}
     for folder in (source_hubcards_dir(), Path("hubcards")):
         if folder is not None and folder.is_dir():
