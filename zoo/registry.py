@@ -328,7 +328,7 @@ class Registry:
                     task: str | None = None) -> list[str]:
         patterns = _patterns(pattern)
         if pretrained:  # as in timm, a pattern without a tag part matches all tags: "resnet18" -> "resnet18.*"
-            patterns += [p + ".*" for p in patterns if "." not in p]
+            patterns += [p + ".*" for p in patterns if "." not in p.rpartition(":")[2]]
         if task is not None and task not in TASKS:
             raise ArgumentError(f"unknown task {task!r}; choose from {', '.join(TASKS)}")
         names = []

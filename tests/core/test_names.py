@@ -156,3 +156,20 @@ def test_a_name_with_an_empty_part_is_refused_naming_what_was_given(name, says):
 def test_an_explainer_name_with_an_empty_part_is_refused():
     with pytest.raises(zoo.UnknownExplainerError, match="':saliency' has nothing before ':'"):
         zoo.explain(zoo.create("sample_classifier"), None, method=":saliency")
+
+
+def test_a_pretrained_listing_with_a_dotted_distribution_qualifier():
+    """'my.dist:net' has no tag part (the dot is the distribution's): it lists net's tags, as
+    'my-dist:net' does, instead of nothing."""
+    from zoo.registry import Registry
+
+    class Plugin:
+        @zoo.hookimpl
+        def zoo_architectures(self):
+            return [zoo.ArchitectureSpec("net", "classification", "x:y",
+                                         pretrained={"t": zoo.PretrainedCfg("org/net.t")})]
+
+    registry = Registry()
+    registry.register(Plugin(), name="ep", distribution="my.dist")
+    for pattern in ("my.dist:net", "my-dist:net", "net"):
+        assert registry.list_models(pattern, pretrained=True) == ["net.t"], pattern
