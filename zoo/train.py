@@ -29,12 +29,12 @@ TRAIN_DEFAULTS: dict[str, Any] = {
 
 def train(card_dir: str | Path, *, epochs: int | None = None, progress: bool = True,
           log: Callable[[str], None] = print, write_card: bool = True) -> dict[str, Any]:
-    """Train the recipe in ``card_dir`` and write its files there; returns the config written."""
+    """Train the recipe in ``card_dir`` and write its files there; returns the config written.
+
+    The run sets torch's thread count and seed as the recipe says; the caller's are restored after."""
     import torch
 
-    from zoo.data import get_dataset
-    from zoo.evaluate import PRIMARY_METRIC, evaluate_model
-    from zoo.registry import get_registry
+    from zoo.seeding import seeded
 
     recipe = load_recipe(card_dir)  # a missing folder or recipe is a RecipeError that says so
     card_dir = recipe.card_dir  # the folder holding the recipe, also when given the recipe file
@@ -43,8 +43,24 @@ def train(card_dir: str | Path, *, epochs: int | None = None, progress: bool = T
         if int(epochs) < 1:
             raise RecipeError(f"epochs must be a positive integer, got {epochs!r}")
         hp["epochs"] = int(epochs)
+    threads = torch.get_num_threads()
     torch.set_num_threads(int(hp["threads"]))
-    torch.manual_seed(int(hp["seed"]))
+    try:
+        with seeded(int(hp["seed"])):
+            return _run(recipe, card_dir, hp, progress, log, write_card)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run(recipe, card_dir: Path, hp: dict, progress: bool, log: Callable[[str], None],
+         write_card: bool) -> dict[str, Any]:
+    """:func:`train` itself, under the recipe's thread count and seed."""
+    import torch
+
+    from zoo.data import get_dataset
+    from zoo.evaluate import PRIMARY_METRIC, evaluate_model
+    from zoo.registry import get_registry
+
     generator = torch.Generator().manual_seed(int(hp["seed"]))
     task = get_registry().resolve(recipe.architecture)[0].task
 

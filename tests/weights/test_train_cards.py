@@ -70,6 +70,25 @@ def test_epochs_override_is_stated_and_the_stale_explainer_report_is_dropped(tmp
     assert config["sha256"] in text and not list(card.glob(".zoo-train-*"))
 
 
+def test_training_leaves_the_callers_seed_and_thread_count_as_they_were(tmp_path):
+    """The recipe's torch.manual_seed and set_num_threads stayed in force after train() returned."""
+    import torch
+
+    card = _copy("cnn_cam.digits", tmp_path)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(threads + 1)
+    try:
+        torch.manual_seed(123)
+        expected = torch.rand(3)
+        torch.manual_seed(123)
+        first = torch.rand(1)
+        train(card, epochs=1, **QUIET)
+        assert torch.equal(torch.cat([first, torch.rand(2)]), expected)
+        assert torch.get_num_threads() == threads + 1
+    finally:
+        torch.set_num_threads(threads)
+
+
 def test_explainer_report_is_rendered_only_for_the_weights_it_measured(tmp_path):
     from zoo.cards import explainer_report
 
