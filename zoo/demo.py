@@ -296,7 +296,6 @@ def _explain_classifier(name: str, hubcards: Path, out_dir: Path, n: int, method
     labels = [int(it["label"]) for it in items]
     with torch.no_grad():
         probs = model(x).softmax(1)
-    methods = check_methods(methods)
     maps = {}
     for m in methods:
         with torch.random.fork_rng():  # seeded per method, the caller's RNG state left as it was
@@ -327,23 +326,20 @@ def _explain_classifier(name: str, hubcards: Path, out_dir: Path, n: int, method
     fig.savefig(sheet, dpi=100)
     plt.close(fig)
     written = [sheet]
-    # Through the `zoo explain` command too, when the explainers plugin provides it.
-    from zoo.cli import COMMAND_MODULES
-
-    if "zoo.cli.explain" in COMMAND_MODULES:
-        samples = _save_samples(items[:n], out_dir / "samples", config["dataset"]["name"])
-        config_file = hubcards / name / "config.json"
-        for method in ("gradcam", "saliency"):
-            target = out_dir / "explain" / name / method
-            target.mkdir(parents=True, exist_ok=True)
-            log(f"{name}: zoo explain {name} {len(samples)} images --method {method} --config {config_file} "
-                f"-o {target}")
-            with torch.random.fork_rng():
-                torch.manual_seed(SEED)
-                code, files = _run_zoo_command(["explain", name, *map(str, samples), "--method", method,
-                                                "--config", str(config_file), "-o", str(target)], target)
-            if code == 0:
-                written += files
-            else:
-                log(f"{name}: zoo explain exited with {code}")
+    # Through the `zoo explain` command too, as a user would run it.
+    samples = _save_samples(items[:n], out_dir / "samples", config["dataset"]["name"])
+    config_file = hubcards / name / "config.json"
+    for method in ("gradcam", "saliency"):
+        target = out_dir / "explain" / name / method
+        target.mkdir(parents=True, exist_ok=True)
+        log(f"{name}: zoo explain {name} {len(samples)} images --method {method} --config {config_file} "
+            f"-o {target}")
+        with torch.random.fork_rng():
+            torch.manual_seed(SEED)
+            code, files = _run_zoo_command(["explain", name, *map(str, samples), "--method", method,
+                                            "--config", str(config_file), "-o", str(target)], target)
+        if code == 0:
+            written += files
+        else:
+            log(f"{name}: zoo explain exited with {code}")
     return written

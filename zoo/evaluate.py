@@ -29,11 +29,10 @@ class CardError(ZooError, FileNotFoundError):
     """A hub-card folder is missing, or lacks its weights or config."""
 
 
-def batches(dataset, batch_size: int, indices: Iterable[int] | None = None) -> Iterable[list[dict]]:
+def batches(dataset, batch_size: int) -> Iterable[list[dict]]:
     """Lists of items in order (no DataLoader: the items are generated in-process anyway)."""
-    order = list(range(len(dataset)) if indices is None else indices)
-    for start in range(0, len(order), batch_size):
-        yield [dataset[i] for i in order[start:start + batch_size]]
+    for start in range(0, len(dataset), batch_size):
+        yield [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
 
 
 def evaluate_model(model, task: str, dataset, *, batch_size: int = 32, label_names=None,

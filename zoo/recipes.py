@@ -15,7 +15,7 @@ A recipe is YAML (or JSON)::
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,6 @@ class Recipe:
     train: dict[str, Any]
     license: str = "apache-2.0"
     card_dir: Path | None = None
-    raw: dict[str, Any] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -81,7 +80,7 @@ def load_recipe(path: str | Path) -> Recipe:
             dataset_kwargs=dict(dataset.get("kwargs") or {}), num_classes=int(model["num_classes"]),
             in_chans=int(model.get("in_chans", 3)), model_kwargs=dict(model.get("kwargs") or {}),
             train=dict(raw.get("train") or {}), license=raw.get("license", "apache-2.0"),
-            card_dir=path.parent, raw=raw,
+            card_dir=path.parent,
         )
     except (KeyError, TypeError) as exc:
         raise RecipeError(f"{path}: missing or malformed field {exc}; see zoo.recipes for the format") from exc

@@ -422,15 +422,14 @@ def _computed_buffers(model) -> set[str]:
 
 
 def _plan(source: Path, expected: dict, entries: dict[str, TensorEntry], change: HeadChange,
-          computed: set[str] = frozenset(), classifier: set[str] = frozenset(), *,
-          feature_extractor: bool = False, tied: dict[str, str] | None = None) -> _Plan:
+          computed: set[str], classifier: set[str], *, feature_extractor: bool, tied: dict[str, str]) -> _Plan:
     plan = _Plan([], [], [], [], {})
     missing = []
     names_of = {}  # each tensor the model ties: all its keys
-    for key, tied_to in (tied or {}).items():
+    for key, tied_to in tied.items():
         names_of.setdefault(tied_to, {tied_to}).add(key)
     for key in sorted(set(expected) - set(entries)):
-        stored = sorted(k for k in names_of.get((tied or {}).get(key, key), ()) if k in entries)
+        stored = sorted(k for k in names_of.get(tied.get(key, key), ()) if k in entries)
         if stored:
             plan.tied[key] = stored[0]  # the file holds the tensor under another of its names
         elif change.pretrained_num_classes == 0 and change.num_classes and key in classifier:
