@@ -20,7 +20,7 @@ def register(subparsers) -> None:
                     "check of the contract for the model's task, and the explainer checks on the suite's "
                     "own reference models. Prints one row per check; every failure names the contract "
                     "clause and the shapes or values involved. Exit status 1 on any failure.",
-        epilog="--all leaves out the timm/* bridge (about 1200 models); name them to check them, e.g. "
+        epilog="--all leaves out the timm/* bridge (over a thousand models); name them to check them, e.g. "
                "`zoo check timm/resnet18` or `zoo check 'timm/resnet*'`.")
     p.add_argument("names", nargs="*", metavar="NAME",
                    help="model or explainer names or fnmatch patterns ('dist:name' picks one plugin)")

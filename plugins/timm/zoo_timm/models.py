@@ -5,7 +5,7 @@ The zoo fetches and loads the weights itself (``zoo.factory`` -> ``zoo.hub`` ->
 ``timm/`` repos are in timm's key format and load strictly as they are.
 
 The plugin names builders ``"zoo_timm.models:architectures.<arch>"``: ``architectures`` turns
-an attribute look-up into a builder for that architecture, so 1,300 names need no 1,300
+an attribute look-up into a builder for that architecture, so a thousand names need no thousand
 functions, and an architecture missing from the installed timm fails with a clear message.
 """
 
