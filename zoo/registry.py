@@ -512,8 +512,9 @@ def plugin_labels(plugins: list[PluginRecord]) -> list[str]:
     return [p.name for p in plugins]
 
 
-def import_builder(builder: Any, owner: str) -> Any:
-    """Turn a spec's ``builder`` (callable or ``"module:function"``) into a callable."""
+def import_builder(builder: Any, owner: str, kind: str = "builder") -> Any:
+    """Turn a spec's ``builder`` (callable or ``"module:function"``) into a callable; ``kind``
+    names it in errors (another ``"module:function"`` setting is imported the same way)."""
     if callable(builder):
         return builder
     module_name, _, attr = str(builder).partition(":")
@@ -526,9 +527,9 @@ def import_builder(builder: Any, owner: str) -> Any:
         if isinstance(exc, ModuleNotFoundError) and exc.name == module_name.split(".")[0]:
             hint = (f" ({exc.name!r} is not on sys.path: install its distribution, or, testing a package in "
                     "place, run `python -m pytest` from its root, which puts the current directory there)")
-        raise BuilderError(f"{owner}: cannot import builder {builder!r}: {type(exc).__name__}: {exc}{hint}") from exc
+        raise BuilderError(f"{owner}: cannot import {kind} {builder!r}: {type(exc).__name__}: {exc}{hint}") from exc
     if not callable(obj):
-        raise BuilderError(f"{owner}: builder {builder!r} is not callable")
+        raise BuilderError(f"{owner}: {kind} {builder!r} is not callable")
     return obj
 
 

@@ -185,3 +185,40 @@ def test_cli_a_target_or_layer_the_model_lacks_is_a_usage_error(digits_weights, 
     weights, images = digits_weights
     assert main(["explain", "cnn_cam", images[0], "--weights", str(weights), *args]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_cli_score_fn_names_a_callable_as_module_function(digits_weights, tmp_path, monkeypatch, capsys):
+    """The documented way to explain another model kind (README of the explainers) was refused on
+    the command line as "takes no option 'score_fn'", though zoo.explain takes it."""
+    weights, images = digits_weights
+    (tmp_path / "my_scores.py").write_text(
+        "calls = []\n"
+        "def logit_of_one(output, classes):\n"
+        "    calls.append(tuple(output.shape))\n"
+        "    return output[:, 1]\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import my_scores
+
+    args = ["explain", "cnn_cam", images[0], "--weights", str(weights), "-m", "saliency", "-o", str(tmp_path / "o.png")]
+    assert main([*args, "-O", "score_fn=my_scores:logit_of_one"]) == 0
+    assert my_scores.calls and (tmp_path / "o.png").is_file()
+    assert main([*args, "-O", "score_fn=logit_of_one"]) == 2
+    assert "takes a Python callable as package.module:function, got 'logit_of_one'" in capsys.readouterr().err
+    assert main([*args, "-O", "score_fn=no_such_module_here:f"]) == 2
+    assert "-O score_fn: cannot import callable 'no_such_module_here:f'" in capsys.readouterr().err
+
+
+def test_the_title_names_the_class_a_segmentation_map_explains_without_the_explainers_record():
+    """Without ``last_classes`` (a third-party explainer), the title took the class of pixel (0, 0)."""
+    from types import SimpleNamespace
+
+    from zoo.cli.explain import explained_class
+
+    logits = torch.zeros(1, 3, 4, 4)
+    logits[0, 0, 0, 0] = 5.0  # pixel (0, 0) is class 0
+    logits[0, 2, 1:, :] = 5.0  # most pixels are class 2
+    plain = SimpleNamespace()
+    assert explained_class(plain, logits, None) == 2
+    assert explained_class(plain, logits, 1) == 1
+    assert explained_class(SimpleNamespace(last_classes=torch.tensor([0])), logits, None) == 0
+    assert explained_class(plain, torch.tensor([[0.1, 0.9, 0.0]]), None) == 1

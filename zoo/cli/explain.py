@@ -118,8 +118,7 @@ def _run(args: argparse.Namespace) -> int:
             raise ExplainCommandError(f"--target {target} is not a class of this model: it has {output.shape[1]} "
                                       f"classes, 0 to {output.shape[1] - 1}{known}")
         maps = checked_maps(args.method, x, explainer(x, target=target), options)  # a plugin's bad maps: its error
-        cls = int(explainer.last_classes[0]) if getattr(explainer, "last_classes", None) is not None \
-            else int(output.argmax(1).flatten()[0])
+        cls = explained_class(explainer, output, target)
         score = _score(output, cls)
         label = names[cls] if cls < len(names) else f"class {cls}"
         title = f"{label} ({score:.2f}) - {args.method}"
@@ -160,6 +159,8 @@ def _explainer(method: str, model, options: dict):
     import zoo
     from zoo.registry import get_registry, import_builder
 
+    if isinstance(options.get("score_fn"), str):
+        options = {**options, "score_fn": _imported_callable("score_fn", options["score_fn"])}
     spec, plugin = get_registry().explainer(method)
     builder = import_builder(spec.builder, f"{plugin.distribution}:{spec.name}")
     try:
@@ -167,7 +168,7 @@ def _explainer(method: str, model, options: dict):
     except (TypeError, ValueError):  # no signature to check against: let the builder decide
         params = {}
     if params and not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        accepted = [name for name, p in params.items() if name not in ("self", "model", "score_fn")
+        accepted = [name for name, p in params.items() if name not in ("self", "model")
                     and p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)]
         unknown = [key for key in options if key not in accepted]
         if unknown:
@@ -180,6 +181,20 @@ def _explainer(method: str, model, options: dict):
             raise  # about the model, not the options: a runtime error (exit 3)
         given = " ".join(f"-O {key}={value!r}" for key, value in options.items())
         raise ExplainCommandError(f"method {method!r} refused {given}: {exc}") from None
+
+
+def _imported_callable(key: str, value: str):
+    """``-O score_fn=package.module:function``: the callable it names, imported as a spec's
+    builder string is (a command line cannot hold a Python function)."""
+    from zoo.errors import BuilderError
+    from zoo.registry import import_builder
+
+    if ":" not in value:
+        raise ExplainCommandError(f"-O {key}= takes a Python callable as package.module:function, got {value!r}")
+    try:
+        return import_builder(value, f"-O {key}", kind="callable")
+    except BuilderError as exc:
+        raise ExplainCommandError(str(exc)) from None
 
 
 def _builds_without_options(method: str, model) -> bool:
@@ -202,6 +217,21 @@ def _target(text: str | None, names: list[str]):
     except ValueError:
         known = f"; known classes: {', '.join(names)}" if names else ""
         raise ExplainCommandError(f"--target {text!r} is neither a class index nor a class name{known}") from None
+
+
+def explained_class(explainer, output, target: int | None) -> int:
+    """The class the first image's map explains, for its title: the explainer's own record
+    (``last_classes``, which the first-party explainers keep), else the target, else the
+    predicted class: a classifier's argmax, or the class covering most of a segmentation's pixels
+    (as the first-party explainers choose it)."""
+    classes = getattr(explainer, "last_classes", None)
+    if classes is not None:
+        return int(classes[0])
+    if target is not None:
+        return int(target)
+    if output.ndim == 2:
+        return int(output[0].argmax())
+    return int(output[0].argmax(0).flatten().bincount(minlength=output.shape[1]).argmax())
 
 
 def _score(output, cls: int) -> float:
