@@ -165,14 +165,27 @@ def read_card_config(card_dir: str | Path) -> dict:
     from zoo.model_config import ModelConfigError, read_config
 
     path = Path(card_dir) / "config.json"
+    fix = _how_to_make(card_dir)
     if not path.is_file():
-        raise CardError(f"{path} is missing: train the card first with `zoo train {card_dir}`")
+        raise CardError(f"{path} is missing; {fix}")
     config = read_config(path)
     missing = [key for key in CARD_CONFIG_KEYS if key not in config]
     if missing or not isinstance(config.get("dataset"), dict) or "name" not in config["dataset"]:
         raise ModelConfigError(f"{path} lacks {', '.join(map(repr, missing)) or 'dataset.name'}: it is not a config "
-                               f"written by `zoo train`; train the card again with `zoo train {card_dir}`")
+                               f"written by `zoo train`; {fix}")
     return config
+
+
+def _how_to_make(card_dir: str | Path) -> str:
+    """How a card gets the files ``zoo evaluate`` needs: trained from its recipe, or, for a card
+    without one (a third party's), not at all: the zoo measures on its own datasets, which only a
+    recipe names."""
+    from zoo.recipes import RECIPE_NAMES
+
+    if any((Path(card_dir) / name).is_file() for name in RECIPE_NAMES):
+        return f"train the card with `zoo train {card_dir}`"
+    return (f"{card_dir} has no recipe ({', '.join(RECIPE_NAMES)}), and `zoo evaluate` measures only cards that "
+            "`zoo train` made on the zoo's datasets; measure this one with your own evaluation")
 
 
 def load_card_model(card_dir: str | Path, weights: str | Path | None = None, pretrained: bool = False):
@@ -187,8 +200,7 @@ def load_card_model(card_dir: str | Path, weights: str | Path | None = None, pre
         return zoo.create(name, pretrained=True)
     weights = weights or card_dir / config.get("filename", "model.safetensors")
     if not Path(weights).is_file():
-        raise CardError(f"{weights}: no such weights file; train the card with `zoo train {card_dir}` "
-                        "or pass --weights FILE")
+        raise CardError(f"{weights}: no such weights file; pass --weights FILE, or {_how_to_make(card_dir)}")
     # Built from the card's own config.json, never from a registered tag of the same name: a
     # retrained recipe may have changed its builder kwargs since the tag was published. Another
     # file (a fine-tune) is built as the config.json beside it says, where it has one.

@@ -50,3 +50,19 @@ def test_pretrained_and_weights_exclude_each_other(capsys):
     with pytest.raises(SystemExit) as info:
         main(["evaluate", "cnn_cam.digits", "--pretrained", "--weights", "x.safetensors"])
     assert info.value.code == 2 and "not allowed with" in capsys.readouterr().err
+
+
+def test_a_card_without_a_recipe_is_not_sent_to_zoo_train(tmp_path, monkeypatch, capsys):
+    """A third party's card (no recipe, no zoo dataset) was told to `zoo train` it, which then
+    failed for want of a recipe."""
+    card = tmp_path / "cards" / "cnn_cam.digits"
+    card.mkdir(parents=True)
+    (card / "config.json").write_text(json.dumps({"num_classes": 10}))
+    monkeypatch.setenv("ZOO_HUBCARDS_DIR", str(tmp_path / "cards"))
+    assert main(["evaluate", "cnn_cam.digits"]) == 3
+    err = capsys.readouterr().err
+    assert "has no recipe" in err and "measure this one with your own evaluation" in err and "zoo train" in err
+    assert f"`zoo train {card}`" not in err
+    shutil.copy(HUBCARDS / "cnn_cam.digits" / "recipe.yaml", card / "recipe.yaml")
+    assert main(["evaluate", "cnn_cam.digits"]) == 3
+    assert f"train the card with `zoo train {card}`" in capsys.readouterr().err
