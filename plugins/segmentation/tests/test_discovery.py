@@ -22,6 +22,13 @@ def test_registered_names_and_metadata():
     assert "Long" in info.description
 
 
+def test_the_pretrained_table_names_exactly_the_architectures():
+    """A misspelt key in PRETRAINED would drop its tags without a word."""
+    from zoo_segmentation.plugin import ARCHITECTURES, PRETRAINED
+
+    assert set(PRETRAINED) == set(ARCHITECTURES)
+
+
 def test_listing_imports_neither_torch_nor_model_code():
     code = (
         "import json, sys, zoo\n"

@@ -4,7 +4,8 @@ Imports nothing but ``zoo`` (never torch): the model code in ``unet``, ``segnet`
 named by ``"module:function"`` builders and imported only when a model is built.
 
 To publish weights for an architecture, add a ``tag -> zoo.PretrainedCfg`` entry to its dict in
-:data:`PRETRAINED`; nothing else changes.
+:data:`PRETRAINED`; nothing else changes. Both tables name every architecture (a test checks it),
+so a misspelt name cannot drop its tags in silence.
 """
 
 from __future__ import annotations
@@ -124,7 +125,7 @@ def zoo_architectures() -> list[zoo.ArchitectureSpec]:
             task=TASK,
             builder=builder,
             defaults={**DEFAULT_IO, **defaults},
-            pretrained=dict(PRETRAINED.get(name, {})),
+            pretrained=dict(PRETRAINED[name]),
             description=description,
         )
         for name, (builder, defaults, description) in ARCHITECTURES.items()
