@@ -11,12 +11,11 @@ weights file must hash to the spec's sha256.
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 from zoo.cards import card_text_problems, registered_claim_problems, source_hubcards_dir
 from zoo.hub import sha256_of
-from zoo.specs import SHA256_RE, TAG_RE, is_hub_id
+from zoo.specs import TAG_RE, PretrainedCfg, pretrained_cfg_problems
 from zoo.testing.checks import MODEL, broken, check
 from zoo.testing.results import CheckSkipped
 
@@ -27,38 +26,24 @@ CARD_FILES = ("README.md", "config.json")
 
 
 def tag_problems(arch: str, tag: str, cfg, cards: list[Path]) -> list[str]:
-    """Everything wrong with one pretrained tag, as sentences (its card looked for in ``cards``)."""
-    problems = []
-    if not isinstance(tag, str) or not TAG_RE.match(tag):
-        return [f"tag {tag!r} must match {TAG_RE.pattern}"]
-    if not is_hub_id(cfg.hf_hub_id):
-        problems.append(f"hf_hub_id {cfg.hf_hub_id!r} is not of the form 'org/name'")
-    if not isinstance(cfg.revision, str) or not cfg.revision:
-        problems.append(f"revision {cfg.revision!r} must be a branch, tag or commit")
+    """Everything wrong with one pretrained tag, as sentences (its card looked for in ``cards``):
+    what the registry refuses (:func:`zoo.specs.pretrained_cfg_problems`, for a spec given to
+    the suite directly), and what it asks of published weights on top."""
+    problems = pretrained_cfg_problems(tag, cfg)
+    if not isinstance(tag, str) or not TAG_RE.match(tag) or not isinstance(cfg, PretrainedCfg):
+        return problems
     if not str(cfg.filename).endswith(".safetensors"):
         problems.append(f"filename {cfg.filename!r} is not a .safetensors file (weights are safetensors only)")
     upstream = _upstream_reason(cfg)
     if upstream and _is_first_party(cfg):
         problems.append(f"upstream={cfg.upstream!r}, but weights under '{FIRST_PARTY_ORG}/' are the project's own: "
                         f"they are pinned by sha256 and measured, never upstream")
-    # Someone else's weights (upstream) may come without a hash and without metrics; given ones
-    # must still be well formed.
-    if not (isinstance(cfg.sha256, str) and SHA256_RE.match(cfg.sha256)) and not (upstream and cfg.sha256 is None):
-        problems.append(f"sha256 {cfg.sha256!r} must be the 64 lowercase hex digits of the weights file "
-                        f"(sha256sum model.safetensors), so downloads can be verified"
-                        + ("" if cfg.sha256 else UPSTREAM_HINT))
-    if not isinstance(cfg.metrics, dict) or (not cfg.metrics and not upstream):
+    # Someone else's weights (upstream) may come without a hash and without metrics.
+    if cfg.sha256 is None and not upstream:
+        problems.append("sha256 None must be the 64 lowercase hex digits of the weights file (sha256sum "
+                        "model.safetensors), so downloads can be verified" + UPSTREAM_HINT)
+    if isinstance(cfg.metrics, dict) and not cfg.metrics and not upstream:
         problems.append("metrics is empty; give at least one measured number, e.g. {'top1': 0.97}" + UPSTREAM_HINT)
-    else:
-        bad = {k: v for k, v in cfg.metrics.items()
-               if not isinstance(k, str) or isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)}
-        if bad:
-            problems.append(f"metrics must map names to finite numbers; bad entries: {bad}")
-    for name, least in (("num_classes", 0), ("in_chans", 1)):  # num_classes=0: timm's headless feature extractor
-        value = getattr(cfg, name)
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < least):
-            problems.append(f"{name} {value!r} must be a positive int" + (" (or 0 for a model without a "
-                                                                           "classifier)" if least == 0 else ""))
     problems += _card_problems(arch, tag, cfg, cards)
     return problems
 
