@@ -85,3 +85,43 @@ def test_no_backward_module_hooks_used(gap_model, images, monkeypatch):
     for method in METHODS:
         zoo.explain(gap_model, images, method, target=0, **FAST.get(method, {}))
     assert calls == []
+
+
+@pytest.mark.parametrize("method", ["saliency", "gradcam", "smoothgrad"])
+def test_threads_explaining_one_model_take_turns(method, gap_model, hooks_of):
+    """Each call saves and restores model-wide state: overlapping calls restored each other's
+    frozen parameters (requires_grad=False for good) and left gradcam's patched forward_features."""
+    import threading
+
+    model = gap_model
+    x = torch.randn(4, 3, 24, 24, generator=torch.Generator().manual_seed(2))
+    expected = zoo.explain(model, x, method, **FAST.get(method, {}))
+    for _ in range(5):
+        barrier, results, errors = threading.Barrier(4), [], []
+
+        def work():
+            barrier.wait()
+            try:
+                results.append(zoo.explain(model, x, method, **FAST.get(method, {})))
+            except Exception as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        assert all(p.requires_grad for p in model.parameters()) and hooks_of(model) == []
+        assert all(torch.allclose(r, expected, atol=1e-6) for r in results)
+
+
+def test_a_compiled_or_exported_model_is_explained_as_the_model_itself(gap_model, images):
+    """torch.compile's wrapper hid forward_features (its compiled code runs the original module:
+    "the forward pass never ran forward_features"); torch.export's module refused eval()."""
+    compiled = torch.compile(gap_model, backend="eager")
+    for method in ("gradcam", "cam", "saliency"):
+        assert torch.allclose(zoo.explain(compiled, images, method), zoo.explain(gap_model, images, method), atol=1e-6)
+    exported = torch.export.export(gap_model, (images,)).module()
+    assert torch.allclose(zoo.explain(exported, images, "saliency"), zoo.explain(gap_model, images, "saliency"),
+                          atol=1e-6)

@@ -95,6 +95,8 @@ class BaseExplainer(zoo.Explainer):
     def __init__(self, model: nn.Module, *, score_fn: ScoreFn | None = None) -> None:
         if not isinstance(model, nn.Module):
             raise NotAModelError(f"{self.name} explains a torch.nn.Module, got {type(model).__name__}")
+        while isinstance(getattr(model, "_orig_mod", None), nn.Module):  # torch.compile's wrapper runs the
+            model = model._orig_mod  # original module's code: hooks and patched methods must be on that one
         super().__init__(model)
         self.score_fn = score_fn
         self.last_classes: torch.Tensor | None = None

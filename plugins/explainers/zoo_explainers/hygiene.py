@@ -4,15 +4,31 @@ An explanation needs gradients, eval-mode layers and sometimes forward hooks. No
 leak: hooks are removed in ``finally`` (also when the call raises), the training flag of every
 module, each parameter's ``requires_grad`` and ``.grad`` are put back, and gradients are
 enabled inside even when the caller runs under ``torch.no_grad()`` or ``torch.inference_mode()``.
+Explanations of one model from several threads take turns (a lock per model).
 """
 
 from __future__ import annotations
 
+import threading
+import weakref
 from contextlib import contextmanager
 from typing import Iterator
 
 import torch
 from torch import nn
+
+# One lock per model: an explanation changes model-wide state (requires_grad, patched methods,
+# swapped parameters) for its whole length, so two threads explaining one model take turns.
+_model_locks: weakref.WeakKeyDictionary[nn.Module, threading.RLock] = weakref.WeakKeyDictionary()
+_locks_lock = threading.Lock()
+
+
+def _lock_of(model: nn.Module) -> threading.RLock:
+    with _locks_lock:
+        lock = _model_locks.get(model)
+        if lock is None:
+            lock = _model_locks[model] = threading.RLock()
+        return lock
 
 
 class HookBag:
@@ -40,13 +56,23 @@ def explaining(model: nn.Module) -> Iterator[HookBag]:
     """Eval mode, frozen parameters, gradients on; everything restored on exit.
 
     Parameters are frozen so that the backward pass computes only what an explanation needs
-    (gradients with respect to the input or a feature map), never parameter gradients.
+    (gradients with respect to the input or a feature map), never parameter gradients. Calls on
+    one model from several threads run one at a time (each would restore the others' changes).
     """
+    with _lock_of(model), _restored(model) as bag:
+        yield bag
+
+
+@contextmanager
+def _restored(model: nn.Module) -> Iterator[HookBag]:
     modes = [(m, m.training) for m in model.modules()]
     params = [(p, p.requires_grad, p.grad) for p in model.parameters()]
     bag = HookBag()
     try:
-        model.eval()
+        try:
+            model.eval()
+        except NotImplementedError:  # torch.export's modules refuse it: they run as they were exported
+            pass
         for p, _, _ in params:
             p.requires_grad_(False)
         with torch.inference_mode(False), torch.enable_grad():
