@@ -188,7 +188,8 @@ def served_dir(cache_dir: str | Path, hubcards_dir: str | Path) -> Path:
 
 # ----------------------------------------------------------------------------- olah
 def write_config(cache_dir: str | Path, port: int, host: str = "127.0.0.1") -> Path:
-    """The olah TOML config: serve ``<cache_dir>/mirrors`` offline on ``host:port``."""
+    """The olah TOML config: serve ``<cache_dir>/mirrors`` offline on ``host:port``. One file per
+    port: two servers of one folder starting together must not read each other's port."""
     cache_dir = Path(cache_dir)
     netloc = f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
     text = "\n".join([
@@ -206,7 +207,7 @@ def write_config(cache_dir: str | Path, port: int, host: str = "127.0.0.1") -> P
         "offline = true",
         "",
     ])
-    path = cache_dir / "olah.toml"
+    path = cache_dir / f"olah-{port}.toml"
     path.write_text(text)
     return path
 
@@ -261,6 +262,11 @@ class HubServer:
         return f"http://{host}:{self.port}"
 
     @property
+    def log_file(self) -> Path:
+        """olah's output (one file per port, as its config)."""
+        return self.cache_dir / f"olah-{self.port}.out"
+
+    @property
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
@@ -278,7 +284,7 @@ class HubServer:
             raise HubError(f"port {self.port} on {self.host} is already in use (another `zoo hub serve`?); "
                            "choose another --port, or leave it out to take a free one.")
         config = write_config(self.cache_dir, self.port, self.host)
-        log = open(self.cache_dir / "olah.out", "ab")
+        log = open(self.log_file, "ab")
         try:
             self._process = subprocess.Popen(
                 _olah_command(config, self.cache_dir / "logs"), cwd=self.cache_dir, stdout=log,
@@ -292,7 +298,7 @@ class HubServer:
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
-                tail = (self.cache_dir / "olah.out").read_text(errors="replace")[-2000:]
+                tail = self.log_file.read_text(errors="replace")[-2000:]
                 self._process = None
                 raise HubError(f"olah exited at start (port {self.port} in use?). Its output:\n{tail}")
             try:  # any HTTP answer means olah is up (its index page may even fail)
@@ -304,12 +310,15 @@ class HubServer:
                 time.sleep(0.2)
         self.stop()
         raise HubError(f"olah did not answer on {self.endpoint} within {self.startup_timeout:g} s; "
-                       f"see {self.cache_dir / 'olah.out'}")
+                       f"see {self.log_file}")
 
     def stop(self) -> None:
         """Stop olah (SIGTERM, then SIGKILL after 10 s). The port can be reused by ``start()``."""
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
+        if process is None:
+            return
+        (self.cache_dir / f"olah-{self.port}.toml").unlink(missing_ok=True)
+        if process.poll() is not None:
             return
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGTERM)

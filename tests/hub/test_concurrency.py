@@ -55,7 +55,7 @@ def _state_digest(path):
 
 
 def _get_count(server, hub_id):
-    log = (server.cache_dir / "olah.out").read_text(errors="replace")
+    log = server.log_file.read_text(errors="replace")
     return sum(1 for line in log.splitlines() if f'"GET /{hub_id}/resolve/' in line and "model.safetensors" in line)
 
 

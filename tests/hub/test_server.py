@@ -75,6 +75,32 @@ def test_each_served_folder_has_its_own_repositories_and_gone_cards_go(tmp_path)
     assert sorted(p.name for p in (serve_a / "mirrors" / "models" / "visionzoo").iterdir()) == ["hubtest_seg.toy"]
 
 
+def test_two_servers_of_one_folder_started_together_each_serve_their_own_port(tmp_path):
+    """Both wrote one olah.toml, so both olahs read the port written last: one failed to bind it,
+    the other port was never served, and both servers ended with errors."""
+    import concurrent.futures
+    import urllib.request
+
+    from zoo.hub_server import HubServer, free_port
+
+    make_card(tmp_path / "cards", "hubtest_seg.toy", seeded_state(0))
+    ports = [free_port()]
+    while len(ports) < 2:
+        ports += [p for p in [free_port()] if p not in ports]
+    servers = [HubServer(tmp_path / "cards", port=p, cache_dir=tmp_path / "cache") for p in ports]
+    try:
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            list(pool.map(HubServer.start, servers))
+        for server in servers:
+            (hub_id,) = server.repos
+            with urllib.request.urlopen(f"{server.endpoint}/{hub_id}/resolve/main/config.json", timeout=10) as r:
+                assert r.status == 200 and server.running
+    finally:
+        for server in servers:
+            server.stop()
+    assert not list(servers[0].cache_dir.glob("olah*.toml"))  # each server's config goes with it
+
+
 def test_hub_id_comes_from_config_or_default_org(tmp_path):
     make_card(tmp_path, "unet.shapes", seeded_state(0))
     make_card(tmp_path, "foo.bar", seeded_state(0), hf_hub_id="acme/foo.bar")

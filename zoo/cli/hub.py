@@ -78,7 +78,7 @@ def run_serve(args: argparse.Namespace) -> int:
         print("(Ctrl-C to stop)", file=sys.stderr, flush=True)
         while not stop.wait(1.0):
             if not server.running:
-                print("zoo: error: olah stopped; see " + str(server.cache_dir / "olah.out"), file=sys.stderr)
+                print("zoo: error: olah stopped; see " + str(server.log_file), file=sys.stderr)
                 return EXIT_RUNTIME
     return EXIT_OK
 
