@@ -114,3 +114,20 @@ def test_a_lone_image_too_small_for_train_mode_batchnorm_is_an_input_error():
     assert model(torch.rand(1, 1, 4, 8)).shape == (1, 3)
     with torch.no_grad():
         assert model.eval()(torch.rand(1, 1, 4, 4)).shape == (1, 3)
+
+
+def test_timms_torchscript_and_grad_checkpointing_switches_work(model, recwarn):
+    """timm's train/validate scripts call torch.jit.script (--torchscript) and
+    set_grad_checkpointing (--grad-checkpointing): the input checks could not be compiled, and the
+    method did not exist."""
+    x = torch.rand(2, 1, 32, 32, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(torch.jit.script(model.eval())(x), model(x), atol=1e-6)
+    grads = []
+    for enable in (True, False):
+        model.set_grad_checkpointing(enable)
+        model.zero_grad()
+        model(x).logsumexp(1).sum().backward()
+        grads.append([p.grad.clone() for p in model.parameters()])
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(*grads))
+    with pytest.raises(InputError, match="expected 1 input channels"):
+        model(torch.rand(2, 3, 32, 32))  # eager keeps its input checks

@@ -18,6 +18,7 @@ from typing import Sequence
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from zoo.inputs import InputError, check_image_batch
 from zoo_classification.errors import ModelConfigError
@@ -68,6 +69,7 @@ class CnnCam(nn.Module):
         self.head = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
         # Smallest input whose last feature map is still at least 1x1.
         self.min_size = 2 ** (len(widths) - 1)
+        self.grad_checkpointing = False
         # timm's description of the expected input, so timm.data.resolve_data_config(model=...)
         # and create_transform give this model's preprocessing rather than ImageNet's.
         self.pretrained_cfg = self.default_cfg = {
@@ -79,13 +81,27 @@ class CnnCam(nn.Module):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """The last feature map, (N, num_features, H', W'): what CAM weights with the head."""
+        if not torch.jit.is_scripting():  # TorchScript cannot compile the checks (as timm's models skip theirs)
+            self._check_input(x)
+        if self.grad_checkpointing and not torch.jit.is_scripting():
+            for stage in self.features:
+                x = checkpoint(stage, x, use_reentrant=False)
+            return x
+        return self.features(x)
+
+    @torch.jit.unused
+    def _check_input(self, x: torch.Tensor) -> None:
         check_image_batch(x, in_chans=self.in_chans, min_size=self.min_size, owner="cnn_cam")
         if self.training and x.shape[0] == 1 and max(x.shape[-2:]) < 2 * self.min_size:
             # the last stage would be 1x1, where train-mode BatchNorm has no batch statistics
             raise InputError(f"cnn_cam: in training mode, a batch of one {x.shape[-2]}x{x.shape[-1]} image gives "
                              f"a 1x1 map in the last stage, where BatchNorm has no batch statistics; train on "
                              f"batches of >= 2 images or on images of >= {2 * self.min_size} px on one side")
-        return self.features(x)
+
+    @torch.jit.ignore
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """timm's switch: recompute each stage's activations in the backward pass (less memory)."""
+        self.grad_checkpointing = enable
 
     def forward_head(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         pooled = self.drop(features.mean(dim=(2, 3)))
