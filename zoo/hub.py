@@ -195,6 +195,17 @@ def check_header(path: str | Path) -> None:
 
 
 def sha256_of(path: str | Path) -> str:
+    """The file's sha256, hashed once while the file stays the same: :mod:`zoo.checked_files`
+    remembers it, also for later processes (serve, push and the checks hash the same cards)."""
+    before = checked_files.identity(path)
+    known = checked_files.recall(before, "sha256", durable=True)
+    if known is None:
+        known = _hash_file(path)
+        checked_files.remember(path, before, "sha256", known, durable=True)
+    return known
+
+
+def _hash_file(path: str | Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -207,14 +218,9 @@ def verify_sha256(path: str | Path, cfg: PretrainedCfg, revision: str, *, offlin
 
     Offline (``offline_by`` names the setting) the file is kept: nothing could fetch it again, and
     it may be the right file under a wrong pin; it is refused at every load while they disagree.
-    The file is hashed once while it stays unchanged; the digest is remembered on disk for
-    later processes (:mod:`zoo.checked_files`).
+    The file is hashed once while it stays unchanged (:func:`sha256_of`).
     """
-    before = checked_files.identity(path)
-    actual = checked_files.recall(before, "sha256", durable=True)
-    if actual is None:
-        actual = sha256_of(path)
-        checked_files.remember(path, before, "sha256", actual, durable=True)
+    actual = sha256_of(path)
     if actual == cfg.sha256:
         return
     try:

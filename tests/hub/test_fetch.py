@@ -179,12 +179,31 @@ def test_file_corrupted_in_the_cache_is_refused_then_fetched_again(hub):
     assert_same_weights(zoo.create("hubtest_seg.toy", pretrained=True), hub.card("toy") / "model.safetensors")
 
 
+def test_any_file_is_hashed_once_while_it_stays_the_same(tmp_path, monkeypatch):
+    """zoo hub serve (at each start), push and the pretrained_tags check re-read every card's
+    weights to hash them; only the download check remembered its digest."""
+    import hashlib
+
+    monkeypatch.setattr(checked_files, "RACY_SECONDS", 0.0)
+    hashed = []
+    real_hash = zoo_hub._hash_file
+    monkeypatch.setattr(zoo_hub, "_hash_file", lambda path: hashed.append(path) or real_hash(path))
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(b"weights")
+    for _ in range(3):
+        assert zoo_hub.sha256_of(path) == hashlib.sha256(b"weights").hexdigest()
+    assert len(hashed) == 1
+    time.sleep(0.05)
+    path.write_bytes(b"Weights")
+    assert zoo_hub.sha256_of(path) == hashlib.sha256(b"Weights").hexdigest() and len(hashed) == 2
+
+
 def test_verified_file_is_hashed_once_until_it_changes(hub, monkeypatch):
     monkeypatch.setattr(checked_files, "RACY_SECONDS", 0.0)  # the blob was downloaded just now
     checked_files.forget_all()
     hashed = []
-    real_sha256 = zoo_hub.sha256_of
-    monkeypatch.setattr(zoo_hub, "sha256_of", lambda path: hashed.append(path) or real_sha256(path))
+    real_hash = zoo_hub._hash_file
+    monkeypatch.setattr(zoo_hub, "_hash_file", lambda path: hashed.append(path) or real_hash(path))
     try:
         zoo.create("hubtest_seg.toy", pretrained=True)
         zoo.create("hubtest_seg.toy", pretrained=True)
