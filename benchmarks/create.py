@@ -273,7 +273,7 @@ def before_after(runs: int = 15) -> list[dict]:
 
     import zoo
     import zoo.meta
-    import zoo.weights
+    import zoo.safetensors_file
     from zoo import checked_files
 
     with tempfile.TemporaryDirectory(prefix="zoo-bench-create-") as tmp:
@@ -284,7 +284,7 @@ def before_after(runs: int = 15) -> list[dict]:
         os.environ.update(ZOO_CACHE_DIR=str(Path(tmp) / "zoo-cache"), HF_HUB_CACHE=str(Path(tmp) / "hub"),
                           HF_HUB_OFFLINE="1")
         time.sleep(RACY_SECONDS)  # let the new file settle, as a cached file has (zoo.checked_files)
-        after_finite, after_meta = zoo.weights._all_finite, zoo.meta.on_meta_without_init
+        after_finite, after_meta = zoo.safetensors_file.all_finite, zoo.meta.on_meta_without_init
 
         def before_finite(t):
             return bool(torch.isfinite(t).all())
@@ -296,14 +296,14 @@ def before_after(runs: int = 15) -> list[dict]:
 
         def variant(finite, meta, remember):
             def call():
-                zoo.weights._all_finite, zoo.meta.on_meta_without_init = finite, meta
+                zoo.safetensors_file.all_finite, zoo.meta.on_meta_without_init = finite, meta
                 if not remember:
                     checked_files.forget_all()
                     os.environ.update(ZOO_REMEMBER_CHECKS="0", ZOO_ALIGNED_COPIES="0")
                 try:
                     return zoo.create("timm/resnet18", pretrained=True)
                 finally:
-                    zoo.weights._all_finite, zoo.meta.on_meta_without_init = after_finite, after_meta
+                    zoo.safetensors_file.all_finite, zoo.meta.on_meta_without_init = after_finite, after_meta
                     os.environ.pop("ZOO_REMEMBER_CHECKS", None)
                     os.environ.pop("ZOO_ALIGNED_COPIES", None)
             return call

@@ -1,7 +1,7 @@
 """64-byte aligned copies of weight files whose tensors are not aligned, kept in the zoo cache.
 
 Why: safetensors maps a file and hands out tensors that point into the mapping, at the file's
-own offsets. :func:`zoo.weights.load_file` copies every tensor that does not start 64-byte
+own offsets. :func:`zoo.safetensors_file.load_file` copies every tensor that does not start 64-byte
 aligned into fresh memory, because some CPU kernels round differently on unaligned memory
 (outputs after a round trip would not be bit-identical). Files the zoo writes
 (:mod:`zoo.aligned_save`) need no copy, but files written by others (timm's Hub uploads) have

@@ -1,7 +1,7 @@
 """Writing safetensors files whose tensors start at 64-byte aligned offsets.
 
 Why: a tensor read from a safetensors file is a view into the file's memory map, at the
-file's own offset. ``zoo.weights.load_file`` copies every tensor that does not start 64-byte
+file's own offset. ``zoo.safetensors_file.load_file`` copies every tensor that does not start 64-byte
 aligned (some CPU kernels round differently on unaligned memory, so outputs after a round
 trip would not be bit-identical); the copy costs a pass over the data and fresh pages. The
 standard writer packs tensors back to back after an 8-byte-aligned header, so most tensors

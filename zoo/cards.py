@@ -252,7 +252,7 @@ def card_files(card_dir: str | Path) -> list[Path]:
     card are fine.
     """
     from zoo.errors import HubError
-    from zoo.weights import PICKLE_SUFFIXES
+    from zoo.safetensors_file import PICKLE_SUFFIXES
 
     card_dir = Path(card_dir)
     found = [p for p in card_dir.rglob("*") if not any(

@@ -182,7 +182,7 @@ def _cached_or_downloaded(cfg: PretrainedCfg, rev: str, settings: HubSettings, t
 def check_header(path: str | Path) -> None:
     """Without a pinned sha256, at least refuse a file that is not whole safetensors (truncated,
     a pickle, garbage), and evict it so that the next call downloads it again."""
-    from zoo.weights import read_header
+    from zoo.safetensors_file import read_header
 
     if not os.path.exists(path):
         raise FileNotFoundError(path)

@@ -205,7 +205,7 @@ def _init_from(model, recipe, source: Path, log) -> None:
     """Start from another card's weights where names and shapes match (FCN-16s from FCN-32s, as
     in Long et al.); the other layers keep their fresh initialisation."""
     from zoo.recipes import find_recipe
-    from zoo.weights import load_file
+    from zoo.safetensors_file import load_file
 
     parent = source
     if source.suffix != ".safetensors":

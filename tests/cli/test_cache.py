@@ -8,7 +8,7 @@ from safetensors.torch import save_file
 from zoo import aligned_copies, checked_files
 from zoo.cache_dir import zoo_cache_dir
 from zoo.cli import main
-from zoo.weights import load_file
+from zoo.safetensors_file import load_file
 
 
 def test_cache_lists_then_clears_the_derived_folders(tmp_path, monkeypatch, capsys):

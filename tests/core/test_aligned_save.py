@@ -1,5 +1,5 @@
 """zoo.aligned_save: an ordinary safetensors file whose tensors start 64-byte aligned where their sizes allow,
-so zoo.weights.load_file can keep them as views of the file instead of copying them."""
+so zoo.safetensors_file.load_file can keep them as views of the file instead of copying them."""
 
 import json
 import struct
@@ -9,7 +9,7 @@ import safetensors.torch
 import torch
 
 from zoo.aligned_save import save_file
-from zoo.weights import load_file, read_header
+from zoo.safetensors_file import load_file, read_header
 
 DTYPES = [torch.float64, torch.float32, torch.float16, torch.bfloat16, torch.float8_e4m3fn, torch.int64,
           torch.int32, torch.int16, torch.int8, torch.uint8, torch.bool, torch.complex64]

@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import save_file
 
 from zoo import checked_files
-from zoo import weights as zoo_weights
+from zoo import safetensors_file
 from zoo.errors import WeightsError
 
 
@@ -76,26 +76,26 @@ def test_weights_file_is_scanned_once_and_again_after_it_changes(tmp_path, no_ra
     path = tmp_path / "w.safetensors"
     save_file({"w": torch.ones(4)}, str(path))
     scans = []
-    real_check = zoo_weights._check_finite
-    monkeypatch.setattr(zoo_weights, "_check_finite", lambda *a: scans.append(a) or real_check(*a))
-    zoo_weights.load_file(path)
-    zoo_weights.load_file(path)
+    real_check = safetensors_file._check_finite
+    monkeypatch.setattr(safetensors_file, "_check_finite", lambda *a: scans.append(a) or real_check(*a))
+    safetensors_file.load_file(path)
+    safetensors_file.load_file(path)
     assert len(scans) == 1
 
     _tick()
     save_file({"w": torch.tensor([1.0, float("nan"), 1.0, 1.0])}, str(path))  # same size, NaN inside
     with pytest.raises(WeightsError, match="NaN"):
-        zoo_weights.load_file(path)
+        safetensors_file.load_file(path)
     assert len(scans) == 2
 
 
 def test_header_is_parsed_again_after_the_file_changes(tmp_path, no_racy_window):
     path = tmp_path / "w.safetensors"
     save_file({"w": torch.ones(4)}, str(path))
-    assert zoo_weights.read_header(path)["w"].shape == (4,)
+    assert safetensors_file.read_header(path)["w"].shape == (4,)
     _tick()
     save_file({"v": torch.ones(4)}, str(path))
-    assert list(zoo_weights.read_header(path)) == ["v"]
+    assert list(safetensors_file.read_header(path)) == ["v"]
 
 
 # ----------------------------------------------------------------------------- the on-disk record
@@ -184,25 +184,25 @@ def test_corrupt_record_is_ignored_and_rewritten(tmp_path, no_racy_window):
 def test_weights_scan_is_not_repeated_by_a_later_process(tmp_path, no_racy_window, monkeypatch):
     path = tmp_path / "w.safetensors"
     save_file({"w": torch.ones(4)}, str(path))
-    zoo_weights.load_file(path)
+    safetensors_file.load_file(path)
     scans = []
-    monkeypatch.setattr(zoo_weights, "_check_finite", lambda *a: scans.append(a))
+    monkeypatch.setattr(safetensors_file, "_check_finite", lambda *a: scans.append(a))
     checked_files.forget_all()  # as a new process
-    zoo_weights.load_file(path)
+    safetensors_file.load_file(path)
     assert scans == []
 
 
 def test_header_is_not_validated_again_by_a_later_process(tmp_path, no_racy_window, monkeypatch):
     path = tmp_path / "w.safetensors"
     save_file({"w": torch.ones(4), "b": torch.zeros(2, 3, dtype=torch.int64)}, str(path))
-    first = zoo_weights.read_header(path)
+    first = safetensors_file.read_header(path)
     parsed = []
-    real_entry = zoo_weights._entry
-    monkeypatch.setattr(zoo_weights, "_entry", lambda *a: parsed.append(a) or real_entry(*a))
+    real_entry = safetensors_file._entry
+    monkeypatch.setattr(safetensors_file, "_entry", lambda *a: parsed.append(a) or real_entry(*a))
     checked_files.forget_all()  # as a new process
-    assert zoo_weights.read_header(path) == first
+    assert safetensors_file.read_header(path) == first
     assert parsed == []
     _tick()
     save_file({"w": torch.ones(4), "b": torch.zeros(3, 2, dtype=torch.int64)}, str(path))
-    assert zoo_weights.read_header(path)["b"].shape == (3, 2)
+    assert safetensors_file.read_header(path)["b"].shape == (3, 2)
     assert len(parsed) == 2

@@ -51,9 +51,9 @@ def test_listing_does_not_import_torch(plugin_packages):
 
 
 def test_submodules_are_reachable_after_a_plain_import_zoo_and_imported_only_then():
-    """README writes zoo.hub_server.serve(...), zoo.weights.load_file(...) after `import zoo`."""
-    code = ("import sys, zoo; assert 'zoo.weights' not in sys.modules; "
-            "assert callable(zoo.weights.load_file) and callable(zoo.hub_server.serve)")
+    """README writes zoo.hub_server.serve(...), zoo.safetensors_file.load_file(...) after `import zoo`."""
+    code = ("import sys, zoo; assert 'zoo.safetensors_file' not in sys.modules; "
+            "assert callable(zoo.safetensors_file.load_file) and callable(zoo.hub_server.serve)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     with pytest.raises(AttributeError, match="has no attribute 'no_such_module'"):

@@ -4,7 +4,7 @@
 import torch
 from safetensors.torch import save_file
 
-from zoo.weights import load_file
+from zoo.safetensors_file import load_file
 
 
 def test_loaded_tensors_are_aligned(tmp_path):

@@ -146,8 +146,8 @@ def test_tampered_file_served_is_refused_evicted_and_never_loaded(hub, monkeypat
     bad = bytearray(good)
     bad[-1] ^= 0xFF  # one flipped bit in the last tensor: still a valid safetensors file
     loads = []
-    real_load = zoo_weights.load_file
-    monkeypatch.setattr(zoo_weights, "load_file", lambda *a, **k: loads.append(a) or real_load(*a, **k))
+    real_load = zoo_weights.load_resolved
+    monkeypatch.setattr(zoo_weights, "load_resolved", lambda *a, **k: loads.append(a) or real_load(*a, **k))
     tmp = obj.with_name("tampered")
     tmp.write_bytes(bytes(bad))
     os.replace(tmp, obj)  # a new inode: the card's own file is untouched

@@ -20,7 +20,7 @@ from safetensors.torch import save_file
 import zoo
 from zoo.errors import WeightsError
 from zoo.testing.hub_fixture import register_hubtest, seeded_state
-from zoo.weights import load_file, read_header
+from zoo.safetensors_file import load_file, read_header
 
 
 @pytest.fixture
@@ -133,11 +133,11 @@ def test_a_link_is_judged_by_the_file_it_names_and_reported_by_its_own_name(arch
 
 def test_a_file_rewritten_during_the_load_is_refused(arch, tmp_path, monkeypatch):
     """A writer still at work: the header checked and the tensors read would not be one file."""
-    import zoo.weights
+    import zoo.safetensors_file
 
     path = tmp_path / "model.safetensors"
     save_file(seeded_state(0), str(path))
-    read = zoo.weights._read_tensors
+    read = zoo.safetensors_file._read_tensors
 
     def rewrite_then_read(file, shown):
         state = seeded_state(1)
@@ -145,7 +145,7 @@ def test_a_file_rewritten_during_the_load_is_refused(arch, tmp_path, monkeypatch
         save_file(state, str(path))
         return read(file, shown)
 
-    monkeypatch.setattr(zoo.weights, "_read_tensors", rewrite_then_read)
+    monkeypatch.setattr(zoo.safetensors_file, "_read_tensors", rewrite_then_read)
     refused(arch, path, "the file changed while it was read")
 
 
@@ -279,7 +279,7 @@ def test_double_values_the_model_dtype_cannot_hold_are_refused(arch, tmp_path):
 def test_a_link_moved_during_a_load_never_gives_the_other_files_tensors(arch, tmp_path, monkeypatch):
     """A trainer's latest.safetensors link flipped to a NaN checkpoint between the checks and the
     read: the zoo read the NaN file but trusted the NaN/Inf scan remembered for the good one."""
-    import zoo.weights
+    import zoo.safetensors_file
 
     good, bad = tmp_path / "good.safetensors", tmp_path / "bad.safetensors"
     save_file(seeded_state(0), str(good))
@@ -289,14 +289,14 @@ def test_a_link_moved_during_a_load_never_gives_the_other_files_tensors(arch, tm
     latest = tmp_path / "latest.safetensors"
     latest.symlink_to(good)
     zoo.create(arch, weights=latest)  # the good file's scan is now remembered
-    read = zoo.weights._read_tensors
+    read = zoo.safetensors_file._read_tensors
 
     def flip_then_read(path, shown):
         latest.unlink()
         latest.symlink_to(bad)
         return read(path, shown)
 
-    monkeypatch.setattr(zoo.weights, "_read_tensors", flip_then_read)
+    monkeypatch.setattr(zoo.safetensors_file, "_read_tensors", flip_then_read)
     model = zoo.create(arch, weights=latest)  # the file the checks saw, not the one the link names now
     assert torch.equal(model.stem.weight, seeded_state(0)["stem.weight"])
 

@@ -15,7 +15,7 @@ from safetensors.torch import save_file
 
 from zoo import aligned_copies, checked_files
 from zoo.cache_dir import zoo_cache_dir
-from zoo.weights import load_file as zoo_load_file
+from zoo.safetensors_file import load_file as zoo_load_file
 
 
 def load_file(path):

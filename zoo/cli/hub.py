@@ -96,7 +96,7 @@ def push_plan(name: str, hubcards: Path | None = None) -> tuple[Path, list[Path]
     from zoo.cards import card_files, card_text_problems, registered_claim_problems
     from zoo.hub import sha256_of
     from zoo.model_config import read_config
-    from zoo.weights import read_header
+    from zoo.safetensors_file import read_header
 
     card = _hubcards(hubcards) / name
     if not card.is_dir():
