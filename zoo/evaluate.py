@@ -188,23 +188,29 @@ def _how_to_make(card_dir: str | Path) -> str:
             "`zoo train` made on the zoo's datasets; measure this one with your own evaluation")
 
 
-def load_card_model(card_dir: str | Path, weights: str | Path | None = None, pretrained: bool = False):
+def card_model_config(card_dir: str | Path, weights: str | Path | None = None) -> dict:
+    """The card's ``config.json``, with what a ``config.json`` beside ``weights`` (another file:
+    a fine-tune) says over it (:func:`weights_config`)."""
+    return {**read_card_config(card_dir), **weights_config(weights)}
+
+
+def load_card_model(card_dir: str | Path, weights: str | Path | None = None, pretrained: bool = False, *,
+                    config: dict | None = None):
     """The card's model with its weights: the card's file (default), ``weights``, or the hub
-    (``pretrained=True``, through the registered tag)."""
+    (``pretrained=True``, through the registered tag). ``config``: the card's
+    :func:`card_model_config`, when the caller has read it already."""
     import zoo
 
     card_dir = Path(card_dir)
-    config = read_card_config(card_dir)
-    name = f"{config['architecture']}.{config['tag']}"
+    config = config if config is not None else card_model_config(card_dir, weights)
     if pretrained:
-        return zoo.create(name, pretrained=True)
+        return zoo.create(f"{config['architecture']}.{config['tag']}", pretrained=True)
     weights = weights or card_dir / config.get("filename", "model.safetensors")
     if not Path(weights).is_file():
         raise CardError(f"{weights}: no such weights file; pass --weights FILE, or {_how_to_make(card_dir)}")
     # Built from the card's own config.json, never from a registered tag of the same name: a
     # retrained recipe may have changed its builder kwargs since the tag was published. Another
     # file (a fine-tune) is built as the config.json beside it says, where it has one.
-    config = {**config, **weights_config(weights)}
     return zoo.create(config["architecture"], num_classes=config["num_classes"], in_chans=config["in_chans"],
                       weights=weights, **config.get("model_kwargs", {}))
 
@@ -227,8 +233,8 @@ def evaluate(name: str, *, split: str = "test", hubcards: str | Path | None = No
     from zoo.registry import get_registry
 
     card_dir = card_dir_for(name, hubcards)
-    config = {**read_card_config(card_dir), **weights_config(weights)}
-    model = load_card_model(card_dir, weights=weights, pretrained=pretrained)
+    config = card_model_config(card_dir, weights)
+    model = load_card_model(card_dir, weights=weights, pretrained=pretrained, config=config)
     kwargs = dict(config["dataset"].get("kwargs", {}))
     if size is not None:
         kwargs["size"] = size
