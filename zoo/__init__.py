@@ -19,6 +19,7 @@ from zoo.errors import (
     HubOfflineError,
     HubRevisionNotFoundError,
     HubUnavailableError,
+    MissingExtraError,
     UnknownExplainerError,
     UnknownModelError,
     UnknownNameError,

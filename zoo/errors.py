@@ -105,3 +105,8 @@ class HubAuthError(HubError):
 
 class HubDownloadError(HubError):
     """The transfer started but did not complete (connection lost, size mismatch)."""
+
+
+class MissingExtraError(ZooError, ImportError):
+    """A command needs an optional dependency that is not installed; the message names the
+    ``visionzoo[...]`` extra that brings it (see :func:`zoo.extras.require`)."""

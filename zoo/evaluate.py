@@ -53,6 +53,9 @@ def evaluate_model(model, task: str, dataset, *, batch_size: int = 32, label_nam
     metric = _make_metric(task, getattr(dataset, "num_classes", None))
     items = batches(dataset, batch_size)
     if progress:
+        from zoo.extras import require
+
+        require("train", "tqdm", purpose="the progress bar (pass progress=False, or --json)")
         from tqdm.auto import tqdm
 
         items = tqdm(items, total=-(-len(dataset) // batch_size), desc="evaluate", unit="batch")
@@ -89,6 +92,10 @@ METRIC_PROTOCOL = {
 
 
 def _make_metric(task: str, num_classes: int | None):
+    from zoo.extras import require
+
+    require("train", "torchmetrics", *(("pycocotools",) if task == "instance_segmentation" else ()),
+            purpose="measuring a model (zoo evaluate, zoo train)")
     if task == "classification":
         from torchmetrics.classification import MulticlassAccuracy
 

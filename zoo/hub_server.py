@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib.util
 import json
 import os
 import shutil
@@ -34,6 +33,7 @@ from pathlib import Path
 from zoo.cache_dir import zoo_cache_dir
 from zoo.cards import card_files
 from zoo.errors import HubError
+from zoo.extras import require
 from zoo.hub import sha256_of
 from zoo.specs import is_hub_id
 
@@ -274,8 +274,7 @@ class HubServer:
         """Build the repositories and start olah; return once it answers HTTP."""
         if self.running:
             return self
-        if importlib.util.find_spec("olah") is None:
-            raise HubError("`zoo hub serve` needs olah, which is not installed: pip install 'visionzoo[serve]'")
+        require("serve", "olah", purpose="`zoo hub serve`")
         self.repos = build_mirrors(self.hubcards_dir, self.cache_dir)
         if not self.port:
             self.port = free_port(self.host)

@@ -64,6 +64,10 @@ def load_recipe(path: str | Path) -> Recipe:
     if path.is_dir():
         path = find_recipe(path)
     text = path.read_text()
+    if path.suffix != ".json":
+        from zoo.extras import require
+
+        require("train", "yaml", purpose=f"reading {path.name}")
     try:
         if path.suffix == ".json":
             raw = json.loads(text)

@@ -90,6 +90,9 @@ def _run(recipe, card_dir: Path, hp: dict, progress: bool, log: Callable[[str], 
 
     bar = None
     if progress:
+        from zoo.extras import require
+
+        require("train", "tqdm", purpose="the progress bar (pass progress=False, or --no-progress)")
         from tqdm.auto import tqdm
 
         bar = tqdm(total=total, desc=recipe.name, unit="step")

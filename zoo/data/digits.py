@@ -33,6 +33,9 @@ class DigitsDataset(Dataset):
     num_classes = 10
 
     def __init__(self, split: str = "train", image_size: int = 32, size: int | None = None) -> None:
+        from zoo.extras import require
+
+        require("train", "sklearn", purpose="the digits dataset (scikit-learn's)")
         from sklearn.datasets import load_digits
 
         if split not in ("train", "val", "test"):
