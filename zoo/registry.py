@@ -115,6 +115,11 @@ def _restore_torch_global_state(before: tuple | None) -> str:
     return ", ".join(changes)
 
 
+NO_PLUGINS = ("no zoo plugin is installed (nothing in the 'zoo' entry-point group): models and explainers come in "
+              "plugin distributions, such as the first-party visionzoo-* ones under plugins/ in the source "
+              "checkout; install them (`zoo doctor` lists what is found)")
+
+
 def normalize_distribution(name: str) -> str:
     """PEP 503 normalisation, so 'My_Plugin' and 'my-plugin' name the same distribution."""
     return re.sub(r"[-_.]+", "-", name).lower()
@@ -433,6 +438,8 @@ class Registry:
                 hint += (f" {len(failed)} plugin{plural} failed to load ("
                          f"{', '.join(f'{p.name} from {p.distribution}' for p in failed)}): the name may be "
                          f"{'one of theirs' if plural else 'its'}; run `zoo doctor` to see why.")
+            if not self.plugins and not self.left_out:
+                hint += f" {NO_PLUGINS[0].upper()}{NO_PLUGINS[1:]}."
             if self.left_out:
                 hint += (f" ZOO_PLUGINS / ZOO_DISABLE_PLUGINS leave out {len(self.left_out)} installed plugin"
                          f"{'s' if len(self.left_out) > 1 else ''} ({', '.join(self.left_out)}): the name may be "

@@ -7,7 +7,7 @@ import importlib.util
 import warnings
 
 from zoo.cli.exit_codes import EXIT_OK, EXIT_PROBLEM
-from zoo.registry import PluginWarning, Registry, get_registry
+from zoo.registry import NO_PLUGINS, PluginWarning, Registry, get_registry
 
 SLOW_IMPORT_SECONDS = 0.5
 
@@ -55,8 +55,9 @@ def run(args: argparse.Namespace) -> int:
     if registry.left_out:
         print(f"not loaded (ZOO_PLUGINS / ZOO_DISABLE_PLUGINS): {', '.join(registry.left_out)}")
     if not registry.plugins:
+        ok = ok and bool(registry.left_out)  # left out on purpose is fine; nothing installed is not
         print("no plugins loaded: every installed one is left out by ZOO_PLUGINS / ZOO_DISABLE_PLUGINS"
-              if registry.left_out else "no plugins found in the 'zoo' entry-point group")
+              if registry.left_out else f"error: {NO_PLUGINS}")
     print("all plugins healthy" if ok else "problems found")
     return EXIT_OK if ok else EXIT_PROBLEM
 
