@@ -32,8 +32,9 @@ def default_hubcards_dir() -> Path:
     return source_hubcards_dir() or Path("hubcards")
 
 
-def missing_hubcards_message(hubcards: Path) -> str:
-    return (f"no hub-cards folder {hubcards} (pass --hubcards DIR, or set ZOO_HUBCARDS_DIR, to the folder "
+def missing_hubcards_message(hubcards: Path, how: str = "pass --hubcards DIR") -> str:
+    """``how``: the command's own way to name the folder (``zoo hub serve`` takes it as its argument)."""
+    return (f"no hub-cards folder {hubcards} ({how}, or set ZOO_HUBCARDS_DIR, to the folder "
             "holding the <arch>.<tag>/ card folders)")
 
 

@@ -46,13 +46,13 @@ def register(subparsers) -> None:
     p.set_defaults(func=run_push)
 
 
-def _hubcards(given) -> Path:
-    """``--hubcards`` or its default; a missing folder is a HubError that says to pass it."""
+def _hubcards(given, how: str = "pass --hubcards DIR") -> Path:
+    """The folder given or the default; a missing one is a HubError that says how to pass it."""
     from zoo.cards import default_hubcards_dir, missing_hubcards_message
 
     hubcards = Path(given) if given is not None else default_hubcards_dir()
     if not hubcards.is_dir():
-        raise HubError(missing_hubcards_message(hubcards))
+        raise HubError(missing_hubcards_message(hubcards, how))
     return hubcards
 
 
@@ -66,7 +66,7 @@ def run_serve(args: argparse.Namespace) -> int:
     if args.host not in LOOPBACK:
         print(f"zoo: warning: binding {args.host}: every hub card becomes readable from the network",
               file=sys.stderr)
-    hubcards = _hubcards(args.hubcards)
+    hubcards = _hubcards(args.hubcards, how="name it: zoo hub serve DIR")
     server = HubServer(hubcards, port=args.port, cache_dir=args.cache_dir, host=args.host)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
