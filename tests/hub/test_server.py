@@ -171,3 +171,15 @@ def test_serve_command_prints_endpoint_serves_cards_and_stops(tmp_path):
         time.sleep(0.2)
     else:
         pytest.fail(f"olah still answers on {endpoint} after `zoo hub serve` stopped")
+
+
+def test_the_served_hubcards_fixture_finds_a_plugin_authors_cards_when_the_zoo_is_installed(tmp_path, monkeypatch):
+    """Installed (no source tree beside the zoo package), the fixture looked in site-packages and
+    skipped, while every zoo command found ./hubcards."""
+    import zoo.cards
+    from zoo.testing.hub_fixture import source_hubcards
+
+    monkeypatch.delenv("ZOO_HUBCARDS_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(zoo.cards, "source_hubcards_dir", lambda: None)  # as from a wheel
+    assert source_hubcards() == Path("hubcards")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from zoo.cards import source_hubcards_dir
+from zoo.cards import default_hubcards_dir
 from zoo.hookspecs import hookimpl
 from zoo.hub_server import HubServer, build_mirrors, card_hub_id
 
@@ -99,8 +99,9 @@ def make_card(hubcards_dir: str | Path, name: str, state: dict, *, hf_hub_id: st
 
 
 def source_hubcards() -> Path:
-    """``$ZOO_HUBCARDS_DIR`` or ``hubcards/`` at the root of the source tree."""
-    return source_hubcards_dir() or Path(__file__).resolve().parents[2] / "hubcards"
+    """``$ZOO_HUBCARDS_DIR``, else ``hubcards/`` of the zoo's source tree, else ``./hubcards`` (a
+    plugin author's own cards, with the zoo installed), as the ``zoo`` commands find them."""
+    return default_hubcards_dir()
 
 
 def use_hub(monkeypatch, endpoint: str, cache: Path) -> None:
@@ -128,7 +129,7 @@ _SOURCE_HUB: dict[str, HubServer] = {}
 
 
 def _source_hub(request, tmp_path_factory) -> HubServer | None:
-    """One server for the source tree's hubcards/ per pytest session, stopped when it ends."""
+    """One server for :func:`source_hubcards` per pytest session, stopped when it ends."""
     cards = source_hubcards()
     if not cards.is_dir() or not any(p.is_dir() for p in cards.iterdir()):
         return None
@@ -142,7 +143,7 @@ def _source_hub(request, tmp_path_factory) -> HubServer | None:
 
 @pytest.fixture
 def served_hubcards(request, tmp_path_factory, tmp_path, monkeypatch) -> HubServer:
-    """The source tree's hubcards/ served by olah, HF_ENDPOINT set, a fresh HF cache. Skips if no cards.
+    """:func:`source_hubcards` served by olah, HF_ENDPOINT set, a fresh HF cache. Skips if no cards.
 
     Self-contained: importing this one name into a conftest.py (or a test module) is enough.
     """
