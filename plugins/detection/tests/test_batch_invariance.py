@@ -7,15 +7,15 @@ a 64x64 test scene gave 8 detections alone and 50 next to a 96x160 one).
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 import torch
 
 import zoo
 from zoo.data import get_dataset
+from zoo.testing.hub_fixture import source_hubcards
 
-WEIGHTS = Path(__file__).resolve().parents[3] / "hubcards" / "maskrcnn_mini.shapes" / "model.safetensors"
+WEIGHTS = source_hubcards() / "maskrcnn_mini.shapes" / "model.safetensors"
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ paths (``box_predictor.cls_score``, ``mask_predictor.conv5_mask``) exist."""
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import pytest
 import torch
@@ -15,9 +14,10 @@ from torchvision.models.detection.mask_rcnn import MaskRCNNPredictor
 
 import zoo
 from zoo.inputs import InputError
+from zoo.testing.hub_fixture import source_hubcards
 from zoo_detection.maskrcnn_mini import MaskPredictor, head_classes, maskrcnn_mini
 
-SHIPPED = Path(__file__).resolve().parents[3] / "hubcards" / "maskrcnn_mini.shapes" / "model.safetensors"
+SHIPPED = source_hubcards() / "maskrcnn_mini.shapes" / "model.safetensors"
 
 
 def _finetune_heads(model, num_classes: int):
