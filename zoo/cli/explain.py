@@ -223,7 +223,8 @@ def explained_class(explainer, output, target: int | None) -> int:
     """The class the first image's map explains, for its title: the explainer's own record
     (``last_classes``, which the first-party explainers keep), else the target, else the
     predicted class: a classifier's argmax, or the class covering most of a segmentation's pixels
-    (as the first-party explainers choose it)."""
+    (the rule of the first-party ``zoo_explainers.targets.predicted_classes``, which the core does
+    not import: keep the two alike)."""
     classes = getattr(explainer, "last_classes", None)
     if classes is not None:
         return int(classes[0])

@@ -125,3 +125,22 @@ def test_a_compiled_or_exported_model_is_explained_as_the_model_itself(gap_model
     exported = torch.export.export(gap_model, (images,)).module()
     assert torch.allclose(zoo.explain(exported, images, "saliency"), zoo.explain(gap_model, images, "saliency"),
                           atol=1e-6)
+
+
+def test_the_lock_and_eval_mode_reach_past_compile_and_export_wrappers(gap_model, images):
+    """faithfulness took the compiled wrapper's own lock (not its module's); a torch.export'ed
+    child made eval() stop part-way, leaving the layers after it in train mode (dropout on)."""
+    from torch import nn
+
+    from zoo_explainers.hygiene import _lock_of, explaining
+
+    compiled = torch.compile(gap_model, backend="eager")
+    with explaining(compiled):
+        assert _lock_of(gap_model)._is_owned()
+    exported = torch.export.export(gap_model.features, (images,)).module()
+    model = nn.Sequential(exported, nn.Dropout(0.5), nn.BatchNorm2d(8))
+    for m in model.modules():  # train() is refused by the exported module, as eval() is
+        m.training = True
+    with explaining(model):
+        assert not any(m.training for m in model.modules())
+    assert all(m.training for m in model.modules())

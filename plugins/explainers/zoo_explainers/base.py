@@ -10,7 +10,7 @@ from torch import nn
 import zoo
 from zoo.inputs import InputError, check_image_batch
 from zoo_explainers.errors import NotAModelError
-from zoo_explainers.hygiene import HookBag, explaining
+from zoo_explainers.hygiene import HookBag, explaining, unwrapped
 from zoo_explainers.targets import (
     ScoreFn,
     checked_scores,
@@ -95,9 +95,7 @@ class BaseExplainer(zoo.Explainer):
     def __init__(self, model: nn.Module, *, score_fn: ScoreFn | None = None) -> None:
         if not isinstance(model, nn.Module):
             raise NotAModelError(f"{self.name} explains a torch.nn.Module, got {type(model).__name__}")
-        while isinstance(getattr(model, "_orig_mod", None), nn.Module):  # torch.compile's wrapper runs the
-            model = model._orig_mod  # original module's code: hooks and patched methods must be on that one
-        super().__init__(model)
+        super().__init__(unwrapped(model))
         self.score_fn = score_fn
         self.last_classes: torch.Tensor | None = None
 

@@ -51,6 +51,14 @@ class HookBag:
             self.restores.pop()()
 
 
+def unwrapped(model: nn.Module) -> nn.Module:
+    """The module a ``torch.compile`` wrapper runs (``_orig_mod``): hooks, patched methods and
+    the per-model lock must be on that one, whose code the compiled wrapper calls."""
+    while isinstance(getattr(model, "_orig_mod", None), nn.Module):
+        model = model._orig_mod
+    return model
+
+
 @contextmanager
 def explaining(model: nn.Module) -> Iterator[HookBag]:
     """Eval mode, frozen parameters, gradients on; everything restored on exit.
@@ -59,6 +67,7 @@ def explaining(model: nn.Module) -> Iterator[HookBag]:
     (gradients with respect to the input or a feature map), never parameter gradients. Calls on
     one model from several threads run one at a time (each would restore the others' changes).
     """
+    model = unwrapped(model)
     with _lock_of(model), _restored(model) as bag:
         yield bag
 
@@ -71,8 +80,9 @@ def _restored(model: nn.Module) -> Iterator[HookBag]:
     try:
         try:
             model.eval()
-        except NotImplementedError:  # torch.export's modules refuse it: they run as they were exported
-            pass
+        except NotImplementedError:  # a torch.export'ed module refuses it (it runs as it was exported),
+            for m, _ in modes:  # and raises part-way through: the others are put in eval mode one by one
+                m.training = False
         for p, _, _ in params:
             p.requires_grad_(False)
         with torch.inference_mode(False), torch.enable_grad():
