@@ -250,10 +250,9 @@ def card_files(card_dir: str | Path) -> list[Path]:
     it would hand out whatever it points to: ``notes.txt -> ~/.ssh/id_rsa``); a link to a folder
     (its files would be left out in silence); a pickle checkpoint (``pytorch_model.bin``: the zoo
     publishes safetensors only, since loading a pickle runs its code). Links to files within the
-    card are fine.
+    card are fine, and so are other files (an example ``.npy``, ONNX ``.bin`` data).
     """
     from zoo.errors import HubError
-    from zoo.safetensors_file import PICKLE_SUFFIXES
 
     card_dir = Path(card_dir)
     found = [p for p in card_dir.rglob("*") if not any(
@@ -265,12 +264,28 @@ def card_files(card_dir: str | Path) -> list[Path]:
                 for p in files if p.is_symlink() and not p.resolve().is_relative_to(inside)]
     problems += [f"{p.relative_to(card_dir)} links to a folder, whose files would not be published; copy them "
                  "into the card or remove the link" for p in sorted(found) if p.is_symlink() and p.is_dir()]
-    problems += [f"{p.relative_to(card_dir)} is a pickle checkpoint ({p.suffix}), which the zoo never publishes; "
-                 "convert it to safetensors or move it out of the card"
-                 for p in files if p.suffix.lower() in PICKLE_SUFFIXES]
+    problems += [f"{p.relative_to(card_dir)} is {kind}, which the zoo never publishes; convert it to safetensors "
+                 "or move it out of the card" for p in files if (kind := _checkpoint_kind(p))]
     if problems:
         raise HubError(f"{card_dir}: " + "; ".join(problems))
     return files
+
+
+CHECKPOINT_SUFFIXES = {".pt", ".pth", ".ckpt", ".pkl", ".pickle"}
+
+
+def _checkpoint_kind(path: Path) -> str | None:
+    """What a pickle-based checkpoint in a card is: by its suffix, or for a ``.bin`` by its first
+    bytes (``pytorch_model.bin``, not ONNX's external data); None for anything else."""
+    from zoo.safetensors_file import pickle_kind
+
+    if path.suffix.lower() in CHECKPOINT_SUFFIXES:
+        return f"a pickle checkpoint ({path.suffix})"
+    if path.suffix.lower() != ".bin":
+        return None
+    with open(path, "rb") as f:
+        kind = pickle_kind(f.read(8))
+    return f"{kind}, a checkpoint" if kind else None
 
 
 def registered_claim_problems(cfg: Any, config: dict[str, Any]) -> list[str]:
@@ -280,12 +295,14 @@ def registered_claim_problems(cfg: Any, config: dict[str, Any]) -> list[str]:
     card may measure more (per-class IoU)."""
     problems = []
     measured = config.get("metrics") if isinstance(config.get("metrics"), dict) else {}
-    for metric, value in sorted((cfg.metrics or {}).items() if measured else ()):
+    stated = cfg.metrics if isinstance(cfg.metrics, dict) else {}  # a malformed one is the spec checks' to name
+    for metric, value in sorted(stated.items() if measured else ()):
         if metric not in measured:
             problems.append(f"the registered tag states {metric} {value} but config.json has no {metric!r} metric")
         elif measured[metric] != value:
             problems.append(f"the registered tag states {metric} {value} but config.json records {measured[metric]}")
-    if cfg.license and config.get("license") and cfg.license != config["license"]:
+    if isinstance(cfg.license, str) and isinstance(config.get("license"), str) and \
+            cfg.license.lower() != config["license"].lower():  # SPDX "Apache-2.0" is the Hub's "apache-2.0"
         problems.append(f"the registered tag's license is {cfg.license!r} but config.json says {config['license']!r}")
     return problems
 

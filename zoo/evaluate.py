@@ -187,9 +187,9 @@ def _how_to_make(card_dir: str | Path) -> str:
     """How a card gets the files ``zoo evaluate`` needs: trained from its recipe, or, for a card
     without one (a third party's), not at all: the zoo measures on its own datasets, which only a
     recipe names."""
-    from zoo.recipes import RECIPE_NAMES
+    from zoo.recipes import RECIPE_NAMES, recipe_file
 
-    if any((Path(card_dir) / name).is_file() for name in RECIPE_NAMES):
+    if recipe_file(card_dir):
         return f"train the card with `zoo train {card_dir}`"
     return (f"{card_dir} has no recipe ({', '.join(RECIPE_NAMES)}), and `zoo evaluate` measures only cards that "
             "`zoo train` made on the zoo's datasets; measure this one with your own evaluation")

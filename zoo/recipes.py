@@ -46,11 +46,15 @@ class Recipe:
         return f"{self.architecture}.{self.tag}"
 
 
+def recipe_file(card_dir: str | Path) -> Path | None:
+    """The card folder's recipe file, or None when it has none (a third party's card)."""
+    return next((Path(card_dir) / n for n in RECIPE_NAMES if (Path(card_dir) / n).is_file()), None)
+
+
 def find_recipe(card_dir: str | Path) -> Path:
-    card_dir = Path(card_dir)
-    for name in RECIPE_NAMES:
-        if (card_dir / name).is_file():
-            return card_dir / name
+    found = recipe_file(card_dir)
+    if found is not None:
+        return found
     raise RecipeError(f"{card_dir}: no recipe ({' or '.join(RECIPE_NAMES)}); a hub card folder "
                       f"needs one to be trained with `zoo train {card_dir}`")
 

@@ -138,13 +138,21 @@ def read_header(path: str | Path, *, shown: str | Path | None = None) -> dict[st
     return entries
 
 
-def _refuse_disguised_pickle(path: Path, head: bytes) -> None:
+def pickle_kind(head: bytes) -> str | None:
+    """What a file's first 8 bytes say it is, when they say pickle or torch.save (else None)."""
     if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
-        _refuse_pickle(path, "a Python pickle")
-    elif head[:4] == b"PK\x03\x04":
-        _refuse_pickle(path, "a zip archive (a torch.save checkpoint)")
-    elif head == LEGACY_TORCH_SAVE_START:
-        _refuse_pickle(path, "a legacy torch.save checkpoint (pickle protocol 0 or 1)")
+        return "a Python pickle"
+    if head[:4] == b"PK\x03\x04":
+        return "a zip archive (a torch.save checkpoint)"
+    if head == LEGACY_TORCH_SAVE_START:
+        return "a legacy torch.save checkpoint (pickle protocol 0 or 1)"
+    return None
+
+
+def _refuse_disguised_pickle(path: Path, head: bytes) -> None:
+    kind = pickle_kind(head)
+    if kind is not None:
+        _refuse_pickle(path, kind)
 
 
 def _refuse_pickle(path: Path, kind: str) -> None:

@@ -34,8 +34,10 @@ def train(card_dir: str | Path, *, epochs: int | None = None, progress: bool = T
     The run sets torch's thread count and seed as the recipe says; the caller's are restored after."""
     import torch
 
+    from zoo.extras import require
     from zoo.seeding import seeded
 
+    require("train", "torchmetrics", purpose="zoo train (it measures each epoch)")  # before, not after, epoch 1
     recipe = load_recipe(card_dir)  # a missing folder or recipe is a RecipeError that says so
     card_dir = recipe.card_dir  # the folder holding the recipe, also when given the recipe file
     hp = recipe_hparams(recipe)

@@ -3,7 +3,7 @@ extra) says which extra to install, exit 3, instead of a ModuleNotFoundError tra
 
 from __future__ import annotations
 
-import importlib.util
+import sys
 
 import pytest
 
@@ -12,12 +12,14 @@ from zoo.cli import main
 
 @pytest.fixture
 def without(monkeypatch):
-    """Make the named top-level modules look uninstalled to zoo.extras.require."""
-    hidden: set[str] = set()
-    real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a, **k: None if name.split(".")[0] in hidden else real(name, *a, **k))
-    return hidden.update
+    """Make the named top-level modules uninstalled for this test: ``None`` in sys.modules makes
+    their import fail (ModuleNotFoundError) and find_spec answer None, as without the package."""
+    def hide(names):
+        for name in names:
+            for loaded in [m for m in sys.modules if m == name or m.startswith(f"{name}.")]:
+                monkeypatch.setitem(sys.modules, loaded, None)
+            monkeypatch.setitem(sys.modules, name, None)
+    return hide
 
 
 @pytest.mark.parametrize("module, argv", [
@@ -32,6 +34,21 @@ def test_a_missing_optional_dependency_names_its_extra(without, capsys, module, 
     extra = "serve" if module == "olah" else "train"
     assert f"needs {module}, which is not installed: pip install 'visionzoo[{extra}]'" in err
     assert "Traceback" not in err
+
+
+def test_training_without_torchmetrics_stops_before_the_first_epoch(without, tmp_path, capsys):
+    """It trained a whole epoch, then failed at the first evaluation."""
+    import shutil
+
+    from zoo.cards import source_hubcards_dir
+
+    card = tmp_path / "cnn_cam.digits"
+    shutil.copytree(source_hubcards_dir() / "cnn_cam.digits", card)
+    without({"torchmetrics"})
+    assert main(["train", str(card), "--epochs", "1", "--no-progress"]) == 3
+    captured = capsys.readouterr()
+    assert "zoo train (it measures each epoch) needs torchmetrics" in captured.err
+    assert "epoch 1/" not in captured.out + captured.err
 
 
 def test_a_recipe_yaml_without_pyyaml_names_the_extra_not_a_parse_error(without, tmp_path):

@@ -120,7 +120,7 @@ def test_a_linked_folder_or_a_pickle_checkpoint_in_a_card_is_neither_pushed_nor_
         expected = "extra links to a folder, whose files would not be published"
     else:
         (card / "pytorch_model.bin").write_bytes(b"\x80\x02}q\x00.")
-        expected = "pytorch_model.bin is a pickle checkpoint (.bin), which the zoo never publishes"
+        expected = "pytorch_model.bin is a Python pickle, a checkpoint, which the zoo never publishes"
     assert _push(fcn8s_copy) == 3
     assert expected in capsys.readouterr().err
     with pytest.raises(HubError, match=re.escape(expected)):
@@ -176,3 +176,21 @@ def test_a_registered_tag_whose_metrics_or_license_differ_from_its_card_is_refus
     claims = dataclasses.replace(cfg, metrics={"miou": 0.882, "pixel_accuracy": 0.99})
     problems = tag_problems("fcn8s", "shapes", claims, [HUBCARDS])
     assert any("states pixel_accuracy 0.99 but config.json has no 'pixel_accuracy' metric" in p for p in problems)
+    assert not [p for p in tag_problems("fcn8s", "shapes", dataclasses.replace(cfg, license="Apache-2.0"), [HUBCARDS])
+                if "license" in p]  # the SPDX spelling of the card's 'apache-2.0'
+    malformed = tag_problems("fcn8s", "shapes", dataclasses.replace(cfg, metrics=[0.9]), [HUBCARDS])
+    assert "metrics must be a dict of name -> number" in " ".join(malformed)  # not an AttributeError
+
+
+def test_other_binary_files_in_a_card_are_published(fcn8s_copy, capsys):
+    """Refusing every suffix the weights loader refuses (.npy, .bin, .tar) turned away an example
+    input and ONNX external data; only pickle checkpoints are refused."""
+    card = fcn8s_copy / "fcn8s.shapes"
+    (card / "example_input.npy").write_bytes(b"\x93NUMPY\x01\x00v\x00")
+    (card / "model.onnx.data.bin").write_bytes(b"\x00\x01\x02\x03" * 8)
+    assert _push(fcn8s_copy) == 0
+    out = capsys.readouterr().out
+    assert "example_input.npy" in out and "model.onnx.data.bin" in out
+    (card / "model.pt").write_bytes(b"PK\x03\x04 not really")
+    assert _push(fcn8s_copy) == 3
+    assert "model.pt is a pickle checkpoint (.pt)" in capsys.readouterr().err

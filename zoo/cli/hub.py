@@ -137,10 +137,10 @@ def push_plan(name: str, hubcards: Path | None = None) -> tuple[Path, list[Path]
                        "right), then push again.")
     problems = card_text_problems(card, config, actual)
     if problems:
-        from zoo.recipes import RECIPE_NAMES
+        from zoo.recipes import recipe_file
 
         fix = ("re-render README.md from its recipe (zoo.cards.rewrite_card) or retrain"
-               if any((card / r).is_file() for r in RECIPE_NAMES) else "correct README.md (this card has no recipe)")
+               if recipe_file(card) else "correct README.md (this card has no recipe)")
         raise HubError(f"refusing to push {name}: the card disagrees with {card / 'config.json'} and the weights: "
                        + "; ".join(problems) + f". Fix each as said ({fix}), then push again.")
     files = card_files(card)
