@@ -263,8 +263,11 @@ class HubServer:
 
     @property
     def log_file(self) -> Path:
-        """olah's output (one file per port, as its config)."""
+        """olah's output (one file per port, as its config); removed by a clean :meth:`stop`."""
         return self.cache_dir / f"olah-{self.port}.out"
+
+    def _output_tail(self) -> str:
+        return self.log_file.read_text(errors="replace")[-2000:] if self.log_file.is_file() else ""
 
     @property
     def running(self) -> bool:
@@ -297,9 +300,10 @@ class HubServer:
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
-                tail = self.log_file.read_text(errors="replace")[-2000:]
-                self._process = None
-                raise HubError(f"olah exited at start (port {self.port} in use?). Its output:\n{tail}")
+                tail = self._output_tail()
+                self.stop()  # its config goes; its output stays for a look
+                raise HubError(f"olah exited at start (port {self.port} in use?); see {self.log_file}. Its "
+                               f"output:\n{tail}")
             try:  # any HTTP answer means olah is up (its index page may even fail)
                 with urllib.request.urlopen(f"{self.endpoint}/api/whoami-v2", timeout=2):
                     return
@@ -307,18 +311,23 @@ class HubServer:
                 return
             except OSError:
                 time.sleep(0.2)
+        tail = self._output_tail()
         self.stop()
-        raise HubError(f"olah did not answer on {self.endpoint} within {self.startup_timeout:g} s; "
-                       f"see {self.log_file}")
+        raise HubError(f"olah did not answer on {self.endpoint} within {self.startup_timeout:g} s. Its output:\n"
+                       f"{tail}")
 
     def stop(self) -> None:
-        """Stop olah (SIGTERM, then SIGKILL after 10 s). The port can be reused by ``start()``."""
+        """Stop olah (SIGTERM, then SIGKILL after 10 s). The port can be reused by ``start()``.
+
+        Its config file goes; its output goes too when it was still running (a clean stop), and
+        stays when it had died (the reason is in there)."""
         process, self._process = self._process, None
         if process is None:
             return
         (self.cache_dir / f"olah-{self.port}.toml").unlink(missing_ok=True)
         if process.poll() is not None:
             return
+        self.log_file.unlink(missing_ok=True)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGTERM)
         try:
