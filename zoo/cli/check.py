@@ -1,6 +1,7 @@
 """``zoo check``: run the conformance suite and print a pass/fail/skip table.
 
-Exit status 1 when any check fails (or a selected plugin failed to load), 0 otherwise.
+Exit status 1 when any check fails, a selected plugin failed to load, or nothing was checked;
+0 otherwise.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ def register(subparsers) -> None:
         description="Run the conformance suite (zoo.testing) on registered models and explainers: each "
                     "check of the contract for the model's task, and the explainer checks on the suite's "
                     "own reference models. Prints one row per check; every failure names the contract "
-                    "clause and the shapes or values involved. Exit status 1 on any failure.",
+                    "clause and the shapes or values involved. Exit status 1 on any failure, or when nothing "
+                    "was checked.",
         epilog="--all leaves out the timm/* bridge (over a thousand models); name them to check them, e.g. "
                "`zoo check timm/resnet18` or `zoo check 'timm/resnet*'`.")
     p.add_argument("names", nargs="*", metavar="NAME",
@@ -87,6 +89,6 @@ def run(args: argparse.Namespace) -> int:
     if selection.excluded:
         example = "timm/resnet18" if "timm/resnet18" in selection.excluded else selection.excluded[0]
         print(f"left out {len(selection.excluded)} timm/* models; name them to check them, e.g. zoo check {example}")
-    if not results:  # as pytest's exit 5: a run that checked nothing must not pass a CI job
+    if not results:  # a run that checked nothing must not pass a CI job (pytest exits 5 for it)
         print("nothing was checked" + ("" if selection.subjects else ": no models or explainers selected"))
     return EXIT_PROBLEM if failures or not results else EXIT_OK

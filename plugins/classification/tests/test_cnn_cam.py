@@ -126,12 +126,17 @@ def test_timms_torchscript_and_grad_checkpointing_switches_work(model, recwarn):
     method did not exist."""
     x = torch.rand(2, 1, 32, 32, generator=torch.Generator().manual_seed(0))
     assert torch.allclose(torch.jit.script(model.eval())(x), model(x), atol=1e-6)
-    grads = []
+    grads, runs = [], []
+    calls = []
+    model.features[0].register_forward_pre_hook(lambda *_: calls.append(1))
     for enable in (True, False):
         model.set_grad_checkpointing(enable)
         model.zero_grad()
+        calls.clear()
         model(x).logsumexp(1).sum().backward()
         grads.append([p.grad.clone() for p in model.parameters()])
+        runs.append(len(calls))
+    assert runs == [2, 1]  # checkpointed: the stage runs again in the backward pass
     assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(*grads))
     with pytest.raises(InputError, match="expected 1 input channels"):
         model(torch.rand(2, 3, 32, 32))  # eager keeps its input checks
