@@ -12,6 +12,7 @@ any state dict, and ``tiny_segmenter`` is a small model for hub tests.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -99,9 +100,12 @@ def make_card(hubcards_dir: str | Path, name: str, state: dict, *, hf_hub_id: st
 
 
 def source_hubcards() -> Path:
-    """``$ZOO_HUBCARDS_DIR``, else ``hubcards/`` of the zoo's source tree, else ``./hubcards`` (a
-    plugin author's own cards, with the zoo installed), as the ``zoo`` commands find them."""
-    return default_hubcards_dir()
+    """The cards the tests serve: ``$ZOO_HUBCARDS_DIR``, else ``./hubcards`` where the tests run
+    (a plugin author's package, or the zoo's own checkout), else the zoo's source tree's. The
+    ``pretrained_tags`` check looks in the last two alike (``pretrained_checks.card_dirs``)."""
+    if os.environ.get("ZOO_HUBCARDS_DIR") or not Path("hubcards").is_dir():
+        return default_hubcards_dir()
+    return Path("hubcards")
 
 
 def use_hub(monkeypatch, endpoint: str, cache: Path) -> None:
