@@ -179,9 +179,9 @@ def test_the_served_hubcards_fixture_finds_a_plugin_authors_cards_when_the_zoo_i
     monkeypatch.delenv("ZOO_HUBCARDS_DIR", raising=False)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(zoo.cards, "source_hubcards_dir", lambda: None)  # as from a wheel
-    assert source_hubcards() == Path("hubcards")
+    assert source_hubcards() == tmp_path / "hubcards"
     monkeypatch.undo()
     monkeypatch.delenv("ZOO_HUBCARDS_DIR", raising=False)
     monkeypatch.chdir(tmp_path)
     (tmp_path / "hubcards").mkdir()
-    assert source_hubcards() == Path("hubcards")  # beside an editable zoo too: the author's own cards
+    assert source_hubcards() == tmp_path / "hubcards"  # beside an editable zoo too: the author's own cards

@@ -104,8 +104,8 @@ def source_hubcards() -> Path:
     (a plugin author's package, or the zoo's own checkout), else the zoo's source tree's. The
     ``pretrained_tags`` check looks in the last two alike (``pretrained_checks.card_dirs``)."""
     if os.environ.get("ZOO_HUBCARDS_DIR") or not Path("hubcards").is_dir():
-        return default_hubcards_dir()
-    return Path("hubcards")
+        return default_hubcards_dir().absolute()
+    return Path("hubcards").absolute()  # absolute: the session's server is kept by folder
 
 
 def use_hub(monkeypatch, endpoint: str, cache: Path) -> None:
