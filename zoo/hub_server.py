@@ -75,7 +75,7 @@ def card_hub_id(card_dir: str | Path) -> str:
         pass
     config = card_dir / "config.json"
     hub_id = None
-    with contextlib.suppress(OSError, ValueError, AttributeError):
+    with contextlib.suppress(OSError, ValueError, AttributeError, RecursionError):
         hub_id = json.loads(config.read_text()).get("hf_hub_id")
     if hub_id is None:
         return f"{DEFAULT_ORG}/{card_dir.name}"

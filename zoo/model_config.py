@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import warnings
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from typing import Any
 from zoo.errors import ZooError
 
 CONFIG_NAME = "config.json"
+MAX_INPUT_SIDE = 8192  # px; an image file is resized to the config's input_size before anything else
 
 
 class ModelConfigError(ZooError, ValueError):
@@ -80,8 +82,16 @@ def load_for_inference(name: str, spec: Any, tag: str | None, *, pretrained: boo
         num_classes = next((k for k in counts[:2] if k is not None), counts[2] or None)
     in_chans = in_chans or config.get("in_chans") or (int(size[0]) if isinstance(size, list) and len(size) == 3
                                                       else None)
-    model = zoo.create(name, pretrained=pretrained, weights=weights, num_classes=num_classes, in_chans=in_chans,
-                       **builder_kwargs(config, weights)).eval().to(device)
+    kwargs = builder_kwargs(config, weights)
+    try:
+        model = zoo.create(name, pretrained=pretrained, weights=weights, num_classes=num_classes, in_chans=in_chans,
+                           **kwargs).eval().to(device)
+    except (TypeError, ValueError, RuntimeError, IndexError) as exc:
+        if not kwargs or isinstance(exc, ZooError):
+            raise
+        # the builder's own error, caused by options a config file gave (an unknown key, a bad value)
+        raise ModelConfigError(f"the config's model_kwargs {kwargs!r:.200} do not build {name}: "
+                               f"{type(exc).__name__}: {exc}") from exc
     in_chans = in_chans or (cfg.in_chans if cfg else None) or spec.defaults.get("in_chans") or 3
     if num_classes is None:
         num_classes = spec.defaults.get("num_classes")
@@ -121,7 +131,7 @@ def builder_kwargs(config: dict, weights: str | Path | None) -> dict:
 def read_config(path: Path) -> dict:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:  # RecursionError: JSON nested thousands deep
         raise ModelConfigError(f"{path}: cannot read the model config ({exc})") from exc
     if not isinstance(data, dict):
         raise ModelConfigError(f"{path}: a model config must be a JSON object, got {type(data).__name__}")
@@ -142,24 +152,35 @@ def _field_problems(config: dict) -> list[str]:
     def whole(v, low):  # 224.0 is read as 224
         return number(v) and float(v).is_integer() and v >= low
 
+    def finite(v):
+        return number(v) and math.isfinite(v)
+
     problems = []
     names = config.get("label_names")
     if names is not None and not (isinstance(names, list) and all(isinstance(n, (str, int)) for n in names)):
         problems.append(f"label_names must be a list of names, got {names!r:.60}")
-    for key in ("mean", "std"):
+    for key, fits in (("mean", finite), ("std", lambda v: finite(v) and v > 0)):  # std 0: Inf pixels
         value = config.get(key)
-        if value is not None and not (number(value) or (isinstance(value, list) and value and all(map(number, value)))):
-            problems.append(f"{key} must be a number or a list of numbers, got {value!r:.60}")
+        if value is not None and not (fits(value) or (isinstance(value, list) and value and all(map(fits, value)))):
+            problems.append(f"{key} must be a {'finite' if key == 'mean' else 'positive finite'} number or a list "
+                            f"of them, got {value!r:.60}")
     size = config.get("input_size")
-    if size is not None and not (whole(size, 1) or (isinstance(size, list) and len(size) in (2, 3)
-                                                    and all(whole(v, 1) for v in size))):
+    values = size if isinstance(size, list) else [size]  # N, [H, W] or [C, H, W]
+    if size is not None and not (len(values) in ((2, 3) if isinstance(size, list) else (1,))
+                                 and all(whole(v, 1) for v in values)):
         problems.append(f"input_size must be N, [H, W] or [C, H, W], got {size!r:.60}")
+    elif size is not None and max(values[-2:]) > MAX_INPUT_SIDE:
+        problems.append(f"input_size {size!r:.60} asks for images over {MAX_INPUT_SIDE} px a side, which the zoo "
+                        "refuses (one such image would take gigabytes); give the size the model was trained at")
     for key, low in (("num_classes", 0), ("in_chans", 1)):  # num_classes 0: timm's headless weights
         if config.get(key) is not None and not (isinstance(config[key], int) and whole(config[key], low)):
             problems.append(f"{key} must be an int >= {low}, got {config[key]!r:.60}")
     kwargs = config.get("model_kwargs")
     if kwargs is not None and not (isinstance(kwargs, dict) and all(isinstance(k, str) for k in kwargs)):
         problems.append(f"model_kwargs must be an object of builder keyword arguments, got {kwargs!r:.60}")
+    elif isinstance(kwargs, dict) and {"num_classes", "in_chans"} & set(kwargs):
+        problems.append(f"model_kwargs holds {', '.join(sorted({'num_classes', 'in_chans'} & set(kwargs)))}, "
+                        "which belong at the config's top level")
     return problems
 
 
@@ -231,8 +252,8 @@ class Preprocessing:
         size = config.get("input_size")
         declared = (("in_chans", config["in_chans"]) if config.get("in_chans")
                     else ("input_size", int(size[0])) if isinstance(size, list) and len(size) == 3 else None)
-        mean = _per_channel(config.get("mean", 0.0), in_chans, "mean", declared)
-        std = _per_channel(config.get("std", 1.0), in_chans, "std", declared)
+        mean = _per_channel(_or(config.get("mean"), 0.0), in_chans, "mean", declared)  # null: the default
+        std = _per_channel(_or(config.get("std"), 1.0), in_chans, "std", declared)
         return cls(in_chans, mean, std, _input_size(size))
 
     def load(self, path: Path):
@@ -262,6 +283,10 @@ class Preprocessing:
         mean = torch.tensor(self.mean).view(-1, 1, 1)
         std = torch.tensor(self.std).view(-1, 1, 1)
         return (x - mean) / std
+
+
+def _or(value: Any, default: Any) -> Any:
+    return default if value is None else value
 
 
 def _per_channel(value: Any, in_chans: int, key: str, declared: tuple[str, int] | None = None) -> list[float]:

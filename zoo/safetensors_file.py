@@ -125,7 +125,7 @@ def read_header(path: str | Path, *, shown: str | Path | None = None) -> dict[st
         raw = f.read(n)
     try:
         header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # bad UTF-8 or JSON, an int past Python's digit limit, deep nesting
         raise WeightsError(f"{shown}: the safetensors header is not valid JSON ({exc})") from None
     if not isinstance(header, dict):
         raise WeightsError(f"{shown}: the safetensors header is not a JSON object")
@@ -166,7 +166,7 @@ def _entry(path: Path, name: str, info: object) -> TensorEntry:
     if not isinstance(info, dict):
         raise WeightsError(f"{path}: header entry {name!r} is not an object")
     dtype, shape, offsets = info.get("dtype"), info.get("shape"), info.get("data_offsets")
-    if dtype not in DTYPES:
+    if not isinstance(dtype, str) or dtype not in DTYPES:  # a list or an object is no dtype (nor hashable)
         raise WeightsError(f"{path}: tensor {name!r} has unknown dtype {dtype!r}")
     if not (isinstance(shape, list) and all(isinstance(d, int) and d >= 0 for d in shape)):
         raise WeightsError(f"{path}: tensor {name!r} has an invalid shape {shape!r}")

@@ -108,10 +108,18 @@ def test_predict_refuses_in_chans_other_than_1_or_3_before_loading_anything(imag
 
 
 @pytest.mark.parametrize("config, says", [
-    ({"mean": "abc"}, "mean must be a number or a list of numbers"),
+    ({"mean": "abc"}, "mean must be a finite number or a list of them"),
     ({"label_names": 5}, "label_names must be a list of names"),
     ({"input_size": "big"}, "input_size must be N, [H, W] or [C, H, W]"),
     ({"model_kwargs": [1, 2]}, "model_kwargs must be an object of builder keyword arguments"),
+    # found by fuzzing: Inf/NaN inputs drawn without a word, 20000x20000 images (OOM-killed), and
+    # a raw "got multiple values for keyword argument" TypeError
+    ({"std": 0}, "std must be a positive finite number or a list of them"),
+    ({"std": [1.0, 0.0, 1.0]}, "std must be a positive finite number"),
+    ({"mean": float("nan")}, "mean must be a finite number"),
+    ({"input_size": [20000, 20000]}, "asks for images over 8192 px a side"),
+    ({"input_size": [1]}, "input_size must be N, [H, W] or [C, H, W]"),
+    ({"model_kwargs": {"num_classes": 4}}, "model_kwargs holds num_classes, which belong at the config's top level"),
 ])
 def test_a_config_of_the_wrong_types_is_an_error_naming_the_key(config, says, image, tmp_path, capsys):
     """Any JSON may sit in a config.json (a mirror's, or --config): a traceback before."""
@@ -122,6 +130,29 @@ def test_a_config_of_the_wrong_types_is_an_error_naming_the_key(config, says, im
     assert main(["predict", "unet", str(image), "-o", str(tmp_path / "out"), "--config", str(path)]) == 3
     err = capsys.readouterr().err
     assert says in err and "Traceback" not in err
+
+
+def test_null_preprocessing_values_are_the_defaults_and_unknown_builder_options_name_the_config(image, tmp_path,
+                                                                                                capsys):
+    """'mean': null raised TypeError; a model_kwargs key the builder does not take gave the
+    builder's own traceback (exit 1) for what a config file said."""
+    import json
+
+    assert Preprocessing.from_config({"mean": None, "std": None}, 3).mean == [0.0] * 3
+    weights = HUBCARDS / "unet.shapes" / "model.safetensors"
+    config = json.loads((HUBCARDS / "unet.shapes" / "config.json").read_text())
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({**config, "model_kwargs": {**config["model_kwargs"], "no_such_option": 1}}))
+    args = ["predict", "unet", str(image), "-o", str(tmp_path / "out"), "--weights", str(weights), "--config", str(path)]
+    assert main(args) == 3
+    err = capsys.readouterr().err
+    assert "the config's model_kwargs" in err and "no_such_option" in err and "Traceback" not in err
+
+
+def test_a_path_the_system_refuses_is_an_error_not_a_traceback(capsys):
+    """ENAMETOOLONG from Path.is_file() escaped every command as a traceback (exit 1)."""
+    assert main(["predict", "unet", "a" * 300 + ".png", "-o", "out"]) == 3
+    assert "File name too long" in capsys.readouterr().err
 
 
 def test_timms_config_layout_gives_its_preprocessing(tmp_path):

@@ -105,6 +105,8 @@ def test_hub_id_comes_from_config_or_default_org(tmp_path):
     assert [p.name for p in card_dirs(tmp_path)] == ["foo.bar", "unet.shapes"]
     assert card_hub_id(tmp_path / "foo.bar") == "acme/foo.bar"
     assert card_hub_id(tmp_path / "unet.shapes") in ("visionzoo/unet.shapes",)  # registry agrees or default
+    (tmp_path / "foo.bar" / "config.json").write_text("[" * 100_000)  # RecursionError in json: a traceback before
+    assert card_hub_id(tmp_path / "foo.bar") == "visionzoo/foo.bar"
     with pytest.raises(HubError, match="no such hub-cards directory"):
         card_dirs(tmp_path / "nope")
 

@@ -10,6 +10,7 @@ import errno
 import json
 import os
 import pickle
+import re
 import struct
 import warnings
 
@@ -216,6 +217,21 @@ def test_header_is_not_json(arch, tmp_path):
     path = tmp_path / "model.safetensors"
     path.write_bytes(struct.pack("<Q", 6) + b"{nope}" + b"\0" * 8)
     refused(arch, path, "not valid JSON")
+
+
+@pytest.mark.parametrize("header, message", [
+    (b'{"w": {"dtype": ["F32"], "shape": [1], "data_offsets": [0, 4]}}', "unknown dtype ['F32']"),
+    (b'{"w": {"dtype": {}, "shape": [1], "data_offsets": [0, 4]}}', "unknown dtype {}"),
+    (b"[" * 100_000 + b"]" * 100_000, "not valid JSON"),  # a RecursionError in json
+    (b'{"w": {"dtype": "F32", "shape": [' + b"9" * 5000 + b'], "data_offsets": [0, 4]}}', "not valid JSON"),
+])
+def test_a_hostile_header_is_a_weights_error_not_a_python_one(tmp_path, header, message):
+    """Found by fuzzing: a list as dtype raised TypeError (unhashable), deep nesting RecursionError,
+    a 5000-digit int Python's digit-limit ValueError; the hub then kept such a file in its cache."""
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(struct.pack("<Q", len(header)) + header + b"\0" * 4)
+    with pytest.raises(WeightsError, match=re.escape(message)):
+        read_header(path)
 
 
 def test_header_lies_about_a_tensor_size(arch, good):

@@ -75,6 +75,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_RUNTIME
     except BrokenPipeError:  # `zoo list | head`
         return EXIT_OK
+    except OSError as exc:  # the system refused a path (too long, no permission, disk full): no traceback
+        print(f"zoo: error: {exc}", file=sys.stderr)
+        return EXIT_RUNTIME
     except KeyboardInterrupt as exc:  # Ctrl-C (and SIGTERM where a command maps it): no traceback
         if not isinstance(exc, ReportedInterrupt):
             print("zoo: interrupted", file=sys.stderr)
