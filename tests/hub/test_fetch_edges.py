@@ -63,11 +63,18 @@ def test_an_unwritable_cold_cache_says_so(served_hubcards, tmp_path, monkeypatch
     assert "run the same call again" not in result.stderr
 
 
-def test_a_bad_download_without_a_pinned_sha256_does_not_stick_in_the_cache(hub):
+@pytest.mark.parametrize("damage", ["truncated", "a list as dtype"])  # the second raised TypeError: kept
+def test_a_bad_download_without_a_pinned_sha256_does_not_stick_in_the_cache(hub, damage):
+    import struct
+
     cfg = zoo.model_info("hubtest_seg").pretrained["toy"]
     commit = hub.server.repos[cfg.hf_hub_id]  # another revision: the pinned sha256 does not apply
     blob = zoo_hub.fetch(cfg, revision=commit).resolve()
-    blob.write_bytes(blob.read_bytes()[:-10])  # truncated in the cache
+    if damage == "truncated":
+        blob.write_bytes(blob.read_bytes()[:-10])
+    else:
+        header = b'{"w": {"dtype": ["F32"], "shape": [1], "data_offsets": [0, 4]}}'
+        blob.write_bytes(struct.pack("<Q", len(header)) + header + bytes(4))
     with pytest.raises(WeightsError, match="removed from the cache"):
         zoo.create("hubtest_seg.toy", pretrained=True, revision=commit)
     assert weight_files(hub.cache) == []
