@@ -193,7 +193,7 @@ def test_outputs_never_replace_an_input_image(image, tmp_path, monkeypatch, caps
     before = image.read_bytes()
     monkeypatch.chdir(image.parent)
     assert main(["predict", "unet", image.name, "-o", "."]) == 0
-    assert capsys.readouterr().out.split() == ["image-1.png"]
+    assert capsys.readouterr().out.split() == ["image-2.png"]
     assert main(["explain", "cnn_cam", image.name, *DIGITS, "-o", image.name]) == 2
     assert "is one of the input images" in capsys.readouterr().err
     assert image.read_bytes() == before

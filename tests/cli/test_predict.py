@@ -71,7 +71,7 @@ def test_config_beside_weights_resizes_and_names(sample_plugin, tmp_path):
     rc = main(["predict", "sample_segmenter", str(tmp_path / "a.png"), str(tmp_path / "a.png"),
                "-o", str(tmp_path / "out"), "--weights", str(tmp_path / "w.safetensors")])
     assert rc == 0
-    for name in ("a.png", "a-1.png"):  # a repeated stem does not overwrite
+    for name in ("a.png", "a-2.png"):  # a repeated stem does not overwrite
         with Image.open(tmp_path / "out" / name) as im:
             assert im.size == (70, 50)  # drawn at the image's size, not the model's input size
 

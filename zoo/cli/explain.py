@@ -19,6 +19,7 @@ from pathlib import Path
 
 from zoo.cli.device_option import add_device_option, device_problem
 from zoo.cli.exit_codes import EXIT_OK, EXIT_USAGE
+from zoo.cli.output_names import unique_stem
 from zoo.errors import ZooError
 from zoo.explain import checked_maps
 
@@ -256,12 +257,8 @@ def _unique_stems(paths: list[Path]) -> list[str]:
     used: set[str] = set()
     stems = []
     for path in paths:
-        stem, count = path.stem, 1
-        while stem in used:
-            count += 1
-            stem = f"{path.stem}-{count}"
-        used.add(stem)
-        stems.append(stem)
+        stems.append(unique_stem(path.stem, used.__contains__))
+        used.add(stems[-1])
     return stems
 
 

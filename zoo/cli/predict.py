@@ -17,6 +17,7 @@ from pathlib import Path
 
 from zoo.cli.device_option import add_device_option, device_problem
 from zoo.cli.exit_codes import EXIT_OK, EXIT_USAGE
+from zoo.cli.output_names import unique_stem
 from zoo.model_config import CONFIG_NAME, load_for_inference
 
 SUPPORTED_TASKS = ("semantic_segmentation", "instance_segmentation")
@@ -169,11 +170,7 @@ def _predict_instances(model, original, x, config, num_classes, score_threshold,
 
 
 def _output_path(out_dir: Path, source: Path, used: set[str]) -> Path:
-    """``DIR/<stem>.png``; a name already ``used`` (a repeated stem, an input image) gets ``-1``, ``-2``..."""
-    stem, n = source.stem, 0
-    name = f"{stem}.png"
-    while name in used:
-        n += 1
-        name = f"{stem}-{n}.png"
+    """``DIR/<stem>.png``; a name already ``used`` (a repeated stem, an input image) gets ``-2``, ``-3``..."""
+    name = f"{unique_stem(source.stem, lambda stem: f'{stem}.png' in used)}.png"
     used.add(name)
     return out_dir / name
