@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 import warnings
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from types import ModuleType
 from typing import Any, Iterable, Mapping
 
@@ -409,12 +409,10 @@ class Registry:
         # Copies all the way down: a caller editing the info must not edit the registry.
         pretrained = {tag: replace(cfg, metrics=dict(cfg.metrics), model_kwargs=dict(cfg.model_kwargs))
                       for tag, cfg in spec.pretrained.items()}
-        return ModelInfo(
-            name=spec.name, task=spec.task, builder=spec.builder, defaults=dict(spec.defaults),
-            pretrained=pretrained, description=spec.description,
-            plugin=plugin.name, distribution=plugin.distribution, version=plugin.version,
-            export=spec.export,
-        )
+        # Every spec field, by name: a field added to ArchitectureSpec must be added to ModelInfo too.
+        given = {f.name: getattr(spec, f.name) for f in fields(spec)}
+        return ModelInfo(**{**given, "defaults": dict(spec.defaults), "pretrained": pretrained},
+                         plugin=plugin.name, distribution=plugin.distribution, version=plugin.version)
 
     def failed_plugins(self) -> list[PluginRecord]:
         """Plugins that failed to load or whose hooks failed (raised, returned garbage), so they may

@@ -89,3 +89,13 @@ def test_defaults_of_the_wrong_type_and_an_explainer_for_no_task_are_rejected():
         "cam: tasks is empty, so no model could use it; name the tasks it explains, from classification, "
         "semantic_segmentation, instance_segmentation"]
 
+
+
+def test_model_info_carries_every_spec_field():
+    """ModelInfo re-declared the spec's fields by hand; one added to the spec went missing."""
+    import dataclasses
+
+    spec = {f.name for f in dataclasses.fields(zoo.ArchitectureSpec)}
+    info = {f.name for f in dataclasses.fields(zoo.ModelInfo)}
+    assert spec <= info and info - spec == {"plugin", "distribution", "version"}
+    assert zoo.model_info("cnn_cam").export == zoo.get_registry().resolve("cnn_cam")[0].export
