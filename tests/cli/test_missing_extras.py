@@ -60,3 +60,14 @@ def test_a_recipe_yaml_without_pyyaml_names_the_extra_not_a_parse_error(without,
     without({"yaml"})
     with pytest.raises(MissingExtraError, match=r"reading recipe.yaml needs yaml.*visionzoo\[train\]"):
         load_recipe(tmp_path)
+
+
+def test_hub_serve_gives_the_callers_signal_handlers_back(without, capsys):
+    """main() runs in longer processes (tests, notebooks): serve left its Ctrl-C handler, which
+    only sets an event, in place after returning."""
+    import signal
+
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    without({"olah"})  # serve returns early, after installing its handlers
+    assert main(["hub", "serve", "--port", "0"]) == 3
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before

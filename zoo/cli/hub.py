@@ -69,17 +69,20 @@ def run_serve(args: argparse.Namespace) -> int:
     hubcards = _hubcards(args.hubcards, how="name it: zoo hub serve DIR")
     server = HubServer(hubcards, port=args.port, cache_dir=args.cache_dir, host=args.host)
     stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    with server:
-        for hub_id, sha in sorted(server.repos.items()):
-            print(f"serving {hub_id} @ {sha}", file=sys.stderr)
-        print(f"export HF_ENDPOINT={server.endpoint}", flush=True)
-        print("(Ctrl-C to stop)", file=sys.stderr, flush=True)
-        while not stop.wait(1.0):
-            if not server.running:
-                print("zoo: error: olah stopped; see " + str(server.log_file), file=sys.stderr)
-                return EXIT_RUNTIME
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with server:
+            for hub_id, sha in sorted(server.repos.items()):
+                print(f"serving {hub_id} @ {sha}", file=sys.stderr)
+            print(f"export HF_ENDPOINT={server.endpoint}", flush=True)
+            print("(Ctrl-C to stop)", file=sys.stderr, flush=True)
+            while not stop.wait(1.0):
+                if not server.running:
+                    print("zoo: error: olah stopped; see " + str(server.log_file), file=sys.stderr)
+                    return EXIT_RUNTIME
+    finally:  # the caller's handlers again (main() may run in a longer process: a test, a notebook)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return EXIT_OK
 
 
