@@ -64,3 +64,39 @@ def test_mask_for_another_batch_size_is_a_target_error(segmenter, images):
     with pytest.raises(TargetError, match=r"mask of shape \(2, 12, 12\) does not fit a batch of 3"):
         zoo.explain(segmenter, images, method="saliency", target=1,
                     score_fn=SegmentationClassSum(torch.ones(2, 12, 12, dtype=torch.bool)))
+
+
+def test_with_its_own_score_fn_a_target_is_the_score_fns_to_read():
+    """A depth model returning (N, H, W): target 45 was refused as "not a class index in [0, 40)"
+    (40 is the image height), and None took the argmax over image rows as a class."""
+    import torch
+    from torch import nn
+
+    import zoo
+    from zoo_explainers.targets import TargetError
+
+    class Depth(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 1, 3, padding=1)
+
+        def forward(self, x):
+            return self.conv(x)[:, 0]  # (N, H, W)
+
+    seen = []
+
+    def mean_depth(output, classes):
+        seen.append(classes.tolist())
+        return output.flatten(1).mean(1)
+
+    torch.manual_seed(0)
+    model, images = Depth().eval(), torch.rand(2, 3, 40, 24)
+    for method in ("saliency", "smoothgrad", "integrated_gradients"):
+        maps = zoo.explain(model, images, method=method, target=45, score_fn=mean_depth)
+        assert maps.shape == (2, 40, 24)
+    assert seen and all(classes == [45, 45] for classes in seen)
+    seen.clear()
+    zoo.explain(model, images, method="saliency", score_fn=mean_depth)
+    assert seen == [[0, 0]]
+    with pytest.raises(TargetError, match="not a non-negative index"):
+        zoo.explain(model, images, method="saliency", target=-1, score_fn=mean_depth)

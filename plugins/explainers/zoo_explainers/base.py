@@ -110,7 +110,7 @@ class BaseExplainer(zoo.Explainer):
 
     def scores(self, output: torch.Tensor, target: Any) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-image scores (N,) to differentiate, and the classes they belong to."""
-        classes = resolve_classes(target, output)
+        classes = resolve_classes(target, output, own_score_fn=self.score_fn is not None)
         self.last_classes = classes
         fn = self.score_fn or default_score_fn(output)
         scores = checked_scores(fn, output, classes)

@@ -60,7 +60,7 @@ class _Targets:
             return self.explainer.model(self.images.clone())
 
     def _setup(self, output: torch.Tensor) -> None:
-        self.classes = resolve_classes(self.target, output)
+        self.classes = resolve_classes(self.target, output, own_score_fn=self.fn is not None)
         self.explainer.last_classes = self.classes
         self.fn = self.fn or default_score_fn(output)
         if isinstance(self.fn, SegmentationClassSum) and self.fn.mask is None:

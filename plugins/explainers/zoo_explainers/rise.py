@@ -85,7 +85,7 @@ class RISE(BaseExplainer):
                              device=images.device, dtype=images.dtype)
         with torch.no_grad():
             output = self.model(images.clone())  # the model may work in place on its input
-            classes = resolve_classes(target, output)
+            classes = resolve_classes(target, output, own_score_fn=self.score_fn is not None)
             self.last_classes = classes
             region = output.argmax(1) == classes[:, None, None] if output.ndim == 4 else None
             warn_empty_regions(region if self.score_fn is None else target_region(self.score_fn, output, classes),

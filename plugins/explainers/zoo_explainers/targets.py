@@ -149,17 +149,33 @@ def predicted_classes(output: torch.Tensor) -> torch.Tensor:
     return counts.argmax(1)
 
 
-def resolve_classes(target: int | Sequence[int] | torch.Tensor | None, output: torch.Tensor) -> torch.Tensor:
-    """Per-image class indices (N,) from an int, a list (one per image), a tensor, or None."""
+def resolve_classes(target: int | Sequence[int] | torch.Tensor | None, output: torch.Tensor, *,
+                    own_score_fn: bool = False) -> torch.Tensor:
+    """Per-image class indices (N,) from an int, a list (one per image), a tensor, or None.
+
+    ``own_score_fn``: the caller's ``score_fn`` decides what an index means (a new model kind),
+    so an index is not checked against the output's dimension 1, and an output of another shape
+    than logits (a regression's (N,) or (N, H, W)) is the score_fn's to read: None gives zeros there.
+    """
+    if own_score_fn and isinstance(output, torch.Tensor) and output.ndim >= 1:
+        if target is not None:
+            return _indices(target, output.shape[0], None, output.device)
+        if output.ndim in (2, 4):  # (N, K) or (N, K, H, W): logits, whose predicted class means something
+            return predicted_classes(output)
+        return torch.zeros(output.shape[0], dtype=torch.long, device=output.device)
     if not isinstance(output, torch.Tensor) or output.ndim < 2:
         got = f"a tensor of shape {tuple(output.shape)}" if isinstance(output, torch.Tensor) \
             else f"a {type(output).__name__}"
         raise TargetError(f"the model returned {got}; the explainers explain a tensor of (N, K) logits or "
                           "(N, K, H, W) segmentation logits (detection and instance-segmentation outputs "
                           "are not supported): wrap the model so that forward returns that tensor")
-    n, k = output.shape[0], output.shape[1]
     if target is None:
         return predicted_classes(output)
+    return _indices(target, output.shape[0], output.shape[1], output.device)
+
+
+def _indices(target: object, n: int, k: int | None, device) -> torch.Tensor:
+    """(N,) class indices from a target that is not None; each in [0, k) (or >= 0 when k is None)."""
     if isinstance(target, torch.Tensor) or _is_array(target):
         target = _array_targets(target)
     if isinstance(target, bool):
@@ -173,16 +189,19 @@ def resolve_classes(target: int | Sequence[int] | torch.Tensor | None, output: t
                               "index per image, a single index for all, or None for the predicted class")
     else:
         raise TargetError(f"target must be a class index, a list of indices or None, got {target!r}")
-    return torch.tensor([_class_index(c, k) for c in classes], dtype=torch.long, device=output.device)
+    return torch.tensor([_class_index(c, k) for c in classes], dtype=torch.long, device=device)
 
 
-def _class_index(c: object, k: int) -> int:
+def _class_index(c: object, k: int | None) -> int:
     try:
         index = operator.index(c)  # ints and numpy integers, not floats or bools
     except TypeError:
         index = None
-    if index is None or isinstance(c, bool) or not 0 <= index < k:
-        raise TargetError(f"target {c!r} is not a class index in [0, {k}) for this model's {k} classes")
+    if k is None and index is not None and not isinstance(c, bool) and index >= 0:
+        return index
+    if index is None or isinstance(c, bool) or not 0 <= index < (k or 0):
+        raise TargetError(f"target {c!r} is not a class index in [0, {k}) for this model's {k} classes"
+                          if k is not None else f"target {c!r} is not a non-negative index")
     return index
 
 
