@@ -183,3 +183,24 @@ def test_dtype_mismatch_is_a_clear_error_before_the_forward(method, gap_model, i
     finally:
         handle.remove()
     assert calls == []
+
+
+def test_a_model_declaring_its_head_before_its_stem_is_explained():
+    """The input channels were guessed from the first registered Conv2d, here the head (8 -> 4):
+    a valid 3-channel batch was refused as "expected 8 input channels"."""
+    from torch import nn
+
+    class HeadFirst(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.head = nn.Conv2d(8, 4, 1)
+            self.stem = nn.Conv2d(3, 8, 3, padding=1)
+
+        def forward(self, x):
+            return self.head(torch.relu(self.stem(x))).mean((2, 3))
+
+    torch.manual_seed(0)
+    model = HeadFirst().eval()
+    assert zoo.explain(model, torch.rand(2, 3, 16, 16), method="saliency").shape == (2, 16, 16)
+    with pytest.raises(ValueError, match="input channels"):
+        zoo.explain(model, torch.rand(2, 1, 16, 16), method="saliency")  # no layer takes 1 channel
