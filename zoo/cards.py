@@ -275,16 +275,23 @@ CHECKPOINT_SUFFIXES = {".pt", ".pth", ".ckpt", ".pkl", ".pickle"}
 
 
 def _checkpoint_kind(path: Path) -> str | None:
-    """What a pickle-based checkpoint in a card is: by its suffix, or for a ``.bin`` by its first
-    bytes (``pytorch_model.bin``, not ONNX's external data); None for anything else."""
+    """What a pickle-based checkpoint in a card is: by its suffix, else by its first bytes, whatever
+    its name (``pytorch_model.bin``, ``model_best.pth.tar``, a zip renamed ``.safetensors``); None
+    for anything else (ONNX data, an example ``.npy``, an ordinary zip archive)."""
+    import zipfile
+
     from zoo.safetensors_file import pickle_kind
 
     if path.suffix.lower() in CHECKPOINT_SUFFIXES:
         return f"a pickle checkpoint ({path.suffix})"
-    if path.suffix.lower() != ".bin":
-        return None
     with open(path, "rb") as f:
         kind = pickle_kind(f.read(8))
+    if kind and kind.startswith("a zip"):  # torch.save's zip holds a data.pkl; other zips are data
+        try:
+            with zipfile.ZipFile(path) as archive:
+                kind = kind if any(n.endswith(".pkl") for n in archive.namelist()) else None
+        except (zipfile.BadZipFile, OSError):
+            kind = None
     return f"{kind}, a checkpoint" if kind else None
 
 
@@ -292,7 +299,7 @@ def registered_claim_problems(cfg: Any, config: dict[str, Any]) -> list[str]:
     """How a registered tag's claims (``PretrainedCfg.metrics`` and ``license``, what ``zoo list``
     and ``zoo info`` show) disagree with its card's ``config.json`` (empty if they do not). When the
     card records metrics, each metric the tag states must be one of them, with the same value; the
-    card may measure more (per-class IoU)."""
+    card may measure more (per-class IoU). A license the tag states must be the card's."""
     problems = []
     measured = config.get("metrics") if isinstance(config.get("metrics"), dict) else {}
     stated = cfg.metrics if isinstance(cfg.metrics, dict) else {}  # a malformed one is the spec checks' to name
@@ -301,8 +308,10 @@ def registered_claim_problems(cfg: Any, config: dict[str, Any]) -> list[str]:
             problems.append(f"the registered tag states {metric} {value} but config.json has no {metric!r} metric")
         elif measured[metric] != value:
             problems.append(f"the registered tag states {metric} {value} but config.json records {measured[metric]}")
-    if isinstance(cfg.license, str) and isinstance(config.get("license"), str) and \
-            cfg.license.lower() != config["license"].lower():  # SPDX "Apache-2.0" is the Hub's "apache-2.0"
+    if isinstance(cfg.license, str) and not isinstance(config.get("license"), str):
+        problems.append(f"the registered tag's license is {cfg.license!r} but config.json states none (the card "
+                        "would be published without one)")
+    elif isinstance(cfg.license, str) and cfg.license.lower() != config["license"].lower():  # SPDX vs the Hub's
         problems.append(f"the registered tag's license is {cfg.license!r} but config.json says {config['license']!r}")
     return problems
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import zipfile
 import shutil
 from pathlib import Path
 
@@ -194,3 +195,29 @@ def test_other_binary_files_in_a_card_are_published(fcn8s_copy, capsys):
     (card / "model.pt").write_bytes(b"PK\x03\x04 not really")
     assert _push(fcn8s_copy) == 3
     assert "model.pt is a pickle checkpoint (.pt)" in capsys.readouterr().err
+
+
+def test_a_checkpoint_under_any_name_is_refused_and_a_plain_zip_is_not(fcn8s_copy, tmp_path, capsys):
+    """Only suffixes and .bin files were looked at: model_best.pth.tar (torch.save's zip) and a
+    torch zip named extra.safetensors were published."""
+    import torch
+
+    card = fcn8s_copy / "fcn8s.shapes"
+    with zipfile.ZipFile(card / "samples.zip", "w") as archive:
+        archive.writestr("a.txt", "an ordinary archive")
+    assert _push(fcn8s_copy) == 0
+    capsys.readouterr()
+    for name in ("model_best.pth.tar", "extra.safetensors"):
+        torch.save({"w": torch.zeros(2)}, card / name)
+        assert _push(fcn8s_copy) == 3
+        assert f"{name} is a zip archive (a torch.save checkpoint), a checkpoint" in capsys.readouterr().err
+        (card / name).unlink()
+
+
+def test_a_card_without_the_license_its_tag_states_is_refused(fcn8s_copy, capsys):
+    config_path = fcn8s_copy / "fcn8s.shapes" / "config.json"
+    config = json.loads(config_path.read_text())
+    del config["license"]
+    config_path.write_text(json.dumps(config))
+    assert _push(fcn8s_copy) == 3
+    assert "license is 'apache-2.0' but config.json states none" in capsys.readouterr().err
