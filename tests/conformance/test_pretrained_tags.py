@@ -150,3 +150,10 @@ def test_a_plugin_authors_own_hubcards_folder_is_checked(tmp_path, monkeypatch):
     wrong = _result(theirs)
     assert wrong.status == FAIL and f"has sha256 {SHA}, the spec pins {'b' * 64}" in wrong.message
     assert _result({"t": _cfg(hf_hub_id="acme/arch.t")}).status == PASS
+
+
+def test_a_zoo_hubcards_dir_that_is_no_folder_fails_the_check(tmp_path, monkeypatch):
+    """A typo in the variable turned every card check off with 'cards not checked'."""
+    monkeypatch.setenv("ZOO_HUBCARDS_DIR", str(tmp_path / "no-such-folder"))
+    result = _result({"t": _cfg()})
+    assert result.status == FAIL and "ZOO_HUBCARDS_DIR names" in result.message and "not a folder" in result.message

@@ -49,7 +49,7 @@ def test_a_tag_the_architecture_lacks_is_an_unknown_name_listing_its_tags():
 def test_unknown_names_are_typed_errors_with_hints():
     with pytest.raises(zoo.UnknownNameError, match="Did you mean: unet_like"):
         select(["unet_lik"], registry=_registry())
-    with pytest.raises(zoo.UnknownNameError, match="no installed zoo plugin"):
+    with pytest.raises(zoo.UnknownNameError, match="no loaded zoo plugin"):
         select(plugins=["nope-dist"], registry=_registry())
 
 

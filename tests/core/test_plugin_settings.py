@@ -69,3 +69,15 @@ def test_the_form_doctor_prints_for_a_left_out_plugin_selects_it(plugin_packages
     monkeypatch.setenv("ZOO_DISABLE_PLUGINS", left_out.upper())
     assert Registry.from_entry_points().problems == []
     assert not [w for w in recwarn if issubclass(w.category, PluginWarning)]
+
+
+def test_a_plugin_left_out_on_purpose_is_not_called_missing(plugin_packages, run_zoo):
+    """`zoo check --plugin X` with X disabled said "no installed zoo plugin is named X"; doctor
+    said "no plugins loaded" and then "all plugins healthy"."""
+    plugin_packages("sample-plugin")
+    disabled = run_zoo("check", "--plugin", "zoo-sample-plugin", env={"ZOO_DISABLE_PLUGINS": "zoo-sample-plugin"})
+    assert disabled.returncode == 2
+    assert "zoo-sample-plugin:sample is installed but left out by ZOO_PLUGINS / ZOO_DISABLE_PLUGINS" in disabled.stderr
+    nothing = run_zoo("doctor", env={"ZOO_PLUGINS": ""})
+    assert nothing.returncode == 0 and "all plugins healthy" not in nothing.stdout
+    assert "nothing loaded, on purpose" in nothing.stdout

@@ -58,7 +58,10 @@ def run(args: argparse.Namespace) -> int:
         ok = ok and bool(registry.left_out)  # left out on purpose is fine; nothing installed is not
         print("no plugins loaded: every installed one is left out by ZOO_PLUGINS / ZOO_DISABLE_PLUGINS"
               if registry.left_out else f"error: {NO_PLUGINS}")
-    print("all plugins healthy" if ok else "problems found")
+    if not ok:
+        print("problems found")
+    else:
+        print("all plugins healthy" if registry.plugins else "nothing loaded, on purpose")
     return EXIT_OK if ok else EXIT_PROBLEM
 
 

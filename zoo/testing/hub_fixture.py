@@ -4,8 +4,8 @@ Importable from any test directory::
 
     from zoo.testing.hub_fixture import served_hubcards   # in a conftest.py or a test module
 
-``served_hubcards`` points ``HF_ENDPOINT`` at a server for the source tree's ``hubcards/``
-and ``HF_HUB_CACHE`` at a fresh per-test cache. ``make_card`` writes a hub-card folder for
+``served_hubcards`` points ``HF_ENDPOINT`` at a server for :func:`source_hubcards` (a plugin
+author's ``./hubcards``, or the zoo's own) and ``HF_HUB_CACHE`` at a fresh per-test cache. ``make_card`` writes a hub-card folder for
 any state dict, and ``tiny_segmenter`` is a small model for hub tests.
 """
 

@@ -11,6 +11,7 @@ weights file must hash to the spec's sha256.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from zoo.cards import card_text_problems, registered_claim_problems, source_hubcards_dir
@@ -122,6 +123,10 @@ def check_pretrained_tags(subject):
     spec = subject.spec
     if not spec.pretrained:
         raise CheckSkipped("no pretrained tags")
+    named = os.environ.get("ZOO_HUBCARDS_DIR")
+    if named and not Path(named).is_dir():  # a typo would turn every card check off without a word
+        raise broken(f"ZOO_HUBCARDS_DIR names {named}, which is not a folder; point it at the folder holding the "
+                     "<arch>.<tag>/ cards, or unset it")
     cards = card_dirs()
     by_problem: dict[str, list[str]] = {}
     for tag, cfg in spec.pretrained.items():

@@ -19,6 +19,7 @@ from zoo.registry import (
     check_name_parts,
     get_registry,
     normalize_distribution,
+    plugin_names,
 )
 from zoo.testing.checks import EXPLAINER, MODEL
 
@@ -241,7 +242,10 @@ def select(names: list[str] = (), *, all: bool = False, plugins: list[str] = (),
             add(kind, spec, plugin)
     missing_plugins = wanted_dists - set().union(*(p.names for p in registry.plugins))
     if missing_plugins:
-        raise UnknownModelError(f"no installed zoo plugin is named {', '.join(sorted(missing_plugins))}; "
+        left_out = [p for p in registry.left_out if set(missing_plugins) & plugin_names(*p.split(":", 1))]
+        why = (f" ({', '.join(left_out)} {'is' if len(left_out) == 1 else 'are'} installed but left out by "
+               "ZOO_PLUGINS / ZOO_DISABLE_PLUGINS)" if left_out else "")
+        raise UnknownModelError(f"no loaded zoo plugin is named {', '.join(sorted(missing_plugins))}{why}; "
                                 f"see `zoo doctor` for the installed ones.")
     for raw in names:
         matched = False
