@@ -12,9 +12,13 @@ import importlib.util
 from zoo.errors import MissingExtraError
 
 
+# import name -> the name pip installs it by, where they differ
+DISTRIBUTIONS = {"sklearn": "scikit-learn", "yaml": "PyYAML"}
+
+
 def require(extra: str, *modules: str, purpose: str) -> None:
     """Raise :class:`MissingExtraError` unless every module (import names) can be imported."""
-    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    missing = [DISTRIBUTIONS.get(m, m) for m in modules if importlib.util.find_spec(m) is None]
     if missing:
         raise MissingExtraError(f"{purpose} needs {', '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} "
                                 f"not installed: pip install 'visionzoo[{extra}]'")

@@ -529,7 +529,7 @@ def import_builder(builder: Any, owner: str, kind: str = "builder") -> Any:
             obj = getattr(obj, part)
     except Exception as exc:  # noqa: BLE001
         hint = ""
-        if isinstance(exc, ModuleNotFoundError) and exc.name == module_name.split(".")[0]:
+        if kind == "builder" and isinstance(exc, ModuleNotFoundError) and exc.name == module_name.split(".")[0]:
             hint = (f" ({exc.name!r} is not on sys.path: install its distribution, or, testing a package in "
                     "place, run `python -m pytest` from its root, which puts the current directory there)")
         raise BuilderError(f"{owner}: cannot import {kind} {builder!r}: {type(exc).__name__}: {exc}{hint}") from exc

@@ -32,7 +32,8 @@ def test_a_missing_optional_dependency_names_its_extra(without, capsys, module, 
     assert main(argv) == 3
     err = capsys.readouterr().err
     extra = "serve" if module == "olah" else "train"
-    assert f"needs {module}, which is not installed: pip install 'visionzoo[{extra}]'" in err
+    shown = {"sklearn": "scikit-learn"}.get(module, module)  # the name pip installs
+    assert f"needs {shown}, which is not installed: pip install 'visionzoo[{extra}]'" in err
     assert "Traceback" not in err
 
 
@@ -58,7 +59,7 @@ def test_a_recipe_yaml_without_pyyaml_names_the_extra_not_a_parse_error(without,
 
     (tmp_path / "recipe.yaml").write_text("architecture: unet\n")
     without({"yaml"})
-    with pytest.raises(MissingExtraError, match=r"reading recipe.yaml needs yaml.*visionzoo\[train\]"):
+    with pytest.raises(MissingExtraError, match=r"reading recipe.yaml needs PyYAML.*visionzoo\[train\]"):
         load_recipe(tmp_path)
 
 

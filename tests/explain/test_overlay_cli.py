@@ -205,7 +205,9 @@ def test_cli_score_fn_names_a_callable_as_module_function(digits_weights, tmp_pa
     assert main([*args, "-O", "score_fn=logit_of_one"]) == 2
     assert "takes a Python callable as package.module:function, got 'logit_of_one'" in capsys.readouterr().err
     assert main([*args, "-O", "score_fn=no_such_module_here:f"]) == 2
-    assert "-O score_fn: cannot import callable 'no_such_module_here:f'" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "-O score_fn: cannot import callable 'no_such_module_here:f'" in err
+    assert "pytest" not in err  # the builder hint (run pytest from the package root) is not for a command line
 
 
 def test_the_title_names_the_class_a_segmentation_map_explains_without_the_explainers_record():
