@@ -75,6 +75,12 @@ def load_for_inference(name: str, spec: Any, tag: str | None, *, pretrained: boo
 
     cfg = spec.pretrained[tag] if tag else None
     config = find_config(spec.name, tag, weights=weights, config=config_path)
+    source = Path(config_path) if config_path is not None else \
+        Path(weights).parent / CONFIG_NAME if weights is not None else CONFIG_NAME
+    written_for = config.get("architecture")
+    if isinstance(written_for, str) and written_for.rpartition("/")[2] != spec.name.rpartition("/")[2]:
+        warnings.warn(f"{source} was written for {written_for!r}, not {spec.name!r}: its class names and "
+                      "preprocessing may not fit this model", stacklevel=2)
     size = config.get("input_size")
     if num_classes is None:  # 0 (timm's headless weights) is an answer, not a gap. Label names count
         # the classes only where nothing else does: they must never resize a tag's head.
@@ -90,7 +96,7 @@ def load_for_inference(name: str, spec: Any, tag: str | None, *, pretrained: boo
         if not kwargs or isinstance(exc, ZooError):
             raise
         # the builder's own error, caused by options a config file gave (an unknown key, a bad value)
-        raise ModelConfigError(f"the config's model_kwargs {kwargs!r:.200} do not build {name}: "
+        raise ModelConfigError(f"{source}: model_kwargs {kwargs!r:.200} do not build {name}: "
                                f"{type(exc).__name__}: {exc}") from exc
     in_chans = in_chans or (cfg.in_chans if cfg else None) or spec.defaults.get("in_chans") or 3
     if num_classes is None:

@@ -146,7 +146,7 @@ def test_null_preprocessing_values_are_the_defaults_and_unknown_builder_options_
     args = ["predict", "unet", str(image), "-o", str(tmp_path / "out"), "--weights", str(weights), "--config", str(path)]
     assert main(args) == 3
     err = capsys.readouterr().err
-    assert "the config's model_kwargs" in err and "no_such_option" in err and "Traceback" not in err
+    assert f"{path}: model_kwargs" in err and "no_such_option" in err and "Traceback" not in err
 
 
 def test_a_path_the_system_refuses_is_an_error_not_a_traceback(capsys):

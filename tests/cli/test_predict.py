@@ -176,3 +176,15 @@ def test_errors(sample_plugin, tmp_path, capsys):
     (tmp_path / "bad.json").write_text("{")
     assert main(["predict", "sample_segmenter", str(tmp_path / "scene.png"), "-o", out,
                  "--config", str(tmp_path / "bad.json")]) == 3
+
+
+def test_a_config_written_for_another_architecture_is_warned_about(tmp_path):
+    """cnn_cam's config.json beside unet weights was applied in silence (names, mean/std)."""
+    from zoo.model_config import load_for_inference
+
+    card = zoo.cards.source_hubcards_dir() / "unet.shapes"
+    config = json.loads((card / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps({**config, "architecture": "cnn_cam"}))
+    with pytest.warns(UserWarning, match="was written for 'cnn_cam', not 'unet'"):
+        load_for_inference("unet", zoo.model_info("unet"), None, pretrained=False,
+                           weights=card / "model.safetensors", config_path=tmp_path / "config.json")
