@@ -72,6 +72,7 @@ class PluginRecord:
     loaded: bool = False
     import_seconds: float = 0.0
     imported_torch: bool = False  # its hook module brought torch into a listing (DESIGN: it must not)
+    warnings: list[str] = field(default_factory=list)  # what its hooks warned about while registering
 
     @property
     def names(self) -> set[str]:
@@ -251,12 +252,23 @@ class Registry:
             impls = [i for i in getattr(self._pm.hook, hook_name).get_hookimpls() if i.plugin_name == plugin_id]
             for impl in impls:
                 try:
-                    with warnings.catch_warnings():
+                    with warnings.catch_warnings(record=True) as said:  # its own filters end with the call
+                        warnings.simplefilter("always")
                         specs = impl.function()
                 except Exception as exc:  # noqa: BLE001
                     self._fail(record, f"{hook_name}() raised {type(exc).__name__}: {exc}")
                     continue
+                finally:
+                    self._pass_on(record, said)
                 self._add_specs(record, hook_name, specs, problems_of, table, names)
+
+    @staticmethod
+    def _pass_on(record: PluginRecord, said: list) -> None:
+        """Warnings a hook gave (e.g. an index built for another version of its library): kept for
+        ``zoo doctor``, and given on to the caller's own filters, from where the hook gave them."""
+        for w in said:
+            record.warnings.append(f"{w.category.__name__}: {w.message}")
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
     def _check_hook_names(self, plugin: object, record: PluginRecord) -> None:
         """Report hook implementations the zoo does not define (a typo registers nothing), as

@@ -43,6 +43,8 @@ def run(args: argparse.Namespace) -> int:
         if plugin.imported_torch:
             print(f"    slow: importing {plugin.module} imported torch, paid by every listing; hook modules "
                   "should import only zoo, with model code behind 'module:function' builders")
+        for note in plugin.warnings:
+            print(f"    warning: {note}")
         for error in errors:
             ok = False
             print(f"    error: {error}")
@@ -58,8 +60,11 @@ def run(args: argparse.Namespace) -> int:
         ok = ok and bool(registry.left_out)  # left out on purpose is fine; nothing installed is not
         print("no plugins loaded: every installed one is left out by ZOO_PLUGINS / ZOO_DISABLE_PLUGINS"
               if registry.left_out else f"error: {NO_PLUGINS}")
+    warned = sum(len(p.warnings) for p in registry.plugins)
     if not ok:
         print("problems found")
+    elif warned:
+        print(f"all plugins loaded, with {warned} warning{'s' if warned > 1 else ''} (above)")
     else:
         print("all plugins healthy" if registry.plugins else "nothing loaded, on purpose")
     return EXIT_OK if ok else EXIT_PROBLEM
