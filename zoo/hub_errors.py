@@ -51,8 +51,8 @@ def transport_reason(exc: Exception, settings: HubSettings) -> str:
 def unavailable_message(where: str, reason: str, settings: HubSettings) -> str:
     return redact(
         f"Cannot download {where}: {reason}. Nothing usable is in the cache at {settings.cache_dir}. "
-        "To fix: start the embedded hub with `zoo hub serve hubcards/` and export the HF_ENDPOINT it "
-        "prints, or set HF_ENDPOINT to a reachable Hub mirror; or pre-fetch with `zoo download NAME` "
+        "To fix: start the embedded hub on a folder of hub cards with `zoo hub serve DIR` (hubcards/ of "
+        "the source checkout) and export the HF_ENDPOINT it prints, or set HF_ENDPOINT to a reachable Hub mirror; or pre-fetch with `zoo download NAME` "
         "where the hub is reachable and set HF_HUB_OFFLINE=1 with HF_HOME/HF_HUB_CACHE pointing at "
         "that cache; or load a local file: weights='path/to/model.safetensors' (--weights PATH in the CLI).")
 
