@@ -132,11 +132,13 @@ def test_the_lock_and_eval_mode_reach_past_compile_and_export_wrappers(gap_model
     child made eval() stop part-way, leaving the layers after it in train mode (dropout on)."""
     from torch import nn
 
-    from zoo_explainers.hygiene import _lock_of, explaining
+    from zoo_explainers.errors import NestedExplanationError
+    from zoo_explainers.hygiene import explaining
 
     compiled = torch.compile(gap_model, backend="eager")
-    with explaining(compiled):
-        assert _lock_of(gap_model)._is_owned()
+    with explaining(compiled), pytest.raises(NestedExplanationError):
+        with explaining(gap_model):  # the wrapper's explanation is its module's
+            pass
     exported = torch.export.export(gap_model.features, (images,)).module()
     model = nn.Sequential(exported, nn.Dropout(0.5), nn.BatchNorm2d(8))
     for m in model.modules():  # train() is refused by the exported module, as eval() is
@@ -144,3 +146,73 @@ def test_the_lock_and_eval_mode_reach_past_compile_and_export_wrappers(gap_model
     with explaining(model):
         assert not any(m.training for m in model.modules())
     assert all(m.training for m in model.modules())
+
+
+def test_models_sharing_modules_explained_from_two_threads_are_left_as_found(images, hooks_of):
+    """A lock per model object let a wrapper and the model inside it (or two models sharing a
+    block) be explained at once: each restored the other's frozen parameters for good."""
+    import threading
+
+    from torch import nn
+
+    torch.manual_seed(0)
+    shared = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU())
+    inner = nn.Sequential(shared, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4))
+    outer = nn.Sequential(inner, nn.Linear(4, 2))
+    outer.train()
+    before = _state(outer)
+    barrier = threading.Barrier(2)
+
+    def work(model):
+        barrier.wait()
+        for _ in range(10):
+            zoo.explain(model, images, "smoothgrad", n_samples=2, seed=0)
+
+    threads = [threading.Thread(target=work, args=(m,)) for m in (outer, inner)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    _assert_same(before, _state(outer))
+    assert hooks_of(outer) == []
+
+
+def test_an_explanation_inside_another_of_the_same_model_is_refused(gap_model, plain_model, images):
+    """A score_fn explaining the model being explained overwrote the outer call's captured
+    features: an all-zero gradcam map, or a bare RuntimeError."""
+    from zoo_explainers.errors import NestedExplanationError
+
+    def same(output, classes):
+        zoo.explain(gap_model, images, "saliency", target=2)
+        return output[:, 1]
+
+    with pytest.raises(NestedExplanationError, match="shares modules with the model already being explained"):
+        zoo.explain(gap_model, images, "gradcam", target=1, score_fn=same)
+
+    def other(output, classes):
+        zoo.explain(plain_model, images, "saliency", target=2)  # another model: fine
+        return output[:, 1]
+
+    expected = zoo.explain(gap_model, images, "gradcam", target=1)
+    assert torch.allclose(zoo.explain(gap_model, images, "gradcam", target=1, score_fn=other), expected)
+
+
+def test_crossed_nested_explanations_in_two_threads_finish(gap_model, plain_model, images):
+    """Thread 1 explains A with a score_fn that explains B, thread 2 the reverse: with a lock per
+    model each held one and waited for the other's, for ever."""
+    import threading
+
+    def nested(outer, inner):
+        def score(output, classes):
+            zoo.explain(inner, images, "saliency", target=0)
+            return output[:, 1]
+        zoo.explain(outer, images, "saliency", target=1, score_fn=score)
+
+    barrier = threading.Barrier(2)
+    threads = [threading.Thread(target=lambda a=a, b=b: (barrier.wait(), nested(a, b)), daemon=True)
+               for a, b in ((gap_model, plain_model), (plain_model, gap_model))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not any(t.is_alive() for t in threads)

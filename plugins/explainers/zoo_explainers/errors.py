@@ -23,3 +23,9 @@ class UnsupportedModelError(ZooError, ValueError):
 
 class NotAModelError(ZooError, TypeError):
     """An explainer was given something that is not a ``torch.nn.Module``."""
+
+
+class NestedExplanationError(ZooError, RuntimeError):
+    """An explanation was asked for, inside another one (from its ``score_fn``), of a model that
+    shares modules with the one being explained: the inner call would overwrite the outer one's
+    hooks and saved state, giving wrong maps."""

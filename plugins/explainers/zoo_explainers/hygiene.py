@@ -4,31 +4,27 @@ An explanation needs gradients, eval-mode layers and sometimes forward hooks. No
 leak: hooks are removed in ``finally`` (also when the call raises), the training flag of every
 module, each parameter's ``requires_grad`` and ``.grad`` are put back, and gradients are
 enabled inside even when the caller runs under ``torch.no_grad()`` or ``torch.inference_mode()``.
-Explanations of one model from several threads take turns (a lock per model).
+Explanations in one process take turns (one lock), and one nested in another (from its
+``score_fn``) must explain a model that shares no module with the outer one.
 """
 
 from __future__ import annotations
 
 import threading
-import weakref
 from contextlib import contextmanager
 from typing import Iterator
 
 import torch
 from torch import nn
 
-# One lock per model: an explanation changes model-wide state (requires_grad, patched methods,
-# swapped parameters) for its whole length, so two threads explaining one model take turns.
-_model_locks: weakref.WeakKeyDictionary[nn.Module, threading.RLock] = weakref.WeakKeyDictionary()
-_locks_lock = threading.Lock()
+from zoo_explainers.errors import NestedExplanationError
 
-
-def _lock_of(model: nn.Module) -> threading.RLock:
-    with _locks_lock:
-        lock = _model_locks.get(model)
-        if lock is None:
-            lock = _model_locks[model] = threading.RLock()
-        return lock
+# An explanation changes state owned by every module it runs (requires_grad, training flags,
+# patched methods, swapped parameters) for its whole length, and models may share modules (a
+# wrapper and the model inside it): so explanations take turns process-wide. Re-entrant, for an
+# explanation of another model from inside a score_fn.
+_turns = threading.RLock()
+_explaining = threading.local()  # .modules: ids of the modules the current thread's explanations run
 
 
 class HookBag:
@@ -64,12 +60,24 @@ def explaining(model: nn.Module) -> Iterator[HookBag]:
     """Eval mode, frozen parameters, gradients on; everything restored on exit.
 
     Parameters are frozen so that the backward pass computes only what an explanation needs
-    (gradients with respect to the input or a feature map), never parameter gradients. Calls on
-    one model from several threads run one at a time (each would restore the others' changes).
+    (gradients with respect to the input or a feature map), never parameter gradients. Calls
+    from several threads run one at a time (each would restore the others' changes).
     """
     model = unwrapped(model)
-    with _lock_of(model), _restored(model) as bag:
-        yield bag
+    with _turns:
+        busy = getattr(_explaining, "modules", set())
+        mine = {id(m) for m in model.modules()}
+        if busy & mine:
+            raise NestedExplanationError(
+                f"{type(model).__name__} shares modules with the model already being explained (a score_fn "
+                "calling zoo.explain on it?): the inner call would overwrite the outer one's hooks and saved "
+                "state. Compute what the score_fn needs before the explanation, or on a copy of the model")
+        _explaining.modules = busy | mine
+        try:
+            with _restored(model) as bag:
+                yield bag
+        finally:
+            _explaining.modules = busy
 
 
 @contextmanager
