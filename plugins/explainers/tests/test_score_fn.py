@@ -100,3 +100,11 @@ def test_with_its_own_score_fn_a_target_is_the_score_fns_to_read():
     assert seen == [[0, 0]]
     with pytest.raises(TargetError, match="not a non-negative index"):
         zoo.explain(model, images, method="saliency", target=-1, score_fn=mean_depth)
+
+
+def test_cam_refuses_a_target_its_head_has_no_row_for_even_with_a_score_fn(gap_model, images):
+    """cam indexes the head's weights by the class: target 99 gave a bare IndexError."""
+    from zoo_explainers.targets import TargetError
+
+    with pytest.raises(TargetError, match=r"the head has 4; target\(s\) \[99\]"):
+        zoo.explain(gap_model, images, method="cam", target=99, score_fn=lambda output, classes: output[:, 0])

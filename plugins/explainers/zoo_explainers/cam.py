@@ -28,7 +28,7 @@ from zoo_explainers.layers import (
     resolve_layer,
 )
 from zoo_explainers.maps import minmax, upsample
-from zoo_explainers.targets import ScoreFn
+from zoo_explainers.targets import ScoreFn, TargetError
 
 
 class HeadWarning(UserWarning):
@@ -132,6 +132,10 @@ class CAM(FeatureMapExplainer):
 
     def check_features(self, features, output, classes):
         head = self.head()
+        outside = sorted({int(c) for c in classes if not 0 <= int(c) < head.weight.shape[0]})
+        if outside:  # a caller's own score_fn lets any index through; cam reads the head's rows
+            raise TargetError(f"cam weights the features with the head's row for the target class, and the head "
+                              f"has {head.weight.shape[0]}; target(s) {outside[:5]} are not among them")
         if head.weight.shape[1] != features.shape[1]:
             raise LayerError(f"the head takes {head.weight.shape[1]} features but forward_features returned "
                              f"{features.shape[1]} channels; cam needs a GAP + linear head, use gradcam")
