@@ -305,9 +305,10 @@ def registered_claim_problems(cfg: Any, config: dict[str, Any]) -> list[str]:
     stated = cfg.metrics if isinstance(cfg.metrics, dict) else {}  # a malformed one is the spec checks' to name
     for metric, value in sorted(stated.items() if measured else ()):
         if metric not in measured:
-            problems.append(f"the registered tag states {metric} {value} but config.json has no {metric!r} metric")
-        elif measured[metric] != value:
-            problems.append(f"the registered tag states {metric} {value} but config.json records {measured[metric]}")
+            problems.append(f"the registered tag states {metric} {value!r} but config.json has no {metric!r} metric")
+        elif measured[metric] != value:  # repr: a "0.9372" string is not the number 0.9372
+            problems.append(f"the registered tag states {metric} {value!r} but config.json records "
+                            f"{measured[metric]!r}")
     if isinstance(cfg.license, str) and not isinstance(config.get("license"), str):
         problems.append(f"the registered tag's license is {cfg.license!r} but config.json states none (the card "
                         "would be published without one)")

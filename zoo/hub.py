@@ -289,8 +289,8 @@ def _download(cfg: PretrainedCfg, rev: str, settings: HubSettings, tqdm_class) -
     except (httpx2.HTTPError, OSError) as exc:
         if isinstance(exc, HubError):
             raise
-        if isinstance(exc, OSError) and exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC,
-                                                      errno.ENOTDIR):
+        if isinstance(exc, OSError) and (exc.filename is not None or exc.errno in (  # a file of the cache
+                errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.ENOTDIR)):
             raise HubError(redact(
                 f"Cannot download {where}: the cache at {settings.cache_dir} cannot be written "
                 f"({exc.strerror}: {exc.filename}). Point HF_HUB_CACHE (or HF_HOME) at a writable folder "

@@ -63,6 +63,14 @@ def test_an_unwritable_cold_cache_says_so(served_hubcards, tmp_path, monkeypatch
     assert "run the same call again" not in result.stderr
 
 
+def test_a_cache_path_the_system_refuses_is_blamed_on_the_cache_not_the_endpoint(hub, monkeypatch):
+    """ENAMETOOLONG (also EDQUOT, EISDIR...) got "run the same call again once the endpoint is stable"."""
+    monkeypatch.setenv("HF_HUB_CACHE", str(hub.cache.parent / ("c" * 300)))
+    with pytest.raises(HubError, match="cannot be written.*HF_HUB_CACHE") as info:
+        zoo.create("hubtest_seg.toy", pretrained=True)
+    assert "endpoint is stable" not in str(info.value)
+
+
 @pytest.mark.parametrize("damage", ["truncated", "a list as dtype"])  # the second raised TypeError: kept
 def test_a_bad_download_without_a_pinned_sha256_does_not_stick_in_the_cache(hub, damage):
     import struct

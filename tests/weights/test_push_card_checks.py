@@ -162,6 +162,7 @@ def test_a_registered_tag_whose_metrics_or_license_differ_from_its_card_is_refus
     import dataclasses
 
     from zoo.registry import get_registry
+    from zoo.cards import registered_claim_problems
     from zoo.testing.pretrained_checks import tag_problems
 
     config_path = fcn8s_copy / "fcn8s.shapes" / "config.json"
@@ -179,6 +180,8 @@ def test_a_registered_tag_whose_metrics_or_license_differ_from_its_card_is_refus
     assert any("states pixel_accuracy 0.99 but config.json has no 'pixel_accuracy' metric" in p for p in problems)
     assert not [p for p in tag_problems("fcn8s", "shapes", dataclasses.replace(cfg, license="Apache-2.0"), [HUBCARDS])
                 if "license" in p]  # the SPDX spelling of the card's 'apache-2.0'
+    as_text = {**config, "metrics": {**config["metrics"], "miou": "0.882"}, "license": "apache-2.0"}
+    assert "config.json records '0.882'" in " ".join(registered_claim_problems(cfg, as_text))  # a string, shown as one
     malformed = tag_problems("fcn8s", "shapes", dataclasses.replace(cfg, metrics=[0.9]), [HUBCARDS])
     assert "metrics must be a dict of name -> number" in " ".join(malformed)  # not an AttributeError
 
