@@ -17,7 +17,10 @@ file per file, so a new process does not read a 1 GB file again to learn what it
 yesterday. What that trusts, as git's index does: that nobody with your own rights both
 rewrote a file and forged its record, and that an unchanged file did not rot on disk. The
 record is used only when its folder belongs to you and no one else can write to it
-(:mod:`zoo.cache_dir`). ``ZOO_REMEMBER_CHECKS=0`` turns the durable record off (each process
+(:mod:`zoo.cache_dir`). One way a file changes and keeps its identity: writes through a shared
+memory map (``np.memmap(mode="r+")``, ``torch.from_file(shared=True)``), which tmpfs never
+stamps and ext4 stamps only on a page's first write; a cache written that way needs
+``ZOO_REMEMBER_CHECKS=0``. ``zoo hub push`` hashes what it publishes afresh. ``ZOO_REMEMBER_CHECKS=0`` turns the durable record off (each process
 checks each file again).
 """
 

@@ -194,11 +194,14 @@ def check_header(path: str | Path) -> None:
         raise WeightsError(f"{exc}{note}") from None
 
 
-def sha256_of(path: str | Path) -> str:
+def sha256_of(path: str | Path, *, fresh: bool = False) -> str:
     """The file's sha256, hashed once while the file stays the same: :mod:`zoo.checked_files`
-    remembers it, also for later processes (serve, push and the checks hash the same cards)."""
+    remembers it, also for later processes (serve and the checks hash the same cards).
+
+    ``fresh``: hash the bytes now, whatever is remembered. For publishing: a file written through
+    a shared memory map can keep its identity (tmpfs never updates the times of such writes)."""
     before = checked_files.identity(path)
-    known = checked_files.recall(before, "sha256", durable=True)
+    known = None if fresh else checked_files.recall(before, "sha256", durable=True)
     if known is None:
         known = _hash_file(path)
         checked_files.remember(path, before, "sha256", known, durable=True)

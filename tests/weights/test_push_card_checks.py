@@ -224,3 +224,19 @@ def test_a_card_without_the_license_its_tag_states_is_refused(fcn8s_copy, capsys
     config_path.write_text(json.dumps(config))
     assert _push(fcn8s_copy) == 3
     assert "license is 'apache-2.0' but config.json states none" in capsys.readouterr().err
+
+
+def test_push_hashes_the_weights_it_publishes_afresh(fcn8s_copy, monkeypatch, capsys):
+    """A file written through a shared memory map can keep its identity (tmpfs), so a remembered
+    digest could vouch for bytes that are no longer there: push reads them again."""
+    from zoo import checked_files
+    from zoo import hub as zoo_hub
+
+    monkeypatch.setattr(checked_files, "RACY_SECONDS", 0.0)
+    weights = fcn8s_copy / "fcn8s.shapes" / "model.safetensors"
+    zoo_hub.sha256_of(weights)  # remembered, as serve or a check would leave it
+    hashed = []
+    real = zoo_hub._hash_file
+    monkeypatch.setattr(zoo_hub, "_hash_file", lambda path: hashed.append(path) or real(path))
+    assert _push(fcn8s_copy) == 0
+    assert hashed == [weights]

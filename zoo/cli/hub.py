@@ -127,7 +127,7 @@ def push_plan(name: str, hubcards: Path | None = None) -> tuple[Path, list[Path]
     if not recorded:
         raise ChecksumError(f"{weights}: no sha256 is recorded for it (config.json 'sha256' or the plugin's "
                             "PretrainedCfg), so it cannot be checked; record it before pushing.")
-    actual = sha256_of(weights)
+    actual = sha256_of(weights, fresh=True)  # what is published is hashed as it is now
     wrong = {where: sha for where, sha in recorded.items() if sha != actual}
     if wrong:
         lines = "; ".join(f"{where} records {sha}" for where, sha in wrong.items())
