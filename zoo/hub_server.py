@@ -187,9 +187,14 @@ def served_dir(cache_dir: str | Path, hubcards_dir: str | Path) -> Path:
 
 
 # ----------------------------------------------------------------------------- olah
+def run_file(cache_dir: str | Path, port: int, suffix: str) -> Path:
+    """olah's config (``.toml``) or output (``.out``) for one server: per port and process, so two
+    servers of one folder, even racing for one port, never read or remove each other's."""
+    return Path(cache_dir) / f"olah-{port}-{os.getpid()}{suffix}"
+
+
 def write_config(cache_dir: str | Path, port: int, host: str = "127.0.0.1") -> Path:
-    """The olah TOML config: serve ``<cache_dir>/mirrors`` offline on ``host:port``. One file per
-    port: two servers of one folder starting together must not read each other's port."""
+    """The olah TOML config: serve ``<cache_dir>/mirrors`` offline on ``host:port``."""
     cache_dir = Path(cache_dir)
     netloc = f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
     text = "\n".join([
@@ -207,7 +212,7 @@ def write_config(cache_dir: str | Path, port: int, host: str = "127.0.0.1") -> P
         "offline = true",
         "",
     ])
-    path = cache_dir / f"olah-{port}.toml"
+    path = run_file(cache_dir, port, ".toml")
     path.write_text(text)
     return path
 
@@ -263,8 +268,8 @@ class HubServer:
 
     @property
     def log_file(self) -> Path:
-        """olah's output (one file per port, as its config); removed by a clean :meth:`stop`."""
-        return self.cache_dir / f"olah-{self.port}.out"
+        """olah's output (:func:`run_file`); removed by a clean :meth:`stop`."""
+        return run_file(self.cache_dir, self.port, ".out")
 
     def _output_tail(self) -> str:
         return self.log_file.read_text(errors="replace")[-2000:] if self.log_file.is_file() else ""
@@ -324,7 +329,7 @@ class HubServer:
         process, self._process = self._process, None
         if process is None:
             return
-        (self.cache_dir / f"olah-{self.port}.toml").unlink(missing_ok=True)
+        run_file(self.cache_dir, self.port, ".toml").unlink(missing_ok=True)
         if process.poll() is not None:
             return
         self.log_file.unlink(missing_ok=True)

@@ -138,7 +138,8 @@ def test_olah_config_is_loopback_and_offline(tmp_path):
     assert config["accessibility"]["offline"] is True
 
 
-def test_serve_command_prints_endpoint_serves_cards_and_stops(tmp_path):
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGHUP])  # SIGHUP: a closed terminal left olah serving
+def test_serve_command_prints_endpoint_serves_cards_and_stops(tmp_path, stop):
     from huggingface_hub import hf_hub_download
 
     make_card(tmp_path / "cards", "hubtest_seg.toy", seeded_state(0), hf_hub_id="zoo-tests/hubtest_seg.toy")
@@ -153,7 +154,7 @@ def test_serve_command_prints_endpoint_serves_cards_and_stops(tmp_path):
         path = hf_hub_download("zoo-tests/hubtest_seg.toy", "config.json", endpoint=endpoint,
                                cache_dir=str(tmp_path / "hf"))
         assert json.loads(Path(path).read_text())["hf_hub_id"] == "zoo-tests/hubtest_seg.toy"
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(stop)
         proc.communicate(timeout=30)
         assert proc.returncode == 0
     finally:

@@ -69,7 +69,8 @@ def run_serve(args: argparse.Namespace) -> int:
     hubcards = _hubcards(args.hubcards, how="name it: zoo hub serve DIR")
     server = HubServer(hubcards, port=args.port, cache_dir=args.cache_dir, host=args.host)
     stop = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    stopping = [signal.SIGINT, signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])  # hangup:
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in stopping}  # a closed terminal or ssh
     try:
         with server:
             for hub_id, sha in sorted(server.repos.items()):
