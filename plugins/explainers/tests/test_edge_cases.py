@@ -199,8 +199,18 @@ def test_a_model_declaring_its_head_before_its_stem_is_explained():
         def forward(self, x):
             return self.head(torch.relu(self.stem(x))).mean((2, 3))
 
+    class SpaceToDepth(nn.Module):  # a 3-channel input, and a first Conv2d taking 12
+        def __init__(self):
+            super().__init__()
+            self.stem = nn.Sequential(nn.PixelUnshuffle(2), nn.Conv2d(12, 4, 1))
+
+        def forward(self, x):
+            return self.stem(x).mean((2, 3))
+
     torch.manual_seed(0)
-    model = HeadFirst().eval()
-    assert zoo.explain(model, torch.rand(2, 3, 16, 16), method="saliency").shape == (2, 16, 16)
-    with pytest.raises(ValueError, match="input channels"):
-        zoo.explain(model, torch.rand(2, 1, 16, 16), method="saliency")  # no layer takes 1 channel
+    for model in (HeadFirst().eval(), SpaceToDepth().eval()):
+        assert zoo.explain(model, torch.rand(2, 3, 16, 16), method="saliency").shape == (2, 16, 16)
+    told = HeadFirst().eval()
+    told.in_chans = 3  # a model that says its channels is held to them
+    with pytest.raises(ValueError, match="expected 3 input channels, got 1"):
+        zoo.explain(told, torch.rand(2, 1, 16, 16), method="saliency")

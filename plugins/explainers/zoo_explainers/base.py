@@ -24,18 +24,12 @@ from zoo_explainers.targets import (
 EMPTY_MAPS = "their maps are all zeros"
 
 
-def model_in_chans(model: nn.Module, images: Any = None) -> int | None:
-    """The model's input channels: its ``in_chans`` attribute, else its first registered
-    convolution's. That one may not be the first run (a head declared before the stem), so the
-    guess stands down when some convolution of the model takes the batch's channel count."""
+def model_in_chans(model: nn.Module) -> int | None:
+    """The model's input channels, when it says (its ``in_chans`` attribute: the zoo's models and
+    timm's); None otherwise. Not guessed from its layers: the first registered ``Conv2d`` may be a
+    head declared before the stem, or follow a space-to-depth stem, and refuse a valid batch."""
     value = getattr(model, "in_chans", None)
-    if isinstance(value, int) and value > 0:
-        return value
-    convs = [m.in_channels for m in model.modules() if isinstance(m, nn.Conv2d)]
-    given = images.shape[1] if isinstance(images, torch.Tensor) and images.ndim == 4 else None
-    if not convs or given in convs:
-        return given
-    return convs[0]
+    return value if isinstance(value, int) and value > 0 else None
 
 
 def check_inputs(model: nn.Module, images: Any, owner: str) -> None:
@@ -45,7 +39,7 @@ def check_inputs(model: nn.Module, images: Any, owner: str) -> None:
     NaN, and each method would fail differently (saliency a plausible-looking map, Grad-CAM zeros,
     integrated gradients NaN).
     """
-    in_chans = model_in_chans(model, images)
+    in_chans = model_in_chans(model)
     if in_chans is None:  # nothing to check the channels against
         in_chans = images.shape[1] if isinstance(images, torch.Tensor) and images.ndim == 4 else 3
     min_size = getattr(model, "min_size", 1)
