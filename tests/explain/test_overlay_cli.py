@@ -202,6 +202,8 @@ def test_cli_score_fn_names_a_callable_as_module_function(digits_weights, tmp_pa
     args = ["explain", "cnn_cam", images[0], "--weights", str(weights), "-m", "saliency", "-o", str(tmp_path / "o.png")]
     assert main([*args, "-O", "score_fn=my_scores:logit_of_one"]) == 0
     assert my_scores.calls and (tmp_path / "o.png").is_file()
+    # its target is the score_fn's to read: not checked against the 3 logits, as in zoo.explain
+    assert main([*args, "-O", "score_fn=my_scores:logit_of_one", "--target", "15"]) == 0
     assert main([*args, "-O", "score_fn=logit_of_one"]) == 2
     assert "takes a Python callable as package.module:function, got 'logit_of_one'" in capsys.readouterr().err
     assert main([*args, "-O", "score_fn=no_such_module_here:f"]) == 2

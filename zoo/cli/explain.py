@@ -114,15 +114,18 @@ def _run(args: argparse.Namespace) -> int:
         x = pre.normalise(x)[None].to(args.device)
         with torch.no_grad():
             output = model(x)
-        if target is not None and not 0 <= target < output.shape[1]:
+        own_score = "score_fn" in options  # then the target means what the score_fn reads it as
+        if target is not None and not own_score and not 0 <= target < output.shape[1]:
             known = f" ({', '.join(names)})" if names else ""
             raise ExplainCommandError(f"--target {target} is not a class of this model: it has {output.shape[1]} "
                                       f"classes, 0 to {output.shape[1] - 1}{known}")
         maps = checked_maps(args.method, x, explainer(x, target=target), options)  # a plugin's bad maps: its error
         cls = explained_class(explainer, output, target)
-        score = _score(output, cls)
-        label = names[cls] if cls < len(names) else f"class {cls}"
-        title = f"{label} ({score:.2f}) - {args.method}"
+        if output.ndim >= 2 and 0 <= cls < output.shape[1]:
+            label = names[cls] if cls < len(names) else f"class {cls}"
+            title = f"{label} ({_score(output, cls):.2f}) - {args.method}"
+        else:  # an index only the caller's score_fn reads
+            title = f"target {cls} - {args.method}"
         panels.append((path, zoo.overlay(original, maps[0], alpha=args.alpha, cmap=args.cmap), title))
 
     for written in _write(panels, args):
