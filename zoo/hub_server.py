@@ -193,6 +193,24 @@ def run_file(cache_dir: str | Path, port: int, suffix: str) -> Path:
     return Path(cache_dir) / f"olah-{port}-{os.getpid()}{suffix}"
 
 
+def _remove_dead_servers_files(cache_dir: Path) -> None:
+    """The olah files of servers that did not stop cleanly (SIGKILL, a crash): their process is gone."""
+    for path in cache_dir.glob("olah-*-*.*"):
+        pid = path.stem.rpartition("-")[2]
+        if pid.isdigit() and not _alive(int(pid)):
+            path.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's
+        return True
+    return True
+
+
 def write_config(cache_dir: str | Path, port: int, host: str = "127.0.0.1") -> Path:
     """The olah TOML config: serve ``<cache_dir>/mirrors`` offline on ``host:port``."""
     cache_dir = Path(cache_dir)
@@ -283,7 +301,14 @@ class HubServer:
         if self.running:
             return self
         require("serve", "olah", purpose="`zoo hub serve`")
-        self.repos = build_mirrors(self.hubcards_dir, self.cache_dir)
+        try:
+            self.repos = build_mirrors(self.hubcards_dir, self.cache_dir)
+        except OSError as exc:
+            if isinstance(exc, HubError):
+                raise
+            raise HubError(f"cannot build the served repositories in {self.cache_dir} ({exc}); pass --cache-dir "
+                           "(or set ZOO_CACHE_DIR) to a writable folder") from exc
+        _remove_dead_servers_files(self.cache_dir)
         if not self.port:
             self.port = free_port(self.host)
         elif port_in_use(self.host, self.port):

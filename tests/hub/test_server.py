@@ -188,3 +188,25 @@ def test_the_served_hubcards_fixture_finds_a_plugin_authors_cards_when_the_zoo_i
     monkeypatch.chdir(tmp_path)
     (tmp_path / "hubcards").mkdir()
     assert source_hubcards() == tmp_path / "hubcards"  # beside an editable zoo too: the author's own cards
+
+
+def test_a_server_start_clears_dead_servers_files_and_names_an_unusable_cache(tmp_path):
+    """A SIGKILLed server's olah-PORT-PID files stayed for good; an unusable --cache-dir gave the
+    bare OS error."""
+    from zoo.hub_server import HubServer
+
+    make_card(tmp_path / "cards", "hubtest_seg.toy", seeded_state(0))
+    server = HubServer(tmp_path / "cards", cache_dir=tmp_path / "cache")
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    server.cache_dir.mkdir(parents=True)
+    dead = server.cache_dir / f"olah-18001-{gone.pid}.toml"
+    live = server.cache_dir / f"olah-18002-{os.getppid()}.toml"
+    for path in (dead, live):
+        path.write_text("# left behind\n")
+    with server:
+        assert not dead.exists() and live.exists()
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    with pytest.raises(HubError, match="pass --cache-dir .*ZOO_CACHE_DIR"):
+        HubServer(tmp_path / "cards", cache_dir=blocked).start()
