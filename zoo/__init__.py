@@ -77,7 +77,7 @@ def __getattr__(name: str):
 __all__ = [
     "AmbiguousNameError", "ArchitectureSpec", "ArgumentError", "BuilderError", "ChecksumError", "Explainer",
     "ExplainerOutputError", "ExplainerSpec", "HubAuthError", "HubDownloadError", "HubEntryNotFoundError", "HubError",
-    "HubNotFoundError", "HubOfflineError", "HubRevisionNotFoundError", "HubUnavailableError", "InputError", "ModelInfo",
+    "HubNotFoundError", "HubOfflineError", "HubRevisionNotFoundError", "HubUnavailableError", "InputError", "MissingExtraError", "ModelInfo",
     "PluginWarning",
     "PretrainedCfg", "UnknownExplainerError", "UnknownModelError", "UnknownNameError", "UnknownTagError",
     "WeightsError", "WeightsFileNotFoundError", "ZooError", "create",

@@ -32,23 +32,28 @@ class ModelConfigError(ZooError, ValueError):
 
 def find_config(arch: str, tag: str | None, *, weights: str | Path | None = None,
                 config: str | Path | None = None, hubcards_dirs: list[Path] | None = None) -> dict:
-    """The first config found (explicit, beside the weights, hub card); ``{}`` if none.
+    """The first config found (explicit, beside the weights, hub card); ``{}`` if none."""
+    found = locate_config(arch, tag, weights=weights, config=config, hubcards_dirs=hubcards_dirs)
+    return read_config(found) if found is not None else {}
+
+
+def locate_config(arch: str, tag: str | None, *, weights: str | Path | None = None,
+                  config: str | Path | None = None, hubcards_dirs: list[Path] | None = None) -> Path | None:
+    """Where :func:`find_config` reads from: the explicit path, else ``config.json`` beside the
+    weights, else the tag's hub card; None if none exists.
 
     The project's hub card describes the tag's own weights, so it is not used for a ``weights``
     file (a fine-tune of the tag would get the card's class names and preprocessing).
     """
     if config is not None:
-        return read_config(Path(config))
+        return Path(config)
     candidates = []
     if weights is not None:
         candidates.append(Path(weights).parent / CONFIG_NAME)
     elif tag is not None:
         for root in hubcards_dirs if hubcards_dirs is not None else _hubcards_dirs():
             candidates.append(root / f"{arch}.{tag}" / CONFIG_NAME)
-    for candidate in candidates:
-        if candidate.is_file():
-            return read_config(candidate)
-    return {}
+    return next((candidate for candidate in candidates if candidate.is_file()), None)
 
 
 @dataclasses.dataclass
@@ -74,9 +79,8 @@ def load_for_inference(name: str, spec: Any, tag: str | None, *, pretrained: boo
     import zoo
 
     cfg = spec.pretrained[tag] if tag else None
-    config = find_config(spec.name, tag, weights=weights, config=config_path)
-    source = Path(config_path) if config_path is not None else \
-        Path(weights).parent / CONFIG_NAME if weights is not None else CONFIG_NAME
+    found = locate_config(spec.name, tag, weights=weights, config=config_path)
+    config, source = (read_config(found), found) if found is not None else ({}, CONFIG_NAME)
     written_for = config.get("architecture")
     if isinstance(written_for, str) and written_for.rpartition("/")[2] != spec.name.rpartition("/")[2]:
         warnings.warn(f"{source} was written for {written_for!r}, not {spec.name!r}: its class names and "
