@@ -203,11 +203,11 @@ def _remove_dead_servers_files(cache_dir: Path) -> None:
 
 def _alive(pid: int) -> bool:
     try:
-        os.kill(pid, 0)
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
     except ProcessLookupError:
         return False
-    except PermissionError:  # someone else's
-        return True
+    except PermissionError:  # it exists, and is someone else's
+        pass
     return True
 
 
