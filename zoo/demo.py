@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from zoo.errors import ZooError
+from zoo.names import parse_name
 
 DEFAULT_METHODS = ("cam", "gradcam", "gradcam_pp", "saliency", "smoothgrad", "integrated_gradients")
 SCALE = 4  # sample images are tiny (64 / 32 px); PNGs are drawn this many times larger
@@ -63,7 +64,7 @@ def shipped_models(hubcards: Path) -> list[tuple[str, str]]:
 
     out = []
     for name in zoo.list_models(pretrained=True):
-        card = name.rpartition(":")[2]  # "dist:arch.tag" where plugins clash (creating arch.tag then says so)
+        card = parse_name(name).bare  # "dist:arch.tag" where plugins clash (creating arch.tag then says so)
         if (hubcards / card / "config.json").is_file():
             out.append((card, zoo.model_info(name).task))
     return out

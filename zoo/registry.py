@@ -48,6 +48,7 @@ from zoo.specs import (
     architecture_spec_problems,
     explainer_spec_problems,
 )
+from zoo.names import parse_name
 
 ENTRY_POINT_GROUP = "zoo"
 LOCAL_DISTRIBUTION = "<local>"
@@ -345,7 +346,7 @@ class Registry:
                     task: str | None = None) -> list[str]:
         patterns = _patterns(pattern)
         if pretrained:  # as in timm, a pattern without a tag part matches all tags: "resnet18" -> "resnet18.*"
-            patterns += [p + ".*" for p in patterns if "." not in p.rpartition(":")[2]]
+            patterns += [p + ".*" for p in patterns if not parse_name(p).has_tag_part]
         if task is not None and task not in TASKS:
             raise ArgumentError(f"unknown task {task!r}; choose from {', '.join(TASKS)}")
         names = []
@@ -385,13 +386,12 @@ class Registry:
         """
         if not isinstance(name, str) or not name:
             raise UnknownModelError(f"model name must be a non-empty string, got {name!r}")
-        qualifier, colon, rest = name.rpartition(":")
-        arch, dot, tag = rest.partition(".")
-        check_name_parts(name, qualifier, colon, arch, UnknownModelError, "model", "ARCH[.TAG]")
-        if dot and not tag:
+        parsed = parse_name(name).check(UnknownModelError, "model", "ARCH[.TAG]")
+        arch, tag = parsed.arch, parsed.tag
+        if parsed.ends_with_dot:
             raise UnknownTagError(f"{name!r} ends with a dot: write {name[:-1]!r} for the architecture, "
                                   f"or {name}TAG for one of its pretrained tags.")
-        entry = self._pick(self._architectures, arch, qualifier, UnknownModelError, "model", tag, shown=name)
+        entry = self._pick(self._architectures, arch, parsed.qualifier, UnknownModelError, "model", tag, shown=name)
         spec = entry.spec
         if tag:
             if tag not in spec.pretrained:
@@ -411,9 +411,9 @@ class Registry:
     def explainer(self, name: str) -> tuple[ExplainerSpec, PluginRecord]:
         if not isinstance(name, str) or not name:
             raise UnknownExplainerError(f"explainer name must be a non-empty string, got {name!r}")
-        qualifier, colon, bare = name.rpartition(":")
-        check_name_parts(name, qualifier, colon, bare, UnknownExplainerError, "explainer", "NAME")
-        entry = self._pick(self._explainers, bare, qualifier, UnknownExplainerError, "explainer", shown=name)
+        parsed = parse_name(name).check(UnknownExplainerError, "explainer", "NAME")
+        entry = self._pick(self._explainers, parsed.bare, parsed.qualifier, UnknownExplainerError, "explainer",
+                           shown=name)
         return entry.spec, entry.plugin
 
     def model_info(self, name: str) -> ModelInfo:
@@ -467,15 +467,6 @@ class Registry:
         return entries[0]
 
 
-def check_name_parts(name: str, qualifier: str, colon: str, bare: str, error: type, kind: str, form: str) -> None:
-    """Refuse a name whose parts are empty (``:unet``, ``dist:``, ``.tag``), naming what was given."""
-    how = f"write {form}, or DIST:{form} where DIST is the plugin's distribution"
-    if colon and not qualifier:
-        raise error(f"{name!r} has nothing before ':'; {how}")
-    if not bare:
-        raise error(f"{name!r} names no {kind}; {how}")
-
-
 def _ambiguity(kind: str, name: str, tag: str, entries: list[_Entry]) -> str:
     """Why ``name`` is ambiguous, offering only qualified names that work: with a tag, those of
     the claims that have it (a claim without it would only raise UnknownTagError)."""
@@ -502,12 +493,12 @@ def _matches(name: str, plugin: PluginRecord, patterns: list[str]) -> bool:
     """Whether a pattern matches ``name`` bare, or qualified (``dist:name``, ``entry-point:name``,
     spelled any way a qualifier may be) by its plugin, clashing or not."""
     for pattern in patterns:
-        qualifier, qualified, rest = pattern.rpartition(":")
-        if not qualified:
+        parsed = parse_name(pattern)
+        if not parsed.qualified:
             if fnmatch.fnmatchcase(name, pattern):
                 return True
-        elif fnmatch.fnmatchcase(name, rest) and any(
-                fnmatch.fnmatchcase(label, normalize_distribution(qualifier)) for label in plugin.names):
+        elif fnmatch.fnmatchcase(name, parsed.bare) and any(
+                fnmatch.fnmatchcase(label, normalize_distribution(parsed.qualifier)) for label in plugin.names):
             return True
     return False
 

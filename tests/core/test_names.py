@@ -153,9 +153,27 @@ def test_a_name_with_an_empty_part_is_refused_naming_what_was_given(name, says):
     assert says in str(excinfo.value)
 
 
-def test_an_explainer_name_with_an_empty_part_is_refused():
-    with pytest.raises(zoo.UnknownExplainerError, match="':saliency' has nothing before ':'"):
-        zoo.explain(zoo.create("sample_classifier"), None, method=":saliency")
+@pytest.mark.parametrize("method, says", [(":saliency", "':saliency' has nothing before ':'"),
+                                          (".saliency", "'.saliency' names no explainer")])
+def test_an_explainer_name_with_an_empty_part_is_refused(method, says):
+    with pytest.raises(zoo.UnknownExplainerError, match=says):
+        zoo.explain(zoo.create("sample_classifier"), None, method=method)
+
+
+@pytest.mark.parametrize("text, qualifier, arch, tag", [
+    ("unet", "", "unet", ""),
+    ("unet.voc", "", "unet", "voc"),
+    ("my.dist:unet.voc", "my.dist", "unet", "voc"),  # the last ':' ends the qualifier; its dots are its own
+    ("a:b:unet", "a:b", "unet", ""),
+    ("org/net.t", "", "org/net", "t"),
+])
+def test_the_name_grammar(text, qualifier, arch, tag):
+    from zoo.names import parse_name
+
+    name = parse_name(text)
+    assert (name.qualifier, name.arch, name.tag) == (qualifier, arch, tag)
+    assert name.bare == text.rpartition(":")[2] and name.qualified == (":" in text)
+    assert parse_name("unet.").ends_with_dot and not parse_name("unet").has_tag_part
 
 
 def test_a_pretrained_listing_with_a_dotted_distribution_qualifier():

@@ -10,6 +10,7 @@ import threading
 
 from zoo.cli.exit_codes import EXIT_OK, EXIT_RUNTIME, EXIT_USAGE
 from zoo.errors import ZooError
+from zoo.names import parse_name
 
 
 def register(subparsers) -> None:
@@ -51,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         if tag is None:
             print(f"zoo: error: {name!r} has no pretrained weights: nothing to download.", file=sys.stderr)
             return EXIT_USAGE
-        qualifier = name.rpartition(":")[0]  # printed back as asked: "dist:" where plugins clash
+        qualifier = parse_name(name).qualifier  # printed back as asked: "dist:" where plugins clash
         resolved.append((f"{qualifier}:{spec.name}.{tag}" if qualifier else f"{spec.name}.{tag}", spec, tag))
     with sigterm_as_interrupt():
         return _fetch_all(resolved, args.revision)

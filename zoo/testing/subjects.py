@@ -16,11 +16,11 @@ from zoo.registry import (
     LOCAL_DISTRIBUTION,
     PluginRecord,
     Registry,
-    check_name_parts,
     get_registry,
     normalize_distribution,
     plugin_names,
 )
+from zoo.names import parse_name
 from zoo.testing.checks import EXPLAINER, MODEL
 
 # Namespaces too large to check wholesale: ``--all`` leaves them out unless named explicitly
@@ -221,14 +221,14 @@ def select(names: list[str] = (), *, all: bool = False, plugins: list[str] = (),
 
     def entries():
         for name in registry.list_models("*"):  # "label:name" where plugins clash: each claim once
-            qualifier, _, bare = name.rpartition(":")
-            for spec, plugin in registry.candidates(bare):
-                if not qualifier or plugin.answers_to(qualifier):
+            parsed = parse_name(name)
+            for spec, plugin in registry.candidates(parsed.bare):
+                if not parsed.qualifier or plugin.answers_to(parsed.qualifier):
                     yield MODEL, spec, plugin
         for name in registry.list_explainers("*"):
-            qualifier, _, bare = name.rpartition(":")
-            for spec, plugin in registry.explainer_candidates(bare):
-                if not qualifier or plugin.answers_to(qualifier):
+            parsed = parse_name(name)
+            for spec, plugin in registry.explainer_candidates(parsed.bare):
+                if not parsed.qualifier or plugin.answers_to(parsed.qualifier):
                     yield EXPLAINER, spec, plugin
 
     wanted_dists = {normalize_distribution(p) for p in plugins}
@@ -249,18 +249,18 @@ def select(names: list[str] = (), *, all: bool = False, plugins: list[str] = (),
                                 f"see `zoo doctor` for the installed ones.")
     for raw in names:
         matched = False
-        qualifier, colon, bare = raw.rpartition(":")
-        check_name_parts(raw, qualifier, colon, bare, UnknownModelError, "model or explainer", "NAME[.TAG]")
-        arch, _, tag = bare.partition(".")
+        parsed = parse_name(raw).check(UnknownModelError, "model or explainer", "NAME[.TAG]")
+        arch, tag = parsed.arch, parsed.tag
         for kind, spec, plugin in entries():
-            if qualifier and not plugin.answers_to(qualifier):
+            if parsed.qualifier and not plugin.answers_to(parsed.qualifier):
                 continue
             if fnmatch.fnmatchcase(spec.name, arch) and (
                     not tag or any(fnmatch.fnmatchcase(t, tag) for t in getattr(spec, "pretrained", {}))):
                 add(kind, spec, plugin)
                 matched = True
         # a rejected spec's name may hold a dot (the very reason it was rejected)
-        for plugin in rejected(arch, registry, qualifier) + (rejected(bare, registry, qualifier) if tag else []):
+        for plugin in (rejected(arch, registry, parsed.qualifier)
+                       + (rejected(parsed.bare, registry, parsed.qualifier) if tag else [])):
             if not any((p.name, p.distribution) == (plugin.name, plugin.distribution)
                        for p in selection.broken_plugins):
                 selection.broken_plugins.append(plugin)

@@ -30,6 +30,7 @@ def subject_for(kind: str, name: str):
     """The registered model or explainer ``name`` as a suite subject. A name the registry
     rejected raises UnknownNameError saying which plugin rejected it and why."""
     from zoo.errors import UnknownNameError
+    from zoo.names import parse_name
     from zoo.testing.discovery import suite_registry
     from zoo.testing.subjects import rejected
 
@@ -41,9 +42,9 @@ def subject_for(kind: str, name: str):
         spec, plugin = registry.explainer(name)
         return ExplainerSubject(spec=spec, plugin=plugin)
     except UnknownNameError as exc:
-        qualifier, _, bare = name.rpartition(":")
+        parsed = parse_name(name)
         causes = [f"plugin {p.name!r} ({p.distribution}): {e}"
-                  for p in rejected(bare.split(".")[0], registry, qualifier) for e in p.errors]
+                  for p in rejected(parsed.arch, registry, parsed.qualifier) for e in p.errors]
         if causes:
             raise type(exc)(f"{name!r} is not registered: the registry rejected its spec.\n  "
                             + "\n  ".join(causes)) from None

@@ -1,0 +1,52 @@
+"""The grammar of registered names: ``[PLUGIN:]NAME[.TAG]``.
+
+``PLUGIN`` (a distribution or entry-point name) picks one claim where plugins register the
+same name; ``TAG`` names a pretrained weight set of an architecture (explainers have none).
+Everything that reads a name the user wrote, or a name a listing printed, splits it here.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class Name(NamedTuple):
+    text: str       # as written
+    qualifier: str  # the plugin before ":" ("" when none)
+    qualified: bool  # whether ":" was written (":unet" is qualified, by nothing)
+    bare: str       # what follows the qualifier: "arch" or "arch.tag"
+
+    @property
+    def arch(self) -> str:
+        return self.bare.partition(".")[0]
+
+    @property
+    def tag(self) -> str:
+        """The tag ("" when none, and for a name ending with a dot: see ``ends_with_dot``)."""
+        return self.bare.partition(".")[2]
+
+    @property
+    def has_tag_part(self) -> bool:
+        return "." in self.bare
+
+    @property
+    def ends_with_dot(self) -> bool:
+        return self.has_tag_part and not self.tag
+
+    def check(self, error: type, kind: str, form: str) -> "Name":
+        """Refuse a name whose parts are empty (``:unet``, ``dist:``, ``.tag``), naming what was
+        given; ``form`` is the unqualified form to suggest (``ARCH[.TAG]``, ``NAME``). No
+        registered name holds a dot, so what precedes one must name something."""
+        how = f"write {form}, or DIST:{form} where DIST is the plugin's distribution"
+        if self.qualified and not self.qualifier:
+            raise error(f"{self.text!r} has nothing before ':'; {how}")
+        if not self.arch:
+            raise error(f"{self.text!r} names no {kind}; {how}")
+        return self
+
+
+def parse_name(text: str) -> Name:
+    """Split ``[PLUGIN:]NAME[.TAG]`` without judging it (see :meth:`Name.check`). A plugin name
+    holds no ":", so the last ":" ends the qualifier."""
+    qualifier, colon, bare = text.rpartition(":")
+    return Name(text, qualifier, bool(colon), bare)
