@@ -252,6 +252,7 @@ def card_files(card_dir: str | Path) -> list[Path]:
     publishes safetensors only, since loading a pickle runs its code). Links to files within the
     card are fine, and so are other files (an example ``.npy``, ONNX ``.bin`` data).
     """
+    from zoo.checkpoint_files import checkpoint_kind
     from zoo.errors import HubError
 
     card_dir = Path(card_dir)
@@ -265,34 +266,10 @@ def card_files(card_dir: str | Path) -> list[Path]:
     problems += [f"{p.relative_to(card_dir)} links to a folder, whose files would not be published; copy them "
                  "into the card or remove the link" for p in sorted(found) if p.is_symlink() and p.is_dir()]
     problems += [f"{p.relative_to(card_dir)} is {kind}, which the zoo never publishes; convert it to safetensors "
-                 "or move it out of the card" for p in files if (kind := _checkpoint_kind(p))]
+                 "or move it out of the card" for p in files if (kind := checkpoint_kind(p))]
     if problems:
         raise HubError(f"{card_dir}: " + "; ".join(problems))
     return files
-
-
-CHECKPOINT_SUFFIXES = {".pt", ".pth", ".ckpt", ".pkl", ".pickle"}
-
-
-def _checkpoint_kind(path: Path) -> str | None:
-    """What a pickle-based checkpoint in a card is: by its suffix, else by its first bytes, whatever
-    its name (``pytorch_model.bin``, ``model_best.pth.tar``, a zip renamed ``.safetensors``); None
-    for anything else (ONNX data, an example ``.npy``, an ordinary zip archive)."""
-    import zipfile
-
-    from zoo.safetensors_file import pickle_kind
-
-    if path.suffix.lower() in CHECKPOINT_SUFFIXES:
-        return f"a pickle checkpoint ({path.suffix})"
-    with open(path, "rb") as f:
-        kind = pickle_kind(f.read(8))
-    if kind and kind.startswith("a zip"):  # torch.save's zip holds a data.pkl; other zips are data
-        try:
-            with zipfile.ZipFile(path) as archive:
-                kind = kind if any(n.endswith(".pkl") for n in archive.namelist()) else None
-        except (zipfile.BadZipFile, OSError):
-            kind = None
-    return f"{kind}, a checkpoint" if kind else None
 
 
 def registered_claim_problems(cfg: Any, config: dict[str, Any]) -> list[str]:

@@ -240,3 +240,58 @@ def test_push_hashes_the_weights_it_publishes_afresh(fcn8s_copy, monkeypatch, ca
     monkeypatch.setattr(zoo_hub, "_hash_file", lambda path: hashed.append(path) or real(path))
     assert _push(fcn8s_copy) == 0
     assert hashed == [weights]
+
+
+def _old_and_compressed_pickles():
+    import bz2
+    import gzip
+    import lzma
+    import pickle
+    import zlib
+
+    state = {"w": [1.0, 2.0], "b": 3}
+    return {
+        "protocol0.bin": pickle.dumps(state, protocol=0),
+        "protocol1.bin": pickle.dumps(state, protocol=1),
+        "state.bin.gz": gzip.compress(pickle.dumps(state)),
+        "state0.gz": gzip.compress(pickle.dumps(state, protocol=0)),
+        "state.bz2": bz2.compress(pickle.dumps(state)),
+        "state.xz": lzma.compress(pickle.dumps(state)),
+        "state.lzma": lzma.compress(pickle.dumps(state), format=lzma.FORMAT_ALONE),
+        "state.z": zlib.compress(pickle.dumps(state)),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(_old_and_compressed_pickles()))
+def test_old_protocol_and_compressed_pickles_are_refused(fcn8s_copy, capsys, name):
+    """Only protocol 2+ pickles and torch zips were recognised: a protocol-0 pickle or a gzipped one
+    (joblib compresses with zlib, gzip, bz2, xz or lzma) was published."""
+    card = fcn8s_copy / "fcn8s.shapes"
+    (card / name).write_bytes(_old_and_compressed_pickles()[name])
+    assert _push(fcn8s_copy) == 3
+    assert f"{name} is a Python pickle" in capsys.readouterr().err
+
+
+def test_a_joblib_file_is_refused_by_its_suffix_and_by_its_bytes(fcn8s_copy, capsys):
+    joblib = pytest.importorskip("joblib")
+    card = fcn8s_copy / "fcn8s.shapes"
+    joblib.dump({"w": [1.0]}, card / "model.joblib", compress=3)
+    assert _push(fcn8s_copy) == 3
+    assert "model.joblib is a pickle checkpoint (.joblib)" in capsys.readouterr().err
+    (card / "model.joblib").rename(card / "model.data")
+    assert _push(fcn8s_copy) == 3
+    assert "model.data is a Python pickle compressed with zlib" in capsys.readouterr().err
+
+
+def test_text_and_archives_that_look_like_pickles_at_first_are_published(fcn8s_copy, capsys):
+    """The first byte of a protocol-0 pickle is ordinary text ('(', 'c', ']'); only a file that
+    parses as pickle opcodes up to STOP is one."""
+    import gzip
+
+    card = fcn8s_copy / "fcn8s.shapes"
+    (card / "notes.txt").write_bytes(b"(see the recipe)\n")
+    (card / "classes.txt").write_bytes(b"cat\ndog\n")
+    (card / "samples.gz").write_bytes(gzip.compress(b"(a compressed note)"))
+    (card / "broken.gz").write_bytes(b"\x1f\x8b not gzip at all")
+    assert _push(fcn8s_copy) == 0
+    assert "classes.txt" in capsys.readouterr().out

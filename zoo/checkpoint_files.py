@@ -1,0 +1,86 @@
+"""Recognising a pickle-based checkpoint in a hub card by its bytes, whatever its name.
+
+Unpickling runs code, so the zoo never publishes such a file: ``zoo hub push`` and
+``zoo hub serve`` refuse a card holding one. Nothing here unpickles: protocol 0 and 1 pickles
+(text opcodes with no magic number) are recognised by walking their opcodes with
+:mod:`pickletools`, which only parses, and a compressed file (joblib's, ``.pkl.gz``) by what
+its first decompressed bytes say.
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import lzma
+import pickletools
+import zipfile
+import zlib
+from pathlib import Path
+from typing import BinaryIO
+
+from zoo.safetensors_file import pickle_kind
+
+CHECKPOINT_SUFFIXES = {".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".joblib"}
+# The opcodes a protocol 0/1 pickle of a state dict, list or object starts with: MARK,
+# EMPTY_DICT, EMPTY_LIST, EMPTY_TUPLE, GLOBAL. A text file rarely does, and then fails the walk.
+_OLD_PICKLE_STARTS = b"(}])c"
+# Magic numbers: gzip, bzip2, xz, and the legacy .lzma format (joblib's "lzma").
+_COMPRESSED = {b"\x1f\x8b": gzip.open, b"BZh": bz2.open, b"\xfd7zXZ\x00": lzma.open, b"]\x00\x00": lzma.open}
+
+
+def checkpoint_kind(path: Path) -> str | None:
+    """What a pickle-based checkpoint is (by its suffix, else by its bytes: ``pytorch_model.bin``,
+    ``model_best.pth.tar``, a zip renamed ``.safetensors``, a protocol-0 pickle, a gzipped one);
+    None for anything else (ONNX data, an example ``.npy``, an ordinary zip or gzip archive)."""
+    if path.suffix.lower() in CHECKPOINT_SUFFIXES:
+        return f"a pickle checkpoint ({path.suffix})"
+    with open(path, "rb") as f:
+        kind = _stream_kind(f)
+    if kind and kind.startswith("a zip"):  # torch.save's zip holds a data.pkl; other zips are data
+        try:
+            with zipfile.ZipFile(path) as archive:
+                kind = kind if any(n.endswith(".pkl") for n in archive.namelist()) else None
+        except (zipfile.BadZipFile, OSError):
+            kind = None
+    if kind is None:
+        kind = _compressed_kind(path)
+    return f"{kind}, a checkpoint" if kind else None
+
+
+def _stream_kind(stream: BinaryIO) -> str | None:
+    head = stream.read(8)
+    kind = pickle_kind(head)
+    if kind is None and head[:1] and head[:1] in _OLD_PICKLE_STARTS:
+        stream.seek(0)
+        if _walks_to_stop(stream):
+            kind = "a Python pickle (protocol 0 or 1)"
+    return kind
+
+
+def _walks_to_stop(stream: BinaryIO) -> bool:
+    """Whether ``stream`` parses as pickle opcodes up to STOP (parsing executes nothing)."""
+    try:
+        return any(op.name == "STOP" for op, _arg, _pos in pickletools.genops(stream))
+    except Exception:  # noqa: BLE001 - any parse failure means: not a pickle
+        return False
+
+
+def _compressed_kind(path: Path) -> str | None:
+    """What a gzip, bzip2, xz or zlib stream holds, when it is a pickle (joblib compresses its
+    pickles with any of them)."""
+    with open(path, "rb") as f:
+        head = f.read(6)
+    try:
+        if head[:1] == b"\x78" and int.from_bytes(head[:2], "big") % 31 == 0:  # a zlib header
+            with open(path, "rb") as f:
+                inner = zlib.decompressobj().decompress(f.read(1 << 16), 1 << 16)
+            kind = pickle_kind(inner[:8])
+            return f"{kind} compressed with zlib" if kind else None
+        for magic, opener in _COMPRESSED.items():
+            if head.startswith(magic):
+                with opener(path, "rb") as stream:
+                    kind = _stream_kind(stream)
+                return f"{kind} compressed with {opener.__module__}" if kind else None
+    except (OSError, EOFError, zlib.error, lzma.LZMAError):  # not what its magic number says
+        return None
+    return None
