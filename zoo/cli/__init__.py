@@ -1,7 +1,8 @@
 """The ``zoo`` command line.
 
 Each subcommand lives in its own module exposing ``register(subparsers)``; the module adds its
-parser and sets ``func`` to a function ``(args) -> exit code``. Add a module to
+parser and sets ``func`` to a function ``(args) -> exit code``; it raises
+``zoo.cli.usage_error.UsageError`` for arguments it cannot run with. Add a module to
 ``COMMAND_MODULES`` to add a command.
 
 Exit codes: see ``zoo.cli.exit_codes``.
@@ -15,6 +16,7 @@ import sys
 import warnings
 
 from zoo.cli.exit_codes import EXIT_INTERRUPTED, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, ReportedInterrupt
+from zoo.cli.usage_error import UsageError
 from zoo.errors import AmbiguousNameError, ArgumentError, UnknownNameError, ZooError
 
 COMMAND_MODULES = (
@@ -67,6 +69,9 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, "plugins_up_front", True):  # not for commands that report plugins or use none
             _discover_plugins()
         return args.func(args)
+    except UsageError as exc:  # a command's own check of its arguments (zoo.cli.usage_error)
+        print(f"zoo {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except (UnknownNameError, AmbiguousNameError, ArgumentError) as exc:
         print(f"zoo: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
