@@ -14,28 +14,22 @@ from __future__ import annotations
 
 import argparse
 import ast
-import sys
 from pathlib import Path
 
-from zoo.cli.device_option import add_device_option, device_problem
-from zoo.cli.exit_codes import EXIT_OK, EXIT_USAGE
+from zoo.cli.exit_codes import EXIT_OK
+from zoo.cli.model_options import add_model_options, check_model_options, load_model, resolve_model
 from zoo.cli.output_names import unique_stem
-from zoo.errors import ZooError
+from zoo.cli.usage_error import UsageError
 from zoo.explain import checked_maps
 
 SUPPORTED_TASKS = ("classification", "semantic_segmentation")
-
-
-class ExplainCommandError(ZooError, ValueError):
-    """``zoo explain`` cannot run as asked."""
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "explain", help="draw explanation heat maps (Grad-CAM, saliency, ...) over images",
         description="Explain a classifier's (or segmenter's) prediction on images and write heat-map PNGs.")
-    p.add_argument("name", metavar="NAME[.TAG]", help="model name, e.g. 'cnn_cam.digits'")
-    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files Pillow can read")
+    add_model_options(p, example="'cnn_cam.digits'", drawn="the heat map")
     p.add_argument("-m", "--method", default="gradcam", help="explainer name, see `zoo list` (default gradcam)")
     p.add_argument("-t", "--target", help="class index or class name to explain (default: the predicted class)")
     p.add_argument("-o", "--output", metavar="PATH",
@@ -45,64 +39,29 @@ def register(subparsers) -> None:
                         "(a/x.png b/x.png -> x-METHOD.png, x-2-METHOD.png), never overwriting each other")
     p.add_argument("--grid", action="store_true",
                    help="all images in one figure: the -o file, or explain-METHOD.png in the -o folder")
-    source = p.add_mutually_exclusive_group()
-    source.add_argument("--pretrained", action="store_true",
-                        help="load the tag's weights from the Hub (implied when NAME has a tag)")
-    source.add_argument("--weights", metavar="PATH", help="a local .safetensors file to load")
-    p.add_argument("--config", metavar="PATH", help="a config.json with label_names, mean, std, input_size")
-    p.add_argument("--num-classes", type=int, help="override the number of classes the model is built with")
-    p.add_argument("--in-chans", type=int, choices=(1, 3), help="override the model's input channels (1 or 3)")
     p.add_argument("-O", "--option", action="append", default=[], metavar="KEY=VALUE",
                    help="explainer option, e.g. -O n_samples=16 -O target_layer=layer4 (repeatable)")
-    add_device_option(p)
-    p.add_argument("--alpha", type=float, default=0.5, help="heat-map opacity (default 0.5)")
     p.add_argument("--cmap", help="matplotlib colormap (default: jet; bwr for signed maps such as "
                                    "integrated_gradients, zero in the middle)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        return _run(args)
-    except ExplainCommandError as exc:  # bad usage: exit 2, like argparse
-        print(f"zoo explain: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-
-
-def _run(args: argparse.Namespace) -> int:
     import torch
 
     import zoo
-    from zoo.model_config import load_for_inference
-    from zoo.registry import get_registry
 
-    spec, _plugin, tag = get_registry().resolve(args.name, pretrained=args.pretrained)
-    if spec.task not in SUPPORTED_TASKS:
-        raise ExplainCommandError(f"{spec.name} is an {spec.task} model; zoo explain explains "
-                                  f"{' and '.join(SUPPORTED_TASKS)} models")
+    spec, tag = resolve_model(args, SUPPORTED_TASKS, "explains")
     _check_method_fits(args.method, spec.task)
-    missing = [p for p in args.images if not Path(p).is_file()]
-    if missing:
-        raise ExplainCommandError(f"no such image file: {', '.join(missing)}")
+    check_model_options(args)
     options = dict(_option(o) for o in args.option)
-    problem = device_problem(args.device)
-    if problem:
-        raise ExplainCommandError(problem)
-    if not 0 <= args.alpha <= 1:
-        raise ExplainCommandError(f"--alpha must be in [0, 1], got {args.alpha}")
     if args.cmap is not None:
         import matplotlib
 
         if args.cmap not in matplotlib.colormaps:
-            raise ExplainCommandError(f"--cmap {args.cmap!r} is not a matplotlib colormap, e.g. jet, viridis, inferno")
+            raise UsageError(f"--cmap {args.cmap!r} is not a matplotlib colormap, e.g. jet, viridis, inferno")
 
-    pretrained = args.weights is None and (args.pretrained or tag is not None)
-    if args.weights is None and not pretrained:
-        print(f"zoo explain: warning: no weights given; {spec.name} is randomly initialised, so the maps "
-              "mean nothing (use --weights PATH or --pretrained)", file=sys.stderr)
-    loaded = load_for_inference(args.name, spec, tag, pretrained=pretrained, weights=args.weights,
-                                config_path=args.config, num_classes=args.num_classes, in_chans=args.in_chans,
-                                device=args.device)
+    loaded = load_model(args, spec, tag, untrained=", so the maps mean nothing")
     model, config, pre = loaded.model, loaded.config, loaded.preprocessing
     names = [str(n) for n in config.get("label_names") or []]
     target = _target(args.target, names)
@@ -117,8 +76,8 @@ def _run(args: argparse.Namespace) -> int:
         own_score = "score_fn" in options  # then the target means what the score_fn reads it as
         if target is not None and not own_score and not 0 <= target < output.shape[1]:
             known = f" ({', '.join(names)})" if names else ""
-            raise ExplainCommandError(f"--target {target} is not a class of this model: it has {output.shape[1]} "
-                                      f"classes, 0 to {output.shape[1] - 1}{known}")
+            raise UsageError(f"--target {target} is not a class of this model: it has {output.shape[1]} "
+                             f"classes, 0 to {output.shape[1] - 1}{known}")
         maps = checked_maps(args.method, x, explainer(x, target=target), options)  # a plugin's bad maps: its error
         cls = explained_class(explainer, output, target)
         if output.ndim >= 2 and 0 <= cls < output.shape[1]:
@@ -136,7 +95,7 @@ def _run(args: argparse.Namespace) -> int:
 def _option(text: str):
     key, sep, value = text.partition("=")
     if not sep or not key:
-        raise ExplainCommandError(f"--option takes KEY=VALUE, got {text!r}")
+        raise UsageError(f"--option takes KEY=VALUE, got {text!r}")
     try:
         return key, ast.literal_eval(value)
     except (ValueError, SyntaxError):
@@ -151,8 +110,8 @@ def _check_method_fits(method: str, task: str) -> None:
     tasks = registry.explainer(method)[0].tasks
     if task not in tasks:
         fitting = [name for name in registry.list_explainers() if task in registry.explainer(name)[0].tasks]
-        raise ExplainCommandError(f"method {method!r} explains {' and '.join(tasks)} models (its ExplainerSpec.tasks), "
-                                  f"and this is a {task} model; methods for it: {', '.join(fitting) or 'none'}")
+        raise UsageError(f"method {method!r} explains {' and '.join(tasks)} models (its ExplainerSpec.tasks), "
+                         f"and this is a {task} model; methods for it: {', '.join(fitting) or 'none'}")
 
 
 def _explainer(method: str, model, options: dict):
@@ -176,15 +135,15 @@ def _explainer(method: str, model, options: dict):
                     and p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)]
         unknown = [key for key in options if key not in accepted]
         if unknown:
-            raise ExplainCommandError(f"method {method!r} takes no option {', '.join(map(repr, unknown))}; "
-                                      f"its options (-O KEY=VALUE): {', '.join(accepted) or 'none'}")
+            raise UsageError(f"method {method!r} takes no option {', '.join(map(repr, unknown))}; "
+                             f"its options (-O KEY=VALUE): {', '.join(accepted) or 'none'}")
     try:
         return zoo.create_explainer(method, model, **options)
     except (TypeError, ValueError) as exc:
         if not options or not _builds_without_options(method, model):
             raise  # about the model, not the options: a runtime error (exit 3)
         given = " ".join(f"-O {key}={value!r}" for key, value in options.items())
-        raise ExplainCommandError(f"method {method!r} refused {given}: {exc}") from None
+        raise UsageError(f"method {method!r} refused {given}: {exc}") from None
 
 
 def _imported_callable(key: str, value: str):
@@ -194,11 +153,11 @@ def _imported_callable(key: str, value: str):
     from zoo.registry import import_builder
 
     if ":" not in value:
-        raise ExplainCommandError(f"-O {key}= takes a Python callable as package.module:function, got {value!r}")
+        raise UsageError(f"-O {key}= takes a Python callable as package.module:function, got {value!r}")
     try:
         return import_builder(value, f"-O {key}", kind="callable")
     except BuilderError as exc:
-        raise ExplainCommandError(str(exc)) from None
+        raise UsageError(str(exc)) from None
 
 
 def _builds_without_options(method: str, model) -> bool:
@@ -220,7 +179,7 @@ def _target(text: str | None, names: list[str]):
         return int(text)
     except ValueError:
         known = f"; known classes: {', '.join(names)}" if names else ""
-        raise ExplainCommandError(f"--target {text!r} is neither a class index nor a class name{known}") from None
+        raise UsageError(f"--target {text!r} is neither a class index nor a class name{known}") from None
 
 
 def explained_class(explainer, output, target: int | None) -> int:
@@ -292,7 +251,7 @@ def _write(panels, args) -> list[Path]:
         return [target]
     folder = out if out is not None else Path(".")
     if _is_image_file(folder):
-        raise ExplainCommandError(f"{len(panels)} images but one output file {folder}: pass --grid, or a folder")
+        raise UsageError(f"{len(panels)} images but one output file {folder}: pass --grid, or a folder")
     _make_folder(folder)
     written = []
     for (path, image, title), stem in zip(panels, _unique_stems([p for p, _, _ in panels])):
@@ -310,12 +269,12 @@ def _write(panels, args) -> list[Path]:
 
 def _refuse_replacing_an_input(target: Path, images: list[str]) -> None:
     if any(target.resolve() == Path(image).resolve() for image in images):
-        raise ExplainCommandError(f"-o {target} is one of the input images, which the heat map would replace; "
-                                  "write it elsewhere (another file name, or a folder)")
+        raise UsageError(f"-o {target} is one of the input images, which the heat map would replace; "
+                         "write it elsewhere (another file name, or a folder)")
 
 
 def _make_folder(folder: Path) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:  # a file of that name, no permission...
-        raise ExplainCommandError(f"cannot write into {folder}: {exc.strerror or exc}") from None
+        raise UsageError(f"cannot write into {folder}: {exc.strerror or exc}") from None

@@ -12,13 +12,12 @@ normalise inside, so ``mean``/``std`` apply to semantic segmentation models only
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from zoo.cli.device_option import add_device_option, device_problem
-from zoo.cli.exit_codes import EXIT_OK, EXIT_USAGE
+from zoo.cli.exit_codes import EXIT_OK
+from zoo.cli.model_options import add_model_options, check_model_options, load_model, resolve_model
 from zoo.cli.output_names import unique_stem
-from zoo.model_config import CONFIG_NAME, load_for_inference
+from zoo.cli.usage_error import UsageError
 
 SUPPORTED_TASKS = ("semantic_segmentation", "instance_segmentation")
 DEFAULT_SCORE_THRESHOLD = 0.5
@@ -29,21 +28,11 @@ def register(subparsers) -> None:
         "predict", help="draw a segmentation or instance model's predictions on images",
         description="Run a semantic or instance segmentation model on images and write one overlay PNG "
                     "per image into DIR: class colours and a legend, or boxes, labels, scores and masks.")
-    p.add_argument("name", metavar="NAME[.TAG]", help="model name, e.g. 'unet' or 'maskrcnn_mini.shapes'")
-    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files Pillow can read")
+    add_model_options(p, example="'unet' or 'maskrcnn_mini.shapes'", drawn="the mask colours")
     p.add_argument("-o", "--output-dir", required=True, metavar="DIR", help="folder for the PNGs (created)")
-    source = p.add_mutually_exclusive_group()
-    source.add_argument("--pretrained", action="store_true",
-                        help="load the tag's weights from the Hub (implied when NAME has a tag)")
-    source.add_argument("--weights", metavar="PATH", help="a local .safetensors file to load")
-    p.add_argument("--config", metavar="PATH", help=f"a {CONFIG_NAME} with label_names, mean, std, input_size")
-    p.add_argument("--num-classes", type=int, help="override the number of classes the model is built with")
-    p.add_argument("--in-chans", type=int, choices=(1, 3), help="override the model's input channels (1 or 3)")
     p.add_argument("--score-threshold", type=float, metavar="S",
                    help="instance segmentation models only: draw detections scoring at least S, in [0, 1] "
                         f"(default {DEFAULT_SCORE_THRESHOLD})")
-    p.add_argument("--alpha", type=float, default=0.5, help="opacity of the mask colours (default 0.5)")
-    add_device_option(p)
     p.add_argument("--scale", type=float, default=1.0,
                    help="draw on the image enlarged by this factor, for small images (default 1: the image's size)")
     p.set_defaults(func=run)
@@ -52,48 +41,22 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from PIL import Image
 
-    from zoo.registry import get_registry
-
-    spec, _plugin, tag = get_registry().resolve(args.name, pretrained=args.pretrained)
-    if spec.task not in SUPPORTED_TASKS:
-        print(f"zoo predict: error: {spec.name} is a {spec.task} model; zoo predict draws "
-              f"{' and '.join(SUPPORTED_TASKS)} models", file=sys.stderr)
-        return EXIT_USAGE
+    spec, tag = resolve_model(args, SUPPORTED_TASKS, "draws")
     if args.score_threshold is not None and spec.task != "instance_segmentation":
-        print(f"zoo predict: error: --score-threshold applies to instance segmentation models only; "
-              f"{spec.name} is a {spec.task} model", file=sys.stderr)
-        return EXIT_USAGE
-    images = [Path(p) for p in args.images]
-    missing = [str(p) for p in images if not p.is_file()]
-    if missing:
-        print(f"zoo predict: error: no such image file: {', '.join(missing)}", file=sys.stderr)
-        return EXIT_USAGE
+        raise UsageError(f"--score-threshold applies to instance segmentation models only; "
+                         f"{spec.name} is a {spec.task} model")
+    check_model_options(args)
     if not args.scale > 0:
-        print(f"zoo predict: error: --scale must be positive, got {args.scale}", file=sys.stderr)
-        return EXIT_USAGE
+        raise UsageError(f"--scale must be positive, got {args.scale}")
     if args.score_threshold is not None and not 0 <= args.score_threshold <= 1:
-        print(f"zoo predict: error: --score-threshold must be in [0, 1], got {args.score_threshold}", file=sys.stderr)
-        return EXIT_USAGE
-    if not 0 <= args.alpha <= 1:
-        print(f"zoo predict: error: --alpha must be in [0, 1], got {args.alpha}", file=sys.stderr)
-        return EXIT_USAGE
+        raise UsageError(f"--score-threshold must be in [0, 1], got {args.score_threshold}")
     out_dir = Path(args.output_dir)
     if out_dir.exists() and not out_dir.is_dir():
-        print(f"zoo predict: error: -o {out_dir} is a file; give a folder for the PNGs", file=sys.stderr)
-        return EXIT_USAGE
-    problem = device_problem(args.device)
-    if problem:
-        print(f"zoo predict: error: {problem}", file=sys.stderr)
-        return EXIT_USAGE
+        raise UsageError(f"-o {out_dir} is a file; give a folder for the PNGs")
 
-    pretrained = args.weights is None and (args.pretrained or tag is not None)
-    if args.weights is None and not pretrained:
-        print(f"zoo predict: warning: no weights given; {spec.name} is randomly initialised "
-              f"(use --weights PATH or --pretrained)", file=sys.stderr)
-    loaded = load_for_inference(args.name, spec, tag, pretrained=pretrained, weights=args.weights,
-                                config_path=args.config, num_classes=args.num_classes, in_chans=args.in_chans,
-                                device=args.device)
+    loaded = load_model(args, spec, tag)
     model, config, pre, num_classes = loaded.model, loaded.config, loaded.preprocessing, loaded.num_classes
+    images = [Path(p) for p in args.images]
     # an output never replaces an input image: an input's own name in the folder counts as taken
     used = {p.name for p in images if p.resolve().parent == out_dir.resolve()}
     for path in images:
@@ -101,9 +64,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             out_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            print(f"zoo predict: error: cannot create the output folder {out_dir}: {exc.strerror or exc}",
-                  file=sys.stderr)
-            return EXIT_USAGE
+            raise UsageError(f"cannot create the output folder {out_dir}: {exc.strerror or exc}") from None
         if args.scale != 1:
             size = (max(1, round(original.width * args.scale)), max(1, round(original.height * args.scale)))
             original = original.resize(size, Image.NEAREST)
