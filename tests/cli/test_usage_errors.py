@@ -1,0 +1,68 @@
+"""One style of usage error for `zoo predict` and `zoo explain`: a command raises
+zoo.cli.usage_error.UsageError where it finds the bad usage, and zoo.cli.main alone reports it as
+one line, ``zoo <command>: error: <message>``, with exit 2. The options the two commands share
+are checked by one function, so the same mistake reads the same in both."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from zoo.cli import build_parser, main
+from zoo.cli.usage_error import UsageError
+
+HUBCARDS = Path(__file__).resolve().parents[2] / "hubcards"
+WEIGHTS = {"predict": HUBCARDS / "unet.shapes" / "model.safetensors",
+           "explain": HUBCARDS / "cnn_cam.digits" / "model.safetensors"}
+
+
+@pytest.fixture
+def image(tmp_path, monkeypatch) -> str:
+    """A real image in the current folder, named relative to it as a user types it."""
+    monkeypatch.chdir(tmp_path)
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(tmp_path / "image.png")
+    return "./image.png"
+
+
+def _argv(command: str, images: list[str], *extra: str) -> list[str]:
+    name = {"predict": "unet", "explain": "cnn_cam"}[command]
+    out = ["-o", "out"] if command == "predict" else ["-o", "map.png"]
+    return [command, name, *images, "--weights", str(WEIGHTS[command]), *out, *extra]
+
+
+BAD_SHARED_USAGE = [
+    (["./missing.png"], [], "no such image file: ./missing.png"),  # named as typed, by both
+    ([], ["--alpha", "1.5"], "--alpha must be in [0, 1], got 1.5"),
+    ([], ["--device", "gpu"], "--device 'gpu' is not a torch device"),
+]
+
+
+@pytest.mark.parametrize("images, extra, says", BAD_SHARED_USAGE)
+def test_the_same_mistake_reads_the_same_in_predict_and_explain(image, capsys, images, extra, says):
+    lines = {}
+    for command in ("predict", "explain"):
+        assert main(_argv(command, images or [image], *extra)) == 2
+        captured = capsys.readouterr()
+        assert captured.out == ""
+        lines[command] = captured.err.strip().splitlines()
+        assert len(lines[command]) == 1 and lines[command][0].startswith(f"zoo {command}: error: {says}")
+    assert lines["predict"][0].removeprefix("zoo predict") == lines["explain"][0].removeprefix("zoo explain")
+    assert not Path("out").exists() and not Path("map.png").exists()
+
+
+@pytest.mark.parametrize("command, extra", [
+    ("predict", ["--scale", "0"]),             # an option of predict's own
+    ("explain", ["--target", "seven"]),        # an option of explain's own, found after the model is built
+    ("explain", ["-O", "novalue"]),
+])
+def test_a_command_raises_its_usage_errors_and_main_reports_them(image, capsys, command, extra):
+    args = build_parser().parse_args(_argv(command, [image], *extra))
+    with pytest.raises(UsageError) as info:
+        args.func(args)  # raised, not printed: the command leaves the reporting to zoo.cli.main
+    assert isinstance(info.value, ValueError)
+    assert capsys.readouterr().err == ""
+    assert main(_argv(command, [image], *extra)) == 2
+    assert capsys.readouterr().err == f"zoo {command}: error: {info.value}\n"
