@@ -211,3 +211,14 @@ def test_a_plugin_with_no_zoo_hook_is_reported():
         record = registry.register(Forgotten(), name="forgotten")
     assert record.errors
 
+
+
+def test_every_distribution_ships_the_projects_license():
+    """Each plugin distribution is published on its own, so each carries a copy of the license
+    (setuptools reads license-files from the distribution's own folder): the copies must not drift."""
+    root = PLUGINS_DIR.parent
+    license_text = (root / "LICENSE").read_text()
+    for folder in [root, *sorted(p.parent for p in PLUGINS_DIR.glob("*/pyproject.toml"))]:
+        project = tomllib.loads((folder / "pyproject.toml").read_text())["project"]
+        assert project["license"] == "Apache-2.0" and project["license-files"] == ["LICENSE"], folder
+        assert (folder / "LICENSE").read_text() == license_text, f"{folder / 'LICENSE'} differs from {root / 'LICENSE'}"
