@@ -90,6 +90,7 @@ def test_an_unbuildable_model_fails_once_in_both_front_ends(plugin_packages, tmp
     assert "1 failed" in cli.stdout and skipped > 5, cli.stdout
     assert f"1 failed, 1 passed, {skipped} skipped" in via_pytest.stdout, via_pytest.stdout  # registration passes
     assert "this builder always fails" in via_pytest.stdout
+    assert "the model does not build (see its build check)" in cli.stdout  # one rule, one message: both
 
 
 def test_an_ini_option_checks_my_package_on_every_run(plugin_packages, tmp_path):

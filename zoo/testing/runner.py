@@ -61,6 +61,18 @@ def run_check(check: Check, subject) -> CheckResult:
                        result.clause if result.failed else GLOBAL_STATE_CLAUSE, result.seconds)
 
 
+BUILD_CHECK = "build"
+
+
+def run_check_unless_unbuilt(check: Check, subject, build_failed: bool) -> CheckResult:
+    """``check`` on ``subject``; a skip instead when the subject's build check failed, since every
+    later check would fail for that one reason (``zoo check`` and pytest both say so)."""
+    if build_failed and check.name != BUILD_CHECK:
+        return CheckResult(f"{subject.kind} {subject.label}", check.name, SKIP,
+                           "the model does not build (see its build check)", check.clause)
+    return run_check(check, subject)
+
+
 def _run(check: Check, subject) -> CheckResult:
     start = time.perf_counter()
     label = f"{subject.kind} {subject.label}"
@@ -133,15 +145,11 @@ def run_subjects(subjects, patterns: Iterable[str] | None = None,
             on_result(result)
 
     for subject in subjects:
-        unbuildable = None
+        build_failed = False
         ran = []
         for check in checks_for(subject, patterns):
-            if unbuildable:
-                result = CheckResult(unbuildable.subject, check.name, SKIP, "the model does not build", check.clause)
-            else:
-                result = run_check(check, subject)
-                if check.name == "build" and result.failed:
-                    unbuildable = result
+            result = run_check_unless_unbuilt(check, subject, build_failed)
+            build_failed = build_failed or (check.name == BUILD_CHECK and result.failed)
             ran.append(result)
             report(result)
         verdict = None if patterns else nothing_verified(ran)
@@ -167,4 +175,5 @@ def nothing_verified(results: list[CheckResult]) -> CheckResult | None:
                        "the suite cannot check this subject yet, so conformance is unknown", COVERAGE_CLAUSE)
 
 
-__all__ = ["FAIL", "PASS", "SKIP", "checks_for", "nothing_verified", "run_check", "run_subjects"]
+__all__ = ["FAIL", "PASS", "SKIP", "checks_for", "nothing_verified", "run_check", "run_check_unless_unbuilt",
+           "run_subjects"]

@@ -22,7 +22,7 @@ import pytest
 
 from zoo.testing.checks import EXPLAINER, MODEL, Check, all_checks
 from zoo.testing.results import FAIL, SKIP, CheckResult
-from zoo.testing.runner import checks_for, nothing_verified, run_check
+from zoo.testing.runner import BUILD_CHECK, checks_for, nothing_verified, run_check_unless_unbuilt
 from zoo.testing.subjects import ExplainerSubject, ModelSubject
 
 
@@ -65,12 +65,8 @@ def run_as_test(check: Check, subject) -> None:
     if not check.applies_to(subject):
         pytest.skip(f"{check.name} does not apply to {', '.join(subject.tasks)}")
     key = (subject.kind, subject.distribution, subject.spec.name)
-    if key in _UNBUILDABLE and check.name != "build":
-        result = CheckResult(f"{subject.kind} {subject.label}", check.name, SKIP,
-                             "the model does not build (see its build check)", check.clause)  # as `zoo check` says
-    else:
-        result = run_check(check, subject)
-    if check.name == "build" and result.status == FAIL:
+    result = run_check_unless_unbuilt(check, subject, key in _UNBUILDABLE)
+    if check.name == BUILD_CHECK and result.failed:
         _UNBUILDABLE.add(key)
     _RESULTS.setdefault(key, (subject, {}))[1][check.name] = result
     if result.status == SKIP:
