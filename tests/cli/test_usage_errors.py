@@ -1,7 +1,7 @@
-"""One style of usage error for `zoo predict` and `zoo explain`: a command raises
+"""One style of usage error for the ``zoo`` commands: a command raises
 zoo.cli.usage_error.UsageError where it finds the bad usage, and zoo.cli.main alone reports it as
-one line, ``zoo <command>: error: <message>``, with exit 2. The options the two commands share
-are checked by one function, so the same mistake reads the same in both."""
+one line, ``zoo <command>: error: <message>``, with exit 2. The options `zoo predict` and
+`zoo explain` share are checked by one function, so the same mistake reads the same in both."""
 
 from __future__ import annotations
 
@@ -66,3 +66,16 @@ def test_a_command_raises_its_usage_errors_and_main_reports_them(image, capsys, 
     assert capsys.readouterr().err == ""
     assert main(_argv(command, [image], *extra)) == 2
     assert capsys.readouterr().err == f"zoo {command}: error: {info.value}\n"
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["list", "--explainers", "--pretrained"], "--explainers lists explainers only"),  # was "zoo: error:"
+    (["check"], "name models or explainers, or use --all or --plugin DIST"),  # had no "error:"
+    (["demo", "-o", "taken", "--hubcards", str(HUBCARDS)], "-o taken: exists and is not a folder"),
+])
+def test_other_commands_report_their_usage_errors_alike(tmp_path, monkeypatch, capsys, argv, says):
+    monkeypatch.chdir(tmp_path)
+    Path("taken").write_text("a file, not a folder")
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"zoo {argv[0]}: error: {says}") and err.count("\n") == 1

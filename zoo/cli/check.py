@@ -7,11 +7,11 @@ Exit status 1 when any check fails, a selected plugin failed to load, or nothing
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 import warnings
 
-from zoo.cli.exit_codes import EXIT_OK, EXIT_PROBLEM, EXIT_USAGE
+from zoo.cli.exit_codes import EXIT_OK, EXIT_PROBLEM
+from zoo.cli.usage_error import UsageError
 
 
 def register(subparsers) -> None:
@@ -48,9 +48,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"{check.name}  [{check.kind}; {tasks}]\n    {check.clause}")
         return EXIT_OK
     if not (args.names or args.all or args.plugin):
-        print("zoo check: name models or explainers, or use --all or --plugin DIST (see zoo check -h)",
-              file=sys.stderr)
-        return EXIT_USAGE
+        raise UsageError("name models or explainers, or use --all or --plugin DIST (see zoo check -h)")
     from zoo.registry import PluginWarning
 
     with warnings.catch_warnings():

@@ -11,10 +11,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import signal
-import sys
 
-from zoo.cli.exit_codes import EXIT_OK, EXIT_USAGE
+from zoo.cli.exit_codes import EXIT_OK
 from zoo.cli.train import positive_int
+from zoo.cli.usage_error import UsageError
 
 
 def register(subparsers) -> None:
@@ -72,8 +72,7 @@ def run(args: argparse.Namespace) -> int:
             run_demo(args.output_dir, hubcards=args.hubcards, n_images=args.images, methods=args.methods,
                      serve=not args.no_serve, stop_requested=lambda: bool(received))
         except DemoOutputError as exc:
-            print(f"zoo demo: error: {exc}", file=sys.stderr)
-            return EXIT_USAGE
+            raise UsageError(str(exc)) from None
     if received:  # it came during the last model: the run is complete, but it was asked to stop
         raise KeyboardInterrupt(f"signal {received[0]}")
     return EXIT_OK

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 from zoo.cli.device_option import add_device_option, device_problem
-from zoo.cli.exit_codes import EXIT_OK, EXIT_USAGE
+from zoo.cli.exit_codes import EXIT_OK
+from zoo.cli.usage_error import UsageError
 
 
 def register(subparsers) -> None:
@@ -35,8 +35,7 @@ def run(args: argparse.Namespace) -> int:
 
     problem = device_problem(args.device)
     if problem:
-        print(f"zoo evaluate: error: {problem}", file=sys.stderr)
-        return EXIT_USAGE
+        raise UsageError(problem)
     card_dir = card_dir_for(args.name, args.hubcards)  # unknown name or tag: exit 2 with suggestions
     metrics = evaluate(str(card_dir), split=args.split, weights=args.weights, pretrained=args.pretrained,
                        progress=not args.json, device=args.device)

@@ -6,7 +6,7 @@ import argparse
 
 from zoo.cli.exit_codes import EXIT_OK
 from zoo.cli.table import format_table
-from zoo.errors import ArgumentError
+from zoo.cli.usage_error import UsageError
 from zoo.registry import get_registry
 from zoo.specs import TASKS
 
@@ -32,7 +32,7 @@ def register(subparsers) -> None:
 def run_list(args: argparse.Namespace) -> int:
     registry = get_registry()
     if args.explainers and (args.pretrained or args.task):
-        raise ArgumentError("--explainers lists explainers only: it does not combine with --pretrained or --task")
+        raise UsageError("--explainers lists explainers only: it does not combine with --pretrained or --task")
     patterns = args.patterns or ["*"]
     names = [] if args.explainers else registry.list_models(patterns, pretrained=args.pretrained, task=args.task)
     explainers = [] if (args.pretrained or args.task) else registry.list_explainers(patterns)
