@@ -12,9 +12,10 @@ class InputError(ZooError, ValueError):
     """An input tensor does not have the shape or dtype the model expects."""
 
 
-def check_image_batch(x: Any, *, in_chans: int, min_size: int = 1, owner: str = "model") -> None:
+def check_image_batch(x: Any, *, in_chans: int, min_size: int = 1, owner: str = "model",
+                      dtype: Any = None) -> None:
     """Raise :class:`InputError` unless ``x`` is a non-empty float (N, in_chans, H, W) tensor with
-    H, W >= ``min_size``."""
+    H, W >= ``min_size``, of ``dtype`` when given (see :func:`weights_dtype`)."""
     import torch
 
     if not isinstance(x, torch.Tensor):
@@ -25,12 +26,13 @@ def check_image_batch(x: Any, *, in_chans: int, min_size: int = 1, owner: str = 
     if x.shape[0] == 0:
         raise InputError(f"{owner} got an empty batch (N=0), shape {tuple(x.shape)}")
     _check_pixels(x, in_chans=in_chans, min_size=min_size, prefix=owner)
+    check_dtype(x, dtype, owner)
 
 
 def check_image(image: Any, *, in_chans: int, min_size: int = 1, owner: str = "model",
-                where: str = "image") -> None:
+                where: str = "image", dtype: Any = None) -> None:
     """Raise :class:`InputError` unless ``image`` is one float (in_chans, H, W) tensor with
-    H, W >= ``min_size``: what torchvision's detection models take, in a list."""
+    H, W >= ``min_size``, of ``dtype`` when given: what torchvision's detection models take, in a list."""
     import torch
 
     if not isinstance(image, torch.Tensor):
@@ -39,6 +41,40 @@ def check_image(image: Any, *, in_chans: int, min_size: int = 1, owner: str = "m
         hint = " Pass a list of images, one (C, H, W) tensor each." if image.ndim == 4 else ""
         raise InputError(f"{owner}: {where} must be 3-D (C, H, W), got shape {tuple(image.shape)}.{hint}")
     _check_pixels(image, in_chans=in_chans, min_size=min_size, prefix=f"{owner}: {where}")
+    check_dtype(image, dtype, f"{owner}: {where}")
+
+
+def weights_dtype(module: Any) -> Any:
+    """The dtype of ``module``'s first floating-point parameter (None if it has none): what its
+    input must be, unless autocast converts it. The first one only, so that a forward pass can
+    afford to ask."""
+    return next((p.dtype for p in module.parameters() if p.is_floating_point()), None)
+
+
+def check_dtype(x: Any, dtype: Any, owner: str) -> None:
+    """An :class:`InputError` for a float tensor that is not ``dtype`` (None: anything goes), before
+    torch's "expected scalar type Double but found Float" from deep inside a layer. Under autocast,
+    which converts the input itself, anything goes too."""
+    import torch
+
+    if dtype is None or not x.is_floating_point() or x.dtype == dtype or _autocast_enabled(x.device.type):
+        return
+    cast = {torch.float32: "images.float()", torch.float64: "images.double()", torch.float16: "images.half()",
+            torch.bfloat16: "images.bfloat16()"}
+    back = {torch.float32: "model.float()", torch.float64: "model.double()", torch.float16: "model.half()",
+            torch.bfloat16: "model.bfloat16()"}
+    raise InputError(f"{owner}: the images are {x.dtype} but the model's parameters are {dtype}; "
+                     f"cast the batch with {cast.get(dtype, f'images.to({dtype})')} (or the model with "
+                     f"{back.get(x.dtype, f'model.to({x.dtype})')})")
+
+
+def _autocast_enabled(device_type: str) -> bool:
+    import torch
+
+    try:
+        return torch.is_autocast_enabled(device_type)
+    except TypeError:  # torch < 2.4 asks per device kind
+        return torch.is_autocast_enabled() or torch.is_autocast_cpu_enabled()
 
 
 def _check_pixels(x, *, in_chans: int, min_size: int, prefix: str) -> None:

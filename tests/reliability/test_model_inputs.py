@@ -56,6 +56,28 @@ def test_instance_models_reject_bad_images_clearly(name):
             model(images)
 
 
+@pytest.mark.parametrize("name", DENSE + INSTANCE)
+def test_a_batch_of_another_float_dtype_than_the_model_names_both_fixes(name):
+    """A float64 batch on a float32 model gave torch's "expected scalar type Double but found Float"
+    from inside the first layer. Autocast, which converts the input itself, and a model converted
+    to the batch's dtype still run."""
+    model = zoo.create(name).eval()
+    in_chans = 3 if name.startswith("timm/") else zoo.model_info(name).defaults.get("in_chans", 3)
+    batch = torch.rand(1, in_chans, 64, 64, dtype=torch.float64)
+
+    def run(images):
+        with torch.no_grad():
+            return model([images[0]] if name in INSTANCE else images)
+
+    with pytest.raises(zoo.InputError, match=r"float64 but the model's parameters are torch\.float32; cast the "
+                                             r"batch with images\.float\(\) \(or the model with model\.double\(\)\)"):
+        run(batch)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        run(batch.float())
+    model.double()
+    run(batch)
+
+
 @pytest.mark.parametrize("problem", ["3-D tensor", "wrong channel count", "integer dtype", "empty batch"])
 @pytest.mark.parametrize("method", ["gradcam", "saliency", "integrated_gradients"])
 def test_explainers_reject_bad_batches_clearly(problem, method):

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from zoo.inputs import InputError, check_image_batch
+from zoo.inputs import InputError, check_image_batch, weights_dtype
 from zoo_classification.errors import ModelConfigError
 
 # What the model's inputs look like, in timm's ``pretrained_cfg`` terms. The zoo feeds pixels in
@@ -91,7 +91,7 @@ class CnnCam(nn.Module):
 
     @torch.jit.unused
     def _check_input(self, x: torch.Tensor) -> None:
-        check_image_batch(x, in_chans=self.in_chans, min_size=self.min_size, owner="cnn_cam")
+        check_image_batch(x, in_chans=self.in_chans, min_size=self.min_size, owner="cnn_cam", dtype=weights_dtype(self))
         if self.training and x.shape[0] == 1 and max(x.shape[-2:]) < 2 * self.min_size:
             # the last stage would be 1x1, where train-mode BatchNorm has no batch statistics
             raise InputError(f"cnn_cam: in training mode, a batch of one {x.shape[-2]}x{x.shape[-1]} image gives "

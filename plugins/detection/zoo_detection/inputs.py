@@ -16,8 +16,8 @@ from zoo.inputs import InputError, check_image
 OWNER = "maskrcnn_mini"
 
 
-def as_image_list(images: Any, *, in_chans: int, min_size: int = 8) -> list[torch.Tensor]:
-    """Validate ``images`` and return them as a list of (C, H, W) tensors.
+def as_image_list(images: Any, *, in_chans: int, min_size: int = 8, dtype: Any = None) -> list[torch.Tensor]:
+    """Validate ``images`` (of ``dtype`` when given) and return them as a list of (C, H, W) tensors.
 
     Accepts a list/tuple of (C, H, W) float tensors (torchvision's contract) or, for
     convenience, one (N, C, H, W) float tensor.
@@ -32,7 +32,7 @@ def as_image_list(images: Any, *, in_chans: int, min_size: int = 8) -> list[torc
     if len(images) == 0:
         raise InputError(f"{OWNER} got an empty list of images; pass at least one (C, H, W) tensor")
     for i, image in enumerate(images):
-        check_image(image, in_chans=in_chans, min_size=min_size, owner=OWNER, where=f"image {i}")
+        check_image(image, in_chans=in_chans, min_size=min_size, owner=OWNER, where=f"image {i}", dtype=dtype)
     return list(images)
 
 

@@ -55,6 +55,7 @@ from torchvision.models.detection.transform import GeneralizedRCNNTransform
 from torchvision.ops import FeaturePyramidNetwork, MultiScaleRoIAlign
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
+from zoo.inputs import weights_dtype
 from zoo_detection.errors import ModelConfigError
 from zoo_detection.inputs import as_image_list, check_targets
 
@@ -283,7 +284,7 @@ class MaskRCNNMini(GeneralizedRCNN):
         largest, and that padding shifts GroupNorm's statistics, adds RPN anchors over it (thin
         border proposals) and changes RoIAlign's samples at the image's edge.
         """
-        images = as_image_list(images, in_chans=self.in_chans)
+        images = as_image_list(images, in_chans=self.in_chans, dtype=weights_dtype(self))
         if self.training:
             check_targets(targets, images, head_classes=head_classes(self.roi_heads))
             return self._run(images, [{**t, "labels": t["labels"].long()} for t in targets])

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 import zoo
-from zoo.inputs import InputError, check_image_batch
+from zoo.inputs import InputError, check_dtype, check_image_batch
 from zoo_explainers.errors import NotAModelError
 from zoo_explainers.hygiene import HookBag, explaining, unwrapped
 from zoo_explainers.targets import (
@@ -45,7 +45,7 @@ def check_inputs(model: nn.Module, images: Any, owner: str) -> None:
     min_size = getattr(model, "min_size", 1)
     check_image_batch(images, in_chans=in_chans, min_size=min_size if isinstance(min_size, int) else 1,
                       owner=owner)
-    check_dtype(model, images, owner)
+    check_model_dtype(model, images, owner)
     finite = torch.isfinite(images).flatten(1).all(1)
     if not bool(finite.all()):
         bad = (~finite).nonzero().flatten().tolist()
@@ -53,7 +53,7 @@ def check_inputs(model: nn.Module, images: Any, owner: str) -> None:
                          "which make every explanation meaningless; check the preprocessing")
 
 
-def check_dtype(model: nn.Module, images: torch.Tensor, owner: str) -> None:
+def check_model_dtype(model: nn.Module, images: torch.Tensor, owner: str) -> None:
     """An :class:`~zoo.inputs.InputError` (a ValueError), before any forward pass, for a batch
     whose dtype is not the model's.
 
@@ -61,17 +61,8 @@ def check_dtype(model: nn.Module, images: torch.Tensor, owner: str) -> None:
     model says nothing certain about its input).
     """
     dtypes = {p.dtype for p in model.parameters() if p.is_floating_point()}
-    if len(dtypes) != 1 or images.dtype in dtypes:
-        return
-    dtype, = dtypes
-    name = str(dtype).replace("torch.", "")
-    cast = {"float32": "images.float()", "float64": "images.double()", "float16": "images.half()",
-            "bfloat16": "images.bfloat16()"}.get(name, f"images.to({dtype})")
-    back = {"float32": "model.float()", "float64": "model.double()", "float16": "model.half()",
-            "bfloat16": "model.bfloat16()"}.get(str(images.dtype).replace("torch.", ""),
-                                                f"model.to({images.dtype})")
-    raise InputError(f"{owner}: the images are {images.dtype} but the model's parameters are {dtype}; "
-                     f"cast the batch with {cast} (or the model with {back})")
+    if len(dtypes) == 1:
+        check_dtype(images, next(iter(dtypes)), owner)
 
 
 class BaseExplainer(zoo.Explainer):

@@ -49,7 +49,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from zoo.inputs import check_image_batch
+from zoo.inputs import check_image_batch, weights_dtype
 from zoo_segmentation.errors import ModelConfigError
 from zoo_segmentation.feature_grid import CELL_CENTRED, GRIDS, grid_of, measure_offsets
 from zoo_segmentation.layers import (
@@ -317,7 +317,8 @@ class FCN(nn.Module):
         return self.upscore(score)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_image_batch(x, in_chans=self.in_chans, min_size=MIN_INPUT_SIZE, owner=type(self).__name__)
+        check_image_batch(x, in_chans=self.in_chans, min_size=MIN_INPUT_SIZE, owner=type(self).__name__,
+                          dtype=weights_dtype(self))
         height, width = x.shape[-2:]
         x = pad_to_multiple(x, self.backbone.reduction)
         if self.training and isinstance(self.backbone, TimmBackbone):

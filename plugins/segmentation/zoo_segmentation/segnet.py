@@ -17,7 +17,7 @@ from typing import Sequence
 import torch
 import torch.nn as nn
 
-from zoo.inputs import check_image_batch
+from zoo.inputs import check_image_batch, weights_dtype
 from zoo_segmentation.errors import ModelConfigError
 from zoo_segmentation.layers import (
     MIN_INPUT_SIZE,
@@ -100,7 +100,8 @@ class SegNet(nn.Module):
         init_weights(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_image_batch(x, in_chans=self.in_chans, min_size=MIN_INPUT_SIZE, owner=type(self).__name__)
+        check_image_batch(x, in_chans=self.in_chans, min_size=MIN_INPUT_SIZE, owner=type(self).__name__,
+                          dtype=weights_dtype(self))
         height, width = x.shape[-2:]
         # every pooling must see an even size so that unpooling restores it exactly
         x = pad_to_multiple(x, 2**self.num_stages)

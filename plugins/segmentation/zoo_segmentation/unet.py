@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from zoo.inputs import check_image_batch
+from zoo.inputs import check_image_batch, weights_dtype
 from zoo_segmentation.errors import ModelConfigError
 from zoo_segmentation.layers import (
     MIN_INPUT_SIZE,
@@ -101,7 +101,8 @@ class UNet(nn.Module):
         init_weights(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_image_batch(x, in_chans=self.in_chans, min_size=MIN_INPUT_SIZE, owner=type(self).__name__)
+        check_image_batch(x, in_chans=self.in_chans, min_size=MIN_INPUT_SIZE, owner=type(self).__name__,
+                          dtype=weights_dtype(self))
         height, width = x.shape[-2:]
         x = pad_to_multiple(x, 2**self.depth)
         if self.training:  # the bottleneck's BatchNorm runs at stride 2**depth

@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 import timm
 
-from zoo.inputs import InputError, check_image_batch
+from zoo.inputs import InputError, check_image_batch, weights_dtype
 from zoo_timm.errors import ModelConfigError
 
 
@@ -81,7 +81,7 @@ class _InputCheck:
 
     def __call__(self, module, args) -> None:
         if args:
-            check_image_batch(args[0], in_chans=self.in_chans, owner=self.owner)
+            check_image_batch(args[0], in_chans=self.in_chans, owner=self.owner, dtype=weights_dtype(module))
             self._check_size(module, args[0])
 
     def _check_size(self, module, x) -> None:
