@@ -156,7 +156,8 @@ def test_download_of_an_unknown_or_weightless_name_is_a_usage_error(hub, capsys)
     assert cli_main(["download", "hubtest_seg.nosuchtag"]) == 2
     zoo.get_registry().register(_Weightless(), name="weightless")
     assert cli_main(["download", "weightless_net"]) == 2
-    assert "has no pretrained weights: nothing to download" in capsys.readouterr().err
+    assert "zoo download: error: 'weightless_net' has no pretrained weights: nothing to download" in (
+        capsys.readouterr().err)
 
 
 class _Weightless:

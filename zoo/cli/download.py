@@ -8,7 +8,8 @@ import signal
 import sys
 import threading
 
-from zoo.cli.exit_codes import EXIT_OK, EXIT_RUNTIME, EXIT_USAGE
+from zoo.cli.exit_codes import EXIT_OK, EXIT_RUNTIME
+from zoo.cli.usage_error import UsageError
 from zoo.errors import ZooError
 from zoo.names import parse_name
 
@@ -31,8 +32,7 @@ def run(args: argparse.Namespace) -> int:
 
     problem = hub_path_problem(args.revision) if args.revision is not None else None
     if problem:  # once, not per name
-        print(f"zoo: error: --revision {problem}", file=sys.stderr)
-        return EXIT_USAGE
+        raise UsageError(f"--revision {problem}")
     check_timeout_settings()
     registry = get_registry()
     names: list[str] = []
@@ -40,8 +40,7 @@ def run(args: argparse.Namespace) -> int:
         if any(c in name for c in "*?["):
             matched = registry.list_models(name, pretrained=True)
             if not matched:
-                print(f"zoo: error: no pretrained weights match {name!r}", file=sys.stderr)
-                return EXIT_USAGE
+                raise UsageError(f"no pretrained weights match {name!r}")
             names += matched
         else:
             names.append(name)
@@ -50,8 +49,7 @@ def run(args: argparse.Namespace) -> int:
         spec, _, tag = registry.resolve(name)
         tag = tag or spec.default_tag
         if tag is None:
-            print(f"zoo: error: {name!r} has no pretrained weights: nothing to download.", file=sys.stderr)
-            return EXIT_USAGE
+            raise UsageError(f"{name!r} has no pretrained weights: nothing to download.")
         qualifier = parse_name(name).qualifier  # printed back as asked: "dist:" where plugins clash
         resolved.append((f"{qualifier}:{spec.name}.{tag}" if qualifier else f"{spec.name}.{tag}", spec, tag))
     with sigterm_as_interrupt():
