@@ -50,6 +50,11 @@ class BuilderError(ZooError, TypeError):
     """A spec's builder could not be imported, or returned the wrong kind of object."""
 
 
+class ModelConfigError(ZooError, ValueError):
+    """A model's ``config.json`` (or a builder option it gives) cannot be used, or an image file
+    cannot be read as the model's input (``zoo predict``, ``explain``, ``evaluate``)."""
+
+
 class ExplainerOutputError(ZooError, RuntimeError):
     """An explainer returned maps that break the contract: not (N, H, W) at the images' size."""
 

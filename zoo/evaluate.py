@@ -16,7 +16,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable
 
-from zoo.errors import ZooError
+from zoo.errors import ModelConfigError, ZooError
+from zoo.preprocessing import normalise
 
 PRIMARY_METRIC = {
     "classification": "accuracy",
@@ -63,9 +64,7 @@ def evaluate_model(model, task: str, dataset, *, batch_size: int = 32, label_nam
         for batch in items:
             images = torch.stack([it["image"] for it in batch]).to(device)
             if task != "instance_segmentation" and (mean is not None or std is not None):
-                shape = (1, -1, 1, 1)
-                images = (images - torch.tensor(mean if mean is not None else 0.0, device=device).reshape(shape)) \
-                    / torch.tensor(std if std is not None else 1.0, device=device).reshape(shape)
+                images = normalise(images, mean, std)
             if task == "classification":
                 metric.update(model(images).argmax(1).cpu(), torch.stack([it["label"] for it in batch]))
             elif task == "semantic_segmentation":
@@ -169,7 +168,7 @@ CARD_CONFIG_KEYS = ("architecture", "tag", "task", "num_classes", "in_chans", "l
 
 def read_card_config(card_dir: str | Path) -> dict:
     """A hub card's ``config.json``, checked for the keys every card has (written by ``zoo train``)."""
-    from zoo.model_config import ModelConfigError, read_config
+    from zoo.model_config import read_config
 
     path = Path(card_dir) / "config.json"
     fix = _how_to_make(card_dir)

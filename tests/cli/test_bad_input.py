@@ -11,7 +11,7 @@ from PIL import Image
 
 import zoo.cli
 from zoo.cli import main
-from zoo.model_config import Preprocessing
+from zoo.preprocessing import Preprocessing
 
 HUBCARDS = Path(__file__).resolve().parents[2] / "hubcards"
 DIGITS = ["--weights", str(HUBCARDS / "cnn_cam.digits" / "model.safetensors")]

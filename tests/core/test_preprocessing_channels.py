@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from zoo.model_config import ModelConfigError, Preprocessing
+from zoo.errors import ModelConfigError
+from zoo.preprocessing import Preprocessing
 
 IMAGENET = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
 
@@ -45,3 +46,19 @@ def test_values_that_cannot_be_derived_are_refused(config, in_chans, says):
     with pytest.raises(ModelConfigError, match="give one value per channel, or one for all") as info:
         Preprocessing.from_config(config, in_chans)
     assert says in str(info.value)
+
+
+def test_one_normalisation_for_images_and_batches_in_their_dtype():
+    """predict/explain, zoo evaluate and the explainer report normalise through one function."""
+    import torch
+
+    from zoo.preprocessing import normalise
+
+    batch = torch.rand(2, 3, 4, 5, dtype=torch.float64)
+    mean, std = [0.1, 0.2, 0.3], [0.5, 0.25, 2.0]
+    expected = (batch - torch.tensor(mean, dtype=torch.float64).view(1, 3, 1, 1)) / torch.tensor(
+        std, dtype=torch.float64).view(1, 3, 1, 1)
+    out = normalise(batch, mean, std)
+    assert out.dtype == torch.float64 and torch.equal(out, expected)
+    assert torch.equal(normalise(batch[0], mean, std), expected[0])  # one (C, H, W) image
+    assert torch.equal(normalise(batch, 0.5, None), batch - 0.5) and torch.equal(normalise(batch, None, 2.0), batch / 2)

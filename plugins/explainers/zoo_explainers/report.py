@@ -27,6 +27,7 @@ def load_batch(card_dir: Path | None, dataset: str | None, split: str, n: int, d
     import torch
 
     from zoo.data import get_dataset
+    from zoo.preprocessing import normalise
 
     ds = get_dataset(dataset, split, **dataset_kwargs)
     items = [ds[i] for i in range(min(n, len(ds)))]
@@ -34,9 +35,7 @@ def load_batch(card_dir: Path | None, dataset: str | None, split: str, n: int, d
     labels = torch.stack([torch.as_tensor(it["label"]) for it in items])
     config = _config(card_dir)
     if "mean" in config and "std" in config:
-        mean = torch.tensor(config["mean"], dtype=images.dtype).view(1, -1, 1, 1)
-        std = torch.tensor(config["std"], dtype=images.dtype).view(1, -1, 1, 1)
-        images = (images - mean) / std
+        images = normalise(images, config["mean"], config["std"])
     return images, labels
 
 
