@@ -277,7 +277,8 @@ class HubServer:
 
     def __post_init__(self) -> None:
         self.hubcards_dir = Path(self.hubcards_dir)
-        self.cache_dir = served_dir(self.cache_dir or default_cache_dir(), self.hubcards_dir)
+        # absolute: olah runs in the cache dir and reads its config by this path
+        self.cache_dir = served_dir(Path(self.cache_dir or default_cache_dir()).absolute(), self.hubcards_dir)
 
     @property
     def endpoint(self) -> str:

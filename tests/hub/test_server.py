@@ -210,3 +210,14 @@ def test_a_server_start_clears_dead_servers_files_and_names_an_unusable_cache(tm
     blocked.write_text("")
     with pytest.raises(HubError, match="pass --cache-dir .*ZOO_CACHE_DIR"):
         HubServer(tmp_path / "cards", cache_dir=blocked).start()
+
+
+def test_a_relative_cache_dir_serves(tmp_path, monkeypatch):
+    """olah runs in the cache dir: it looked for its config (named relative to the caller's
+    folder) there, and `zoo hub serve --cache-dir rel` failed with olah's traceback."""
+    from zoo.hub_server import HubServer
+
+    make_card(tmp_path / "cards", "hubtest_seg.toy", seeded_state(0))
+    monkeypatch.chdir(tmp_path)
+    with HubServer(Path("cards"), cache_dir=Path("rel-cache")) as server:
+        assert server.running and server.cache_dir.parent == tmp_path / "rel-cache"
