@@ -580,6 +580,14 @@ def get_registry() -> Registry:
     return registry
 
 
+def get_registry_quietly() -> Registry:
+    """The process-wide registry, its PluginWarnings not shown: for callers that report every
+    plugin's problems themselves (``zoo doctor``, ``zoo check``, the conformance suite)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PluginWarning)
+        return get_registry()
+
+
 def reset_registry() -> None:
     """Forget the process-wide registry; the next call rediscovers plugins (e.g. after installs)."""
     global _registry

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import time
-import warnings
 
 from zoo.cli.exit_codes import EXIT_OK, EXIT_PROBLEM
 from zoo.cli.usage_error import UsageError
@@ -49,11 +48,10 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_OK
     if not (args.names or args.all or args.plugin):
         raise UsageError("name models or explainers, or use --all or --plugin DIST (see zoo check -h)")
-    from zoo.registry import PluginWarning
+    from zoo.registry import get_registry_quietly
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", PluginWarning)  # broken plugins are reported as failures below
-        selection = select(args.names, all=args.all, plugins=args.plugin)
+    # broken plugins are reported as failures below
+    selection = select(args.names, all=args.all, plugins=args.plugin, registry=get_registry_quietly())
 
     label_width = max([len(f"{s.kind} {s.label}") for s in selection.subjects] + [20])
     check_width = max(len(c.name) for c in all_checks())

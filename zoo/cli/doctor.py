@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import warnings
 
 from zoo.cli.exit_codes import EXIT_OK, EXIT_PROBLEM
-from zoo.registry import NO_PLUGINS, PluginWarning, Registry, get_registry
+from zoo.registry import NO_PLUGINS, Registry, get_registry_quietly
 
 SLOW_IMPORT_SECONDS = 0.5
 
@@ -22,9 +21,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", PluginWarning)  # reported below, in full
-        registry = get_registry()
+    registry = get_registry_quietly()  # its PluginWarnings are reported below, in full
     problems = builder_problems(registry)
     ok = True
     for plugin in registry.plugins:

@@ -9,8 +9,6 @@ pytest plugin lists them in its terminal summary instead.
 
 from __future__ import annotations
 
-import warnings
-
 # (plugin name, distribution, version) -> its errors; environment problems under ("", "", "").
 BROKEN: dict[tuple[str, str, str], list[str]] = {}
 
@@ -18,11 +16,9 @@ BROKEN: dict[tuple[str, str, str], list[str]] = {}
 def suite_registry():
     """The process-wide registry, discovered without turning PluginWarnings into errors; its
     broken plugins are noted in :data:`BROKEN` (those of the latest registry)."""
-    from zoo.registry import PluginWarning, get_registry
+    from zoo.registry import get_registry_quietly
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", PluginWarning)
-        registry = get_registry()
+    registry = get_registry_quietly()
     BROKEN.clear()  # the registry in use now (a rediscovery replaces the earlier one)
     for plugin in registry.plugins:
         if plugin.errors:
