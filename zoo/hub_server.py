@@ -35,6 +35,7 @@ from zoo.cards import card_files
 from zoo.errors import HubError
 from zoo.extras import require
 from zoo.hub import sha256_of
+from zoo.hub_server_files import clear_dead_servers, record_olah, remove_run_files, run_file
 from zoo.specs import is_hub_id
 
 DEFAULT_ORG = "visionzoo"
@@ -187,30 +188,6 @@ def served_dir(cache_dir: str | Path, hubcards_dir: str | Path) -> Path:
 
 
 # ----------------------------------------------------------------------------- olah
-def run_file(cache_dir: str | Path, port: int, suffix: str) -> Path:
-    """olah's config (``.toml``) or output (``.out``) for one server: per port and process, so two
-    servers of one folder, even racing for one port, never read or remove each other's."""
-    return Path(cache_dir) / f"olah-{port}-{os.getpid()}{suffix}"
-
-
-def _remove_dead_servers_files(cache_dir: Path) -> None:
-    """The olah files of servers that did not stop cleanly (SIGKILL, a crash): their process is gone."""
-    for path in cache_dir.glob("olah-*-*.*"):
-        pid = path.stem.rpartition("-")[2]
-        if pid.isdigit() and not _alive(int(pid)):
-            path.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)  # signal 0: only asks whether the process exists
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # it exists, and is someone else's
-        pass
-    return True
-
-
 def write_config(cache_dir: str | Path, port: int, host: str = "127.0.0.1") -> Path:
     """The olah TOML config: serve ``<cache_dir>/mirrors`` offline on ``host:port``."""
     cache_dir = Path(cache_dir)
@@ -309,7 +286,7 @@ class HubServer:
                 raise
             raise HubError(f"cannot build the served repositories in {self.cache_dir} ({exc}); pass --cache-dir "
                            "(or set ZOO_CACHE_DIR) to a writable folder") from exc
-        _remove_dead_servers_files(self.cache_dir)
+        clear_dead_servers(self.cache_dir)
         if not self.port:
             self.port = free_port(self.host)
         elif port_in_use(self.host, self.port):
@@ -324,6 +301,7 @@ class HubServer:
                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
         finally:
             log.close()
+        record_olah(self.cache_dir, self.port, self._process.pid)
         self._wait_ready()
         return self
 
@@ -350,23 +328,22 @@ class HubServer:
     def stop(self) -> None:
         """Stop olah (SIGTERM, then SIGKILL after 10 s). The port can be reused by ``start()``.
 
-        Its config file goes; its output goes too when it was still running (a clean stop), and
-        stays when it had died (the reason is in there)."""
+        Its files go (:mod:`zoo.hub_server_files`), but for its output when it had died by itself
+        (the reason is in there)."""
         process, self._process = self._process, None
         if process is None:
             return
-        run_file(self.cache_dir, self.port, ".toml").unlink(missing_ok=True)
-        if process.poll() is not None:
-            return
-        self.log_file.unlink(missing_ok=True)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
+        died = process.poll() is not None
+        if not died:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
+                os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
+        remove_run_files(self.cache_dir, self.port, keep_output=died)
 
     def kill(self) -> None:
         """Stop olah abruptly (SIGKILL), as a crash or a pulled cable would."""

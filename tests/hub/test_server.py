@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -192,7 +193,8 @@ def test_the_served_hubcards_fixture_finds_a_plugin_authors_cards_when_the_zoo_i
 
 def test_a_server_start_clears_dead_servers_files_and_names_an_unusable_cache(tmp_path):
     """A SIGKILLed server's olah-PORT-PID files stayed for good; an unusable --cache-dir gave the
-    bare OS error."""
+    bare OS error. The olah pid a dead server recorded may have been reused: that process is
+    not olah with the dead server's config, and is left alone."""
     from zoo.hub_server import HubServer
 
     make_card(tmp_path / "cards", "hubtest_seg.toy", seeded_state(0))
@@ -204,12 +206,68 @@ def test_a_server_start_clears_dead_servers_files_and_names_an_unusable_cache(tm
     live = server.cache_dir / f"olah-18002-{os.getppid()}.toml"
     for path in (dead, live):
         path.write_text("# left behind\n")
-    with server:
-        assert not dead.exists() and live.exists()
+    reused = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+    dead.with_suffix(".pid").write_text(f"{reused.pid}\n")
+    try:
+        with server:
+            assert not dead.exists() and not dead.with_suffix(".pid").exists() and live.exists()
+            assert reused.poll() is None
+    finally:
+        reused.kill()
+        reused.wait()
     blocked = tmp_path / "a-file"
     blocked.write_text("")
     with pytest.raises(HubError, match="pass --cache-dir .*ZOO_CACHE_DIR"):
         HubServer(tmp_path / "cards", cache_dir=blocked).start()
+
+
+def _serve_command(cards: Path, port: int, cache: Path) -> list[str]:
+    return [sys.executable, "-m", "zoo.cli", "hub", "serve", str(cards), "--port", str(port), "--cache-dir", str(cache)]
+
+
+def _processes_running(config: Path) -> list[int]:
+    """The pids whose command line names ``config`` (a zombie's is empty: it runs nothing)."""
+    pids = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        with contextlib.suppress(OSError):
+            if os.fsencode(config) in cmdline.read_bytes().split(b"\0"):
+                pids.append(int(cmdline.parent.name))
+    return pids
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").is_file(), reason="finds olah by its command line in /proc")
+def test_the_next_server_stops_the_olah_a_sigkilled_server_left_running(tmp_path):
+    """olah runs in its own session, so SIGKILL of `zoo hub serve` left it serving (and holding the
+    port) for good; the next server of that cache removed the dead server's files, not its olah."""
+    from zoo.hub_server import HubServer
+
+    make_card(tmp_path / "cards", "hubtest_seg.toy", seeded_state(0))
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(_serve_command(tmp_path / "cards", 0, tmp_path / "serve"), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    olah = None
+    try:
+        line = proc.stdout.readline().strip()
+        assert line.startswith("export HF_ENDPOINT=http://127.0.0.1:"), proc.stderr.read()
+        port = int(line.rsplit(":", 1)[1])
+        served = HubServer(tmp_path / "cards", cache_dir=tmp_path / "serve").cache_dir
+        config = served / f"olah-{port}-{proc.pid}.toml"
+        (olah,) = _processes_running(config)
+        proc.kill()
+        proc.communicate(timeout=30)
+        assert _processes_running(config) == [olah]  # the orphan
+        with HubServer(tmp_path / "cards", cache_dir=tmp_path / "serve"):
+            assert _processes_running(config) == []
+            assert not list(served.glob(f"olah-{port}-{proc.pid}*"))
+            with socket.socket() as s:
+                assert s.connect_ex(("127.0.0.1", port)) != 0  # its port is free again
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+        if olah is not None:  # never leave the orphan of a failed run behind
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(olah, signal.SIGKILL)
 
 
 def test_a_relative_cache_dir_serves(tmp_path, monkeypatch):
