@@ -335,12 +335,19 @@ def card_text_problems(card_dir: str | Path, config: dict[str, Any], weights_sha
     return problems + ([report_problem] if report_problem else [])
 
 
+def explainer_report_command(name: str, card_dir: Path, weights: Path) -> str:
+    """The command that (re)measures a card's ``explainers.json``: a tool of the first-party
+    explainers distribution (visionzoo-explainers), named here only in advice; the core imports
+    nothing of it."""
+    return f"python -m zoo_explainers.report {name} --card {card_dir} --weights {weights} --write-card"
+
+
 def _explainer_report_problem(card_dir: Path, config: dict[str, Any], weights_sha256: str) -> str | None:
     """Why the card's ``explainers.json`` cannot be published with these weights, if it cannot."""
     report = card_dir / "explainers.json"
     name = f"{config['architecture']}.{config['tag']}" if {"architecture", "tag"} <= set(config) else card_dir.name
     weights = card_dir / config.get("filename", "model.safetensors")
-    rerun = f"rerun `python -m zoo_explainers.report {name} --card {card_dir} --weights {weights} --write-card`, or delete it"
+    rerun = f"rerun `{explainer_report_command(name, card_dir, weights)}`, or delete it"
     try:
         if report.is_file() and explainer_report(card_dir, {"sha256": weights_sha256}) is None:
             return f"{report} was measured on other weights than these: {rerun}"

@@ -183,13 +183,13 @@ def _write_staged(staging: Path, card_dir: Path, model, recipe, task: str, hp: d
         log("trained with overrides of the recipe (" + ", ".join(f"{k}={v!r}" for k, v in overrides.items())
             + "); the card says so")
     if write_card:
-        from zoo.cards import explainer_report, write_card as _write
+        from zoo.cards import explainer_report, explainer_report_command, write_card as _write
 
         extra = card_dir / "explainers.json"
         if extra.is_file() and explainer_report(card_dir, config) is None:
-            log(f"{extra} was measured on other weights: left out of the card, and `zoo hub push` refuses it (rerun "
-                f"`python -m zoo_explainers.report {recipe.name} --card {card_dir} "
-                f"--weights {card_dir / 'model.safetensors'} --write-card`)")
+            rerun = explainer_report_command(recipe.name, card_dir, card_dir / "model.safetensors")
+            log(f"{extra} was measured on other weights: left out of the card, and `zoo hub push` refuses it "
+                f"(rerun `{rerun}`)")
         _write(card_dir, recipe, config, path=staging / "README.md")
     return config
 
