@@ -10,6 +10,11 @@ commit sha depends only on the card's files: the same card gives the same sha on
 machine, and a plugin may pin it as ``revision``. Weight files (``*.safetensors`` and anything
 over 1 MiB) are stored as git-LFS objects, as on the real Hub, so the cache names their blobs
 by sha256.
+
+Each server also serves a one-file probe repository ``zoo-serve-probe/<random>`` that only its
+own olah has: the server is ready when that repository's commit answers on the port. Any other
+answer (another server's olah, serving the same cards, or any other program) is not taken for
+its own; if its olah then exits, the port was taken first and the start fails saying so.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import contextlib
 import hashlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -25,7 +31,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -189,8 +194,9 @@ def served_dir(cache_dir: str | Path, hubcards_dir: str | Path) -> Path:
 
 # ----------------------------------------------------------------------------- olah
 def write_config(cache_dir: str | Path, port: int, host: str = "127.0.0.1") -> Path:
-    """The olah TOML config: serve ``<cache_dir>/mirrors`` offline on ``host:port``."""
+    """The olah TOML config: serve ``<cache_dir>/mirrors`` and this server's probe offline on ``host:port``."""
     cache_dir = Path(cache_dir)
+    probe = run_file(cache_dir, port, ".probe")
     netloc = f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
     text = "\n".join([
         "# written by `zoo hub serve`; olah serves the git repositories under mirrors-path",
@@ -198,7 +204,7 @@ def write_config(cache_dir: str | Path, port: int, host: str = "127.0.0.1") -> P
         f"host = {json.dumps(host)}",
         f"port = {port}",
         f"repos-path = {json.dumps(str(cache_dir / 'olah-repos'))}",
-        f"mirrors-path = [{json.dumps(str(cache_dir / 'mirrors'))}]",
+        f"mirrors-path = [{json.dumps(str(cache_dir / 'mirrors'))}, {json.dumps(str(probe))}]",
         'mirror-scheme = "http"',
         f"mirror-netloc = {json.dumps(netloc)}",
         f"mirror-lfs-netloc = {json.dumps(netloc)}",
@@ -210,6 +216,37 @@ def write_config(cache_dir: str | Path, port: int, host: str = "127.0.0.1") -> P
     path = run_file(cache_dir, port, ".toml")
     path.write_text(text)
     return path
+
+
+def build_probe(cache_dir: str | Path, port: int) -> tuple[str, str]:
+    """This server's probe repository (:func:`run_file` ``.probe``, a mirrors-path of its own): a
+    random name and content, so no other process answers its ``(hub_id, commit)``."""
+    token = secrets.token_hex(8)
+    hub_id = f"zoo-serve-probe/{token}"
+    probe = run_file(cache_dir, port, ".probe")
+    shutil.rmtree(probe, ignore_errors=True)
+    repo = probe / "models" / hub_id
+    repo.mkdir(parents=True)
+    _git(repo, "init", "-q", "-b", "main", ".")
+    (repo / "README.md").write_text(f"The `zoo hub serve` probe {token}: the server's own olah answers it.\n")
+    _git(repo, "add", "README.md")
+    _git(repo, "commit", "-q", "-m", "probe")
+    return hub_id, _git(repo, "rev-parse", "HEAD")
+
+
+def served_commit(endpoint: str, hub_id: str) -> str | None:
+    """The commit ``endpoint`` names for ``hub_id`` at main, or None (no answer, or another kind)."""
+    no_proxy = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback never goes through one
+    try:
+        with no_proxy.open(f"{endpoint}/api/models/{hub_id}/revision/main", timeout=2) as answer:
+            return json.load(answer).get("sha")
+    except (OSError, ValueError, AttributeError):  # HTTPError is an OSError
+        return None
+
+
+def port_taken(host: str, port: int) -> HubError:
+    return HubError(f"port {port} on {host} is already in use (another `zoo hub serve`?); pass another --port "
+                    "(0 takes a free one), or stop the server that uses it")
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -275,7 +312,7 @@ class HubServer:
         return self._process is not None and self._process.poll() is None
 
     def start(self) -> "HubServer":
-        """Build the repositories and start olah; return once it answers HTTP."""
+        """Build the repositories and start olah; return once this server's own olah answers."""
         if self.running:
             return self
         require("serve", "olah", purpose="`zoo hub serve`")
@@ -290,40 +327,37 @@ class HubServer:
         if not self.port:
             self.port = free_port(self.host)
         elif port_in_use(self.host, self.port):
-            # Checked before olah starts: another server there would answer the readiness probe.
-            raise HubError(f"port {self.port} on {self.host} is already in use (another `zoo hub serve`?); "
-                           "choose another --port, or leave it out to take a free one.")
-        config = write_config(self.cache_dir, self.port, self.host)
-        log = open(self.log_file, "ab")
+            raise port_taken(self.host, self.port)
         try:
-            self._process = subprocess.Popen(
-                _olah_command(config, self.cache_dir / "logs"), cwd=self.cache_dir, stdout=log,
-                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-        finally:
-            log.close()
-        record_olah(self.cache_dir, self.port, self._process.pid)
-        self._wait_ready()
+            probe = build_probe(self.cache_dir, self.port)
+            config = write_config(self.cache_dir, self.port, self.host)
+            with open(self.log_file, "ab") as log:
+                self._process = subprocess.Popen(
+                    _olah_command(config, self.cache_dir / "logs"), cwd=self.cache_dir, stdout=log,
+                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+            record_olah(self.cache_dir, self.port, self._process.pid)
+            self._wait_ready(*probe)
+        except BaseException:
+            if self._process is None:  # olah never started: nothing of it to keep
+                remove_run_files(self.cache_dir, self.port)
+            self.stop()  # its output stays when it died at start: the reason is in there
+            raise
         return self
 
-    def _wait_ready(self) -> None:
+    def _wait_ready(self, probe_id: str, probe_commit: str) -> None:
+        """Until this server's probe answers: another process on the port is never taken for its olah."""
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
-                tail = self._output_tail()
-                self.stop()  # its config goes; its output stays for a look
-                raise HubError(f"olah exited at start (port {self.port} in use?); see {self.log_file}. Its "
-                               f"output:\n{tail}")
-            try:  # any HTTP answer means olah is up (its index page may even fail)
-                with urllib.request.urlopen(f"{self.endpoint}/api/whoami-v2", timeout=2):
-                    return
-            except urllib.error.HTTPError:
+                if port_in_use(self.host, self.port):  # taken after the check, before olah could bind it
+                    self.log_file.unlink(missing_ok=True)  # the error says it all
+                    raise port_taken(self.host, self.port)
+                raise HubError(f"olah exited at start; see {self.log_file}. Its output:\n{self._output_tail()}")
+            if served_commit(self.endpoint, probe_id) == probe_commit:
                 return
-            except OSError:
-                time.sleep(0.2)
-        tail = self._output_tail()
-        self.stop()
+            time.sleep(0.2)
         raise HubError(f"olah did not answer on {self.endpoint} within {self.startup_timeout:g} s. Its output:\n"
-                       f"{tail}")
+                       f"{self._output_tail()}")
 
     def stop(self) -> None:
         """Stop olah (SIGTERM, then SIGKILL after 10 s). The port can be reused by ``start()``.

@@ -1,8 +1,9 @@
 """The files a running ``zoo hub serve`` keeps beside its repositories, and what a dead one leaves.
 
-Each server has olah's config (``.toml``), olah's output (``.out``) and olah's pid (``.pid``),
-all named ``olah-PORT-PID`` after the port and the zoo process: servers of one folder, even
-racing for one port, never read or remove each other's. A clean stop removes them.
+Each server has olah's config (``.toml``), olah's output (``.out``), olah's pid (``.pid``) and a
+probe repository (``.probe``, see :mod:`zoo.hub_server`), all named ``olah-PORT-PID`` after the
+port and the zoo process: servers of one folder, even racing for one port, never read or remove
+each other's. A clean stop removes them.
 
 Why a dead server needs more than its files removed: olah runs in a session of its own (a
 Ctrl-C in the terminal reaches the zoo, which then stops olah in order), so a zoo process killed
@@ -24,7 +25,7 @@ import time
 import warnings
 from pathlib import Path
 
-SUFFIXES = (".toml", ".out", ".pid")
+SUFFIXES = (".toml", ".out", ".pid", ".probe")
 
 
 def run_file(cache_dir: str | Path, port: int, suffix: str, pid: int | None = None) -> Path:

@@ -135,7 +135,7 @@ def test_a_cards_hub_id_never_reaches_outside_the_serve_cache(tmp_path, bad_id):
 def test_olah_config_is_loopback_and_offline(tmp_path):
     config = tomllib.loads(write_config(tmp_path, 8123).read_text())
     assert config["basic"]["host"] == "127.0.0.1"
-    assert config["basic"]["mirrors-path"] == [str(tmp_path / "mirrors")]
+    assert config["basic"]["mirrors-path"] == [str(tmp_path / "mirrors"), str(tmp_path / f"olah-8123-{os.getpid()}.probe")]
     assert config["accessibility"]["offline"] is True
 
 
@@ -223,6 +223,58 @@ def test_a_server_start_clears_dead_servers_files_and_names_an_unusable_cache(tm
 
 def _serve_command(cards: Path, port: int, cache: Path) -> list[str]:
     return [sys.executable, "-m", "zoo.cli", "hub", "serve", str(cards), "--port", str(port), "--cache-dir", str(cache)]
+
+
+def test_two_servers_started_at_once_on_one_port_one_serves_and_the_other_fails_cleanly(tmp_path):
+    """Both passed the port check before either olah had bound the port: the loser's olah failed
+    to bind it, and its zoo took the winner's olah for its own (it printed the export line, then
+    exited 3 with olah's traceback), or said only 'olah exited at start' with a page of output."""
+    import urllib.request
+
+    from zoo.hub_server import HubServer, build_mirrors, free_port
+
+    make_card(tmp_path / "cards", "hubtest_seg.toy", seeded_state(0), hf_hub_id="zoo-tests/hubtest_seg.toy")
+    served = HubServer(tmp_path / "cards", cache_dir=tmp_path / "serve").cache_dir
+    build_mirrors(tmp_path / "cards", served)  # both servers reuse it, so they reach the port in step
+    port = free_port()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    procs = [subprocess.Popen(_serve_command(tmp_path / "cards", port, tmp_path / "serve"), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=env) for _ in range(2)]
+    try:
+        deadline = time.monotonic() + 90
+        while all(p.poll() is None for p in procs) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        (loser,) = [p for p in procs if p.poll() is not None]
+        (winner,) = [p for p in procs if p is not loser]
+        out, err = loser.communicate(timeout=30)
+        assert loser.returncode == 3 and out == "", err  # it announced nothing
+        errors = [line for line in err.splitlines() if line.startswith("zoo: error:")]
+        assert errors == [f"zoo: error: port {port} on 127.0.0.1 is already in use (another `zoo hub serve`?); "
+                          "pass another --port (0 takes a free one), or stop the server that uses it"], err
+        assert "Traceback" not in err
+        assert winner.stdout.readline().strip() == f"export HF_ENDPOINT=http://127.0.0.1:{port}"
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/zoo-tests/hubtest_seg.toy/resolve/main/config.json",
+                                    timeout=10) as answer:
+            assert answer.status == 200 and winner.poll() is None
+        assert {p.name.split(".")[0] for p in served.glob("olah-*")} == {f"olah-{port}-{winner.pid}"}  # none of the loser's
+        winner.send_signal(signal.SIGTERM)
+        winner.communicate(timeout=30)
+        assert winner.returncode == 0
+    finally:
+        for proc in procs:
+            _stop(proc)
+    assert not list(served.glob("olah-*"))
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """Stop a `zoo hub serve` of a failed test as Ctrl-C would (a SIGKILL would leave its olah running)."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    proc.communicate()
 
 
 def _processes_running(config: Path) -> list[int]:
