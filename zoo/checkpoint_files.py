@@ -12,6 +12,7 @@ from __future__ import annotations
 import bz2
 import gzip
 import lzma
+import os
 import pickletools
 import zipfile
 import zlib
@@ -35,7 +36,7 @@ def checkpoint_kind(path: Path) -> str | None:
     if path.suffix.lower() in CHECKPOINT_SUFFIXES:
         return f"a pickle checkpoint ({path.suffix})"
     with open(path, "rb") as f:
-        kind = _stream_kind(f)
+        kind = _stream_kind(f, size=os.fstat(f.fileno()).st_size)
     if kind and kind.startswith("a zip"):  # torch.save's zip holds a data.pkl; other zips are data
         try:
             with zipfile.ZipFile(path) as archive:
@@ -47,22 +48,45 @@ def checkpoint_kind(path: Path) -> str | None:
     return f"{kind}, a checkpoint" if kind else None
 
 
-def _stream_kind(stream: BinaryIO) -> str | None:
+def _stream_kind(stream: BinaryIO, size: int | None = None) -> str | None:
+    """What ``stream`` holds, when it is a pickle; ``size``, when known, bounds each read."""
     head = stream.read(8)
     kind = pickle_kind(head)
     if kind is None and head[:1] and head[:1] in _OLD_PICKLE_STARTS:
         stream.seek(0)
-        if _walks_to_stop(stream):
+        if _walks_to_stop(stream if size is None else _Bounded(stream, size)):
             kind = "a Python pickle (protocol 0 or 1)"
     return kind
 
 
+class _Bounded:
+    """A file for :mod:`pickletools` whose reads may not ask for more bytes than are left: a
+    length field beyond the end (random bytes read as opcodes) ends the walk, unread."""
+
+    def __init__(self, stream: BinaryIO, size: int) -> None:
+        self.stream, self.size = stream, size
+
+    def read(self, n: int = -1) -> bytes:
+        if n > self.size - self.stream.tell():
+            raise EOFError("a length beyond the end of the file")
+        return self.stream.read(n)
+
+    def readline(self) -> bytes:
+        return self.stream.readline()
+
+
 def _walks_to_stop(stream: BinaryIO) -> bool:
-    """Whether ``stream`` parses as pickle opcodes up to STOP (parsing executes nothing)."""
+    """Whether ``stream`` parses as protocol 0/1 pickle opcodes up to STOP (parsing executes
+    nothing). The walk ends at the first opcode of a later protocol, which no such pickle holds."""
     try:
-        return any(op.name == "STOP" for op, _arg, _pos in pickletools.genops(stream))
+        for op, _arg, _pos in pickletools.genops(stream):
+            if op.proto > 1:
+                return False
+            if op.name == "STOP":
+                return True
     except Exception:  # noqa: BLE001 - any parse failure means: not a pickle
         return False
+    return False
 
 
 def _compressed_kind(path: Path) -> str | None:
