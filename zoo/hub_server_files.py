@@ -98,4 +98,14 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:  # it exists, and is someone else's
         pass
-    return True
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """Whether ``pid`` has exited and only waits for its parent to collect it (a killed server whose
+    parent is busy, or was itself an orphan under an init that never collects): /proc says so."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[:1] == ["Z"]  # after "pid (command)" comes the state

@@ -290,7 +290,8 @@ def _processes_running(config: Path) -> list[int]:
 @pytest.mark.skipif(not Path("/proc/self/cmdline").is_file(), reason="finds olah by its command line in /proc")
 def test_the_next_server_stops_the_olah_a_sigkilled_server_left_running(tmp_path):
     """olah runs in its own session, so SIGKILL of `zoo hub serve` left it serving (and holding the
-    port) for good; the next server of that cache removed the dead server's files, not its olah."""
+    port) for good; the next server of that cache removed the dead server's files, not its olah,
+    and took a killed server that its parent had not collected yet (a zombie) for a live one."""
     from zoo.hub_server import HubServer
 
     make_card(tmp_path / "cards", "hubtest_seg.toy", seeded_state(0))
@@ -305,8 +306,11 @@ def test_the_next_server_stops_the_olah_a_sigkilled_server_left_running(tmp_path
         served = HubServer(tmp_path / "cards", cache_dir=tmp_path / "serve").cache_dir
         config = served / f"olah-{port}-{proc.pid}.toml"
         (olah,) = _processes_running(config)
-        proc.kill()
-        proc.communicate(timeout=30)
+        os.kill(proc.pid, signal.SIGKILL)  # not collected yet: a zombie, as under an init that never collects
+        deadline = time.monotonic() + 30
+        while Path(f"/proc/{proc.pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z":
+            assert time.monotonic() < deadline, "the killed server did not exit"
+            time.sleep(0.05)
         assert _processes_running(config) == [olah]  # the orphan
         with HubServer(tmp_path / "cards", cache_dir=tmp_path / "serve"):
             assert _processes_running(config) == []
