@@ -8,7 +8,8 @@ import sys
 import threading
 from pathlib import Path
 
-from zoo.cli.exit_codes import EXIT_OK, EXIT_RUNTIME, EXIT_USAGE
+from zoo.cli.exit_codes import EXIT_OK, EXIT_RUNTIME
+from zoo.cli.usage_error import UsageError
 from zoo.errors import ChecksumError, HubError
 
 
@@ -170,8 +171,7 @@ def run_push(args: argparse.Namespace) -> int:
     check_timeout_settings()
 
     if not is_hub_id(args.repo_id):
-        print(f"zoo: error: --repo-id {args.repo_id!r} is not of the form ORG/NAME", file=sys.stderr)
-        return EXIT_USAGE
+        raise UsageError(f"--repo-id {args.repo_id!r} is not of the form ORG/NAME")
     card, files, info = push_plan(args.name, args.hubcards)
     expected = info["hf_hub_id"]
     if expected and expected != args.repo_id:
