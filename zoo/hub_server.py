@@ -20,6 +20,7 @@ its own; if its olah then exits, the port was taken first and the start fails sa
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -251,19 +252,35 @@ def port_taken(host: str, port: int) -> HubError:
 
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
-        s.bind((host, 0))
+        _bind(s, host, 0)
         return s.getsockname()[1]
 
 
 def port_in_use(host: str, port: int) -> bool:
-    """Whether something listens on ``host:port`` (a closed connection in TIME_WAIT does not count)."""
+    """Whether something listens on ``host:port`` (a closed connection in TIME_WAIT does not count).
+    A host or port no server could listen on is a :class:`HubError` saying so."""
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            s.bind((host, port))
-        except OSError:
+            _bind(s, host, port)
+        except _PortInUse:
             return True
     return False
+
+
+class _PortInUse(Exception):
+    pass
+
+
+def _bind(s: socket.socket, host: str, port: int) -> None:
+    try:
+        s.bind((host, port))
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise _PortInUse from exc
+        hint = ("a --port above 1023, or run with the right to bind it" if exc.errno == errno.EACCES
+                else "a --host naming an address of this machine (default 127.0.0.1)")
+        raise HubError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); pass {hint}") from exc
 
 
 def _olah_command(config: Path, log_dir: Path) -> list[str]:

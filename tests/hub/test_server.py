@@ -335,3 +335,18 @@ def test_a_relative_cache_dir_serves(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with HubServer(Path("cards"), cache_dir=Path("rel-cache")) as server:
         assert server.running and server.cache_dir.parent == tmp_path / "rel-cache"
+
+
+@pytest.mark.parametrize("host, says", [("192.0.2.1", "Cannot assign requested address"),  # TEST-NET-1: not ours
+                                        ("no.such.host.invalid", "")])
+def test_a_host_no_server_could_listen_on_is_named_not_taken_for_a_busy_port(tmp_path, capsys, host, says):
+    """Any bind error read as "port in use": --host 192.0.2.1 was told to pick another --port."""
+    from zoo.cli import main
+
+    make_card(tmp_path / "cards", "hubtest_seg.toy", seeded_state(0))
+    code = main(["hub", "serve", str(tmp_path / "cards"), "--host", host, "--port", "8097",
+                 "--cache-dir", str(tmp_path / "cache")])
+    err = capsys.readouterr().err
+    assert code == 3 and f"cannot listen on {host}:8097 ({says}" in err, err
+    assert "pass a --host naming an address of this machine" in err and "in use" not in err
+    assert not list((tmp_path / "cache").rglob("olah-*")), "no server files are left behind"
