@@ -4,13 +4,16 @@ Unpickling runs code, so the zoo never publishes such a file: ``zoo hub push`` a
 ``zoo hub serve`` refuse a card holding one. Nothing here unpickles: protocol 0 and 1 pickles
 (text opcodes with no magic number) are recognised by walking their opcodes with
 :mod:`pickletools`, which only parses, and a compressed file (joblib's, ``.pkl.gz``) by what
-its first decompressed bytes say.
+its first decompressed bytes say. It recognises what pickle, torch.save and joblib write: a guard
+against publishing a checkpoint by mistake, not against a pickle crafted to look like something
+else (the zoo's loaders refuse anything that is not safetensors anyway).
 """
 
 from __future__ import annotations
 
 import bz2
 import gzip
+import io
 import lzma
 import os
 import pickletools
@@ -49,30 +52,40 @@ def checkpoint_kind(path: Path) -> str | None:
 
 
 def _stream_kind(stream: BinaryIO, size: int | None = None) -> str | None:
-    """What ``stream`` holds, when it is a pickle; ``size``, when known, bounds each read."""
+    """What ``stream`` holds, when it is a pickle; ``size`` (when known) bounds the walk's reads."""
     head = stream.read(8)
     kind = pickle_kind(head)
     if kind is None and head[:1] and head[:1] in _OLD_PICKLE_STARTS:
         stream.seek(0)
-        if _walks_to_stop(stream if size is None else _Bounded(stream, size)):
+        if _walks_to_stop(_Bounded(stream, size)):
             kind = "a Python pickle (protocol 0 or 1)"
     return kind
 
 
-class _Bounded:
-    """A file for :mod:`pickletools` whose reads may not ask for more bytes than are left: a
-    length field beyond the end (random bytes read as opcodes) ends the walk, unread."""
+# The most one opcode of the walk may read: a protocol-0 pickle holds an array's bytes on one
+# line, so an old checkpoint with a larger tensor goes unrecognised; a walk of random bytes (a
+# gzip bomb's zeros, a weights file) stops there instead of reading all of them.
+MAX_OPCODE_BYTES = 64 << 20
 
-    def __init__(self, stream: BinaryIO, size: int) -> None:
+
+class _Bounded:
+    """A file for :mod:`pickletools` whose reads end the walk, unread, when they ask for more
+    than :data:`MAX_OPCODE_BYTES` or (``size`` known) for more bytes than are left."""
+
+    def __init__(self, stream: BinaryIO, size: int | None) -> None:
         self.stream, self.size = stream, size
 
     def read(self, n: int = -1) -> bytes:
-        if n > self.size - self.stream.tell():
-            raise EOFError("a length beyond the end of the file")
+        left = MAX_OPCODE_BYTES if self.size is None else min(MAX_OPCODE_BYTES, self.size - self.stream.tell())
+        if n < 0 or n > left:
+            raise EOFError("a length beyond the end of the file, or beyond what the walk reads")
         return self.stream.read(n)
 
     def readline(self) -> bytes:
-        return self.stream.readline()
+        line = self.stream.readline(MAX_OPCODE_BYTES + 1)
+        if len(line) > MAX_OPCODE_BYTES:
+            raise EOFError("a line longer than the walk reads")
+        return line
 
 
 def _walks_to_stop(stream: BinaryIO) -> bool:
@@ -96,9 +109,8 @@ def _compressed_kind(path: Path) -> str | None:
         head = f.read(6)
     try:
         if head[:1] == b"\x78" and int.from_bytes(head[:2], "big") % 31 == 0:  # a zlib header
-            with open(path, "rb") as f:
-                inner = zlib.decompressobj().decompress(f.read(1 << 16), 1 << 16)
-            kind = pickle_kind(inner[:8])
+            inner = _zlib_start(path, MAX_OPCODE_BYTES)
+            kind = _stream_kind(io.BytesIO(inner), size=len(inner))
             return f"{kind} compressed with zlib" if kind else None
         for magic, opener in _COMPRESSED.items():
             if head.startswith(magic):
@@ -108,3 +120,14 @@ def _compressed_kind(path: Path) -> str | None:
     except (OSError, EOFError, zlib.error, lzma.LZMAError):  # not what its magic number says
         return None
     return None
+
+
+def _zlib_start(path: Path, limit: int) -> bytes:
+    """Up to ``limit`` bytes of the zlib stream in ``path``, decompressed (zlib has no file object)."""
+    decompressor, out = zlib.decompressobj(), bytearray()
+    with open(path, "rb") as f:
+        data = f.read(1 << 16)
+        while data and len(out) < limit:
+            out += decompressor.decompress(data, limit - len(out))
+            data = decompressor.unconsumed_tail or f.read(1 << 16)
+    return bytes(out)

@@ -259,6 +259,7 @@ def _old_and_compressed_pickles():
         "state.xz": lzma.compress(pickle.dumps(state)),
         "state.lzma": lzma.compress(pickle.dumps(state), format=lzma.FORMAT_ALONE),
         "state.z": zlib.compress(pickle.dumps(state)),
+        "state0.z": zlib.compress(pickle.dumps(state, protocol=0)),
     }
 
 
