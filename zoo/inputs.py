@@ -41,7 +41,7 @@ def check_image(image: Any, *, in_chans: int, min_size: int = 1, owner: str = "m
         hint = " Pass a list of images, one (C, H, W) tensor each." if image.ndim == 4 else ""
         raise InputError(f"{owner}: {where} must be 3-D (C, H, W), got shape {tuple(image.shape)}.{hint}")
     _check_pixels(image, in_chans=in_chans, min_size=min_size, prefix=f"{owner}: {where}")
-    check_dtype(image, dtype, f"{owner}: {where}")
+    check_dtype(image, dtype, f"{owner}: {where}", one_image=True)
 
 
 def weights_dtype(module: Any) -> Any:
@@ -51,21 +51,24 @@ def weights_dtype(module: Any) -> Any:
     return next((p.dtype for p in module.parameters() if p.is_floating_point()), None)
 
 
-def check_dtype(x: Any, dtype: Any, owner: str) -> None:
+def check_dtype(x: Any, dtype: Any, owner: str, *, one_image: bool = False) -> None:
     """An :class:`InputError` for a float tensor that is not ``dtype`` (None: anything goes), before
     torch's "expected scalar type Double but found Float" from deep inside a layer. Under autocast,
-    which converts the input itself, anything goes too."""
+    which converts float32 and half-precision input itself (not float64), those go too.
+    ``one_image``: ``x`` is one image of a list (the advice then casts each image)."""
     import torch
 
-    if dtype is None or not x.is_floating_point() or x.dtype == dtype or _autocast_enabled(x.device.type):
+    if dtype is None or not x.is_floating_point() or x.dtype == dtype:
         return
-    cast = {torch.float32: "images.float()", torch.float64: "images.double()", torch.float16: "images.half()",
-            torch.bfloat16: "images.bfloat16()"}
-    back = {torch.float32: "model.float()", torch.float64: "model.double()", torch.float16: "model.half()",
-            torch.bfloat16: "model.bfloat16()"}
+    if x.dtype != torch.float64 and _autocast_enabled(x.device.type):
+        return
+    method = {torch.float32: "float", torch.float64: "double", torch.float16: "half", torch.bfloat16: "bfloat16"}
+    cast = f".{method[dtype]}()" if dtype in method else f".to({dtype})"
+    back = f"model.{method[x.dtype]}()" if x.dtype in method else f"model.to({x.dtype})"
+    advice = (f"cast each image with [image{cast} for image in images]" if one_image
+              else f"cast the batch with images{cast}")
     raise InputError(f"{owner}: the images are {x.dtype} but the model's parameters are {dtype}; "
-                     f"cast the batch with {cast.get(dtype, f'images.to({dtype})')} (or the model with "
-                     f"{back.get(x.dtype, f'model.to({x.dtype})')})")
+                     f"{advice} (or the model with {back})")
 
 
 def _autocast_enabled(device_type: str) -> bool:

@@ -69,11 +69,15 @@ def test_a_batch_of_another_float_dtype_than_the_model_names_both_fixes(name):
         with torch.no_grad():
             return model([images[0]] if name in INSTANCE else images)
 
-    with pytest.raises(zoo.InputError, match=r"float64 but the model's parameters are torch\.float32; cast the "
-                                             r"batch with images\.float\(\) \(or the model with model\.double\(\)\)"):
+    advice = (r"cast each image with \[image\.float\(\) for image in images\]" if name in INSTANCE
+              else r"cast the batch with images\.float\(\)")
+    with pytest.raises(zoo.InputError, match=rf"float64 but the model's parameters are torch\.float32; {advice} "
+                                             r"\(or the model with model\.double\(\)\)"):
         run(batch)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        run(batch.float())
+        run(batch.bfloat16())  # autocast runs a bfloat16 batch on float32 weights: not refused
+        with pytest.raises(zoo.InputError, match="float64"):  # a dtype autocast does not convert
+            run(batch)
     model.double()
     run(batch)
 
