@@ -21,8 +21,9 @@ from safetensors.torch import save_file
 import zoo
 
 ROOT = Path(__file__).resolve().parents[2]
-# Importing any of these at all is refused: each exists to (un)pickle.
-UNPICKLING_MODULES = {"pickle", "_pickle", "cPickle", "cloudpickle", "dill", "joblib", "shelve", "pickletools"}
+# Importing any of these at all is refused: each exists to (un)pickle. Not pickletools, which only
+# parses opcodes (zoo.checkpoint_files walks them to recognise an old pickle in a hub card).
+UNPICKLING_MODULES = {"pickle", "_pickle", "cPickle", "cloudpickle", "dill", "joblib", "shelve"}
 # Functions that unpickle, by their full dotted name (aliases resolved).
 UNPICKLING_FUNCTIONS = {"torch.load", "torch.serialization.load", "torch.hub.load",
                         "torch.hub.load_state_dict_from_url", "numpy.load", "pandas.read_pickle"}
