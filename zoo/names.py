@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from zoo.errors import UnknownTagError
+
 
 class Name(NamedTuple):
     text: str       # as written
@@ -42,6 +44,13 @@ class Name(NamedTuple):
             raise error(f"{self.text!r} has nothing before ':'; {how}")
         if not self.arch:
             raise error(f"{self.text!r} names no {kind}; {how}")
+        return self
+
+    def check_tag_part(self) -> "Name":
+        """Refuse ``arch.``, a dot with no tag after it, naming the two names it may have meant."""
+        if self.ends_with_dot:
+            raise UnknownTagError(f"{self.text!r} ends with a dot: write {self.text[:-1]!r} for the architecture, "
+                                  f"or {self.text}TAG for one of its pretrained tags.")
         return self
 
 

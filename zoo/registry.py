@@ -386,11 +386,8 @@ class Registry:
         """
         if not isinstance(name, str) or not name:
             raise UnknownModelError(f"model name must be a non-empty string, got {name!r}")
-        parsed = parse_name(name).check(UnknownModelError, "model", "ARCH[.TAG]")
+        parsed = parse_name(name).check(UnknownModelError, "model", "ARCH[.TAG]").check_tag_part()
         arch, tag = parsed.arch, parsed.tag
-        if parsed.ends_with_dot:
-            raise UnknownTagError(f"{name!r} ends with a dot: write {name[:-1]!r} for the architecture, "
-                                  f"or {name}TAG for one of its pretrained tags.")
         entry = self._pick(self._architectures, arch, parsed.qualifier, UnknownModelError, "model", tag, shown=name)
         spec = entry.spec
         if tag:

@@ -114,8 +114,9 @@ def test_a_rejected_dotted_name_is_reported_with_the_registrys_reason():
 
 @pytest.mark.parametrize("name, says", [(":unet_like", "has nothing before ':'"),
                                         ("fake-dist:", "names no model or explainer"),
-                                        (".digits", "names no model or explainer")])
+                                        (".digits", "names no model or explainer"),
+                                        ("unet_like.", "'unet_like.' ends with a dot")])
 def test_a_name_with_an_empty_part_is_refused_as_create_refuses_it(name, says):
-    """`zoo check ':unet_like'` checked unet_like while zoo.create(':unet_like') refused it."""
-    with pytest.raises(zoo.UnknownModelError, match=says):
+    """`zoo check ':unet_like'` (and 'unet_like.') checked unet_like while zoo.create refused it."""
+    with pytest.raises(zoo.UnknownNameError, match=says):
         select([name], registry=_registry())

@@ -160,20 +160,27 @@ def test_an_explainer_name_with_an_empty_part_is_refused(method, says):
         zoo.explain(zoo.create("sample_classifier"), None, method=method)
 
 
-@pytest.mark.parametrize("text, qualifier, arch, tag", [
-    ("unet", "", "unet", ""),
-    ("unet.voc", "", "unet", "voc"),
-    ("my.dist:unet.voc", "my.dist", "unet", "voc"),  # the last ':' ends the qualifier; its dots are its own
-    ("a:b:unet", "a:b", "unet", ""),
-    ("org/net.t", "", "org/net", "t"),
+@pytest.mark.parametrize("text, qualifier, bare, arch, tag", [
+    ("unet", "", "unet", "unet", ""),
+    ("unet.voc", "", "unet.voc", "unet", "voc"),
+    ("my.dist:unet.voc", "my.dist", "unet.voc", "unet", "voc"),  # the last ':' ends the qualifier
+    ("a:b:unet", "a:b", "unet", "unet", ""),
+    ("org/net.t", "", "org/net.t", "org/net", "t"),
+    (":unet", "", "unet", "unet", ""),
 ])
-def test_the_name_grammar(text, qualifier, arch, tag):
+def test_the_name_grammar(text, qualifier, bare, arch, tag):
     from zoo.names import parse_name
 
     name = parse_name(text)
-    assert (name.qualifier, name.arch, name.tag) == (qualifier, arch, tag)
-    assert name.bare == text.rpartition(":")[2] and name.qualified == (":" in text)
-    assert parse_name("unet.").ends_with_dot and not parse_name("unet").has_tag_part
+    assert (name.qualifier, name.bare, name.arch, name.tag) == (qualifier, bare, arch, tag)
+    assert name.qualified == text.startswith((":", "my.dist:", "a:b:"))
+
+
+def test_a_dot_with_no_tag_is_told_apart_from_no_dot():
+    from zoo.names import parse_name
+
+    assert parse_name("unet.").ends_with_dot and parse_name("unet.").has_tag_part
+    assert not parse_name("unet").has_tag_part and not parse_name("unet.voc").ends_with_dot
 
 
 def test_a_pretrained_listing_with_a_dotted_distribution_qualifier():

@@ -249,7 +249,7 @@ def select(names: list[str] = (), *, all: bool = False, plugins: list[str] = (),
                                 f"see `zoo doctor` for the installed ones.")
     for raw in names:
         matched = False
-        parsed = parse_name(raw).check(UnknownModelError, "model or explainer", "NAME[.TAG]")
+        parsed = parse_name(raw).check(UnknownModelError, "model or explainer", "NAME[.TAG]").check_tag_part()
         arch, tag = parsed.arch, parsed.tag
         for kind, spec, plugin in entries():
             if parsed.qualifier and not plugin.answers_to(parsed.qualifier):
