@@ -80,7 +80,8 @@ def test_bad_repo_id_and_missing_card(tmp_path, capsys):
     (tmp_path / "unet.shapes").mkdir()
     assert cli_main(["hub", "push", "unte.shapes", "--repo-id", "acme/x", "--hubcards", str(tmp_path),
                      "--dry-run"]) == 2  # a name that is not there: usage, with the closest card names
-    assert "no such hub card folder" in (err := capsys.readouterr().err) and "Did you mean: unet.shapes?" in err
+    err = capsys.readouterr().err
+    assert "zoo hub push: error: " in err and "no such hub card folder" in err and "Did you mean: unet.shapes?" in err
 
 
 def test_a_failing_upload_is_a_hub_error_without_the_token(hub, tmp_path, monkeypatch, capsys):

@@ -300,4 +300,4 @@ def test_text_and_archives_that_look_like_pickles_at_first_are_published(fcn8s_c
 
 def test_a_repo_id_without_an_org_is_a_usage_error(fcn8s_copy, capsys):
     assert main(["hub", "push", "fcn8s.shapes", "--repo-id", "fcn8s", "--hubcards", str(fcn8s_copy), "--dry-run"]) == 2
-    assert "zoo hub: error: --repo-id 'fcn8s' is not of the form ORG/NAME" in capsys.readouterr().err
+    assert "zoo hub push: error: --repo-id 'fcn8s' is not of the form ORG/NAME" in capsys.readouterr().err

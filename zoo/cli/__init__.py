@@ -70,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
             _discover_plugins()
         return args.func(args)
     except UsageError as exc:  # a command's own check of its arguments (zoo.cli.usage_error)
-        print(f"zoo {args.command}: error: {exc}", file=sys.stderr)
+        # a subcommand's parser may name itself in full: "zoo hub push", as argparse's own errors do
+        print(f"{getattr(args, 'usage_prog', f'zoo {args.command}')}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except (UnknownNameError, AmbiguousNameError, ArgumentError) as exc:
         print(f"zoo: error: {exc}", file=sys.stderr)

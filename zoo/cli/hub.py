@@ -30,7 +30,7 @@ def register(subparsers) -> None:
     p.add_argument("--cache-dir", type=Path, default=None,
                    help="where the git repositories and olah's config live (default $ZOO_CACHE_DIR/hub-serve, "
                         "i.e. ~/.cache/visionzoo/hub-serve)")
-    p.set_defaults(func=run_serve)
+    p.set_defaults(func=run_serve, usage_prog=p.prog)  # usage errors read 'zoo hub serve: error:'
 
     p = commands.add_parser("push", help="upload a hub card to the Hugging Face Hub",
                             description="Upload hubcards/<arch>.<tag>/ with huggingface_hub (create_repo + "
@@ -44,7 +44,7 @@ def register(subparsers) -> None:
                         "else ./hubcards)")
     p.add_argument("--private", action="store_true", help="create the repository as private")
     p.add_argument("--dry-run", action="store_true", help="check and list what would be uploaded; upload nothing")
-    p.set_defaults(func=run_push)
+    p.set_defaults(func=run_push, usage_prog=p.prog)
 
 
 def _hubcards(given, how: str = "pass --hubcards DIR") -> Path:
@@ -107,12 +107,11 @@ def push_plan(name: str, hubcards: Path | None = None) -> tuple[Path, list[Path]
     if not card.is_dir():
         import difflib
 
-        from zoo.errors import ArgumentError
         from zoo.hub_server import card_dirs
 
         close = difflib.get_close_matches(name, [c.name for c in card_dirs(card.parent)], n=3, cutoff=0.6)
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
-        raise ArgumentError(f"{card}: no such hub card folder (expected <hubcards>/<arch>.<tag>/).{hint}")
+        raise UsageError(f"{card}: no such hub card folder (expected <hubcards>/<arch>.<tag>/).{hint}")
     config = read_config(card / "config.json") if (card / "config.json").is_file() else {}
     filename, recorded = config.get("filename", "model.safetensors"), {}
     if config.get("sha256"):
