@@ -20,6 +20,7 @@ from zoo.errors import (
     HubRevisionNotFoundError,
     HubUnavailableError,
     MissingExtraError,
+    ModelConfigError,
     UnknownExplainerError,
     UnknownModelError,
     UnknownNameError,
@@ -77,7 +78,8 @@ def __getattr__(name: str):
 __all__ = [
     "AmbiguousNameError", "ArchitectureSpec", "ArgumentError", "BuilderError", "ChecksumError", "Explainer",
     "ExplainerOutputError", "ExplainerSpec", "HubAuthError", "HubDownloadError", "HubEntryNotFoundError", "HubError",
-    "HubNotFoundError", "HubOfflineError", "HubRevisionNotFoundError", "HubUnavailableError", "InputError", "MissingExtraError", "ModelInfo",
+    "HubNotFoundError", "HubOfflineError", "HubRevisionNotFoundError", "HubUnavailableError", "InputError", "MissingExtraError", "ModelConfigError",
+    "ModelInfo",
     "PluginWarning",
     "PretrainedCfg", "UnknownExplainerError", "UnknownModelError", "UnknownNameError", "UnknownTagError",
     "WeightsError", "WeightsFileNotFoundError", "ZooError", "create",

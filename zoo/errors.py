@@ -51,8 +51,13 @@ class BuilderError(ZooError, TypeError):
 
 
 class ModelConfigError(ZooError, ValueError):
-    """A model's ``config.json`` (or a builder option it gives) cannot be used, or an image file
-    cannot be read as the model's input (``zoo predict``, ``explain``, ``evaluate``)."""
+    """A model configuration cannot be used: a ``config.json`` (``zoo predict``, ``explain``,
+    ``evaluate``), or builder options a model cannot be built with (the first-party plugins'
+    ``ModelConfigError`` subclasses this one)."""
+
+
+class ImageFileError(ZooError, ValueError):
+    """An image file cannot be read as a model's input (not an image, or too many pixels)."""
 
 
 class ExplainerOutputError(ZooError, RuntimeError):

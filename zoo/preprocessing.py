@@ -8,7 +8,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any, Sequence
 
-from zoo.errors import ModelConfigError
+from zoo.errors import ImageFileError, ModelConfigError
 
 
 def normalise(images, mean: float | Sequence[float] | None, std: float | Sequence[float] | None):
@@ -54,9 +54,9 @@ class Preprocessing:
                 im.load()
                 source = _to_8_bit(im).convert("L" if self.in_chans == 1 else "RGB")
         except Image.DecompressionBombError as exc:  # not an OSError
-            raise ModelConfigError(f"{path}: refused, too many pixels for an image ({exc})") from exc
+            raise ImageFileError(f"{path}: refused, too many pixels for an image ({exc})") from exc
         except (UnidentifiedImageError, OSError) as exc:
-            raise ModelConfigError(f"{path}: not an image Pillow can read ({exc})") from exc
+            raise ImageFileError(f"{path}: not an image Pillow can read ({exc})") from exc
         pixels = source
         if self.size is not None and (source.height, source.width) != self.size:
             pixels = source.resize((self.size[1], self.size[0]), Image.BILINEAR)

@@ -1,8 +1,8 @@
 """Typed errors of the classification plugin."""
 
-from zoo.errors import ZooError
+from zoo.errors import ModelConfigError as ZooModelConfigError
 
 
-class ModelConfigError(ZooError, ValueError):
+class ModelConfigError(ZooModelConfigError):
     """``cnn_cam`` was asked for a configuration it cannot build (a zero width or depth, a negative
     number of classes, an unsupported pooling)."""

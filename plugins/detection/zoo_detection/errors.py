@@ -1,8 +1,8 @@
 """Typed errors of the detection plugin."""
 
-from zoo.errors import ZooError
+from zoo.errors import ModelConfigError as ZooModelConfigError
 
 
-class ModelConfigError(ZooError, ValueError):
+class ModelConfigError(ZooModelConfigError):
     """``maskrcnn_mini`` was asked for a configuration it cannot build (too few classes, no input
     channels, per-channel statistics of the wrong length, other stage or level counts)."""

@@ -1,8 +1,8 @@
 """Typed errors of the segmentation plugin."""
 
-from zoo.errors import ZooError
+from zoo.errors import ModelConfigError as ZooModelConfigError
 
 
-class ModelConfigError(ZooError, ValueError):
+class ModelConfigError(ZooModelConfigError):
     """A segmentation model was asked for a configuration it cannot build (bad width, depth,
     upsampling mode or backbone)."""
