@@ -14,6 +14,7 @@ from typing import Callable
 from zoo.testing.results import ContractViolation
 
 MODEL, EXPLAINER = "model", "explainer"
+BUILD_CHECK = "build"  # the model check the others need: after it fails, they skip (zoo.testing.runner)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import copy
 import tempfile
 from pathlib import Path
 
-from zoo.testing.checks import MODEL, broken, check
+from zoo.testing.checks import BUILD_CHECK, MODEL, broken, check
 from zoo.testing.subjects import SEED
 from zoo.testing.results import CheckSkipped
 from zoo.testing.tasks import INSTANCE, instance_targets, training_loss
@@ -47,7 +47,7 @@ def output_diagnosis(subject) -> str | None:
     return output_problem(subject.task, out, f"input {tuple(inputs.shape)}")
 
 
-@check("build", MODEL, "builder(num_classes=..., in_chans=..., **defaults) returns a torch.nn.Module")
+@check(BUILD_CHECK, MODEL, "builder(num_classes=..., in_chans=..., **defaults) returns a torch.nn.Module")
 def check_build(subject):
     model = subject.model()
     n = sum(p.numel() for p in model.parameters())

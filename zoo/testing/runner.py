@@ -10,7 +10,7 @@ import traceback
 import warnings
 from typing import Callable, Iterable
 
-from zoo.testing.checks import MODEL, Check, all_checks
+from zoo.testing.checks import BUILD_CHECK, MODEL, Check, all_checks
 from zoo.testing.registration_checks import REGISTRATION_CHECKS
 from zoo.testing.results import FAIL, PASS, SKIP, CheckResult, CheckSkipped, ContractViolation
 
@@ -59,9 +59,6 @@ def run_check(check: Check, subject) -> CheckResult:
         message = f"{result.message}; also {message}"
     return CheckResult(result.subject, result.check, FAIL, message,
                        result.clause if result.failed else GLOBAL_STATE_CLAUSE, result.seconds)
-
-
-BUILD_CHECK = "build"
 
 
 def run_check_unless_unbuilt(check: Check, subject, build_failed: bool) -> CheckResult:

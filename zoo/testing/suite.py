@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import pytest
 
-from zoo.testing.checks import EXPLAINER, MODEL, Check, all_checks
+from zoo.testing.checks import BUILD_CHECK, EXPLAINER, MODEL, Check, all_checks
 from zoo.testing.results import FAIL, SKIP, CheckResult
-from zoo.testing.runner import BUILD_CHECK, checks_for, nothing_verified, run_check_unless_unbuilt
+from zoo.testing.runner import checks_for, nothing_verified, run_check_unless_unbuilt
 from zoo.testing.subjects import ExplainerSubject, ModelSubject
 
 
