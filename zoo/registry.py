@@ -436,6 +436,8 @@ class Registry:
             hint = f" Did you mean: {', '.join(close)}?" if close else ""
             lister = "zoo.list_models()" if kind == "model" else "zoo.list_explainers()"
             for plugin in self.plugins:
+                if qualifier and not plugin.answers_to(qualifier):
+                    continue
                 if name in plugin.rejected:  # what the warning at discovery said, which may have scrolled by
                     hint += (f" {plugin.distribution} registers a spec {name!r}, which was not registered: "
                              f"{plugin.rejected[name]}.")

@@ -94,6 +94,9 @@ def test_broken_plugins_are_skipped_with_a_warning_and_the_rest_works(plugin_pac
     with pytest.raises(zoo.UnknownModelError, match=r"registers a spec 'bad_task', which was not registered: "
                                                     r".*painting"):
         zoo.create("bad_task")
+    with pytest.raises(zoo.UnknownModelError) as other_plugin:  # asked of another plugin: not that one's spec
+        zoo.create("zoo-sample-plugin:bad_task")
+    assert "painting" not in str(other_plugin.value)
 
 
 def test_builder_returning_a_non_module_is_a_clear_error(plugin_packages):
