@@ -120,3 +120,10 @@ def test_a_name_with_an_empty_part_is_refused_as_create_refuses_it(name, says):
     """`zoo check ':unet_like'` (and 'unet_like.') checked unet_like while zoo.create refused it."""
     with pytest.raises(zoo.UnknownNameError, match=says):
         select([name], registry=_registry())
+
+
+def test_a_tag_on_an_explainer_name_is_an_unknown_tag_not_a_crash():
+    """`zoo check gradcam.x` raised AttributeError: explainer specs have no pretrained tags."""
+    assert "gradcam" in zoo.list_explainers()
+    with pytest.raises(zoo.UnknownTagError, match="'gradcam' has no pretrained tag matching 'x'; its tags: none"):
+        select(["gradcam.x"])

@@ -205,7 +205,7 @@ def select(names: list[str] = (), *, all: bool = False, plugins: list[str] = (),
     """Subjects for ``names`` (names or fnmatch patterns of models or explainers, ``dist:name``
     allowed), every registered name (``all``; ``timm/*`` left out unless named), or everything
     from the distributions ``plugins``. Raises ``UnknownNameError`` for a name matching nothing."""
-    from zoo.errors import UnknownModelError
+    from zoo.errors import UnknownModelError, UnknownTagError
 
     registry = registry or get_registry()
     selection = Selection()
@@ -270,9 +270,10 @@ def select(names: list[str] = (), *, all: bool = False, plugins: list[str] = (),
 
             known = [spec.name for _, spec, _ in entries()]
             if tag and arch in known:
-                tags = sorted({t for _, spec, _ in entries() if spec.name == arch for t in spec.pretrained})
-                raise UnknownModelError(f"{arch!r} has no pretrained tag matching {tag!r}; its tags: "
-                                        f"{', '.join(tags) or 'none'}. See `zoo list --pretrained {arch}`.")
+                tags = sorted({t for _, spec, _ in entries() if spec.name == arch
+                               for t in getattr(spec, "pretrained", {})})  # an explainer has no tags
+                raise UnknownTagError(f"{arch!r} has no pretrained tag matching {tag!r}; its tags: "
+                                      f"{', '.join(tags) or 'none'}. See `zoo list --pretrained {arch}`.")
             close = difflib.get_close_matches(arch, known, n=5, cutoff=0.6)
             hint = f" Did you mean: {', '.join(close)}?" if close else ""
             raise UnknownModelError(f"no registered model or explainer matches {raw!r}.{hint} See `zoo list`.")
