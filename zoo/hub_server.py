@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import ipaddress
 import json
 import os
 import secrets
@@ -46,7 +47,6 @@ from zoo.specs import is_hub_id
 
 DEFAULT_ORG = "visionzoo"
 LFS_MIN_SIZE = 1 << 20
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
 _GIT_DATE = "2000-01-01T00:00:00+0000"
 
 
@@ -250,6 +250,14 @@ def port_taken(host: str, port: int) -> HubError:
                     "(0 takes a free one), or stop the server that uses it")
 
 
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` reaches this machine only: ``localhost``, 127.0.0.0/8 or ::1."""
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name
+        return False
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
         _bind(s, host, 0)
@@ -273,6 +281,8 @@ class _PortInUse(Exception):
 
 
 def _bind(s: socket.socket, host: str, port: int) -> None:
+    if not 0 <= port <= 65535:
+        raise HubError(f"port {port} is not a port number: pass one in 0-65535 (0 takes a free one)")
     try:
         s.bind((host, port))
     except OSError as exc:

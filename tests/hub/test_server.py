@@ -350,3 +350,23 @@ def test_a_host_no_server_could_listen_on_is_named_not_taken_for_a_busy_port(tmp
     assert code == 3 and f"cannot listen on {host}:8097 ({says}" in err, err
     assert "pass a --host naming an address of this machine" in err and "in use" not in err
     assert not list((tmp_path / "cache").rglob("olah-*")), "no server files are left behind"
+
+
+@pytest.mark.parametrize("port", [70000, -1])
+def test_a_port_out_of_range_is_a_usage_error(tmp_path, capsys, port):
+    """bind() raised OverflowError: a traceback and exit 1."""
+    from zoo.cli import main
+    from zoo.hub_server import HubServer
+
+    make_card(tmp_path / "cards", "hubtest_seg.toy", seeded_state(0))
+    assert main(["hub", "serve", str(tmp_path / "cards"), "--port", str(port), "--cache-dir", str(tmp_path / "c")]) == 2
+    assert f"zoo hub serve: error: --port must be in 0-65535 (0 takes a free one), got {port}" in capsys.readouterr().err
+    with pytest.raises(HubError, match=f"port {port} is not a port number"):
+        HubServer(tmp_path / "cards", port=port, cache_dir=tmp_path / "c").start()
+
+
+def test_every_loopback_address_is_loopback():
+    from zoo.hub_server import is_loopback
+
+    assert all(map(is_loopback, ["127.0.0.1", "127.0.0.2", "localhost", "::1"]))
+    assert not any(map(is_loopback, ["0.0.0.0", "192.0.2.1", "example.org", "::"]))

@@ -60,11 +60,13 @@ def _hubcards(given, how: str = "pass --hubcards DIR") -> Path:
 # ----------------------------------------------------------------------------- serve
 def run_serve(args: argparse.Namespace) -> int:
     from zoo.hub import check_timeout_settings
-    from zoo.hub_server import LOOPBACK, HubServer
+    from zoo.hub_server import HubServer, is_loopback
 
     check_timeout_settings()  # olah imports huggingface_hub, which would die on it at start
 
-    if args.host not in LOOPBACK:
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port must be in 0-65535 (0 takes a free one), got {args.port}")
+    if not is_loopback(args.host):
         print(f"zoo: warning: binding {args.host}: every hub card becomes readable from the network",
               file=sys.stderr)
     hubcards = _hubcards(args.hubcards, how="name it: zoo hub serve DIR")
