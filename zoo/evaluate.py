@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from zoo.errors import ModelConfigError, ZooError
-from zoo.preprocessing import normalise
+from zoo.preprocessing import channel_stats, normalise
 
 PRIMARY_METRIC = {
     "classification": "accuracy",
@@ -240,6 +240,10 @@ def evaluate(name: str, *, split: str = "test", hubcards: str | Path | None = No
 
     card_dir = card_dir_for(name, hubcards)
     config = card_model_config(card_dir, weights)
+    try:  # checked as zoo predict checks them: one value per channel, or one for all
+        mean, std = channel_stats(config, config["in_chans"])
+    except ModelConfigError as exc:
+        raise ModelConfigError(f"{card_dir / 'config.json'}: {exc}") from None
     model = load_card_model(card_dir, weights=weights, pretrained=pretrained, config=config)
     kwargs = dict(config["dataset"].get("kwargs", {}))
     if size is not None:
@@ -247,4 +251,4 @@ def evaluate(name: str, *, split: str = "test", hubcards: str | Path | None = No
     dataset = get_dataset(config["dataset"]["name"], split, **kwargs)
     task = get_registry().resolve(config["architecture"])[0].task
     return evaluate_model(model, task, dataset, label_names=config.get("label_names"), progress=progress,
-                          device=device, mean=config.get("mean"), std=config.get("std"))
+                          device=device, mean=mean, std=std)

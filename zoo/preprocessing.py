@@ -36,12 +36,8 @@ class Preprocessing:
     def from_config(cls, config: dict, in_chans: int) -> "Preprocessing":
         if in_chans not in (1, 3):
             raise ModelConfigError(f"image files are read as 1- or 3-channel images; this model takes {in_chans}")
-        size = config.get("input_size")
-        declared = (("in_chans", config["in_chans"]) if config.get("in_chans")
-                    else ("input_size", int(size[0])) if isinstance(size, list) and len(size) == 3 else None)
-        mean = _per_channel(_or(config.get("mean"), 0.0), in_chans, "mean", declared)  # null: the default
-        std = _per_channel(_or(config.get("std"), 1.0), in_chans, "std", declared)
-        return cls(in_chans, mean, std, _input_size(size))
+        mean, std = channel_stats(config, in_chans)
+        return cls(in_chans, mean, std, _input_size(config.get("input_size")))
 
     def load(self, path: Path):
         """(the image as RGB PIL for drawing, the model's float (C, H, W) tensor in [0, 1])."""
@@ -66,6 +62,18 @@ class Preprocessing:
 
     def normalise(self, x):
         return normalise(x, self.mean, self.std)
+
+
+def channel_stats(config: dict, in_chans: int) -> tuple[list[float], list[float]]:
+    """The config's ``mean`` and ``std``, one value per channel of a model taking ``in_chans``
+    (0 and 1 where it gives none); a :class:`ModelConfigError` where they fit neither the model
+    nor the config's own channel count (see :func:`_per_channel`)."""
+    size = config.get("input_size")
+    declared = (("in_chans", config["in_chans"]) if config.get("in_chans")
+                else ("input_size", int(size[0])) if isinstance(size, list) and len(size) == 3 else None)
+    mean = _per_channel(_or(config.get("mean"), 0.0), in_chans, "mean", declared)  # null: the default
+    std = _per_channel(_or(config.get("std"), 1.0), in_chans, "std", declared)
+    return mean, std
 
 
 def _or(value: Any, default: Any) -> Any:

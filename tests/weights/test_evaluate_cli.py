@@ -66,3 +66,19 @@ def test_a_card_without_a_recipe_is_not_sent_to_zoo_train(tmp_path, monkeypatch,
     shutil.copy(HUBCARDS / "cnn_cam.digits" / "recipe.yaml", card / "recipe.yaml")
     assert main(["evaluate", "cnn_cam.digits"]) == 3
     assert f"train the card with `zoo train {card}`" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("card_name, mean, says", [
+    ("unet.shapes", [0.5, 0.5], "config mean has 2 values but its in_chans says the model takes C = 3"),
+    ("cnn_cam.digits", [0.1, 0.2, 0.3], "config mean has 3 values but its in_chans says the model takes C = 1"),
+])
+def test_a_card_whose_mean_fits_no_channel_count_is_refused_before_loading(tmp_path, capsys, card_name, mean, says):
+    """evaluate broadcast mean/std as given: a torch size-mismatch traceback (exit 1), or for a
+    1-channel model an InputError blaming the model's in_chans."""
+    card = tmp_path / "cards" / card_name
+    card.mkdir(parents=True)
+    config = json.loads((HUBCARDS / card_name / "config.json").read_text())
+    (card / "config.json").write_text(json.dumps({**config, "mean": mean}))
+    assert main(["evaluate", card_name, "--hubcards", str(tmp_path / "cards")]) == 3  # no weights file: not read
+    err = capsys.readouterr().err
+    assert f"{card / 'config.json'}: {says}" in err and "no such weights file" not in err

@@ -27,15 +27,15 @@ def load_batch(card_dir: Path | None, dataset: str | None, split: str, n: int, d
     import torch
 
     from zoo.data import get_dataset
-    from zoo.preprocessing import normalise
+    from zoo.preprocessing import channel_stats, normalise
 
     ds = get_dataset(dataset, split, **dataset_kwargs)
     items = [ds[i] for i in range(min(n, len(ds)))]
     images = torch.stack([it["image"] for it in items])
     labels = torch.stack([torch.as_tensor(it["label"]) for it in items])
     config = _config(card_dir)
-    if "mean" in config and "std" in config:
-        images = normalise(images, config["mean"], config["std"])
+    if "mean" in config and "std" in config:  # checked as zoo predict checks them
+        images = normalise(images, *channel_stats(config, images.shape[1]))
     return images, labels
 
 
