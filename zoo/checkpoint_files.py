@@ -29,6 +29,7 @@ CHECKPOINT_SUFFIXES = {".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".joblib"}
 # EMPTY_DICT, EMPTY_LIST, EMPTY_TUPLE, GLOBAL. A text file rarely does, and then fails the walk.
 _OLD_PICKLE_STARTS = b"(}])c"
 # Magic numbers: gzip, bzip2, xz, and the legacy .lzma format (joblib's "lzma").
+_JOBLIB_ARRAY = "joblib.numpy_pickle NumpyArrayWrapper"
 _COMPRESSED = {b"\x1f\x8b": gzip.open, b"BZh": bz2.open, b"\xfd7zXZ\x00": lzma.open, b"]\x00\x00": lzma.open}
 
 
@@ -90,15 +91,19 @@ class _Bounded:
 
 def _walks_to_stop(stream: BinaryIO) -> bool:
     """Whether ``stream`` parses as protocol 0/1 pickle opcodes up to STOP (parsing executes
-    nothing). The walk ends at the first opcode of a later protocol, which no such pickle holds."""
+    nothing). The walk ends at the first opcode of a later protocol, which no such pickle holds.
+    joblib writes an array's raw bytes into the stream after a ``NumpyArrayWrapper`` object, so the
+    walk of its pickles breaks there: having named that class is proof enough."""
+    joblib_arrays = False
     try:
-        for op, _arg, _pos in pickletools.genops(stream):
+        for op, arg, _pos in pickletools.genops(stream):
             if op.proto > 1:
                 return False
             if op.name == "STOP":
                 return True
-    except Exception:  # noqa: BLE001 - any parse failure means: not a pickle
-        return False
+            joblib_arrays = joblib_arrays or (op.name == "GLOBAL" and str(arg).startswith(_JOBLIB_ARRAY))
+    except Exception:  # noqa: BLE001 - a parse failure means: not a pickle, unless joblib's arrays broke it
+        return joblib_arrays
     return False
 
 

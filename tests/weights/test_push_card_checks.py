@@ -301,3 +301,17 @@ def test_text_and_archives_that_look_like_pickles_at_first_are_published(fcn8s_c
 def test_a_repo_id_without_an_org_is_a_usage_error(fcn8s_copy, capsys):
     assert main(["hub", "push", "fcn8s.shapes", "--repo-id", "fcn8s", "--hubcards", str(fcn8s_copy), "--dry-run"]) == 2
     assert "zoo hub push: error: --repo-id 'fcn8s' is not of the form ORG/NAME" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("protocol", [0, 1])
+@pytest.mark.parametrize("compress", [0, "zlib", "gzip"])
+def test_an_old_protocol_joblib_file_holding_arrays_is_refused(fcn8s_copy, capsys, protocol, compress):
+    """joblib writes an array's raw bytes into the pickle stream, so the opcode walk of a protocol
+    0/1 joblib file (any scikit-learn model) broke before STOP and the file was published."""
+    joblib = pytest.importorskip("joblib")
+    import numpy as np
+
+    card = fcn8s_copy / "fcn8s.shapes"
+    joblib.dump({"coef": np.zeros((4, 4))}, card / "extra_model.sav", protocol=protocol, compress=compress)
+    assert _push(fcn8s_copy) == 3
+    assert "extra_model.sav is a Python pickle (protocol 0 or 1)" in capsys.readouterr().err
