@@ -56,39 +56,48 @@ def clear_dead_servers(cache_dir: str | Path) -> None:
         if named and not _alive(int(named[2])):
             dead.add((int(named[1]), int(named[2])))
     for port, pid in sorted(dead):
-        _stop_orphan(cache_dir, port, pid)
-        remove_run_files(cache_dir, port, pid)
+        if _stop_orphan(cache_dir, port, pid):  # files of an olah still serving stay: the next start retries
+            remove_run_files(cache_dir, port, pid)
 
 
-def _stop_orphan(cache_dir: str | Path, port: int, pid: int) -> None:
+def _stop_orphan(cache_dir: str | Path, port: int, pid: int) -> bool:
+    """Stop the olah the dead server ``pid`` left; whether none of it is left running (or, without
+    /proc, whether the user was told which pid to stop)."""
     try:
         olah = int(run_file(cache_dir, port, ".pid", pid).read_text())
     except (OSError, ValueError):  # no olah recorded: it died before starting one
-        return
+        return True
     config = run_file(cache_dir, port, ".toml", pid)
     if not Path("/proc/self/cmdline").is_file():
         warnings.warn(f"`zoo hub serve` (pid {pid}, port {port}) died without stopping its olah (pid {olah}); "
                       "without /proc the zoo cannot tell whether that pid is still that olah, so it is left "
                       f"alone: if it still serves, stop it (kill {olah})", stacklevel=3)
-        return
+        return True
     for sig in (signal.SIGTERM, signal.SIGKILL):
         if not _runs(olah, config):
-            return
+            return True
         try:
             os.killpg(olah, sig)  # olah leads a process group of its own (its session)
-        except (ProcessLookupError, PermissionError):  # gone, or another user's to stop
-            return
+        except ProcessLookupError:
+            return True
+        except PermissionError:  # another user's to stop
+            return False
         deadline = time.monotonic() + 10
         while _runs(olah, config) and time.monotonic() < deadline:
             time.sleep(0.05)
+    return not _runs(olah, config)
 
 
 def _runs(pid: int, config: Path) -> bool:
-    """Whether process ``pid`` runs with ``config`` among its arguments (a zombie runs nothing)."""
+    """Whether process ``pid`` runs with ``config`` among its arguments, however either spells the
+    path (``a/../b``, a linked folder); a zombie runs nothing."""
     try:
-        return os.fsencode(config) in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        arguments = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        cwd = os.readlink(f"/proc/{pid}/cwd")
     except OSError:
         return False
+    wanted = os.path.realpath(config)
+    return any(os.path.realpath(os.path.join(cwd, os.fsdecode(arg))) == wanted for arg in arguments if arg)
 
 
 def _alive(pid: int) -> bool:

@@ -288,11 +288,17 @@ def _processes_running(config: Path) -> list[int]:
 
 
 @pytest.mark.skipif(not Path("/proc/self/cmdline").is_file(), reason="finds olah by its command line in /proc")
-def test_the_next_server_stops_the_olah_a_sigkilled_server_left_running(tmp_path):
+@pytest.mark.parametrize("spelling", ["as given", "through a link", "with .."])
+def test_the_next_server_stops_the_olah_a_sigkilled_server_left_running(tmp_path, spelling):
     """olah runs in its own session, so SIGKILL of `zoo hub serve` left it serving (and holding the
     port) for good; the next server of that cache removed the dead server's files, not its olah,
-    and took a killed server that its parent had not collected yet (a zombie) for a live one."""
+    and took a killed server that its parent had not collected yet (a zombie) for a live one. A
+    next server naming the cache another way left the orphan running and removed its files."""
     from zoo.hub_server import HubServer
+
+    next_cache = {"as given": tmp_path / "serve", "through a link": tmp_path / "link",
+                  "with ..": tmp_path / "cards" / ".." / "serve"}[spelling]
+    (tmp_path / "link").symlink_to(tmp_path / "serve", target_is_directory=True)
 
     make_card(tmp_path / "cards", "hubtest_seg.toy", seeded_state(0))
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -312,7 +318,7 @@ def test_the_next_server_stops_the_olah_a_sigkilled_server_left_running(tmp_path
             assert time.monotonic() < deadline, "the killed server did not exit"
             time.sleep(0.05)
         assert _processes_running(config) == [olah]  # the orphan
-        with HubServer(tmp_path / "cards", cache_dir=tmp_path / "serve"):
+        with HubServer(tmp_path / "cards", cache_dir=next_cache):
             assert _processes_running(config) == []
             assert not list(served.glob(f"olah-{port}-{proc.pid}*"))
             with socket.socket() as s:
