@@ -79,3 +79,28 @@ def test_other_commands_report_their_usage_errors_alike(tmp_path, monkeypatch, c
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"zoo {argv[0]}: error: {says}") and err.count("\n") == 1
+
+
+def test_an_output_the_system_refuses_is_a_usage_error_in_both_commands(image, capsys, tmp_path):
+    """A folder -o could not create was a usage error (exit 2); a file that could not be written
+    there was an OSError line with no advice (exit 3)."""
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file, so no folder can be made under it")
+    for command, output in (("predict", blocked / "out"), ("explain", blocked / "map.png")):
+        argv = _argv(command, [image])
+        argv[argv.index("-o") + 1] = str(output)
+        assert main(argv) == 2
+        assert capsys.readouterr().err.startswith(f"zoo {command}: error: cannot ")
+    (tmp_path / "taken.png").mkdir()  # a folder where the heat map's file should go
+    argv = _argv("explain", [image])
+    argv[argv.index("-o") + 1] = str(tmp_path / "taken.png")
+    assert main(argv) == 2
+    assert f"zoo explain: error: cannot write {tmp_path / 'taken.png'}: Is a directory; pass -o a place you " in (
+        capsys.readouterr().err)
+
+
+def test_a_scale_drawing_above_the_largest_side_is_refused(image, capsys):
+    """--scale 1000 on a 32x32 image asked torch for 65 GB, a traceback."""
+    assert main(_argv("predict", [image], "--scale", "1000")) == 2
+    assert "zoo predict: error: --scale 1000 would draw image.png at 32000x32000 px, above 8192 px a side" in (
+        capsys.readouterr().err)

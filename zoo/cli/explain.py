@@ -19,7 +19,7 @@ from pathlib import Path
 from zoo.cli.exit_codes import EXIT_OK
 from zoo.cli.model_options import add_model_options, check_model_options, load_model, resolve_model
 from zoo.cli.output_names import unique_stem
-from zoo.cli.usage_error import UsageError
+from zoo.cli.usage_error import UsageError, save_output
 from zoo.explain import checked_maps
 
 SUPPORTED_TASKS = ("classification", "semantic_segmentation")
@@ -247,7 +247,7 @@ def _write(panels, args) -> list[Path]:
             ax.axis("off")
         _refuse_replacing_an_input(target, args.images)
         _make_folder(target.parent)
-        fig.savefig(target, dpi=100)
+        save_output(lambda path: fig.savefig(path, dpi=100), target)
         return [target]
     folder = out if out is not None else Path(".")
     if _is_image_file(folder):
@@ -262,7 +262,7 @@ def _write(panels, args) -> list[Path]:
         ax.axis("off")
         target = folder / f"{stem}-{_file_safe(args.method)}.png"
         _refuse_replacing_an_input(target, args.images)
-        fig.savefig(target, dpi=100)
+        save_output(lambda path: fig.savefig(path, dpi=100), target)
         written.append(target)
     return written
 

@@ -17,7 +17,8 @@ from pathlib import Path
 from zoo.cli.exit_codes import EXIT_OK
 from zoo.cli.model_options import add_model_options, check_model_options, load_model, resolve_model
 from zoo.cli.output_names import unique_stem
-from zoo.cli.usage_error import UsageError
+from zoo.cli.usage_error import UsageError, save_output
+from zoo.model_config import MAX_INPUT_SIDE
 
 SUPPORTED_TASKS = ("semantic_segmentation", "instance_segmentation")
 DEFAULT_SCORE_THRESHOLD = 0.5
@@ -67,6 +68,9 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"cannot create the output folder {out_dir}: {exc.strerror or exc}") from None
         if args.scale != 1:
             size = (max(1, round(original.width * args.scale)), max(1, round(original.height * args.scale)))
+            if max(size) > MAX_INPUT_SIDE:
+                raise UsageError(f"--scale {args.scale:g} would draw {path} at {size[0]}x{size[1]} px, above "
+                                 f"{MAX_INPUT_SIDE} px a side; pass a smaller --scale")
             original = original.resize(size, Image.NEAREST)
         if spec.task == "semantic_segmentation":
             drawn = _predict_semantic(model, original, pre.normalise(x).to(args.device), config, num_classes,
@@ -76,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
                                        DEFAULT_SCORE_THRESHOLD if args.score_threshold is None
                                        else args.score_threshold, args.alpha)
         target = _output_path(out_dir, path, used)
-        drawn.save(target)
+        save_output(drawn.save, target)
         print(target)
     return EXIT_OK
 

@@ -7,9 +7,21 @@ for what it checks itself. So no command prints its own usage errors or returns 
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Callable
+
 from zoo.errors import ZooError
 
 
 class UsageError(ZooError, ValueError):
     """A ``zoo`` command cannot run as asked (a missing image file, an option out of range, an
     option the method does not take); the message says what to give instead."""
+
+
+def save_output(save: Callable[[Path], object], target: Path) -> None:
+    """``save(target)``; a file the system refuses to write there (no such folder, no permission,
+    a read-only or full disk) is a usage error naming it, as a folder ``-o`` cannot create is."""
+    try:
+        save(target)
+    except OSError as exc:
+        raise UsageError(f"cannot write {target}: {exc.strerror or exc}; pass -o a place you can write to") from None
