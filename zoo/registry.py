@@ -453,6 +453,10 @@ class Registry:
                 hint += (f" ZOO_PLUGINS / ZOO_DISABLE_PLUGINS leave out {len(self.left_out)} installed plugin"
                          f"{'s' if len(self.left_out) > 1 else ''} ({', '.join(self.left_out)}): the name may be "
                          "one of theirs.")
+            if qualifier and not any(p.answers_to(qualifier) for p in self.plugins):
+                tag_meant = f"; a tag follows a dot: {qualifier}.{name}" if qualifier in table else ""
+                hint += (f" {qualifier!r}, before ':', names no loaded plugin (a distribution or entry point; "
+                         f"`zoo doctor` lists them){tag_meant}.")
             within = f" (read from {shown!r})" if shown and shown not in (name, f"{qualifier}:{name}") else ""
             raise error(f"Unknown {kind} {name!r}{within}.{hint} See {lister} or `zoo list` for every name.")
         if qualifier:

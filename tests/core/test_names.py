@@ -198,3 +198,15 @@ def test_a_pretrained_listing_with_a_dotted_distribution_qualifier():
     registry.register(Plugin(), name="ep", distribution="my.dist")
     for pattern in ("my.dist:net", "my-dist:net", "net"):
         assert registry.list_models(pattern, pretrained=True) == ["net.t"], pattern
+
+
+@pytest.mark.parametrize("name, says", [
+    ("sample_segmenter:toy", "'sample_segmenter', before ':', names no loaded plugin (a distribution or entry "
+                             "point; `zoo doctor` lists them); a tag follows a dot: sample_segmenter.toy."),
+    ("no-such-dist:sample_segmentr", "'no-such-dist', before ':', names no loaded plugin"),
+])
+def test_a_qualifier_no_plugin_answers_to_is_named(name, says):
+    """'unet:shapes' said only "Unknown model 'shapes'": not that 'unet' was read as a plugin."""
+    with pytest.raises(zoo.UnknownModelError) as excinfo:
+        zoo.model_info(name)
+    assert says in str(excinfo.value)
