@@ -334,12 +334,14 @@ class Registry:
 
     # ----------------------------------------------------------------- queries
     def conflicts(self) -> dict[str, list[str]]:
-        """Names registered by more than one plugin -> the distributions claiming them."""
+        """``"model NAME"``/``"explainer NAME"`` registered by more than one plugin -> what names each
+        claim in a qualified ``label:NAME``: its distribution, or its entry point where one
+        distribution claims the name twice."""
         out = {}
         for kind, table in (("model", self._architectures), ("explainer", self._explainers)):
             for name, entries in table.items():
                 if len(entries) > 1:
-                    out[f"{kind} {name}"] = [e.plugin.distribution for e in entries]
+                    out[f"{kind} {name}"] = _labels(entries)
         return out
 
     def list_models(self, pattern: str | Iterable[str] = "*", *, pretrained: bool = False,

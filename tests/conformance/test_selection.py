@@ -127,3 +127,22 @@ def test_a_tag_on_an_explainer_name_is_an_unknown_tag_not_a_crash():
     assert "gradcam" in zoo.list_explainers()
     with pytest.raises(zoo.UnknownTagError, match="'gradcam' has no pretrained tag matching 'x'; its tags: none"):
         select(["gradcam.x"])
+
+
+def test_two_entry_points_of_one_distribution_claiming_a_name_are_each_checked_under_their_label():
+    """`zoo check twice` checked one of the two claims, labelled with the distribution that names
+    neither; doctor and the registration check advised 'DIST:twice', which is ambiguous too."""
+    from zoo.testing.registration_checks import _registration
+    from zoo.testing.results import ContractViolation
+
+    registry = Registry()
+    for entry_point in ("first", "second"):
+        registry.register(types.SimpleNamespace(zoo_architectures=zoo.hookimpl(lambda: [
+            zoo.ArchitectureSpec(name="twice", task="semantic_segmentation", builder="x:y")])),
+            entry_point, "acme-zoo")
+    assert registry.list_models() == ["first:twice", "second:twice"]
+    assert registry.conflicts() == {"model twice": ["first", "second"]}
+    subjects = select(["twice"], registry=registry).subjects
+    assert [s.label for s in subjects] == ["first:twice", "second:twice"]
+    with pytest.raises(ContractViolation, match="meanwhile 'second:twice' picks this one"):
+        _registration(subjects[1], [], registry.candidates("twice"), "zoo.create")

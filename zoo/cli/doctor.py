@@ -45,9 +45,11 @@ def run(args: argparse.Namespace) -> int:
         for error in errors:
             ok = False
             print(f"    error: {error}")
-    for name, dists in registry.conflicts().items():
+    for name, labels in registry.conflicts().items():
         ok = False
-        print(f"conflict: {name} is registered by {', '.join(dists)}; use 'DIST:NAME' or ZOO_DISABLE_PLUGINS")
+        bare = name.partition(" ")[2]
+        print(f"conflict: {name} is registered by {', '.join(labels)}; use "
+              f"{' or '.join(f'{label}:{bare}' for label in labels)}, or ZOO_DISABLE_PLUGINS")
     for problem in registry.problems:
         ok = False
         print(f"error: {problem}")

@@ -42,7 +42,13 @@ def _registration(subject, problems: list[str], candidates, factory: str) -> str
     others = sorted({f"{plugin.distribution} (entry point {plugin.name!r})" for _, plugin in candidates
                      if (plugin.name, plugin.distribution) != mine})
     if others:
+        from zoo.registry import plugin_labels
+
+        owners = [plugin for _, plugin in candidates]
+        labels = plugin_labels(owners)
+        mine_label = next((label for label, p in zip(labels, owners) if (p.name, p.distribution) == mine),
+                          subject.distribution)
         raise broken(f"{subject.name!r} is also registered by {', '.join(others)}, so {factory}({subject.name!r}) "
                      f"raises AmbiguousNameError for every user who has both installed; rename one (meanwhile "
-                     f"'DIST:{subject.name}' picks one)")
+                     f"'{mine_label}:{subject.name}' picks this one)")
     return "not installed; the registry would accept it" if mine is None else f"only {subject.distribution} registers it"

@@ -18,6 +18,7 @@ from zoo.registry import (
     Registry,
     get_registry,
     normalize_distribution,
+    plugin_labels,
     plugin_names,
 )
 from zoo.names import parse_name
@@ -38,7 +39,7 @@ class ModelSubject:
     plugin: PluginRecord | None = None
     kind: str = MODEL
     _base: Any = field(default=None, repr=False)
-    qualified: bool = False  # another plugin registers the name too: shown as dist:name
+    qualifier: str = ""  # where other plugins register the name too: the label shown before it (dist:name)
 
     @property
     def name(self) -> str:
@@ -146,7 +147,7 @@ class ExplainerSubject:
     spec: Any
     plugin: PluginRecord | None = None
     kind: str = EXPLAINER
-    qualified: bool = False  # another plugin registers the name too: shown as dist:name
+    qualifier: str = ""  # where other plugins register the name too: the label shown before it (dist:name)
 
     @property
     def name(self) -> str:
@@ -173,8 +174,10 @@ class ExplainerSubject:
 
 
 def _label(subject) -> str:
-    """The name rows and test ids show: ``dist:name`` where two plugins register the name."""
-    return f"{subject.distribution}:{subject.name}" if subject.qualified else subject.name
+    """The name rows and test ids show: ``label:name`` where two plugins register the name, the
+    label being what names this claim in a qualified name (its distribution, or its entry point
+    where one distribution claims the name twice), as ``zoo list`` shows it."""
+    return f"{subject.qualifier}:{subject.name}" if subject.qualifier else subject.name
 
 
 def rejected(pattern: str, registry: Registry, qualifier: str = "") -> list[PluginRecord]:
@@ -209,15 +212,17 @@ def select(names: list[str] = (), *, all: bool = False, plugins: list[str] = (),
 
     registry = registry or get_registry()
     selection = Selection()
-    seen: set[tuple[str, str, str]] = set()
+    seen: set[tuple[str, str, str, str]] = set()
 
     def add(kind: str, spec, plugin: PluginRecord) -> None:
-        key = (kind, plugin.distribution, spec.name)
+        key = (kind, plugin.distribution, plugin.name, spec.name)  # each claim once, two of one distribution too
         if key not in seen:
             seen.add(key)
             cls = ModelSubject if kind == MODEL else ExplainerSubject
             claims = registry.candidates(spec.name) if kind == MODEL else registry.explainer_candidates(spec.name)
-            selection.subjects.append(cls(spec=spec, plugin=plugin, qualified=len(claims) > 1))
+            owners = [owner for _, owner in claims]
+            qualifier = plugin_labels(owners)[owners.index(plugin)] if len(claims) > 1 else ""
+            selection.subjects.append(cls(spec=spec, plugin=plugin, qualifier=qualifier))
 
     def entries():
         for name in registry.list_models("*"):  # "label:name" where plugins clash: each claim once
