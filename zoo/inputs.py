@@ -47,7 +47,8 @@ def check_image(image: Any, *, in_chans: int, min_size: int = 1, owner: str = "m
 def weights_dtype(module: Any) -> Any:
     """The dtype of ``module``'s first floating-point parameter (None if it has none): what its
     input must be, unless autocast converts it. The first one only, so that a forward pass can
-    afford to ask."""
+    afford to ask; an explainer, called once per batch, asks all of them and checks only a model
+    whose float parameters agree (``zoo_explainers.base.check_model_dtype``)."""
     return next((p.dtype for p in module.parameters() if p.is_floating_point()), None)
 
 
