@@ -517,12 +517,18 @@ def _listed(name: str, entries: list[_Entry]) -> list[tuple[str, _Entry]]:
 
 
 def plugin_labels(plugins: list[PluginRecord]) -> list[str]:
-    """What names each plugin claiming one name in a qualified ``label:name``: its distribution,
-    or its entry-point name where one distribution has several entry points claiming the name."""
-    dists = [normalize_distribution(p.distribution) for p in plugins]
-    if len(set(dists)) == len(dists):
-        return [p.distribution for p in plugins]
-    return [p.name for p in plugins]
+    """What names each plugin claiming one name in a qualified ``label:name``: the first of its
+    distribution, its entry-point name and ``distribution:entry-point`` that none of the other
+    claimants answers to (an entry point may be named like a distribution; the last form always
+    singles one out)."""
+    labels = []
+    for plugin in plugins:
+        others = [p for p in plugins if p is not plugin]
+        for label in (plugin.distribution, plugin.name, f"{plugin.distribution}:{plugin.name}"):
+            if not any(other.answers_to(label) for other in others):
+                break
+        labels.append(label)
+    return labels
 
 
 def import_builder(builder: Any, owner: str, kind: str = "builder") -> Any:

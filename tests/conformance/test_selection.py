@@ -146,3 +146,23 @@ def test_two_entry_points_of_one_distribution_claiming_a_name_are_each_checked_u
     assert [s.label for s in subjects] == ["first:twice", "second:twice"]
     with pytest.raises(ContractViolation, match="meanwhile 'second:twice' picks this one"):
         _registration(subjects[1], [], registry.candidates("twice"), "zoo.create")
+
+
+@pytest.mark.parametrize("claims", [
+    [("acme", "acme"), ("other", "acme")],       # an entry point named like its distribution
+    [("x", "acme"), ("y", "acme"), ("x", "beta")],  # an entry-point name two distributions use
+    [("first", "acme"), ("beta", "acme"), ("b", "beta")],  # an entry point named like another distribution
+])
+def test_every_label_of_a_claimed_name_picks_exactly_its_claim(claims):
+    """The labels were distributions, or else entry points, even where one answered to several
+    claims: 'acme:twice' was listed, advised and ambiguous."""
+    registry = Registry()
+    for entry_point, distribution in claims:
+        registry.register(types.SimpleNamespace(zoo_architectures=zoo.hookimpl(lambda: [
+            zoo.ArchitectureSpec(name="twice", task="semantic_segmentation", builder="x:y")])),
+            entry_point, distribution)
+    listed = registry.list_models()
+    assert len(listed) == len(claims)
+    assert sorted((registry.resolve(name)[1].name, registry.resolve(name)[1].distribution) for name in listed) == \
+        sorted(claims)
+    assert sorted(s.label for s in select(["twice"], registry=registry).subjects) == sorted(listed)

@@ -45,9 +45,8 @@ def _registration(subject, problems: list[str], candidates, factory: str) -> str
         from zoo.registry import plugin_labels
 
         owners = [plugin for _, plugin in candidates]
-        labels = plugin_labels(owners)
-        mine_label = next((label for label, p in zip(labels, owners) if (p.name, p.distribution) == mine),
-                          subject.distribution)
+        mine_label = next((label for label, p in zip(plugin_labels(owners), owners)
+                           if (p.name, p.distribution) == mine), subject.distribution)
         raise broken(f"{subject.name!r} is also registered by {', '.join(others)}, so {factory}({subject.name!r}) "
                      f"raises AmbiguousNameError for every user who has both installed; rename one (meanwhile "
                      f"'{mine_label}:{subject.name}' picks this one)")
