@@ -80,7 +80,9 @@ def _stop_orphan(cache_dir: str | Path, port: int, pid: int) -> bool:
             os.killpg(olah, sig)  # olah leads a process group of its own (its session)
         except ProcessLookupError:
             return True
-        except PermissionError:  # another user's to stop
+        except PermissionError:  # another user's to stop: its files stay, for a server that may
+            warnings.warn(f"`zoo hub serve` (pid {pid}, port {port}) died and left its olah (pid {olah}) serving; "
+                          f"it is not yours to stop: ask its owner to kill {olah}", stacklevel=3)
             return False
         deadline = time.monotonic() + 10
         while _runs(olah, config) and time.monotonic() < deadline:
@@ -92,12 +94,17 @@ def _runs(pid: int, config: Path) -> bool:
     """Whether process ``pid`` runs with ``config`` among its arguments, however either spells the
     path (``a/../b``, a linked folder); a zombie runs nothing."""
     try:
-        arguments = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        cwd = os.readlink(f"/proc/{pid}/cwd")
+        arguments = [os.fsdecode(arg) for arg in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") if arg]
     except OSError:
         return False
     wanted = os.path.realpath(config)
-    return any(os.path.realpath(os.path.join(cwd, os.fsdecode(arg))) == wanted for arg in arguments if arg)
+    if any(os.path.isabs(arg) and os.path.realpath(arg) == wanted for arg in arguments):
+        return True  # the zoo always passes olah its config as an absolute path
+    try:  # a relative one (another process's cwd may be unreadable: another user's)
+        cwd = os.readlink(f"/proc/{pid}/cwd")
+    except OSError:
+        return False
+    return any(os.path.realpath(os.path.join(cwd, arg)) == wanted for arg in arguments)
 
 
 def _alive(pid: int) -> bool:

@@ -376,3 +376,22 @@ def test_every_loopback_address_is_loopback():
 
     assert all(map(is_loopback, ["127.0.0.1", "127.0.0.2", "localhost", "::1"]))
     assert not any(map(is_loopback, ["0.0.0.0", "192.0.2.1", "example.org", "::"]))
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0 or not shutil.which("setpriv"),
+                    reason="needs root and setpriv to look as another user")
+def test_another_users_orphan_is_still_recognised(tmp_path):
+    """Recognising the orphan read its working folder too, which /proc keeps from other users: the
+    server then took a live olah for gone and removed its files."""
+    config = tmp_path / "olah-1-2.toml"
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "--config", str(config)],
+                             cwd=tmp_path)
+    try:
+        probe = f"from zoo.hub_server_files import _runs; print(_runs({other.pid}, {str(config)!r}))"
+        seen = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c",
+                               probe], capture_output=True, text=True,
+                              env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+        assert seen.stdout.strip() == "True", seen.stderr
+    finally:
+        other.kill()
+        other.wait()
