@@ -200,6 +200,22 @@ def card_model_config(card_dir: str | Path, weights: str | Path | None = None) -
     return {**read_card_config(card_dir), **weights_config(weights)}
 
 
+def card_normalisation(card_dir: str | Path, weights: str | Path | None,
+                       in_chans: int) -> tuple[list[float], list[float]]:
+    """The mean/std of a model taking ``in_chans`` channels, from the ``config.json`` beside
+    ``weights`` where it states them, else from the card's; checked as ``zoo predict`` checks
+    them, against the channel count that config states, and named in the error."""
+    own = weights_config(weights)
+    if "mean" in own or "std" in own:
+        source, stated = Path(weights).parent / "config.json", own
+    else:
+        source, stated = Path(card_dir) / "config.json", read_card_config(card_dir)
+    try:
+        return channel_stats(stated, in_chans)
+    except ModelConfigError as exc:
+        raise ModelConfigError(f"{source}: {exc}") from None
+
+
 def load_card_model(card_dir: str | Path, weights: str | Path | None = None, pretrained: bool = False, *,
                     config: dict | None = None):
     """The card's model with its weights: the card's file (default), ``weights``, or the hub
@@ -240,10 +256,7 @@ def evaluate(name: str, *, split: str = "test", hubcards: str | Path | None = No
 
     card_dir = card_dir_for(name, hubcards)
     config = card_model_config(card_dir, weights)
-    try:  # checked as zoo predict checks them: one value per channel, or one for all
-        mean, std = channel_stats(config, config["in_chans"])
-    except ModelConfigError as exc:
-        raise ModelConfigError(f"{card_dir / 'config.json'}: {exc}") from None
+    mean, std = card_normalisation(card_dir, weights, config["in_chans"])
     model = load_card_model(card_dir, weights=weights, pretrained=pretrained, config=config)
     kwargs = dict(config["dataset"].get("kwargs", {}))
     if size is not None:

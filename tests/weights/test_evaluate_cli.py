@@ -82,3 +82,13 @@ def test_a_card_whose_mean_fits_no_channel_count_is_refused_before_loading(tmp_p
     assert main(["evaluate", card_name, "--hubcards", str(tmp_path / "cards")]) == 3  # no weights file: not read
     err = capsys.readouterr().err
     assert f"{card / 'config.json'}: {says}" in err and "no such weights file" not in err
+
+
+def test_mean_std_beside_other_weights_are_checked_and_named_as_theirs(tmp_path, capsys):
+    """With --weights, the card's config and the one beside the weights were merged, then checked
+    under the card's name: a fine-tune's own mean blamed the card."""
+    shutil.copy(HUBCARDS / "cnn_cam.digits" / "model.safetensors", tmp_path / "model.safetensors")
+    (tmp_path / "config.json").write_text(json.dumps({"mean": [0.1, 0.2]}))
+    assert main(["evaluate", "cnn_cam.digits", "--weights", str(tmp_path / "model.safetensors")]) == 3
+    assert f"{tmp_path / 'config.json'}: config mean has 2 values but the model takes 1 channels" in (
+        capsys.readouterr().err)
