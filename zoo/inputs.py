@@ -55,14 +55,14 @@ def weights_dtype(module: Any) -> Any:
 def check_dtype(x: Any, dtype: Any, owner: str, *, one_image: bool = False) -> None:
     """An :class:`InputError` for a float tensor that is not ``dtype`` (None: anything goes), before
     torch's "expected scalar type Double but found Float" from deep inside a layer. Under autocast,
-    which converts float32 and half-precision input itself (not float64), those go too.
+    which converts between float32 and half precision itself (never float64), those go too.
     ``one_image``: ``x`` is one image of a list (the advice then casts each image)."""
     import torch
 
     if dtype is None or not x.is_floating_point() or x.dtype == dtype:
         return
-    if x.dtype != torch.float64 and _autocast_enabled(x.device.type):
-        return
+    if torch.float64 not in (x.dtype, dtype) and _autocast_enabled(x.device.type):
+        return  # autocast converts between float32 and half precision, never to or from float64
     method = {torch.float32: "float", torch.float64: "double", torch.float16: "half", torch.bfloat16: "bfloat16"}
     cast = f".{method[dtype]}()" if dtype in method else f".to({dtype})"
     back = f"model.{method[x.dtype]}()" if x.dtype in method else f"model.to({x.dtype})"

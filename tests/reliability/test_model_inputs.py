@@ -80,6 +80,8 @@ def test_a_batch_of_another_float_dtype_than_the_model_names_both_fixes(name):
             run(batch)
     model.double()
     run(batch)
+    with torch.autocast("cpu", dtype=torch.bfloat16), pytest.raises(zoo.InputError, match="model.float"):
+        run(batch.float())  # nor does it convert anything for a float64 model
 
 
 @pytest.mark.parametrize("problem", ["3-D tensor", "wrong channel count", "integer dtype", "empty batch"])
