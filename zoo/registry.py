@@ -456,7 +456,8 @@ class Registry:
                          f"{'s' if len(self.left_out) > 1 else ''} ({', '.join(self.left_out)}): the name may be "
                          "one of theirs.")
             if qualifier and not any(p.answers_to(qualifier) for p in self.plugins):
-                tag_meant = f"; a tag follows a dot: {qualifier}.{name}" if qualifier in table else ""
+                tag_meant = (f"; a tag follows a dot: {qualifier}.{name}" if kind == "model" and qualifier in table
+                             else "")
                 hint += (f" {qualifier!r}, before ':', names no loaded plugin (a distribution or entry point; "
                          f"`zoo doctor` lists them){tag_meant}.")
             within = f" (read from {shown!r})" if shown and shown not in (name, f"{qualifier}:{name}") else ""

@@ -125,7 +125,8 @@ def test_a_name_with_an_empty_part_is_refused_as_create_refuses_it(name, says):
 def test_a_tag_on_an_explainer_name_is_an_unknown_tag_not_a_crash():
     """`zoo check gradcam.x` raised AttributeError: explainer specs have no pretrained tags."""
     assert "gradcam" in zoo.list_explainers()
-    with pytest.raises(zoo.UnknownTagError, match="'gradcam' has no pretrained tag matching 'x'; its tags: none"):
+    with pytest.raises(zoo.UnknownTagError, match="'gradcam' is an explainer, and explainers have no tags: write "
+                                                  "'gradcam'"):
         select(["gradcam.x"])
 
 

@@ -210,3 +210,10 @@ def test_a_qualifier_no_plugin_answers_to_is_named(name, says):
     with pytest.raises(zoo.UnknownModelError) as excinfo:
         zoo.model_info(name)
     assert says in str(excinfo.value)
+
+
+def test_an_explainer_read_as_a_qualifier_gets_no_tag_advice():
+    with pytest.raises(zoo.UnknownExplainerError) as excinfo:
+        zoo.get_registry().explainer("sample_ones:x")
+    assert "'sample_ones', before ':', names no loaded plugin" in str(excinfo.value)
+    assert "a tag follows" not in str(excinfo.value)

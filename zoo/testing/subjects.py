@@ -275,8 +275,10 @@ def select(names: list[str] = (), *, all: bool = False, plugins: list[str] = (),
 
             known = [spec.name for _, spec, _ in entries()]
             if tag and arch in known:
-                tags = sorted({t for _, spec, _ in entries() if spec.name == arch
-                               for t in getattr(spec, "pretrained", {})})  # an explainer has no tags
+                if not any(kind == MODEL for kind, spec, _ in entries() if spec.name == arch):
+                    raise UnknownTagError(f"{arch!r} is an explainer, and explainers have no tags: write {arch!r}")
+                tags = sorted({t for kind, spec, _ in entries() if spec.name == arch and kind == MODEL
+                               for t in spec.pretrained})
                 raise UnknownTagError(f"{arch!r} has no pretrained tag matching {tag!r}; its tags: "
                                       f"{', '.join(tags) or 'none'}. See `zoo list --pretrained {arch}`.")
             close = difflib.get_close_matches(arch, known, n=5, cutoff=0.6)
