@@ -251,11 +251,14 @@ def port_taken(host: str, port: int) -> HubError:
 
 
 def is_loopback(host: str) -> bool:
-    """Whether ``host`` reaches this machine only: ``localhost``, 127.0.0.0/8 or ::1."""
+    """Whether ``host`` reaches this machine only: ``localhost``, 127.0.0.0/8, ::1 (also written
+    ``[::1]``, or IPv4-mapped ``::ffff:127.0.0.1``)."""
+    host = host.strip("[]").rstrip(".").lower()
     try:
-        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+        address = ipaddress.ip_address(host)
     except ValueError:  # a host name
-        return False
+        return host == "localhost"
+    return (getattr(address, "ipv4_mapped", None) or address).is_loopback
 
 
 def free_port(host: str = "127.0.0.1") -> int:

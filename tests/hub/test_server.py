@@ -374,7 +374,8 @@ def test_a_port_out_of_range_is_a_usage_error(tmp_path, capsys, port):
 def test_every_loopback_address_is_loopback():
     from zoo.hub_server import is_loopback
 
-    assert all(map(is_loopback, ["127.0.0.1", "127.0.0.2", "localhost", "::1"]))
+    assert all(map(is_loopback, ["127.0.0.1", "127.0.0.2", "localhost", "::1", "LOCALHOST", "localhost.", "[::1]",
+                                 "::ffff:127.0.0.1"]))
     assert not any(map(is_loopback, ["0.0.0.0", "192.0.2.1", "example.org", "::"]))
 
 
