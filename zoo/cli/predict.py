@@ -120,6 +120,9 @@ def _predict_instances(model, original, x, config, num_classes, score_threshold,
     with torch.no_grad():
         pred = {key: value.cpu() if isinstance(value, torch.Tensor) else value
                 for key, value in model([x])[0].items()}
+    keep = pred["scores"] >= score_threshold  # only what is drawn is scaled to the drawing (a mask at
+    pred = {key: value[keep] if isinstance(value, torch.Tensor) and value.ndim and len(value) == len(keep)
+            else value for key, value in pred.items()}  # 8192 px a side is 256 MB)
     h, w = x.shape[-2:]
     if (h, w) != (original.height, original.width):  # map back from the input's size to the drawing's
         scale = torch.tensor([original.width / w, original.height / h] * 2)
