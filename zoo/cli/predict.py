@@ -51,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--scale must be positive, got {args.scale}")
     if args.score_threshold is not None and not 0 <= args.score_threshold <= 1:
         raise UsageError(f"--score-threshold must be in [0, 1], got {args.score_threshold}")
+    _check_scale(args.images, args.scale)
     out_dir = Path(args.output_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"-o {out_dir} is a file; give a folder for the PNGs")
@@ -67,11 +68,7 @@ def run(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise UsageError(f"cannot create the output folder {out_dir}: {exc.strerror or exc}") from None
         if args.scale != 1:
-            size = (max(1, round(original.width * args.scale)), max(1, round(original.height * args.scale)))
-            if max(size) > MAX_INPUT_SIDE:
-                raise UsageError(f"--scale {args.scale:g} would draw {path} at {size[0]}x{size[1]} px, above "
-                                 f"{MAX_INPUT_SIDE} px a side; pass a smaller --scale")
-            original = original.resize(size, Image.NEAREST)
+            original = original.resize(_scaled(original.size, args.scale), Image.NEAREST)
         if spec.task == "semantic_segmentation":
             drawn = _predict_semantic(model, original, pre.normalise(x).to(args.device), config, num_classes,
                                       args.alpha)
@@ -83,6 +80,26 @@ def run(args: argparse.Namespace) -> int:
         save_output(drawn.save, target)
         print(target)
     return EXIT_OK
+
+
+def _scaled(size: tuple[int, int], scale: float) -> tuple[int, int]:
+    return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
+
+
+def _check_scale(images: list[str], scale: float) -> None:
+    """Refuse a ``--scale`` that would draw an image above ``MAX_INPUT_SIDE`` a side, before any
+    weights are read or image drawn (each image's size is read from its header)."""
+    from PIL import Image, UnidentifiedImageError
+
+    for path in images:
+        try:
+            with Image.open(path) as im:
+                size = _scaled(im.size, scale)
+        except (UnidentifiedImageError, OSError, Image.DecompressionBombError):
+            continue  # reading it for the model says what is wrong with it
+        if max(size) > MAX_INPUT_SIDE:
+            raise UsageError(f"--scale {scale:g} would draw {path} at {size[0]}x{size[1]} px, above "
+                             f"{MAX_INPUT_SIDE} px a side; pass a smaller --scale")
 
 
 def _class_names(config: dict, num_classes: int | None) -> list[str]:
