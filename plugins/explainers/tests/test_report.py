@@ -39,3 +39,17 @@ def test_report_end_to_end(tmp_path):
     from zoo.hub import sha256_of
 
     assert report["sha256"] == sha256_of(weights)  # the card renderer shows it only beside these weights
+
+
+def test_a_card_mean_that_fits_no_channel_count_is_one_error_line_before_any_model(tmp_path, capsys, monkeypatch):
+    """It was a traceback naming no file, after the model and the dataset were loaded."""
+    from zoo_explainers.report import main
+
+    card = tmp_path / "card"
+    card.mkdir()
+    (card / "config.json").write_text(json.dumps({"in_chans": 1, "mean": [0.5, 0.4], "std": [1.0]}))
+    monkeypatch.setattr(zoo, "create", lambda *a, **k: pytest.fail("the model was built before the check"))
+    assert main(["cnn_cam", "--card", str(card), "--dataset", "digits", "-n", "2", "--methods", "saliency"]) == 3
+    err = capsys.readouterr().err
+    assert err.startswith(f"python -m zoo_explainers.report: error: {card / 'config.json'}: config mean has 2 "
+                          "values but its in_chans says the model takes C = 1"), err

@@ -17,6 +17,8 @@ import json
 import sys
 from pathlib import Path
 
+import zoo
+
 RANDOM_MAPS = 3  # random maps each method is compared with (seeds seed, seed + 1, ...)
 DEFAULT_METHODS = ("saliency", "smoothgrad", "integrated_gradients", "gradcam", "gradcam_pp", "hirescam",
                    "cam", "rise", "guided_backprop")
@@ -27,16 +29,28 @@ def load_batch(card_dir: Path | None, dataset: str | None, split: str, n: int, d
     import torch
 
     from zoo.data import get_dataset
-    from zoo.preprocessing import channel_stats, normalise
+    from zoo.preprocessing import normalise
 
     ds = get_dataset(dataset, split, **dataset_kwargs)
     items = [ds[i] for i in range(min(n, len(ds)))]
     images = torch.stack([it["image"] for it in items])
     labels = torch.stack([torch.as_tensor(it["label"]) for it in items])
     config = _config(card_dir)
-    if "mean" in config and "std" in config:  # checked as zoo predict checks them
-        images = normalise(images, *channel_stats(config, images.shape[1]))
+    if "mean" in config and "std" in config:
+        images = normalise(images, *card_normalisation(card_dir, config, images.shape[1]))
     return images, labels
+
+
+def card_normalisation(card_dir: Path, config: dict, in_chans: int) -> tuple[list[float], list[float]]:
+    """The card's mean/std for ``in_chans`` channels, checked as ``zoo predict`` checks them, the
+    card's config.json named in the error."""
+    from zoo.errors import ModelConfigError
+    from zoo.preprocessing import channel_stats
+
+    try:
+        return channel_stats(config, in_chans)
+    except ModelConfigError as exc:
+        raise ModelConfigError(f"{card_dir / 'config.json'}: {exc}") from None
 
 
 def _config(card_dir: Path | None) -> dict:
@@ -50,7 +64,6 @@ def build_report(name: str, *, weights: str | None = None, card_dir: Path | None
     """Run :func:`zoo_explainers.faithfulness.evaluate` and return the card's ``explainers.json``."""
     import torch
 
-    import zoo
     from zoo_explainers.faithfulness import SANITY_THRESHOLD, blur_kernel, evaluate, format_reports
 
     model_kwargs, dataset_kwargs = {}, {}
@@ -67,6 +80,9 @@ def build_report(name: str, *, weights: str | None = None, card_dir: Path | None
             model_kwargs = dict(recipe.model_kwargs, num_classes=recipe.num_classes, in_chans=recipe.in_chans)
     if dataset is None:
         raise SystemExit("no dataset: pass --dataset or a --card folder with a recipe")
+    config = _config(card_dir)
+    if "mean" in config and "std" in config:  # a bad one is refused before the model is built
+        card_normalisation(card_dir, config, model_kwargs.get("in_chans") or config.get("in_chans") or 3)
     if weights:
         model = zoo.create(name, weights=weights, **model_kwargs)
     else:
@@ -139,7 +155,6 @@ def _settings_text(methods, seed: int) -> str:
 
 def _weights_sha256(name: str, weights: str | None) -> str | None:
     """The sha256 of the weights measured: the card renderer shows a report only beside them."""
-    import zoo
     from zoo.hub import sha256_of
 
     if weights:
@@ -165,9 +180,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--write-card", action="store_true", help="write CARD/explainers.json for the card renderer")
     args = p.parse_args(argv)
     card = args.card or (Path("hubcards") / args.name)
-    report = build_report(args.name, weights=args.weights, card_dir=card if card.is_dir() else None,
-                          dataset=args.dataset, split=args.split, n=args.n, methods=args.methods,
-                          steps=args.steps, seed=args.seed, n_randomizations=args.randomizations)
+    try:
+        report = build_report(args.name, weights=args.weights, card_dir=card if card.is_dir() else None,
+                              dataset=args.dataset, split=args.split, n=args.n, methods=args.methods,
+                              steps=args.steps, seed=args.seed, n_randomizations=args.randomizations)
+    except zoo.ZooError as exc:  # named and explained by the zoo: one line, as the zoo's commands print it
+        print(f"{p.prog}: error: {exc}", file=sys.stderr)
+        return 3
     print(report["summary"] + "\n")
     print(report["markdown"])
     payload = {"summary": report["summary"], "rows": report["rows"], "sha256": report["sha256"]}
