@@ -28,8 +28,8 @@ CHECKPOINT_SUFFIXES = {".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".joblib"}
 # The opcodes a protocol 0/1 pickle of a state dict, list or object starts with: MARK,
 # EMPTY_DICT, EMPTY_LIST, EMPTY_TUPLE, GLOBAL. A text file rarely does, and then fails the walk.
 _OLD_PICKLE_STARTS = b"(}])c"
-# Magic numbers: gzip, bzip2, xz, and the legacy .lzma format (joblib's "lzma").
 _JOBLIB_ARRAY = "joblib.numpy_pickle NumpyArrayWrapper"
+# Magic numbers: gzip, bzip2, xz, and the legacy .lzma format (joblib's "lzma").
 _COMPRESSED = {b"\x1f\x8b": gzip.open, b"BZh": bz2.open, b"\xfd7zXZ\x00": lzma.open, b"]\x00\x00": lzma.open}
 
 
@@ -67,6 +67,9 @@ def _stream_kind(stream: BinaryIO, size: int | None = None) -> str | None:
 # line, so an old checkpoint with a larger tensor goes unrecognised; a walk of random bytes (a
 # gzip bomb's zeros, a weights file) stops there instead of reading all of them.
 MAX_OPCODE_BYTES = 64 << 20
+# The most opcodes a walk takes (about a second): an old pickle of more goes unrecognised too,
+# and a file of millions of one-byte opcodes ('(' repeated) ends there.
+MAX_OPCODES = 2_000_000
 
 
 class _Bounded:
@@ -96,8 +99,8 @@ def _walks_to_stop(stream: BinaryIO) -> bool:
     walk of its pickles breaks there: having named that class is proof enough."""
     joblib_arrays = False
     try:
-        for op, arg, _pos in pickletools.genops(stream):
-            if op.proto > 1:
+        for count, (op, arg, _pos) in enumerate(pickletools.genops(stream)):
+            if op.proto > 1 or count >= MAX_OPCODES:
                 return False
             if op.name == "STOP":
                 return True
