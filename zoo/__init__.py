@@ -19,6 +19,7 @@ from zoo.errors import (
     HubOfflineError,
     HubRevisionNotFoundError,
     HubUnavailableError,
+    ImageFileError,
     MissingExtraError,
     ModelConfigError,
     UnknownExplainerError,
@@ -77,11 +78,10 @@ def __getattr__(name: str):
 
 __all__ = [
     "AmbiguousNameError", "ArchitectureSpec", "ArgumentError", "BuilderError", "ChecksumError", "Explainer",
-    "ExplainerOutputError", "ExplainerSpec", "HubAuthError", "HubDownloadError", "HubEntryNotFoundError", "HubError",
-    "HubNotFoundError", "HubOfflineError", "HubRevisionNotFoundError", "HubUnavailableError", "InputError", "MissingExtraError", "ModelConfigError",
-    "ModelInfo",
-    "PluginWarning",
+    "ExplainerOutputError", "ExplainerSpec", "HubAuthError", "HubDownloadError", "HubEntryNotFoundError",
+    "HubError", "HubNotFoundError", "HubOfflineError", "HubRevisionNotFoundError", "HubUnavailableError",
+    "ImageFileError", "InputError", "MissingExtraError", "ModelConfigError", "ModelInfo", "PluginWarning",
     "PretrainedCfg", "UnknownExplainerError", "UnknownModelError", "UnknownNameError", "UnknownTagError",
-    "WeightsError", "WeightsFileNotFoundError", "ZooError", "create",
-    "create_explainer", "explain", "hookimpl", "list_explainers", "list_models", "model_info", "overlay",
+    "WeightsError", "WeightsFileNotFoundError", "ZooError", "create", "create_explainer", "explain",
+    "hookimpl", "list_explainers", "list_models", "model_info", "overlay",
 ]
