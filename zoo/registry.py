@@ -83,6 +83,10 @@ class PluginRecord:
     def answers_to(self, name: str) -> bool:
         return normalize_distribution(name) in self.names
 
+    def answers_to_pattern(self, pattern: str) -> bool:
+        """:meth:`answers_to` for an fnmatch pattern (``visionzoo-*``), as listings take qualifiers."""
+        return any(fnmatch.fnmatchcase(label, normalize_distribution(pattern)) for label in self.names)
+
 
 @dataclass(frozen=True)
 class _Entry:
@@ -503,8 +507,7 @@ def _matches(name: str, plugin: PluginRecord, patterns: list[str]) -> bool:
         if not parsed.qualified:
             if fnmatch.fnmatchcase(name, pattern):
                 return True
-        elif fnmatch.fnmatchcase(name, parsed.bare) and any(
-                fnmatch.fnmatchcase(label, normalize_distribution(parsed.qualifier)) for label in plugin.names):
+        elif fnmatch.fnmatchcase(name, parsed.bare) and plugin.answers_to_pattern(parsed.qualifier):
             return True
     return False
 

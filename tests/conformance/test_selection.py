@@ -167,3 +167,9 @@ def test_every_label_of_a_claimed_name_picks_exactly_its_claim(claims):
     assert sorted((registry.resolve(name)[1].name, registry.resolve(name)[1].distribution) for name in listed) == \
         sorted(claims)
     assert sorted(s.label for s in select(["twice"], registry=registry).subjects) == sorted(listed)
+
+
+def test_a_qualifier_pattern_selects_as_zoo_list_matches():
+    """`zoo list 'visionzoo-seg*:unet'` listed unet; `zoo check` with the same pattern found nothing."""
+    assert zoo.list_models("visionzoo-seg*:unet") == ["unet"]
+    assert [s.label for s in select(["visionzoo-seg*:unet"]).subjects] == ["unet"]

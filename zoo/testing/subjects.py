@@ -257,7 +257,7 @@ def select(names: list[str] = (), *, all: bool = False, plugins: list[str] = (),
         parsed = parse_name(raw).check(UnknownModelError, "model or explainer", "NAME[.TAG]").check_tag_part()
         arch, tag = parsed.arch, parsed.tag
         for kind, spec, plugin in entries():
-            if parsed.qualifier and not plugin.answers_to(parsed.qualifier):
+            if parsed.qualifier and not plugin.answers_to_pattern(parsed.qualifier):  # as zoo list takes it
                 continue
             if fnmatch.fnmatchcase(spec.name, arch) and (
                     not tag or any(fnmatch.fnmatchcase(t, tag) for t in getattr(spec, "pretrained", {}))):
