@@ -173,3 +173,9 @@ def test_a_qualifier_pattern_selects_as_zoo_list_matches():
     """`zoo list 'visionzoo-seg*:unet'` listed unet; `zoo check` with the same pattern found nothing."""
     assert zoo.list_models("visionzoo-seg*:unet") == ["unet"]
     assert [s.label for s in select(["visionzoo-seg*:unet"]).subjects] == ["unet"]
+
+
+def test_a_qualifier_no_plugin_answers_to_is_named_in_zoo_check_too():
+    with pytest.raises(zoo.UnknownModelError, match="'unet', before ':', names no loaded plugin .* A tag follows a "
+                                                    "dot: unet.shapes"):
+        select(["unet:shapes"])
