@@ -41,15 +41,29 @@ def checkpoint_kind(path: Path) -> str | None:
         return f"a pickle checkpoint ({path.suffix})"
     with open(path, "rb") as f:
         kind = _stream_kind(f, size=os.fstat(f.fileno()).st_size)
-    if kind and kind.startswith("a zip"):  # torch.save's zip holds a data.pkl; other zips are data
-        try:
-            with zipfile.ZipFile(path) as archive:
-                kind = kind if any(n.endswith(".pkl") for n in archive.namelist()) else None
-        except (zipfile.BadZipFile, OSError):
-            kind = None
+    if kind and kind.startswith("a zip") and not _zip_holds_pickle(path):
+        kind = None
     if kind is None:
         kind = _compressed_kind(path)
     return f"{kind}, a checkpoint" if kind else None
+
+
+def _zip_holds_pickle(path: Path) -> bool:
+    """Whether a zip archive holds a ``.pkl`` (torch.save's ``data.pkl``); other zips are data."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return any(name.endswith(".pkl") for name in archive.namelist())
+    except Exception:  # noqa: BLE001 - a zip Python cannot list (undecodable names, a newer version)
+        return False
+
+
+def _first_entry_is_pickle(stream: BinaryIO) -> bool:
+    """Whether the first entry of the zip in ``stream`` (a compressed one, which cannot be listed
+    without reading it whole) is a ``.pkl``: torch.save writes ``data.pkl`` first."""
+    stream.seek(0)
+    local_header = stream.read(30)
+    name_length = int.from_bytes(local_header[26:28], "little")
+    return len(local_header) == 30 and stream.read(name_length).endswith(b".pkl")
 
 
 def _stream_kind(stream: BinaryIO, size: int | None = None) -> str | None:
@@ -67,6 +81,8 @@ def _stream_kind(stream: BinaryIO, size: int | None = None) -> str | None:
 # line, so an old checkpoint with a larger tensor goes unrecognised; a walk of random bytes (a
 # gzip bomb's zeros, a weights file) stops there instead of reading all of them.
 MAX_OPCODE_BYTES = 64 << 20
+# The most bytes a walk reads in all (a gzip bomb of many 60 MB strings ends there).
+MAX_WALK_BYTES = 256 << 20
 # The most opcodes a walk takes (about a second): an old pickle of more goes unrecognised too,
 # and a file of millions of one-byte opcodes ('(' repeated) ends there.
 MAX_OPCODES = 2_000_000
@@ -77,33 +93,44 @@ class _Bounded:
     than :data:`MAX_OPCODE_BYTES` or (``size`` known) for more bytes than are left."""
 
     def __init__(self, stream: BinaryIO, size: int | None) -> None:
-        self.stream, self.size = stream, size
+        self.stream, self.size, self.total = stream, size, 0
 
     def read(self, n: int = -1) -> bytes:
         left = MAX_OPCODE_BYTES if self.size is None else min(MAX_OPCODE_BYTES, self.size - self.stream.tell())
         if n < 0 or n > left:
             raise EOFError("a length beyond the end of the file, or beyond what the walk reads")
-        return self.stream.read(n)
+        return self._counted(self.stream.read(n))
 
     def readline(self) -> bytes:
         line = self.stream.readline(MAX_OPCODE_BYTES + 1)
         if len(line) > MAX_OPCODE_BYTES:
             raise EOFError("a line longer than the walk reads")
-        return line
+        return self._counted(line)
+
+    def at_end(self) -> bool:
+        return self.stream.read(1) == b""
+
+    def _counted(self, data: bytes) -> bytes:
+        self.total += len(data)
+        if self.total > MAX_WALK_BYTES:
+            raise EOFError("more bytes than the walk reads")
+        return data
 
 
-def _walks_to_stop(stream: BinaryIO) -> bool:
-    """Whether ``stream`` parses as protocol 0/1 pickle opcodes up to STOP (parsing executes
-    nothing). The walk ends at the first opcode of a later protocol, which no such pickle holds.
-    joblib writes an array's raw bytes into the stream after a ``NumpyArrayWrapper`` object, so the
-    walk of its pickles breaks there: having named that class is proof enough."""
+def _walks_to_stop(stream: _Bounded) -> bool:
+    """Whether ``stream`` parses as protocol 0/1 pickle opcodes up to a STOP that ends the file
+    (parsing executes nothing; a STOP amid text, "c...\n...\n0." in a CSV, is no end). The walk
+    ends at the first opcode of a later protocol, which no such pickle holds. joblib writes an
+    array's raw bytes (or, for an object array, a protocol-5 pickle) into the stream after a
+    ``NumpyArrayWrapper`` object, so the walk of its pickles breaks there: having named that class
+    is proof enough."""
     joblib_arrays = False
     try:
         for count, (op, arg, _pos) in enumerate(pickletools.genops(stream)):
             if op.proto > 1 or count >= MAX_OPCODES:
-                return False
+                return joblib_arrays
             if op.name == "STOP":
-                return True
+                return stream.at_end()
             joblib_arrays = joblib_arrays or (op.name == "GLOBAL" and str(arg).startswith(_JOBLIB_ARRAY))
     except Exception:  # noqa: BLE001 - a parse failure means: not a pickle, unless joblib's arrays broke it
         return joblib_arrays
@@ -117,17 +144,26 @@ def _compressed_kind(path: Path) -> str | None:
         head = f.read(6)
     try:
         if head[:1] == b"\x78" and int.from_bytes(head[:2], "big") % 31 == 0:  # a zlib header
-            inner = _zlib_start(path, MAX_OPCODE_BYTES)
-            kind = _stream_kind(io.BytesIO(inner), size=len(inner))
+            inner = io.BytesIO(_zlib_start(path, MAX_OPCODE_BYTES))
+            kind = _inner_kind(inner, size=len(inner.getvalue()))
             return f"{kind} compressed with zlib" if kind else None
         for magic, opener in _COMPRESSED.items():
             if head.startswith(magic):
                 with opener(path, "rb") as stream:
-                    kind = _stream_kind(stream)
+                    kind = _inner_kind(stream)
                 return f"{kind} compressed with {opener.__module__}" if kind else None
     except (OSError, EOFError, zlib.error, lzma.LZMAError):  # not what its magic number says
         return None
     return None
+
+
+def _inner_kind(stream: BinaryIO, size: int | None = None) -> str | None:
+    """:func:`_stream_kind` of a decompressed stream, where a zip is a checkpoint only when its
+    first entry is a pickle (a zipped folder of examples, gzipped, is data)."""
+    kind = _stream_kind(stream, size)
+    if kind and kind.startswith("a zip") and not _first_entry_is_pickle(stream):
+        return None
+    return kind
 
 
 def _zlib_start(path: Path, limit: int) -> bytes:
@@ -135,7 +171,7 @@ def _zlib_start(path: Path, limit: int) -> bytes:
     decompressor, out = zlib.decompressobj(), bytearray()
     with open(path, "rb") as f:
         data = f.read(1 << 16)
-        while data and len(out) < limit:
+        while data and len(out) < limit and not decompressor.eof:  # bytes after the stream are not its
             out += decompressor.decompress(data, limit - len(out))
             data = decompressor.unconsumed_tail or f.read(1 << 16)
     return bytes(out)

@@ -4,6 +4,7 @@ included). Works on copies of the shipped cards, from any working directory."""
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import zipfile
@@ -294,8 +295,30 @@ def test_text_and_archives_that_look_like_pickles_at_first_are_published(fcn8s_c
     (card / "classes.txt").write_bytes(b"cat\ndog\n")
     (card / "samples.gz").write_bytes(gzip.compress(b"(a compressed note)"))
     (card / "broken.gz").write_bytes(b"\x1f\x8b not gzip at all")
+    # 'c' + two lines read as a GLOBAL, then "0." as POP, STOP: a pickle's STOP ends the file
+    (card / "metrics.csv").write_text("confidence,precision,recall\n0.5,0.91,0.88\n0.6,0.93,0.85\n")
+    # a header 11816 bytes long starts the file with "(."
+    header = json.dumps({"w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}).ljust(11816).encode()
+    (card / "extra.safetensors").write_bytes(len(header).to_bytes(8, "little") + header + bytes(4))
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("examples/a.txt", "an example")
+    (card / "examples.zip.gz").write_bytes(gzip.compress(archive.getvalue()))
     assert _push(fcn8s_copy) == 0
     assert "classes.txt" in capsys.readouterr().out
+
+
+def test_a_zip_python_cannot_list_is_no_checkpoint_and_no_crash(fcn8s_copy, capsys):
+    """A zip whose names are flagged UTF-8 but are not raised UnicodeDecodeError: a traceback."""
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("a.txt", "hi")
+    data = bytearray(archive.getvalue())
+    central = data.find(b"PK\x01\x02")
+    data[central + 8] |= 0x08  # bit 11 of the flags (high byte): names are UTF-8
+    data[central + 46] = 0xFF  # and its name is not
+    (fcn8s_copy / "fcn8s.shapes" / "odd.zip").write_bytes(bytes(data))
+    assert _push(fcn8s_copy) == 0
 
 
 def test_a_repo_id_without_an_org_is_a_usage_error(fcn8s_copy, capsys):
@@ -305,13 +328,16 @@ def test_a_repo_id_without_an_org_is_a_usage_error(fcn8s_copy, capsys):
 
 @pytest.mark.parametrize("protocol", [0, 1])
 @pytest.mark.parametrize("compress", [0, "zlib", "gzip"])
-def test_an_old_protocol_joblib_file_holding_arrays_is_refused(fcn8s_copy, capsys, protocol, compress):
-    """joblib writes an array's raw bytes into the pickle stream, so the opcode walk of a protocol
-    0/1 joblib file (any scikit-learn model) broke before STOP and the file was published."""
+@pytest.mark.parametrize("dtype", ["float32", "object"])
+def test_an_old_protocol_joblib_file_holding_arrays_is_refused(fcn8s_copy, capsys, protocol, compress, dtype):
+    """joblib writes an array's raw bytes (an object array's as a protocol-5 pickle) into the pickle
+    stream, so the opcode walk of a protocol 0/1 joblib file (any scikit-learn model) broke before
+    STOP and the file was published."""
     joblib = pytest.importorskip("joblib")
     import numpy as np
 
     card = fcn8s_copy / "fcn8s.shapes"
-    joblib.dump({"coef": np.zeros((4, 4))}, card / "extra_model.sav", protocol=protocol, compress=compress)
+    joblib.dump({"coef": np.zeros((4, 4), dtype=dtype)}, card / "extra_model.sav", protocol=protocol,
+                compress=compress)
     assert _push(fcn8s_copy) == 3
     assert "extra_model.sav is a Python pickle (protocol 0 or 1)" in capsys.readouterr().err
