@@ -197,7 +197,8 @@ def _how_to_make(card_dir: str | Path) -> str:
 def card_model_config(card_dir: str | Path, weights: str | Path | None = None) -> dict:
     """The card's ``config.json``, with what a ``config.json`` beside ``weights`` (another file:
     a fine-tune) says over it (:func:`weights_config`)."""
-    return {**read_card_config(card_dir), **weights_config(weights)}
+    card = read_card_config(card_dir)
+    return {**card, **weights_config(weights, card["architecture"])}
 
 
 def card_normalisation(card_dir: str | Path, weights: str | Path | None,
@@ -205,7 +206,7 @@ def card_normalisation(card_dir: str | Path, weights: str | Path | None,
     """The mean/std of a model taking ``in_chans`` channels, from the ``config.json`` beside
     ``weights`` where it states them, else from the card's; checked as ``zoo predict`` checks
     them, against the channel count that config states, and named in the error."""
-    own = weights_config(weights)
+    own = weights_config(weights, read_card_config(card_dir)["architecture"])
     if "mean" in own or "std" in own:
         source, stated = Path(weights).parent / "config.json", own
     else:
@@ -233,17 +234,32 @@ def load_card_model(card_dir: str | Path, weights: str | Path | None = None, pre
     # Built from the card's own config.json, never from a registered tag of the same name: a
     # retrained recipe may have changed its builder kwargs since the tag was published. Another
     # file (a fine-tune) is built as the config.json beside it says, where it has one.
-    return zoo.create(config["architecture"], num_classes=config["num_classes"], in_chans=config["in_chans"],
-                      weights=weights, **config.get("model_kwargs", {}))
+    kwargs = config.get("model_kwargs", {})
+    try:
+        return zoo.create(config["architecture"], num_classes=config["num_classes"], in_chans=config["in_chans"],
+                          weights=weights, **kwargs)
+    except (TypeError, ValueError, RuntimeError, IndexError) as exc:
+        if not kwargs or isinstance(exc, ZooError):
+            raise
+        # the builder's own error, caused by options a config.json gave (an unknown key, a bad value)
+        raise ModelConfigError(f"model_kwargs {kwargs!r:.200} of {card_dir / 'config.json'} (or of the config.json "
+                               f"beside {weights}) do not build {config['architecture']}: "
+                               f"{type(exc).__name__}: {exc}") from exc
 
 
-def weights_config(weights: str | Path | None) -> dict:
+def weights_config(weights: str | Path | None, architecture: str) -> dict:
     """The builder options and preprocessing (``num_classes``, ``in_chans``, ``model_kwargs``,
     ``mean``, ``std``) a ``config.json`` beside ``weights`` gives (the card's own, for its file);
-    ``{}`` without one."""
+    ``{}`` without one. One written for another architecture than the card's is refused: its
+    weights are that architecture's."""
     from zoo.model_config import find_config
 
     own = find_config("", None, weights=weights) if weights is not None else {}
+    written_for = own.get("architecture")
+    if isinstance(written_for, str) and written_for.rpartition("/")[2] != architecture.rpartition("/")[2]:
+        raise ModelConfigError(f"{Path(weights).parent / 'config.json'} was written for {written_for!r}, not "
+                               f"{architecture!r}: {weights} holds another architecture's weights; evaluate them "
+                               "with their own card")
     return {k: own[k] for k in ("num_classes", "in_chans", "model_kwargs", "mean", "std") if k in own}
 
 

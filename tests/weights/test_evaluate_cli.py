@@ -92,3 +92,15 @@ def test_mean_std_beside_other_weights_are_checked_and_named_as_theirs(tmp_path,
     assert main(["evaluate", "cnn_cam.digits", "--weights", str(tmp_path / "model.safetensors")]) == 3
     assert f"{tmp_path / 'config.json'}: config mean has 2 values but the model takes 1 channels" in (
         capsys.readouterr().err)
+
+
+def test_another_architectures_weights_or_options_are_a_config_error_not_a_traceback(tmp_path, capsys):
+    """`zoo evaluate segnet --weights <cnn_cam's file>` passed cnn_cam's model_kwargs to SegNet: a
+    TypeError traceback, exit 1."""
+    assert main(["evaluate", "segnet", "--weights", str(HUBCARDS / "cnn_cam.digits" / "model.safetensors")]) == 3
+    assert "config.json was written for 'cnn_cam', not 'segnet'" in capsys.readouterr().err
+    shutil.copy(HUBCARDS / "segnet.shapes" / "model.safetensors", tmp_path / "model.safetensors")
+    (tmp_path / "config.json").write_text(json.dumps({"model_kwargs": {"depth": 3}}))
+    assert main(["evaluate", "segnet", "--weights", str(tmp_path / "model.safetensors")]) == 3
+    err = capsys.readouterr().err
+    assert "model_kwargs {'depth': 3}" in err and "do not build segnet: TypeError" in err and "Traceback" not in err
