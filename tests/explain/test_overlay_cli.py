@@ -64,6 +64,14 @@ def digits_weights(tmp_path):
     return path, images
 
 
+@pytest.mark.parametrize("height, width", [(1, 7), (7, 1), (1, 1)])
+def test_an_image_one_pixel_high_or_wide_is_overlaid(height, width):
+    """The map was squeezed whole: a (1, 7) map lost its H, and `zoo explain` of a 7x1 image said
+    "heatmap must be (H, W), got shape (7,)"."""
+    for heatmap in (torch.rand(height, width), torch.rand(1, height, width)):
+        assert zoo.overlay(torch.rand(3, height, width), heatmap).size == (width, height)
+
+
 def test_cli_one_png_per_image(digits_weights, tmp_path, capsys):
     weights, images = digits_weights
     out = tmp_path / "maps"
