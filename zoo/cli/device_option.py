@@ -24,5 +24,6 @@ def device_problem(name: str) -> str | None:
     try:  # mps, xpu, a cuda index past the last GPU...: one tiny allocation says whether it works
         torch.empty(1, device=device)
     except Exception as exc:  # noqa: BLE001 - torch raises RuntimeError, AssertionError...
-        return f"--device {name}: torch {torch.__version__} cannot use it on this machine ({exc}); use --device cpu"
+        why = str(exc).strip().split(". ")[0].splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        return f"--device {name}: torch {torch.__version__} cannot use it on this machine ({why}); use --device cpu"
     return None
