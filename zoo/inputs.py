@@ -83,9 +83,16 @@ def _autocast_enabled(device_type: str) -> bool:
 
 def _check_pixels(x, *, in_chans: int, min_size: int, prefix: str) -> None:
     """dtype, channel count (dim -3) and size (the last two dims) of an image or a batch."""
+    import torch
+
+    if x.layout != torch.strided:
+        raise InputError(f"{prefix}: expected a dense tensor, got layout {x.layout}; convert with x.to_dense()")
     if not x.is_floating_point():
-        raise InputError(f"{prefix}: expected a floating-point tensor, got {x.dtype}; convert with x.float() / 255.")
+        fix = {torch.bool: "x.float()"}.get(x.dtype, "x.real (or x.abs())" if x.is_complex() else "x.float() / 255")
+        raise InputError(f"{prefix}: expected a floating-point tensor, got {x.dtype}; convert with {fix}.")
     c, h, w = x.shape[-3:]
+    if c == 0:
+        raise InputError(f"{prefix}: the images have no channels (shape {tuple(x.shape)}); expected {in_chans}")
     if c != in_chans:
         raise InputError(f"{prefix}: expected {in_chans} input channels, got {c} (shape {tuple(x.shape)}); "
                          f"create the model with in_chans={c} or convert the images.")

@@ -26,7 +26,14 @@ def bad_batches(in_chans):
         "integer dtype": torch.randint(0, 255, (1, in_chans, 64, 64), dtype=torch.uint8),
         "empty batch": torch.rand(0, in_chans, 64, 64),
         "smaller than the minimum": torch.rand(1, in_chans, 2, 2),
+        "sparse layout": torch.rand(1, in_chans, 64, 64).to_sparse(),  # torch: "unsupported memory format"
+        "boolean": torch.ones(1, in_chans, 64, 64, dtype=torch.bool),
+        "no channels": torch.rand(1, 0, 64, 64),  # the advice was "create the model with in_chans=0"
     }
+
+
+FIXES = {"sparse layout": "convert with x.to_dense()", "boolean": "convert with x.float().",  # not / 255
+         "no channels": "the images have no channels"}
 
 
 @pytest.mark.parametrize("name", DENSE)
@@ -39,7 +46,8 @@ def test_dense_models_reject_bad_batches_clearly(name):
         with pytest.raises(zoo.InputError) as excinfo, torch.no_grad():
             model(batch)
         assert isinstance(excinfo.value, ValueError), problem
-        assert "got" in str(excinfo.value), problem  # says what it received
+        assert "got" in str(excinfo.value) or "no channels" in str(excinfo.value), problem  # says what it received
+        assert FIXES.get(problem, "") in str(excinfo.value), problem
 
 
 @pytest.mark.parametrize("name", INSTANCE)
