@@ -49,8 +49,8 @@ def test_a_tag_the_architecture_lacks_is_an_unknown_name_listing_its_tags():
 def test_unknown_names_are_typed_errors_with_hints():
     with pytest.raises(zoo.UnknownNameError, match="Did you mean: unet_like"):
         select(["unet_lik"], registry=_registry())
-    with pytest.raises(zoo.UnknownNameError, match="no loaded zoo plugin"):
-        select(plugins=["nope-dist"], registry=_registry())
+    with pytest.raises(zoo.UnknownNameError, match="no loaded zoo plugin is named 'Nope.Dist'"):  # as written
+        select(plugins=["Nope.Dist"], registry=_registry())
 
 
 def test_a_plugin_that_fails_to_load_is_a_failure_of_its_own(plugin_packages):

@@ -250,7 +250,8 @@ def select(names: list[str] = (), *, all: bool = False, plugins: list[str] = (),
         left_out = [p for p in registry.left_out if set(missing_plugins) & plugin_names(*p.split(":", 1))]
         why = (f" ({', '.join(left_out)} {'is' if len(left_out) == 1 else 'are'} installed but left out by "
                "ZOO_PLUGINS / ZOO_DISABLE_PLUGINS)" if left_out else "")
-        raise UnknownModelError(f"no loaded zoo plugin is named {', '.join(sorted(missing_plugins))}{why}; "
+        given = sorted(repr(p) for p in plugins if normalize_distribution(p) in missing_plugins)  # as written
+        raise UnknownModelError(f"no loaded zoo plugin is named {', '.join(given)}{why}; "
                                 f"see `zoo doctor` for the installed ones.")
     for raw in names:
         matched = False
