@@ -28,6 +28,7 @@ CHECKPOINT_SUFFIXES = {".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".joblib"}
 # The opcodes a protocol 0/1 pickle of a state dict, list or object starts with: MARK,
 # EMPTY_DICT, EMPTY_LIST, EMPTY_TUPLE, GLOBAL. A text file rarely does, and then fails the walk.
 _OLD_PICKLE_STARTS = b"(}])c"
+_OLD_PICKLE_STARTS_SET = {bytes([b]) for b in _OLD_PICKLE_STARTS}
 _JOBLIB_ARRAY = "joblib.numpy_pickle NumpyArrayWrapper"
 # Magic numbers: gzip, bzip2, xz, and the legacy .lzma format (joblib's "lzma").
 _COMPRESSED = {b"\x1f\x8b": gzip.open, b"BZh": bz2.open, b"\xfd7zXZ\x00": lzma.open, b"]\x00\x00": lzma.open}
@@ -107,8 +108,12 @@ class _Bounded:
             raise EOFError("a line longer than the walk reads")
         return self._counted(line)
 
-    def at_end(self) -> bool:
-        return self.stream.read(1) == b""
+    def peek_rest(self, n: int = 64) -> bytes:
+        """Up to ``n`` of the bytes that follow, left unread."""
+        position = self.stream.tell()
+        following = self.stream.read(n)
+        self.stream.seek(position)
+        return following
 
     def _counted(self, data: bytes) -> bytes:
         self.total += len(data)
@@ -118,23 +123,28 @@ class _Bounded:
 
 
 def _walks_to_stop(stream: _Bounded) -> bool:
-    """Whether ``stream`` parses as protocol 0/1 pickle opcodes up to a STOP that ends the file
-    (parsing executes nothing; a STOP amid text, "c...\n...\n0." in a CSV, is no end). The walk
-    ends at the first opcode of a later protocol, which no such pickle holds. joblib writes an
-    array's raw bytes (or, for an object array, a protocol-5 pickle) into the stream after a
-    ``NumpyArrayWrapper`` object, so the walk of its pickles breaks there: having named that class
-    is proof enough."""
-    joblib_arrays = False
+    """Whether ``stream`` parses as protocol 0/1 pickles up to a STOP that ends the file (parsing
+    executes nothing). A file may hold several pickles (``pickle.dump`` called again), each
+    starting where the last stopped, and end with whitespace; a STOP amid text ("c...\n...\n0." in
+    a CSV) is no end. The walk ends at the first opcode of a later protocol, which no such pickle
+    holds. joblib writes an array's raw bytes (or, for an object array, a protocol-5 pickle) into
+    the stream after a ``NumpyArrayWrapper`` object, so the walk of its pickles breaks there:
+    having named that class is proof enough."""
+    joblib_arrays, count = False, 0
     try:
-        for count, (op, arg, _pos) in enumerate(pickletools.genops(stream)):
-            if op.proto > 1 or count >= MAX_OPCODES:
-                return joblib_arrays
-            if op.name == "STOP":
-                return stream.at_end()
-            joblib_arrays = joblib_arrays or (op.name == "GLOBAL" and str(arg).startswith(_JOBLIB_ARRAY))
+        while True:
+            for op, arg, _pos in pickletools.genops(stream):
+                count += 1
+                if op.proto > 1 or count > MAX_OPCODES:
+                    return joblib_arrays
+                joblib_arrays = joblib_arrays or (op.name == "GLOBAL" and str(arg).startswith(_JOBLIB_ARRAY))
+            following = stream.peek_rest()  # after a STOP
+            if not following.strip():
+                return True
+            if following[:1] not in _OLD_PICKLE_STARTS_SET:
+                return False
     except Exception:  # noqa: BLE001 - a parse failure means: not a pickle, unless joblib's arrays broke it
         return joblib_arrays
-    return False
 
 
 def _compressed_kind(path: Path) -> str | None:

@@ -261,6 +261,8 @@ def _old_and_compressed_pickles():
         "state.lzma": lzma.compress(pickle.dumps(state), format=lzma.FORMAT_ALONE),
         "state.z": zlib.compress(pickle.dumps(state)),
         "state0.z": zlib.compress(pickle.dumps(state, protocol=0)),
+        "two_pickles.bin": pickle.dumps(state, protocol=0) + pickle.dumps([1, 2], protocol=0),  # dump, dump again
+        "newline_after.bin": pickle.dumps(state, protocol=1) + b"\n",
     }
 
 
@@ -315,7 +317,7 @@ def test_a_zip_python_cannot_list_is_no_checkpoint_and_no_crash(fcn8s_copy, caps
         z.writestr("a.txt", "hi")
     data = bytearray(archive.getvalue())
     central = data.find(b"PK\x01\x02")
-    data[central + 8] |= 0x08  # bit 11 of the flags (high byte): names are UTF-8
+    data[central + 9] |= 0x08  # bit 11 of the flags (bit 3 of their high byte): names are UTF-8
     data[central + 46] = 0xFF  # and its name is not
     (fcn8s_copy / "fcn8s.shapes" / "odd.zip").write_bytes(bytes(data))
     assert _push(fcn8s_copy) == 0
