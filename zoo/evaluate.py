@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from zoo.errors import ModelConfigError, ZooError
+from zoo.names import parse_name
 from zoo.preprocessing import channel_stats, normalise
 
 PRIMARY_METRIC = {
@@ -203,14 +204,14 @@ def card_model_config(card_dir: str | Path, weights: str | Path | None = None) -
 
 def card_normalisation(card_dir: str | Path, weights: str | Path | None,
                        in_chans: int) -> tuple[list[float], list[float]]:
-    """The mean/std of a model taking ``in_chans`` channels, from the ``config.json`` beside
-    ``weights`` where it states them, else from the card's; checked as ``zoo predict`` checks
-    them, against the channel count that config states, and named in the error."""
-    own = weights_config(weights, read_card_config(card_dir)["architecture"])
-    if "mean" in own or "std" in own:
-        source, stated = Path(weights).parent / "config.json", own
-    else:
-        source, stated = Path(card_dir) / "config.json", read_card_config(card_dir)
+    """The mean/std of a model taking ``in_chans`` channels: the card's, with what the ``config.json``
+    beside ``weights`` states over them; checked as ``zoo predict`` checks them, against the
+    channel count the configs state, and the file that stated them named in the error."""
+    card = read_card_config(card_dir)
+    own = weights_config(weights, card["architecture"])
+    source, stated = Path(card_dir) / "config.json", card
+    if "mean" in own or "std" in own:  # over the card's, key by key, as card_model_config merges them
+        source, stated = f"{Path(weights).parent / 'config.json'} (over {source})", {**card, **own}
     try:
         return channel_stats(stated, in_chans)
     except ModelConfigError as exc:
@@ -247,6 +248,11 @@ def load_card_model(card_dir: str | Path, weights: str | Path | None = None, pre
                                f"{type(exc).__name__}: {exc}") from exc
 
 
+def _bare_arch(name: str) -> str:
+    """``unet`` of ``unet``, ``org/unet``, ``dist:unet`` or ``unet.tag``."""
+    return parse_name(name).arch.rpartition("/")[2]
+
+
 def weights_config(weights: str | Path | None, architecture: str) -> dict:
     """The builder options and preprocessing (``num_classes``, ``in_chans``, ``model_kwargs``,
     ``mean``, ``std``) a ``config.json`` beside ``weights`` gives (the card's own, for its file);
@@ -256,7 +262,7 @@ def weights_config(weights: str | Path | None, architecture: str) -> dict:
 
     own = find_config("", None, weights=weights) if weights is not None else {}
     written_for = own.get("architecture")
-    if isinstance(written_for, str) and written_for.rpartition("/")[2] != architecture.rpartition("/")[2]:
+    if isinstance(written_for, str) and _bare_arch(written_for) != _bare_arch(architecture):
         raise ModelConfigError(f"{Path(weights).parent / 'config.json'} was written for {written_for!r}, not "
                                f"{architecture!r}: {weights} holds another architecture's weights; evaluate them "
                                "with their own card")

@@ -40,6 +40,8 @@ def overlay(image: Any, heatmap: Any, *, alpha: float = 0.5, cmap: str | None = 
     values = np.nan_to_num(to_numpy(heatmap).astype(np.float32))
     while values.ndim > 2 and values.shape[0] == 1:  # (1, H, W) or (1, 1, H, W); never H or W of 1
         values = values[0]
+    if values.ndim == 3 and values.shape[-1] == 1:  # channel-last (H, W, 1)
+        values = values[..., 0]
     if values.ndim != 2:
         raise ArgumentError(f"heatmap must be (H, W), got shape {values.shape}; pass one map, e.g. maps[0]")
     if symmetric is None:

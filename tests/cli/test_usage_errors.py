@@ -107,3 +107,10 @@ def test_a_scale_drawing_above_the_largest_side_is_refused_before_anything_is_dr
     assert "zoo predict: error: --scale 30 would draw ./large.png at 9000x9000 px, above 8192 px a side" in (
         capsys.readouterr().err)
     assert not Path("out").exists()
+
+
+def test_a_large_image_at_its_own_size_is_not_refused(image, capsys):
+    """The --scale check ran at the default scale too: an image over 8192 px wide was refused for a
+    --scale the user never gave."""
+    Image.fromarray(np.zeros((32, 8200, 3), np.uint8)).save("wide.png")
+    assert main(_argv("predict", ["./wide.png"])) == 0

@@ -179,3 +179,9 @@ def test_a_qualifier_no_plugin_answers_to_is_named_in_zoo_check_too():
     with pytest.raises(zoo.UnknownModelError, match="'unet', before ':', names no loaded plugin .* A tag follows a "
                                                     "dot: unet.shapes"):
         select(["unet:shapes"])
+
+
+def test_an_explainer_read_as_a_qualifier_gets_no_tag_advice_in_zoo_check():
+    with pytest.raises(zoo.UnknownModelError) as excinfo:
+        select(["gradcam:x"])
+    assert "names no loaded plugin" in str(excinfo.value) and "A tag follows" not in str(excinfo.value)

@@ -68,7 +68,7 @@ def digits_weights(tmp_path):
 def test_an_image_one_pixel_high_or_wide_is_overlaid(height, width):
     """The map was squeezed whole: a (1, 7) map lost its H, and `zoo explain` of a 7x1 image said
     "heatmap must be (H, W), got shape (7,)"."""
-    for heatmap in (torch.rand(height, width), torch.rand(1, height, width)):
+    for heatmap in (torch.rand(height, width), torch.rand(1, height, width), torch.rand(height, width, 1)):
         assert zoo.overlay(torch.rand(3, height, width), heatmap).size == (width, height)
 
 

@@ -90,8 +90,9 @@ def test_mean_std_beside_other_weights_are_checked_and_named_as_theirs(tmp_path,
     shutil.copy(HUBCARDS / "cnn_cam.digits" / "model.safetensors", tmp_path / "model.safetensors")
     (tmp_path / "config.json").write_text(json.dumps({"mean": [0.1, 0.2]}))
     assert main(["evaluate", "cnn_cam.digits", "--weights", str(tmp_path / "model.safetensors")]) == 3
-    assert f"{tmp_path / 'config.json'}: config mean has 2 values but the model takes 1 channels" in (
-        capsys.readouterr().err)
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'config.json'} (over {HUBCARDS / 'cnn_cam.digits' / 'config.json'}): config mean has 2 " \
+           "values" in err
 
 
 def test_another_architectures_weights_or_options_are_a_config_error_not_a_traceback(tmp_path, capsys):
@@ -104,3 +105,10 @@ def test_another_architectures_weights_or_options_are_a_config_error_not_a_trace
     assert main(["evaluate", "segnet", "--weights", str(tmp_path / "model.safetensors")]) == 3
     err = capsys.readouterr().err
     assert "model_kwargs {'depth': 3}" in err and "do not build segnet: TypeError" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("written_for", ["visionzoo-segmentation:unet", "acme/unet"])
+def test_a_fine_tune_config_naming_the_architecture_another_way_is_accepted(tmp_path, capsys, written_for):
+    shutil.copy(HUBCARDS / "unet.shapes" / "model.safetensors", tmp_path / "model.safetensors")
+    (tmp_path / "config.json").write_text(json.dumps({"architecture": written_for}))
+    assert main(["evaluate", "unet.shapes", "--weights", str(tmp_path / "model.safetensors"), "--json"]) == 0

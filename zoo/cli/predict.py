@@ -91,6 +91,8 @@ def _check_scale(images: list[str], scale: float) -> None:
     weights are read or image drawn (each image's size is read from its header)."""
     from PIL import Image, UnidentifiedImageError
 
+    if scale == 1:  # an image is drawn at its own size, whatever it is
+        return
     for path in images:
         try:
             with Image.open(path) as im:

@@ -286,7 +286,7 @@ def select(names: list[str] = (), *, all: bool = False, plugins: list[str] = (),
             hint = f" Did you mean: {', '.join(close)}?" if close else ""
             if parsed.qualifier and not any(p.answers_to_pattern(parsed.qualifier) for p in registry.plugins):
                 hint += f" {parsed.qualifier!r}, before ':', names no loaded plugin (`zoo doctor` lists them)."
-                if parsed.qualifier in known:
+                if parsed.qualifier in {spec.name for kind, spec, _ in entries() if kind == MODEL}:
                     hint += f" A tag follows a dot: {parsed.qualifier}.{parsed.bare}."
             raise UnknownModelError(f"no registered model or explainer matches {raw!r}.{hint} See `zoo list`.")
     return selection
