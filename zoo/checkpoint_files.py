@@ -90,8 +90,9 @@ MAX_OPCODES = 2_000_000
 
 
 class _Bounded:
-    """A file for :mod:`pickletools` whose reads end the walk, unread, when they ask for more
-    than :data:`MAX_OPCODE_BYTES` or (``size`` known) for more bytes than are left."""
+    """A file for :mod:`pickletools` whose reads end the walk, unread, when one asks for more than
+    :data:`MAX_OPCODE_BYTES` or (``size`` known) for more bytes than are left, and once the walk
+    has read :data:`MAX_WALK_BYTES` in all."""
 
     def __init__(self, stream: BinaryIO, size: int | None) -> None:
         self.stream, self.size, self.total = stream, size, 0

@@ -1,7 +1,7 @@
 """The grammar of registered names: ``[PLUGIN:]NAME[.TAG]``.
 
-``PLUGIN`` (a distribution or entry-point name) picks one claim where plugins register the
-same name; ``TAG`` names a pretrained weight set of an architecture (explainers have none).
+``PLUGIN`` (a distribution or entry-point name, or ``dist:entry-point``) picks one claim where
+plugins register the same name; ``TAG`` names a pretrained weight set of an architecture (explainers have none).
 Everything that reads a name the user wrote, or a name a listing printed, splits it here.
 """
 
@@ -55,7 +55,8 @@ class Name(NamedTuple):
 
 
 def parse_name(text: str) -> Name:
-    """Split ``[PLUGIN:]NAME[.TAG]`` without judging it (see :meth:`Name.check`). A plugin name
-    holds no ":", so the last ":" ends the qualifier."""
+    """Split ``[PLUGIN:]NAME[.TAG]`` without judging it (see :meth:`Name.check`). A registered
+    name holds no ":", so the last ":" ends the qualifier (itself ``dist:entry-point`` where
+    neither part alone singles a plugin out)."""
     qualifier, colon, bare = text.rpartition(":")
     return Name(text, qualifier, bool(colon), bare)
