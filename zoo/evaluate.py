@@ -229,6 +229,7 @@ def load_card_model(card_dir: str | Path, weights: str | Path | None = None, pre
     config = config if config is not None else card_model_config(card_dir, weights)
     if pretrained:
         return zoo.create(f"{config['architecture']}.{config['tag']}", pretrained=True)
+    given_by = card_dir / "config.json" if weights is None else f"the config.json beside {weights}, over the card's"
     weights = weights or card_dir / config.get("filename", "model.safetensors")
     if not Path(weights).is_file():
         raise CardError(f"{weights}: no such weights file; pass --weights FILE, or {_how_to_make(card_dir)}")
@@ -243,8 +244,7 @@ def load_card_model(card_dir: str | Path, weights: str | Path | None = None, pre
         if not kwargs or isinstance(exc, ZooError):
             raise
         # the builder's own error, caused by options a config.json gave (an unknown key, a bad value)
-        raise ModelConfigError(f"model_kwargs {kwargs!r:.200} of {card_dir / 'config.json'} (or of the config.json "
-                               f"beside {weights}) do not build {config['architecture']}: "
+        raise ModelConfigError(f"model_kwargs {kwargs!r:.200} of {given_by} do not build {config['architecture']}: "
                                f"{type(exc).__name__}: {exc}") from exc
 
 

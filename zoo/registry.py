@@ -40,6 +40,7 @@ from zoo.errors import (
     UnknownTagError,
     ZooError,
 )
+from zoo.names import parse_name
 from zoo.specs import (
     TASKS,
     ArchitectureSpec,
@@ -48,7 +49,6 @@ from zoo.specs import (
     architecture_spec_problems,
     explainer_spec_problems,
 )
-from zoo.names import parse_name
 
 ENTRY_POINT_GROUP = "zoo"
 LOCAL_DISTRIBUTION = "<local>"
@@ -339,8 +339,7 @@ class Registry:
     # ----------------------------------------------------------------- queries
     def conflicts(self) -> dict[str, list[str]]:
         """``"model NAME"``/``"explainer NAME"`` registered by more than one plugin -> what names each
-        claim in a qualified ``label:NAME``: its distribution, or its entry point where one
-        distribution claims the name twice."""
+        claim in a qualified ``label:NAME`` (:func:`plugin_labels`)."""
         out = {}
         for kind, table in (("model", self._architectures), ("explainer", self._explainers)):
             for name, entries in table.items():
