@@ -36,14 +36,15 @@ _COMPRESSED = {b"\x1f\x8b": gzip.open, b"BZh": bz2.open, b"\xfd7zXZ\x00": lzma.o
 
 def checkpoint_kind(path: Path) -> str | None:
     """What a pickle-based checkpoint is (by its suffix, else by its bytes: ``pytorch_model.bin``,
-    ``model_best.pth.tar``, a zip renamed ``.safetensors``, a protocol-0 pickle, a gzipped one);
-    None for anything else (ONNX data, an example ``.npy``, an ordinary zip or gzip archive)."""
+    ``model_best.pth.tar``, a zip renamed ``.safetensors``, a protocol-0 pickle, a gzipped one, a
+    NumPy array of Python objects); None for anything else (ONNX data, an example ``.npy`` of
+    numbers, an ordinary zip or gzip archive)."""
     if path.suffix.lower() in CHECKPOINT_SUFFIXES:
         return f"a pickle checkpoint ({path.suffix})"
     with open(path, "rb") as f:
         kind = _stream_kind(f, size=os.fstat(f.fileno()).st_size)
     if kind and kind.startswith("a zip") and not _zip_holds_pickle(path):
-        kind = None
+        kind = _npz_kind(path)
     if kind is None:
         kind = _compressed_kind(path)
     return f"{kind}, a checkpoint" if kind else None
@@ -67,9 +68,40 @@ def _first_entry_is_pickle(stream: BinaryIO) -> bool:
     return len(local_header) == 30 and stream.read(name_length).endswith(b".pkl")
 
 
+def _npz_kind(path: Path) -> str | None:
+    """What an ``.npz`` archive is when one of its arrays holds Python objects; None otherwise."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for name in archive.namelist():
+                if name.endswith(".npy"):
+                    with archive.open(name) as member:
+                        if _object_array(member):
+                            return f"a NumPy archive whose {name[:-4]!r} holds Python objects (pickled)"
+    except Exception:  # noqa: BLE001 - an archive Python cannot read holds nothing np.load reads either
+        return None
+    return None
+
+
+def _object_array(stream: BinaryIO) -> bool:
+    """Whether the ``.npy`` data in ``stream`` is an array of Python objects, which NumPy pickles
+    (``np.load(allow_pickle=True)`` would unpickle it)."""
+    from numpy.lib import format as npy
+
+    try:
+        version = npy.read_magic(stream)
+        header = npy.read_array_header_1_0(stream) if version == (1, 0) else npy.read_array_header_2_0(stream)
+    except (ValueError, OSError):
+        return False
+    return header[2].hasobject
+
+
 def _stream_kind(stream: BinaryIO, size: int | None = None) -> str | None:
-    """What ``stream`` holds, when it is a pickle; ``size`` (when known) bounds the walk's reads."""
+    """What ``stream`` holds, when it is a pickle (or a NumPy array of objects, which holds one);
+    ``size`` (when known) bounds the walk's reads."""
     head = stream.read(8)
+    if head.startswith(b"\x93NUMPY"):
+        stream.seek(0)
+        return "a NumPy array of Python objects (pickled)" if _object_array(stream) else None
     kind = pickle_kind(head)
     if kind is None and head[:1] and head[:1] in _OLD_PICKLE_STARTS:
         stream.seek(0)

@@ -343,3 +343,21 @@ def test_an_old_protocol_joblib_file_holding_arrays_is_refused(fcn8s_copy, capsy
                 compress=compress)
     assert _push(fcn8s_copy) == 3
     assert "extra_model.sav is a Python pickle (protocol 0 or 1)" in capsys.readouterr().err
+
+
+def test_a_numpy_file_of_python_objects_is_refused_and_one_of_numbers_is_not(fcn8s_copy, capsys):
+    """np.load(allow_pickle=True) unpickles an object array: such an .npy or .npz was published."""
+    import numpy as np
+
+    card = fcn8s_copy / "fcn8s.shapes"
+    np.save(card / "example_input.npy", np.zeros((1, 3, 8, 8), np.float32))
+    np.savez(card / "examples.npz", images=np.zeros((2, 3, 8, 8), np.float32))
+    assert _push(fcn8s_copy) == 0
+    capsys.readouterr()
+    np.save(card / "labels.npy", np.array([{"name": "cat"}], dtype=object))
+    assert _push(fcn8s_copy) == 3
+    assert "labels.npy is a NumPy array of Python objects (pickled)" in capsys.readouterr().err
+    (card / "labels.npy").unlink()
+    np.savez(card / "examples.npz", images=np.zeros(2), names=np.array(["a", None], dtype=object))
+    assert _push(fcn8s_copy) == 3
+    assert "examples.npz is a NumPy archive whose 'names' holds Python objects" in capsys.readouterr().err
