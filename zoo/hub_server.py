@@ -34,6 +34,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -71,15 +72,18 @@ def card_hub_id(card_dir: str | Path) -> str:
     ``visionzoo/<arch>.<tag>``. The id becomes a folder path, so one in config.json that is not
     ``org/name`` (``../x``, ``/abs``) is refused rather than served from outside the cache.
     """
+    from zoo.errors import AmbiguousNameError
+    from zoo.registry import get_registry
+
     card_dir = Path(card_dir)
     try:
-        from zoo.registry import get_registry
-
-        spec, _, tag = get_registry().resolve(card_dir.name, pretrained=True)
-        if tag is not None:
-            return spec.pretrained[tag].hf_hub_id
-    except Exception:  # noqa: BLE001 - unknown or unregistered name: fall back to the card
-        pass
+        cfg = get_registry().registered_tag(card_dir.name)
+    except AmbiguousNameError as exc:  # served all the same, under the card's own id
+        warnings.warn(f"{card_dir.name}: {exc} Served under its config.json hf_hub_id (or the default) instead.",
+                      stacklevel=2)
+        cfg = None
+    if cfg is not None:
+        return cfg.hf_hub_id
     config = card_dir / "config.json"
     hub_id = None
     with contextlib.suppress(OSError, ValueError, AttributeError, RecursionError):

@@ -337,6 +337,16 @@ class Registry:
             warnings.warn(message, PluginWarning, stacklevel=4)
 
     # ----------------------------------------------------------------- queries
+    def registered_tag(self, card_name: str) -> Any:
+        """The registered ``PretrainedCfg`` a hub card folder ``arch.tag`` was made for: the tag of
+        the one claim of ``arch`` that has it (a name several plugins register is no obstacle when
+        only one has the tag), None when none has it; :class:`AmbiguousNameError` when several do."""
+        parsed = parse_name(card_name)
+        having = [e for e in self._architectures.get(parsed.arch, []) if parsed.tag in e.spec.pretrained]
+        if len(having) > 1:
+            raise AmbiguousNameError(_ambiguity("model", parsed.arch, parsed.tag, having))
+        return having[0].spec.pretrained[parsed.tag] if having else None
+
     def conflicts(self) -> dict[str, list[str]]:
         """``"model NAME"``/``"explainer NAME"`` registered by more than one plugin -> what names each
         claim in a qualified ``label:NAME`` (:func:`plugin_labels`)."""
@@ -361,7 +371,7 @@ class Registry:
                     continue
                 candidates = ([(f"{shown}.{tag}", f"{name}.{tag}") for tag in entry.spec.pretrained] if pretrained
                               else [(shown, name)])
-                names += [c for c, bare in candidates if _matches(bare, entry.plugin, patterns)]
+                names += [c for c, bare in candidates if _matches(bare, entry.plugin, patterns, shown=c)]
         return sorted(set(names), key=_natural_key)
 
     def specs(self) -> Iterable[tuple[Any, PluginRecord]]:
@@ -381,7 +391,7 @@ class Registry:
     def list_explainers(self, pattern: str | Iterable[str] = "*") -> list[str]:
         patterns = _patterns(pattern)
         return sorted((shown for name, entries in self._explainers.items() for shown, entry in _listed(name, entries)
-                       if _matches(name, entry.plugin, patterns)), key=_natural_key)
+                       if _matches(name, entry.plugin, patterns, shown=shown)), key=_natural_key)
 
     def resolve(self, name: str, pretrained: bool = False) -> tuple[ArchitectureSpec, PluginRecord, str | None]:
         """``"[dist:]arch[.tag]"`` -> (spec, plugin, tag or None).
@@ -498,13 +508,14 @@ def _labels(entries: list[_Entry]) -> list[str]:
     return plugin_labels([e.plugin for e in entries])
 
 
-def _matches(name: str, plugin: PluginRecord, patterns: list[str]) -> bool:
-    """Whether a pattern matches ``name`` bare, or qualified (``dist:name``, ``entry-point:name``,
-    spelled any way a qualifier may be) by its plugin, clashing or not."""
+def _matches(name: str, plugin: PluginRecord, patterns: list[str], shown: str = "") -> bool:
+    """Whether a pattern matches ``name`` bare, or as listed (``shown``: ``label:name`` where
+    plugins clash), or qualified (``dist:name``, ``entry-point:name``, spelled any way a qualifier
+    may be) by its plugin, clashing or not."""
     for pattern in patterns:
         parsed = parse_name(pattern)
         if not parsed.qualified:
-            if fnmatch.fnmatchcase(name, pattern):
+            if fnmatch.fnmatchcase(name, pattern) or (shown and fnmatch.fnmatchcase(shown, pattern)):
                 return True
         elif fnmatch.fnmatchcase(name, parsed.bare) and plugin.answers_to_pattern(parsed.qualifier):
             return True

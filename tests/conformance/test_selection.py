@@ -185,3 +185,31 @@ def test_an_explainer_read_as_a_qualifier_gets_no_tag_advice_in_zoo_check():
     with pytest.raises(zoo.UnknownModelError) as excinfo:
         select(["gradcam:x"])
     assert "names no loaded plugin" in str(excinfo.value) and "A tag follows" not in str(excinfo.value)
+
+
+def _claims(tags_by_entry_point):
+    registry = Registry()
+    for entry_point, tags in tags_by_entry_point.items():
+        registry.register(types.SimpleNamespace(zoo_architectures=zoo.hookimpl(lambda tags=tags: [
+            zoo.ArchitectureSpec(name="twice", task="semantic_segmentation", builder="x:y",
+                                 pretrained={t: zoo.PretrainedCfg(f"acme/twice.{t}") for t in tags})])),
+            entry_point, "acme-zoo")
+    return registry
+
+
+def test_a_card_of_a_shared_name_belongs_to_the_one_claim_with_its_tag():
+    """`zoo hub push tinynet.shapes` said the name was ambiguous, though one claim had the tag, and
+    pointed at 'acme_seg:tinynet.shapes', a card folder that cannot exist; `zoo hub serve` served
+    the card under another repo id, silently."""
+    registry = _claims({"first": ["shapes"], "second": []})
+    assert registry.registered_tag("twice.shapes").hf_hub_id == "acme/twice.shapes"
+    assert registry.registered_tag("twice.other") is None
+    with pytest.raises(zoo.AmbiguousNameError, match="first:twice.shapes, second:twice.shapes"):
+        _claims({"first": ["shapes"], "second": ["shapes"]}).registered_tag("twice.shapes")
+
+
+def test_a_pattern_matches_the_qualified_name_a_listing_shows():
+    """README: "a pattern matches the bare or the qualified name"; 'first*' matched nothing."""
+    registry = _claims({"first": ["shapes"], "second": []})
+    assert registry.list_models("first*") == ["first:twice"]
+    assert registry.list_models("first*", pretrained=True) == ["first:twice.shapes"]

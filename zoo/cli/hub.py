@@ -155,14 +155,9 @@ def push_plan(name: str, hubcards: Path | None = None) -> tuple[Path, list[Path]
 
 
 def _registered_cfg(name: str):
-    from zoo.errors import UnknownNameError
     from zoo.registry import get_registry
 
-    try:
-        spec, _, tag = get_registry().resolve(name, pretrained=True)
-    except UnknownNameError:
-        return None
-    return spec.pretrained.get(tag) if tag else None
+    return get_registry().registered_tag(name)
 
 
 def run_push(args: argparse.Namespace) -> int:
