@@ -146,6 +146,7 @@ def test_a_plugin_authors_own_hubcards_folder_is_checked(tmp_path, monkeypatch):
     theirs = {"t": _cfg(hf_hub_id="acme/arch.t", sha256="b" * 64)}
     uncarded = _result(theirs)
     assert uncarded.status == PASS and "no card for 1 tag(s) (t)" in uncarded.message
+    assert "run from the folder holding your hubcards/" in uncarded.message  # not "ZOO_HUBCARDS_DIR names..."
     _card(tmp_path / "hubcards", config={"hf_hub_id": "acme/arch.t", "num_classes": 3})
     wrong = _result(theirs)
     assert wrong.status == FAIL and f"has sha256 {SHA}, the spec pins {'b' * 64}" in wrong.message

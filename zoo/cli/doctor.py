@@ -49,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
         ok = False
         bare = name.partition(" ")[2]
         print(f"conflict: {name} is registered by {', '.join(labels)}; use "
-              f"{' or '.join(f'{label}:{bare}' for label in labels)}, or ZOO_DISABLE_PLUGINS")
+              f"{' or '.join(f'{label}:{bare}' for label in labels)}, or keep one with "
+              f"ZOO_DISABLE_PLUGINS={','.join(labels[1:])}")
     for problem in registry.problems:
         ok = False
         print(f"error: {problem}")

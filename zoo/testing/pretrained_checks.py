@@ -145,9 +145,10 @@ def check_pretrained_tags(subject):
     upstream = f"; {unpinned} upstream tag(s) not pinned: {'; '.join(reasons)}" if unpinned else ""
     uncarded = [t for t, cfg in spec.pretrained.items() if not _upstream_reason(cfg)
                 and not any((d / f"{spec.name}.{t}").is_dir() for d in cards)]
+    where = ("ZOO_HUBCARDS_DIR names another folder" if os.environ.get("ZOO_HUBCARDS_DIR")
+             else "run from the folder holding your hubcards/, or set ZOO_HUBCARDS_DIR")
     unchecked = (f"; no card for {len(uncarded)} tag(s) ({', '.join(uncarded[:3])}) in "
-                 f"{', '.join(map(str, cards))}, so not compared (ZOO_HUBCARDS_DIR names another folder)"
-                 if cards and uncarded else "")
+                 f"{', '.join(map(str, cards))}, so not compared ({where})" if cards and uncarded else "")
     return (f"{len(spec.pretrained)} tag(s)" + upstream + unchecked
             + ("" if cards else "; no hubcards/ folder here, cards not checked"))
 
