@@ -39,6 +39,15 @@ def test_info(plugin_packages, run_zoo):
     assert "sample-org/sample_segmenter.toy@main/model.safetensors" in result.stdout
 
 
+def test_info_of_a_shared_name_prints_the_names_that_create_it(plugin_packages, run_zoo):
+    """It printed 'sample_segmenter.other', which zoo.create refuses as ambiguous."""
+    plugin_packages("sample-plugin", "sample-duplicate")
+    result = run_zoo("info", "zoo-sample-plugin:sample_segmenter")
+    assert result.returncode == 0, result.stderr
+    assert "name:         zoo-sample-plugin:sample_segmenter" in result.stdout
+    assert "pretrained:   zoo-sample-plugin:sample_segmenter.other (default)" in result.stdout
+
+
 def test_info_shows_the_builder_arguments_a_tag_was_trained_with(run_zoo):
     result = run_zoo("info", "unet.shapes")
     assert result.returncode == 0, result.stderr

@@ -7,7 +7,7 @@ import argparse
 from zoo.cli.exit_codes import EXIT_OK
 from zoo.cli.table import format_table
 from zoo.cli.usage_error import UsageError
-from zoo.registry import get_registry
+from zoo.registry import get_registry, plugin_labels
 from zoo.specs import TASKS
 
 
@@ -67,7 +67,11 @@ def run_info(args: argparse.Namespace) -> int:
     registry = get_registry()
     info = registry.model_info(args.name)
     builder = info.builder if isinstance(info.builder, str) else getattr(info.builder, "__qualname__", repr(info.builder))
-    print(f"name:         {info.name}")
+    claims = [plugin for _, plugin in registry.candidates(info.name)]
+    # where plugins clash, the name that creates this claim, as `zoo list` shows it
+    label = next((f"{label}:" for label, plugin in zip(plugin_labels(claims), claims)
+                  if len(claims) > 1 and (plugin.name, plugin.distribution) == (info.plugin, info.distribution)), "")
+    print(f"name:         {label}{info.name}")
     print(f"task:         {info.task}")
     print(f"description:  {info.description}")
     print(f"plugin:       {info.plugin} ({info.distribution} {info.version})")
@@ -77,7 +81,7 @@ def run_info(args: argparse.Namespace) -> int:
         print("pretrained:   none")
     for tag, cfg in info.pretrained.items():
         default = " (default)" if tag == info.default_tag else ""
-        print(f"pretrained:   {info.name}.{tag}{default}")
+        print(f"pretrained:   {label}{info.name}.{tag}{default}")
         print(f"  hub:        {cfg.hf_hub_id}@{cfg.revision}/{cfg.filename}")
         print(f"  sha256:     {cfg.sha256 or '-'}")
         if cfg.upstream:
