@@ -530,6 +530,16 @@ def _listed(name: str, entries: list[_Entry]) -> list[tuple[str, _Entry]]:
     return [(f"{label}:{name}", entry) for label, entry in zip(_labels(entries), entries)]
 
 
+def claim_label(plugins: list[PluginRecord], plugin: PluginRecord) -> str:
+    """What names ``plugin``'s claim among ``plugins`` (all claiming one name) before ``:NAME``
+    (:func:`plugin_labels`); ``""`` when it is the only claim, whose bare name is enough."""
+    if len(plugins) < 2:
+        return ""
+    mine = (plugin.name, plugin.distribution)
+    return next((label for label, p in zip(plugin_labels(plugins), plugins) if (p.name, p.distribution) == mine),
+                plugin.distribution)
+
+
 def plugin_labels(plugins: list[PluginRecord]) -> list[str]:
     """What names each plugin claiming one name in a qualified ``label:name``: the first of its
     distribution, its entry-point name and ``distribution:entry-point`` that none of the other

@@ -7,7 +7,7 @@ import argparse
 from zoo.cli.exit_codes import EXIT_OK
 from zoo.cli.table import format_table
 from zoo.cli.usage_error import UsageError
-from zoo.registry import get_registry, plugin_labels
+from zoo.registry import claim_label, get_registry
 from zoo.specs import TASKS
 
 
@@ -67,10 +67,10 @@ def run_info(args: argparse.Namespace) -> int:
     registry = get_registry()
     info = registry.model_info(args.name)
     builder = info.builder if isinstance(info.builder, str) else getattr(info.builder, "__qualname__", repr(info.builder))
-    claims = [plugin for _, plugin in registry.candidates(info.name)]
+    _, plugin, _ = registry.resolve(args.name)  # the claim model_info describes
     # where plugins clash, the name that creates this claim, as `zoo list` shows it
-    label = next((f"{label}:" for label, plugin in zip(plugin_labels(claims), claims)
-                  if len(claims) > 1 and (plugin.name, plugin.distribution) == (info.plugin, info.distribution)), "")
+    label = claim_label([p for _, p in registry.candidates(info.name)], plugin)
+    label = f"{label}:" if label else ""
     print(f"name:         {label}{info.name}")
     print(f"task:         {info.task}")
     print(f"description:  {info.description}")

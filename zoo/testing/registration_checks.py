@@ -42,11 +42,10 @@ def _registration(subject, problems: list[str], candidates, factory: str) -> str
     others = sorted({f"{plugin.distribution} (entry point {plugin.name!r})" for _, plugin in candidates
                      if (plugin.name, plugin.distribution) != mine})
     if others:
-        from zoo.registry import plugin_labels
+        from zoo.registry import claim_label
 
-        owners = [plugin for _, plugin in candidates]
-        mine_label = next((label for label, p in zip(plugin_labels(owners), owners)
-                           if (p.name, p.distribution) == mine), subject.distribution)
+        mine_label = (subject.plugin and claim_label([plugin for _, plugin in candidates], subject.plugin)
+                      or subject.distribution)
         raise broken(f"{subject.name!r} is also registered by {', '.join(others)}, so {factory}({subject.name!r}) "
                      f"raises AmbiguousNameError for every user who has both installed; rename one (meanwhile "
                      f"'{mine_label}:{subject.name}' picks this one)")

@@ -16,9 +16,9 @@ from zoo.registry import (
     LOCAL_DISTRIBUTION,
     PluginRecord,
     Registry,
+    claim_label,
     get_registry,
     normalize_distribution,
-    plugin_labels,
     plugin_names,
 )
 from zoo.names import parse_name
@@ -220,8 +220,7 @@ def select(names: list[str] = (), *, all: bool = False, plugins: list[str] = (),
             seen.add(key)
             cls = ModelSubject if kind == MODEL else ExplainerSubject
             claims = registry.candidates(spec.name) if kind == MODEL else registry.explainer_candidates(spec.name)
-            owners = [owner for _, owner in claims]
-            qualifier = plugin_labels(owners)[owners.index(plugin)] if len(claims) > 1 else ""
+            qualifier = claim_label([owner for _, owner in claims], plugin)
             selection.subjects.append(cls(spec=spec, plugin=plugin, qualifier=qualifier))
 
     def entries():
