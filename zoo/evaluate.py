@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from zoo.errors import ModelConfigError, ZooError
-from zoo.names import parse_name
+from zoo.names import same_architecture
 from zoo.preprocessing import channel_stats, normalise
 
 PRIMARY_METRIC = {
@@ -248,11 +248,6 @@ def load_card_model(card_dir: str | Path, weights: str | Path | None = None, pre
                                f"{type(exc).__name__}: {exc}") from exc
 
 
-def _bare_arch(name: str) -> str:
-    """``unet`` of ``unet``, ``org/unet``, ``dist:unet`` or ``unet.tag``."""
-    return parse_name(name).arch.rpartition("/")[2]
-
-
 def weights_config(weights: str | Path | None, architecture: str) -> dict:
     """The builder options and preprocessing (``num_classes``, ``in_chans``, ``model_kwargs``,
     ``mean``, ``std``) a ``config.json`` beside ``weights`` gives (the card's own, for its file);
@@ -262,7 +257,7 @@ def weights_config(weights: str | Path | None, architecture: str) -> dict:
 
     own = find_config("", None, weights=weights) if weights is not None else {}
     written_for = own.get("architecture")
-    if isinstance(written_for, str) and _bare_arch(written_for) != _bare_arch(architecture):
+    if isinstance(written_for, str) and not same_architecture(written_for, architecture):
         raise ModelConfigError(f"{Path(weights).parent / 'config.json'} was written for {written_for!r}, not "
                                f"{architecture!r}: {weights} holds another architecture's weights; evaluate them "
                                "with their own card")

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo.errors import ModelConfigError, ZooError
+from zoo.names import same_architecture
 from zoo.preprocessing import Preprocessing
 
 CONFIG_NAME = "config.json"
@@ -80,7 +81,7 @@ def load_for_inference(name: str, spec: Any, tag: str | None, *, pretrained: boo
     found = locate_config(spec.name, tag, weights=weights, config=config_path)
     config, source = (read_config(found), found) if found is not None else ({}, CONFIG_NAME)
     written_for = config.get("architecture")
-    if isinstance(written_for, str) and written_for.rpartition("/")[2] != spec.name.rpartition("/")[2]:
+    if isinstance(written_for, str) and not same_architecture(written_for, spec.name):
         warnings.warn(f"{source} was written for {written_for!r}, not {spec.name!r}: its class names and "
                       "preprocessing may not fit this model", stacklevel=2)
     size = config.get("input_size")

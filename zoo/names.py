@@ -54,6 +54,15 @@ class Name(NamedTuple):
         return self
 
 
+def same_architecture(a: str, b: str) -> bool:
+    """Whether two names written for models (``unet``, ``org/unet``, ``dist:unet``, ``unet.tag``:
+    a config's ``architecture``, a spec's name) name one architecture."""
+    def bare(name: str) -> str:
+        return parse_name(name).arch.rpartition("/")[2]
+
+    return bare(a) == bare(b)
+
+
 def parse_name(text: str) -> Name:
     """Split ``[PLUGIN:]NAME[.TAG]`` without judging it (see :meth:`Name.check`). A registered
     name holds no ":", so the last ":" ends the qualifier (itself ``dist:entry-point`` where
