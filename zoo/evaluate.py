@@ -212,10 +212,7 @@ def card_normalisation(card_dir: str | Path, weights: str | Path | None,
     source, stated = Path(card_dir) / "config.json", card
     if "mean" in own or "std" in own:  # over the card's, key by key, as card_model_config merges them
         source, stated = f"{Path(weights).parent / 'config.json'} (over {source})", {**card, **own}
-    try:
-        return channel_stats(stated, in_chans)
-    except ModelConfigError as exc:
-        raise ModelConfigError(f"{source}: {exc}") from None
+    return channel_stats(stated, in_chans, source)
 
 
 def load_card_model(card_dir: str | Path, weights: str | Path | None = None, pretrained: bool = False, *,

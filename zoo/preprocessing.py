@@ -64,15 +64,21 @@ class Preprocessing:
         return normalise(x, self.mean, self.std)
 
 
-def channel_stats(config: dict, in_chans: int) -> tuple[list[float], list[float]]:
+def channel_stats(config: dict, in_chans: int, source: str | Path | None = None) -> tuple[list[float], list[float]]:
     """The config's ``mean`` and ``std``, one value per channel of a model taking ``in_chans``
-    (0 and 1 where it gives none); a :class:`ModelConfigError` where they fit neither the model
-    nor the config's own channel count (see :func:`_per_channel`)."""
+    (0 and 1 where it gives none); a :class:`ModelConfigError` (naming ``source``, the file the
+    config came from, when given) where they fit neither the model nor the config's own channel
+    count (see :func:`_per_channel`)."""
     size = config.get("input_size")
     declared = (("in_chans", config["in_chans"]) if config.get("in_chans")
                 else ("input_size", int(size[0])) if isinstance(size, list) and len(size) == 3 else None)
-    mean = _per_channel(_or(config.get("mean"), 0.0), in_chans, "mean", declared)  # null: the default
-    std = _per_channel(_or(config.get("std"), 1.0), in_chans, "std", declared)
+    try:
+        mean = _per_channel(_or(config.get("mean"), 0.0), in_chans, "mean", declared)  # null: the default
+        std = _per_channel(_or(config.get("std"), 1.0), in_chans, "std", declared)
+    except ModelConfigError as exc:
+        if source is None:
+            raise
+        raise ModelConfigError(f"{source}: {exc}") from None
     return mean, std
 
 

@@ -29,7 +29,7 @@ def load_batch(card_dir: Path | None, dataset: str | None, split: str, n: int, d
     import torch
 
     from zoo.data import get_dataset
-    from zoo.preprocessing import normalise
+    from zoo.preprocessing import channel_stats, normalise
 
     ds = get_dataset(dataset, split, **dataset_kwargs)
     items = [ds[i] for i in range(min(n, len(ds)))]
@@ -37,20 +37,8 @@ def load_batch(card_dir: Path | None, dataset: str | None, split: str, n: int, d
     labels = torch.stack([torch.as_tensor(it["label"]) for it in items])
     config = _config(card_dir)
     if "mean" in config and "std" in config:
-        images = normalise(images, *card_normalisation(card_dir, config, images.shape[1]))
+        images = normalise(images, *channel_stats(config, images.shape[1], card_dir / "config.json"))
     return images, labels
-
-
-def card_normalisation(card_dir: Path, config: dict, in_chans: int) -> tuple[list[float], list[float]]:
-    """The card's mean/std for ``in_chans`` channels, checked as ``zoo predict`` checks them, the
-    card's config.json named in the error."""
-    from zoo.errors import ModelConfigError
-    from zoo.preprocessing import channel_stats
-
-    try:
-        return channel_stats(config, in_chans)
-    except ModelConfigError as exc:
-        raise ModelConfigError(f"{card_dir / 'config.json'}: {exc}") from None
 
 
 def _config(card_dir: Path | None) -> dict:
@@ -82,7 +70,9 @@ def build_report(name: str, *, weights: str | None = None, card_dir: Path | None
         raise SystemExit("no dataset: pass --dataset or a --card folder with a recipe")
     config = _config(card_dir)
     if "mean" in config and "std" in config:  # a bad one is refused before the model is built
-        card_normalisation(card_dir, config, model_kwargs.get("in_chans") or config.get("in_chans") or 3)
+        from zoo.preprocessing import channel_stats
+
+        channel_stats(config, model_kwargs.get("in_chans") or config.get("in_chans") or 3, card_dir / "config.json")
     if weights:
         model = zoo.create(name, weights=weights, **model_kwargs)
     else:
