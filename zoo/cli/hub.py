@@ -103,6 +103,7 @@ def push_plan(name: str, hubcards: Path | None = None) -> tuple[Path, list[Path]
     from zoo.cards import card_files, card_text_problems, registered_claim_problems
     from zoo.hub import sha256_of
     from zoo.model_config import read_config
+    from zoo.registry import get_registry
     from zoo.safetensors_file import read_header
 
     card = _hubcards(hubcards) / name
@@ -118,7 +119,7 @@ def push_plan(name: str, hubcards: Path | None = None) -> tuple[Path, list[Path]
     filename, recorded = config.get("filename", "model.safetensors"), {}
     if config.get("sha256"):
         recorded[f"{card / 'config.json'}"] = config["sha256"]
-    cfg = _registered_cfg(name)
+    cfg = get_registry().registered_tag(name)  # None: a card no plugin registers
     if cfg is not None:
         filename = cfg.filename
         if cfg.sha256:
@@ -152,12 +153,6 @@ def push_plan(name: str, hubcards: Path | None = None) -> tuple[Path, list[Path]
     files = card_files(card)
     hub_id = cfg.hf_hub_id if cfg is not None else config.get("hf_hub_id")
     return card, files, {"sha256": actual, "filename": filename, "hf_hub_id": hub_id}
-
-
-def _registered_cfg(name: str):
-    from zoo.registry import get_registry
-
-    return get_registry().registered_tag(name)
 
 
 def run_push(args: argparse.Namespace) -> int:
