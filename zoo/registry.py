@@ -482,7 +482,9 @@ class Registry:
                 raise error(f"No plugin {qualifier!r} registers {kind} {name!r}; available: {have}.")
             entries = chosen
         if len(entries) > 1:
-            raise AmbiguousNameError(_ambiguity(kind, name, tag, entries))
+            # No claim has the tag: no qualified name would help, so this is an unknown tag.
+            no_claim_has_tag = tag and not any(tag in e.spec.pretrained for e in entries)
+            raise (UnknownTagError if no_claim_has_tag else AmbiguousNameError)(_ambiguity(kind, name, tag, entries))
         return entries[0]
 
 

@@ -39,7 +39,8 @@ def test_a_bare_name_offers_every_claim():
         _registry().resolve("net")
 
 
-def test_a_tag_no_claim_has_lists_each_claims_tags():
-    with pytest.raises(zoo.AmbiguousNameError, match="None of them has a pretrained tag 'toy': acme-broken:net has "
+def test_a_tag_no_claim_has_is_an_unknown_tag_listing_each_claims_tags():
+    # no qualified name would help, so it is an UnknownTagError, as with a single claim
+    with pytest.raises(zoo.UnknownTagError, match="None of them has a pretrained tag 'toy': acme-broken:net has "
                                                      "none; acme-good:net has shapes"):
         _registry().resolve("net.toy")
