@@ -20,7 +20,8 @@ def create(name: str, pretrained: bool = False, *, num_classes: int | None = Non
         name: ``"arch"`` or ``"arch.tag"`` (``"dist:arch"`` picks one of two plugins that
             register the same name). A tag selects that pretrained config (its
             ``num_classes``/``in_chans``); weights are loaded only with ``pretrained=True``.
-        pretrained: load the tag's weights from the Hub (a bare arch takes its default tag).
+        pretrained: load the tag's weights from the Hub (a bare arch takes its default tag;
+            with ``weights=``, the default tag's configuration is built for the local file).
         num_classes, in_chans: override the head / input channels. When they differ from
             the pretrained weights, the mismatched layers are re-initialised with a warning,
             as timm does.
@@ -34,8 +35,11 @@ def create(name: str, pretrained: bool = False, *, num_classes: int | None = Non
     if revision is not None and not (pretrained and weights is None):
         raise ArgumentError(f"revision={revision!r} selects a Hub revision, so it needs pretrained=True "
                             "and no weights= file; drop it, or pass pretrained=True.")
-    # With a local file, an architecture without tags needs no default tag.
+    # With a local file, a bare architecture is built as its default tag where it has one (the file
+    # then fits as the tag's weights do), and as the spec's defaults where it has none.
     spec, plugin, tag = get_registry().resolve(name, pretrained=pretrained and weights is None)
+    if pretrained and tag is None:
+        tag = spec.default_tag
     cfg = spec.pretrained[tag] if tag else None
 
     # Precedence: spec defaults < the tag's head and model_kwargs < caller kwargs < explicit arguments.

@@ -52,6 +52,10 @@ class Plugin:
             zoo.ArchitectureSpec("tiny", "classification", TinyClassifier, defaults={"num_classes": 4},
                                  pretrained={"t": zoo.PretrainedCfg("org/tiny.t", metrics={"acc": 0.5})}),
             zoo.ArchitectureSpec("tiny_untagged", "classification", TinyClassifier),
+            # a default tag that changes the head: its weights do not fit the spec's defaults
+            zoo.ArchitectureSpec("tiny_tagged", "classification", TinyClassifier, defaults={"num_classes": 4},
+                                 pretrained={"ten": zoo.PretrainedCfg("org/tiny_tagged.ten", num_classes=10,
+                                                                      default=True)}),
         ]
 
 
@@ -128,6 +132,17 @@ def test_tied_weights_saved_once_by_save_model_load_under_every_name(tmp_path):
 def test_a_local_file_needs_no_default_tag(weights):
     model = zoo.create("tiny_untagged", pretrained=True, weights=weights)
     assert not model.training
+
+
+def test_a_local_file_for_a_bare_arch_is_built_as_its_default_tag(tmp_path):
+    """pretrained=True on a bare arch takes its default tag (DESIGN), also with weights=: the file
+    fits as the tag's weights do (the spec's 4-class head refused them before)."""
+    path = tmp_path / "ten.safetensors"
+    save_model(TinyClassifier(num_classes=10), str(path))
+    assert zoo.create("tiny_tagged", pretrained=True, weights=path).head.out_features == 10
+    assert zoo.create("tiny_tagged.ten", weights=path).head.out_features == 10  # the same, named
+    with pytest.raises(zoo.WeightsError, match="head.bias"):  # without pretrained=True: the spec's defaults
+        zoo.create("tiny_tagged", weights=path)
 
 
 def test_revision_without_a_hub_download_is_refused(weights):
