@@ -450,6 +450,11 @@ class Registry:
             close = difflib.get_close_matches(name, list(table), n=5, cutoff=0.6)
             hint = f" Did you mean: {', '.join(close)}?" if close else ""
             lister = "zoo.list_models()" if kind == "model" else "zoo.list_explainers()"
+            if kind == "model" and name in self._explainers:
+                hint += (f" {name!r} is an explainer: zoo.explain(model, images, method={name!r}) or "
+                         f"zoo.create_explainer({name!r}, model).")
+            elif kind == "explainer" and name in self._architectures:
+                hint += f" {name!r} is a model: zoo.create({name!r})."
             for plugin in self.plugins:
                 if qualifier and not plugin.answers_to(qualifier):
                     continue

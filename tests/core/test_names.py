@@ -48,6 +48,14 @@ def test_unknown_model_suggests_closest_names():
     assert str(excinfo.value).startswith("Unknown model 'sample_segmentr'")
 
 
+def test_an_explainer_name_where_a_model_is_expected_says_what_it_is():
+    with pytest.raises(zoo.UnknownModelError, match=r"'sample_ones' is an explainer: "
+                                                    r"zoo.explain\(model, images, method='sample_ones'\)"):
+        zoo.model_info("sample_ones")
+    with pytest.raises(zoo.UnknownExplainerError, match=r"'sample_classifier' is a model: zoo.create"):
+        zoo.create_explainer("sample_classifier", None)
+
+
 def test_unknown_tag_lists_existing_tags():
     with pytest.raises(zoo.UnknownTagError) as excinfo:
         zoo.model_info("sample_segmenter.nope")
