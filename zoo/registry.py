@@ -18,6 +18,7 @@ import difflib
 import fnmatch
 import importlib
 import importlib.metadata
+import inspect
 import os
 import re
 import sys
@@ -286,9 +287,18 @@ class Registry:
                 hint = f" Did you mean {close[0]}?" if close else ""
                 self._fail(record, f"unknown hook {caller.name!r}: it is never called.{hint} "
                                    f"The zoo's hooks are {', '.join(sorted(known))}.")
-        if not any(caller.name in known for caller in callers):
+        implemented = {caller.name for caller in callers} & known
+        # pluggy registers decorated functions only: a hook left undecorated beside one that is
+        # decorated would register nothing, without a word
+        undecorated = [name for name in sorted(known - implemented)
+                       if callable(inspect.getattr_static(plugin, name, None))]
+        for name in undecorated if implemented else []:
+            self._fail(record, f"{name}() is not decorated with @zoo.hookimpl, so it is never called: "
+                               "decorate it")
+        if not implemented:
+            found = f" ({', '.join(undecorated)} {'is' if len(undecorated) == 1 else 'are'} not)" if undecorated else ""
             self._fail(record, f"implements no zoo hook ({', '.join(sorted(known))}): "
-                               "is each hook function decorated with @zoo.hookimpl?")
+                               f"is each hook function decorated with @zoo.hookimpl?{found}")
 
     def _add_specs(self, record, hook_name, specs, problems_of, table, names) -> None:
         if specs is None:  # the hook is called directly, so None is seen (pluggy's hook call drops it)

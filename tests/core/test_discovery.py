@@ -203,6 +203,22 @@ def test_hookimpl_with_a_wrong_signature_is_reported():
     assert not record.loaded and record.errors
 
 
+def test_a_hook_left_undecorated_beside_a_decorated_one_is_reported():
+    registry = Registry()
+
+    class HalfDecorated:
+        def zoo_architectures(self):  # forgotten @zoo.hookimpl: registered nothing, silently
+            return [zoo.ArchitectureSpec("never_seen", "classification", builder="m:f")]
+
+        @zoo.hookimpl
+        def zoo_explainers(self):
+            return []
+
+    with pytest.warns(PluginWarning, match=r"zoo_architectures\(\) is not decorated with @zoo.hookimpl"):
+        record = registry.register(HalfDecorated(), name="half")
+    assert record.errors and record.loaded
+
+
 def test_a_plugin_with_no_zoo_hook_is_reported():
     registry = Registry()
 
@@ -210,7 +226,7 @@ def test_a_plugin_with_no_zoo_hook_is_reported():
         def zoo_architectures(self):  # no @zoo.hookimpl
             return []
 
-    with pytest.warns(PluginWarning, match="implements no zoo hook.*@zoo.hookimpl"):
+    with pytest.warns(PluginWarning, match=r"implements no zoo hook.*@zoo.hookimpl\? \(zoo_architectures is not\)"):
         record = registry.register(Forgotten(), name="forgotten")
     assert record.errors
 
