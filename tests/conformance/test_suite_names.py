@@ -26,6 +26,8 @@ def test_an_ambiguous_name_in_a_test_class_fails_with_the_reason_only(plugin_pac
     assert "1 error" in out.stdout and "skipped" in out.stdout, out.stdout
     assert "is registered by several plugins" in out.stdout and "zoo-sample-plugin:sample_segmenter" in out.stdout
     assert "registry.py" not in out.stdout and "raise AmbiguousNameError" not in out.stdout  # no traceback
+    assert "During handling" not in out.stdout  # said once, not chained to itself
+    assert out.stdout.count("is registered by several plugins") == 1, out.stdout
 
 
 def test_an_unknown_name_says_which_plugins_failed_to_load():

@@ -112,7 +112,11 @@ class _SuiteBase:
             try:
                 _CURRENT["subject"] = subject_for(cls.kind, cls.name)
             except ZooError as exc:  # unknown or ambiguous name: reported once, the class's other tests skip
-                pytest.fail(str(exc), pytrace=False)
+                failure = str(exc)
+            else:
+                failure = None
+            if failure is not None:  # outside the except: pytest would print the message twice, chained
+                pytest.fail(failure, pytrace=False)
         if _CURRENT["subject"] is None:
             pytest.skip(f"{cls.name!r} could not be loaded (see the first failing test of {cls.__name__})")
         return _CURRENT["subject"]
