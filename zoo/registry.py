@@ -473,10 +473,15 @@ class Registry:
                              f"{plugin.rejected[name]}.")
             failed = self.failed_plugins()
             if failed:
-                plural = "s" if len(failed) > 1 else ""
-                hint += (f" {len(failed)} plugin{plural} failed to load ("
-                         f"{', '.join(f'{p.name} from {p.distribution}' for p in failed)}): the name may be "
-                         f"{'one of theirs' if plural else 'its'}; run `zoo doctor` to see why.")
+                # as `zoo doctor` tells them apart: registered nothing, or only part of what it meant to
+                partial = [p for p in failed if p.loaded and (p.architectures or p.explainers)]
+                groups = [(group, said) for group, said in (
+                    ([p for p in failed if p not in partial], "failed to load"),
+                    (partial, "loaded with errors")) if group]
+                hint += (" " + " and ".join(
+                    f"{len(group)} plugin{'s' if len(group) > 1 else ''} {said} "
+                    f"({', '.join(f'{p.name} from {p.distribution}' for p in group)})" for group, said in groups)
+                    + f": the name may be {'one of theirs' if len(failed) > 1 else 'its'}; run `zoo doctor` to see why.")
             if not self.plugins and not self.left_out:
                 hint += f" {NO_PLUGINS[0].upper()}{NO_PLUGINS[1:]}."
             if self.left_out:

@@ -56,3 +56,23 @@ def test_an_unknown_name_says_which_plugins_failed_to_load():
     with pytest.raises(zoo.UnknownModelError) as excinfo:
         healthy.resolve("acme_net")
     assert "failed to load" not in str(excinfo.value)
+
+
+def test_a_plugin_that_registered_part_of_its_specs_is_not_said_to_have_failed_to_load():
+    class Partial:
+        @zoo.hookimpl
+        def zoo_architectures(self):
+            return [zoo.ArchitectureSpec("half_net", "classification", builder="m:f")]
+
+        @zoo.hookimpl
+        def zoo_explainers(self):
+            raise RuntimeError("hook exploded")
+
+    registry = Registry()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PluginWarning)
+        registry.register(Partial(), name="partial", distribution="acme-partial")
+    with pytest.raises(zoo.UnknownExplainerError) as excinfo:
+        registry.explainer("acme_cam")
+    assert "1 plugin loaded with errors (partial from acme-partial): the name may be its" in str(excinfo.value)
+    assert "failed to load" not in str(excinfo.value)
