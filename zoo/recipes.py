@@ -10,6 +10,7 @@ A recipe is YAML (or JSON)::
     train: {seed: 0, epochs: 12, batch_size: 64, lr: 0.003, weight_decay: 0.0005,
             threads: 2, augment: {shift: 2}, save_dtype: float32}
     license: apache-2.0
+    hf_hub_id: acme/cnn_cam.digits   # the Hub repo the weights publish as (default visionzoo/<arch>.<tag>)
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo.errors import ZooError
+from zoo.specs import FIRST_PARTY_ORG, is_hub_id
 
 RECIPE_NAMES = ("recipe.yaml", "recipe.yml", "recipe.json")
 
@@ -40,10 +42,16 @@ class Recipe:
     train: dict[str, Any]
     license: str = "apache-2.0"
     card_dir: Path | None = None
+    hf_hub_id: str | None = None  # None: the project's own repo, visionzoo/<arch>.<tag>
 
     @property
     def name(self) -> str:
         return f"{self.architecture}.{self.tag}"
+
+    @property
+    def hub_id(self) -> str:
+        """The Hub repo the weights publish as: a third party's own org, or the project's."""
+        return self.hf_hub_id or f"{FIRST_PARTY_ORG}/{self.name}"
 
 
 def recipe_file(card_dir: str | Path) -> Path | None:
@@ -83,12 +91,15 @@ def load_recipe(path: str | Path) -> Recipe:
         raise RecipeError(f"{path}: not valid {path.suffix[1:]} ({exc})") from exc
     try:
         dataset, model = raw["dataset"], raw["model"]
+        hub_id = raw.get("hf_hub_id")
+        if hub_id is not None and not is_hub_id(hub_id):
+            raise RecipeError(f"{path}: hf_hub_id {hub_id!r} is not a Hub repo id of the form 'org/name'")
         return Recipe(
             architecture=raw["architecture"], tag=raw["tag"], dataset=dataset["name"],
             dataset_kwargs=dict(dataset.get("kwargs") or {}), num_classes=int(model["num_classes"]),
             in_chans=int(model.get("in_chans", 3)), model_kwargs=dict(model.get("kwargs") or {}),
             train=dict(raw.get("train") or {}), license=raw.get("license", "apache-2.0"),
-            card_dir=path.parent,
+            card_dir=path.parent, hf_hub_id=hub_id,
         )
     except (KeyError, TypeError) as exc:
         raise RecipeError(f"{path}: missing or malformed field {exc}; see zoo.recipes for the format") from exc

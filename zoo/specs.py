@@ -24,6 +24,7 @@ ARCH_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-/]*$")
 TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$")
 # 'org/name' as the Hub accepts it (huggingface_hub's validate_repo_id): each part 1 to 96 of
 # [A-Za-z0-9_.-], starting and ending with a letter, digit or '_', no '--' or '..', no '.git' end.
+FIRST_PARTY_ORG = "visionzoo"  # the Hub org of the project's own weights (pinned, measured, with a card)
 _HUB_ID_PART = r"[A-Za-z0-9](?:[A-Za-z0-9_.\-]{0,94}[A-Za-z0-9_])?"
 HF_HUB_ID_RE = re.compile(rf"^{_HUB_ID_PART}/{_HUB_ID_PART}$")
 

@@ -159,7 +159,7 @@ def _write_staged(staging: Path, card_dir: Path, model, recipe, task: str, hp: d
         "input_range": [0.0, 1.0],
         "model_kwargs": recipe.model_kwargs,
         "dataset": {"name": recipe.dataset, "kwargs": recipe.dataset_kwargs},
-        "hf_hub_id": f"visionzoo/{recipe.name}",
+        "hf_hub_id": recipe.hub_id,
         "filename": weights_path.name,
         "sha256": sha256_of(weights_path),
         "file_size": weights_path.stat().st_size,

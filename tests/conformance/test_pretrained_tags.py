@@ -153,6 +153,18 @@ def test_a_plugin_authors_own_hubcards_folder_is_checked(tmp_path, monkeypatch):
     assert _result({"t": _cfg(hf_hub_id="acme/arch.t")}).status == PASS
 
 
+def test_a_card_zoo_train_made_without_the_authors_repo_id_is_named_not_skipped(tmp_path, monkeypatch):
+    """`zoo train` wrote visionzoo/<arch>.<tag> into every card; the author's tag names their own
+    repo, so their card was taken for someone else's and a wrong sha256 passed."""
+    monkeypatch.delenv("ZOO_HUBCARDS_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    _card(tmp_path / "hubcards", config={"hf_hub_id": "visionzoo/arch.t", "num_classes": 3})
+    result = _result({"t": _cfg(hf_hub_id="acme/arch.t", sha256="b" * 64)})
+    assert result.status == FAIL, result.message
+    assert "hf_hub_id='visionzoo/arch.t' (zoo train's default" in result.message
+    assert "put `hf_hub_id: acme/arch.t` in the recipe" in result.message
+
+
 def test_a_zoo_hubcards_dir_that_is_no_folder_fails_the_check(tmp_path, monkeypatch):
     """A typo in the variable turned every card check off with 'cards not checked'."""
     monkeypatch.setenv("ZOO_HUBCARDS_DIR", str(tmp_path / "no-such-folder"))

@@ -106,6 +106,17 @@ def test_explainer_report_is_rendered_only_for_the_weights_it_measured(tmp_path)
     assert "## Explainers on this model" not in (card / "README.md").read_text()
 
 
+def test_a_recipe_names_the_hub_repo_its_weights_publish_as(tmp_path):
+    """A third party cannot publish under visionzoo/, which `zoo train` wrote into every card."""
+    from zoo.train import pretrained_cfg_source
+
+    card = _copy("cnn_cam.digits", tmp_path, ["recipe.yaml"])
+    _edit_recipe(card, lambda recipe: recipe.update(hf_hub_id="acme/cnn_cam.digits"))
+    config = train(card, epochs=1, **QUIET)
+    assert json.loads((card / "config.json").read_text())["hf_hub_id"] == "acme/cnn_cam.digits"
+    assert 'hf_hub_id="acme/cnn_cam.digits"' in pretrained_cfg_source(config)
+
+
 def test_changed_builder_kwargs_of_a_registered_tag_train_and_evaluate(tmp_path):
     """The registered unet.shapes has base_width 8; the recipe's own kwargs must win."""
     card = _copy("unet.shapes", tmp_path, ["recipe.yaml"])

@@ -16,11 +16,10 @@ from pathlib import Path
 
 from zoo.cards import card_text_problems, registered_claim_problems, source_hubcards_dir
 from zoo.hub import sha256_of
-from zoo.specs import TAG_RE, PretrainedCfg, pretrained_cfg_problems
+from zoo.specs import FIRST_PARTY_ORG, TAG_RE, PretrainedCfg, pretrained_cfg_problems
 from zoo.testing.checks import MODEL, broken, check
 from zoo.testing.results import CheckSkipped
 
-FIRST_PARTY_ORG = "visionzoo"
 UPSTREAM_HINT = (" (weights that someone else publishes without one, such as timm's, say so with "
                  "PretrainedCfg(upstream='why'))")
 CARD_FILES = ("README.md", "config.json")
@@ -83,10 +82,15 @@ def _card_problems(arch: str, tag: str, cfg, cards: list[Path]) -> list[str]:
     if not folders:
         return [f"card folder {cards[0] / f'{arch}.{tag}'} is missing (weights under '{FIRST_PARTY_ORG}/' ship a "
                 "card)"] if shipped and cards else []
-    return [problem for folder in folders for problem in _folder_problems(folder, cfg, shipped)]
+    source = source_hubcards_dir()
+    return [problem for folder in folders
+            for problem in _folder_problems(folder, cfg, shipped,
+                                            own=source is None or folder.parent.resolve() != source.resolve())]
 
 
-def _folder_problems(folder: Path, cfg, shipped: bool) -> list[str]:
+def _folder_problems(folder: Path, cfg, shipped: bool, own: bool) -> list[str]:
+    """What is wrong with the card ``folder`` for the tag ``cfg``; ``own``: the folder is the
+    plugin author's (``./hubcards``), not the zoo's."""
     config = folder / "config.json"
     data, problems = {}, []
     if config.is_file():
@@ -96,9 +100,14 @@ def _folder_problems(folder: Path, cfg, shipped: bool) -> list[str]:
             problems.append(f"{config} is not valid JSON: {exc}")
     if not _card_belongs_to(data, cfg, shipped):
         # e.g. a third-party plugin's own "unet.shapes" next to the project's card of that name
-        if not shipped:
-            return []
-        return [f"{config}: hf_hub_id={data['hf_hub_id']!r} but the spec's tag says {cfg.hf_hub_id!r}"]
+        if shipped:
+            return [f"{config}: hf_hub_id={data['hf_hub_id']!r} but the spec's tag says {cfg.hf_hub_id!r}"]
+        if own and str(data.get("hf_hub_id")).startswith(f"{FIRST_PARTY_ORG}/"):
+            # what `zoo train` writes when the recipe names no repo: the author's card all the same
+            return [f"{config}: hf_hub_id={data['hf_hub_id']!r} (zoo train's default, the project's own org) but "
+                    f"the spec's tag says {cfg.hf_hub_id!r}: put `hf_hub_id: {cfg.hf_hub_id}` in the recipe and "
+                    f"train again (or correct config.json), so the card is checked against the tag"]
+        return []
     problems = [f"card {folder} has no {f}" for f in CARD_FILES if not (folder / f).is_file()] + problems
     if isinstance(data, dict):
         for key in ("num_classes", "in_chans"):
