@@ -84,6 +84,15 @@ def test_bad_repo_id_and_missing_card(tmp_path, capsys):
     assert "zoo hub push: error: " in err and "no such hub card folder" in err and "Did you mean: unet.shapes?" in err
 
 
+def test_a_card_in_the_current_folders_hubcards_is_pointed_at(tmp_path, monkeypatch, capsys):
+    """Without --hubcards the default is the zoo's own folder; a plugin author's card is in ./hubcards."""
+    monkeypatch.delenv("ZOO_HUBCARDS_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "hubcards" / "acme_net.toy").mkdir(parents=True)
+    assert cli_main(["hub", "push", "acme_net.toy", "--repo-id", "acme/acme_net.toy", "--dry-run"]) == 2
+    assert "hubcards/acme_net.toy is here: pass --hubcards hubcards." in capsys.readouterr().err
+
+
 def test_a_failing_upload_is_a_hub_error_without_the_token(hub, tmp_path, monkeypatch, capsys):
     # olah is read-only: the create_repo call is refused, as an unreachable or forbidden Hub would be.
     monkeypatch.setenv("HF_TOKEN", SECRET)

@@ -114,6 +114,9 @@ def push_plan(name: str, hubcards: Path | None = None) -> tuple[Path, list[Path]
 
         close = difflib.get_close_matches(name, [c.name for c in card_dirs(card.parent)], n=3, cutoff=0.6)
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        here = Path("hubcards") / name
+        if hubcards is None and here.is_dir():  # the default is the zoo's own folder, not the cwd's
+            hint = f" {here} is here: pass --hubcards hubcards."
         raise UsageError(f"{card}: no such hub card folder (expected <hubcards>/<arch>.<tag>/).{hint}")
     config = read_config(card / "config.json") if (card / "config.json").is_file() else {}
     filename, recorded = config.get("filename", "model.safetensors"), {}
