@@ -46,3 +46,23 @@ def test_a_name_two_plugins_claim_fails_registration_for_both_under_telling_labe
         other = "zoo-sample-duplicate" if subject.distribution == "zoo-sample-plugin" else "zoo-sample-plugin"
         assert other in result.message and subject.label in result.subject
     assert select(["sample_classifier"]).subjects[0].label == "sample_classifier"  # unique: unqualified
+
+
+def test_a_name_one_distribution_claims_twice_is_said_to_clash_always(monkeypatch):
+    """Not "for every user who has both installed": one package is enough."""
+    import zoo.registry
+
+    class Claim:
+        @zoo.hookimpl
+        def zoo_architectures(self):
+            return [zoo.ArchitectureSpec("twice", "semantic_segmentation", _segmenter)]
+
+    registry = zoo.registry.Registry()
+    first = registry.register(Claim(), name="first", distribution="acme")
+    registry.register(Claim(), name="second", distribution="acme")
+    monkeypatch.setattr(zoo.registry, "_registry", registry)
+    spec = registry.candidates("twice")[0][0]
+    result = run_check(get_check("registration"), ModelSubject(spec=spec, plugin=first))
+    assert result.status == FAIL and "raises AmbiguousNameError always (one distribution registers it twice)" \
+        in result.message, result.message
+    assert "'first:twice' picks this one" in result.message

@@ -46,7 +46,10 @@ def _registration(subject, problems: list[str], candidates, factory: str) -> str
 
         mine_label = (subject.plugin and claim_label([plugin for _, plugin in candidates], subject.plugin)
                       or subject.distribution)
+        own = subject.plugin is not None and all(plugin.distribution == subject.plugin.distribution
+                                                 for _, plugin in candidates)
+        who = "always (one distribution registers it twice)" if own else "for every user who has both installed"
         raise broken(f"{subject.name!r} is also registered by {', '.join(others)}, so {factory}({subject.name!r}) "
-                     f"raises AmbiguousNameError for every user who has both installed; rename one (meanwhile "
+                     f"raises AmbiguousNameError {who}; rename one (meanwhile "
                      f"'{mine_label}:{subject.name}' picks this one)")
     return "not installed; the registry would accept it" if mine is None else f"only {subject.distribution} registers it"
