@@ -58,3 +58,6 @@ def test_a_builder_changing_the_default_dtype_fails_build():
     (result,) = run_subjects([model], ["build"])
     assert result.status == FAIL and "default dtype left torch.float64 (was torch.float32)" in result.message
     assert torch.get_default_dtype() == torch.float32
+    # it builds, so the later checks run (they were skipped as "the model does not build")
+    later = run_subjects([model], ["build", "segmentation_output"])[1]
+    assert later.status == PASS, later.message

@@ -117,3 +117,18 @@ def test_an_explainer_returning_a_tuple_fails_every_comparing_check_with_what_it
         assert result.status == FAIL, result
         assert "returned tuple[tensor" in result.message and "not a float tensor (N, H, W)" in result.message, \
             result.message
+
+
+def test_an_explainer_whose_builder_cannot_be_imported_fails_once():
+    """Every explainer check failed with the same BuilderError (8 identical failures); a model's
+    build failure already failed once, its later checks skipping."""
+    from zoo.testing import PASS, SKIP, ExplainerSubject, run_subjects
+
+    spec = zoo.ExplainerSpec("lost", builder="zoo_no_such_module_anywhere:Lost", tasks=("classification",))
+    results = run_subjects([ExplainerSubject(spec=spec)])
+    failed = [r for r in results if r.status == FAIL]
+    assert len(failed) == 1 and "BuilderError" in failed[0].message and "zoo_no_such_module_anywhere" in failed[0].message
+    later = [r for r in results if r.status != FAIL and r.check != "explainer_registration"]
+    assert later and all(r.status == SKIP and r.message == f"its builder cannot be used (see its {failed[0].check} "
+                         "check)" for r in later), [(r.check, r.status, r.message) for r in later]
+    assert [r.status for r in results if r.check == "explainer_registration"] == [PASS]

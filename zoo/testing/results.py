@@ -35,6 +35,9 @@ class CheckResult:
     message: str = ""
     clause: str = ""
     seconds: float = 0.0
+    # A failure every later check of the subject would repeat (the model does not build, a builder
+    # cannot be imported): those checks are skipped, pointing here (zoo.testing.runner).
+    blocking: bool = False
 
     @property
     def failed(self) -> bool:

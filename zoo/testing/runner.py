@@ -10,6 +10,7 @@ import traceback
 import warnings
 from typing import Callable, Iterable
 
+from zoo.errors import BuilderError
 from zoo.testing.checks import BUILD_CHECK, MODEL, Check, all_checks
 from zoo.testing.registration_checks import REGISTRATION_CHECKS
 from zoo.testing.results import FAIL, PASS, SKIP, CheckResult, CheckSkipped, ContractViolation
@@ -58,15 +59,19 @@ def run_check(check: Check, subject) -> CheckResult:
     if result.failed:
         message = f"{result.message}; also {message}"
     return CheckResult(result.subject, result.check, FAIL, message,
-                       result.clause if result.failed else GLOBAL_STATE_CLAUSE, result.seconds)
+                       result.clause if result.failed else GLOBAL_STATE_CLAUSE, result.seconds,
+                       blocking=result.blocking)  # a model that builds, leaving state changed, blocks nothing
 
 
-def run_check_unless_unbuilt(check: Check, subject, build_failed: bool) -> CheckResult:
-    """``check`` on ``subject``; a skip instead when the subject's build check failed, since every
-    later check would fail for that one reason (``zoo check`` and pytest both say so)."""
-    if build_failed and check.name != BUILD_CHECK:
+def run_check_unless_blocked(check: Check, subject, blocked_by: CheckResult | None) -> CheckResult:
+    """``check`` on ``subject``; a skip instead after a blocking failure of the subject (see
+    :attr:`CheckResult.blocking`), which every later check would repeat (``zoo check`` and pytest
+    both say so)."""
+    if blocked_by is not None and check.name != blocked_by.check:
+        why = ("the model does not build" if blocked_by.check == BUILD_CHECK
+               else "its builder cannot be used")
         return CheckResult(f"{subject.kind} {subject.label}", check.name, SKIP,
-                           "the model does not build (see its build check)", check.clause)
+                           f"{why} (see its {blocked_by.check} check)", check.clause)
     return run_check(check, subject)
 
 
@@ -81,15 +86,22 @@ def _run(check: Check, subject) -> CheckResult:
         return CheckResult(label, check.name, SKIP, str(exc), check.clause, time.perf_counter() - start)
     except ContractViolation as exc:
         return CheckResult(label, check.name, FAIL, exc.detail, exc.clause or check.clause,
-                           time.perf_counter() - start)
+                           time.perf_counter() - start, blocking=_blocks(check, exc))
     except Exception as exc:  # noqa: BLE001 - the plugin's code raised: report where
         where = _plugin_frame(exc)
         message = f"raised {type(exc).__name__}: {exc}" + (f" (at {where})" if where else "")
         diagnosis = _output_diagnosis(check, subject)
         if diagnosis:  # e.g. "'dict' object has no attribute 'shape'" means the output is no tensor
             message = f"{diagnosis} (the check {message})"
-        return CheckResult(label, check.name, FAIL, message, check.clause, time.perf_counter() - start)
+        return CheckResult(label, check.name, FAIL, message, check.clause, time.perf_counter() - start,
+                           blocking=_blocks(check, exc))
     return CheckResult(label, check.name, PASS, note or "", check.clause, time.perf_counter() - start)
+
+
+def _blocks(check: Check, exc: BaseException) -> bool:
+    """Whether every later check would fail as this one did: the build check failed, or a builder
+    cannot be imported or returns no Module (a BuilderError, also as what a check reports)."""
+    return check.name == BUILD_CHECK or isinstance(exc, BuilderError) or isinstance(exc.__cause__, BuilderError)
 
 
 def _output_diagnosis(check: Check, subject) -> str | None:
@@ -142,11 +154,11 @@ def run_subjects(subjects, patterns: Iterable[str] | None = None,
             on_result(result)
 
     for subject in subjects:
-        build_failed = False
+        blocked_by = None
         ran = []
         for check in checks_for(subject, patterns):
-            result = run_check_unless_unbuilt(check, subject, build_failed)
-            build_failed = build_failed or (check.name == BUILD_CHECK and result.failed)
+            result = run_check_unless_blocked(check, subject, blocked_by)
+            blocked_by = blocked_by or (result if result.blocking else None)
             ran.append(result)
             report(result)
         verdict = None if patterns else nothing_verified(ran)
@@ -172,5 +184,5 @@ def nothing_verified(results: list[CheckResult]) -> CheckResult | None:
                        "the suite cannot check this subject yet, so conformance is unknown", COVERAGE_CLAUSE)
 
 
-__all__ = ["FAIL", "PASS", "SKIP", "checks_for", "nothing_verified", "run_check", "run_check_unless_unbuilt",
+__all__ = ["FAIL", "PASS", "SKIP", "checks_for", "nothing_verified", "run_check", "run_check_unless_blocked",
            "run_subjects"]

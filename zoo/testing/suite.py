@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import pytest
 
-from zoo.testing.checks import BUILD_CHECK, EXPLAINER, MODEL, Check, all_checks
+from zoo.testing.checks import EXPLAINER, MODEL, Check, all_checks
 from zoo.testing.results import FAIL, SKIP, CheckResult
-from zoo.testing.runner import checks_for, nothing_verified, run_check_unless_unbuilt
+from zoo.testing.runner import checks_for, nothing_verified, run_check_unless_blocked
 from zoo.testing.subjects import ExplainerSubject, ModelSubject
 
 
@@ -51,9 +51,10 @@ def subject_for(kind: str, name: str):
         raise
 
 
-# Specs whose build check failed in this session: their later checks skip. Keyed by the spec,
-# not the subject object, since an overridden zoo_subject fixture may make a new one per test.
-_UNBUILDABLE: set = set()
+# Per spec, the blocking failure (zoo.testing.results.CheckResult.blocking) after which its later
+# checks skip. Keyed by the spec, not the subject object, since an overridden zoo_subject fixture
+# may make a new one per test.
+_BLOCKED: dict = {}
 
 
 # Every result of this session, per spec: `zoo check`'s "NOTHING VERIFIED" verdict, for pytest's summary.
@@ -65,9 +66,9 @@ def run_as_test(check: Check, subject) -> None:
     if not check.applies_to(subject):
         pytest.skip(f"{check.name} does not apply to {', '.join(subject.tasks)}")
     key = (subject.kind, subject.distribution, subject.spec.name)
-    result = run_check_unless_unbuilt(check, subject, key in _UNBUILDABLE)
-    if check.name == BUILD_CHECK and result.failed:
-        _UNBUILDABLE.add(key)
+    result = run_check_unless_blocked(check, subject, _BLOCKED.get(key))
+    if result.blocking:
+        _BLOCKED.setdefault(key, result)
     _RESULTS.setdefault(key, (subject, {}))[1][check.name] = result
     if result.status == SKIP:
         pytest.skip(result.message)
