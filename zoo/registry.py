@@ -453,6 +453,29 @@ class Registry:
         have registered less than they meant to; invalid specs alone do not count (see ``rejected``)."""
         return [p for p in self.plugins if set(p.errors) - set(p.rejected.values())]
 
+    def unloaded_plugins_hint(self) -> str:
+        """Where a name nothing registers may have come from: plugins that failed to load or loaded
+        with errors, plugins the environment leaves out, or no plugin at all ("" when none apply)."""
+        hint = ""
+        failed = self.failed_plugins()
+        if failed:
+            # as `zoo doctor` tells them apart: registered nothing, or only part of what it meant to
+            partial = [p for p in failed if p.loaded and (p.architectures or p.explainers)]
+            groups = [(group, said) for group, said in (
+                ([p for p in failed if p not in partial], "failed to load"),
+                (partial, "loaded with errors")) if group]
+            hint += (" " + " and ".join(
+                f"{len(group)} plugin{'s' if len(group) > 1 else ''} {said} "
+                f"({', '.join(f'{p.name} from {p.distribution}' for p in group)})" for group, said in groups)
+                + f": the name may be {'one of theirs' if len(failed) > 1 else 'its'}; run `zoo doctor` to see why.")
+        if not self.plugins and not self.left_out:
+            hint += f" {NO_PLUGINS[0].upper()}{NO_PLUGINS[1:]}."
+        if self.left_out:
+            hint += (f" ZOO_PLUGINS / ZOO_DISABLE_PLUGINS leave out {len(self.left_out)} installed plugin"
+                     f"{'s' if len(self.left_out) > 1 else ''} ({', '.join(self.left_out)}): the name may be "
+                     "one of theirs.")
+        return hint
+
     def _pick(self, table: dict[str, list[_Entry]], name: str, qualifier: str, error: type, kind: str,
               tag: str = "", shown: str = "") -> _Entry:
         entries = table.get(name)
@@ -471,23 +494,7 @@ class Registry:
                 if name in plugin.rejected:  # what the warning at discovery said, which may have scrolled by
                     hint += (f" {plugin.distribution} registers a spec {name!r}, which was not registered: "
                              f"{plugin.rejected[name]}.")
-            failed = self.failed_plugins()
-            if failed:
-                # as `zoo doctor` tells them apart: registered nothing, or only part of what it meant to
-                partial = [p for p in failed if p.loaded and (p.architectures or p.explainers)]
-                groups = [(group, said) for group, said in (
-                    ([p for p in failed if p not in partial], "failed to load"),
-                    (partial, "loaded with errors")) if group]
-                hint += (" " + " and ".join(
-                    f"{len(group)} plugin{'s' if len(group) > 1 else ''} {said} "
-                    f"({', '.join(f'{p.name} from {p.distribution}' for p in group)})" for group, said in groups)
-                    + f": the name may be {'one of theirs' if len(failed) > 1 else 'its'}; run `zoo doctor` to see why.")
-            if not self.plugins and not self.left_out:
-                hint += f" {NO_PLUGINS[0].upper()}{NO_PLUGINS[1:]}."
-            if self.left_out:
-                hint += (f" ZOO_PLUGINS / ZOO_DISABLE_PLUGINS leave out {len(self.left_out)} installed plugin"
-                         f"{'s' if len(self.left_out) > 1 else ''} ({', '.join(self.left_out)}): the name may be "
-                         "one of theirs.")
+            hint += self.unloaded_plugins_hint()
             if qualifier and not any(p.answers_to(qualifier) for p in self.plugins):
                 tag_meant = (f"; a tag follows a dot: {qualifier}.{name}" if kind == "model" and qualifier in table
                              else "")

@@ -132,3 +132,14 @@ def test_an_explainer_whose_builder_cannot_be_imported_fails_once():
     assert later and all(r.status == SKIP and r.message == f"its builder cannot be used (see its {failed[0].check} "
                          "check)" for r in later), [(r.check, r.status, r.message) for r in later]
     assert [r.status for r in results if r.check == "explainer_registration"] == [PASS]
+
+
+def test_a_builder_without_an_in_chans_parameter_is_told_the_calling_convention():
+    def no_in_chans(num_classes=3):
+        return nn.Conv2d(3, num_classes, 1)
+
+    spec = zoo.ArchitectureSpec("no_in_chans", "semantic_segmentation", no_in_chans)
+    result = run_check(get_check("in_chans"), ModelSubject(spec=spec))
+    assert result.status == FAIL, result.message
+    assert "the builder takes no in_chans" in result.message
+    assert "builder(num_classes=..., in_chans=..., **kwargs), so add in_chans= to its parameters" in result.message

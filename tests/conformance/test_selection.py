@@ -53,6 +53,23 @@ def test_unknown_names_are_typed_errors_with_hints():
         select(plugins=["Nope.Dist"], registry=_registry())
 
 
+def test_a_name_nothing_registers_says_which_plugins_may_hold_it_as_create_does():
+    """`zoo check NAME` said only "no match" where zoo.create names the plugins left out or broken."""
+    import warnings
+
+    registry = _registry()
+    registry.left_out = ["zoo-probenets:probenets"]
+    raising = types.SimpleNamespace(zoo_architectures=zoo.hookimpl(lambda: 1 / 0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        registry.register(raising, "raising", "acme-raising")
+    with pytest.raises(zoo.UnknownNameError) as excinfo:
+        select(["pnet_cls"], registry=registry)
+    message = str(excinfo.value)
+    assert "1 plugin failed to load (raising from acme-raising)" in message
+    assert "ZOO_PLUGINS / ZOO_DISABLE_PLUGINS leave out 1 installed plugin (zoo-probenets:probenets)" in message
+
+
 def test_a_plugin_that_fails_to_load_is_a_failure_of_its_own(plugin_packages):
     plugin_packages("broken-plugins")
     import warnings

@@ -22,7 +22,7 @@ from zoo.registry import (
     plugin_names,
 )
 from zoo.names import parse_name
-from zoo.testing.checks import EXPLAINER, MODEL
+from zoo.testing.checks import EXPLAINER, MODEL, broken
 
 # Namespaces too large to check wholesale: ``--all`` leaves them out unless named explicitly
 # (``zoo check timm/resnet18`` or ``zoo check 'timm/resnet*'``).
@@ -76,8 +76,16 @@ class ModelSubject:
         owner = f"{self.distribution}:{self.name}"
         builder = import_builder(self.spec.builder, owner)
         kwargs = complete_builder_kwargs(builder, kwargs, owner)  # as zoo.create does
-        with seeded(seed):
-            model = builder(**kwargs)
+        try:
+            with seeded(seed):
+                model = builder(**kwargs)
+        except TypeError as exc:
+            lacking = _contract_parameters_lacking(builder, kwargs)
+            if lacking:
+                raise broken(f"the builder takes no {' or '.join(lacking)} ({exc}): the zoo calls every builder "
+                             "as builder(num_classes=..., in_chans=..., **kwargs), so add "
+                             f"{' and '.join(f'{name}=' for name in lacking)} to its parameters") from exc
+            raise
         check_is_module(model, owner)
         return model
 
@@ -287,5 +295,20 @@ def select(names: list[str] = (), *, all: bool = False, plugins: list[str] = (),
                 hint += f" {parsed.qualifier!r}, before ':', names no loaded plugin (`zoo doctor` lists them)."
                 if parsed.qualifier in {spec.name for kind, spec, _ in entries() if kind == MODEL}:
                     hint += f" A tag follows a dot: {parsed.qualifier}.{parsed.bare}."
+            hint += registry.unloaded_plugins_hint()
             raise UnknownModelError(f"no registered model or explainer matches {raw!r}.{hint} See `zoo list`.")
     return selection
+
+
+def _contract_parameters_lacking(builder: Any, kwargs: dict[str, Any]) -> list[str]:
+    """Which of ``num_classes`` and ``in_chans``, passed in ``kwargs``, the builder's signature
+    cannot take (none where it takes ``**kwargs`` or has no signature to read)."""
+    import inspect
+
+    try:
+        params = inspect.signature(builder).parameters
+    except (TypeError, ValueError):
+        return []
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return []
+    return [name for name in ("num_classes", "in_chans") if name in kwargs and name not in params]
