@@ -120,10 +120,32 @@ def test_an_undeclared_channels_last_map_fails():
     assert result.status == FAIL and "get_classifier()(forward_features(x) averaged over h, w)" in result.message
 
 
-def test_tokens_with_a_forward_head_pass_and_cam_is_skipped_with_the_reason():
+class _ClassToken(_Tokens):
+    """ViT's layout: a class token first, read alone by the head."""
+
+    num_prefix_tokens = 1
+
+    def __init__(self, num_classes=3, in_chans=3):
+        super().__init__(num_classes, in_chans)
+        self.cls = nn.Parameter(torch.randn(1, 1, 6))
+
+    def forward_features(self, x):
+        tokens = super().forward_features(x)
+        return torch.cat([self.cls.expand(len(tokens), -1, -1), tokens], 1)
+
+    def forward_head(self, tokens):
+        return self.fc(tokens[:, 0])
+
+
+def test_mean_pooled_tokens_pass_as_cam_explains_them_and_a_class_token_is_skipped():
+    """The suite said "CAM does not apply" to token models that the cam explainer explains."""
     assert _run("classification_features", _Tokens).status == PASS
-    cam = _run("classification_cam_head", _Tokens)
-    assert cam.status == SKIP and "tokens (N, L, C')" in cam.message and "CAM does not apply" in cam.message
+    assert _run("classification_cam_head", _Tokens).status == PASS
+    images = torch.rand(2, 3, 40, 56)
+    assert zoo.explain(_Tokens().eval(), images, method="cam").shape == (2, 40, 56)
+    assert _run("classification_features", _ClassToken).status == PASS
+    cam = _run("classification_cam_head", _ClassToken)
+    assert cam.status == SKIP and "reads a class token" in cam.message and "CAM does not apply" in cam.message
 
 
 def test_a_conv_head_passes_the_convention_and_cam_is_skipped_with_the_reason():

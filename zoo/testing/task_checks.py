@@ -156,9 +156,10 @@ def check_classification_features(subject):
 
 
 @check("classification_cam_head", MODEL,
-       "classification: CAM applies: forward_features(x) is a map, get_classifier() a Linear (K x C'), and "
-       "get_classifier() of the globally averaged map gives forward(x) (a head with pre-logits, a norm, a conv "
-       "head or several classifiers, and token features, make CAM approximate or inapplicable: a SKIP)",
+       "classification: CAM applies: forward_features(x) is a map (or patch tokens), get_classifier() a Linear "
+       "(K x C'), and get_classifier() of the globally averaged map (or tokens) gives forward(x) (a head with "
+       "pre-logits, a norm, a conv head or several classifiers, or a class token read alone, make CAM "
+       "approximate or inapplicable: a SKIP)",
        tasks=(CLASSIFICATION,))
 def check_classification_cam_head(subject):
     import torch
@@ -171,12 +172,13 @@ def check_classification_cam_head(subject):
     with torch.no_grad():
         logits = model(x.clone())
         features = model.forward_features(x.clone())
-    if not isinstance(features, torch.Tensor) or features.ndim != 4:
-        what = _feature_layout(model, features)[0] if isinstance(features, torch.Tensor) and features.ndim == 3 \
-            else "its output"
-        raise CheckSkipped(f"forward_features() returns {what} {describe(features)}, not a spatial map: CAM does "
+    if not isinstance(features, torch.Tensor) or features.ndim not in (3, 4):
+        raise CheckSkipped(f"forward_features() returns {describe(features)}, neither a map nor tokens: CAM does "
                            f"not apply (Grad-CAM does, at a layer with a map or tokens)")
     layout, c, spatial = _feature_layout(model, features)
+    if spatial is None:  # tokens: CAM weighs the patch tokens, after the model's class/register tokens
+        prefix = int(getattr(model, "num_prefix_tokens", 0) or 0)
+        features, spatial, layout = features[:, prefix:], (1,), f"{layout} map of patch tokens"
     head = model.get_classifier()
     weight = getattr(head, "weight", None)
     if not isinstance(head, nn.Linear) or weight.shape != (logits.shape[1], c):
@@ -189,6 +191,11 @@ def check_classification_cam_head(subject):
         pooled = head(features.mean(spatial))
     if torch.allclose(pooled, logits, rtol=1e-4, atol=1e-4):
         return "forward(x) == get_classifier()(GAP(forward_features(x)))"
+    if spatial == (1,):
+        raise CheckSkipped(f"get_classifier() of the patch tokens' mean differs from forward(x) by up to "
+                           f"{float((pooled - logits).abs().max()):.3g}: the model reads a class token, or its head "
+                           f"does more than the linear layer (a norm, pre-logits), so CAM does not apply "
+                           f"(Grad-CAM does)")
     raise CheckSkipped(f"get_classifier()(GAP(forward_features(x))) differs from forward(x) by up to "
                        f"{float((pooled - logits).abs().max()):.3g}: the head does more than the linear layer "
                        f"(pre-logits, a norm, an MLP), so CAM through get_classifier() is approximate for this model")
