@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 
+import torch
 import torch.nn as nn
 
 import zoo
@@ -143,3 +144,31 @@ def test_a_builder_without_an_in_chans_parameter_is_told_the_calling_convention(
     assert result.status == FAIL, result.message
     assert "the builder takes no in_chans" in result.message
     assert "builder(num_classes=..., in_chans=..., **kwargs), so add in_chans= to its parameters" in result.message
+
+
+class _Noisy(nn.Module):
+    """Random in eval mode: the comparing checks blamed batch statistics, export and timm's convention."""
+
+    def __init__(self, num_classes=3, in_chans=3):
+        super().__init__()
+        self.conv = nn.Conv2d(in_chans, 6, 3)
+        self.fc = nn.Linear(6, num_classes)
+
+    def forward_features(self, x):
+        features = self.conv(x)
+        return features + torch.randn_like(features)
+
+    def get_classifier(self):
+        return self.fc
+
+    def forward(self, x):
+        return self.fc(self.forward_features(x).mean((2, 3)))
+
+
+def test_a_model_random_in_eval_mode_is_blamed_for_that_by_every_comparing_check():
+    subject = ModelSubject(spec=zoo.ArchitectureSpec("noisy", "classification", _Noisy))
+    assert run_check(get_check("eval_determinism"), subject).status == FAIL
+    for name in ("classification_output", "classification_features", "export"):
+        result = run_check(get_check(name), subject)
+        assert result.status == FAIL and "not deterministic in eval mode (see eval_determinism)" in result.message, \
+            (name, result.message)

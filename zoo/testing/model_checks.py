@@ -135,6 +135,16 @@ def _fresh(inputs):
     return [x.clone() for x in inputs] if isinstance(inputs, list) else inputs.clone()
 
 
+def mismatch(model, inputs, detail: str):
+    """The violation for two outputs of ``model`` on ``inputs`` that should agree and do not
+    (``detail``). Where two eval passes of the model itself differ, the comparison cannot be
+    judged, and the violation says so and points at eval_determinism instead of guessing a cause."""
+    if difference(eval_output(model, _fresh(inputs)), eval_output(model, _fresh(inputs))):
+        return broken(f"{detail}; but two eval passes of the model itself differ too: it is not deterministic in "
+                      f"eval mode (see eval_determinism), so this cannot be judged")
+    return broken(detail)
+
+
 @check("eval_determinism", MODEL, "in eval mode the same input gives the same output")
 def check_eval_determinism(subject):
     model = subject.model()
@@ -207,9 +217,7 @@ def check_safetensors_roundtrip(subject):
     diff = difference(expected, eval_output(loaded, _fresh(inputs)))
     if diff:
         if difference(expected, eval_output(model, _fresh(inputs))):
-            raise broken(f"outputs after the round trip differ ({diff}), but so do two eval passes of the model "
-                         f"itself: it is not deterministic in eval mode (see eval_determinism), so the round trip "
-                         f"cannot be judged")
+            raise mismatch(model, inputs, f"outputs after the round trip differ ({diff})")
         # Re-allocated copies tell a model whose state is not all in its state dict from
         # loaded tensors that are not 64-byte aligned (vectorised CPU kernels round differently).
         if difference(expected, eval_output(copy.deepcopy(loaded), _fresh(inputs))):
@@ -246,8 +254,8 @@ def check_export(subject):
     worst = max((float((a.float() - b.float()).abs().nan_to_num(float("inf")).max()) for a, b in zip(flat_a, flat_b)
                  if a.numel() and not torch.allclose(a.float(), b.float(), rtol=1e-4, atol=1e-4)), default=None)
     if worst is not None:
-        raise broken(f"exported program disagrees with eager ({describe(eager)}): max abs difference {worst:.3g} "
-                     f"(tolerance rtol=1e-4, atol=1e-4)")
+        raise mismatch(model, inputs, f"exported program disagrees with eager ({describe(eager)}): max abs "
+                                      f"difference {worst:.3g} (tolerance rtol=1e-4, atol=1e-4)")
 
 
 @contextlib.contextmanager

@@ -34,6 +34,8 @@ def _batch_matches_single(model, x, out, what: str) -> None:
     mix images (batch statistics) or drop all but the first."""
     import torch
 
+    from zoo.testing.model_checks import mismatch
+
     for i in range(len(x)):
         with torch.no_grad():
             alone = model(x[i:i + 1].clone())
@@ -42,9 +44,9 @@ def _batch_matches_single(model, x, out, what: str) -> None:
         scale = max(1.0, float(alone.abs().max()))
         if not torch.allclose(out[i:i + 1], alone, rtol=1e-4, atol=1e-4 * scale):
             gap = float((out[i:i + 1] - alone).abs().max())
-            raise broken(f"{what}: image {i}'s output in the batch differs from its output alone by up to {gap:.3g}; "
-                         f"in eval mode images must not influence each other (batch statistics, or only image 0 "
-                         f"computed?)")
+            raise mismatch(model, x[i:i + 1], f"{what}: image {i}'s output in the batch differs from its output "
+                                              f"alone by up to {gap:.3g}; in eval mode images must not influence "
+                                              f"each other (batch statistics, or only image 0 computed?)")
 
 
 def _classification_sizes(subject) -> tuple[tuple[int, int], ...]:
@@ -114,6 +116,8 @@ def _classifier_modules(head) -> bool:
 def check_classification_features(subject):
     import torch
 
+    from zoo.testing.model_checks import mismatch
+
     model = subject.model().eval()
     missing = [m for m in ("forward_features", "get_classifier") if not callable(getattr(model, m, None))]
     if missing:
@@ -148,7 +152,7 @@ def check_classification_features(subject):
     if not isinstance(again, torch.Tensor) or again.shape != logits.shape:
         raise broken(f"{how} gave {describe(again)} but forward(x) gave {describe(logits)}")
     if not torch.allclose(again, logits, rtol=1e-4, atol=1e-4):
-        raise broken(f"{how} differs from forward(x) by up to {(again - logits).abs().max().item():.3g}")
+        raise mismatch(model, x, f"{how} differs from forward(x) by up to {(again - logits).abs().max().item():.3g}")
     if isinstance(features, torch.Tensor):
         layout = _feature_layout(model, features)[0]
         return f"features {layout} {tuple(features.shape)}; {how} == forward(x)"
