@@ -172,3 +172,23 @@ def test_a_model_random_in_eval_mode_is_blamed_for_that_by_every_comparing_check
         result = run_check(get_check(name), subject)
         assert result.status == FAIL and "not deterministic in eval mode (see eval_determinism)" in result.message, \
             (name, result.message)
+
+
+class _SkipsAtStride2(nn.Module):
+    """An encoder-decoder that concatenates a skip without matching sizes: works only at even sizes."""
+
+    def __init__(self, num_classes=2, in_chans=3):
+        super().__init__()
+        self.down = nn.Conv2d(in_chans, 4, 3, stride=2, padding=1)
+        self.up = nn.ConvTranspose2d(4, 4, 2, stride=2)
+        self.head = nn.Conv2d(4 + in_chans, num_classes, 1)
+
+    def forward(self, x):
+        return self.head(torch.cat([self.up(self.down(x)), x], 1))
+
+
+def test_a_segmenter_working_only_at_multiples_of_its_stride_is_told_the_usual_fixes():
+    subject = ModelSubject(spec=zoo.ArchitectureSpec("even_only", "semantic_segmentation", _SkipsAtStride2))
+    result = run_check(get_check("segmentation_output"), subject)
+    assert result.status == FAIL and "input (1, 3, 33, 47) raised RuntimeError" in result.message
+    assert "It runs at 64x64: pad the input to a multiple of the network's stride" in result.message, result.message

@@ -222,7 +222,8 @@ def check_segmentation_output(subject):
             with torch.no_grad():
                 out = model(x.clone())  # a model writing into x is input_unchanged's to report
         except Exception as exc:  # noqa: BLE001
-            raise broken(f"input {tuple(x.shape)} raised {type(exc).__name__}: {exc}") from exc
+            raise broken(f"input {tuple(x.shape)} raised {type(exc).__name__}: {exc}"
+                         f"{_odd_size_hint(model, n, c, h, w)}") from exc
         problem = output_problem(SEMANTIC, out, f"input {tuple(x.shape)}")
         if problem:
             raise broken(problem)
@@ -235,6 +236,24 @@ def check_segmentation_output(subject):
         if n > 1:
             _batch_matches_single(model, x, out, f"input {tuple(x.shape)}")
     return f"HxW in {SEGMENTATION_SIZES}, N in (1, {SEGMENTATION_BATCH}), K={k}"
+
+
+def _odd_size_hint(model, n: int, c: int, h: int, w: int) -> str:
+    """Where a size that is not a multiple of 32 failed and the next multiples work: the usual
+    encoder-decoder mistake, and its two usual fixes."""
+    import torch
+
+    if h % 32 == 0 and w % 32 == 0:
+        return ""
+    up = (-(-h // 32) * 32, -(-w // 32) * 32)
+    try:
+        with torch.no_grad():
+            model(images(n, c, *up))
+    except Exception:  # noqa: BLE001 - then the size is not the cause
+        return ""
+    return (f". It runs at {up[0]}x{up[1]}: pad the input to a multiple of the network's stride and crop the "
+            f"logits back to x.shape[-2:], or resize each upsampled map to its skip connection's size before "
+            f"joining them")
 
 
 def _instance_inputs(c: int):
