@@ -21,6 +21,7 @@ errors mean is :mod:`zoo.hub_errors`.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import logging
@@ -39,7 +40,16 @@ from zoo.errors import (
     HubUnavailableError,
     WeightsError,
 )
-from zoo.hub_cache import cached_at, cached_commits, evict, from_cache, read_ref, ref_path, restore_ref
+from zoo.hub_cache import (
+    cached_at,
+    cached_commits,
+    evict,
+    from_cache,
+    read_ref,
+    ref_path,
+    restore_ref,
+    snapshot_commit,
+)
 from zoo.hub_errors import (
     again_on_dropped_connection,
     classify_http,
@@ -76,20 +86,26 @@ class HubSettings:
         home = env.get("HF_HOME") or os.path.join(env.get("XDG_CACHE_HOME") or
                                                    os.path.join(os.path.expanduser("~"), ".cache"), "huggingface")
         cache = env.get("HF_HUB_CACHE") or env.get("HUGGINGFACE_HUB_CACHE") or os.path.join(home, "hub")
-        offline_by = next((k for k in OFFLINE_VARIABLES if (env.get(k) or "").strip().lower() in _TRUE), None)
-        check_timeout_settings(env)
+        # as huggingface_hub reads them: the first variable that is set decides (HF_HUB_OFFLINE=0 wins)
+        offline_by = next((k for k in OFFLINE_VARIABLES if env.get(k)), None)
+        if offline_by is not None and env[offline_by].strip().lower() not in _TRUE:
+            offline_by = None
+        check_hub_settings(env)
+        endpoint = (env.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
         # as huggingface_hub reads it: 0 or less means the default
         timeout = float(int(env.get("HF_HUB_ETAG_TIMEOUT") or DEFAULT_ETAG_TIMEOUT))
-        return cls(endpoint=(env.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/"),
+        return cls(endpoint=endpoint,
                    cache_dir=os.path.expandvars(os.path.expanduser(cache)), offline=offline_by is not None,
                    etag_timeout=timeout if timeout > 0 else float(DEFAULT_ETAG_TIMEOUT), offline_by=offline_by)
 
 
-def check_timeout_settings(environ=None) -> None:
-    """A HubError naming a timeout variable huggingface_hub cannot read: its import reads them
-    with ``int()`` and fails with a bare ValueError (so a command that imports it, olah
-    included, checks this first)."""
+def check_hub_settings(environ=None) -> None:
+    """A HubError naming a variable huggingface_hub cannot read: its import fails with a bare
+    ValueError on a timeout that is not whole seconds (it reads them with ``int()``) or an
+    ``HF_ENDPOINT`` no URL parser takes (so a command that imports it, olah included, checks
+    this first)."""
     env = os.environ if environ is None else environ
+    check_endpoint((env.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/"))
     for name in TIMEOUT_VARIABLES:
         value = env.get(name)
         try:
@@ -97,6 +113,26 @@ def check_timeout_settings(environ=None) -> None:
         except ValueError:
             raise HubError(f"{name}={value!r}: huggingface_hub takes a whole number of seconds there; set "
                            f"e.g. {name}=10, or unset it for the default") from None
+
+
+def check_endpoint(endpoint: str) -> None:
+    """A :class:`HubError` naming ``HF_ENDPOINT`` for a value no HTTP client can use (huggingface_hub
+    itself fails at import with a bare ValueError): a space or control character, often carried
+    over from a ``.env`` or YAML file, or a port that is not a number."""
+    from urllib.parse import urlsplit
+
+    problem = None
+    if any(ord(ch) <= 32 or ord(ch) == 127 for ch in endpoint):
+        problem = "holds a space or a control character (a stray newline or \\r?)"
+    else:
+        try:
+            urlsplit(endpoint).port
+        except ValueError:
+            problem = "has a port that is not a number"
+    if problem:
+        raise HubError(redact(f"HF_ENDPOINT={endpoint!r} {problem}; set it to the hub's URL, such as "
+                              f"http://127.0.0.1:8090 (what `zoo hub serve` prints), or unset it for "
+                              f"{DEFAULT_ENDPOINT}"))
 
 
 def fetch(cfg: PretrainedCfg, revision: str | None = None, *, tqdm_class=None) -> Path:
@@ -115,7 +151,7 @@ def fetch(cfg: PretrainedCfg, revision: str | None = None, *, tqdm_class=None) -
     ref = ref_path(cfg, rev, settings)
     for _ in range(1 if settings.offline else 2):
         ref_before = read_ref(ref)
-        path = _cached_or_downloaded(cfg, rev, settings, tqdm_class)
+        path = _cached_or_downloaded(cfg, rev, settings, tqdm_class, ref_before)
         try:
             if _pin_applies(cfg, rev, path, settings):
                 verify_sha256(path, cfg, rev, offline_by=settings.offline_by)
@@ -127,7 +163,7 @@ def fetch(cfg: PretrainedCfg, revision: str | None = None, *, tqdm_class=None) -
         except FileNotFoundError:
             continue  # another process evicted it between our download and our check: once more
         except WeightsError:  # refused (ChecksumError included): the cache keeps what it had
-            restore_ref(ref, ref_before)
+            restore_ref(ref, ref_before, written=snapshot_commit(path))
             raise
     raise HubDownloadError(redact(
         f"{what(cfg, rev)} disappeared from the cache at {settings.cache_dir} while it was being checked: "
@@ -159,11 +195,12 @@ def _pin_applies(cfg: PretrainedCfg, rev: str, path: Path, settings: HubSettings
     return Path(path).resolve().name == cfg.sha256
 
 
-def _cached_or_downloaded(cfg: PretrainedCfg, rev: str, settings: HubSettings, tqdm_class) -> Path:
+def _cached_or_downloaded(cfg: PretrainedCfg, rev: str, settings: HubSettings, tqdm_class,
+                          ref_before: str | None) -> Path:
     if not settings.offline:
         cached = from_cache(cfg, rev, settings) if COMMIT_RE.fullmatch(rev) else None
         # a file at a commit never changes: cached, it needs no request
-        return cached if cached is not None else _download(cfg, rev, settings, tqdm_class)
+        return cached if cached is not None else _download(cfg, rev, settings, tqdm_class, ref_before)
     path = from_cache(cfg, rev, settings)
     if path is None:
         others = cached_commits(cfg, settings)
@@ -244,13 +281,18 @@ def verify_sha256(path: str | Path, cfg: PretrainedCfg, revision: str, *, offlin
 
 
 # ----------------------------------------------------------------------------- internals
-def _download(cfg: PretrainedCfg, rev: str, settings: HubSettings, tqdm_class) -> Path:
+def _download(cfg: PretrainedCfg, rev: str, settings: HubSettings, tqdm_class, ref_before: str | None) -> Path:
+    with _call_time_settings(settings):
+        return _probe_and_download(cfg, rev, settings, tqdm_class, ref_before)
+
+
+def _probe_and_download(cfg: PretrainedCfg, rev: str, settings: HubSettings, tqdm_class,
+                        ref_before: str | None) -> Path:
     import httpx2
     from huggingface_hub import get_hf_file_metadata, hf_hub_download, hf_hub_url
     from huggingface_hub.errors import FileMetadataError, HfHubHTTPError, LocalEntryNotFoundError
 
     where = f"{what(cfg, rev)} from {settings.endpoint}"
-    _apply_call_time_settings(settings)
     url = hf_hub_url(cfg.hf_hub_id, cfg.filename, revision=rev, endpoint=settings.endpoint)
     try:  # one probe, no retries: fail fast and clearly
         metadata = again_on_dropped_connection(
@@ -282,9 +324,13 @@ def _download(cfg: PretrainedCfg, rev: str, settings: HubSettings, tqdm_class) -
     if cached is not None:  # the probe answered what hf_hub_download would ask again: no second request
         return cached
     try:
-        return Path(hf_hub_download(cfg.hf_hub_id, cfg.filename, revision=rev, endpoint=settings.endpoint,
-                                    cache_dir=settings.cache_dir, etag_timeout=settings.etag_timeout,
-                                    tqdm_class=tqdm_class))
+        try:
+            return Path(hf_hub_download(cfg.hf_hub_id, cfg.filename, revision=rev, endpoint=settings.endpoint,
+                                        cache_dir=settings.cache_dir, etag_timeout=settings.etag_timeout,
+                                        tqdm_class=tqdm_class))
+        except BaseException:  # failed or interrupted (Ctrl-C, SIGTERM): huggingface_hub moved the ref first
+            restore_ref(ref_path(cfg, rev, settings), ref_before, written=metadata.commit_hash)
+            raise
     except HfHubHTTPError as exc:
         raise classify_http(exc, cfg, rev, settings) from None
     except LocalEntryNotFoundError as exc:  # the endpoint went away between probe and download
@@ -307,15 +353,22 @@ def _download(cfg: PretrainedCfg, rev: str, settings: HubSettings, tqdm_class) -
             "run the same call again once the endpoint is stable.")) from None
 
 
-def _apply_call_time_settings(settings: HubSettings) -> None:
-    # huggingface_hub reads HF_HUB_OFFLINE and HF_HUB_DOWNLOAD_TIMEOUT once, at import; a process
-    # that changes them later (a notebook, a test) gets what its environment says now.
+@contextlib.contextmanager
+def _call_time_settings(settings: HubSettings):
+    """huggingface_hub reads HF_HUB_OFFLINE and HF_HUB_DOWNLOAD_TIMEOUT once, at import; a process
+    that changes them later (a notebook, a test) gets what its environment says now, for this
+    download only: huggingface_hub's own values, which other libraries may have set, are put back."""
     from huggingface_hub import constants
 
+    saved = constants.HF_HUB_OFFLINE, constants.HF_HUB_DOWNLOAD_TIMEOUT
     constants.HF_HUB_OFFLINE = settings.offline
     value = os.environ.get("HF_HUB_DOWNLOAD_TIMEOUT")  # checked by HubSettings.from_env
     if value and int(value) > 0:
         constants.HF_HUB_DOWNLOAD_TIMEOUT = int(value)
+    try:
+        yield
+    finally:
+        constants.HF_HUB_OFFLINE, constants.HF_HUB_DOWNLOAD_TIMEOUT = saved
 
 
 def _fallback_to_cache(cfg, rev, settings, reason) -> Path | None:

@@ -6,6 +6,7 @@ File-system only: nothing here talks to an endpoint.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -34,17 +35,21 @@ def read_ref(ref: Path) -> str | None:
         return None
 
 
-def restore_ref(ref: Path, before: str | None) -> None:
-    """Put ``refs/<rev>`` back as it was before a download whose file was refused.
+def restore_ref(ref: Path, before: str | None, written: str | None) -> None:
+    """Put ``refs/<rev>`` back as it was before a download that failed or whose file was refused,
+    where it still names ``written``, the commit that download moved it to.
 
-    The download moved the branch to the server's new commit; left so, an offline call would look
-    for the refused file there and report nothing cached, although the verified file of the commit
-    the ref named before is still in the cache.
+    Left so, an offline call would look for the file at that commit and report nothing cached,
+    although the verified file of the commit the ref named before is still in the cache. A ref
+    another process has moved since (a download that succeeded) is its business and stays.
     """
     try:
+        now = read_ref(ref)
+        if now == before or now != written:
+            return
         if before is None:
             ref.unlink(missing_ok=True)
-        elif read_ref(ref) != before:
+        else:
             ref.write_text(before)
     except OSError:  # a read-only cache: the download could not have moved it either
         pass
@@ -107,13 +112,14 @@ def evict(path: str | Path) -> list[str]:
                 removed.append(str(target))
             except FileNotFoundError:
                 pass
+    if snapshot_commit(path) is not None:  # a snapshot left empty is a revision of nothing (`hf cache ls`)
+        with contextlib.suppress(OSError):
+            path.parent.rmdir()
     return removed
 
 
 def _blob_lock(blob: Path):
     # The lock huggingface_hub takes around writing this blob: .locks/<repo folder>/<etag>.lock
-    import contextlib
-
     from huggingface_hub.utils import WeakFileLock
 
     if blob.parent.name != "blobs":

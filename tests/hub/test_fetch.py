@@ -165,6 +165,7 @@ def test_tampered_file_served_is_refused_evicted_and_never_loaded(hub, monkeypat
         assert needed in message
     assert loads == []  # refused before anything was read as weights
     assert weight_files(hub.cache) == []  # neither blob nor snapshot link is kept
+    assert not [d for d in hub.cache.rglob("snapshots/*") if not any(d.iterdir())]  # nor an empty snapshot
     assert_same_weights(zoo.create("hubtest_seg.tamper", pretrained=True),
                         hub.card("tamper") / "model.safetensors")
 

@@ -95,6 +95,40 @@ def test_offline_mode_frozen_at_import_by_huggingface_hub_is_not_the_last_word(h
     zoo.create("hubtest_seg.toy", pretrained=True)
 
 
+def test_huggingface_hubs_own_offline_setting_is_left_as_found(hub, monkeypatch):
+    """The zoo wrote its call-time reading into huggingface_hub's globals for good: a process
+    another library had put offline went online for every later huggingface_hub call."""
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(constants, "HF_HUB_DOWNLOAD_TIMEOUT", 7)
+    monkeypatch.setenv("HF_HUB_DOWNLOAD_TIMEOUT", "3")
+    zoo.create("hubtest_seg.toy", pretrained=True)
+    assert constants.HF_HUB_OFFLINE is True and constants.HF_HUB_DOWNLOAD_TIMEOUT == 7
+
+
+@pytest.mark.parametrize("environ, offline", [
+    ({"TRANSFORMERS_OFFLINE": "1"}, True),
+    ({"HF_HUB_OFFLINE": "0", "TRANSFORMERS_OFFLINE": "1"}, False),  # the first one set decides
+    ({"HF_HUB_OFFLINE": "", "TRANSFORMERS_OFFLINE": "1"}, True),  # empty is unset
+    ({"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "0"}, True),
+])
+def test_offline_is_read_as_huggingface_hub_reads_it(environ, offline):
+    assert zoo_hub.HubSettings.from_env(environ).offline is offline
+
+
+@pytest.mark.parametrize("endpoint, says", [
+    ("http://127.0.0.1:41773 ", "holds a space or a control character"),
+    ("http://127.0.0.1:41773\r", "holds a space or a control character"),
+    ("http://127.0.0.1:port", "has a port that is not a number"),
+])
+def test_an_endpoint_no_client_can_use_names_hf_endpoint(monkeypatch, capsys, endpoint, says):
+    """huggingface_hub's import failed on these with a bare ValueError and a traceback (exit 1)."""
+    with pytest.raises(HubError, match=f"HF_ENDPOINT=.*{says}.*http://127.0.0.1:8090"):
+        zoo_hub.HubSettings.from_env({"HF_ENDPOINT": endpoint})
+    monkeypatch.setenv("HF_ENDPOINT", endpoint)
+    assert cli_main(["download", "unet.shapes"]) == 3
+    assert says in capsys.readouterr().err
+
+
 def test_the_offline_error_names_the_variable_that_is_set(hub, monkeypatch):
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
     with pytest.raises(HubOfflineError, match="TRANSFORMERS_OFFLINE is set.*weights="):
@@ -190,6 +224,56 @@ def test_a_refused_republished_file_leaves_the_cached_one_usable_offline(tmp_pat
         assert refs[0].read_text() == commit
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert zoo_hub.fetch(cfg).read_bytes() == good
+
+
+def test_an_interrupted_download_leaves_the_cached_one_usable_offline(tmp_path, monkeypatch):
+    """huggingface_hub moves refs/main before it downloads: a download of a new commit that failed
+    or was interrupted (Ctrl-C, SIGTERM) left the ref on a commit with nothing cached, so the
+    verified copy of the earlier commit no longer served offline."""
+    from tqdm.auto import tqdm
+
+    from zoo.hub_server import build_mirrors
+    from zoo.testing.hub_fixture import make_card, register_hubtest, seeded_state, use_hub
+
+    class CtrlC(tqdm):  # pressed once the first bytes arrived
+        def update(self, n=1):
+            raise KeyboardInterrupt
+
+    cards, cache = tmp_path / "cards", tmp_path / "hf-cache"
+    make_card(cards, "hubtest_seg.intr", seeded_state(3), hf_hub_id="zoo-tests/hubtest_seg.intr")
+    register_hubtest({"intr": dict(hf_hub_id="zoo-tests/hubtest_seg.intr", num_classes=3)})
+    cfg = zoo.model_info("hubtest_seg").pretrained["intr"]
+    with HubServer(cards, cache_dir=tmp_path / "serve") as server:
+        use_hub(monkeypatch, server.endpoint, cache)
+        good = zoo_hub.fetch(cfg).read_bytes()
+        (ref,) = cache.rglob("refs/main")
+        commit = ref.read_text()
+        make_card(cards, "hubtest_seg.intr", seeded_state(4), hf_hub_id="zoo-tests/hubtest_seg.intr")
+        build_mirrors(cards, server.cache_dir)  # main moves to a commit with other weights
+        with pytest.raises(KeyboardInterrupt):
+            zoo_hub.fetch(cfg, tqdm_class=CtrlC)
+        assert ref.read_text() == commit
+        assert not list(cache.rglob("*.incomplete"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert zoo_hub.fetch(cfg).read_bytes() == good
+
+
+def test_a_ref_another_process_moved_meanwhile_is_not_put_back(tmp_path):
+    """Two processes, one refused (a tampered mirror) and one verified: the refused one's restore
+    deleted the ref the other had just written."""
+    from zoo.hub_cache import restore_ref
+
+    ref = tmp_path / "refs" / "main"
+    ref.parent.mkdir()
+    ref.write_text("b" * 40)  # the other process's verified commit, written after ours
+    restore_ref(ref, None, written="a" * 40)
+    assert ref.read_text() == "b" * 40
+    ref.write_text("a" * 40)  # still ours: put back as it was (absent)
+    restore_ref(ref, None, written="a" * 40)
+    assert not ref.exists()
+    ref.write_text("a" * 40)
+    restore_ref(ref, "c" * 40, written="a" * 40)
+    assert ref.read_text() == "c" * 40
 
 
 def test_the_repos_config_json_is_read_at_the_commit_the_weights_came_from(tmp_path, monkeypatch):

@@ -26,14 +26,14 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from zoo.hub import check_timeout_settings
+    from zoo.hub import check_hub_settings
     from zoo.registry import get_registry
     from zoo.specs import hub_path_problem
 
     problem = hub_path_problem(args.revision) if args.revision is not None else None
     if problem:  # once, not per name
         raise UsageError(f"--revision {problem}")
-    check_timeout_settings()
+    check_hub_settings()
     registry = get_registry()
     names: list[str] = []
     for name in args.names:

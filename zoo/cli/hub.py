@@ -59,10 +59,10 @@ def _hubcards(given, how: str = "pass --hubcards DIR") -> Path:
 
 # ----------------------------------------------------------------------------- serve
 def run_serve(args: argparse.Namespace) -> int:
-    from zoo.hub import check_timeout_settings
+    from zoo.hub import check_hub_settings
     from zoo.hub_server import HubServer, is_loopback
 
-    check_timeout_settings()  # olah imports huggingface_hub, which would die on it at start
+    check_hub_settings()  # olah imports huggingface_hub, which would die on it at start
 
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port must be in 0-65535 (0 takes a free one), got {args.port}")
@@ -159,10 +159,10 @@ def push_plan(name: str, hubcards: Path | None = None) -> tuple[Path, list[Path]
 
 
 def run_push(args: argparse.Namespace) -> int:
-    from zoo.hub import check_timeout_settings
+    from zoo.hub import check_hub_settings
     from zoo.specs import is_hub_id
 
-    check_timeout_settings()
+    check_hub_settings()
 
     if not is_hub_id(args.repo_id):
         raise UsageError(f"--repo-id {args.repo_id!r} is not of the form ORG/NAME")
