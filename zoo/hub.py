@@ -34,9 +34,13 @@ from zoo import checked_files
 from zoo.errors import (
     ArgumentError,
     ChecksumError,
+    HubAuthError,
     HubDownloadError,
+    HubEntryNotFoundError,
     HubError,
+    HubNotFoundError,
     HubOfflineError,
+    HubRevisionNotFoundError,
     HubUnavailableError,
     WeightsError,
 )
@@ -308,6 +312,10 @@ def _probe_and_download(cfg: PretrainedCfg, rev: str, settings: HubSettings, tqd
             cached = _fallback_to_cache(cfg, rev, settings, f"the server answered {status} and is not a Hub")
             if cached is not None:
                 return cached
+        elif _cache_may_answer(error):
+            cached = _fallback_to_cache(cfg, rev, settings, f"{type(error).__name__}: {error}", verb="refused")
+            if cached is not None:
+                return cached
         raise error from None
     except (httpx2.TimeoutException, httpx2.TransportError, FileMetadataError) as exc:
         reason = transport_reason(exc, settings)
@@ -371,10 +379,18 @@ def _call_time_settings(settings: HubSettings):
         constants.HF_HUB_OFFLINE, constants.HF_HUB_DOWNLOAD_TIMEOUT = saved
 
 
-def _fallback_to_cache(cfg, rev, settings, reason) -> Path | None:
+def _cache_may_answer(error: HubError) -> bool:
+    """Whether a cached copy may stand in after ``error``, as huggingface_hub's own download lets it:
+    refused access (a private repository without a token, a proxy's 403) or a repository the
+    endpoint does not show (a partial mirror); not a revision or file the endpoint says is missing."""
+    return isinstance(error, (HubAuthError, HubNotFoundError)) and not isinstance(
+        error, (HubRevisionNotFoundError, HubEntryNotFoundError))
+
+
+def _fallback_to_cache(cfg, rev, settings, reason, verb: str = "unreachable") -> Path | None:
     cached = from_cache(cfg, rev, settings)
     if cached is not None:
-        logger.warning(redact(f"{settings.endpoint} unreachable ({reason}); using the cached copy {cached}"))
+        logger.warning(redact(f"{settings.endpoint} {verb} ({reason}); using the cached copy {cached}"))
     return cached
 
 

@@ -68,7 +68,7 @@ def classify_http(exc, cfg: PretrainedCfg, rev: str, settings: HubSettings) -> H
 
     status = exc.response.status_code if getattr(exc, "response", None) is not None else None
     where = f"{what(cfg, rev)} on {settings.endpoint}"
-    detail = redact(str(exc).splitlines()[0]) if str(exc) else type(exc).__name__
+    detail = _detail(exc)
     if isinstance(exc, GatedRepoError) or status == 403:
         return HubAuthError(redact(
             f"Access to {where} was refused ({detail}). The repository is gated or private: set HF_TOKEN "
@@ -106,6 +106,19 @@ def classify_http(exc, cfg: PretrainedCfg, rev: str, settings: HubSettings) -> H
             where, f"the endpoint answered 404 ({detail}) without saying what is missing, and its /api "
             "routes do not answer: it does not look like a Hub or a Hub mirror (check HF_ENDPOINT)", settings))
     return HubError(redact(f"{where}: {detail}"))
+
+
+def _detail(exc) -> str:
+    """The first line of huggingface_hub's error, with the server's own explanation where that line
+    leaves it out ("Bad request:" and the message on the next line; "403 Forbidden: None.")."""
+    text = str(exc).strip()
+    if not text:
+        return type(exc).__name__
+    first = re.sub(r":\s*None\.?$", "", text.splitlines()[0].strip())
+    server = (getattr(exc, "server_message", None) or "").strip()
+    if server and server not in first:
+        first = f"{first.rstrip(':. ')}: {server}"
+    return redact(first)
 
 
 def _diagnose(cfg: PretrainedCfg, rev: str, settings: HubSettings) -> HubError | None:

@@ -272,6 +272,32 @@ def test_an_endpoint_that_is_not_a_hub_says_so_and_falls_back_to_the_cache(hub, 
     assert "using the cached copy" in caplog.text
 
 
+class ProxyForbidding(_Handler):
+    """A corporate proxy answering 403 with its own reason."""
+
+    def _answer(self):
+        self.send_response(403)
+        self.send_header("X-Error-Message", "blocked by the proxy's policy")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_GET = do_HEAD = _answer
+
+
+def test_a_refusal_keeps_the_servers_reason_and_a_cached_copy_stands_in(hub, monkeypatch, caplog):
+    """The message said "(403 Forbidden: None.)" and dropped the reason; and with the verified file
+    cached the refusal was fatal, where huggingface_hub's own download falls back to the cache."""
+    with tiny_server(ProxyForbidding) as endpoint:
+        monkeypatch.setenv("HF_ENDPOINT", endpoint)
+        with pytest.raises(HubAuthError, match="403 Forbidden: blocked by the proxy's policy"):
+            zoo.create("hubtest_seg.toy", pretrained=True)
+        monkeypatch.setenv("HF_ENDPOINT", hub.server.endpoint)
+        zoo.create("hubtest_seg.toy", pretrained=True)
+        monkeypatch.setenv("HF_ENDPOINT", endpoint)
+        zoo.create("hubtest_seg.toy", pretrained=True)
+    assert f"{endpoint} refused (HubAuthError: " in caplog.text and "using the cached copy" in caplog.text
+
+
 def test_zoo_download_takes_sigterm_as_ctrl_c_so_partial_files_are_removed():
     """SIGTERM's default ends the process mid-download and leaves huggingface_hub's
     blobs/*.incomplete behind (1 run in 12 of a SIGTERM stress test here); raised as
