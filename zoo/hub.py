@@ -153,8 +153,9 @@ def fetch(cfg: PretrainedCfg, revision: str | None = None, *, tqdm_class=None) -
     if problem:
         raise ArgumentError(f"revision {problem}; pass a branch, tag or commit such as 'main'")
     ref = ref_path(cfg, rev, settings)
-    for _ in range(1 if settings.offline else 2):
+    for attempt in range(1 if settings.offline else 2):
         ref_before = read_ref(ref)
+        cached_before = None if settings.offline else from_cache(cfg, rev, settings)
         path = _cached_or_downloaded(cfg, rev, settings, tqdm_class, ref_before)
         try:
             if _pin_applies(cfg, rev, path, settings):
@@ -166,8 +167,14 @@ def fetch(cfg: PretrainedCfg, revision: str | None = None, *, tqdm_class=None) -
             return path
         except FileNotFoundError:
             continue  # another process evicted it between our download and our check: once more
-        except WeightsError:  # refused (ChecksumError included): the cache keeps what it had
+        except WeightsError as exc:  # refused (ChecksumError included): the cache keeps what it had
             restore_ref(ref, ref_before, written=snapshot_commit(path))
+            if attempt == 0 and path == cached_before and not path.exists():
+                # the copy that failed was on this disk before the call (it rotted, something wrote over
+                # it, a download without checks left it), not the server's answer: evicted, so fetch it now
+                logger.warning(redact(f"the cached copy of {what(cfg, rev)} at {path} was refused and removed "
+                                      f"({exc}); downloading it again from {settings.endpoint}"))
+                continue
             raise
     raise HubDownloadError(redact(
         f"{what(cfg, rev)} disappeared from the cache at {settings.cache_dir} while it was being checked: "
