@@ -335,6 +335,13 @@ def _probe_and_download(cfg: PretrainedCfg, rev: str, settings: HubSettings, tqd
             f"Cannot download {where}: huggingface_hub could not read its local files ({exc.strerror or exc}: "
             f"{exc.filename}). Point HF_HOME (and HF_HUB_CACHE) at folders you can read and write.")) from None
 
+    if metadata.commit_hash is None:  # a 200 without the Hub's headers: a captive portal, some web server
+        reason = "the server answered without naming a commit, as a Hub does: it does not look like a Hub"
+        cached = _fallback_to_cache(cfg, rev, settings, reason)
+        if cached is not None:
+            return cached
+        raise HubUnavailableError(unavailable_message(where, f"{reason} or a Hub mirror (check HF_ENDPOINT)",
+                                                      settings))
     cached = cached_at(cfg, rev, metadata.commit_hash, settings)
     if cached is not None:  # the probe answered what hf_hub_download would ask again: no second request
         return cached

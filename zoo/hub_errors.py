@@ -157,10 +157,12 @@ def _diagnose(cfg: PretrainedCfg, rev: str, settings: HubSettings) -> HubError |
     if not isinstance(at_main, str):
         return _revision_missing(cfg, rev, settings)
     if at_main == "missing":
+        # the embedded hub serves hub cards; weights someone else publishes (timm's) have none
+        where = ("for the embedded hub: `zoo hub serve hubcards/` must have a hubcards/<arch>.<tag>/ folder for it"
+                 if cfg.upstream is None else "a mirror must mirror that repository")
         return HubNotFoundError(redact(
             f"Repository {cfg.hf_hub_id} was not found on {settings.endpoint} (needed: {what(cfg, rev)}). "
-            "Check HF_ENDPOINT (for the embedded hub: `zoo hub serve hubcards/` must have a "
-            f"hubcards/<arch>.<tag>/ folder for it), or set HF_TOKEN if the repository is private."))
+            f"Check HF_ENDPOINT ({where}), or set HF_TOKEN if the repository is private."))
     return None
 
 
@@ -171,7 +173,7 @@ def _revision_missing(cfg: PretrainedCfg, rev: str, settings: HubSettings) -> Hu
         advice = ("That is the revision the plugin pins: the mirror is older than the plugin (update the "
                   "mirror), or the plugin pins a revision that was never published (a plugin bug).")
     else:
-        advice = "Use an existing revision, or omit revision= to use the pinned one."
+        advice = "Use an existing revision, or omit revision= (--revision in the CLI) to use the pinned one."
     return HubRevisionNotFoundError(redact(f"{what} {advice}"))
 
 

@@ -272,6 +272,34 @@ def test_an_endpoint_that_is_not_a_hub_says_so_and_falls_back_to_the_cache(hub, 
     assert "using the cached copy" in caplog.text
 
 
+class CaptivePortal(_Handler):
+    """A hotel's or airport's login page: 200 and HTML for every path, no Hub headers."""
+
+    def _answer(self):
+        body = b"<html>Please log in to use the Wi-Fi</html>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    do_GET = do_HEAD = _answer
+
+
+def test_a_captive_portal_is_not_a_hub_and_a_cached_copy_stands_in_with_a_warning(hub, monkeypatch, caplog):
+    """The cached copy was used in silence, where README promises a warning."""
+    with tiny_server(CaptivePortal) as endpoint:
+        monkeypatch.setenv("HF_ENDPOINT", endpoint)
+        with pytest.raises(HubUnavailableError, match="does not look like a Hub.*check HF_ENDPOINT"):
+            zoo.create("hubtest_seg.toy", pretrained=True)
+        monkeypatch.setenv("HF_ENDPOINT", hub.server.endpoint)
+        zoo.create("hubtest_seg.toy", pretrained=True)
+        monkeypatch.setenv("HF_ENDPOINT", endpoint)
+        zoo.create("hubtest_seg.toy", pretrained=True)
+    assert "without naming a commit" in caplog.text and "using the cached copy" in caplog.text
+
+
 class ProxyForbidding(_Handler):
     """A corporate proxy answering 403 with its own reason."""
 

@@ -86,9 +86,10 @@ def test_a_revision_that_leads_out_of_the_cache_is_refused_before_any_request(hu
 
 def test_unknown_commit_sha_is_a_clear_error(hub):
     start = time.monotonic()
-    with pytest.raises(HubNotFoundError, match="0{40}"):
+    with pytest.raises(HubNotFoundError, match="0{40}") as info:
         zoo.create("hubtest_seg.toy", pretrained=True, revision="0" * 40)
     assert time.monotonic() - start < 10  # no minutes of retries
+    assert "omit revision= (--revision in the CLI)" in str(info.value)
 
 
 def test_repository_not_on_the_endpoint(hub):
@@ -96,6 +97,14 @@ def test_repository_not_on_the_endpoint(hub):
         zoo.create("hubtest_seg.missing", pretrained=True)
     assert "zoo-tests/hubtest_seg.missing" in str(info.value)
     assert "zoo hub serve" in str(info.value)
+
+
+def test_a_repository_someone_else_publishes_gets_no_hub_card_advice(hub):
+    """timm's repos never have a hub card: "zoo hub serve must have a hubcards/ folder" misled."""
+    cfg = zoo.PretrainedCfg("someone/gone", upstream="someone else's weights")
+    with pytest.raises(HubNotFoundError, match="a mirror must mirror that repository") as info:
+        zoo_hub.fetch(cfg)
+    assert "hubcards" not in str(info.value)
 
 
 def test_offline_with_empty_cache_says_what_is_needed(hub, monkeypatch):
