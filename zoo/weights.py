@@ -85,6 +85,8 @@ def build_with_weights(build: Callable[[], object], source: str | Path, *, chang
     state = _in_model_dtypes(source, state, expected, skip=plan.drop + plan.computed)
     for key, partner in plan.tied.items():  # saved once, by save_model: the model ties them again
         state[key] = state[partner]
+    for key in plan.counters:
+        state[key] = _zero_counter()
     if plan.reinit or plan.adapt or model is None:
         model = reference if model is None else build()  # re-initialised layers need real initial values
         own = model.state_dict()
@@ -111,6 +113,13 @@ class _Plan:
     drop: list[str]
     computed: list[str]
     tied: dict[str, str]  # a key the file lacks -> the key of the same (shared) tensor it has
+    counters: list[str]  # BatchNorm's num_batches_tracked, absent from the file: 0, as torch fills it in
+
+
+def _zero_counter():
+    import torch
+
+    return torch.zeros((), dtype=torch.long)
 
 
 def _tied_keys(model) -> dict[str, str]:
@@ -150,7 +159,7 @@ def _computed_buffers(model) -> set[str]:
 
 def _plan(source: Path, expected: dict, entries: dict[str, TensorEntry], change: HeadChange,
           computed: set[str], classifier: set[str], *, feature_extractor: bool, tied: dict[str, str]) -> _Plan:
-    plan = _Plan([], [], [], [], {})
+    plan = _Plan([], [], [], [], {}, [])
     missing = []
     names_of = {}  # each tensor the model ties: all its keys
     for key, tied_to in tied.items():
@@ -161,6 +170,9 @@ def _plan(source: Path, expected: dict, entries: dict[str, TensorEntry], change:
             plan.tied[key] = stored[0]  # the file holds the tensor under another of its names
         elif change.pretrained_num_classes == 0 and change.num_classes and key in classifier:
             plan.reinit.append(key)  # a feature extractor's weights (no head in the file), a new head
+        elif key.rpartition(".")[2] == "num_batches_tracked" and expected[key].ndim == 0:
+            # older and converted checkpoints lack it; torch's strict load_state_dict (and timm) fill in 0
+            plan.counters.append(key)
         else:
             missing.append(key)
     unexpected = []

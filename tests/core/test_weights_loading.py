@@ -94,3 +94,30 @@ def test_a_builder_that_cannot_run_on_meta_loads_without_a_warning(tmp_path):
         loaded = build_with_weights(NeedsRealTensors, path)
     assert torch.equal(loaded.linear.weight, source.linear.weight)
     assert len(builds) == 1  # the real build that learnt the keys is the one returned
+
+
+def test_a_file_without_batchnorm_counters_loads_as_torch_strict_loading_accepts_it(tmp_path):
+    """Converted and older checkpoints lack BatchNorm's num_batches_tracked; torch's strict
+    load_state_dict and timm fill in 0, the zoo refused the file as 'missing' keys."""
+    import pytest
+    import torch.nn as nn
+
+    from zoo.weights import WeightsError, build_with_weights
+
+    def net():
+        return nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4))
+
+    torch.manual_seed(0)
+    source = net()
+    source.train()(torch.rand(2, 3, 8, 8))  # running statistics and a counter of 1
+    state = {k: v for k, v in source.state_dict().items() if not k.endswith("num_batches_tracked")}
+    path = tmp_path / "model.safetensors"
+    save_file(state, str(path))
+    loaded = build_with_weights(net, path).eval()
+    assert int(loaded[1].num_batches_tracked) == 0 and not loaded[1].num_batches_tracked.is_meta
+    x = torch.rand(1, 3, 8, 8)
+    assert torch.equal(loaded(x), source.eval()(x))
+    del state["1.running_var"]  # any other missing buffer is still an error
+    save_file(state, str(path))
+    with pytest.raises(WeightsError, match=r"missing \(1\): '1.running_var'"):
+        build_with_weights(net, path)
