@@ -7,7 +7,7 @@ Everything that reads a name the user wrote, or a name a listing printed, splits
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Iterable, NamedTuple
 
 from zoo.errors import UnknownTagError
 
@@ -69,3 +69,14 @@ def parse_name(text: str) -> Name:
     neither part alone singles a plugin out)."""
     qualifier, colon, bare = text.rpartition(":")
     return Name(text, qualifier, bool(colon), bare)
+
+
+def close_names(name: str, names: Iterable[str], n: int = 5) -> list[str]:
+    """The registered ``names`` closest to ``name`` for a "Did you mean" hint, ignoring case
+    ("UNet" finds "unet")."""
+    import difflib
+
+    by_lower = {}
+    for known in names:
+        by_lower.setdefault(known.lower(), known)
+    return [by_lower[m] for m in difflib.get_close_matches(name.lower(), list(by_lower), n=n, cutoff=0.6)]

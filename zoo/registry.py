@@ -41,7 +41,7 @@ from zoo.errors import (
     UnknownTagError,
     ZooError,
 )
-from zoo.names import parse_name
+from zoo.names import close_names, parse_name
 from zoo.specs import (
     TASKS,
     ArchitectureSpec,
@@ -480,7 +480,7 @@ class Registry:
               tag: str = "", shown: str = "") -> _Entry:
         entries = table.get(name)
         if not entries:
-            close = difflib.get_close_matches(name, list(table), n=5, cutoff=0.6)
+            close = close_names(name, table)
             hint = f" Did you mean: {', '.join(close)}?" if close else ""
             lister = "zoo.list_models()" if kind == "model" else "zoo.list_explainers()"
             if kind == "model" and name in self._explainers:

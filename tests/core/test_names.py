@@ -48,6 +48,11 @@ def test_unknown_model_suggests_closest_names():
     assert str(excinfo.value).startswith("Unknown model 'sample_segmentr'")
 
 
+def test_a_name_in_another_case_is_suggested():
+    with pytest.raises(zoo.UnknownModelError, match="Did you mean: sample_segmenter"):
+        zoo.create("Sample_Segmenter")
+
+
 def test_an_explainer_name_where_a_model_is_expected_says_what_it_is():
     with pytest.raises(zoo.UnknownModelError, match=r"'sample_ones' is an explainer: "
                                                     r"zoo.explain\(model, images, method='sample_ones'\)"):

@@ -21,7 +21,7 @@ from zoo.registry import (
     normalize_distribution,
     plugin_names,
 )
-from zoo.names import parse_name
+from zoo.names import close_names, parse_name
 from zoo.testing.checks import EXPLAINER, MODEL, broken
 
 # Namespaces too large to check wholesale: ``--all`` leaves them out unless named explicitly
@@ -279,8 +279,6 @@ def select(names: list[str] = (), *, all: bool = False, plugins: list[str] = (),
                 selection.broken_plugins.append(plugin)
             matched = True
         if not matched:
-            import difflib
-
             known = [spec.name for _, spec, _ in entries()]
             if tag and arch in known:
                 if not any(kind == MODEL for kind, spec, _ in entries() if spec.name == arch):
@@ -289,7 +287,7 @@ def select(names: list[str] = (), *, all: bool = False, plugins: list[str] = (),
                                for t in spec.pretrained})
                 raise UnknownTagError(f"{arch!r} has no pretrained tag matching {tag!r}; its tags: "
                                       f"{', '.join(tags) or 'none'}. See `zoo list --pretrained {arch}`.")
-            close = difflib.get_close_matches(arch, known, n=5, cutoff=0.6)
+            close = close_names(arch, known)
             hint = f" Did you mean: {', '.join(close)}?" if close else ""
             if parsed.qualifier and not any(p.answers_to_pattern(parsed.qualifier) for p in registry.plugins):
                 hint += f" {parsed.qualifier!r}, before ':', names no loaded plugin (`zoo doctor` lists them)."
