@@ -50,7 +50,7 @@ def test_unknown_model_suggests_closest_names():
 
 def test_a_name_in_another_case_is_suggested():
     with pytest.raises(zoo.UnknownModelError, match="Did you mean: sample_segmenter"):
-        zoo.create("Sample_Segmenter")
+        zoo.create("SAMPLE_SEGMENTER")
 
 
 def test_an_explainer_name_where_a_model_is_expected_says_what_it_is():
