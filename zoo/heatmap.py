@@ -37,7 +37,11 @@ def overlay(image: Any, heatmap: Any, *, alpha: float = 0.5, cmap: str | None = 
     if not 0.0 <= alpha <= 1.0:
         raise ArgumentError(f"alpha must be in [0, 1], got {alpha}")
     base = to_rgb(image)
-    values = np.nan_to_num(to_numpy(heatmap).astype(np.float32))
+    values = to_numpy(heatmap).astype(np.float32)
+    bad = int((~np.isfinite(values)).sum())
+    if bad:  # drawn, one Inf flattened the rest of the map and NaN looked like the lowest value
+        raise ArgumentError(f"heatmap holds {bad} NaN/Inf value(s), which have no colour: the explanation failed "
+                            "there; pass a finite map (np.nan_to_num(map) or map.nan_to_num() to draw it anyway)")
     while values.ndim > 2 and values.shape[0] == 1:  # (1, H, W) or (1, 1, H, W); never H or W of 1
         values = values[0]
     if values.ndim == 3 and values.shape[-1] == 1:  # channel-last (H, W, 1)

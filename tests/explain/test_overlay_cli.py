@@ -72,6 +72,15 @@ def test_an_image_one_pixel_high_or_wide_is_overlaid(height, width):
         assert zoo.overlay(torch.rand(3, height, width), heatmap).size == (width, height)
 
 
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_a_map_with_nan_or_inf_is_refused_not_drawn(bad):
+    """NaN was drawn as the lowest colour, and one Inf flattened the rest of the map."""
+    heatmap = torch.rand(40, 30)
+    heatmap[3, 3] = bad
+    with pytest.raises(zoo.ArgumentError, match="heatmap holds 1 NaN/Inf value"):
+        zoo.overlay(torch.ones(3, 40, 30), heatmap)
+
+
 def test_cli_one_png_per_image(digits_weights, tmp_path, capsys):
     weights, images = digits_weights
     out = tmp_path / "maps"

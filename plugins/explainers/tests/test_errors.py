@@ -25,6 +25,9 @@ from zoo_explainers.errors import NotAModelError, OptionError, UnsupportedModelE
     ("integrated_gradients", dict(method="riemann_left"), "unknown integration method"),
     ("integrated_gradients", dict(method="riemann_trapezoid", n_steps=1), "riemann_trapezoid needs"),
     ("integrated_gradients", dict(chunk_size="big"), "chunk_size must be"),
+    ("integrated_gradients", dict(baseline=float("nan")), "baseline must be a finite number"),  # NaN maps before
+    ("integrated_gradients", dict(baseline=torch.tensor([0.0, float("inf")])), "baseline holds NaN or Inf"),
+    ("integrated_gradients", dict(baseline="zeros"), "baseline must be a number or a tensor"),
     ("rise", dict(p=0), "RISE needs 0 < p <= 1"),
     ("rise", dict(p="0.5"), "p must be a finite number"),
     ("rise", dict(n_masks=0), "n_masks must be a whole number >= 1"),
@@ -36,6 +39,28 @@ def test_bad_options_are_typed_value_errors(method, options, message, gap_model)
         zoo.create_explainer(method, gap_model, **options)
     assert isinstance(info.value, ZooError) and isinstance(info.value, ValueError)
     assert isinstance(info.value, ArgumentError)
+
+
+def test_a_baseline_that_does_not_broadcast_names_the_shapes_it_takes(gap_model, images):
+    """A per-channel (3,) baseline was broadcast against the width: a raw torch RuntimeError."""
+    explainer = zoo.create_explainer("integrated_gradients", gap_model, n_steps=4, baseline=torch.zeros(3))
+    with pytest.raises(OptionError, match=r"baseline of shape \(3,\) does not broadcast .*\(1, C, 1, 1\)"):
+        explainer(images, target=0)
+
+
+def test_a_baseline_and_a_noise_level_may_be_tensors(gap_model, images):
+    """An nn.Parameter baseline failed deep in torch ("out=... don't support automatic
+    differentiation"); stdev=torch.tensor(0.1) was "not a finite number"."""
+    baseline = nn.Parameter(torch.full((1, images.shape[1], 1, 1), 0.25))
+    as_parameter = zoo.explain(gap_model, images, "integrated_gradients", target=0, n_steps=8, baseline=baseline)
+    as_number = zoo.explain(gap_model, images, "integrated_gradients", target=0, n_steps=8, baseline=0.25)
+    torch.testing.assert_close(as_parameter, as_number)
+    assert baseline.grad is None
+    torch.manual_seed(0)
+    tensor = zoo.explain(gap_model, images, "smoothgrad", target=0, n_samples=4, stdev=torch.tensor(0.1))
+    torch.manual_seed(0)
+    number = zoo.explain(gap_model, images, "smoothgrad", target=0, n_samples=4, stdev=0.1)
+    torch.testing.assert_close(tensor, number)
 
 
 @pytest.mark.parametrize("kwargs,message", [

@@ -22,7 +22,7 @@ from torch import nn
 
 from zoo_explainers.base import EMPTY_MAPS, BaseExplainer
 from zoo_explainers.errors import OptionError, UnsupportedModelError
-from zoo_explainers.options import check_chunk_size, check_count, check_number
+from zoo_explainers.options import check_baseline, check_chunk_size, check_count, check_number
 from zoo_explainers.hygiene import HookBag
 from zoo_explainers.maps import minmax
 from zoo_explainers.stacking import StackedForward, each_pass
@@ -206,7 +206,7 @@ class IntegratedGradients(BaseExplainer):
         super().__init__(model, score_fn=score_fn)
         self.return_delta = bool(return_delta)
         self.alphas, self.weights = _path_rule(method, n_steps)
-        self.n_steps, self.method, self.baseline = n_steps, method, baseline
+        self.n_steps, self.method, self.baseline = n_steps, method, check_baseline(baseline)
         self.chunk_size, self.normalize = check_chunk_size(chunk_size), normalize
 
     def __call__(self, images: torch.Tensor, target: Any = None, *, return_delta: bool | None = None):
@@ -215,7 +215,13 @@ class IntegratedGradients(BaseExplainer):
 
     def attribute(self, images, target, bag: HookBag, return_delta: bool = False):
         targets = _Targets(self, images, target)
-        baseline = torch.as_tensor(self.baseline, dtype=images.dtype, device=images.device).expand_as(images)
+        baseline = torch.as_tensor(self.baseline, dtype=images.dtype, device=images.device)
+        try:
+            baseline = baseline.expand_as(images)
+        except RuntimeError:
+            raise OptionError(f"baseline of shape {tuple(baseline.shape)} does not broadcast to the images "
+                              f"{tuple(images.shape)}: give a number, or a tensor broadcastable to (N, C, H, W), "
+                              f"e.g. of shape (1, C, 1, 1) for one value per channel") from None
         diff = images - baseline
         alphas = torch.tensor(self.alphas, dtype=images.dtype, device=images.device)
         weights = torch.tensor(self.weights, dtype=images.dtype, device=images.device)

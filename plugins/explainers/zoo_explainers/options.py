@@ -18,7 +18,10 @@ def check_count(name: str, value, minimum: int = 1) -> int:
 
 
 def check_number(name: str, value) -> float:
-    """``value`` as a finite real number (a string failed deep in torch; NaN gave NaN maps)."""
+    """``value`` as a finite real number (a string failed deep in torch; NaN gave NaN maps); a
+    tensor holding one number (``torch.tensor(0.1)``) is that number."""
+    if getattr(value, "ndim", None) == 0 and callable(getattr(value, "item", None)):
+        value = value.item()
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
         raise OptionError(f"{name} must be a finite number, got {value!r}")
     return float(value)
@@ -33,3 +36,23 @@ def check_chunk_size(chunk_size: int | str | None) -> int | str | None:
         raise OptionError(f"chunk_size must be a positive number of model inputs per pass, 'auto' or "
                           f"None (all in one pass), got {chunk_size!r}")
     return int(chunk_size)
+
+
+def check_baseline(baseline):
+    """Integrated gradients' ``baseline``: a finite number, or finite values (a tensor, an array, a
+    list) that are broadcast to the batch, detached from any graph (a NaN gave NaN maps, and an
+    ``nn.Parameter`` failed deep in torch)."""
+    import torch
+
+    if isinstance(baseline, numbers.Real) and not isinstance(baseline, bool):
+        return check_number("baseline", baseline)
+    try:
+        values = torch.as_tensor(baseline).detach()
+    except (TypeError, ValueError, RuntimeError):
+        values = None
+    if values is None or not (values.is_floating_point() or values.dtype in (torch.int64, torch.int32)):
+        raise OptionError(f"baseline must be a number or a tensor broadcastable to the images (N, C, H, W), "
+                          f"got {baseline!r:.80}")
+    if not torch.isfinite(values).all():
+        raise OptionError("baseline holds NaN or Inf values, which give NaN maps; pass finite values")
+    return values
