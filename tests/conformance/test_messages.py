@@ -168,7 +168,7 @@ class _Noisy(nn.Module):
 def test_a_model_random_in_eval_mode_is_blamed_for_that_by_every_comparing_check():
     subject = ModelSubject(spec=zoo.ArchitectureSpec("noisy", "classification", _Noisy))
     assert run_check(get_check("eval_determinism"), subject).status == FAIL
-    for name in ("classification_output", "classification_features", "export"):
+    for name in ("classification_output", "classification_features", "export", "safetensors_roundtrip"):
         result = run_check(get_check(name), subject)
         assert result.status == FAIL and "not deterministic in eval mode (see eval_determinism)" in result.message, \
             (name, result.message)

@@ -135,13 +135,16 @@ def _fresh(inputs):
     return [x.clone() for x in inputs] if isinstance(inputs, list) else inputs.clone()
 
 
+NONDETERMINISTIC = ("but two eval passes of the model itself differ too: it is not deterministic in eval mode "
+                    "(see eval_determinism), so this cannot be judged")
+
+
 def mismatch(model, inputs, detail: str):
     """The violation for two outputs of ``model`` on ``inputs`` that should agree and do not
     (``detail``). Where two eval passes of the model itself differ, the comparison cannot be
     judged, and the violation says so and points at eval_determinism instead of guessing a cause."""
     if difference(eval_output(model, _fresh(inputs)), eval_output(model, _fresh(inputs))):
-        return broken(f"{detail}; but two eval passes of the model itself differ too: it is not deterministic in "
-                      f"eval mode (see eval_determinism), so this cannot be judged")
+        return broken(f"{detail}; {NONDETERMINISTIC}")
     return broken(detail)
 
 
@@ -217,7 +220,7 @@ def check_safetensors_roundtrip(subject):
     diff = difference(expected, eval_output(loaded, _fresh(inputs)))
     if diff:
         if difference(expected, eval_output(model, _fresh(inputs))):
-            raise mismatch(model, inputs, f"outputs after the round trip differ ({diff})")
+            raise broken(f"outputs after the round trip differ ({diff}); {NONDETERMINISTIC}")
         # Re-allocated copies tell a model whose state is not all in its state dict from
         # loaded tensors that are not 64-byte aligned (vectorised CPU kernels round differently).
         if difference(expected, eval_output(copy.deepcopy(loaded), _fresh(inputs))):
