@@ -153,6 +153,22 @@ def read_config(path: Path) -> dict:
     return data
 
 
+FLOAT32_MAX, FLOAT32_TINY = 3.4028234663852886e38, 1.1754943508222875e-38
+
+
+def _normalisation_problems(mean, std) -> list[str]:
+    """Finite ``mean``/``std`` that still turn pixels in [0, 1] into Inf or NaN in float32 (a std
+    below float32's smallest normal number, or a ratio past its largest): every prediction would
+    be garbage, and the explainers would blame the image."""
+    means = [0.0] if mean is None else mean if isinstance(mean, list) else [mean]
+    stds = [1.0] if std is None else std if isinstance(std, list) else [std]
+    reach = max(max(abs(m), abs(1.0 - m)) for m in means)
+    if min(stds) < FLOAT32_TINY or reach / min(stds) > FLOAT32_MAX:
+        return [f"mean {mean!r:.60} and std {std!r:.60} turn pixels in [0, 1] into Inf/NaN in float32 ((x - mean) / "
+                f"std overflows); use the statistics the model was trained with, e.g. std 0.229 to 0.5"]
+    return []
+
+
 def _field_problems(config: dict) -> list[str]:
     """What is wrong with the keys a prediction reads (a mirror's config.json is anyone's JSON)."""
     def number(v):
@@ -173,6 +189,8 @@ def _field_problems(config: dict) -> list[str]:
         if value is not None and not (fits(value) or (isinstance(value, list) and value and all(map(fits, value)))):
             problems.append(f"{key} must be a {'finite' if key == 'mean' else 'positive finite'} number or a list "
                             f"of them, got {value!r:.60}")
+    if not problems:
+        problems += _normalisation_problems(config.get("mean"), config.get("std"))
     size = config.get("input_size")
     values = size if isinstance(size, list) else [size]  # N, [H, W] or [C, H, W]
     if size is not None and not (len(values) in ((2, 3) if isinstance(size, list) else (1,))

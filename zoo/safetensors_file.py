@@ -22,7 +22,7 @@ from zoo import aligned_copies, checked_files
 from zoo.errors import WeightsError, WeightsFileNotFoundError
 
 PICKLE_SUFFIXES = {".pt", ".pth", ".bin", ".ckpt", ".pkl", ".pickle", ".tar", ".npy", ".npz"}
-MAX_HEADER_BYTES = 100 * 1024 * 1024  # safetensors' own limit
+MAX_HEADER_BYTES = 100_000_000  # safetensors' own limit (its Rust loader refuses a larger header)
 # First opcodes of a protocol 0/1 pickle (which has no \x80 PROTO marker): MARK, EMPTY_DICT,
 # EMPTY_LIST, GLOBAL, DICT, LIST, NONE. Only looked at in a file whose header length is impossible.
 PROTOCOL_0_1_PICKLE_STARTS = {b"(", b"}", b"]", b"c", b"d", b"l", b"N"}
@@ -119,6 +119,10 @@ def read_header(path: str | Path, *, shown: str | Path | None = None) -> dict[st
             f.seek(-1, os.SEEK_END)
             if first != b"{" and head[:1] in PROTOCOL_0_1_PICKLE_STARTS and f.read(1) == b".":  # pickle's STOP
                 _refuse_pickle(shown, "a Python pickle (protocol 0 or 1)")
+            if first == b"{" and n <= size - 8:
+                raise WeightsError(f"{shown}: its safetensors header is {n} bytes, more than the {MAX_HEADER_BYTES} "
+                                   "bytes safetensors reads; it cannot be loaded (save the tensors in fewer, larger "
+                                   "ones, or in several files)")
             raise WeightsError(
                 f"{shown}: not a valid safetensors file: its header claims {n} bytes but the file has "
                 f"{size} bytes in all (truncated, or not safetensors). Delete it and fetch it again.")

@@ -116,6 +116,8 @@ def test_predict_refuses_in_chans_other_than_1_or_3_before_loading_anything(imag
     # a raw "got multiple values for keyword argument" TypeError
     ({"std": 0}, "std must be a positive finite number or a list of them"),
     ({"std": [1.0, 0.0, 1.0]}, "std must be a positive finite number"),
+    ({"std": [5e-324] * 3}, "turn pixels in [0, 1] into Inf/NaN in float32"),  # predicted class 0 everywhere
+    ({"mean": [1e308] * 3, "std": [1e-308] * 3}, "overflows"),
     ({"mean": float("nan")}, "mean must be a finite number"),
     ({"input_size": [20000, 20000]}, "asks for images over 8192 px a side"),
     ({"input_size": [1]}, "input_size must be N, [H, W] or [C, H, W]"),

@@ -121,3 +121,19 @@ def test_a_file_without_batchnorm_counters_loads_as_torch_strict_loading_accepts
     save_file(state, str(path))
     with pytest.raises(WeightsError, match=r"missing \(1\): '1.running_var'"):
         build_with_weights(net, path)
+
+
+def test_a_complete_file_with_a_header_past_safetensors_limit_says_so_not_truncated(tmp_path, monkeypatch):
+    """It was "truncated, or not safetensors"; and the zoo's cap (100 MiB) was above safetensors'
+    own (100 MB), so a header between them was parsed, then refused by the loader as unreadable."""
+    import pytest
+
+    from zoo import safetensors_file
+    from zoo.weights import WeightsError
+
+    assert safetensors_file.MAX_HEADER_BYTES == 100_000_000
+    path = tmp_path / "model.safetensors"
+    save_file({f"t{i}": torch.zeros(1) for i in range(50)}, str(path))
+    monkeypatch.setattr(safetensors_file, "MAX_HEADER_BYTES", 200)  # this file's header is larger
+    with pytest.raises(WeightsError, match="safetensors header is .* bytes, more than the 200 bytes safetensors reads"):
+        safetensors_file.read_header(path)
