@@ -35,6 +35,8 @@ def _argv(command: str, images: list[str], *extra: str) -> list[str]:
 
 BAD_SHARED_USAGE = [
     (["./missing.png"], [], "no such image file: ./missing.png"),  # named as typed, by both
+    (["."], [], ". is a folder, not an image file; pass the images in it"),
+    (["/dev/zero"], [], "/dev/zero is not a regular file (a device, a pipe or a socket)"),  # was "no such image file"
     ([], ["--alpha", "1.5"], "--alpha must be in [0, 1], got 1.5"),
     ([], ["--device", "gpu"], "--device 'gpu' is not a torch device"),
 ]

@@ -48,12 +48,24 @@ def resolve_model(args: argparse.Namespace, tasks: tuple[str, ...], verb: str):
     return spec, tag
 
 
+def _image_file_problem(path: str) -> str | None:
+    """Why ``path`` cannot be read as an image file, before any weights are read (None: it can)."""
+    found = Path(path)
+    if found.is_file():
+        return None
+    if found.is_dir():
+        return f"{path} is a folder, not an image file; pass the images in it (e.g. {found / '*.png'})"
+    if found.exists():
+        return f"{path} is not a regular file (a device, a pipe or a socket); pass an image file"
+    return f"no such image file: {path}"
+
+
 def check_model_options(args: argparse.Namespace) -> None:
     """The IMAGE files exist, --alpha is in [0, 1] and torch can run on --device, before any
     weights are read."""
-    missing = [p for p in args.images if not Path(p).is_file()]
-    if missing:
-        raise UsageError(f"no such image file: {', '.join(missing)}")
+    problems = [problem for problem in map(_image_file_problem, args.images) if problem]
+    if problems:
+        raise UsageError("; ".join(problems))
     if not 0 <= args.alpha <= 1:
         raise UsageError(f"--alpha must be in [0, 1], got {args.alpha}")
     problem = device_problem(args.device)
