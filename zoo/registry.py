@@ -14,6 +14,7 @@ Environment:
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import fnmatch
 import importlib
@@ -73,6 +74,7 @@ class PluginRecord:
     rejected: dict[str, str] = field(default_factory=dict)  # spec name -> why it was not registered
     loaded: bool = False
     import_seconds: float = 0.0
+    hook_seconds: float = 0.0  # its hooks' calls at discovery: paid by every listing too
     imported_torch: bool = False  # its hook module brought torch into a listing (DESIGN: it must not)
     warnings: list[str] = field(default_factory=list)  # what its hooks warned about while registering
 
@@ -213,7 +215,9 @@ class Registry:
         started = time.perf_counter()
         torch_loaded, torch_state = "torch" in sys.modules, _torch_global_state()
         try:
-            with warnings.catch_warnings():  # its filters (simplefilter("error")...) end with its import
+            # its filters (simplefilter("error")...) end with its import; what it prints goes to stderr,
+            # never into a listing's output (`zoo list --names | ...`)
+            with warnings.catch_warnings(), contextlib.redirect_stdout(sys.stderr):
                 plugin = ep.load()
         except BaseException as exc:  # noqa: BLE001 - a plugin must never break the zoo
             if isinstance(exc, KeyboardInterrupt):
@@ -257,14 +261,16 @@ class Registry:
         ):
             impls = [i for i in getattr(self._pm.hook, hook_name).get_hookimpls() if i.plugin_name == plugin_id]
             for impl in impls:
+                started = time.perf_counter()
                 try:
-                    with warnings.catch_warnings(record=True) as said:  # its own filters end with the call
-                        warnings.simplefilter("always")
+                    with warnings.catch_warnings(record=True) as said, contextlib.redirect_stdout(sys.stderr):
+                        warnings.simplefilter("always")  # its own filters end with the call
                         specs = impl.function()
                 except Exception as exc:  # noqa: BLE001
                     self._fail(record, f"{hook_name}() raised {type(exc).__name__}: {exc}")
                     continue
                 finally:
+                    record.hook_seconds += time.perf_counter() - started
                     self._pass_on(record, said)
                 self._add_specs(record, hook_name, specs, problems_of, table, names)
 

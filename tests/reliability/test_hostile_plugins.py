@@ -62,3 +62,18 @@ def test_slow_hook_module_is_reported_by_doctor(plugin_packages, run_zoo):
     plugin_packages("slow-plugin")
     result = run_zoo("doctor", env={"ZOO_SLOW_HOOKS_SECONDS": "1"})
     assert "slow: importing zoo_slow_plugin.slow_hooks took" in result.stdout
+
+
+def test_a_slow_hook_call_is_reported_by_doctor_too(plugin_packages, run_zoo):
+    """Only a slow import was reported: a hook that took 10 s left "all plugins healthy"."""
+    plugin_packages("slow-plugin")
+    result = run_zoo("doctor", env={"ZOO_SLOW_HOOK_CALL_SECONDS": "1"})
+    assert "slow: its hooks took 1." in result.stdout, result.stdout
+
+
+def test_what_a_plugin_prints_never_reaches_a_listings_output(plugin_packages, run_zoo):
+    """`zoo list --names` is for scripts: a hook module's print() went into it."""
+    plugin_packages("slow-plugin")
+    result = run_zoo("list", "slow*", "--names", env={"ZOO_NOISY_HOOKS": "1"})
+    assert result.returncode == 0 and result.stdout.split() == ["slow_hooks_net", "slow_net"], result.stdout
+    assert "NOISE FROM A HOOK MODULE'S IMPORT" in result.stderr and "NOISE FROM A HOOK" in result.stderr

@@ -37,6 +37,9 @@ def run(args: argparse.Namespace) -> int:
         if plugin.import_seconds > SLOW_IMPORT_SECONDS:
             print(f"    slow: importing {plugin.module} took {plugin.import_seconds:.1f} s, paid by every "
                   f"listing; move model code behind 'module:function' builders")
+        if plugin.hook_seconds > SLOW_IMPORT_SECONDS:
+            print(f"    slow: its hooks took {plugin.hook_seconds:.1f} s, paid by every listing; return specs "
+                  "(data) only, and do the work in the builders")
         if plugin.imported_torch:
             print(f"    slow: importing {plugin.module} imported torch, paid by every listing; hook modules "
                   "should import only zoo, with model code behind 'module:function' builders")
