@@ -48,3 +48,9 @@ def test_a_range_is_a_sequence_of_stages():
     assert model.eval()(torch.rand(1, 3, 32, 32)).shape == (1, 21, 32, 32)  # its default num_classes
     with pytest.raises(ModelConfigError, match="widths must be a non-empty sequence"):
         zoo.create("segnet", widths="wide")
+
+
+def test_a_unet_deeper_than_its_bound_is_refused_before_any_memory_is_taken():
+    """depth=40 asked for base_width * 2**40 channels: 17 GB of a 23 GB machine in 40 s, no error."""
+    with pytest.raises(ModelConfigError, match="unet: depth must be at most 10"):
+        zoo.create("unet", depth=40)

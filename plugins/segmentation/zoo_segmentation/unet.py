@@ -29,6 +29,7 @@ from zoo_segmentation.layers import (
 )
 
 UPSAMPLE_MODES = ("transposed", "bilinear")
+MAX_DEPTH = 10
 
 
 class Up(nn.Module):
@@ -81,6 +82,9 @@ class UNet(nn.Module):
         super().__init__()
         check_positive_ints("unet", num_classes=num_classes, in_chans=in_chans, base_width=base_width,
                             depth=depth)
+        if depth > MAX_DEPTH:  # widths double per pooling: depth 40 asked for terabytes, and took the machine
+            raise ModelConfigError(f"unet: depth must be at most {MAX_DEPTH} (inputs are padded to a multiple of "
+                                   f"2**depth, and the bottleneck has base_width * 2**depth channels), got {depth}")
         if upsample not in UPSAMPLE_MODES:
             raise ModelConfigError(f"unet: upsample must be one of {UPSAMPLE_MODES}, got {upsample!r}")
         self.num_classes = num_classes
