@@ -16,6 +16,7 @@ import sys
 import warnings
 
 from zoo.cli.exit_codes import EXIT_INTERRUPTED, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, ReportedInterrupt
+from zoo.cli.pipe_output import output_until_reader_leaves
 from zoo.cli.usage_error import UsageError
 from zoo.errors import AmbiguousNameError, ArgumentError, UnknownNameError, ZooError
 
@@ -66,9 +67,10 @@ def main(argv: list[str] | None = None) -> int:
     warnings.showwarning = _show_warning  # one readable line per warning, no source excerpt
     args = build_parser().parse_args(argv)
     try:
-        if getattr(args, "plugins_up_front", True):  # not for commands that report plugins or use none
-            _discover_plugins()
-        return args.func(args)
+        with output_until_reader_leaves():  # `zoo predict ... | head`: the work goes on, the output stops
+            if getattr(args, "plugins_up_front", True):  # not for commands that report plugins or use none
+                _discover_plugins()
+            return args.func(args)
     except UsageError as exc:  # a command's own check of its arguments (zoo.cli.usage_error)
         # a subcommand's parser may name itself in full: "zoo hub push", as argparse's own errors do
         print(f"{getattr(args, 'usage_prog', f'zoo {args.command}')}: error: {exc}", file=sys.stderr)
@@ -79,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     except ZooError as exc:
         print(f"zoo: error: {exc}", file=sys.stderr)
         return EXIT_RUNTIME
-    except BrokenPipeError:  # `zoo list | head`
+    except BrokenPipeError:  # a write that bypassed sys.stdout after its reader left: nothing more to say
         return EXIT_OK
     except OSError as exc:  # the system refused a path (too long, no permission, disk full): no traceback
         print(f"zoo: error: {exc}", file=sys.stderr)
