@@ -131,6 +131,18 @@ def test_cli_grid_and_options(digits_weights, tmp_path):
     assert single.is_file()
 
 
+def test_cli_true_and_false_are_spelled_as_a_shell_user_spells_them(digits_weights, tmp_path):
+    """-O relu=false reached the explainer as the string "false": truthy, so silently the default."""
+    weights, images = digits_weights
+    drawn = {}
+    for spelled in ("false", "False", "FALSE", "true"):
+        out = tmp_path / f"{spelled}.png"
+        assert main(["explain", "cnn_cam", images[0], "--weights", str(weights), "-O", f"relu={spelled}",
+                     "-O", f"normalize={spelled}", "-o", str(out)]) == 0
+        drawn[spelled] = out.read_bytes()
+    assert drawn["false"] == drawn["False"] == drawn["FALSE"] != drawn["true"]
+
+
 def test_cli_errors(digits_weights, tmp_path, capsys):
     weights, images = digits_weights
     assert main(["explain", "cnn_cam", images[0], "--weights", str(weights), "--target", "seven"]) == 2

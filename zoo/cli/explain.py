@@ -40,7 +40,8 @@ def register(subparsers) -> None:
     p.add_argument("--grid", action="store_true",
                    help="all images in one figure: the -o file, or explain-METHOD.png in the -o folder")
     p.add_argument("-O", "--option", action="append", default=[], metavar="KEY=VALUE",
-                   help="explainer option, e.g. -O n_samples=16 -O target_layer=layer4 (repeatable)")
+                   help="explainer option, e.g. -O n_samples=16 -O target_layer=layer4 -O relu=false "
+                        "(repeatable; VALUE is a Python literal, true/false/none, or a string)")
     p.add_argument("--cmap", help="matplotlib colormap (default: jet; bwr for signed maps such as "
                                    "integrated_gradients, zero in the middle)")
     p.set_defaults(func=run)
@@ -92,10 +93,15 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+SPELLED_CONSTANTS = {"true": True, "false": False, "none": None}  # as a shell user writes them, any case
+
+
 def _option(text: str):
     key, sep, value = text.partition("=")
     if not sep or not key:
         raise UsageError(f"--option takes KEY=VALUE, got {text!r}")
+    if value.lower() in SPELLED_CONSTANTS:  # relu=false was the string "false": truthy, the default
+        return key, SPELLED_CONSTANTS[value.lower()]
     try:
         return key, ast.literal_eval(value)
     except (ValueError, SyntaxError):

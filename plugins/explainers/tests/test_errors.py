@@ -28,6 +28,10 @@ from zoo_explainers.errors import NotAModelError, OptionError, UnsupportedModelE
     ("integrated_gradients", dict(baseline=float("nan")), "baseline must be a finite number"),  # NaN maps before
     ("integrated_gradients", dict(baseline=torch.tensor([0.0, float("inf")])), "baseline holds NaN or Inf"),
     ("integrated_gradients", dict(baseline="zeros"), "baseline must be a number or a tensor"),
+    ("gradcam", dict(relu="false"), "relu must be True or False, got 'false'"),  # truthy: silently the default
+    ("gradcam", dict(normalize="no"), "normalize must be True or False"),
+    ("saliency", dict(normalize=1), "normalize must be True or False"),
+    ("integrated_gradients", dict(return_delta="yes"), "return_delta must be True or False"),
     ("rise", dict(p=0), "RISE needs 0 < p <= 1"),
     ("rise", dict(p="0.5"), "p must be a finite number"),
     ("rise", dict(n_masks=0), "n_masks must be a whole number >= 1"),

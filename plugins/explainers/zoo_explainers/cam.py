@@ -28,6 +28,7 @@ from zoo_explainers.layers import (
     resolve_layer,
 )
 from zoo_explainers.maps import minmax, upsample
+from zoo_explainers.options import check_flag
 from zoo_explainers.targets import ScoreFn, TargetError
 
 
@@ -53,8 +54,8 @@ class FeatureMapExplainer(BaseExplainer):
         super().__init__(model, score_fn=score_fn)
         self.target_layer = resolve_layer(model, target_layer)  # None: searched for at each call
         self.last_layer = self.target_layer
-        self.relu = relu
-        self.normalize = normalize
+        self.relu = check_flag("relu", relu)
+        self.normalize = check_flag("normalize", normalize)
 
     @property
     def layer_name(self) -> str | None:

@@ -22,7 +22,7 @@ from torch import nn
 
 from zoo_explainers.base import EMPTY_MAPS, BaseExplainer
 from zoo_explainers.errors import OptionError, UnsupportedModelError
-from zoo_explainers.options import check_baseline, check_chunk_size, check_count, check_number
+from zoo_explainers.options import check_baseline, check_chunk_size, check_count, check_flag, check_number
 from zoo_explainers.hygiene import HookBag
 from zoo_explainers.maps import minmax
 from zoo_explainers.stacking import StackedForward, each_pass
@@ -93,7 +93,7 @@ class Saliency(BaseExplainer):
 
     def __init__(self, model: nn.Module, *, normalize: bool = False, score_fn: ScoreFn | None = None) -> None:
         super().__init__(model, score_fn=score_fn)
-        self.normalize = normalize
+        self.normalize = check_flag("normalize", normalize)
 
     def attribute(self, images, target, bag: HookBag):
         x = images.clone().requires_grad_(True)
@@ -204,14 +204,15 @@ class IntegratedGradients(BaseExplainer):
                  method: str = "gausslegendre", chunk_size: int | str | None = "auto", normalize: bool = False,
                  return_delta: bool = False, score_fn: ScoreFn | None = None) -> None:
         super().__init__(model, score_fn=score_fn)
-        self.return_delta = bool(return_delta)
+        self.return_delta = check_flag("return_delta", return_delta)
         self.alphas, self.weights = _path_rule(method, n_steps)
         self.n_steps, self.method, self.baseline = n_steps, method, check_baseline(baseline)
-        self.chunk_size, self.normalize = check_chunk_size(chunk_size), normalize
+        self.chunk_size, self.normalize = check_chunk_size(chunk_size), check_flag("normalize", normalize)
 
     def __call__(self, images: torch.Tensor, target: Any = None, *, return_delta: bool | None = None):
         return super().__call__(images, target,
-                                return_delta=self.return_delta if return_delta is None else return_delta)
+                                return_delta=self.return_delta if return_delta is None
+                                else check_flag("return_delta", return_delta))
 
     def attribute(self, images, target, bag: HookBag, return_delta: bool = False):
         targets = _Targets(self, images, target)

@@ -27,6 +27,16 @@ def check_number(name: str, value) -> float:
     return float(value)
 
 
+def check_flag(name: str, value) -> bool:
+    """``value`` as True or False (the string "false", from a command line, was truthy and silently
+    the default); a one-element bool tensor or array is its value."""
+    if getattr(value, "ndim", None) == 0 and callable(getattr(value, "item", None)):
+        value = value.item()
+    if not isinstance(value, bool):
+        raise OptionError(f"{name} must be True or False, got {value!r}")
+    return value
+
+
 def check_chunk_size(chunk_size: int | str | None) -> int | str | None:
     """``chunk_size`` as given (model inputs per pass, ``"auto"`` or None for one pass), or an
     :class:`OptionError` saying what is accepted."""

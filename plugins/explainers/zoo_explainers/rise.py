@@ -21,7 +21,7 @@ from torch import nn
 
 from zoo_explainers.base import EMPTY_MAPS, BaseExplainer
 from zoo_explainers.errors import OptionError
-from zoo_explainers.options import check_chunk_size, check_count, check_number
+from zoo_explainers.options import check_chunk_size, check_count, check_flag, check_number
 from zoo_explainers.hygiene import HookBag
 from zoo_explainers.maps import minmax
 from zoo_explainers.stacking import each_pass
@@ -74,7 +74,7 @@ class RISE(BaseExplainer):
         if not 0 < p <= 1:
             raise OptionError(f"RISE needs 0 < p <= 1, got p={p}")
         self.n_masks, self.cells, self.p, self.seed = n_masks, cells, p, seed
-        self.chunk_size, self.normalize = check_chunk_size(chunk_size), normalize
+        self.chunk_size, self.normalize = check_chunk_size(chunk_size), check_flag("normalize", normalize)
 
     def attribute(self, images, target, bag: HookBag):
 
