@@ -10,6 +10,7 @@ the held-out test split *from the written file*.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -194,9 +195,42 @@ def _write_staged(staging: Path, card_dir: Path, model, recipe, task: str, hp: d
     return config
 
 
+SAVE_DTYPES = ("float32", "float16", "bfloat16")
+SCHEDULES = ("onecycle", "cosine")
+
+
 def recipe_hparams(recipe) -> dict[str, Any]:
-    """The hyper-parameters the recipe alone asks for (its ``train`` section over the defaults)."""
-    return {**TRAIN_DEFAULTS, **recipe.train}
+    """The hyper-parameters the recipe alone asks for (its ``train`` section over the defaults);
+    a :class:`RecipeError` naming each one that cannot be used, before any training is spent (a
+    ``batch_size: 0`` was a ZeroDivisionError traceback, ``save_dtype: int8`` failed after the run)."""
+    hp = {**TRAIN_DEFAULTS, **recipe.train}
+    problems = _hparam_problems(hp)
+    if problems:
+        raise RecipeError(f"{recipe.card_dir}: the recipe's train section: {'; '.join(problems)}")
+    return hp
+
+
+def _hparam_problems(hp: dict[str, Any]) -> list[str]:
+    def number(v):
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+    def count(v):
+        return isinstance(v, int) and not isinstance(v, bool) and v >= 1
+
+    checks = [
+        ("seed", isinstance(hp["seed"], int) and not isinstance(hp["seed"], bool), "a whole number"),
+        *((key, count(hp[key]), "a whole number >= 1") for key in ("epochs", "batch_size", "threads",
+                                                                    "eval_batch_size")),
+        ("lr", number(hp["lr"]) and hp["lr"] > 0, "a number > 0"),
+        ("weight_decay", number(hp["weight_decay"]) and hp["weight_decay"] >= 0, "a number >= 0"),
+        ("warmup", number(hp["warmup"]) and 0 <= hp["warmup"] < 1, "a fraction of the steps in [0, 1)"),
+        ("grad_clip", hp["grad_clip"] is None or number(hp["grad_clip"]) and hp["grad_clip"] > 0,
+         "null or a number > 0"),
+        ("schedule", hp["schedule"] in SCHEDULES, f"one of {', '.join(SCHEDULES)}"),
+        ("save_dtype", hp["save_dtype"] in SAVE_DTYPES, f"one of {', '.join(SAVE_DTYPES)}"),
+        ("augment", isinstance(hp["augment"], dict), "a mapping such as {flip: true}"),
+    ]
+    return [f"{key} must be {what}, got {hp[key]!r}" for key, ok, what in checks if not ok]
 
 
 def recipe_overrides(recipe, hparams: dict[str, Any]) -> dict[str, Any]:

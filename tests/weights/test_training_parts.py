@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ import zoo
 from zoo.data import get_dataset
 from zoo.recipes import RecipeError, load_recipe
 from zoo.specs import pretrained_cfg_problems
-from zoo.train import _augment, _flip, pretrained_cfg_source
+from zoo.train import _augment, _flip, pretrained_cfg_source, recipe_hparams
 
 HUBCARDS = Path(__file__).resolve().parents[2] / "hubcards"
 
@@ -83,3 +84,27 @@ def test_published_cfg_source_is_a_valid_pretrained_cfg():
     cfg = eval(pretrained_cfg_source(config), {"zoo": zoo})  # noqa: S307 - our own generated source
     assert pretrained_cfg_problems("digits", cfg) == []
     assert cfg.sha256 == config["sha256"] and cfg.model_kwargs == config["model_kwargs"]
+
+
+@pytest.mark.parametrize("train, says", [
+    ({"batch_size": 0}, "batch_size must be a whole number >= 1, got 0"),  # a ZeroDivisionError traceback
+    ({"epochs": "twelve"}, "epochs must be a whole number >= 1, got 'twelve'"),
+    ({"lr": "fast"}, "lr must be a number > 0, got 'fast'"),
+    ({"threads": 0}, "threads must be a whole number >= 1"),
+    ({"save_dtype": "int8"}, "save_dtype must be one of float32, float16, bfloat16, got 'int8'"),  # failed after the run
+    ({"schedule": "linear"}, "schedule must be one of onecycle, cosine"),
+])
+def test_bad_hyper_parameters_are_a_recipe_error_before_any_training(tmp_path, capsys, train, says):
+    import yaml
+
+    from zoo.cli import main
+
+    recipe = yaml.safe_load((HUBCARDS / "cnn_cam.digits" / "recipe.yaml").read_text())
+    recipe["train"].update(train)
+    card = tmp_path / "cnn_cam.digits"
+    card.mkdir()
+    (card / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    with pytest.raises(RecipeError, match=re.escape(says)):
+        recipe_hparams(load_recipe(card))
+    assert main(["train", str(card), "--epochs", "1", "--no-progress"]) == 3  # exit 3, no traceback
+    assert says in capsys.readouterr().err and not (card / "model.safetensors").exists()
