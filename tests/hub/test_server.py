@@ -174,6 +174,25 @@ def test_serve_command_prints_endpoint_serves_cards_and_stops(tmp_path, stop):
         pytest.fail(f"olah still answers on {endpoint} after `zoo hub serve` stopped")
 
 
+def test_serving_a_folder_without_cards_says_so(tmp_path):
+    """It served nothing in silence: every download was a HubNotFoundError, found out later."""
+    import signal
+
+    (tmp_path / "photos").mkdir()
+    proc = subprocess.Popen([sys.executable, "-m", "zoo.cli", "hub", "serve", str(tmp_path / "photos"), "--port",
+                             "0", "--cache-dir", str(tmp_path / "serve")], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        assert proc.stdout.readline().startswith("export HF_ENDPOINT="), proc.stderr.read()
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert f"zoo: warning: {tmp_path / 'photos'} holds no hub cards" in err
+
+
 def test_the_served_hubcards_fixture_finds_a_plugin_authors_cards_when_the_zoo_is_installed(tmp_path, monkeypatch):
     """Installed (no source tree beside the zoo package), the fixture looked in site-packages and
     skipped, while every zoo command found ./hubcards."""

@@ -78,6 +78,9 @@ def run_serve(args: argparse.Namespace) -> int:
         with server:
             for hub_id, sha in sorted(server.repos.items()):
                 print(f"serving {hub_id} @ {sha}", file=sys.stderr)
+            if not server.repos:  # every download would then be a HubNotFoundError, found out later
+                print(f"zoo: warning: {hubcards} holds no hub cards (<arch>.<tag>/ folders): nothing is served",
+                      file=sys.stderr)
             print(f"export HF_ENDPOINT={server.endpoint}", flush=True)
             print("(Ctrl-C to stop)", file=sys.stderr, flush=True)
             while not stop.wait(1.0):
