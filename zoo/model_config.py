@@ -105,12 +105,12 @@ def load_for_inference(name: str, spec: Any, tag: str | None, *, pretrained: boo
     if num_classes is None:
         num_classes = spec.defaults.get("num_classes")
     if config or not (pretrained and cfg is not None):
-        config = _without_unfit_names(config, num_classes)
+        config = _without_unfit_names(config, num_classes, source)
         return LoadedModel(model, config, Preprocessing.from_config(config, in_chans), num_classes)
     # The Hub repo's config.json describes the input and names the classes; the model is built from
     # the tag (fetched first, so the config comes from the same commit). Best effort: a config that
     # does not fit the model is warned about and left out.
-    config = _without_unfit_names(hub_config(cfg), num_classes)
+    config = _without_unfit_names(hub_config(cfg), num_classes, f"{cfg.hf_hub_id}'s {CONFIG_NAME}")
     try:
         return LoadedModel(model, config, Preprocessing.from_config(config, in_chans), num_classes)
     except ModelConfigError as exc:
@@ -119,13 +119,13 @@ def load_for_inference(name: str, spec: Any, tag: str | None, *, pretrained: boo
         return LoadedModel(model, {}, Preprocessing.from_config({}, in_chans), num_classes)
 
 
-def _without_unfit_names(config: dict, num_classes: int | None) -> dict:
-    """``config`` without its ``label_names`` when they are not one per class (warned about):
-    a legend or a ``--target`` name must never point at another class than it says."""
+def _without_unfit_names(config: dict, num_classes: int | None, source) -> dict:
+    """``config`` (read from ``source``) without its ``label_names`` when they are not one per
+    class (warned about): a legend or a ``--target`` name must never point at another class than it says."""
     names = config.get("label_names")
     if not names or not num_classes or len(names) == num_classes:
         return config
-    warnings.warn(f"{CONFIG_NAME} names {len(names)} classes ({', '.join(map(str, names[:6]))}"
+    warnings.warn(f"{source} names {len(names)} classes ({', '.join(map(str, names[:6]))}"
                   f"{', ...' if len(names) > 6 else ''}) but the model has {num_classes}: the classes are "
                   f"shown as 'class 0' .. 'class {num_classes - 1}'; give one label per class", stacklevel=3)
     return {k: v for k, v in config.items() if k != "label_names"}

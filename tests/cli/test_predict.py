@@ -106,6 +106,9 @@ def test_label_names_that_are_not_one_per_class_are_warned_about_and_not_drawn(s
             "--weights", str(tmp_path / "w.safetensors")]
     assert main(args) == 0
     assert "names 4 classes (bg, red, other, extra) but the model has 3" in capsys.readouterr().err
+    (tmp_path / "labels.json").write_text((tmp_path / "config.json").read_text())
+    assert main([*args, "--config", str(tmp_path / "labels.json")]) == 0
+    assert f"{tmp_path / 'labels.json'} names 4 classes" in capsys.readouterr().err  # the file given, by name
 
 
 def test_label_names_never_resize_a_tags_head(tmp_path):
