@@ -153,3 +153,24 @@ def test_version_and_python_dash_m_zoo():
 
     out = subprocess.run([sys.executable, "-m", "zoo", "--version"], capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.strip() == f"visionzoo {version('visionzoo')}"
+
+
+def test_info_escapes_control_characters_of_a_plugins_text(monkeypatch, capsys):
+    """A description holding an escape sequence retitled and cleared the user's terminal."""
+    import zoo
+    import zoo.registry
+    from zoo.cli import main
+
+    class Plugin:
+        @zoo.hookimpl
+        def zoo_architectures(self):
+            return [zoo.ArchitectureSpec("noisy_net", "classification", builder="m:f",
+                                         description="desc\x1b]0;TITLE\x07\x1b[2J")]
+
+    registry = zoo.registry.Registry()
+    registry.register(Plugin(), name="noisy")
+    monkeypatch.setattr(zoo.registry, "_registry", registry)
+    assert main(["info", "noisy_net"]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out
+    assert "description:  desc\\x1b]0;TITLE\\x07\\x1b[2J" in out

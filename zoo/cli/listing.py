@@ -73,7 +73,7 @@ def run_info(args: argparse.Namespace) -> int:
     label = f"{label}:" if label else ""
     print(f"name:         {label}{info.name}")
     print(f"task:         {info.task}")
-    print(f"description:  {info.description}")
+    print(f"description:  {_printable(info.description)}")
     print(f"plugin:       {info.plugin} ({info.distribution} {info.version})")
     print(f"builder:      {builder}")
     print(f"defaults:     {info.defaults}")
@@ -85,12 +85,18 @@ def run_info(args: argparse.Namespace) -> int:
         print(f"  hub:        {cfg.hf_hub_id}@{cfg.revision}/{cfg.filename}")
         print(f"  sha256:     {cfg.sha256 or '-'}")
         if cfg.upstream:
-            print(f"  upstream:   {cfg.upstream}")
+            print(f"  upstream:   {_printable(cfg.upstream)}")
         print(f"  classes:    {cfg.num_classes}, in_chans {cfg.in_chans}, license {cfg.license or '-'}")
         if cfg.model_kwargs:  # what the weights were trained with, on top of the defaults
             print(f"  kwargs:     {cfg.model_kwargs}")
         print(f"  metrics:    {_metrics(cfg.metrics) or '-'}")
     return EXIT_OK
+
+
+def _printable(text: str) -> str:
+    """A plugin's free text with its control characters escaped: an escape sequence in a
+    description could retitle or clear the user's terminal."""
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 
 def _first(names: list[str], limit: int = 4) -> str:
