@@ -143,6 +143,14 @@ def test_cli_true_and_false_are_spelled_as_a_shell_user_spells_them(digits_weigh
     assert drawn["false"] == drawn["False"] == drawn["FALSE"] != drawn["true"]
 
 
+def test_cli_an_output_file_matplotlib_cannot_write_is_a_usage_error(digits_weights, tmp_path, capsys):
+    """-o x.bmp was taken as a folder and silently created one, named like an image."""
+    weights, images = digits_weights
+    assert main(["explain", "cnn_cam", images[0], "--weights", str(weights), "-o", str(tmp_path / "x.bmp")]) == 2
+    assert "matplotlib, which cannot write .bmp files; use one of" in capsys.readouterr().err
+    assert not (tmp_path / "x.bmp").exists()
+
+
 def test_cli_errors(digits_weights, tmp_path, capsys):
     weights, images = digits_weights
     assert main(["explain", "cnn_cam", images[0], "--weights", str(weights), "--target", "seven"]) == 2

@@ -55,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
     spec, tag = resolve_model(args, SUPPORTED_TASKS, "explains")
     _check_method_fits(args.method, spec.task)
     check_model_options(args)
+    _check_output_suffix(args.output)
     options = dict(_option(o) for o in args.option)
     if args.cmap is not None:
         import matplotlib
@@ -218,6 +219,23 @@ def _is_image_file(path: Path | None) -> bool:
     from matplotlib.backend_bases import FigureCanvasBase
 
     return path is not None and path.suffix[1:].lower() in FigureCanvasBase.get_supported_filetypes()
+
+
+def _check_output_suffix(output: str | None) -> None:
+    """An ``-o`` named as an image of a format matplotlib cannot write (``out.bmp``) is a usage
+    error: taken as a folder, it became one, with an image's name."""
+    from PIL import Image
+
+    path = Path(output) if output else None
+    if path is None or path.is_dir() or _is_image_file(path):
+        return
+    Image.init()
+    if path.suffix.lower() in Image.registered_extensions():
+        from matplotlib.backend_bases import FigureCanvasBase
+
+        writable = ", ".join(f".{s}" for s in sorted(FigureCanvasBase.get_supported_filetypes()))
+        raise UsageError(f"-o {output}: heat maps are written by matplotlib, which cannot write "
+                         f"{path.suffix} files; use one of {writable}, or a folder")
 
 
 def _unique_stems(paths: list[Path]) -> list[str]:
