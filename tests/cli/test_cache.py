@@ -33,3 +33,11 @@ def test_cache_lists_then_clears_the_derived_folders(tmp_path, monkeypatch, caps
     assert (zoo_cache_dir() / "hub-serve" / "config.toml").read_text() == "x"
     checked_files.forget_all()
     assert torch.equal(load_file(path, aligned_copy=True)["w"], load_file(path)["w"])  # rebuilt as needed
+
+
+def test_a_cache_folder_that_is_a_file_is_an_error_not_an_empty_cache(tmp_path, monkeypatch, capsys):
+    (tmp_path / "cachefile").write_text("")
+    monkeypatch.setenv("ZOO_CACHE_DIR", str(tmp_path / "cachefile"))
+    for args in (["cache"], ["cache", "--clear"]):
+        assert main(args) == 3
+        assert "is a file, not a folder: point ZOO_CACHE_DIR at a folder" in capsys.readouterr().err

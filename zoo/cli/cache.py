@@ -23,7 +23,11 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from zoo.cache_dir import DERIVED, clear, contents, zoo_cache_dir
     from zoo.cli.table import format_table
+    from zoo.errors import ZooError
 
+    folder = zoo_cache_dir()
+    if folder.exists() and not folder.is_dir():  # it printed "(empty)": nothing could ever be kept there
+        raise ZooError(f"the zoo's cache folder {folder} is a file, not a folder: point ZOO_CACHE_DIR at a folder")
     if args.clear:
         for folder in clear(DERIVED):
             print(f"removed {folder}")
