@@ -244,59 +244,51 @@ def test_hanging_download_times_out_as_configured(hub, monkeypatch):
 class NotAHub(_Handler):
     """Some other web server: 404 for every path, without the error codes a Hub sends."""
 
+    status, body = 404, b"<html>404 File not found</html>"
+
     def _answer(self):
-        body = b"<html>404 File not found</html>"
-        self.send_response(404)
+        self.send_response(self.status)
         self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Length", str(len(self.body)))
         self.end_headers()
         if self.command != "HEAD":
-            self.wfile.write(body)
+            self.wfile.write(self.body)
 
     do_GET = do_HEAD = _answer
+
+
+def _refused_then_cached(hub, monkeypatch, endpoint: str, error: type, match: str) -> str:
+    """``endpoint`` refuses a first download (``error``, whose message is returned); once the hub's
+    copy is cached, it stands in."""
+    monkeypatch.setenv("HF_ENDPOINT", endpoint)
+    with pytest.raises(error, match=match) as info:
+        zoo.create("hubtest_seg.toy", pretrained=True)
+    monkeypatch.setenv("HF_ENDPOINT", hub.server.endpoint)
+    zoo.create("hubtest_seg.toy", pretrained=True)
+    monkeypatch.setenv("HF_ENDPOINT", endpoint)
+    zoo.create("hubtest_seg.toy", pretrained=True)
+    return str(info.value)
 
 
 def test_an_endpoint_that_is_not_a_hub_says_so_and_falls_back_to_the_cache(hub, monkeypatch, caplog):
     # Before, a bare 404 was a plain HubError naming nothing to set, even with the file cached.
     NotAHub.release = threading.Event()
     with tiny_server(NotAHub) as endpoint:
-        monkeypatch.setenv("HF_ENDPOINT", endpoint)
-        with pytest.raises(HubUnavailableError) as info:
-            zoo.create("hubtest_seg.toy", pretrained=True)
-        message = str(info.value)
-        assert "does not look like a Hub" in message and "HF_ENDPOINT" in message and endpoint in message
-        monkeypatch.setenv("HF_ENDPOINT", hub.server.endpoint)
-        zoo.create("hubtest_seg.toy", pretrained=True)
-        monkeypatch.setenv("HF_ENDPOINT", endpoint)
-        zoo.create("hubtest_seg.toy", pretrained=True)
+        message = _refused_then_cached(hub, monkeypatch, endpoint, HubUnavailableError, "does not look like a Hub")
+    assert "HF_ENDPOINT" in message and endpoint in message
     assert "using the cached copy" in caplog.text
 
 
-class CaptivePortal(_Handler):
+class CaptivePortal(NotAHub):
     """A hotel's or airport's login page: 200 and HTML for every path, no Hub headers."""
 
-    def _answer(self):
-        body = b"<html>Please log in to use the Wi-Fi</html>"
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-
-    do_GET = do_HEAD = _answer
+    status, body = 200, b"<html>Please log in to use the Wi-Fi</html>"
 
 
 def test_a_captive_portal_is_not_a_hub_and_a_cached_copy_stands_in_with_a_warning(hub, monkeypatch, caplog):
     """The cached copy was used in silence, where README promises a warning."""
     with tiny_server(CaptivePortal) as endpoint:
-        monkeypatch.setenv("HF_ENDPOINT", endpoint)
-        with pytest.raises(HubUnavailableError, match="does not look like a Hub.*check HF_ENDPOINT"):
-            zoo.create("hubtest_seg.toy", pretrained=True)
-        monkeypatch.setenv("HF_ENDPOINT", hub.server.endpoint)
-        zoo.create("hubtest_seg.toy", pretrained=True)
-        monkeypatch.setenv("HF_ENDPOINT", endpoint)
-        zoo.create("hubtest_seg.toy", pretrained=True)
+        _refused_then_cached(hub, monkeypatch, endpoint, HubUnavailableError, "does not look like a Hub.*HF_ENDPOINT")
     assert "without naming a commit" in caplog.text and "using the cached copy" in caplog.text
 
 
@@ -316,13 +308,7 @@ def test_a_refusal_keeps_the_servers_reason_and_a_cached_copy_stands_in(hub, mon
     """The message said "(403 Forbidden: None.)" and dropped the reason; and with the verified file
     cached the refusal was fatal, where huggingface_hub's own download falls back to the cache."""
     with tiny_server(ProxyForbidding) as endpoint:
-        monkeypatch.setenv("HF_ENDPOINT", endpoint)
-        with pytest.raises(HubAuthError, match="403 Forbidden: blocked by the proxy's policy"):
-            zoo.create("hubtest_seg.toy", pretrained=True)
-        monkeypatch.setenv("HF_ENDPOINT", hub.server.endpoint)
-        zoo.create("hubtest_seg.toy", pretrained=True)
-        monkeypatch.setenv("HF_ENDPOINT", endpoint)
-        zoo.create("hubtest_seg.toy", pretrained=True)
+        _refused_then_cached(hub, monkeypatch, endpoint, HubAuthError, "403 Forbidden: blocked by the proxy's policy")
     assert f"{endpoint} refused (HubAuthError: " in caplog.text and "using the cached copy" in caplog.text
 
 
