@@ -60,7 +60,8 @@ def evaluate_model(model, task: str, dataset, *, batch_size: int = 32, label_nam
         require("train", "tqdm", purpose="the progress bar (pass progress=False, or --json)")
         from tqdm.auto import tqdm
 
-        items = tqdm(items, total=-(-len(dataset) // batch_size), desc="evaluate", unit="batch")
+        # disable=None: no bar where stderr is no terminal (a log, CI), as tqdm's own convention has it
+        items = tqdm(items, total=-(-len(dataset) // batch_size), desc="evaluate", unit="batch", disable=None)
     with torch.inference_mode():
         for batch in items:
             images = torch.stack([it["image"] for it in batch]).to(device)

@@ -98,7 +98,7 @@ def _run(recipe, card_dir: Path, hp: dict, progress: bool, log: Callable[[str], 
         require("train", "tqdm", purpose="the progress bar (pass progress=False, or --no-progress)")
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=total, desc=recipe.name, unit="step")
+        bar = tqdm(total=total, desc=recipe.name, unit="step", disable=None)  # none where stderr is no terminal
         if log is print:
             log = bar.write  # keep the log lines from breaking the bar
     started = time.time()

@@ -31,6 +31,12 @@ def test_bare_architecture_takes_its_default_tag_from_any_directory(tmp_path, mo
     assert json.loads(capsys.readouterr().out)["accuracy"] == pytest.approx(shipped["accuracy"], abs=1e-4)
 
 
+def test_no_progress_bar_is_drawn_into_a_log(capsys):
+    """stderr here is no terminal (as in a log or CI): tqdm's bars filled it."""
+    assert main(["evaluate", "cnn_cam.digits", "--split", "val"]) == 0
+    assert "batch" not in capsys.readouterr().err
+
+
 def test_zoo_hubcards_dir_is_honoured_and_a_missing_weights_file_exits_3(tmp_path, monkeypatch, capsys):
     card = tmp_path / "cards" / "cnn_cam.digits"
     card.mkdir(parents=True)
