@@ -10,6 +10,13 @@ import numbers
 from zoo_explainers.errors import OptionError
 
 
+def _one_value(value):
+    """A 0-d tensor or array (``torch.tensor(0.1)``) as the Python value it holds; anything else as is."""
+    if getattr(value, "ndim", None) == 0 and callable(getattr(value, "item", None)):
+        return value.item()
+    return value
+
+
 def check_count(name: str, value, minimum: int = 1) -> int:
     """``value`` as a whole number >= ``minimum`` (``n_samples=2.5`` or ``"32"`` failed deep in torch)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
@@ -20,8 +27,7 @@ def check_count(name: str, value, minimum: int = 1) -> int:
 def check_number(name: str, value) -> float:
     """``value`` as a finite real number (a string failed deep in torch; NaN gave NaN maps); a
     tensor holding one number (``torch.tensor(0.1)``) is that number."""
-    if getattr(value, "ndim", None) == 0 and callable(getattr(value, "item", None)):
-        value = value.item()
+    value = _one_value(value)
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
         raise OptionError(f"{name} must be a finite number, got {value!r}")
     return float(value)
@@ -30,8 +36,7 @@ def check_number(name: str, value) -> float:
 def check_flag(name: str, value) -> bool:
     """``value`` as True or False (the string "false", from a command line, was truthy and silently
     the default); a one-element bool tensor or array is its value."""
-    if getattr(value, "ndim", None) == 0 and callable(getattr(value, "item", None)):
-        value = value.item()
+    value = _one_value(value)
     if not isinstance(value, bool):
         raise OptionError(f"{name} must be True or False, got {value!r}")
     return value
