@@ -28,6 +28,7 @@ from zoo.errors import (
     UnknownTagError,
     WeightsError,
     WeightsFileNotFoundError,
+    WeightsMismatchError,
     ZooError,
 )
 from zoo.explain import Explainer, create_explainer, explain
@@ -82,6 +83,6 @@ __all__ = [
     "HubError", "HubNotFoundError", "HubOfflineError", "HubRevisionNotFoundError", "HubUnavailableError",
     "ImageFileError", "InputError", "MissingExtraError", "ModelConfigError", "ModelInfo", "PluginWarning",
     "PretrainedCfg", "UnknownExplainerError", "UnknownModelError", "UnknownNameError", "UnknownTagError",
-    "WeightsError", "WeightsFileNotFoundError", "ZooError", "create", "create_explainer", "explain",
-    "hookimpl", "list_explainers", "list_models", "model_info", "overlay",
+    "WeightsError", "WeightsFileNotFoundError", "WeightsMismatchError", "ZooError", "create", "create_explainer",
+    "explain", "hookimpl", "list_explainers", "list_models", "model_info", "overlay",
 ]

@@ -81,6 +81,22 @@ class WeightsFileNotFoundError(WeightsError, FileNotFoundError):
         return self.args[0]
 
 
+class WeightsMismatchError(WeightsError):
+    """A weights file's keys do not match the model's state dict. As torch's
+    ``load_state_dict`` reports them, the keys are also attributes, each list sorted and complete
+    (the message names the first 20 of each): ``missing_keys``, ``unexpected_keys``,
+    ``mismatched_shapes`` (key -> (file shape, model shape)) and ``mismatched_dtypes``
+    (key -> (the file's safetensors dtype, the model's torch dtype), e.g. ``('I64', 'float32')``,
+    where the kind differs: float, integer or bool)."""
+
+    def __init__(self, message: str, *, missing_keys: list[str], unexpected_keys: list[str],
+                 mismatched_shapes: dict[str, tuple[tuple[int, ...], tuple[int, ...]]],
+                 mismatched_dtypes: dict[str, tuple[str, str]]):
+        super().__init__(message)
+        self.missing_keys, self.unexpected_keys = missing_keys, unexpected_keys
+        self.mismatched_shapes, self.mismatched_dtypes = mismatched_shapes, mismatched_dtypes
+
+
 class ChecksumError(WeightsError):
     """A downloaded file's sha256 differs from the one pinned in its PretrainedCfg."""
 

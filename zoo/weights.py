@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Callable
 
 from zoo import checked_files
-from zoo.errors import WeightsError
+from zoo.errors import WeightsError, WeightsMismatchError
 from zoo.safetensors_file import TensorEntry, all_finite, listing, load_resolved, read_header
 
 class WeightsMismatchWarning(UserWarning):
@@ -183,12 +183,11 @@ def _plan(source: Path, expected: dict, entries: dict[str, TensorEntry], change:
             plan.drop.append(key)  # e.g. num_classes=0: the model has no head, the file has one
         else:
             unexpected.append(key)
-    mis_shaped, wrong_kind = [], []
+    mis_shaped, wrong_kind = {}, {}
     for key in sorted(set(expected) & set(entries)):
         file_shape, model_shape = entries[key].shape, tuple(expected[key].shape)
-        kind = _kind(expected[key].dtype)
-        if entries[key].kind != kind:
-            wrong_kind.append(f"{key!r}: file {entries[key].dtype} vs model {str(expected[key].dtype)[6:]}")
+        if entries[key].kind != _kind(expected[key].dtype):
+            wrong_kind[key] = (entries[key].dtype, str(expected[key].dtype).removeprefix("torch."))
         if file_shape == model_shape:
             continue
         if change.classes_differ and _classes_dim(file_shape, model_shape, change):
@@ -196,11 +195,13 @@ def _plan(source: Path, expected: dict, entries: dict[str, TensorEntry], change:
         elif change.chans_differ and _is_input_conv(file_shape, model_shape, change):
             plan.adapt.append(key)
         else:
-            mis_shaped.append(f"{key!r}: file {list(file_shape)} vs model {list(model_shape)}")
+            mis_shaped[key] = (tuple(file_shape), model_shape)
     if missing or unexpected or mis_shaped or wrong_kind:
         lines = [f"{source}: weights do not match the model."]
+        shapes = [f"{k!r}: file {list(file)} vs model {list(model)}" for k, (file, model) in mis_shaped.items()]
+        kinds = [f"{k!r}: file {file} vs model {model}" for k, (file, model) in wrong_kind.items()]
         for title, items in (("missing", [repr(k) for k in missing]), ("unexpected", [repr(k) for k in unexpected]),
-                             ("mis-shaped", mis_shaped), ("wrong dtype kind", wrong_kind)):
+                             ("mis-shaped", shapes), ("wrong dtype kind", kinds)):
             if items:
                 lines.append(f"  {title} ({len(items)}): {listing(items)}")
         lines.append("  Check that the file belongs to this architecture, its num_classes/in_chans and the builder "
@@ -215,7 +216,8 @@ def _plan(source: Path, expected: dict, entries: dict[str, TensorEntry], change:
                          "head removed, so a classifier's weights do not load into it: create the classifier with "
                          "the weights and take its features with forward_intermediates(x, "
                          "intermediates_only=True) (timm) instead.")
-        raise WeightsError("\n".join(lines))
+        raise WeightsMismatchError("\n".join(lines), missing_keys=missing, unexpected_keys=unexpected,
+                                   mismatched_shapes=mis_shaped, mismatched_dtypes=wrong_kind)
     return plan
 
 

@@ -137,3 +137,32 @@ def test_a_complete_file_with_a_header_past_safetensors_limit_says_so_not_trunca
     monkeypatch.setattr(safetensors_file, "MAX_HEADER_BYTES", 200)  # this file's header is larger
     with pytest.raises(WeightsError, match="safetensors header is .* bytes, more than the 200 bytes safetensors reads"):
         safetensors_file.read_header(path)
+
+
+def test_a_mismatch_error_lists_every_key_as_attributes_as_load_state_dict_does(tmp_path):
+    """The message names the first 20 keys of each kind; code that repairs a file (renames keys,
+    drops extras) needs all of them, as torch's load_state_dict returns them."""
+    import pytest
+    import torch.nn as nn
+
+    import zoo
+    from zoo.weights import build_with_weights
+
+    def net():
+        return nn.Sequential(*[nn.Linear(2, 2) for _ in range(25)])
+
+    state = {f"wrapped.{k}": v for k, v in net().state_dict().items()}  # 50 keys under another name
+    state["wrapped.0.weight"] = torch.zeros(3, 2)
+    state["wrapped.0.bias"] = torch.zeros(2, dtype=torch.int64)
+    state["0.weight"] = torch.zeros(2, 5)  # present, mis-shaped
+    state["0.bias"] = torch.zeros(2, dtype=torch.int64)  # present, wrong kind
+    path = tmp_path / "model.safetensors"
+    save_file(state, str(path))
+    with pytest.raises(zoo.WeightsMismatchError) as caught:
+        build_with_weights(net, path)
+    error = caught.value
+    assert isinstance(error, zoo.WeightsError) and "missing (48)" in str(error)
+    assert error.missing_keys == sorted(set(net().state_dict()) - {"0.weight", "0.bias"})
+    assert error.unexpected_keys == sorted(k for k in state if k.startswith("wrapped."))
+    assert error.mismatched_shapes == {"0.weight": ((2, 5), (2, 2))}
+    assert error.mismatched_dtypes == {"0.bias": ("I64", "float32")}
