@@ -72,3 +72,13 @@ def test_score_threshold_1_is_accepted_for_an_instance_model(scene, tmp_path):
     pytest.importorskip("zoo_detection")
     assert main(["predict", "maskrcnn_mini", str(scene), "-o", str(tmp_path / "out"), "--score-threshold", "1"]) == 0
     assert (tmp_path / "out" / "scene.png").is_file()
+
+
+def test_an_output_folder_that_is_a_file_is_a_usage_error_before_weights_are_read(scene, tmp_path, capsys):
+    pytest.importorskip("zoo_segmentation")
+    notes = tmp_path / "notes"
+    notes.write_text("kept")
+    assert main(["predict", "unet", str(scene), "-o", str(notes),
+                 "--weights", str(tmp_path / "missing.safetensors")]) == 2
+    assert f"-o {notes} is a file, not a folder; give a folder for the PNGs" in capsys.readouterr().err
+    assert notes.read_text() == "kept"

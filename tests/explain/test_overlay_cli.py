@@ -263,3 +263,15 @@ def test_the_title_names_the_class_a_segmentation_map_explains_without_the_expla
     assert explained_class(plain, logits, 1) == 1
     assert explained_class(SimpleNamespace(last_classes=torch.tensor([0])), logits, None) == 0
     assert explained_class(plain, torch.tensor([[0.1, 0.9, 0.0]]), None) == 1
+
+
+def test_cli_an_output_folder_that_is_a_file_is_refused_before_the_work(digits_weights, tmp_path, capsys):
+    """-o /dev/null (or any existing file without an image suffix) said "File exists" after the
+    model had run; predict says it up front, and so does explain now."""
+    weights, images = digits_weights
+    assert main(["explain", "cnn_cam", images[0], "--weights", str(weights), "-o", "/dev/null"]) == 2
+    assert "-o /dev/null is a file, not a folder; give a folder for the heat maps" in capsys.readouterr().err
+    notes = tmp_path / "notes"
+    notes.write_text("kept")
+    assert main(["explain", "cnn_cam", images[0], "--weights", str(weights), "-o", str(notes)]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err and notes.read_text() == "kept"

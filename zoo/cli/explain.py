@@ -19,7 +19,7 @@ from pathlib import Path
 from zoo.cli.exit_codes import EXIT_OK
 from zoo.cli.model_options import add_model_options, check_model_options, load_model, resolve_model
 from zoo.cli.output_names import unique_stem
-from zoo.cli.usage_error import UsageError, save_output
+from zoo.cli.usage_error import UsageError, refuse_file_as_folder, save_output
 from zoo.explain import checked_maps
 
 SUPPORTED_TASKS = ("classification", "semantic_segmentation")
@@ -56,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
     _check_method_fits(args.method, spec.task)
     check_model_options(args)
     _check_output_suffix(args.output)
+    if args.output and not _is_image_file(Path(args.output)):
+        refuse_file_as_folder(Path(args.output), "the heat maps, or a file name ending .png")
     options = dict(_option(o) for o in args.option)
     if args.cmap is not None:
         import matplotlib

@@ -17,7 +17,7 @@ from pathlib import Path
 from zoo.cli.exit_codes import EXIT_OK
 from zoo.cli.model_options import add_model_options, check_model_options, load_model, resolve_model
 from zoo.cli.output_names import unique_stem
-from zoo.cli.usage_error import UsageError, save_output
+from zoo.cli.usage_error import UsageError, refuse_file_as_folder, save_output
 from zoo.model_config import MAX_INPUT_SIDE
 
 SUPPORTED_TASKS = ("semantic_segmentation", "instance_segmentation")
@@ -53,8 +53,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--score-threshold must be in [0, 1], got {args.score_threshold}")
     _check_scale(args.images, args.scale)
     out_dir = Path(args.output_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise UsageError(f"-o {out_dir} is a file; give a folder for the PNGs")
+    refuse_file_as_folder(out_dir, "the PNGs")
 
     loaded = load_model(args, spec, tag)
     model, config, pre, num_classes = loaded.model, loaded.config, loaded.preprocessing, loaded.num_classes

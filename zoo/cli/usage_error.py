@@ -25,3 +25,10 @@ def save_output(save: Callable[[Path], object], target: Path) -> None:
         save(target)
     except OSError as exc:
         raise UsageError(f"cannot write {target}: {exc.strerror or exc}; pass -o a place you can write to") from None
+
+
+def refuse_file_as_folder(folder: Path, holds: str) -> None:
+    """An ``-o`` that must be a folder but names a file (or ``/dev/null``) is a usage error before
+    any work is done (mkdir said only "File exists", after it)."""
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"-o {folder} is a file, not a folder; give a folder for {holds}")
