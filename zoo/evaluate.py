@@ -181,6 +181,11 @@ def read_card_config(card_dir: str | Path) -> dict:
     if missing or not isinstance(config.get("dataset"), dict) or "name" not in config["dataset"]:
         raise ModelConfigError(f"{path} lacks {', '.join(map(repr, missing)) or 'dataset.name'}: it is not a config "
                                f"written by `zoo train`; {fix}")
+    from zoo.data import DATASETS
+
+    if config["dataset"]["name"] not in DATASETS:
+        raise ModelConfigError(f"{path}: dataset {config['dataset']['name']!r} is none of the zoo's datasets "
+                               f"({', '.join(DATASETS)}), which are all `zoo evaluate` measures on")
     return config
 
 

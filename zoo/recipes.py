@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from zoo.data import DATASETS
 from zoo.errors import ZooError
 from zoo.specs import FIRST_PARTY_ORG, is_hub_id
 
@@ -91,6 +92,8 @@ def load_recipe(path: str | Path) -> Recipe:
         raise RecipeError(f"{path}: not valid {path.suffix[1:]} ({exc})") from exc
     try:
         dataset, model = raw["dataset"], raw["model"]
+        if dataset["name"] not in DATASETS:
+            raise RecipeError(f"{path}: unknown dataset {dataset['name']!r}; choose from {', '.join(DATASETS)}")
         hub_id = raw.get("hf_hub_id")
         if hub_id is not None and not is_hub_id(hub_id):
             raise RecipeError(f"{path}: hf_hub_id {hub_id!r} is not a Hub repo id of the form 'org/name'")

@@ -26,6 +26,11 @@ def test_a_broken_card_config_is_an_error_not_a_traceback(tmp_path, capsys):
         assert main(["evaluate", str(card)]) == 3
         err = capsys.readouterr().err
         assert problem in err and "Traceback" not in err, err
+    config = json.loads((HUBCARDS / "cnn_cam.digits" / "config.json").read_text())
+    config["dataset"]["name"] = "cityscapes"
+    (tmp_path / "bad" / "config.json").write_text(json.dumps(config))
+    assert main(["evaluate", str(tmp_path / "bad")]) == 3  # a bad file, not a bad command line (exit 2)
+    assert "dataset 'cityscapes' is none of the zoo's datasets (shapes, digits)" in capsys.readouterr().err
 
 
 def test_the_cards_mean_and_std_are_applied_as_zoo_predict_applies_them(tmp_path, capsys):

@@ -74,6 +74,10 @@ def test_bad_recipes_say_what_is_wrong(tmp_path):
                                           "dataset: {name: shapes}\nhf_hub_id: no-org\n")
     with pytest.raises(RecipeError, match="hf_hub_id 'no-org' is not a Hub repo id of the form 'org/name'"):
         load_recipe(tmp_path)
+    (tmp_path / "recipe.yaml").write_text("architecture: unet\ntag: x\nmodel: {num_classes: 2}\n"
+                                          "dataset: {name: cityscapes}\n")
+    with pytest.raises(RecipeError, match="unknown dataset 'cityscapes'; choose from shapes, digits"):
+        load_recipe(tmp_path)  # a bad recipe file: exit 3 as its other errors (the bare name error was exit 2)
     (tmp_path / "recipe.yaml").write_text("architecture: [unclosed\n")
     with pytest.raises(RecipeError, match="not valid yaml"):
         load_recipe(tmp_path)
