@@ -64,6 +64,19 @@ def test_a_stated_sha256_that_disagrees_is_refused(fcn8s_copy, capsys):
     assert "ab" * 32 in err and real in err
 
 
+def test_a_dry_run_names_every_refusal_at_once(fcn8s_copy, capsys):
+    """A dry run showed the first refusal only: fixing it revealed the next, one push at a time."""
+    card = fcn8s_copy / "fcn8s.shapes"
+    config = json.loads((card / "config.json").read_text())
+    (card / "config.json").write_text(json.dumps({**config, "sha256": "0" * 64}))  # weights vs record
+    readme = card / "README.md"
+    readme.write_text(readme.read_text().replace("value: 0.882", "value: 0.9999", 1))  # card vs config
+    assert _push(fcn8s_copy) == 3
+    err = capsys.readouterr().err
+    assert "refusing to push fcn8s.shapes:\n  - " in err
+    assert f"records {'0' * 64}" in err and "miou=0.9999" in err  # both, in one run
+
+
 def test_an_explainer_report_of_other_weights_is_refused(tmp_path, capsys):
     """``zoo train`` leaves an old explainers.json beside new weights; pushing it would publish a
     report on weights the repo does not hold."""

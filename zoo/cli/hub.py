@@ -138,24 +138,29 @@ def push_plan(name: str, hubcards: Path | None = None) -> tuple[Path, list[Path]
         raise ChecksumError(f"{weights}: no sha256 is recorded for it (config.json 'sha256' or the plugin's "
                             "PretrainedCfg), so it cannot be checked; record it before pushing.")
     actual = sha256_of(weights, fresh=True)  # what is published is hashed as it is now
+    # every refusal at once, so one dry run shows all there is to fix
+    refusals = []
     wrong = {where: sha for where, sha in recorded.items() if sha != actual}
     if wrong:
         lines = "; ".join(f"{where} records {sha}" for where, sha in wrong.items())
-        raise ChecksumError(f"refusing to push {name}: {weights} has sha256 {actual} but {lines}. Retrain or "
-                            "re-export the card, or update the recorded sha256, then push again.")
+        refusals.append(f"{weights} has sha256 {actual} but {lines}. Retrain or re-export the card, or update the "
+                        "recorded sha256")
     claims = registered_claim_problems(cfg, config) if cfg is not None else []
     if claims:
-        raise HubError(f"refusing to push {name}: its registered PretrainedCfg disagrees with {card / 'config.json'}: "
-                       + "; ".join(claims) + ". Correct the plugin's PretrainedCfg (or the card, if the plugin is "
-                       "right), then push again.")
+        refusals.append(f"its registered PretrainedCfg disagrees with {card / 'config.json'}: " + "; ".join(claims)
+                        + ". Correct the plugin's PretrainedCfg (or the card, if the plugin is right)")
     problems = card_text_problems(card, config, actual)
     if problems:
         from zoo.recipes import recipe_file
 
         fix = ("re-render README.md from its recipe (zoo.cards.rewrite_card) or retrain"
                if recipe_file(card) else "correct README.md (this card has no recipe)")
-        raise HubError(f"refusing to push {name}: the card disagrees with {card / 'config.json'} and the weights: "
-                       + "; ".join(problems) + f". Fix each as said ({fix}), then push again.")
+        refusals.append(f"the card disagrees with {card / 'config.json'} and the weights: " + "; ".join(problems)
+                        + f". Fix each as said ({fix})")
+    if refusals:
+        error = ChecksumError if wrong else HubError
+        raise error(f"refusing to push {name}:" + "".join(f"\n  - {refusal}." for refusal in refusals)
+                    + "\nThen push again.")
     files = card_files(card)
     hub_id = cfg.hf_hub_id if cfg is not None else config.get("hf_hub_id")
     return card, files, {"sha256": actual, "filename": filename, "hf_hub_id": hub_id}
