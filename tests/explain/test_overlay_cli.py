@@ -275,3 +275,19 @@ def test_cli_an_output_folder_that_is_a_file_is_refused_before_the_work(digits_w
     notes.write_text("kept")
     assert main(["explain", "cnn_cam", images[0], "--weights", str(weights), "-o", str(notes)]) == 2
     assert "is a file, not a folder" in capsys.readouterr().err and notes.read_text() == "kept"
+
+
+def test_cli_a_large_photo_is_drawn_from_a_shrunk_copy(digits_weights, tmp_path, monkeypatch):
+    """Blending at full size cost gigabytes on a photo of a hundred megapixels, for a panel a few
+    hundred pixels wide; the drawn copy keeps the photo's aspect ratio."""
+    import zoo.heatmap
+    from zoo.cli.explain import DRAWN_SIDE
+
+    weights, _ = digits_weights
+    photo = tmp_path / "wide.png"
+    Image.new("L", (3 * DRAWN_SIDE, DRAWN_SIDE // 2), 90).save(photo)
+    drawn = []
+    real = zoo.heatmap.overlay
+    monkeypatch.setattr(zoo.heatmap, "overlay", lambda image, *a, **k: drawn.append(image.size) or real(image, *a, **k))
+    assert main(["explain", "cnn_cam", str(photo), "--weights", str(weights), "-o", str(tmp_path / "out")]) == 0
+    assert drawn == [(DRAWN_SIDE, round(DRAWN_SIDE / 6))]

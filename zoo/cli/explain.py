@@ -89,12 +89,17 @@ def run(args: argparse.Namespace) -> int:
             title = f"{label} ({_score(output, cls):.2f}) - {args.method}"
         else:  # an index only the caller's score_fn reads
             title = f"target {cls} - {args.method}"
+        original.thumbnail((DRAWN_SIDE, DRAWN_SIDE))  # shrinks only; overlay resizes the map to it
         panels.append((path, zoo.overlay(original, maps[0], alpha=args.alpha, cmap=args.cmap), title))
 
     for written in _write(panels, args):
         print(written)
     return EXIT_OK
 
+
+#: the largest side (px) of an image drawn under its map: a panel is 320-400 px wide, and blending
+#: a photo of a hundred megapixels at full size cost gigabytes for nothing visible
+DRAWN_SIDE = 1024
 
 SPELLED_CONSTANTS = {"true": True, "false": False, "none": None}  # as a shell user writes them, any case
 
