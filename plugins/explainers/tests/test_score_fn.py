@@ -2,6 +2,8 @@
 one batch in image order, also for the methods that stack copies of the batch (SmoothGrad,
 Integrated Gradients, RISE), whatever ``chunk_size`` is."""
 
+import re
+
 import pytest
 import torch
 
@@ -108,3 +110,26 @@ def test_cam_refuses_a_target_its_head_has_no_row_for_even_with_a_score_fn(gap_m
 
     with pytest.raises(TargetError, match=r"the head has 4; target\(s\) \[99\]"):
         zoo.explain(gap_model, images, method="cam", target=99, score_fn=lambda output, classes: output[:, 0])
+
+
+@pytest.mark.parametrize("score_fn, says", [
+    (SegmentationClassSum, "score_fn is the class SegmentationClassSum, not a score function: pass an instance"),
+    (lambda output: output[:, 0], "cannot be called as score_fn(output, classes)"),
+    ("logit", "score_fn must be a function score_fn(output, classes)"),
+])
+@pytest.mark.parametrize("method", [m for m, _ in ALL] + ["cam"])
+def test_a_score_fn_that_cannot_be_one_is_refused_when_the_explainer_is_made(method, score_fn, says, gap_model):
+    """A class or a one-argument function failed with a TypeError traceback at the first call."""
+    from zoo_explainers.errors import OptionError
+
+    with pytest.raises(OptionError, match=re.escape(says)):
+        zoo.create_explainer(method, gap_model, score_fn=score_fn)
+
+
+def test_a_callable_instance_and_a_function_with_extra_defaults_are_score_fns(gap_model, images):
+    def logit(output, classes, scale=1.0):
+        return output.gather(1, classes[:, None])[:, 0] * scale
+
+    mask = torch.ones(3, 12, 12, dtype=torch.bool)
+    assert zoo.explain(gap_model, images, method="saliency", target=0, score_fn=logit).shape == (3, 12, 12)
+    assert zoo.create_explainer("saliency", gap_model, score_fn=SegmentationClassSum(mask)).score_fn is not None

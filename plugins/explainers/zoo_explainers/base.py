@@ -10,6 +10,7 @@ from torch import nn
 import zoo
 from zoo.inputs import InputError, check_dtype, check_image_batch
 from zoo_explainers.errors import NotAModelError
+from zoo_explainers.options import check_score_fn
 from zoo_explainers.hygiene import HookBag, explaining, unwrapped
 from zoo_explainers.targets import (
     ScoreFn,
@@ -86,7 +87,7 @@ class BaseExplainer(zoo.Explainer):
         if not isinstance(model, nn.Module):
             raise NotAModelError(f"{self.name} explains a torch.nn.Module, got {type(model).__name__}")
         super().__init__(unwrapped(model))
-        self.score_fn = score_fn
+        self.score_fn = check_score_fn(score_fn)
         self.last_classes: torch.Tensor | None = None
 
     def __call__(self, images: torch.Tensor, target: Any = None, **kwargs: Any) -> torch.Tensor:

@@ -4,6 +4,7 @@ inside torch)."""
 
 from __future__ import annotations
 
+import inspect
 import math
 import numbers
 
@@ -71,3 +72,28 @@ def check_baseline(baseline):
     if not torch.isfinite(values).all():
         raise OptionError("baseline holds NaN or Inf values, which give NaN maps; pass finite values")
     return values
+
+
+def check_score_fn(score_fn):
+    """``score_fn`` as given: None, or a callable that can be called as ``score_fn(output, classes)``.
+    A class is refused (calling it makes an instance, not scores: a score class named on the
+    command line, ``-O score_fn=pkg.mod:Class``, failed with a TypeError traceback at the first call)."""
+    if score_fn is None:
+        return None
+    what = "a function score_fn(output, classes) returning one score per image, an (N,) tensor"
+    if isinstance(score_fn, type):
+        raise OptionError(f"score_fn is the class {score_fn.__qualname__}, not a score function: pass an instance "
+                          f"of it (if it is callable as one), or {what}")
+    if not callable(score_fn):
+        raise OptionError(f"score_fn must be {what}; got {type(score_fn).__name__} {score_fn!r}")
+    try:
+        signature = inspect.signature(score_fn)
+    except (TypeError, ValueError):  # some builtins have none: the call itself will say
+        return score_fn
+    try:
+        signature.bind(None, None)
+    except TypeError:
+        name = getattr(score_fn, "__qualname__", type(score_fn).__qualname__)
+        raise OptionError(f"score_fn {name}{signature} cannot be called as score_fn(output, classes); "
+                          f"pass {what}") from None
+    return score_fn
