@@ -174,3 +174,20 @@ def test_info_escapes_control_characters_of_a_plugins_text(monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "\x1b" not in out and "\x07" not in out
     assert "description:  desc\\x1b]0;TITLE\\x07\\x1b[2J" in out
+
+
+def test_main_shows_warnings_its_way_for_its_own_command_only():
+    """main() set warnings.showwarning for good: after `zoo demo` (which runs commands in-process)
+    or a notebook's main([...]), every warning lost its category and location."""
+    import warnings
+
+    import pytest
+
+    from zoo.cli import main
+
+    before = warnings.showwarning
+    assert main(["list", "--names", "unet"]) == 0
+    assert warnings.showwarning is before
+    with pytest.raises(SystemExit):
+        main(["list", "--no-such-option"])  # argparse exits: restored all the same
+    assert warnings.showwarning is before

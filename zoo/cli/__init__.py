@@ -40,9 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="zoo",
         description="visionzoo: list, build, check and explain vision models from plugins.",
     )
-    from importlib.metadata import version
+    import zoo
 
-    parser.add_argument("--version", action="version", version=f"visionzoo {version('visionzoo')}")
+    parser.add_argument("--version", action="version", version=f"visionzoo {zoo.__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module_name in COMMAND_MODULES:
         importlib.import_module(module_name).register(subparsers)
@@ -64,8 +64,16 @@ def _discover_plugins() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    shown = warnings.showwarning
     warnings.showwarning = _show_warning  # one readable line per warning, no source excerpt
-    args = build_parser().parse_args(argv)
+    try:  # for this command only: `zoo demo`, tests and notebooks call main() in their own process
+        return _run(build_parser().parse_args(argv))
+    finally:
+        warnings.showwarning = shown
+
+
+def _run(args: argparse.Namespace) -> int:
+    """The command ``args`` names, its errors turned into one line on stderr and an exit status."""
     try:
         with output_until_reader_leaves():  # `zoo predict ... | head`: the work goes on, the output stops
             if getattr(args, "plugins_up_front", True):  # not for commands that report plugins or use none
