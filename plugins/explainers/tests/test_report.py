@@ -30,8 +30,11 @@ def test_report_end_to_end(tmp_path):
         "train": {"seed": 0}}))
     (card / "config.json").write_text(json.dumps({"mean": [0.3], "std": [0.4]}))
     out = tmp_path / "report.json"
+    torch.manual_seed(123)
+    state = torch.get_rng_state()
     assert main(["cnn_cam", "--weights", str(weights), "--card", str(card), "-n", "4", "--steps", "4",
                  "--methods", "saliency", "gradcam", "--json", str(out), "--write-card"]) == 0
+    assert torch.equal(torch.get_rng_state(), state)  # it reseeded its caller's generator
     report = json.loads(out.read_text())
     assert [r["method"] for r in report["rows"]] == ["saliency", "gradcam"]
     assert "Sanity check" in report["summary"]
@@ -53,3 +56,19 @@ def test_a_card_mean_that_fits_no_channel_count_is_one_error_line_before_any_mod
     err = capsys.readouterr().err
     assert err.startswith(f"python -m zoo_explainers.report: error: {card / 'config.json'}: config mean has 2 "
                           "values but its in_chans says the model takes C = 1"), err
+
+
+def test_a_broken_recipe_is_named_and_no_dataset_is_an_argument_error(tmp_path, capsys):
+    """A broken recipe was taken for no recipe ("pass --dataset"), and that was a SystemExit out of
+    a library function."""
+    from zoo_explainers.report import build_report, main
+
+    card = tmp_path / "card"
+    card.mkdir()
+    (card / "recipe.yaml").write_text("dataset: {name: digits\n")
+    assert main(["cnn_cam", "--card", str(card), "-n", "2", "--methods", "saliency"]) == 3
+    assert f"{card / 'recipe.yaml'}: not valid yaml" in capsys.readouterr().err
+    (card / "recipe.yaml").unlink()
+    with pytest.raises(zoo.ArgumentError, match="no dataset: pass dataset="):
+        build_report("cnn_cam", card_dir=card)
+    assert main(["cnn_cam", "--card", str(card), "-n", "2", "--methods", "saliency"]) == 2

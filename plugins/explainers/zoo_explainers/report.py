@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 import zoo
+from zoo.cli.exit_codes import EXIT_OK, EXIT_RUNTIME, EXIT_USAGE
 
 RANDOM_MAPS = 3  # random maps each method is compared with (seeds seed, seed + 1, ...)
 DEFAULT_METHODS = ("saliency", "smoothgrad", "integrated_gradients", "gradcam", "gradcam_pp", "hirescam",
@@ -42,8 +43,10 @@ def load_batch(card_dir: Path | None, dataset: str | None, split: str, n: int, d
 
 
 def _config(card_dir: Path | None) -> dict:
+    from zoo.model_config import read_config
+
     path = card_dir / "config.json" if card_dir else None
-    return json.loads(path.read_text()) if path and path.is_file() else {}
+    return read_config(path) if path and path.is_file() else {}
 
 
 def build_report(name: str, *, weights: str | None = None, card_dir: Path | None = None,
@@ -56,18 +59,15 @@ def build_report(name: str, *, weights: str | None = None, card_dir: Path | None
 
     model_kwargs, dataset_kwargs = {}, {}
     if card_dir is not None and card_dir.is_dir():
-        from zoo.recipes import load_recipe
+        from zoo.recipes import load_recipe, recipe_file
 
-        try:
-            recipe = load_recipe(card_dir)
-        except Exception:  # a card without a recipe: rely on the arguments
-            recipe = None
+        recipe = load_recipe(card_dir) if recipe_file(card_dir) else None  # without one: the arguments
         if recipe is not None:
             dataset = dataset or recipe.dataset
             dataset_kwargs = dict(recipe.dataset_kwargs)
             model_kwargs = dict(recipe.model_kwargs, num_classes=recipe.num_classes, in_chans=recipe.in_chans)
     if dataset is None:
-        raise SystemExit("no dataset: pass --dataset or a --card folder with a recipe")
+        raise zoo.ArgumentError("no dataset: pass dataset= (--dataset) or a card folder with a recipe (--card)")
     config = _config(card_dir)
     if "mean" in config and "std" in config:  # a bad one is refused before the model is built
         from zoo.preprocessing import channel_stats
@@ -79,9 +79,11 @@ def build_report(name: str, *, weights: str | None = None, card_dir: Path | None
         model = zoo.create(name, pretrained=True, **model_kwargs)
     model.eval()
     images, labels = load_batch(card_dir, dataset, split, n, dataset_kwargs)
-    torch.manual_seed(seed)
-    reports = evaluate(model, images, methods, labels.tolist(), steps=steps, seed=seed, n_random=RANDOM_MAPS,
-                       n_randomizations=n_randomizations)
+    from zoo.seeding import seeded
+
+    with seeded(seed, model, images):  # the caller's random state is left as it was
+        reports = evaluate(model, images, methods, labels.tolist(), steps=steps, seed=seed, n_random=RANDOM_MAPS,
+                           n_randomizations=n_randomizations)
     with torch.no_grad():
         accuracy = (model(images).argmax(1) == labels).float().mean().item()
     passed = [r.method for r in reports if r.sanity_passed and r.beats_random]
@@ -176,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
                               steps=args.steps, seed=args.seed, n_randomizations=args.randomizations)
     except zoo.ZooError as exc:  # named and explained by the zoo: one line, as the zoo's commands print it
         print(f"{p.prog}: error: {exc}", file=sys.stderr)
-        return 3
+        return EXIT_USAGE if isinstance(exc, zoo.ArgumentError) else EXIT_RUNTIME
     print(report["summary"] + "\n")
     print(report["markdown"])
     payload = {"summary": report["summary"], "rows": report["rows"], "sha256": report["sha256"]}
@@ -188,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         from zoo.cards import rewrite_card
 
         print(f"wrote {rewrite_card(card)}", file=sys.stderr)
-    return 0
+    return EXIT_OK
 
 
 if __name__ == "__main__":
