@@ -199,3 +199,17 @@ def test_outputs_never_replace_an_input_image(image, tmp_path, monkeypatch, caps
     assert main(["explain", "cnn_cam", image.name, *DIGITS, "-o", image.name]) == 2
     assert "is one of the input images" in capsys.readouterr().err
     assert image.read_bytes() == before
+
+
+def test_explain_renames_around_an_input_in_its_folder_as_predict_does(image, tmp_path, capsys):
+    """explain wrote its first maps, then refused (exit 2) at the output named like an input; predict
+    renames. One rule now: an input's name in the folder is taken."""
+    folder = tmp_path / "d"
+    folder.mkdir()
+    named_like_an_output, plain = folder / "b-gradcam.png", folder / "b.png"
+    for path in (named_like_an_output, plain):
+        path.write_bytes(image.read_bytes())
+    before = plain.read_bytes()
+    assert main(["explain", "cnn_cam", str(named_like_an_output), str(plain), *DIGITS, "-o", str(folder)]) == 0
+    assert capsys.readouterr().out.split() == [str(folder / "b-gradcam-gradcam.png"), str(folder / "b-2-gradcam.png")]
+    assert named_like_an_output.read_bytes() == before  # both inputs as they were

@@ -245,16 +245,6 @@ def _check_output_suffix(output: str | None) -> None:
                          f"{path.suffix} files; use one of {writable}, or a folder")
 
 
-def _unique_stems(paths: list[Path]) -> list[str]:
-    """Each path's stem, with -2, -3, ... added where an earlier input already took the name."""
-    used: set[str] = set()
-    stems = []
-    for path in paths:
-        stems.append(unique_stem(path.stem, used.__contains__))
-        used.add(stems[-1])
-    return stems
-
-
 def _file_safe(method: str) -> str:
     """A method name as part of a file name: a plugin's ``org/name`` or ``dist:name`` would make a
     sub-folder (or an invalid name on Windows)."""
@@ -284,15 +274,19 @@ def _write(panels, args) -> list[Path]:
     if _is_image_file(folder):
         raise UsageError(f"{len(panels)} images but one output file {folder}: pass --grid, or a folder")
     _make_folder(folder)
+    # as zoo predict names its files: an input's own name in the folder counts as taken, so is every
+    # earlier output (inputs sharing a stem): never replaced, renamed <stem>-2-METHOD.png...
+    used = {p.name for p, _, _ in panels if p.resolve().parent == folder.resolve()}
+    suffix = f"-{_file_safe(args.method)}.png"
     written = []
-    for (path, image, title), stem in zip(panels, _unique_stems([p for p, _, _ in panels])):
+    for path, image, title in panels:
         fig = Figure(figsize=(4, 4.3), layout="constrained")
         ax = fig.add_subplot()
         ax.imshow(image)
         ax.set_title(title, fontsize=10)
         ax.axis("off")
-        target = folder / f"{stem}-{_file_safe(args.method)}.png"
-        _refuse_replacing_an_input(target, args.images)
+        target = folder / f"{unique_stem(path.stem, lambda stem: f'{stem}{suffix}' in used)}{suffix}"
+        used.add(target.name)
         save_output(lambda path: fig.savefig(path, dpi=100), target)
         written.append(target)
     return written
