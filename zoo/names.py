@@ -71,12 +71,12 @@ def parse_name(text: str) -> Name:
     return Name(text, qualifier, bool(colon), bare)
 
 
-def close_names(name: str, names: Iterable[str], n: int = 5) -> list[str]:
-    """The registered ``names`` closest to ``name`` for a "Did you mean" hint, ignoring case
-    ("UNet" finds "unet")."""
+def close_names(name: str, names: Iterable[str], n: int = 5, cutoff: float = 0.6) -> list[str]:
+    """The ``names`` closest to ``name`` for a "Did you mean" hint, ignoring case ("UNet" finds
+    "unet"): every hint of the zoo (models, explainers, tags, hub cards, hook names) uses it."""
     import difflib
 
     by_lower = {}
     for known in names:
         by_lower.setdefault(known.lower(), known)
-    return [by_lower[m] for m in difflib.get_close_matches(name.lower(), list(by_lower), n=n, cutoff=0.6)]
+    return [by_lower[m] for m in difflib.get_close_matches(name.lower(), list(by_lower), n=n, cutoff=cutoff)]

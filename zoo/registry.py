@@ -15,7 +15,6 @@ Environment:
 from __future__ import annotations
 
 import contextlib
-import difflib
 import fnmatch
 import importlib
 import importlib.metadata
@@ -289,7 +288,7 @@ class Registry:
         callers = self._pm.get_hookcallers(plugin) or []
         for caller in callers:
             if caller.name not in known:
-                close = difflib.get_close_matches(caller.name, sorted(known), n=1)
+                close = close_names(caller.name, sorted(known), n=1)
                 hint = f" Did you mean {close[0]}?" if close else ""
                 self._fail(record, f"unknown hook {caller.name!r}: it is never called.{hint} "
                                    f"The zoo's hooks are {', '.join(sorted(known))}.")
@@ -424,7 +423,7 @@ class Registry:
         if tag:
             if tag not in spec.pretrained:
                 have = ", ".join(spec.pretrained) or "none"
-                close = difflib.get_close_matches(tag, list(spec.pretrained), n=3, cutoff=0.5)
+                close = close_names(tag, spec.pretrained, n=3, cutoff=0.5)
                 hint = f" Did you mean {', '.join(f'{arch}.{c}' for c in close)}?" if close else ""
                 raise UnknownTagError(f"{arch!r} has no pretrained tag {tag!r}.{hint} Its tags: {have}.")
         elif pretrained:

@@ -67,6 +67,11 @@ def test_unknown_tag_lists_existing_tags():
     assert "toy" in str(excinfo.value) and "other" in str(excinfo.value)
 
 
+def test_a_tag_in_another_case_is_suggested_as_names_are():
+    with pytest.raises(zoo.UnknownTagError, match=r"Did you mean sample_segmenter.toy\?"):
+        zoo.model_info("sample_segmenter.TOY")
+
+
 def test_pretrained_without_weights_is_a_clear_error():
     with pytest.raises(zoo.UnknownTagError, match="no pretrained weights"):
         zoo.create("sample_classifier", pretrained=True)

@@ -111,11 +111,10 @@ def push_plan(name: str, hubcards: Path | None = None) -> tuple[Path, list[Path]
 
     card = _hubcards(hubcards) / name
     if not card.is_dir():
-        import difflib
-
         from zoo.hub_server import card_dirs
+        from zoo.names import close_names
 
-        close = difflib.get_close_matches(name, [c.name for c in card_dirs(card.parent)], n=3, cutoff=0.6)
+        close = close_names(name, [c.name for c in card_dirs(card.parent)], n=3)
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
         here = Path("hubcards") / name
         if hubcards is None and here.is_dir():  # the default is the zoo's own folder, not the cwd's
