@@ -308,5 +308,6 @@ def _warn_changes(source: Path, plan: _Plan, change: HeadChange) -> None:
                      + (f"; dropped {', '.join(plan.drop)}" if plan.drop else ""))
     if plan.adapt:
         parts.append(f"in_chans {change.pretrained_in_chans} -> {change.in_chans}: adapted {', '.join(plan.adapt)}")
+    # stacklevel: the line calling zoo.create (create -> build_with_weights -> here)
     warnings.warn(f"{source.name}: {'; '.join(parts)}. Fine-tune before use.", WeightsMismatchWarning,
-                  stacklevel=3)
+                  stacklevel=4)

@@ -336,6 +336,7 @@ def test_num_classes_and_in_chans_adapt_like_timm(hub):
     with pytest.warns(WeightsMismatchWarning, match="re-initialised head.bias, head.weight") as record:
         model = zoo.create("hubtest_seg.toy", pretrained=True, num_classes=5, in_chans=1)
     assert "adapted stem.weight" in str(record[0].message)
+    assert record[0].filename == __file__  # the caller's line, not the zoo's, so filters can name the caller
     assert model.head.weight.shape == (5, 8, 1, 1) and not model.training
     assert torch.allclose(model.stem.weight, ref["stem.weight"].sum(1, keepdim=True))
     assert torch.equal(model.bn.running_var, ref["bn.running_var"])
