@@ -21,7 +21,8 @@ from typing import NamedTuple
 from zoo import aligned_copies, checked_files
 from zoo.errors import WeightsError, WeightsFileNotFoundError
 
-PICKLE_SUFFIXES = {".pt", ".pth", ".bin", ".ckpt", ".pkl", ".pickle", ".tar", ".npy", ".npz"}
+PICKLE_SUFFIXES = {".pt", ".pth", ".bin", ".ckpt", ".pkl", ".pickle", ".tar"}
+NUMPY_SUFFIXES = {".npy", ".npz"}  # arrays of numbers, or of Python objects, which np.load unpickles
 MAX_HEADER_BYTES = 100_000_000  # safetensors' own limit (its Rust loader refuses a larger header)
 # First opcodes of a protocol 0/1 pickle (which has no \x80 PROTO marker): MARK, EMPTY_DICT,
 # EMPTY_LIST, GLOBAL, DICT, LIST, NONE. Only looked at in a file whose header length is impossible.
@@ -57,8 +58,14 @@ class TensorEntry(NamedTuple):
 
 
 def check_suffix(path: str | Path) -> Path:
-    """Refuse pickle-based checkpoint formats by name, before opening anything."""
+    """Refuse pickle-based checkpoint formats (and NumPy's) by name, before opening anything."""
     path = Path(path)
+    if path.suffix.lower() in NUMPY_SUFFIXES:
+        raise WeightsError(
+            f"{path}: {path.suffix} is NumPy's format, not safetensors, the only one the zoo loads (NumPy files "
+            "may hold pickled objects). Convert it to safetensors once: safetensors.numpy.save_file({name: array, ...}, "
+            "'model.safetensors') with the model's state-dict names, then pass that file."
+        )
     if path.suffix.lower() in PICKLE_SUFFIXES:
         raise WeightsError(
             f"{path}: {path.suffix} files are pickles, which the zoo never loads (unpickling runs "

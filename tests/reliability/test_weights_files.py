@@ -87,6 +87,15 @@ def test_pickle_suffixes_are_refused_unopened(arch, tmp_path, suffix):
     assert not marker.exists()
 
 
+@pytest.mark.parametrize("suffix", [".npy", ".npz"])
+def test_numpy_files_are_refused_unopened_without_being_called_pickles(arch, tmp_path, suffix):
+    """An .npy of numbers was refused as ".npy files are pickles", which it is not."""
+    path = tmp_path / f"model{suffix}"
+    path.write_bytes(b"never read")
+    refused(arch, path, f"{suffix} is NumPy's format, not safetensors")
+    refused(arch, path, "safetensors.numpy.save_file")
+
+
 @pytest.mark.parametrize("protocol", [0, 1, 2, 4])  # 0 and 1 have no \x80 marker: "header claims" before
 def test_pickle_renamed_to_safetensors(arch, tmp_path, protocol):
     marker = tmp_path / "pwned"
