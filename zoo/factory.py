@@ -26,7 +26,9 @@ def create(name: str, pretrained: bool = False, *, num_classes: int | None = Non
             the pretrained weights, the mismatched layers are re-initialised with a warning,
             as timm does.
         revision: a Hub revision (branch, tag or commit) overriding the pinned one; the
-            pinned sha256 is then not applicable and is not checked.
+            pinned sha256 is still checked where the revision is the pinned commit (in full,
+            short, or another name the cache resolved to it), not for other commits, which may
+            legitimately hold other bytes.
         weights: a local ``.safetensors`` file to load instead of the Hub.
         **kwargs: passed to the architecture's builder.
 
@@ -35,8 +37,9 @@ def create(name: str, pretrained: bool = False, *, num_classes: int | None = Non
     if revision is not None and not (pretrained and weights is None):
         raise ArgumentError(f"revision={revision!r} selects a Hub revision, so it needs pretrained=True "
                             "and no weights= file; drop it, or pass pretrained=True.")
-    # With a local file, a bare architecture is built as its default tag where it has one (the file
-    # then fits as the tag's weights do), and as the spec's defaults where it has none.
+    # pretrained=True with a local file: a bare architecture is built as its default tag where it has
+    # one (the file then fits as the tag's weights do), as the spec's defaults where it has none.
+    # Without pretrained=True, a bare architecture is always the spec's defaults.
     spec, plugin, tag = get_registry().resolve(name, pretrained=pretrained and weights is None)
     if pretrained and tag is None:
         tag = spec.default_tag

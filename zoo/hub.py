@@ -142,8 +142,9 @@ def check_endpoint(endpoint: str) -> None:
 def fetch(cfg: PretrainedCfg, revision: str | None = None, *, tqdm_class=None) -> Path:
     """The local path of ``cfg``'s file, downloaded or from the cache, sha256-verified.
 
-    ``revision`` overrides ``cfg.revision``; the pinned sha256 is checked only for the pinned
-    revision (another revision may legitimately hold other bytes). Without a pin, a
+    ``revision`` overrides ``cfg.revision``; the pinned sha256 is checked where it applies (the
+    pinned revision or its commit, see :func:`_pin_applies`: another commit may legitimately hold
+    other bytes). Without a pin, a
     ``.safetensors`` file must at least have a whole header; other files (``config.json``) are
     checked by their readers.
     """

@@ -147,7 +147,8 @@ def _env_list(value: str | None) -> set[str] | None:
 
 
 class Registry:
-    """Specs from every plugin, keyed by name. Build one with :meth:`from_entry_points`."""
+    """Specs from every plugin, keyed by name. The process's own is :func:`get_registry`;
+    :meth:`from_entry_points` builds a separate one (for another environment's settings)."""
 
     def __init__(self) -> None:
         self._pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)

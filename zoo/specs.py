@@ -115,6 +115,14 @@ class ExplainerSpec:
     description: str = ""
     sanity_check: bool | str = True
 
+    def __post_init__(self) -> None:
+        # a list or set of tasks is taken as the tuple it means: a list left the spec unhashable,
+        # and unequal to the same spec written with a tuple
+        if isinstance(self.tasks, list):
+            object.__setattr__(self, "tasks", tuple(self.tasks))
+        elif isinstance(self.tasks, (set, frozenset)):
+            object.__setattr__(self, "tasks", tuple(sorted(self.tasks, key=str)))
+
 
 @dataclass(frozen=True)
 class ModelInfo:

@@ -56,7 +56,7 @@ def build_with_weights(build: Callable[[], object], source: str | Path, *, chang
     The model is first built on the meta device, its initialisers skipped (zoo.meta), to
     learn its keys, shapes and dtypes; the file's header is matched against them before any
     data is read. Missing, unexpected, mis-shaped and wrong-kind keys are listed together.
-    ``aligned_copy`` is passed to :func:`load_file`.
+    ``aligned_copy`` is passed to :func:`zoo.safetensors_file.load_resolved`.
     """
     from zoo.meta import on_meta_without_init  # imports torch; listing models never gets here
 
@@ -179,7 +179,7 @@ def _plan(source: Path, expected: dict, entries: dict[str, TensorEntry], change:
     for key in sorted(set(entries) - set(expected)):
         if key in computed:
             plan.computed.append(key)
-        elif change.classes_differ and _classes_dim(entries[key].shape[:1], (0,), change) is not None:
+        elif change.classes_differ and _classes_dim(entries[key].shape[:1], (0,), change):
             plan.drop.append(key)  # e.g. num_classes=0: the model has no head, the file has one
         else:
             unexpected.append(key)
@@ -246,18 +246,18 @@ def _kind(dtype) -> str:
     return "bool" if str(dtype) == "torch.bool" else "int"
 
 
-def _classes_dim(file_shape, model_shape, change: HeadChange):
-    """True when every differing dim is k*pretrained_num_classes in the file and k*num_classes in the model."""
+def _classes_dim(file_shape, model_shape, change: HeadChange) -> bool:
+    """Whether every differing dim is k*pretrained_num_classes in the file and k*num_classes in the model."""
     if len(file_shape) != len(model_shape):
-        return None
+        return False
     before, after = change.pretrained_num_classes, change.num_classes
     dims = [i for i, (f, m) in enumerate(zip(file_shape, model_shape)) if f != m]
     if not dims or before == 0:
-        return None
+        return False
     for i in dims:
         f, m = file_shape[i], model_shape[i]
         if f % before or (after and (m % after or f // before != m // after)) or (not after and m):
-            return None
+            return False
     return True
 
 

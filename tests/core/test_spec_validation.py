@@ -91,6 +91,15 @@ def test_defaults_of_the_wrong_type_and_an_explainer_for_no_task_are_rejected():
 
 
 
+def test_explainer_tasks_given_as_a_list_or_set_are_the_tuple_they_mean():
+    """A list left the (frozen) spec unhashable and unequal to the same spec with a tuple."""
+    as_tuple = zoo.ExplainerSpec("x", "m:f", ("classification", "semantic_segmentation"))
+    as_list = zoo.ExplainerSpec("x", "m:f", ["classification", "semantic_segmentation"])
+    as_set = zoo.ExplainerSpec("x", "m:f", {"semantic_segmentation", "classification"})
+    assert as_list == as_tuple == as_set and hash(as_list) == hash(as_tuple) == hash(as_set)
+    assert explainer_spec_problems(as_list) == []
+
+
 def test_model_info_carries_every_spec_field():
     """ModelInfo re-declared the spec's fields by hand; one added to the spec went missing."""
     import dataclasses
