@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from zoo.errors import ArgumentError, BuilderError
 from zoo.registry import get_registry, import_builder
+from zoo.specs import ArchitectureSpec
 
 DEFAULT_IN_CHANS = 3  # what a builder that requires in_chans gets when nothing says otherwise
 
@@ -55,20 +57,7 @@ def create(name: str, pretrained: bool = False, *, num_classes: int | None = Non
         build_kwargs["num_classes"] = num_classes
     if in_chans is not None:
         build_kwargs["in_chans"] = in_chans
-    build_kwargs = {k: v for k, v in build_kwargs.items() if v is not None}
-
-    owner = f"{plugin.distribution}:{spec.name}"
-    builder = import_builder(spec.builder, owner)
-    build_kwargs = complete_builder_kwargs(builder, build_kwargs, owner)
-
-    def build():
-        try:
-            model = builder(**build_kwargs)
-        except Exception as exc:  # the plugin's own error, kept as it is, with where it happened
-            exc.add_note(f"(while building {owner} as builder(**{build_kwargs!r}))")
-            raise
-        check_is_module(model, owner)
-        return model
+    build = ModelBuild.of(spec, plugin.distribution, build_kwargs)
 
     if weights is not None:
         source = Path(weights)
@@ -85,6 +74,36 @@ def create(name: str, pretrained: bool = False, *, num_classes: int | None = Non
                                                  trained_with.get("in_chans"), build_kwargs.get("in_chans"))
     # Hub files never change once downloaded: worth an aligned copy if they need one (zoo.aligned_copies).
     return build_with_weights(build, source, change=change, aligned_copy=weights is None).eval()
+
+
+@dataclass(frozen=True)
+class ModelBuild:
+    """One build of a spec's model: its builder, imported, and the arguments it is called with.
+    Calling it builds the model, checked to be an ``nn.Module``; a builder's own error is kept
+    as it is, with a note of the plugin and the arguments. ``zoo.create`` and the conformance
+    suite both build through it, so the suite checks what users get."""
+
+    owner: str  # "distribution:name"
+    builder: Callable[..., Any]
+    kwargs: dict[str, Any]
+
+    @classmethod
+    def of(cls, spec: ArchitectureSpec, distribution: str, kwargs: dict[str, Any]) -> "ModelBuild":
+        """``kwargs`` (the caller merges the spec's defaults in) without its None values, and with
+        the contract's arguments the builder requires completed (:func:`complete_builder_kwargs`)."""
+        owner = f"{distribution}:{spec.name}"
+        builder = import_builder(spec.builder, owner)
+        kwargs = {k: v for k, v in kwargs.items() if v is not None}
+        return cls(owner, builder, complete_builder_kwargs(builder, kwargs, owner))
+
+    def __call__(self):
+        try:
+            model = self.builder(**self.kwargs)
+        except Exception as exc:  # the plugin's own error, kept as it is, with where it happened
+            exc.add_note(f"(while building {self.owner} as builder(**{self.kwargs!r}))")
+            raise
+        check_is_module(model, self.owner)
+        return model
 
 
 def complete_builder_kwargs(builder: Any, kwargs: dict[str, Any], owner: str) -> dict[str, Any]:

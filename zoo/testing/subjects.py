@@ -67,27 +67,20 @@ class ModelSubject:
 
     def build_seeded(self, seed: int, **overrides: Any):
         """:meth:`build` under another seed: state a model forgets to save then differs."""
-        from zoo.factory import check_is_module, complete_builder_kwargs
-        from zoo.registry import import_builder
+        from zoo.factory import ModelBuild
         from zoo.seeding import seeded
 
-        kwargs = {**self.spec.defaults, **overrides}
-        kwargs = {k: v for k, v in kwargs.items() if v is not None}
-        owner = f"{self.distribution}:{self.name}"
-        builder = import_builder(self.spec.builder, owner)
-        kwargs = complete_builder_kwargs(builder, kwargs, owner)  # as zoo.create does
+        build = ModelBuild.of(self.spec, self.distribution, {**self.spec.defaults, **overrides})  # as zoo.create
         try:
             with seeded(seed):
-                model = builder(**kwargs)
+                return build()
         except TypeError as exc:
-            lacking = _contract_parameters_lacking(builder, kwargs)
+            lacking = _contract_parameters_lacking(build.builder, build.kwargs)
             if lacking:
                 raise broken(f"the builder takes no {' or '.join(lacking)} ({exc}): the zoo calls every builder "
                              "as builder(num_classes=..., in_chans=..., **kwargs), so add "
                              f"{' and '.join(f'{name}=' for name in lacking)} to its parameters") from exc
             raise
-        check_is_module(model, owner)
-        return model
 
     def tag_overrides(self, tag: str) -> dict[str, Any]:
         """What selecting ``tag`` passes to the builder on top of the spec's defaults (as zoo.create)."""
