@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from zoo.errors import ExplainerOutputError
-from zoo.registry import get_registry, import_builder
+from zoo.registry import get_registry
 
 
 class Explainer:
@@ -27,9 +27,7 @@ class Explainer:
 
 def create_explainer(name: str, model: Any, **kwargs: Any) -> Explainer:
     """Build the registered explainer ``name`` for ``model``."""
-    spec, plugin = get_registry().explainer(name)
-    builder = import_builder(spec.builder, f"{plugin.distribution}:{spec.name}")
-    return builder(model, **kwargs)
+    return get_registry().explainer_builder(name)(model, **kwargs)
 
 
 def explain(model: Any, images: Any, method: str = "gradcam", target: int | list[int] | None = None,

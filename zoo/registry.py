@@ -27,7 +27,7 @@ import time
 import warnings
 from dataclasses import dataclass, field, fields, replace
 from types import ModuleType
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import pluggy
 
@@ -443,6 +443,12 @@ class Registry:
         entry = self._pick(self._explainers, parsed.bare, parsed.qualifier, UnknownExplainerError, "explainer",
                            shown=name)
         return entry.spec, entry.plugin
+
+    def explainer_builder(self, name: str) -> Callable[..., Any]:
+        """The builder of explainer ``name`` (``builder(model, **kwargs)``), imported now; an
+        import failure is a :class:`BuilderError` naming the plugin's distribution and the name."""
+        spec, plugin = self.explainer(name)
+        return import_builder(spec.builder, f"{plugin.distribution}:{spec.name}")
 
     def model_info(self, name: str) -> ModelInfo:
         spec, plugin, _ = self.resolve(name)

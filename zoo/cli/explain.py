@@ -134,14 +134,12 @@ def _explainer(method: str, model, options: dict):
     import inspect
 
     import zoo
-    from zoo.registry import get_registry, import_builder
+    from zoo.registry import get_registry
 
     if isinstance(options.get("score_fn"), str):
         options = {**options, "score_fn": _imported_callable("score_fn", options["score_fn"])}
-    spec, plugin = get_registry().explainer(method)
-    builder = import_builder(spec.builder, f"{plugin.distribution}:{spec.name}")
     try:
-        params = inspect.signature(builder).parameters
+        params = inspect.signature(get_registry().explainer_builder(method)).parameters
     except (TypeError, ValueError):  # no signature to check against: let the builder decide
         params = {}
     if params and not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):

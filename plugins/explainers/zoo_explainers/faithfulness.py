@@ -300,12 +300,11 @@ def _on_the_trained_region(model: nn.Module, images: torch.Tensor, method: str, 
     ``score_fn``, and for an explainer that takes no ``score_fn``."""
     import inspect
 
-    from zoo.registry import get_registry, import_builder
+    from zoo.registry import get_registry
 
     if "score_fn" in kwargs or classes is None:
         return kwargs
-    spec, plugin = get_registry().explainer(method)
-    if "score_fn" not in inspect.signature(import_builder(spec.builder, f"{plugin.distribution}:{method}")).parameters:
+    if "score_fn" not in inspect.signature(get_registry().explainer_builder(method)).parameters:
         return kwargs
     with torch.no_grad():
         output = model(images.clone())

@@ -129,13 +129,13 @@ def _settings_text(methods, seed: int) -> str:
     cannot drift from the code, and the plugin versions that ran them."""
     import inspect
 
-    from zoo.registry import get_registry, import_builder
+    from zoo.registry import get_registry
 
     tuned, versions = [], set()
     for method in methods:
-        spec, plugin = get_registry().explainer(method)
+        _, plugin = get_registry().explainer(method)
         versions.add(f"{plugin.distribution} {plugin.version}")
-        parameters = inspect.signature(import_builder(spec.builder, method)).parameters.values()
+        parameters = inspect.signature(get_registry().explainer_builder(method)).parameters.values()
         options = [f"{p.name}={p.default!r}" for p in parameters
                    if isinstance(p.default, (int, float, str)) and not isinstance(p.default, bool)
                    and p.name != "chunk_size"]
