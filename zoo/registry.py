@@ -78,6 +78,12 @@ class PluginRecord:
     warnings: list[str] = field(default_factory=list)  # what its hooks warned about while registering
 
     @property
+    def partly_loaded(self) -> bool:
+        """Whether it loaded and registered something: beside errors, it "loaded with errors"
+        (``zoo doctor``'s "partial"); without, it "failed to load", having registered nothing."""
+        return self.loaded and bool(self.architectures or self.explainers)
+
+    @property
     def names(self) -> set[str]:
         """What a qualifier (``dist:name``), ZOO_PLUGINS or ``--plugin`` may call it."""
         return plugin_names(self.distribution, self.name)
@@ -471,8 +477,7 @@ class Registry:
         hint = ""
         failed = self.failed_plugins()
         if failed:
-            # as `zoo doctor` tells them apart: registered nothing, or only part of what it meant to
-            partial = [p for p in failed if p.loaded and (p.architectures or p.explainers)]
+            partial = [p for p in failed if p.partly_loaded]
             groups = [(group, said) for group, said in (
                 ([p for p in failed if p not in partial], "failed to load"),
                 (partial, "loaded with errors")) if group]

@@ -26,9 +26,7 @@ def run(args: argparse.Namespace) -> int:
     ok = True
     for plugin in registry.plugins:
         errors = plugin.errors + problems.get(id(plugin), [])
-        registered = plugin.architectures or plugin.explainers
-        # "partial": some specs registered beside errors; a plugin that registered nothing failed
-        status = "ok" if plugin.loaded and not errors else ("partial" if plugin.loaded and registered else "FAILED")
+        status = "ok" if plugin.loaded and not errors else ("partial" if plugin.partly_loaded else "FAILED")
         print(f"{plugin.name}  [{plugin.distribution} {plugin.version}]  {status}  ({plugin.module})")
         if plugin.architectures:
             print(f"    architectures ({len(plugin.architectures)}): {_short(plugin.architectures)}")
