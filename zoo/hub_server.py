@@ -44,7 +44,7 @@ from zoo.errors import HubError
 from zoo.extras import require
 from zoo.hub import sha256_of
 from zoo.hub_server_files import clear_dead_servers, record_olah, remove_run_files, run_file
-from zoo.specs import FIRST_PARTY_ORG, is_hub_id
+from zoo.specs import first_party_hub_id, is_hub_id
 
 LFS_MIN_SIZE = 1 << 20
 _GIT_DATE = "2000-01-01T00:00:00+0000"
@@ -88,11 +88,11 @@ def card_hub_id(card_dir: str | Path) -> str:
     with contextlib.suppress(OSError, ValueError, AttributeError, RecursionError):
         hub_id = json.loads(config.read_text()).get("hf_hub_id")
     if hub_id is None:
-        return f"{FIRST_PARTY_ORG}/{card_dir.name}"
+        return first_party_hub_id(card_dir.name)
     if not is_hub_id(hub_id):
         raise HubError(f"{config}: hf_hub_id {hub_id!r} is not a Hub repo id of the form 'org/name'; "
                        "correct it, or remove it to serve the card as "
-                       f"{FIRST_PARTY_ORG}/{card_dir.name}")
+                       f"{first_party_hub_id(card_dir.name)}")
     return hub_id
 
 

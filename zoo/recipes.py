@@ -22,7 +22,7 @@ from typing import Any
 
 from zoo.data import DATASETS
 from zoo.errors import ZooError
-from zoo.specs import FIRST_PARTY_ORG, is_hub_id
+from zoo.specs import first_party_hub_id, is_hub_id
 
 RECIPE_NAMES = ("recipe.yaml", "recipe.yml", "recipe.json")
 
@@ -52,7 +52,7 @@ class Recipe:
     @property
     def hub_id(self) -> str:
         """The Hub repo the weights publish as: a third party's own org, or the project's."""
-        return self.hf_hub_id or f"{FIRST_PARTY_ORG}/{self.name}"
+        return self.hf_hub_id or first_party_hub_id(self.name)
 
 
 def recipe_file(card_dir: str | Path) -> Path | None:

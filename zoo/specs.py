@@ -22,20 +22,31 @@ NEW_TASK_HINT = ("each has an output contract that zoo check, zoo predict and th
 # splits unambiguously on the first dot.
 ARCH_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-/]*$")
 TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$")
+FIRST_PARTY_ORG = "visionzoo"  # the Hub org of the project's own weights (pinned, measured, with a card)
 # 'org/name' as the Hub accepts it (huggingface_hub's validate_repo_id): each part 1 to 96 of
 # [A-Za-z0-9_.-], starting and ending with a letter, digit or '_', no '--' or '..', no '.git' end.
-FIRST_PARTY_ORG = "visionzoo"  # the Hub org of the project's own weights (pinned, measured, with a card)
 _HUB_ID_PART = r"[A-Za-z0-9](?:[A-Za-z0-9_.\-]{0,94}[A-Za-z0-9_])?"
 HF_HUB_ID_RE = re.compile(rf"^{_HUB_ID_PART}/{_HUB_ID_PART}$")
+SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+
+Builder = Union[str, Callable[..., Any]]
 
 
 def is_hub_id(value: object) -> bool:
     """Whether ``value`` is a Hub repo id ('org/name') huggingface_hub will accept."""
     return (isinstance(value, str) and HF_HUB_ID_RE.match(value) is not None and "--" not in value
             and ".." not in value and not value.endswith(".git"))
-SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 
-Builder = Union[str, Callable[..., Any]]
+
+def first_party_hub_id(card_name: str) -> str:
+    """The project's own repo for the card ``card_name`` ("arch.tag"): where a card or a recipe
+    that names no ``hf_hub_id`` publishes."""
+    return f"{FIRST_PARTY_ORG}/{card_name}"
+
+
+def is_first_party(hub_id: object) -> bool:
+    """Whether ``hub_id`` is a repo of the project's own org."""
+    return isinstance(hub_id, str) and hub_id.split("/")[0] == FIRST_PARTY_ORG
 
 
 @dataclass(frozen=True)

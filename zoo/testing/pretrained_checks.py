@@ -16,7 +16,7 @@ from pathlib import Path
 
 from zoo.cards import card_text_problems, registered_claim_problems, source_hubcards_dir
 from zoo.hub import sha256_of
-from zoo.specs import FIRST_PARTY_ORG, TAG_RE, PretrainedCfg, pretrained_cfg_problems
+from zoo.specs import FIRST_PARTY_ORG, TAG_RE, PretrainedCfg, is_first_party, pretrained_cfg_problems
 from zoo.testing.checks import MODEL, broken, check
 from zoo.testing.results import CheckSkipped
 
@@ -35,7 +35,7 @@ def tag_problems(arch: str, tag: str, cfg, cards: list[Path]) -> list[str]:
     if not str(cfg.filename).endswith(".safetensors"):
         problems.append(f"filename {cfg.filename!r} is not a .safetensors file (weights are safetensors only)")
     upstream = _upstream_reason(cfg)
-    if upstream and _is_first_party(cfg):
+    if upstream and is_first_party(cfg.hf_hub_id):
         problems.append(f"upstream={cfg.upstream!r}, but weights under '{FIRST_PARTY_ORG}/' are the project's own: "
                         f"they are pinned by sha256 and measured, never upstream")
     # Someone else's weights (upstream) may come without a hash and without metrics.
@@ -50,10 +50,6 @@ def tag_problems(arch: str, tag: str, cfg, cards: list[Path]) -> list[str]:
 
 def _upstream_reason(cfg) -> str | None:
     return cfg.upstream.strip() if isinstance(cfg.upstream, str) and cfg.upstream.strip() else None
-
-
-def _is_first_party(cfg) -> bool:
-    return isinstance(cfg.hf_hub_id, str) and cfg.hf_hub_id.split("/")[0] == FIRST_PARTY_ORG
 
 
 def _card_belongs_to(data, cfg, shipped: bool) -> bool:
@@ -77,7 +73,7 @@ def card_dirs() -> list[Path]:
 
 
 def _card_problems(arch: str, tag: str, cfg, cards: list[Path]) -> list[str]:
-    shipped = _is_first_party(cfg)
+    shipped = is_first_party(cfg.hf_hub_id)
     folders = [d / f"{arch}.{tag}" for d in cards if (d / f"{arch}.{tag}").is_dir()]
     if not folders:
         return [f"card folder {cards[0] / f'{arch}.{tag}'} is missing (weights under '{FIRST_PARTY_ORG}/' ship a "
@@ -102,7 +98,7 @@ def _folder_problems(folder: Path, cfg, shipped: bool, own: bool) -> list[str]:
         # e.g. a third-party plugin's own "unet.shapes" next to the project's card of that name
         if shipped:
             return [f"{config}: hf_hub_id={data['hf_hub_id']!r} but the spec's tag says {cfg.hf_hub_id!r}"]
-        if own and str(data.get("hf_hub_id")).startswith(f"{FIRST_PARTY_ORG}/"):
+        if own and is_first_party(data.get("hf_hub_id")):
             # what `zoo train` writes when the recipe names no repo: the author's card all the same
             return [f"{config}: hf_hub_id={data['hf_hub_id']!r} (zoo train's default, the project's own org) but "
                     f"the spec's tag says {cfg.hf_hub_id!r}: put `hf_hub_id: {cfg.hf_hub_id}` in the recipe and "
