@@ -227,6 +227,7 @@ def load_card_model(card_dir: str | Path, weights: str | Path | None = None, pre
     (``pretrained=True``, through the registered tag). ``config``: the card's
     :func:`card_model_config`, when the caller has read it already."""
     import zoo
+    from zoo.model_config import create_with_config_kwargs
 
     card_dir = Path(card_dir)
     config = config if config is not None else card_model_config(card_dir, weights)
@@ -239,16 +240,8 @@ def load_card_model(card_dir: str | Path, weights: str | Path | None = None, pre
     # Built from the card's own config.json, never from a registered tag of the same name: a
     # retrained recipe may have changed its builder kwargs since the tag was published. Another
     # file (a fine-tune) is built as the config.json beside it says, where it has one.
-    kwargs = config.get("model_kwargs", {})
-    try:
-        return zoo.create(config["architecture"], num_classes=config["num_classes"], in_chans=config["in_chans"],
-                          weights=weights, **kwargs)
-    except (TypeError, ValueError, RuntimeError, IndexError) as exc:
-        if not kwargs or isinstance(exc, ZooError):
-            raise
-        # the builder's own error, caused by options a config.json gave (an unknown key, a bad value)
-        raise ModelConfigError(f"model_kwargs {kwargs!r:.200} of {given_by} do not build {config['architecture']}: "
-                               f"{type(exc).__name__}: {exc}") from exc
+    return create_with_config_kwargs(config["architecture"], config.get("model_kwargs", {}), given_by,
+                                     num_classes=config["num_classes"], in_chans=config["in_chans"], weights=weights)
 
 
 def weights_config(weights: str | Path | None, architecture: str) -> dict:

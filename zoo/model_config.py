@@ -75,8 +75,6 @@ def load_for_inference(name: str, spec: Any, tag: str | None, *, pretrained: boo
     label names, else the spec's default. ``in_chans``: as given, else the config's (or its input
     size), else the tag's or the spec's default.
     """
-    import zoo
-
     cfg = spec.pretrained[tag] if tag else None
     found = locate_config(spec.name, tag, weights=weights, config=config_path)
     config, source = (read_config(found), found) if found is not None else ({}, CONFIG_NAME)
@@ -91,16 +89,8 @@ def load_for_inference(name: str, spec: Any, tag: str | None, *, pretrained: boo
         num_classes = next((k for k in counts[:2] if k is not None), counts[2] or None)
     in_chans = in_chans or config.get("in_chans") or (int(size[0]) if isinstance(size, list) and len(size) == 3
                                                       else None)
-    kwargs = builder_kwargs(config, weights)
-    try:
-        model = zoo.create(name, pretrained=pretrained, weights=weights, num_classes=num_classes, in_chans=in_chans,
-                           **kwargs).eval().to(device)
-    except (TypeError, ValueError, RuntimeError, IndexError) as exc:
-        if not kwargs or isinstance(exc, ZooError):
-            raise
-        # the builder's own error, caused by options a config file gave (an unknown key, a bad value)
-        raise ModelConfigError(f"{source}: model_kwargs {kwargs!r:.200} do not build {name}: "
-                               f"{type(exc).__name__}: {exc}") from exc
+    model = create_with_config_kwargs(name, builder_kwargs(config, weights), source, pretrained=pretrained,
+                                      weights=weights, num_classes=num_classes, in_chans=in_chans).eval().to(device)
     in_chans = in_chans or (cfg.in_chans if cfg else None) or spec.defaults.get("in_chans") or 3
     if num_classes is None:
         num_classes = spec.defaults.get("num_classes")
@@ -117,6 +107,21 @@ def load_for_inference(name: str, spec: Any, tag: str | None, *, pretrained: boo
         warnings.warn(f"{cfg.hf_hub_id}: {CONFIG_NAME} could not be used, so mean/std and input size are "
                       f"defaults ({exc})", stacklevel=2)
         return LoadedModel(model, {}, Preprocessing.from_config({}, in_chans), num_classes)
+
+
+def create_with_config_kwargs(name: str, kwargs: dict, given_by: object, **create_kwargs: Any):
+    """``zoo.create(name, **create_kwargs, **kwargs)``, where ``kwargs`` are builder options a
+    config file (``given_by``) gave: the builder's own error about them (an unknown key, a bad
+    value) is a :class:`ModelConfigError` naming the file, not a traceback."""
+    import zoo
+
+    try:
+        return zoo.create(name, **create_kwargs, **kwargs)
+    except (TypeError, ValueError, RuntimeError, IndexError) as exc:
+        if not kwargs or isinstance(exc, ZooError):
+            raise
+        raise ModelConfigError(f"{given_by}: model_kwargs {kwargs!r:.200} do not build {name}: "
+                               f"{type(exc).__name__}: {exc}") from exc
 
 
 def _without_unfit_names(config: dict, num_classes: int | None, source) -> dict:
