@@ -48,3 +48,14 @@ def test_the_walkthrough_works_as_written(tmp_path):
                            capture_output=True, text=True, env=env, cwd=package)
     assert tests.returncode == 0, tests.stdout + tests.stderr
     assert "error" not in tests.stdout and "failed" not in tests.stdout, tests.stdout
+
+
+def test_every_pyproject_it_shows_declares_what_pip_needs():
+    """The first example lacked `version` (and a build system): `pip install -e .` refused it."""
+    import tomllib
+
+    blocks = [tomllib.loads(b) for b in re.findall(r"```toml\n(.*?)```", CONTRIBUTING.read_text(), re.S)]
+    projects = [b for b in blocks if "project" in b]
+    assert len(projects) >= 2
+    for data in projects:
+        assert {"name", "version"} <= data["project"].keys() and "build-backend" in data["build-system"], data

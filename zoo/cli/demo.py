@@ -30,7 +30,7 @@ def register(subparsers) -> None:
                    help="hub-cards folder to serve (default: $ZOO_HUBCARDS_DIR, else the source tree's hubcards/, "
                         "else ./hubcards)")
     p.add_argument("-n", "--images", type=positive_int, default=4, metavar="N",
-                   help="test images per model (default 4)")
+                   help="test images per model (default 4; the classifiers' explanation sheet shows at least 6)")
     p.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS), help="explainers for the classifiers")
     p.add_argument("--no-serve", action="store_true",
                    help="do not start the embedded hub; use the environment as it is (HF_ENDPOINT, the Hugging "
