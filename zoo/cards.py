@@ -360,7 +360,7 @@ def rewrite_card(card_dir: str | Path) -> Path:
     """Re-render ``README.md`` from the recipe and ``config.json`` (e.g. after adding a report)."""
     from zoo.recipes import load_recipe
 
-    from zoo.evaluate import read_card_config
+    from zoo.card_models import read_card_config
 
     card_dir = Path(card_dir)
     return write_card(card_dir, load_recipe(card_dir), read_card_config(card_dir))

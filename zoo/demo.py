@@ -155,7 +155,7 @@ def _run_zoo_command(argv: list[str], folder: Path) -> tuple[int, list[Path]]:
 
 # --------------------------------------------------------------------------- data
 def _config(hubcards: Path, name: str) -> dict:
-    from zoo.evaluate import read_card_config
+    from zoo.card_models import read_card_config
 
     return read_card_config(hubcards / name)
 

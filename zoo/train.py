@@ -147,7 +147,8 @@ def _write_staged(staging: Path, card_dir: Path, model, recipe, task: str, hp: d
                   n_params: int, history: list, minutes: float, log, write_card: bool) -> dict[str, Any]:
     """Write the weights, config.json and README.md of a finished run into ``staging``."""
     from zoo.data import get_dataset
-    from zoo.evaluate import evaluate_model, load_card_model
+    from zoo.card_models import load_card_model
+    from zoo.evaluate import evaluate_model
 
     weights_path = staging / "model.safetensors"
     _save_weights(model, weights_path, hp["save_dtype"])

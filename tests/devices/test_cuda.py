@@ -19,7 +19,8 @@ from PIL import Image
 import zoo
 from zoo.cli import main
 from zoo.data import get_dataset
-from zoo.evaluate import evaluate, load_card_model, read_card_config
+from zoo.card_models import load_card_model, read_card_config
+from zoo.evaluate import evaluate
 from zoo_explainers import faithfulness as fa
 
 DEVICE = os.environ.get("ZOO_TEST_DEVICE") or ("cuda" if torch.cuda.is_available() else None)

@@ -31,7 +31,8 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from zoo.evaluate import card_dir_for, evaluate, read_card_config
+    from zoo.card_models import card_dir_for, read_card_config
+    from zoo.evaluate import evaluate
 
     problem = device_problem(args.device)
     if problem:

@@ -33,7 +33,7 @@ def positive_int(text: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from zoo.evaluate import card_dir_for
+    from zoo.card_models import card_dir_for
     from zoo.train import pretrained_cfg_source, train
 
     # a path (missing: the recipe error, exit 3), or a card's name (unknown: exit 2, the closest names)

@@ -102,7 +102,7 @@ def make_card(hubcards_dir: str | Path, name: str, state: dict, *, hf_hub_id: st
 def source_hubcards() -> Path:
     """The cards the tests serve: ``$ZOO_HUBCARDS_DIR``, else ``./hubcards`` where the tests run
     (a plugin author's package, or the zoo's own checkout), else the zoo's source tree's. The
-    ``pretrained_tags`` check looks in the last two alike (``pretrained_checks.card_dirs``)."""
+    ``pretrained_tags`` check looks in the last two alike (``pretrained_checks.hubcards_roots``)."""
     if os.environ.get("ZOO_HUBCARDS_DIR") or not Path("hubcards").is_dir():
         return default_hubcards_dir().absolute()
     return Path("hubcards").absolute()  # absolute: the session's server is kept by folder

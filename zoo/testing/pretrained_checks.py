@@ -62,7 +62,7 @@ def _card_belongs_to(data, cfg, shipped: bool) -> bool:
     return shipped
 
 
-def card_dirs() -> list[Path]:
+def hubcards_roots() -> list[Path]:
     """Where the checks look for hub cards: :func:`source_hubcards_dir` (``$ZOO_HUBCARDS_DIR`` or
     the zoo's own), and ``./hubcards``, where a plugin author runs the suite in their package."""
     found: dict[Path, Path] = {}
@@ -132,7 +132,7 @@ def check_pretrained_tags(subject):
     if named and not Path(named).is_dir():  # a typo would turn every card check off without a word
         raise broken(f"ZOO_HUBCARDS_DIR names {named}, which is not a folder; point it at the folder holding the "
                      "<arch>.<tag>/ cards, or unset it")
-    cards = card_dirs()
+    cards = hubcards_roots()
     by_problem: dict[str, list[str]] = {}
     for tag, cfg in spec.pretrained.items():
         for problem in tag_problems(spec.name, tag, cfg, cards):
