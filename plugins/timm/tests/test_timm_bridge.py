@@ -12,7 +12,7 @@ import warnings
 import pytest
 
 import zoo
-from zoo_timm import plugin
+from zoo_timm import errors, index, plugin
 from zoo_timm.index import default_hub_id, load_index
 
 SMALL = "test_resnet"  # a tiny timm architecture with a Hub tag (r160_in1k): fast to build
@@ -248,10 +248,10 @@ def test_shipped_index_matches_the_installed_timm():
 
 def test_a_version_mismatch_is_visible(monkeypatch):
     monkeypatch.setattr(plugin, "installed_timm_version", lambda: "9.9.9")
-    with pytest.warns(plugin.TimmIndexWarning, match="9.9.9.*python -m zoo_timm.build_index"):
+    with pytest.warns(errors.TimmIndexWarning, match="9.9.9.*python -m zoo_timm.build_index"):
         specs = plugin.zoo_architectures()
     assert "regenerate" in specs[0].description
-    assert plugin.index_note(load_index(), load_index()["timm_version"]) == ""
+    assert index.index_note(load_index(), load_index()["timm_version"]) == ""
 
 
 def test_a_stale_index_shows_in_zoo_info_and_doctor(tmp_path):
@@ -282,7 +282,7 @@ def test_without_timm_the_plugin_fails_with_a_fix(monkeypatch):
     monkeypatch.setattr(plugin, "installed_timm_version", lambda: None)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        with pytest.raises(plugin.TimmNotInstalledError, match="pip install timm"):
+        with pytest.raises(errors.TimmNotInstalledError, match="pip install timm"):
             plugin.zoo_architectures()
 
 

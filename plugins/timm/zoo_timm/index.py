@@ -55,3 +55,12 @@ def installed_timm_version() -> str | None:
 
 def default_hub_id(arch: str, tag: str) -> str:
     return f"timm/{arch}.{tag}"
+
+
+def index_note(index: dict, installed: str | None) -> str:
+    """An empty string when the index matches the installed timm, else what to do about it."""
+    built = index["timm_version"]
+    if installed == built:
+        return ""
+    return (f"zoo_timm's index was built from timm {built} but timm {installed} is installed: models "
+            f"or tags added or removed since are not reflected; regenerate with `{REGENERATE}`")

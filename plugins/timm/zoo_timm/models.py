@@ -18,6 +18,7 @@ import timm
 
 from zoo.inputs import InputError, check_image_batch, weights_dtype
 from zoo_timm.errors import ModelConfigError
+from zoo_timm.index import REGENERATE
 
 
 def create_model(arch: str, num_classes: int | None = None, in_chans: int | None = None, **kwargs: Any):
@@ -128,7 +129,7 @@ class _Architectures:
         if not timm.is_model(arch):
             raise AttributeError(
                 f"timm {timm.__version__} has no architecture {arch!r} (the zoo_timm index lists it: "
-                f"regenerate the index with `python -m zoo_timm.build_index`, or install the timm it was built from)"
+                f"regenerate the index with `{REGENERATE}`, or install the timm it was built from)"
             )
 
         def build(num_classes: int | None = None, in_chans: int | None = None,

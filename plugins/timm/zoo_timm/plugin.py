@@ -1,6 +1,7 @@
 """The zoo hook module: every timm architecture as ``timm/<arch>``, from the shipped index.
 
-Imports only ``zoo``, the stdlib and ``zoo_timm.index`` (stdlib only): never torch or timm.
+Imports only ``zoo``, the stdlib, ``zoo_timm.index`` and ``zoo_timm.errors`` (stdlib and zoo
+only): never torch or timm.
 Names and pretrained configs come from ``timm_index.json``; models are built by
 ``zoo_timm.models`` when ``zoo.create`` asks for one.
 """
@@ -10,34 +11,13 @@ from __future__ import annotations
 import warnings
 
 import zoo
-from zoo.errors import ZooError
-from zoo_timm.index import REGENERATE, default_hub_id, index_path, installed_timm_version, load_index
+from zoo_timm.errors import TimmIndexError, TimmIndexWarning, TimmNotInstalledError
+from zoo_timm.index import REGENERATE, default_hub_id, index_note, index_path, installed_timm_version, load_index
 
 NAMESPACE = "timm/"
 # Every tag's PretrainedCfg.upstream: the weights are timm's, published without a file hash or a
 # measured metric, so the zoo can pin and report neither.
 UPSTREAM = "timm's own Hub weights; timm publishes no sha256 or measured metric with them"
-
-
-class TimmNotInstalledError(ZooError, ImportError):
-    """The bridge is installed but timm is not, so none of its models could be built."""
-
-
-class TimmIndexError(ZooError, ValueError):
-    """The index file is missing or unreadable."""
-
-
-class TimmIndexWarning(UserWarning):
-    """The shipped index was built from another timm version than the installed one."""
-
-
-def index_note(index: dict, installed: str | None) -> str:
-    """An empty string when the index matches the installed timm, else what to do about it."""
-    built = index["timm_version"]
-    if installed == built:
-        return ""
-    return (f"zoo_timm's index was built from timm {built} but timm {installed} is installed: models "
-            f"or tags added or removed since are not reflected; regenerate with `{REGENERATE}`")
 
 
 @zoo.hookimpl
