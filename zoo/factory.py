@@ -48,11 +48,12 @@ def create(name: str, pretrained: bool = False, *, num_classes: int | None = Non
     cfg = spec.pretrained[tag] if tag else None
 
     # Precedence: spec defaults < the tag's head and model_kwargs < caller kwargs < explicit arguments.
+    # A caller's None means "not given" (as in timm), so it never takes a default or the tag's value away.
     build_kwargs = dict(spec.defaults)
     if cfg is not None:
         build_kwargs.update(cfg.builder_kwargs())
     trained_with = dict(build_kwargs)  # what the tag's weights fit
-    build_kwargs.update(kwargs)
+    build_kwargs.update({key: value for key, value in kwargs.items() if value is not None})
     if num_classes is not None:
         build_kwargs["num_classes"] = num_classes
     if in_chans is not None:

@@ -90,6 +90,15 @@ def test_tag_selects_its_config_and_default_tag():
 def test_none_kwargs_are_not_passed_to_builders():
     model = zoo.create("sample_segmenter", num_classes=None, in_chans=None)
     assert model[0].in_channels == 3 and model[-1].out_channels == 3
+
+
+def test_a_none_keyword_leaves_the_tags_value_as_timm_leaves_its_defaults():
+    """base_width=None took the tag's base_width away: the builder's default built a 4x larger net
+    (and pretrained=True then refused the tag's own weights)."""
+    pytest.importorskip("zoo_segmentation")
+    tagged = zoo.create("unet.shapes")
+    given_none = zoo.create("unet.shapes", base_width=None, depth=None)
+    assert [p.shape for p in given_none.parameters()] == [p.shape for p in tagged.parameters()]
     assert zoo.create("sample_segmenter", in_chans=1, width=6)[0].weight.shape == (6, 1, 1, 1)
 
 
