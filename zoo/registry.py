@@ -102,31 +102,29 @@ class _Entry:
     plugin: PluginRecord
 
 
-def _torch_global_state() -> tuple | None:
-    """torch's process-wide defaults a plugin's import could change (None: torch not imported,
-    so its defaults hold)."""
+def _torch_imported() -> bool:
     torch = sys.modules.get("torch")
-    if torch is None or not hasattr(torch, "get_default_dtype"):  # absent, or a half-imported module
+    return torch is not None and hasattr(torch, "get_default_dtype")  # not a half-imported module
+
+
+def _torch_global_state():
+    """torch's process-wide state a plugin's import could change (:mod:`zoo.torch_state`), or
+    None when torch is not imported yet: listing must not import it."""
+    if not _torch_imported():
         return None
-    return torch.get_default_dtype(), torch.is_grad_enabled()
+    from zoo.torch_state import snapshot
+
+    return snapshot()
 
 
-def _restore_torch_global_state(before: tuple | None) -> str:
-    """Put torch's defaults back as they were before a plugin's import; say what it changed."""
-    after = _torch_global_state()
-    if after is None:
+def _restore_torch_global_state(before) -> str:
+    """Put torch's state back as it was before a plugin's import (as torch starts, when the plugin
+    imported it); say what it changed."""
+    if not _torch_imported():
         return ""
-    import torch
+    from zoo import torch_state
 
-    dtype, grad = before if before is not None else (torch.float32, True)
-    changes = []
-    if after[0] != dtype:
-        changes.append(f"default dtype {after[0]}")
-        torch.set_default_dtype(dtype)
-    if after[1] != grad:
-        changes.append(f"grad mode {'on' if after[1] else 'off'}")
-        torch.set_grad_enabled(grad)
-    return ", ".join(changes)
+    return "; ".join(torch_state.restore(before if before is not None else torch_state.at_import()))
 
 
 NO_PLUGINS = ("no zoo plugin is installed (nothing in the 'zoo' entry-point group): models and explainers come in "

@@ -31,9 +31,13 @@ def test_warning_filters_a_plugin_sets_at_import_end_with_its_import(plugin_pack
 def test_torch_defaults_a_plugin_changes_at_import_are_put_back_and_reported(plugin_packages, monkeypatch):
     monkeypatch.delitem(sys.modules, "zoo_meddling_plugin.torch_state", raising=False)  # imported afresh
     plugin_packages("meddling-plugin")
-    with pytest.warns(PluginWarning, match=r"changed torch's global state \(default dtype torch.float64, grad mode off\)"):
+    hooks = dict(torch.nn.modules.module._global_forward_hooks)
+    with pytest.warns(PluginWarning, match=r"changed torch's global state \(grad mode left disabled .*; default dtype "
+                                           r"left torch.float64 \(was torch.float32\); 1 global nn.Module hook\(s\) "
+                                           r"left in _global_forward_hooks\)"):
         zoo.list_models()
     assert torch.get_default_dtype() == torch.float32 and torch.is_grad_enabled()
+    assert torch.nn.modules.module._global_forward_hooks == hooks  # a hook on every model, removed
     (record,) = [p for p in get_registry().plugins if p.name == "torch_state"]
     assert any("the zoo put it back" in e for e in record.errors)
     assert "meddling_torch_net" in zoo.list_models()  # reported, still registered

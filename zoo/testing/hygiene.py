@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.modules.module as module_globals
 
-from zoo.testing.global_state import GLOBAL_HOOK_DICTS
+from zoo.torch_state import GLOBAL_HOOK_DICTS
 
 _TENSOR_HOOK_ATTRS = ("_backward_hooks", "_post_accumulate_grad_hooks")
 

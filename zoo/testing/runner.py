@@ -48,11 +48,11 @@ def run_check(check: Check, subject) -> CheckResult:
 
     torch's global state is put back after every check; a subject that changed it fails that
     check, so the change is blamed on it and not on whichever subject runs next."""
-    from zoo.testing import global_state
+    from zoo import torch_state
 
-    before = global_state.snapshot()
+    before = torch_state.snapshot()
     result = _run(check, subject)
-    leftovers = global_state.restore(before)
+    leftovers = torch_state.restore(before)
     if not leftovers:
         return result
     message = f"left torch's global state changed: {'; '.join(leftovers)} (the suite restored it)"

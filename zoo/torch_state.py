@@ -1,9 +1,10 @@
-"""torch's process-wide state a model or explainer could leave changed: grad and inference
-mode, the default dtype and device, the deterministic-algorithms flag, anomaly detection, and
-the global ``nn.Module`` hooks.
+"""torch's process-wide state that a plugin's import, a model or an explainer could leave
+changed: grad and inference mode, the default dtype and device, the deterministic-algorithms
+flag, anomaly detection, and the global ``nn.Module`` hooks.
 
-The runner snapshots it before each check and puts it back after, so a subject that leaves
-autograd disabled fails its own check instead of making the next subject's ``gradients`` fail.
+The registry snapshots it around each plugin's import, and the conformance runner around each
+check, and puts it back after: a plugin or subject that leaves autograd disabled is reported
+itself instead of breaking every model built later.
 """
 
 from __future__ import annotations
@@ -43,6 +44,13 @@ def snapshot() -> GlobalState:
         anomaly=(torch.is_anomaly_enabled(), torch.is_anomaly_check_nan_enabled()),
         hooks={name: frozenset(getattr(module_globals, name)) for name in GLOBAL_HOOK_DICTS},
     )
+
+
+def at_import() -> GlobalState:
+    """The state torch starts in: what a plugin that imported torch first found."""
+    return GlobalState(grad_enabled=True, inference_mode=False, default_dtype=torch.float32, default_device="cpu",
+                       deterministic=(False, False), anomaly=(False, True),
+                       hooks={name: frozenset() for name in GLOBAL_HOOK_DICTS})
 
 
 def restore(before: GlobalState) -> list[str]:
