@@ -101,7 +101,7 @@ def build_with_weights(build: Callable[[], object], source: str | Path, *, chang
         model.load_state_dict(state, strict=True)
     else:
         model.load_state_dict(state, strict=True, assign=True)
-    if plan.reinit or plan.adapt or plan.drop:
+    if plan.reinit or plan.adapt:  # a head dropped (num_classes=0: features) asked for nothing to learn
         _warn_changes(source, plan, change)
     return model
 
@@ -309,5 +309,6 @@ def _warn_changes(source: Path, plan: _Plan, change: HeadChange) -> None:
     if plan.adapt:
         parts.append(f"in_chans {change.pretrained_in_chans} -> {change.in_chans}: adapted {', '.join(plan.adapt)}")
     # stacklevel: the line calling zoo.create (create -> build_with_weights -> here)
-    warnings.warn(f"{source.name}: {'; '.join(parts)}. Fine-tune before use.", WeightsMismatchWarning,
+    warnings.warn(f"{source.name}: {'; '.join(parts)}. Fine-tune before use: like every model with loaded "
+                  "weights it is returned in eval mode, so call model.train() to train it.", WeightsMismatchWarning,
                   stacklevel=4)

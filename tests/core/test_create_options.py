@@ -52,6 +52,8 @@ class Plugin:
             zoo.ArchitectureSpec("tiny", "classification", TinyClassifier, defaults={"num_classes": 4},
                                  pretrained={"t": zoo.PretrainedCfg("org/tiny.t", metrics={"acc": 0.5})}),
             zoo.ArchitectureSpec("tiny_untagged", "classification", TinyClassifier),
+            zoo.ArchitectureSpec("tiny_capable", "classification", HeadlessCapable,
+                                 pretrained={"t": zoo.PretrainedCfg("org/tiny_capable.t", num_classes=4)}),
             # a default tag that changes the head: its weights do not fit the spec's defaults
             zoo.ArchitectureSpec("tiny_tagged", "classification", TinyClassifier, defaults={"num_classes": 4},
                                  pretrained={"ten": zoo.PretrainedCfg("org/tiny_tagged.ten", num_classes=10,
@@ -75,10 +77,26 @@ def weights(tmp_path):
 
 
 def test_a_new_head_on_a_tag_without_num_classes_is_reinitialised_with_a_warning(weights):
-    with pytest.warns(WeightsMismatchWarning, match="head"):
+    with pytest.warns(WeightsMismatchWarning, match=r"head.*returned in eval mode, so call model.train\(\)"):
         model = zoo.create("tiny.t", weights=weights, num_classes=2)
     assert model.head.out_features == 2
     assert zoo.create("tiny.t", weights=weights).head.out_features == 4  # same head: strict, silent
+
+
+def test_dropping_the_head_for_features_is_silent_as_in_timm(tmp_path):
+    """num_classes=0 on a tag with a head: nothing is re-initialised, nothing to fine-tune; the
+    warning it gave broke runs under -W error (timm says nothing)."""
+    import warnings
+
+    import torch
+
+    path = tmp_path / "capable.safetensors"
+    save_model(HeadlessCapable(num_classes=4), str(path))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        features = zoo.create("tiny_capable.t", weights=path, num_classes=0)
+    assert isinstance(features.head, nn.Identity)
+    assert torch.equal(features.stem.weight, zoo.create("tiny_capable.t", weights=path).stem.weight)
 
 
 def test_a_head_on_weights_that_have_none_is_new_with_a_warning(tmp_path):

@@ -1,5 +1,7 @@
 """Listing with patterns, tags and tasks; name resolution and suggestions (issue 2)."""
 
+import re
+
 import pytest
 
 import zoo
@@ -244,3 +246,11 @@ def test_an_explainer_read_as_a_qualifier_gets_no_tag_advice():
         zoo.get_registry().explainer("sample_ones:x")
     assert "'sample_ones', before ':', names no loaded plugin" in str(excinfo.value)
     assert "a tag follows" not in str(excinfo.value)
+
+
+@pytest.mark.parametrize("name, write", [("hf-hub:timm/resnet18.a1_in1k", "write 'timm/resnet18.a1_in1k'"),
+                                         ("hf-hub:visionzoo/unet.shapes", "write 'unet.shapes'")])
+def test_timms_hf_hub_names_say_what_the_zoo_calls_them(name, write):
+    """It read 'hf-hub' as a plugin qualifier and suggested a name without the tag."""
+    with pytest.raises(zoo.UnknownModelError, match=r"take no 'hf-hub:' prefix .*" + re.escape(write)):
+        zoo.create(name)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -12,6 +13,7 @@ import warnings
 import pytest
 
 import zoo
+from zoo.inputs import InputError
 from zoo_timm import errors, index, plugin
 from zoo_timm.index import default_hub_id, load_index
 
@@ -201,6 +203,37 @@ def test_checkpoint_path_is_refused_because_it_unpickles(tmp_path):
         zoo.create(f"timm/{SMALL}", checkpoint_path=str(tmp_path / "model.pth"))
 
 
+@pytest.mark.parametrize("kwargs, says", [
+    (dict(pretrained_cfg_overlay=dict(file="my.pth")), "pretrained_cfg_overlay['file'] choose where timm reads"),
+    (dict(pretrained_cfg_overlay=dict(hf_hub_id="acme/net")), "pretrained_cfg_overlay['hf_hub_id'] choose"),
+    (dict(cache_dir="/tmp/elsewhere"), "cache_dir choose where timm reads its weights"),
+    (dict(pretrained_cfg="r160_in1k"), "name the tag instead: zoo.create('timm/test_resnet.TAG'"),
+])
+def test_timms_own_ways_of_choosing_weights_are_refused_not_ignored(kwargs, says):
+    """They were accepted and did nothing: the default tag's weights loaded in their place (and
+    pretrained_cfg= described another tag's preprocessing than the weights')."""
+    with pytest.raises(zoo.ModelConfigError, match=re.escape(says)):
+        zoo.create(f"timm/{SMALL}", **kwargs)
+
+
+def test_an_overlay_of_preprocessing_only_still_applies():
+    model = zoo.create(f"timm/{SMALL}", pretrained_cfg_overlay=dict(mean=(0.5, 0.5, 0.5)))
+    assert tuple(model.pretrained_cfg["mean"]) == (0.5, 0.5, 0.5)
+
+
+def test_a_replaced_stem_sets_the_channels_the_input_check_expects():
+    """The check read in_chans once, at creation: a model whose stem a user replaced (as timm users
+    do for grey images) refused the images its new stem takes."""
+    import torch
+    import torch.nn as nn
+
+    model = zoo.create("timm/resnet18").eval()
+    model.conv1 = nn.Conv2d(1, 64, 7, 2, 3, bias=False)
+    assert model(torch.rand(1, 1, 32, 32)).shape == (1, 1000)
+    with pytest.raises(InputError, match="expected 1 input channels, got 3"):
+        model(torch.rand(1, 3, 32, 32))
+
+
 def test_pretrained_true_reads_the_hub_file_of_the_default_tag(tmp_path, monkeypatch):
     """The Hub path without a network: the file sits in a huggingface_hub cache (offline mode),
     exactly where a download from ``timm/test_resnet.r160_in1k`` would have put it."""
@@ -373,8 +406,6 @@ def test_torch_jit_script_works_as_for_timm_and_eager_keeps_the_input_check():
     import io
 
     import torch
-
-    from zoo.inputs import InputError
 
     model = zoo.create(f"timm/{SMALL}", num_classes=3, in_chans=1).eval()
     with warnings.catch_warnings():

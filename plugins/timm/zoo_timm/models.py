@@ -35,6 +35,7 @@ def create_model(arch: str, num_classes: int | None = None, in_chans: int | None
         raise ModelConfigError(
             f"timm/{arch}: checkpoint_path= makes timm unpickle a checkpoint with torch.load, which the zoo "
             "never does; save the state dict with safetensors.torch.save_file and pass weights='file.safetensors'")
+    _refuse_weight_choices(arch, kwargs)
     _check_counts(arch, num_classes, in_chans)
     if num_classes is not None:
         kwargs["num_classes"] = num_classes
@@ -44,11 +45,36 @@ def create_model(arch: str, num_classes: int | None = None, in_chans: int | None
     # timm's models do not check their input: wrong channels or a 3-D tensor would fail deep
     # inside a conv. The zoo's contract is a clear InputError at the door.
     handle = model.register_forward_pre_hook(_InputCheck(in_chans or 3, f"timm/{arch}",
-                                                         _input_patch_embed(model, in_chans or 3)))
+                                                         _input_patch_embed(model, in_chans or 3),
+                                                         _first_convs(model, in_chans or 3)))
     # TorchScript compiles every hook and rejects this Python one; torch.jit.script calls
     # __prepare_scriptable__ first, which hands it a copy without the check.
     model.__prepare_scriptable__ = _WithoutInputCheck(model, handle.id)
     return model
+
+
+# pretrained_cfg_overlay keys that tell timm where its weights come from (timm's _PRETRAINED_SOURCE_KEYS)
+WEIGHT_SOURCE_KEYS = ("file", "url", "hf_hub_id", "hf_hub_filename", "state_dict")
+
+
+def _refuse_weight_choices(arch: str, kwargs: dict[str, Any]) -> None:
+    """timm's ways of choosing weights do nothing here (the zoo loads the weights, by the name's
+    tag or ``weights=``), so the tag's weights would load silently in their place: refused."""
+    overlay = kwargs.get("pretrained_cfg_overlay") or {}
+    sources = [key for key in WEIGHT_SOURCE_KEYS if isinstance(overlay, dict) and overlay.get(key)]
+    if sources or kwargs.get("cache_dir"):
+        given = ", ".join([f"pretrained_cfg_overlay[{key!r}]" for key in sources]
+                          + (["cache_dir"] if kwargs.get("cache_dir") else []))
+        raise ModelConfigError(
+            f"timm/{arch}: {given} choose where timm reads its weights, which the zoo never lets timm do (it "
+            "downloads and checks them itself); pass weights='file.safetensors' for a local file, or name a tag "
+            "(zoo list 'timm/ARCH' --pretrained); the Hub cache is set by HF_HOME / HF_HUB_CACHE")
+    if kwargs.get("pretrained_cfg") is not None:
+        raise ModelConfigError(
+            f"timm/{arch}: pretrained_cfg= picks timm's weight set by another road than the zoo's name, so the "
+            f"weights loaded and the preprocessing described could belong to two tags; name the tag instead: "
+            f"zoo.create('timm/{arch}.TAG', ...) (its pretrained_cfg comes with it; pretrained_cfg_overlay= "
+            "still adjusts mean, std or sizes)")
 
 
 def _check_counts(arch: str, num_classes, in_chans) -> None:
@@ -74,16 +100,42 @@ def _input_patch_embed(model, in_chans: int) -> str | None:
                  and getattr(getattr(m, "proj", None), "in_channels", None) == in_chans), None)
 
 
-class _InputCheck:
-    """Forward pre-hook validating the image batch (a class, so models stay deep-copyable)."""
+def _first_convs(model, in_chans: int) -> tuple[str, ...]:
+    """Dotted names of the layers that take the input image (timm's ``pretrained_cfg["first_conv"]``:
+    one name, or several for a stem of parallel branches), where they take ``in_chans``."""
+    names = (getattr(model, "pretrained_cfg", None) or {}).get("first_conv") or ()
+    names = (names,) if isinstance(names, str) else tuple(names)
+    try:
+        convs = [model.get_submodule(name) for name in names]
+    except AttributeError:
+        return ()
+    return names if convs and all(getattr(c, "in_channels", None) == in_chans for c in convs) else ()
 
-    def __init__(self, in_chans: int, owner: str, patch_embed: str | None = None) -> None:
-        self.in_chans, self.owner, self.patch_embed = in_chans, owner, patch_embed
+
+class _InputCheck:
+    """Forward pre-hook validating the image batch (a class, so models stay deep-copyable).
+
+    The channel count expected is the first conv's, read at each call, so a model whose stem a
+    user replaced (``model.conv1 = nn.Conv2d(1, 64, ...)``, as with any timm model) takes what
+    its new stem takes."""
+
+    def __init__(self, in_chans: int, owner: str, patch_embed: str | None = None,
+                 first_convs: tuple[str, ...] = ()) -> None:
+        self.in_chans, self.owner, self.patch_embed, self.first_convs = in_chans, owner, patch_embed, first_convs
 
     def __call__(self, module, args) -> None:
         if args:
-            check_image_batch(args[0], in_chans=self.in_chans, owner=self.owner, dtype=weights_dtype(module))
+            check_image_batch(args[0], in_chans=self._in_chans(module), owner=self.owner,
+                              dtype=weights_dtype(module))
             self._check_size(module, args[0])
+
+    def _in_chans(self, module) -> int:
+        for name in self.first_convs:
+            try:
+                return int(module.get_submodule(name).in_channels)
+            except (AttributeError, TypeError, ValueError):  # replaced by something without in_channels
+                return self.in_chans
+        return self.in_chans
 
     def _check_size(self, module, x) -> None:
         """A strict patch embedding asserts deep inside timm; the size it takes is known up front."""
