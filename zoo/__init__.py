@@ -25,6 +25,7 @@ from zoo.errors import (
     UnknownExplainerError,
     UnknownModelError,
     UnknownNameError,
+    UnknownOptionError,
     UnknownTagError,
     WeightsError,
     WeightsFileNotFoundError,
@@ -82,7 +83,7 @@ __all__ = [
     "ExplainerOutputError", "ExplainerSpec", "HubAuthError", "HubDownloadError", "HubEntryNotFoundError",
     "HubError", "HubNotFoundError", "HubOfflineError", "HubRevisionNotFoundError", "HubUnavailableError",
     "ImageFileError", "InputError", "MissingExtraError", "ModelConfigError", "ModelInfo", "PluginWarning",
-    "PretrainedCfg", "UnknownExplainerError", "UnknownModelError", "UnknownNameError", "UnknownTagError",
-    "WeightsError", "WeightsFileNotFoundError", "WeightsMismatchError", "ZooError", "create", "create_explainer",
-    "explain", "hookimpl", "list_explainers", "list_models", "model_info", "overlay",
+    "PretrainedCfg", "UnknownExplainerError", "UnknownModelError", "UnknownNameError", "UnknownOptionError",
+    "UnknownTagError", "WeightsError", "WeightsFileNotFoundError", "WeightsMismatchError", "ZooError", "create",
+    "create_explainer", "explain", "hookimpl", "list_explainers", "list_models", "model_info", "overlay",
 ]

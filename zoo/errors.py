@@ -46,6 +46,16 @@ class ArgumentError(ZooError, ValueError):
     an image or map of the wrong shape for an overlay."""
 
 
+class UnknownOptionError(ArgumentError, TypeError):
+    """An option the explainer does not take (``n_sample=`` for ``n_samples=``, captum's
+    ``baselines=``); also the ``TypeError`` Python raises for an unexpected keyword. ``unknown``
+    lists the options given that it does not take, ``accepted`` those it does."""
+
+    def __init__(self, message: str, *, unknown: list[str], accepted: list[str]):
+        super().__init__(message)
+        self.unknown, self.accepted = unknown, accepted
+
+
 class BuilderError(ZooError, TypeError):
     """A spec's builder could not be imported, or returned the wrong kind of object."""
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from zoo.errors import ExplainerOutputError
+import inspect
+
+from zoo.errors import ExplainerOutputError, UnknownOptionError
 from zoo.registry import get_registry
 
 
@@ -26,8 +28,28 @@ class Explainer:
 
 
 def create_explainer(name: str, model: Any, **kwargs: Any) -> Explainer:
-    """Build the registered explainer ``name`` for ``model``."""
-    return get_registry().explainer_builder(name)(model, **kwargs)
+    """Build the registered explainer ``name`` for ``model``; an option its builder does not take
+    is an :class:`~zoo.errors.UnknownOptionError` listing those it does, before anything is built."""
+    builder = get_registry().explainer_builder(name)
+    accepted = explainer_options(builder)
+    unknown = [key for key in kwargs if accepted is not None and key not in accepted]
+    if unknown:
+        raise UnknownOptionError(f"explainer {name!r} takes no option {', '.join(map(repr, unknown))}; its options: "
+                                 f"{', '.join(accepted) or 'none'}", unknown=unknown, accepted=accepted)
+    return builder(model, **kwargs)
+
+
+def explainer_options(builder: Any) -> list[str] | None:
+    """The keyword options an explainer builder takes (besides the model), or None where it takes
+    ``**kwargs`` or has no signature to read: then the builder itself decides."""
+    try:
+        params = inspect.signature(builder).parameters
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return None
+    return [name for name, p in params.items() if name not in ("self", "model")
+            and p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)]
 
 
 def explain(model: Any, images: Any, method: str = "gradcam", target: int | list[int] | None = None,

@@ -129,28 +129,18 @@ def _check_method_fits(method: str, task: str) -> None:
 
 
 def _explainer(method: str, model, options: dict):
-    """``zoo.create_explainer``, with an option the method does not take as a usage error that
-    lists the ones it does (checked on the builder's signature, before building)."""
-    import inspect
-
+    """``zoo.create_explainer``, with an option the method does not take (or refuses) as a usage
+    error that lists the ones it does."""
     import zoo
-    from zoo.registry import get_registry
+    from zoo.errors import UnknownOptionError
 
     if isinstance(options.get("score_fn"), str):
         options = {**options, "score_fn": _imported_callable("score_fn", options["score_fn"])}
     try:
-        params = inspect.signature(get_registry().explainer_builder(method)).parameters
-    except (TypeError, ValueError):  # no signature to check against: let the builder decide
-        params = {}
-    if params and not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        accepted = [name for name, p in params.items() if name not in ("self", "model")
-                    and p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)]
-        unknown = [key for key in options if key not in accepted]
-        if unknown:
-            raise UsageError(f"method {method!r} takes no option {', '.join(map(repr, unknown))}; "
-                             f"its options (-O KEY=VALUE): {', '.join(accepted) or 'none'}")
-    try:
         return zoo.create_explainer(method, model, **options)
+    except UnknownOptionError as exc:  # checked on the builder's signature, before building
+        raise UsageError(f"method {method!r} takes no option {', '.join(map(repr, exc.unknown))}; "
+                         f"its options (-O KEY=VALUE): {', '.join(exc.accepted) or 'none'}") from None
     except (TypeError, ValueError) as exc:
         if not options or not _builds_without_options(method, model):
             raise  # about the model, not the options: a runtime error (exit 3)

@@ -103,3 +103,17 @@ def test_a_non_model_is_a_typed_type_error():
     with pytest.raises(NotAModelError, match="explains a torch.nn.Module") as info:
         zoo.create_explainer("saliency", lambda x: x)
     assert isinstance(info.value, ZooError) and isinstance(info.value, TypeError)
+
+
+@pytest.mark.parametrize("method, options, unknown", [
+    ("saliency", dict(target_layer="features"), "'target_layer'"),
+    ("smoothgrad", dict(n_sample=8), "'n_sample'"),
+    ("integrated_gradients", dict(baselines=0.0), "'baselines'"),  # captum's spelling
+])
+def test_an_option_the_method_does_not_take_names_those_it_does(method, options, unknown, gap_model):
+    """It was Python's bare TypeError from deep in the builder; the command line listed the options."""
+    with pytest.raises(zoo.UnknownOptionError, match=f"explainer {method!r} takes no option {unknown}; its "
+                                                     "options: ") as caught:
+        zoo.create_explainer(method, gap_model, **options)
+    assert isinstance(caught.value, TypeError) and caught.value.unknown == list(options)
+    assert "normalize" in caught.value.accepted or "n_steps" in caught.value.accepted
