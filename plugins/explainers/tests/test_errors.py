@@ -117,3 +117,24 @@ def test_an_option_the_method_does_not_take_names_those_it_does(method, options,
         zoo.create_explainer(method, gap_model, **options)
     assert isinstance(caught.value, TypeError) and caught.value.unknown == list(options)
     assert "normalize" in caught.value.accepted or "n_steps" in caught.value.accepted
+
+
+@pytest.mark.parametrize("method", ["saliency", "gradcam", "integrated_gradients"])
+def test_a_model_or_images_on_the_meta_device_are_input_errors(method, gap_model):
+    """torch's own error came from deep inside the first layer (or a bool() of a meta tensor)."""
+    from zoo.inputs import InputError
+
+    images = torch.rand(2, 3, 12, 12)
+    with pytest.raises(InputError, match="the images are on the meta device, which holds no values"):
+        zoo.explain(gap_model, images.to("meta"), method=method)
+    with pytest.raises(InputError, match="the model is on the meta device, which holds no values"):
+        zoo.explain(gap_model.to("meta"), images, method=method)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a second device: CUDA")
+def test_images_on_another_device_than_the_model_are_an_input_error(gap_model):
+    from zoo.inputs import InputError
+
+    with pytest.raises(InputError, match=r"the images are on cpu but the model on cuda:0; move them with "
+                                         r"images.to\('cuda:0'\)"):
+        zoo.explain(gap_model.to("cuda"), torch.rand(2, 3, 12, 12), method="saliency")

@@ -46,12 +46,28 @@ def check_inputs(model: nn.Module, images: Any, owner: str) -> None:
     min_size = getattr(model, "min_size", 1)
     check_image_batch(images, in_chans=in_chans, min_size=min_size if isinstance(min_size, int) else 1,
                       owner=owner)
+    check_model_device(model, images, owner)
     check_model_dtype(model, images, owner)
     finite = torch.isfinite(images).flatten(1).all(1)
     if not bool(finite.all()):
         bad = (~finite).nonzero().flatten().tolist()
         raise InputError(f"{owner}: image(s) {', '.join(map(str, bad[:10]))} of the batch hold NaN or Inf values, "
                          "which make every explanation meaningless; check the preprocessing")
+
+
+def check_model_device(model: nn.Module, images: torch.Tensor, owner: str) -> None:
+    """An :class:`~zoo.inputs.InputError`, before any forward pass, for images on another device
+    than the model's parameters (torch's own error comes from deep inside the first layer), and
+    for a model or images on the meta device, which hold no values to explain."""
+    devices = {p.device for p in model.parameters()}
+    if images.device.type == "meta" or any(d.type == "meta" for d in devices):
+        raise InputError(f"{owner}: the {'images are' if images.device.type == 'meta' else 'model is'} on the meta "
+                         "device, which holds no values to explain; load the model's weights (zoo.create(..., "
+                         "pretrained=True) or weights=) and pass real images")
+    if len(devices) == 1 and images.device != next(iter(devices)):
+        device = next(iter(devices))
+        raise InputError(f"{owner}: the images are on {images.device} but the model on {device}; move them with "
+                         f"images.to({str(device)!r})")
 
 
 def check_model_dtype(model: nn.Module, images: torch.Tensor, owner: str) -> None:
