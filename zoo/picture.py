@@ -22,7 +22,9 @@ def to_numpy(x: Any):
 
 def to_rgb(image: Any):
     """An RGB ``PIL.Image`` of a PIL image, an (H, W) / (H, W, 3|4) array, or a (C, H, W) tensor;
-    uint8 values are taken as they are, float values in [0, 1] are scaled to [0, 255]."""
+    uint8 values are taken as they are, float values in [0, 1] are scaled to [0, 255]. A float
+    image of which more than 1% is negative is refused: it was normalised by mean/std (the
+    model's input, not the picture), and drawn it came out nearly black."""
     import numpy as np
     from PIL import Image
 
@@ -38,6 +40,12 @@ def to_rgb(image: Any):
         raise ArgumentError(f"image must be (H, W), (H, W, 3) or a (C, H, W) tensor, got shape {array.shape}")
     if array.dtype != np.uint8:
         array = array.astype(np.float32)
+        if not np.isfinite(array).all():
+            raise ArgumentError("image holds NaN or Inf values, which have no colour; pass the image as loaded")
+        if (array < 0).mean() > 0.01:  # a little overshoot (bicubic resizing) is clipped below
+            raise ArgumentError(f"image has negative values (min {array.min():.3g}): it looks normalised by "
+                                "mean/std, the model's input; pass the image before normalisation (values in "
+                                "[0, 1], or 0-255), e.g. the tensor you normalised")
         if array.max(initial=0.0) <= 1.0:
             array = array * 255.0
         array = np.clip(np.round(array), 0, 255).astype(np.uint8)

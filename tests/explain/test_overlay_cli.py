@@ -81,6 +81,17 @@ def test_a_map_with_nan_or_inf_is_refused_not_drawn(bad):
         zoo.overlay(torch.ones(3, 40, 30), heatmap)
 
 
+def test_an_image_normalised_by_mean_and_std_is_refused_not_drawn_black():
+    """The model's input was drawn as a nearly black picture without a word (pytorch-grad-cam refuses it)."""
+    picture = torch.rand(3, 16, 16)
+    mean, std = torch.tensor([0.485, 0.456, 0.406])[:, None, None], torch.tensor([0.229, 0.224, 0.225])[:, None, None]
+    with pytest.raises(zoo.ArgumentError, match="looks normalised by mean/std.*pass the image before normalisation"):
+        zoo.overlay((picture - mean) / std, torch.rand(16, 16))
+    overshoot = picture.clone()
+    overshoot[0, 0, 0] = -0.02  # bicubic resizing's ringing: a pixel or two, clipped
+    assert zoo.overlay(overshoot, torch.rand(16, 16)).size == (16, 16)
+
+
 def test_cli_one_png_per_image(digits_weights, tmp_path, capsys):
     weights, images = digits_weights
     out = tmp_path / "maps"
