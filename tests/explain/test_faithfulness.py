@@ -251,3 +251,17 @@ def test_a_segmenters_copies_are_explained_on_the_trained_models_region():
         fa.evaluate(segmenter, images, ["saliency", "gradcam"], None, steps=4, n_random=1, n_randomizations=2)
         _, randomized = fa._trained_and_randomized(segmenter, images, "saliency", None, 0)
     assert (randomized.flatten(1).abs().amax(1) > 0).all()
+
+
+def test_the_checks_leave_a_segmenter_in_train_mode_with_its_batchnorm_statistics():
+    """The trained region was read by a forward pass in the model's own mode: a model left in train
+    mode (torchvision's default) had its BatchNorm running statistics changed by sanity_check."""
+    from torch import nn
+
+    torch.manual_seed(0)
+    segmenter = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.Conv2d(8, 3, 1))
+    images = torch.randn(3, 3, 12, 12, generator=torch.Generator().manual_seed(1))
+    before = {k: v.clone() for k, v in segmenter.state_dict().items()}
+    fa.sanity_check(segmenter, images, "saliency", None)
+    assert segmenter.training
+    assert all(torch.equal(v, before[k]) for k, v in segmenter.state_dict().items())

@@ -306,7 +306,7 @@ def _on_the_trained_region(model: nn.Module, images: torch.Tensor, method: str, 
         return kwargs
     if "score_fn" not in inspect.signature(get_registry().explainer_builder(method)).parameters:
         return kwargs
-    with torch.no_grad():
+    with explaining(model), torch.no_grad():  # in eval mode, as explained: a model in train mode kept its statistics
         output = model(images.clone())
     if not isinstance(output, torch.Tensor) or output.ndim != 4:
         return kwargs
