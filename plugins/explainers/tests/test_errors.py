@@ -32,7 +32,11 @@ from zoo_explainers.errors import NotAModelError, OptionError, UnsupportedModelE
     ("gradcam", dict(normalize="no"), "normalize must be True or False"),
     ("saliency", dict(normalize=1), "normalize must be True or False"),
     ("integrated_gradients", dict(return_delta="yes"), "return_delta must be True or False"),
-    ("rise", dict(p=0), "RISE needs 0 < p <= 1"),
+    ("rise", dict(p=0), r"RISE needs 0 < p < 1"),
+    ("rise", dict(p=1.0), r"RISE needs 0 < p < 1"),  # every mask keeps everything: blank maps
+    ("smoothgrad", dict(seed="abc"), "seed must be a whole number"),  # torch's error at the first call
+    ("smoothgrad", dict(seed=1.5), "seed must be a whole number"),
+    ("rise", dict(seed=True), "seed must be a whole number"),
     ("rise", dict(p="0.5"), "p must be a finite number"),
     ("rise", dict(n_masks=0), "n_masks must be a whole number >= 1"),
     ("rise", dict(n_masks=2.5), "n_masks must be a whole number"),

@@ -22,7 +22,14 @@ from torch import nn
 
 from zoo_explainers.base import EMPTY_MAPS, BaseExplainer
 from zoo_explainers.errors import OptionError, UnsupportedModelError
-from zoo_explainers.options import check_baseline, check_chunk_size, check_count, check_flag, check_number
+from zoo_explainers.options import (
+    check_baseline,
+    check_chunk_size,
+    check_count,
+    check_flag,
+    check_number,
+    check_seed,
+)
 from zoo_explainers.hygiene import HookBag
 from zoo_explainers.maps import minmax
 from zoo_explainers.stacking import StackedForward, each_pass
@@ -134,7 +141,7 @@ class SmoothGrad(Saliency):
         if (stdev if stdev is not None else sigma) < 0:
             raise OptionError("the noise level (sigma / stdev) must be >= 0")
         self.n_samples, self.sigma, self.stdev = n_samples, sigma, stdev
-        self.seed, self.chunk_size = seed, check_chunk_size(chunk_size)
+        self.seed, self.chunk_size = check_seed(seed), check_chunk_size(chunk_size)
 
     def attribute(self, images, target, bag: HookBag):
         targets = _Targets(self, images, target)

@@ -43,6 +43,17 @@ def check_flag(name: str, value) -> bool:
     return value
 
 
+def check_seed(seed) -> int | None:
+    """``seed`` as None (draw one from torch's global generator) or a whole number torch's
+    generators take (a string or a float reached ``manual_seed`` at the first call)."""
+    seed = _one_value(seed)
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not -2**63 <= seed < 2**64:
+        raise OptionError(f"seed must be a whole number (or None for a fresh draw), got {seed!r}")
+    return int(seed)
+
+
 def check_chunk_size(chunk_size: int | str | None) -> int | str | None:
     """``chunk_size`` as given (model inputs per pass, ``"auto"`` or None for one pass), or an
     :class:`OptionError` saying what is accepted."""

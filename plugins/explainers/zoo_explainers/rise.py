@@ -21,7 +21,7 @@ from torch import nn
 
 from zoo_explainers.base import EMPTY_MAPS, BaseExplainer
 from zoo_explainers.errors import OptionError
-from zoo_explainers.options import check_chunk_size, check_count, check_flag, check_number
+from zoo_explainers.options import check_chunk_size, check_count, check_flag, check_number, check_seed
 from zoo_explainers.hygiene import HookBag
 from zoo_explainers.maps import minmax
 from zoo_explainers.stacking import each_pass
@@ -71,9 +71,9 @@ class RISE(BaseExplainer):
                  score_fn: ScoreFn | None = None) -> None:
         super().__init__(model, score_fn=score_fn)
         n_masks, cells, p = check_count("n_masks", n_masks), check_count("cells", cells), check_number("p", p)
-        if not 0 < p <= 1:
-            raise OptionError(f"RISE needs 0 < p <= 1, got p={p}")
-        self.n_masks, self.cells, self.p, self.seed = n_masks, cells, p, seed
+        if not 0 < p < 1:  # p=1 keeps every cell of every mask: each map is constant, blank
+            raise OptionError(f"RISE needs 0 < p < 1 (the share of cells each mask keeps), got p={p}")
+        self.n_masks, self.cells, self.p, self.seed = n_masks, cells, p, check_seed(seed)
         self.chunk_size, self.normalize = check_chunk_size(chunk_size), check_flag("normalize", normalize)
 
     def attribute(self, images, target, bag: HookBag):
