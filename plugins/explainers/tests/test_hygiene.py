@@ -127,6 +127,13 @@ def test_a_compiled_or_exported_model_is_explained_as_the_model_itself(gap_model
                           atol=1e-6)
 
 
+def test_a_data_parallel_model_is_explained_as_the_model_it_wraps(gap_model, images):
+    """cam said the model had no forward_features/get_classifier: the wrapper hid them."""
+    wrapped = torch.nn.DataParallel(gap_model)  # on a CPU-only machine it simply calls the module
+    for method in ("cam", "gradcam", "saliency"):
+        assert torch.allclose(zoo.explain(wrapped, images, method), zoo.explain(gap_model, images, method), atol=1e-6)
+
+
 def test_the_lock_and_eval_mode_reach_past_compile_and_export_wrappers(gap_model, images):
     """faithfulness took the compiled wrapper's own lock (not its module's); a torch.export'ed
     child made eval() stop part-way, leaving the layers after it in train mode (dropout on)."""

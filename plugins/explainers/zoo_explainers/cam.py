@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from zoo_explainers.base import BaseExplainer
-from zoo_explainers.hygiene import HookBag
+from zoo_explainers.hygiene import HookBag, unwrapped
 from zoo_explainers.layers import (
     FEATURES,
     Layer,
@@ -52,7 +52,7 @@ class FeatureMapExplainer(BaseExplainer):
     def __init__(self, model: nn.Module, *, target_layer: Layer | None = None, relu: bool = True,
                  normalize: bool = True, score_fn: ScoreFn | None = None) -> None:
         super().__init__(model, score_fn=score_fn)
-        self.target_layer = resolve_layer(model, target_layer)  # None: searched for at each call
+        self.target_layer = resolve_layer(self.model, target_layer)  # None: searched for at each call
         self.last_layer = self.target_layer
         self.relu = check_flag("relu", relu)
         self.normalize = check_flag("normalize", normalize)
@@ -116,6 +116,7 @@ class CAM(FeatureMapExplainer):
             raise LayerError(f"cam takes no target_layer (got {target_layer!r}): it always uses the output of "
                              "forward_features and the linear head (get_classifier()); for another layer use "
                              "gradcam, which takes target_layer=")
+        model = unwrapped(model)  # a DataParallel wrapper hides forward_features and get_classifier
         if not follows_timm_convention(model):
             raise LayerError("cam needs a classifier with forward_features() and get_classifier() "
                              "(timm's convention); use gradcam for other models")

@@ -48,11 +48,18 @@ class HookBag:
 
 
 def unwrapped(model: nn.Module) -> nn.Module:
-    """The module a ``torch.compile`` wrapper runs (``_orig_mod``): hooks, patched methods and
-    the per-model lock must be on that one, whose code the compiled wrapper calls."""
-    while isinstance(getattr(model, "_orig_mod", None), nn.Module):
-        model = model._orig_mod
-    return model
+    """The module a wrapper runs: ``torch.compile``'s (``_orig_mod``), whose code the compiled
+    wrapper calls, so hooks, patched methods and the per-model lock must be on it; and
+    ``nn.DataParallel``'s or ``DistributedDataParallel``'s (``module``), which is explained on its
+    own device (a batch of explanations gains nothing from splitting, and the wrapper hides
+    ``forward_features``/``get_classifier`` from CAM)."""
+    while True:
+        if isinstance(getattr(model, "_orig_mod", None), nn.Module):
+            model = model._orig_mod
+        elif isinstance(model, (nn.DataParallel, nn.parallel.DistributedDataParallel)):
+            model = model.module
+        else:
+            return model
 
 
 @contextmanager
