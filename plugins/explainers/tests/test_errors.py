@@ -142,3 +142,27 @@ def test_images_on_another_device_than_the_model_are_an_input_error(gap_model):
     with pytest.raises(InputError, match=r"the images are on cpu but the model on cuda:0; move them with "
                                          r"images.to\('cuda:0'\)"):
         zoo.explain(gap_model.to("cuda"), torch.rand(2, 3, 12, 12), method="saliency")
+
+
+def test_a_model_built_under_inference_mode_is_refused_and_left_as_found(gap_model, images):
+    """The restore failed part-way with a confusing error, leaving every parameter without
+    requires_grad; torch's own message about inference tensors was hidden."""
+    with torch.inference_mode():
+        frozen = type(gap_model)()
+    flags = [p.requires_grad for p in frozen.parameters()]
+    for method in ("saliency", "gradcam"):
+        with pytest.raises(UnsupportedModelError, match="inference tensors .* build or load it outside inference_mode"):
+            zoo.explain(frozen, images, method=method)
+    assert [p.requires_grad for p in frozen.parameters()] == flags
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.*` is deprecated:FutureWarning")
+@pytest.mark.parametrize("method", ["gradcam", "cam", "guided_backprop"])
+def test_a_torchscript_model_is_refused_by_the_methods_that_hook_its_layers(method, gap_model, images):
+    """A raw "register_forward_hook is not supported" (scripted), or advice to pass a target_layer
+    that could not work (traced)."""
+    for scripted in (torch.jit.script(gap_model), torch.jit.trace(gap_model, images)):
+        with pytest.raises(UnsupportedModelError, match="TorchScript module .* explain the eager model"):
+            zoo.explain(scripted, images, method=method)
+    traced = torch.jit.trace(gap_model, images)
+    assert torch.allclose(zoo.explain(traced, images, "saliency"), zoo.explain(gap_model, images, "saliency"))

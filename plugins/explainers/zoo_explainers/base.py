@@ -9,7 +9,7 @@ from torch import nn
 
 import zoo
 from zoo.inputs import InputError, check_dtype, check_image_batch
-from zoo_explainers.errors import NotAModelError
+from zoo_explainers.errors import NotAModelError, UnsupportedModelError
 from zoo_explainers.options import check_score_fn
 from zoo_explainers.hygiene import HookBag, explaining, unwrapped
 from zoo_explainers.targets import (
@@ -82,6 +82,22 @@ def check_model_dtype(model: nn.Module, images: torch.Tensor, owner: str) -> Non
         check_dtype(images, next(iter(dtypes)), owner)
 
 
+def check_explainable(model: nn.Module, method: str, uses_module_hooks: bool) -> None:
+    """An :class:`UnsupportedModelError` for a model no explanation can run on, said before any
+    call (the errors came from deep in autograd or torch.jit, and left the model changed)."""
+    if any(p.is_inference() for p in model.parameters()):
+        raise UnsupportedModelError(
+            f"{method}: the model's parameters are inference tensors (it was built or loaded under "
+            "torch.inference_mode()), which autograd cannot differentiate through; build or load it outside "
+            "inference_mode, or copy them out: model.load_state_dict({k: v.clone() for k, v in "
+            "model.state_dict().items()}) run outside it")
+    if uses_module_hooks and isinstance(model, torch.jit.ScriptModule):
+        raise UnsupportedModelError(
+            f"{method} captures a layer through module hooks, which a TorchScript module (torch.jit.script, "
+            "trace or load) does not run; explain the eager model, or use a method that needs no hooks "
+            "(saliency, smoothgrad, integrated_gradients, rise)")
+
+
 class BaseExplainer(zoo.Explainer):
     """``explainer(images, target=None) -> (N, H, W)`` maps, with validation and hygiene.
 
@@ -98,11 +114,15 @@ class BaseExplainer(zoo.Explainer):
     name = "explainer"
     #: whether the maps are min-max scaled to [0, 1] (the conformance suite reads this)
     normalize = False
+    #: whether the method puts Python hooks on the model's modules (TorchScript modules take none)
+    uses_module_hooks = False
 
     def __init__(self, model: nn.Module, *, score_fn: ScoreFn | None = None) -> None:
         if not isinstance(model, nn.Module):
             raise NotAModelError(f"{self.name} explains a torch.nn.Module, got {type(model).__name__}")
-        super().__init__(unwrapped(model))
+        model = unwrapped(model)
+        check_explainable(model, self.name, self.uses_module_hooks)
+        super().__init__(model)
         self.score_fn = check_score_fn(score_fn)
         self.last_classes: torch.Tensor | None = None
 

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from zoo_explainers.base import BaseExplainer
+from zoo_explainers.base import BaseExplainer, check_explainable
 from zoo_explainers.hygiene import HookBag, unwrapped
 from zoo_explainers.layers import (
     FEATURES,
@@ -48,6 +48,7 @@ class FeatureMapExplainer(BaseExplainer):
 
     normalize = True
     needs_gradients = True
+    uses_module_hooks = True
 
     def __init__(self, model: nn.Module, *, target_layer: Layer | None = None, relu: bool = True,
                  normalize: bool = True, score_fn: ScoreFn | None = None) -> None:
@@ -117,6 +118,7 @@ class CAM(FeatureMapExplainer):
                              "forward_features and the linear head (get_classifier()); for another layer use "
                              "gradcam, which takes target_layer=")
         model = unwrapped(model)  # a DataParallel wrapper hides forward_features and get_classifier
+        check_explainable(model, self.name, self.uses_module_hooks)  # before the convention: the first problem
         if not follows_timm_convention(model):
             raise LayerError("cam needs a classifier with forward_features() and get_classifier() "
                              "(timm's convention); use gradcam for other models")

@@ -277,6 +277,7 @@ class GuidedBackprop(Saliency):
     """
 
     name = "guided_backprop"
+    uses_module_hooks = True
 
     def attribute(self, images, target, bag: HookBag):
         relus = [m for m in self.model.modules() if isinstance(m, nn.ReLU)]
