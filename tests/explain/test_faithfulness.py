@@ -265,3 +265,19 @@ def test_the_checks_leave_a_segmenter_in_train_mode_with_its_batchnorm_statistic
     fa.sanity_check(segmenter, images, "saliency", None)
     assert segmenter.training
     assert all(torch.equal(v, before[k]) for k, v in segmenter.state_dict().items())
+
+
+def test_a_one_logit_binary_classifier_is_scored_by_its_sigmoid():
+    """Softmax over one column is 1: RISE returned all-zero maps and every deletion AUC was 1.0,
+    a random map's included."""
+    from torch import nn
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                          nn.Linear(4, 1)).eval()
+    images = torch.rand(2, 3, 12, 12, generator=torch.Generator().manual_seed(1))
+    maps = zoo.explain(model, images, method="rise", target=0, n_masks=64, seed=0)
+    assert (maps.flatten(1).abs().amax(1) > 0).all()
+    saliency = zoo.explain(model, images, method="saliency", target=0)
+    aucs = fa.deletion_auc(model, images, saliency, 0, steps=4), fa.deletion_auc(model, images, -saliency, 0, steps=4)
+    assert not torch.allclose(*aucs) and (aucs[0] < 1).all()

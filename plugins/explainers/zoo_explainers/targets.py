@@ -230,8 +230,10 @@ def _array_targets(target) -> object:
 
 
 def class_probability(output: torch.Tensor, classes: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-    """Softmax probability of each image's class; for segmentation, its mean over ``mask``."""
-    probs = output.float().softmax(1)
+    """Softmax probability of each image's class; for segmentation, its mean over ``mask``. A
+    one-logit output (a binary classifier's) is read as sigmoid(logit): its softmax is 1 whatever
+    the input, so RISE drew blank maps and every deletion curve was flat."""
+    probs = output.float().sigmoid() if output.shape[1] == 1 else output.float().softmax(1)
     if output.ndim == 2:
         return probs.gather(1, classes[:, None]).squeeze(1)
     p = probs.gather(1, classes[:, None, None, None].expand(-1, 1, *probs.shape[2:])).squeeze(1)
