@@ -88,6 +88,18 @@ def test_a_bad_download_without_a_pinned_sha256_does_not_stick_in_the_cache(hub,
     assert blob.read_bytes() != bad  # the server's good copy, under the same content name
 
 
+def test_a_rotted_copy_of_a_tag_that_pins_no_sha256_is_evicted_and_fetched_again(hub):
+    """The test above goes through the pinned sha256 (the blob is named by it); a tag with no pin
+    (timm's, a third party's) relies on the header check alone to evict a bad copy."""
+    import dataclasses
+
+    cfg = dataclasses.replace(zoo.model_info("hubtest_seg").pretrained["toy"], sha256=None)
+    blob = zoo_hub.fetch(cfg).resolve()
+    good = blob.read_bytes()
+    blob.write_bytes(good[:-10])  # truncated on disk
+    assert zoo_hub.fetch(cfg).resolve().read_bytes() == good  # refused on its header, evicted, downloaded again
+
+
 def test_offline_mode_frozen_at_import_by_huggingface_hub_is_not_the_last_word(hub, monkeypatch):
     """huggingface_hub reads HF_HUB_OFFLINE once, at import; the zoo reads it at call time."""
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)  # as if imported while it was set

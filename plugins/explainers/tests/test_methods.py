@@ -43,6 +43,8 @@ def test_targets_validated(gap_model, images):
     explainer = zoo.create_explainer("gradcam", gap_model)
     with pytest.raises(TargetError, match="2 targets for a batch of 3"):
         explainer(images, target=[0, 1])
+    with pytest.raises(TargetError, match="4 targets for a batch of 3"):  # too many: a raw torch error before
+        explainer(images, target=[0, 1, 2, 0])
     with pytest.raises(ValueError, match="not a class index"):
         explainer(images, target=7)
     with pytest.raises(ValueError, match="not a class index"):
@@ -178,6 +180,19 @@ def test_smoothgrad_seeding(gap_model, images):
     assert not torch.allclose(a, explainer(images, 0))
     seeded = zoo.create_explainer("smoothgrad", gap_model, n_samples=4, seed=1)
     torch.testing.assert_close(seeded(images, 0), seeded(images, 0))
+
+
+def test_smoothgrad_sigma_is_relative_to_each_images_value_range(gap_model, images):
+    """Smilkov et al.'s convention: the noise of sigma=0.2 on an image spanning [lo, hi] is the
+    absolute stdev 0.2 * (hi - lo), image by image (the same seed draws the same noise)."""
+    for i in range(images.shape[0]):
+        image = images[i:i + 1] * (i + 1)  # different ranges
+        spread = float(image.max() - image.min())
+        relative = zoo.explain(gap_model, image, "smoothgrad", target=0, n_samples=8, sigma=0.2, seed=3)
+        absolute = zoo.explain(gap_model, image, "smoothgrad", target=0, n_samples=8, stdev=0.2 * spread, seed=3)
+        torch.testing.assert_close(relative, absolute)
+        assert not torch.allclose(relative, zoo.explain(gap_model, image, "smoothgrad", target=0, n_samples=8,
+                                                        stdev=0.2, seed=3))
 
 
 def test_integrated_gradients_delta_and_baseline(gap_model, images):

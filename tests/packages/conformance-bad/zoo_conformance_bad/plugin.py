@@ -95,6 +95,9 @@ def zoo_explainers():
         # coverage: declares only a task the suite has no reference model for, so every check skips
         zoo.ExplainerSpec(name="instance_only_explainer", builder="zoo_conformance_bad.explainers:NotAMap",
                           tasks=("instance_segmentation",)),
+        # explainer_targets: takes a target list of the wrong length (cycles it) instead of refusing it
+        zoo.ExplainerSpec(name="lenient_explainer", builder="zoo_conformance_bad.explainers:Lenient",
+                          tasks=("classification",)),
         # explainer_state: leaves the model in eval mode and gradients in .grad
         zoo.ExplainerSpec(name="messy_explainer", builder="zoo_conformance_bad.explainers:Messy",
                           tasks=("classification",)),
