@@ -166,3 +166,30 @@ def test_a_mismatch_error_lists_every_key_as_attributes_as_load_state_dict_does(
     assert error.unexpected_keys == sorted(k for k in state if k.startswith("wrapped."))
     assert error.mismatched_shapes == {"0.weight": ((2, 5), (2, 2))}
     assert error.mismatched_dtypes == {"0.bias": ("I64", "float32")}
+
+
+def test_a_file_rewritten_between_the_plan_and_the_load_is_refused(tmp_path):
+    """The header planned against and the tensors loaded must be one file: a writer that replaced
+    it (same keys, other values) after the plan, before the read, was caught by no test."""
+    import os
+
+    import pytest
+    import torch.nn as nn
+
+    from zoo.weights import WeightsError, build_with_weights
+
+    path = tmp_path / "model.safetensors"
+    save_file(nn.Linear(2, 2).state_dict(), str(path))
+    stat = path.stat()
+
+    builds = []
+
+    def build_while_a_writer_replaces_the_file():  # the first build is the plan's, on the meta device
+        if not builds:
+            save_file({k: v + 1 for k, v in nn.Linear(2, 2).state_dict().items()}, str(path))
+            os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # a later write, as a clock shows it
+        builds.append(1)
+        return nn.Linear(2, 2)
+
+    with pytest.raises(WeightsError, match="the file changed while it was loaded"):
+        build_with_weights(build_while_a_writer_replaces_the_file, path)

@@ -149,8 +149,7 @@ def test_serve_command_prints_endpoint_serves_cards_and_stops(tmp_path, stop):
                              "--cache-dir", str(tmp_path / "serve")], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env)
     try:
-        line = proc.stdout.readline().strip()
-        assert line.startswith("export HF_ENDPOINT=http://127.0.0.1:"), proc.stderr.read()
+        line = _endpoint_line(proc)
         endpoint = line.split("=", 1)[1]
         path = hf_hub_download("zoo-tests/hubtest_seg.toy", "config.json", endpoint=endpoint,
                                cache_dir=str(tmp_path / "hf"))
@@ -183,7 +182,7 @@ def test_serving_a_folder_without_cards_says_so(tmp_path):
                              "0", "--cache-dir", str(tmp_path / "serve")], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
-        assert proc.stdout.readline().startswith("export HF_ENDPOINT="), proc.stderr.read()
+        _endpoint_line(proc)
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=30)
     finally:
@@ -238,6 +237,20 @@ def test_a_server_start_clears_dead_servers_files_and_names_an_unusable_cache(tm
     blocked.write_text("")
     with pytest.raises(HubError, match="pass --cache-dir .*ZOO_CACHE_DIR"):
         HubServer(tmp_path / "cards", cache_dir=blocked).start()
+
+
+def _endpoint_line(proc: subprocess.Popen, timeout: float = 120) -> str:
+    """The ``export HF_ENDPOINT=http://127.0.0.1:PORT`` line a ``zoo hub serve`` process prints first.
+    Anything else, or nothing within ``timeout`` s, fails the test after killing the process:
+    reading the stderr of a server still running blocked the run for good."""
+    import select
+
+    ready, _, _ = select.select([proc.stdout], [], [], timeout)
+    line = proc.stdout.readline() if ready else ""
+    if not line.startswith("export HF_ENDPOINT=http://127.0.0.1:"):
+        proc.kill()
+        pytest.fail(f"zoo hub serve printed {line!r} instead of its endpoint; its stderr: {proc.communicate()[1]}")
+    return line.strip()
 
 
 def _serve_command(cards: Path, port: int, cache: Path) -> list[str]:
@@ -325,8 +338,7 @@ def test_the_next_server_stops_the_olah_a_sigkilled_server_left_running(tmp_path
                             stderr=subprocess.PIPE, text=True, env=env)
     olah = None
     try:
-        line = proc.stdout.readline().strip()
-        assert line.startswith("export HF_ENDPOINT=http://127.0.0.1:"), proc.stderr.read()
+        line = _endpoint_line(proc)
         port = int(line.rsplit(":", 1)[1])
         served = HubServer(tmp_path / "cards", cache_dir=tmp_path / "serve").cache_dir
         config = served / f"olah-{port}-{proc.pid}.toml"

@@ -174,6 +174,8 @@ def test_bad_targets_raise_input_error(model, sample):
         model([image], [{"boxes": target["boxes"], "labels": target["labels"]}])
     with pytest.raises(InputError, match=r"\[1, 3\]"):
         model([image], [{**target, "labels": torch.tensor([4])}])
+    with pytest.raises(InputError, match=r"\[1, 3\] \(0 is the background"):  # would train as background
+        model([image], [{**target, "labels": torch.tensor([0])}])
     with pytest.raises(InputError, match=r"\(1, H, W\)"):
         model([image], [{**target, "masks": target["masks"][:, :32]}])
     with pytest.raises(InputError, match="no width or height"):
