@@ -166,3 +166,25 @@ def test_a_torchscript_model_is_refused_by_the_methods_that_hook_its_layers(meth
             zoo.explain(scripted, images, method=method)
     traced = torch.jit.trace(gap_model, images)
     assert torch.allclose(zoo.explain(traced, images, "saliency"), zoo.explain(gap_model, images, "saliency"))
+
+
+class _NanForImage1(nn.Module):
+    """A classifier whose output for image 1 of a batch is NaN (a float16 overflow, broken weights)."""
+
+    def __init__(self, base):
+        super().__init__()
+        self.base = base
+
+    def forward(self, x):
+        out = self.base(x)
+        poison = torch.zeros_like(out)
+        poison[1:2] = float("nan")
+        return out + poison
+
+
+@pytest.mark.parametrize("method", ["saliency", "gradcam", "smoothgrad", "integrated_gradients", "rise"])
+def test_a_nan_output_from_finite_images_is_refused_naming_the_image(method, gap_model, images):
+    """saliency drew a plausible map of 'class 0' for an all-NaN prediction, Grad-CAM zeros."""
+    options = {"smoothgrad": dict(n_samples=2), "integrated_gradients": dict(n_steps=2), "rise": dict(n_masks=4)}
+    with pytest.raises(UnsupportedModelError, match=r"output holds NaN or Inf for image\(s\) 1 of the batch"):
+        zoo.explain(_NanForImage1(gap_model), images, method=method, **options.get(method, {}))

@@ -114,6 +114,7 @@ def checked_scores(fn: ScoreFn, output: torch.Tensor, classes: torch.Tensor) -> 
         got = f"shape {tuple(scores.shape)}" if isinstance(scores, torch.Tensor) else f"a {type(scores).__name__}"
         raise TargetError(f"score_fn must return one score per image, a tensor of shape ({n},) for this batch "
                           f"of {n} images; it returned {got}")
+    check_finite_output(scores[:, None])  # a noisy copy or a path point can overflow where the image did not
     return scores
 
 
@@ -169,9 +170,25 @@ def resolve_classes(target: int | Sequence[int] | torch.Tensor | None, output: t
         raise TargetError(f"the model returned {got}; the explainers explain a tensor of (N, K) logits or "
                           "(N, K, H, W) segmentation logits (detection and instance-segmentation outputs "
                           "are not supported): wrap the model so that forward returns that tensor")
+    check_finite_output(output)
     if target is None:
         return predicted_classes(output)
     return _indices(target, output.shape[0], output.shape[1], output.device)
+
+
+def check_finite_output(output: torch.Tensor) -> None:
+    """An :class:`UnsupportedModelError` naming the images whose output holds NaN or Inf (from
+    finite images: the explainers refuse those): an explanation of such a prediction means nothing,
+    yet saliency drew a plausible map of "class 0" and Grad-CAM zeros."""
+    finite = torch.isfinite(output.detach()).flatten(1).all(1)
+    if not bool(finite.all()):
+        from zoo_explainers.errors import UnsupportedModelError
+
+        bad = (~finite).nonzero().flatten().tolist()
+        raise UnsupportedModelError(
+            f"the model's output holds NaN or Inf for image(s) {', '.join(map(str, bad[:10]))} of the batch, from "
+            "finite images: there is no prediction to explain; check the model (its weights, or an overflow in "
+            "float16: try float32)")
 
 
 def _indices(target: object, n: int, k: int | None, device) -> torch.Tensor:
