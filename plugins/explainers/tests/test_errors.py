@@ -188,3 +188,24 @@ def test_a_nan_output_from_finite_images_is_refused_naming_the_image(method, gap
     options = {"smoothgrad": dict(n_samples=2), "integrated_gradients": dict(n_steps=2), "rise": dict(n_masks=4)}
     with pytest.raises(UnsupportedModelError, match=r"output holds NaN or Inf for image\(s\) 1 of the batch"):
         zoo.explain(_NanForImage1(gap_model), images, method=method, **options.get(method, {}))
+
+
+class _FrozenBackbone(nn.Module):
+    """Runs its backbone under torch.no_grad(), as a 'frozen features' shortcut does."""
+
+    def __init__(self, base):
+        super().__init__()
+        self.base = base
+
+    def forward(self, x):
+        with torch.no_grad():
+            return self.base(x)
+
+
+@pytest.mark.parametrize("method", ["saliency", "smoothgrad", "integrated_gradients", "gradcam"])
+def test_a_model_that_cuts_the_gradient_is_refused_saying_where_to_look(method, gap_model, images):
+    """autograd's "element 0 of tensors does not require grad" named neither the model nor a way out."""
+    options = {"smoothgrad": dict(n_samples=2), "integrated_gradients": dict(n_steps=2)}
+    with pytest.raises(UnsupportedModelError, match=r"does not depend on its input through autograd .*use rise"):
+        zoo.explain(_FrozenBackbone(gap_model), images, method=method, **options.get(method, {}))
+    assert zoo.explain(_FrozenBackbone(gap_model), images, method="rise", n_masks=8).shape == (3, 12, 12)

@@ -98,6 +98,19 @@ def check_explainable(model: nn.Module, method: str, uses_module_hooks: bool) ->
             "(saliency, smoothgrad, integrated_gradients, rise)")
 
 
+def gradient(scores: torch.Tensor, wrt: torch.Tensor, allow_unused: bool = False) -> torch.Tensor | None:
+    """d(sum of scores)/d``wrt``; a score autograd cannot trace back at all (the model runs its
+    forward under ``torch.no_grad()`` or detaches a tensor) is an :class:`UnsupportedModelError`,
+    not autograd's "does not require grad". ``allow_unused``: None where ``wrt`` is not on the way."""
+    if not scores.requires_grad:
+        raise UnsupportedModelError(
+            "the model's output does not depend on its input through autograd (its forward runs under "
+            "torch.no_grad() or detaches a tensor), so no gradient can explain it; remove that, or use rise, "
+            "which needs no gradients")
+    (grads,) = torch.autograd.grad(scores.sum(), wrt, allow_unused=allow_unused)
+    return grads
+
+
 class BaseExplainer(zoo.Explainer):
     """``explainer(images, target=None) -> (N, H, W)`` maps, with validation and hygiene.
 

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from zoo_explainers.base import BaseExplainer, check_explainable
+from zoo_explainers.base import BaseExplainer, check_explainable, gradient
 from zoo_explainers.hygiene import HookBag, unwrapped
 from zoo_explainers.layers import (
     FEATURES,
@@ -76,7 +76,7 @@ class FeatureMapExplainer(BaseExplainer):
             self.check_features(features, output, classes)
             grads = None
             if self.needs_gradients:
-                grads, = torch.autograd.grad(scores.sum(), features, allow_unused=True)
+                grads = gradient(scores, features, allow_unused=True)
                 if grads is None:  # the score does not depend on this layer
                     grads = torch.zeros_like(features)
         with torch.no_grad():

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from zoo_explainers.base import EMPTY_MAPS, BaseExplainer
+from zoo_explainers.base import EMPTY_MAPS, BaseExplainer, gradient
 from zoo_explainers.errors import OptionError, UnsupportedModelError
 from zoo_explainers.options import (
     check_baseline,
@@ -88,8 +88,7 @@ class _Targets:
 def _input_grads(forward: StackedForward, stacked: torch.Tensor, score) -> torch.Tensor:
     """dS/dx for a (S, N, C, H, W) stack (from ``forward.empty``), in one forward/backward pass."""
     x, output = forward(stacked)
-    grads, = torch.autograd.grad(score(output).sum(), x)
-    return grads.reshape(stacked.shape)
+    return gradient(score(output), x).reshape(stacked.shape)
 
 
 class Saliency(BaseExplainer):
@@ -105,8 +104,7 @@ class Saliency(BaseExplainer):
     def attribute(self, images, target, bag: HookBag):
         x = images.clone().requires_grad_(True)
         scores, _ = self.scores(self.model(x.clone()), target)  # a non-leaf copy: see StackedForward._forward
-        grads, = torch.autograd.grad(scores.sum(), x)
-        return self.finish(grads.abs().amax(dim=1))
+        return self.finish(gradient(scores, x).abs().amax(dim=1))
 
     def finish(self, maps: torch.Tensor) -> torch.Tensor:
         maps = maps.detach().float()
