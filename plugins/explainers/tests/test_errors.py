@@ -209,3 +209,18 @@ def test_a_model_that_cuts_the_gradient_is_refused_saying_where_to_look(method, 
     with pytest.raises(UnsupportedModelError, match=r"does not depend on its input through autograd .*use rise"):
         zoo.explain(_FrozenBackbone(gap_model), images, method=method, **options.get(method, {}))
     assert zoo.explain(_FrozenBackbone(gap_model), images, method="rise", n_masks=8).shape == (3, 12, 12)
+
+
+def test_gradcam_pp_of_a_half_model_with_small_gradients_is_not_blank():
+    """Its g**2 and g**3 were computed in float16 and underflowed to 0: a blank map where float32
+    gives one (small gradients over a large feature map)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                          nn.Linear(4, 2))
+    with torch.no_grad():
+        model[-1].weight.mul_(1e-2)
+    images = torch.rand(1, 3, 64, 64)
+    full = zoo.explain(model.eval(), images, method="gradcam_pp", target=0, target_layer="1")
+    half = zoo.explain(model.half().eval(), images.half(), method="gradcam_pp", target=0, target_layer="1")
+    assert full.abs().max() > 0 and half.abs().max() > 0
+    assert torch.allclose(half.float(), full, atol=0.05)

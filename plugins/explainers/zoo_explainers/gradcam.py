@@ -29,6 +29,9 @@ class GradCAMPlusPlus(FeatureMapExplainer):
     name = "gradcam_pp"
 
     def combine(self, features, grads, classes):
+        # in float32 at least: squares and cubes of a half model's small gradients underflowed to 0
+        dtype = torch.promote_types(features.dtype, torch.float32)
+        features, grads = features.to(dtype), grads.to(dtype)
         g2 = grads.pow(2)
         denom = 2 * g2 + features.sum(dim=(2, 3), keepdim=True) * grads.pow(3)
         alpha = g2 / torch.where(denom != 0, denom, torch.ones_like(denom))
