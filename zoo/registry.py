@@ -447,13 +447,15 @@ class Registry:
                 have = ", ".join(spec.pretrained) or "none"
                 close = close_names(tag, spec.pretrained, n=3, cutoff=0.5)
                 hint = f" Did you mean {', '.join(f'{arch}.{c}' for c in close)}?" if close else ""
-                raise UnknownTagError(f"{arch!r} has no pretrained tag {tag!r}.{hint} Its tags: {have}.")
+                why = f" `zoo info {arch}` shows what its plugin says of it." if not spec.pretrained else ""
+                raise UnknownTagError(f"{arch!r} has no pretrained tag {tag!r}.{hint} Its tags: {have}.{why}")
         elif pretrained:
             tag = spec.default_tag
             if tag is None:
                 raise UnknownTagError(
-                    f"{arch!r} has no pretrained weights. Use pretrained=False, or a local file: "
-                    f"weights='path/to/model.safetensors' (--weights PATH in the CLI)."
+                    f"{arch!r} has no pretrained weights (`zoo info {arch}` shows what its plugin says of it). Use "
+                    f"pretrained=False, or a local file: weights='path/to/model.safetensors' (--weights PATH in "
+                    "the CLI)."
                 )
         return spec, entry.plugin, tag or None
 

@@ -436,3 +436,11 @@ def test_a_fixed_size_model_refuses_other_sizes_with_an_input_error():
         assert zoo.create("timm/vit_tiny_patch16_224", img_size=64).eval()(torch.rand(1, 3, 64, 64)).shape == (1, 1000)
         flexible = zoo.create("timm/vit_tiny_patch16_224", dynamic_img_size=True).eval()
         assert flexible(torch.rand(1, 3, 64, 96)).shape == (1, 1000)
+
+
+def test_an_architecture_whose_timm_weights_are_not_offered_says_why():
+    """It said 'has no pretrained weights' and `zoo info` 'pretrained: none', though timm has them."""
+    info = zoo.model_info("timm/legacy_seresnet18")
+    assert not info.pretrained and "timm weights not offered here: in1k (" in info.description
+    with pytest.raises(zoo.UnknownTagError, match=r"`zoo info timm/legacy_seresnet18` shows what its plugin says"):
+        zoo.create("timm/legacy_seresnet18", pretrained=True)

@@ -35,6 +35,10 @@ def zoo_architectures() -> list[zoo.ArchitectureSpec]:
         warnings.warn(note, TimmIndexWarning, stacklevel=2)
         note = " NOTE: " + note
     Spec, Cfg = zoo.ArchitectureSpec, zoo.PretrainedCfg
+    not_offered: dict[str, list[str]] = {}  # arch -> "tag (why)" for timm weights the zoo cannot load as they are
+    for name, why in index.get("skipped", {}).items():
+        arch, _, tag = name.partition(".")
+        not_offered.setdefault(arch, []).append(f"{tag} ({why})")
     specs = []
     for arch, rows in index["architectures"].items():
         pretrained = {
@@ -48,6 +52,9 @@ def zoo_architectures() -> list[zoo.ArchitectureSpec]:
             task="classification",
             builder=f"zoo_timm.models:architectures.{arch}",
             pretrained=pretrained,
-            description=f"timm {arch}, built by timm.create_model (timm {index['timm_version']} index).{note}",
+            description=f"timm {arch}, built by timm.create_model (timm {index['timm_version']} index)."
+                        + (f" timm weights not offered here: {'; '.join(not_offered[arch])}; use "
+                           "timm.create_model(..., pretrained=True) for those." if arch in not_offered else "")
+                        + note,
         ))
     return specs
