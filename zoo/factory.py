@@ -62,6 +62,7 @@ def create(name: str, pretrained: bool = False, *, num_classes: int | None = Non
 
     if weights is not None:
         source = Path(weights)
+        _refuse_a_weights_name(source, spec)
     elif pretrained and cfg is not None:
         from zoo import hub  # huggingface_hub is imported only when weights are needed
 
@@ -75,6 +76,22 @@ def create(name: str, pretrained: bool = False, *, num_classes: int | None = Non
                                                  trained_with.get("in_chans"), build_kwargs.get("in_chans"))
     # Hub files never change once downloaded: worth an aligned copy if they need one (zoo.aligned_copies).
     return build_with_weights(build, source, change=change, aligned_copy=weights is None).eval()
+
+
+def _refuse_a_weights_name(source: Path, spec: ArchitectureSpec) -> None:
+    """``weights="DEFAULT"`` (torchvision's enum name) or ``weights="shapes"`` (a tag) where no such
+    file exists: say how the zoo names weights, not only "no such file"."""
+    if source.exists() or source.parent != Path("."):
+        return
+    if source.name.upper() == "DEFAULT" or source.name in spec.pretrained:
+        from zoo.errors import WeightsFileNotFoundError
+
+        tag = source.name if source.name in spec.pretrained else spec.default_tag
+        instead = (f"the zoo picks a weight set by the name's tag, with pretrained=True: "
+                   f"zoo.create({spec.name + '.' + tag!r}, pretrained=True)" if tag
+                   else f"{spec.name} has no pretrained weights, so drop weights= for random ones")
+        raise WeightsFileNotFoundError(f"weights={str(source)!r} names no file: weights= takes a .safetensors path; "
+                                       f"{instead}", filename=str(source))
 
 
 @dataclass(frozen=True)

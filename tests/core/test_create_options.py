@@ -231,3 +231,13 @@ def test_a_builder_requiring_num_classes_that_nothing_gives_says_where_to_give_i
     with pytest.raises(zoo.BuilderError, match="requires num_classes and nothing gives it: pass num_classes="):
         zoo.create("requires_both")
     assert zoo.create("requires_both", num_classes=2).weight.shape == (2, 3, 1, 1)
+
+
+@pytest.mark.parametrize("given", ["DEFAULT", "t"])
+def test_a_weights_name_instead_of_a_file_says_how_the_zoo_names_weights(given):
+    """torchvision's weights="DEFAULT", or a tag: only "no such weights file" before."""
+    with pytest.raises(zoo.WeightsFileNotFoundError, match=r"weights= takes a .safetensors path; the zoo picks a "
+                                                           r"weight set by the name's tag.*zoo.create\('tiny.t', "
+                                                           r"pretrained=True\)") as info:
+        zoo.create("tiny", weights=given)
+    assert isinstance(info.value, FileNotFoundError) and info.value.filename == given
