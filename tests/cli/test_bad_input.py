@@ -213,3 +213,22 @@ def test_explain_renames_around_an_input_in_its_folder_as_predict_does(image, tm
     assert main(["explain", "cnn_cam", str(named_like_an_output), str(plain), *DIGITS, "-o", str(folder)]) == 0
     assert capsys.readouterr().out.split() == [str(folder / "b-gradcam-gradcam.png"), str(folder / "b-2-gradcam.png")]
     assert named_like_an_output.read_bytes() == before  # both inputs as they were
+
+
+@pytest.mark.parametrize("command", ["explain", "predict"])
+def test_an_output_name_linked_to_an_input_is_not_written_through(command, image, tmp_path, capsys):
+    """out/a-gradcam.png -> elsewhere/real.png, with real.png an input: the link's name was free
+    by name, and the heat map replaced the input through it."""
+    (tmp_path / "elsewhere").mkdir(), (tmp_path / "b").mkdir(), (tmp_path / "out").mkdir()
+    real, other = tmp_path / "elsewhere" / "real.png", tmp_path / "b" / "a.png"
+    real.write_bytes(image.read_bytes())
+    other.write_bytes(image.read_bytes())
+    link = tmp_path / "out" / ("a-gradcam.png" if command == "explain" else "a.png")
+    link.symlink_to(real)
+    before = real.read_bytes()
+    extra = [*DIGITS, "-o", str(tmp_path / "out")] if command == "explain" else ["-o", str(tmp_path / "out")]
+    model = "cnn_cam" if command == "explain" else "unet"
+    assert main([command, model, str(real), str(other), *extra]) == 0
+    assert real.read_bytes() == before
+    written = [Path(p).name for p in capsys.readouterr().out.split()]
+    assert written == (["real-gradcam.png", "a-2-gradcam.png"] if command == "explain" else ["real.png", "a-2.png"])

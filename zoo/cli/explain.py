@@ -18,7 +18,7 @@ from pathlib import Path
 
 from zoo.cli.exit_codes import EXIT_OK
 from zoo.cli.model_options import add_model_options, check_model_options, load_model, resolve_model
-from zoo.cli.output_names import unique_stem
+from zoo.cli.output_names import OutputNames
 from zoo.cli.usage_error import UsageError, refuse_file_as_folder, save_output
 from zoo.explain import checked_maps
 
@@ -262,9 +262,7 @@ def _write(panels, args) -> list[Path]:
     if _is_image_file(folder):
         raise UsageError(f"{len(panels)} images but one output file {folder}: pass --grid, or a folder")
     _make_folder(folder)
-    # as zoo predict names its files: an input's own name in the folder counts as taken, so is every
-    # earlier output (inputs sharing a stem): never replaced, renamed <stem>-2-METHOD.png...
-    used = {p.name for p, _, _ in panels if p.resolve().parent == folder.resolve()}
+    names = OutputNames(folder, args.images)  # as zoo predict names its files: <stem>-2-METHOD.png...
     suffix = f"-{_file_safe(args.method)}.png"
     written = []
     for path, image, title in panels:
@@ -273,8 +271,7 @@ def _write(panels, args) -> list[Path]:
         ax.imshow(image)
         ax.set_title(title, fontsize=10)
         ax.axis("off")
-        target = folder / f"{unique_stem(path.stem, lambda stem: f'{stem}{suffix}' in used)}{suffix}"
-        used.add(target.name)
+        target = names.path(path.stem, suffix)
         save_output(lambda path: fig.savefig(path, dpi=100), target)
         written.append(target)
     return written

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from zoo.cli.exit_codes import EXIT_OK
 from zoo.cli.model_options import add_model_options, check_model_options, load_model, resolve_model
-from zoo.cli.output_names import unique_stem
+from zoo.cli.output_names import OutputNames
 from zoo.cli.usage_error import UsageError, refuse_file_as_folder, save_output
 from zoo.model_config import MAX_INPUT_SIDE
 
@@ -58,8 +58,7 @@ def run(args: argparse.Namespace) -> int:
     loaded = load_model(args, spec, tag)
     model, config, pre, num_classes = loaded.model, loaded.config, loaded.preprocessing, loaded.num_classes
     images = [Path(p) for p in args.images]
-    # an output never replaces an input image: an input's own name in the folder counts as taken
-    used = {p.name for p in images if p.resolve().parent == out_dir.resolve()}
+    names = OutputNames(out_dir, images)  # an output never replaces an input image
     for path in images:
         original, x = pre.load(path)  # an unreadable first image leaves no empty folder behind
         try:
@@ -75,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
             drawn = _predict_instances(model, original, x.to(args.device), config, num_classes,
                                        DEFAULT_SCORE_THRESHOLD if args.score_threshold is None
                                        else args.score_threshold, args.alpha)
-        target = _output_path(out_dir, path, used)
+        target = names.path(path.stem, ".png")
         save_output(drawn.save, target)
         print(target)
     return EXIT_OK
@@ -155,8 +154,3 @@ def _predict_instances(model, original, x, config, num_classes, score_threshold,
                           score_threshold=score_threshold, alpha=alpha)
 
 
-def _output_path(out_dir: Path, source: Path, used: set[str]) -> Path:
-    """``DIR/<stem>.png``; a name already ``used`` (a repeated stem, an input image) gets ``-2``, ``-3``..."""
-    name = f"{unique_stem(source.stem, lambda stem: f'{stem}.png' in used)}.png"
-    used.add(name)
-    return out_dir / name
