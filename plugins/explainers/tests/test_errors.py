@@ -154,6 +154,8 @@ def test_a_model_built_under_inference_mode_is_refused_and_left_as_found(gap_mod
         with pytest.raises(UnsupportedModelError, match="inference tensors .* build or load it outside inference_mode"):
             zoo.explain(frozen, images, method=method)
     assert [p.requires_grad for p in frozen.parameters()] == flags
+    frozen.load_state_dict({k: v.clone() for k, v in frozen.state_dict().items()}, assign=True)  # the advice
+    assert zoo.explain(frozen, images, method="saliency").shape == (3, 12, 12)
 
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.*` is deprecated:FutureWarning")
@@ -186,8 +188,27 @@ class _NanForImage1(nn.Module):
 def test_a_nan_output_from_finite_images_is_refused_naming_the_image(method, gap_model, images):
     """saliency drew a plausible map of 'class 0' for an all-NaN prediction, Grad-CAM zeros."""
     options = {"smoothgrad": dict(n_samples=2), "integrated_gradients": dict(n_steps=2), "rise": dict(n_masks=4)}
-    with pytest.raises(UnsupportedModelError, match=r"output holds NaN or Inf for image\(s\) 1 of the batch"):
+    with pytest.raises(UnsupportedModelError, match=r"output holds NaN or \+Inf for image\(s\) 1 of the batch"):
         zoo.explain(_NanForImage1(gap_model), images, method=method, **options.get(method, {}))
+
+
+class _RulesClassTwoOut(nn.Module):
+    """A classifier that rules class 2 out, as masked_fill(mask, -inf) does: softmax takes it."""
+
+    def __init__(self, base):
+        super().__init__()
+        self.base = base
+
+    def forward(self, x):
+        out = self.base(x)
+        return out.masked_fill(torch.arange(out.shape[1]) == 2, float("-inf"))
+
+
+@pytest.mark.parametrize("method", ["saliency", "gradcam", "rise"])
+def test_a_class_ruled_out_with_minus_inf_still_lets_the_others_be_explained(method, gap_model, images):
+    maps = zoo.explain(_RulesClassTwoOut(gap_model), images, method=method, target=0,
+                       **({"n_masks": 8} if method == "rise" else {}))
+    assert maps.shape == (3, 12, 12) and torch.isfinite(maps).all()
 
 
 class _FrozenBackbone(nn.Module):

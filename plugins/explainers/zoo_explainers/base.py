@@ -90,7 +90,7 @@ def check_explainable(model: nn.Module, method: str, uses_module_hooks: bool) ->
             f"{method}: the model's parameters are inference tensors (it was built or loaded under "
             "torch.inference_mode()), which autograd cannot differentiate through; build or load it outside "
             "inference_mode, or copy them out: model.load_state_dict({k: v.clone() for k, v in "
-            "model.state_dict().items()}) run outside it")
+            "model.state_dict().items()}, assign=True) run outside it")
     if uses_module_hooks and isinstance(model, torch.jit.ScriptModule):
         raise UnsupportedModelError(
             f"{method} captures a layer through module hooks, which a TorchScript module (torch.jit.script, "

@@ -177,16 +177,18 @@ def resolve_classes(target: int | Sequence[int] | torch.Tensor | None, output: t
 
 
 def check_finite_output(output: torch.Tensor) -> None:
-    """An :class:`UnsupportedModelError` naming the images whose output holds NaN or Inf (from
+    """An :class:`UnsupportedModelError` naming the images whose output holds NaN or +Inf (from
     finite images: the explainers refuse those): an explanation of such a prediction means nothing,
-    yet saliency drew a plausible map of "class 0" and Grad-CAM zeros."""
-    finite = torch.isfinite(output.detach()).flatten(1).all(1)
-    if not bool(finite.all()):
+    yet saliency drew a plausible map of "class 0" and Grad-CAM zeros. -Inf passes: a classifier
+    that rules classes out (``masked_fill(mask, -inf)``) gives softmax a valid input."""
+    output = output.detach()
+    broken = (torch.isnan(output) | (output == float("inf"))).flatten(1).any(1)
+    if bool(broken.any()):
         from zoo_explainers.errors import UnsupportedModelError
 
-        bad = (~finite).nonzero().flatten().tolist()
+        bad = broken.nonzero().flatten().tolist()
         raise UnsupportedModelError(
-            f"the model's output holds NaN or Inf for image(s) {', '.join(map(str, bad[:10]))} of the batch, from "
+            f"the model's output holds NaN or +Inf for image(s) {', '.join(map(str, bad[:10]))} of the batch, from "
             "finite images: there is no prediction to explain; check the model (its weights, or an overflow in "
             "float16: try float32)")
 
