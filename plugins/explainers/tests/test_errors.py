@@ -245,3 +245,14 @@ def test_gradcam_pp_of_a_half_model_with_small_gradients_is_not_blank():
     half = zoo.explain(model.half().eval(), images.half(), method="gradcam_pp", target=0, target_layer="1")
     assert full.abs().max() > 0 and half.abs().max() > 0
     assert torch.allclose(half.float(), full, atol=0.05)
+
+
+@pytest.mark.parametrize("method", ["saliency", "smoothgrad", "gradcam"])
+def test_a_score_fn_that_is_not_differentiable_is_named_not_the_model(method, gap_model, images):
+    """It was blamed on the model ("its forward runs under torch.no_grad()"), which was fine."""
+    def hit(output, classes):
+        return (output.argmax(1) == classes).float()
+
+    with pytest.raises(UnsupportedModelError, match="the score_fn is not differentiable"):
+        zoo.explain(gap_model, images, method=method, target=0, score_fn=hit,
+                    **({"n_samples": 2} if method == "smoothgrad" else {}))

@@ -98,10 +98,17 @@ def check_explainable(model: nn.Module, method: str, uses_module_hooks: bool) ->
             "(saliency, smoothgrad, integrated_gradients, rise)")
 
 
-def gradient(scores: torch.Tensor, wrt: torch.Tensor, allow_unused: bool = False) -> torch.Tensor | None:
-    """d(sum of scores)/d``wrt``; a score autograd cannot trace back at all (the model runs its
-    forward under ``torch.no_grad()`` or detaches a tensor) is an :class:`UnsupportedModelError`,
-    not autograd's "does not require grad". ``allow_unused``: None where ``wrt`` is not on the way."""
+def gradient(scores: torch.Tensor, wrt: torch.Tensor, output: Any = None,
+             allow_unused: bool = False) -> torch.Tensor | None:
+    """d(sum of scores)/d``wrt``; a score autograd cannot trace back at all is an
+    :class:`UnsupportedModelError` naming the culprit, not autograd's "does not require grad": the
+    score function when the model's ``output`` carries a gradient, else the model (its forward runs
+    under ``torch.no_grad()`` or detaches a tensor). ``allow_unused``: None where ``wrt`` is not on the way."""
+    if not scores.requires_grad and isinstance(output, torch.Tensor) and output.requires_grad:
+        raise UnsupportedModelError(
+            "the scores explained do not depend on the model's output through autograd: the score_fn is not "
+            "differentiable (argmax, a comparison, .item(), .detach()...); return a differentiable score such "
+            "as a logit, or use rise, which needs no gradients")
     if not scores.requires_grad:
         raise UnsupportedModelError(
             "the model's output does not depend on its input through autograd (its forward runs under "

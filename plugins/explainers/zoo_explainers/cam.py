@@ -76,7 +76,7 @@ class FeatureMapExplainer(BaseExplainer):
             self.check_features(features, output, classes)
             grads = None
             if self.needs_gradients:
-                grads = gradient(scores, features, allow_unused=True)
+                grads = gradient(scores, features, output, allow_unused=True)
                 if grads is None:  # the score does not depend on this layer
                     grads = torch.zeros_like(features)
         with torch.no_grad():

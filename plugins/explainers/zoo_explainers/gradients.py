@@ -88,7 +88,7 @@ class _Targets:
 def _input_grads(forward: StackedForward, stacked: torch.Tensor, score) -> torch.Tensor:
     """dS/dx for a (S, N, C, H, W) stack (from ``forward.empty``), in one forward/backward pass."""
     x, output = forward(stacked)
-    return gradient(score(output), x).reshape(stacked.shape)
+    return gradient(score(output), x, output).reshape(stacked.shape)
 
 
 class Saliency(BaseExplainer):
@@ -103,8 +103,9 @@ class Saliency(BaseExplainer):
 
     def attribute(self, images, target, bag: HookBag):
         x = images.clone().requires_grad_(True)
-        scores, _ = self.scores(self.model(x.clone()), target)  # a non-leaf copy: see StackedForward._forward
-        return self.finish(gradient(scores, x).abs().amax(dim=1))
+        output = self.model(x.clone())  # a non-leaf copy: see StackedForward._forward
+        scores, _ = self.scores(output, target)
+        return self.finish(gradient(scores, x, output).abs().amax(dim=1))
 
     def finish(self, maps: torch.Tensor) -> torch.Tensor:
         maps = maps.detach().float()
