@@ -15,10 +15,10 @@ import importlib
 import sys
 import warnings
 
-from zoo.cli.exit_codes import EXIT_INTERRUPTED, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, ReportedInterrupt
+from zoo.cli.exit_codes import EXIT_INTERRUPTED, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, ReportedInterrupt, exit_status
 from zoo.cli.pipe_output import output_until_reader_leaves
 from zoo.cli.usage_error import UsageError
-from zoo.errors import AmbiguousNameError, ArgumentError, UnknownNameError, ZooError
+from zoo.errors import ZooError
 
 COMMAND_MODULES = (
     "zoo.cli.listing",
@@ -83,12 +83,9 @@ def _run(args: argparse.Namespace) -> int:
         # a subcommand's parser may name itself in full: "zoo hub push", as argparse's own errors do
         print(f"{getattr(args, 'usage_prog', f'zoo {args.command}')}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except (UnknownNameError, AmbiguousNameError, ArgumentError) as exc:
+    except ZooError as exc:  # a bad name or argument (exit 2), or the work failed (exit 3)
         print(f"zoo: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except ZooError as exc:
-        print(f"zoo: error: {exc}", file=sys.stderr)
-        return EXIT_RUNTIME
+        return exit_status(exc)
     except BrokenPipeError:  # a write that bypassed sys.stdout after its reader left: nothing more to say
         return EXIT_OK
     except OSError as exc:  # the system refused a path (too long, no permission, disk full): no traceback

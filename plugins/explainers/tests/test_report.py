@@ -72,3 +72,13 @@ def test_a_broken_recipe_is_named_and_no_dataset_is_an_argument_error(tmp_path, 
     with pytest.raises(zoo.ArgumentError, match="no dataset: pass dataset="):
         build_report("cnn_cam", card_dir=card)
     assert main(["cnn_cam", "--card", str(card), "-n", "2", "--methods", "saliency"]) == 2
+
+
+def test_an_unknown_model_exits_as_zoo_does(capsys):
+    """It exited 3 where `zoo info` exits 2 for the same name and message: one rule for both now."""
+    from zoo.cli import main as zoo_main
+    from zoo_explainers.report import main
+
+    assert main(["no_such_model", "--dataset", "digits", "-n", "2", "--methods", "saliency"]) == 2
+    assert "Unknown model 'no_such_model'" in capsys.readouterr().err
+    assert zoo_main(["info", "no_such_model"]) == 2

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 import zoo
-from zoo.cli.exit_codes import EXIT_OK, EXIT_RUNTIME, EXIT_USAGE
+from zoo.cli.exit_codes import EXIT_OK, exit_status
 
 RANDOM_MAPS = 3  # random maps each method is compared with (seeds seed, seed + 1, ...)
 DEFAULT_METHODS = ("saliency", "smoothgrad", "integrated_gradients", "gradcam", "gradcam_pp", "hirescam",
@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
                               steps=args.steps, seed=args.seed, n_randomizations=args.randomizations)
     except zoo.ZooError as exc:  # named and explained by the zoo: one line, as the zoo's commands print it
         print(f"{p.prog}: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE if isinstance(exc, zoo.ArgumentError) else EXIT_RUNTIME
+        return exit_status(exc)
     print(report["summary"] + "\n")
     print(report["markdown"])
     payload = {"summary": report["summary"], "rows": report["rows"], "sha256": report["sha256"]}
