@@ -77,6 +77,20 @@ def test_a_dry_run_names_every_refusal_at_once(fcn8s_copy, capsys):
     assert f"records {'0' * 64}" in err and "miou=0.9999" in err  # both, in one run
 
 
+def test_weights_that_changed_after_their_card_was_written_are_refused_once(fcn8s_copy, capsys):
+    """Retrained weights without a re-rendered card: the mismatch with config.json's record was said
+    twice, the second time with a fix (re-render the README) that could not mend it."""
+    import safetensors.torch
+
+    weights = fcn8s_copy / "fcn8s.shapes" / "model.safetensors"
+    state = safetensors.torch.load_file(str(weights))
+    state[next(iter(state))] = state[next(iter(state))] + 1
+    safetensors.torch.save_file(state, str(weights))
+    assert _push(fcn8s_copy) == 3
+    err = capsys.readouterr().err
+    assert err.count("\n  - ") == 1 and "records" in err and "the card states sha256" not in err
+
+
 def test_an_explainer_report_of_other_weights_is_refused(tmp_path, capsys):
     """``zoo train`` leaves an old explainers.json beside new weights; pushing it would publish a
     report on weights the repo does not hold."""

@@ -148,7 +148,8 @@ def push_plan(name: str, hubcards: Path | None = None) -> tuple[Path, list[Path]
     if claims:
         refusals.append(f"its registered PretrainedCfg disagrees with {card / 'config.json'}: " + "; ".join(claims)
                         + ". Correct the plugin's PretrainedCfg (or the card, if the plugin is right)")
-    problems = card_text_problems(card, config, actual)
+    # the card is held to config.json's record; the record against the file is the refusal above, said once
+    problems = card_text_problems(card, config, config["sha256"] if wrong and config.get("sha256") else actual)
     if problems:
         from zoo.recipes import recipe_file
 
