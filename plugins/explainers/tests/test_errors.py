@@ -170,6 +170,19 @@ def test_a_torchscript_model_is_refused_by_the_methods_that_hook_its_layers(meth
     assert torch.allclose(zoo.explain(traced, images, "saliency"), zoo.explain(gap_model, images, "saliency"))
 
 
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.*` is deprecated:FutureWarning")
+def test_a_scripted_layer_inside_an_eager_model_is_named_when_hooked(images):
+    """An eager model holding a scripted backbone got torch's raw 'register_forward_hook is not
+    supported on ScriptModules' from gradcam."""
+    torch.manual_seed(0)
+    backbone = torch.jit.script(nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU()))
+    model = nn.Sequential(backbone, nn.Conv2d(4, 4, 1), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2)).eval()
+    with pytest.raises(UnsupportedModelError, match="is TorchScript, which runs no Python hooks; pass target_layer="):
+        zoo.explain(model, images, method="gradcam", target_layer="0")
+    assert zoo.explain(model, images, method="gradcam").shape == (3, 12, 12)  # the search passes over it
+
+
 class _NanForImage1(nn.Module):
     """A classifier whose output for image 1 of a batch is NaN (a float16 overflow, broken weights)."""
 

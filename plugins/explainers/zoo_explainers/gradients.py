@@ -284,5 +284,5 @@ class GuidedBackprop(Saliency):
             raise UnsupportedModelError("guided_backprop found no nn.ReLU modules in this model (functional relu "
                              "calls cannot be guided); use saliency or integrated_gradients")
         for relu in relus:
-            bag.add(relu.register_forward_hook(lambda module, inputs, output: _GuidedReLU.apply(output)))
+            bag.forward_hook(relu, lambda module, inputs, output: _GuidedReLU.apply(output))
         return super().attribute(images, target, bag)

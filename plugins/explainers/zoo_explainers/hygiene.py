@@ -17,7 +17,7 @@ from typing import Iterator
 import torch
 from torch import nn
 
-from zoo_explainers.errors import NestedExplanationError
+from zoo_explainers.errors import NestedExplanationError, UnsupportedModelError
 
 # An explanation changes state owned by every module it runs (requires_grad, training flags,
 # patched methods, swapped parameters) for its whole length, and models may share modules (a
@@ -36,6 +36,16 @@ class HookBag:
 
     def add(self, handle) -> None:
         self.handles.append(handle)
+
+    def forward_hook(self, module: nn.Module, hook) -> None:
+        """``module.register_forward_hook(hook)``, kept for removal; a TorchScript module (a scripted
+        part of an eager model) runs no Python hooks: an :class:`UnsupportedModelError` saying so."""
+        if isinstance(module, torch.jit.ScriptModule):
+            raise UnsupportedModelError(
+                f"the layer hooked, a {type(module).__name__} ({getattr(module, 'original_name', '?')}), is "
+                "TorchScript, which runs no Python hooks; pass target_layer= a Python module around it, or "
+                "explain the eager model")
+        self.add(module.register_forward_hook(hook))
 
     def on_exit(self, undo) -> None:
         self.restores.append(undo)

@@ -107,7 +107,7 @@ def find_last_spatial_layer(model: nn.Module, images: torch.Tensor) -> nn.Module
 
     try:
         for name, module in model.named_modules():
-            if name:
+            if name and not isinstance(module, torch.jit.ScriptModule):  # compiled: it runs no hooks
                 bag.add(module.register_forward_hook(recorder(name)))
         with torch.no_grad():
             model(images[:1].clone())  # a copy: the model may work in place on its input
@@ -183,7 +183,7 @@ def capture(model: nn.Module, layer: Layer, bag: HookBag, image_size: tuple[int,
 
         bag.on_exit(undo)
     else:
-        bag.add(layer.register_forward_hook(lambda module, inputs, output: keep(output)))
+        bag.forward_hook(layer, lambda module, inputs, output: keep(output))
     return store
 
 
