@@ -6,7 +6,7 @@ from typing import Any
 
 import inspect
 
-from zoo.errors import ExplainerOutputError, UnknownOptionError
+from zoo.errors import BuilderError, ExplainerOutputError, UnknownOptionError
 from zoo.registry import get_registry
 
 
@@ -36,7 +36,18 @@ def create_explainer(name: str, model: Any, **kwargs: Any) -> Explainer:
     if unknown:
         raise UnknownOptionError(f"explainer {name!r} takes no option {', '.join(map(repr, unknown))}; its options: "
                                  f"{', '.join(accepted) or 'none'}", unknown=unknown, accepted=accepted)
-    return builder(model, **kwargs)
+    return build_explainer(builder, model, name, **kwargs)
+
+
+def build_explainer(builder: Any, model: Any, owner: str, **kwargs: Any) -> Explainer:
+    """``builder(model, **kwargs)``, checked to have returned something callable on images: a
+    builder that forgot its ``return`` gave None, and "'NoneType' object is not callable" later.
+    ``zoo.create_explainer`` and the conformance suite both build explainers through it."""
+    explainer = builder(model, **kwargs)
+    if not callable(explainer):
+        raise BuilderError(f"{owner}: the explainer builder returned {type(explainer).__name__}, not an explainer "
+                           "(a zoo.Explainer, or any callable explainer(images, target=None)); does it lack a return?")
+    return explainer
 
 
 def explainer_options(builder: Any) -> list[str] | None:

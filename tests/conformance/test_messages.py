@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 
+import pytest
 import torch
 import torch.nn as nn
 
@@ -118,6 +119,46 @@ def test_an_explainer_returning_a_tuple_fails_every_comparing_check_with_what_it
         assert result.status == FAIL, result
         assert "returned tuple[tensor" in result.message and "not a float tensor (N, H, W)" in result.message, \
             result.message
+
+
+def _builder_with_a_required_option(model, *, layer):
+    return lambda images, target=None: images.mean(1)
+
+
+def _builder_that_forgot_its_return(model):
+    lambda images, target=None: images.mean(1)  # noqa: B018 - the mistake under test
+
+
+@pytest.mark.parametrize("builder, says", [
+    (_builder_with_a_required_option, "the explainer builder requires layer with no default"),
+    (_builder_that_forgot_its_return, "the explainer builder returned NoneType, not an explainer"),
+])
+def test_an_explainer_builder_mistake_fails_once_naming_it(builder, says):
+    """A required option failed all 8 checks with one TypeError, a missing return with "'NoneType'
+    object is not callable", and neither said what to change."""
+    from zoo.testing import SKIP, ExplainerSubject, run_subjects
+
+    spec = zoo.ExplainerSpec("mistaken", builder=builder, tasks=("classification",))
+    results = [r for r in run_subjects([ExplainerSubject(spec=spec)]) if r.check != "explainer_registration"]
+    failed = [r for r in results if r.status == FAIL]
+    assert len(failed) == 1 and says in failed[0].message, [(r.check, r.status, r.message) for r in results]
+    assert all(r.status == SKIP for r in results if r not in failed)
+
+
+def test_create_explainer_refuses_a_builder_result_that_cannot_explain(monkeypatch):
+    import zoo.registry
+
+    registry = zoo.registry.Registry()
+
+    class Plugin:
+        @zoo.hookimpl
+        def zoo_explainers(self):
+            return [zoo.ExplainerSpec("mistaken", builder=_builder_that_forgot_its_return)]
+
+    registry.register(Plugin(), name="mistakes")
+    monkeypatch.setattr(zoo.registry, "_registry", registry)
+    with pytest.raises(zoo.BuilderError, match="returned NoneType, not an explainer .* does it lack a return"):
+        zoo.create_explainer("mistaken", nn.Linear(2, 2))
 
 
 def test_an_explainer_whose_builder_cannot_be_imported_fails_once():
