@@ -231,6 +231,11 @@ def pretrained_cfg_problems(tag: object, cfg: object) -> list[str]:
             problems.append(f"metrics must be a dict of name -> number (not NaN or Inf), got {bad!r:.80}")
     if not isinstance(cfg.model_kwargs, dict):
         problems.append("model_kwargs must be a dict of builder keyword arguments")
+    else:
+        doubled = [key for key in ("num_classes", "in_chans") if key in cfg.model_kwargs]
+        if doubled:  # they won over the fields: the tag built another head than model_info said
+            problems.append(f"model_kwargs must not hold {' or '.join(doubled)}: set PretrainedCfg."
+                            f"{doubled[0]} instead (the field is what model_info and the head adaptation read)")
     if cfg.upstream is not None and not (isinstance(cfg.upstream, str) and cfg.upstream.strip()):
         problems.append(f"upstream must be None or a non-empty reason string, got {cfg.upstream!r}")
     return problems

@@ -49,6 +49,9 @@ OUT_OF_THE_CACHE = (" would lead out of its folder in the Hub cache (a '..', '.'
     ("metrics", {"miou": "0.9"}, "metrics must be a dict of name -> number (not NaN or Inf), got {'miou': '0.9'}"),
     ("metrics", {"miou": float("nan")}, "metrics must be a dict of name -> number (not NaN or Inf), got {'miou': nan}"),
     ("metrics", {"miou": float("inf")}, "metrics must be a dict of name -> number (not NaN or Inf), got {'miou': inf}"),
+    # they won over the fields: the tag built 10 classes while model_info said 3
+    ("model_kwargs", {"num_classes": 10}, "model_kwargs must not hold num_classes: set PretrainedCfg.num_classes "
+                                          "instead (the field is what model_info and the head adaptation read)"),
 
 ])
 def test_pretrained_cfg_fields_of_the_wrong_type_are_rejected(field, value, message):
