@@ -254,3 +254,15 @@ def test_timms_hf_hub_names_say_what_the_zoo_calls_them(name, write):
     """It read 'hf-hub' as a plugin qualifier and suggested a name without the tag."""
     with pytest.raises(zoo.UnknownModelError, match=r"take no 'hf-hub:' prefix .*" + re.escape(write)):
         zoo.create(name)
+
+
+def test_explain_reads_a_numbered_layer_name_as_the_name_it_is(tmp_path, capsys):
+    """-O target_layer=0 (nn.Sequential names its layers 0, 1, ...) became the int 0 and was refused."""
+    import numpy as np
+    from PIL import Image
+
+    from zoo.cli import main
+
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "image.png")
+    assert main(["explain", "sample_segmenter", str(tmp_path / "image.png"), "-m", "gradcam", "-O", "target_layer=0",
+                 "-o", str(tmp_path / "out.png")]) == 0, capsys.readouterr().err
