@@ -121,6 +121,28 @@ def test_an_explainer_returning_a_tuple_fails_every_comparing_check_with_what_it
             result.message
 
 
+class _AuxInTraining(nn.Module):
+    """Inception's way: (logits, aux logits) in train mode, the logits alone in eval mode."""
+
+    def __init__(self, num_classes=3, in_chans=3):
+        super().__init__()
+        self.conv = nn.Conv2d(in_chans, 4, 3, padding=1)
+        self.head, self.aux = nn.Linear(4, num_classes), nn.Linear(4, num_classes)
+
+    def forward(self, x):
+        pooled = self.conv(x).relu().mean((2, 3))
+        return (self.head(pooled), self.aux(pooled)) if self.training else self.head(pooled)
+
+
+def test_a_tuple_returned_in_train_mode_only_is_named_by_the_gradients_check():
+    """It was "AttributeError: 'tuple' object has no attribute 'shape'"; the pointed message came only
+    for an eval-mode tuple."""
+    spec = zoo.ArchitectureSpec("aux_net", "classification", _AuxInTraining)
+    result = run_check(get_check("gradients"), ModelSubject(spec=spec))
+    assert result.status == FAIL and "in train mode; the classification contract is" in result.message, result.message
+    assert "model(x)[0]" in result.message
+
+
 def _builder_with_a_required_option(model, *, layer):
     return lambda images, target=None: images.mean(1)
 

@@ -93,5 +93,10 @@ def training_loss(task: str, model, inputs, num_classes: int):
         losses = model(inputs, instance_targets(inputs, num_classes))
         return sum(losses.values())
     out = model(inputs)
+    problem = output_problem(task, out, f"input {tuple(inputs.shape)} in train mode")  # e.g. (logits, aux logits)
+    if problem:
+        from zoo.testing.checks import broken
+
+        raise broken(problem)
     weights = torch.randn(out.shape, generator=torch.Generator().manual_seed(1))
     return (out * weights).sum()
