@@ -43,7 +43,6 @@ from zoo.errors import (
 )
 from zoo.names import close_names, parse_name
 from zoo.specs import (
-    FIRST_PARTY_ORG,
     TASKS,
     ArchitectureSpec,
     ExplainerSpec,
@@ -129,17 +128,6 @@ def _restore_torch_global_state(before) -> str:
 
 
 HF_HUB_PREFIX = "hf-hub:"  # timm's way to name a model by its Hub repo
-
-
-def _hf_hub_name_hint(name: str) -> str:
-    """What to write instead of timm's ``hf-hub:ORG/REPO``: the zoo names weights ``arch.tag``."""
-    repo = name[len(HF_HUB_PREFIX):]
-    org, _, rest = repo.partition("/")
-    instead = {"timm": f"'timm/{rest}'", FIRST_PARTY_ORG: f"'{rest}'"}.get(org, "the 'arch.tag' a plugin registers "
-                                                                              "for that repo")
-    return (f"{name!r}: zoo names take no {HF_HUB_PREFIX!r} prefix (timm's way to name a Hub repo); the zoo names "
-            f"weights 'arch.tag' and knows each tag's repo: write {instead} (zoo list --pretrained lists the "
-            "names), or load a downloaded file with weights='model.safetensors'.")
 
 
 NO_PLUGINS = ("no zoo plugin is installed (nothing in the 'zoo' entry-point group): models and explainers come in "
@@ -437,7 +425,7 @@ class Registry:
         if not isinstance(name, str) or not name:
             raise UnknownModelError(f"model name must be a non-empty string, got {name!r}")
         if name.startswith(HF_HUB_PREFIX):
-            raise UnknownModelError(_hf_hub_name_hint(name))
+            raise UnknownModelError(self._hf_hub_name_hint(name))
         parsed = parse_name(name).check(UnknownModelError, "model", "ARCH[.TAG]").check_tag_part()
         arch, tag = parsed.arch, parsed.tag
         entry = self._pick(self._architectures, arch, parsed.qualifier, UnknownModelError, "model", tag, shown=name)
@@ -458,6 +446,17 @@ class Registry:
                     "the CLI)."
                 )
         return spec, entry.plugin, tag or None
+
+    def _hf_hub_name_hint(self, name: str) -> str:
+        """What to write instead of timm's ``hf-hub:ORG/REPO``: the ``arch.tag`` whose weights that repo holds."""
+        repo = name[len(HF_HUB_PREFIX):]
+        names = [f"{arch}.{tag}" for arch, entries in self._architectures.items() for entry in entries
+                 for tag, cfg in entry.spec.pretrained.items() if cfg.hf_hub_id == repo]
+        instead = f"write {' or '.join(map(repr, names[:3]))}" if names else \
+            "no registered tag downloads that repo (zoo list --pretrained lists the names)"
+        return (f"{name!r}: zoo names take no {HF_HUB_PREFIX!r} prefix (timm's way to name a Hub repo); the zoo "
+                f"names weights 'arch.tag' and knows each tag's repo: {instead}; or load a downloaded file with "
+                "weights='model.safetensors'.")
 
     def explainer(self, name: str) -> tuple[ExplainerSpec, PluginRecord]:
         if not isinstance(name, str) or not name:
