@@ -51,16 +51,19 @@ def build_explainer(builder: Any, model: Any, owner: str, **kwargs: Any) -> Expl
 
 
 def explainer_options(builder: Any) -> list[str] | None:
-    """The keyword options an explainer builder takes (besides the model), or None where it takes
+    """The keyword options an explainer builder takes besides the model (its first parameter,
+    whatever its name: builders are called ``builder(model, **options)``), or None where it takes
     ``**kwargs`` or has no signature to read: then the builder itself decides."""
     try:
-        params = inspect.signature(builder).parameters
+        params = list(inspect.signature(builder).parameters.values())
     except (TypeError, ValueError):
         return None
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
         return None
-    return [name for name, p in params.items() if name not in ("self", "model")
-            and p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    if params and params[0].kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD):
+        params = params[1:]
+    return [p.name for p in params
+            if p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)]
 
 
 def explain(model: Any, images: Any, method: str = "gradcam", target: int | list[int] | None = None,

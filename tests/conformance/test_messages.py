@@ -167,6 +167,28 @@ def test_an_explainer_builder_mistake_fails_once_naming_it(builder, says):
     assert all(r.status == SKIP for r in results if r not in failed)
 
 
+def test_an_explainer_builders_first_parameter_is_the_model_whatever_its_name(monkeypatch):
+    """`def build(net, *, alpha=1.0)`: 'net' was listed among its options (only 'model' and 'self'
+    were skipped), so `-O net=...` looked valid and a typo list named it."""
+    import zoo.registry
+
+    def build(net, *, alpha=1.0):
+        return lambda images, target=None: images.mean(1) * alpha
+
+    registry = zoo.registry.Registry()
+
+    class Plugin:
+        @zoo.hookimpl
+        def zoo_explainers(self):
+            return [zoo.ExplainerSpec("named_net", builder=build)]
+
+    registry.register(Plugin(), name="netnamed")
+    monkeypatch.setattr(zoo.registry, "_registry", registry)
+    with pytest.raises(zoo.UnknownOptionError, match="takes no option 'alfa'; its options: alpha$") as info:
+        zoo.create_explainer("named_net", nn.Linear(2, 2), alfa=2.0)
+    assert info.value.accepted == ["alpha"]
+
+
 def test_create_explainer_refuses_a_builder_result_that_cannot_explain(monkeypatch):
     import zoo.registry
 
