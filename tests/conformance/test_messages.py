@@ -167,40 +167,34 @@ def test_an_explainer_builder_mistake_fails_once_naming_it(builder, says):
     assert all(r.status == SKIP for r in results if r not in failed)
 
 
-def test_an_explainer_builders_first_parameter_is_the_model_whatever_its_name(monkeypatch):
-    """`def build(net, *, alpha=1.0)`: 'net' was listed among its options (only 'model' and 'self'
-    were skipped), so `-O net=...` looked valid and a typo list named it."""
+def _only_explainer(monkeypatch, spec) -> None:
+    """The process registry holds just ``spec`` for the test."""
     import zoo.registry
-
-    def build(net, *, alpha=1.0):
-        return lambda images, target=None: images.mean(1) * alpha
-
-    registry = zoo.registry.Registry()
 
     class Plugin:
         @zoo.hookimpl
         def zoo_explainers(self):
-            return [zoo.ExplainerSpec("named_net", builder=build)]
+            return [spec]
 
-    registry.register(Plugin(), name="netnamed")
+    registry = zoo.registry.Registry()
+    registry.register(Plugin(), name="one-explainer")
     monkeypatch.setattr(zoo.registry, "_registry", registry)
+
+
+def test_an_explainer_builders_first_parameter_is_the_model_whatever_its_name(monkeypatch):
+    """`def build(net, *, alpha=1.0)`: 'net' was listed among its options (only 'model' and 'self'
+    were skipped), so `-O net=...` looked valid and a typo list named it."""
+    def build(net, *, alpha=1.0):
+        return lambda images, target=None: images.mean(1) * alpha
+
+    _only_explainer(monkeypatch, zoo.ExplainerSpec("named_net", builder=build))
     with pytest.raises(zoo.UnknownOptionError, match="takes no option 'alfa'; its options: alpha$") as info:
         zoo.create_explainer("named_net", nn.Linear(2, 2), alfa=2.0)
     assert info.value.accepted == ["alpha"]
 
 
 def test_create_explainer_refuses_a_builder_result_that_cannot_explain(monkeypatch):
-    import zoo.registry
-
-    registry = zoo.registry.Registry()
-
-    class Plugin:
-        @zoo.hookimpl
-        def zoo_explainers(self):
-            return [zoo.ExplainerSpec("mistaken", builder=_builder_that_forgot_its_return)]
-
-    registry.register(Plugin(), name="mistakes")
-    monkeypatch.setattr(zoo.registry, "_registry", registry)
+    _only_explainer(monkeypatch, zoo.ExplainerSpec("mistaken", builder=_builder_that_forgot_its_return))
     with pytest.raises(zoo.BuilderError, match="returned NoneType, not an explainer .* does it lack a return"):
         zoo.create_explainer("mistaken", nn.Linear(2, 2))
 
