@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -28,9 +29,13 @@ def install_test_package(tmp_path_factory):
     def install(name: str) -> Path:
         if name not in installed:
             target = tmp_path_factory.mktemp(f"site-{name}")
+            # Built from a private copy: setuptools writes build/ and *.egg-info into the source
+            # folder, and pytest-xdist workers building the same package there broke each other.
+            source = tmp_path_factory.mktemp(f"src-{name}") / name
+            shutil.copytree(PACKAGES_DIR / name, source, ignore=shutil.ignore_patterns("build", "*.egg-info"))
             result = subprocess.run(
                 [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-                 "--no-index", "--target", str(target), str(PACKAGES_DIR / name)],
+                 "--no-index", "--target", str(target), str(source)],
                 capture_output=True, text=True,
             )
             assert result.returncode == 0, f"pip install {name} failed:\n{result.stdout}\n{result.stderr}"
