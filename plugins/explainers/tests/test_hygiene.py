@@ -130,6 +130,7 @@ def test_a_compiled_or_exported_model_is_explained_as_the_model_itself(gap_model
 def test_a_data_parallel_model_is_explained_as_the_model_it_wraps(gap_model, images):
     """cam said the model had no forward_features/get_classifier: the wrapper hid them."""
     wrapped = torch.nn.DataParallel(gap_model)  # on a CPU-only machine it simply calls the module
+    images = images.to(next(gap_model.parameters()).device)  # where CUDA is, the wrapper moved it to cuda:0
     for method in ("cam", "gradcam", "saliency"):
         assert torch.allclose(zoo.explain(wrapped, images, method), zoo.explain(gap_model, images, method), atol=1e-6)
 
