@@ -199,7 +199,7 @@ def _indices(target: object, n: int, k: int | None, device) -> torch.Tensor:
         target = _array_targets(target)
     if isinstance(target, bool):
         raise TargetError(f"target must be a class index, a list of indices or None, got {target!r}")
-    if isinstance(target, int) or hasattr(target, "__index__"):
+    if isinstance(target, (int, float)) or hasattr(target, "__index__"):
         classes = [target] * n
     elif isinstance(target, Sequence) and not isinstance(target, str):
         classes = list(target)
@@ -212,8 +212,10 @@ def _indices(target: object, n: int, k: int | None, device) -> torch.Tensor:
 
 
 def _class_index(c: object, k: int | None) -> int:
+    if isinstance(c, float) and c.is_integer():
+        c = int(c)  # a label loaded as a float: whole numbers count, as in float arrays and tensors
     try:
-        index = operator.index(c)  # ints and numpy integers, not floats or bools
+        index = operator.index(c)  # ints and numpy integers, not other floats or bools
     except TypeError:
         index = None
     if k is None and index is not None and not isinstance(c, bool) and index >= 0:
