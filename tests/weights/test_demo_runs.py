@@ -116,7 +116,7 @@ def test_sigterm_stops_olah_and_removes_the_temporary_folder(when, delay, tmp_pa
         assert list(tmp.glob("zoo-demo-*")), "the temporary folder should exist while serving"
         time.sleep(delay)
         proc.send_signal(signal.SIGTERM)
-        # It finishes the model at hand first: over a minute on a loaded machine (pytest -n 15)
+        # It finishes the model at hand first: minutes where the machine is loaded (pytest -n 15)
         _, err = proc.communicate(timeout=600)
     finally:
         if proc.poll() is None:
