@@ -30,6 +30,7 @@ from zoo.errors import (
     WeightsError,
     WeightsFileNotFoundError,
     WeightsMismatchError,
+    WeightsMismatchWarning,
     ZooError,
 )
 from zoo.explain import Explainer, create_explainer, explain
@@ -84,6 +85,7 @@ __all__ = [
     "HubError", "HubNotFoundError", "HubOfflineError", "HubRevisionNotFoundError", "HubUnavailableError",
     "ImageFileError", "InputError", "MissingExtraError", "ModelConfigError", "ModelInfo", "PluginWarning",
     "PretrainedCfg", "UnknownExplainerError", "UnknownModelError", "UnknownNameError", "UnknownOptionError",
-    "UnknownTagError", "WeightsError", "WeightsFileNotFoundError", "WeightsMismatchError", "ZooError", "create",
-    "create_explainer", "explain", "hookimpl", "list_explainers", "list_models", "model_info", "overlay",
+    "UnknownTagError", "WeightsError", "WeightsFileNotFoundError", "WeightsMismatchError", "WeightsMismatchWarning",
+    "ZooError", "create", "create_explainer", "explain", "hookimpl", "list_explainers", "list_models", "model_info",
+    "overlay",
 ]

@@ -107,6 +107,11 @@ class WeightsMismatchError(WeightsError):
         self.mismatched_shapes, self.mismatched_dtypes = mismatched_shapes, mismatched_dtypes
 
 
+class WeightsMismatchWarning(UserWarning):
+    """Layers were re-initialised or adapted because num_classes / in_chans differ from the weights
+    (expected when fine-tuning for another head or input; a warning, not a ZooError)."""
+
+
 class ChecksumError(WeightsError):
     """A downloaded file's sha256 differs from the one pinned in its PretrainedCfg."""
 

@@ -22,12 +22,8 @@ from pathlib import Path
 from typing import Callable
 
 from zoo import checked_files
-from zoo.errors import WeightsError, WeightsMismatchError
+from zoo.errors import WeightsError, WeightsMismatchError, WeightsMismatchWarning
 from zoo.safetensors_file import TensorEntry, all_finite, listing, load_resolved, read_header
-
-class WeightsMismatchWarning(UserWarning):
-    """Layers were re-initialised or adapted because num_classes / in_chans differ from the weights."""
-
 
 @dataclass(frozen=True)
 class HeadChange:

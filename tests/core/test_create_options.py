@@ -7,7 +7,7 @@ from safetensors.torch import save_model
 
 import zoo
 import zoo.registry
-from zoo.weights import WeightsMismatchWarning
+from zoo import WeightsMismatchWarning  # a public name: filters need it (was only zoo.weights')
 
 
 class TinyClassifier(nn.Module):
