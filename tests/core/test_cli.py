@@ -39,6 +39,18 @@ def test_info(plugin_packages, run_zoo):
     assert "sample-org/sample_segmenter.toy@main/model.safetensors" in result.stdout
 
 
+def test_info_of_an_explainer(plugin_packages, run_zoo):
+    """`zoo info sample_ones` said 'Unknown model' though `zoo list` shows the explainer."""
+    plugin_packages("sample-plugin")
+    result = run_zoo("info", "sample_ones")
+    assert result.returncode == 0, result.stderr
+    assert "tasks:        classification" in result.stdout
+    assert "plugin:       sample (zoo-sample-plugin 1.2.3)" in result.stdout
+    assert "builder:      zoo_sample_plugin.models:OnesExplainer" in result.stdout
+    misspelt = run_zoo("info", "sample_onez")
+    assert misspelt.returncode == 2 and "Explainers with a close name: sample_ones" in misspelt.stderr
+
+
 def test_info_of_a_shared_name_prints_the_names_that_create_it(plugin_packages, run_zoo):
     """It printed 'sample_segmenter.other', which zoo.create refuses as ambiguous."""
     plugin_packages("sample-plugin", "sample-duplicate")

@@ -1,4 +1,4 @@
-"""``zoo list`` and ``zoo info``."""
+"""``zoo list`` and ``zoo info`` (of a model, or of an explainer)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import argparse
 from zoo.cli.exit_codes import EXIT_OK
 from zoo.cli.table import format_table
 from zoo.cli.usage_error import UsageError
+from zoo.errors import UnknownExplainerError, UnknownModelError, ZooError
+from zoo.names import close_names
 from zoo.registry import claim_label, get_registry
 from zoo.specs import TASKS
 
@@ -23,9 +25,10 @@ def register(subparsers) -> None:
                    help="print bare names, one per line: the models' (the explainers' with --explainers)")
     p.set_defaults(func=run_list)
 
-    p = subparsers.add_parser("info", help="show a model's spec, plugin and pretrained tags",
-                              description="Show where a model comes from and its pretrained weights.")
-    p.add_argument("name", help="'arch' or 'arch.tag'")
+    p = subparsers.add_parser("info", help="show a model's spec, plugin and pretrained tags (or an explainer's)",
+                              description="Show where a model comes from and its pretrained weights; for an "
+                                          "explainer, its tasks, plugin and options.")
+    p.add_argument("name", help="'arch', 'arch.tag' or an explainer's name")
     p.set_defaults(func=run_info)
 
 
@@ -65,7 +68,15 @@ def _explainer_row(registry, name: str) -> list[str]:
 
 def run_info(args: argparse.Namespace) -> int:
     registry = get_registry()
-    info = registry.model_info(args.name)
+    try:
+        info = registry.model_info(args.name)
+    except UnknownModelError as exc:
+        if _is_explainer(registry, args.name):
+            return _explainer_info(registry, args.name)
+        close = close_names(args.name, registry.list_explainers())
+        if close:  # `zoo info` shows explainers too: a misspelt one is hinted as a model would be
+            raise UnknownModelError(f"{exc} Explainers with a close name: {', '.join(close)}") from None
+        raise
     builder = info.builder if isinstance(info.builder, str) else getattr(info.builder, "__qualname__", repr(info.builder))
     _, plugin, _ = registry.resolve(args.name)  # the claim model_info describes
     # where plugins clash, the name that creates this claim, as `zoo list` shows it
@@ -90,6 +101,37 @@ def run_info(args: argparse.Namespace) -> int:
         if cfg.model_kwargs:  # what the weights were trained with, on top of the defaults
             print(f"  kwargs:     {cfg.model_kwargs}")
         print(f"  metrics:    {_metrics(cfg.metrics) or '-'}")
+    return EXIT_OK
+
+
+def _is_explainer(registry, name: str) -> bool:
+    try:
+        registry.explainer(name)
+    except UnknownExplainerError:
+        return False
+    return True
+
+
+def _explainer_info(registry, name: str) -> int:
+    """``zoo info gradcam``: what ``zoo list --explainers`` shows, plus the builder and its options."""
+    from zoo.explain import explainer_options
+
+    spec, plugin = registry.explainer(name)
+    builder = spec.builder if isinstance(spec.builder, str) else getattr(spec.builder, "__qualname__",
+                                                                         repr(spec.builder))
+    try:
+        options = explainer_options(registry.explainer_builder(name))
+        shown = "any (the builder takes **kwargs)" if options is None else ", ".join(options) or "none"
+    except ZooError as exc:  # a builder that does not import: say so, the rest is still worth showing
+        shown = f"unknown: {exc}"
+    print(f"name:         {spec.name} (explainer: zoo.create_explainer, zoo explain --method)")
+    print(f"tasks:        {', '.join(spec.tasks)}")
+    print(f"description:  {_printable(spec.description)}")
+    print(f"plugin:       {plugin.name} ({plugin.distribution} {plugin.version})")
+    print(f"builder:      {builder}")
+    print(f"options:      {_printable(shown)}")
+    print("sanity check: " + ("must pass (zoo check)" if spec.sanity_check is True
+                              else f"known to fail: {_printable(str(spec.sanity_check))}"))
     return EXIT_OK
 
 
