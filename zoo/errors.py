@@ -60,6 +60,11 @@ class BuilderError(ZooError, TypeError):
     """A spec's builder could not be imported, or returned the wrong kind of object."""
 
 
+class BuilderImportError(BuilderError, ImportError):
+    """A builder's module failed to import (a missing optional dependency, say): also an
+    ``ImportError``, so ``except ImportError`` around an optional model keeps working."""
+
+
 class ModelConfigError(ZooError, ValueError):
     """A model configuration cannot be used: a ``config.json`` (``zoo predict``, ``explain``,
     ``evaluate``), or builder options a model cannot be built with (the first-party plugins'

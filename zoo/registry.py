@@ -36,6 +36,7 @@ from zoo.errors import (
     AmbiguousNameError,
     ArgumentError,
     BuilderError,
+    BuilderImportError,
     UnknownExplainerError,
     UnknownModelError,
     UnknownTagError,
@@ -632,7 +633,8 @@ def import_builder(builder: Any, owner: str, kind: str = "builder") -> Any:
         if kind == "builder" and isinstance(exc, ModuleNotFoundError) and exc.name == module_name.split(".")[0]:
             hint = (f" ({exc.name!r} is not on sys.path: install its distribution, or, testing a package in "
                     "place, run `python -m pytest` from its root, which puts the current directory there)")
-        raise BuilderError(f"{owner}: cannot import {kind} {builder!r}: {type(exc).__name__}: {exc}{hint}") from exc
+        error = BuilderImportError if isinstance(exc, ImportError) else BuilderError
+        raise error(f"{owner}: cannot import {kind} {builder!r}: {type(exc).__name__}: {exc}{hint}") from exc
     if not callable(obj):
         raise BuilderError(f"{owner}: {kind} {builder!r} is not callable")
     return obj

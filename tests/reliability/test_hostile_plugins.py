@@ -32,8 +32,9 @@ def test_garbage_specs_are_skipped_and_the_rest_keeps_working(garbage):
 def test_unimportable_and_non_module_builders_fail_at_create(garbage):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PluginWarning)
-        with pytest.raises(zoo.BuilderError, match="garbage_missing_builder.*cannot import builder"):
+        with pytest.raises(zoo.BuilderError, match="garbage_missing_builder.*cannot import builder") as error:
             zoo.create("garbage_missing_builder")
+        assert isinstance(error.value, ImportError)  # `except ImportError` around an optional model works
         with pytest.raises(zoo.BuilderError, match="returned dict, not a torch.nn.Module"):
             zoo.create("garbage_not_module")
 
