@@ -19,8 +19,9 @@ class Explainer:
 
     def __init__(self, model: Any, **kwargs: Any) -> None:
         if kwargs:  # an option no subclass took: a typo would otherwise be ignored silently
-            raise TypeError(f"{type(self).__name__} takes no option {', '.join(map(repr, kwargs))}; a subclass "
-                            "that has options declares them in its own __init__")
+            raise UnknownOptionError(f"{type(self).__name__} takes no option {', '.join(map(repr, kwargs))}; a "
+                                     "subclass that has options declares them in its own __init__",
+                                     unknown=list(kwargs), accepted=[])
         self.model = model
 
     def __call__(self, images: Any, target: int | list[int] | None = None):  # pragma: no cover

@@ -159,8 +159,9 @@ def test_explain_refuses_maps_that_are_not_float_n_h_w(tmp_path):
 def test_an_option_no_explainer_class_takes_is_refused_not_ignored():
     # sample_ones subclasses zoo.Explainer without options of its own; a typo used to vanish.
     model = zoo.create("sample_classifier")
-    with pytest.raises(TypeError, match="OnesExplainer takes no option 'targt_layer'"):
+    with pytest.raises(zoo.UnknownOptionError, match="OnesExplainer takes no option 'targt_layer'") as error:
         zoo.create_explainer("sample_ones", model, targt_layer="conv")
+    assert error.value.unknown == ["targt_layer"] and error.value.accepted == []  # as for a builder's signature
 
 
 def test_bad_names_are_rejected():
