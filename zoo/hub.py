@@ -51,6 +51,7 @@ from zoo.hub_cache import (
     from_cache,
     read_ref,
     ref_path,
+    repo_folder,
     restore_ref,
     snapshot_commit,
 )
@@ -162,7 +163,7 @@ def fetch(cfg: PretrainedCfg, revision: str | None = None, *, tqdm_class=None) -
             if _pin_applies(cfg, rev, path, settings):
                 verify_sha256(path, cfg, rev, offline_by=settings.offline_by)
             elif cfg.filename.endswith(".safetensors"):
-                check_header(path)
+                check_header(path, offline_by=settings.offline_by)
             else:
                 os.stat(path)  # FileNotFoundError when another process evicted it meanwhile
             return path
@@ -213,11 +214,13 @@ def _cached_or_downloaded(cfg: PretrainedCfg, rev: str, settings: HubSettings, t
         cached = from_cache(cfg, rev, settings) if COMMIT_RE.fullmatch(rev) else None
         # a file at a commit never changes: cached, it needs no request
         return cached if cached is not None else _download(cfg, rev, settings, tqdm_class, ref_before)
-    path = from_cache(cfg, rev, settings)
+    path = from_cache(cfg, rev, settings) or _pinned_copy(cfg, rev, settings)
     if path is None:
         others = cached_commits(cfg, settings)
-        held = (f" The cache holds it at other commits: {', '.join(others)} (pass revision=<commit> to use one)."
-                if others else "")
+        unverified = (", none of them the pinned sha256, so such a revision= is loaded unverified"
+                      if cfg.sha256 and rev == cfg.revision else "")
+        held = (f" The cache holds it at other commits: {', '.join(others)} (pass revision=<commit> to use one"
+                f"{unverified})." if others else "")
         raise HubOfflineError(redact(
             f"{settings.offline_by} is set and {what(cfg, rev)} is not in the cache at {settings.cache_dir}.{held} "
             f"Either unset {settings.offline_by} and set HF_ENDPOINT to a reachable hub (for example the "
@@ -228,9 +231,33 @@ def _cached_or_downloaded(cfg: PretrainedCfg, rev: str, settings: HubSettings, t
     return path
 
 
-def check_header(path: str | Path) -> None:
+def _pinned_copy(cfg: PretrainedCfg, rev: str, settings: HubSettings) -> Path | None:
+    """For the pinned revision, a cached copy of the file whose sha256 is the pinned one, at
+    whatever commit. A download killed part-way (SIGKILL, a SIGTERM in a script) leaves
+    ``refs/<revision>`` on a commit the cache lacks, which a download that raises puts back
+    (:func:`zoo.hub_cache.restore_ref`), and a cache filled by commit has no ref at all; the pin
+    still names the bytes, so the copy it holds serves."""
+    if not cfg.sha256 or rev != cfg.revision:
+        return None
+    for commit in cached_commits(cfg, settings):
+        path = repo_folder(cfg, settings) / "snapshots" / commit / cfg.filename
+        try:
+            if sha256_of(path) == cfg.sha256:
+                named = read_ref(ref_path(cfg, rev, settings))
+                ref = (f"refs/{rev} names commit {named}, whose file the cache lacks (a download stopped part-way?)"
+                       if named else f"the cache records no commit for {rev!r} (fetched by commit only?)")
+                logger.warning(redact(f"{cfg.hf_hub_id}: {ref}; using the copy with the pinned sha256, cached at "
+                                      f"commit {commit}"))
+                return path
+        except OSError:
+            continue
+    return None
+
+
+def check_header(path: str | Path, *, offline_by: str | None = None) -> None:
     """Without a pinned sha256, at least refuse a file that is not whole safetensors (truncated,
-    a pickle, garbage), and evict it so that the next call downloads it again."""
+    a pickle, garbage), and evict it so that the next call downloads it again (offline, or in a
+    read-only cache, it stays: see :func:`_refused_file_fate`)."""
     from zoo.safetensors_file import read_header
 
     if not os.path.exists(path):
@@ -238,9 +265,7 @@ def check_header(path: str | Path) -> None:
     try:
         read_header(path)  # remembered, so loading does not parse it again
     except WeightsError as exc:
-        evicted = evict(path)
-        note = " It was removed from the cache; the next call downloads it again." if evicted else ""
-        raise WeightsError(f"{exc}{note}") from None
+        raise WeightsError(f"{exc} {_refused_file_fate(path, offline_by)}") from None
 
 
 def sha256_of(path: str | Path, *, fresh: bool = False) -> str:
@@ -275,21 +300,29 @@ def verify_sha256(path: str | Path, cfg: PretrainedCfg, revision: str, *, offlin
     actual = sha256_of(path)
     if actual == cfg.sha256:
         return
-    try:
-        if offline_by:
-            where = (f"; it was kept in the cache, since {offline_by} is set and nothing could fetch it again (it "
-                     "is refused at every load while the sha256 disagrees)")
-        else:
-            evicted = evict(path)
-            where = f" and was removed from the cache ({', '.join(evicted)})" if evicted else ""
-    except OSError as exc:
-        where = (f"; it could not be removed from the cache ({exc.strerror or exc}: a read-only cache?), so "
-                 "replace or delete it there")
     raise ChecksumError(
         f"sha256 mismatch for {cfg.hf_hub_id}/{cfg.filename} (revision {revision!r}): expected "
-        f"{cfg.sha256}, got {actual}. The file was not loaded{where}. If the server holds a wrong or "
-        "tampered file, fix it there (or the hub card); if the weights were republished on purpose, "
-        "update the sha256 in the plugin's PretrainedCfg.")
+        f"{cfg.sha256}, got {actual}. The file was not loaded. {_refused_file_fate(path, offline_by)} If the "
+        "server holds a wrong or tampered file, fix it there (or the hub card); if the weights were republished "
+        "on purpose, update the sha256 in the plugin's PretrainedCfg.")
+
+
+def _refused_file_fate(path: str | Path, offline_by: str | None) -> str:
+    """Evict a refused file from the cache where that helps, and say what became of it.
+
+    Offline (``offline_by`` names the setting) it is kept: nothing could fetch it again, and it may
+    be the right file under a wrong pin; it is refused at every load while it stays so. A read-only
+    cache keeps it too, and the refusal stays the zoo's error, not the lock file's ``OSError``."""
+    if offline_by:
+        return (f"It was kept in the cache, since {offline_by} is set and nothing could fetch it again (it is "
+                "refused at every load until it is replaced).")
+    try:
+        evicted = evict(path)
+    except OSError as exc:
+        return (f"It could not be removed from the cache ({exc.strerror or exc}: a read-only cache?), so replace "
+                "or delete it there.")
+    return (f"It was removed from the cache ({', '.join(evicted)}); the next call downloads it again." if evicted
+            else "")
 
 
 # ----------------------------------------------------------------------------- internals
@@ -403,7 +436,7 @@ def _cache_may_answer(error: HubError) -> bool:
 
 
 def _fallback_to_cache(cfg, rev, settings, reason, verb: str = "unreachable") -> Path | None:
-    cached = from_cache(cfg, rev, settings)
+    cached = from_cache(cfg, rev, settings) or _pinned_copy(cfg, rev, settings)
     if cached is not None:
         logger.warning(redact(f"{settings.endpoint} {verb} ({reason}); using the cached copy {cached}"))
     return cached

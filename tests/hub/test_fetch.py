@@ -407,12 +407,17 @@ def test_a_password_in_hf_endpoint_never_reaches_the_message(hub, monkeypatch, p
     assert "http://***@127.0.0.1:9" in message
 
 
-def test_offline_names_the_commits_the_cache_holds_when_the_branch_is_not_cached(hub, monkeypatch):
+def test_offline_names_the_commits_the_cache_holds_when_the_branch_is_not_cached(hub, monkeypatch, caplog):
     # Fetched by commit only, the cache has no refs/main: offline, "main" is not there, but the file is.
+    import dataclasses
+
     commit = hub.server.repos["zoo-tests/hubtest_seg.toy"]
     zoo.create("hubtest_seg.toy", pretrained=True, revision=commit)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(HubOfflineError) as info:
-        zoo.create("hubtest_seg.toy", pretrained=True)
-    assert f"The cache holds it at other commits: {commit}" in str(info.value)
+    cfg = zoo.model_info("hubtest_seg").pretrained["toy"]
+    assert_same_weights(zoo.create("hubtest_seg.toy", pretrained=True), hub.card("toy") / "model.safetensors")
+    assert "the cache records no commit for 'main'" in caplog.text  # the pinned bytes serve the tag
+    with pytest.raises(HubOfflineError) as info:  # without a pin nothing says which commit is the tag's
+        zoo_hub.fetch(dataclasses.replace(cfg, sha256=None))
+    assert f"The cache holds it at other commits: {commit} (pass revision=<commit> to use one)." in str(info.value)
     zoo.create("hubtest_seg.toy", pretrained=True, revision=commit)

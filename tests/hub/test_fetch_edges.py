@@ -54,6 +54,19 @@ def test_a_tampered_file_in_a_read_only_cache_is_a_checksum_error(served_hubcard
     assert "PermissionError" not in result.stderr
 
 
+def test_a_truncated_unpinned_file_in_a_read_only_cache_is_a_weights_error(served_hubcards):
+    """Without a pin (timm's tags, revision=) the header check refused the file and its eviction's
+    lock file raised a bare "OSError: Read-only file system" naming neither the model nor the fault."""
+    cache = os.environ["HF_HUB_CACHE"]
+    blob = zoo_hub.fetch(zoo.model_info("cnn_cam.digits").pretrained["digits"]).resolve()
+    blob.write_bytes(blob.read_bytes()[:-10])
+    code = ("import dataclasses, zoo; from zoo import hub; "
+            "hub.fetch(dataclasses.replace(zoo.model_info('cnn_cam.digits').pretrained['digits'], sha256=None))")
+    result = _without_write_permission(code, cache)
+    assert "WeightsError" in result.stderr and "could not be removed from the cache" in result.stderr, result.stderr
+    assert "OSError" not in result.stderr and "PermissionError" not in result.stderr
+
+
 def test_an_unwritable_cold_cache_says_so(served_hubcards, tmp_path, monkeypatch):
     cache = tmp_path / "read-only-cache"
     cache.mkdir()
@@ -267,6 +280,47 @@ def test_an_interrupted_download_leaves_the_cached_one_usable_offline(tmp_path, 
         assert not list(cache.rglob("*.incomplete"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert zoo_hub.fetch(cfg).read_bytes() == good
+
+
+def _fetched_then_ref_moved(tmp_path, monkeypatch):
+    """(cfg, good bytes): a pinned tag fetched once, then refs/main moved to a commit the cache does
+    not hold, as huggingface_hub leaves it when a download of a republished main is killed."""
+    from zoo.testing.hub_fixture import make_card, register_hubtest, seeded_state, use_hub
+
+    cards, cache = tmp_path / "cards", tmp_path / "hf-cache"
+    _, sha = make_card(cards, "hubtest_seg.kill", seeded_state(3), hf_hub_id="zoo-tests/hubtest_seg.kill")
+    register_hubtest({"kill": dict(hf_hub_id="zoo-tests/hubtest_seg.kill", num_classes=3, sha256=sha)})
+    cfg = zoo.model_info("hubtest_seg").pretrained["kill"]
+    with HubServer(cards, cache_dir=tmp_path / "serve") as server:
+        use_hub(monkeypatch, server.endpoint, cache)
+        good = zoo_hub.fetch(cfg).read_bytes()
+    (ref,) = cache.rglob("refs/main")
+    ref.write_text("f" * 40)  # written before the bytes arrive; a killed process cannot put it back
+    return cfg, good
+
+
+@pytest.mark.parametrize("cut_off", ["offline", "endpoint down"])
+def test_a_download_killed_part_way_leaves_the_pinned_copy_usable_offline(cut_off, tmp_path, monkeypatch, caplog):
+    """A download killed before it could put the ref back (SIGKILL, SIGTERM in a script, SIGHUP)
+    left refs/main on a commit the cache lacks: offline, the verified file was 'not in the cache'."""
+    cfg, good = _fetched_then_ref_moved(tmp_path, monkeypatch)
+    if cut_off == "offline":
+        monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # else the server above has stopped: nothing answers
+    assert zoo_hub.fetch(cfg).read_bytes() == good
+    assert "using the copy with the pinned sha256" in caplog.text
+
+
+def test_offline_other_commits_that_fail_the_pin_are_not_offered_as_the_tag(tmp_path, monkeypatch):
+    """The offline hint offered the cached commits as the way to the tag, though none held the pinned
+    file, and revision=<one> loaded it unverified without a word: the hint now says so."""
+    import dataclasses
+
+    cfg, _ = _fetched_then_ref_moved(tmp_path, monkeypatch)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    wrong_pin = dataclasses.replace(cfg, sha256="0" * 64)
+    with pytest.raises(HubOfflineError, match="none of them the pinned sha256, so such a revision= is loaded "
+                                              "unverified"):
+        zoo_hub.fetch(wrong_pin)
 
 
 def test_a_ref_another_process_moved_meanwhile_is_not_put_back(tmp_path):

@@ -58,8 +58,9 @@ def run(args: argparse.Namespace) -> int:
 
 @contextlib.contextmanager
 def sigterm_as_interrupt():
-    """SIGTERM unwinds the download as Ctrl-C does (exit 130), so huggingface_hub removes its
-    partial file; by default SIGTERM ends the process on the spot and leaves it in the cache."""
+    """SIGTERM, and SIGHUP (the terminal closed), unwind the download as Ctrl-C does (exit 130), so
+    huggingface_hub removes its partial file and the zoo puts the branch's ref back; by default
+    either ends the process on the spot and leaves both behind."""
     if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
         yield
         return
@@ -67,11 +68,13 @@ def sigterm_as_interrupt():
     def interrupt(signum, frame):
         raise KeyboardInterrupt(f"signal {signum}")
 
-    previous = signal.signal(signal.SIGTERM, interrupt)
+    stops = [signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])  # no SIGHUP on Windows
+    previous = {stop: signal.signal(stop, interrupt) for stop in stops}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for stop, handler in previous.items():
+            signal.signal(stop, handler)
 
 
 def _fetch_all(resolved, revision) -> int:
