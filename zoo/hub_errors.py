@@ -73,13 +73,14 @@ def classify_http(exc, cfg: PretrainedCfg, rev: str, settings: HubSettings) -> H
         return HubAuthError(redact(
             f"Access to {where} was refused ({detail}). The repository is gated or private: set HF_TOKEN "
             "(or run `hf auth login`) with a token that may read it."))
-    if status == 401 and _tokens():
+    # The Hub answers 401 with error code RepoNotFound for a repository it does not show (olah for a
+    # revision too), with a token or without: diagnosed below. Any other 401 is about credentials.
+    not_shown = status == 401 and exc.response.headers.get("X-Error-Code") == "RepoNotFound"
+    if status == 401 and not not_shown and _tokens():
         return HubAuthError(redact(
             f"{where}: the endpoint refused the token in use ({detail}). Check HF_TOKEN (or `hf auth login`): "
             "it is wrong, expired, or may not read this repository."))
-    if status == 401 and exc.response.headers.get("X-Error-Code") != "RepoNotFound":
-        # The Hub answers 401 with error code RepoNotFound for a repository it does not show; a bare
-        # 401 is a mirror that wants credentials.
+    if status == 401 and not not_shown:  # a mirror that wants credentials
         message = exc.response.headers.get("X-Error-Message")
         return HubAuthError(redact(
             f"{where}: the endpoint requires authentication (401{': ' + message if message else ''}). Set "

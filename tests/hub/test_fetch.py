@@ -63,7 +63,10 @@ def test_revision_main_and_commit_sha_are_served(hub):
         assert_same_weights(model, hub.card("toy") / "model.safetensors")
 
 
-def test_revision_that_does_not_exist(hub):
+@pytest.mark.parametrize("token", [None, "hf_not_needed_here"])  # with a token it was "the endpoint refused the token"
+def test_revision_that_does_not_exist(hub, monkeypatch, token):
+    if token:
+        monkeypatch.setenv("HF_TOKEN", token)
     with pytest.raises(HubRevisionNotFoundError) as info:
         zoo.create("hubtest_seg.toy", pretrained=True, revision="no-such-branch")
     message = str(info.value)
