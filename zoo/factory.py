@@ -37,8 +37,10 @@ def create(name: str, pretrained: bool = False, *, num_classes: int | None = Non
     Returns the model; in eval mode when weights were loaded, as built otherwise.
     """
     if revision is not None and not (pretrained and weights is None):
+        fix = ("drop one of them: a local file has no revision" if weights is not None
+               else "drop it, or pass pretrained=True")
         raise ArgumentError(f"revision={revision!r} selects a Hub revision, so it needs pretrained=True "
-                            "and no weights= file; drop it, or pass pretrained=True.")
+                            f"and no weights= file; {fix}.")
     # pretrained=True with a local file: a bare architecture is built as its default tag where it has
     # one (the file then fits as the tag's weights do), as the spec's defaults where it has none.
     # Without pretrained=True, a bare architecture is always the spec's defaults.
