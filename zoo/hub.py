@@ -215,7 +215,8 @@ def _cached_or_downloaded(cfg: PretrainedCfg, rev: str, settings: HubSettings, t
         cached = from_cache(cfg, rev, settings) if COMMIT_RE.fullmatch(rev) else None
         # a file at a commit never changes: cached, it needs no request
         return cached if cached is not None else _download(cfg, rev, settings, tqdm_class, ref_before)
-    path = from_cache(cfg, rev, settings) or _pinned_copy(cfg, rev, settings)
+    path = from_cache(cfg, rev, settings) or _cached_by_short_commit(cfg, rev, settings) or \
+        _pinned_copy(cfg, rev, settings)
     if path is None:
         others = cached_commits(cfg, settings)
         unverified = (", none of them the pinned sha256, so such a revision= is loaded unverified"
@@ -230,6 +231,15 @@ def _cached_or_downloaded(cfg: PretrainedCfg, rev: str, settings: HubSettings, t
             "cache that holds it, or load a local file: weights='path/to/model.safetensors' (--weights PATH in "
             "the CLI)."))
     return path
+
+
+def _cached_by_short_commit(cfg: PretrainedCfg, rev: str, settings: HubSettings) -> Path | None:
+    """Offline, a short commit sha (as the Hub's pages show it) names the one cached commit it
+    starts; huggingface_hub's cache finds commits by their full sha only."""
+    if not re.fullmatch(r"[0-9a-f]{7,39}", rev):
+        return None
+    matches = [commit for commit in cached_commits(cfg, settings) if commit.startswith(rev)]
+    return from_cache(cfg, matches[0], settings) if len(matches) == 1 else None
 
 
 def _pinned_copy(cfg: PretrainedCfg, rev: str, settings: HubSettings) -> Path | None:

@@ -265,9 +265,9 @@ def test_the_commit_the_pinned_revision_resolved_to_is_checked_too(hub, monkeypa
     """An offline error suggests revision=<commit>: for the commit `main` resolved to (or its short
     form) the pin still holds, so a corrupted cache is refused rather than loaded."""
     commit = hub.server.repos["zoo-tests/hubtest_seg.toy"]
-    # offline, the full commit (the cache resolves no prefix); online, a prefix resolving to a
-    # commit whose file the cache holds as the pinned blob
-    for revision, offline in ((commit, True), (commit[:7], False)):
+    # offline the full commit or a prefix of it (resolved to the one cached commit it starts);
+    # online, a prefix the server resolves to a commit whose file the cache holds as the pinned blob
+    for revision, offline in ((commit, True), (commit[:7], True), (commit[:7], False)):
         monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
         zoo.create("hubtest_seg.toy", pretrained=True)  # refs/main -> commit, the verified file cached
         blob = next(p for p in hub.cache.rglob("blobs/*"))
@@ -279,6 +279,17 @@ def test_the_commit_the_pinned_revision_resolved_to_is_checked_too(hub, monkeypa
             zoo.create("hubtest_seg.toy", pretrained=True, revision=revision)
         assert blob.exists() == offline  # offline, nothing could fetch it again: kept, and refused
         blob.unlink(missing_ok=True)
+
+
+def test_offline_a_short_commit_names_the_cached_commit_it_starts(hub, monkeypatch):
+    """It said the cache held the file "at other commits" and named that very commit."""
+    commit = hub.server.repos["zoo-tests/hubtest_seg.toy"]
+    zoo.create("hubtest_seg.toy", pretrained=True, revision=commit)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    model = zoo.create("hubtest_seg.toy", pretrained=True, revision=commit[:7])
+    assert_same_weights(model, hub.card("toy") / "model.safetensors")
+    with pytest.raises(HubOfflineError, match="is not in the cache"):
+        zoo.create("hubtest_seg.toy", pretrained=True, revision="0000000")
 
 
 def test_a_tag_at_the_pinned_commit_is_checked_in_a_cache_copied_without_symlinks(hub, monkeypatch):
