@@ -20,9 +20,11 @@ def test_cache_lists_then_clears_the_derived_folders(tmp_path, monkeypatch, caps
     (zoo_cache_dir() / "hub-serve").mkdir()
     (zoo_cache_dir() / "hub-serve" / "config.toml").write_text("x")
 
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-hub"))
     assert main(["cache"]) == 0
     out = capsys.readouterr().out
     assert str(zoo_cache_dir()) in out
+    assert f"downloaded weights: not here, in the Hugging Face cache {tmp_path / 'hf-hub'}" in out
     rows = {line.split()[0]: line.split()[1] for line in out.splitlines()[2:] if line and line[0].isalpha()}
     assert rows["checked"] == "1" and rows["aligned"] == "1" and rows["hub-serve"] == "1"
 

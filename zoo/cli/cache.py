@@ -34,7 +34,19 @@ def run(args: argparse.Namespace) -> int:
     print(f"zoo cache: {zoo_cache_dir()}")
     rows = [[name, files, _size(size)] for name, files, size in contents()]
     print(format_table(["folder", "files", "size"], rows) if rows else "(empty)")
+    print(f"downloaded weights: not here, in the Hugging Face cache{_hf_cache()} (`hf cache ls` lists them, "
+          "`hf cache rm` removes them)")
     return EXIT_OK
+
+
+def _hf_cache() -> str:
+    from zoo.errors import ZooError
+    from zoo.hub import HubSettings
+
+    try:
+        return f" {HubSettings.from_env().cache_dir}"
+    except ZooError:  # a setting huggingface_hub cannot read: `zoo download` says which
+        return ""
 
 
 def _size(n: float) -> str:
