@@ -3,6 +3,7 @@
 Every error derives from :class:`ZooError`, and also from the built-in exception a caller
 would naturally catch (``KeyError`` for an unknown name, ``ValueError`` for bad data), so
 ``except KeyError`` keeps working for code written against timm or torchvision.
+:class:`WeightsMismatchWarning`, a warning, lives here too: ``zoo`` exports it without importing torch.
 """
 
 from __future__ import annotations

@@ -276,7 +276,7 @@ def check_header(path: str | Path, *, offline_by: str | None = None) -> None:
     try:
         read_header(path)  # remembered, so loading does not parse it again
     except WeightsError as exc:
-        raise WeightsError(f"{exc} {_refused_file_fate(path, offline_by)}") from None
+        raise WeightsError(" ".join(filter(None, [str(exc), _refused_file_fate(path, offline_by)]))) from None
 
 
 def sha256_of(path: str | Path, *, fresh: bool = False) -> str:
@@ -311,11 +311,12 @@ def verify_sha256(path: str | Path, cfg: PretrainedCfg, revision: str, *, offlin
     actual = sha256_of(path)
     if actual == cfg.sha256:
         return
+    fate = _refused_file_fate(path, offline_by)
     raise ChecksumError(
         f"sha256 mismatch for {cfg.hf_hub_id}/{cfg.filename} (revision {revision!r}): expected "
-        f"{cfg.sha256}, got {actual}. The file was not loaded. {_refused_file_fate(path, offline_by)} If the "
-        "server holds a wrong or tampered file, fix it there (or the hub card); if the weights were republished "
-        "on purpose, update the sha256 in the plugin's PretrainedCfg.")
+        f"{cfg.sha256}, got {actual}. The file was not loaded.{' ' + fate if fate else ''} If the server holds a "
+        "wrong or tampered file, fix it there (or the hub card); if the weights were republished on purpose, "
+        "update the sha256 in the plugin's PretrainedCfg.")
 
 
 def _refused_file_fate(path: str | Path, offline_by: str | None) -> str:
