@@ -47,7 +47,6 @@ from zoo.errors import (
 from zoo.hub_cache import (
     cached_at,
     cached_commits,
-    drop_empty_snapshot,
     evict,
     from_cache,
     read_ref,
@@ -398,7 +397,6 @@ def _probe_and_download(cfg: PretrainedCfg, rev: str, settings: HubSettings, tqd
                                         tqdm_class=tqdm_class))
         except BaseException:  # failed or interrupted (Ctrl-C, SIGTERM): huggingface_hub moved the ref first
             restore_ref(ref_path(cfg, rev, settings), ref_before, written=metadata.commit_hash)
-            drop_empty_snapshot(cfg, metadata.commit_hash, settings)
             raise
     except HfHubHTTPError as exc:
         raise classify_http(exc, cfg, rev, settings) from None

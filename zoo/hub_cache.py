@@ -55,14 +55,6 @@ def restore_ref(ref: Path, before: str | None, written: str | None) -> None:
         pass
 
 
-def drop_empty_snapshot(cfg: PretrainedCfg, commit: str | None, settings: HubSettings) -> None:
-    """Remove ``snapshots/<commit>/`` where a download that failed or was stopped left it empty:
-    `hf cache ls` would list it as a revision of nothing."""
-    if commit:
-        with contextlib.suppress(OSError):  # not empty (another file of the commit), absent, or read-only
-            (repo_folder(cfg, settings) / "snapshots" / commit).rmdir()
-
-
 def absent_marker(cfg: PretrainedCfg, commit: str, settings: HubSettings) -> Path:
     """``.no_exist/<commit>/<file>``: huggingface_hub's record that the repository has no such
     file at that commit (a commit never changes, so the answer holds offline too)."""

@@ -278,7 +278,6 @@ def test_an_interrupted_download_leaves_the_cached_one_usable_offline(tmp_path, 
             zoo_hub.fetch(cfg, tqdm_class=CtrlC)
         assert ref.read_text() == commit
         assert not list(cache.rglob("*.incomplete"))
-        assert [p.name for p in cache.rglob("snapshots/*")] == [commit]  # no empty folder for the new commit
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert zoo_hub.fetch(cfg).read_bytes() == good
 
