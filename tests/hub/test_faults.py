@@ -312,6 +312,24 @@ def test_a_refusal_keeps_the_servers_reason_and_a_cached_copy_stands_in(hub, mon
     assert f"{endpoint} refused (HubAuthError: " in caplog.text and "using the cached copy" in caplog.text
 
 
+def test_zoo_download_under_nohup_survives_a_hangup():
+    """nohup ignores SIGHUP; the handler for a closed terminal made `nohup zoo download` exit 130."""
+    import os
+    import signal
+
+    from zoo.cli.download import sigterm_as_interrupt
+
+    before = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        with sigterm_as_interrupt():
+            assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+            os.kill(os.getpid(), signal.SIGHUP)
+            time.sleep(0.2)  # ignored: nothing interrupts this
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, before)
+
+
 @pytest.mark.parametrize("stop", ["SIGTERM", "SIGHUP"])  # SIGHUP: the terminal closed (it left a moved ref)
 def test_zoo_download_takes_sigterm_as_ctrl_c_so_partial_files_are_removed(stop):
     """SIGTERM's default ends the process mid-download and leaves huggingface_hub's

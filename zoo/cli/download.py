@@ -69,7 +69,8 @@ def sigterm_as_interrupt():
         raise KeyboardInterrupt(f"signal {signum}")
 
     stops = [signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])  # no SIGHUP on Windows
-    previous = {stop: signal.signal(stop, interrupt) for stop in stops}
+    # a signal the caller ignores (`nohup` ignores SIGHUP) stays ignored
+    previous = {stop: signal.signal(stop, interrupt) for stop in stops if signal.getsignal(stop) is not signal.SIG_IGN}
     try:
         yield
     finally:
