@@ -9,6 +9,7 @@ from zoo.errors import (
     AmbiguousNameError,
     ArgumentError,
     BuilderError,
+    BuilderImportError,
     ChecksumError,
     ExplainerOutputError,
     HubAuthError,
@@ -80,7 +81,8 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "AmbiguousNameError", "ArchitectureSpec", "ArgumentError", "BuilderError", "ChecksumError", "Explainer",
+    "AmbiguousNameError", "ArchitectureSpec", "ArgumentError", "BuilderError", "BuilderImportError", "ChecksumError",
+    "Explainer",
     "ExplainerOutputError", "ExplainerSpec", "HubAuthError", "HubDownloadError", "HubEntryNotFoundError",
     "HubError", "HubNotFoundError", "HubOfflineError", "HubRevisionNotFoundError", "HubUnavailableError",
     "ImageFileError", "InputError", "MissingExtraError", "ModelConfigError", "ModelInfo", "PluginWarning",

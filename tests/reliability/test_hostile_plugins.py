@@ -34,7 +34,7 @@ def test_unimportable_and_non_module_builders_fail_at_create(garbage):
         warnings.simplefilter("ignore", PluginWarning)
         with pytest.raises(zoo.BuilderError, match="garbage_missing_builder.*cannot import builder") as error:
             zoo.create("garbage_missing_builder")
-        assert isinstance(error.value, ImportError)  # `except ImportError` around an optional model works
+        assert isinstance(error.value, zoo.BuilderImportError)  # `except ImportError` around an optional model
         with pytest.raises(zoo.BuilderError, match="returned dict, not a torch.nn.Module"):
             zoo.create("garbage_not_module")
 
