@@ -33,7 +33,8 @@ def test_integrated_gradients_return_delta_at_construction(gap_model, images):
 
 @pytest.mark.parametrize("target", [np.array([2, 2, 2]), np.array([2.0, 2.0, 2.0]), np.array(2), np.int64(2),
                                     torch.tensor(2.0), np.array([2], dtype=np.uint8)[0],
-                                    np.float64(2.0), 2.0, [2.0, 2, 2.0]])  # whole floats, as in float arrays
+                                    np.float64(2.0), 2.0, [2.0, 2, 2.0],  # whole floats, as in float arrays
+                                    [np.float32(2.0)] * 3, list(torch.tensor([2.0, 2.0, 2.0]))])
 def test_numpy_targets_are_class_indices(gap_model, images, target):
     expected = zoo.explain(gap_model, images, "gradcam", target=[2, 2, 2])
     torch.testing.assert_close(zoo.explain(gap_model, images, "gradcam", target=target), expected, rtol=0, atol=0)
@@ -50,7 +51,8 @@ def test_numpy_target_per_image(gap_model, images):
                                              (np.array([[1, 2, 3]]), "array of shape"),
                                              (np.array([True, False, True]), "not a class index"),
                                              (np.array([0, 9, 1]), "not a class index in"),
-                                             (2.5, "not a class index"), ([1, 2.5, 3], "not a class index")])
+                                             (2.5, "not a class index"), ([1, 2.5, 3], "not a class index"),
+                                             (-1.0, r"target -1\.0 is not")])  # the value as given
 def test_bad_numpy_targets(gap_model, images, target, message):
     with pytest.raises(TargetError, match=message):
         zoo.explain(gap_model, images, "gradcam", target=target)

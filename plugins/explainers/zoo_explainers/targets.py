@@ -211,7 +211,8 @@ def _indices(target: object, n: int, k: int | None, device) -> torch.Tensor:
     return torch.tensor([_class_index(c, k) for c in classes], dtype=torch.long, device=device)
 
 
-def _class_index(c: object, k: int | None) -> int:
+def _class_index(given: object, k: int | None) -> int:
+    c = _array_targets(given) if isinstance(given, torch.Tensor) or _is_array(given) else given  # 0-d: its value
     if isinstance(c, float) and c.is_integer():
         c = int(c)  # a label loaded as a float: whole numbers count, as in float arrays and tensors
     try:
@@ -221,8 +222,8 @@ def _class_index(c: object, k: int | None) -> int:
     if k is None and index is not None and not isinstance(c, bool) and index >= 0:
         return index
     if index is None or isinstance(c, bool) or not 0 <= index < (k or 0):
-        raise TargetError(f"target {c!r} is not a class index in [0, {k}) for this model's {k} classes"
-                          if k is not None else f"target {c!r} is not a non-negative index")
+        raise TargetError(f"target {given!r} is not a class index in [0, {k}) for this model's {k} classes"
+                          if k is not None else f"target {given!r} is not a non-negative index")
     return index
 
 
