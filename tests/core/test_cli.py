@@ -51,6 +51,14 @@ def test_info_of_an_explainer(plugin_packages, run_zoo):
     assert misspelt.returncode == 2 and "Explainers with a close name: sample_ones" in misspelt.stderr
 
 
+def test_info_of_a_shared_explainer_prints_the_name_that_creates_it(plugin_packages, run_zoo):
+    plugin_packages("sample-plugin", "sample-duplicate")
+    result = run_zoo("info", "zoo-sample-duplicate:sample_ones")
+    assert result.returncode == 0, result.stderr
+    assert "name:         zoo-sample-duplicate:sample_ones (explainer" in result.stdout  # bare, it is ambiguous
+    assert run_zoo("info", "sample_ones").returncode == 2
+
+
 def test_info_of_a_shared_name_prints_the_names_that_create_it(plugin_packages, run_zoo):
     """It printed 'sample_segmenter.other', which zoo.create refuses as ambiguous."""
     plugin_packages("sample-plugin", "sample-duplicate")

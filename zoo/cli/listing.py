@@ -124,7 +124,8 @@ def _explainer_info(registry, name: str) -> int:
         shown = "any (the builder takes **kwargs)" if options is None else ", ".join(options) or "none"
     except ZooError as exc:  # a builder that does not import: say so, the rest is still worth showing
         shown = f"unknown: {exc}"
-    print(f"name:         {spec.name} (explainer: zoo.create_explainer, zoo explain --method)")
+    shown = name if ":" in name else spec.name  # where plugins clash, the qualified name that creates it
+    print(f"name:         {shown} (explainer: zoo.create_explainer, zoo explain --method)")
     print(f"tasks:        {', '.join(spec.tasks)}")
     print(f"description:  {_printable(spec.description)}")
     print(f"plugin:       {plugin.name} ({plugin.distribution} {plugin.version})")
