@@ -19,13 +19,32 @@ class Explainer:
 
     def __init__(self, model: Any, **kwargs: Any) -> None:
         if kwargs:  # an option no subclass took: a typo would otherwise be ignored silently
-            raise UnknownOptionError(f"{type(self).__name__} takes no option {', '.join(map(repr, kwargs))}; a "
-                                     "subclass that has options declares them in its own __init__",
-                                     unknown=list(kwargs), accepted=[])
+            accepted = _declared_options(type(self))
+            known = (f"its options: {', '.join(accepted)}" if accepted else
+                     "a subclass that has options declares them in its own __init__")
+            raise UnknownOptionError(f"{type(self).__name__} takes no option {', '.join(map(repr, kwargs))}; {known}",
+                                     unknown=list(kwargs), accepted=accepted)
         self.model = model
 
     def __call__(self, images: Any, target: int | list[int] | None = None):  # pragma: no cover
         raise NotImplementedError
+
+
+def _declared_options(cls: type) -> list[str]:
+    """The options the ``__init__``s of an Explainer subclass name (``self`` and the model aside),
+    those that pass the rest on to the base class with ``**kwargs`` included."""
+    named = []
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if klass is Explainer or init is None:
+            continue
+        try:
+            params = list(inspect.signature(init).parameters.values())[2:]
+        except (TypeError, ValueError):
+            continue
+        named += [p.name for p in params if p.name not in named and p.kind in (
+            inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)]
+    return named
 
 
 def create_explainer(name: str, model: Any, **kwargs: Any) -> Explainer:

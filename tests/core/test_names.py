@@ -164,6 +164,20 @@ def test_an_option_no_explainer_class_takes_is_refused_not_ignored():
     assert error.value.unknown == ["targt_layer"] and error.value.accepted == []  # as for a builder's signature
 
 
+def test_an_explainer_subclass_passing_options_on_lists_its_own():
+    class Scaled(zoo.Explainer):
+        def __init__(self, model, alpha=1.0, **kwargs):  # the rest to the base class, which refuses them
+            super().__init__(model, **kwargs)
+            self.alpha = alpha
+
+        def __call__(self, images, target=None):
+            return images.sum(1) * self.alpha
+
+    with pytest.raises(zoo.UnknownOptionError, match="takes no option 'alfa'; its options: alpha$") as error:
+        Scaled(object(), alfa=2.0)
+    assert error.value.accepted == ["alpha"]
+
+
 def test_bad_names_are_rejected():
     for bad in ("", None):
         with pytest.raises(zoo.UnknownModelError):
