@@ -185,11 +185,20 @@ def fetch(cfg: PretrainedCfg, revision: str | None = None, *, tqdm_class=None) -
 
 
 def resolved_commit(cfg: PretrainedCfg, revision: str | None = None) -> str | None:
-    """The commit ``revision`` (default: the pinned one) names: itself when it is a full commit
-    sha, else the commit the cache recorded for that branch or tag (None if it recorded none).
-    A second file of the same repo fetched at it matches the weights, whatever the branch did since."""
+    """The commit whose weights ``revision`` (default: the pinned one) serves: itself when it is a
+    full commit sha, else the commit the cache recorded for that branch or tag (None if it recorded
+    none), or, where the cache lacks that commit's weights, the commit of the copy :func:`fetch`
+    serves instead (a short sha's, the pinned copy's). A second file of the same repo (its
+    ``config.json``) fetched at it matches the weights, whatever the branch did since."""
     rev = revision or cfg.revision
-    return rev if COMMIT_RE.fullmatch(rev) else read_ref(ref_path(cfg, rev, HubSettings.from_env()))
+    if COMMIT_RE.fullmatch(rev):
+        return rev
+    settings = HubSettings.from_env()
+    commit = read_ref(ref_path(cfg, rev, settings))
+    if commit and from_cache(cfg, commit, settings) is not None:
+        return commit
+    served = _cached_by_short_commit(cfg, rev, settings) or _pinned_copy(cfg, rev, settings, warn=False)
+    return snapshot_commit(served) if served is not None else commit
 
 
 def _pin_applies(cfg: PretrainedCfg, rev: str, path: Path, settings: HubSettings) -> bool:
@@ -241,7 +250,7 @@ def _cached_by_short_commit(cfg: PretrainedCfg, rev: str, settings: HubSettings)
     return from_cache(cfg, matches[0], settings) if len(matches) == 1 else None
 
 
-def _pinned_copy(cfg: PretrainedCfg, rev: str, settings: HubSettings) -> Path | None:
+def _pinned_copy(cfg: PretrainedCfg, rev: str, settings: HubSettings, *, warn: bool = True) -> Path | None:
     """For the pinned revision, a cached copy of the file whose sha256 is the pinned one, at
     whatever commit. A download killed part-way (SIGKILL, a SIGTERM in a script) leaves
     ``refs/<revision>`` on a commit the cache lacks, which a download that raises puts back
@@ -252,15 +261,17 @@ def _pinned_copy(cfg: PretrainedCfg, rev: str, settings: HubSettings) -> Path | 
     for commit in cached_commits(cfg, settings):
         path = repo_folder(cfg, settings) / "snapshots" / commit / cfg.filename
         try:
-            if sha256_of(path) == cfg.sha256:
-                named = read_ref(ref_path(cfg, rev, settings))
-                ref = (f"refs/{rev} names commit {named}, whose file the cache lacks (a download stopped part-way?)"
-                       if named else f"the cache records no commit for {rev!r} (fetched by commit only?)")
-                logger.warning(redact(f"{cfg.hf_hub_id}: {ref}; using the copy with the pinned sha256, cached at "
-                                      f"commit {commit}"))
-                return path
+            pinned = sha256_of(path) == cfg.sha256
         except OSError:
             continue
+        if pinned and warn:
+            named = read_ref(ref_path(cfg, rev, settings))
+            ref = (f"refs/{rev} names commit {named}, whose file the cache lacks (a download stopped part-way?)"
+                   if named else f"the cache records no commit for {rev!r} (fetched by commit only?)")
+            logger.warning(redact(f"{cfg.hf_hub_id}: {ref}; using the copy with the pinned sha256, cached at "
+                                  f"commit {commit}"))
+        if pinned:
+            return path
     return None
 
 

@@ -20,6 +20,7 @@ from zoo import hub as zoo_hub
 from zoo.cli import main as cli_main
 from zoo.errors import HubError, HubOfflineError, HubRevisionNotFoundError
 from zoo.hub_server import HubServer
+from zoo.model_config import hub_config
 from zoo.testing.hub_fixture import weight_files
 
 
@@ -294,6 +295,7 @@ def _fetched_then_ref_moved(tmp_path, monkeypatch):
     with HubServer(cards, cache_dir=tmp_path / "serve") as server:
         use_hub(monkeypatch, server.endpoint, cache)
         good = zoo_hub.fetch(cfg).read_bytes()
+        assert hub_config(cfg)["architecture"] == "hubtest_seg"  # its config.json cached beside the weights
     (ref,) = cache.rglob("refs/main")
     ref.write_text("f" * 40)  # written before the bytes arrive; a killed process cannot put it back
     return cfg, good
@@ -307,7 +309,20 @@ def test_a_download_killed_part_way_leaves_the_pinned_copy_usable_offline(cut_of
     if cut_off == "offline":
         monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # else the server above has stopped: nothing answers
     assert zoo_hub.fetch(cfg).read_bytes() == good
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the config.json of the weights' commit, not "could not be used"
+        assert hub_config(cfg)["architecture"] == "hubtest_seg"
     assert "using the copy with the pinned sha256" in caplog.text
+
+
+def test_offline_a_short_commit_reads_the_config_of_the_commit_it_names(tmp_path, monkeypatch):
+    """The weights came from the commit a short sha names; its config.json was looked up at the pinned
+    revision instead, which may be another commit's."""
+    cfg, good = _fetched_then_ref_moved(tmp_path, monkeypatch)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    (commit,) = [p.name for p in (tmp_path / "hf-cache").rglob("snapshots/*")]
+    assert zoo_hub.resolved_commit(cfg, commit[:7]) == commit
+    assert hub_config(cfg, commit[:7])["architecture"] == "hubtest_seg"
 
 
 def test_offline_other_commits_that_fail_the_pin_are_not_offered_as_the_tag(tmp_path, monkeypatch):
