@@ -183,18 +183,25 @@ def test_a_scripted_layer_inside_an_eager_model_is_named_when_hooked(images):
     assert zoo.explain(model, images, method="gradcam").shape == (3, 12, 12)  # the search passes over it
 
 
-class _NanForImage1(nn.Module):
-    """A classifier whose output for image 1 of a batch is NaN (a float16 overflow, broken weights)."""
+class _EditedOutput(nn.Module):
+    """``base`` with its output passed through ``edit``: a model whose logits are broken or masked."""
 
-    def __init__(self, base):
+    def __init__(self, base, edit):
         super().__init__()
-        self.base = base
+        self.base, self.edit = base, edit
 
     def forward(self, x):
-        out = self.base(x)
-        poison = torch.zeros_like(out)
-        poison[1:2] = float("nan")
-        return out + poison
+        return self.edit(self.base(x))
+
+
+def _nan_for_image_1(out):  # a float16 overflow, broken weights
+    poison = torch.zeros_like(out)
+    poison[1:2] = float("nan")
+    return out + poison
+
+
+def _rule_class_2_out(out):  # as masked_fill(mask, -inf) does: softmax takes it
+    return out.masked_fill(torch.arange(out.shape[1]) == 2, float("-inf"))
 
 
 @pytest.mark.parametrize("method", ["saliency", "gradcam", "smoothgrad", "integrated_gradients", "rise"])
@@ -202,24 +209,12 @@ def test_a_nan_output_from_finite_images_is_refused_naming_the_image(method, gap
     """saliency drew a plausible map of 'class 0' for an all-NaN prediction, Grad-CAM zeros."""
     options = {"smoothgrad": dict(n_samples=2), "integrated_gradients": dict(n_steps=2), "rise": dict(n_masks=4)}
     with pytest.raises(UnsupportedModelError, match=r"output holds NaN or \+Inf for image\(s\) 1 of the batch"):
-        zoo.explain(_NanForImage1(gap_model), images, method=method, **options.get(method, {}))
-
-
-class _RulesClassTwoOut(nn.Module):
-    """A classifier that rules class 2 out, as masked_fill(mask, -inf) does: softmax takes it."""
-
-    def __init__(self, base):
-        super().__init__()
-        self.base = base
-
-    def forward(self, x):
-        out = self.base(x)
-        return out.masked_fill(torch.arange(out.shape[1]) == 2, float("-inf"))
+        zoo.explain(_EditedOutput(gap_model, _nan_for_image_1), images, method=method, **options.get(method, {}))
 
 
 @pytest.mark.parametrize("method", ["saliency", "gradcam", "rise"])
 def test_a_class_ruled_out_with_minus_inf_still_lets_the_others_be_explained(method, gap_model, images):
-    maps = zoo.explain(_RulesClassTwoOut(gap_model), images, method=method, target=0,
+    maps = zoo.explain(_EditedOutput(gap_model, _rule_class_2_out), images, method=method, target=0,
                        **({"n_masks": 8} if method == "rise" else {}))
     assert maps.shape == (3, 12, 12) and torch.isfinite(maps).all()
 
