@@ -194,11 +194,8 @@ def resolved_commit(cfg: PretrainedCfg, revision: str | None = None) -> str | No
     if COMMIT_RE.fullmatch(rev):
         return rev
     settings = HubSettings.from_env()
-    commit = read_ref(ref_path(cfg, rev, settings))
-    if commit and from_cache(cfg, commit, settings) is not None:
-        return commit
-    served = _cached_by_short_commit(cfg, rev, settings) or _pinned_copy(cfg, rev, settings, warn=False)
-    return snapshot_commit(served) if served is not None else commit
+    served = _cached_copy(cfg, rev, settings, warn=False)
+    return snapshot_commit(served) if served is not None else read_ref(ref_path(cfg, rev, settings))
 
 
 def _pin_applies(cfg: PretrainedCfg, rev: str, path: Path, settings: HubSettings) -> bool:
@@ -223,8 +220,7 @@ def _cached_or_downloaded(cfg: PretrainedCfg, rev: str, settings: HubSettings, t
         cached = from_cache(cfg, rev, settings) if COMMIT_RE.fullmatch(rev) else None
         # a file at a commit never changes: cached, it needs no request
         return cached if cached is not None else _download(cfg, rev, settings, tqdm_class, ref_before)
-    path = from_cache(cfg, rev, settings) or _cached_by_short_commit(cfg, rev, settings) or \
-        _pinned_copy(cfg, rev, settings)
+    path = _cached_copy(cfg, rev, settings)
     if path is None:
         others = cached_commits(cfg, settings)
         unverified = (", none of them the pinned sha256, so such a revision= is loaded unverified"
@@ -241,9 +237,17 @@ def _cached_or_downloaded(cfg: PretrainedCfg, rev: str, settings: HubSettings, t
     return path
 
 
+def _cached_copy(cfg: PretrainedCfg, rev: str, settings: HubSettings, *, warn: bool = True) -> Path | None:
+    """The cached file ``rev`` serves without asking an endpoint (offline, or as the fallback when it
+    fails): where huggingface_hub's cache resolves ``rev``, else the one cached commit a short sha
+    starts, else, for the pinned revision, the copy with the pinned sha256."""
+    return (from_cache(cfg, rev, settings) or _cached_by_short_commit(cfg, rev, settings)
+            or _pinned_copy(cfg, rev, settings, warn=warn))
+
+
 def _cached_by_short_commit(cfg: PretrainedCfg, rev: str, settings: HubSettings) -> Path | None:
-    """Offline, a short commit sha (as the Hub's pages show it) names the one cached commit it
-    starts; huggingface_hub's cache finds commits by their full sha only."""
+    """A short commit sha (as the Hub's pages show it) names the one cached commit it starts;
+    huggingface_hub's cache finds commits by their full sha only."""
     if not re.fullmatch(r"[0-9a-f]{7,39}", rev):
         return None
     matches = [commit for commit in cached_commits(cfg, settings) if commit.startswith(rev)]
@@ -458,7 +462,7 @@ def _cache_may_answer(error: HubError) -> bool:
 
 
 def _fallback_to_cache(cfg, rev, settings, reason, verb: str = "unreachable") -> Path | None:
-    cached = from_cache(cfg, rev, settings) or _pinned_copy(cfg, rev, settings)
+    cached = _cached_copy(cfg, rev, settings)
     if cached is not None:
         logger.warning(redact(f"{settings.endpoint} {verb} ({reason}); using the cached copy {cached}"))
     return cached
