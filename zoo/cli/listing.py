@@ -121,16 +121,16 @@ def _explainer_info(registry, name: str) -> int:
                                                                          repr(spec.builder))
     try:
         options = explainer_options(registry.explainer_builder(name))
-        shown = "any (the builder takes **kwargs)" if options is None else ", ".join(options) or "none"
+        options_shown = "any (the builder takes **kwargs)" if options is None else ", ".join(options) or "none"
     except ZooError as exc:  # a builder that does not import: say so, the rest is still worth showing
-        shown = f"unknown: {exc}"
-    shown = name if ":" in name else spec.name  # where plugins clash, the qualified name that creates it
-    print(f"name:         {shown} (explainer: zoo.create_explainer, zoo explain --method)")
+        options_shown = f"unknown: {exc}"
+    name_shown = name if ":" in name else spec.name  # where plugins clash, the qualified name that creates it
+    print(f"name:         {name_shown} (explainer: zoo.create_explainer, zoo explain --method)")
     print(f"tasks:        {', '.join(spec.tasks)}")
     print(f"description:  {_printable(spec.description)}")
     print(f"plugin:       {plugin.name} ({plugin.distribution} {plugin.version})")
     print(f"builder:      {builder}")
-    print(f"options:      {_printable(shown)}")
+    print(f"options:      {_printable(options_shown)}")
     print("sanity check: " + ("must pass (zoo check)" if spec.sanity_check is True
                               else f"known to fail: {_printable(str(spec.sanity_check))}"))
     return EXIT_OK
