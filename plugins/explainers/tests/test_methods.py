@@ -78,6 +78,13 @@ def test_non_tensor_output_is_a_clear_target_error(method, images):
         zoo.explain(model, images, method=method, target=0, **FAST.get(method, {}))
 
 
+def test_a_regression_output_without_score_fn_is_told_to_pass_one(images):
+    """An (N,) output said to wrap the model, while an (N, H, W) one said to pass score_fn=: both take score_fn."""
+    regression = torch.nn.Sequential(torch.nn.Conv2d(3, 1, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(0))
+    with pytest.raises(TargetError, match=r"shape \(3,\).*pass score_fn="):
+        zoo.explain(regression, images, method="saliency")
+
+
 @pytest.mark.parametrize("bad, match", [
     (torch.randn(3, 12, 12), "4-D"),
     (torch.zeros(1, 3, 12, 12, dtype=torch.uint8), "floating-point"),

@@ -29,7 +29,7 @@ from zoo_explainers.layers import (
 )
 from zoo_explainers.maps import minmax, upsample
 from zoo_explainers.options import check_flag
-from zoo_explainers.targets import ScoreFn, TargetError
+from zoo_explainers.targets import ScoreFn, TargetError, explained_output
 
 
 class HeadWarning(UserWarning):
@@ -70,12 +70,13 @@ class FeatureMapExplainer(BaseExplainer):
         self.last_layer = layer
         store = capture(self.model, layer, bag, tuple(images.shape[-2:]), requires_grad=self.needs_gradients)
         with torch.set_grad_enabled(self.needs_gradients):
-            output = self.model(images.clone())  # the model may work in place on its input
+            output = explained_output(self.model(images.clone()))  # a copy: the model may work in place on its input
             scores, classes = self.scores(output, target)
             features = captured(store, self.model, layer)
             self.check_features(features, output, classes)
             grads = None
             if self.needs_gradients:
+                check_on_the_way(features, output, self.layer_name)
                 grads = gradient(scores, features, output, allow_unused=True)
                 if grads is None:  # the score does not depend on this layer
                     grads = torch.zeros_like(features)
@@ -92,6 +93,16 @@ class FeatureMapExplainer(BaseExplainer):
     def combine(self, features: torch.Tensor, grads: torch.Tensor | None, classes: torch.Tensor) -> torch.Tensor:
         """(N, C, h, w) features and gradients -> (N, h, w) class maps."""
         raise NotImplementedError
+
+
+def check_on_the_way(features: torch.Tensor, output: Any, name: str | None) -> None:
+    """A :class:`LayerError` where the captured map is differentiable but the model's output is not:
+    the output was not computed from it (gradient() would blame the model's forward as a whole)."""
+    if features.requires_grad and isinstance(output, torch.Tensor) and not output.requires_grad:
+        raise LayerError(f"the model's output does not depend on the target layer {name} through autograd: that "
+                         "layer is on a branch the output does not use (an auxiliary head?), or the forward "
+                         "detaches its result or runs under torch.no_grad() after it; pass target_layer= naming a "
+                         "module on the way to the output")
 
 
 class CAM(FeatureMapExplainer):

@@ -35,6 +35,7 @@ from zoo_explainers.targets import (
     TargetError,
     class_probability,
     empty_images,
+    explained_output,
     resolve_classes,
     warn_empty_regions,
 )
@@ -105,7 +106,7 @@ def perturbation_curve(model: nn.Module, images: torch.Tensor, maps: torch.Tenso
         raise OptionError(f"maps hold {int((~torch.isfinite(maps)).sum())} NaN/Inf values: no pixel order to follow")
     images = images.detach()
     with explaining(model), torch.no_grad():
-        output = model(images.clone())  # a copy: the model may work in place on its input (the batches below are new)
+        output = explained_output(model(images.clone()))  # a copy: the model may work in place on its input
         classes = resolve_classes(target, output)
         mask = output.argmax(1) == classes[:, None, None] if output.ndim == 4 else None
         warn_empty_regions(mask, classes, EMPTY_AUC, SCORE_ANOTHER_CLASS)
@@ -128,8 +129,8 @@ def perturbation_curve(model: nn.Module, images: torch.Tensor, maps: torch.Tenso
             chosen = (ranks[None] < k[:, None, None]).view(len(k), n, 1, *images.shape[-2:])  # top-k pixels
             first, second = (fill, images) if mode == "deletion" else (images, fill)
             x = torch.where(chosen, first[None], second[None]).flatten(0, 1)
-            probs = class_probability(model(x), classes.repeat(len(k)),
-                                   None if mask is None else mask.repeat(len(k), 1, 1))
+            probs = class_probability(explained_output(model(x)), classes.repeat(len(k)),
+                                      None if mask is None else mask.repeat(len(k), 1, 1))
             curve.append(probs.view(len(k), n).T)
     curve = torch.cat(curve, dim=1)
     empty = empty_images(mask)
@@ -307,7 +308,7 @@ def _on_the_trained_region(model: nn.Module, images: torch.Tensor, method: str, 
     if "score_fn" not in inspect.signature(get_registry().explainer_builder(method)).parameters:
         return kwargs
     with explaining(model), torch.no_grad():  # in eval mode, as explained: a model in train mode kept its statistics
-        output = model(images.clone())
+        output = explained_output(model(images.clone()))
     if not isinstance(output, torch.Tensor) or output.ndim != 4:
         return kwargs
     wanted = torch.as_tensor(classes, device=output.device).reshape(-1).expand(output.shape[0])
@@ -335,7 +336,7 @@ def evaluate(model: nn.Module, images: torch.Tensor, methods: Sequence[str] = (
     """
     method_kwargs = method_kwargs or {}
     with explaining(model), torch.no_grad():
-        output = model(images.detach().clone())  # a copy: the model may write its input
+        output = explained_output(model(images.detach().clone()))  # a copy: the model may write its input
         classes = resolve_classes(target, output)
     region = output.argmax(1) == classes[:, None, None] if output.ndim == 4 else None
     empty = empty_images(region)

@@ -37,6 +37,7 @@ from zoo_explainers.targets import (
     ScoreFn,
     SegmentationClassSum,
     default_score_fn,
+    explained_output,
     resolve_classes,
     stacked_scores,
     target_region,
@@ -64,7 +65,7 @@ class _Targets:
 
     def _clean_output(self) -> torch.Tensor:
         with torch.no_grad():  # a copy: the model may work in place on its input
-            return self.explainer.model(self.images.clone())
+            return explained_output(self.explainer.model(self.images.clone()))
 
     def _setup(self, output: torch.Tensor) -> None:
         self.classes = resolve_classes(self.target, output, own_score_fn=self.fn is not None)
@@ -103,7 +104,7 @@ class Saliency(BaseExplainer):
 
     def attribute(self, images, target, bag: HookBag):
         x = images.clone().requires_grad_(True)
-        output = self.model(x.clone())  # a non-leaf copy: see StackedForward._forward
+        output = explained_output(self.model(x.clone()))  # a non-leaf copy: see StackedForward._forward
         scores, _ = self.scores(output, target)
         return self.finish(gradient(scores, x, output).abs().amax(dim=1))
 
@@ -244,7 +245,7 @@ class IntegratedGradients(BaseExplainer):
         maps = (diff * total).sum(dim=1).detach().float()
         if return_delta:
             with torch.no_grad():
-                base_scores = targets(self.model(baseline.clone(memory_format=torch.contiguous_format)))
+                base_scores = targets(explained_output(self.model(baseline.clone(memory_format=torch.contiguous_format))))
             delta = maps.sum(dim=(1, 2)) - (targets.clean_scores() - base_scores).float()
         if self.normalize:
             maps = minmax(maps)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Mapping
 from typing import Union
 
 import torch
@@ -87,42 +88,67 @@ def class_token_layer(model: nn.Module) -> nn.Module:
 
 
 def find_last_spatial_layer(model: nn.Module, images: torch.Tensor) -> nn.Module:
-    """Run one image and return the last module to finish whose output is (N, C, h, w) with h*w > 1.
+    """Run one image and return the last module to finish whose output is (N, C, h, w) with h*w > 1
+    and on the way to the model's output.
 
+    A module whose output the prediction does not use is passed over: an auxiliary head that runs
+    last (torchvision's segmentation models with ``aux_loss=True`` compute ``aux_classifier`` after
+    ``classifier``, in eval mode too) would give the explained score no gradient at all.
     A model that goes on to work on tokens (N, L, C) after its last such module (a vision
     transformer outside timm, e.g. torchvision's ViT, whose last 4-D output is the patch
     embedding) is a :class:`LayerError`: that early convolution would silently stand in for
     the network, and the token layer to use cannot be told from shapes alone.
     """
-    finished: list[tuple[str, str]] = []
+    from zoo_explainers.targets import explained_output
+
+    finished: list[tuple[str, str, torch.Tensor]] = []
     bag = HookBag()
 
     def recorder(name):
         def hook(module, inputs, output):
             if isinstance(output, torch.Tensor) and output.ndim == 4 and output.shape[-1] * output.shape[-2] > 1:
-                finished.append((name, "map"))
+                finished.append((name, "map", output))
             elif isinstance(output, torch.Tensor) and output.ndim == 3 and output.shape[1] > 1:
-                finished.append((name, "tokens"))
+                finished.append((name, "tokens", output))
         return hook
 
+    leaf = images[:1].detach().requires_grad_(True)  # gradients trace which outputs lead to the prediction
     try:
         for name, module in model.named_modules():
             if name and not isinstance(module, torch.jit.ScriptModule):  # compiled: it runs no hooks
                 bag.add(module.register_forward_hook(recorder(name)))
-        with torch.no_grad():
-            model(images[:1].clone())  # a copy: the model may work in place on its input
+        with torch.enable_grad():
+            output = explained_output(model(leaf.clone()))  # a copy: the model may work in place on its input
     finally:
         bag.close()
-    maps = [i for i, (_, kind) in enumerate(finished) if kind == "map"]
-    tokens = [name for name, kind in finished[maps[-1] + 1 if maps else 0:] if kind == "tokens"]
+    leading = _autograd_nodes(output)
+    if leading:  # else the model's forward cuts autograd (no_grad, detach): the choice is made on shapes alone
+        finished = [entry for entry in finished if entry[2].grad_fn in leading]
+    maps = [i for i, (_, kind, _) in enumerate(finished) if kind == "map"]
+    tokens = [name for name, kind, _ in finished[maps[-1] + 1 if maps else 0:] if kind == "tokens"]
     if tokens:
         raise LayerError(_tokens_message(model, finished[maps[-1]][0] if maps else None, tokens))
     if not maps:
-        raise LayerError("no module of this model outputs a spatial (N, C, h, w) map with h*w > 1; "
-                         "pass target_layer= to choose the feature map")
+        raise LayerError("no module of this model outputs a spatial (N, C, h, w) map with h*w > 1 on the way to its "
+                         "output; pass target_layer= to choose the feature map")
     name = finished[maps[-1]][0]
     log.info("explainer target layer: %s (last module with a spatial output)", name)
     return model.get_submodule(name)
+
+
+def _autograd_nodes(output: object) -> set:
+    """Every autograd node the tensors of ``output`` were computed through."""
+    tensors = [output] if isinstance(output, torch.Tensor) else (
+        list(output.values()) if isinstance(output, Mapping) else list(output) if isinstance(output, (list, tuple))
+        else [])
+    seen: set = set()
+    stack = [t.grad_fn for t in tensors if isinstance(t, torch.Tensor)]
+    while stack:
+        node = stack.pop()
+        if node is not None and node not in seen:
+            seen.add(node)
+            stack.extend(parent for parent, _ in node.next_functions)
+    return seen
 
 
 def _tokens_message(model: nn.Module, last_map: str | None, tokens: list[str]) -> str:

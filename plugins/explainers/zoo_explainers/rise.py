@@ -28,6 +28,7 @@ from zoo_explainers.stacking import each_pass
 from zoo_explainers.targets import (
     ScoreFn,
     class_probability,
+    explained_output,
     resolve_classes,
     stacked_scores,
     target_region,
@@ -84,7 +85,7 @@ class RISE(BaseExplainer):
         masks = random_masks(self.n_masks, tuple(images.shape[-2:]), self.cells, self.p, generator,
                              device=images.device, dtype=images.dtype)
         with torch.no_grad():
-            output = self.model(images.clone())  # the model may work in place on its input
+            output = explained_output(self.model(images.clone()))  # a copy: the model may work in place on its input
             classes = resolve_classes(target, output, own_score_fn=self.score_fn is not None)
             self.last_classes = classes
             region = output.argmax(1) == classes[:, None, None] if output.ndim == 4 else None
@@ -97,7 +98,7 @@ class RISE(BaseExplainer):
             def one_pass(start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
                 m = masks[start:stop]  # (k, H, W)
                 x = (images[None] * m[:, None, None]).flatten(0, 1)  # row j * N + i: mask j, image i
-                out = self.model(x)
+                out = explained_output(self.model(x))
                 if self.score_fn is not None:  # once per mask, on that mask's N rows in image order
                     scores = stacked_scores(self.score_fn, out, classes)
                 else:

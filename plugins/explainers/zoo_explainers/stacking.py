@@ -32,6 +32,7 @@ from typing import Callable, Iterator, TypeVar
 import torch
 from torch import nn
 
+from zoo_explainers.targets import explained_output
 
 _NCHW_ONLY: "weakref.WeakSet[nn.Module]" = weakref.WeakSet()  # models that failed on channels_last
 log = logging.getLogger("zoo.explain")
@@ -153,5 +154,5 @@ class StackedForward:
     def _forward(self, x: torch.Tensor, weights: dict[str, torch.Tensor]) -> torch.Tensor:
         inputs = x.clone()  # a non-leaf copy: the model may work in place on its input; grads reach x
         if weights:
-            return torch.func.functional_call(self.model, weights, (inputs,))
-        return self.model(inputs)
+            return explained_output(torch.func.functional_call(self.model, weights, (inputs,)))
+        return explained_output(self.model(inputs))

@@ -3,7 +3,9 @@
 A target callable maps the model output and the per-image class indices to one differentiable
 score per image. Classification explains the class logit; semantic segmentation explains the
 sum of the class's logits over the pixels predicted as that class (or over a given mask).
-New model kinds plug in by passing their own callable as ``score_fn``.
+New model kinds plug in by passing their own callable as ``score_fn``. A model returning a dict
+with an ``"out"`` tensor (torchvision's segmenters) is explained on that tensor
+(:func:`explained_output`).
 
 The contract of a ``score_fn(output, classes) -> scores``: ``output`` is the model's output for
 one batch of N images, in the caller's image order (row n is image n, or a noisy copy / path
@@ -18,7 +20,8 @@ from __future__ import annotations
 
 import operator
 import warnings
-from typing import Callable, Sequence
+from collections.abc import Mapping
+from typing import Any, Callable, Sequence
 
 import torch
 
@@ -29,6 +32,15 @@ ScoreFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 class TargetError(ZooError, ValueError):
     """A target does not fit the batch or the model's classes."""
+
+
+def explained_output(output: Any) -> Any:
+    """What the explainers read of a model's output: the output itself, or, where it is a mapping
+    holding an ``"out"`` tensor (torchvision's segmentation models return ``{"out": logits, "aux":
+    ...}``), that tensor: the other entries are training aids the prediction does not use."""
+    if isinstance(output, Mapping) and isinstance(output.get("out"), torch.Tensor):
+        return output["out"]
+    return output
 
 
 def classification_logit(output: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
@@ -164,12 +176,16 @@ def resolve_classes(target: int | Sequence[int] | torch.Tensor | None, output: t
         if output.ndim in (2, 4):  # (N, K) or (N, K, H, W): logits, whose predicted class means something
             return predicted_classes(output)
         return torch.zeros(output.shape[0], dtype=torch.long, device=output.device)
-    if not isinstance(output, torch.Tensor) or output.ndim < 2:
-        got = f"a tensor of shape {tuple(output.shape)}" if isinstance(output, torch.Tensor) \
-            else f"a {type(output).__name__}"
-        raise TargetError(f"the model returned {got}; the explainers explain a tensor of (N, K) logits or "
-                          "(N, K, H, W) segmentation logits (detection and instance-segmentation outputs "
-                          "are not supported): wrap the model so that forward returns that tensor")
+    if isinstance(output, torch.Tensor) and output.ndim < 2:
+        raise TargetError(f"the model returned a tensor of shape {tuple(output.shape)}, not (N, K) logits or (N, K, H, W) "
+                          "segmentation logits, so no class target applies; pass score_fn=, a callable "
+                          "score_fn(output, classes) returning one score per image (a regression's own output, "
+                          "for one)")
+    if not isinstance(output, torch.Tensor):
+        raise TargetError(f"the model returned a {type(output).__name__}; the explainers explain a tensor (or the "
+                          "\"out\" tensor of a dict, as torchvision's segmenters return), and detection and "
+                          "instance-segmentation outputs are not supported: wrap the model so that forward returns "
+                          "the tensor to explain")
     check_finite_output(output)
     if target is None:
         return predicted_classes(output)
