@@ -276,6 +276,21 @@ def test_the_title_names_the_class_a_segmentation_map_explains_without_the_expla
     assert explained_class(plain, torch.tensor([[0.1, 0.9, 0.0]]), None) == 1
 
 
+def test_the_titles_score_reads_one_logit_as_sigmoid_and_says_when_a_class_is_predicted_nowhere():
+    """A one-logit model's title read softmax over one logit: (1.00) whatever the image; a
+    segmentation class predicted nowhere read (0.00), as if predicted with no confidence."""
+    from zoo.cli.explain import _score
+
+    assert _score(torch.tensor([[0.0]]), 0) == pytest.approx(0.5)
+    assert _score(torch.tensor([[2.0, 0.0]]), 0) == pytest.approx(torch.tensor([2.0, 0.0]).softmax(0)[0].item())
+    logits = torch.zeros(1, 3, 4, 4)
+    logits[0, 2] = 5.0  # every pixel is class 2
+    assert _score(logits, 1) is None
+    assert _score(logits, 2) == pytest.approx(torch.tensor([0.0, 0.0, 5.0]).softmax(0)[2].item())
+    binary = torch.full((1, 1, 4, 4), -1.0)
+    assert _score(binary, 0) == pytest.approx(torch.tensor(-1.0).sigmoid().item())
+
+
 def test_cli_an_output_folder_that_is_a_file_is_refused_before_the_work(digits_weights, tmp_path, capsys):
     """-o /dev/null (or any existing file without an image suffix) said "File exists" after the
     model had run; predict says it up front, and so does explain now."""

@@ -31,7 +31,8 @@ def register(subparsers) -> None:
         description="Explain a classifier's (or segmenter's) prediction on images and write heat-map PNGs.")
     add_model_options(p, example="'cnn_cam.digits'", drawn="the heat map")
     p.add_argument("-m", "--method", default="gradcam", help="explainer name, see `zoo list` (default gradcam)")
-    p.add_argument("-t", "--target", help="class index or class name to explain (default: the predicted class)")
+    p.add_argument("-t", "--target", help="class index or class name to explain (default: the predicted class; for a segmenter, the class "
+                        "covering most pixels, often the background)")
     p.add_argument("-o", "--output", metavar="PATH",
                    help="an image file (one image, or --grid; any suffix matplotlib writes: .png, .jpg, .pdf, ...), "
                         "or a folder for one PNG per image, named IMAGESTEM-METHOD.png (default: the current "
@@ -86,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
         cls = explained_class(explainer, output, target)
         if output.ndim >= 2 and 0 <= cls < output.shape[1]:
             label = names[cls] if cls < len(names) else f"class {cls}"
-            title = f"{label} ({_score(output, cls):.2f}) - {args.method}"
+            score = _score(output, cls)
+            title = f"{label} ({'predicted nowhere' if score is None else f'{score:.2f}'}) - {args.method}"
         else:  # an index only the caller's score_fn reads
             title = f"target {cls} - {args.method}"
         original.thumbnail((DRAWN_SIDE, DRAWN_SIDE))  # shrinks only; overlay resizes the map to it
@@ -202,13 +204,14 @@ def explained_class(explainer, output, target: int | None) -> int:
     return int(output[0].argmax(0).flatten().bincount(minlength=output.shape[1]).argmax())
 
 
-def _score(output, cls: int) -> float:
-    """Softmax probability of ``cls``; for segmentation, its mean over the pixels predicted as it."""
-    probs = output.float().softmax(1)[0, cls]
+def _score(output, cls: int) -> float | None:
+    """Softmax probability of ``cls`` (sigmoid for a one-logit output, whose softmax is always 1);
+    for segmentation, its mean over the pixels predicted as it, None where there are none."""
+    probs = (output.float().sigmoid() if output.shape[1] == 1 else output.float().softmax(1))[0, cls]
     if probs.ndim == 0:
         return float(probs)
     mask = output[0].argmax(0) == cls
-    return float(probs[mask].mean()) if mask.any() else 0.0
+    return float(probs[mask].mean()) if mask.any() else None
 
 
 def _is_image_file(path: Path | None) -> bool:
