@@ -30,7 +30,9 @@ def test_good_package_passes_every_check(plugin_packages):
     assert by_key["model good_maskrcnn", "detection_empty_targets"].status == PASS
     assert "stochastic" in by_key["explainer good_smoothgrad", "explainer_determinism"].message
     ran = {r.check for r in results if r.status == PASS}
-    assert ran >= {c.name for c in __import__("zoo.testing").testing.all_checks()} - {"pretrained_tags"} - set()
+    # the package ships no card, so the card checks have nothing to compare or load
+    assert ran >= {c.name for c in __import__("zoo.testing").testing.all_checks()} - {"pretrained_tags",
+                                                                                    "pretrained_weights"}
 
 
 BROKEN = [

@@ -170,3 +170,43 @@ def test_a_zoo_hubcards_dir_that_is_no_folder_fails_the_check(tmp_path, monkeypa
     monkeypatch.setenv("ZOO_HUBCARDS_DIR", str(tmp_path / "no-such-folder"))
     result = _result({"t": _cfg()})
     assert result.status == FAIL and "ZOO_HUBCARDS_DIR names" in result.message and "not a folder" in result.message
+
+
+class _Small(__import__("torch").nn.Module):
+    def __init__(self, num_classes=3, in_chans=3, width=4):
+        import torch.nn as nn
+
+        super().__init__()
+        self.conv = nn.Conv2d(in_chans, width, 3)
+        self.fc = nn.Linear(width, num_classes)
+
+    def forward(self, x):
+        return self.fc(self.conv(x).mean((2, 3)))
+
+
+def test_a_cards_weights_must_load_into_the_tags_build(tmp_path, monkeypatch):
+    """A card hashing to its pin passed although its weights no longer fit the model (the builder's
+    width changed since): zoo.create(..., pretrained=True) then failed for every user."""
+    import safetensors.torch
+    import torch
+
+    monkeypatch.setenv("ZOO_HUBCARDS_DIR", str(tmp_path))
+    folder = tmp_path / "arch.t"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"hf_hub_id": "someone/arch.t"}))
+    torch.manual_seed(0)
+    safetensors.torch.save_file(_Small(width=4).state_dict(), str(folder / "model.safetensors"))
+
+    def result(width):
+        spec = zoo.ArchitectureSpec(name="arch", task="classification", builder=_Small,
+                                    pretrained={"t": _cfg(hf_hub_id="someone/arch.t", model_kwargs={"width": width})})
+        return run_check(get_check("pretrained_weights"), ModelSubject(spec=spec))
+
+    fits = result(4)
+    assert fits.status == PASS and "1 card weight file(s) loaded: t" in fits.message
+    changed = result(6)
+    assert changed.status == FAIL
+    assert "arch.t:" in changed.message and "does not load into the tag's build ({'num_classes': 3" in changed.message
+    assert "conv.weight" in changed.message  # the mismatched keys and shapes, as zoo.create says them
+    (folder / "model.safetensors").unlink()
+    assert result(6).status == SKIP

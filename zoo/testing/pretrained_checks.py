@@ -72,6 +72,20 @@ def hubcards_roots() -> list[Path]:
     return list(found.values())
 
 
+def tag_cards(arch: str, tag: str, cfg, cards: list[Path]) -> list[Path]:
+    """The card folders in ``cards`` that describe this tag's weights (:func:`_card_belongs_to`)."""
+    shipped = is_first_party(cfg.hf_hub_id)
+    found = []
+    for folder in (d / f"{arch}.{tag}" for d in cards):
+        try:
+            data = json.loads((folder / "config.json").read_text()) if (folder / "config.json").is_file() else {}
+        except ValueError:
+            data = {}  # pretrained_tags says so
+        if folder.is_dir() and _card_belongs_to(data, cfg, shipped):
+            found.append(folder)
+    return found
+
+
 def _card_problems(arch: str, tag: str, cfg, cards: list[Path]) -> list[str]:
     shipped = is_first_party(cfg.hf_hub_id)
     folders = [d / f"{arch}.{tag}" for d in cards if (d / f"{arch}.{tag}").is_dir()]
@@ -194,3 +208,38 @@ def check_pretrained_builds(subject):
 
 
 _MISSING = object()
+
+
+@check("pretrained_weights", MODEL,
+       "each tag whose card (hubcards/<arch>.<tag>/) holds its weights file loads it strictly into the tag's "
+       "build, as zoo.create('arch.tag', pretrained=True) does, and the loaded model runs")
+def check_pretrained_weights(subject):
+    from zoo.testing.model_checks import eval_output
+    from zoo.weights import build_with_weights
+
+    spec = subject.spec
+    if not spec.pretrained:
+        raise CheckSkipped("no pretrained tags")
+    cards = hubcards_roots()
+    loaded = []
+    for tag, cfg in spec.pretrained.items():
+        if not isinstance(cfg, PretrainedCfg) or not str(cfg.filename).endswith(".safetensors"):
+            continue  # pretrained_tags says what is wrong with it
+        for folder in tag_cards(spec.name, tag, cfg, cards):
+            weights = folder / cfg.filename
+            if not weights.is_file():
+                continue
+            overrides = subject.tag_overrides(tag)
+            try:
+                model = build_with_weights(lambda: subject.build(**overrides), weights)
+                eval_output(model, subject.example(in_chans=overrides.get("in_chans")))
+            except Exception as exc:  # noqa: BLE001
+                raise broken(f"{spec.name}.{tag}: {weights} does not load into the tag's build ({overrides}): "
+                             f"{type(exc).__name__}: {exc}; zoo.create({spec.name + '.' + tag!r}, pretrained=True) "
+                             "fails the same way for every user: retrain the card's weights or put the tag's "
+                             "builder arguments back") from exc
+            loaded.append(tag)
+    if not loaded:
+        raise CheckSkipped(f"no card here holds the weights of {spec.name}'s {len(spec.pretrained)} tag(s) "
+                           f"(cards are looked for in {', '.join(map(str, cards)) or 'no hubcards/ folder'})")
+    return f"{len(loaded)} card weight file(s) loaded: {', '.join(loaded[:4])}{', ...' if len(loaded) > 4 else ''}"
