@@ -62,6 +62,18 @@ def test_pytest_options(plugin_packages, tmp_path):
     assert "no tests ran" in off.stdout  # inert unless asked for
 
 
+def test_last_failed_reruns_only_the_failed_checks(plugin_packages, tmp_path):
+    """Items named "<subject>::<check>" under one collector never matched their own ids in pytest's
+    cache, so --lf reported "known failures not in selected tests" and ran everything again."""
+    plugin_packages("conformance-good", "conformance-bad")
+    args = [sys.executable, "-m", "pytest", "-q", "--zoo-check=good_segmenter", "--zoo-check=half_segmenter"]
+    first = _run(args, cwd=tmp_path)
+    assert first.returncode == 1 and "1 failed" in first.stdout, first.stdout + first.stderr
+    again = _run([*args, "--lf"], cwd=tmp_path)
+    summary = again.stdout.splitlines()[-1]
+    assert summary.startswith("1 failed, ") and "deselected" in summary and "passed" not in summary, again.stdout
+
+
 def test_a_rejected_spec_fails_by_pattern_and_once_in_a_test_class(plugin_packages, tmp_path):
     plugin_packages("conformance-bad")
     by_pattern = _run(ZOO + ["check", "rejected_*", "--checks", "build"])

@@ -42,7 +42,9 @@ def _requested(config) -> bool:
 
 
 class ZooCheckCollector(pytest.Collector):
-    """Parent node of the generated items (``zoo-check::<subject>::<check>``)."""
+    """Parent node of the generated items (``zoo-check::<subject>::<check>``), and, one level down,
+    of each subject's: one node per level, as pytest parses node ids (an item named
+    ``<subject>::<check>`` never matched its own id in ``--lf``/``--ff``/``--sw``)."""
 
     def collect(self):
         return []
@@ -98,12 +100,20 @@ def pytest_collection_modifyitems(session, config, items) -> None:
     parent = ZooCheckCollector.from_parent(session, name="zoo-check", nodeid="zoo-check")
     new = [BrokenPluginItem.from_parent(parent, name=f"plugin:{plugin.name}", plugin=plugin)
            for plugin in selection.broken_plugins]
+    subjects = []
     for subject in selection.subjects:
+        node = ZooCheckCollector.from_parent(parent, name=subject.label)
         checks = checks_for(subject)
-        new += [ZooCheckItem.from_parent(parent, name=f"{subject.label}::{check.name}", subject=subject,
-                                         check=check, last=i == len(checks) - 1) for i, check in enumerate(checks)]
+        generated = [ZooCheckItem.from_parent(node, name=check.name, subject=subject, check=check,
+                                              last=i == len(checks) - 1) for i, check in enumerate(checks)]
+        subjects.append((node, generated))
+        new += generated
     # reported like any collected node, so pytest's "collected N items" counts them
-    config.hook.pytest_collectreport(report=pytest.CollectReport(parent.nodeid, "passed", None, new))
+    config.hook.pytest_collectreport(report=pytest.CollectReport(
+        parent.nodeid, "passed", None, [item for item in new if isinstance(item, BrokenPluginItem)]
+        + [node for node, _ in subjects]))
+    for node, generated in subjects:
+        config.hook.pytest_collectreport(report=pytest.CollectReport(node.nodeid, "passed", None, generated))
     items.extend(new)
 
 
