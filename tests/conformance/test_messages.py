@@ -272,3 +272,63 @@ def test_a_segmenter_working_only_at_multiples_of_its_stride_is_told_the_usual_f
     result = run_check(get_check("segmentation_output"), subject)
     assert result.status == FAIL and "input (1, 3, 33, 47) raised RuntimeError" in result.message
     assert "It runs at 64x64: pad the input to a multiple of the network's stride" in result.message, result.message
+
+
+class _NaNLogits(nn.Module):
+    """Deterministic, but its logits are NaN (a broken weight): the output check must say so."""
+
+    def __init__(self, num_classes=3, in_chans=3):
+        super().__init__()
+        self.conv = nn.Conv2d(in_chans, 4, 3, padding=1)
+        self.fc = nn.Linear(4, num_classes)
+
+    def forward_features(self, x):
+        return self.conv(x)
+
+    def get_classifier(self):
+        return self.fc
+
+    def forward(self, x):
+        return self.fc(self.forward_features(x).mean((2, 3))) * float("nan")
+
+
+def test_nan_logits_are_named_as_such_not_as_nondeterminism():
+    """NaN != NaN made eval_determinism fail, and other checks then said "cannot be judged"."""
+    subject = ModelSubject(spec=zoo.ArchitectureSpec("nan_logits", "classification", _NaNLogits))
+    assert run_check(get_check("eval_determinism"), subject).status != FAIL
+    output = run_check(get_check("classification_output"), subject)
+    assert output.status == FAIL and "non-finite" in output.message and "deterministic" not in output.message
+
+
+class _ClampsItsInput(nn.Module):
+    """Clamps the caller's images in place: invisible on images in [0, 1), ruinous on normalised ones."""
+
+    def __init__(self, num_classes=2, in_chans=3):
+        super().__init__()
+        self.conv = nn.Conv2d(in_chans, num_classes, 1)
+
+    def forward(self, x):
+        return self.conv(x.clamp_(0, 1)).mean((2, 3))
+
+
+def test_an_in_place_clamp_of_the_input_is_caught_on_normalised_images():
+    result = _run("input_unchanged", _ClampsItsInput, task="classification")
+    assert result.status == FAIL and "modified the input tensor in place" in result.message, result.message
+
+
+def test_an_explainer_giving_nan_on_a_blank_image_fails():
+    from zoo.testing import ExplainerSubject
+
+    class ContrastScaled(zoo.Explainer):
+        """Divides by each image's standard deviation: NaN on an image with none."""
+
+        normalize = False
+
+        def __call__(self, images, target=None):
+            maps = images.detach().abs().amax(1)
+            return maps / images.detach().flatten(1).std(1)[:, None, None]
+
+    subject = ExplainerSubject(spec=zoo.ExplainerSpec("contrast_scaled", ContrastScaled, tasks=("classification",)))
+    result = run_check(get_check("explainer_output"), subject)
+    assert result.status == FAIL and "a constant (all grey) image: maps are not finite" in result.message, \
+        result.message

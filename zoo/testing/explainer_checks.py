@@ -101,7 +101,8 @@ def _degenerate(model):
 
 @check("explainer_output", EXPLAINER,
        "explainer(images, target) returns detached float maps (N, H, W) at the input size, finite, in [0, 1] "
-       "when the explainer normalises (explainer.normalize is True); finite (no NaN) on a constant model too")
+       "when the explainer normalises (explainer.normalize is True); finite (no NaN) on a constant model and on "
+       "a constant image too")
 def check_explainer_output(subject):
     import torch
 
@@ -129,6 +130,11 @@ def check_explainer_output(subject):
         if not isinstance(flat, torch.Tensor) or not torch.isfinite(flat).all():
             raise broken(f"{task} reference model with constant output: maps are not finite "
                          f"(a constant map must give zeros, never NaN)")
+        grey = _explain(explainer, torch.full_like(x, 0.5), 1, finite=False)
+        if not isinstance(grey, torch.Tensor) or not torch.isfinite(grey).all():
+            raise broken(f"{task} reference model, a constant (all grey) image: maps are not finite (an image "
+                         f"with no contrast, such as a blank frame, must give finite maps; divide by a range or "
+                         f"norm only where it is above zero)")
         notes.append(f"{task}{' (normalised)' if normalises else ''}")
     return ", ".join(notes)
 

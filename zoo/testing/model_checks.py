@@ -135,6 +135,12 @@ def _fresh(inputs):
     return [x.clone() for x in inputs] if isinstance(inputs, list) else inputs.clone()
 
 
+def _normalised(inputs):
+    """The example images spread over [-2, 2), as mean/std normalisation leaves them: an in-place
+    ``relu_()`` or ``clamp_(0, 1)`` changes nothing in [0, 1)."""
+    return [x * 4 - 2 for x in inputs] if isinstance(inputs, list) else inputs * 4 - 2
+
+
 NONDETERMINISTIC = ("but two eval passes of the model itself differ too: it is not deterministic in eval mode "
                     "(see eval_determinism), so this cannot be judged")
 
@@ -164,7 +170,7 @@ def check_input_unchanged(subject):
     import torch
 
     model = subject.model()
-    for mode, inputs in (("eval", subject.example()), ("train", subject.example(batch=2))):
+    for mode, inputs in (("eval", _normalised(subject.example())), ("train", _normalised(subject.example(batch=2)))):
         original = _fresh(inputs)
         with torch.no_grad():
             if mode == "eval":

@@ -14,15 +14,15 @@ def images(n: int, c: int, h: int, w: int, seed: int = 0):
 
 
 def difference(a: Any, b: Any, path: str = "output") -> str | None:
-    """None when ``a`` and ``b`` are bit-identical (tensors, lists, tuples, dicts of them);
+    """None when ``a`` and ``b`` are bit-identical, NaN matching NaN (tensors, lists, tuples, dicts of them);
     otherwise where and how they differ."""
     import torch
 
     if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):
         if a.shape != b.shape or a.dtype != b.dtype:
             return f"{path}: {tuple(a.shape)} {a.dtype} vs {tuple(b.shape)} {b.dtype}"
-        if torch.equal(a, b):
-            return None
+        if torch.equal(a, b) or (a.is_floating_point() and torch.allclose(a, b, rtol=0, atol=0, equal_nan=True)):
+            return None  # NaN where the other has NaN too: the same result (the output checks refuse NaN)
         if a.is_floating_point():
             diff = (a.float() - b.float()).abs()
             diff = torch.nan_to_num(diff, nan=float("inf"))
