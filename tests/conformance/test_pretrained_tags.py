@@ -210,3 +210,31 @@ def test_a_cards_weights_must_load_into_the_tags_build(tmp_path, monkeypatch):
     assert "conv.weight" in changed.message  # the mismatched keys and shapes, as zoo.create says them
     (folder / "model.safetensors").unlink()
     assert result(6).status == SKIP
+
+
+def test_the_packages_cards_are_found_from_a_folder_below_its_root(tmp_path, monkeypatch):
+    """`cd tests && pytest` (or an IDE running one file) looked in tests/hubcards only: a wrong
+    sha256 passed there while it failed from the package's root."""
+    monkeypatch.delenv("ZOO_HUBCARDS_DIR", raising=False)
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'acme'\n")
+    _card(tmp_path / "hubcards", config={"hf_hub_id": "acme/arch.t", "num_classes": 3})
+    (tmp_path / "tests" / "unit").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "tests" / "unit")
+    wrong = _result({"t": _cfg(hf_hub_id="acme/arch.t", sha256="b" * 64)})
+    assert wrong.status == FAIL and f"has sha256 {SHA}, the spec pins {'b' * 64}" in wrong.message
+    outside = tmp_path / "elsewhere"
+    (outside / "pkg").mkdir(parents=True)
+    (outside / "pkg" / "pyproject.toml").write_text("")
+    monkeypatch.chdir(outside / "pkg")  # another project: the search stops at its root
+    assert _result({"t": _cfg(hf_hub_id="acme/arch.t", sha256="b" * 64)}).status == PASS
+
+
+def test_an_own_card_naming_another_repo_is_named_not_skipped(tmp_path, monkeypatch):
+    """A card in the author's hubcards/ whose config.json kept an old repo id was taken for someone
+    else's, so a wrong sha256 passed with the note "1 tag(s)"."""
+    monkeypatch.delenv("ZOO_HUBCARDS_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    _card(tmp_path / "hubcards", config={"hf_hub_id": "acme-old/arch.t", "num_classes": 3})
+    result = _result({"t": _cfg(hf_hub_id="acme/arch.t", sha256="b" * 64)})
+    assert result.status == FAIL
+    assert "hf_hub_id='acme-old/arch.t' but the spec's tag says 'acme/arch.t': correct config.json" in result.message

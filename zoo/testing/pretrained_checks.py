@@ -5,7 +5,7 @@ says the weights are someone else's (timm's Hub repos publish neither). Cards li
 ``hubcards/<arch>.<tag>/`` of the source tree (README.md, config.json,
 model.safetensors, recipe). Weights published under the project's own Hub org
 (``visionzoo/...``) must have a card there; any card that exists must be complete and its
-weights file must hash to the spec's sha256.
+weights file must hash to the spec's sha256 (and load into the tag's build: ``pretrained_weights``).
 """
 
 from __future__ import annotations
@@ -64,12 +64,25 @@ def _card_belongs_to(data, cfg, shipped: bool) -> bool:
 
 def hubcards_roots() -> list[Path]:
     """Where the checks look for hub cards: :func:`source_hubcards_dir` (``$ZOO_HUBCARDS_DIR`` or
-    the zoo's own), and ``./hubcards``, where a plugin author runs the suite in their package."""
+    the zoo's own), and the plugin author's :func:`project_hubcards`."""
     found: dict[Path, Path] = {}
-    for folder in (source_hubcards_dir(), Path("hubcards")):
+    for folder in (source_hubcards_dir(), project_hubcards()):
         if folder is not None and folder.is_dir():
             found.setdefault(folder.resolve(), folder)
     return list(found.values())
+
+
+def project_hubcards(start: Path | None = None) -> Path | None:
+    """``hubcards/`` of the folder the suite runs from, or of the nearest folder above it, up to the
+    project's root (the first holding a ``pyproject.toml`` or ``.git``): ``pytest`` run from
+    ``tests/`` (or by an IDE, per file) checks the package's cards as well as from its root."""
+    here = (start or Path.cwd()).absolute()
+    for folder in (here, *here.parents):
+        if (folder / "hubcards").is_dir():
+            return folder / "hubcards"
+        if (folder / "pyproject.toml").is_file() or (folder / ".git").exists():
+            return None
+    return None
 
 
 def tag_cards(arch: str, tag: str, cfg, cards: list[Path]) -> list[Path]:
@@ -117,6 +130,9 @@ def _folder_problems(folder: Path, cfg, shipped: bool, own: bool) -> list[str]:
             return [f"{config}: hf_hub_id={data['hf_hub_id']!r} (zoo train's default, the project's own org) but "
                     f"the spec's tag says {cfg.hf_hub_id!r}: put `hf_hub_id: {cfg.hf_hub_id}` in the recipe and "
                     f"train again (or correct config.json), so the card is checked against the tag"]
+        if own:  # the author's own folder of cards: a stale or renamed repo id, not someone else's card
+            return [f"{config}: hf_hub_id={data['hf_hub_id']!r} but the spec's tag says {cfg.hf_hub_id!r}: correct "
+                    f"config.json (or the tag), so the card is checked against the tag's weights"]
         return []
     problems = [f"card {folder} has no {f}" for f in CARD_FILES if not (folder / f).is_file()] + problems
     if isinstance(data, dict):
