@@ -19,6 +19,7 @@ from zoo import hub as zoo_hub
 from zoo.errors import (
     HubAuthError,
     HubDownloadError,
+    HubError,
     HubEntryNotFoundError,
     HubRevisionNotFoundError,
     HubUnavailableError,
@@ -312,6 +313,51 @@ def test_a_refusal_keeps_the_servers_reason_and_a_cached_copy_stands_in(hub, mon
     assert f"{endpoint} refused (HubAuthError: " in caplog.text and "using the cached copy" in caplog.text
 
 
+class Throttling(_Handler):
+    """A rate limit: 429 Too Many Requests for every request (the Hub does rate-limit)."""
+
+    def _answer(self):
+        self.send_response(429)
+        self.send_header("Retry-After", "60")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_GET = do_HEAD = _answer
+
+
+def test_a_rate_limited_endpoint_lets_the_cached_copy_stand_in(hub, monkeypatch, caplog):
+    with tiny_server(Throttling) as endpoint:
+        _refused_then_cached(hub, monkeypatch, endpoint, HubError, "429")
+    assert "(the server answered 429); using the cached copy" in caplog.text
+
+
+def _gone(code: str) -> type:
+    """An endpoint saying, as a Hub does, that the revision (or the file) is not there (any more)."""
+
+    def answer(self):
+        self.send_response(404)
+        self.send_header("X-Error-Code", code)
+        self.send_header("X-Error-Message", f"{code} (withdrawn)")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    return type(f"{code}Handler", (_Handler,), {"do_GET": answer, "do_HEAD": answer})
+
+
+@pytest.mark.parametrize("code, error", [("RevisionNotFound", HubRevisionNotFoundError),
+                                         ("EntryNotFound", HubEntryNotFoundError)])
+def test_a_revision_or_file_the_endpoint_says_is_gone_is_not_served_from_the_cache(hub, monkeypatch, caplog, code,
+                                                                                    error):
+    """A cached copy stands in for refused access or a repository a mirror does not show, as in
+    huggingface_hub; not for a revision or file the endpoint says is missing (withdrawn on purpose)."""
+    zoo.create("hubtest_seg.toy", pretrained=True)
+    with tiny_server(_gone(code)) as endpoint:
+        monkeypatch.setenv("HF_ENDPOINT", endpoint)
+        with pytest.raises(error):
+            zoo.create("hubtest_seg.toy", pretrained=True)
+    assert "using the cached copy" not in caplog.text
+
+
 def test_zoo_download_under_nohup_survives_a_hangup():
     """nohup ignores SIGHUP; the handler for a closed terminal made `nohup zoo download` exit 130."""
     import os
@@ -341,9 +387,12 @@ def test_zoo_download_takes_sigterm_as_ctrl_c_so_partial_files_are_removed(stop)
     from zoo.cli.download import sigterm_as_interrupt
 
     stop = getattr(signal, stop)
-    before = signal.getsignal(stop)
-    with pytest.raises(KeyboardInterrupt):
-        with sigterm_as_interrupt():
-            os.kill(os.getpid(), stop)
-            time.sleep(5)  # the handler interrupts this
-    assert signal.getsignal(stop) is before
+    callers = signal.signal(stop, signal.SIG_DFL)  # as in a terminal: under nohup SIGHUP stays ignored, by design
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with sigterm_as_interrupt():
+                os.kill(os.getpid(), stop)
+                time.sleep(5)  # the handler interrupts this
+        assert signal.getsignal(stop) is signal.SIG_DFL
+    finally:
+        signal.signal(stop, callers)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -19,6 +20,7 @@ from zoo.cache_dir import zoo_cache_dir
 from zoo.cli import main as cli_main
 from zoo.errors import (
     ChecksumError,
+    HubDownloadError,
     HubNotFoundError,
     HubOfflineError,
     HubRevisionNotFoundError,
@@ -170,8 +172,6 @@ def test_tampered_file_served_is_refused_evicted_and_never_loaded(hub, monkeypat
         tmp.write_bytes(good)
         os.replace(tmp, obj)
     message = str(info.value)
-    import hashlib
-
     for needed in ("sha256", "zoo-tests/hubtest_seg.tamper", "model.safetensors", hub.tags["tamper"]["sha256"],
                    hashlib.sha256(bytes(bad)).hexdigest()):
         assert needed in message
@@ -194,8 +194,6 @@ def test_file_corrupted_in_the_cache_is_refused_and_fetched_again_in_the_same_ca
 def test_any_file_is_hashed_once_while_it_stays_the_same(tmp_path, monkeypatch):
     """zoo hub serve (at each start), push and the pretrained_tags check re-read every card's
     weights to hash them; only the download check remembered its digest."""
-    import hashlib
-
     monkeypatch.setattr(checked_files, "RACY_SECONDS", 0.0)
     hashed = []
     real_hash = zoo_hub._hash_file
@@ -396,6 +394,75 @@ def test_the_repos_config_json_is_fetched_and_a_missing_one_is_quietly_empty(hub
 def test_download_command_reports_failures(hub, capsys):
     assert cli_main(["download", "hubtest_seg.missing"]) == 3
     assert "zoo-tests/hubtest_seg.missing" in capsys.readouterr().err
+
+
+def test_download_command_goes_on_after_a_failure_and_refuses_a_pattern_matching_nothing(hub, capsys):
+    assert cli_main(["download", "hubtest_seg.missing", "hubtest_seg.toy"]) == 3  # the failure still counts
+    captured = capsys.readouterr()
+    assert "hubtest_seg.toy\t" in captured.out and "zoo-tests/hubtest_seg.missing" in captured.err
+    assert weight_files(hub.cache)  # the name after the failing one was fetched
+    assert cli_main(["download", "zzz_no_such*"]) == 2  # it exited 0, having done nothing
+    assert "no pretrained weights match 'zzz_no_such*'" in capsys.readouterr().err
+
+
+def test_a_cached_pinned_tag_is_served_from_its_ref_without_a_warning(hub, monkeypatch, caplog):
+    """The pinned copy, found by hashing every cached commit's file, is the last resort: an ordinary
+    offline load uses the commit refs/main names, and says nothing."""
+    zoo.create("hubtest_seg.toy", pretrained=True)
+    (ref,) = hub.cache.rglob("refs/main")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    cfg = zoo.model_info("hubtest_seg").pretrained["toy"]
+    path = zoo_hub.fetch(cfg)
+    assert path.parent.name == ref.read_text().strip()
+    assert "pinned sha256" not in caplog.text
+
+
+def test_a_blob_named_by_the_pin_is_verified_at_any_commit(hub, caplog):
+    """A cache filled by commit only (no refs/main) holds the pinned file as the blob named by its
+    sha256: a copy rotted there is refused (and fetched again), not loaded on its header alone."""
+    commit = hub.server.repos["zoo-tests/hubtest_seg.toy"]
+    zoo.create("hubtest_seg.toy", pretrained=True, revision=commit)
+    assert not list(hub.cache.rglob("refs/main"))
+    blob = next(p for p in hub.cache.rglob("blobs/*"))
+    blob.write_bytes(blob.read_bytes()[:-4] + b"\0\0\0\0")  # the header intact
+    checked_files.forget_all()
+    model = zoo.create("hubtest_seg.toy", pretrained=True, revision=commit)
+    assert_same_weights(model, hub.card("toy") / "model.safetensors")
+    assert "was refused and removed (sha256 mismatch" in caplog.text
+
+
+def test_a_file_removed_by_another_process_during_the_check_is_fetched_once_more(hub, monkeypatch):
+    """Another process may evict the file between our download and our check (it found it did not
+    match): the call tries once more, then says what happened instead of a bare FileNotFoundError."""
+    cfg = zoo.model_info("hubtest_seg").pretrained["toy"]
+    real_verify = zoo_hub.verify_sha256
+    calls = []
+
+    def evicted_meanwhile(path, *args, **kwargs):
+        calls.append(path)
+        if len(calls) == 1 or always:
+            raise FileNotFoundError(path)
+        return real_verify(path, *args, **kwargs)
+
+    monkeypatch.setattr(zoo_hub, "verify_sha256", evicted_meanwhile)
+    always = False
+    assert zoo_hub.fetch(cfg).is_file() and len(calls) == 2
+    always = True
+    with pytest.raises(HubDownloadError, match="disappeared from the cache .* while it was being checked"):
+        zoo_hub.fetch(cfg)
+
+
+def test_sha256_of_fresh_hashes_the_bytes_whatever_is_remembered(tmp_path, monkeypatch):
+    """zoo hub push hashes what it publishes afresh: a file written through a shared memory map can
+    keep its identity, and the remembered digest with it."""
+    monkeypatch.setattr(checked_files, "RACY_SECONDS", 0.0)
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(b"weights")
+    checked_files.forget_all()
+    checked_files.remember(path, checked_files.identity(path), "sha256", "0" * 64, durable=True)
+    assert zoo_hub.sha256_of(path) == "0" * 64  # remembered
+    assert zoo_hub.sha256_of(path, fresh=True) == hashlib.sha256(b"weights").hexdigest()
+    checked_files.forget_all()
 
 
 def test_fetch_returns_verified_path(hub):
