@@ -53,6 +53,28 @@ def test_any_change_to_the_file_forgets_the_answer(tmp_path, no_racy_window, cha
     assert checked_files.recall(checked_files.identity(path), "check") is None
 
 
+def test_a_rewrite_with_its_modification_time_put_back_forgets_the_answer(tmp_path, no_racy_window):
+    """`cp -p`, `tar x` or `os.utime` can restore the mtime, never the change time: a same-size
+    rewrite so disguised must not keep a remembered sha256."""
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"abc")
+    st = os.stat(path)
+    checked_files.remember(path, checked_files.identity(path), "check", "answer")
+    _tick()
+    path.write_bytes(b"abd")
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert checked_files.recall(checked_files.identity(path), "check") is None
+
+
+def test_a_file_written_just_now_with_an_old_mtime_is_too_recent_to_remember(tmp_path):
+    """Its change time is now (a copy keeping the original's mtime): within the racy window."""
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"abc")
+    an_hour_ago = time.time_ns() - 3600 * 10**9
+    os.utime(path, ns=(an_hour_ago, an_hour_ago))
+    assert not checked_files.settled(path, checked_files.identity(path))
+
+
 def test_file_changed_while_checked_is_not_remembered(tmp_path, no_racy_window):
     path = tmp_path / "f.bin"
     path.write_bytes(b"abc")

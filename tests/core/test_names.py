@@ -126,6 +126,8 @@ def test_explain_refuses_maps_that_are_not_float_n_h_w(tmp_path):
         "tuple_maps": lambda x: (torch.ones(x.shape[0], *x.shape[2:]), {"extra": 1}),
         "numpy_maps": lambda x: np.ones((x.shape[0], *x.shape[2:]), np.float32),
         "bool_maps": lambda x: torch.ones(x.shape[0], *x.shape[2:], dtype=torch.bool),
+        "small_maps": lambda x: torch.ones(x.shape[0], 4, 4),  # left at a feature map's resolution
+        "one_map": lambda x: torch.ones(1, *x.shape[2:]),  # one map for a batch of two
     }
 
     def explainer_returning(make):
@@ -144,7 +146,9 @@ def test_explain_refuses_maps_that_are_not_float_n_h_w(tmp_path):
     with pytest.raises(zoo.ExplainerOutputError, match=r"'channel_maps' returned a float32 tensor of shape "
                                                        r"\(2, 1, 8, 8\).*\(N, H, W\) = \(2, 8, 8\)"):
         zoo.explain(model, torch.zeros(2, 3, 8, 8), method="channel_maps")
-    for name, returned in (("tuple_maps", "tuple"), ("numpy_maps", "ndarray"), ("bool_maps", "a bool tensor")):
+    for name, returned in (("tuple_maps", "tuple"), ("numpy_maps", "ndarray"), ("bool_maps", "a bool tensor"),
+                           ("small_maps", r"a float32 tensor of shape \(2, 4, 4\)"),
+                           ("one_map", r"a float32 tensor of shape \(1, 8, 8\)")):
         with pytest.raises(zoo.ExplainerOutputError, match=f"'{name}' returned {returned}"):
             zoo.explain(model, torch.zeros(2, 3, 8, 8), method=name)
     # `zoo explain` holds plugins to the same contract (it drew the (N, 1, H, W) maps, exit 0)
@@ -176,6 +180,34 @@ def test_an_explainer_subclass_passing_options_on_lists_its_own():
     with pytest.raises(zoo.UnknownOptionError, match="takes no option 'alfa'; its options: alpha$") as error:
         Scaled(object(), alfa=2.0)
     assert error.value.accepted == ["alpha"]
+
+
+def test_the_options_of_every_explainer_class_in_the_chain_are_listed_once():
+    class Scaled(zoo.Explainer):
+        def __init__(self, model, alpha=1.0, **kwargs):
+            super().__init__(model, **kwargs)
+
+    class Shifted(Scaled):  # names only its own option: alpha is its parent's
+        def __init__(self, model, beta=2.0, **kwargs):
+            super().__init__(model, **kwargs)
+
+    class Restated(Scaled):  # names alpha again: listed once
+        def __init__(self, model, beta=2.0, alpha=1.0, **kwargs):
+            super().__init__(model, alpha=alpha, **kwargs)
+
+    for cls in (Shifted, Restated):
+        with pytest.raises(zoo.UnknownOptionError) as error:
+            cls(object(), gamma=1)
+        assert error.value.accepted == ["beta", "alpha"], cls
+
+
+def test_an_explainer_builder_returning_something_that_cannot_explain_is_a_builder_error():
+    import torch
+
+    from zoo.explain import build_explainer
+
+    with pytest.raises(zoo.BuilderError, match="returned Tensor, not an explainer"):
+        build_explainer(lambda model: torch.zeros(1), object(), "dist:tensor_maker")
 
 
 def test_bad_names_are_rejected():

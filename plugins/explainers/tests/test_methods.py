@@ -47,6 +47,8 @@ def test_targets_validated(gap_model, images):
         explainer(images, target=[0, 1, 2, 0])
     with pytest.raises(ValueError, match="not a class index"):
         explainer(images, target=7)
+    with pytest.raises(TargetError, match=r"target 4 is not a class index in \[0, 4\)"):  # K itself: one too many
+        explainer(images, target=4)
     with pytest.raises(ValueError, match="not a class index"):
         explainer(images, target=[0, 1, 1.5])
     assert explainer(images, target=torch.tensor([0, 1, 2])).shape == (3, 12, 12)

@@ -133,3 +133,22 @@ def test_a_callable_instance_and_a_function_with_extra_defaults_are_score_fns(ga
     mask = torch.ones(3, 12, 12, dtype=torch.bool)
     assert zoo.explain(gap_model, images, method="saliency", target=0, score_fn=logit).shape == (3, 12, 12)
     assert zoo.create_explainer("saliency", gap_model, score_fn=SegmentationClassSum(mask)).score_fn is not None
+
+
+def test_a_score_that_is_not_finite_is_refused(gap_model, images):
+    """A noisy copy or a path point can overflow where the image did not: NaN scores gave NaN maps."""
+    from zoo_explainers.errors import UnsupportedModelError
+
+    def nan_logit(output, classes):
+        return output.gather(1, classes[:, None])[:, 0] * float("nan")
+
+    with pytest.raises(UnsupportedModelError, match=r"NaN or \+Inf"):
+        zoo.explain(gap_model, images, method="saliency", target=1, score_fn=nan_logit)
+
+
+def test_with_an_own_score_fn_no_target_still_explains_the_predicted_class(gap_model, images):
+    explainer = zoo.create_explainer("saliency", gap_model, score_fn=lambda out, cls: out.gather(1, cls[:, None])[:, 0])
+    explainer(images)
+    assert explainer.last_classes.tolist() == gap_model(images).argmax(1).tolist()
+    with pytest.raises(TargetError):  # an own score_fn reads any index, but a bool is none
+        explainer(images, target=[True, False, True])
