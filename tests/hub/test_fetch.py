@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import time
 import warnings
 
@@ -288,6 +289,10 @@ def test_offline_a_short_commit_names_the_cached_commit_it_starts(hub, monkeypat
     assert_same_weights(model, hub.card("toy") / "model.safetensors")
     with pytest.raises(HubOfflineError, match="is not in the cache"):
         zoo.create("hubtest_seg.toy", pretrained=True, revision="0000000")
+    (snapshot,) = hub.cache.rglob(f"snapshots/{commit}")
+    shutil.copytree(snapshot, snapshot.with_name(commit[:7] + "f" * 33), symlinks=True)
+    with pytest.raises(HubOfflineError, match="is not in the cache"):  # two cached commits start so: none is meant
+        zoo.create("hubtest_seg.toy", pretrained=True, revision=commit[:7])
 
 
 def test_a_tag_at_the_pinned_commit_is_checked_in_a_cache_copied_without_symlinks(hub, monkeypatch):
@@ -450,6 +455,10 @@ def test_a_file_removed_by_another_process_during_the_check_is_fetched_once_more
     always = True
     with pytest.raises(HubDownloadError, match="disappeared from the cache .* while it was being checked"):
         zoo_hub.fetch(cfg)
+
+
+def test_a_refused_file_already_gone_adds_nothing_to_the_message(tmp_path):
+    assert zoo_hub._refused_file_fate(tmp_path / "gone.safetensors", None) == ""
 
 
 def test_sha256_of_fresh_hashes_the_bytes_whatever_is_remembered(tmp_path, monkeypatch):
