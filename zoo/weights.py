@@ -91,8 +91,9 @@ def build_with_weights(build: Callable[[], object], source: str | Path, *, chang
         for key in plan.adapt:
             state[key] = adapt_input_conv(state[key], change.in_chans)
         model.load_state_dict(state, strict=True)
-    elif computed:
-        # Non-persistent buffers are in no file (they would stay on meta): build for real, copy the weights in.
+    elif computed or _tensor_attributes(model):
+        # Non-persistent buffers are in no file, nor are tensors kept as plain attributes (both would stay
+        # on meta): build for real, copy the weights in.
         model = build()
         model.load_state_dict(state, strict=True)
     else:
@@ -151,6 +152,15 @@ def _computed_buffers(model) -> set[str]:
     attention masks). Older files may still hold them; they are ignored, not loaded."""
     return {f"{prefix}.{name}" if prefix else name
             for prefix, module in model.named_modules() for name in module._non_persistent_buffers_set}
+
+
+def _tensor_attributes(model) -> list[str]:
+    """Tensors a module keeps as plain attributes (``self.scale = torch.ones(1)``), neither
+    parameters nor buffers: no state dict holds them, so a meta build leaves them without values."""
+    import torch
+
+    return [f"{prefix}.{name}" if prefix else name for prefix, module in model.named_modules()
+            for name, value in vars(module).items() if isinstance(value, torch.Tensor)]
 
 
 def _plan(source: Path, expected: dict, entries: dict[str, TensorEntry], change: HeadChange,

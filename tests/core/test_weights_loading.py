@@ -66,6 +66,31 @@ def test_stored_copies_of_computed_buffers_are_ignored(tmp_path):
         build_with_weights(Net, path)
 
 
+def test_a_tensor_kept_as_a_plain_attribute_gets_its_value(tmp_path):
+    """``self.scale = torch.ones(1)`` is neither a parameter nor a buffer: no file holds it, and the
+    meta build left it on the meta device, so the loaded model failed at its first forward pass
+    ("Tensor on device meta is not on the expected device cpu")."""
+    import torch.nn as nn
+
+    from zoo.weights import build_with_weights
+
+    class Scaled(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 2, 1)
+            self.scale = torch.full((1,), 2.0)
+
+        def forward(self, x):
+            return self.conv(x) * self.scale
+
+    source = Scaled()
+    path = tmp_path / "model.safetensors"
+    save_file(source.state_dict(), str(path))
+    loaded = build_with_weights(Scaled, path)
+    x = torch.rand(1, 3, 4, 4)
+    assert not loaded.scale.is_meta and torch.equal(loaded(x), source(x))
+
+
 def test_a_builder_that_cannot_run_on_meta_loads_without_a_warning(tmp_path):
     """Such a builder is built for real instead; nothing was re-initialised, adapted or dropped,
     so there is nothing to warn about (there used to be an empty WeightsMismatchWarning)."""
