@@ -230,3 +230,12 @@ def test_a_pattern_matches_the_qualified_name_a_listing_shows():
     registry = _claims({"first": ["shapes"], "second": []})
     assert registry.list_models("first*") == ["first:twice"]
     assert registry.list_models("first*", pretrained=True) == ["first:twice.shapes"]
+
+
+def test_a_checks_pattern_matching_no_check_is_a_usage_error(capsys):
+    """`--checks nosuch` ran nothing and said only "nothing was checked" (exit 1)."""
+    from zoo.cli import main
+
+    assert main(["check", "cnn_cam", "--checks", "buid"]) == 2
+    assert "--checks 'buid' matches no check (close: build); `zoo check --list-checks` lists them" in \
+        capsys.readouterr().err

@@ -48,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_OK
     if not (args.names or args.all or args.plugin):
         raise UsageError("name models or explainers, or use --all or --plugin DIST (see zoo check -h)")
+    _refuse_unknown_check_patterns(args.checks, [check.name for check in all_checks()])
     from zoo.registry import get_registry_quietly
 
     # broken plugins are reported as failures below
@@ -88,3 +89,16 @@ def run(args: argparse.Namespace) -> int:
     if not results:  # a run that checked nothing must not pass a CI job (pytest exits 5 for it)
         print("nothing was checked" + ("" if selection.subjects else ": no models or explainers selected"))
     return EXIT_PROBLEM if failures or not results else EXIT_OK
+
+
+def _refuse_unknown_check_patterns(patterns: list[str], names: list[str]) -> None:
+    """A ``--checks`` pattern naming no check (a typo) is a usage error, not "nothing was checked"."""
+    import fnmatch
+
+    from zoo.names import close_names
+
+    for pattern in patterns:
+        if not fnmatch.filter(names, pattern):
+            close = close_names(pattern, names)
+            hint = f" (close: {', '.join(close)})" if close else ""
+            raise UsageError(f"--checks {pattern!r} matches no check{hint}; `zoo check --list-checks` lists them")
