@@ -178,6 +178,20 @@ def test_record_folder_others_can_write_to_is_not_trusted(tmp_path, no_racy_wind
     assert len(list(folder.iterdir())) == 1  # only the first file's record, written while private
 
 
+def test_a_record_that_cannot_be_put_in_place_leaves_no_temporary_file(tmp_path, no_racy_window, monkeypatch):
+    monkeypatch.setenv("ZOO_CACHE_DIR", str(tmp_path / "cache"))
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"abc")
+    before = checked_files.identity(path)
+    checked_files.remember(path, before, "sha256", "digest", durable=True)
+    (record,) = checked_files.record_dir().iterdir()
+    record.unlink()
+    record.mkdir()  # os.replace onto a folder fails: logged, the answer stays in this process only
+    checked_files.remember(path, before, "all finite", True, durable=True)
+    assert [p.name for p in checked_files.record_dir().iterdir()] == [record.name]
+    assert checked_files.recall(before, "all finite") is True
+
+
 def test_unusable_record_falls_back_to_this_process(tmp_path, no_racy_window, monkeypatch):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("")
