@@ -511,3 +511,16 @@ def test_offline_names_the_commits_the_cache_holds_when_the_branch_is_not_cached
         zoo_hub.fetch(dataclasses.replace(cfg, sha256=None))
     assert f"The cache holds it at other commits: {commit} (pass revision=<commit> to use one)." in str(info.value)
     zoo.create("hubtest_seg.toy", pretrained=True, revision=commit)
+
+
+def test_download_warns_and_succeeds_when_the_repos_config_json_is_unusable(hub, capsys):
+    """The weights are what `zoo download` is for: an unusable config.json (class names,
+    preprocessing) is a warning that names it, not a failed download."""
+    assert cli_main(["download", "hubtest_seg.toy"]) == 0
+    (config,) = hub.cache.rglob("snapshots/*/config.json")
+    config.resolve().write_text("{not json")
+    capsys.readouterr()
+    assert cli_main(["download", "hubtest_seg.toy"]) == 0
+    captured = capsys.readouterr()
+    assert "hubtest_seg.toy\t" in captured.out
+    assert "zoo: warning: hubtest_seg.toy: config.json not usable" in captured.err
