@@ -332,3 +332,22 @@ def test_an_explainer_giving_nan_on_a_blank_image_fails():
     result = run_check(get_check("explainer_output"), subject)
     assert result.status == FAIL and "a constant (all grey) image: maps are not finite" in result.message, \
         result.message
+
+
+class _IgnoresInChans(nn.Module):
+    """Takes in_chans and builds 3 input channels all the same."""
+
+    def __init__(self, num_classes=2, in_chans=3):
+        super().__init__()
+        self.conv = nn.Conv2d(3, num_classes, 1)
+
+    def forward(self, x):
+        return self.conv(x).mean((2, 3))
+
+
+def test_a_builder_ignoring_in_chans_is_told_so_not_only_the_input_error():
+    """The failure read as the user's ("expected input to have 3 channels"), not the builder's."""
+    result = _run("in_chans", _IgnoresInChans, task="classification")
+    assert result.status == FAIL
+    assert "yet it runs on 3-channel input, its first convolution (Conv2d) taking 3 channels: the builder ignores " \
+           "in_chans=1" in result.message, result.message

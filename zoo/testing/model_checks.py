@@ -97,7 +97,8 @@ def check_in_chans(subject):
     try:
         out, stem = _run_noting_stem(model, inputs)
     except Exception as exc:  # noqa: BLE001
-        raise broken(f"built with in_chans={c}, input {shape} raised {type(exc).__name__}: {exc}") from exc
+        raise broken(f"built with in_chans={c}, input {shape} raised {type(exc).__name__}: {exc}"
+                     + _ignored_in_chans(model, subject, c, default)) from exc
     if subject.task != INSTANCE and out.shape[0] != inputs.shape[0]:
         raise broken(f"built with in_chans={c}, input {shape} gave {describe(out)}")
     if stem and stem[1] != c:
@@ -109,6 +110,19 @@ def check_in_chans(subject):
                          f"({other_stem[1] if other_stem else '?'} with in_chans={other}): the input is adapted "
                          f"instead of the weights, so weights trained on {c} channels will not load")
     return f"C={c} (default {default})"
+
+
+def _ignored_in_chans(model, subject, c: int, default: int) -> str:
+    """A hint where the model built with ``in_chans=c`` runs on ``default`` channels instead: its
+    builder did not pass ``in_chans`` on (the error then reads as the user's input problem)."""
+    try:
+        _, stem = _run_noting_stem(model, subject.example(in_chans=default))
+    except Exception:  # noqa: BLE001 - it fails with the default channels too: no hint to give
+        return ""
+    if stem is None or stem[1] != default:
+        return ""
+    return (f"; yet it runs on {default}-channel input, its first convolution ({stem[0]}) taking {stem[1]} "
+            f"channels: the builder ignores in_chans={c} (pass it on to the model's stem)")
 
 
 @contextlib.contextmanager
