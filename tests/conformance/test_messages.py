@@ -351,3 +351,21 @@ def test_a_builder_ignoring_in_chans_is_told_so_not_only_the_input_error():
     assert result.status == FAIL
     assert "yet it runs on 3-channel input, its first convolution (Conv2d) taking 3 channels: the builder ignores " \
            "in_chans=1" in result.message, result.message
+
+
+def test_an_explainer_failing_on_one_reference_model_says_which():
+    """An explainer declaring two tasks and raising on the segmenter only failed every check with
+    "raised NotImplementedError: ..." and no word of which model."""
+    from zoo.testing import ExplainerSubject
+
+    class ClassifiersOnly(zoo.Explainer):
+        def __call__(self, images, target=None):
+            if self.model(images).ndim == 4:
+                raise NotImplementedError("segmentation outputs")
+            return images.detach().abs().amax(1)
+
+    spec = zoo.ExplainerSpec("classifiers_only", ClassifiersOnly, tasks=("classification", "semantic_segmentation"))
+    result = run_check(get_check("explainer_output"), ExplainerSubject(spec=spec))
+    assert result.status == FAIL
+    assert "raised NotImplementedError: segmentation outputs; on the suite's ReferenceSegmenter (input (" \
+        in result.message, result.message

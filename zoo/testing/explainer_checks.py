@@ -49,8 +49,13 @@ def _explain(explainer, x, target=None, seed: int = 0, *, finite: bool = True):
 
     from zoo.seeding import seeded
 
-    with seeded(seed, x):
-        maps = explainer(x, target=target)
+    try:
+        with seeded(seed, x):
+            maps = explainer(x, target=target)
+    except Exception as exc:
+        model = getattr(explainer, "model", None)  # which reference model raised, where an explainer has several
+        exc.add_note(f"on the suite's {type(model).__name__} (input {tuple(x.shape)}, target={target!r})")
+        raise
     if finite and not (isinstance(maps, torch.Tensor) and maps.is_floating_point()):
         raise broken(f"returned {describe(maps)}, not a float tensor (N, H, W), so its maps cannot be compared; "
                      "see explainer_output")

@@ -89,7 +89,8 @@ def _run(check: Check, subject) -> CheckResult:
                            time.perf_counter() - start, blocking=_blocks(check, exc))
     except Exception as exc:  # noqa: BLE001 - the plugin's code raised: report where
         where = _plugin_frame(exc)
-        message = f"raised {type(exc).__name__}: {exc}" + (f" (at {where})" if where else "")
+        notes = "".join(f"; {note}" for note in getattr(exc, "__notes__", ()))  # e.g. which reference model
+        message = f"raised {type(exc).__name__}: {exc}{notes}" + (f" (at {where})" if where else "")
         diagnosis = _output_diagnosis(check, subject)
         if diagnosis:  # e.g. "'dict' object has no attribute 'shape'" means the output is no tensor
             message = f"{diagnosis} (the check {message})"
