@@ -238,3 +238,20 @@ def test_an_own_card_naming_another_repo_is_named_not_skipped(tmp_path, monkeypa
     result = _result({"t": _cfg(hf_hub_id="acme/arch.t", sha256="b" * 64)})
     assert result.status == FAIL
     assert "hf_hub_id='acme-old/arch.t' but the spec's tag says 'acme/arch.t': correct config.json" in result.message
+
+
+def test_tag_problems_are_reported_also_when_the_model_does_not_build(tmp_path, monkeypatch):
+    """pretrained_tags reads the spec only, yet it was skipped with "the model does not build": the
+    author learnt of the tag's problems one round later."""
+    from zoo.testing import run_subjects
+
+    def unbuildable(num_classes=3, in_chans=3):
+        raise RuntimeError("not yet")
+
+    monkeypatch.setenv("ZOO_HUBCARDS_DIR", str(tmp_path))
+    spec = zoo.ArchitectureSpec(name="arch", task="classification", builder=unbuildable,
+                                pretrained={"t": _cfg(hf_hub_id="acme/arch.t", metrics={})})
+    by_check = {r.check: r for r in run_subjects([ModelSubject(spec=spec)])}
+    assert by_check["build"].status == FAIL
+    assert by_check["pretrained_tags"].status == FAIL and "metrics is empty" in by_check["pretrained_tags"].message
+    assert by_check["pretrained_builds"].status == SKIP and "does not build" in by_check["pretrained_builds"].message

@@ -63,11 +63,15 @@ def run_check(check: Check, subject) -> CheckResult:
                        blocking=result.blocking)  # a model that builds, leaving state changed, blocks nothing
 
 
+#: checks that read the spec only (no model is built): a model that does not build blocks none of them
+SPEC_CHECKS = (*REGISTRATION_CHECKS, "pretrained_tags")
+
+
 def run_check_unless_blocked(check: Check, subject, blocked_by: CheckResult | None) -> CheckResult:
     """``check`` on ``subject``; a skip instead after a blocking failure of the subject (see
     :attr:`CheckResult.blocking`), which every later check would repeat (``zoo check`` and pytest
     both say so)."""
-    if blocked_by is not None and check.name != blocked_by.check:
+    if blocked_by is not None and check.name != blocked_by.check and check.name not in SPEC_CHECKS:
         why = ("the model does not build" if blocked_by.check == BUILD_CHECK
                else "its builder cannot be used")
         return CheckResult(f"{subject.kind} {subject.label}", check.name, SKIP,
