@@ -51,6 +51,8 @@ def test_unknown_names_are_typed_errors_with_hints():
         select(["unet_lik"], registry=_registry())
     with pytest.raises(zoo.UnknownNameError, match="no loaded zoo plugin is named 'Nope.Dist'"):  # as written
         select(plugins=["Nope.Dist"], registry=_registry())
+    with pytest.raises(zoo.UnknownNameError, match="zoo_check_plugins takes one per line"):  # as testpaths reads
+        select(plugins=["acme-seg acme-xai"], registry=_registry())
 
 
 def test_a_name_nothing_registers_says_which_plugins_may_hold_it_as_create_does():

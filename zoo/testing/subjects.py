@@ -260,7 +260,9 @@ def select(names: list[str] = (), *, all: bool = False, plugins: list[str] = (),
         why = (f" ({', '.join(left_out)} {'is' if len(left_out) == 1 else 'are'} installed but left out by "
                "ZOO_PLUGINS / ZOO_DISABLE_PLUGINS)" if left_out else "")
         given = sorted(repr(p) for p in plugins if normalize_distribution(p) in missing_plugins)  # as written
-        raise UnknownModelError(f"no loaded zoo plugin is named {', '.join(given)}{why}; "
+        spaced = any(len(p.split()) > 1 for p in plugins)  # an ini's "zoo_check_plugins = a b", as testpaths
+        one_per_line = " (name one distribution per option: zoo_check_plugins takes one per line)" if spaced else ""
+        raise UnknownModelError(f"no loaded zoo plugin is named {', '.join(given)}{why}{one_per_line}; "
                                 f"see `zoo doctor` for the installed ones.")
     for raw in names:
         matched = False
