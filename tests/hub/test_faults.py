@@ -313,6 +313,34 @@ def test_a_refusal_keeps_the_servers_reason_and_a_cached_copy_stands_in(hub, mon
     assert f"{endpoint} refused (HubAuthError: " in caplog.text and "using the cached copy" in caplog.text
 
 
+def test_a_failing_server_lets_the_cached_copy_stand_in_at_once(hub, monkeypatch, caplog):
+    """A 5xx falls back to the cache straight away: not after asking the failing server's /api what
+    is missing, and not logged as "is not a Hub"."""
+    with tiny_server(EchoingServerError) as endpoint:
+        _refused_then_cached(hub, monkeypatch, endpoint, HubUnavailableError, "500")
+    assert "(the server answered 500); using the cached copy" in caplog.text
+    assert "is not a Hub" not in caplog.text
+
+
+class BadRequest(_Handler):
+    """A 400 whose reason is only in X-Error-Message (huggingface_hub puts it on a second line)."""
+
+    def _answer(self):
+        self.send_response(400)
+        self.send_header("X-Error-Message", "revision names no branch of this mirror")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_GET = do_HEAD = _answer
+
+
+def test_a_servers_reason_on_a_second_line_is_kept(hub, monkeypatch):
+    with tiny_server(BadRequest) as endpoint:
+        monkeypatch.setenv("HF_ENDPOINT", endpoint)
+        with pytest.raises(HubError, match="revision names no branch of this mirror"):
+            zoo.create("hubtest_seg.toy", pretrained=True)
+
+
 class Throttling(_Handler):
     """A rate limit: 429 Too Many Requests for every request (the Hub does rate-limit)."""
 

@@ -422,3 +422,40 @@ def test_hf_home_or_cache_at_a_file_says_which_setting_to_fix(served_hubcards, t
                             capture_output=True, text=True, timeout=300)
     assert "HubError" in result.stderr and "could not read its local files" in result.stderr, result.stderr
     assert "Point HF_HOME" in result.stderr and "NotADirectoryError" not in result.stderr
+
+
+def test_a_file_another_hf_tool_marked_missing_is_not_in_the_cache(hub, monkeypatch):
+    """huggingface_hub records a 404 as ".no_exist/<commit>/<file>" (hf download, transformers): a
+    marker, not a file; offline that is "not in the cache", not a TypeError."""
+    from zoo.hub import HubSettings
+    from zoo.hub_cache import mark_absent
+
+    cfg = zoo.model_info("hubtest_seg").pretrained["toy"]
+    commit = hub.server.repos["zoo-tests/hubtest_seg.toy"]
+    settings = HubSettings.from_env()
+    mark_absent(cfg, commit, settings)
+    ref = zoo_hub.ref_path(cfg, "main", settings)
+    ref.parent.mkdir(parents=True, exist_ok=True)
+    ref.write_text(commit)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(HubOfflineError, match="is not in the cache"):
+        zoo_hub.fetch(cfg)
+
+
+def test_the_offline_error_names_only_commits_that_hold_the_file(hub, monkeypatch):
+    """A snapshot holding only config.json (its weights evicted) is no commit "the cache holds it at"."""
+    zoo.create("hubtest_seg.toy", pretrained=True)
+    assert cli_main(["download", "hubtest_seg.toy"]) == 0  # config.json too
+    (weights,) = hub.cache.rglob("snapshots/*/model.safetensors")
+    commit = weights.parent.name
+    weights.unlink()
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(HubOfflineError) as info:
+        zoo.create("hubtest_seg.toy", pretrained=True, revision="v9")
+    assert commit not in str(info.value) and "other commits" not in str(info.value)
+
+
+def test_a_trailing_slash_in_hf_endpoint_is_taken_as_users_paste_it(hub, monkeypatch):
+    monkeypatch.setenv("HF_ENDPOINT", hub.server.endpoint + "/")
+    zoo.create("hubtest_seg.toy", pretrained=True)
+    assert zoo_hub.HubSettings.from_env().endpoint == hub.server.endpoint
