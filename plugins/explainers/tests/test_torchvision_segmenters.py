@@ -117,3 +117,38 @@ def test_torchvision_fcn_equals_pytorch_grad_cam():
     targets = [SemanticSegmentationTarget(c, (p == c).float().numpy()) for c, p in zip(classes, predicted)]
     reference = GradCAM(model=OutOnly(model), target_layers=[model.classifier])(images, targets=targets)
     torch.testing.assert_close(maps, torch.from_numpy(reference), atol=1e-5, rtol=0)
+
+
+class NumpyPreprocessing(nn.Module):
+    """A forward that reads its input as NumPy first (a wrapper around an OpenCV-style step)."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1))
+        self.fc = nn.Linear(8, 4)
+
+    def forward(self, x):
+        x = torch.from_numpy(x.numpy().clip(0, 1))
+        return self.fc(self.body(x).mean((2, 3)))
+
+
+def test_a_forward_that_cannot_be_traced_still_gets_a_layer_chosen_on_shapes(seg_images):
+    """The traced layer search gave the model an input requiring grad, which x.numpy() refuses: the
+    explanation failed before it started, where it had worked (only the captured map needs grad)."""
+    torch.manual_seed(0)
+    explainer = zoo.create_explainer("gradcam", NumpyPreprocessing().eval())
+    assert explainer(seg_images, target=1).shape == (2, 16, 16)
+    assert explainer.layer_name == "body"  # the last module to finish with a spatial output
+
+
+def test_the_layer_search_saves_no_activations_for_a_backward_pass():
+    """Traced with gradients, the search pass saved every op's tensors for a backward pass it never
+    runs: 2-4x the peak memory of an explanation on one large image."""
+    from zoo_explainers.layers import _probe
+
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU())
+    finished, nodes = _probe(model, torch.rand(1, 3, 8, 8), traced=True)
+    assert [name for name, _, _ in finished] == ["0", "1"]
+    conv = next(node for node in nodes if type(node).__name__ == "ConvolutionBackward0")
+    with pytest.raises(RuntimeError, match="never differentiated"):
+        conv._saved_input  # what a backward pass would need: never kept

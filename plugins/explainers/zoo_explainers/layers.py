@@ -99,31 +99,12 @@ def find_last_spatial_layer(model: nn.Module, images: torch.Tensor) -> nn.Module
     embedding) is a :class:`LayerError`: that early convolution would silently stand in for
     the network, and the token layer to use cannot be told from shapes alone.
     """
-    from zoo_explainers.targets import explained_output
-
-    finished: list[tuple[str, str, torch.Tensor]] = []
-    bag = HookBag()
-
-    def recorder(name):
-        def hook(module, inputs, output):
-            if isinstance(output, torch.Tensor) and output.ndim == 4 and output.shape[-1] * output.shape[-2] > 1:
-                finished.append((name, "map", output))
-            elif isinstance(output, torch.Tensor) and output.ndim == 3 and output.shape[1] > 1:
-                finished.append((name, "tokens", output))
-        return hook
-
-    leaf = images[:1].detach().requires_grad_(True)  # gradients trace which outputs lead to the prediction
     try:
-        for name, module in model.named_modules():
-            if name and not isinstance(module, torch.jit.ScriptModule):  # compiled: it runs no hooks
-                bag.add(module.register_forward_hook(recorder(name)))
-        with torch.enable_grad():
-            output = explained_output(model(leaf.clone()))  # a copy: the model may work in place on its input
-    finally:
-        bag.close()
-    leading = _autograd_nodes(output)
+        finished, leading = _probe(model, images, traced=True)
+    except Exception:  # noqa: BLE001 - e.g. a forward reading its input as NumPy: choose on shapes alone
+        finished, leading = _probe(model, images, traced=False)
     if leading:  # else the model's forward cuts autograd (no_grad, detach): the choice is made on shapes alone
-        finished = [entry for entry in finished if entry[2].grad_fn in leading]
+        finished = [entry for entry in finished if entry[2] in leading]
     maps = [i for i, (_, kind, _) in enumerate(finished) if kind == "map"]
     tokens = [name for name, kind, _ in finished[maps[-1] + 1 if maps else 0:] if kind == "tokens"]
     if tokens:
@@ -134,6 +115,49 @@ def find_last_spatial_layer(model: nn.Module, images: torch.Tensor) -> nn.Module
     name = finished[maps[-1]][0]
     log.info("explainer target layer: %s (last module with a spatial output)", name)
     return model.get_submodule(name)
+
+
+def _probe(model: nn.Module, images: torch.Tensor, traced: bool) -> tuple[list[tuple[str, str, object]], set]:
+    """One forward pass of the first image: ``(name, "map" | "tokens", autograd node)`` of each module
+    whose output is a spatial map or tokens, in the order they finish, and (``traced``) the autograd
+    nodes the model's output was computed through. Tracing records the graph's structure only: no
+    tensor is saved for a backward pass that never comes, so it costs what a no_grad pass costs."""
+    from zoo_explainers.targets import explained_output
+
+    finished: list[tuple[str, str, object]] = []
+    bag = HookBag()
+
+    def recorder(name):
+        def hook(module, inputs, output):
+            if isinstance(output, torch.Tensor) and output.ndim == 4 and output.shape[-1] * output.shape[-2] > 1:
+                finished.append((name, "map", output.grad_fn))
+            elif isinstance(output, torch.Tensor) and output.ndim == 3 and output.shape[1] > 1:
+                finished.append((name, "tokens", output.grad_fn))
+        return hook
+
+    image = images[:1].detach()
+    try:
+        for name, module in model.named_modules():
+            if name and not isinstance(module, torch.jit.ScriptModule):  # compiled: it runs no hooks
+                bag.add(module.register_forward_hook(recorder(name)))
+        if not traced:
+            with torch.no_grad():
+                model(image.clone())  # a copy: the model may work in place on its input
+            return finished, set()
+        with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(_drop, _never):
+            output = explained_output(model(image.requires_grad_(True).clone()))
+        return finished, _autograd_nodes(output)
+    finally:
+        bag.close()
+
+
+def _drop(tensor: torch.Tensor) -> None:
+    """Saved for backward: not kept (the probe never runs one)."""
+    return None
+
+
+def _never(packed: None) -> torch.Tensor:
+    raise RuntimeError("the layer probe's graph has no saved tensors; it is never differentiated")
 
 
 def _autograd_nodes(output: object) -> set:
