@@ -229,6 +229,18 @@ def test_the_packages_cards_are_found_from_a_folder_below_its_root(tmp_path, mon
     assert _result({"t": _cfg(hf_hub_id="acme/arch.t", sha256="b" * 64)}).status == PASS
 
 
+def test_a_hubcards_folder_above_a_folder_in_no_project_is_not_taken(tmp_path, monkeypatch):
+    """Outside any project the walk went up to / and took the first hubcards/ it met (a home
+    folder's, written by an earlier `zoo train`) as the author's cards, failing the zoo's own tags."""
+    monkeypatch.delenv("ZOO_HUBCARDS_DIR", raising=False)
+    _card(tmp_path / "hubcards", config={"hf_hub_id": "acme/arch.t", "num_classes": 3})
+    (tmp_path / "scratch" / "deeper").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "scratch" / "deeper")
+    assert _result({"t": _cfg(hf_hub_id="acme/arch.t", sha256="b" * 64)}).status == PASS  # not compared
+    monkeypatch.chdir(tmp_path)  # ./hubcards itself still counts
+    assert _result({"t": _cfg(hf_hub_id="acme/arch.t", sha256="b" * 64)}).status == FAIL
+
+
 def test_an_own_card_naming_another_repo_is_named_not_skipped(tmp_path, monkeypatch):
     """A card in the author's hubcards/ whose config.json kept an old repo id was taken for someone
     else's, so a wrong sha256 passed with the note "1 tag(s)"."""

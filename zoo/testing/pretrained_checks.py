@@ -72,17 +72,28 @@ def hubcards_roots() -> list[Path]:
     return list(found.values())
 
 
+#: what marks a project's root folder, where the search for its hubcards/ stops
+PROJECT_ROOT_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", ".git")
+
+
 def project_hubcards(start: Path | None = None) -> Path | None:
-    """``hubcards/`` of the folder the suite runs from, or of the nearest folder above it, up to the
-    project's root (the first holding a ``pyproject.toml`` or ``.git``): ``pytest`` run from
-    ``tests/`` (or by an IDE, per file) checks the package's cards as well as from its root."""
+    """``hubcards/`` of the folder the suite runs from, or of the nearest folder above it within
+    the same project (up to its root: the first folder holding a ``pyproject.toml``, ``setup.py``,
+    ``setup.cfg`` or ``.git``), so ``pytest`` run from ``tests/`` (or by an IDE, per file) checks the
+    package's cards as from its root. Outside any project only ``./hubcards`` counts: a
+    ``hubcards/`` met on the way up to the home folder would be someone else's."""
     here = (start or Path.cwd()).absolute()
     for folder in (here, *here.parents):
-        if (folder / "hubcards").is_dir():
+        if (folder / "hubcards").is_dir() and (folder == here or _inside_a_project(folder)):
             return folder / "hubcards"
-        if (folder / "pyproject.toml").is_file() or (folder / ".git").exists():
+        if any((folder / marker).exists() for marker in PROJECT_ROOT_MARKERS):
             return None
     return None
+
+
+def _inside_a_project(folder: Path) -> bool:
+    """Whether ``folder`` or a folder above it is a project's root."""
+    return any((parent / marker).exists() for parent in (folder, *folder.parents) for marker in PROJECT_ROOT_MARKERS)
 
 
 def tag_cards(arch: str, tag: str, cfg, cards: list[Path]) -> list[Path]:
