@@ -369,3 +369,25 @@ def test_an_explainer_failing_on_one_reference_model_says_which():
     assert result.status == FAIL
     assert "raised NotImplementedError: segmentation outputs; on the suite's ReferenceSegmenter (input (" \
         in result.message, result.message
+
+
+class _NaNDetector(nn.Module):
+    """torchvision's detection contract, shaped right, but its boxes and masks are NaN."""
+
+    def __init__(self, num_classes=3, in_chans=3):
+        super().__init__()
+        self.conv = nn.Conv2d(in_chans, num_classes, 1)
+
+    def forward(self, images, targets=None):
+        if self.training:
+            return {"loss": sum(self.conv(image[None]).mean() for image in images)}
+        return [{"boxes": torch.full((1, 4), float("nan")),
+                 "labels": torch.zeros(1, dtype=torch.int64), "scores": torch.ones(1),
+                 "masks": torch.full((1, 1, *image.shape[-2:]), float("nan"))} for image in images]
+
+
+def test_nan_boxes_and_masks_fail_detection_eval():
+    """Every comparison with NaN is False, so NaN boxes passed "inside the image" and NaN masks
+    "within [0, 1]"; only eval_determinism caught them, by mistaking NaN != NaN for randomness."""
+    result = _run("detection_eval", _NaNDetector, task="instance_segmentation")
+    assert result.status == FAIL and "boxes hold 4 non-finite values" in result.message, result.message

@@ -275,7 +275,8 @@ def check_export(subject):
     if len(flat_a) != len(flat_b) or any(a.shape != b.shape for a, b in zip(flat_a, flat_b)):
         raise broken(f"exported program disagrees with eager: exported {describe(exported)} vs eager {describe(eager)}")
     worst = max((float((a.float() - b.float()).abs().nan_to_num(float("inf")).max()) for a, b in zip(flat_a, flat_b)
-                 if a.numel() and not torch.allclose(a.float(), b.float(), rtol=1e-4, atol=1e-4)), default=None)
+                 if a.numel() and not torch.allclose(a.float(), b.float(), rtol=1e-4, atol=1e-4, equal_nan=True)),
+                default=None)
     if worst is not None:
         raise mismatch(model, inputs, f"exported program disagrees with eager ({describe(eager)}): max abs "
                                       f"difference {worst:.3g} (tolerance rtol=1e-4, atol=1e-4)")

@@ -262,7 +262,8 @@ def _instance_inputs(c: int):
 
 @check("detection_eval", MODEL,
        "instance_segmentation (eval): model(list of (C, H, W) images) -> one dict per image with boxes (R, 4) "
-       "inside the image, labels (R,) int64, scores (R,) sorted descending, masks (R, 1, H, W) at image size",
+       "inside the image, labels (R,) int64, scores (R,) sorted descending, masks (R, 1, H, W) at image size; "
+       "boxes, scores and masks finite",
        tasks=(INSTANCE,))
 def check_detection_eval(subject):
     model = subject.model().eval()
@@ -322,6 +323,9 @@ def _check_detections(model, inputs, k) -> int:
         total += r
         if r == 0:
             continue
+        for key, value in (("boxes", boxes), ("masks", masks)):
+            if value.is_floating_point() and not torch.isfinite(value).all():
+                raise broken(f"{where}: {key} hold {int((~torch.isfinite(value)).sum())} non-finite values")
         x1, y1, x2, y2 = boxes.unbind(1)
         eps = 1e-3
         outside = (x1 < -eps) | (y1 < -eps) | (x2 > w + eps) | (y2 > h + eps) | (x2 < x1) | (y2 < y1)
