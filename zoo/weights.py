@@ -91,7 +91,7 @@ def build_with_weights(build: Callable[[], object], source: str | Path, *, chang
         for key in plan.adapt:
             state[key] = adapt_input_conv(state[key], change.in_chans)
         model.load_state_dict(state, strict=True)
-    elif computed or _tensor_attributes(model):
+    elif computed or _keeps_meta_tensors(model):
         # Non-persistent buffers are in no file, nor are tensors kept as plain attributes (both would stay
         # on meta): build for real, copy the weights in.
         model = build()
@@ -154,13 +154,26 @@ def _computed_buffers(model) -> set[str]:
             for prefix, module in model.named_modules() for name in module._non_persistent_buffers_set}
 
 
-def _tensor_attributes(model) -> list[str]:
-    """Tensors a module keeps as plain attributes (``self.scale = torch.ones(1)``), neither
-    parameters nor buffers: no state dict holds them, so a meta build leaves them without values."""
+def _keeps_meta_tensors(model) -> bool:
+    """Whether a module of the meta-built ``model`` keeps a tensor outside its parameters and buffers
+    (``self.scale = torch.ones(1)``, a list of anchors like torchvision's ``AnchorGenerator``): no
+    state dict holds it, so it stays on the meta device, without a value."""
     import torch
 
-    return [f"{prefix}.{name}" if prefix else name for prefix, module in model.named_modules()
-            for name, value in vars(module).items() if isinstance(value, torch.Tensor)]
+    def metas(value, depth=0) -> bool:
+        if isinstance(value, torch.Tensor):
+            return value.is_meta
+        if isinstance(value, (list, tuple)) and depth < 3:
+            return any(metas(item, depth + 1) for item in value)
+        if isinstance(value, dict) and depth < 3:
+            return any(metas(item, depth + 1) for item in value.values())
+        return False
+
+    return any(metas(value) for module in model.modules() for name, value in vars(module).items()
+               if name not in _MODULE_STATE)
+
+
+_MODULE_STATE = ("_parameters", "_buffers", "_modules")  # nn.Module's own tables, loaded from the file
 
 
 def _plan(source: Path, expected: dict, entries: dict[str, TensorEntry], change: HeadChange,

@@ -83,12 +83,21 @@ def test_a_tensor_kept_as_a_plain_attribute_gets_its_value(tmp_path):
         def forward(self, x):
             return self.conv(x) * self.scale
 
-    source = Scaled()
-    path = tmp_path / "model.safetensors"
-    save_file(source.state_dict(), str(path))
-    loaded = build_with_weights(Scaled, path)
-    x = torch.rand(1, 3, 4, 4)
-    assert not loaded.scale.is_meta and torch.equal(loaded(x), source(x))
+    class Anchored(Scaled):  # kept in a list, as torchvision's AnchorGenerator keeps its cell anchors
+        def __init__(self):
+            super().__init__()
+            self.anchors = [torch.full((1,), 3.0)]
+
+        def forward(self, x):
+            return super().forward(x) + self.anchors[0]
+
+    for model_class in (Scaled, Anchored):
+        source = model_class()
+        path = tmp_path / "model.safetensors"
+        save_file(source.state_dict(), str(path))
+        loaded = build_with_weights(model_class, path)
+        x = torch.rand(1, 3, 4, 4)
+        assert not loaded.scale.is_meta and torch.equal(loaded(x), source(x)), model_class
 
 
 def test_a_builder_that_cannot_run_on_meta_loads_without_a_warning(tmp_path):
