@@ -317,3 +317,41 @@ def test_cli_a_large_photo_is_drawn_from_a_shrunk_copy(digits_weights, tmp_path,
     monkeypatch.setattr(zoo.heatmap, "overlay", lambda image, *a, **k: drawn.append(image.size) or real(image, *a, **k))
     assert main(["explain", "cnn_cam", str(photo), "--weights", str(weights), "-o", str(tmp_path / "out")]) == 0
     assert drawn == [(DRAWN_SIDE, round(DRAWN_SIDE / 6))]
+
+
+class _AuxHeadSegmenter(torch.nn.Module):
+    """torchvision's segmentation layout: forward returns {"out": logits, "aux": logits}."""
+
+    def __init__(self, num_classes=3, in_chans=3):
+        super().__init__()
+        self.body = torch.nn.Conv2d(in_chans, 8, 3, padding=1)
+        self.classifier = torch.nn.Conv2d(8, num_classes, 1)
+        self.aux_classifier = torch.nn.Conv2d(8, num_classes, 1)
+
+    def forward(self, x):
+        features = self.body(x).relu()
+        return {"out": self.classifier(features), "aux": self.aux_classifier(features)}
+
+
+def test_cli_explains_a_segmenter_returning_torchvisions_dict(tmp_path):
+    """The explainers read "out", and so does zoo predict; zoo explain crashed after the explanation
+    ("'dict' object has no attribute 'ndim'") reading the dict for the title."""
+    from safetensors.torch import save_file
+
+    from zoo.registry import get_registry
+
+    class Plugin:
+        @zoo.hookimpl
+        def zoo_architectures(self):
+            return [zoo.ArchitectureSpec("aux_head_segmenter", "semantic_segmentation", _AuxHeadSegmenter)]
+
+    get_registry().register(Plugin(), name="aux-head")
+    weights = tmp_path / "model.safetensors"
+    save_file(_AuxHeadSegmenter().state_dict(), str(weights))
+    image = tmp_path / "image.png"
+    Image.fromarray((np.random.default_rng(0).random((20, 24, 3)) * 255).astype(np.uint8)).save(image)
+    for extra in ([], ["--target", "1"]):
+        out = tmp_path / f"explained{len(extra)}.png"
+        assert main(["explain", "aux_head_segmenter", str(image), "--weights", str(weights), "-m", "gradcam",
+                     "-o", str(out), *extra]) == 0
+        assert out.is_file()

@@ -78,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
         x = pre.normalise(x)[None].to(args.device)
         with torch.no_grad():
             output = model(x)
+        if isinstance(output, dict) and isinstance(output.get("out"), torch.Tensor):
+            output = output["out"]  # torchvision's segmenters, read as zoo predict and the explainers read them
         own_score = "score_fn" in options  # then the target means what the score_fn reads it as
         if target is not None and not own_score and not 0 <= target < output.shape[1]:
             known = f" ({', '.join(names)})" if names else ""
