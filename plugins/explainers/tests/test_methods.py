@@ -80,6 +80,19 @@ def test_non_tensor_output_is_a_clear_target_error(method, images):
         zoo.explain(model, images, method=method, target=0, **FAST.get(method, {}))
 
 
+def test_one_number_for_the_whole_batch_is_refused_for_what_it_is(images):
+    """It was told to pass score_fn=, also when it had passed one."""
+    whole_batch = torch.nn.Sequential(torch.nn.Conv2d(3, 1, 3), torch.nn.Flatten(0), _Mean())
+    for score_fn in (None, lambda out, classes: out.reshape(1)):
+        with pytest.raises(TargetError, match="one number for the whole batch"):
+            zoo.explain(whole_batch, images, method="saliency", score_fn=score_fn)
+
+
+class _Mean(torch.nn.Module):
+    def forward(self, x):
+        return x.mean()
+
+
 def test_a_regression_output_without_score_fn_is_told_to_pass_one(images):
     """An (N,) output said to wrap the model, while an (N, H, W) one said to pass score_fn=: both take score_fn."""
     regression = torch.nn.Sequential(torch.nn.Conv2d(3, 1, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(0))

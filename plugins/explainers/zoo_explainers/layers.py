@@ -26,6 +26,7 @@ from torch import nn
 
 from zoo_explainers.feature_layout import LayerError, detect
 from zoo_explainers.hygiene import HookBag
+from zoo_explainers.targets import explained_output
 
 
 class ReusedLayerWarning(UserWarning):
@@ -122,8 +123,6 @@ def _probe(model: nn.Module, images: torch.Tensor, traced: bool) -> tuple[list[t
     whose output is a spatial map or tokens, in the order they finish, and (``traced``) the autograd
     nodes the model's output was computed through. Tracing records the graph's structure only: no
     tensor is saved for a backward pass that never comes, so it costs what a no_grad pass costs."""
-    from zoo_explainers.targets import explained_output
-
     finished: list[tuple[str, str, object]] = []
     bag = HookBag()
 

@@ -176,6 +176,9 @@ def resolve_classes(target: int | Sequence[int] | torch.Tensor | None, output: t
         if output.ndim in (2, 4):  # (N, K) or (N, K, H, W): logits, whose predicted class means something
             return predicted_classes(output)
         return torch.zeros(output.shape[0], dtype=torch.long, device=output.device)
+    if isinstance(output, torch.Tensor) and output.ndim == 0:
+        raise TargetError("the model returned one number for the whole batch (a 0-d tensor); explanations need one "
+                          "output row per image: return (N, ...) from forward")
     if isinstance(output, torch.Tensor) and output.ndim < 2:
         raise TargetError(f"the model returned a tensor of shape {tuple(output.shape)}, not (N, K) logits or (N, K, H, W) "
                           "segmentation logits, so no class target applies; pass score_fn=, a callable "
