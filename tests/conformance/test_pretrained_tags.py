@@ -210,6 +210,10 @@ def test_a_cards_weights_must_load_into_the_tags_build(tmp_path, monkeypatch):
     assert "conv.weight" in changed.message  # the mismatched keys and shapes, as zoo.create says them
     (folder / "model.safetensors").unlink()
     assert result(6).status == SKIP
+    upstream = zoo.ArchitectureSpec(name="arch", task="classification", builder=_Small, pretrained={
+        "t": _cfg(hf_hub_id="someone/arch.t", upstream="their own weights, published without a card")})
+    skipped = run_check(get_check("pretrained_weights"), ModelSubject(spec=upstream))
+    assert skipped.status == SKIP and "upstream weights only" in skipped.message  # not "no card here holds"
 
 
 def test_the_packages_cards_are_found_from_a_folder_below_its_root(tmp_path, monkeypatch):

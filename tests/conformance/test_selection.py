@@ -241,3 +241,5 @@ def test_a_checks_pattern_matching_no_check_is_a_usage_error(capsys):
     assert main(["check", "cnn_cam", "--checks", "buid"]) == 2
     assert "--checks 'buid' matches no check (close: build); `zoo check --list-checks` lists them" in \
         capsys.readouterr().err
+    assert main(["check", "cnn_cam", "--checks", "plugin_loads"]) == 1  # a row name: checks nothing here
+    assert "nothing was checked" in capsys.readouterr().out

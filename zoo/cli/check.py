@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_OK
     if not (args.names or args.all or args.plugin):
         raise UsageError("name models or explainers, or use --all or --plugin DIST (see zoo check -h)")
-    _refuse_unknown_check_patterns(args.checks, [check.name for check in all_checks()])
+    _refuse_unknown_check_patterns(args.checks, [check.name for check in all_checks()] + ["plugin_loads", "coverage"])
     from zoo.registry import get_registry_quietly
 
     # broken plugins are reported as failures below
