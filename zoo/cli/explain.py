@@ -31,8 +31,8 @@ def register(subparsers) -> None:
         description="Explain a classifier's (or segmenter's) prediction on images and write heat-map PNGs.")
     add_model_options(p, example="'cnn_cam.digits'", drawn="the heat map")
     p.add_argument("-m", "--method", default="gradcam", help="explainer name, see `zoo list` (default gradcam)")
-    p.add_argument("-t", "--target", help="class index or class name to explain (default: the predicted class; for a segmenter, the class "
-                        "covering most pixels, often the background)")
+    p.add_argument("-t", "--target", help="class index or class name to explain (default: the predicted class; "
+                                          "for a segmenter, the class covering most pixels, often the background)")
     p.add_argument("-o", "--output", metavar="PATH",
                    help="an image file (one image, or --grid; any suffix matplotlib writes: .png, .jpg, .pdf, ...), "
                         "or a folder for one PNG per image, named IMAGESTEM-METHOD.png (default: the current "

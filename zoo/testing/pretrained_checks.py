@@ -267,7 +267,8 @@ def check_pretrained_weights(subject):
                              "builder arguments back") from exc
             loaded.append(tag)
     if not loaded and all(_upstream_reason(cfg) for cfg in spec.pretrained.values()):
-        raise CheckSkipped("upstream weights only (PretrainedCfg.upstream): someone else publishes them, without a card")
+        raise CheckSkipped("upstream weights only (PretrainedCfg.upstream): someone else publishes them, without "
+                           "a card")
     if not loaded:
         raise CheckSkipped(f"no card here holds the weights of {spec.name}'s {len(spec.pretrained)} tag(s) "
                            f"(cards are looked for in {', '.join(map(str, cards)) or 'no hubcards/ folder'})")

@@ -245,7 +245,8 @@ class IntegratedGradients(BaseExplainer):
         maps = (diff * total).sum(dim=1).detach().float()
         if return_delta:
             with torch.no_grad():
-                base_scores = targets(explained_output(self.model(baseline.clone(memory_format=torch.contiguous_format))))
+                base = baseline.clone(memory_format=torch.contiguous_format)
+                base_scores = targets(explained_output(self.model(base)))
             delta = maps.sum(dim=(1, 2)) - (targets.clean_scores() - base_scores).float()
         if self.normalize:
             maps = minmax(maps)

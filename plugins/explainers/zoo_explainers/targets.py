@@ -180,8 +180,8 @@ def resolve_classes(target: int | Sequence[int] | torch.Tensor | None, output: t
         raise TargetError("the model returned one number for the whole batch (a 0-d tensor); explanations need one "
                           "output row per image: return (N, ...) from forward")
     if isinstance(output, torch.Tensor) and output.ndim < 2:
-        raise TargetError(f"the model returned a tensor of shape {tuple(output.shape)}, not (N, K) logits or (N, K, H, W) "
-                          "segmentation logits, so no class target applies; pass score_fn=, a callable "
+        raise TargetError(f"the model returned a tensor of shape {tuple(output.shape)}, not (N, K) logits or "
+                          "(N, K, H, W) segmentation logits, so no class target applies; pass score_fn=, a callable "
                           "score_fn(output, classes) returning one score per image (a regression's own output, "
                           "for one)")
     if not isinstance(output, torch.Tensor):
