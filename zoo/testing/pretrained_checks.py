@@ -99,15 +99,19 @@ def _inside_a_project(folder: Path) -> bool:
 def tag_cards(arch: str, tag: str, cfg, cards: list[Path]) -> list[Path]:
     """The card folders in ``cards`` that describe this tag's weights (:func:`_card_belongs_to`)."""
     shipped = is_first_party(cfg.hf_hub_id)
-    found = []
-    for folder in (d / f"{arch}.{tag}" for d in cards):
-        try:
-            data = json.loads((folder / "config.json").read_text()) if (folder / "config.json").is_file() else {}
-        except ValueError:
-            data = {}  # pretrained_tags says so
-        if folder.is_dir() and _card_belongs_to(data, cfg, shipped):
-            found.append(folder)
-    return found
+    folders = (d / f"{arch}.{tag}" for d in cards)
+    return [folder for folder in folders if folder.is_dir() and _card_belongs_to(_card_config(folder)[0], cfg, shipped)]
+
+
+def _card_config(folder: Path) -> tuple[object, str | None]:
+    """The card's ``config.json`` as read (``{}`` where there is none), and why it cannot be read."""
+    config = folder / "config.json"
+    if not config.is_file():
+        return {}, None
+    try:
+        return json.loads(config.read_text()), None
+    except ValueError as exc:
+        return {}, f"{config} is not valid JSON: {exc}"
 
 
 def _card_problems(arch: str, tag: str, cfg, cards: list[Path]) -> list[str]:
@@ -126,12 +130,8 @@ def _folder_problems(folder: Path, cfg, shipped: bool, own: bool) -> list[str]:
     """What is wrong with the card ``folder`` for the tag ``cfg``; ``own``: the folder is the
     plugin author's (``./hubcards``), not the zoo's."""
     config = folder / "config.json"
-    data, problems = {}, []
-    if config.is_file():
-        try:
-            data = json.loads(config.read_text())
-        except ValueError as exc:
-            problems.append(f"{config} is not valid JSON: {exc}")
+    data, unreadable = _card_config(folder)
+    problems = [unreadable] if unreadable else []
     if not _card_belongs_to(data, cfg, shipped):
         # e.g. a third-party plugin's own "unet.shapes" next to the project's card of that name
         if shipped:
