@@ -274,22 +274,11 @@ def test_a_segmenter_working_only_at_multiples_of_its_stride_is_told_the_usual_f
     assert "It runs at 64x64: pad the input to a multiple of the network's stride" in result.message, result.message
 
 
-class _NaNLogits(nn.Module):
+class _NaNLogits(_SpatialLogits):
     """Deterministic, but its logits are NaN (a broken weight): the output check must say so."""
 
-    def __init__(self, num_classes=3, in_chans=3):
-        super().__init__()
-        self.conv = nn.Conv2d(in_chans, 4, 3, padding=1)
-        self.fc = nn.Linear(4, num_classes)
-
-    def forward_features(self, x):
-        return self.conv(x)
-
-    def get_classifier(self):
-        return self.fc
-
     def forward(self, x):
-        return self.fc(self.forward_features(x).mean((2, 3))) * float("nan")
+        return self.forward_head(self.forward_features(x)) * float("nan")
 
 
 def test_nan_logits_are_named_as_such_not_as_nondeterminism():
