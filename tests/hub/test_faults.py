@@ -50,6 +50,20 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         pass
 
 
+def answering(status: int, **headers: str) -> type:
+    """A handler answering every request with ``status``, ``headers`` (``X_Error_Code`` is sent as
+    ``X-Error-Code``) and no body."""
+
+    def answer(self):
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name.replace("_", "-"), value)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    return type(f"Answering{status}", (_Handler,), {"do_GET": answer, "do_HEAD": answer})
+
+
 class EchoingServerError(_Handler):
     """Answers 500 to everything, echoing the Authorization header back (a hostile server)."""
 
@@ -111,16 +125,8 @@ def test_hanging_server_times_out_as_configured(hub, monkeypatch):
     zoo.create("hubtest_seg.toy", pretrained=True)
 
 
-class RefusingToken(_Handler):
-    """Answers 401 as the Hub does for a token it does not accept."""
-
-    def _answer(self):
-        self.send_response(401)
-        self.send_header("X-Error-Message", "Invalid credentials in Authorization header")
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    do_GET = do_HEAD = _answer
+#: how the Hub answers a token it does not accept
+RefusingToken = answering(401, X_Error_Message="Invalid credentials in Authorization header")
 
 
 def test_a_refused_token_is_an_auth_error_not_a_missing_repository(hub, monkeypatch):
@@ -293,16 +299,8 @@ def test_a_captive_portal_is_not_a_hub_and_a_cached_copy_stands_in_with_a_warnin
     assert "without naming a commit" in caplog.text and "using the cached copy" in caplog.text
 
 
-class ProxyForbidding(_Handler):
-    """A corporate proxy answering 403 with its own reason."""
-
-    def _answer(self):
-        self.send_response(403)
-        self.send_header("X-Error-Message", "blocked by the proxy's policy")
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    do_GET = do_HEAD = _answer
+#: a corporate proxy answering 403 with its own reason
+ProxyForbidding = answering(403, X_Error_Message="blocked by the proxy's policy")
 
 
 def test_a_refusal_keeps_the_servers_reason_and_a_cached_copy_stands_in(hub, monkeypatch, caplog):
@@ -322,54 +320,19 @@ def test_a_failing_server_lets_the_cached_copy_stand_in_at_once(hub, monkeypatch
     assert "is not a Hub" not in caplog.text
 
 
-class BadRequest(_Handler):
-    """A 400 whose reason is only in X-Error-Message (huggingface_hub puts it on a second line)."""
-
-    def _answer(self):
-        self.send_response(400)
-        self.send_header("X-Error-Message", "revision names no branch of this mirror")
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    do_GET = do_HEAD = _answer
-
-
 def test_a_servers_reason_on_a_second_line_is_kept(hub, monkeypatch):
-    with tiny_server(BadRequest) as endpoint:
+    """A 400 whose reason is only in X-Error-Message (huggingface_hub puts it on a second line)."""
+    with tiny_server(answering(400, X_Error_Message="revision names no branch of this mirror")) as endpoint:
         monkeypatch.setenv("HF_ENDPOINT", endpoint)
         with pytest.raises(HubError, match="revision names no branch of this mirror"):
             zoo.create("hubtest_seg.toy", pretrained=True)
 
 
-class Throttling(_Handler):
-    """A rate limit: 429 Too Many Requests for every request (the Hub does rate-limit)."""
-
-    def _answer(self):
-        self.send_response(429)
-        self.send_header("Retry-After", "60")
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    do_GET = do_HEAD = _answer
-
-
 def test_a_rate_limited_endpoint_lets_the_cached_copy_stand_in(hub, monkeypatch, caplog):
-    with tiny_server(Throttling) as endpoint:
+    """429 Too Many Requests (the Hub does rate-limit)."""
+    with tiny_server(answering(429, Retry_After="60")) as endpoint:
         _refused_then_cached(hub, monkeypatch, endpoint, HubError, "429")
     assert "(the server answered 429); using the cached copy" in caplog.text
-
-
-def _gone(code: str) -> type:
-    """An endpoint saying, as a Hub does, that the revision (or the file) is not there (any more)."""
-
-    def answer(self):
-        self.send_response(404)
-        self.send_header("X-Error-Code", code)
-        self.send_header("X-Error-Message", f"{code} (withdrawn)")
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    return type(f"{code}Handler", (_Handler,), {"do_GET": answer, "do_HEAD": answer})
 
 
 @pytest.mark.parametrize("code, error", [("RevisionNotFound", HubRevisionNotFoundError),
@@ -379,7 +342,7 @@ def test_a_revision_or_file_the_endpoint_says_is_gone_is_not_served_from_the_cac
     """A cached copy stands in for refused access or a repository a mirror does not show, as in
     huggingface_hub; not for a revision or file the endpoint says is missing (withdrawn on purpose)."""
     zoo.create("hubtest_seg.toy", pretrained=True)
-    with tiny_server(_gone(code)) as endpoint:
+    with tiny_server(answering(404, X_Error_Code=code, X_Error_Message=f"{code} (withdrawn)")) as endpoint:
         monkeypatch.setenv("HF_ENDPOINT", endpoint)
         with pytest.raises(error):
             zoo.create("hubtest_seg.toy", pretrained=True)
