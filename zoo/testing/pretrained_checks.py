@@ -161,14 +161,19 @@ def _folder_problems(folder: Path, cfg, shipped: bool, own: bool) -> list[str]:
     return problems
 
 
+def _tagged_spec(subject):
+    """The subject's spec, for the checks of its pretrained tags; a skip where it has none."""
+    if not subject.spec.pretrained:
+        raise CheckSkipped("no pretrained tags")
+    return subject.spec
+
+
 @check("pretrained_tags", MODEL,
        "pretrained tags are well formed: hub id 'org/name', a .safetensors filename, sha256 and metrics (or, for "
        "weights someone else publishes, an upstream= reason), at most one default, and a complete card in "
        "hubcards/<arch>.<tag>/ when the weights are shipped, whose config.json has the tag's metrics and license")
 def check_pretrained_tags(subject):
-    spec = subject.spec
-    if not spec.pretrained:
-        raise CheckSkipped("no pretrained tags")
+    spec = _tagged_spec(subject)
     named = os.environ.get("ZOO_HUBCARDS_DIR")
     if named and not Path(named).is_dir():  # a typo would turn every card check off without a word
         raise broken(f"ZOO_HUBCARDS_DIR names {named}, which is not a folder; point it at the folder holding the "
@@ -207,9 +212,7 @@ def check_pretrained_builds(subject):
     from zoo.testing.tasks import INSTANCE
     from zoo.testing.tensors import describe
 
-    spec = subject.spec
-    if not spec.pretrained:
-        raise CheckSkipped("no pretrained tags")
+    spec = _tagged_spec(subject)
     configs: dict[str, tuple[dict, list[str]]] = {}
     for tag in spec.pretrained:
         overrides = subject.tag_overrides(tag)
@@ -244,9 +247,7 @@ def check_pretrained_weights(subject):
     from zoo.testing.model_checks import eval_output
     from zoo.weights import build_with_weights
 
-    spec = subject.spec
-    if not spec.pretrained:
-        raise CheckSkipped("no pretrained tags")
+    spec = _tagged_spec(subject)
     cards = hubcards_roots()
     loaded = []
     for tag, cfg in spec.pretrained.items():
