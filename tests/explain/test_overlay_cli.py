@@ -1,8 +1,10 @@
 """``zoo.overlay`` and ``zoo explain`` with real files."""
 
 import json
+import re
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -355,3 +357,48 @@ def test_cli_explains_a_segmenter_returning_torchvisions_dict(tmp_path):
         assert main(["explain", "aux_head_segmenter", str(image), "--weights", str(weights), "-m", "gradcam",
                      "-o", str(out), *extra]) == 0
         assert out.is_file()
+
+
+class _NeverClassTwo(torch.nn.Module):
+    """A segmenter whose class 2 wins on no pixel of any image."""
+
+    def __init__(self, num_classes=3, in_chans=3):
+        super().__init__()
+        self.classifier = torch.nn.Conv2d(in_chans, num_classes, 1)
+        with torch.no_grad():
+            self.classifier.bias[2] = -100.0
+
+    def forward(self, x):
+        return self.classifier(x)
+
+
+def test_cli_a_warning_about_one_of_the_images_names_its_file(tmp_path, capsys):
+    """The command explains its images one at a time, so an explainer's warning said "image(s) 0 ...,
+    of 1" for each of them, and which file it was about was left to guess."""
+    from safetensors.torch import save_file
+
+    from zoo.registry import get_registry
+    from zoo_explainers.targets import EmptyTargetWarning
+
+    class Plugin:
+        @zoo.hookimpl
+        def zoo_architectures(self):
+            return [zoo.ArchitectureSpec("never_class_two", "semantic_segmentation", _NeverClassTwo)]
+
+    get_registry().register(Plugin(), name="never-class-two")
+    weights = tmp_path / "model.safetensors"
+    save_file(_NeverClassTwo().state_dict(), str(weights))
+    images = []
+    for name in ("first.png", "second.png"):
+        images.append(tmp_path / name)
+        Image.fromarray((np.random.default_rng(len(images)).random((20, 24, 3)) * 255).astype(np.uint8)).save(images[-1])
+    assert main(["explain", "never_class_two", *map(str, images), "--weights", str(weights), "--target", "2",
+                 "-o", str(tmp_path / "out")]) == 0
+    messages = [line for line in capsys.readouterr().err.splitlines() if "region explained is empty" in line]
+    assert [m.split(": ")[:3] for m in messages] == [["zoo", "warning", str(image)] for image in images]
+    assert all("empty in the image (class 2): " in m and "image(s)" not in m for m in messages)
+    with warnings.catch_warnings():  # a caller's own filters still apply to the warnings given again
+        warnings.simplefilter("error", EmptyTargetWarning)
+        with pytest.raises(EmptyTargetWarning, match=f"^{re.escape(str(images[0]))}: segmentation target"):
+            main(["explain", "never_class_two", str(images[0]), "--weights", str(weights), "--target", "2",
+                  "-o", str(tmp_path / "out2")])

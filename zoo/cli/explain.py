@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
+import warnings
 from pathlib import Path
 
 from zoo.cli.exit_codes import EXIT_OK
@@ -85,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
             known = f" ({', '.join(names)})" if names else ""
             raise UsageError(f"--target {target} is not a class of this model: it has {output.shape[1]} "
                              f"classes, 0 to {output.shape[1] - 1}{known}")
-        maps = checked_maps(args.method, x, explainer(x, target=target), options)  # a plugin's bad maps: its error
+        with _warnings_naming(path):  # each file is explained alone: its warnings say which file
+            maps = checked_maps(args.method, x, explainer(x, target=target), options)  # a plugin's bad maps: its error
         cls = explained_class(explainer, output, target)
         if output.ndim >= 2 and 0 <= cls < output.shape[1]:
             label = names[cls] if cls < len(names) else f"class {cls}"
@@ -106,6 +109,20 @@ def run(args: argparse.Namespace) -> int:
 DRAWN_SIDE = 1024
 
 SPELLED_CONSTANTS = {"true": True, "false": False, "none": None}  # as a shell user writes them, any case
+
+
+@contextlib.contextmanager
+def _warnings_naming(path: Path):
+    """Warnings raised inside, given again with the image file's name in front: explained one file at a
+    time, an explainer's warning could only say "in the image", not which of the command's images."""
+    caught: list[warnings.WarningMessage] = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")  # recorded here, filtered as the caller filters them below
+            yield
+    finally:
+        for w in caught:
+            warnings.warn_explicit(f"{path}: {w.message}", w.category, w.filename, w.lineno)
 
 
 def _option(text: str):

@@ -40,6 +40,13 @@ def test_absent_class_gives_zero_maps_and_a_warning_naming_the_images(method, op
     assert maps[1].abs().max() > 0
 
 
+def test_one_image_is_not_given_an_index(never_class_2, images):
+    """"image(s) 0 (class 2), of 1" told a caller explaining one image nothing an index could add."""
+    with pytest.warns(EmptyTargetWarning, match=r"empty in the image \(class 2\): ") as record:
+        zoo.explain(never_class_2, images[:1], method="gradcam", target=ABSENT)
+    assert "image(s)" not in str(record[0].message)
+
+
 @pytest.mark.parametrize("method,options", [("saliency", {}), ("smoothgrad", dict(n_samples=3, seed=0)),
                                             ("rise", dict(n_masks=8, seed=0))])
 def test_an_empty_given_mask_warns(method, options, segmenter, images):

@@ -22,7 +22,7 @@ from zoo_explainers.targets import (
 )
 
 #: what an empty segmentation region means for an explainer's maps (:class:`~zoo_explainers.targets.EmptyTargetWarning`)
-EMPTY_MAPS = "their maps are all zeros"
+EMPTY_MAPS = "the map is all zeros there"
 
 
 def model_in_chans(model: nn.Module) -> int | None:

@@ -44,7 +44,7 @@ from zoo_explainers.targets import (
 #: re-initialised model's is below this (the hub cards' reports use it)
 SANITY_THRESHOLD = 0.5
 #: what an empty segmentation region means here (:class:`~zoo_explainers.targets.EmptyTargetWarning`)
-EMPTY_AUC = "their curves and deletion/insertion AUCs are NaN (torch.nanmean averages the other images)"
+EMPTY_AUC = "the curves and deletion/insertion AUCs are NaN there (torch.nanmean averages the other images)"
 #: how to get a non-empty region, for these metrics
 SCORE_ANOTHER_CLASS = "score a class the model predicts in the image (target=None: the one covering most pixels)"
 

@@ -112,8 +112,12 @@ def warn_empty_regions(region: torch.Tensor | None, classes: torch.Tensor, conse
     if empty is None or not empty.any():
         return
     index = empty.nonzero().flatten().tolist()
-    named = ", ".join(f"{i} (class {int(classes[i])})" for i in index[:10]) + (", ..." if len(index) > 10 else "")
-    warnings.warn(f"segmentation target: the region explained is empty in image(s) {named}, of {len(empty)}: "
+    if len(empty) == 1:  # one image: no index to give (zoo explain explains its files one at a time)
+        where = f"in the image (class {int(classes[0])})"
+    else:
+        named = ", ".join(f"{i} (class {int(classes[i])})" for i in index[:10]) + (", ..." if len(index) > 10 else "")
+        where = f"in image(s) {named}, of {len(empty)}"
+    warnings.warn(f"segmentation target: the region explained is empty {where}: "
                   f"the model predicts that class on no pixel there (or the given mask is empty), so "
                   f"{consequence}; {fix}", EmptyTargetWarning, stacklevel=2)
 
