@@ -119,7 +119,7 @@ def _detail(exc) -> str:
     server = (getattr(exc, "server_message", None) or "").strip()
     if server and server not in first:
         first = f"{first.rstrip(':. ')}: {server}"
-    return redact(first)
+    return redact(first.rstrip(". "))  # the callers end the sentence
 
 
 def _diagnose(cfg: PretrainedCfg, rev: str, settings: HubSettings) -> HubError | None:

@@ -21,6 +21,7 @@ from zoo.errors import (
     HubDownloadError,
     HubError,
     HubEntryNotFoundError,
+    HubNotFoundError,
     HubRevisionNotFoundError,
     HubUnavailableError,
 )
@@ -176,6 +177,44 @@ def test_a_mirror_without_the_api_keeps_its_own_answer(hub, monkeypatch, error_c
         with pytest.raises(error, match=says) as info:
             zoo.create("hubtest_seg.toy", pretrained=True)
     assert "Repository" not in str(info.value)
+
+
+class NotShowingTheRepository(_Handler):
+    """Downloads answer as the Hub does for a repository it does not show (401, RepoNotFound); the
+    /api routes answer a bare 401, as some mirrors do for the same repository."""
+
+    api_status = 401
+
+    def _answer(self):
+        api = self.path.startswith("/api/")
+        self.send_response(self.api_status if api else 401)
+        if not api:
+            self.send_header("X-Error-Code", "RepoNotFound")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_GET = do_HEAD = _answer
+
+
+def test_an_api_answering_a_bare_401_for_a_repository_not_shown_says_it_was_not_found(hub, monkeypatch):
+    """Without a token, a bare 401 from /api is the repository not shown, as the download said: the
+    diagnosis read it as "cannot tell", and the message became "Set HF_TOKEN if the repository is
+    private", with no word of a missing repository or of HF_ENDPOINT."""
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.setenv("HF_HOME", str(hub.cache.parent / "no-token-home"))  # no stored `hf auth login` token
+    with tiny_server(NotShowingTheRepository) as endpoint:
+        monkeypatch.setenv("HF_ENDPOINT", endpoint)
+        with pytest.raises(HubNotFoundError, match="Repository zoo-tests/hubtest_seg.toy was not found on .*"
+                                                   "Check HF_ENDPOINT"):
+            zoo.create("hubtest_seg.toy", pretrained=True)
+    NotShowingTheRepository.api_status = 500  # an /api that cannot tell: the download's own answer
+    try:
+        with tiny_server(NotShowingTheRepository) as endpoint:
+            monkeypatch.setenv("HF_ENDPOINT", endpoint)
+            with pytest.raises(HubAuthError, match=r"401 Client Error\. Set HF_TOKEN if the repository is private"):
+                zoo.create("hubtest_seg.toy", pretrained=True)  # (it read "401 Client Error.. Set HF_TOKEN")
+    finally:
+        NotShowingTheRepository.api_status = 401
 
 
 class ThrottledBar(tqdm):
