@@ -147,7 +147,7 @@ def test_serve_command_prints_endpoint_serves_cards_and_stops(tmp_path, stop):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "zoo.cli", "hub", "serve", str(tmp_path / "cards"), "--port", "0",
                              "--cache-dir", str(tmp_path / "serve")], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
+                            stderr=subprocess.PIPE, text=True, env=env, preexec_fn=_as_from_a_terminal)
     try:
         line = _endpoint_line(proc)
         endpoint = line.split("=", 1)[1]
@@ -171,6 +171,37 @@ def test_serve_command_prints_endpoint_serves_cards_and_stops(tmp_path, stop):
         time.sleep(0.2)
     else:
         pytest.fail(f"olah still answers on {endpoint} after `zoo hub serve` stopped")
+
+
+def _as_from_a_terminal() -> None:
+    """(In the child, before exec.) A command started from a terminal: SIGHUP and SIGINT at their
+    defaults, whatever the test run inherited (under nohup or as a shell's background job, ignored,
+    and `zoo hub serve` keeps an ignored signal ignored)."""
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def test_serve_under_nohup_survives_a_hangup(tmp_path):
+    """nohup ignores SIGHUP; `zoo hub serve` took it over, so `nohup zoo hub serve DIR &` stopped
+    when the terminal closed (`zoo download` kept it ignored). SIGTERM still stops it."""
+
+    def under_nohup():
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+    make_card(tmp_path / "cards", "hubtest_seg.toy", seeded_state(0), hf_hub_id="zoo-tests/hubtest_seg.toy")
+    proc = subprocess.Popen(_serve_command(tmp_path / "cards", 0, tmp_path / "serve"), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                            preexec_fn=under_nohup)
+    try:
+        _endpoint_line(proc)
+        proc.send_signal(signal.SIGHUP)
+        time.sleep(3)  # the serving loop looks at its stop flag every second
+        assert proc.poll() is None, proc.communicate()[1]
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+        assert proc.returncode == 0
+    finally:
+        _stop(proc)
 
 
 def test_serving_a_folder_without_cards_says_so(tmp_path):
@@ -299,9 +330,10 @@ def test_two_servers_started_at_once_on_one_port_one_serves_and_the_other_fails_
 
 
 def _stop(proc: subprocess.Popen) -> None:
-    """Stop a `zoo hub serve` of a failed test as Ctrl-C would (a SIGKILL would leave its olah running)."""
+    """Stop a `zoo hub serve` of a failed test as SIGTERM does (a SIGKILL would leave its olah running;
+    SIGINT may be ignored where the test run is a background job, and the server keeps it ignored)."""
     if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:

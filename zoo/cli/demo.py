@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import signal
 
 from zoo.cli.exit_codes import EXIT_OK
+from zoo.cli.signals import handling
 from zoo.cli.train import positive_int
 from zoo.cli.usage_error import UsageError
 
@@ -53,15 +53,8 @@ def sigterm_as_stop_request():
     def request_stop(signum, frame):
         received.append(signum)
 
-    try:
-        previous = signal.signal(signal.SIGTERM, request_stop)
-    except ValueError:  # not the main thread: leave signals alone
+    with handling(("SIGTERM",), request_stop):
         yield received
-        return
-    try:
-        yield received
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import signal
 import sys
-import threading
 
 from zoo.cli.exit_codes import EXIT_OK, EXIT_RUNTIME
+from zoo.cli.signals import handling
 from zoo.cli.usage_error import UsageError
 from zoo.errors import ZooError
 from zoo.names import parse_name
@@ -61,21 +60,12 @@ def sigterm_as_interrupt():
     """SIGTERM, and SIGHUP (the terminal closed), unwind the download as Ctrl-C does (exit 130), so
     huggingface_hub removes its partial file and the zoo puts the branch's ref back; by default
     either ends the process on the spot and leaves both behind."""
-    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
-        yield
-        return
 
     def interrupt(signum, frame):
         raise KeyboardInterrupt(f"signal {signum}")
 
-    stops = [signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])  # no SIGHUP on Windows
-    # a signal the caller ignores (`nohup` ignores SIGHUP) stays ignored
-    previous = {stop: signal.signal(stop, interrupt) for stop in stops if signal.getsignal(stop) is not signal.SIG_IGN}
-    try:
+    with handling(("SIGTERM", "SIGHUP"), interrupt):
         yield
-    finally:
-        for stop, handler in previous.items():
-            signal.signal(stop, handler)
 
 
 def _fetch_all(resolved, revision) -> int:

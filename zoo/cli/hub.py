@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 import threading
 from pathlib import Path
 
 from zoo.cli.exit_codes import EXIT_OK, EXIT_RUNTIME
+from zoo.cli.signals import handling
 from zoo.cli.usage_error import UsageError
 from zoo.errors import ChecksumError, HubError
 
@@ -72,24 +72,18 @@ def run_serve(args: argparse.Namespace) -> int:
     hubcards = _hubcards(args.hubcards, how="name it: zoo hub serve DIR")
     server = HubServer(hubcards, port=args.port, cache_dir=args.cache_dir, host=args.host)
     stop = threading.Event()
-    stopping = [signal.SIGINT, signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])  # hangup:
-    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in stopping}  # a closed terminal or ssh
-    try:
-        with server:
-            for hub_id, sha in sorted(server.repos.items()):
-                print(f"serving {hub_id} @ {sha}", file=sys.stderr)
-            if not server.repos:  # every download would then be a HubNotFoundError, found out later
-                print(f"zoo: warning: {hubcards} holds no hub cards (<arch>.<tag>/ folders): nothing is served",
-                      file=sys.stderr)
-            print(f"export HF_ENDPOINT={server.endpoint}", flush=True)
-            print("(Ctrl-C to stop)", file=sys.stderr, flush=True)
-            while not stop.wait(1.0):
-                if not server.running:
-                    print("zoo: error: olah stopped; see " + str(server.log_file), file=sys.stderr)
-                    return EXIT_RUNTIME
-    finally:  # the caller's handlers again (main() may run in a longer process: a test, a notebook)
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    with handling(("SIGINT", "SIGTERM", "SIGHUP"), lambda *_: stop.set()), server:  # SIGHUP: a closed terminal
+        for hub_id, sha in sorted(server.repos.items()):
+            print(f"serving {hub_id} @ {sha}", file=sys.stderr)
+        if not server.repos:  # every download would then be a HubNotFoundError, found out later
+            print(f"zoo: warning: {hubcards} holds no hub cards (<arch>.<tag>/ folders): nothing is served",
+                  file=sys.stderr)
+        print(f"export HF_ENDPOINT={server.endpoint}", flush=True)
+        print("(Ctrl-C to stop)", file=sys.stderr, flush=True)
+        while not stop.wait(1.0):
+            if not server.running:
+                print("zoo: error: olah stopped; see " + str(server.log_file), file=sys.stderr)
+                return EXIT_RUNTIME
     return EXIT_OK
 
 

@@ -1,0 +1,32 @@
+"""The signals that end a long command (SIGTERM, a closed terminal's SIGHUP, Ctrl-C), handled by
+the command itself for as long as it runs, so that it stops cleanly instead of dying mid-write.
+
+A signal the caller ignores stays ignored: ``nohup`` ignores SIGHUP, and a shell starts background
+jobs with SIGINT ignored; taking those over would stop a command its user told to keep going.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from typing import Callable, Iterator
+
+
+@contextlib.contextmanager
+def handling(names: tuple[str, ...], handler: Callable) -> Iterator[None]:
+    """``handler(signum, frame)`` for each signal in ``names`` (e.g. ``"SIGTERM"``) while the block
+    runs, then the handlers found before. Signals the platform lacks (SIGHUP on Windows) and those
+    the caller ignores are left as they are; outside the main thread, where Python may not set
+    handlers, all of them are."""
+    previous = {}
+    try:
+        if threading.current_thread() is threading.main_thread():
+            for name in names:
+                number = getattr(signal, name, None)
+                if number is not None and signal.getsignal(number) is not signal.SIG_IGN:
+                    previous[number] = signal.signal(number, handler)
+        yield
+    finally:
+        for number, before in previous.items():  # None: set outside Python, not restorable; the default
+            signal.signal(number, signal.SIG_DFL if before is None else before)
