@@ -57,6 +57,16 @@ class UnknownOptionError(ArgumentError, TypeError):
         self.unknown, self.accepted = unknown, accepted
 
 
+class MissingOptionError(ArgumentError, TypeError):
+    """An option the explainer requires, with no default of its own, was not given (``zoo.explain``
+    without it fails for every caller); also the ``TypeError`` Python raises for a missing keyword.
+    ``missing`` lists them."""
+
+    def __init__(self, message: str, *, missing: list[str]):
+        super().__init__(message)
+        self.missing = missing
+
+
 class BuilderError(ZooError, TypeError):
     """A spec's builder could not be imported, or returned the wrong kind of object."""
 

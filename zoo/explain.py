@@ -6,7 +6,7 @@ from typing import Any
 
 import inspect
 
-from zoo.errors import BuilderError, ExplainerOutputError, UnknownOptionError
+from zoo.errors import BuilderError, ExplainerOutputError, MissingOptionError, UnknownOptionError
 from zoo.registry import get_registry
 
 
@@ -48,14 +48,20 @@ def _declared_options(cls: type) -> list[str]:
 
 
 def create_explainer(name: str, model: Any, **kwargs: Any) -> Explainer:
-    """Build the registered explainer ``name`` for ``model``; an option its builder does not take
-    is an :class:`~zoo.errors.UnknownOptionError` listing those it does, before anything is built."""
+    """Build the registered explainer ``name`` for ``model``. An option its builder does not take is
+    an :class:`~zoo.errors.UnknownOptionError` listing those it does, and one it requires (no
+    default) but was not given a :class:`~zoo.errors.MissingOptionError`, both before anything is built."""
     builder = get_registry().explainer_builder(name)
     accepted = explainer_options(builder)
     unknown = [key for key in kwargs if accepted is not None and key not in accepted]
     if unknown:
         raise UnknownOptionError(f"explainer {name!r} takes no option {', '.join(map(repr, unknown))}; its options: "
                                  f"{', '.join(accepted) or 'none'}", unknown=unknown, accepted=accepted)
+    missing = [option for option in required_options(builder) if option not in kwargs]
+    if missing:
+        raise MissingOptionError(f"explainer {name!r} requires {', '.join(missing)}, which its plugin gives no "
+                                 f"default: pass {missing[0]}=... to zoo.create_explainer or zoo.explain "
+                                 f"(-O {missing[0]}=VALUE in zoo explain)", missing=missing)
     return build_explainer(builder, model, name, **kwargs)
 
 
@@ -74,16 +80,31 @@ def explainer_options(builder: Any) -> list[str] | None:
     """The keyword options an explainer builder takes besides the model (its first parameter,
     whatever its name: builders are called ``builder(model, **options)``), or None where it takes
     ``**kwargs`` or has no signature to read: then the builder itself decides."""
+    params = _option_parameters(builder)
+    if params is None or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return None
+    return [p.name for p in params if p.kind in _BY_NAME]
+
+
+def required_options(builder: Any) -> list[str]:
+    """The options an explainer builder takes with no default of its own (the model aside): every
+    call must name them, so ``zoo.explain(model, images, method=...)`` alone cannot run it."""
+    return [p.name for p in _option_parameters(builder) or []
+            if p.kind in _BY_NAME and p.default is inspect.Parameter.empty]
+
+
+_BY_NAME = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+
+
+def _option_parameters(builder: Any) -> list[inspect.Parameter] | None:
+    """An explainer builder's parameters after the model, or None where it has no signature to read."""
     try:
         params = list(inspect.signature(builder).parameters.values())
     except (TypeError, ValueError):
         return None
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
-        return None
     if params and params[0].kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD):
         params = params[1:]
-    return [p.name for p in params
-            if p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    return params
 
 
 def explain(model: Any, images: Any, method: str = "gradcam", target: int | list[int] | None = None,

@@ -201,6 +201,47 @@ def test_the_options_of_every_explainer_class_in_the_chain_are_listed_once():
         assert error.value.accepted == ["beta", "alpha"], cls
 
 
+def test_an_option_the_explainer_requires_and_was_not_given_is_named_before_building(tmp_path, capsys):
+    """A builder option with no default reached the caller as the builder's bare TypeError, and `zoo
+    explain` guessed whether to blame the options; the conformance suite already refused it."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from zoo.cli import main
+    from zoo.registry import get_registry
+
+    built = []
+
+    class Layered(zoo.Explainer):
+        def __call__(self, images, target=None):
+            return images.sum(1)
+
+    def needs_layer(model, *, layer, scale=1.0):
+        built.append(layer)
+        return Layered(model)
+
+    class Plugin:
+        @zoo.hookimpl
+        def zoo_explainers(self):
+            return [zoo.ExplainerSpec("needs_layer", needs_layer)]
+
+    get_registry().register(Plugin(), name="needs-layer")
+    model = zoo.create("sample_classifier")
+    for call in (lambda: zoo.create_explainer("needs_layer", model, scale=2.0),
+                 lambda: zoo.explain(model, torch.zeros(1, 3, 8, 8), method="needs_layer")):
+        with pytest.raises(zoo.MissingOptionError, match="explainer 'needs_layer' requires layer, which its plugin "
+                                                         "gives no default: pass layer=...") as error:
+            call()
+        assert isinstance(error.value, TypeError) and error.value.missing == ["layer"]
+    assert built == []
+    assert zoo.explain(model, torch.zeros(1, 3, 8, 8), method="needs_layer", layer="conv").shape == (1, 8, 8)
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "image.png")
+    assert main(["explain", "sample_classifier", str(tmp_path / "image.png"), "--method", "needs_layer",
+                 "-o", str(tmp_path / "out.png")]) == 2
+    assert "method 'needs_layer' requires -O layer=VALUE (its plugin gives no default)" in capsys.readouterr().err
+
+
 def test_an_explainer_builder_returning_something_that_cannot_explain_is_a_builder_error():
     import torch
 

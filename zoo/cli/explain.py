@@ -153,9 +153,9 @@ def _check_method_fits(method: str, task: str) -> None:
 
 def _explainer(method: str, model, options: dict):
     """``zoo.create_explainer``, with an option the method does not take (or refuses) as a usage
-    error that lists the ones it does."""
+    error that lists the ones it does, and one it requires as a usage error naming it."""
     import zoo
-    from zoo.errors import UnknownOptionError
+    from zoo.errors import MissingOptionError, UnknownOptionError
 
     if isinstance(options.get("score_fn"), str):
         options = {**options, "score_fn": _imported_callable("score_fn", options["score_fn"])}
@@ -164,6 +164,9 @@ def _explainer(method: str, model, options: dict):
     except UnknownOptionError as exc:  # checked on the builder's signature, before building
         raise UsageError(f"method {method!r} takes no option {', '.join(map(repr, exc.unknown))}; "
                          f"its options (-O KEY=VALUE): {', '.join(exc.accepted) or 'none'}") from None
+    except MissingOptionError as exc:
+        raise UsageError(f"method {method!r} requires {' '.join(f'-O {key}=VALUE' for key in exc.missing)} "
+                         "(its plugin gives no default)") from None
     except (TypeError, ValueError) as exc:
         if not options or not _builds_without_options(method, model):
             raise  # about the model, not the options: a runtime error (exit 3)

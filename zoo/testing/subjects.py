@@ -170,12 +170,12 @@ class ExplainerSubject:
         """Build the explainer for ``model``, as ``zoo.create_explainer`` does. A builder option with
         no default, which no check passes, fails every check alike: a BuilderError, said once."""
         from zoo.errors import BuilderError
-        from zoo.explain import build_explainer
+        from zoo.explain import build_explainer, required_options
         from zoo.registry import import_builder
 
         owner = f"{self.distribution}:{self.name}"
         builder = import_builder(self.spec.builder, owner)
-        required = _required_options(builder)
+        required = required_options(builder)
         if required and not set(required) <= set(kwargs):
             raise BuilderError(f"{owner}: the explainer builder requires {', '.join(required)} with no default, so "
                                "`zoo.explain(model, images, method=...)` and `zoo explain` without -O fail; give "
@@ -300,18 +300,6 @@ def select(names: list[str] = (), *, all: bool = False, plugins: list[str] = (),
             hint += registry.unloaded_plugins_hint()
             raise UnknownModelError(f"no registered model or explainer matches {raw!r}.{hint} See `zoo list`.")
     return selection
-
-
-def _required_options(builder: Any) -> list[str]:
-    """An explainer builder's keyword options without a default (besides the model, its first)."""
-    import inspect
-
-    try:
-        params = list(inspect.signature(builder).parameters.values())
-    except (TypeError, ValueError):
-        return []
-    return [p.name for p in params[1:] if p.default is inspect.Parameter.empty
-            and p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)]
 
 
 def _contract_parameters_lacking(builder: Any, kwargs: dict[str, Any]) -> list[str]:
