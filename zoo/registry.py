@@ -27,7 +27,7 @@ import time
 import warnings
 from dataclasses import dataclass, field, fields, replace
 from types import ModuleType
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable
 
 import pluggy
 
@@ -156,7 +156,7 @@ def _env_list(value: str | None) -> set[str] | None:
 
 class Registry:
     """Specs from every plugin, keyed by name. The process's own is :func:`get_registry`;
-    :meth:`from_entry_points` builds a separate one (for another environment's settings)."""
+    :meth:`from_entry_points` builds a separate one (for a test, say)."""
 
     def __init__(self) -> None:
         self._pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
@@ -170,20 +170,20 @@ class Registry:
 
     # ----------------------------------------------------------------- loading
     @classmethod
-    def from_entry_points(cls, environ: Mapping[str, str] | None = None) -> "Registry":
-        """Discover and load every plugin installed in the ``zoo`` entry-point group."""
-        registry = cls._discover(environ)
+    def from_entry_points(cls) -> "Registry":
+        """Discover and load every plugin installed in the ``zoo`` entry-point group (as
+        ``ZOO_PLUGINS`` and ``ZOO_DISABLE_PLUGINS`` say)."""
+        registry = cls._discover()
         registry._emit_pending()
         return registry
 
     @classmethod
-    def _discover(cls, environ: Mapping[str, str] | None = None) -> "Registry":
+    def _discover(cls) -> "Registry":
         """:meth:`from_entry_points` with its PluginWarnings held back (call :meth:`_emit_pending`):
         a warnings filter that turns them into errors (pytest's ``-W error``) must not stop
         discovery halfway and leave no registry."""
-        environ = os.environ if environ is None else environ
-        allow = _env_list(environ.get("ZOO_PLUGINS"))
-        deny = _env_list(environ.get("ZOO_DISABLE_PLUGINS")) or set()
+        allow = _env_list(os.environ.get("ZOO_PLUGINS"))
+        deny = _env_list(os.environ.get("ZOO_DISABLE_PLUGINS")) or set()
         registry = cls()
         registry._pending = []
         seen = set()
