@@ -96,9 +96,10 @@ def card_hub_id(card_dir: str | Path) -> str:
     return hub_id
 
 
-def _fingerprint(card_dir: Path) -> str:
+def _fingerprint(card_dir: Path, files: list[Path]) -> str:
+    """What the served commit depends on: each of the card's ``files``, its mode and its bytes."""
     digest = hashlib.sha256()
-    for path in card_files(card_dir):
+    for path in files:
         rel = path.relative_to(card_dir).as_posix()
         digest.update(f"{rel}\0{os.access(path, os.X_OK)}\0{sha256_of(path)}\n".encode())
     return digest.hexdigest()
@@ -122,7 +123,8 @@ def build_repo(card_dir: str | Path, repo_dir: str | Path) -> str:
     Reused as is when the card has not changed. Returns the commit sha.
     """
     card_dir, repo_dir = Path(card_dir), Path(repo_dir)
-    fingerprint = _fingerprint(card_dir)
+    files = card_files(card_dir)  # listed once: each listing opens every file to refuse pickles
+    fingerprint = _fingerprint(card_dir, files)
     stamp = repo_dir / ".git" / "zoo-fingerprint"
     if stamp.is_file() and stamp.read_text() == fingerprint:
         return _git(repo_dir, "rev-parse", "HEAD")
@@ -130,7 +132,7 @@ def build_repo(card_dir: str | Path, repo_dir: str | Path) -> str:
     work = Path(tempfile.mkdtemp(prefix=f".{repo_dir.name}.", dir=repo_dir.parent))
     try:
         _git(work, "init", "-q", "-b", "main", ".")
-        for path in card_files(card_dir):
+        for path in files:
             rel = path.relative_to(card_dir)
             dest = work / rel
             dest.parent.mkdir(parents=True, exist_ok=True)
