@@ -24,6 +24,8 @@ from typing import BinaryIO
 
 from zoo.safetensors_file import pickle_kind
 
+# Refused by name in a card; .bin and .tar, which safetensors_file.PICKLE_SUFFIXES refuses as weights=
+# files, may be data here (ONNX external data, an archive) and are judged by their bytes.
 CHECKPOINT_SUFFIXES = {".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".joblib"}
 # The opcodes a protocol 0/1 pickle of a state dict, list or object starts with: MARK,
 # EMPTY_DICT, EMPTY_LIST, EMPTY_TUPLE, GLOBAL. A text file rarely does, and then fails the walk.

@@ -21,11 +21,15 @@ from typing import NamedTuple
 from zoo import aligned_copies, checked_files
 from zoo.errors import WeightsError, WeightsFileNotFoundError
 
-PICKLE_SUFFIXES = {".pt", ".pth", ".bin", ".ckpt", ".pkl", ".pickle", ".tar"}
+# Refused by name as weights= files. A hub card is judged by checkpoint_files.CHECKPOINT_SUFFIXES
+# instead, without .bin and .tar: there they may be data (ONNX external data, an archive), told by their bytes.
+PICKLE_SUFFIXES = {".pt", ".pth", ".bin", ".ckpt", ".pkl", ".pickle", ".joblib", ".tar"}
 NUMPY_SUFFIXES = {".npy", ".npz"}  # arrays of numbers, or of Python objects, which np.load unpickles
 MAX_HEADER_BYTES = 100_000_000  # safetensors' own limit (its Rust loader refuses a larger header)
 # First opcodes of a protocol 0/1 pickle (which has no \x80 PROTO marker): MARK, EMPTY_DICT,
-# EMPTY_LIST, GLOBAL, DICT, LIST, NONE. Only looked at in a file whose header length is impossible.
+# EMPTY_LIST, GLOBAL, DICT, LIST, NONE. Only looked at in a file whose header length is impossible,
+# and taken for a pickle only if it also ends in STOP: a cheap guess where checkpoint_files, judging
+# any file of a card, walks the opcodes from a narrower set of starts.
 PROTOCOL_0_1_PICKLE_STARTS = {b"(", b"}", b"]", b"c", b"d", b"l", b"N"}
 # torch.save(..., _use_new_zipfile_serialization=False) at pickle protocol 0 or 1 begins with its
 # magic number 119547037146038801333356 as a text LONG; its end is raw storage bytes, not a STOP.

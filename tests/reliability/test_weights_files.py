@@ -78,7 +78,7 @@ def test_good_file_loads_strictly_in_eval_mode(arch, good):
         assert torch.equal(model.state_dict()[key], value)
 
 
-@pytest.mark.parametrize("suffix", [".pt", ".pth", ".bin", ".ckpt", ".pkl"])
+@pytest.mark.parametrize("suffix", [".pt", ".pth", ".bin", ".ckpt", ".pkl", ".pickle", ".joblib", ".tar"])
 def test_pickle_suffixes_are_refused_unopened(arch, tmp_path, suffix):
     marker = tmp_path / "pwned"
     path = tmp_path / f"model{suffix}"
