@@ -92,6 +92,11 @@ class ArchitectureSpec:
     ``export`` is True when the model must pass ``torch.export`` (checked by ``zoo check``);
     a string opts out and says why (e.g. "data-dependent control flow in the RoI heads"),
     and the check is then reported as skipped with that reason.
+
+    ``check_all`` is True when ``zoo check --all`` (and pytest's ``--zoo-check-all``) checks the
+    model; a string leaves it out of those runs and says why (a bridge registering a thousand
+    architectures: "one of timm's N architectures, checked when named"). Named, matched by a
+    pattern, or with ``--plugin``, it is checked all the same.
     """
 
     name: str
@@ -101,6 +106,7 @@ class ArchitectureSpec:
     pretrained: dict[str, PretrainedCfg] = field(default_factory=dict, hash=False)
     description: str = ""
     export: bool | str = True
+    check_all: bool | str = True
 
     @property
     def default_tag(self) -> str | None:
@@ -149,6 +155,7 @@ class ModelInfo:
     distribution: str
     version: str
     export: bool | str = True
+    check_all: bool | str = True
 
     @property
     def default_tag(self) -> str | None:
@@ -166,6 +173,7 @@ def architecture_spec_problems(spec: object) -> list[str]:
         problems.append(f"{spec.name}: task {spec.task!r} is not one of {', '.join(TASKS)} ({NEW_TASK_HINT})")
     problems += _builder_problems(spec.name, spec.builder)
     problems += _opt_out_problems(spec.name, "export", spec.export)
+    problems += _opt_out_problems(spec.name, "check_all", spec.check_all)
     if not isinstance(spec.defaults, dict):
         problems.append(f"{spec.name}: defaults must be a dict")
     else:

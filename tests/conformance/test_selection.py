@@ -1,4 +1,4 @@
-"""Which subjects a run covers: names, patterns, plugins, --all without timm/*, typo hints."""
+"""Which subjects a run covers: names, patterns, plugins, --all without what plugins leave out of it, typo hints."""
 
 from __future__ import annotations
 
@@ -8,13 +8,14 @@ import pytest
 
 import zoo
 from zoo.registry import Registry
-from zoo.testing import ALL_EXCLUDES, select
+from zoo.testing import select
 
 
 def _registry():
     plugin = types.SimpleNamespace(
         zoo_architectures=zoo.hookimpl(lambda: [
-            zoo.ArchitectureSpec(name=f"timm/net{i}", task="classification", builder="x:y") for i in range(3)
+            zoo.ArchitectureSpec(name=f"timm/net{i}", task="classification", builder="x:y",
+                                 check_all="one of many, checked when named") for i in range(3)
         ] + [zoo.ArchitectureSpec(name="unet_like", task="semantic_segmentation", builder="x:y",
                                   pretrained={"sometag": zoo.PretrainedCfg("org/unet_like.sometag")})]),
         zoo_explainers=zoo.hookimpl(lambda: [zoo.ExplainerSpec(name="cam_like", builder="x:y")]),
@@ -24,13 +25,30 @@ def _registry():
     return registry
 
 
-def test_all_leaves_out_timm_unless_named():
-    assert "timm/*" in ALL_EXCLUDES
+def test_all_leaves_out_what_a_spec_asks_to_be_left_out_of_it_unless_named():
+    """The core named one plugin's namespace (timm/*): a spec says it for itself now, so a third-party
+    bridge registering a thousand models can ask the same, and a timm/ name of another plugin cannot."""
     selection = select(all=True, registry=_registry())
     assert [s.name for s in selection.subjects] == ["unet_like", "cam_like"]
-    assert sorted(selection.excluded) == ["timm/net0", "timm/net1", "timm/net2"]
+    assert selection.excluded == {f"timm/net{i}": "one of many, checked when named" for i in range(3)}
     assert [s.name for s in select(["timm/net1"], registry=_registry()).subjects] == ["timm/net1"]
     assert len(select(["timm/*"], registry=_registry()).subjects) == 3
+
+
+def test_the_timm_bridge_leaves_its_models_out_of_check_all_and_other_timm_names_are_checked(tmp_path):
+    from zoo.registry import get_registry
+
+    timm_specs = [spec for spec, plugin in get_registry().specs()
+                  if isinstance(spec, zoo.ArchitectureSpec) and plugin.distribution == "visionzoo-timm"]
+    assert len(timm_specs) > 1000 and all("checked when named" in spec.check_all for spec in timm_specs)
+    spec = zoo.ArchitectureSpec(name="timm/mine", task="classification", builder="x:y")
+    registry = Registry()
+    registry.register(types.SimpleNamespace(zoo_architectures=zoo.hookimpl(lambda: [spec])), "mine", "mine-dist")
+    assert [s.name for s in select(all=True, registry=registry).subjects] == ["timm/mine"]
+    unexplained = zoo.ArchitectureSpec(name="quiet", task="classification", builder="x:y", check_all=False)
+    registry.register(types.SimpleNamespace(zoo_architectures=zoo.hookimpl(lambda: [unexplained])), "q", "q-dist")
+    assert "check_all=False" in select(all=True, registry=registry).excluded["quiet"]
+    assert sorted(s.name for s in select(plugins=["q-dist"], all=True, registry=registry).subjects) == ["quiet", "timm/mine"]
 
 
 def test_plugin_and_patterns_select_models_and_explainers():
@@ -243,3 +261,12 @@ def test_a_checks_pattern_matching_no_check_is_a_usage_error(capsys):
         capsys.readouterr().err
     assert main(["check", "cnn_cam", "--checks", "plugin_loads"]) == 1  # a row name: checks nothing here
     assert "nothing was checked" in capsys.readouterr().out
+
+
+def test_zoo_check_all_says_what_it_left_out_and_why(capsys):
+    from zoo.cli import main
+
+    assert main(["check", "--all", "--checks", "registration"]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.startswith("left out ") and "model(s) (timm/" in last
+    assert last.endswith("as their plugin asks: " + zoo.model_info("timm/resnet18").check_all)

@@ -83,6 +83,18 @@ def test_a_description_that_is_not_a_string_is_rejected():
         'cam: description must be a string ("" for none), got int']
 
 
+@pytest.mark.parametrize("field", ["export", "check_all"])
+def test_an_opt_out_is_true_false_or_a_reason(field):
+    def spec(value):
+        return zoo.ArchitectureSpec("net", "classification", builder="m:f", **{field: value})
+
+    for fine in (True, False, "why"):
+        assert architecture_spec_problems(spec(fine)) == []
+    for bad in (" ", None, 1):
+        assert architecture_spec_problems(spec(bad)) == [
+            f"net: {field} must be True, False or a non-empty reason string, got {bad!r}"]
+
+
 def test_defaults_of_the_wrong_type_and_an_explainer_for_no_task_are_rejected():
     spec = zoo.ArchitectureSpec("net", "classification", builder="m:f", defaults={"num_classes": "5", "in_chans": -3})
     assert architecture_spec_problems(spec) == [

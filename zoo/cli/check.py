@@ -21,11 +21,13 @@ def register(subparsers) -> None:
                     "own reference models. Prints one row per check; every failure names the contract "
                     "clause and the shapes or values involved. Exit status 1 on any failure, or when nothing "
                     "was checked.",
-        epilog="--all leaves out the timm/* bridge (over a thousand models); name them to check them, e.g. "
-               "`zoo check timm/resnet18` or `zoo check 'timm/resnet*'`.")
+        epilog="--all leaves out the models whose plugin says so (ArchitectureSpec.check_all: the timm bridge's "
+               "thousand-odd models); name them to check them, e.g. `zoo check timm/resnet18` or "
+               "`zoo check 'timm/resnet*'`.")
     p.add_argument("names", nargs="*", metavar="NAME",
                    help="model or explainer names or fnmatch patterns ('dist:name' picks one plugin)")
-    p.add_argument("--all", action="store_true", help="every registered model and explainer (except timm/*)")
+    p.add_argument("--all", action="store_true",
+                   help="every registered model and explainer (but those their plugin leaves out, such as timm/*)")
     p.add_argument("--plugin", action="append", default=[], metavar="DIST",
                    help="everything one distribution (or entry-point name) registers; repeatable")
     p.add_argument("--checks", action="append", default=[], metavar="PATTERN",
@@ -83,9 +85,12 @@ def run(args: argparse.Namespace) -> int:
     counts = {s: sum(r.status == s for r in results) for s in (PASS, FAIL, SKIP)}
     print(f"\n{counts[PASS]} passed, {counts[FAIL]} failed, {counts[SKIP]} skipped "
           f"({len(selection.subjects)} subjects) in {elapsed:.1f}s")
-    if selection.excluded:
-        example = "timm/resnet18" if "timm/resnet18" in selection.excluded else selection.excluded[0]
-        print(f"left out {len(selection.excluded)} timm/* models; name them to check them, e.g. zoo check {example}")
+    by_reason: dict[str, list[str]] = {}
+    for name, why in selection.excluded.items():
+        by_reason.setdefault(why, []).append(name)
+    for why, names in by_reason.items():
+        print(f"left out {len(names)} model(s) ({', '.join(names[:2])}{', ...' if len(names) > 2 else ''}), as "
+              f"their plugin asks: {why}")
     if not results:  # a run that checked nothing must not pass a CI job (pytest exits 5 for it)
         print("nothing was checked" + ("" if selection.subjects else ": no models or explainers selected"))
     return EXIT_PROBLEM if failures or not results else EXIT_OK

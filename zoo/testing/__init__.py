@@ -15,7 +15,7 @@ from __future__ import annotations
 from zoo.testing.checks import Check, all_checks, get_check
 from zoo.testing.results import FAIL, PASS, SKIP, CheckResult, CheckSkipped, ContractViolation
 from zoo.testing.runner import checks_for, run_check, run_subjects
-from zoo.testing.subjects import ALL_EXCLUDES, ExplainerSubject, ModelSubject, select
+from zoo.testing.subjects import ExplainerSubject, ModelSubject, select
 
 _PYTEST_NAMES = ("ModelTests", "ExplainerTests")
 
@@ -29,7 +29,7 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "ALL_EXCLUDES", "Check", "CheckResult", "CheckSkipped", "ContractViolation", "ExplainerSubject",
+    "Check", "CheckResult", "CheckSkipped", "ContractViolation", "ExplainerSubject",
     "ExplainerTests", "FAIL", "ModelSubject", "ModelTests", "PASS", "SKIP", "all_checks", "checks_for",
     "get_check", "run_check", "run_subjects", "select",
 ]

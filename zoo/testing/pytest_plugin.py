@@ -14,8 +14,8 @@ def pytest_addoption(parser) -> None:
                     help="run the conformance checks on a registered model or explainer (name or fnmatch "
                          "pattern; repeatable)")
     group.addoption("--zoo-check-all", action="store_true", default=False,
-                    help="run the conformance checks on every registered model and explainer (timm/* left out "
-                         "unless named)")
+                    help="run the conformance checks on every registered model and explainer (but those their "
+                         "plugin leaves out of it, such as timm/*, unless named)")
     group.addoption("--zoo-check-plugin", action="append", default=[], metavar="DIST",
                     help="run the conformance checks on everything a distribution registers (repeatable)")
     parser.addini("zoo_check_plugins", type="linelist", default=[],

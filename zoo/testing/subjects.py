@@ -24,10 +24,6 @@ from zoo.registry import (
 from zoo.names import close_names, parse_name
 from zoo.testing.checks import EXPLAINER, MODEL, broken
 
-# Namespaces too large to check wholesale: ``--all`` leaves them out unless named explicitly
-# (``zoo check timm/resnet18`` or ``zoo check 'timm/resnet*'``).
-ALL_EXCLUDES = ("timm/*",)
-
 SEED = 0
 
 
@@ -210,13 +206,13 @@ class Selection:
 
     subjects: list = field(default_factory=list)
     broken_plugins: list[PluginRecord] = field(default_factory=list)
-    excluded: list[str] = field(default_factory=list)
+    excluded: dict[str, str] = field(default_factory=dict)  # name -> why ``all`` left it out
 
 
 def select(names: list[str] = (), *, all: bool = False, plugins: list[str] = (),
            registry: Registry | None = None) -> Selection:
     """Subjects for ``names`` (names or fnmatch patterns of models or explainers, ``dist:name``
-    allowed), every registered name (``all``; ``timm/*`` left out unless named), or everything
+    allowed), every registered name (``all``; but specs whose ``check_all`` says why not), or everything
     from the distributions ``plugins``. Raises ``UnknownNameError`` for a name matching nothing."""
     from zoo.errors import UnknownModelError, UnknownTagError
 
@@ -250,8 +246,10 @@ def select(names: list[str] = (), *, all: bool = False, plugins: list[str] = (),
         if plugin.errors and (all or plugin.names & wanted_dists):
             selection.broken_plugins.append(plugin)
     for kind, spec, plugin in entries():
-        if all and any(fnmatch.fnmatchcase(spec.name, p) for p in ALL_EXCLUDES):
-            selection.excluded.append(spec.name)
+        left_out = getattr(spec, "check_all", True) is not True
+        if all and left_out and not plugin.names & wanted_dists:
+            selection.excluded[spec.name] = spec.check_all or (
+                "its plugin leaves it out of --all (ArchitectureSpec.check_all=False)")
         elif all or plugin.names & wanted_dists:
             add(kind, spec, plugin)
     missing_plugins = wanted_dists - set().union(*(p.names for p in registry.plugins))

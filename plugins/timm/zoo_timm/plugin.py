@@ -40,6 +40,9 @@ def zoo_architectures() -> list[zoo.ArchitectureSpec]:
         arch, _, tag = name.partition(".")
         not_offered.setdefault(arch, []).append(f"{tag} ({why})")
     specs = []
+    # Checking every timm model takes hours; timm tests its own. `zoo check timm/NAME` checks one.
+    left_out_of_check_all = (f"one of timm's {len(index['architectures'])} architectures: checked when named "
+                             "(zoo check timm/resnet18, or a pattern such as 'timm/resnet*')")
     for arch, rows in index["architectures"].items():
         pretrained = {
             tag: Cfg(hf_hub_id=hub_id or default_hub_id(arch, tag), num_classes=num_classes,
@@ -52,6 +55,7 @@ def zoo_architectures() -> list[zoo.ArchitectureSpec]:
             task="classification",
             builder=f"zoo_timm.models:architectures.{arch}",
             pretrained=pretrained,
+            check_all=left_out_of_check_all,
             description=f"timm {arch}, built by timm.create_model (timm {index['timm_version']} index)."
                         + (f" timm weights not offered here: {'; '.join(not_offered[arch])}; use "
                            "timm.create_model(..., pretrained=True) for those." if arch in not_offered else "")
