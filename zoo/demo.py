@@ -169,11 +169,11 @@ def _test_items(config: dict, n: int) -> list[dict]:
 
 def _to_pil(image, scale: int = SCALE):
     """(C, H, W) float [0, 1] tensor -> RGB PIL image, enlarged ``scale`` times (nearest)."""
-    import numpy as np
     from PIL import Image
 
-    array = (image.clamp(0, 1).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-    pil = Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array).convert("RGB")
+    from zoo.picture import to_rgb
+
+    pil = to_rgb(image.clamp(0, 1))
     return pil.resize((pil.width * scale, pil.height * scale), Image.NEAREST)
 
 
@@ -308,14 +308,8 @@ def _explain_classifier(name: str, hubcards: Path, out_dir: Path, n: int, method
         pred = int(probs[r].argmax())
         axes[r][0].imshow(x[r, 0].numpy(), cmap="gray")
         axes[r][0].set_title(f"true {labels[r]} / pred {pred} ({probs[r, pred]:.2f})", fontsize=8)
-        for c, m in enumerate(methods, start=1):
-            axes[r][c].imshow(x[r, 0].numpy(), cmap="gray")
-            heat = maps[m][r].detach().numpy()
-            if float(heat.min()) < 0:  # signed (integrated gradients): diverging colours around 0
-                lim = float(abs(heat).max()) or 1.0
-                axes[r][c].imshow(heat, cmap="bwr", alpha=0.6, vmin=-lim, vmax=lim)
-            else:
-                axes[r][c].imshow(heat, cmap="jet", alpha=0.5, vmin=float(heat.min()), vmax=float(heat.max()) or 1.0)
+        for c, m in enumerate(methods, start=1):  # a signed map (integrated gradients) in bwr around 0
+            axes[r][c].imshow(zoo.overlay(x[r], maps[m][r].detach()))
             if r == 0:
                 axes[r][c].set_title(m, fontsize=9)
     for ax in axes.flat:
