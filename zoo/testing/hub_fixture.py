@@ -21,9 +21,6 @@ from zoo.cards import default_hubcards_dir
 from zoo.hookspecs import hookimpl
 from zoo.hub_server import HubServer, build_mirrors, card_hub_id
 
-TEST_ORG = "zoo-tests"
-
-
 def tiny_segmenter(num_classes: int = 3, in_chans: int = 3, width: int = 8, ballast: int = 0):
     """conv3x3-BN-ReLU-conv1x1; ``ballast`` adds a parameter of that many floats (big files)."""
     import torch
@@ -159,4 +156,4 @@ def served_hubcards(request, tmp_path_factory, tmp_path, monkeypatch) -> HubServ
 
 
 __all__ = ["HubServer", "build_mirrors", "cache_files", "weight_files", "card_hub_id", "make_card", "seeded_state", "served_hubcards",
-           "source_hubcards", "tiny_segmenter", "use_hub", "TEST_ORG"]
+           "source_hubcards", "tiny_segmenter", "use_hub"]
