@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import http.server
 import json
+import logging
 import os
 import shutil
+import threading
 import time
 import warnings
 
@@ -53,6 +57,49 @@ def test_pretrained_equals_card_then_offline_from_cache(hub, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_ENDPOINT", UNREACHABLE)
     assert_same_weights(zoo.create("hubtest_seg.toy", pretrained=True), hub.card("toy") / "model.safetensors")
+
+
+@contextlib.contextmanager
+def recording_endpoint():
+    """An endpoint on loopback that records every request made to it (and answers 500)."""
+    seen: list[str] = []
+
+    class Recording(http.server.BaseHTTPRequestHandler):
+        def _answer(self):
+            seen.append(f"{self.command} {self.path}")
+            self.send_response(500)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_GET = do_HEAD = do_POST = _answer
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Recording)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_offline_with_the_file_cached_makes_no_network_call(hub, monkeypatch, caplog):
+    """Issue: with HF_HUB_OFFLINE=1 and the file cached, create works with no network call. The
+    test above cannot tell: a zoo asking the endpoint anyway is served from the cache all the
+    same once the request fails. Here the endpoint is up and counts what reaches it."""
+    zoo.create("hubtest_seg.toy", pretrained=True)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    caplog.set_level(logging.WARNING)
+    with recording_endpoint() as (endpoint, seen):
+        monkeypatch.setenv("HF_ENDPOINT", endpoint)
+        for name in ("hubtest_seg.toy", "hubtest_seg"):
+            assert_same_weights(zoo.create(name, pretrained=True), hub.card("toy") / "model.safetensors")
+        assert cli_main(["download", "hubtest_seg.toy"]) == 0  # already there, offline: nothing asked
+    assert seen == []
+    assert "cached copy" not in caplog.text  # served as an offline load, not as a fallback after a failure
 
 
 def test_bare_arch_takes_default_tag(hub):
