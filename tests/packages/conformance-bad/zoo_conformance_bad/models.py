@@ -187,3 +187,55 @@ class MlpHeadClassifier(MutatingClassifier):
 
     def forward(self, x):
         return self.forward_head(self.forward_features(x))
+
+
+class _Wrapped(_Unsorted):
+    """A torchvision Mask R-CNN behind a wrapper that changes one thing (the subclasses)."""
+
+    def forward(self, images, targets=None):
+        return self.inner(images, targets)
+
+
+class _DetachedLosses(_Wrapped):
+    """Returns its training losses detached (computed under no_grad): nothing can be trained."""
+
+    def forward(self, images, targets=None):
+        out = self.inner(images, targets)
+        return {k: v.detach() for k, v in out.items()} if self.training else out
+
+
+def detached_maskrcnn(num_classes=3, in_chans=3):
+    from zoo_conformance_bad._maskrcnn import tiny_maskrcnn
+
+    return _DetachedLosses(tiny_maskrcnn(num_classes, in_chans))
+
+
+class _ObjectsRequired(_Wrapped):
+    """Refuses a training image without objects (a background-only image is a valid target)."""
+
+    def forward(self, images, targets=None):
+        if targets is not None and any(len(t["boxes"]) == 0 for t in targets):
+            raise ValueError("every image needs at least one box")
+        return self.inner(images, targets)
+
+
+def objects_required_maskrcnn(num_classes=3, in_chans=3):
+    from zoo_conformance_bad._maskrcnn import tiny_maskrcnn
+
+    return _ObjectsRequired(tiny_maskrcnn(num_classes, in_chans))
+
+
+class _MaskLogits(_Wrapped):
+    """Returns mask logits where torchvision's contract has probabilities in [0, 1]."""
+
+    def forward(self, images, targets=None):
+        out = self.inner(images, targets)
+        if self.training:
+            return out
+        return [{**d, "masks": torch.logit(d["masks"].clamp(1e-4, 1 - 1e-4))} for d in out]
+
+
+def mask_logits_maskrcnn(num_classes=3, in_chans=3):
+    from zoo_conformance_bad._maskrcnn import tiny_maskrcnn
+
+    return _MaskLogits(tiny_maskrcnn(num_classes, in_chans))

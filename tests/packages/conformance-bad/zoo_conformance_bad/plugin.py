@@ -69,6 +69,18 @@ def zoo_architectures():
         # classification_cam_head: an MLP head behind get_classifier() (a SKIP saying CAM is approximate)
         zoo.ArchitectureSpec(name="mlphead_classifier", task="classification",
                              builder="zoo_conformance_bad.models:MlpHeadClassifier", defaults={"num_classes": 4}),
+        # detection_train: losses returned detached, so nothing trains
+        zoo.ArchitectureSpec(name="detached_maskrcnn", task="instance_segmentation",
+                             builder="zoo_conformance_bad.models:detached_maskrcnn", defaults={"num_classes": 3},
+                             export="torchvision detection heads"),
+        # detection_empty_targets: a training image without objects raises
+        zoo.ArchitectureSpec(name="objects_required_maskrcnn", task="instance_segmentation",
+                             builder="zoo_conformance_bad.models:objects_required_maskrcnn",
+                             defaults={"num_classes": 3}, export="torchvision detection heads"),
+        # detection_eval: masks as logits, not probabilities in [0, 1]
+        zoo.ArchitectureSpec(name="mask_logits_maskrcnn", task="instance_segmentation",
+                             builder="zoo_conformance_bad.models:mask_logits_maskrcnn", defaults={"num_classes": 3},
+                             export="torchvision detection heads"),
         # rejected by the registry (hub id without an org): must be reported, not vanish
         zoo.ArchitectureSpec(name="rejected_segmenter", task="semantic_segmentation",
                              builder="zoo_conformance_bad.models:IdleSegmenter", defaults={"num_classes": 3},
@@ -97,6 +109,21 @@ def zoo_explainers():
                           tasks=("instance_segmentation",)),
         # explainer_targets: takes a target list of the wrong length (cycles it) instead of refusing it
         zoo.ExplainerSpec(name="lenient_explainer", builder="zoo_conformance_bad.explainers:Lenient",
+                          tasks=("classification",)),
+        # explainer_hooks: removes its hook after a call that succeeded only
+        zoo.ExplainerSpec(name="fragile_explainer", builder="zoo_conformance_bad.explainers:Fragile",
+                          tasks=("classification",)),
+        # explainer_state: puts requires_grad back after a call that succeeded only
+        zoo.ExplainerSpec(name="careless_explainer", builder="zoo_conformance_bad.explainers:Careless",
+                          tasks=("classification",)),
+        # explainer_no_grad: switches grad mode on and leaves it on
+        zoo.ExplainerSpec(name="grad_leaking_explainer", builder="zoo_conformance_bad.explainers:GradLeaking",
+                          tasks=("classification",)),
+        # explainer_output: "normalised" maps in [0, 2]
+        zoo.ExplainerSpec(name="overflowing_explainer", builder="zoo_conformance_bad.explainers:Overflowing",
+                          tasks=("classification",)),
+        # explainer_output: NaN maps for a model whose output is constant (0 / 0 in the normalisation)
+        zoo.ExplainerSpec(name="dividing_explainer", builder="zoo_conformance_bad.explainers:Dividing",
                           tasks=("classification",)),
         # explainer_state: leaves the model in eval mode and gradients in .grad
         zoo.ExplainerSpec(name="messy_explainer", builder="zoo_conformance_bad.explainers:Messy",
