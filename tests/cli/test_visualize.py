@@ -66,6 +66,14 @@ def test_draw_instances_draws_kept_detections_only():
     assert drawn.shape == (64, 96, 3)
     assert (drawn[28:36, 15:35] != 50).any(-1).all()  # the kept instance's mask
     assert (drawn[18:42, 58:92] == 50).all()  # the low-scoring one is not drawn
+    # the box, drawn larger than its mask: its outline in the class colour, nothing inside it but the mask
+    boxed = {**prediction, "boxes": torch.tensor([[6.0, 16, 46, 60], [60, 20, 90, 40]])}
+    drawn = np.asarray(draw_instances(grey(), boxed, NAMES, score_threshold=0.5)).astype(int)
+    colour = class_colours(len(NAMES))[1]
+    for y, x in ((30, 6), (30, 45), (16, 25), (59, 25)):  # left, right, top and bottom edges
+        assert tuple(drawn[y, x]) == colour, (y, x)
+    assert (drawn[45:58, 8:44] == 50).all()  # inside the box, below the mask
+    assert (drawn[:14, 6:20] != 50).any()  # the "circle 0.90" label above the box
     empty = {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.int64),
              "scores": torch.zeros(0), "masks": torch.zeros(0, 1, 64, 96)}
     assert (np.asarray(draw_instances(grey(), empty, NAMES)) == 50).all()
