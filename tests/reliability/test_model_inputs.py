@@ -95,9 +95,11 @@ def test_a_batch_of_another_float_dtype_than_the_model_names_both_fixes(name):
 @pytest.mark.parametrize("problem", ["3-D tensor", "wrong channel count", "integer dtype", "empty batch"])
 @pytest.mark.parametrize("method", ["gradcam", "saliency", "integrated_gradients"])
 def test_explainers_reject_bad_batches_clearly(problem, method):
+    """Refused by the explainer itself, before the model runs: cnn_cam's own forward refuses the same
+    batches, and its error stood in for an explainer that checked nothing."""
     model = zoo.create("cnn_cam").eval()
     in_chans = zoo.model_info("cnn_cam").defaults.get("in_chans", 3)
-    with pytest.raises(zoo.InputError):
+    with pytest.raises(zoo.InputError, match=f"^explainer '{method}'[: ]"):
         zoo.explain(model, bad_batches(in_chans)[problem], method=method, target=0)
 
 
