@@ -227,3 +227,30 @@ def test_a_file_rewritten_between_the_plan_and_the_load_is_refused(tmp_path):
 
     with pytest.raises(WeightsError, match="the file changed while it was loaded"):
         build_with_weights(build_while_a_writer_replaces_the_file, path)
+
+
+def test_create_with_weights_builds_on_meta_without_initialising(tmp_path, monkeypatch):
+    """DESIGN: build the model without paying for random initialisation when weights follow. A
+    zoo.create that always built for real loaded the same weights, so nothing else noticed."""
+    import torch.nn as nn
+
+    import zoo
+
+    path = tmp_path / "unet_small.safetensors"
+    save_file(zoo.create("unet_small", num_classes=3).state_dict(), str(path))
+    real_inits = []
+    for name in ("kaiming_uniform_", "kaiming_normal_", "uniform_", "normal_", "constant_", "zeros_", "ones_"):
+        original = getattr(nn.init, name)
+
+        def counted(tensor, *args, _original=original, **kwargs):
+            if not tensor.is_meta:
+                real_inits.append(tensor.shape)
+            return _original(tensor, *args, **kwargs)
+
+        monkeypatch.setattr(nn.init, name, counted)
+    zoo.create("unet_small", num_classes=3)
+    assert real_inits  # the positive control: a random build initialises real tensors
+    real_inits.clear()
+    model = zoo.create("unet_small", num_classes=3, weights=path)
+    assert real_inits == []
+    assert all(not t.is_meta for t in model.state_dict().values())
