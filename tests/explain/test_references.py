@@ -42,6 +42,23 @@ def test_gradcam_equals_relu_cam_on_gap_linear(gap_model, images):
     torch.testing.assert_close(raw * 64, raw_cam, rtol=1e-4, atol=1e-6)
 
 
+def test_gradcam_takes_the_relu_at_the_feature_maps_resolution_then_upsamples(gap_model, images):
+    """The Grad-CAM paper's order. The test above compares with cam(relu=True), which runs the same
+    code, so upsampling first would pass it: here the reference is computed by hand."""
+    with torch.no_grad():
+        feats = gap_model.forward_features(images)  # (N, C, h, w)
+        weights = gap_model.fc.weight[TARGETS] / feats[0, 0].numel()  # the GAP's gradient: w_c / (h * w)
+        low = (weights[:, :, None, None] * feats).sum(1)
+
+    def upsample(m):
+        return F.interpolate(m[:, None], size=images.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
+
+    expected = upsample(low.relu())
+    assert (low < 0).any() and not torch.allclose(expected, upsample(low).relu())  # the order shows here
+    got = zoo.explain(gap_model, images, "gradcam", target=TARGETS, normalize=False)
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-6)
+
+
 def test_saliency_equals_captum(gap_model, images):
     import captum.attr as captum_attr  # a test dependency: a missing one must fail, not skip
     expected = captum_attr.Saliency(gap_model).attribute(images.clone(), target=TARGETS, abs=True)
