@@ -105,6 +105,31 @@ def test_cli_one_png_per_image(digits_weights, tmp_path, capsys):
     assert str(written[0]) in capsys.readouterr().out
 
 
+def test_cli_titles_each_map_with_the_class_name_its_score_and_the_method(digits_weights, tmp_path, monkeypatch):
+    """The issue's "with the class name and score in the title": the tests looked at files and sizes."""
+    import matplotlib.axes
+
+    from zoo.preprocessing import Preprocessing
+
+    weights, images = digits_weights
+    titles = []
+    real = matplotlib.axes.Axes.set_title
+    monkeypatch.setattr(matplotlib.axes.Axes, "set_title", lambda ax, text, *a, **k: titles.append(text) or
+                        real(ax, text, *a, **k))
+    for extra in ([], ["--grid"]):
+        assert main(["explain", "cnn_cam", *images, "--weights", str(weights), "-m", "gradcam", "--target", "two",
+                     "-o", str(tmp_path / f"maps{len(extra)}"), *extra]) == 0
+    config = json.loads((weights.parent / "config.json").read_text())
+    model = zoo.create("cnn_cam", num_classes=3, in_chans=1, weights=weights)
+    pre = Preprocessing.from_config(config, 1)
+    expected = []
+    for path in images:
+        with torch.no_grad():
+            probability = model(pre.normalise(pre.load(path)[1])[None]).softmax(1)[0, 2].item()
+        expected.append(f"two ({probability:.2f}) - gradcam")
+    assert titles == expected * 2  # one figure per image, then the grid
+
+
 def test_a_qualified_or_org_method_name_makes_a_plain_file_name(digits_weights, tmp_path):
     """A plugin's 'org/name' method made `-o folder/` write into a sub-folder that did not exist
     (a traceback), and --grid into a new sub-folder."""
