@@ -125,11 +125,13 @@ def test_normalize_false_gives_raw_values(gap_model, images):
     assert raw.max() > 0 and not torch.allclose(raw.amax((1, 2)), torch.ones(3))
 
 
-def test_layer_search_on_plain_model(images, plain_model):
+def test_layer_search_on_plain_model(images, plain_model, caplog):
     model = plain_model
     explainer = GradCAM(model)
-    maps = explainer(images, target=1)
+    with caplog.at_level("INFO", logger="zoo.explain"):
+        maps = explainer(images, target=1)
     assert explainer.layer_name == "3"  # the last ReLU: the last module with a spatial output
+    assert "explainer target layer: 3 (last module with a spatial output)" in caplog.text  # and says so
     by_name = GradCAM(model, target_layer="3")(images, target=1)
     by_module = GradCAM(model, target_layer=model[3])(images, target=1)
     torch.testing.assert_close(maps, by_name)
