@@ -127,12 +127,24 @@ def test_a_score_fn_that_cannot_be_one_is_refused_when_the_explainer_is_made(met
 
 
 def test_a_callable_instance_and_a_function_with_extra_defaults_are_score_fns(gap_model, images):
-    def logit(output, classes, scale=1.0):
+    """Taken, and used: the gradients are those of the score each one computes."""
+    def doubled_logit(output, classes, scale=2.0):
         return output.gather(1, classes[:, None])[:, 0] * scale
 
-    mask = torch.ones(3, 12, 12, dtype=torch.bool)
-    assert zoo.explain(gap_model, images, method="saliency", target=0, score_fn=logit).shape == (3, 12, 12)
-    assert zoo.create_explainer("saliency", gap_model, score_fn=SegmentationClassSum(mask)).score_fn is not None
+    class CountingLogit:
+        calls = 0
+
+        def __call__(self, output, classes):
+            self.calls += 1
+            return output.gather(1, classes[:, None])[:, 0]
+
+    plain = zoo.explain(gap_model, images, method="saliency", target=0, normalize=False)
+    counting = CountingLogit()
+    torch.testing.assert_close(zoo.explain(gap_model, images, method="saliency", target=0, score_fn=counting,
+                                           normalize=False), plain)
+    assert counting.calls >= 1
+    torch.testing.assert_close(zoo.explain(gap_model, images, method="saliency", target=0, score_fn=doubled_logit,
+                                           normalize=False), 2 * plain)
 
 
 def test_a_score_that_is_not_finite_is_refused(gap_model, images):
