@@ -59,6 +59,25 @@ def test_an_unknown_name_says_which_plugins_failed_to_load():
     assert "failed to load" not in str(excinfo.value)
 
 
+def test_a_plugin_whose_only_fault_is_an_invalid_spec_is_not_blamed_for_an_unknown_name():
+    """Its invalid spec is reported on its own (zoo doctor, a PluginWarning); every hook ran, so the
+    name asked for is not "maybe its"."""
+    class OneBadSpec:
+        @zoo.hookimpl
+        def zoo_architectures(self):
+            return [zoo.ArchitectureSpec("good_net", "classification", builder="m:f"),
+                    zoo.ArchitectureSpec("bad.net", "classification", builder="m:f")]
+
+    registry = Registry()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PluginWarning)
+        registry.register(OneBadSpec(), name="one-bad", distribution="acme-one-bad")
+    assert registry.plugins[0].errors  # the invalid spec is on record
+    with pytest.raises(zoo.UnknownModelError) as excinfo:
+        registry.resolve("acme_net")
+    assert "loaded with errors" not in str(excinfo.value) and "failed to load" not in str(excinfo.value)
+
+
 def test_a_plugin_that_registered_part_of_its_specs_is_not_said_to_have_failed_to_load():
     class Partial:
         @zoo.hookimpl

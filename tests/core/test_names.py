@@ -19,6 +19,35 @@ def test_patterns_like_timm():
     assert zoo.list_models("no_such_*") == []
 
 
+def test_names_are_listed_in_natural_order_as_timm_lists_them():
+    from zoo.registry import Registry
+
+    class Numbered:
+        @zoo.hookimpl
+        def zoo_architectures(self):
+            return [zoo.ArchitectureSpec(n, "classification", builder="m:f") for n in ("net10", "net2", "net1")]
+
+        @zoo.hookimpl
+        def zoo_explainers(self):
+            return [zoo.ExplainerSpec(n, builder="m:f") for n in ("cam10", "cam2")]
+
+    registry = Registry()
+    registry.register(Numbered(), name="numbered")
+    assert registry.list_models() == ["net1", "net2", "net10"]  # not net1, net10, net2
+    assert registry.list_explainers() == ["cam2", "cam10"]
+
+
+def test_editing_model_info_leaves_the_registry_as_it_was():
+    """model_info hands out copies: a caller editing one changed what zoo.create built next."""
+    info = zoo.model_info("sample_segmenter")
+    tag = next(iter(info.pretrained))
+    defaults, metrics = dict(info.defaults), dict(info.pretrained[tag].metrics)
+    info.defaults["num_classes"] = 99
+    info.pretrained[tag].metrics["edited"] = 1.0
+    again = zoo.model_info("sample_segmenter")
+    assert again.defaults == defaults and again.pretrained[tag].metrics == metrics
+
+
 def test_pretrained_lists_arch_dot_tag():
     names = zoo.list_models("sample_*", pretrained=True)
     assert names == ["sample_segmenter.other", "sample_segmenter.toy"]
