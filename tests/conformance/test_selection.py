@@ -48,7 +48,8 @@ def test_the_timm_bridge_leaves_its_models_out_of_check_all_and_other_timm_names
     unexplained = zoo.ArchitectureSpec(name="quiet", task="classification", builder="x:y", check_all=False)
     registry.register(types.SimpleNamespace(zoo_architectures=zoo.hookimpl(lambda: [unexplained])), "q", "q-dist")
     assert "check_all=False" in select(all=True, registry=registry).excluded["quiet"]
-    assert sorted(s.name for s in select(plugins=["q-dist"], all=True, registry=registry).subjects) == ["quiet", "timm/mine"]
+    with_plugin = select(plugins=["q-dist"], all=True, registry=registry)
+    assert sorted(s.name for s in with_plugin.subjects) == ["quiet", "timm/mine"]
 
 
 def test_plugin_and_patterns_select_models_and_explainers():

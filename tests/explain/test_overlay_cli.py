@@ -416,7 +416,8 @@ def test_cli_a_warning_about_one_of_the_images_names_its_file(tmp_path, capsys):
     images = []
     for name in ("first.png", "second.png"):
         images.append(tmp_path / name)
-        Image.fromarray((np.random.default_rng(len(images)).random((20, 24, 3)) * 255).astype(np.uint8)).save(images[-1])
+        pixels = (np.random.default_rng(len(images)).random((20, 24, 3)) * 255).astype(np.uint8)
+        Image.fromarray(pixels).save(images[-1])
     assert main(["explain", "never_class_two", *map(str, images), "--weights", str(weights), "--target", "2",
                  "-o", str(tmp_path / "out")]) == 0
     messages = [line for line in capsys.readouterr().err.splitlines() if "region explained is empty" in line]

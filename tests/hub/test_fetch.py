@@ -237,7 +237,8 @@ def _tensor_reads(monkeypatch) -> list[str]:
     reads = []
     for module, name in ((safetensors.torch, "load_file"), (safetensors, "safe_open")):
         real = getattr(module, name)
-        monkeypatch.setattr(module, name, lambda path, *a, _real=real, **k: reads.append(str(path)) or _real(path, *a, **k))
+        monkeypatch.setattr(module, name,
+                            lambda path, *a, _real=real, **k: reads.append(str(path)) or _real(path, *a, **k))
     return reads
 
 
