@@ -76,6 +76,21 @@ def test_info_shows_the_builder_arguments_a_tag_was_trained_with(run_zoo):
     assert "kwargs:     {'base_width': 8, 'depth': 4, 'upsample': 'transposed'}" in result.stdout
 
 
+def test_info_and_the_pretrained_listing_show_the_cards_metrics(run_zoo):
+    """The issue's "info NAME (spec, plugin, tags, card metrics)": the tests used tags without metrics."""
+    import json
+    from pathlib import Path
+
+    miou = json.loads((Path(__file__).resolve().parents[2] / "hubcards/unet.shapes/config.json").read_text())[
+        "metrics"]["miou"]
+    info = run_zoo("info", "unet.shapes")
+    assert info.returncode == 0, info.stderr
+    assert f"metrics:    miou={miou:.4g}" in info.stdout
+    listing = run_zoo("list", "unet", "--pretrained")
+    row = next(line for line in listing.stdout.splitlines() if line.startswith("unet.shapes"))
+    assert f"miou={miou:.4g}" in row
+
+
 def test_unknown_name_exits_2_with_suggestion(plugin_packages, run_zoo):
     plugin_packages("sample-plugin")
     result = run_zoo("info", "sample_segmentr")
