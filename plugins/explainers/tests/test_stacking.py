@@ -120,3 +120,20 @@ def test_real_errors_still_raised(images):
     with pytest.raises(RuntimeError):  # 16x16 images do not fit the 12x12 linear layer
         zoo.explain(model, torch.randn(2, 3, 16, 16), "smoothgrad", target=0, n_samples=2)
     assert model not in stacking._NCHW_ONLY
+
+
+@pytest.mark.parametrize("method,copies", [("smoothgrad", "n_samples"), ("integrated_gradients", "n_steps")])
+def test_the_copies_run_in_as_few_passes_as_chunk_size_allows(method, copies, gap_model, images):
+    """The issue's "batches processed in one pass where memory allows, with a chunk-size knob": the
+    maps are the same however the copies are split, so only the model's calls can tell."""
+    batch_sizes = []
+    handle = gap_model.register_forward_pre_hook(lambda module, args: batch_sizes.append(args[0].shape[0]))
+    n = images.shape[0]
+    try:
+        for chunk_size, passes in ((None, [8 * n]), (2 * n, [2 * n] * 4), (n, [n] * 8)):
+            batch_sizes.clear()
+            zoo.explain(gap_model, images, method, target=1, chunk_size=chunk_size, **{copies: 8})
+            assert batch_sizes[-len(passes):] == passes, (chunk_size, batch_sizes)
+            assert len(batch_sizes) <= len(passes) + 1, batch_sizes  # and at most one plain pass before them
+    finally:
+        handle.remove()
