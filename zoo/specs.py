@@ -234,7 +234,7 @@ def pretrained_cfg_problems(tag: object, cfg: object) -> list[str]:
     else:
         bad = {k: v for k, v in cfg.metrics.items()
                if not isinstance(k, str) or isinstance(v, bool) or not isinstance(v, (int, float))
-               or not math.isfinite(v)}
+               or not _finite_float(v)}
         if bad:
             problems.append(f"metrics must be a dict of name -> number (not NaN or Inf), got {bad!r:.80}")
     if not isinstance(cfg.model_kwargs, dict):
@@ -285,6 +285,14 @@ def _tasks_problems(name: str, tasks: object) -> list[str]:
         return [f"{name}: tasks is empty, so no model could use it; name the tasks it explains, from "
                 f"{', '.join(TASKS)}"]
     return []
+
+
+def _finite_float(value: int | float) -> bool:
+    """Whether ``value`` is a finite float, or an int a float can hold (10**400 overflows one)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def _opt_out_problems(name: str, field_name: str, value: object) -> list[str]:

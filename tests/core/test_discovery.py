@@ -243,3 +243,35 @@ def test_every_distribution_ships_the_projects_license():
         project = tomllib.loads((folder / "pyproject.toml").read_text())["project"]
         assert project["license"] == "Apache-2.0" and project["license-files"] == ["LICENSE"], folder
         assert (folder / "LICENSE").read_text() == license_text, f"{folder / 'LICENSE'} differs from {root / 'LICENSE'}"
+
+
+def test_a_hooks_warnings_reach_zoo_doctor_even_under_an_ignore_filter():
+    """Kept for `zoo doctor` whatever the caller's filters (PYTHONWARNINGS=ignore, -W ignore)."""
+    import warnings
+
+    from zoo.registry import Registry
+
+    class Warns:
+        @zoo.hookimpl
+        def zoo_architectures(self):
+            warnings.warn("index built for timm 0.9, 1.0 is installed", UserWarning)
+            return [zoo.ArchitectureSpec("warned_net", "classification", builder="m:f")]
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        record = Registry().register(Warns(), name="warning")
+    assert record.warnings == ["UserWarning: index built for timm 0.9, 1.0 is installed"]
+
+
+def test_ctrl_c_while_a_plugin_imports_stops_discovery_not_the_plugin():
+    """A KeyboardInterrupt is the user's, not the plugin's failure: it was caught as 'failed to load'."""
+    import types
+
+    from zoo.registry import Registry
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    entry_point = types.SimpleNamespace(name="slow", value="zoo_slow.plugin", load=interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        Registry()._load_entry_point(entry_point, "acme-slow", "1.0")

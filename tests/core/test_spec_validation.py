@@ -49,6 +49,15 @@ OUT_OF_THE_CACHE = (" would lead out of its folder in the Hub cache (a '..', '.'
     ("metrics", {"miou": "0.9"}, "metrics must be a dict of name -> number (not NaN or Inf), got {'miou': '0.9'}"),
     ("metrics", {"miou": float("nan")}, "metrics must be a dict of name -> number (not NaN or Inf), got {'miou': nan}"),
     ("metrics", {"miou": float("inf")}, "metrics must be a dict of name -> number (not NaN or Inf), got {'miou': inf}"),
+    ("metrics", {"accuracy": True}, "metrics must be a dict of name -> number (not NaN or Inf), got {'accuracy': True}"),
+    # a number no float holds: math.isfinite raised OverflowError out of the validation
+    ("metrics", {"top1": 10**400}, f"metrics must be a dict of name -> number (not NaN or Inf), got "
+                                   f"{ {'top1': 10**400}!r:.80}"),
+    ("sha256", "A" * 64, f"sha256 {'A' * 64!r} is not 64 lowercase hex digits"),  # hashlib's are lowercase
+    ("revision", "  ", "revision must be a non-empty string, got '  '"),
+    ("filename", "..\\..\\x.safetensors", "filename '..\\\\..\\\\x.safetensors'" + OUT_OF_THE_CACHE),
+    ("filename", "model\n.safetensors", "filename 'model\\n.safetensors'" + OUT_OF_THE_CACHE),
+    ("revision", "ma\x00in", "revision 'ma\\x00in'" + OUT_OF_THE_CACHE),
     # they won over the fields: the tag built 10 classes while model_info said 3
     ("model_kwargs", {"num_classes": 10}, "model_kwargs must not hold num_classes: set PretrainedCfg.num_classes "
                                           "instead (the field is what model_info and the head adaptation read)"),
@@ -123,3 +132,42 @@ def test_model_info_carries_every_spec_field():
     info = {f.name for f in dataclasses.fields(zoo.ModelInfo)}
     assert spec <= info and info - spec == {"plugin", "distribution", "version"}
     assert zoo.model_info("cnn_cam").export == zoo.get_registry().resolve("cnn_cam")[0].export
+
+
+def test_what_would_not_parse_back_is_refused():
+    """'arch.tag' splits on the first dot, a builder string on its colon, the project's own weights
+    by their org: each of these held only by a regex or a split nothing pinned."""
+    from zoo.specs import is_first_party
+
+    assert pretrained_cfg_problems("v1.5", zoo.PretrainedCfg("org/net.v1")) == [
+        "tag 'v1.5' must match ^[A-Za-z0-9_][A-Za-z0-9_\\-]*$"]
+    for builder in ("pkg.models", "pkg.models:", ":build", "pkg models:build"):
+        assert architecture_spec_problems(zoo.ArchitectureSpec("net", "classification", builder=builder)) == [
+            f"net: builder must be a callable or a 'module:function' string, got {builder!r}"]
+    assert is_first_party("visionzoo/unet.shapes")
+    assert not is_first_party("visionzoo-community/unet.shapes") and not is_first_party("visionzoofork/x")
+
+
+def test_a_builder_string_naming_something_not_callable_is_a_builder_error(monkeypatch):
+    import types
+    import sys
+
+    from zoo.registry import import_builder
+
+    monkeypatch.setitem(sys.modules, "acme_constants", types.SimpleNamespace(WIDTH=4))
+    with pytest.raises(zoo.BuilderError, match=r"^acme:net: builder 'acme_constants:WIDTH' is not callable$"):
+        import_builder("acme_constants:WIDTH", "acme:net")
+
+
+def test_a_builder_module_off_sys_path_says_how_to_put_it_there():
+    from zoo.registry import import_builder
+
+    with pytest.raises(zoo.BuilderImportError, match=r"'zoo_no_such_package' is not on sys.path: install its "
+                                                    r"distribution, or, testing a package in place, run "
+                                                    r"`python -m pytest` from its root"):
+        import_builder("zoo_no_such_package.models:net", "acme:net")
+
+
+def test_an_unknown_task_filter_is_an_argument_error_not_an_empty_list():
+    with pytest.raises(zoo.ArgumentError, match="unknown task 'classifcation'; choose from classification, "):
+        zoo.list_models(task="classifcation")
