@@ -214,11 +214,12 @@ def select(names: list[str] = (), *, all: bool = False, plugins: list[str] = (),
     """Subjects for ``names`` (names or fnmatch patterns of models or explainers, ``dist:name``
     allowed), every registered name (``all``; but specs whose ``check_all`` says why not), or everything
     from the distributions ``plugins``. Raises ``UnknownNameError`` for a name matching nothing."""
-    from zoo.errors import UnknownModelError, UnknownTagError
+    from zoo.errors import UnknownModelError
 
     registry = registry or get_registry()
     selection = Selection()
     seen: set[tuple[str, str, str, str]] = set()
+    registered = _registered(registry)  # listed once: formatting ~1400 names per look-up added up
 
     def add(kind: str, spec, plugin: PluginRecord) -> None:
         key = (kind, plugin.distribution, plugin.name, spec.name)  # each claim once, two of one distribution too
@@ -229,23 +230,11 @@ def select(names: list[str] = (), *, all: bool = False, plugins: list[str] = (),
             qualifier = claim_label([owner for _, owner in claims], plugin)
             selection.subjects.append(cls(spec=spec, plugin=plugin, qualifier=qualifier))
 
-    def entries():
-        for name in registry.list_models("*"):  # "label:name" where plugins clash: each claim once
-            parsed = parse_name(name)
-            for spec, plugin in registry.candidates(parsed.bare):
-                if not parsed.qualifier or plugin.answers_to(parsed.qualifier):
-                    yield MODEL, spec, plugin
-        for name in registry.list_explainers("*"):
-            parsed = parse_name(name)
-            for spec, plugin in registry.explainer_candidates(parsed.bare):
-                if not parsed.qualifier or plugin.answers_to(parsed.qualifier):
-                    yield EXPLAINER, spec, plugin
-
     wanted_dists = {normalize_distribution(p) for p in plugins}
     for plugin in registry.plugins:
         if plugin.errors and (all or plugin.names & wanted_dists):
             selection.broken_plugins.append(plugin)
-    for kind, spec, plugin in entries():
+    for kind, spec, plugin in registered:
         left_out = getattr(spec, "check_all", True) is not True
         if all and left_out and not plugin.names & wanted_dists:
             selection.excluded[spec.name] = spec.check_all or (
@@ -254,19 +243,12 @@ def select(names: list[str] = (), *, all: bool = False, plugins: list[str] = (),
             add(kind, spec, plugin)
     missing_plugins = wanted_dists - set().union(*(p.names for p in registry.plugins))
     if missing_plugins:
-        left_out = [p for p in registry.left_out if set(missing_plugins) & plugin_names(*p.split(":", 1))]
-        why = (f" ({', '.join(left_out)} {'is' if len(left_out) == 1 else 'are'} installed but left out by "
-               "ZOO_PLUGINS / ZOO_DISABLE_PLUGINS)" if left_out else "")
-        given = sorted(repr(p) for p in plugins if normalize_distribution(p) in missing_plugins)  # as written
-        spaced = any(len(p.split()) > 1 for p in plugins)  # an ini's "zoo_check_plugins = a b", as testpaths
-        one_per_line = " (name one distribution per option: zoo_check_plugins takes one per line)" if spaced else ""
-        raise UnknownModelError(f"no loaded zoo plugin is named {', '.join(given)}{why}{one_per_line}; "
-                                f"see `zoo doctor` for the installed ones.")
+        raise _no_such_plugins(plugins, missing_plugins, registry)
     for raw in names:
         matched = False
         parsed = parse_name(raw).check(UnknownModelError, "model or explainer", "NAME[.TAG]").check_tag_part()
         arch, tag = parsed.arch, parsed.tag
-        for kind, spec, plugin in entries():
+        for kind, spec, plugin in registered:
             if parsed.qualifier and not plugin.answers_to_pattern(parsed.qualifier):  # as zoo list takes it
                 continue
             if fnmatch.fnmatchcase(spec.name, arch) and (
@@ -281,23 +263,58 @@ def select(names: list[str] = (), *, all: bool = False, plugins: list[str] = (),
                 selection.broken_plugins.append(plugin)
             matched = True
         if not matched:
-            known = [spec.name for _, spec, _ in entries()]
-            if tag and arch in known:
-                if not any(kind == MODEL for kind, spec, _ in entries() if spec.name == arch):
-                    raise UnknownTagError(f"{arch!r} is an explainer, and explainers have no tags: write {arch!r}")
-                tags = sorted({t for kind, spec, _ in entries() if spec.name == arch and kind == MODEL
-                               for t in spec.pretrained})
-                raise UnknownTagError(f"{arch!r} has no pretrained tag matching {tag!r}; its tags: "
-                                      f"{', '.join(tags) or 'none'}. See `zoo list --pretrained {arch}`.")
-            close = close_names(arch, known)
-            hint = f" Did you mean: {', '.join(close)}?" if close else ""
-            if parsed.qualifier and not any(p.answers_to_pattern(parsed.qualifier) for p in registry.plugins):
-                hint += f" {parsed.qualifier!r}, before ':', names no loaded plugin (`zoo doctor` lists them)."
-                if parsed.qualifier in {spec.name for kind, spec, _ in entries() if kind == MODEL}:
-                    hint += f" A tag follows a dot: {parsed.qualifier}.{parsed.bare}."
-            hint += registry.unloaded_plugins_hint()
-            raise UnknownModelError(f"no registered model or explainer matches {raw!r}.{hint} See `zoo list`.")
+            raise _no_match(raw, parsed, registered, registry)
     return selection
+
+
+def _registered(registry: Registry) -> list[tuple[str, Any, PluginRecord]]:
+    """(kind, spec, plugin) for every claim the registry lists, models then explainers, in its order
+    ("label:name" where plugins clash: each claim once)."""
+    found = []
+    for kind, names, candidates in ((MODEL, registry.list_models("*"), registry.candidates),
+                                    (EXPLAINER, registry.list_explainers("*"), registry.explainer_candidates)):
+        for name in names:
+            parsed = parse_name(name)
+            found += [(kind, spec, plugin) for spec, plugin in candidates(parsed.bare)
+                      if not parsed.qualifier or plugin.answers_to(parsed.qualifier)]
+    return found
+
+
+def _no_such_plugins(plugins, missing: set[str], registry: Registry) -> Exception:
+    """The error for ``plugins`` (as given) naming distributions no loaded plugin is (``missing``)."""
+    from zoo.errors import UnknownModelError
+
+    left_out = [p for p in registry.left_out if set(missing) & plugin_names(*p.split(":", 1))]
+    why = (f" ({', '.join(left_out)} {'is' if len(left_out) == 1 else 'are'} installed but left out by "
+           "ZOO_PLUGINS / ZOO_DISABLE_PLUGINS)" if left_out else "")
+    given = sorted(repr(p) for p in plugins if normalize_distribution(p) in missing)  # as written
+    spaced = any(len(p.split()) > 1 for p in plugins)  # an ini's "zoo_check_plugins = a b", as testpaths
+    one_per_line = " (name one distribution per option: zoo_check_plugins takes one per line)" if spaced else ""
+    return UnknownModelError(f"no loaded zoo plugin is named {', '.join(given)}{why}{one_per_line}; "
+                             f"see `zoo doctor` for the installed ones.")
+
+
+def _no_match(raw: str, parsed, registered, registry: Registry) -> Exception:
+    """The error for a name or pattern ``raw`` that matches nothing registered, with what may be meant."""
+    from zoo.errors import UnknownModelError, UnknownTagError
+
+    arch, tag = parsed.arch, parsed.tag
+    known = [spec.name for _, spec, _ in registered]
+    if tag and arch in known:
+        if not any(kind == MODEL for kind, spec, _ in registered if spec.name == arch):
+            return UnknownTagError(f"{arch!r} is an explainer, and explainers have no tags: write {arch!r}")
+        tags = sorted({t for kind, spec, _ in registered if spec.name == arch and kind == MODEL
+                       for t in spec.pretrained})
+        return UnknownTagError(f"{arch!r} has no pretrained tag matching {tag!r}; its tags: "
+                               f"{', '.join(tags) or 'none'}. See `zoo list --pretrained {arch}`.")
+    close = close_names(arch, known)
+    hint = f" Did you mean: {', '.join(close)}?" if close else ""
+    if parsed.qualifier and not any(p.answers_to_pattern(parsed.qualifier) for p in registry.plugins):
+        hint += f" {parsed.qualifier!r}, before ':', names no loaded plugin (`zoo doctor` lists them)."
+        if parsed.qualifier in {spec.name for kind, spec, _ in registered if kind == MODEL}:
+            hint += f" A tag follows a dot: {parsed.qualifier}.{parsed.bare}."
+    hint += registry.unloaded_plugins_hint()
+    return UnknownModelError(f"no registered model or explainer matches {raw!r}.{hint} See `zoo list`.")
 
 
 def _contract_parameters_lacking(builder: Any, kwargs: dict[str, Any]) -> list[str]:
