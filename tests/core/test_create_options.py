@@ -210,28 +210,52 @@ def _requires_both(num_classes, in_chans):
     return nn.Conv2d(in_chans, num_classes, 1)
 
 
-def _register_requiring(defaults):
+def _requires_both_by_keyword(*, num_classes, in_chans):
+    """The same, keyword-only: the zoo calls builders by keyword, so it is the same contract."""
+    return _requires_both(num_classes, in_chans)
+
+
+def _register_requiring(defaults, builder=_requires_both):
     import types
 
     from zoo.registry import get_registry
 
     plugin = types.SimpleNamespace(zoo_architectures=zoo.hookimpl(lambda: [zoo.ArchitectureSpec(
-        name="requires_both", task="semantic_segmentation", builder=_requires_both, defaults=defaults)]))
+        name="requires_both", task="semantic_segmentation", builder=builder, defaults=defaults)]))
     get_registry().register(plugin, name="requiring", distribution="zoo-requiring")
 
 
-def test_a_builder_requiring_in_chans_gets_3_when_nothing_gives_it():
+@pytest.mark.parametrize("builder", [_requires_both, _requires_both_by_keyword])
+def test_a_builder_requiring_in_chans_gets_3_when_nothing_gives_it(builder):
     # Before, zoo.create raised TypeError: missing required argument 'in_chans'.
-    _register_requiring({"num_classes": 4})
+    _register_requiring({"num_classes": 4}, builder)
     assert zoo.create("requires_both").weight.shape == (4, 3, 1, 1)
     assert zoo.create("requires_both", in_chans=1).weight.shape == (4, 1, 1, 1)
 
 
-def test_a_builder_requiring_num_classes_that_nothing_gives_says_where_to_give_it():
-    _register_requiring({})
+@pytest.mark.parametrize("builder", [_requires_both, _requires_both_by_keyword])
+def test_a_builder_requiring_num_classes_that_nothing_gives_says_where_to_give_it(builder):
+    _register_requiring({}, builder)
     with pytest.raises(zoo.BuilderError, match="requires num_classes and nothing gives it: pass num_classes="):
         zoo.create("requires_both")
     assert zoo.create("requires_both", num_classes=2).weight.shape == (2, 3, 1, 1)
+
+
+def test_a_spec_default_of_none_leaves_the_builders_own_default():
+    """None means "not given", in a spec's defaults as in a caller's arguments (timm's convention)."""
+    import types
+
+    from zoo.registry import get_registry
+
+    def with_dropout(num_classes=4, in_chans=3, drop_rate=0.25):
+        model = TinyClassifier(num_classes, in_chans)
+        model.drop_rate = drop_rate
+        return model
+
+    plugin = types.SimpleNamespace(zoo_architectures=zoo.hookimpl(lambda: [zoo.ArchitectureSpec(
+        name="tiny_dropout", task="classification", builder=with_dropout, defaults={"drop_rate": None})]))
+    get_registry().register(plugin, name="dropout", distribution="zoo-dropout")
+    assert zoo.create("tiny_dropout").drop_rate == 0.25
 
 
 @pytest.mark.parametrize("given", ["DEFAULT", "t"])

@@ -254,3 +254,23 @@ def test_create_with_weights_builds_on_meta_without_initialising(tmp_path, monke
     model = zoo.create("unet_small", num_classes=3, weights=path)
     assert real_inits == []
     assert all(not t.is_meta for t in model.state_dict().values())
+
+
+def test_a_bool_buffer_stored_as_integers_is_a_change_of_kind_and_refused(tmp_path):
+    """A mask saved as 0/1 bytes, or a count saved as bools, is no cast: refused like int for float."""
+    import pytest
+    import torch.nn as nn
+
+    from zoo.weights import WeightsMismatchError, build_with_weights
+
+    class Masked(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 1)
+            self.register_buffer("keep", torch.ones(4, dtype=torch.bool))
+
+    state = Masked().state_dict()
+    path = tmp_path / "model.safetensors"
+    save_file({**state, "keep": state["keep"].to(torch.uint8)}, str(path))
+    with pytest.raises(WeightsMismatchError, match=r"wrong dtype kind.*'keep': file U8 vs model bool"):
+        build_with_weights(Masked, path)
