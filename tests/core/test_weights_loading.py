@@ -274,3 +274,24 @@ def test_a_bool_buffer_stored_as_integers_is_a_change_of_kind_and_refused(tmp_pa
     save_file({**state, "keep": state["keep"].to(torch.uint8)}, str(path))
     with pytest.raises(WeightsMismatchError, match=r"wrong dtype kind.*'keep': file U8 vs model bool"):
         build_with_weights(Masked, path)
+
+
+def test_in_chans_adaptation_of_a_local_file_sums_or_repeats_the_first_conv(tmp_path):
+    """As timm adapts: one channel sums the pretrained ones, more repeat them rescaled. Only a Hub
+    test covered it; a first conv of another kernel is mis-shaped, never 'adapted'."""
+    import pytest
+    import torch.nn as nn
+
+    from zoo.weights import HeadChange, WeightsMismatchError, WeightsMismatchWarning, build_with_weights
+
+    rgb = nn.Conv2d(3, 4, 3)
+    path = tmp_path / "rgb.safetensors"
+    save_file(rgb.state_dict(), str(path))
+    with pytest.warns(WeightsMismatchWarning):
+        grey = build_with_weights(lambda: nn.Conv2d(1, 4, 3), path, change=HeadChange(None, None, 3, 1))
+    torch.testing.assert_close(grey.weight, rgb.weight.detach().sum(1, keepdim=True))
+    with pytest.warns(WeightsMismatchWarning):
+        six = build_with_weights(lambda: nn.Conv2d(6, 4, 3), path, change=HeadChange(None, None, 3, 6))
+    torch.testing.assert_close(six.weight, rgb.weight.detach().repeat(1, 2, 1, 1) * 3 / 6)
+    with pytest.raises(WeightsMismatchError, match=r"mis-shaped.*'weight'"):
+        build_with_weights(lambda: nn.Conv2d(1, 4, 5), path, change=HeadChange(None, None, 3, 1))
