@@ -84,11 +84,12 @@ def _fresh_registry():
 @pytest.fixture
 def run_zoo():
     """``run_zoo("list", "--names", env={...})``: the ``zoo`` command in a fresh process, with this
-    environment (PYTHONPATH included) plus ``env``; returns the CompletedProcess."""
+    environment (PYTHONPATH included) plus ``env``; returns the CompletedProcess. ``timeout`` (s)
+    bounds a command that could hang."""
 
-    def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    def run(*args: str, env: dict[str, str] | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
         # A hung command fails its test (TimeoutExpired) instead of stalling the whole run.
         return subprocess.run([sys.executable, "-m", "zoo.cli", *args], capture_output=True, text=True,
-                              env={**os.environ, **(env or {})}, timeout=600)
+                              env={**os.environ, **(env or {})}, timeout=timeout)
 
     return run

@@ -156,7 +156,7 @@ def test_list_survives_a_name_conflict(plugin_packages, run_zoo):
 def test_a_plugin_looking_the_registry_up_while_loading_is_refused_not_hung(plugin_packages, run_zoo):
     """Discovery holds the registry lock; a hook calling zoo.model_info() used to wait on it forever."""
     plugin_packages("sample-plugin", "reentrant-plugin")
-    result = run_zoo("list", "--names")
+    result = run_zoo("list", "--names", timeout=120)  # a hang fails in 2 minutes, not in 10
     assert result.returncode == 0, result.stderr
     assert "sample_segmenter" in result.stdout and "alias_of_sample_segmenter" not in result.stdout
     assert "reentrant" in result.stderr and "cannot be called while plugins are being loaded" in result.stderr
