@@ -169,6 +169,10 @@ def test_timms_config_layout_gives_its_preprocessing(tmp_path):
                                                    "input_size": [3, 160, 160]}}))
     pre = Preprocessing.from_config(read_config(path), 3)
     assert (pre.mean, pre.std, pre.size) == ([0.5] * 3, [0.25] * 3, (160, 160))
+    # a value at the top level is the file's own word and wins over the nested one
+    path.write_text(json.dumps({"mean": [0.1] * 3, "pretrained_cfg": {"mean": [0.5] * 3, "std": [0.25] * 3}}))
+    pre = Preprocessing.from_config(read_config(path), 3)
+    assert (pre.mean, pre.std) == ([0.1] * 3, [0.25] * 3)
 
 
 def test_integral_floats_in_a_config_are_whole_numbers(tmp_path):
