@@ -360,9 +360,9 @@ class _AuxHeadSegmenter(torch.nn.Module):
         return {"out": self.classifier(features), "aux": self.aux_classifier(features)}
 
 
-def test_cli_explains_a_segmenter_returning_torchvisions_dict(tmp_path):
-    """The explainers read "out", and so does zoo predict; zoo explain crashed after the explanation
-    ("'dict' object has no attribute 'ndim'") reading the dict for the title."""
+def _registered_segmenter(name: str, model_class, folder):
+    """Register ``model_class`` as the segmenter ``name`` (a plugin of this test) and save a weights
+    file of a fresh instance in ``folder``; returns the file."""
     from safetensors.torch import save_file
 
     from zoo.registry import get_registry
@@ -370,11 +370,18 @@ def test_cli_explains_a_segmenter_returning_torchvisions_dict(tmp_path):
     class Plugin:
         @zoo.hookimpl
         def zoo_architectures(self):
-            return [zoo.ArchitectureSpec("aux_head_segmenter", "semantic_segmentation", _AuxHeadSegmenter)]
+            return [zoo.ArchitectureSpec(name, "semantic_segmentation", model_class)]
 
-    get_registry().register(Plugin(), name="aux-head")
-    weights = tmp_path / "model.safetensors"
-    save_file(_AuxHeadSegmenter().state_dict(), str(weights))
+    get_registry().register(Plugin(), name=name.replace("_", "-"))
+    weights = folder / "model.safetensors"
+    save_file(model_class().state_dict(), str(weights))
+    return weights
+
+
+def test_cli_explains_a_segmenter_returning_torchvisions_dict(tmp_path):
+    """The explainers read "out", and so does zoo predict; zoo explain crashed after the explanation
+    ("'dict' object has no attribute 'ndim'") reading the dict for the title."""
+    weights = _registered_segmenter("aux_head_segmenter", _AuxHeadSegmenter, tmp_path)
     image = tmp_path / "image.png"
     Image.fromarray((np.random.default_rng(0).random((20, 24, 3)) * 255).astype(np.uint8)).save(image)
     for extra in ([], ["--target", "1"]):
@@ -400,19 +407,9 @@ class _NeverClassTwo(torch.nn.Module):
 def test_cli_a_warning_about_one_of_the_images_names_its_file(tmp_path, capsys):
     """The command explains its images one at a time, so an explainer's warning said "image(s) 0 ...,
     of 1" for each of them, and which file it was about was left to guess."""
-    from safetensors.torch import save_file
-
-    from zoo.registry import get_registry
     from zoo_explainers.targets import EmptyTargetWarning
 
-    class Plugin:
-        @zoo.hookimpl
-        def zoo_architectures(self):
-            return [zoo.ArchitectureSpec("never_class_two", "semantic_segmentation", _NeverClassTwo)]
-
-    get_registry().register(Plugin(), name="never-class-two")
-    weights = tmp_path / "model.safetensors"
-    save_file(_NeverClassTwo().state_dict(), str(weights))
+    weights = _registered_segmenter("never_class_two", _NeverClassTwo, tmp_path)
     images = []
     for name in ("first.png", "second.png"):
         images.append(tmp_path / name)
