@@ -369,27 +369,11 @@ def _probe_and_download(cfg: PretrainedCfg, rev: str, settings: HubSettings, tqd
         metadata = again_on_dropped_connection(
             lambda: get_hf_file_metadata(url, timeout=settings.etag_timeout, endpoint=settings.endpoint))
     except HfHubHTTPError as exc:
-        status = exc.response.status_code if exc.response is not None else None
-        if status is not None and status >= 500 or status in (408, 429):
-            cached = _fallback_to_cache(cfg, rev, settings, f"the server answered {status}")
-            if cached is not None:
-                return cached
-        error = classify_http(exc, cfg, rev, settings)
-        if isinstance(error, HubUnavailableError):  # e.g. HF_ENDPOINT is some other web server
-            cached = _fallback_to_cache(cfg, rev, settings, f"the server answered {status} and is not a Hub")
-            if cached is not None:
-                return cached
-        elif _cache_may_answer(error):
-            cached = _fallback_to_cache(cfg, rev, settings, f"{type(error).__name__}: {error}", verb="refused")
-            if cached is not None:
-                return cached
-        raise error from None
+        return _cached_copy_after_http_error(exc, cfg, rev, settings)
     except (httpx2.TimeoutException, httpx2.TransportError, FileMetadataError) as exc:
         reason = transport_reason(exc, settings)
-        cached = _fallback_to_cache(cfg, rev, settings, reason)
-        if cached is not None:
-            return cached
-        raise HubUnavailableError(unavailable_message(where, reason, settings)) from None
+        return _cached_copy_or_raise(cfg, rev, settings, reason,
+                                     HubUnavailableError(unavailable_message(where, reason, settings)))
     except OSError as exc:  # not the network: huggingface_hub's own files (e.g. HF_HOME/token)
         raise HubError(redact(
             f"Cannot download {where}: huggingface_hub could not read its local files ({exc.strerror or exc}: "
@@ -397,11 +381,8 @@ def _probe_and_download(cfg: PretrainedCfg, rev: str, settings: HubSettings, tqd
 
     if metadata.commit_hash is None:  # a 200 without the Hub's headers: a captive portal, some web server
         reason = "the server answered without naming a commit, as a Hub does: it does not look like a Hub"
-        cached = _fallback_to_cache(cfg, rev, settings, reason)
-        if cached is not None:
-            return cached
-        raise HubUnavailableError(unavailable_message(where, f"{reason} or a Hub mirror (check HF_ENDPOINT)",
-                                                      settings))
+        return _cached_copy_or_raise(cfg, rev, settings, reason, HubUnavailableError(unavailable_message(
+            where, f"{reason} or a Hub mirror (check HF_ENDPOINT)", settings)))
     cached = cached_at(cfg, rev, metadata.commit_hash, settings)
     if cached is not None:  # the probe answered what hf_hub_download would ask again: no second request
         return cached
@@ -451,6 +432,34 @@ def _call_time_settings(settings: HubSettings):
         yield
     finally:
         constants.HF_HUB_OFFLINE, constants.HF_HUB_DOWNLOAD_TIMEOUT = saved
+
+
+def _cached_copy_after_http_error(exc, cfg: PretrainedCfg, rev: str, settings: HubSettings) -> Path:
+    """After the probe's HTTP error: the cached copy where one may stand in, else the typed error.
+
+    A failing or busy server (5xx, 408, 429) lets the cache answer at once, without first asking
+    the endpoint's /api what is missing (:func:`classify_http` does); so does an endpoint that is no
+    Hub, or one refusing access or not showing the repository (:func:`_cache_may_answer`)."""
+    status = exc.response.status_code if exc.response is not None else None
+    if status is not None and status >= 500 or status in (408, 429):
+        cached = _fallback_to_cache(cfg, rev, settings, f"the server answered {status}")
+        if cached is not None:
+            return cached
+    error = classify_http(exc, cfg, rev, settings)
+    if isinstance(error, HubUnavailableError):  # e.g. HF_ENDPOINT is some other web server
+        return _cached_copy_or_raise(cfg, rev, settings, f"the server answered {status} and is not a Hub", error)
+    if _cache_may_answer(error):
+        return _cached_copy_or_raise(cfg, rev, settings, f"{type(error).__name__}: {error}", error, verb="refused")
+    raise error from None
+
+
+def _cached_copy_or_raise(cfg: PretrainedCfg, rev: str, settings: HubSettings, reason: str, error: HubError,
+                          verb: str = "unreachable") -> Path:
+    """The cached copy standing in for the endpoint (logged with ``reason``), else ``error``."""
+    cached = _fallback_to_cache(cfg, rev, settings, reason, verb=verb)
+    if cached is None:
+        raise error from None
+    return cached
 
 
 def _cache_may_answer(error: HubError) -> bool:
