@@ -17,13 +17,6 @@ HUBCARDS = Path(__file__).resolve().parents[2] / "hubcards"
 DIGITS = ["--weights", str(HUBCARDS / "cnn_cam.digits" / "model.safetensors")]
 
 
-@pytest.fixture
-def image(tmp_path) -> Path:
-    path = tmp_path / "image.png"
-    Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 48, 3), dtype=np.uint8)).save(path)
-    return path
-
-
 @pytest.mark.parametrize("args, says", [
     (["-O", "n_samples=0"], "refused -O n_samples=0"),
     (["-O", "n_samples='many'"], "refused -O n_samples='many'"),
