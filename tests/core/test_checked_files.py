@@ -160,13 +160,20 @@ def test_durable_answers_of_one_file_accumulate(tmp_path, no_racy_window):
     assert checked_files.recall(before, "all finite", durable=True) is True
 
 
-def test_record_folder_others_can_write_to_is_not_trusted(tmp_path, no_racy_window, monkeypatch):
-    # Anyone who can write there could forge "this file was verified": neither read nor written.
+@pytest.fixture
+def recorded(tmp_path, no_racy_window, monkeypatch):
+    """A file whose sha256 is remembered on disk, in a zoo cache of this test: (path, its identity)."""
     monkeypatch.setenv("ZOO_CACHE_DIR", str(tmp_path / "cache"))
     path = tmp_path / "f.bin"
     path.write_bytes(b"abc")
     before = checked_files.identity(path)
     checked_files.remember(path, before, "sha256", "digest", durable=True)
+    return path, before
+
+
+def test_record_folder_others_can_write_to_is_not_trusted(tmp_path, recorded):
+    # Anyone who can write there could forge "this file was verified": neither read nor written.
+    path, before = recorded
     folder = checked_files.record_dir()
     assert folder.stat().st_mode & 0o077 == 0  # created private
     folder.chmod(0o777)
@@ -178,12 +185,8 @@ def test_record_folder_others_can_write_to_is_not_trusted(tmp_path, no_racy_wind
     assert len(list(folder.iterdir())) == 1  # only the first file's record, written while private
 
 
-def test_a_record_that_cannot_be_put_in_place_leaves_no_temporary_file(tmp_path, no_racy_window, monkeypatch):
-    monkeypatch.setenv("ZOO_CACHE_DIR", str(tmp_path / "cache"))
-    path = tmp_path / "f.bin"
-    path.write_bytes(b"abc")
-    before = checked_files.identity(path)
-    checked_files.remember(path, before, "sha256", "digest", durable=True)
+def test_a_record_that_cannot_be_put_in_place_leaves_no_temporary_file(recorded):
+    path, before = recorded
     (record,) = checked_files.record_dir().iterdir()
     record.unlink()
     record.mkdir()  # os.replace onto a folder fails: logged, the answer stays in this process only
