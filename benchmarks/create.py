@@ -111,7 +111,8 @@ def _worker(spec: dict) -> dict:
 
     import zoo
     from zoo import checked_files
-    from zoo.registry import get_registry, import_builder
+    from zoo.builders import import_builder
+    from zoo.registry import get_registry
 
     torch.set_num_threads(int(os.environ.get("ZOO_BENCH_THREADS", "1")))
     path = spec["timm_file"]

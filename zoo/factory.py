@@ -6,8 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from zoo.builders import import_builder
 from zoo.errors import ArgumentError, BuilderError
-from zoo.registry import get_registry, import_builder
+from zoo.registry import get_registry
 from zoo.specs import ArchitectureSpec
 
 DEFAULT_IN_CHANS = 3  # what a builder that requires in_chans gets when nothing says otherwise

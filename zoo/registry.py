@@ -25,24 +25,25 @@ import sys
 import threading
 import time
 import warnings
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from types import ModuleType
 from typing import Any, Callable, Iterable
 
 import pluggy
 
 from zoo import hookspecs
+from zoo.builders import import_builder
 from zoo.errors import (
     AmbiguousNameError,
     ArgumentError,
-    BuilderError,
-    BuilderImportError,
     UnknownExplainerError,
     UnknownModelError,
     UnknownTagError,
     ZooError,
 )
 from zoo.names import close_names, parse_name
+from zoo.plugin_import import import_plugin
+from zoo.plugin_record import PluginRecord, normalize_distribution, plugin_labels, plugin_names
 from zoo.specs import (
     TASKS,
     ArchitectureSpec,
@@ -60,72 +61,10 @@ class PluginWarning(UserWarning):
     """A plugin was skipped, or part of what it registered was, and why."""
 
 
-@dataclass
-class PluginRecord:
-    """One loaded (or failed) plugin, as ``zoo doctor`` reports it."""
-
-    name: str
-    distribution: str
-    version: str
-    module: str
-    architectures: list[str] = field(default_factory=list)
-    explainers: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    rejected: dict[str, str] = field(default_factory=dict)  # spec name -> why it was not registered
-    loaded: bool = False
-    import_seconds: float = 0.0
-    hook_seconds: float = 0.0  # its hooks' calls at discovery: paid by every listing too
-    imported_torch: bool = False  # its hook module brought torch into a listing (DESIGN: it must not)
-    warnings: list[str] = field(default_factory=list)  # what its hooks warned about while registering
-
-    @property
-    def partly_loaded(self) -> bool:
-        """Whether it loaded and registered something: beside errors, it "loaded with errors"
-        (``zoo doctor``'s "partial"); without, it "failed to load", having registered nothing."""
-        return self.loaded and bool(self.architectures or self.explainers)
-
-    @property
-    def names(self) -> set[str]:
-        """What a qualifier (``dist:name``), ZOO_PLUGINS or ``--plugin`` may call it."""
-        return plugin_names(self.distribution, self.name)
-
-    def answers_to(self, name: str) -> bool:
-        return normalize_distribution(name) in self.names
-
-    def answers_to_pattern(self, pattern: str) -> bool:
-        """:meth:`answers_to` for an fnmatch pattern (``visionzoo-*``), as listings take qualifiers."""
-        return any(fnmatch.fnmatchcase(label, normalize_distribution(pattern)) for label in self.names)
-
-
 @dataclass(frozen=True)
 class _Entry:
     spec: Any  # ArchitectureSpec or ExplainerSpec
     plugin: PluginRecord
-
-
-def _torch_imported() -> bool:
-    torch = sys.modules.get("torch")
-    return torch is not None and hasattr(torch, "get_default_dtype")  # not a half-imported module
-
-
-def _torch_global_state():
-    """torch's process-wide state a plugin's import could change (:mod:`zoo.torch_state`), or
-    None when torch is not imported yet: listing must not import it."""
-    if not _torch_imported():
-        return None
-    from zoo.torch_state import snapshot
-
-    return snapshot()
-
-
-def _restore_torch_global_state(before) -> str:
-    """Put torch's state back as it was before a plugin's import (as torch starts, when the plugin
-    imported it); say what it changed."""
-    if not _torch_imported():
-        return ""
-    from zoo import torch_state
-
-    return "; ".join(torch_state.restore(before if before is not None else torch_state.at_import()))
 
 
 HF_HUB_PREFIX = "hf-hub:"  # timm's way to name a model by its Hub repo
@@ -134,18 +73,6 @@ HF_HUB_PREFIX = "hf-hub:"  # timm's way to name a model by its Hub repo
 NO_PLUGINS = ("no zoo plugin is installed (nothing in the 'zoo' entry-point group): models and explainers come in "
               "plugin distributions, such as the first-party visionzoo-* ones under plugins/ in the source "
               "checkout; install them (`zoo doctor` lists what is found)")
-
-
-def normalize_distribution(name: str) -> str:
-    """PEP 503 normalisation, so 'My_Plugin' and 'my-plugin' name the same distribution."""
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def plugin_names(distribution: str, entry_point: str) -> set[str]:
-    """The names a plugin answers to, normalised: its distribution, its entry-point name, and
-    ``distribution:entry-point`` (the form ``zoo doctor`` prints for a plugin left out)."""
-    dist, ep = normalize_distribution(distribution), normalize_distribution(entry_point)
-    return {dist, ep, f"{dist}:{ep}"}
 
 
 def _env_list(value: str | None) -> set[str] | None:
@@ -220,26 +147,16 @@ class Registry:
     def _load_entry_point(self, ep: importlib.metadata.EntryPoint, dist: str, version: str) -> None:
         record = PluginRecord(name=ep.name, distribution=dist, version=version, module=ep.value)
         self.plugins.append(record)
-        started = time.perf_counter()
-        torch_loaded, torch_state = "torch" in sys.modules, _torch_global_state()
-        try:
-            # its filters (simplefilter("error")...) end with its import; what it prints goes to stderr,
-            # never into a listing's output (`zoo list --names | ...`)
-            with warnings.catch_warnings(), contextlib.redirect_stdout(sys.stderr):
-                plugin = ep.load()
-        except BaseException as exc:  # noqa: BLE001 - a plugin must never break the zoo
-            if isinstance(exc, KeyboardInterrupt):
-                raise
-            self._fail(record, f"import of {ep.value!r} failed: {type(exc).__name__}: {exc}")
+        imported = import_plugin(ep)
+        record.import_seconds, record.imported_torch = imported.seconds, imported.imported_torch
+        if imported.error:
+            self._fail(record, imported.error)
             return
-        finally:
-            record.import_seconds = time.perf_counter() - started
-            record.imported_torch = not torch_loaded and "torch" in sys.modules
-            changed = _restore_torch_global_state(torch_state)
-        if changed:
-            self._fail(record, f"importing {ep.value!r} changed torch's global state ({changed}), which every "
-                               "model would inherit; the zoo put it back. Set such state in a builder, on the model.")
-        self._register(plugin, record)
+        if imported.torch_changes:
+            self._fail(record, f"importing {ep.value!r} changed torch's global state ({imported.torch_changes}), "
+                               "which every model would inherit; the zoo put it back. Set such state in a builder, "
+                               "on the model.")
+        self._register(imported.plugin, record)
 
     def register(self, plugin: ModuleType | object, name: str,
                  distribution: str = LOCAL_DISTRIBUTION, version: str = "") -> PluginRecord:
@@ -591,53 +508,6 @@ def _listed(name: str, entries: list[_Entry]) -> list[tuple[str, _Entry]]:
     if len(entries) == 1:
         return [(name, entries[0])]
     return [(f"{label}:{name}", entry) for label, entry in zip(_labels(entries), entries)]
-
-
-def claim_label(plugins: list[PluginRecord], plugin: PluginRecord) -> str:
-    """What names ``plugin``'s claim among ``plugins`` (all claiming one name) before ``:NAME``
-    (:func:`plugin_labels`); ``""`` when it is the only claim, whose bare name is enough."""
-    if len(plugins) < 2:
-        return ""
-    mine = (plugin.name, plugin.distribution)
-    return next((label for label, p in zip(plugin_labels(plugins), plugins) if (p.name, p.distribution) == mine),
-                plugin.distribution)
-
-
-def plugin_labels(plugins: list[PluginRecord]) -> list[str]:
-    """What names each plugin claiming one name in a qualified ``label:name``: the first of its
-    distribution, its entry-point name and ``distribution:entry-point`` that none of the other
-    claimants answers to (an entry point may be named like a distribution; the last form always
-    singles one out)."""
-    labels = []
-    for plugin in plugins:
-        others = [p for p in plugins if p is not plugin]
-        for label in (plugin.distribution, plugin.name, f"{plugin.distribution}:{plugin.name}"):
-            if not any(other.answers_to(label) for other in others):
-                break
-        labels.append(label)
-    return labels
-
-
-def import_builder(builder: Any, owner: str, kind: str = "builder") -> Any:
-    """Turn a spec's ``builder`` (callable or ``"module:function"``) into a callable; ``kind``
-    names it in errors (another ``"module:function"`` setting is imported the same way)."""
-    if callable(builder):
-        return builder
-    module_name, _, attr = str(builder).partition(":")
-    try:
-        obj = importlib.import_module(module_name)
-        for part in attr.split("."):
-            obj = getattr(obj, part)
-    except Exception as exc:  # noqa: BLE001
-        hint = ""
-        if kind == "builder" and isinstance(exc, ModuleNotFoundError) and exc.name == module_name.split(".")[0]:
-            hint = (f" ({exc.name!r} is not on sys.path: install its distribution, or, testing a package in "
-                    "place, run `python -m pytest` from its root, which puts the current directory there)")
-        error = BuilderImportError if isinstance(exc, ImportError) else BuilderError
-        raise error(f"{owner}: cannot import {kind} {builder!r}: {type(exc).__name__}: {exc}{hint}") from exc
-    if not callable(obj):
-        raise BuilderError(f"{owner}: {kind} {builder!r} is not callable")
-    return obj
 
 
 def _patterns(pattern: str | Iterable[str] | None) -> list[str]:

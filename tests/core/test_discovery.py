@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 import zoo
-from zoo.registry import PluginWarning, Registry, get_registry, normalize_distribution
+from zoo.plugin_record import normalize_distribution
+from zoo.registry import PluginWarning, Registry, get_registry
 
 PLUGINS_DIR = Path(__file__).resolve().parents[2] / "plugins"
 

@@ -152,7 +152,7 @@ def test_a_builder_string_naming_something_not_callable_is_a_builder_error(monke
     import types
     import sys
 
-    from zoo.registry import import_builder
+    from zoo.builders import import_builder
 
     monkeypatch.setitem(sys.modules, "acme_constants", types.SimpleNamespace(WIDTH=4))
     with pytest.raises(zoo.BuilderError, match=r"^acme:net: builder 'acme_constants:WIDTH' is not callable$"):
@@ -160,7 +160,7 @@ def test_a_builder_string_naming_something_not_callable_is_a_builder_error(monke
 
 
 def test_a_builder_module_off_sys_path_says_how_to_put_it_there():
-    from zoo.registry import import_builder
+    from zoo.builders import import_builder
 
     with pytest.raises(zoo.BuilderImportError, match=r"'zoo_no_such_package' is not on sys.path: install its "
                                                     r"distribution, or, testing a package in place, run "

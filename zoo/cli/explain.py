@@ -178,7 +178,7 @@ def _imported_callable(key: str, value: str):
     """``-O score_fn=package.module:function``: the callable it names, imported as a spec's
     builder string is (a command line cannot hold a Python function)."""
     from zoo.errors import BuilderError
-    from zoo.registry import import_builder
+    from zoo.builders import import_builder
 
     if ":" not in value:
         raise UsageError(f"-O {key}= takes a Python callable as package.module:function, got {value!r}")

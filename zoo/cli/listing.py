@@ -9,7 +9,8 @@ from zoo.cli.table import format_table
 from zoo.cli.usage_error import UsageError
 from zoo.errors import UnknownExplainerError, UnknownModelError, ZooError
 from zoo.names import close_names
-from zoo.registry import claim_label, get_registry
+from zoo.plugin_record import claim_label
+from zoo.registry import get_registry
 from zoo.specs import TASKS
 
 

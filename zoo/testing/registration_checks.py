@@ -42,7 +42,7 @@ def _registration(subject, problems: list[str], candidates, factory: str) -> str
     others = sorted({f"{plugin.distribution} (entry point {plugin.name!r})" for _, plugin in candidates
                      if (plugin.name, plugin.distribution) != mine})
     if others:
-        from zoo.registry import claim_label
+        from zoo.plugin_record import claim_label
 
         mine_label = (subject.plugin and claim_label([plugin for _, plugin in candidates], subject.plugin)
                       or subject.distribution)

@@ -12,15 +12,8 @@ import fnmatch
 from dataclasses import dataclass, field
 from typing import Any
 
-from zoo.registry import (
-    LOCAL_DISTRIBUTION,
-    PluginRecord,
-    Registry,
-    claim_label,
-    get_registry,
-    normalize_distribution,
-    plugin_names,
-)
+from zoo.plugin_record import PluginRecord, claim_label, normalize_distribution, plugin_names
+from zoo.registry import LOCAL_DISTRIBUTION, Registry, get_registry
 from zoo.names import close_names, parse_name
 from zoo.testing.checks import EXPLAINER, MODEL, broken
 
@@ -167,7 +160,7 @@ class ExplainerSubject:
         no default, which no check passes, fails every check alike: a BuilderError, said once."""
         from zoo.errors import BuilderError
         from zoo.explain import build_explainer, required_options
-        from zoo.registry import import_builder
+        from zoo.builders import import_builder
 
         owner = f"{self.distribution}:{self.name}"
         builder = import_builder(self.spec.builder, owner)

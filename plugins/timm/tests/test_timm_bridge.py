@@ -321,7 +321,7 @@ def test_without_timm_the_plugin_fails_with_a_fix(monkeypatch):
 
 def test_an_architecture_missing_from_timm_fails_clearly():
     from zoo.errors import BuilderError
-    from zoo.registry import import_builder
+    from zoo.builders import import_builder
 
     with pytest.raises(BuilderError, match="no architecture 'not_a_model'.*build_index"):
         import_builder("zoo_timm.models:architectures.not_a_model", "test")
