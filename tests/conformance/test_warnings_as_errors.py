@@ -3,6 +3,7 @@ error``): someone else's broken plugin installed beside theirs must not turn int
 or an error in every test class; it is listed in pytest's terminal summary instead. And
 discovery itself completes and is kept even where PluginWarning is an error."""
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -15,8 +16,11 @@ from zoo.registry import PluginWarning, get_registry
 
 
 def _pytest(args, cwd):
+    # The author's own run, not a pytest-xdist worker's (``pytest -n``): a worker's PYTEST_XDIST_*
+    # variables, inherited, made pytest-benchmark, where installed, warn under -W error at start-up.
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST_XDIST_")}
     return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
-                          capture_output=True, text=True, cwd=cwd, timeout=600)
+                          capture_output=True, text=True, cwd=cwd, env=env, timeout=600)
 
 
 def test_the_suite_runs_under_warnings_as_errors_beside_a_broken_plugin(plugin_packages, tmp_path):
