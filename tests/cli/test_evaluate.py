@@ -65,3 +65,70 @@ def test_weights_with_their_own_config_are_built_as_it_says(tmp_path, capsys):
     (folder / "config.json").write_text(json.dumps({"model_kwargs": {"base_width": 4, "depth": 4}}))
     assert main(args) == 0
     assert 0 <= json.loads(capsys.readouterr().out)["miou"] <= 1
+
+
+def test_the_split_asked_for_is_the_one_measured(capsys):
+    """The card's number is the test split's; the training split, which the model fits, measures higher."""
+    assert main(["evaluate", "cnn_cam.digits", "--split", "train", "--json"]) == 0
+    card = json.loads((HUBCARDS / "cnn_cam.digits" / "config.json").read_text())
+    assert json.loads(capsys.readouterr().out)["accuracy"] > card["metrics"]["accuracy"]
+
+
+def test_a_card_folder_named_by_its_path_is_that_folder(tmp_path, monkeypatch, capsys):
+    """A folder is taken as the card, even one no plugin registers and without its config.json yet."""
+    (tmp_path / "my-card").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert main(["evaluate", "my-card"]) == 3
+    assert "my-card/config.json is missing" in capsys.readouterr().err
+
+
+def test_a_card_config_whose_dataset_is_not_an_object_with_a_name_is_refused(tmp_path, capsys):
+    config = json.loads((HUBCARDS / "cnn_cam.digits" / "config.json").read_text())
+    for dataset in ("digits", {"kwargs": {}}):
+        (tmp_path / "config.json").write_text(json.dumps({**config, "dataset": dataset}))
+        assert main(["evaluate", str(tmp_path)]) == 3
+        err = capsys.readouterr().err
+        assert "lacks dataset.name: it is not a config written by `zoo train`" in err and "Traceback" not in err
+
+
+def test_an_instance_segmentation_card_reproduces_exactly_and_normalises_its_input_itself(tmp_path, capsys):
+    """Predicted masks are binarised at 0.5 as the card says; mean/std in the config are not applied:
+    the model normalises its input itself (torchvision's contract)."""
+    import shutil
+
+    card = tmp_path / "maskrcnn_mini.shapes"
+    shutil.copytree(HUBCARDS / "maskrcnn_mini.shapes", card)
+    config = json.loads((card / "config.json").read_text())
+    assert main(["evaluate", str(card), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == config["metrics"]
+    (card / "config.json").write_text(json.dumps({**config, "mean": [0.5] * 3, "std": [0.25] * 3}))
+    assert main(["evaluate", str(card), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == config["metrics"]
+
+
+def test_evaluate_model_measures_a_model_in_eval_mode(capsys):
+    """``evaluate_model`` is also given models straight from training: dropout and batch statistics
+    must not be measured."""
+    import zoo
+    from zoo.data import get_dataset
+    from zoo.evaluate import evaluate_model
+
+    card = HUBCARDS / "cnn_cam.digits"
+    config = json.loads((card / "config.json").read_text())
+    model = zoo.create("cnn_cam.digits", weights=card / "model.safetensors").train()
+    dataset = get_dataset("digits", "test", **config["dataset"]["kwargs"])
+    assert evaluate_model(model, "classification", dataset) == config["metrics"]
+    assert not model.training
+
+
+def test_evaluate_with_a_size_measures_that_many_images_of_the_split():
+    import zoo
+    from zoo.data import get_dataset
+    from zoo.evaluate import evaluate, evaluate_model
+
+    card = HUBCARDS / "cnn_cam.digits"
+    kwargs = json.loads((card / "config.json").read_text())["dataset"]["kwargs"]
+    model = zoo.create("cnn_cam.digits", weights=card / "model.safetensors")
+    expected = evaluate_model(model, "classification", get_dataset("digits", "val", size=10, **kwargs))
+    assert evaluate("cnn_cam.digits", split="val", size=10) == expected
+    assert expected["accuracy"] * 10 == round(expected["accuracy"] * 10)  # ten images: a multiple of 0.1

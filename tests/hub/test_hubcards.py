@@ -54,3 +54,22 @@ def test_shipped_weights_through_the_served_hub_then_offline(name, served_hubcar
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
     check(zoo.create(name, pretrained=True))
+
+
+def test_evaluate_pretrained_measures_the_weights_the_hub_serves(served_hubcards, tmp_path, capsys):
+    """``zoo evaluate --pretrained`` loads through zoo.create(pretrained=True): a card folder without
+    its weights file is measured all the same, on the served file."""
+    import json
+    import shutil
+
+    from zoo.cli import main
+
+    card = tmp_path / "cards" / "cnn_cam.digits"
+    card.mkdir(parents=True)
+    shutil.copy(source_hubcards() / "cnn_cam.digits" / "config.json", card / "config.json")
+    args = ["evaluate", "cnn_cam.digits", "--hubcards", str(tmp_path / "cards"), "--json"]
+    assert main(args) == 3  # the card's own file is missing
+    capsys.readouterr()
+    assert main([*args, "--pretrained"]) == 0
+    measured = json.loads(capsys.readouterr().out)
+    assert measured == json.loads((card / "config.json").read_text())["metrics"]

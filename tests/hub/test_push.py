@@ -113,3 +113,103 @@ def test_a_card_config_that_is_not_an_object_is_refused_naming_it(tmp_path, caps
                      "--dry-run"]) == 3
     err = capsys.readouterr().err
     assert "config.json: a model config must be a JSON object, got list" in err and "Traceback" not in err
+
+
+def test_a_missing_hubcards_folder_names_both_ways_to_give_it(tmp_path, capsys):
+    assert cli_main(["hub", "push", "hubtest_seg.toy", "--repo-id", "acme/x", "--hubcards", str(tmp_path / "none"),
+                     "--dry-run"]) == 3
+    assert (f"no hub-cards folder {tmp_path / 'none'} (pass --hubcards DIR, or set ZOO_HUBCARDS_DIR, to the folder "
+            "holding the <arch>.<tag>/ card folders)") in capsys.readouterr().err
+
+
+def test_an_upload_sends_exactly_the_listed_files_to_the_repo_it_creates(tmp_path, monkeypatch, capsys):
+    """No writable Hub is reachable here (olah is read-only), so huggingface_hub's HfApi is replaced
+    by one that records its calls: what push asks the Hub to do is what is checked."""
+    from types import SimpleNamespace
+
+    import huggingface_hub
+
+    calls = []
+
+    class RecordingApi:
+        def __init__(self, endpoint=None):
+            pass
+
+        def create_repo(self, repo_id, **kwargs):
+            calls.append(("create_repo", repo_id, kwargs))
+
+        def upload_folder(self, **kwargs):
+            calls.append(("upload_folder", kwargs))
+            return SimpleNamespace(commit_url="https://hub.example/acme/hubtest_seg.toy/commit/1")
+
+    monkeypatch.setattr(huggingface_hub, "HfApi", RecordingApi)
+    card, sha = _card(tmp_path)
+    _record_sha(card, sha)
+    (card / ".DS_Store").write_text("junk")
+    (card / "__pycache__").mkdir()
+    (card / "__pycache__" / "x.pyc").write_text("junk")
+    code = cli_main(["hub", "push", "hubtest_seg.toy", "--repo-id", "acme/hubtest_seg.toy",
+                     "--hubcards", str(tmp_path / "cards"), "--private"])
+    assert code == 0
+    assert "pushed: https://hub.example/acme/hubtest_seg.toy/commit/1" in capsys.readouterr().out
+    (create, repo_id, create_kwargs), (upload, upload_kwargs) = calls
+    assert create == "create_repo" and repo_id == "acme/hubtest_seg.toy"
+    assert create_kwargs["private"] is True and create_kwargs["exist_ok"] is True
+    assert upload_kwargs["folder_path"] == str(card) and upload_kwargs["repo_id"] == "acme/hubtest_seg.toy"
+    # what the dry run lists, and nothing else: hidden files and __pycache__ stay home
+    assert upload_kwargs["allow_patterns"] == ["README.md", "config.json", "model.safetensors"]
+    assert sha[:12] in upload_kwargs["commit_message"]
+
+
+def test_a_registered_tag_decides_which_file_and_repo_a_push_is_checked_against(tmp_path, capsys):
+    """zoo.create downloads the registered PretrainedCfg's filename from its hf_hub_id, whatever the
+    card's config.json says: push checks that file, and warns when pushed elsewhere."""
+    from zoo.registry import reset_registry
+
+    card, sha = _card(tmp_path, hf_hub_id="acme/hubtest_seg.toy")
+    _record_sha(card, sha)
+    register_hubtest({"toy": dict(hf_hub_id="zoo-tests/hubtest_seg.toy", sha256=sha, num_classes=3)})
+    push = ["hub", "push", "hubtest_seg.toy", "--repo-id", "acme/hubtest_seg.toy", "--hubcards",
+            str(tmp_path / "cards"), "--dry-run"]
+    assert cli_main(push) == 0
+    assert "hubtest_seg.toy loads its weights from zoo-tests/hubtest_seg.toy" in capsys.readouterr().err
+    reset_registry()
+    register_hubtest({"toy": dict(hf_hub_id="zoo-tests/hubtest_seg.toy", sha256=sha, num_classes=3,
+                                  filename="weights.safetensors")})
+    assert cli_main(push) == 3
+    assert f"{card}: the weights file weights.safetensors is missing" in capsys.readouterr().err
+
+
+def test_push_plan_raises_a_checksum_error_for_weights_that_differ_from_their_record(tmp_path):
+    """For Python callers: a sha256 mismatch is a ChecksumError (a WeightsError), like a tampered download."""
+    import pytest
+
+    from zoo.cli.hub import push_plan
+    from zoo.errors import ChecksumError
+
+    card, _ = _card(tmp_path)
+    _record_sha(card, "0" * 64)
+    with pytest.raises(ChecksumError, match="refusing to push hubtest_seg.toy"):
+        push_plan("hubtest_seg.toy", tmp_path / "cards")
+
+
+def test_a_hub_failure_that_quotes_the_token_is_reported_without_it(tmp_path, monkeypatch, capsys):
+    """olah's refusal never quotes the token; a Hub error may (a proxy echoing the request, a client's
+    debug text). HfApi is replaced by one failing that way."""
+    import huggingface_hub
+
+    class LeakyApi:
+        def __init__(self, endpoint=None):
+            pass
+
+        def create_repo(self, repo_id, **kwargs):
+            raise RuntimeError(f"401 Unauthorized: Authorization: Bearer {SECRET}")
+
+    monkeypatch.setenv("HF_TOKEN", SECRET)
+    monkeypatch.setattr(huggingface_hub, "HfApi", LeakyApi)
+    card, sha = _card(tmp_path)
+    _record_sha(card, sha)
+    code = cli_main(["hub", "push", "hubtest_seg.toy", "--repo-id", "acme/hubtest_seg.toy",
+                     "--hubcards", str(tmp_path / "cards")])
+    err = capsys.readouterr().err
+    assert code == 3 and "RuntimeError: 401 Unauthorized: Authorization: Bearer ***" in err and SECRET not in err

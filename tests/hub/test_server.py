@@ -417,6 +417,7 @@ def test_a_host_no_server_could_listen_on_is_named_not_taken_for_a_busy_port(tmp
                  "--cache-dir", str(tmp_path / "cache")])
     err = capsys.readouterr().err
     assert code == 3 and f"cannot listen on {host}:8097 ({says}" in err, err
+    assert f"zoo: warning: binding {host}: every hub card becomes readable from the network" in err
     assert "pass a --host naming an address of this machine" in err and "in use" not in err
     assert not list((tmp_path / "cache").rglob("olah-*")), "no server files are left behind"
 
@@ -459,3 +460,124 @@ def test_another_users_orphan_is_still_recognised(tmp_path):
     finally:
         other.kill()
         other.wait()
+
+
+def test_a_hidden_folder_in_hubcards_is_no_card(tmp_path):
+    make_card(tmp_path, "unet.shapes", seeded_state(0))
+    (tmp_path / ".ipynb_checkpoints").mkdir()
+    (tmp_path / ".git").mkdir()
+    assert [p.name for p in card_dirs(tmp_path)] == ["unet.shapes"]
+
+
+def test_the_commit_changes_with_a_files_name_or_mode_and_large_files_are_lfs(tmp_path):
+    """The served commit depends on each file's path, mode and bytes; a file of 1 MiB or more is
+    an LFS object whatever its suffix, as on the real Hub."""
+    card, _ = make_card(tmp_path / "cards", "hubtest_seg.toy", seeded_state(0))
+    (card / "notes.txt").write_text("notes\n")
+    (card / "example.bin").write_bytes(bytes(1 << 20))
+    first = build_repo(card, tmp_path / "repo")
+    pointer = (tmp_path / "repo" / "example.bin").read_text()
+    assert pointer.startswith("version https://git-lfs.github.com/spec/v1\n") and f"size {1 << 20}\n" in pointer
+    (card / "notes.txt").chmod(0o755)
+    executable = build_repo(card, tmp_path / "repo")
+    assert executable != first
+    (card / "notes.txt").rename(card / "readme.txt")
+    assert build_repo(card, tmp_path / "repo") not in (first, executable)
+
+
+def test_two_cards_served_under_one_hub_id_are_refused(tmp_path):
+    from zoo.hub_server import build_mirrors
+
+    make_card(tmp_path / "cards", "foo.bar", seeded_state(0), hf_hub_id="acme/model")
+    make_card(tmp_path / "cards", "foo.baz", seeded_state(1), hf_hub_id="acme/model")
+    with pytest.raises(HubError, match="two hub cards map to acme/model; rename one of them"):
+        build_mirrors(tmp_path / "cards", tmp_path / "serve")
+
+
+def test_two_served_folders_of_one_name_do_not_share_repositories(tmp_path):
+    """The serve cache is one folder per served folder: two checkouts' hubcards/ must not rebuild
+    each other's repositories."""
+    from zoo.hub_server import served_dir
+
+    first, second = served_dir(tmp_path / "cache", tmp_path / "a" / "hubcards"), \
+        served_dir(tmp_path / "cache", tmp_path / "b" / "hubcards")
+    assert first != second and first.parent == second.parent == tmp_path / "cache"
+
+
+def test_a_registered_tag_is_served_under_its_registered_hub_id(tmp_path):
+    """zoo.create asks for the registered PretrainedCfg.hf_hub_id: a card is served there even when
+    its config.json names another repo or none."""
+    from zoo.testing.hub_fixture import register_hubtest
+
+    card, sha = make_card(tmp_path, "hubtest_seg.toy", seeded_state(0), hf_hub_id="acme/elsewhere")
+    register_hubtest({"toy": dict(hf_hub_id="zoo-tests/hubtest_seg.toy", sha256=sha, num_classes=3)})
+    assert card_hub_id(card) == "zoo-tests/hubtest_seg.toy"
+
+
+def test_serve_exits_3_naming_the_log_when_its_olah_dies(tmp_path):
+    """A server whose olah has gone must not go on printing nothing while every download fails."""
+    make_card(tmp_path / "cards", "hubtest_seg.toy", seeded_state(0))
+    proc = subprocess.Popen(_serve_command(tmp_path / "cards", 0, tmp_path / "serve"), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        _endpoint_line(proc)
+        (pid_file,) = (tmp_path / "serve").glob("*/olah-*.pid")
+        os.kill(int(pid_file.read_text()), signal.SIGKILL)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 3 and "zoo: error: olah stopped; see " in err, err
+        log = Path(err.split("olah stopped; see ", 1)[1].split()[0])
+        assert log.is_file()  # a server whose olah died keeps its output: the reason is in there
+    finally:
+        _stop(proc)
+
+
+def test_olah_is_told_an_ipv6_host_in_brackets(tmp_path):
+    config = tomllib.loads(write_config(tmp_path, 8123, host="::1").read_text())
+    assert config["basic"]["host"] == "::1"
+    assert config["basic"]["mirror-netloc"] == config["basic"]["mirror-lfs-netloc"] == "[::1]:8123"
+
+
+def test_a_failed_build_leaves_no_half_built_repository(tmp_path):
+    card, _ = make_card(tmp_path / "cards", "hubtest_seg.toy", seeded_state(0))
+    (tmp_path / "serve").mkdir()
+    (tmp_path / "serve" / "repo").write_text("a file where the repository goes")
+    with pytest.raises(OSError):
+        build_repo(card, tmp_path / "serve" / "repo")
+    assert sorted(p.name for p in (tmp_path / "serve").iterdir()) == ["repo"]
+
+
+def test_another_program_answering_on_the_port_is_not_taken_for_the_servers_olah(tmp_path, monkeypatch):
+    """The port is checked free before olah starts, but another program may bind it in between
+    (simulated here by skipping the check): its answers, whatever commit they name, are not this
+    server's probe, so the start fails instead of reporting a hub that is not there."""
+    import http.server
+    import threading
+
+    import zoo.hub_server
+    from zoo.hub_server import HubServer
+
+    class AnyRepo(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = json.dumps({"sha": "0" * 40}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    other = http.server.ThreadingHTTPServer(("127.0.0.1", 0), AnyRepo)
+    threading.Thread(target=other.serve_forever, daemon=True).start()
+    make_card(tmp_path / "cards", "hubtest_seg.toy", seeded_state(0))
+    monkeypatch.setattr(zoo.hub_server, "port_in_use", lambda host, port: False)
+    server = HubServer(tmp_path / "cards", port=other.server_address[1], cache_dir=tmp_path / "serve",
+                       startup_timeout=30)
+    try:
+        with pytest.raises(HubError, match="olah exited at start"):
+            server.start()
+    finally:
+        server.stop()
+        other.shutdown()
+        other.server_close()

@@ -43,7 +43,8 @@ def test_zoo_hubcards_dir_is_honoured_and_a_missing_weights_file_exits_3(tmp_pat
     shutil.copy(HUBCARDS / "cnn_cam.digits" / "config.json", card / "config.json")
     monkeypatch.setenv("ZOO_HUBCARDS_DIR", str(tmp_path / "cards"))
     assert main(["evaluate", "cnn_cam.digits"]) == 3
-    assert "model.safetensors: no such weights file" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "model.safetensors: no such weights file; pass --weights FILE, or" in err and "has no recipe" in err
 
 
 def test_a_missing_hubcards_folder_says_to_pass_it(tmp_path, capsys):
@@ -118,3 +119,11 @@ def test_a_fine_tune_config_naming_the_architecture_another_way_is_accepted(tmp_
     shutil.copy(HUBCARDS / "unet.shapes" / "model.safetensors", tmp_path / "model.safetensors")
     (tmp_path / "config.json").write_text(json.dumps({"architecture": written_for}))
     assert main(["evaluate", "unet.shapes", "--weights", str(tmp_path / "model.safetensors"), "--json"]) == 0
+
+
+def test_a_std_alone_beside_other_weights_is_checked_and_named_as_theirs(tmp_path, capsys):
+    shutil.copy(HUBCARDS / "cnn_cam.digits" / "model.safetensors", tmp_path / "model.safetensors")
+    (tmp_path / "config.json").write_text(json.dumps({"std": [0.1, 0.2]}))
+    assert main(["evaluate", "cnn_cam.digits", "--weights", str(tmp_path / "model.safetensors")]) == 3
+    assert f"{tmp_path / 'config.json'} (over {HUBCARDS / 'cnn_cam.digits' / 'config.json'}): config std has 2 " \
+           "values" in capsys.readouterr().err

@@ -388,3 +388,79 @@ def test_a_numpy_file_of_python_objects_is_refused_and_one_of_numbers_is_not(fcn
     np.savez(card / "examples.npz", images=np.zeros(2), names=np.array(["a", None], dtype=object))
     assert _push(fcn8s_copy) == 3
     assert "examples.npz is a NumPy archive whose 'names' holds Python objects" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["last.ckpt", "MODEL.PT", "weights.Pickle"])
+def test_a_checkpoint_is_refused_by_its_suffix_in_any_case(fcn8s_copy, capsys, name):
+    """A Lightning ``.ckpt`` or an upper-case ``.PT`` is a pickle checkpoint whatever its bytes say."""
+    (fcn8s_copy / "fcn8s.shapes" / name).write_bytes(b"not a pickle, but named as one")
+    assert _push(fcn8s_copy) == 3
+    assert f"{name} is a pickle checkpoint ({name[name.rindex('.'):]})" in capsys.readouterr().err
+
+
+def test_a_gzipped_torch_checkpoint_is_refused(fcn8s_copy, capsys):
+    """torch.save's zip, gzipped: only a zip whose first entry is a pickle is a checkpoint."""
+    import gzip
+
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save({"w": torch.zeros(2)}, buffer)
+    (fcn8s_copy / "fcn8s.shapes" / "model.tar.gz").write_bytes(gzip.compress(buffer.getvalue()))
+    assert _push(fcn8s_copy) == 3
+    assert "model.tar.gz is a zip archive (a torch.save checkpoint) compressed with gzip" in capsys.readouterr().err
+
+
+def test_each_refusal_of_a_cards_files_says_how_to_fix_it(fcn8s_copy, tmp_path, capsys):
+    card = fcn8s_copy / "fcn8s.shapes"
+    (tmp_path / "secret.txt").write_text("TOPSECRET")
+    (card / "notes.txt").symlink_to(tmp_path / "secret.txt")
+    (tmp_path / "extra").mkdir()
+    (card / "extra").symlink_to(tmp_path / "extra", target_is_directory=True)
+    (card / "pytorch_model.bin").write_bytes(b"\x80\x02}q\x00.")
+    assert _push(fcn8s_copy) == 3
+    err = capsys.readouterr().err
+    assert "outside the card, which would be published; copy the file into the card or remove the link" in err
+    assert "whose files would not be published; copy them into the card or remove the link" in err
+    assert "which the zoo never publishes; convert it to safetensors or move it out of the card" in err
+
+
+def test_the_report_command_a_stale_explainer_report_names_rewrites_the_card(tmp_path, capsys):
+    cards = tmp_path / "cards"
+    shutil.copytree(HUBCARDS / "cnn_cam.digits", cards / "cnn_cam.digits")
+    report = cards / "cnn_cam.digits" / "explainers.json"
+    report.write_text(json.dumps({**json.loads(report.read_text()), "sha256": "0" * 64}))
+    assert main(["hub", "push", "cnn_cam.digits", "--repo-id", "acme/digits", "--hubcards", str(cards),
+                 "--dry-run"]) == 3
+    card = cards / "cnn_cam.digits"
+    assert (f"python -m zoo_explainers.report cnn_cam.digits --card {card} --weights {card / 'model.safetensors'} "
+            "--write-card`, or delete it") in capsys.readouterr().err
+
+
+def test_a_card_without_a_readme_or_with_unreadable_metadata_is_refused(fcn8s_copy, capsys):
+    readme = fcn8s_copy / "fcn8s.shapes" / "README.md"
+    text = readme.read_text()
+    readme.unlink()
+    assert _push(fcn8s_copy) == 3
+    assert f"{readme} is missing; write the card with `zoo train` or zoo.cards.rewrite_card" in capsys.readouterr().err
+    readme.write_text(text.replace("license: apache-2.0", "license: [apache-2.0", 1))
+    assert _push(fcn8s_copy) == 3
+    assert f"{readme} has unreadable metadata" in capsys.readouterr().err
+
+
+def test_a_model_index_naming_another_metric_than_config_json_is_refused_both_ways(fcn8s_copy, capsys):
+    """A metric the card states that config.json does not record, and one config.json records that
+    the card leaves out, are each named."""
+    readme = fcn8s_copy / "fcn8s.shapes" / "README.md"
+    readme.write_text(readme.read_text().replace("    - type: miou\n", "    - type: pixel_accuracy\n", 1))
+    assert _push(fcn8s_copy) == 3
+    err = capsys.readouterr().err
+    assert "model-index states pixel_accuracy=0.882 that config.json does not record" in err
+    assert "model-index lacks miou (config.json: 0.882)" in err
+
+
+def test_a_file_that_only_starts_like_a_zlib_stream_is_published(fcn8s_copy, capsys):
+    """0x78 0x9c is a zlib header, and also the start of any file that happens to begin with "x\\x9c"."""
+    (fcn8s_copy / "fcn8s.shapes" / "sample.dat").write_bytes(b"\x78\x9c not a zlib stream at all")
+    assert _push(fcn8s_copy) == 0
+    assert "sample.dat" in capsys.readouterr().out

@@ -199,3 +199,28 @@ def test_epochs_must_be_a_positive_integer(epochs, capsys):
     with pytest.raises(SystemExit) as info:
         main(["train", str(HUBCARDS / "cnn_cam.digits"), "--epochs", epochs])
     assert info.value.code == 2 and "--epochs" in capsys.readouterr().err
+
+
+def test_a_card_advises_epochs_only_when_epochs_alone_differ_from_the_recipe(tmp_path):
+    """``--epochs N`` reproduces weights whose only difference from the recipe is the epochs; with
+    another value changed too, that command gives other weights."""
+    card = _copy("cnn_cam.digits", tmp_path)
+    _edit_recipe(card, lambda r: r["train"].update(epochs=5))
+    rewrite_card(card)
+    assert "`zoo train hubcards/cnn_cam.digits --epochs 12`" in (card / "README.md").read_text()
+    _edit_recipe(card, lambda r: r["train"].update(lr=0.01))
+    rewrite_card(card)
+    text = (card / "README.md").read_text()
+    assert "`epochs: 12` (the recipe says `5`), `lr: 0.005` (the recipe says `0.01`)" in text
+    assert "Reproduce these weights with a recipe that sets the values above" in text and "--epochs" not in text
+
+
+def test_an_explainer_report_is_not_rendered_when_neither_side_records_the_weights(tmp_path):
+    """A config without a sha256 and a report without one prove nothing about which weights were measured."""
+    from zoo.cards import explainer_report
+
+    card = _copy("cnn_cam.digits", tmp_path, files=["config.json"])
+    (card / "explainers.json").write_text(json.dumps({"summary": "measured on something", "rows": []}))
+    config = json.loads((card / "config.json").read_text())
+    del config["sha256"]
+    assert explainer_report(card, config) is None
