@@ -20,7 +20,7 @@ import zoo
 from zoo.cli import main
 from zoo.data import get_dataset
 from zoo.card_models import load_card_model, read_card_config
-from zoo.evaluate import evaluate
+from zoo.evaluate import evaluate, evaluate_model
 from zoo_explainers import faithfulness as fa
 
 DEVICE = os.environ.get("ZOO_TEST_DEVICE") or ("cuda" if torch.cuda.is_available() else None)
@@ -60,6 +60,15 @@ def test_card_metrics_reproduce_on_the_device(card):
     measured = evaluate(card, hubcards=HUBCARDS, device=DEVICE)
     for key, value in read_card_config(HUBCARDS / card)["metrics"].items():
         assert measured[key] == pytest.approx(value, abs=0.005), key
+
+
+def test_evaluate_model_moves_the_model_to_the_device_it_is_given():
+    """The images follow the model: a model left on the CPU would measure the same numbers there."""
+    card = HUBCARDS / "cnn_cam.digits"
+    model = load_card_model(card)
+    dataset = get_dataset("digits", "test", size=8, **read_card_config(card)["dataset"]["kwargs"])
+    evaluate_model(model, "classification", dataset, device=DEVICE)
+    assert {p.device.type for p in model.parameters()} == {torch.device(DEVICE).type}
 
 
 @pytest.mark.parametrize("name", ["cnn_cam", "unet", "segnet", "fcn32s", "fcn16s", "fcn8s", "fcn8s_resnet18",
