@@ -66,10 +66,12 @@ def test_saliency_equals_captum(gap_model, images):
     torch.testing.assert_close(got, expected.amax(1), rtol=1e-5, atol=1e-7)
 
 
-def test_integrated_gradients_matches_captum(gap_model, images):
+@pytest.mark.parametrize("method", ["gausslegendre", "riemann_middle"])  # captum's trapezoid weights sum to n/(n-1)
+def test_integrated_gradients_matches_captum(method, gap_model, images):
     import captum.attr as captum_attr  # a test dependency: a missing one must fail, not skip
-    expected = captum_attr.IntegratedGradients(gap_model).attribute(images.clone(), target=TARGETS, n_steps=32)
-    got = zoo.explain(gap_model, images, "integrated_gradients", target=TARGETS, n_steps=32)
+    expected = captum_attr.IntegratedGradients(gap_model).attribute(images.clone(), target=TARGETS, n_steps=32,
+                                                                    method=method)
+    got = zoo.create_explainer("integrated_gradients", gap_model, n_steps=32, method=method)(images, TARGETS)
     torch.testing.assert_close(got, expected.sum(1), rtol=1e-4, atol=1e-6)
 
 
@@ -84,6 +86,17 @@ def test_integrated_gradients_completeness_128_steps(method, gap_model, images):
         images, targets, return_delta=True)
     torch.testing.assert_close(maps.sum((1, 2)) - gap, delta, rtol=1e-4, atol=1e-5)
     assert (delta.abs() <= 0.01 * gap.abs()).all(), (delta, gap)
+
+
+def test_integrated_gradients_completeness_from_another_baseline(gap_model, images):
+    """The path runs from the baseline: the maps sum to S(x) - S(baseline), not S(x) - S(0)."""
+    baseline = torch.full_like(images, 0.5)
+    with torch.no_grad():
+        gaps = gap_model(images) - gap_model(baseline)
+    targets = gaps.abs().argmax(1).tolist()
+    gap = gaps[range(4), targets]
+    maps = zoo.explain(gap_model, images, "integrated_gradients", target=targets, n_steps=128, baseline=0.5)
+    assert ((maps.sum((1, 2)) - gap).abs() <= 0.01 * gap.abs()).all(), (maps.sum((1, 2)), gap)
 
 
 def test_smoothgrad_sigma_zero_equals_saliency(gap_model, images):
@@ -114,10 +127,12 @@ def test_linear_model_saliency_is_abs_weight():
     maps = zoo.explain(model, images, "saliency", target=[3, 1])
     w = model[1].weight.detach().view(4, 3, 8, 8).abs().amax(1)
     torch.testing.assert_close(maps, w[[3, 1]])
-    # and IG on a linear model is exactly (x - 0) * W summed over channels
-    ig = zoo.explain(model, images, "integrated_gradients", target=[3, 1], n_steps=4)
+    # and IG on a linear model is exactly (x - 0) * W summed over channels, whatever the rule:
+    # the gradient is constant along the path, and each rule's weights sum to 1
     expected = (images * model[1].weight.detach().view(4, 3, 8, 8)[[3, 1]]).sum(1)
-    torch.testing.assert_close(ig, expected, rtol=1e-5, atol=1e-6)
+    for method in ("gausslegendre", "riemann_middle", "riemann_trapezoid"):
+        ig = zoo.create_explainer("integrated_gradients", model, n_steps=4, method=method)(images, [3, 1])
+        torch.testing.assert_close(ig, expected, rtol=1e-5, atol=1e-6)
 
 
 def test_timm_classifier_cam_and_gradcam_agree():
@@ -176,3 +191,27 @@ def test_guided_backprop_matches_pytorch_grad_cam():
                           for i, c in enumerate((1, 3))])
     ours = zoo.explain(model, x, "guided_backprop", target=[1, 3])
     torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-7)
+
+
+def test_hirescam_raw_equals_gradcam_raw_on_gap_linear(gap_model, images):
+    """On a GAP + linear head dS/dA_k is w_ck / (h * w) everywhere, so the element-wise sum of
+    HiResCAM and Grad-CAM's averaged weights give the same raw map, not one scaled by the channels."""
+    hires = zoo.explain(gap_model, images, "hirescam", target=TARGETS, normalize=False)
+    gradcam = zoo.explain(gap_model, images, "gradcam", target=TARGETS, normalize=False)
+    assert gradcam.amax((1, 2)).min() > 0
+    torch.testing.assert_close(hires, gradcam, rtol=1e-4, atol=1e-7)
+
+
+def test_rise_is_its_formula_over_the_same_masks(gap_model, images):
+    """README: ``sum_i (P_i - mean P) M_i / (n p)``, P_i the class probability on the image times
+    mask i; the masks are those ``random_masks`` draws from the seed."""
+    from zoo_explainers.rise import random_masks
+
+    n, p = 50, 0.3
+    masks = random_masks(n, (16, 16), 4, p, torch.Generator().manual_seed(5))
+    assert 0.2 < masks.mean() < 0.42  # each cell kept with probability p (0.5 would be ~0.5)
+    with torch.no_grad():
+        probs = torch.stack([gap_model(images * m).softmax(1)[range(4), TARGETS] for m in masks])  # (n, N)
+    expected = torch.einsum("kn,khw->nhw", probs - probs.mean(0), masks) / (n * p)
+    got = zoo.explain(gap_model, images, "rise", target=TARGETS, n_masks=n, cells=4, p=p, seed=5)
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-6)

@@ -77,8 +77,18 @@ def test_swin_intermediate_stage_follows_the_declared_layout():
 
     expected = hand_gradcam(stage0.permute(0, 3, 1, 2), rest, torch.tensor([2, 2]), (64, 64))
     torch.testing.assert_close(maps, expected, rtol=1e-4, atol=1e-5)
-    # the patch embedding's convolution is NCHW inside this NHWC model
-    assert GradCAM(model, target_layer="patch_embed.proj")(x, target=2).shape == (2, 64, 64)
+    # the patch embedding's convolution is NCHW inside this NHWC model (C == h == w here: only the
+    # values tell the layouts apart)
+    with torch.no_grad():
+        projected = model.patch_embed.proj(x)  # (N, C, h, w)
+    assert projected.shape == (2, 16, 16, 16)
+
+    def after_proj(f):
+        return model.forward_head(model.norm(model.layers(model.patch_embed.norm(f.permute(0, 2, 3, 1)))))
+
+    expected = hand_gradcam(projected, after_proj, torch.tensor([2, 2]), (64, 64))
+    torch.testing.assert_close(GradCAM(model, target_layer="patch_embed.proj")(x, target=2), expected,
+                               rtol=1e-4, atol=1e-5)
 
 
 def test_class_token_vit_uses_the_last_blocks_first_norm(caplog):

@@ -10,6 +10,7 @@ import zoo
 from zoo.errors import ArgumentError, ZooError
 from zoo_explainers import faithfulness as fa
 from zoo_explainers.errors import NotAModelError, OptionError, UnsupportedModelError
+from zoo_explainers.layers import LayerError
 
 
 @pytest.mark.parametrize("method,options,message", [
@@ -17,6 +18,7 @@ from zoo_explainers.errors import NotAModelError, OptionError, UnsupportedModelE
     ("smoothgrad", dict(n_samples=2.5), "n_samples must be a whole number >= 1, got 2.5"),  # was torch's TypeError
     ("smoothgrad", dict(n_samples=True), "n_samples must be a whole number"),
     ("smoothgrad", dict(sigma=-0.1), "noise level"),
+    ("smoothgrad", dict(stdev=-0.1), "noise level"),
     ("smoothgrad", dict(sigma="0.1"), "sigma must be a finite number"),
     ("smoothgrad", dict(sigma=float("nan")), "sigma must be a finite number"),
     ("smoothgrad", dict(chunk_size=0), "chunk_size must be"),
@@ -170,7 +172,6 @@ def test_a_torchscript_model_is_refused_by_the_methods_that_hook_its_layers(meth
     assert torch.allclose(zoo.explain(traced, images, "saliency"), zoo.explain(gap_model, images, "saliency"))
 
 
-
 @pytest.mark.filterwarnings("ignore:`torch.jit.*` is deprecated:FutureWarning")
 def test_a_scripted_layer_inside_an_eager_model_is_named_when_hooked(images):
     """An eager model holding a scripted backbone got torch's raw 'register_forward_hook is not
@@ -264,3 +265,30 @@ def test_a_score_fn_that_is_not_differentiable_is_named_not_the_model(method, ga
     with pytest.raises(UnsupportedModelError, match="the score_fn is not differentiable"):
         zoo.explain(gap_model, images, method=method, target=0, score_fn=hit,
                     **({"n_samples": 2} if method == "smoothgrad" else {}))
+
+
+class ConvHead(nn.Module):
+    """timm's convention, with the head a convolution over the feature map, then averaged."""
+
+    def __init__(self, kernel_size):
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU())
+        self.head = nn.Conv2d(8, 4, kernel_size, padding=kernel_size // 2)
+
+    def forward_features(self, x):
+        return self.features(x)
+
+    def get_classifier(self):
+        return self.head
+
+    def forward(self, x):
+        return self.head(self.forward_features(x)).mean((2, 3))
+
+
+def test_cam_takes_a_1x1_conv_head_and_refuses_a_wider_one(images):
+    """A 1x1 convolution is a linear layer at each location; a 3x3 one has no per-class row of
+    channel weights (it failed deep inside torch)."""
+    torch.manual_seed(0)
+    assert zoo.explain(ConvHead(1).eval(), images, "cam", target=1).shape == (3, 12, 12)
+    with pytest.raises(LayerError, match="nn.Linear or a 1x1 nn.Conv2d, got Conv2d"):
+        zoo.explain(ConvHead(3).eval(), images, "cam", target=1)

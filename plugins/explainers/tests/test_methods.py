@@ -227,6 +227,11 @@ def test_integrated_gradients_delta_and_baseline(gap_model, images):
     torch.testing.assert_close(maps.sum((1, 2)) - logits.detach(), delta, atol=1e-5, rtol=1e-4)
     with pytest.raises(ValueError, match="unknown integration method"):
         zoo.create_explainer("integrated_gradients", gap_model, method="simpson")
+    # the convergence check is of the attributions, not of their scaled picture
+    scaled, scaled_delta = zoo.explain(gap_model, images, "integrated_gradients", target=2, n_steps=16, baseline=0.5,
+                                       normalize=True, return_delta=True)
+    assert scaled.min() == 0 and scaled.max() == 1
+    torch.testing.assert_close(scaled_delta, delta)
 
 
 def test_guided_backprop_differs_from_saliency(gap_model, images):
@@ -266,3 +271,65 @@ def test_discovery_does_not_import_torch():
     env = dict(os.environ, ZOO_PLUGINS="visionzoo-explainers")  # only this plugin: others are not ours to test
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env).stdout
     assert out.split() == ["True", "False"]
+
+
+@pytest.mark.parametrize("method", ["saliency", "smoothgrad", "integrated_gradients", "guided_backprop", "rise"])
+def test_normalize_true_scales_the_raw_maps_of_the_other_methods(method, gap_model, images):
+    raw = zoo.explain(gap_model, images, method, target=1, **FAST.get(method, {}))
+    scaled = zoo.explain(gap_model, images, method, target=1, normalize=True, **FAST.get(method, {}))
+    low = raw.amin((1, 2), keepdim=True)
+    torch.testing.assert_close(scaled, (raw - low) / (raw.amax((1, 2), keepdim=True) - low))
+
+
+@pytest.mark.parametrize("method, documented", [
+    ("smoothgrad", dict(n_samples=32, sigma=0.15, seed=0)),
+    ("integrated_gradients", dict(n_steps=50, baseline=0.0, method="gausslegendre")),
+    ("rise", dict(n_masks=1000, cells=7, p=0.5, seed=0)),
+])
+def test_the_defaults_are_the_documented_ones(method, documented, gap_model, images):
+    """plugins/explainers/README.md, "Options"."""
+    seed = {"seed": 0} if "seed" in documented else {}
+    torch.testing.assert_close(zoo.create_explainer(method, gap_model, **seed)(images, 1),
+                               zoo.create_explainer(method, gap_model, **documented)(images, 1))
+
+
+@pytest.mark.parametrize("method, options", [("smoothgrad", dict(n_samples=8, sigma=0.5, seed=0)),
+                                             ("integrated_gradients", dict(n_steps=8))])
+def test_segmentation_copies_explain_the_pixels_predicted_on_the_clean_image(method, options, images, segmenter):
+    """A noisy copy or a path point (near the baseline: another prediction altogether) explains the
+    class's logits over the region predicted on the image itself, not over its own prediction."""
+    region = segmenter(images).argmax(1) == 1
+    default = zoo.explain(segmenter, images, method, target=1, **options)
+    given = zoo.explain(segmenter, images, method, target=1, score_fn=SegmentationClassSum(region), **options)
+    torch.testing.assert_close(default, given)
+
+
+def test_a_layer_whose_output_an_in_place_relu_overwrites_is_explained_on_its_own_output(images, plain_model):
+    """Layer "0" is a convolution followed by ReLU(inplace=True): the map is of the convolution's
+    output (negative values included), and the in-place op downstream neither fails nor changes it."""
+    model = plain_model
+    with torch.no_grad():
+        features = model[0](images)
+    assert (features < 0).any()
+    features.requires_grad_(True)
+    logits = model[1:](features.clone())
+    (grads,) = torch.autograd.grad(logits[:, 1].sum(), features)
+    expected = (grads.mean((2, 3))[:, :, None, None] * features).sum(1).relu().detach()
+    torch.testing.assert_close(GradCAM(model, target_layer="0", normalize=False)(images, target=1), expected,
+                               rtol=1e-4, atol=1e-6)
+
+
+class _UnusedLayer(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)
+        self.unused = torch.nn.Conv2d(4, 4, 1)  # registered, never called
+
+    def forward(self, x):
+        return self.conv(x).mean((2, 3))
+
+
+def test_a_target_layer_the_forward_never_runs_is_named(images):
+    model = _UnusedLayer().eval()
+    with pytest.raises(LayerError, match="the forward pass never ran unused"):
+        GradCAM(model, target_layer="unused")(images, target=0)

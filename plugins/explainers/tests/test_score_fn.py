@@ -68,6 +68,13 @@ def test_mask_for_another_batch_size_is_a_target_error(segmenter, images):
                     score_fn=SegmentationClassSum(torch.ones(2, 12, 12, dtype=torch.bool)))
 
 
+@pytest.mark.parametrize("shape", [(6, 6), (12, 1)])  # (12, 1) would broadcast to one column repeated
+def test_mask_of_another_size_than_the_output_is_a_target_error(shape, segmenter, images):
+    with pytest.raises(TargetError, match=r"does not match the output's spatial size \(12, 12\)"):
+        zoo.explain(segmenter, images, method="saliency", target=1,
+                    score_fn=SegmentationClassSum(torch.ones(*shape, dtype=torch.bool)))
+
+
 def test_with_its_own_score_fn_a_target_is_the_score_fns_to_read():
     """A depth model returning (N, H, W): target 45 was refused as "not a class index in [0, 40)"
     (40 is the image height), and None took the argmax over image rows as a class."""
@@ -110,6 +117,8 @@ def test_cam_refuses_a_target_its_head_has_no_row_for_even_with_a_score_fn(gap_m
 
     with pytest.raises(TargetError, match=r"the head has 4; target\(s\) \[99\]"):
         zoo.explain(gap_model, images, method="cam", target=99, score_fn=lambda output, classes: output[:, 0])
+    with pytest.raises(TargetError, match=r"the head has 4; target\(s\) \[4\]"):  # one past the last row
+        zoo.explain(gap_model, images, method="cam", target=4, score_fn=lambda output, classes: output[:, 0])
 
 
 @pytest.mark.parametrize("score_fn, says", [
@@ -164,3 +173,13 @@ def test_with_an_own_score_fn_no_target_still_explains_the_predicted_class(gap_m
     assert explainer.last_classes.tolist() == gap_model(images).argmax(1).tolist()
     with pytest.raises(TargetError):  # an own score_fn reads any index, but a bool is none
         explainer(images, target=[True, False, True])
+
+
+def test_with_an_own_score_fn_no_target_on_a_segmenter_is_the_class_covering_most_pixels(segmenter, images):
+    with torch.no_grad():
+        segmenter[-1].bias[2] += 1.0  # class 2 covers most pixels: not the zeros a non-logit output gets
+    explainer = zoo.create_explainer("saliency", segmenter, score_fn=SegmentationClassSum())
+    explainer(images)
+    counts = torch.stack([torch.bincount(p.flatten(), minlength=3) for p in segmenter(images).argmax(1)])
+    assert counts.argmax(1).ne(0).all()
+    assert explainer.last_classes.tolist() == counts.argmax(1).tolist()

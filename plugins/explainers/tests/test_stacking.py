@@ -122,7 +122,8 @@ def test_real_errors_still_raised(images):
     assert model not in stacking._NCHW_ONLY
 
 
-@pytest.mark.parametrize("method,copies", [("smoothgrad", "n_samples"), ("integrated_gradients", "n_steps")])
+@pytest.mark.parametrize("method,copies", [("smoothgrad", "n_samples"), ("integrated_gradients", "n_steps"),
+                                           ("rise", "n_masks")])
 def test_the_copies_run_in_as_few_passes_as_chunk_size_allows(method, copies, gap_model, images):
     """The issue's "batches processed in one pass where memory allows, with a chunk-size knob": the
     maps are the same however the copies are split, so only the model's calls can tell."""
