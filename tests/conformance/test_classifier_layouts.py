@@ -193,3 +193,15 @@ def test_a_segmenters_declared_size_is_not_fed_only_a_fixed_one_would_be():
 
     assert subject().input_size() is None and subject().example().shape == (1, 3, 32, 32)
     assert subject(fixed=True).input_size() == (512, 512)
+
+
+class _ClassTokenAveragedOut(_ClassToken):
+    """timm's global_pool='avg' with a class token: the head averages the patch tokens only."""
+
+    def forward_head(self, tokens):
+        return self.fc(tokens[:, self.num_prefix_tokens:].mean(1))
+
+
+def test_cam_applies_to_the_patch_tokens_after_the_prefix_tokens():
+    result = _run("classification_cam_head", _ClassTokenAveragedOut)
+    assert result.status == PASS, result.message

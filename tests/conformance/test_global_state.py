@@ -61,3 +61,32 @@ def test_a_builder_changing_the_default_dtype_fails_build():
     # it builds, so the later checks run (they were skipped as "the model does not build")
     later = run_subjects([model], ["build", "segmentation_output"])[1]
     assert later.status == PASS, later.message
+
+
+def test_the_thread_count_the_checks_run_with_is_given_back():
+    """Checks run on ZOO_CHECK_THREADS threads (default 1); the caller's count comes back after."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        model = ModelSubject(spec=zoo.ArchitectureSpec(name="tiny", task="semantic_segmentation", builder=_Tiny))
+        (result,) = run_subjects([model], ["eval_determinism"])
+        assert result.status == PASS and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(previous)
+
+
+class _GradOffHalfSize(_GradOff):
+    """Leaves grad mode off, and its maps are half the input size."""
+
+    def __call__(self, images, target=None):
+        return super().__call__(images, target)[:, ::2, ::2]
+
+
+def test_a_check_failed_on_its_own_clause_keeps_that_clause_when_it_also_left_state_changed():
+    explainer = ExplainerSubject(spec=zoo.ExplainerSpec(name="grad_off_half", builder=_GradOffHalfSize,
+                                                        tasks=("classification",)))
+    (result,) = run_subjects([explainer], ["explainer_output"])
+    assert result.status == FAIL and result.clause.startswith("explainer(images, target) returns detached"), \
+        result.clause
+    assert "expected (3, 33, 45); also left torch's global state changed: grad mode left disabled" in \
+        result.message, result.message

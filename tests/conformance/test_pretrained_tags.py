@@ -271,3 +271,35 @@ def test_tag_problems_are_reported_also_when_the_model_does_not_build(tmp_path, 
     assert by_check["build"].status == FAIL
     assert by_check["pretrained_tags"].status == FAIL and "metrics is empty" in by_check["pretrained_tags"].message
     assert by_check["pretrained_builds"].status == SKIP and "does not build" in by_check["pretrained_builds"].message
+
+
+def test_a_shipped_card_without_its_readme_or_disagreeing_with_the_tags_metrics_fails(tmp_path, monkeypatch):
+    monkeypatch.setenv("ZOO_HUBCARDS_DIR", str(tmp_path))
+    _card(tmp_path, files=("config.json", "model.safetensors"), config={"num_classes": 3, "metrics": {"top1": 0.8}})
+    result = _result({"t": _cfg()})
+    assert result.status == FAIL
+    assert f"card {tmp_path / 'arch.t'} has no README.md" in result.message, result.message
+    assert "the registered tag states top1 0.9 but config.json records 0.8" in result.message, result.message
+
+
+def _ignores_num_classes_when_wide(num_classes=3, in_chans=3, width=4):
+    """Passes num_classes on only at the default width: the tag's build comes out with 3 classes."""
+    return _Headless(num_classes if width == 4 else 3, in_chans)
+
+
+def test_a_tag_whose_build_has_another_number_of_classes_fails_pretrained_builds():
+    spec = zoo.ArchitectureSpec(name="arch", task="classification", builder=_ignores_num_classes_when_wide,
+                                pretrained={"t": _cfg(hf_hub_id="someone/arch.t", num_classes=5,
+                                                      model_kwargs={"width": 8})})
+    result = run_check(get_check("pretrained_builds"), ModelSubject(spec=spec))
+    assert result.status == FAIL and "expected 5 classes in dimension 1" in result.message, result.message
+
+
+def test_a_skip_of_pretrained_weights_says_upstream_only_when_every_tag_is_upstream(tmp_path, monkeypatch):
+    monkeypatch.setenv("ZOO_HUBCARDS_DIR", str(tmp_path))
+    spec = zoo.ArchitectureSpec(name="arch", task="classification", builder="x:y", pretrained={
+        "t": _cfg(hf_hub_id="someone/arch.t", upstream="someone else's weights"),
+        "u": _cfg(hf_hub_id="someone/arch.u")})
+    result = run_check(get_check("pretrained_weights"), ModelSubject(spec=spec))
+    assert result.status == SKIP and result.message.startswith("no card here holds the weights of arch's 2 tag(s)"), \
+        result.message
