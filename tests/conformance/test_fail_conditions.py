@@ -15,6 +15,11 @@ def _run(check, builder, task="semantic_segmentation", **spec):
         name="subject", task=task, builder=builder, **spec)))
 
 
+def _assert_fails(result, *says, check=""):
+    """The check failed, and its message says each of ``says``."""
+    assert result.status == FAIL and all(s in result.message for s in says), (check, result.message)
+
+
 class _Segmenter(nn.Module):
     def __init__(self, num_classes=2, in_chans=3):
         super().__init__()
@@ -37,7 +42,7 @@ class _SqrtOffset(_Segmenter):
 
 def test_a_non_finite_gradient_fails_gradients():
     result = _run("gradients", _SqrtOffset)
-    assert result.status == FAIL and "non-finite gradients in offset" in result.message, result.message
+    _assert_fails(result, "non-finite gradients in offset")
 
 
 class _FrozenStem(_Segmenter):
@@ -67,8 +72,7 @@ class _AugmentsInPlaceWhenTraining(_Segmenter):
 
 def test_an_input_modified_in_train_mode_only_fails_input_unchanged():
     result = _run("input_unchanged", _AugmentsInPlaceWhenTraining)
-    assert result.status == FAIL and "a forward pass in train mode modified the input" in result.message, \
-        result.message
+    _assert_fails(result, "a forward pass in train mode modified the input")
 
 
 class _PoolsWhenExported(_Segmenter):
@@ -117,8 +121,7 @@ class _SpatialLogits(nn.Module):
 
 def test_classification_logits_of_another_rank_fail_classification_output():
     result = _run("classification_output", _SpatialLogits, task="classification")
-    assert result.status == FAIL and "gave tensor (1, 3, 1, 1) float32; expected (1, 3)" in result.message, \
-        result.message
+    _assert_fails(result, "gave tensor (1, 3, 1, 1) float32; expected (1, 3)")
 
 
 class _Detector(nn.Module):
@@ -172,10 +175,9 @@ class _LabelK(_Detector):
 
 def test_a_detector_returning_label_k_fails_num_classes_and_detection_eval():
     result = _run_detector("num_classes", _LabelK)
-    assert result.status == FAIL and "built with num_classes=7, eval returned label 7" in result.message, \
-        result.message
+    _assert_fails(result, "built with num_classes=7, eval returned label 7")
     result = _run_detector("detection_eval", _LabelK)
-    assert result.status == FAIL and "labels [1, 3] outside [0, 3)" in result.message, result.message
+    _assert_fails(result, "labels [1, 3] outside [0, 3)")
 
 
 class _Int32Labels(_Detector):
@@ -184,8 +186,7 @@ class _Int32Labels(_Detector):
 
 def test_int32_labels_fail_detection_eval():
     result = _run_detector("detection_eval", _Int32Labels)
-    assert result.status == FAIL and "labels are torch.int32, expected torch.int64" in result.message, \
-        result.message
+    _assert_fails(result, "labels are torch.int32, expected torch.int64")
 
 
 class _ReversedBox(_Detector):
@@ -197,8 +198,7 @@ class _ReversedBox(_Detector):
 
 def test_a_box_with_x2_before_x1_fails_detection_eval():
     result = _run_detector("detection_eval", _ReversedBox)
-    assert result.status == FAIL and "box [10.0, 2.0, 5.0, " in result.message and "is not inside the image" \
-        in result.message, result.message
+    _assert_fails(result, "box [10.0, 2.0, 5.0, ", "is not inside the image")
 
 
 class _NaNLoss(_Detector):
@@ -208,7 +208,7 @@ class _NaNLoss(_Detector):
 
 def test_a_nan_loss_fails_detection_train():
     result = _run_detector("detection_train", _NaNLoss)
-    assert result.status == FAIL and "loss 'loss' is nan" in result.message, result.message
+    _assert_fails(result, "loss 'loss' is nan")
 
 
 class _VectorLoss(_Detector):
@@ -218,8 +218,7 @@ class _VectorLoss(_Detector):
 
 def test_a_loss_that_is_no_scalar_fails_detection_train():
     result = _run_detector("detection_train", _VectorLoss)
-    assert result.status == FAIL and "loss 'loss' is tensor (1,)" in result.message and \
-        "expected a scalar tensor" in result.message, result.message
+    _assert_fails(result, "loss 'loss' is tensor (1,)", "expected a scalar tensor")
 
 
 class _FirstImageOnly(_Detector):
@@ -229,8 +228,7 @@ class _FirstImageOnly(_Detector):
 
 def test_one_dict_for_two_images_fails_detection_eval():
     result = _run_detector("detection_eval", _FirstImageOnly)
-    assert result.status == FAIL and "2 images gave list" in result.message and \
-        "expected a list of 2 dicts" in result.message, result.message
+    _assert_fails(result, "2 images gave list", "expected a list of 2 dicts")
 
 
 class _IntegerLogits(_SpatialLogits):
@@ -240,8 +238,7 @@ class _IntegerLogits(_SpatialLogits):
 
 def test_integer_logits_fail_classification_output():
     result = _run("classification_output", _IntegerLogits, task="classification")
-    assert result.status == FAIL and "logits must be floating point, got torch.int64" in result.message, \
-        result.message
+    _assert_fails(result, "logits must be floating point, got torch.int64")
 
 
 class _FirstImageForAll(_SpatialLogits):
@@ -253,8 +250,7 @@ class _FirstImageForAll(_SpatialLogits):
 
 def test_a_batch_whose_later_images_are_wrong_fails_classification_output():
     result = _run("classification_output", _FirstImageForAll, task="classification")
-    assert result.status == FAIL and "image 1's output in the batch differs from its output alone" \
-        in result.message, result.message
+    _assert_fails(result, "image 1's output in the batch differs from its output alone")
 
 
 class _BatchCentred(_Segmenter):
@@ -266,8 +262,7 @@ class _BatchCentred(_Segmenter):
 
 def test_a_segmenter_mixing_the_images_of_a_batch_fails_segmentation_output():
     result = _run("segmentation_output", _BatchCentred)
-    assert result.status == FAIL and "input (3, 3, 33, 47): image 0's output in the batch differs" \
-        in result.message, result.message
+    _assert_fails(result, "input (3, 3, 33, 47): image 0's output in the batch differs")
 
 
 # Explainers: gradient saliency that honours the contract; each subclass breaks one clause.
@@ -320,7 +315,7 @@ class _HalfSize(_Saliency):
 
 def test_maps_not_at_the_input_size_fail_explainer_output():
     result = _explainer_result("explainer_output", _HalfSize)
-    assert result.status == FAIL and "maps (3, 17, 23), expected (3, 33, 45)" in result.message, result.message
+    _assert_fails(result, "maps (3, 17, 23), expected (3, 33, 45)")
 
 
 class _Attached(_Saliency):
@@ -330,7 +325,7 @@ class _Attached(_Saliency):
 
 def test_maps_carrying_a_graph_fail_explainer_output():
     result = _explainer_result("explainer_output", _Attached)
-    assert result.status == FAIL and "maps carry an autograd graph" in result.message, result.message
+    _assert_fails(result, "maps carry an autograd graph")
 
 
 class _UnseededNoise(_Saliency):
@@ -345,7 +340,7 @@ class _UnseededNoise(_Saliency):
 
 def test_noise_outside_torchs_rng_fails_explainer_determinism():
     result = _explainer_result("explainer_determinism", _UnseededNoise)
-    assert result.status == FAIL and "two calls under torch.manual_seed(0) differ" in result.message, result.message
+    _assert_fails(result, "two calls under torch.manual_seed(0) differ")
 
 
 class _NormalisedByTheBatch(_Saliency):
@@ -358,11 +353,9 @@ class _NormalisedByTheBatch(_Saliency):
 
 def test_maps_normalised_over_the_batch_fail_explainer_batch_and_explainer_targets():
     result = _explainer_result("explainer_batch", _NormalisedByTheBatch)
-    assert result.status == FAIL and "map in a batch of 3 differs from its map alone" in result.message, \
-        result.message
+    _assert_fails(result, "map in a batch of 3 differs from its map alone")
     result = _explainer_result("explainer_targets", _NormalisedByTheBatch)
-    assert result.status == FAIL and "changing image 1's target ([0, 0, 0] -> [0, 1, 0]) changed image 0's map" \
-        in result.message, result.message
+    _assert_fails(result, "changing image 1's target ([0, 0, 0] -> [0, 1, 0]) changed image 0's map")
 
 
 class _FirstTargetForAll(_Saliency):
@@ -377,7 +370,7 @@ class _FirstTargetForAll(_Saliency):
 
 def test_per_sample_targets_applied_as_one_fail_explainer_batch():
     result = _explainer_result("explainer_batch", _FirstTargetForAll)
-    assert result.status == FAIL and "target=[0, 3, 1]" in result.message, result.message
+    _assert_fails(result, "target=[0, 3, 1]")
 
 
 class _RejectsOnlyTooFewTargets(_Saliency):
@@ -389,7 +382,7 @@ class _RejectsOnlyTooFewTargets(_Saliency):
 
 def test_a_target_list_longer_than_the_batch_must_be_refused_too():
     result = _explainer_result("explainer_targets", _RejectsOnlyTooFewTargets)
-    assert result.status == FAIL and "target=[0, 0, 0, 0] (4 targets) was accepted" in result.message, result.message
+    _assert_fails(result, "target=[0, 0, 0, 0] (4 targets) was accepted")
 
 
 class _NoneIsClassZero(_Saliency):
@@ -399,8 +392,7 @@ class _NoneIsClassZero(_Saliency):
 
 def test_target_none_must_mean_the_predicted_class():
     result = _explainer_result("explainer_targets", _NoneIsClassZero)
-    assert result.status == FAIL and "target=None differs from target=predicted classes" in result.message, \
-        result.message
+    _assert_fails(result, "target=None differs from target=predicted classes")
 
 
 class _SwallowsErrors(_Saliency):
@@ -416,8 +408,8 @@ class _SwallowsErrors(_Saliency):
 def test_an_explainer_hiding_the_models_error_fails_explainer_hooks_and_state():
     for check in ("explainer_hooks", "explainer_state"):
         result = _explainer_result(check, _SwallowsErrors)
-        assert result.status == FAIL and "a call with the model raising in its forward pass: the model was " \
-            "made to raise, yet the explainer returned maps" in result.message, (check, result.message)
+        _assert_fails(result, "a call with the model raising in its forward pass: the model was made to raise, yet "
+                              "the explainer returned maps", check=check)
 
 
 class _RestoresOnlyTheRootsFlag(_Saliency):
@@ -432,8 +424,7 @@ class _RestoresOnlyTheRootsFlag(_Saliency):
 
 def test_restoring_only_the_roots_training_flag_fails_explainer_state():
     result = _explainer_result("explainer_state", _RestoresOnlyTheRootsFlag)
-    assert result.status == FAIL and "training flag changed on features.0 (was True)" in result.message, \
-        result.message
+    _assert_fails(result, "training flag changed on features.0 (was True)")
 
 
 class _RequiresGradEverywhere(_Saliency):
@@ -447,8 +438,7 @@ class _RequiresGradEverywhere(_Saliency):
 
 def test_a_frozen_parameter_left_trainable_fails_explainer_state():
     result = _explainer_result("explainer_state", _RequiresGradEverywhere)
-    assert result.status == FAIL and "requires_grad changed on features.0.weight (was False)" in result.message, \
-        result.message
+    _assert_fails(result, "requires_grad changed on features.0.weight (was False)")
 
 
 class _BackpropagatesIntoTheCallersTensor(_Saliency):
@@ -465,8 +455,7 @@ class _BackpropagatesIntoTheCallersTensor(_Saliency):
 
 def test_an_input_that_requires_grad_must_come_back_without_a_grad():
     result = _explainer_result("explainer_state", _BackpropagatesIntoTheCallersTensor)
-    assert result.status == FAIL and "input with requires_grad=True: the input's .grad changed (was None)" \
-        in result.message, result.message
+    _assert_fails(result, "input with requires_grad=True: the input's .grad changed (was None)")
 
 
 class _ZerosUnderNoGrad(_Saliency):
@@ -478,8 +467,7 @@ class _ZerosUnderNoGrad(_Saliency):
 
 def test_maps_that_change_under_no_grad_fail_explainer_no_grad():
     result = _explainer_result("explainer_no_grad", _ZerosUnderNoGrad)
-    assert result.status == FAIL and "maps under torch.no_grad() differ from maps outside it" in result.message, \
-        result.message
+    _assert_fails(result, "maps under torch.no_grad() differ from maps outside it")
 
 
 class _PartlyUnsorted(_Detector):
@@ -494,8 +482,7 @@ class _PartlyUnsorted(_Detector):
 
 def test_scores_out_of_order_in_one_place_fail_detection_eval():
     result = _run_detector("detection_eval", _PartlyUnsorted)
-    assert result.status == FAIL and "image 0 (64x80): scores are not sorted in descending order" in result.message, \
-        result.message
+    _assert_fails(result, "image 0 (64x80): scores are not sorted in descending order")
 
 
 class _NormalisesOnlyThePredictedClass(_Saliency):
@@ -512,7 +499,7 @@ class _NormalisesOnlyThePredictedClass(_Saliency):
 
 def test_maps_for_a_given_target_are_checked_too():
     result = _explainer_result("explainer_output", _NormalisesOnlyThePredictedClass)
-    assert result.status == FAIL and "target=1: normalised maps span [" in result.message, result.message
+    _assert_fails(result, "target=1: normalised maps span [")
 
 
 class _ClearsEveryForwardHook(_Saliency):
@@ -528,8 +515,7 @@ class _ClearsEveryForwardHook(_Saliency):
 
 def test_removing_a_users_hook_fails_explainer_hooks():
     result = _explainer_result("explainer_hooks", _ClearsEveryForwardHook)
-    assert result.status == FAIL and "1 pre-existing hook(s) removed from module features.0 _forward_hooks" \
-        in result.message, result.message
+    _assert_fails(result, "1 pre-existing hook(s) removed from module features.0 _forward_hooks")
 
 
 class _SwitchesATrainingModelToEval(_Saliency):
@@ -543,8 +529,7 @@ class _SwitchesATrainingModelToEval(_Saliency):
 
 def test_a_model_in_train_mode_must_stay_in_train_mode():
     result = _explainer_result("explainer_state", _SwitchesATrainingModelToEval)
-    assert result.status == FAIL and "reference model (train mode), after a call: training flag changed" \
-        in result.message, result.message
+    _assert_fails(result, "reference model (train mode), after a call: training flag changed")
 
 
 def test_a_sanity_check_opt_out_is_a_skip_that_gives_the_reason():
@@ -565,7 +550,7 @@ class _Crashes(_Saliency):
 def test_an_explainer_that_always_raises_fails_the_hygiene_checks_too():
     for check in ("explainer_hooks", "explainer_state"):
         result = _explainer_result(check, _Crashes)
-        assert result.status == FAIL and "raised RuntimeError: boom" in result.message, (check, result.message)
+        _assert_fails(result, "raised RuntimeError: boom", check=check)
 
 
 def test_a_run_narrowed_to_skipped_checks_adds_no_nothing_verified_row():
