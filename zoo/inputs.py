@@ -19,12 +19,12 @@ def check_image_batch(x: Any, *, in_chans: int, min_size: int = 1, owner: str = 
     import torch
 
     if not isinstance(x, torch.Tensor):
-        raise InputError(f"{owner} expects a torch.Tensor of shape (N, C, H, W), got {type(x).__name__}")
+        raise InputError(f"{owner}: expected a torch.Tensor of shape (N, C, H, W), got {type(x).__name__}")
     if x.ndim != 4:
         hint = " Add a batch dimension with x.unsqueeze(0)." if x.ndim == 3 else ""
-        raise InputError(f"{owner} expects a 4-D (N, C, H, W) tensor, got shape {tuple(x.shape)}.{hint}")
+        raise InputError(f"{owner}: expected a 4-D (N, C, H, W) tensor, got shape {tuple(x.shape)}.{hint}")
     if x.shape[0] == 0:
-        raise InputError(f"{owner} got an empty batch (N=0), shape {tuple(x.shape)}")
+        raise InputError(f"{owner}: got an empty batch (N=0), shape {tuple(x.shape)}")
     _check_pixels(x, in_chans=in_chans, min_size=min_size, prefix=owner)
     check_dtype(x, dtype, owner)
 

@@ -24,13 +24,13 @@ def as_image_list(images: Any, *, in_chans: int, min_size: int = 8, dtype: Any =
     """
     if isinstance(images, torch.Tensor):
         if images.ndim != 4:
-            raise InputError(f"{OWNER} expects a list of (C, H, W) images or one (N, C, H, W) tensor, "
+            raise InputError(f"{OWNER}: expected a list of (C, H, W) images or one (N, C, H, W) tensor, "
                              f"got a tensor of shape {tuple(images.shape)}")
         images = list(images.unbind(0))
     if not isinstance(images, (list, tuple)):
-        raise InputError(f"{OWNER} expects a list of (C, H, W) image tensors, got {type(images).__name__}")
+        raise InputError(f"{OWNER}: expected a list of (C, H, W) image tensors, got {type(images).__name__}")
     if len(images) == 0:
-        raise InputError(f"{OWNER} got an empty list of images; pass at least one (C, H, W) tensor")
+        raise InputError(f"{OWNER}: got an empty list of images; pass at least one (C, H, W) tensor")
     for i, image in enumerate(images):
         check_image(image, in_chans=in_chans, min_size=min_size, owner=OWNER, where=f"image {i}", dtype=dtype)
     return list(images)
@@ -46,11 +46,11 @@ def check_targets(targets: Any, images: list[torch.Tensor], *, head_classes: Map
     must fit every head. Empty: only labels < 1 are refused.
     """
     if targets is None:
-        raise InputError(f"{OWNER} in training mode needs targets: model(images, targets), one dict per "
+        raise InputError(f"{OWNER}: in training mode it needs targets: model(images, targets), one dict per "
                          f"image with boxes, labels and masks; call model.eval() to predict instead")
     if not isinstance(targets, (list, tuple)) or len(targets) != len(images):
         got = len(targets) if isinstance(targets, (list, tuple)) else type(targets).__name__
-        raise InputError(f"{OWNER} expects one target dict per image: {len(images)} images, got {got}")
+        raise InputError(f"{OWNER}: expected one target dict per image: {len(images)} images, got {got}")
     for i, (target, image) in enumerate(zip(targets, images)):
         where = f"target {i}"
         if not isinstance(target, dict):
