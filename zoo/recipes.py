@@ -90,19 +90,69 @@ def load_recipe(path: str | Path) -> Recipe:
             raw = yaml.safe_load(text)
     except Exception as exc:  # noqa: BLE001 - yaml and json raise different types
         raise RecipeError(f"{path}: not valid {path.suffix[1:]} ({exc})") from exc
-    try:
-        dataset, model = raw["dataset"], raw["model"]
-        if dataset["name"] not in DATASETS:
-            raise RecipeError(f"{path}: unknown dataset {dataset['name']!r}; choose from {', '.join(DATASETS)}")
-        hub_id = raw.get("hf_hub_id")
-        if hub_id is not None and not is_hub_id(hub_id):
-            raise RecipeError(f"{path}: hf_hub_id {hub_id!r} is not a Hub repo id of the form 'org/name'")
-        return Recipe(
-            architecture=raw["architecture"], tag=raw["tag"], dataset=dataset["name"],
-            dataset_kwargs=dict(dataset.get("kwargs") or {}), num_classes=int(model["num_classes"]),
-            in_chans=int(model.get("in_chans", 3)), model_kwargs=dict(model.get("kwargs") or {}),
-            train=dict(raw.get("train") or {}), license=raw.get("license", "apache-2.0"),
-            card_dir=path.parent, hf_hub_id=hub_id,
-        )
-    except (KeyError, TypeError) as exc:
-        raise RecipeError(f"{path}: missing or malformed field {exc}; see zoo.recipes for the format") from exc
+    return _recipe_from(raw, path)
+
+
+def _recipe_from(raw: Any, path: Path) -> Recipe:
+    """The recipe a parsed file states; a :class:`RecipeError` naming each field that is missing or
+    cannot be used (``num_classes: ten`` was a bare ValueError traceback, a misspelled dataset
+    option a TypeError after the model was built)."""
+    if not isinstance(raw, dict):
+        raise RecipeError(f"{path}: expected a mapping of fields (architecture, tag, dataset, model, train), got "
+                          f"{type(raw).__name__}; see zoo.recipes for the format")
+    problems = [f"{key} must be a name, got {raw.get(key)!r}" for key in ("architecture", "tag")
+                if not isinstance(raw.get(key), str) or not raw[key]]
+    dataset, model = raw.get("dataset"), raw.get("model")
+    if not isinstance(dataset, dict) or not isinstance(dataset.get("name"), str):
+        problems.append(f"dataset must be a mapping with a name ({', '.join(DATASETS)}), got {dataset!r}")
+    elif dataset["name"] not in DATASETS:
+        problems.append(f"unknown dataset {dataset['name']!r}; choose from {', '.join(DATASETS)}")
+    else:
+        problems += _dataset_option_problems(dataset["name"], dataset.get("kwargs"))
+    if not isinstance(model, dict):
+        problems.append(f"model must be a mapping with num_classes (and in_chans, kwargs), got {model!r}")
+        model = {}
+    else:
+        problems += [f"model.{key} must be a whole number >= 1, got {model[key]!r}"
+                     for key in ("num_classes", "in_chans") if key in model and not _is_count(model[key])]
+        if "num_classes" not in model:
+            problems.append("model.num_classes is missing")
+    problems += [f"{where} must be a mapping, got {value!r}"
+                 for where, value in (("model.kwargs", model.get("kwargs")), ("train", raw.get("train")))
+                 if value is not None and not isinstance(value, dict)]
+    hub_id = raw.get("hf_hub_id")
+    if hub_id is not None and not is_hub_id(hub_id):
+        problems.append(f"hf_hub_id {hub_id!r} is not a Hub repo id of the form 'org/name'")
+    if problems:
+        raise RecipeError(f"{path}: {'; '.join(problems)}; see zoo.recipes for the format")
+    return Recipe(
+        architecture=raw["architecture"], tag=raw["tag"], dataset=dataset["name"],
+        dataset_kwargs=dict(dataset.get("kwargs") or {}), num_classes=model["num_classes"],
+        in_chans=model.get("in_chans", 3), model_kwargs=dict(model.get("kwargs") or {}),
+        train=dict(raw.get("train") or {}), license=raw.get("license", "apache-2.0"),
+        card_dir=path.parent, hf_hub_id=hub_id,
+    )
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _dataset_option_problems(name: str, kwargs: Any) -> list[str]:
+    """What is wrong with a recipe's ``dataset.kwargs`` for dataset ``name``: not a mapping, an
+    option the dataset does not take, or a size or count below 1."""
+    import inspect
+
+    from zoo.data import dataset_class
+
+    if kwargs is None:
+        return []
+    if not isinstance(kwargs, dict):
+        return [f"dataset.kwargs must be a mapping, got {kwargs!r}"]
+    takes = [p for p in inspect.signature(dataset_class(name)).parameters if p != "split"]
+    problems = [f"dataset {name!r} takes no option {key!r} (it takes {', '.join(takes)})" for key in kwargs
+                if key not in takes]
+    problems += [f"dataset.kwargs.{key} must be a whole number >= 1, got {kwargs[key]!r}"
+                 for key in ("size", "image_size", "max_objects") if key in kwargs and key in takes
+                 and not (_is_count(kwargs[key]) or key == "size" and kwargs[key] is None)]
+    return problems
