@@ -90,3 +90,26 @@ def test_file_gets_the_usual_permissions(tmp_path):
     save_file({"w": torch.ones(2)}, path)
     plain.write_bytes(b"")
     assert path.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777
+
+
+def test_empty_tensors_are_not_taken_for_shared_memory(tmp_path):
+    # every empty tensor reports the same (null) data pointer
+    path = tmp_path / "model.safetensors"
+    save_file({"a": torch.empty(0), "b": torch.empty(0, 3), "w": torch.ones(2)}, path)
+    assert {k: v.shape for k, v in load_file(path).items()} == {"a": (0,), "b": (0, 3), "w": (2,)}
+
+
+def test_a_dtype_safetensors_cannot_store_is_refused_by_name(tmp_path):
+    with pytest.warns(UserWarning, match="ComplexHalf"):
+        state = {"w": torch.zeros(2, dtype=torch.complex32)}
+    with pytest.raises(ValueError, match="tensor 'w': dtype torch.complex32 cannot be stored"):
+        save_file(state, tmp_path / "model.safetensors")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_write_that_fails_leaves_no_temporary_file(tmp_path):
+    (tmp_path / "model.safetensors").mkdir()  # the rename into place fails
+    (tmp_path / "model.safetensors" / "keep").write_text("")
+    with pytest.raises(OSError):
+        save_file({"w": torch.ones(2)}, tmp_path / "model.safetensors")
+    assert [p.name for p in tmp_path.iterdir()] == ["model.safetensors"]

@@ -62,3 +62,28 @@ def test_one_normalisation_for_images_and_batches_in_their_dtype():
     assert out.dtype == torch.float64 and torch.equal(out, expected)
     assert torch.equal(normalise(batch[0], mean, std), expected[0])  # one (C, H, W) image
     assert torch.equal(normalise(batch, 0.5, None), batch - 0.5) and torch.equal(normalise(batch, None, 2.0), batch / 2)
+
+
+@pytest.mark.parametrize("input_size", [[24, 40], [1, 24, 40]])
+def test_a_non_square_input_size_is_height_then_width(tmp_path, input_size):
+    from PIL import Image
+
+    pre = Preprocessing.from_config({"input_size": input_size}, 1)
+    assert pre.size == (24, 40)
+    Image.new("L", (10, 30), 200).save(tmp_path / "tall.png")
+    _, x = pre.load(tmp_path / "tall.png")
+    assert x.shape == (1, 24, 40) and torch.allclose(x, torch.full_like(x, 200 / 255))
+
+
+@pytest.mark.parametrize("in_chans", [2, 4])
+def test_image_files_serve_only_one_or_three_channel_models(in_chans):
+    with pytest.raises(ModelConfigError, match="image files are read as 1- or 3-channel images; this model takes"):
+        Preprocessing.from_config({}, in_chans)
+
+
+def test_equal_values_apply_to_any_channel_count():
+    from zoo.preprocessing import channel_stats
+
+    config = {"mean": [0.5] * 3, "std": [0.25] * 3, "in_chans": 3}
+    assert channel_stats(config, 4) == ([0.5] * 4, [0.25] * 4)
+    assert channel_stats({"mean": [0.5, 0.5]}, 3)[0] == [0.5] * 3

@@ -179,3 +179,14 @@ def test_half_written_copies_of_a_killed_process_go_when_the_next_copy_is_made(t
     _unaligned_file(tmp_path / "w.safetensors")
     load_file(tmp_path / "w.safetensors")
     assert len(_copies()) == 1 and not stale.exists() and fresh.exists()
+
+
+def test_switched_off_an_existing_copy_is_not_used_either(tmp_path, settled_now, monkeypatch):
+    path = tmp_path / "foreign.safetensors"
+    state = _unaligned_file(path)
+    load_file(path)
+    (copy,) = _copies()
+    save_file({k: torch.zeros_like(v) for k, v in state.items()}, str(copy))  # planted weights
+    monkeypatch.setenv("ZOO_ALIGNED_COPIES", "0")
+    checked_files.forget_all()
+    _assert_same(load_file(path), state)

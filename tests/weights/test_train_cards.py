@@ -173,6 +173,24 @@ def test_zero_init_zeroes_the_named_modules_after_init_from(tmp_path):
     assert model.score_pool4.weight.abs().max() == 0 and model.score_pool4.bias.abs().max() == 0
 
 
+def test_training_applies_init_from_then_zero_init(tmp_path):
+    """With a learning rate too small to move them, FCN-16s's trained weights are FCN-32s's, with the
+    new skip at zero."""
+    import torch
+
+    from zoo.safetensors_file import load_file
+
+    _copy("fcn32s.shapes", tmp_path, ["model.safetensors"])
+    card = _small_card(tmp_path, "fcn16s.shapes", dataset_kwargs={"image_size": 64, "size": 8}, epochs=1, lr=1e-30,
+                       weight_decay=0)
+    train(card, write_card=False, **QUIET)
+    parent, trained = load_file(tmp_path / "fcn32s.shapes" / "model.safetensors"), load_file(card / "model.safetensors")
+    shared = [k for k in trained if k in parent and parent[k].shape == trained[k].shape and "running" not in k
+              and "num_batches" not in k]
+    assert shared and all(torch.allclose(trained[k], parent[k], atol=1e-6) for k in shared)
+    assert trained["score_pool4.weight"].abs().max() < 1e-6 and trained["score_pool4.bias"].abs().max() < 1e-6
+
+
 def test_zero_init_of_an_unknown_module_names_the_known_ones(tmp_path):
     _copy("fcn32s.shapes", tmp_path, ["model.safetensors"])
     card = _copy("fcn16s.shapes", tmp_path, ["recipe.yaml"])
@@ -224,3 +242,127 @@ def test_an_explainer_report_is_not_rendered_when_neither_side_records_the_weigh
     config = json.loads((card / "config.json").read_text())
     del config["sha256"]
     assert explainer_report(card, config) is None
+
+
+def _small_card(folder: Path, name: str = "cnn_cam.digits", dataset_kwargs=None, **train_options) -> Path:
+    """A copy of a shipped card's recipe on a few items of its dataset (a second a run)."""
+    card = _copy(name, folder, ["recipe.yaml"])
+
+    def small(recipe):
+        recipe["dataset"]["kwargs"].update(dataset_kwargs or {"size": 64})
+        recipe["train"].update({"epochs": 2, "batch_size": 16, "threads": 1, **train_options})
+
+    _edit_recipe(card, small)
+    return card
+
+
+def _weights_sha(folder: Path, name: str = "cnn_cam.digits", **train_options) -> str:
+    card = _small_card(folder, name, **train_options)
+    return train(card, write_card=False, **QUIET)["sha256"]
+
+
+def test_a_recipe_gives_the_same_file_twice_and_each_hyper_parameter_it_sets_changes_it(tmp_path):
+    """The reproducibility promise: same recipe, same weights; and every value of the recipe's
+    train section is used (a value that changed nothing was ignored)."""
+    base = _weights_sha(tmp_path / "base")
+    assert _weights_sha(tmp_path / "again") == base
+    changed = {"seed": 1, "lr": 0.01, "weight_decay": 0.1, "warmup": 0.5, "batch_size": 8, "augment": {"shift": 0},
+               "grad_clip": 0.01, "schedule": "cosine", "epochs": 3}
+    for key, value in changed.items():
+        assert _weights_sha(tmp_path / key, **{key: value}) != base, f"{key}: {value!r} made no difference"
+
+
+def test_the_seed_also_orders_the_batches(tmp_path):
+    """Started from a parent's weights (nothing left to a random init) and without augmentation,
+    the seed still changes the result: it draws each epoch's order of the training items."""
+    shutil.copytree(HUBCARDS / "cnn_cam.digits", tmp_path / "cnn_cam.digits")  # the parent
+    runs = [_weights_sha(tmp_path / f"run{i}", seed=seed, init_from="../cnn_cam.digits", augment={})
+            for i, seed in enumerate((0, 1, 0))]
+    assert runs[0] == runs[2] != runs[1]
+
+
+def test_the_seed_draws_the_initial_weights(tmp_path):
+    """With a learning rate too small to move them, the weights are the initial ones: they follow the seed."""
+    import torch
+
+    from zoo.safetensors_file import load_file
+
+    weights = []
+    for seed in (0, 1):
+        card = _small_card(tmp_path / f"seed{seed}", seed=seed, lr=1e-30, weight_decay=0)
+        train(card, write_card=False, **QUIET)
+        weights.append(load_file(card / "model.safetensors"))
+    kernels = [key for key in weights[0] if key.endswith("weight") and weights[0][key].dim() == 4]
+    assert kernels and not any(torch.allclose(weights[0][k], weights[1][k], atol=1e-4) for k in kernels)
+
+
+def test_the_recipes_thread_count_is_the_one_training_runs_with(tmp_path):
+    import torch
+
+    card = _small_card(tmp_path, threads=2)
+    seen = []
+    train(card, write_card=False, progress=False, log=lambda _msg: seen.append(torch.get_num_threads()))
+    assert seen and set(seen) == {2}
+    assert torch.get_num_threads() == 1  # the caller's (tests/weights/conftest.py), back again
+
+
+def test_config_json_describes_the_file_written_and_its_measurements(tmp_path):
+    """config.json (and what train returns) records the saved file's dtype, sha256 and size, the
+    preprocessing for the recipe's channel count, and the metrics of that file on the test split."""
+    from safetensors import safe_open
+
+    import zoo
+    from zoo.evaluate import evaluate
+    from zoo.hub import sha256_of
+
+    card = _small_card(tmp_path, "unet.shapes", dataset_kwargs={"image_size": 32, "size": 16}, save_dtype="bfloat16")
+    _edit_recipe(card, lambda recipe: recipe["model"]["kwargs"].update(base_width=4))
+    config = train(card, **QUIET)
+    on_disk = json.loads((card / "config.json").read_text())
+    assert on_disk == config
+    weights = card / "model.safetensors"
+    assert config["sha256"] == sha256_of(weights) and config["file_size"] == weights.stat().st_size
+    with safe_open(str(weights), "pt") as f:
+        dtypes = {key: f.get_slice(key).get_dtype() for key in f.keys()}
+    assert config["save_dtype"] == "bfloat16"
+    assert {d for k, d in dtypes.items() if not k.endswith("num_batches_tracked")} == {"BF16"}
+    assert {d for k, d in dtypes.items() if k.endswith("num_batches_tracked")} == {"I64"}  # counters stay integers
+    model = zoo.create("unet", num_classes=4, in_chans=3, base_width=4)
+    assert config["num_params"] == sum(p.numel() for p in model.parameters())
+    assert (config["mean"], config["std"], config["input_size"]) == ([0.0] * 3, [1.0] * 3, [3, 32, 32])
+    assert config["label_names"] == ["background", "circle", "square", "triangle"]
+    assert config["dataset"] == {"name": "shapes", "kwargs": {"image_size": 32, "size": 16}}
+    assert [h["epoch"] for h in config["train_history"]] == [1, 2] and all(h["loss"] > 0 for h in config["train_history"])
+    # measured from the bfloat16 file, on the recipe's test split (not val, not the float32 model in memory)
+    assert config["metrics"] == evaluate(str(card), split="test")
+    assert config["metrics"] != evaluate(str(card), split="val")
+
+
+@pytest.mark.parametrize("epochs", [0, -1])
+def test_train_refuses_epochs_below_one_before_building_anything(epochs, tmp_path):
+    card = _copy("cnn_cam.digits", tmp_path, ["recipe.yaml"])
+    with pytest.raises(RecipeError, match=f"epochs must be a positive integer, got {epochs}"):
+        train(card, epochs=epochs, **QUIET)
+    assert list(card.iterdir()) == [card / "recipe.yaml"]
+
+
+def test_every_item_is_trained_on_and_each_epoch_is_validated_on_the_val_split(tmp_path):
+    """A batch larger than the split is one (partial) step an epoch, not none; the history's metric
+    is the val split's, the card's the test split's."""
+    from zoo.evaluate import evaluate
+
+    card = _small_card(tmp_path, batch_size=100)  # 64 training items
+    config = train(card, write_card=False, **QUIET)
+    assert [h["epoch"] for h in config["train_history"]] == [1, 2]
+    assert sorted(p.name for p in card.iterdir()) == ["config.json", "model.safetensors", "recipe.yaml"]  # no card
+    val, test = evaluate(str(card), split="val"), evaluate(str(card), split="test")
+    assert config["train_history"][-1]["accuracy"] == val["accuracy"] != test["accuracy"] == config["metrics"]["accuracy"]
+
+
+def test_the_run_is_staged_inside_the_card_folder(tmp_path):
+    """The files move into place by rename, which is atomic only within one filesystem: the staging
+    folder is in the card folder, not in the system's temporary folder."""
+    card = _small_card(tmp_path)
+    staged = []
+    train(card, progress=False, log=lambda _msg: staged.extend(p.name for p in card.glob(".zoo-train-*")))
+    assert staged and not list(card.glob(".zoo-train-*"))
