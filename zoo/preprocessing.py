@@ -1,6 +1,7 @@
-"""How an image file becomes a model's input: decoded, resized to the config's ``input_size``,
-scaled to [0, 1], then normalised with its ``mean``/``std`` (see :mod:`zoo.model_config` for
-where the config comes from)."""
+"""How an image file becomes a model's input: decoded, turned upright as its EXIF orientation says
+(a phone stores a photo sideways and viewers show it upright, as the user sees it), resized to the
+config's ``input_size``, scaled to [0, 1], then normalised with its ``mean``/``std`` (see
+:mod:`zoo.model_config` for where the config comes from)."""
 
 from __future__ import annotations
 
@@ -40,15 +41,16 @@ class Preprocessing:
         return cls(in_chans, mean, std, _input_size(config.get("input_size")))
 
     def load(self, path: Path):
-        """(the image as RGB PIL for drawing, the model's float (C, H, W) tensor in [0, 1])."""
+        """(the image as RGB PIL for drawing, the model's float (C, H, W) tensor in [0, 1]), both
+        upright as the file's EXIF orientation says."""
         import numpy as np
         import torch
-        from PIL import Image, UnidentifiedImageError
+        from PIL import Image, ImageOps, UnidentifiedImageError
 
         try:
             with Image.open(path) as im:
                 im.load()
-                source = _to_8_bit(im).convert("L" if self.in_chans == 1 else "RGB")
+                source = ImageOps.exif_transpose(_to_8_bit(im)).convert("L" if self.in_chans == 1 else "RGB")
         except Image.DecompressionBombError as exc:  # not an OSError
             raise ImageFileError(f"{path}: refused, too many pixels for an image ({exc})") from exc
         except (UnidentifiedImageError, OSError) as exc:

@@ -87,3 +87,21 @@ def test_equal_values_apply_to_any_channel_count():
     config = {"mean": [0.5] * 3, "std": [0.25] * 3, "in_chans": 3}
     assert channel_stats(config, 4) == ([0.5] * 4, [0.25] * 4)
     assert channel_stats({"mean": [0.5, 0.5]}, 3)[0] == [0.5] * 3
+
+
+def test_an_image_file_is_read_upright_as_its_exif_orientation_says(tmp_path):
+    """A phone stores a portrait photo as a landscape one with Orientation=6 (turn 90 degrees
+    clockwise to view); the model and the drawing get it as every viewer shows it."""
+    from PIL import Image
+
+    stored = Image.new("RGB", (40, 20), (0, 0, 0))
+    stored.paste((255, 255, 255), (0, 0, 10, 20))  # a white band on the stored image's left
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    stored.save(tmp_path / "portrait.jpg", exif=exif, quality=95)
+    picture, x = Preprocessing(3, [0.0] * 3, [1.0] * 3, None).load(tmp_path / "portrait.jpg")
+    assert picture.size == (20, 40) and x.shape == (3, 40, 20)
+    assert x[:, :8].mean() > 0.9 and x[:, 12:].mean() < 0.1  # turned clockwise: the band is now on top
+    stored.save(tmp_path / "plain.png")
+    picture, x = Preprocessing(3, [0.0] * 3, [1.0] * 3, None).load(tmp_path / "plain.png")
+    assert picture.size == (40, 20) and x[:, :, :8].mean() > 0.9  # no orientation: as stored
