@@ -84,6 +84,23 @@ def test_a_16_bit_image_keeps_its_grey_levels(tmp_path):
     assert abs(float(x.mean()) - 0.5) < 0.01  # half scale, not clipped to white
 
 
+def test_a_file_that_is_not_an_image_is_an_error_naming_it(tmp_path):
+    from zoo.errors import ImageFileError
+
+    notes = tmp_path / "notes.png"
+    notes.write_text("not a picture")
+    with pytest.raises(ImageFileError) as info:
+        Preprocessing.from_config({}, 3).load(notes)
+    assert str(info.value).startswith(f"{notes}: not an image Pillow can read")
+
+
+def test_images_are_resized_to_the_configs_height_and_width_not_its_width_and_height(tmp_path):
+    path = tmp_path / "wide.png"
+    Image.new("RGB", (40, 30)).save(path)
+    drawn, x = Preprocessing.from_config({"input_size": [3, 16, 24]}, 3).load(path)
+    assert tuple(x.shape) == (3, 16, 24) and drawn.size == (40, 30)  # the model's input; the drawing keeps its size
+
+
 def test_ctrl_c_ends_a_command_with_130_and_no_traceback(monkeypatch, capsys):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt

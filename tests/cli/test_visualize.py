@@ -77,3 +77,48 @@ def test_draw_instances_draws_kept_detections_only():
     empty = {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.int64),
              "scores": torch.zeros(0), "masks": torch.zeros(0, 1, 64, 96)}
     assert (np.asarray(draw_instances(grey(), empty, NAMES)) == 50).all()
+
+
+def test_class_colours_switch_palette_only_beyond_its_size():
+    assert class_colours(20)[:11] == class_colours(11)  # tab20 up to 20 classes, turbo beyond
+    assert class_colours(10) == class_colours(5) + class_colours(10)[5:]
+
+
+def test_overlay_names_a_class_the_names_do_not_cover_and_leaves_a_background_image_alone():
+    mask = np.zeros((64, 96), np.int64)
+    mask[40:60, 60:90] = 6  # the model predicted a class index beyond the names given
+    out = np.asarray(overlay_segmentation(grey(), mask, NAMES, alpha=1.0)).astype(int)
+    assert tuple(out[50, 75]) == class_colours(7)[6]
+    only_background = np.zeros((64, 96), np.int64)
+    assert (np.asarray(overlay_segmentation(grey(), only_background, NAMES)) == 50).all()  # no legend of nothing
+
+
+def test_draw_instances_keeps_a_score_at_the_threshold_and_draws_the_best_on_top():
+    masks = torch.zeros(2, 1, 64, 96)
+    masks[:, 0, 20:50, 20:70] = 1.0  # the same pixels
+    prediction = {"boxes": torch.tensor([[0.0, 0, 96, 64], [0, 0, 96, 64]]), "labels": torch.tensor([1, 3]),
+                  "scores": torch.tensor([0.5, 0.8]), "masks": masks}
+    drawn = np.asarray(draw_instances(grey(), prediction, NAMES, score_threshold=0.5, alpha=1.0)).astype(int)
+    assert tuple(drawn[35, 45]) == class_colours(len(NAMES))[3]  # the 0.8 one, drawn last
+    lone = {key: value[:1] for key, value in prediction.items()}  # the one scoring exactly the threshold
+    drawn = np.asarray(draw_instances(grey(), lone, NAMES, score_threshold=0.5, alpha=1.0)).astype(int)
+    assert tuple(drawn[35, 45]) == class_colours(len(NAMES))[1]
+
+
+def test_a_label_with_no_room_above_its_box_is_drawn_inside_it():
+    prediction = {"boxes": torch.tensor([[10.0, 0, 80, 60]]), "labels": torch.tensor([2]), "scores": torch.tensor([0.9])}
+    drawn = np.asarray(draw_instances(grey(), prediction, NAMES)).astype(int)
+    assert (drawn[3:8, 14:30] != 50).any()  # "square 0.90" at the top inside the box, not cut off above the image
+
+
+def test_label_text_is_dark_on_light_colours_and_light_on_dark_ones():
+    from zoo.visualize import _ink
+
+    assert _ink((255, 255, 0)) == (0, 0, 0) and _ink((0, 0, 128)) == (255, 255, 255)
+
+
+def test_a_target_without_scores_is_drawn_whole():
+    """A training target (boxes, labels, masks; no scores) draws as ground truth."""
+    target = {"boxes": torch.tensor([[10.0, 20, 40, 40]]), "labels": torch.tensor([1])}
+    drawn = np.asarray(draw_instances(grey(), target, NAMES)).astype(int)
+    assert tuple(drawn[30, 10]) == class_colours(len(NAMES))[1]  # the box's left edge

@@ -90,3 +90,55 @@ def test_a_check_failed_on_its_own_clause_keeps_that_clause_when_it_also_left_st
         result.clause
     assert "expected (3, 33, 45); also left torch's global state changed: grad mode left disabled" in \
         result.message, result.message
+
+
+def test_inference_mode_left_enabled_is_put_back_for_good():
+    """Only a guard of the zoo's own can counter a leaked inference-mode guard; it must outlive restore()."""
+    import subprocess
+    import sys
+
+    code = ("import gc, torch; from zoo import torch_state\n"
+            "before = torch_state.snapshot()\n"
+            "leaked = torch.inference_mode()\n"
+            "leaked.__enter__()  # entered, never exited\n"
+            "changes = torch_state.restore(before)\n"
+            "gc.collect()\n"
+            "print(torch.is_inference_mode_enabled(), any('inference mode left enabled' in c for c in changes))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "True"]
+
+
+def test_every_piece_of_global_state_is_put_back_and_named():
+    from zoo import torch_state
+
+    before = torch_state.snapshot()
+    assert before == torch_state.at_import()  # the state these tests run in: torch's own defaults
+    torch.set_default_device("meta")
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.set_anomaly_enabled(True, check_nan=False)
+    handle = torch.nn.modules.module.register_module_full_backward_hook(lambda *a: None)
+    try:
+        changes = " | ".join(torch_state.restore(before))
+        assert torch_state.snapshot() == before
+    finally:
+        torch.set_default_device("cpu")
+        torch.use_deterministic_algorithms(False)
+        torch.set_anomaly_enabled(False)
+        handle.remove()
+    for said in ("default device left meta", "torch.use_deterministic_algorithms left True",
+                 "autograd anomaly detection left on", "global nn.Module hook(s) left in _global_backward_hooks"):
+        assert said in changes
+
+
+def test_deterministic_algorithms_come_back_with_their_warn_only_flag():
+    from zoo import torch_state
+
+    torch.use_deterministic_algorithms(True, warn_only=True)  # the user's own setting
+    try:
+        before = torch_state.snapshot()
+        torch.use_deterministic_algorithms(False)  # a subject turned it off
+        torch_state.restore(before)
+        assert (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()) \
+            == (True, True)
+    finally:
+        torch.use_deterministic_algorithms(False)

@@ -75,6 +75,14 @@ def test_a_file_written_just_now_with_an_old_mtime_is_too_recent_to_remember(tmp
     assert not checked_files.settled(path, checked_files.identity(path))
 
 
+def test_a_file_changed_a_tenth_of_a_second_ago_is_still_too_recent_to_remember(tmp_path):
+    """The racy window is ``RACY_SECONDS`` seconds (a FAT timestamp ticks every 2 s), not milliseconds."""
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"abc")
+    time.sleep(0.1)
+    assert not checked_files.settled(path, checked_files.identity(path))
+
+
 def test_file_changed_while_checked_is_not_remembered(tmp_path, no_racy_window):
     path = tmp_path / "f.bin"
     path.write_bytes(b"abc")
@@ -218,6 +226,19 @@ def test_corrupt_record_is_ignored_and_rewritten(tmp_path, no_racy_window):
     checked_files.remember(path, before, "sha256", "digest", durable=True)
     checked_files.forget_all()
     assert checked_files.recall(before, "sha256", durable=True) == "digest"
+
+
+def test_a_record_whose_answers_are_not_a_mapping_is_ignored(tmp_path, no_racy_window):
+    import json
+
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"abc")
+    before = checked_files.identity(path)
+    checked_files.remember(path, before, "sha256", "digest", durable=True)
+    (record,) = checked_files.record_dir().iterdir()
+    record.write_text(json.dumps({"identity": list(before), "answers": ["digest"]}))
+    checked_files.forget_all()
+    assert checked_files.recall(before, "sha256", durable=True) is None
 
 
 def test_weights_scan_is_not_repeated_by_a_later_process(tmp_path, no_racy_window, monkeypatch):

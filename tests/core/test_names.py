@@ -373,3 +373,23 @@ def test_explain_reads_a_numbered_layer_name_as_the_name_it_is(tmp_path, capsys)
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "image.png")
     assert main(["explain", "sample_segmenter", str(tmp_path / "image.png"), "-m", "gradcam", "-O", "target_layer=0",
                  "-o", str(tmp_path / "out.png")]) == 0, capsys.readouterr().err
+
+
+def test_a_name_ending_with_a_dot_says_which_two_names_were_meant():
+    with pytest.raises(zoo.UnknownTagError) as info:
+        zoo.create("sample_segmenter.", pretrained=True)
+    assert "write 'sample_segmenter' for the architecture, or sample_segmenter.TAG" in str(info.value)
+
+
+def test_same_architecture_sees_through_org_plugin_and_tag():
+    from zoo.names import same_architecture
+
+    assert same_architecture("visionzoo/unet", "unet") and same_architecture("dist:unet.shapes", "org/unet")
+    assert not same_architecture("unet", "unet_small")
+
+
+def test_suggestions_reach_as_far_as_difflibs_default_cutoff():
+    from zoo.names import close_names
+
+    assert close_names("unte", ["unet", "segnet"]) == ["unet"]  # a ratio of 0.75
+    assert sorted(close_names("fcn", ["fcn8s", "fcn16s", "fcn32s"])) == ["fcn16s", "fcn32s", "fcn8s"]  # every close one

@@ -45,6 +45,47 @@ def test_overlay_inputs_and_blending():
         zoo.overlay(image, torch.rand(2, 5, 10))
 
 
+def test_overlay_takes_every_image_form_its_docstring_names():
+    def drawn(image, size=(6, 4)):
+        out = zoo.overlay(image, np.zeros((size[1], size[0])), alpha=0.0)
+        assert out.size == size and out.mode == "RGB"
+        return out.getpixel((0, 0))
+
+    assert drawn(torch.full((1, 4, 6), 0.5)) == (128, 128, 128)  # a one-channel (C, H, W) tensor
+    assert drawn(np.full((4, 6, 1), 200, np.uint8)) == (200, 200, 200)  # (H, W, 1)
+    assert drawn(np.full((4, 6, 4), 100, np.uint8)) == (100, 100, 100)  # RGBA
+    assert drawn(np.zeros((3, 5, 3), np.uint8), size=(5, 3)) == (0, 0, 0)  # an array 3 high is (H, W, C), not (C, H, W)
+    peak = torch.zeros(3, 4, 6)
+    peak[:, 0, 0] = 1.0  # a float image whose brightest value is exactly 1.0 is in [0, 1]
+    assert drawn(peak) == (255, 255, 255)
+    assert drawn(np.full((4, 6, 3), 200)) == (200, 200, 200)  # integers 0-255 in numpy's default int64
+    overshoot = torch.zeros(3, 16, 16)
+    overshoot[0, 0, 0] = -0.02  # bicubic ringing, under 1% of the values: clipped to black, not wrapped to white
+    assert drawn(overshoot, size=(16, 16)) == (0, 0, 0)
+    with pytest.raises(zoo.ArgumentError, match="NaN or Inf"):
+        drawn(torch.full((3, 4, 6), float("nan")))
+
+
+def test_overlay_takes_a_map_with_any_leading_ones_and_refuses_an_alpha_outside_0_1():
+    image = np.zeros((4, 6, 3), np.uint8)
+    assert zoo.overlay(image, torch.rand(1, 1, 4, 6)).size == (6, 4)  # one map of zoo.explain's (N, H, W) kept 4-D
+    for alpha in (-0.1, 1.5):
+        with pytest.raises(zoo.ArgumentError, match=r"alpha must be in \[0, 1\]"):
+            zoo.overlay(image, np.zeros((4, 6)), alpha=alpha)
+
+
+def test_overlay_scales_maps_as_its_docstring_says():
+    def row(heatmap, width=2, **kwargs):
+        out = zoo.overlay(np.zeros((1, width, 3), np.uint8), np.asarray([heatmap], np.float32), alpha=1.0, **kwargs)
+        return [out.getpixel((x, 0))[0] for x in range(width)]
+
+    assert row([1.0, 3.0], cmap="gray") == [0, 255]  # min-max: the lowest value is the bottom of the colormap
+    assert row([-2.0, 0.5], cmap="gray", normalize=False) == [0, 128]  # clipped, not scaled symmetrically
+    assert row([0.0, 0.0], cmap="gray", symmetric=True) == [128, 128]  # zero sits mid-colormap, even alone
+    assert row([0.0, 4.0], width=4, cmap="gray", normalize=False) == [0, 64, 192, 255]  # clipped, then bilinear
+    assert row([0.0, 1.0]) == row([0.0, 1.0], cmap="jet")  # the default colormap of an unsigned map
+
+
 @pytest.fixture
 def digits_weights(tmp_path):
     if "cnn_cam" not in zoo.list_models("cnn_cam"):

@@ -218,10 +218,11 @@ def test_tampered_file_served_is_refused_evicted_and_never_loaded(hub, monkeypat
         os.replace(tmp, obj)
     message = str(info.value)
     for needed in ("sha256", "zoo-tests/hubtest_seg.tamper", "model.safetensors", hub.tags["tamper"]["sha256"],
-                   hashlib.sha256(bytes(bad)).hexdigest()):
+                   hashlib.sha256(bytes(bad)).hexdigest(), "removed from the cache", "the next call downloads it again"):
         assert needed in message
     assert loads == []  # refused before any tensor was read
     assert weight_files(hub.cache) == []  # neither blob nor snapshot link is kept
+    assert not list(hub.cache.rglob("refs/main"))  # nor a ref to the refused commit: the cache had none before
     assert not [d for d in hub.cache.rglob("snapshots/*") if not any(d.iterdir())]  # nor an empty snapshot
     assert_same_weights(zoo.create("hubtest_seg.tamper", pretrained=True),
                         hub.card("tamper") / "model.safetensors")

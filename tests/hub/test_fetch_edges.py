@@ -356,6 +356,49 @@ def test_a_ref_another_process_moved_meanwhile_is_not_put_back(tmp_path):
     assert ref.read_text() == "c" * 40
 
 
+def test_eviction_waits_for_the_lock_huggingface_hub_holds_while_writing_the_blob(tmp_path):
+    """A refused file is evicted under huggingface_hub's own lock on its blob, so that another
+    process writing that blob meanwhile is not left with a half-deleted entry."""
+    import threading
+
+    from huggingface_hub.utils import WeakFileLock
+
+    from zoo.hub_cache import evict
+
+    repo = tmp_path / "models--org--name"
+    blob, link = repo / "blobs" / ("e" * 64), repo / "snapshots" / ("a" * 40) / "model.safetensors"
+    blob.parent.mkdir(parents=True)
+    link.parent.mkdir(parents=True)
+    blob.write_bytes(b"refused")
+    link.symlink_to(blob)
+    lock = tmp_path / ".locks" / repo.name / f"{blob.name}.lock"
+    lock.parent.mkdir(parents=True)
+    with WeakFileLock(str(lock)):  # another process writing the blob
+        evicting = threading.Thread(target=evict, args=(link,))
+        evicting.start()
+        evicting.join(0.5)
+        assert evicting.is_alive() and blob.exists() and link.exists()
+    evicting.join(30)
+    assert not evicting.is_alive() and not blob.exists() and not link.exists() and not link.parent.exists()
+
+
+def test_a_branch_fetched_online_after_its_commit_is_recorded_for_offline_use(hub, monkeypatch):
+    """A cache filled by commit has no refs/main; fetching main online when main is that commit must
+    record the ref (huggingface_hub writes it), else offline use of main says nothing is cached."""
+    import dataclasses
+
+    cfg = dataclasses.replace(zoo.model_info("hubtest_seg").pretrained["toy"], sha256=None)  # no pin to fall back on
+    zoo_hub.fetch(cfg)
+    commit = next(hub.cache.rglob("refs/main")).read_text()
+    shutil.rmtree(hub.cache)
+    by_commit = zoo_hub.fetch(cfg, revision=commit)
+    assert not list(hub.cache.rglob("refs/main"))
+    assert zoo_hub.fetch(cfg) == by_commit
+    assert [ref.read_text() for ref in hub.cache.rglob("refs/main")] == [commit]
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert zoo_hub.fetch(cfg) == by_commit
+
+
 def test_the_repos_config_json_is_read_at_the_commit_the_weights_came_from(tmp_path, monkeypatch):
     """A branch that moves between the weights and their config.json (a mirror syncing) must not
     pair these weights with another commit's class names, nor move the branch's ref in the cache."""

@@ -127,3 +127,18 @@ def test_segmentation_models_keep_any_input_size(name):
             assert model(torch.rand(n, 3, h, w)).shape == (n, 3, h, w)
 
     check()
+
+
+def test_the_input_checks_say_how_to_mend_a_batch_dimension_and_take_the_minimum_size_itself():
+    """``zoo.inputs`` is public for third-party plugins: its hints and its size boundary are its contract."""
+    from zoo.inputs import check_image, check_image_batch
+
+    with pytest.raises(zoo.InputError, match=r"Add a batch dimension with x\.unsqueeze\(0\)"):
+        check_image_batch(torch.rand(3, 32, 32), in_chans=3)
+    with pytest.raises(zoo.InputError, match=r"Pass a list of images, one \(C, H, W\) tensor each"):
+        check_image(torch.rand(1, 3, 32, 32), in_chans=3)
+    check_image_batch(torch.rand(1, 3, 32, 32), in_chans=3, min_size=32)  # exactly the minimum
+    check_image(torch.rand(3, 32, 32), in_chans=3, min_size=32)
+    for h, w in ((31, 32), (32, 31)):
+        with pytest.raises(zoo.InputError, match=f"at least 32x32, got {h}x{w}"):
+            check_image_batch(torch.rand(1, 3, h, w), in_chans=3, min_size=32)

@@ -89,6 +89,7 @@ def test_create_with_num_classes_and_in_chans():
 @pytest.mark.parametrize("kwargs, problem", [
     ({"in_chans": 0}, "in_chans must be an int >= 1, got 0"), ({"in_chans": 2.5}, "in_chans"),
     ({"num_classes": -1}, "num_classes must be an int >= 0"), ({"num_classes": "3"}, "num_classes"),
+    ({"num_classes": True}, r"num_classes must be an int >= 0 \(0: no head, pooled features\), got True"),  # a bool is an int to Python, not a count
 ])
 def test_counts_timm_would_build_silently_are_refused(kwargs, problem):
     # timm builds Conv2d(0, 64) for in_chans=0 and an Identity head for num_classes=-1.
@@ -444,3 +445,60 @@ def test_an_architecture_whose_timm_weights_are_not_offered_says_why():
     assert not info.pretrained and "timm weights not offered here: in1k (" in info.description
     with pytest.raises(zoo.UnknownTagError, match=r"`zoo info timm/legacy_seresnet18` shows what its plugin says"):
         zoo.create("timm/legacy_seresnet18", pretrained=True)
+
+
+def test_each_index_row_reaches_its_tags_pretrained_cfg(tmp_path, monkeypatch):
+    custom = {**load_index(), "skipped": {},
+              "architectures": {"resnet18": [["grey_in1k", 10, 1, "mit", 1, "someone/resnet18-grey"]]}}
+    path = tmp_path / "index.json"
+    path.write_text(json.dumps(custom))
+    monkeypatch.setenv("ZOO_TIMM_INDEX", str(path))
+    (spec,) = plugin.zoo_architectures()
+    cfg = spec.pretrained["grey_in1k"]
+    assert spec.name == "timm/resnet18"
+    assert (cfg.num_classes, cfg.in_chans, cfg.license, cfg.default, cfg.hf_hub_id) == \
+        (10, 1, "mit", True, "someone/resnet18-grey")
+
+
+def test_an_index_of_another_format_is_refused_with_the_command_that_regenerates_it(tmp_path):
+    other = tmp_path / "index.json"
+    other.write_text(json.dumps({**load_index(), "format": 2}))
+    with pytest.raises(ValueError, match="index format 2, expected 1; regenerate it with `python -m zoo_timm.build_index`"):
+        load_index(other)
+
+
+def test_the_builder_refuses_pretrained_true_rather_than_build_random_weights():
+    from zoo_timm.models import create_model
+
+    with pytest.raises(TypeError, match=r"zoo\.create\(name, pretrained=True\)"):
+        create_model(SMALL, pretrained=True)
+
+
+def test_num_classes_0_builds_timms_pooled_feature_model():
+    import torch
+
+    model = zoo.create(f"timm/{SMALL}", num_classes=0).eval()
+    with torch.no_grad():
+        assert model(torch.rand(1, 3, 64, 64)).shape == (1, model.num_features)
+
+
+def test_weights_timm_fetches_another_way_are_skipped_with_the_reason():
+    from types import SimpleNamespace
+
+    from zoo_timm.build_index import _skip_reason
+
+    def cfg(**kwargs):
+        return SimpleNamespace(**{"hf_hub_id": "timm/net.tag", "hf_hub_filename": None, "custom_load": False, **kwargs})
+
+    assert _skip_reason("tag", cfg()) is None
+    assert "pinned to a revision" in _skip_reason("tag", cfg(hf_hub_id="timm/net.tag@0123abc"))
+    assert "custom Hub filename" in _skip_reason("tag", cfg(hf_hub_filename="open_clip_pytorch_model.bin"))
+
+
+def test_a_patch_embedding_of_a_stems_features_is_not_taken_for_the_images():
+    """Visformer embeds its stem's 112x112 features with a PatchEmbed; its images are 224x224."""
+    import torch
+
+    model = zoo.create("timm/visformer_tiny").eval()
+    with torch.no_grad():
+        assert model(torch.rand(1, 3, 224, 224)).shape == (1, 1000)
