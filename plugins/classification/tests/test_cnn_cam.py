@@ -16,6 +16,7 @@ def model():
 def test_registered_without_importing_model_code():
     assert "cnn_cam" in zoo.list_models(task="classification")
     assert zoo.model_info("cnn_cam").distribution == "visionzoo-classification"
+    assert zoo.model_info("cnn_cam").defaults == {"num_classes": 10, "in_chans": 3}  # the digits tag says 1
 
 
 def test_shapes_and_timm_convention(model):
@@ -61,12 +62,22 @@ def test_bad_inputs_raise_clear_errors(model, bad, message):
     ({"num_classes": -1}, "num_classes"),
     ({"in_chans": 0}, "in_chans"),
     ({"drop_rate": 1.0}, "drop_rate"),
+    ({"widths": 16}, "widths"),  # this and the next were TypeError tracebacks
+    ({"drop_rate": "high"}, "drop_rate"),
+    ({"widths": "wide"}, "widths"),
 ])
 def test_bad_builder_arguments_raise_a_config_error_naming_them(kwargs, name):
     from zoo_classification.errors import ModelConfigError
 
     with pytest.raises(ModelConfigError, match=f"cnn_cam: {name}"):
         zoo.create("cnn_cam", **kwargs)
+
+
+def test_a_range_is_a_sequence_of_stages():
+    """widths is a Sequence[int], as the signature says; a range was refused."""
+    model = zoo.create("cnn_cam", widths=range(8, 40, 8)).eval()
+    assert [m.out_channels for m in model.modules() if isinstance(m, torch.nn.Conv2d)][::2] == [8, 16, 24, 32]
+    assert model(torch.rand(1, 3, 32, 32)).shape == (1, 10)
 
 
 def test_num_classes_zero_means_no_head_as_in_timm():
@@ -142,3 +153,36 @@ def test_timms_torchscript_and_grad_checkpointing_switches_work(model, recwarn):
     assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(*grads))
     with pytest.raises(InputError, match="expected 1 input channels"):
         model(torch.rand(2, 3, 32, 32))  # eager keeps its input checks
+
+
+def test_timm_cfg_names_the_first_conv_and_the_classifier():
+    # timm adapts in_chans through first_conv and swaps heads through classifier: both must name
+    # modules that exist
+    model = zoo.create("cnn_cam", num_classes=4, in_chans=2)
+    first_conv = model.get_submodule(model.pretrained_cfg["first_conv"])
+    assert isinstance(first_conv, torch.nn.Conv2d) and first_conv.in_channels == 2
+    assert model.get_submodule(model.pretrained_cfg["classifier"]) is model.get_classifier()
+
+
+def test_timm_preprocessing_is_a_bilinear_resize_without_crop_at_any_input_size():
+    from PIL import Image
+    from timm.data import create_transform, resolve_data_config
+    from torchvision.transforms.functional import to_tensor
+
+    model = zoo.create("cnn_cam", in_chans=1)
+    cfg = model.pretrained_cfg
+    assert cfg["fixed_input_size"] is False and cfg["num_classes"] == 10
+    ramp = torch.arange(64 * 64, dtype=torch.float32).reshape(64, 64) / (64 * 64) * 255
+    image = Image.fromarray(ramp.to(torch.uint8).numpy(), mode="L")
+    x = create_transform(**resolve_data_config(model=model))(image)
+    assert torch.allclose(x, to_tensor(image.resize((32, 32), Image.BILINEAR)), atol=1e-6)
+
+
+def test_dropout_acts_on_the_pooled_features_in_training_only():
+    assert zoo.create("cnn_cam").drop.p == 0.0  # timm's default drop_rate
+    torch.manual_seed(0)
+    model = zoo.create("cnn_cam", num_classes=3, in_chans=1, widths=(8, 16), depth=1, drop_rate=0.5)
+    features = torch.rand(4, 16, 5, 5) + 0.1
+    pooled = model.train().forward_head(features, pre_logits=True)
+    assert (pooled == 0).any() and torch.allclose(pooled[pooled != 0], 2 * features.mean((2, 3))[pooled != 0])
+    assert torch.equal(model.eval().forward_head(features, pre_logits=True), features.mean((2, 3)))

@@ -14,7 +14,7 @@ head, ``forward_head(features)`` pools and classifies.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -49,10 +49,10 @@ class CnnCam(nn.Module):
     def __init__(self, num_classes: int = 10, in_chans: int = 3, widths: Sequence[int] = (16, 32, 64),
                  depth: int = 2, drop_rate: float = 0.0) -> None:
         super().__init__()
-        widths = tuple(widths) if isinstance(widths, (list, tuple)) else widths
-        _check_ints(in_chans=in_chans, depth=depth, widths=widths)
+        widths = _stage_widths(widths)
+        _check_ints(in_chans=in_chans, depth=depth)
         _check_num_classes(num_classes)
-        if not 0 <= drop_rate < 1:
+        if not (isinstance(drop_rate, (int, float)) and not isinstance(drop_rate, bool) and 0 <= drop_rate < 1):
             raise ModelConfigError(f"cnn_cam: drop_rate must be in [0, 1), got {drop_rate!r}")
         self.num_classes = num_classes
         self.in_chans = in_chans
@@ -130,18 +130,27 @@ def _is_int(value) -> bool:
 
 
 def _check_ints(**values) -> None:
-    """ModelConfigError naming the argument unless each value (or sequence) holds ints >= 1."""
+    """ModelConfigError naming the argument unless each value is an int >= 1."""
     for name, value in values.items():
-        items = value if isinstance(value, tuple) else (value,)
-        if not items or not all(_is_int(v) and v >= 1 for v in items):
-            raise ModelConfigError(f"cnn_cam: {name} must be a positive int (or a non-empty sequence of them), "
-                                   f"got {value!r}")
+        if not (_is_int(value) and value >= 1):
+            raise ModelConfigError(f"cnn_cam: {name} must be a positive int, got {value!r}")
+
+
+def _stage_widths(widths) -> tuple[int, ...]:
+    """``widths`` as a tuple, from any sequence (a list, a range); a ModelConfigError unless it
+    holds at least one int >= 1 and only those."""
+    if (isinstance(widths, Sequence) and not isinstance(widths, (str, bytes)) and len(widths)
+            and all(_is_int(w) and w >= 1 for w in widths)):
+        return tuple(widths)
+    raise ModelConfigError(f"cnn_cam: widths must be a non-empty sequence of ints >= 1 (one per stage), "
+                           f"got {widths!r}")
 
 
 def _check_num_classes(num_classes) -> None:
     if not _is_int(num_classes) or num_classes < 0:
         raise ModelConfigError(f"cnn_cam: num_classes must be an int >= 0 (0 means no head: pooled features, as "
                                f"in timm), got {num_classes!r}")
+
 
 def cnn_cam(num_classes: int = 10, in_chans: int = 3, **kwargs) -> CnnCam:
     """Builder registered as ``cnn_cam``; ``kwargs`` go to :class:`CnnCam` (widths, depth, drop_rate)."""
