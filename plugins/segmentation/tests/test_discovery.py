@@ -53,3 +53,28 @@ def test_create_applies_the_registered_defaults():
     fcn = zoo.create("fcn8s", num_classes=5, in_chans=4).eval()
     with torch.no_grad():
         assert fcn(torch.randn(1, 4, 33, 47)).shape == (1, 5, 33, 47)
+
+
+def test_each_registered_variant_builds_what_its_name_and_description_say():
+    import torch.nn as nn
+
+    def widths(model, blocks):
+        return [block[-1][0].out_channels for block in blocks]
+
+    unet_small, unet, unet_large = (zoo.create(n) for n in ("unet_small", "unet", "unet_large"))
+    assert (unet_small.stem[0][0].out_channels, unet_small.depth) == (8, 3)
+    assert (unet.stem[0][0].out_channels, unet.depth) == (16, 4)
+    assert widths(unet_large, unet_large.down) == [128, 256, 512, 1024]  # the paper's 64..1024
+
+    def stages(model):
+        return [sum(isinstance(m, nn.Conv2d) for m in s.modules()) for s in model.encoder]
+
+    segnet, segnet_vgg16 = zoo.create("segnet"), zoo.create("segnet_vgg16")
+    assert [s.conv[-1][0].out_channels for s in segnet.encoder] == [16, 32, 64, 128] and stages(segnet) == [2, 2, 3, 3]
+    assert [s.conv[-1][0].out_channels for s in segnet_vgg16.encoder] == [64, 128, 256, 512, 512]
+    assert stages(segnet_vgg16) == [2, 2, 3, 3, 3]  # VGG-16's 13 convs
+
+    for name, stride in (("fcn32s", 32), ("fcn16s", 16), ("fcn8s", 8), ("fcn8s_resnet18", 8)):
+        assert zoo.create(name).stride == stride, name
+    body = zoo.create("fcn8s_resnet18").backbone.body
+    assert [len(getattr(body, f"layer{i}")) for i in range(1, 5)] == [2, 2, 2, 2]  # resnet18's blocks

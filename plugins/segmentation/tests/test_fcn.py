@@ -254,3 +254,41 @@ def test_cell_centred_upsampling_equals_f_interpolate_up_to_the_border(factor):
         ones = up(torch.ones(1, 2, 4, 4))
     assert torch.allclose(y, F.interpolate(x, scale_factor=factor, mode="bilinear", align_corners=False), atol=1e-5)
     assert torch.allclose(ones, torch.ones_like(ones))
+
+
+def test_a_resnet_d_shortcut_does_not_move_the_grid_its_main_path_set():
+    # resnet-D blocks downsample the shortcut with a 2x2 average pool (centred half a pixel off)
+    # after the main path's 3x3 stride-2 conv has produced the stride: the first layer counts.
+    model = FCN(num_classes=2, backbone="resnet18d").eval()
+    assert model.backbone.grid == CORNER_ALIGNED
+    with torch.no_grad():
+        assert model(torch.rand(1, 3, 40, 33)).shape == (1, 2, 40, 33)
+
+
+def test_tensorflow_same_padding_is_measured_as_tensorflow_pads():
+    # TF's 'same' puts the odd padding pixel at the bottom/right, so each stride-2 3x3 conv centres
+    # output j at input 2j + 1: the tf_* ports sit at s*j + s - 1, on neither of FCN's grids.
+    with pytest.raises(ModelConfigError, match=r"'tf_efficientnet_b0' centres pixel j .* s\*j \+ \(7, 15, 31\)"):
+        FCN(num_classes=2, backbone="tf_efficientnet_b0")
+
+
+@pytest.mark.parametrize("stride", [16, 8])
+def test_every_upsampling_layer_is_on_the_backbones_grid(stride):
+    model = FCN(num_classes=2, stride=stride, backbone="resnet18")
+    ups = [m for m in model.modules() if isinstance(m, BilinearUpsample)]
+    assert len(ups) == {16: 2, 8: 3}[stride]
+    for up in ups:
+        assert up.grid == CORNER_ALIGNED and up.kernel_size == (2 * up.factor - 1,) * 2
+
+
+def test_a_fresh_net_starts_from_he_initialised_convs_and_small_unbiased_scores():
+    torch.manual_seed(0)
+    model = FCN(num_classes=3, stride=8, widths=(16, 32, 64, 64, 64), fc_width=128)
+    convs = [m for m in [*model.backbone.modules(), *model.fc.modules()] if isinstance(m, nn.Conv2d)]
+    for conv in convs:  # He (fan-out) for a ReLU net trained from scratch, as layers.init_weights says
+        fan_out = conv.out_channels * conv.kernel_size[0] * conv.kernel_size[1]
+        assert conv.weight.std().item() == pytest.approx((2 / fan_out) ** 0.5, rel=0.15)
+        assert conv.bias is None or not conv.bias.any()
+    # the class scores start near zero and unbiased towards any class
+    assert model.score_fr.weight.std().item() == pytest.approx(0.01, rel=0.15)
+    assert not model.score_fr.bias.any()

@@ -54,3 +54,10 @@ def test_a_unet_deeper_than_its_bound_is_refused_before_any_memory_is_taken():
     """depth=40 asked for base_width * 2**40 channels: 17 GB of a 23 GB machine in 40 s, no error."""
     with pytest.raises(ModelConfigError, match="unet: depth must be at most 10"):
         zoo.create("unet", depth=40)
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_a_bool_is_not_a_count(name):
+    """True == 1 in Python, but num_classes=True is a mistake (a flag passed in the wrong place)."""
+    with pytest.raises(ModelConfigError, match=r"num_classes must be a positive int, got True"):
+        zoo.create(name, num_classes=True)

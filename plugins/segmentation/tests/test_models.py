@@ -152,3 +152,16 @@ def test_torch_export_with_dynamic_height_and_width(family):
     x = torch.randn(1, 3, 97, 65)
     with torch.no_grad():
         assert torch.allclose(program.module()(x), model(x), atol=1e-5)
+
+
+@pytest.mark.parametrize("build", [lambda: UNet(num_classes=3, base_width=16, depth=3),
+                                   lambda: SegNet(num_classes=3, widths=(16, 32, 64), depths=(2, 2, 2))])
+def test_a_fresh_model_starts_from_he_fan_out_convs_and_unit_batchnorm(build):
+    torch.manual_seed(0)
+    model = build()
+    for conv in (m for m in model.modules() if type(m) is torch.nn.Conv2d):
+        fan_out = conv.out_channels * conv.kernel_size[0] * conv.kernel_size[1]
+        assert conv.weight.std().item() == pytest.approx((2 / fan_out) ** 0.5, rel=0.25)
+        assert conv.bias is None or not conv.bias.any()
+    for bn in (m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)):
+        assert torch.equal(bn.weight, torch.ones_like(bn.weight)) and not bn.bias.any()

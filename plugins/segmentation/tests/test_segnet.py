@@ -69,3 +69,17 @@ def test_paper_configuration_has_vgg16_encoder():
     model = SegNet(widths=(64, 128, 256, 512, 512), depths=(2, 2, 3, 3, 3))
     encoder_convs = [m for m in model.encoder.modules() if isinstance(m, nn.Conv2d)]
     assert len(encoder_convs) == 13  # VGG-16's conv layers
+
+
+def test_decoder_mirrors_the_encoder():
+    """Decoder stage i undoes encoder stage -1-i with as many convs; its last conv maps to the
+    width of the next, shallower, stage (the paper's conv4_1_D: 512 -> 256)."""
+    model = SegNet(num_classes=3, widths=(4, 8, 16), depths=(1, 2, 3))
+
+    def convs(stage):
+        return [(m.in_channels, m.out_channels, m.kernel_size) for m in stage.modules() if isinstance(m, nn.Conv2d)]
+
+    k = (3, 3)
+    assert [convs(s) for s in model.encoder] == [[(3, 4, k)], [(4, 8, k), (8, 8, k)], [(8, 16, k), (16, 16, k), (16, 16, k)]]
+    assert [convs(s) for s in model.decoder] == [[(16, 16, k), (16, 16, k), (16, 8, k)], [(8, 8, k), (8, 4, k)], [(4, 4, k)]]
+    assert (model.head.in_channels, model.head.out_channels, model.head.kernel_size) == (4, 3, (1, 1))
