@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 
@@ -130,7 +131,6 @@ def test_header_is_parsed_again_after_the_file_changes(tmp_path, no_racy_window)
 
 # ----------------------------------------------------------------------------- the on-disk record
 def _recall_in_a_new_process(path, check, env=None):
-    import json
     import subprocess
     import sys
 
@@ -214,31 +214,22 @@ def test_unusable_record_falls_back_to_this_process(tmp_path, no_racy_window, mo
     assert checked_files.recall(before, "sha256", durable=True) == "digest"
 
 
-def test_corrupt_record_is_ignored_and_rewritten(tmp_path, no_racy_window):
+@pytest.mark.parametrize("corrupt", [
+    lambda identity: '{"identity": [1, 2',  # cut short
+    lambda identity: json.dumps({"identity": list(identity), "answers": ["digest"]}),  # answers not a mapping
+])
+def test_corrupt_record_is_ignored_and_rewritten(tmp_path, no_racy_window, corrupt):
     path = tmp_path / "f.bin"
     path.write_bytes(b"abc")
     before = checked_files.identity(path)
     checked_files.remember(path, before, "sha256", "digest", durable=True)
     (record,) = checked_files.record_dir().iterdir()
-    record.write_text('{"identity": [1, 2')  # cut short
+    record.write_text(corrupt(before))
     checked_files.forget_all()
     assert checked_files.recall(before, "sha256", durable=True) is None
     checked_files.remember(path, before, "sha256", "digest", durable=True)
     checked_files.forget_all()
     assert checked_files.recall(before, "sha256", durable=True) == "digest"
-
-
-def test_a_record_whose_answers_are_not_a_mapping_is_ignored(tmp_path, no_racy_window):
-    import json
-
-    path = tmp_path / "f.bin"
-    path.write_bytes(b"abc")
-    before = checked_files.identity(path)
-    checked_files.remember(path, before, "sha256", "digest", durable=True)
-    (record,) = checked_files.record_dir().iterdir()
-    record.write_text(json.dumps({"identity": list(before), "answers": ["digest"]}))
-    checked_files.forget_all()
-    assert checked_files.recall(before, "sha256", durable=True) is None
 
 
 def test_weights_scan_is_not_repeated_by_a_later_process(tmp_path, no_racy_window, monkeypatch):
