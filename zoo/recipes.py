@@ -28,7 +28,7 @@ RECIPE_NAMES = ("recipe.yaml", "recipe.yml", "recipe.json")
 
 
 class RecipeError(ZooError, ValueError):
-    """A hub-card folder has no readable recipe, or the recipe lacks a field."""
+    """A hub-card folder has no readable recipe, or the recipe lacks a field or states one that cannot be used."""
 
 
 @dataclass
