@@ -114,7 +114,7 @@ def _recipe_from(raw: Any, path: Path) -> Recipe:
         model = {}
     else:
         problems += [f"model.{key} must be a whole number >= 1, got {model[key]!r}"
-                     for key in ("num_classes", "in_chans") if key in model and not _is_count(model[key])]
+                     for key in ("num_classes", "in_chans") if key in model and not is_count(model[key])]
         if "num_classes" not in model:
             problems.append("model.num_classes is missing")
     problems += [f"{where} must be a mapping, got {value!r}"
@@ -134,7 +134,8 @@ def _recipe_from(raw: Any, path: Path) -> Recipe:
     )
 
 
-def _is_count(value: Any) -> bool:
+def is_count(value: Any) -> bool:
+    """A whole number >= 1 (not a bool, though True == 1): a size, a count, an epoch number."""
     return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
@@ -154,5 +155,5 @@ def _dataset_option_problems(name: str, kwargs: Any) -> list[str]:
                 if key not in takes]
     problems += [f"dataset.kwargs.{key} must be a whole number >= 1, got {kwargs[key]!r}"
                  for key in ("size", "image_size", "max_objects") if key in kwargs and key in takes
-                 and not (_is_count(kwargs[key]) or key == "size" and kwargs[key] is None)]
+                 and not (is_count(kwargs[key]) or key == "size" and kwargs[key] is None)]
     return problems

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from zoo.hub import sha256_of
-from zoo.recipes import RecipeError, load_recipe
+from zoo.recipes import RecipeError, is_count, load_recipe
 
 TRAIN_DEFAULTS: dict[str, Any] = {
     "seed": 0, "epochs": 10, "batch_size": 32, "lr": 3e-3, "weight_decay": 1e-4, "threads": 2,
@@ -215,12 +215,9 @@ def _hparam_problems(hp: dict[str, Any]) -> list[str]:
     def number(v):
         return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
-    def count(v):
-        return isinstance(v, int) and not isinstance(v, bool) and v >= 1
-
     checks = [
         ("seed", isinstance(hp["seed"], int) and not isinstance(hp["seed"], bool), "a whole number"),
-        *((key, count(hp[key]), "a whole number >= 1") for key in ("epochs", "batch_size", "threads",
+        *((key, is_count(hp[key]), "a whole number >= 1") for key in ("epochs", "batch_size", "threads",
                                                                     "eval_batch_size")),
         ("lr", number(hp["lr"]) and hp["lr"] > 0, "a number > 0"),
         ("weight_decay", number(hp["weight_decay"]) and hp["weight_decay"] >= 0, "a number >= 0"),
