@@ -439,6 +439,35 @@ def test_a_fixed_size_model_refuses_other_sizes_with_an_input_error():
         assert flexible(torch.rand(1, 3, 64, 96)).shape == (1, 1000)
 
 
+def test_a_model_whose_patch_embedding_follows_a_stem_refuses_other_sizes_with_an_input_error():
+    """Visformer embeds its stem's 112x112 features, not its 224x224 images (which must not be
+    taken for the embedding's size). A wrong size raised timm's bare AssertionError from inside,
+    through forward and forward_features alike (which CAM calls)."""
+    import copy
+
+    import torch
+
+    from zoo.inputs import InputError
+
+    model = zoo.create("timm/visformer_tiny", num_classes=3).eval()
+    message = (r"takes 224x224 images only .*: its stem made 80x80 feature maps .* 'patch_embed1' takes 112x112; "
+               r"resize them to 224x224, or create the model with img_size=\(H, W\)")
+    for call in (model, model.forward_features, copy.deepcopy(model)):
+        with pytest.raises(InputError, match=message):
+            call(torch.rand(1, 3, 160, 160))
+    with torch.no_grad():
+        assert model(torch.rand(1, 3, 223, 223)).shape == (1, 3)  # what timm takes, the check takes
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # torch.jit.script is deprecated, not gone
+            scripted = torch.jit.script(model)
+        x = torch.rand(1, 3, 224, 224)
+        assert torch.equal(scripted(x), model(x))
+    with pytest.raises(InputError, match=message):  # scripting left the eager model's check in place
+        model(torch.rand(1, 3, 160, 160))
+    with pytest.raises(InputError, match="takes 160x160 images only"):
+        zoo.create("timm/visformer_tiny", img_size=160).eval()(torch.rand(1, 3, 224, 224))
+
+
 def test_an_architecture_whose_timm_weights_are_not_offered_says_why():
     """It said 'has no pretrained weights' and `zoo info` 'pretrained: none', though timm has them."""
     info = zoo.model_info("timm/legacy_seresnet18")
@@ -493,12 +522,3 @@ def test_weights_timm_fetches_another_way_are_skipped_with_the_reason():
     assert _skip_reason("tag", cfg()) is None
     assert "pinned to a revision" in _skip_reason("tag", cfg(hf_hub_id="timm/net.tag@0123abc"))
     assert "custom Hub filename" in _skip_reason("tag", cfg(hf_hub_filename="open_clip_pytorch_model.bin"))
-
-
-def test_a_patch_embedding_of_a_stems_features_is_not_taken_for_the_images():
-    """Visformer embeds its stem's 112x112 features with a PatchEmbed; its images are 224x224."""
-    import torch
-
-    model = zoo.create("timm/visformer_tiny").eval()
-    with torch.no_grad():
-        assert model(torch.rand(1, 3, 224, 224)).shape == (1, 1000)
