@@ -17,6 +17,7 @@ from typing import Any, Callable
 import timm
 
 from zoo.inputs import InputError, check_image_batch, weights_dtype
+from zoo_timm.dry_run import SizeCheck, pair
 from zoo_timm.errors import ModelConfigError
 from zoo_timm.index import REGENERATE
 
@@ -44,18 +45,13 @@ def create_model(arch: str, num_classes: int | None = None, in_chans: int | None
     model = timm.create_model(arch, pretrained=False, **kwargs)
     # timm's models do not check their input: wrong channels or a 3-D tensor would fail deep
     # inside a conv. The zoo's contract is a clear InputError at the door.
-    owner, chans = f"timm/{arch}", in_chans or 3
-    input_embed = _input_patch_embed(model, chans)
-    hooks = {"": model.register_forward_pre_hook(
-        _InputCheck(chans, owner, input_embed, _first_convs(model, chans))).id}
-    stem_embed = None if input_embed else _stem_patch_embed(model)
-    if stem_embed is not None:
-        embed = model.get_submodule(stem_embed)
-        hooks[stem_embed] = embed.register_forward_pre_hook(
-            _StemEmbedCheck(owner, stem_embed, _stem_stride(model, embed))).id
-    # TorchScript compiles every hook and rejects these Python ones; torch.jit.script calls
-    # __prepare_scriptable__ first, which hands it a copy without the checks.
-    model.__prepare_scriptable__ = _WithoutInputCheck(model, hooks)
+    handle = model.register_forward_pre_hook(_InputCheck(in_chans or 3, f"timm/{arch}",
+                                                         _input_patch_embed(model, in_chans or 3),
+                                                         _first_convs(model, in_chans or 3),
+                                                         pair(kwargs.get("img_size"))))
+    # TorchScript compiles every hook and rejects this Python one; torch.jit.script calls
+    # __prepare_scriptable__ first, which hands it a copy without the check.
+    model.__prepare_scriptable__ = _WithoutInputCheck(model, handle.id)
     return model
 
 
@@ -106,28 +102,6 @@ def _input_patch_embed(model, in_chans: int) -> str | None:
                  and getattr(getattr(m, "proj", None), "in_channels", None) == in_chans), None)
 
 
-def _stem_patch_embed(model) -> str | None:
-    """Dotted name of the first strict timm ``PatchEmbed`` where none embeds the image itself:
-    Visformer's embeds its stem's features, takes one size of them only, and asserts deep
-    inside timm on any other."""
-    from timm.layers import PatchEmbed
-
-    return next((name for name, m in model.named_modules() if isinstance(m, PatchEmbed)
-                 and getattr(m, "strict_img_size", False) and m.img_size), None)
-
-
-def _stem_stride(model, embed) -> tuple[int, int] | None:
-    """How many image pixels make one of the stem embedding's input pixels, from the image size
-    the model was built for (timm's ``img_size``), where the model keeps it."""
-    size = getattr(model, "img_size", None)
-    size = (size, size) if isinstance(size, int) else size
-    try:
-        stride = tuple(int(s) // int(e) for s, e in zip(size, embed.img_size))
-    except (TypeError, ValueError, ZeroDivisionError):
-        return None
-    return stride if len(stride) == 2 and min(stride) >= 1 else None
-
-
 def _first_convs(model, in_chans: int) -> tuple[str, ...]:
     """Dotted names of the layers that take the input image (timm's ``pretrained_cfg["first_conv"]``:
     one name, or several for a stem of parallel branches), where they take ``in_chans``."""
@@ -148,14 +122,16 @@ class _InputCheck:
     its new stem takes."""
 
     def __init__(self, in_chans: int, owner: str, patch_embed: str | None = None,
-                 first_convs: tuple[str, ...] = ()) -> None:
+                 first_convs: tuple[str, ...] = (), made_for: tuple[int, int] | None = None) -> None:
         self.in_chans, self.owner, self.patch_embed, self.first_convs = in_chans, owner, patch_embed, first_convs
+        self.check_runs = SizeCheck(owner, made_for)
 
     def __call__(self, module, args) -> None:
         if args:
             check_image_batch(args[0], in_chans=self._in_chans(module), owner=self.owner,
                               dtype=weights_dtype(module))
             self._check_size(module, args[0])
+            self.check_runs(module, args[0])
 
     def _in_chans(self, module) -> int:
         for name in self.first_convs:
@@ -177,66 +153,22 @@ class _InputCheck:
                              f"img_size=({x.shape[-2]}, {x.shape[-1]}) (or dynamic_img_size=True where timm offers it)")
 
 
-class _StemEmbedCheck:
-    """Forward pre-hook on a stem embedding (:func:`_stem_patch_embed`): the image's size shows
-    only as the size of the stem's features, so the check sits where timm's assertion would be.
-
-    It refuses only what timm would refuse: a stride-2 stem maps 223 and 224 px alike to 112."""
-
-    def __init__(self, owner: str, name: str, stride: tuple[int, int] | None) -> None:
-        self.owner, self.name, self.stride = owner, name, stride
-
-    def __call__(self, embed, args) -> None:
-        if not args or not getattr(embed, "strict_img_size", False) or not embed.img_size:
-            return
-        want, got = tuple(embed.img_size), tuple(args[0].shape[-2:])
-        if got == want:
-            return
-        if self.stride is None:
-            size, resize = "images of one size only", "resize them to the size it was built for"
-        else:
-            image = (want[0] * self.stride[0], want[1] * self.stride[1])
-            size, resize = f"{image[0]}x{image[1]} images only", f"resize them to {image[0]}x{image[1]}"
-        raise InputError(f"{self.owner} takes {size} (its fixed input size): its stem made {got[0]}x{got[1]} "
-                         f"feature maps of these images, where its patch embedding {self.name!r} takes "
-                         f"{want[0]}x{want[1]}; {resize}, or create the model with img_size=(H, W) for HxW images")
-
-
 class _WithoutInputCheck:
-    """``model.__prepare_scriptable__``: a shallow copy of the model (same parameters) without
-    the input-check hooks, for ``torch.jit.script``; the model itself keeps the checks in eager
-    mode. ``hooks`` maps a dotted module name ("" for the model) to the id of its check's hook.
-    A class holding the model, so deepcopy and pickling still work."""
+    """``model.__prepare_scriptable__``: a shallow copy of the model (same submodules and
+    parameters) without the input-check hook, for ``torch.jit.script``; the model itself keeps
+    the check in eager mode. A class holding the model, so deepcopy and pickling still work."""
 
-    def __init__(self, model, hooks: dict[str, int]) -> None:
-        self.model, self.hooks = model, hooks
+    def __init__(self, model, hook_id: int) -> None:
+        self.model, self.hook_id = model, hook_id
 
     def __call__(self):
-        clone = _copy_without_hook(self.model, self.hooks.get(""))
+        clone = copy.copy(self.model)
         del clone.__dict__["__prepare_scriptable__"]
-        for path, hook_id in self.hooks.items():
-            if not path:
-                continue
-            parent, names = clone, path.split(".")
-            for i, name in enumerate(names):  # copy the modules down the path: the model keeps its own
-                child = parent._modules.get(name)
-                if child is None:  # replaced or removed since: no hook of ours left there
-                    break
-                parent._modules[name] = _copy_without_hook(child, hook_id if i == len(names) - 1 else None)
-                parent = parent._modules[name]
+        for name in ("_forward_pre_hooks", "_forward_pre_hooks_with_kwargs", "_forward_pre_hooks_always_called"):
+            hooks = getattr(self.model, name, None)
+            if hooks is not None:
+                clone.__dict__[name] = type(hooks)((k, v) for k, v in hooks.items() if k != self.hook_id)
         return clone
-
-
-def _copy_without_hook(module, hook_id: int | None):
-    """A shallow copy of ``module`` without the forward pre-hook ``hook_id``, with its own table
-    of submodules (torch.jit.script writes the prepared submodules back into that table)."""
-    clone = copy.copy(module)
-    clone.__dict__["_modules"] = type(module._modules)(module._modules)
-    for name in ("_forward_pre_hooks", "_forward_pre_hooks_with_kwargs", "_forward_pre_hooks_always_called"):
-        hooks = getattr(module, name, None)
-        if hooks is not None:
-            clone.__dict__[name] = type(hooks)((k, v) for k, v in hooks.items() if k != hook_id)
-    return clone
 
 
 class _Architectures:
