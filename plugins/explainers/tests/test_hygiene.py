@@ -224,3 +224,25 @@ def test_crossed_nested_explanations_in_two_threads_finish(gap_model, plain_mode
     for t in threads:
         t.join(timeout=60)
     assert not any(t.is_alive() for t in threads)
+
+
+@pytest.mark.parametrize("method", ["cam", "gradcam"])
+def test_a_copy_of_the_model_made_during_an_explanation_is_a_plain_copy(method, gap_model, images):
+    """CAM and Grad-CAM wrap forward_features for the call. A copy taken meanwhile (the timm
+    bridge's dry run of a new image size takes one) runs its own method and feeds nothing in."""
+    import copy
+    import warnings
+
+    copies = []
+
+    def score_fn(output, classes):
+        twin = copy.deepcopy(gap_model)
+        twin.forward_features(images)
+        copies.append(twin)
+        return output.gather(1, classes[:, None])[:, 0]
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the captured layer running twice would warn
+        maps = zoo.explain(gap_model, images, method=method, score_fn=score_fn)
+    torch.testing.assert_close(maps, zoo.explain(gap_model, images, method=method))
+    assert copies and copies[0].forward_features.__self__ is copies[0]

@@ -16,6 +16,7 @@ Capturing hands the rest of the network a new tensor built from the captured map
 
 from __future__ import annotations
 
+import copy
 import logging
 import warnings
 from collections.abc import Mapping
@@ -217,12 +218,7 @@ def capture(model: nn.Module, layer: Layer, bag: HookBag, image_size: tuple[int,
 
     if layer == FEATURES:
         original = model.__dict__.get(FEATURES, _MISSING)
-        bound = model.forward_features
-
-        def forward_features(*args, **kwargs):
-            return keep(bound(*args, **kwargs))
-
-        object.__setattr__(model, FEATURES, forward_features)
+        object.__setattr__(model, FEATURES, _CapturingForwardFeatures(model.forward_features, keep))
 
         def undo():
             if original is _MISSING:
@@ -234,6 +230,23 @@ def capture(model: nn.Module, layer: Layer, bag: HookBag, image_size: tuple[int,
     else:
         bag.forward_hook(layer, lambda module, inputs, output: keep(output))
     return store
+
+
+class _CapturingForwardFeatures:
+    """``model.forward_features`` while :func:`capture` is on: the model's own, its output kept.
+
+    A deep copy of the model taken meanwhile (the timm bridge's dry run of a new image size, a
+    copy in a ``score_fn``) gets the wrapped method, bound to the copy: the capture feeds this
+    explanation only, and the copy runs its own weights."""
+
+    def __init__(self, wrapped, keep) -> None:
+        self.wrapped, self.keep = wrapped, keep
+
+    def __call__(self, *args, **kwargs):
+        return self.keep(self.wrapped(*args, **kwargs))
+
+    def __deepcopy__(self, memo):
+        return copy.deepcopy(self.wrapped, memo)
 
 
 def captured(store: dict, model: nn.Module, layer: Layer) -> torch.Tensor:

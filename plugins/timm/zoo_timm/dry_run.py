@@ -36,25 +36,26 @@ def meta_copy(model: nn.Module) -> nn.Module:
     return copy.deepcopy(model, memo)
 
 
-def failure(model: nn.Module, shape: tuple[int, ...], dtype: torch.dtype) -> Exception | None:
-    """The exception a batch of ``shape`` and ``dtype`` meets in ``model``, run on the meta
-    device, or None where it runs."""
+def failure(twin: nn.Module, shape: tuple[int, ...], dtype: torch.dtype) -> Exception | None:
+    """The exception a batch of ``shape`` and ``dtype`` meets in ``twin`` (a :func:`meta_copy`),
+    or None where it runs."""
     try:
         with torch.no_grad():
-            meta_copy(model)(torch.empty(shape, dtype=dtype, device="meta"))
+            twin(torch.empty(shape, dtype=dtype, device="meta"))
     except Exception as error:  # noqa: BLE001 - any failure is an answer here
         return error
     return None
 
 
-def patched(model: nn.Module) -> bool:
-    """Whether a module holds a function set on the instance in place of a method (an
-    explainer's wrapped ``forward_features`` for one call, a user's own ``forward``). The copy
-    would call through it into the original: no answer. A module's own method bound in place of
-    another (FasterNet's ``self.forward = self.forward_slicing``) is copied bound to the copy."""
+def patched(twin: nn.Module) -> bool:
+    """Whether a module of a copy holds a function set on the instance in place of a method (a
+    user's own ``forward``): it calls into the original, not the copy, so the copy's run is no
+    answer. A module's own method bound in its place (FasterNet's ``self.forward =
+    self.forward_slicing``) is bound to the copy, and so is an explainer's capture of
+    ``forward_features`` (it copies as the method it wraps)."""
     return any(callable(value) and not isinstance(value, nn.Module) and hasattr(type(module), name)
                and not (isinstance(value, types.MethodType) and value.__self__ is module)
-               for module in model.modules() for name, value in vars(module).items() if not name.startswith("_"))
+               for module in twin.modules() for name, value in vars(module).items() if not name.startswith("_"))
 
 
 def pair(size) -> tuple[int, int] | None:
@@ -92,10 +93,17 @@ class SizeCheck:
         # two images stand for any batch: BatchNorm in training mode refuses one 1x1 map, not two
         shape = (min(x.shape[0], 2), *x.shape[1:])
         key = (shape, x.dtype, model.training)
-        if key in self.taken or patched(model):
+        if key in self.taken:
             return
-        error = failure(model, shape, x.dtype)
-        if error is not None and failure(model, (*shape[:2], *made_for), x.dtype) is None:
+        try:
+            twin = meta_copy(model)
+        except Exception:  # noqa: BLE001 - a model that cannot be copied: its real run answers
+            self.taken.add(key)
+            return
+        if patched(twin):
+            return
+        error = failure(twin, shape, x.dtype)
+        if error is not None and failure(twin, (*shape[:2], *made_for), x.dtype) is None:
             detail = (str(error).strip().splitlines() or [""])[0][:200]
             raise InputError(
                 f"{self.owner} does not take {size[0]}x{size[1]} images (timm's model fails on them: "
