@@ -39,10 +39,14 @@ def embedded_hub(hubcards: Path, workdir: Path, *, serve: bool = True, log=print
     if not serve:
         yield os.environ.get("HF_ENDPOINT")
         return
-    saved = {k: os.environ.get(k) for k in ("HF_ENDPOINT", "HF_HOME", "HF_HUB_CACHE", "HF_HUB_OFFLINE")}
+    from zoo.hub import OFFLINE_VARIABLES
+
+    # every name the zoo reads a cache folder or offline mode from: all go to the fresh cache
+    cleared = ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", *OFFLINE_VARIABLES)
+    saved = {k: os.environ.get(k) for k in ("HF_ENDPOINT", "HF_HOME", *cleared)}
     os.environ["HF_HOME"] = str(workdir / "hf-home")
-    os.environ.pop("HF_HUB_CACHE", None)
-    os.environ.pop("HF_HUB_OFFLINE", None)
+    for key in cleared:
+        os.environ.pop(key, None)
     try:
         from zoo.hub_server import HubServer
 

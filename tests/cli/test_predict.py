@@ -191,3 +191,16 @@ def test_a_config_written_for_another_architecture_is_warned_about(tmp_path):
     with pytest.warns(UserWarning, match="was written for 'cnn_cam', not 'unet'"):
         load_for_inference("unet", zoo.model_info("unet"), None, pretrained=False,
                            weights=card / "model.safetensors", config_path=tmp_path / "config.json")
+
+
+def test_a_bare_name_with_pretrained_draws_as_its_default_tag_does(tmp_path):
+    """`--pretrained` on a bare name loads the default tag's weights and, as for `NAME.TAG`, its
+    card's config: its class names and preprocessing."""
+    from zoo.demo import embedded_hub
+
+    red_square_png(tmp_path / "scene.png")
+    hubcards = zoo.cards.default_hubcards_dir()
+    with embedded_hub(hubcards, tmp_path / "hub", log=lambda line: None):
+        for argv, out in ((["unet", "--pretrained"], "bare"), (["unet.shapes"], "tagged")):
+            assert main(["predict", *argv, str(tmp_path / "scene.png"), "-o", str(tmp_path / out)]) == 0
+    assert (tmp_path / "bare" / "scene.png").read_bytes() == (tmp_path / "tagged" / "scene.png").read_bytes()

@@ -116,3 +116,23 @@ def test_a_large_image_at_its_own_size_is_not_refused(image, capsys):
     --scale the user never gave."""
     Image.fromarray(np.zeros((32, 8200, 3), np.uint8)).save("wide.png")
     assert main(_argv("predict", ["./wide.png"])) == 0
+
+
+def test_an_error_the_zoo_raises_is_one_zoo_error_line(tmp_path, capsys):
+    """Unknown names (exit 2) and failed work (exit 3) read `zoo: error: ...`, not a command's prefix."""
+    assert main(["info", "no_such_model"]) == 2
+    assert capsys.readouterr().err.startswith("zoo: error: ")
+    assert main(["demo", "-o", str(tmp_path / "out"), "--hubcards", str(tmp_path / "none")]) == 3
+    err = capsys.readouterr().err
+    assert err.startswith(f"zoo: error: no hub-cards folder {tmp_path / 'none'}") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("alpha", ["0", "1"])
+def test_alpha_takes_both_ends_of_0_1(image, alpha):
+    assert main(_argv("predict", [image], "--alpha", alpha)) == 0
+
+
+def test_pretrained_and_weights_do_not_combine(image, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(_argv("explain", [image], "--pretrained"))
+    assert info.value.code == 2 and "not allowed with argument" in capsys.readouterr().err

@@ -122,3 +122,16 @@ def test_a_target_without_scores_is_drawn_whole():
     target = {"boxes": torch.tensor([[10.0, 20, 40, 40]]), "labels": torch.tensor([1])}
     drawn = np.asarray(draw_instances(grey(), target, NAMES)).astype(int)
     assert tuple(drawn[30, 10]) == class_colours(len(NAMES))[1]  # the box's left edge
+
+
+def test_an_instance_mask_is_drawn_where_its_probability_reaches_mask_threshold():
+    masks = torch.zeros(1, 1, 64, 96)
+    masks[0, 0, 20:40, 10:40] = 0.5  # at the threshold: drawn
+    masks[0, 0, 20:40, 50:80] = 0.3  # a soft fringe below it: not drawn
+    prediction = {"boxes": torch.tensor([[0.0, 0, 96, 64]]), "labels": torch.tensor([1]),
+                  "scores": torch.tensor([0.9]), "masks": masks}
+    colour = class_colours(len(NAMES))[1]
+    drawn = np.asarray(draw_instances(grey(), prediction, NAMES, alpha=1.0)).astype(int)
+    assert tuple(drawn[30, 25]) == colour and (drawn[25:35, 55:75] == 50).all()
+    drawn = np.asarray(draw_instances(grey(), prediction, NAMES, alpha=1.0, mask_threshold=0.25)).astype(int)
+    assert tuple(drawn[30, 65]) == colour

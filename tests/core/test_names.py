@@ -186,6 +186,30 @@ def test_an_option_no_explainer_class_takes_is_refused_not_ignored():
     assert error.value.unknown == ["targt_layer"] and error.value.accepted == []  # as for a builder's signature
 
 
+def test_an_option_given_to_a_builder_that_takes_none_is_refused_before_building():
+    from zoo.registry import get_registry
+
+    built = []
+
+    class Summing(zoo.Explainer):
+        def __call__(self, images, target=None):
+            return images.sum(1)
+
+    def summing(model):  # a builder with no options at all
+        built.append(model)
+        return Summing(model)
+
+    class Plugin:
+        @zoo.hookimpl
+        def zoo_explainers(self):
+            return [zoo.ExplainerSpec("summing", summing)]
+
+    get_registry().register(Plugin(), name="summing")
+    with pytest.raises(zoo.UnknownOptionError, match="explainer 'summing' takes no option 'alpha'; its options: "
+                                                     "none$") as error:
+        zoo.create_explainer("summing", zoo.create("sample_classifier"), alpha=1.0)
+    assert error.value.accepted == [] and built == []
+
 def test_an_explainer_subclass_passing_options_on_lists_its_own():
     class Scaled(zoo.Explainer):
         def __init__(self, model, alpha=1.0, **kwargs):  # the rest to the base class, which refuses them

@@ -39,6 +39,10 @@ def test_none_target_is_predicted_class(method, gap_model, images):
     torch.testing.assert_close(explainer(images), explainer(images, target=predicted))
 
 
+def test_explain_without_a_method_is_gradcam(gap_model, images):
+    torch.testing.assert_close(zoo.explain(gap_model, images, target=1),
+                               zoo.explain(gap_model, images, method="gradcam", target=1))
+
 def test_targets_validated(gap_model, images):
     explainer = zoo.create_explainer("gradcam", gap_model)
     with pytest.raises(TargetError, match="2 targets for a batch of 3"):
