@@ -50,7 +50,7 @@ def transport_reason(exc: Exception, settings: HubSettings) -> str:
 
 def unavailable_message(where: str, reason: str, settings: HubSettings) -> str:
     return redact(
-        f"Cannot download {where}: {reason}. Nothing usable is in the cache at {settings.cache_dir}. "
+        f"Cannot download {where}: {reason.rstrip().rstrip('.')}. Nothing usable is in the cache at {settings.cache_dir}. "
         "To fix: start the embedded hub on a folder of hub cards with `zoo hub serve DIR` (hubcards/ of "
         "the source checkout) and export the HF_ENDPOINT it prints, or set HF_ENDPOINT to a reachable Hub mirror; or pre-fetch with `zoo download NAME` "
         "where the hub is reachable and set HF_HUB_OFFLINE=1 with HF_HOME/HF_HUB_CACHE pointing at "

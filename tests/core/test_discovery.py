@@ -77,6 +77,7 @@ def test_broken_plugins_are_skipped_with_a_warning_and_the_rest_works(plugin_pac
     messages = [str(w.message) for w in caught]
     assert any("broken_import" in m and "zoo-broken-plugins" in m and "zoo_a_module_that_does_not_exist" in m
                for m in messages)
+    assert any("import of 'zoo_broken_plugins.broken_import' failed: ModuleNotFoundError" in m for m in messages)
     for cause in ("zoo_a_module_that_does_not_exist", "hook exploded on purpose", "painting"):
         assert sum(cause in m for m in messages) == 1, (cause, messages)  # one warning each, not one per look
     assert any("raising_hook" in m and "hook exploded on purpose" in m for m in messages)

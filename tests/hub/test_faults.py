@@ -149,6 +149,7 @@ def test_a_mirror_wanting_credentials_says_to_set_hf_token(hub, monkeypatch):
         with pytest.raises(HubAuthError, match="requires authentication.*Set HF_TOKEN") as info:
             zoo.create("hubtest_seg.toy", pretrained=True)
     assert "not found" not in str(info.value)
+    assert "Invalid credentials in Authorization header" in str(info.value)  # the mirror's own reason
 
 
 class ResolveOnlyMirror(_Handler):
@@ -346,7 +347,9 @@ def test_a_refusal_keeps_the_servers_reason_and_a_cached_copy_stands_in(hub, mon
     """The message said "(403 Forbidden: None.)" and dropped the reason; and with the verified file
     cached the refusal was fatal, where huggingface_hub's own download falls back to the cache."""
     with tiny_server(ProxyForbidding) as endpoint:
-        _refused_then_cached(hub, monkeypatch, endpoint, HubAuthError, "403 Forbidden: blocked by the proxy's policy")
+        message = _refused_then_cached(hub, monkeypatch, endpoint, HubAuthError,
+                                       "403 Forbidden: blocked by the proxy's policy")
+    assert message.count("blocked by the proxy's policy") == 1  # the server's reason, once
     assert f"{endpoint} refused (HubAuthError: " in caplog.text and "using the cached copy" in caplog.text
 
 
@@ -372,6 +375,13 @@ def test_a_rate_limited_endpoint_lets_the_cached_copy_stand_in(hub, monkeypatch,
     with tiny_server(answering(429, Retry_After="60")) as endpoint:
         _refused_then_cached(hub, monkeypatch, endpoint, HubError, "429")
     assert "(the server answered 429); using the cached copy" in caplog.text
+
+
+def test_a_request_timeout_answer_lets_the_cached_copy_stand_in(hub, monkeypatch, caplog):
+    """408 Request Timeout: a busy server, as 429 and 5xx."""
+    with tiny_server(answering(408)) as endpoint:
+        _refused_then_cached(hub, monkeypatch, endpoint, HubError, "408")
+    assert "(the server answered 408); using the cached copy" in caplog.text
 
 
 @pytest.mark.parametrize("code, error", [("RevisionNotFound", HubRevisionNotFoundError),
@@ -426,3 +436,173 @@ def test_zoo_download_takes_sigterm_as_ctrl_c_so_partial_files_are_removed(stop)
         assert signal.getsignal(stop) is signal.SIG_DFL
     finally:
         signal.signal(stop, callers)
+
+
+class DownloadBegun(HangingDownload):
+    """:class:`HangingDownload` that says when the file's bytes were asked for."""
+
+    begun = threading.Event()
+
+    def do_GET(self):
+        if "/resolve/" not in self.path:  # huggingface_hub asks other things of an endpoint
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        self.begun.set()
+        super().do_GET()
+
+
+def test_zoo_download_stopped_by_sigterm_mid_download_exits_130_and_puts_the_ref_back(tmp_path):
+    """The test above checks the handler; this one that `zoo download` runs under it. Killed by
+    SIGTERM's default, it left refs/main on a commit whose file it never had."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    cache = tmp_path / "hf-cache"
+    DownloadBegun.release, DownloadBegun.begun = threading.Event(), threading.Event()
+    with tiny_server(DownloadBegun) as endpoint:
+        env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
+        env.update(HF_ENDPOINT=endpoint, HF_HUB_CACHE=str(cache), HF_HUB_DISABLE_PROGRESS_BARS="1")
+        process = subprocess.Popen([sys.executable, "-m", "zoo.cli", "download", "unet.shapes"], env=env,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            assert DownloadBegun.begun.wait(60), "the download never asked for the file"
+            assert list(cache.rglob("refs/main"))  # huggingface_hub moved it before asking for the bytes
+            process.send_signal(signal.SIGTERM)
+            _, err = process.communicate(timeout=60)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
+    assert process.returncode == 130, err
+    assert not list(cache.rglob("refs/main")) and weight_files(cache) == []
+
+
+class DroppingTheFirstRequest(_Handler):
+    """A Hub-like endpoint for one file that closes its first connection without an answer, as a
+    server does with a kept-alive connection it has timed out."""
+
+    data, sha256, dropped = b"", "", threading.Event()
+
+    def do_HEAD(self):
+        if not self.dropped.is_set():
+            self.dropped.set()
+            self.close_connection = True
+            return
+        self.answer_metadata()
+
+    def answer_metadata(self):
+        self.send_response(200)
+        self.send_header("X-Repo-Commit", "c" * 40)
+        self.send_header("ETag", f'"{self.sha256}"')
+        self.send_header("Content-Length", str(len(self.data)))
+        self.end_headers()
+
+    def do_GET(self):
+        if "/resolve/" not in self.path:
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(self.data)))
+        self.end_headers()
+        self.wfile.write(self.data)
+
+
+def test_a_connection_the_server_dropped_is_tried_once_more_not_taken_for_an_unreachable_hub(hub, monkeypatch):
+    card = hub.card("toy") / "model.safetensors"
+    DroppingTheFirstRequest.data, DroppingTheFirstRequest.sha256 = card.read_bytes(), hub.tags["toy"]["sha256"]
+    DroppingTheFirstRequest.dropped = threading.Event()
+    with tiny_server(DroppingTheFirstRequest) as endpoint:
+        monkeypatch.setenv("HF_ENDPOINT", endpoint)
+        path = zoo_hub.fetch(zoo.model_info("hubtest_seg").pretrained["toy"])
+    assert DroppingTheFirstRequest.dropped.is_set() and path.read_bytes() == card.read_bytes()
+
+
+class DroppingEveryRequest(_Handler):
+    """Closes every connection without an answer."""
+
+    def do_HEAD(self):
+        self.close_connection = True
+
+    do_GET = do_HEAD
+
+
+def test_a_reason_ending_in_a_full_stop_is_not_given_a_second_one(hub, monkeypatch):
+    """httpx's "Server disconnected without sending a response." read "...response.. Nothing usable"."""
+    with tiny_server(DroppingEveryRequest) as endpoint:
+        monkeypatch.setenv("HF_ENDPOINT", endpoint)
+        with pytest.raises(HubUnavailableError, match=r"without sending a response\. Nothing usable is in the cache"):
+            zoo_hub.fetch(zoo.model_info("hubtest_seg").pretrained["toy"])
+
+
+def test_a_token_stored_by_hf_auth_login_never_reaches_the_message(hub, monkeypatch, caplog):
+    """huggingface_hub sends the token `hf auth login` stored as well as HF_TOKEN's."""
+    from huggingface_hub import constants
+
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.delenv("HUGGING_FACE_HUB_TOKEN", raising=False)
+    stored = hub.cache.parent / "stored-token"
+    stored.write_text(SECRET)
+    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(stored))
+    EchoingServerError.release = threading.Event()
+    with tiny_server(EchoingServerError) as endpoint:
+        monkeypatch.setenv("HF_ENDPOINT", endpoint)
+        with pytest.raises(HubUnavailableError) as info:
+            zoo.create("hubtest_seg.toy", pretrained=True)
+    assert "boom Bearer ***" in str(info.value)  # echoed back by the server, and redacted
+    assert SECRET not in str(info.value) and SECRET not in caplog.text
+
+
+class PortalAfterTheProbe(DroppingTheFirstRequest):
+    """Answers the zoo's probe like a Hub, then like a captive portal (200, no Hub headers): the
+    endpoint changed between the probe and huggingface_hub's own requests."""
+
+    def do_HEAD(self):
+        probe = not self.dropped.is_set()
+        self.dropped.set()
+        self.send_response(200)
+        if probe:
+            self.send_header("X-Repo-Commit", "c" * 40)
+            self.send_header("ETag", f'"{self.sha256}"')
+        self.send_header("Content-Length", str(len(self.data)))
+        self.end_headers()
+
+
+def test_an_endpoint_that_changed_between_the_probe_and_the_download_is_a_hub_error(hub, monkeypatch):
+    """huggingface_hub's own LocalEntryNotFoundError is not a zoo error: it escaped `zoo download`'s report."""
+    PortalAfterTheProbe.data, PortalAfterTheProbe.sha256 = b"x" * 100, hub.tags["toy"]["sha256"]
+    PortalAfterTheProbe.dropped = threading.Event()
+    with tiny_server(PortalAfterTheProbe) as endpoint:
+        monkeypatch.setenv("HF_ENDPOINT", endpoint)
+        with pytest.raises(HubUnavailableError, match="Nothing usable is in the cache") as info:
+            zoo.create("hubtest_seg.toy", pretrained=True)
+    assert "zoo-tests/hubtest_seg.toy" in str(info.value) and endpoint in str(info.value)
+    assert weight_files(hub.cache) == []
+
+
+class RefusingTheBytes(DroppingTheFirstRequest):
+    """Answers metadata like a Hub, then refuses the file itself (403), as a CDN with an expired
+    signed URL or a proxy's policy on large downloads does."""
+
+    def do_HEAD(self):
+        self.answer_metadata()
+
+    def do_GET(self):
+        self.send_response(403)
+        self.send_header("X-Error-Message", "downloads are blocked by the proxy's policy")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+
+def test_a_download_refused_after_the_probe_is_a_typed_error_with_the_servers_reason(hub, monkeypatch):
+    RefusingTheBytes.data, RefusingTheBytes.sha256 = b"x" * 100, hub.tags["toy"]["sha256"]
+    with tiny_server(RefusingTheBytes) as endpoint:
+        monkeypatch.setenv("HF_ENDPOINT", endpoint)
+        with pytest.raises(HubAuthError, match="downloads are blocked by the proxy's policy.*HF_TOKEN"):
+            zoo.create("hubtest_seg.toy", pretrained=True)
+    assert weight_files(hub.cache) == []

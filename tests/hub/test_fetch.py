@@ -25,6 +25,7 @@ from zoo.cli import main as cli_main
 from zoo.errors import (
     ChecksumError,
     HubDownloadError,
+    HubEntryNotFoundError,
     HubNotFoundError,
     HubOfflineError,
     HubRevisionNotFoundError,
@@ -181,7 +182,7 @@ def test_unreachable_endpoint_fails_fast_and_says_what_to_set(hub, monkeypatch):
     assert time.monotonic() - start < 5
     message = str(info.value)
     for needed in ("zoo-tests/hubtest_seg.toy", "model.safetensors", UNREACHABLE, "HF_ENDPOINT",
-                   "zoo hub serve", "HF_HUB_OFFLINE"):
+                   "zoo hub serve", "HF_HUB_OFFLINE", "weights="):
         assert needed in message
     assert weight_files(hub.cache) == []
     monkeypatch.setenv("HF_ENDPOINT", hub.server.endpoint)
@@ -220,6 +221,7 @@ def test_tampered_file_served_is_refused_evicted_and_never_loaded(hub, monkeypat
     for needed in ("sha256", "zoo-tests/hubtest_seg.tamper", "model.safetensors", hub.tags["tamper"]["sha256"],
                    hashlib.sha256(bytes(bad)).hexdigest(), "removed from the cache", "the next call downloads it again"):
         assert needed in message
+    assert f"expected {hub.tags['tamper']['sha256']}, got {hashlib.sha256(bytes(bad)).hexdigest()}" in message
     assert loads == []  # refused before any tensor was read
     assert weight_files(hub.cache) == []  # neither blob nor snapshot link is kept
     assert not list(hub.cache.rglob("refs/main"))  # nor a ref to the refused commit: the cache had none before
@@ -371,6 +373,30 @@ def test_a_tag_at_the_pinned_commit_is_checked_in_a_cache_copied_without_symlink
         zoo.create("hubtest_seg.toy", pretrained=True, revision="v1")
 
 
+@pytest.mark.parametrize("revision", ["short commit", "pinned as a commit"])
+def test_the_pinned_commit_is_checked_in_a_cache_copied_without_symlinks(hub, monkeypatch, revision):
+    """In a cache of plain files (`cp -rL`, huggingface_hub where symlinks are not allowed) no blob
+    name says "pinned": the short form of the commit the pinned revision resolved to, and a revision
+    pinned as a full commit (which writes no ref), are held to the pin all the same."""
+    import dataclasses
+
+    commit = hub.server.repos["zoo-tests/hubtest_seg.toy"]
+    cfg = zoo.model_info("hubtest_seg").pretrained["toy"]
+    if revision == "pinned as a commit":
+        cfg, revision = dataclasses.replace(cfg, revision=commit), None
+    else:
+        revision = commit[:7]
+    zoo_hub.fetch(cfg)
+    snapshot = next(hub.cache.rglob("snapshots/*/model.safetensors"))
+    data = snapshot.read_bytes()
+    snapshot.unlink()
+    snapshot.write_bytes(data[:-4] + b"\0\0\0\0")  # a plain, corrupted copy: its header is whole
+    checked_files.forget_all()
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ChecksumError, match="sha256"):
+        zoo_hub.fetch(cfg, revision=revision)
+
+
 def test_offline_a_refused_file_is_kept_since_nothing_could_fetch_it_again(hub, monkeypatch):
     """A wrong pin (a plugin's mistake) must not cost an air-gapped machine its only copy: offline the
     refused file stays cached, is refused at every load, and loads once the pin is right."""
@@ -440,6 +466,21 @@ def test_download_command_prefetches_for_offline_use(hub, monkeypatch, capsys):
     assert_same_weights(zoo.create("hubtest_seg.conc", pretrained=True), hub.card("conc") / "model.safetensors")
     # the repo's config.json came along: zoo predict/explain read class names and preprocessing from it
     assert hub_config(zoo.model_info("hubtest_seg").pretrained["conc"])["architecture"] == "hubtest_seg"
+
+
+@pytest.mark.parametrize("name", ["hubtest_seg", "hubtest_seg.[t]oy"])  # its default tag; an fnmatch pattern
+def test_download_command_takes_a_bare_arch_or_any_fnmatch_pattern(hub, capsys, name):
+    assert cli_main(["download", name]) == 0
+    assert capsys.readouterr().out.startswith("hubtest_seg.toy\t")
+
+
+def test_download_command_prints_a_qualified_name_back_as_asked(hub, capsys):
+    """Where two plugins claim a name, the qualified name (the one that works) is what is printed."""
+    from zoo.testing.hub_fixture import HubTestPlugin
+
+    zoo.get_registry().register(HubTestPlugin(hub.tags), name="hubtest", distribution="zoo-hub-tests-copy")
+    assert cli_main(["download", "zoo-hub-tests:hubtest_seg.toy"]) == 0
+    assert capsys.readouterr().out.startswith("zoo-hub-tests:hubtest_seg.toy\t")
 
 
 def test_the_repos_config_json_is_fetched_and_a_missing_one_is_quietly_empty(hub, monkeypatch):
@@ -557,6 +598,13 @@ def test_a_password_in_hf_endpoint_never_reaches_the_message(hub, monkeypatch, p
     assert "http://***@127.0.0.1:9" in message
 
 
+def test_a_password_in_hf_endpoint_never_reaches_the_fallback_warning(hub, monkeypatch, caplog):
+    zoo.create("hubtest_seg.toy", pretrained=True)
+    monkeypatch.setenv("HF_ENDPOINT", "http://bob:s3cretpw@127.0.0.1:9")
+    zoo.create("hubtest_seg.toy", pretrained=True)  # the cached copy stands in, with a warning
+    assert "http://***@127.0.0.1:9 unreachable" in caplog.text and "s3cretpw" not in caplog.text
+
+
 def test_offline_names_the_commits_the_cache_holds_when_the_branch_is_not_cached(hub, monkeypatch, caplog):
     # Fetched by commit only, the cache has no refs/main: offline, "main" is not there, but the file is.
     import dataclasses
@@ -580,6 +628,23 @@ def test_download_warns_and_succeeds_when_the_repos_config_json_is_unusable(hub,
     (config,) = hub.cache.rglob("snapshots/*/config.json")
     config.resolve().write_text("{not json")
     capsys.readouterr()
+    assert cli_main(["download", "hubtest_seg.toy"]) == 0
+    captured = capsys.readouterr()
+    assert "hubtest_seg.toy\t" in captured.out
+    assert "zoo: warning: hubtest_seg.toy: config.json not usable" in captured.err
+
+
+def test_a_file_the_repository_lacks_is_named_beside_the_files_it_has(hub):
+    """olah answers a missing file as a repository not shown (401): only the endpoint's /api tells that
+    the file is what is missing (without it: "Repository not found. Set HF_TOKEN")."""
+    cfg = zoo.PretrainedCfg("zoo-tests/hubtest_seg.toy", filename="weights.safetensors")
+    with pytest.raises(HubEntryNotFoundError, match="has no file 'weights.safetensors'; it has: .*model.safetensors"):
+        zoo_hub.fetch(cfg)
+
+
+def test_download_warns_and_succeeds_when_the_repos_config_json_cannot_be_fetched(hub, monkeypatch, capsys):
+    zoo_hub.fetch(zoo.model_info("hubtest_seg").pretrained["toy"])  # the weights only
+    monkeypatch.setenv("HF_ENDPOINT", UNREACHABLE)  # their cached copy stands in; config.json cannot come
     assert cli_main(["download", "hubtest_seg.toy"]) == 0
     captured = capsys.readouterr()
     assert "hubtest_seg.toy\t" in captured.out

@@ -53,6 +53,7 @@ def test_a_tampered_file_in_a_read_only_cache_is_a_checksum_error(served_hubcard
     result = _without_write_permission(DIGITS, cache)  # online: the refused file would be evicted
     assert "ChecksumError" in result.stderr and "could not be removed from the cache" in result.stderr, result.stderr
     assert "PermissionError" not in result.stderr
+    assert "downloading it again" not in result.stderr  # it was not removed: no second try, no such warning
 
 
 def test_a_truncated_unpinned_file_in_a_read_only_cache_is_a_weights_error(served_hubcards):
@@ -114,6 +115,21 @@ def test_a_rotted_copy_of_a_tag_that_pins_no_sha256_is_evicted_and_fetched_again
     assert zoo_hub.fetch(cfg).resolve().read_bytes() == good  # refused on its header, evicted, downloaded again
 
 
+def test_offline_a_refused_file_without_a_pin_is_kept_too(hub, monkeypatch):
+    """As with a pin: offline nothing could fetch it again."""
+    import dataclasses
+
+    from zoo.errors import WeightsError
+
+    cfg = dataclasses.replace(zoo.model_info("hubtest_seg").pretrained["toy"], sha256=None)
+    blob = zoo_hub.fetch(cfg).resolve()
+    blob.write_bytes(blob.read_bytes()[:-10])
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(WeightsError, match="kept in the cache, since HF_HUB_OFFLINE is set"):
+        zoo_hub.fetch(cfg)
+    assert blob.exists()
+
+
 def test_offline_mode_frozen_at_import_by_huggingface_hub_is_not_the_last_word(hub, monkeypatch):
     """huggingface_hub reads HF_HUB_OFFLINE once, at import; the zoo reads it at call time."""
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)  # as if imported while it was set
@@ -140,9 +156,21 @@ def test_offline_is_read_as_huggingface_hub_reads_it(environ, offline):
     assert zoo_hub.HubSettings.from_env(environ).offline is offline
 
 
+@pytest.mark.parametrize("environ, cache", [
+    ({"HF_HOME": "/h", "HUGGINGFACE_HUB_CACHE": "/legacy"}, "/legacy"),  # huggingface_hub's older name
+    ({"HF_HUB_CACHE": "/c", "HUGGINGFACE_HUB_CACHE": "/legacy"}, "/c"),
+    ({"XDG_CACHE_HOME": "/x"}, "/x/huggingface/hub"),
+    ({"HF_HUB_CACHE": "~/c"}, os.path.expanduser("~/c")),
+])
+def test_the_cache_is_found_where_huggingface_hub_looks(environ, cache):
+    """Else a file huggingface_hub downloaded was not where the zoo checked, evicted or looked offline."""
+    assert zoo_hub.HubSettings.from_env(environ).cache_dir == cache
+
+
 @pytest.mark.parametrize("endpoint, says", [
     ("http://127.0.0.1:41773 ", "holds a space or a control character"),
     ("http://127.0.0.1:41773\r", "holds a space or a control character"),
+    ("http://127.0.0.1:41773\x7f", "holds a space or a control character"),  # DEL
     ("http://127.0.0.1:port", "has a port that is not a number"),
 ])
 def test_an_endpoint_no_client_can_use_names_hf_endpoint(monkeypatch, capsys, endpoint, says):
@@ -152,6 +180,12 @@ def test_an_endpoint_no_client_can_use_names_hf_endpoint(monkeypatch, capsys, en
     monkeypatch.setenv("HF_ENDPOINT", endpoint)
     assert cli_main(["download", "unet.shapes"]) == 3
     assert says in capsys.readouterr().err
+
+
+def test_a_password_in_an_hf_endpoint_no_client_can_use_never_reaches_the_message():
+    with pytest.raises(HubError, match="holds a space") as info:
+        zoo_hub.HubSettings.from_env({"HF_ENDPOINT": "http://bob:s3cretpw@127.0.0.1:41773 "})
+    assert "s3cretpw" not in str(info.value) and "http://***@127.0.0.1:41773" in str(info.value)
 
 
 def test_the_offline_error_names_the_variable_that_is_set(hub, monkeypatch):
@@ -165,6 +199,12 @@ def test_an_etag_timeout_huggingface_hub_would_ignore_means_its_default(value):
     assert zoo_hub.HubSettings.from_env({"HF_HUB_ETAG_TIMEOUT": value}).etag_timeout == 10
 
 
+@pytest.mark.parametrize("value", ["0", "-1"])
+def test_a_download_timeout_huggingface_hub_would_ignore_means_its_default(hub, monkeypatch, value):
+    monkeypatch.setenv("HF_HUB_DOWNLOAD_TIMEOUT", value)
+    zoo.create("hubtest_seg.toy", pretrained=True)  # a 0 s timeout failed every download
+
+
 @pytest.mark.parametrize("variable", ["HF_HUB_ETAG_TIMEOUT", "HF_HUB_DOWNLOAD_TIMEOUT"])
 @pytest.mark.parametrize("value", ["2.5", "soon", "+-5"])
 def test_a_timeout_that_is_not_whole_seconds_names_the_variable(hub, monkeypatch, capsys, variable, value):
@@ -175,9 +215,9 @@ def test_a_timeout_that_is_not_whole_seconds_names_the_variable(hub, monkeypatch
     with pytest.raises(HubError, match=re.escape(says)):
         zoo.create("hubtest_seg.toy", pretrained=True)
     for command in (["hub", "push", "unet.shapes", "--repo-id", "a/b", "--dry-run"], ["hub", "serve", "--port", "0"],
-                    ["download", "hubtest_seg.toy"]):
+                    ["download", "hubtest_seg.toy", "hubtest_seg.conc"]):
         assert cli_main(command) == 3
-        assert says in capsys.readouterr().err
+        assert capsys.readouterr().err.count(says) == 1  # once, not once per name
 
 
 def test_a_timeout_huggingface_hub_reads_is_accepted():
@@ -312,7 +352,7 @@ def test_a_download_killed_part_way_leaves_the_pinned_copy_usable_offline(cut_of
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the config.json of the weights' commit, not "could not be used"
         assert hub_config(cfg)["architecture"] == "hubtest_seg"
-    assert "using the copy with the pinned sha256" in caplog.text
+    assert caplog.text.count("using the copy with the pinned sha256") == 1  # said by the fetch, not again by the config
 
 
 def test_offline_a_short_commit_reads_the_config_of_the_commit_it_names(tmp_path, monkeypatch):
@@ -323,6 +363,13 @@ def test_offline_a_short_commit_reads_the_config_of_the_commit_it_names(tmp_path
     (commit,) = [p.name for p in (tmp_path / "hf-cache").rglob("snapshots/*")]
     assert zoo_hub.resolved_commit(cfg, commit[:7]) == commit
     assert hub_config(cfg, commit[:7])["architecture"] == "hubtest_seg"
+
+
+def test_a_full_commit_resolves_to_itself_with_nothing_cached(tmp_path, monkeypatch):
+    """Its config.json is then fetched at that commit, not at the pinned branch, which may have moved."""
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    cfg = zoo.PretrainedCfg("zoo-tests/hubtest_seg.toy", sha256="0" * 64)
+    assert zoo_hub.resolved_commit(cfg, "a" * 40) == "a" * 40
 
 
 def test_offline_other_commits_that_fail_the_pin_are_not_offered_as_the_tag(tmp_path, monkeypatch):
@@ -465,6 +512,7 @@ def test_hf_home_or_cache_at_a_file_says_which_setting_to_fix(served_hubcards, t
                             capture_output=True, text=True, timeout=300)
     assert "HubError" in result.stderr and "could not read its local files" in result.stderr, result.stderr
     assert "Point HF_HOME" in result.stderr and "NotADirectoryError" not in result.stderr
+    assert "visionzoo/cnn_cam.digits/model.safetensors" in result.stderr  # what could not be downloaded
 
 
 def test_a_file_another_hf_tool_marked_missing_is_not_in_the_cache(hub, monkeypatch):

@@ -253,13 +253,15 @@ def test_a_server_start_clears_dead_servers_files_and_names_an_unusable_cache(tm
     server.cache_dir.mkdir(parents=True)
     dead = server.cache_dir / f"olah-18001-{gone.pid}.toml"
     live = server.cache_dir / f"olah-18002-{os.getppid()}.toml"
-    for path in (dead, live):
+    died_before_olah = server.cache_dir / f"olah-18003-{gone.pid}.toml"  # no olah pid recorded
+    for path in (dead, live, died_before_olah):
         path.write_text("# left behind\n")
     reused = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
     dead.with_suffix(".pid").write_text(f"{reused.pid}\n")
     try:
         with server:
             assert not dead.exists() and not dead.with_suffix(".pid").exists() and live.exists()
+            assert not died_before_olah.exists()
             assert reused.poll() is None
     finally:
         reused.kill()
@@ -443,6 +445,23 @@ def test_every_loopback_address_is_loopback():
     assert not any(map(is_loopback, ["0.0.0.0", "192.0.2.1", "example.org", "::"]))
 
 
+def test_an_orphan_given_its_config_as_a_relative_path_is_recognised(tmp_path):
+    from zoo.hub_server_files import _runs
+
+    config = tmp_path / "olah-1-2.toml"
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "--config", config.name],
+                             cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 30
+        while b"--config" not in Path(f"/proc/{other.pid}/cmdline").read_bytes() and time.monotonic() < deadline:
+            time.sleep(0.01)  # until it has exec'd
+        assert _runs(other.pid, tmp_path / "." / config.name)
+        assert not _runs(other.pid, tmp_path / "olah-1-3.toml")
+    finally:
+        other.kill()
+        other.wait()
+
+
 @pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0 or not shutil.which("setpriv"),
                     reason="needs root and setpriv to look as another user")
 def test_another_users_orphan_is_still_recognised(tmp_path):
@@ -581,3 +600,42 @@ def test_another_program_answering_on_the_port_is_not_taken_for_the_servers_olah
         server.stop()
         other.shutdown()
         other.server_close()
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0 or not shutil.which("setpriv"),
+                    reason="needs root and setpriv to clear as another user")
+def test_another_users_orphan_keeps_its_files_and_is_named(tmp_path):
+    """A dead server's olah that the user may not stop keeps serving: its files stay, for a server that
+    may stop it (its owner's), and the user is told which pid to ask about. A live server of another
+    user (signal 0 is refused) is no dead one."""
+    import tempfile
+
+    cache = Path(tempfile.mkdtemp(prefix="zoo-orphans-"))  # under /tmp: tmp_path is not another user's to read
+    try:
+        cache.chmod(0o777)
+        gone = subprocess.Popen([sys.executable, "-c", "pass"])
+        gone.wait()
+        config = cache / f"olah-18004-{gone.pid}.toml"
+        config.write_text("# left behind\n")
+        olah = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "-c", str(config)],
+                                start_new_session=True)  # root's: not the other user's to stop
+        deadline = time.monotonic() + 30
+        cmdline = Path(f"/proc/{olah.pid}/cmdline")
+        while str(config).encode() not in cmdline.read_bytes() and time.monotonic() < deadline:
+            time.sleep(0.01)  # until it has exec'd
+        config.with_suffix(".pid").write_text(f"{olah.pid}\n")
+        live = cache / f"olah-18005-{os.getpid()}.toml"  # this process: to the other user, someone else's live server
+        live.write_text("# serving\n")
+        try:
+            code = f"from zoo.hub_server_files import clear_dead_servers; clear_dead_servers({str(cache)!r})"
+            result = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable,
+                                     "-c", code], capture_output=True, text=True,
+                                    env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+            assert f"it is not yours to stop: ask its owner to kill {olah.pid}" in result.stderr, result.stderr
+            assert olah.poll() is None and config.exists() and config.with_suffix(".pid").exists()
+            assert live.exists()
+        finally:
+            olah.kill()
+            olah.wait()
+    finally:
+        shutil.rmtree(cache)
