@@ -60,6 +60,23 @@ def test_an_error_raised_through_zoo_helpers_points_at_the_plugins_line():
     assert "zoo/inputs.py" not in result.message
 
 
+class _NeedsSixtyFour(_SpatialLogits):
+    """A classifier that refuses images under 64x64, not saying so in a pretrained_cfg."""
+
+    def forward(self, x):
+        check_image_batch(x, in_chans=self.conv.in_channels, min_size=64)
+        return self.forward_head(self.forward_features(x))
+
+
+def test_a_classifier_refusing_small_images_is_told_how_to_declare_its_size():
+    result = _run("eval_determinism", _NeedsSixtyFour, task="classification")
+    assert result.status == FAIL and "expected images of at least 64x64" in result.message
+    assert "'min_input_size': (C, h, w)" in result.message, result.message
+    declared = type("_Declared", (_NeedsSixtyFour,), {"pretrained_cfg": {"input_size": (3, 96, 96),
+                                                                         "min_input_size": (3, 64, 64)}})
+    assert _run("eval_determinism", declared, task="classification").status != FAIL
+
+
 def test_a_shape_mismatch_shows_both_shapes():
     result = _run("classification_features", _SpatialLogits, task="classification")
     assert result.status == FAIL
@@ -97,11 +114,90 @@ class _SpaceToDepthStem(nn.Module):
         return nn.functional.interpolate(self.stem(x), size=x.shape[-2:])
 
 
+class _CoordConvStem(nn.Module):
+    """CoordConv: two coordinate channels joined to the image, so the stem takes C + 2."""
+
+    def __init__(self, num_classes=2, in_chans=3):
+        super().__init__()
+        self.stem = nn.Conv2d(in_chans + 2, num_classes, 1)
+
+    def forward(self, x):
+        n, _, h, w = x.shape
+        ys = torch.linspace(-1, 1, h).view(1, 1, h, 1).expand(n, 1, h, w)
+        xs = torch.linspace(-1, 1, w).view(1, 1, 1, w).expand(n, 1, h, w)
+        return self.stem(torch.cat([x, ys, xs], 1))
+
+
+class _FixedStem(nn.Module):
+    """Repeats a 1-channel image to fit a 3-channel stem whatever in_chans says."""
+
+    def __init__(self, num_classes=2, in_chans=3):
+        super().__init__()
+        self.stem = nn.Conv2d(3, num_classes, 1)
+
+    def forward(self, x):
+        return self.stem(x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x)
+
+
+def test_a_stem_that_grows_with_in_chans_passes_and_a_fixed_one_fails():
+    from zoo.testing import PASS
+
+    assert _run("in_chans", _CoordConvStem).status == PASS
+    result = _run("in_chans", _FixedStem)
+    assert result.status == FAIL and "takes 3 channels (3 with in_chans=3): its width does not grow with C" \
+        in result.message, result.message
+
+
 def test_a_space_to_depth_stem_honours_in_chans():
     from zoo.testing import PASS
 
     result = _run("in_chans", _SpaceToDepthStem)
     assert result.status == PASS, result.message
+
+
+class _EvenPaddedSpaceToDepth(_SpaceToDepthStem):
+    """Pads odd sizes for its space-to-depth stem: a correct segmenter at every size."""
+
+    def forward(self, x):
+        h, w = x.shape[-2:]
+        out = super().forward(nn.functional.pad(x, (0, w % 2, 0, h % 2)))
+        return out[..., :h, :w]
+
+
+@pytest.mark.parametrize("builder", [_HeadDeclaredFirst, _EvenPaddedSpaceToDepth])
+def test_every_check_feeds_the_channels_the_builder_defaults_to(builder):
+    """Not the first registered conv's: the head's 8, or the stem's 4 x 3, would fail them all."""
+    from zoo.testing import PASS, SKIP, checks_for
+
+    subject = ModelSubject(spec=zoo.ArchitectureSpec(name="subject", task="semantic_segmentation", builder=builder))
+    assert subject.in_chans() == 3
+    for check in checks_for(subject):
+        result = run_check(check, subject)
+        assert result.status in (PASS, SKIP), (check.name, result.message)
+
+
+class _OneChannelByDefault(_HeadDeclaredFirst):
+    def __init__(self, num_classes=2, in_chans=1):
+        super().__init__(num_classes, in_chans)
+
+
+def _requires_in_chans(num_classes, in_chans):
+    return _HeadDeclaredFirst(num_classes, in_chans)
+
+
+def _kwargs_only(**kwargs):
+    return _OneChannelByDefault(**kwargs)
+
+
+@pytest.mark.parametrize("builder, defaults, expected", [
+    (_OneChannelByDefault, {}, 1),                    # the builder's own default
+    (_requires_in_chans, {"num_classes": 2}, 3),      # required: zoo.create gives 3
+    (_HeadDeclaredFirst, {"in_chans": 4}, 4),         # the spec's default wins
+    (_kwargs_only, {}, 8),                            # a signature that says nothing: the first conv's guess
+])
+def test_the_suites_channel_count_is_what_zoo_create_builds_with(builder, defaults, expected):
+    spec = zoo.ArchitectureSpec(name="subject", task="semantic_segmentation", builder=builder, defaults=defaults)
+    assert ModelSubject(spec=spec).in_chans() == expected
 
 
 def test_an_explainer_returning_a_tuple_fails_every_comparing_check_with_what_it_returned():

@@ -116,18 +116,45 @@ class ModelSubject:
         return example_input(self.task, in_chans or self.in_chans(), batch, size=self.input_size())
 
     def in_chans(self) -> int:
-        """Input channels of the default build: the spec's default, else the declared input's
-        (timm's ``pretrained_cfg``), else the first conv's."""
+        """Input channels of the default build, as ``zoo.create`` makes it: the spec's default,
+        else the declared input's (timm's ``pretrained_cfg``), else the builder's own (its
+        parameter's default, or the 3 a builder requiring one is given). Only a builder whose
+        signature says nothing (``**kwargs``) leaves a guess: the first registered conv's."""
         if "in_chans" in self.spec.defaults:
             return int(self.spec.defaults["in_chans"])
         if self.declared_input():
             return self.declared_input()[0]
+        from zoo.builders import import_builder
+
+        given = _builder_in_chans(import_builder(self.spec.builder, self.label))
+        if given is not None:
+            return given
         import torch.nn as nn
 
         for module in self.model().modules():
             if isinstance(module, nn.Conv2d):
                 return module.in_channels
         return 3
+
+
+def _builder_in_chans(builder) -> int | None:
+    """The in_chans a build without one gets from the builder's signature: the parameter's
+    default, or the 3 ``zoo.create`` passes where it has none; None where the signature does
+    not say (``**kwargs``, no signature, a default that is not an int)."""
+    import inspect
+
+    from zoo.factory import DEFAULT_IN_CHANS
+
+    try:
+        param = inspect.signature(builder).parameters.get("in_chans")
+    except (TypeError, ValueError):
+        return None
+    if param is None or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+        return None
+    if param.default is param.empty:
+        return DEFAULT_IN_CHANS
+    default = param.default
+    return default if isinstance(default, int) and not isinstance(default, bool) else None
 
 
 @dataclass
