@@ -159,6 +159,31 @@ def test_pooled_features_fail():
     assert result.status == FAIL and "expected the unpooled features" in result.message, result.message
 
 
+class _UnusedClassifier(_ChannelsLast):
+    """forward uses fc; get_classifier() returns an auxiliary Linear of the same shape that never runs."""
+
+    def __init__(self, num_classes=3, in_chans=3):
+        super().__init__(num_classes, in_chans)
+        self.aux = nn.Linear(5, num_classes)
+
+    def get_classifier(self):
+        return self.aux
+
+
+class _FunctionalHead(_ChannelsLast):
+    """Uses its head's weights through F.linear, never calling the module: still its classifier."""
+
+    def forward(self, x):
+        return nn.functional.linear(self.forward_features(x).mean((1, 2)), self.fc.weight, self.fc.bias)
+
+
+def test_get_classifier_must_return_the_head_forward_uses():
+    result = _run("classification_features", _UnusedClassifier)
+    assert result.status == FAIL and "get_classifier() returned a Linear whose weights forward(x) does not use" \
+        in result.message, result.message
+    assert _run("classification_features", _FunctionalHead).status == PASS
+
+
 def test_get_classifier_must_return_a_module():
     result = _run("classification_features", _NoClassifierModule)
     assert result.status == FAIL and "get_classifier() returned NoneType" in result.message

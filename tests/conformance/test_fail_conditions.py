@@ -161,9 +161,36 @@ def _run_detector(check, builder):
 
 
 def test_a_well_behaved_detector_passes_with_boxes_wider_than_the_image_is_high():
-    for check in ("num_classes", "detection_eval", "detection_train", "detection_empty_targets"):
+    for check in ("num_classes", "detection_eval", "detection_train", "detection_empty_targets", "input_unchanged"):
         result = _run_detector(check, _Detector)
         assert result.status == PASS, (check, result.message)
+
+
+class _MasksFromAHalfSizeMap(_Detector):
+    """Masks upsampled 2x from a stride-2 map: right on even sizes, one pixel too many on odd ones."""
+
+    def detection(self, h, w):
+        return {**super().detection(h, w), "masks": torch.zeros(2, 1, 2 * ((h + 1) // 2), 2 * ((w + 1) // 2))}
+
+
+def test_masks_one_pixel_off_on_an_odd_size_fail_detection_eval():
+    _assert_fails(_run_detector("detection_eval", _MasksFromAHalfSizeMap), "image 0 (65x81)", "masks")
+
+
+class _BoxesToFractionsInPlace(_Detector):
+    """Divides the caller's target boxes by the image size, in place, in train mode."""
+
+    def forward(self, images, targets=None):
+        if self.training:
+            for image, target in zip(images, targets):
+                h, w = image.shape[-2:]
+                target["boxes"] /= torch.tensor([w, h, w, h])
+        return super().forward(images, targets)
+
+
+def test_targets_changed_in_place_fail_input_unchanged():
+    _assert_fails(_run_detector("input_unchanged", _BoxesToFractionsInPlace),
+                  "a forward pass in train mode modified the caller's targets (targets[0]['boxes']: max abs")
 
 
 class _LabelK(_Detector):
@@ -458,6 +485,20 @@ def test_an_input_that_requires_grad_must_come_back_without_a_grad():
     _assert_fails(result, "input with requires_grad=True: the input's .grad changed (was None)")
 
 
+class _HooksTheCallersTensor(_Saliency):
+    """Watches the gradient through a hook on the caller's tensor when it requires grad, and leaves it."""
+
+    def __call__(self, images, target=None):
+        if images.requires_grad:
+            images.register_hook(lambda grad: grad)
+        return super().__call__(images, target)
+
+
+def test_a_hook_left_on_the_callers_tensor_fails_explainer_state():
+    result = _explainer_result("explainer_state", _HooksTheCallersTensor)
+    _assert_fails(result, "input with requires_grad=True: 1 hook(s) left on the input tensor")
+
+
 class _ZerosUnderNoGrad(_Saliency):
     def __call__(self, images, target=None):
         if not torch.is_grad_enabled():
@@ -482,7 +523,7 @@ class _PartlyUnsorted(_Detector):
 
 def test_scores_out_of_order_in_one_place_fail_detection_eval():
     result = _run_detector("detection_eval", _PartlyUnsorted)
-    _assert_fails(result, "image 0 (64x80): scores are not sorted in descending order")
+    _assert_fails(result, "image 0 (65x81): scores are not sorted in descending order")
 
 
 class _NormalisesOnlyThePredictedClass(_Saliency):

@@ -49,6 +49,10 @@ def test_input_changes():
     x.add_(1).requires_grad_(True)
     assert input_changes(original, False, None, x) == [
         "the input tensor was modified in place", "the input's requires_grad changed from False to True"]
+    leaf = original.clone().requires_grad_(True)
+    leaf.register_hook(lambda grad: grad)
+    assert input_changes(original, True, None, leaf) == [
+        "1 hook(s) left on the input tensor (Tensor.register_hook: remove the handle in finally, or hook a copy)"]
 
 
 def test_a_replaced_forward_or_submodule_is_seen():

@@ -306,7 +306,7 @@ def check_explainer_hooks(subject):
 
 @check("explainer_state", EXPLAINER,
        "the model's training flags, parameters and buffers, requires_grad and .grad, and the input (values, "
-       "requires_grad, .grad) are left exactly as found, also after a call that raised")
+       "requires_grad, .grad, hooks) are left exactly as found, also after a call that raised")
 def check_explainer_state(subject):
     from zoo.testing.hygiene import input_changes, model_changes, snapshot
 

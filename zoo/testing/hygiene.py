@@ -121,6 +121,9 @@ def input_changes(original: torch.Tensor, requires_grad: bool, grad, x: torch.Te
         changes.append(f"the input's requires_grad changed from {requires_grad} to {x.requires_grad}")
     if not _same(grad, x.grad):
         changes.append(f"the input's .grad changed (was {'None' if grad is None else 'a tensor'})")
+    if x._backward_hooks:  # the checks pass fresh tensors: any hook is the explainer's
+        changes.append(f"{len(x._backward_hooks)} hook(s) left on the input tensor (Tensor.register_hook: remove "
+                       f"the handle in finally, or hook a copy)")
     return changes
 
 

@@ -102,14 +102,23 @@ def check_in_chans(subject):
     if subject.task != INSTANCE and out.shape[0] != inputs.shape[0]:
         raise broken(f"built with in_chans={c}, input {shape} gave {describe(out)}")
     if stem and stem[1] != c:
-        # It may still scale with C: a space-to-depth stem (timm's TResNet) takes C times a block.
+        # It may still grow with C: a space-to-depth stem (timm's TResNet) takes C times a block,
+        # a CoordConv stem C plus its coordinate channels.
         other = 3 if c == 1 else 1
         _, other_stem = _run_noting_stem(subject.build(in_chans=other), subject.example(in_chans=other))
-        if other_stem is None or stem[1] * other != other_stem[1] * c:
-            raise broken(f"built with in_chans={c}, the first convolution ({stem[0]}) still takes {stem[1]} channels "
-                         f"({other_stem[1] if other_stem else '?'} with in_chans={other}): the input is adapted "
-                         f"instead of the weights, so weights trained on {c} channels will not load")
+        if other_stem is None or not _grows_with_channels({c: stem[1], other: other_stem[1]}):
+            raise broken(f"built with in_chans={c}, the first convolution ({stem[0]}) takes {stem[1]} channels "
+                         f"({other_stem[1] if other_stem else '?'} with in_chans={other}): its width does not grow "
+                         f"with C (as C times a block, or C plus extra channels), so the input is adapted to a "
+                         f"fixed stem: build the stem for in_chans channels")
     return f"C={c} (default {default})"
+
+
+def _grows_with_channels(width_at: dict[int, int]) -> bool:
+    """Whether the stem widths at two channel counts fit width = a * C + b, a >= 1, b >= 0."""
+    (c_low, w_low), (c_high, w_high) = sorted(width_at.items())
+    a, rest = divmod(w_high - w_low, c_high - c_low)
+    return rest == 0 and a >= 1 and w_low - a * c_low >= 0
 
 
 def _ignored_in_chans(model, subject, c: int, default: int) -> str:
@@ -178,25 +187,33 @@ def check_eval_determinism(subject):
         raise broken(f"two eval passes on the same input differ: {diff}")
 
 
-@check("input_unchanged", MODEL, "forward leaves its input tensor as it was (eval and train mode): "
-                                 "the caller's images are not modified in place")
+@check("input_unchanged", MODEL, "forward leaves its input as it was (eval and train mode): the caller's images, "
+                                 "and a detector's training targets, are not modified in place")
 def check_input_unchanged(subject):
     import torch
 
     model = subject.model()
     for mode, inputs in (("eval", _normalised(subject.example())), ("train", _normalised(subject.example(batch=2)))):
         original = _fresh(inputs)
+        targets = original_targets = None
         with torch.no_grad():
             if mode == "eval":
                 model.eval()(inputs)
+            elif subject.task == INSTANCE:
+                targets = instance_targets(inputs, default_num_classes(subject))
+                original_targets = copy.deepcopy(targets)
+                model.train()(inputs, targets)
             else:
-                model.train()
-                model(inputs, instance_targets(inputs, default_num_classes(subject))) \
-                    if subject.task == INSTANCE else model(inputs)
+                model.train()(inputs)
         diff = difference(original, inputs, path="input")
         if diff:
             raise broken(f"a forward pass in {mode} mode modified the input tensor in place ({diff}); "
                          f"compute on a copy (x = x - mean, not x.sub_(mean))")
+        diff = difference(original_targets, targets, path="targets")
+        if diff:
+            raise broken(f"a forward pass in train mode modified the caller's targets ({diff}); torchvision's "
+                         f"detection models leave them as given: work on copies (boxes = t['boxes'] * scale, "
+                         f"a new dict per image)")
 
 
 @check("gradients", MODEL, "in train mode a loss on the output sends a finite gradient to every trainable parameter")

@@ -95,12 +95,26 @@ def _run(check: Check, subject) -> CheckResult:
         where = _plugin_frame(exc)
         notes = "".join(f"; {note}" for note in getattr(exc, "__notes__", ()))  # e.g. which reference model
         message = f"raised {type(exc).__name__}: {exc}{notes}" + (f" (at {where})" if where else "")
+        message += _size_hint(exc, subject)
         diagnosis = _output_diagnosis(check, subject)
         if diagnosis:  # e.g. "'dict' object has no attribute 'shape'" means the output is no tensor
             message = f"{diagnosis} (the check {message})"
         return CheckResult(label, check.name, FAIL, message, check.clause, time.perf_counter() - start,
                            blocking=_blocks(check, exc))
     return CheckResult(label, check.name, PASS, note or "", check.clause, time.perf_counter() - start)
+
+
+def _size_hint(exc: BaseException, subject) -> str:
+    """For a classifier refusing the suite's small images through zoo.inputs: how to declare its
+    size (segmenters have no such way: their contract is every size from 32 up)."""
+    from zoo.inputs import InputError
+
+    if getattr(subject, "task", None) != "classification" or not isinstance(exc, InputError) \
+            or "expected images of at least" not in str(exc):
+        return ""
+    return ("; a model that needs larger images than the checks feed declares its sizes the timm way, on the "
+            "model: pretrained_cfg = {'input_size': (C, H, W), 'min_input_size': (C, h, w)} (CONTRIBUTING.md, "
+            "'What is checked')")
 
 
 def _blocks(check: Check, exc: BaseException) -> bool:

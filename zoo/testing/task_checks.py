@@ -107,6 +107,22 @@ def _classifier_modules(head) -> bool:
     return bool(heads) and all(isinstance(h, nn.Module) for h in heads)
 
 
+def _head_counts(subject, x, logits) -> bool:
+    """Whether the weights of get_classifier() take part in forward(x): shifting every one of them
+    (on a private copy) moves the logits. True for a head without weights (nn.Identity)."""
+    import torch
+
+    model = subject.model().eval()
+    head = model.get_classifier()
+    params = [p for h in (head if isinstance(head, tuple) else (head,)) for p in h.parameters()]
+    if not params:
+        return True
+    with torch.no_grad():
+        for p in params:
+            p.add_(1.0)
+        return not torch.equal(model(x.clone()), logits)
+
+
 @check("classification_features", MODEL,
        "classification: timm's convention: forward_features(x) returns the unpooled features (a map "
        "(N, C', h, w); as in timm, (N, h, w, C') where the model declares output_fmt='NHWC', or tokens), "
@@ -123,13 +139,17 @@ def check_classification_features(subject):
     if missing:
         raise broken(f"{type(model).__name__} has no {' and no '.join(f'{m}()' for m in missing)}")
     x = images(2, subject.in_chans(), *(subject.input_size() or (40, 56)))
-    with torch.no_grad():
-        logits = model(x.clone())  # copies: writing into the input is input_unchanged's to report
-        features = model.forward_features(x.clone())
     head = model.get_classifier()
     if not _classifier_modules(head):
         raise broken(f"get_classifier() returned {type(head).__name__}; expected the classifier module "
                      f"(nn.Linear for CAM; a tuple of modules for timm's distilled models)")
+    with torch.no_grad():
+        logits = model(x.clone())  # copies: writing into the input is input_unchanged's to report
+        features = model.forward_features(x.clone())
+    if not _head_counts(subject, x, logits):
+        raise broken(f"get_classifier() returned a {type(head).__name__} whose weights forward(x) does not use "
+                     f"(shifting them leaves the logits as they were): return the head forward uses (CAM reads "
+                     f"its weights, and a num_classes change re-initialises it)")
     has_head = callable(getattr(model, "forward_head", None))
     if isinstance(features, torch.Tensor) and (features.ndim < 3 or features.shape[0] != 2):
         raise broken(f"forward_features(input {tuple(x.shape)}) gave {describe(features)}; expected the unpooled "
