@@ -71,7 +71,7 @@ def build_with_weights(build: Callable[[], object], source: str | Path, *, chang
     reference = model if model is not None else build()
     expected = reference.state_dict()
     computed = _computed_buffers(reference)
-    tied = _tied_keys(reference) if expected.keys() - entries.keys() else {}  # only a file lacking keys needs it
+    tied = _tied_keys(reference)
     plan = _plan(source, expected, entries, change or HeadChange(), computed, _classifier_keys(reference),
                  feature_extractor=_is_feature_extractor(reference), tied=tied)
 
@@ -98,6 +98,7 @@ def build_with_weights(build: Callable[[], object], source: str | Path, *, chang
         model.load_state_dict(state, strict=True)
     else:
         model.load_state_dict(state, strict=True, assign=True)
+        _tie_again(model, tied)
     if plan.reinit or plan.adapt:  # a head dropped (num_classes=0: features) asked for nothing to learn
         _warn_changes(source, plan, change)
     return model
@@ -129,6 +130,19 @@ def _tied_keys(model) -> dict[str, str]:
         if tied_to != key:
             tied[key] = tied_to
     return tied
+
+
+def _tie_again(model, tied: dict[str, str]) -> None:
+    """``load_state_dict(assign=True)`` gives every key a tensor of its own, so weights the builder
+    tied (one Parameter under two names) would train apart, and ``parameters()`` would count them
+    twice; make each such name hold its partner's tensor again, as built."""
+    for key, tied_to in tied.items():
+        owner, _, name = key.rpartition(".")
+        partner_owner, _, partner_name = tied_to.rpartition(".")
+        module, partner = model.get_submodule(owner), model.get_submodule(partner_owner)
+        for slots, partner_slots in ((module._parameters, partner._parameters), (module._buffers, partner._buffers)):
+            if name in slots and partner_name in partner_slots:
+                slots[name] = partner_slots[partner_name]
 
 
 def _is_feature_extractor(model) -> bool:

@@ -40,11 +40,25 @@ class TiedStem(TinyClassifier):
         self.shared = self.stem
 
 
+class TiedHead(TinyClassifier):
+    """One Parameter under two names (a language model's tied embedding and output weights)."""
+
+    def __init__(self, num_classes=4, in_chans=3):
+        super().__init__(num_classes, in_chans)
+        self.aux = nn.Linear(8, num_classes)
+        self.aux.weight = self.head.weight
+
+    def forward(self, x):
+        features = self.stem(x).mean((2, 3))
+        return self.head(features) + self.aux(features)
+
+
 class Plugin:
     @zoo.hookimpl
     def zoo_architectures(self):
         return [
             zoo.ArchitectureSpec("tiny_tied", "classification", TiedStem),
+            zoo.ArchitectureSpec("tiny_tied_head", "classification", TiedHead),
             # a feature extractor's weights (e.g. DINO, CLIP towers in timm): no head in the file
             zoo.ArchitectureSpec("tiny_backbone", "classification", HeadlessCapable,
                                  pretrained={"fe": zoo.PretrainedCfg("org/tiny_backbone.fe", num_classes=0)}),
@@ -143,6 +157,26 @@ def test_tied_weights_saved_once_by_save_model_load_under_every_name(tmp_path):
     save_model(saved, str(path))
     model = zoo.create("tiny_tied", weights=path)
     assert model.shared is model.stem and torch.equal(model.stem.weight, saved.stem.weight)
+    x = torch.rand(1, 3, 8, 8)
+    assert torch.equal(model(x), saved.eval()(x))
+
+
+@pytest.mark.parametrize("save", ["save_model", "save_file"])
+def test_a_tied_parameter_stays_one_parameter_after_loading(tmp_path, save):
+    """Loading gave each name its own copy: one optimiser step later the two had drifted apart."""
+    import torch
+    from safetensors.torch import save_file
+
+    torch.manual_seed(0)
+    saved = TiedHead()
+    path = tmp_path / "tied.safetensors"
+    if save == "save_model":  # the shared tensor stored once, under one name
+        save_model(saved, str(path))
+    else:  # a copy under each name, as a cloned state dict saves it
+        save_file({k: v.clone() for k, v in saved.state_dict().items()}, str(path))
+    model = zoo.create("tiny_tied_head", weights=path)
+    assert model.aux.weight is model.head.weight
+    assert len(list(model.parameters())) == len(list(TiedHead().parameters()))
     x = torch.rand(1, 3, 8, 8)
     assert torch.equal(model(x), saved.eval()(x))
 
