@@ -34,9 +34,12 @@ def test_the_hint_for_a_tag_names_only_claims_that_have_it():
     assert (plugin.distribution, tag) == ("acme-good", "shapes")
 
 
-def test_a_bare_name_offers_every_claim():
-    with pytest.raises(zoo.AmbiguousNameError, match="acme-broken:net, acme-good:net; .*ZOO_DISABLE_PLUGINS=acme-good"):
+def test_a_bare_name_offers_every_claim_and_each_plugin_to_keep():
+    """Not only "turn off the second": that may be the plugin the user had all along."""
+    with pytest.raises(zoo.AmbiguousNameError) as excinfo:
         _registry().resolve("net")
+    assert "acme-broken:net, acme-good:net; or turn all but one off (ZOO_DISABLE_PLUGINS=acme-good keeps " \
+           "acme-broken; ZOO_DISABLE_PLUGINS=acme-broken keeps acme-good)." in str(excinfo.value)
 
 
 def test_a_tag_no_claim_has_is_an_unknown_tag_listing_each_claims_tags():
