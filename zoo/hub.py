@@ -5,8 +5,11 @@ bars), so a file fetched by the zoo is shared with every other HF tool. What the
 
 - settings are read from the environment at call time (``HF_ENDPOINT``, ``HF_HOME`` /
   ``HF_HUB_CACHE``, ``HF_HUB_OFFLINE``, ``HF_HUB_ETAG_TIMEOUT``), not only at import;
-- one quick metadata probe without retries first, so an unreachable, hanging or failing
-  endpoint gives a clear error within the timeout instead of minutes of back-off;
+- one quick metadata probe without back-off first, so an unreachable, hanging or failing
+  endpoint gives a clear error within the timeout instead of minutes of back-off (a busy one,
+  answering 429 or 503, is asked twice more, a few seconds apart, when nothing cached could
+  stand in);
+- the probe's commit id and ETag must be plain names: huggingface_hub makes cache paths of them;
 - typed errors (:mod:`zoo.errors`) that name the repo, file, revision and endpoint and say
   what to set, with any token redacted;
 - the pinned sha256 is checked before the file is used; a mismatching file is evicted from
@@ -57,6 +60,7 @@ from zoo.hub_cache import (
 )
 from zoo.hub_errors import (
     again_on_dropped_connection,
+    again_while_busy,
     classify_http,
     redact,
     transport_reason,
@@ -123,12 +127,15 @@ def check_hub_settings(environ=None) -> None:
 def check_endpoint(endpoint: str) -> None:
     """A :class:`HubError` naming ``HF_ENDPOINT`` for a value no HTTP client can use (huggingface_hub
     itself fails at import with a bare ValueError): a space or control character, often carried
-    over from a ``.env`` or YAML file, or a port that is not a number."""
+    over from a ``.env`` or YAML file, a port that is not a number, or no ``http(s)://`` (which
+    would otherwise read as an unreachable hub, and only a warning where the cache answers)."""
     from urllib.parse import urlsplit
 
     problem = None
     if any(ord(ch) <= 32 or ord(ch) == 127 for ch in endpoint):
         problem = "holds a space or a control character (a stray newline or \\r?)"
+    elif not endpoint.lower().startswith(("http://", "https://")):
+        problem = "does not start with http:// or https://"
     else:
         try:
             urlsplit(endpoint).port
@@ -157,7 +164,7 @@ def fetch(cfg: PretrainedCfg, revision: str | None = None, *, tqdm_class=None) -
     ref = ref_path(cfg, rev, settings)
     for attempt in range(1 if settings.offline else 2):
         ref_before = read_ref(ref)
-        cached_before = None if settings.offline else from_cache(cfg, rev, settings)
+        cached_before = set() if settings.offline else _cached_files(cfg, settings)
         path = _cached_or_downloaded(cfg, rev, settings, tqdm_class, ref_before)
         try:
             if _pin_applies(cfg, rev, path, settings):
@@ -171,7 +178,7 @@ def fetch(cfg: PretrainedCfg, revision: str | None = None, *, tqdm_class=None) -
             continue  # another process evicted it between our download and our check: once more
         except WeightsError as exc:  # refused (ChecksumError included): the cache keeps what it had
             restore_ref(ref, ref_before, written=snapshot_commit(path))
-            if attempt == 0 and path == cached_before and not path.exists():
+            if attempt == 0 and path in cached_before and not path.exists():
                 # the copy that failed was on this disk before the call (it rotted, something wrote over
                 # it, a download without checks left it), not the server's answer: evicted, so fetch it now
                 logger.warning(redact(f"the cached copy of {what(cfg, rev)} at {path} was refused and removed "
@@ -182,6 +189,13 @@ def fetch(cfg: PretrainedCfg, revision: str | None = None, *, tqdm_class=None) -
         f"{what(cfg, rev)} disappeared from the cache at {settings.cache_dir} while it was being checked: "
         "another process found it did not match and removed it. Run the call again; if it keeps failing, "
         "the server holds a bad file."))
+
+
+def _cached_files(cfg: PretrainedCfg, settings: HubSettings) -> set[Path]:
+    """The file as cached at each commit: a download that returns one of them served what was on
+    this disk before the call (huggingface_hub reuses a commit's snapshot, ref or no ref)."""
+    return {repo_folder(cfg, settings) / "snapshots" / commit / cfg.filename
+            for commit in cached_commits(cfg, settings)}
 
 
 def resolved_commit(cfg: PretrainedCfg, revision: str | None = None) -> str | None:
@@ -365,9 +379,12 @@ def _probe_and_download(cfg: PretrainedCfg, rev: str, settings: HubSettings, tqd
 
     where = f"{what(cfg, rev)} from {settings.endpoint}"
     url = hf_hub_url(cfg.hf_hub_id, cfg.filename, revision=rev, endpoint=settings.endpoint)
-    try:  # one probe, no retries: fail fast and clearly
-        metadata = again_on_dropped_connection(
-            lambda: get_hf_file_metadata(url, timeout=settings.etag_timeout, endpoint=settings.endpoint))
+    try:  # one probe, no back-off: fail fast and clearly (a busy server is asked again only with nothing cached)
+        metadata = again_while_busy(
+            lambda: again_on_dropped_connection(
+                lambda: get_hf_file_metadata(url, timeout=settings.etag_timeout, endpoint=settings.endpoint)),
+            may_wait=lambda: _cached_copy(cfg, rev, settings, warn=False) is None,
+            log=lambda text: logger.warning(redact(f"{settings.endpoint}: {text}")))
     except HfHubHTTPError as exc:
         return _cached_copy_after_http_error(exc, cfg, rev, settings)
     except (httpx2.TimeoutException, httpx2.TransportError, FileMetadataError) as exc:
@@ -383,6 +400,11 @@ def _probe_and_download(cfg: PretrainedCfg, rev: str, settings: HubSettings, tqd
         reason = "the server answered without naming a commit, as a Hub does: it does not look like a Hub"
         return _cached_copy_or_raise(cfg, rev, settings, reason, HubUnavailableError(unavailable_message(
             where, f"{reason} or a Hub mirror (check HF_ENDPOINT)", settings)))
+    unsafe = _unsafe_cache_name(metadata)
+    if unsafe:  # huggingface_hub would make it a cache path: "../../.bashrc" names a file outside the cache
+        reason = f"the server answered {unsafe}, which is not a plain name, as a Hub's commit ids and ETags are"
+        return _cached_copy_or_raise(cfg, rev, settings, reason, HubUnavailableError(unavailable_message(
+            where, f"{reason}: it is no Hub or a broken mirror (check HF_ENDPOINT)", settings)))
     cached = cached_at(cfg, rev, metadata.commit_hash, settings)
     if cached is not None:  # the probe answered what hf_hub_download would ask again: no second request
         return cached
@@ -409,11 +431,26 @@ def _probe_and_download(cfg: PretrainedCfg, rev: str, settings: HubSettings, tqd
                 "with free space, or pre-fill this cache elsewhere and use it with HF_HUB_OFFLINE=1.")) from None
         from huggingface_hub import constants
 
-        reason = (f"no data for {constants.HF_HUB_DOWNLOAD_TIMEOUT:g} s (HF_HUB_DOWNLOAD_TIMEOUT), 6 attempts"
-                  if isinstance(exc, httpx2.TimeoutException) else f"{type(exc).__name__}: {exc}")
+        if isinstance(exc, httpx2.TimeoutException):
+            reason = f"no data for {constants.HF_HUB_DOWNLOAD_TIMEOUT:g} s (HF_HUB_DOWNLOAD_TIMEOUT), 6 attempts"
+        elif "Consistency check failed" in str(exc):  # huggingface_hub's advice (force_download=True) is not ours
+            reason = (f"{str(exc).split('(')[0].strip()} (the size the endpoint announced in X-Linked-Size or "
+                      "Content-Length): the transfer was cut, or the mirror announces a wrong size")
+        else:
+            reason = f"{type(exc).__name__}: {exc}"
         raise HubDownloadError(redact(
-            f"Downloading {where} failed part-way: {reason}. Nothing partial was kept in the cache; "
-            "run the same call again once the endpoint is stable.")) from None
+            f"Downloading {where} failed part-way: {reason.rstrip('. ')}. Nothing partial was kept in the cache; "
+            "run the same call again once the endpoint is stable (if it fails the same way, the mirror's "
+            "copy or its headers are wrong).")) from None
+
+
+def _unsafe_cache_name(metadata) -> str | None:
+    """The commit id or ETag of the probe's answer that is not a plain file name (huggingface_hub
+    names the snapshot folder and the blob after them), quoted with its header; else None."""
+    for header, value in (("X-Repo-Commit", metadata.commit_hash), ("ETag", metadata.etag)):
+        if value is not None and (not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9._-]*", value) or ".." in value):
+            return f"{header} {value!r}"
+    return None
 
 
 @contextlib.contextmanager

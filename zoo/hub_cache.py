@@ -102,7 +102,7 @@ def evict(path: str | Path) -> list[str]:
     path = Path(path)
     removed = []
     targets = [path]
-    if path.is_symlink():
+    if path.is_symlink() and _is_own_blob(path, path.resolve()):
         targets.append(path.resolve())
     lock = _blob_lock(targets[-1])
     with lock:
@@ -116,6 +116,14 @@ def evict(path: str | Path) -> list[str]:
         with contextlib.suppress(OSError):
             path.parent.rmdir()
     return removed
+
+
+def _is_own_blob(link: Path, target: Path) -> bool:
+    """Whether a snapshot link's target is a blob of the same repository folder: only then is it
+    the cache's to remove. huggingface_hub names blobs by the server's ETag, so a hostile mirror
+    can point a link anywhere the user can write (``ETag: "../../../../.bashrc"``)."""
+    repo = next((folder.parent for folder in link.parents if folder.name == "snapshots"), None)
+    return repo is not None and target.parent == (repo / "blobs").resolve()
 
 
 def _blob_lock(blob: Path):

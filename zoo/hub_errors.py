@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from typing import TYPE_CHECKING
 
 from zoo.errors import (
@@ -35,6 +36,41 @@ def again_on_dropped_connection(call):
         return call()
     except (httpx2.ReadError, httpx2.RemoteProtocolError):
         return call()
+
+
+BUSY_STATUSES = (408, 429, 500, 502, 503, 504)  # rate limiting, overload, a failing upstream
+BUSY_WAITS = (1.0, 2.0)  # seconds before the second and third try, where the server names none
+LONGEST_RETRY_AFTER = 10.0  # a server asking for a longer wait is not waited for: the error says so
+
+
+def again_while_busy(call, may_wait, log):
+    """Run ``call``; while it fails with an HTTP status saying the server is busy and
+    ``may_wait()`` (nothing cached could stand in), wait (its Retry-After, else
+    :data:`BUSY_WAITS`) and ask again, at most twice. A rate-limiting mirror's first 429 is no
+    reason to fail; huggingface_hub's own requests retry too."""
+    from huggingface_hub.errors import HfHubHTTPError
+
+    for wait in (*BUSY_WAITS, None):
+        try:
+            return call()
+        except HfHubHTTPError as exc:
+            status = exc.response.status_code if exc.response is not None else None
+            if wait is None or status not in BUSY_STATUSES or not may_wait():
+                raise
+            wait = retry_after(exc) or wait
+            if wait > LONGEST_RETRY_AFTER:
+                raise
+            log(f"the server answered {status}; asking again in {wait:g} s")
+            time.sleep(wait)
+
+
+def retry_after(exc) -> float | None:
+    """The server's Retry-After in seconds (the delay form; an HTTP date is not honoured)."""
+    try:
+        value = float(exc.response.headers.get("Retry-After", ""))
+    except ValueError:
+        return None
+    return value if value > 0 else None
 
 
 def transport_reason(exc: Exception, settings: HubSettings) -> str:
@@ -69,6 +105,12 @@ def classify_http(exc, cfg: PretrainedCfg, rev: str, settings: HubSettings) -> H
     status = exc.response.status_code if getattr(exc, "response", None) is not None else None
     where = f"{what(cfg, rev)} on {settings.endpoint}"
     detail = _detail(exc)
+    elsewhere = _redirect_host(exc, settings)
+    if elsewhere:  # the endpoint answered, and sent the file on to a host that failed: say which
+        return HubUnavailableError(unavailable_message(
+            where, f"the endpoint sent the file on to {elsewhere}, which answered {status} ({detail}): an expired "
+            "download link, or a proxy or firewall blocking that host (the endpoint itself answered; a token "
+            "would not help)", settings))
     if isinstance(exc, GatedRepoError) or status == 403:
         return HubAuthError(redact(
             f"Access to {where} was refused ({detail}). The repository is gated or private: set HF_TOKEN "
@@ -97,9 +139,14 @@ def classify_http(exc, cfg: PretrainedCfg, rev: str, settings: HubSettings) -> H
                 "PretrainedCfg.filename, or the mirror's copy of the repository."))
         if found is not None:
             return found
-    if status is not None and status >= 500:
-        return HubUnavailableError(unavailable_message(where, f"the server answered {status} ({detail})",
+    if status is not None and status >= 500 or status in (408, 429):
+        wait = retry_after(exc)
+        later = f"in {wait:g} s, as it asks" if wait else "later"
+        busy = f" (busy: rate limiting or overloaded; try again {later})" if status in BUSY_STATUSES else ""
+        return HubUnavailableError(unavailable_message(where, f"the server answered {status} ({detail}){busy}",
                                                         settings))
+    if not_shown:  # the /api routes could not tell: the answer's own error code says it
+        return _repository_not_found(cfg, rev, settings)
     if status == 401:
         return HubAuthError(redact(f"{where}: {detail}. Set HF_TOKEN if the repository is private."))
     if status == 404:  # no error code a Hub or olah sends, and the /api routes could not tell either
@@ -107,6 +154,18 @@ def classify_http(exc, cfg: PretrainedCfg, rev: str, settings: HubSettings) -> H
             where, f"the endpoint answered 404 ({detail}) without saying what is missing, and its /api "
             "routes do not answer: it does not look like a Hub or a Hub mirror (check HF_ENDPOINT)", settings))
     return HubError(redact(f"{where}: {detail}"))
+
+
+def _redirect_host(exc, settings: HubSettings) -> str | None:
+    """The host of the failed request where it is not the endpoint's: the file's download location
+    (a CDN), to which the endpoint redirected it."""
+    from urllib.parse import urlsplit
+
+    try:
+        host = urlsplit(str(exc.response.request.url)).netloc
+    except Exception:  # noqa: BLE001 - no response or request to read: the endpoint's own answer
+        return None
+    return host if host and host != urlsplit(settings.endpoint).netloc else None
 
 
 def _detail(exc) -> str:
@@ -158,13 +217,17 @@ def _diagnose(cfg: PretrainedCfg, rev: str, settings: HubSettings) -> HubError |
     if not isinstance(at_main, str):
         return _revision_missing(cfg, rev, settings)
     if at_main == "missing":
-        # the embedded hub serves hub cards; weights someone else publishes (timm's) have none
-        where = ("for the embedded hub: `zoo hub serve hubcards/` must have a hubcards/<arch>.<tag>/ folder for it"
-                 if cfg.upstream is None else "a mirror must mirror that repository")
-        return HubNotFoundError(redact(
-            f"Repository {cfg.hf_hub_id} was not found on {settings.endpoint} (needed: {what(cfg, rev)}). "
-            f"Check HF_ENDPOINT ({where}), or set HF_TOKEN if the repository is private."))
+        return _repository_not_found(cfg, rev, settings)
     return None
+
+
+def _repository_not_found(cfg: PretrainedCfg, rev: str, settings: HubSettings) -> HubNotFoundError:
+    # the embedded hub serves hub cards; weights someone else publishes (timm's) have none
+    where = ("for the embedded hub: `zoo hub serve hubcards/` must have a hubcards/<arch>.<tag>/ folder for it"
+             if cfg.upstream is None else "a mirror must mirror that repository")
+    return HubNotFoundError(redact(
+        f"Repository {cfg.hf_hub_id} was not found on {settings.endpoint} (needed: {what(cfg, rev)}). "
+        f"Check HF_ENDPOINT ({where}), or set HF_TOKEN if the repository is private."))
 
 
 def _revision_missing(cfg: PretrainedCfg, rev: str, settings: HubSettings) -> HubRevisionNotFoundError:

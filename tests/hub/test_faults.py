@@ -208,12 +208,13 @@ def test_an_api_answering_a_bare_401_for_a_repository_not_shown_says_it_was_not_
         with pytest.raises(HubNotFoundError, match="Repository zoo-tests/hubtest_seg.toy was not found on .*"
                                                    "Check HF_ENDPOINT"):
             zoo.create("hubtest_seg.toy", pretrained=True)
-    NotShowingTheRepository.api_status = 500  # an /api that cannot tell: the download's own answer
-    try:
+    NotShowingTheRepository.api_status = 500  # an /api that cannot tell: the download's own error code does
+    try:  # (it was an HubAuthError, "401 Client Error. Set HF_TOKEN", as if the repository surely existed)
         with tiny_server(NotShowingTheRepository) as endpoint:
             monkeypatch.setenv("HF_ENDPOINT", endpoint)
-            with pytest.raises(HubAuthError, match=r"401 Client Error\. Set HF_TOKEN if the repository is private"):
-                zoo.create("hubtest_seg.toy", pretrained=True)  # (it read "401 Client Error.. Set HF_TOKEN")
+            with pytest.raises(HubNotFoundError, match="Repository zoo-tests/hubtest_seg.toy was not found on .*"
+                                                       "Check HF_ENDPOINT.*or set HF_TOKEN if the repository is private"):
+                zoo.create("hubtest_seg.toy", pretrained=True)
     finally:
         NotShowingTheRepository.api_status = 401
 
@@ -605,4 +606,148 @@ def test_a_download_refused_after_the_probe_is_a_typed_error_with_the_servers_re
         monkeypatch.setenv("HF_ENDPOINT", endpoint)
         with pytest.raises(HubAuthError, match="downloads are blocked by the proxy's policy.*HF_TOKEN"):
             zoo.create("hubtest_seg.toy", pretrained=True)
+    assert weight_files(hub.cache) == []
+
+
+class Relay(_Handler):
+    """A mirror in front of the real hub (olah): every request is passed on to ``upstream``, and the
+    answer comes back with ``override`` headers set, after ``busy`` answers of ``busy_status`` first."""
+
+    upstream, override, busy, busy_status, busy_headers = "", {}, 0, 429, {}
+    requests: list = []
+
+    def _relay(self):
+        import http.client
+        from urllib.parse import urlsplit
+
+        type(self).requests.append(self.command)
+        if type(self).busy > 0:
+            type(self).busy -= 1
+            self.send_response(self.busy_status)
+            for name, value in self.busy_headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        target = urlsplit(self.upstream)
+        connection = http.client.HTTPConnection(target.hostname, target.port, timeout=30)
+        connection.request(self.command, self.path, headers={k: v for k, v in self.headers.items()
+                                                              if k.lower() != "host"})
+        answer = connection.getresponse()
+        body = answer.read()
+        headers = {k: v for k, v in answer.getheaders() if k.lower() not in ("transfer-encoding", "connection")}
+        for name, value in self.override.items():
+            headers = {k: v for k, v in headers.items() if k.lower() != name.lower()} | {name: value}
+        self.send_response(answer.status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        if "content-length" not in {k.lower() for k in headers}:
+            self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+        connection.close()
+
+    do_GET = do_HEAD = _relay
+
+
+def relaying(upstream: str, override: dict | None = None, busy: int = 0, busy_status: int = 429,
+             **busy_headers: str) -> type:
+    return type("RelayTo", (Relay,), {"upstream": upstream, "override": override or {}, "busy": busy,
+                                      "busy_status": busy_status, "requests": [],
+                                      "busy_headers": {k.replace("_", "-"): v for k, v in busy_headers.items()}})
+
+
+@pytest.mark.parametrize("header", ["ETag", "X-Repo-Commit"])
+def test_a_mirror_naming_a_path_as_etag_or_commit_is_refused_and_touches_nothing_outside_the_cache(hub, monkeypatch,
+                                                                                                   header):
+    """huggingface_hub names blobs after the ETag: '../../../../victim.txt' linked the snapshot to a
+    file of the user's, which the failed sha256 check then deleted."""
+    victim = hub.cache.parent / "victim.txt"
+    victim.write_text("the user's own file")
+    override = {"ETag": '"../../../../victim.txt"', "X-Linked-Etag": '"../../../../victim.txt"'} \
+        if header == "ETag" else {"X-Repo-Commit": "../../../escape"}
+    with tiny_server(relaying(hub.server.endpoint, override)) as endpoint:
+        monkeypatch.setenv("HF_ENDPOINT", endpoint)
+        with pytest.raises(HubUnavailableError, match=f"{header} '\\.\\./\\.\\./.*not a plain name.*check HF_ENDPOINT"):
+            zoo.create("hubtest_seg.toy", pretrained=True)
+    assert victim.read_text() == "the user's own file"
+    assert weight_files(hub.cache) == [] and not (hub.cache.parent / "escape").exists()
+
+
+def test_a_refused_link_pointing_out_of_the_cache_loses_the_link_only(hub, tmp_path):
+    """Eviction removes a snapshot link's target only where it is the repository's own blob."""
+    from zoo.hub_cache import evict
+
+    outside = tmp_path / "outside.safetensors"
+    outside.write_bytes(b"not the cache's")
+    link = hub.cache / "models--org--name" / "snapshots" / ("c" * 40) / "model.safetensors"
+    link.parent.mkdir(parents=True)
+    link.symlink_to(outside)
+    assert evict(link) == [str(link)]
+    assert outside.read_bytes() == b"not the cache's" and not link.is_symlink()
+
+
+def test_a_busy_mirror_is_asked_again_when_nothing_is_cached(hub, monkeypatch, caplog):
+    """One 429 on the first request failed the call, where huggingface_hub alone retries."""
+    relay = relaying(hub.server.endpoint, busy=1, Retry_After="1")
+    with tiny_server(relay) as endpoint:
+        monkeypatch.setenv("HF_ENDPOINT", endpoint)
+        zoo.create("hubtest_seg.toy", pretrained=True)
+    assert relay.requests[:2] == ["HEAD", "HEAD"] and "answered 429; asking again in 1 s" in caplog.text
+
+
+def test_a_mirror_busy_for_longer_is_an_error_saying_when_to_try_again(hub, monkeypatch):
+    for busy_headers, says, requests in (({"Retry_After": "60"}, "try again in 60 s, as it asks", 1),
+                                         ({}, "try again later", 3)):
+        relay = relaying(hub.server.endpoint, busy=9, busy_status=503, **busy_headers)
+        with tiny_server(relay) as endpoint:
+            monkeypatch.setenv("HF_ENDPOINT", endpoint)
+            with pytest.raises(HubUnavailableError, match=f"answered 503.*busy: rate limiting or overloaded; {says}"):
+                zoo.create("hubtest_seg.toy", pretrained=True)
+        assert relay.requests.count("HEAD") == requests  # a wait over 10 s is not waited for
+
+
+def test_a_mirror_announcing_a_wrong_size_gets_advice_the_zoo_can_follow(hub, monkeypatch):
+    """huggingface_hub's "Please retry with `force_download=True`." is no zoo option, and read "..."."""
+    with tiny_server(relaying(hub.server.endpoint, {"X-Linked-Size": "134"})) as endpoint:
+        monkeypatch.setenv("HF_ENDPOINT", endpoint)
+        with pytest.raises(HubDownloadError) as info:
+            zoo.create("hubtest_seg.toy", pretrained=True)
+    message = str(info.value)
+    assert "file should be of size 134 but has size" in message and "the mirror announces a wrong size" in message
+    assert "force_download" not in message and ".." not in message
+    assert weight_files(hub.cache) == []
+
+
+class RedirectingTheBytes(DroppingTheFirstRequest):
+    """Answers metadata like a Hub and sends the file itself on to another host (``cdn``), as the Hub
+    sends large files to its CDN."""
+
+    cdn = ""
+
+    def do_HEAD(self):
+        self.answer_metadata()
+
+    def do_GET(self):
+        self.send_response(302)
+        self.send_header("Location", f"{self.cdn}/blob")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+
+def test_a_download_location_refusing_the_file_is_named_not_blamed_on_the_endpoint(hub, monkeypatch):
+    """The CDN's 403 read "the repository is gated or private: set HF_TOKEN", though the endpoint had
+    answered without a token; its 404 read "the /api routes do not answer"."""
+    RedirectingTheBytes.data, RedirectingTheBytes.sha256 = b"x" * 100, hub.tags["toy"]["sha256"]
+    for status in (403, 404):
+        with tiny_server(answering(status, X_Error_Message="link expired")) as cdn:
+            RedirectingTheBytes.cdn = cdn
+            with tiny_server(RedirectingTheBytes) as endpoint:
+                monkeypatch.setenv("HF_ENDPOINT", endpoint)
+                with pytest.raises(HubUnavailableError) as info:
+                    zoo.create("hubtest_seg.toy", pretrained=True)
+        message = str(info.value)
+        assert f"sent the file on to {cdn.removeprefix('http://')}, which answered {status}" in message, message
+        assert "link expired" in message and "gated" not in message and "/api" not in message
     assert weight_files(hub.cache) == []

@@ -254,6 +254,18 @@ def test_file_corrupted_in_the_cache_is_refused_and_fetched_again_in_the_same_ca
     assert "was refused and removed (sha256 mismatch" in caplog.text and "downloading it again" in caplog.text
 
 
+def test_a_corrupted_copy_cached_by_commit_only_is_fetched_again_in_the_same_call(hub, caplog):
+    """Filled with revision=<commit>, the cache has no refs/main: the rotted copy was taken for the
+    server's answer, a ChecksumError told the user to fix the server, and only the next call worked."""
+    zoo.create("hubtest_seg.toy", pretrained=True)
+    ref = next(hub.cache.rglob("refs/main"))
+    ref.unlink()  # as a cache filled by commit only has it
+    blob = next(p for p in hub.cache.rglob("blobs/*"))
+    blob.write_bytes(blob.read_bytes()[:-4] + b"\0\0\0\0")
+    assert_same_weights(zoo.create("hubtest_seg.toy", pretrained=True), hub.card("toy") / "model.safetensors")
+    assert "was refused and removed (sha256 mismatch" in caplog.text and "downloading it again" in caplog.text
+
+
 def test_any_file_is_hashed_once_while_it_stays_the_same(tmp_path, monkeypatch):
     """zoo hub serve (at each start), push and the pretrained_tags check re-read every card's
     weights to hash them; only the download check remembered its digest."""
@@ -322,7 +334,7 @@ def test_another_revision_holding_other_bytes_is_not_held_to_the_pin(hub):
         zoo.create("hubtest_seg.toy", pretrained=True)  # the pinned revision: the pin is checked
 
 
-def test_the_commit_the_pinned_revision_resolved_to_is_checked_too(hub, monkeypatch):
+def test_the_commit_the_pinned_revision_resolved_to_is_checked_too(hub, monkeypatch, caplog):
     """An offline error suggests revision=<commit>: for the commit `main` resolved to (or its short
     form) the pin still holds, so a corrupted cache is refused rather than loaded."""
     commit = hub.server.repos["zoo-tests/hubtest_seg.toy"]
@@ -334,11 +346,15 @@ def test_the_commit_the_pinned_revision_resolved_to_is_checked_too(hub, monkeypa
         blob = next(p for p in hub.cache.rglob("blobs/*"))
         blob.write_bytes(blob.read_bytes()[:-4] + b"\0\0\0\0")
         checked_files.forget_all()
-        if offline:
+        if offline:  # nothing could fetch it again: kept, and refused
             monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-        with pytest.raises(ChecksumError, match="sha256"):
-            zoo.create("hubtest_seg.toy", pretrained=True, revision=revision)
-        assert blob.exists() == offline  # offline, nothing could fetch it again: kept, and refused
+            with pytest.raises(ChecksumError, match="sha256"):
+                zoo.create("hubtest_seg.toy", pretrained=True, revision=revision)
+            assert blob.exists()
+        else:  # the cache's copy was refused, removed and fetched again in the same call
+            model = zoo.create("hubtest_seg.toy", pretrained=True, revision=revision)
+            assert_same_weights(model, hub.card("toy") / "model.safetensors")
+            assert "was refused and removed (sha256 mismatch" in caplog.text
         blob.unlink(missing_ok=True)
 
 

@@ -172,6 +172,8 @@ def test_the_cache_is_found_where_huggingface_hub_looks(environ, cache):
     ("http://127.0.0.1:41773\r", "holds a space or a control character"),
     ("http://127.0.0.1:41773\x7f", "holds a space or a control character"),  # DEL
     ("http://127.0.0.1:port", "has a port that is not a number"),
+    ("127.0.0.1:8090", "does not start with http:// or https://"),  # read as an unreachable hub before
+    ("localhost:8090", "does not start with http:// or https://"),
 ])
 def test_an_endpoint_no_client_can_use_names_hf_endpoint(monkeypatch, capsys, endpoint, says):
     """huggingface_hub's import failed on these with a bare ValueError and a traceback (exit 1)."""
