@@ -50,7 +50,7 @@ class Preprocessing:
         try:
             with Image.open(path) as im:
                 im.load()
-                source = ImageOps.exif_transpose(_to_8_bit(im)).convert("L" if self.in_chans == 1 else "RGB")
+                source = ImageOps.exif_transpose(_to_8_bit(_unpaletted(im))).convert("L" if self.in_chans == 1 else "RGB")
         except Image.DecompressionBombError as exc:  # not an OSError
             raise ImageFileError(f"{path}: refused, too many pixels for an image ({exc})") from exc
         except (UnidentifiedImageError, OSError) as exc:
@@ -122,6 +122,12 @@ def _input_size(value: Any) -> tuple[int, int] | None:
     if len(values) in (2, 3):
         return (values[-2], values[-1])
     raise ModelConfigError(f"config input_size must be N, [H, W] or [C, H, W], got {value!r}")
+
+
+def _unpaletted(image):
+    """A palette image with transparency as RGBA first, as Pillow asks (converting it straight to
+    RGB or L warns, to the user, about a step that is the zoo's to take)."""
+    return image.convert("RGBA") if image.mode == "P" and "transparency" in image.info else image
 
 
 def _to_8_bit(image):

@@ -84,6 +84,21 @@ def test_a_16_bit_image_keeps_its_grey_levels(tmp_path):
     assert abs(float(x.mean()) - 0.5) < 0.01  # half scale, not clipped to white
 
 
+@pytest.mark.parametrize("in_chans", [1, 3])
+def test_a_palette_image_with_transparency_reads_without_pillows_warning(tmp_path, in_chans):
+    """Pillow warns "should be converted to RGBA" when it goes straight to RGB or L: the zoo's step."""
+    import warnings
+
+    path = tmp_path / "palette.png"
+    image = Image.new("P", (8, 8), 2)
+    image.putpalette([value % 256 for value in range(768)])
+    image.save(path, transparency=bytes([0, 128, 255]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _, x = Preprocessing.from_config({}, in_chans).load(path)
+    assert tuple(x.shape) == (in_chans, 8, 8) and x.max() > 0
+
+
 def test_a_file_that_is_not_an_image_is_an_error_naming_it(tmp_path):
     from zoo.errors import ImageFileError
 
@@ -196,12 +211,21 @@ def test_integral_floats_in_a_config_are_whole_numbers(tmp_path):
 
 
 
-def test_explain_draws_integrated_gradients_asked_for_its_delta_too(image, tmp_path):
-    """-O return_delta=True: the explainer returns (maps, delta), as documented; not a plugin bug."""
+def test_explain_draws_integrated_gradients_asked_for_its_delta_too(image, tmp_path, monkeypatch):
+    """-O return_delta=True: the explainer returns (maps, delta), as documented; not a plugin bug.
+    The delta is drawn in the title (it was dropped without a word)."""
+    import matplotlib.axes
+
+    titles = []
+    real = matplotlib.axes.Axes.set_title
+    monkeypatch.setattr(matplotlib.axes.Axes, "set_title", lambda ax, text, *a, **k: titles.append(text) or
+                        real(ax, text, *a, **k))
     out = tmp_path / "ig.png"
     assert main(["explain", "cnn_cam", str(image), *DIGITS, "--method", "integrated_gradients",
                  "-O", "return_delta=True", "-O", "n_steps=8", "-o", str(out)]) == 0
     assert out.is_file()
+    assert len(titles) == 1 and "- integrated_gradients, delta " in titles[0], titles
+    assert float(titles[0].rpartition("delta ")[2]) != 0
 
 
 def test_outputs_never_replace_an_input_image(image, tmp_path, monkeypatch, capsys):

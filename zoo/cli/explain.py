@@ -88,7 +88,9 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"--target {target} is not a class of this model: it has {output.shape[1]} "
                              f"classes, 0 to {output.shape[1] - 1}{known}")
         with _warnings_naming(path):  # each file is explained alone: its warnings say which file
-            maps = checked_maps(args.method, x, explainer(x, target=target), options)  # a plugin's bad maps: its error
+            result = explainer(x, target=target)
+            maps = checked_maps(args.method, x, result, options)  # a plugin's bad maps: its error
+        delta = _delta(result, options)
         cls = explained_class(explainer, output, target)
         if output.ndim >= 2 and 0 <= cls < output.shape[1]:
             label = names[cls] if cls < len(names) else f"class {cls}"
@@ -96,12 +98,27 @@ def run(args: argparse.Namespace) -> int:
             title = f"{label} ({'predicted nowhere' if score is None else f'{score:.2f}'}) - {args.method}"
         else:  # an index only the caller's score_fn reads
             title = f"target {cls} - {args.method}"
+        if delta is not None:
+            title += f", delta {delta:.2g}"
         original.thumbnail((DRAWN_SIDE, DRAWN_SIDE))  # shrinks only; overlay resizes the map to it
         panels.append((path, zoo.overlay(original, maps[0], alpha=args.alpha, cmap=args.cmap), title))
 
     for written in _write(panels, args):
         print(written)
     return EXIT_OK
+
+
+def _delta(result, options: dict) -> float | None:
+    """The one image's convergence delta of ``-O return_delta=true`` (integrated gradients gives
+    ``(maps, delta)``): drawn in the title, where it would otherwise be dropped."""
+    import torch
+
+    if not options.get("return_delta") or not isinstance(result, tuple) or len(result) != 2:
+        return None
+    try:
+        return float(torch.as_tensor(result[1]).flatten()[0])
+    except (TypeError, ValueError, IndexError, RuntimeError):
+        return None
 
 
 #: the largest side (px) of an image drawn under its map: a panel is 320-400 px wide, and blending
