@@ -19,6 +19,8 @@ from zoo_explainers.layers import LayerError
     ("smoothgrad", dict(n_samples=True), "n_samples must be a whole number"),
     ("smoothgrad", dict(sigma=-0.1), "noise level"),
     ("smoothgrad", dict(stdev=-0.1), "noise level"),
+    ("smoothgrad", dict(sigma=0.9, stdev=0.05), r"one noise level: sigma=0.9 \(a fraction of each image's "
+                                                r"range\) or stdev=0.05 \(absolute\), not both"),  # sigma was ignored
     ("smoothgrad", dict(sigma="0.1"), "sigma must be a finite number"),
     ("smoothgrad", dict(sigma=float("nan")), "sigma must be a finite number"),
     ("smoothgrad", dict(chunk_size=0), "chunk_size must be"),
