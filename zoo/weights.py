@@ -170,24 +170,46 @@ def _computed_buffers(model) -> set[str]:
 
 def _keeps_meta_tensors(model) -> bool:
     """Whether a module of the meta-built ``model`` keeps a tensor outside its parameters and buffers
-    (``self.scale = torch.ones(1)``, a list of anchors like torchvision's ``AnchorGenerator``): no
-    state dict holds it, so it stays on the meta device, without a value."""
+    (``self.scale = torch.ones(1)``, a list of anchors like torchvision's ``AnchorGenerator``, a
+    constant a function attribute closes over, one in a plain config object): no state dict holds
+    it, so it stays on the meta device, without a value. Looks three levels deep."""
+    import functools
+    import types
+
     import torch
 
     def metas(value, depth=0) -> bool:
         if isinstance(value, torch.Tensor):
             return value.is_meta
-        if isinstance(value, (list, tuple)) and depth < 3:
-            return any(metas(item, depth + 1) for item in value)
-        if isinstance(value, dict) and depth < 3:
-            return any(metas(item, depth + 1) for item in value.values())
-        return False
+        if depth >= 3 or isinstance(value, (torch.nn.Module, type, types.ModuleType)):
+            return False  # each module is visited on its own
+        if isinstance(value, (list, tuple, set, frozenset)):
+            items = value
+        elif isinstance(value, dict):
+            items = value.values()
+        elif isinstance(value, types.FunctionType):  # self.pre = lambda x: x - mean
+            items = [cell.cell_contents for cell in value.__closure__ or () if _filled(cell)]
+        elif isinstance(value, functools.partial):
+            items = (*value.args, *value.keywords.values())
+        elif hasattr(value, "__dict__"):  # a plain object: types.SimpleNamespace(mean=...)
+            items = vars(value).values()
+        else:
+            return False
+        return any(metas(item, depth + 1) for item in items)
 
     return any(metas(value) for module in model.modules() for name, value in vars(module).items()
                if name not in _MODULE_STATE)
 
 
 _MODULE_STATE = ("_parameters", "_buffers", "_modules")  # nn.Module's own tables, loaded from the file
+
+
+def _filled(cell) -> bool:
+    try:
+        cell.cell_contents
+    except ValueError:  # a closure variable not bound yet
+        return False
+    return True
 
 
 def _plan(source: Path, expected: dict, entries: dict[str, TensorEntry], change: HeadChange,
