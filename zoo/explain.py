@@ -86,6 +86,17 @@ def explainer_options(builder: Any) -> list[str] | None:
     return [p.name for p in params if p.kind in _BY_NAME]
 
 
+def shown_options(builder: Any) -> list[str] | None:
+    """:func:`explainer_options` as ``zoo info`` shows them, each with its default (``sigma=0.15``;
+    a required one bare), so a command-line user sees what ``-O name=value`` changes."""
+    names = explainer_options(builder)
+    if names is None:
+        return None
+    params = {p.name: p for p in _option_parameters(builder) or []}
+    return [name if params[name].default is inspect.Parameter.empty else f"{name}={params[name].default!r}"
+            for name in names]
+
+
 def required_options(builder: Any) -> list[str]:
     """The options an explainer builder takes with no default of its own (the model aside): every
     call must name them, so ``zoo.explain(model, images, method=...)`` alone cannot run it."""

@@ -48,7 +48,8 @@ def test_info_of_an_explainer(plugin_packages, run_zoo):
     assert "plugin:       sample (zoo-sample-plugin 1.2.3)" in result.stdout
     assert "builder:      zoo_sample_plugin.models:OnesExplainer" in result.stdout
     builtin = run_zoo("info", "gradcam")
-    assert "options:      target_layer, relu, normalize, score_fn" in builtin.stdout  # it printed the name
+    # it printed the name; then only the options' names, not what they default to
+    assert "options:      target_layer=None, relu=True, normalize=True, score_fn=None" in builtin.stdout
     misspelt = run_zoo("info", "sample_onez")
     assert misspelt.returncode == 2 and "Explainers with a close name: sample_ones" in misspelt.stderr
 

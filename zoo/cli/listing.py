@@ -115,13 +115,13 @@ def _is_explainer(registry, name: str) -> bool:
 
 def _explainer_info(registry, name: str) -> int:
     """``zoo info gradcam``: what ``zoo list --explainers`` shows, plus the builder and its options."""
-    from zoo.explain import explainer_options
+    from zoo.explain import shown_options
 
     spec, plugin = registry.explainer(name)
     builder = spec.builder if isinstance(spec.builder, str) else getattr(spec.builder, "__qualname__",
                                                                          repr(spec.builder))
     try:
-        options = explainer_options(registry.explainer_builder(name))
+        options = shown_options(registry.explainer_builder(name))
         options_shown = "any (the builder takes **kwargs)" if options is None else ", ".join(options) or "none"
     except ZooError as exc:  # a builder that does not import: say so, the rest is still worth showing
         options_shown = f"unknown: {exc}"
