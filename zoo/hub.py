@@ -448,7 +448,7 @@ def _unsafe_cache_name(metadata) -> str | None:
     """The commit id or ETag of the probe's answer that is not a plain file name (huggingface_hub
     names the snapshot folder and the blob after them), quoted with its header; else None."""
     for header, value in (("X-Repo-Commit", metadata.commit_hash), ("ETag", metadata.etag)):
-        if value is not None and (not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9._-]*", value) or ".." in value):
+        if value is not None and (not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9._+=-]*", value) or ".." in value):
             return f"{header} {value!r}"
     return None
 

@@ -675,6 +675,14 @@ def test_a_mirror_naming_a_path_as_etag_or_commit_is_refused_and_touches_nothing
     assert weight_files(hub.cache) == [] and not (hub.cache.parent / "escape").exists()
 
 
+def test_an_etag_that_is_a_plain_name_but_no_hash_is_fine(hub, monkeypatch):
+    """A web server's or a CDN's own ETag forms (size-time, base64) name no path: not refused."""
+    with tiny_server(relaying(hub.server.endpoint, {"ETag": '"5f3c-1a2b+Q="', "X-Linked-Etag": '"5f3c-1a2b+Q="'})) \
+            as endpoint:
+        monkeypatch.setenv("HF_ENDPOINT", endpoint)
+        zoo.create("hubtest_seg.toy", pretrained=True)
+
+
 def test_a_refused_link_pointing_out_of_the_cache_loses_the_link_only(hub, tmp_path):
     """Eviction removes a snapshot link's target only where it is the repository's own blob."""
     from zoo.hub_cache import evict
