@@ -50,7 +50,8 @@ class Preprocessing:
         try:
             with Image.open(path) as im:
                 im.load()
-                source = ImageOps.exif_transpose(_to_8_bit(_unpaletted(im))).convert("L" if self.in_chans == 1 else "RGB")
+                upright = ImageOps.exif_transpose(_to_8_bit(_unpaletted(im)))
+                source = upright.convert("L" if self.in_chans == 1 else "RGB")
         except Image.DecompressionBombError as exc:  # not an OSError
             raise ImageFileError(f"{path}: refused, too many pixels for an image ({exc})") from exc
         except (UnidentifiedImageError, OSError) as exc:
