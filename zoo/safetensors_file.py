@@ -223,10 +223,12 @@ def load_file(path: str | Path, *, allow_nonfinite: bool = False, aligned_copy: 
 
     Tensors come back in 64-byte aligned memory: a tensor read from a file starts at the
     file's own offset, and some CPU kernels take a different, not bit-identical, path on
-    unaligned memory. Aligned tensors are used as mapped from the file; the others are copied.
-    With ``aligned_copy`` (meant for immutable files loaded again and again: Hub downloads), a
-    file with many of them gets an aligned copy in the zoo cache that later loads map instead
-    (:mod:`zoo.aligned_copies`).
+    unaligned memory. ``aligned_copy`` is meant for immutable files loaded again and again (Hub
+    downloads: huggingface_hub never rewrites a file in place): their aligned tensors are used as
+    mapped from the file, the others copied, and a file with many unaligned ones gets an aligned
+    copy in the zoo cache that later loads map instead (:mod:`zoo.aligned_copies`). Any other
+    file may be rewritten in place (a trainer saving to the same path), so every tensor is read
+    into memory: one mapped from it would change with the file, or fault (SIGBUS) where it shrinks.
     """
     # One file throughout, even when ``path`` is a link that moves meanwhile (a trainer's
     # latest.safetensors): what was checked and remembered is what was read.
@@ -250,7 +252,8 @@ def load_resolved(real: str, shown: str | Path, *, allow_nonfinite: bool = False
     unaligned = {k for k, v in state.items() if v.data_ptr() % 64}
     if big and copy is None and sum(state[k].nbytes for k in unaligned) >= aligned_copies.MIN_UNALIGNED_BYTES:
         aligned_copies.make(real, before, state)
-    return {k: v.clone() if k in unaligned else v for k, v in state.items()}
+    copied = unaligned if aligned_copy else set(state)  # see load_file: only Hub downloads stay mapped
+    return {k: v.clone() if k in copied else v for k, v in state.items()}
 
 
 def _read_tensors(path: str | Path, shown: str | Path) -> dict:

@@ -316,3 +316,27 @@ def test_in_chans_adaptation_of_a_local_file_sums_or_repeats_the_first_conv(tmp_
     torch.testing.assert_close(six.weight, rgb.weight.detach().repeat(1, 2, 1, 1) * 3 / 6)
     with pytest.raises(WeightsMismatchError, match=r"mis-shaped.*'weight'"):
         build_with_weights(lambda: nn.Conv2d(1, 4, 5), path, change=HeadChange(None, None, 3, 1))
+
+
+def test_a_local_file_rewritten_in_place_leaves_the_loaded_model_as_it_was(tmp_path):
+    """The model's tensors were mapped from the file: a trainer saving to the same path changed a
+    live model's weights (and a shorter file killed the process with SIGBUS). Hub downloads, never
+    rewritten in place, stay mapped."""
+    import torch.nn as nn
+
+    from zoo import aligned_save
+    from zoo.weights import build_with_weights
+
+    torch.manual_seed(0)
+    source = nn.Sequential(nn.Conv2d(3, 64, 3), nn.Conv2d(64, 64, 3))
+    path = tmp_path / "latest.safetensors"
+    aligned_save.save_file(source.state_dict(), path)  # every tensor 64-byte aligned: none copied for that
+    loaded = build_with_weights(lambda: nn.Sequential(nn.Conv2d(3, 64, 3), nn.Conv2d(64, 64, 3)), path)
+    inode = path.stat().st_ino
+    with open(path, "r+b") as f:  # the same file, every tensor's bytes overwritten where they lie
+        start = 8 + int.from_bytes(f.read(8), "little")  # past the header
+        f.seek(start)
+        f.write(b"\0" * (path.stat().st_size - start))
+    assert path.stat().st_ino == inode
+    for key, value in source.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], value), key
