@@ -24,7 +24,6 @@ errors mean is :mod:`zoo.hub_errors`.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import hashlib
 import logging
@@ -33,7 +32,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from zoo import checked_files
+from zoo import checked_files, hf_constants
 from zoo.errors import (
     ArgumentError,
     ChecksumError,
@@ -254,9 +253,22 @@ def _cached_or_downloaded(cfg: PretrainedCfg, rev: str, settings: HubSettings, t
 def _cached_copy(cfg: PretrainedCfg, rev: str, settings: HubSettings, *, warn: bool = True) -> Path | None:
     """The cached file ``rev`` serves without asking an endpoint (offline, or as the fallback when it
     fails): where huggingface_hub's cache resolves ``rev``, else the one cached commit a short sha
-    starts, else, for the pinned revision, the copy with the pinned sha256."""
-    return (from_cache(cfg, rev, settings) or _cached_by_short_commit(cfg, rev, settings)
-            or _pinned_copy(cfg, rev, settings, warn=warn))
+    starts, else, for the pinned revision, the copy with the pinned sha256. That copy serves too
+    where the file the ref names fails the pin: another HF tool sharing the cache fetched a newer
+    ``main``, or another process's download is being refused right now."""
+    found = from_cache(cfg, rev, settings) or _cached_by_short_commit(cfg, rev, settings)
+    if found is not None and not _fails_the_pin(cfg, rev, found):
+        return found
+    return _pinned_copy(cfg, rev, settings, warn=warn, named=found) or found
+
+
+def _fails_the_pin(cfg: PretrainedCfg, rev: str, path: Path) -> bool:
+    if not cfg.sha256 or rev != cfg.revision:
+        return False
+    try:
+        return sha256_of(path) != cfg.sha256
+    except OSError:
+        return False  # gone meanwhile: fetch's own check says so
 
 
 def _cached_by_short_commit(cfg: PretrainedCfg, rev: str, settings: HubSettings) -> Path | None:
@@ -268,12 +280,14 @@ def _cached_by_short_commit(cfg: PretrainedCfg, rev: str, settings: HubSettings)
     return from_cache(cfg, matches[0], settings) if len(matches) == 1 else None
 
 
-def _pinned_copy(cfg: PretrainedCfg, rev: str, settings: HubSettings, *, warn: bool = True) -> Path | None:
+def _pinned_copy(cfg: PretrainedCfg, rev: str, settings: HubSettings, *, warn: bool = True,
+                 named: Path | None = None) -> Path | None:
     """For the pinned revision, a cached copy of the file whose sha256 is the pinned one, at
     whatever commit. A download killed part-way (SIGKILL, a SIGTERM in a script) leaves
     ``refs/<revision>`` on a commit the cache lacks, which a download that raises puts back
     (:func:`zoo.hub_cache.restore_ref`), and a cache filled by commit has no ref at all; the pin
-    still names the bytes, so the copy it holds serves."""
+    still names the bytes, so the copy it holds serves. ``named``: the file the ref names, where
+    it is cached but fails the pin."""
     if not cfg.sha256 or rev != cfg.revision:
         return None
     for commit in cached_commits(cfg, settings):
@@ -283,9 +297,14 @@ def _pinned_copy(cfg: PretrainedCfg, rev: str, settings: HubSettings, *, warn: b
         except OSError:
             continue
         if pinned and warn:
-            named = read_ref(ref_path(cfg, rev, settings))
-            ref = (f"refs/{rev} names commit {named}, whose file the cache lacks (a download stopped part-way?)"
-                   if named else f"the cache records no commit for {rev!r} (fetched by commit only?)")
+            at = read_ref(ref_path(cfg, rev, settings))
+            if named is not None:
+                ref = (f"refs/{rev} names commit {snapshot_commit(named)}, whose file is not the pinned one (another "
+                       f"HF tool fetched a newer {rev}?)")
+            elif at:
+                ref = f"refs/{rev} names commit {at}, whose file the cache lacks (a download stopped part-way?)"
+            else:
+                ref = f"the cache records no commit for {rev!r} (fetched by commit only?)"
             logger.warning(redact(f"{cfg.hf_hub_id}: {ref}; using the copy with the pinned sha256, cached at "
                                   f"commit {commit}"))
         if pinned:
@@ -367,7 +386,8 @@ def _refused_file_fate(path: str | Path, offline_by: str | None) -> str:
 
 # ----------------------------------------------------------------------------- internals
 def _download(cfg: PretrainedCfg, rev: str, settings: HubSettings, tqdm_class, ref_before: str | None) -> Path:
-    with _call_time_settings(settings):
+    value = os.environ.get("HF_HUB_DOWNLOAD_TIMEOUT")  # checked by HubSettings.from_env
+    with hf_constants.overridden(settings.offline, int(value) if value and int(value) > 0 else None):
         return _probe_and_download(cfg, rev, settings, tqdm_class, ref_before)
 
 
@@ -451,24 +471,6 @@ def _unsafe_cache_name(metadata) -> str | None:
         if value is not None and (not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9._+=-]*", value) or ".." in value):
             return f"{header} {value!r}"
     return None
-
-
-@contextlib.contextmanager
-def _call_time_settings(settings: HubSettings):
-    """huggingface_hub reads HF_HUB_OFFLINE and HF_HUB_DOWNLOAD_TIMEOUT once, at import; a process
-    that changes them later (a notebook, a test) gets what its environment says now, for this
-    download only: huggingface_hub's own values, which other libraries may have set, are put back."""
-    from huggingface_hub import constants
-
-    saved = constants.HF_HUB_OFFLINE, constants.HF_HUB_DOWNLOAD_TIMEOUT
-    constants.HF_HUB_OFFLINE = settings.offline
-    value = os.environ.get("HF_HUB_DOWNLOAD_TIMEOUT")  # checked by HubSettings.from_env
-    if value and int(value) > 0:
-        constants.HF_HUB_DOWNLOAD_TIMEOUT = int(value)
-    try:
-        yield
-    finally:
-        constants.HF_HUB_OFFLINE, constants.HF_HUB_DOWNLOAD_TIMEOUT = saved
 
 
 def _cached_copy_after_http_error(exc, cfg: PretrainedCfg, rev: str, settings: HubSettings) -> Path:

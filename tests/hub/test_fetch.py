@@ -429,6 +429,21 @@ def test_offline_a_refused_file_is_kept_since_nothing_could_fetch_it_again(hub, 
     assert_same_weights(zoo.create("hubtest_seg.toy", pretrained=True), hub.card("toy") / "model.safetensors")
 
 
+def test_offline_the_pinned_copy_serves_when_the_branch_names_a_newer_commit(hub, monkeypatch, caplog):
+    """Another HF tool sharing the cache fetched a re-published main: refs/main named a file that is
+    not the pinned one, and offline loads raised ChecksumError with the pinned copy still cached."""
+    zoo.create("hubtest_seg.toy", pretrained=True)
+    ref = next(hub.cache.rglob("refs/main"))
+    newer = ref.parent.parent / "snapshots" / ("d" * 40) / "model.safetensors"
+    newer.parent.mkdir(parents=True)
+    newer.write_bytes(b"republished, other bytes")
+    ref.write_text("d" * 40)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert_same_weights(zoo.create("hubtest_seg.toy", pretrained=True), hub.card("toy") / "model.safetensors")
+    assert f"refs/main names commit {'d' * 40}, whose file is not the pinned one" in caplog.text
+    assert newer.read_bytes() == b"republished, other bytes"  # not ours to remove
+
+
 def test_a_cached_file_costs_one_request_not_two(hub, monkeypatch):
     """The zoo's metadata probe already tells the commit: when the cache holds that commit's file,
     huggingface_hub's download (a second HEAD to the endpoint) is skipped."""

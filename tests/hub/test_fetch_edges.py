@@ -552,3 +552,21 @@ def test_a_trailing_slash_in_hf_endpoint_is_taken_as_users_paste_it(hub, monkeyp
     monkeypatch.setenv("HF_ENDPOINT", hub.server.endpoint + "/")
     zoo.create("hubtest_seg.toy", pretrained=True)
     assert zoo_hub.HubSettings.from_env().endpoint == hub.server.endpoint
+
+
+def test_overlapping_downloads_put_huggingface_hubs_own_settings_back(monkeypatch):
+    """Each download put back what it found: the second found the first one's override, and a
+    program that had turned huggingface_hub offline in code was online again after two threads."""
+    from huggingface_hub import constants
+
+    from zoo import hf_constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(constants, "HF_HUB_DOWNLOAD_TIMEOUT", 10)
+    first, second = hf_constants.overridden(False, 30), hf_constants.overridden(False, 30)
+    first.__enter__()
+    second.__enter__()  # another thread's download begins
+    first.__exit__(None, None, None)
+    assert (constants.HF_HUB_OFFLINE, constants.HF_HUB_DOWNLOAD_TIMEOUT) == (False, 30)  # the second still runs
+    second.__exit__(None, None, None)
+    assert (constants.HF_HUB_OFFLINE, constants.HF_HUB_DOWNLOAD_TIMEOUT) == (True, 10)
