@@ -17,7 +17,10 @@ def check_image_batch(x: Any, *, in_chans: int, min_size: int = 1, owner: str = 
     """Raise :class:`InputError` unless ``x`` is a non-empty float (N, in_chans, H, W) tensor with
     H, W >= ``min_size``, of ``dtype`` when given (see :func:`weights_dtype`)."""
     import torch
+    import torch.fx
 
+    if isinstance(x, torch.fx.Proxy):  # torch.fx traces the model (torchvision's feature extraction): no values
+        return  # to check, as timm's models check nothing under tracing either
     if not isinstance(x, torch.Tensor):
         raise InputError(f"{owner}: expected a torch.Tensor of shape (N, C, H, W), got {type(x).__name__}")
     if x.ndim != 4:

@@ -186,3 +186,17 @@ def test_dropout_acts_on_the_pooled_features_in_training_only():
     pooled = model.train().forward_head(features, pre_logits=True)
     assert (pooled == 0).any() and torch.allclose(pooled[pooled != 0], 2 * features.mean((2, 3))[pooled != 0])
     assert torch.equal(model.eval().forward_head(features, pre_logits=True), features.mean((2, 3)))
+
+
+def test_torchvisions_feature_extraction_traces_train_and_eval(model):
+    """torch.fx met the input checks (InputError: got Proxy) and the train-mode size test."""
+    from torchvision.models.feature_extraction import create_feature_extractor
+
+    extractor = create_feature_extractor(model, {"features.1": "features"})
+    x = torch.rand(2, 1, 32, 32, generator=torch.Generator().manual_seed(0))
+    for mode in (True, False):
+        model.train(mode)
+        extractor.train(mode)
+        assert extractor(x)["features"].shape[0] == 2
+    traced = torch.fx.symbolic_trace(model.eval())
+    assert torch.equal(traced(x), model(x))

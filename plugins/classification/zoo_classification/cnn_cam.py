@@ -91,6 +91,8 @@ class CnnCam(nn.Module):
 
     @torch.jit.unused
     def _check_input(self, x: torch.Tensor) -> None:
+        if isinstance(x, torch.fx.Proxy):  # torch.fx traces the model: no sizes to check
+            return
         check_image_batch(x, in_chans=self.in_chans, min_size=self.min_size, owner="cnn_cam", dtype=weights_dtype(self))
         if self.training and x.shape[0] == 1 and max(x.shape[-2:]) < 2 * self.min_size:
             # the last stage would be 1x1, where train-mode BatchNorm has no batch statistics

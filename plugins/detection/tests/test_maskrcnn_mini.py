@@ -191,6 +191,19 @@ def test_bad_targets_raise_input_error(model, sample):
         model([image], [{**target, "boxes": target["boxes"][:, :2]}])
 
 
+def test_masks_that_are_not_binary_raise_input_error_and_binary_ones_of_any_dtype_train(model, sample):
+    """0/255 masks (an image file's) trained to a loss_mask of -845 without a word."""
+    image, target = sample(64, [(1, 20, 20, 8)])
+    model.train()
+    for masks, says in ((target["masks"].to(torch.uint8) * 255, "from 0 to 255"),
+                        (target["masks"].float() * 3, "an instance-id map")):
+        with pytest.raises(InputError, match=rf"\['masks'\] must be binary .*{says}"):
+            model([image], [{**target, "masks": masks}])
+    for dtype in (torch.bool, torch.uint8, torch.float32):
+        losses = model([image], [{**target, "masks": target["masks"].to(dtype)}])
+        assert losses["loss_mask"].item() >= 0
+
+
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
 def test_non_finite_boxes_raise_input_error(model, sample, bad):
     # NaN compares False with everything, so the width/height check alone lets it through and

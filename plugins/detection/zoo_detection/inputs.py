@@ -78,6 +78,11 @@ def check_targets(targets: Any, images: list[torch.Tensor], *, head_classes: Map
         if masks.shape != (n, *image.shape[-2:]):
             raise InputError(f"{OWNER}: {where}['masks'] must have shape ({n}, H, W) = "
                              f"{(n, *image.shape[-2:])} to match the boxes and the image, got {tuple(masks.shape)}")
+        if n and masks.dtype != torch.bool and masks.numel() and (masks.min() < 0 or masks.max() > 1):
+            # the mask loss is a binary cross-entropy against them: 0/255 images trained to a negative loss
+            raise InputError(f"{OWNER}: {where}['masks'] must be binary (0 and 1; bool or uint8), one mask per "
+                             f"object; got values from {masks.min().item():g} to {masks.max().item():g} (a 0/255 "
+                             f"image: masks > 0; an instance-id map: one (ids == k) mask per object)")
         if n and not bool(torch.isfinite(boxes).all()):
             bad = boxes[~torch.isfinite(boxes).all(dim=1)][0].tolist()
             raise InputError(f"{OWNER}: {where}['boxes'] has a non-finite coordinate (NaN or inf): {bad}; "

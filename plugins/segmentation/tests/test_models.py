@@ -165,3 +165,21 @@ def test_a_fresh_model_starts_from_he_fan_out_convs_and_unit_batchnorm(build):
         assert conv.bias is None or not conv.bias.any()
     for bn in (m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)):
         assert torch.equal(bn.weight, torch.ones_like(bn.weight)) and not bn.bias.any()
+
+
+@pytest.mark.parametrize("family", SMALL)
+def test_torchvisions_feature_extraction_traces_train_and_eval(family):
+    """torch.fx met the input checks (InputError: got Proxy) and, in train mode, the lone-image
+    padding's size test (control flow on a traced value); timm's models trace."""
+    from torchvision.models.feature_extraction import create_feature_extractor, get_graph_node_names
+
+    model = SMALL[family](num_classes=3)
+    _, nodes = get_graph_node_names(model)
+    modules = dict(model.named_modules())
+    extractor = create_feature_extractor(model, {[n for n in nodes if n in modules][-1]: "features"})
+    for mode, shape in (("train", (1, 3, 32, 32)), ("eval", (2, 3, 33, 47))):  # a lone 32x32 image is padded
+        extractor.train(mode == "train")
+        assert extractor(torch.rand(*shape))["features"].shape[0] == shape[0]
+    traced = torch.fx.symbolic_trace(model.eval())
+    x = torch.rand(2, 3, 97, 33)
+    assert torch.equal(traced(x), model(x))

@@ -106,9 +106,14 @@ def pad_for_batch_statistics(x: torch.Tensor, stride: int, module: nn.Module) ->
     1x2; the caller crops the output to the input size as for any padding, so the result keeps
     the input's shape. Nothing changes in eval mode or for frozen BatchNorm.
     """
+    if not any(m.training for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)):
+        return x
+    return _widen_a_lone_image(x, stride)
+
+
+@torch.fx.wrap  # torch.fx (torchvision's feature extraction) records a call: the sizes are known only when it runs
+def _widen_a_lone_image(x: torch.Tensor, stride: int) -> torch.Tensor:
     n, _, h, w = x.shape
     if n != 1 or h > stride or w > stride:
         return x
-    if any(m.training for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)):
-        return F.pad(x, (0, stride))
-    return x
+    return F.pad(x, (0, stride))
