@@ -404,11 +404,11 @@ def test_zoo_download_under_nohup_survives_a_hangup():
     import os
     import signal
 
-    from zoo.cli.download import sigterm_as_interrupt
+    from zoo.cli.signals import terminate_as_interrupt
 
     before = signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
-        with sigterm_as_interrupt():
+        with terminate_as_interrupt():
             assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
             os.kill(os.getpid(), signal.SIGHUP)
             time.sleep(0.2)  # ignored: nothing interrupts this
@@ -418,20 +418,20 @@ def test_zoo_download_under_nohup_survives_a_hangup():
 
 
 @pytest.mark.parametrize("stop", ["SIGTERM", "SIGHUP"])  # SIGHUP: the terminal closed (it left a moved ref)
-def test_zoo_download_takes_sigterm_as_ctrl_c_so_partial_files_are_removed(stop):
+def test_commands_take_sigterm_as_ctrl_c_so_partial_files_are_removed(stop):
     """SIGTERM's default ends the process mid-download and leaves huggingface_hub's
     blobs/*.incomplete behind (1 run in 12 of a SIGTERM stress test here); raised as
     KeyboardInterrupt, the download unwinds as on Ctrl-C (exit 130, no partial file)."""
     import os
     import signal
 
-    from zoo.cli.download import sigterm_as_interrupt
+    from zoo.cli.signals import terminate_as_interrupt
 
     stop = getattr(signal, stop)
     callers = signal.signal(stop, signal.SIG_DFL)  # as in a terminal: under nohup SIGHUP stays ignored, by design
     try:
         with pytest.raises(KeyboardInterrupt):
-            with sigterm_as_interrupt():
+            with terminate_as_interrupt():
                 os.kill(os.getpid(), stop)
                 time.sleep(5)  # the handler interrupts this
         assert signal.getsignal(stop) is signal.SIG_DFL
@@ -454,20 +454,27 @@ class DownloadBegun(HangingDownload):
         super().do_GET()
 
 
-def test_zoo_download_stopped_by_sigterm_mid_download_exits_130_and_puts_the_ref_back(tmp_path):
-    """The test above checks the handler; this one that `zoo download` runs under it. Killed by
-    SIGTERM's default, it left refs/main on a commit whose file it never had."""
+@pytest.mark.parametrize("command", ["download", "predict"])
+def test_a_command_stopped_by_sigterm_mid_download_exits_130_and_puts_the_ref_back(tmp_path, command):
+    """The test above checks the handler; this one that commands run under it. Killed by SIGTERM's
+    default, they left refs/main on a commit whose file they never had, and `zoo predict` a
+    blobs/*.incomplete file that nothing would resume or remove."""
     import os
     import signal
     import subprocess
     import sys
 
+    from PIL import Image
+
     cache = tmp_path / "hf-cache"
+    Image.new("RGB", (40, 40)).save(tmp_path / "image.png")
+    args = {"download": ["unet.shapes"], "predict": ["unet.shapes", str(tmp_path / "image.png"), "-o",
+                                                     str(tmp_path / "out")]}[command]
     DownloadBegun.release, DownloadBegun.begun = threading.Event(), threading.Event()
     with tiny_server(DownloadBegun) as endpoint:
         env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
         env.update(HF_ENDPOINT=endpoint, HF_HUB_CACHE=str(cache), HF_HUB_DISABLE_PROGRESS_BARS="1")
-        process = subprocess.Popen([sys.executable, "-m", "zoo.cli", "download", "unet.shapes"], env=env,
+        process = subprocess.Popen([sys.executable, "-m", "zoo.cli", command, *args], env=env,
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             assert DownloadBegun.begun.wait(60), "the download never asked for the file"

@@ -17,6 +17,7 @@ import warnings
 
 from zoo.cli.exit_codes import EXIT_INTERRUPTED, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, ReportedInterrupt, exit_status
 from zoo.cli.pipe_output import output_until_reader_leaves
+from zoo.cli.signals import terminate_as_interrupt
 from zoo.cli.usage_error import UsageError
 from zoo.errors import ZooError
 
@@ -75,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     """The command ``args`` names, its errors turned into one line on stderr and an exit status."""
     try:
-        with output_until_reader_leaves():  # `zoo predict ... | head`: the work goes on, the output stops
+        # `zoo predict ... | head`: the work goes on, the output stops; SIGTERM stops it as Ctrl-C does
+        with output_until_reader_leaves(), terminate_as_interrupt():
             if getattr(args, "plugins_up_front", True):  # not for commands that report plugins or use none
                 _discover_plugins()
             return args.func(args)

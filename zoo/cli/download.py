@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
 
 from zoo.cli.exit_codes import EXIT_OK, EXIT_RUNTIME
-from zoo.cli.signals import handling
 from zoo.cli.usage_error import UsageError
 from zoo.errors import ZooError
 from zoo.names import parse_name
@@ -51,21 +49,7 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"{name!r} has no pretrained weights: nothing to download.")
         qualifier = parse_name(name).qualifier  # printed back as asked: "dist:" where plugins clash
         resolved.append((f"{qualifier}:{spec.name}.{tag}" if qualifier else f"{spec.name}.{tag}", spec, tag))
-    with sigterm_as_interrupt():
-        return _fetch_all(resolved, args.revision)
-
-
-@contextlib.contextmanager
-def sigterm_as_interrupt():
-    """SIGTERM, and SIGHUP (the terminal closed), unwind the download as Ctrl-C does (exit 130), so
-    huggingface_hub removes its partial file and the zoo puts the branch's ref back; by default
-    either ends the process on the spot and leaves both behind."""
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    with handling(("SIGTERM", "SIGHUP"), interrupt):
-        yield
+    return _fetch_all(resolved, args.revision)  # SIGTERM and SIGHUP stop it as Ctrl-C does (zoo.cli.signals)
 
 
 def _fetch_all(resolved, revision) -> int:

@@ -30,3 +30,18 @@ def handling(names: tuple[str, ...], handler: Callable) -> Iterator[None]:
     finally:
         for number, before in previous.items():  # None: set outside Python, not restorable; the default
             signal.signal(number, signal.SIG_DFL if before is None else before)
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (``docker stop``, ``timeout``, a CI cancelling a job), and SIGHUP (the terminal
+    closed), unwind a command as Ctrl-C does (exit 130): a download under way lets huggingface_hub
+    remove its partial file and the zoo put the branch's ref back; by default either signal ends
+    the process on the spot and leaves both behind. Commands with their own handling (``zoo
+    demo``, ``zoo hub serve``) set theirs inside."""
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    with handling(("SIGTERM", "SIGHUP"), interrupt):
+        yield

@@ -43,6 +43,23 @@ def test_state_restored(method, gap_model, images, hooks_of):
     assert hooks_of(gap_model) == []
 
 
+def test_a_ctrl_c_while_the_model_is_put_back_still_puts_all_of_it_back(gap_model, images, hooks_of):
+    """A KeyboardInterrupt landing in the restore loop ended it part-way: the parameters after that
+    point stayed frozen (requires_grad=False) for good, silently."""
+    class InterruptedOnce(torch.nn.Parameter):
+        def requires_grad_(self, requires_grad=True):
+            if requires_grad and not getattr(self, "interrupted", False):
+                self.interrupted = True
+                raise KeyboardInterrupt  # as a Ctrl-C between two parameters would
+            return super().requires_grad_(requires_grad)
+
+    gap_model.features[0].weight = InterruptedOnce(gap_model.features[0].weight.detach().clone())
+    with pytest.raises(KeyboardInterrupt):
+        zoo.explain(gap_model, images, "saliency", target=1)
+    assert all(p.requires_grad for p in gap_model.parameters())
+    assert hooks_of(gap_model) == []
+
+
 @pytest.mark.parametrize("method", METHODS)
 def test_no_hooks_left_after_an_error(method, gap_model, images, hooks_of):
     before = _state(gap_model)

@@ -113,10 +113,27 @@ def _restored(model: nn.Module) -> Iterator[HookBag]:
         with torch.inference_mode(False), torch.enable_grad():
             yield bag
     finally:
-        bag.close()
-        for m, training in modes:
-            m.training = training
-        for p, requires_grad, grad in params:
-            p.requires_grad_(requires_grad)
-            if p.grad is not grad:
-                p.grad = grad
+        def put_back():
+            bag.close()
+            for m, training in modes:
+                m.training = training
+            for p, requires_grad, grad in params:
+                p.requires_grad_(requires_grad)
+                if p.grad is not grad:
+                    p.grad = grad
+
+        _to_the_end(put_back)
+
+
+def _to_the_end(restore) -> None:
+    """Run ``restore`` (idempotent) to its end: a Ctrl-C landing inside it is raised after it, not in
+    the middle, where it left part of the model's parameters frozen for good."""
+    interrupted = None
+    while True:
+        try:
+            restore()
+            break
+        except KeyboardInterrupt as exc:
+            interrupted = exc
+    if interrupted is not None:
+        raise interrupted
