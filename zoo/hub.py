@@ -29,6 +29,7 @@ import hashlib
 import logging
 import os
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -386,9 +387,23 @@ def _refused_file_fate(path: str | Path, offline_by: str | None) -> str:
 
 # ----------------------------------------------------------------------------- internals
 def _download(cfg: PretrainedCfg, rev: str, settings: HubSettings, tqdm_class, ref_before: str | None) -> Path:
+    if tqdm_class is None and sys.stderr is None:  # pythonw, a daemon, 2>&-: the bar would write to None
+        tqdm_class = _no_bar_class()
     value = os.environ.get("HF_HUB_DOWNLOAD_TIMEOUT")  # checked by HubSettings.from_env
     with hf_constants.overridden(settings.offline, int(value) if value and int(value) > 0 else None):
         return _probe_and_download(cfg, rev, settings, tqdm_class, ref_before)
+
+
+def _no_bar_class():
+    from huggingface_hub.utils import tqdm
+
+    class NoBar(tqdm):
+        """huggingface_hub's progress bar, never shown: without a standard error it raised AttributeError."""
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **{**kwargs, "disable": True})
+
+    return NoBar
 
 
 def _probe_and_download(cfg: PretrainedCfg, rev: str, settings: HubSettings, tqdm_class,

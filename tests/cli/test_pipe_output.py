@@ -39,3 +39,24 @@ def test_a_listing_cut_short_exits_quietly():
         stderr = process.stderr.read()
         assert process.wait(timeout=600) == 0, stderr
     assert "Traceback" not in stderr and "Exception ignored" not in stderr
+
+
+def test_an_ascii_output_prints_a_non_ascii_path_escaped_and_no_output_at_all_is_fine(tmp_path):
+    """The PNG was written, then `print(path)` raised UnicodeEncodeError (a traceback, exit 1) where
+    stdout is not UTF-8; with stdout closed (`>&-`, a daemon) it raised AttributeError."""
+    import os
+
+    image = tmp_path / "scene.png"
+    Image.fromarray(np.full((40, 40, 3), 90, np.uint8)).save(image)
+    out = tmp_path / "ünïcødé"
+    command = [sys.executable, "-m", "zoo.cli", "predict", "unet", str(image), "--weights", str(WEIGHTS), "-o",
+               str(out)]
+    ascii_env = dict(os.environ, PYTHONIOENCODING="ascii")
+    result = subprocess.run(command, capture_output=True, env=ascii_env)
+    assert result.returncode == 0, result.stderr.decode()
+    assert b"\\xfcn\\xefc\\xf8d\\xe9" in result.stdout and (out / "scene.png").is_file()
+    (out / "scene.png").unlink()
+    closed = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: os.close(1))
+    assert closed.returncode == 0 and "Traceback" not in closed.stderr, closed.stderr
+    assert (out / "scene.png").is_file()

@@ -570,3 +570,21 @@ def test_overlapping_downloads_put_huggingface_hubs_own_settings_back(monkeypatc
     assert (constants.HF_HUB_OFFLINE, constants.HF_HUB_DOWNLOAD_TIMEOUT) == (False, 30)  # the second still runs
     second.__exit__(None, None, None)
     assert (constants.HF_HUB_OFFLINE, constants.HF_HUB_DOWNLOAD_TIMEOUT) == (True, 10)
+
+
+def test_a_process_without_standard_error_downloads(hub, tmp_path):
+    """pythonw, a daemon, `2>&-`: huggingface_hub's progress bar wrote to None (a bare AttributeError
+    that named no download)."""
+    import json
+
+    from zoo.testing.hub_fixture import weight_files
+
+    script = ("import zoo; from zoo.testing.hub_fixture import register_hubtest; import json, sys; "
+              "register_hubtest(json.loads(sys.argv[1])); zoo.create('hubtest_seg.toy', pretrained=True)")
+    env = dict(os.environ, HF_ENDPOINT=hub.server.endpoint, HF_HUB_CACHE=str(tmp_path / "cache"))
+    for name in ("HF_HUB_OFFLINE", "HF_HUB_DISABLE_PROGRESS_BARS"):  # the bar is what failed
+        env.pop(name, None)
+    result = subprocess.run([sys.executable, "-c", script, json.dumps(hub.tags)], env=env,
+                            preexec_fn=lambda: os.close(2), stdout=subprocess.PIPE, text=True)
+    assert result.returncode == 0
+    assert weight_files(tmp_path / "cache")
