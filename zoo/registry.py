@@ -529,6 +529,18 @@ _registry: Registry | None = None
 _discovering = threading.local()
 
 
+def _after_fork_in_child() -> None:
+    """A fork (multiprocessing, a DataLoader's workers) while another thread discovers plugins
+    copies the lock held, and no thread of the child would ever release it: a new lock, and the
+    child discovers for itself. A registry complete before the fork is kept."""
+    global _lock
+    _lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows, which does not fork
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def get_registry() -> Registry:
     """The process-wide registry, discovered on first use."""
     global _registry

@@ -277,3 +277,38 @@ def test_ctrl_c_while_a_plugin_imports_stops_discovery_not_the_plugin():
     entry_point = types.SimpleNamespace(name="slow", value="zoo_slow.plugin", load=interrupted)
     with pytest.raises(KeyboardInterrupt):
         Registry()._load_entry_point(entry_point, "acme-slow", "1.0")
+
+
+def _in_a_forked_child(call, timeout: float = 60.0) -> int | None:
+    """Run ``call`` in a child of ``os.fork()``; its exit status (0: returned), or None if it hung."""
+    import os
+    import signal
+    import time
+
+    pid = os.fork()
+    if pid == 0:  # the child: never back into pytest
+        try:
+            call()
+            os._exit(0)
+        except BaseException:  # noqa: BLE001
+            os._exit(1)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    return None
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="no fork on this platform")
+def test_a_fork_while_another_thread_discovers_plugins_does_not_hang_the_child():
+    """multiprocessing's fork or a DataLoader's workers, while a thread makes the first zoo call: the
+    child inherited the discovery lock held, by a thread it does not have, and waited forever."""
+    import zoo.registry
+
+    held = zoo.registry._lock
+    with held:  # as a thread in the middle of discovery holds it
+        assert _in_a_forked_child(zoo.list_models, timeout=60) == 0

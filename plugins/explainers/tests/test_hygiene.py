@@ -263,3 +263,46 @@ def test_a_copy_of_the_model_made_during_an_explanation_is_a_plain_copy(method, 
         maps = zoo.explain(gap_model, images, method=method, score_fn=score_fn)
     torch.testing.assert_close(maps, zoo.explain(gap_model, images, method=method))
     assert copies and copies[0].forward_features.__self__ is copies[0]
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="no fork on this platform")
+def test_a_fork_while_another_thread_explains_does_not_hang_the_child(gap_model, images):
+    """The child inherited the explanations' lock held, by a thread it does not have, and its own
+    explanation waited forever."""
+    import os
+    import signal
+    import threading
+    import time
+
+    from zoo_explainers import hygiene
+
+    holding, done_holding = threading.Event(), threading.Event()
+
+    def explaining():  # another thread, in the middle of an explanation
+        with hygiene._turns:
+            holding.set()
+            done_holding.wait(120)
+
+    thread = threading.Thread(target=explaining)
+    thread.start()
+    holding.wait(30)
+    try:
+        pid = os.fork()
+        if pid == 0:  # the child: never back into pytest
+            try:
+                zoo.explain(gap_model, images, "saliency", target=1)
+                os._exit(0)
+            except BaseException:  # noqa: BLE001
+                os._exit(1)
+        deadline, status = time.monotonic() + 60, None
+        while status is None and time.monotonic() < deadline:
+            done, raw = os.waitpid(pid, os.WNOHANG)
+            status = os.waitstatus_to_exitcode(raw) if done else None
+            time.sleep(0.05)
+        if status is None:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+    finally:
+        done_holding.set()
+        thread.join()
+    assert status == 0

@@ -10,6 +10,7 @@ Explanations in one process take turns (one lock), and one nested in another (fr
 
 from __future__ import annotations
 
+import os
 import threading
 from contextlib import contextmanager
 from typing import Iterator
@@ -25,6 +26,16 @@ from zoo_explainers.errors import NestedExplanationError, UnsupportedModelError
 # explanation of another model from inside a score_fn.
 _turns = threading.RLock()
 _explaining = threading.local()  # .modules: ids of the modules the current thread's explanations run
+
+
+def _after_fork_in_child() -> None:
+    """A fork while another thread explains copies ``_turns`` held, by a thread the child lacks."""
+    global _turns
+    _turns = threading.RLock()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows, which does not fork
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class HookBag:
