@@ -1,6 +1,7 @@
 """A plugin module's import, fenced off from the process that discovers it.
 
-What the import prints goes to stderr, never into a listing's output (``zoo list --names | ...``);
+What the import prints goes to stderr, never into a listing's output (``zoo list --names | ...``),
+and only its own thread's prints do (:func:`prints_to_stderr`);
 the warning filters it sets end with it; torch's process-wide state (:mod:`zoo.torch_state`) is put
 back as it was, and what it changed is said. torch is looked at only where something imported it
 already: a listing must not import it.
@@ -11,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import importlib.metadata
 import sys
+import threading
 import time
 import warnings
 from dataclasses import dataclass
@@ -35,7 +37,7 @@ def import_plugin(ep: importlib.metadata.EntryPoint) -> PluginImport:
     torch_was_imported, before = "torch" in sys.modules, _torch_global_state()
     plugin, error = None, ""
     try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(sys.stderr):
+        with warnings.catch_warnings(), prints_to_stderr():
             plugin = ep.load()
     except BaseException as exc:  # noqa: BLE001
         if isinstance(exc, KeyboardInterrupt):
@@ -46,6 +48,42 @@ def import_plugin(ep: importlib.metadata.EntryPoint) -> PluginImport:
         imported_torch = not torch_was_imported and "torch" in sys.modules
         changes = _restore_torch_global_state(before)
     return PluginImport(plugin, error, seconds, imported_torch, changes)
+
+
+@contextlib.contextmanager
+def prints_to_stderr():
+    """What this thread prints goes to stderr inside the block. ``contextlib.redirect_stdout``
+    swaps ``sys.stdout`` for every thread: an application thread printing its own output (a CSV)
+    while a worker thread made the first zoo call lost lines into stderr."""
+    redirected = _ThreadsPrintsToStderr(sys.stdout, threading.get_ident())
+    sys.stdout = redirected
+    try:
+        yield
+    finally:
+        if sys.stdout is redirected:  # else something replaced it meanwhile: theirs now
+            sys.stdout = redirected.stdout
+
+
+class _ThreadsPrintsToStderr:
+    """``sys.stdout`` for every thread but one, whose writes go to ``sys.stderr``."""
+
+    def __init__(self, stdout, thread: int) -> None:
+        self.stdout, self._thread = stdout, thread
+
+    def _target(self):
+        return sys.stderr if threading.get_ident() == self._thread else self.stdout
+
+    def write(self, text: str) -> int:
+        target = self._target()
+        return len(text) if target is None else target.write(text)  # None: no such stream (pythonw)
+
+    def flush(self) -> None:
+        target = self._target()
+        if target is not None:
+            target.flush()
+
+    def __getattr__(self, name: str):
+        return getattr(self.stdout, name)
 
 
 def _torch_imported() -> bool:

@@ -14,14 +14,12 @@ Environment:
 
 from __future__ import annotations
 
-import contextlib
 import fnmatch
 import importlib
 import importlib.metadata
 import inspect
 import os
 import re
-import sys
 import threading
 import time
 import warnings
@@ -42,7 +40,7 @@ from zoo.errors import (
     ZooError,
 )
 from zoo.names import close_names, parse_name
-from zoo.plugin_import import import_plugin
+from zoo.plugin_import import import_plugin, prints_to_stderr
 from zoo.plugin_record import PluginRecord, normalize_distribution, plugin_labels, plugin_names
 from zoo.specs import (
     TASKS,
@@ -188,7 +186,7 @@ class Registry:
             for impl in impls:
                 started = time.perf_counter()
                 try:
-                    with warnings.catch_warnings(record=True) as said, contextlib.redirect_stdout(sys.stderr):
+                    with warnings.catch_warnings(record=True) as said, prints_to_stderr():
                         warnings.simplefilter("always")  # its own filters end with the call
                         specs = impl.function()
                 except Exception as exc:  # noqa: BLE001

@@ -312,3 +312,27 @@ def test_a_fork_while_another_thread_discovers_plugins_does_not_hang_the_child()
     held = zoo.registry._lock
     with held:  # as a thread in the middle of discovery holds it
         assert _in_a_forked_child(zoo.list_models, timeout=60) == 0
+
+
+def test_only_the_discovering_threads_prints_go_to_stderr(capsys):
+    """redirect_stdout swapped sys.stdout for every thread: an application thread printing its own
+    output while another made the first zoo call lost lines into stderr."""
+    import threading
+
+    from zoo.plugin_import import prints_to_stderr
+
+    other_done = threading.Event()
+
+    def application():
+        print("the application's line")
+        other_done.set()
+
+    with prints_to_stderr():
+        print("a plugin's import noise")
+        thread = threading.Thread(target=application)
+        thread.start()
+        assert other_done.wait(30)
+        thread.join()
+    captured = capsys.readouterr()
+    assert captured.out == "the application's line\n"
+    assert captured.err == "a plugin's import noise\n"
