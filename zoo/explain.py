@@ -87,7 +87,7 @@ def explainer_options(builder: Any) -> list[str] | None:
 
 
 def shown_options(builder: Any) -> list[str] | None:
-    """:func:`explainer_options` as ``zoo info`` shows them, each with its default (``sigma=0.15``;
+    """:func:`explainer_options` as ``zoo info`` shows them, each with its default (``n_samples=32``;
     a required one bare), so a command-line user sees what ``-O name=value`` changes."""
     names = explainer_options(builder)
     if names is None:
