@@ -158,14 +158,18 @@ def classify_http(exc, cfg: PretrainedCfg, rev: str, settings: HubSettings) -> H
 
 def _redirect_host(exc, settings: HubSettings) -> str | None:
     """The host of the failed request where it is not the endpoint's: the file's download location
-    (a CDN), to which the endpoint redirected it."""
-    from urllib.parse import urlsplit
+    (a CDN), to which the endpoint redirected it. Compared as httpx spells both (host in lower
+    case, a scheme's default port left out), not as HF_ENDPOINT was written."""
+    import httpx2
 
     try:
-        host = urlsplit(str(exc.response.request.url)).netloc
+        failed = httpx2.URL(str(exc.response.request.url))
     except Exception:  # noqa: BLE001 - no response or request to read: the endpoint's own answer
         return None
-    return host if host and host != urlsplit(settings.endpoint).netloc else None
+    endpoint = httpx2.URL(settings.endpoint)
+    if not failed.host or (failed.host, failed.port) == (endpoint.host, endpoint.port):
+        return None
+    return failed.host if failed.port is None else f"{failed.host}:{failed.port}"
 
 
 def _detail(exc) -> str:

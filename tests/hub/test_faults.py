@@ -766,3 +766,30 @@ def test_a_download_location_refusing_the_file_is_named_not_blamed_on_the_endpoi
         assert f"sent the file on to {cdn.removeprefix('http://')}, which answered {status}" in message, message
         assert "link expired" in message and "gated" not in message and "/api" not in message
     assert weight_files(hub.cache) == []
+
+
+@pytest.mark.parametrize("spelling", ["http://LOCALHOST:{port}", "http://Localhost:{port}/"])
+def test_an_endpoint_spelled_otherwise_than_httpx_spells_it_is_not_a_redirect(hub, monkeypatch, spelling):
+    """httpx lower-cases the host and drops a default port: every error of such an endpoint was
+    reported as "sent the file on to localhost:PORT ... a token would not help"."""
+    port = hub.server.endpoint.rsplit(":", 1)[1]
+    monkeypatch.setenv("HF_ENDPOINT", spelling.format(port=port))
+    with pytest.raises(HubRevisionNotFoundError, match="has no revision 'nosuchbranch'"):
+        zoo.create("hubtest_seg.toy", pretrained=True, revision="nosuchbranch")
+
+
+def test_a_default_port_written_out_is_the_same_host():
+    import types
+
+    import httpx2
+
+    from zoo.hub_errors import _redirect_host
+
+    def failed_at(endpoint, url):
+        exc = types.SimpleNamespace(response=types.SimpleNamespace(request=httpx2.Request("HEAD", url)))
+        return _redirect_host(exc, zoo_hub.HubSettings.from_env({"HF_ENDPOINT": endpoint}))
+
+    assert failed_at("https://huggingface.co:443", "https://huggingface.co/org/name/resolve/main/f") is None
+    assert failed_at("http://127.0.0.1:80/hf", "http://127.0.0.1/hf/org/name/resolve/main/f") is None
+    assert failed_at("https://huggingface.co", "https://cdn-lfs.hf.co/repos/x") == "cdn-lfs.hf.co"
+    assert failed_at("http://127.0.0.1:8090", "http://127.0.0.1:8091/blob") == "127.0.0.1:8091"
