@@ -82,8 +82,13 @@ class _ThreadsPrintsToStderr:
         if target is not None:
             target.flush()
 
-    def __getattr__(self, name: str):
-        return getattr(self.stdout, name)
+    def writelines(self, lines) -> None:
+        for line in lines:
+            self.write(line)
+
+    def __getattr__(self, name: str):  # buffer, fileno...: the calling thread's stream's own
+        target = self._target()
+        return getattr(target if target is not None else self.stdout, name)
 
 
 def _torch_imported() -> bool:

@@ -329,10 +329,13 @@ def test_only_the_discovering_threads_prints_go_to_stderr(capsys):
 
     with prints_to_stderr():
         print("a plugin's import noise")
+        sys.stdout.writelines(["its lines\n"])  # went to the real stdout, as did its .buffer
+        sys.stdout.flush()
+        assert sys.stdout.buffer is sys.stderr.buffer
         thread = threading.Thread(target=application)
         thread.start()
         assert other_done.wait(30)
         thread.join()
     captured = capsys.readouterr()
     assert captured.out == "the application's line\n"
-    assert captured.err == "a plugin's import noise\n"
+    assert captured.err == "a plugin's import noise\nits lines\n"
