@@ -7,9 +7,10 @@ bars), so a file fetched by the zoo is shared with every other HF tool. What the
   ``HF_HUB_CACHE``, ``HF_HUB_OFFLINE``, ``HF_HUB_ETAG_TIMEOUT``), not only at import;
 - one quick metadata probe without back-off first, so an unreachable, hanging or failing
   endpoint gives a clear error within the timeout instead of minutes of back-off (a busy one,
-  answering 429 or 503, is asked twice more, a few seconds apart, when nothing cached could
+  answering 408, 429 or 5xx, is asked twice more, a few seconds apart, when nothing cached could
   stand in);
-- the probe's commit id and ETag must be plain names: huggingface_hub makes cache paths of them;
+- the probe's commit id and ETag must be plain names (no path separator, ``..``): huggingface_hub
+  makes cache paths of them;
 - typed errors (:mod:`zoo.errors`) that name the repo, file, revision and endpoint and say
   what to set, with any token redacted;
 - the pinned sha256 is checked before the file is used; a mismatching file is evicted from
@@ -127,15 +128,13 @@ def check_hub_settings(environ=None) -> None:
 def check_endpoint(endpoint: str) -> None:
     """A :class:`HubError` naming ``HF_ENDPOINT`` for a value no HTTP client can use (huggingface_hub
     itself fails at import with a bare ValueError): a space or control character, often carried
-    over from a ``.env`` or YAML file, a port that is not a number, or no ``http(s)://`` (which
-    would otherwise read as an unreachable hub, and only a warning where the cache answers)."""
+    over from a ``.env`` or YAML file, or a port that is not a number. (No ``http(s)://`` is refused
+    where a download would use the endpoint: offline it is never used.)"""
     from urllib.parse import urlsplit
 
     problem = None
     if any(ord(ch) <= 32 or ord(ch) == 127 for ch in endpoint):
         problem = "holds a space or a control character (a stray newline or \\r?)"
-    elif not endpoint.lower().startswith(("http://", "https://")):
-        problem = "does not start with http:// or https://"
     else:
         try:
             urlsplit(endpoint).port
@@ -413,6 +412,11 @@ def _probe_and_download(cfg: PretrainedCfg, rev: str, settings: HubSettings, tqd
     from huggingface_hub.errors import FileMetadataError, HfHubHTTPError, LocalEntryNotFoundError
 
     where = f"{what(cfg, rev)} from {settings.endpoint}"
+    if not settings.endpoint.lower().startswith(("http://", "https://")):  # read as an unreachable hub before
+        reason = f"HF_ENDPOINT={settings.endpoint!r} does not start with http:// or https://"
+        return _cached_copy_or_raise(cfg, rev, settings, reason, HubError(redact(
+            f"Cannot download {where}: {reason}; set it to the hub's URL, such as http://127.0.0.1:8090 (what "
+            f"`zoo hub serve` prints), or unset it for {DEFAULT_ENDPOINT}")))
     url = hf_hub_url(cfg.hf_hub_id, cfg.filename, revision=rev, endpoint=settings.endpoint)
     try:  # one probe, no back-off: fail fast and clearly (a busy server is asked again only with nothing cached)
         metadata = again_while_busy(
@@ -480,10 +484,12 @@ def _probe_and_download(cfg: PretrainedCfg, rev: str, settings: HubSettings, tqd
 
 
 def _unsafe_cache_name(metadata) -> str | None:
-    """The commit id or ETag of the probe's answer that is not a plain file name (huggingface_hub
-    names the snapshot folder and the blob after them), quoted with its header; else None."""
+    """The commit id or ETag of the probe's answer that is not one plain file name (huggingface_hub
+    names the snapshot folder and the blob after them): a path separator, ``.`` or ``..``, or a
+    control character; quoted with its header. Else None: servers' own ETag forms (``"5f3c-1a2b"``,
+    ``{SHA1{...}}``, base64) pass."""
     for header, value in (("X-Repo-Commit", metadata.commit_hash), ("ETag", metadata.etag)):
-        if value is not None and (not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9._+=-]*", value) or ".." in value):
+        if value is not None and (value in ("", ".", "..") or re.search(r"[/\\\x00-\x1f\x7f]", value)):
             return f"{header} {value!r}"
     return None
 

@@ -7,6 +7,7 @@ File-system only: nothing here talks to an endpoint.
 from __future__ import annotations
 
 import contextlib
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -102,8 +103,9 @@ def evict(path: str | Path) -> list[str]:
     path = Path(path)
     removed = []
     targets = [path]
-    if path.is_symlink() and _is_own_blob(path, path.resolve()):
-        targets.append(path.resolve())
+    blob = _own_blob(path) if path.is_symlink() else None
+    if blob is not None:
+        targets.append(blob)
     lock = _blob_lock(targets[-1])
     with lock:
         for target in targets:
@@ -118,12 +120,18 @@ def evict(path: str | Path) -> list[str]:
     return removed
 
 
-def _is_own_blob(link: Path, target: Path) -> bool:
-    """Whether a snapshot link's target is a blob of the same repository folder: only then is it
-    the cache's to remove. huggingface_hub names blobs by the server's ETag, so a hostile mirror
-    can point a link anywhere the user can write (``ETag: "../../../../.bashrc"``)."""
+def _own_blob(link: Path) -> Path | None:
+    """The blob a snapshot link names, where it is one of the same repository folder's ``blobs/``:
+    only then is it the cache's to remove. huggingface_hub names blobs by the server's ETag, so a
+    hostile mirror can point a link anywhere the user can write (``ETag: "../../../../.bashrc"``).
+    The blob as the link names it, not resolved further: a blob that is itself a link (to another
+    disk) is removed as a link."""
     repo = next((folder.parent for folder in link.parents if folder.name == "snapshots"), None)
-    return repo is not None and target.parent == (repo / "blobs").resolve()
+    if repo is None:
+        return None
+    blob = Path(os.path.normpath(link.parent / os.readlink(link)))
+    blobs = repo / "blobs"
+    return blob if blob.parent == blobs or blob.parent.resolve() == blobs.resolve() else None
 
 
 def _blob_lock(blob: Path):

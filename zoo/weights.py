@@ -191,10 +191,11 @@ def _keeps_meta_tensors(model) -> bool:
             items = [cell.cell_contents for cell in value.__closure__ or () if _filled(cell)]
         elif isinstance(value, functools.partial):
             items = (*value.args, *value.keywords.values())
-        elif hasattr(value, "__dict__"):  # a plain object: types.SimpleNamespace(mean=...)
-            items = vars(value).values()
-        else:
-            return False
+        else:  # a plain object: types.SimpleNamespace(mean=...)
+            try:
+                items = vars(value).values()
+            except Exception:  # noqa: BLE001 - no __dict__, or one that refuses to be read
+                return False
         return any(metas(item, depth + 1) for item in items)
 
     return any(metas(value) for module in model.modules() for name, value in vars(module).items()

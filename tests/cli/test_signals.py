@@ -53,3 +53,20 @@ def test_outside_the_main_thread_nothing_is_touched():
 def test_a_signal_the_platform_lacks_is_left_out():
     with handling(("SIGTERM", "SIGNOSUCH"), _record):
         assert signal.getsignal(signal.SIGTERM) is _record
+
+
+def test_commands_take_over_only_signals_left_at_their_default():
+    """`zoo demo` records SIGTERM to let the model at hand finish, and runs its steps as nested
+    commands: each of those took SIGTERM over as an interrupt, and the demo stopped mid-model."""
+    from zoo.cli.signals import terminate_as_interrupt
+
+    callers = signal.signal(signal.SIGTERM, _record)  # the demo's, or an embedding program's
+    try:
+        with terminate_as_interrupt():
+            assert signal.getsignal(signal.SIGTERM) is _record
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        with terminate_as_interrupt():
+            assert signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, _record)
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    finally:
+        signal.signal(signal.SIGTERM, callers)

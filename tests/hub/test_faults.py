@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import http.server
 import logging
+import os
 import threading
 import time
 
@@ -682,9 +683,10 @@ def test_a_mirror_naming_a_path_as_etag_or_commit_is_refused_and_touches_nothing
     assert weight_files(hub.cache) == [] and not (hub.cache.parent / "escape").exists()
 
 
-def test_an_etag_that_is_a_plain_name_but_no_hash_is_fine(hub, monkeypatch):
-    """A web server's or a CDN's own ETag forms (size-time, base64) name no path: not refused."""
-    with tiny_server(relaying(hub.server.endpoint, {"ETag": '"5f3c-1a2b+Q="', "X-Linked-Etag": '"5f3c-1a2b+Q="'})) \
+@pytest.mark.parametrize("etag", ["5f3c-1a2b+Q=", "{SHA1{4a1f0c}}", "5f3c1a2b:0"])
+def test_an_etag_that_is_a_plain_name_but_no_hash_is_fine(hub, monkeypatch, etag):
+    """A web server's or a repository manager's own ETag forms name no path: not refused."""
+    with tiny_server(relaying(hub.server.endpoint, {"ETag": f'"{etag}"', "X-Linked-Etag": f'"{etag}"'})) \
             as endpoint:
         monkeypatch.setenv("HF_ENDPOINT", endpoint)
         zoo.create("hubtest_seg.toy", pretrained=True)
@@ -701,6 +703,25 @@ def test_a_refused_link_pointing_out_of_the_cache_loses_the_link_only(hub, tmp_p
     link.symlink_to(outside)
     assert evict(link) == [str(link)]
     assert outside.read_bytes() == b"not the cache's" and not link.is_symlink()
+
+
+def test_a_blob_that_is_itself_a_link_to_another_disk_is_removed_as_a_link(hub, tmp_path):
+    """Resolved to its final file, such a blob was taken for one outside the cache and kept: the
+    snapshot was linked to the same bad blob again at every call."""
+    from zoo.hub_cache import evict
+
+    elsewhere = tmp_path / "other-disk" / "data"
+    elsewhere.parent.mkdir()
+    elsewhere.write_bytes(b"a refused file's bytes")
+    repo = hub.cache / "models--org--name"
+    blob = repo / "blobs" / ("e" * 64)
+    blob.parent.mkdir(parents=True)
+    blob.symlink_to(elsewhere)
+    link = repo / "snapshots" / ("c" * 40) / "model.safetensors"
+    link.parent.mkdir(parents=True)
+    link.symlink_to(os.path.relpath(blob, link.parent))  # as huggingface_hub links them
+    assert evict(link) == [str(link), str(blob)]
+    assert not blob.is_symlink() and elsewhere.exists()  # the link in blobs/ goes; what it named is not ours
 
 
 def test_a_busy_mirror_is_asked_again_when_nothing_is_cached(hub, monkeypatch, caplog):

@@ -172,8 +172,6 @@ def test_the_cache_is_found_where_huggingface_hub_looks(environ, cache):
     ("http://127.0.0.1:41773\r", "holds a space or a control character"),
     ("http://127.0.0.1:41773\x7f", "holds a space or a control character"),  # DEL
     ("http://127.0.0.1:port", "has a port that is not a number"),
-    ("127.0.0.1:8090", "does not start with http:// or https://"),  # read as an unreachable hub before
-    ("localhost:8090", "does not start with http:// or https://"),
 ])
 def test_an_endpoint_no_client_can_use_names_hf_endpoint(monkeypatch, capsys, endpoint, says):
     """huggingface_hub's import failed on these with a bare ValueError and a traceback (exit 1)."""
@@ -182,6 +180,24 @@ def test_an_endpoint_no_client_can_use_names_hf_endpoint(monkeypatch, capsys, en
     monkeypatch.setenv("HF_ENDPOINT", endpoint)
     assert cli_main(["download", "unet.shapes"]) == 3
     assert says in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("endpoint", ["127.0.0.1:8090", "localhost:8090"])
+def test_an_endpoint_without_a_scheme_is_named_where_a_download_uses_it(hub, monkeypatch, caplog, endpoint):
+    """It read as an unreachable hub ("UnsupportedProtocol"), and with the file cached only as that
+    warning. Offline the endpoint is never used, so it stays no error there."""
+    monkeypatch.setenv("HF_ENDPOINT", endpoint)
+    with pytest.raises(HubError, match=f"HF_ENDPOINT='{endpoint}' does not start with http:// or https://; set it"):
+        zoo.create("hubtest_seg.toy", pretrained=True)
+    monkeypatch.setenv("HF_ENDPOINT", hub.server.endpoint)
+    zoo.create("hubtest_seg.toy", pretrained=True)
+    monkeypatch.setenv("HF_ENDPOINT", endpoint)
+    zoo.create("hubtest_seg.toy", pretrained=True)  # cached: it stands in, with the setting named
+    assert f"HF_ENDPOINT='{endpoint}' does not start with http:// or https://); using the cached copy" in caplog.text
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    caplog.clear()
+    zoo.create("hubtest_seg.toy", pretrained=True)
+    assert "does not start with" not in caplog.text
 
 
 def test_a_password_in_an_hf_endpoint_no_client_can_use_never_reaches_the_message():

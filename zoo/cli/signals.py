@@ -37,11 +37,15 @@ def terminate_as_interrupt() -> Iterator[None]:
     """SIGTERM (``docker stop``, ``timeout``, a CI cancelling a job), and SIGHUP (the terminal
     closed), unwind a command as Ctrl-C does (exit 130): a download under way lets huggingface_hub
     remove its partial file and the zoo put the branch's ref back; by default either signal ends
-    the process on the spot and leaves both behind. Commands with their own handling (``zoo
-    demo``, ``zoo hub serve``) set theirs inside."""
+    the process on the spot and leaves both behind. Only a signal left at its default is taken
+    over: a handler already set stays (``zoo demo`` runs its steps as nested commands and lets the
+    model at hand finish; a program embedding ``zoo.cli.main`` keeps its own). Commands with their
+    own handling (``zoo hub serve``) set theirs inside."""
 
     def interrupt(signum, frame):
         raise KeyboardInterrupt(f"signal {signum}")
 
-    with handling(("SIGTERM", "SIGHUP"), interrupt):
+    defaults = tuple(name for name in ("SIGTERM", "SIGHUP")
+                     if hasattr(signal, name) and signal.getsignal(getattr(signal, name)) is signal.SIG_DFL)
+    with handling(defaults, interrupt):
         yield

@@ -22,7 +22,7 @@ def zoo_explainers():
                           "vanilla gradients: max over channels of |d score / d input| (Simonyan 2013)"),
         zoo.ExplainerSpec("smoothgrad", "zoo_explainers.gradients:SmoothGrad", _CLS_SEG,
                           "saliency averaged over noisy copies of the input (Smilkov 2017), seedable; noise "
-                          "sigma (None: 0.15) of each image's range, or stdev absolute"),
+                          "sigma as a fraction of each image's range, or stdev absolute"),
         zoo.ExplainerSpec("integrated_gradients", "zoo_explainers.gradients:IntegratedGradients", _CLS_SEG,
                           "signed path-integrated gradients from a baseline (Sundararajan 2017)"),
         zoo.ExplainerSpec("rise", "zoo_explainers.rise:RISE", _CLS_SEG,
