@@ -57,14 +57,14 @@ def again_while_busy(call, may_wait, log):
             status = exc.response.status_code if exc.response is not None else None
             if wait is None or status not in BUSY_STATUSES or not may_wait():
                 raise
-            wait = retry_after(exc) or wait
+            wait = _retry_after(exc) or wait
             if wait > LONGEST_RETRY_AFTER:
                 raise
             log(f"the server answered {status}; asking again in {wait:g} s")
             time.sleep(wait)
 
 
-def retry_after(exc) -> float | None:
+def _retry_after(exc) -> float | None:
     """The server's Retry-After in seconds (the delay form; an HTTP date is not honoured)."""
     try:
         value = float(exc.response.headers.get("Retry-After", ""))
@@ -140,7 +140,7 @@ def classify_http(exc, cfg: PretrainedCfg, rev: str, settings: HubSettings) -> H
         if found is not None:
             return found
     if status is not None and status >= 500 or status in (408, 429):
-        wait = retry_after(exc)
+        wait = _retry_after(exc)
         later = f"in {wait:g} s, as it asks" if wait else "later"
         busy = f" (busy: rate limiting or overloaded; try again {later})" if status in BUSY_STATUSES else ""
         return HubUnavailableError(unavailable_message(where, f"the server answered {status} ({detail}){busy}",
