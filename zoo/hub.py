@@ -7,8 +7,8 @@ bars), so a file fetched by the zoo is shared with every other HF tool. What the
   ``HF_HUB_CACHE``, ``HF_HUB_OFFLINE``, ``HF_HUB_ETAG_TIMEOUT``), not only at import;
 - one quick metadata probe without back-off first, so an unreachable, hanging or failing
   endpoint gives a clear error within the timeout instead of minutes of back-off (a busy one,
-  answering 408, 429 or 5xx, is asked twice more, a few seconds apart, when nothing cached could
-  stand in);
+  answering 408, 429, 500, 502, 503 or 504, is asked twice more, a few seconds apart, when nothing
+  cached could stand in);
 - the probe's commit id and ETag must be plain names (no path separator, ``..``): huggingface_hub
   makes cache paths of them;
 - typed errors (:mod:`zoo.errors`) that name the repo, file, revision and endpoint and say
@@ -64,6 +64,7 @@ from zoo.hub_errors import (
     again_while_busy,
     classify_http,
     redact,
+    server_unavailable,
     transport_reason,
     unavailable_message,
     what,
@@ -501,7 +502,7 @@ def _cached_copy_after_http_error(exc, cfg: PretrainedCfg, rev: str, settings: H
     the endpoint's /api what is missing (:func:`classify_http` does); so does an endpoint that is no
     Hub, or one refusing access or not showing the repository (:func:`_cache_may_answer`)."""
     status = exc.response.status_code if exc.response is not None else None
-    if status is not None and status >= 500 or status in (408, 429):
+    if server_unavailable(status):
         cached = _fallback_to_cache(cfg, rev, settings, f"the server answered {status}")
         if cached is not None:
             return cached

@@ -38,9 +38,15 @@ def again_on_dropped_connection(call):
         return call()
 
 
-BUSY_STATUSES = (408, 429, 500, 502, 503, 504)  # rate limiting, overload, a failing upstream
+BUSY_STATUSES = (408, 429, 500, 502, 503, 504)  # rate limiting, overload, a failing upstream: worth a retry
 BUSY_WAITS = (1.0, 2.0)  # seconds before the second and third try, where the server names none
 LONGEST_RETRY_AFTER = 10.0  # a server asking for a longer wait is not waited for: the error says so
+
+
+def server_unavailable(status: int | None) -> bool:
+    """Whether an HTTP status says the server cannot serve now (any 5xx, 408, 429), so a cached
+    copy may stand in; only :data:`BUSY_STATUSES` among them are worth asking again."""
+    return status is not None and (status >= 500 or status in (408, 429))
 
 
 def again_while_busy(call, may_wait, log):
@@ -139,7 +145,7 @@ def classify_http(exc, cfg: PretrainedCfg, rev: str, settings: HubSettings) -> H
                 "PretrainedCfg.filename, or the mirror's copy of the repository."))
         if found is not None:
             return found
-    if status is not None and status >= 500 or status in (408, 429):
+    if server_unavailable(status):
         wait = _retry_after(exc)
         later = f"in {wait:g} s, as it asks" if wait else "later"
         busy = f" (busy: rate limiting or overloaded; try again {later})" if status in BUSY_STATUSES else ""

@@ -619,7 +619,8 @@ def test_a_download_refused_after_the_probe_is_a_typed_error_with_the_servers_re
 
 class Relay(_Handler):
     """A mirror in front of the real hub (olah): every request is passed on to ``upstream``, and the
-    answer comes back with ``override`` headers set, after ``busy`` answers of ``busy_status`` first."""
+    answer comes back with ``override`` headers set, after ``busy`` answers of ``busy_status`` first
+    to the requests for the repository's files, whose methods ``requests`` records."""
 
     upstream, override, busy, busy_status, busy_headers = "", {}, 0, 429, {}
     requests: list = []
@@ -628,8 +629,10 @@ class Relay(_Handler):
         import http.client
         from urllib.parse import urlsplit
 
-        type(self).requests.append(self.command)
-        if type(self).busy > 0:
+        for_a_file = "/resolve/" in self.path  # not huggingface_hub's own daily GET of /api/agent-harnesses
+        if for_a_file:
+            type(self).requests.append(self.command)
+        if for_a_file and type(self).busy > 0:
             type(self).busy -= 1
             self.send_response(self.busy_status)
             for name, value in self.busy_headers.items():
@@ -742,6 +745,16 @@ def test_a_mirror_busy_for_longer_is_an_error_saying_when_to_try_again(hub, monk
             with pytest.raises(HubUnavailableError, match=f"answered 503.*busy: rate limiting or overloaded; {says}"):
                 zoo.create("hubtest_seg.toy", pretrained=True)
         assert relay.requests.count("HEAD") == requests  # a wait over 10 s is not waited for
+
+
+def test_a_server_error_that_is_not_busy_is_not_asked_again(hub, monkeypatch):
+    """501 Not Implemented says the server cannot serve, not that it is busy: one request, no wait."""
+    relay = relaying(hub.server.endpoint, busy=9, busy_status=501)
+    with tiny_server(relay) as endpoint:
+        monkeypatch.setenv("HF_ENDPOINT", endpoint)
+        with pytest.raises(HubUnavailableError, match="answered 501") as info:
+            zoo.create("hubtest_seg.toy", pretrained=True)
+    assert relay.requests.count("HEAD") == 1 and "busy" not in str(info.value)
 
 
 def test_a_mirror_announcing_a_wrong_size_gets_advice_the_zoo_can_follow(hub, monkeypatch):
