@@ -272,6 +272,12 @@ def card_files(card_dir: str | Path) -> list[Path]:
     return files
 
 
+def same_license(a: object, b: object) -> bool:
+    """Whether two license identifiers name the same license: SPDX writes ``Apache-2.0``, the Hub's
+    card metadata ``apache-2.0``."""
+    return isinstance(a, str) and isinstance(b, str) and a.lower() == b.lower()
+
+
 def registered_claim_problems(cfg: Any, config: dict[str, Any]) -> list[str]:
     """How a registered tag's claims (``PretrainedCfg.metrics`` and ``license``, what ``zoo list``
     and ``zoo info`` show) disagree with its card's ``config.json`` (empty if they do not). When the
@@ -289,7 +295,7 @@ def registered_claim_problems(cfg: Any, config: dict[str, Any]) -> list[str]:
     if isinstance(cfg.license, str) and not isinstance(config.get("license"), str):
         problems.append(f"the registered tag's license is {cfg.license!r} but config.json states none (the card "
                         "would be published without one)")
-    elif isinstance(cfg.license, str) and cfg.license.lower() != config["license"].lower():  # SPDX vs the Hub's
+    elif isinstance(cfg.license, str) and not same_license(cfg.license, config["license"]):
         problems.append(f"the registered tag's license is {cfg.license!r} but config.json says {config['license']!r}")
     return problems
 
@@ -321,7 +327,7 @@ def card_text_problems(card_dir: str | Path, config: dict[str, Any], weights_sha
             problems.append(f"model-index lacks {key} (config.json: {expected[key]})")
         elif stated[key] != expected[key]:
             problems.append(f"model-index states {key}={stated[key]} but config.json records {expected[key]}")
-    if config.get("license") and data.license != config["license"]:
+    if config.get("license") and not same_license(data.license, config["license"]):
         problems.append(f"the card's license is {data.license!r} but config.json records {config['license']!r}")
     body = text.split("\n---", 1)[1] if text.startswith("---") and "\n---" in text else text
     for key, value in re.findall(r"^\| `(\w+)` \|[^|\n]*\| ([-0-9.]+) \|$", body, flags=re.M):

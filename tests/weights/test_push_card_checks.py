@@ -184,6 +184,14 @@ def test_a_table_value_or_license_that_disagrees_with_config_json_is_refused(fcn
     assert refusal in capsys.readouterr().err
 
 
+def test_the_spdx_spelling_of_the_cards_license_in_config_json_is_the_same_license(fcn8s_copy, capsys):
+    """The card's check compared case-sensitively where the registered tag's check did not: a config.json
+    saying 'Apache-2.0' (SPDX) beside the card's 'apache-2.0' (the Hub's) was refused by one of them."""
+    config_path = fcn8s_copy / "fcn8s.shapes" / "config.json"
+    config_path.write_text(json.dumps({**json.loads(config_path.read_text()), "license": "Apache-2.0"}))
+    assert _push(fcn8s_copy) == 0, capsys.readouterr().err
+
+
 def test_a_registered_tag_whose_metrics_or_license_differ_from_its_card_is_refused(fcn8s_copy, capsys):
     """`zoo list`/`zoo info` show the plugin's PretrainedCfg claims; the Hub shows the card's. They
     were never compared, so a plugin could advertise a metric its card does not record."""
