@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_OK
     if not (args.names or args.all or args.plugin):
         raise UsageError("name models or explainers, or use --all or --plugin DIST (see zoo check -h)")
-    _refuse_unknown_check_patterns(args.checks, [check.name for check in all_checks()] + ["plugin_loads", "coverage"])
+    _refuse_unknown_check_patterns(args.checks, [check.name for check in all_checks()])
     from zoo.registry import get_registry_quietly
 
     # broken plugins are reported as failures below
@@ -96,6 +96,15 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_PROBLEM if failures or not results else EXIT_OK
 
 
+#: rows the report adds beside the checks' own, which ``--checks`` cannot select
+REPORT_ROWS = {
+    "plugin_loads": "a row the report adds for each plugin that fails to load, whatever --checks selects; "
+                    "not a check to select",
+    "coverage": "a row a full run adds for a subject none of whose checks could run; not a check to select "
+                "(run without --checks to see it)",
+}
+
+
 def _refuse_unknown_check_patterns(patterns: list[str], names: list[str]) -> None:
     """A ``--checks`` pattern naming no check (a typo) is a usage error, not "nothing was checked"."""
     import fnmatch
@@ -103,6 +112,8 @@ def _refuse_unknown_check_patterns(patterns: list[str], names: list[str]) -> Non
     from zoo.names import close_names
 
     for pattern in patterns:
+        if pattern in REPORT_ROWS:
+            raise UsageError(f"--checks {pattern!r}: {REPORT_ROWS[pattern]}")
         if not fnmatch.filter(names, pattern):
             close = close_names(pattern, names)
             hint = f" (close: {', '.join(close)})" if close else ""
