@@ -20,8 +20,8 @@ def card_dir_for(name: str, hubcards: str | Path | None = None) -> Path:
     ``<hubcards>/<name>`` when that card exists (also a card no plugin registers yet); else the
     registered name resolved through the registry (a bare architecture takes its default tag;
     an unknown name or tag raises ``UnknownModelError``/``UnknownTagError`` with suggestions).
-    ``hubcards`` defaults to :func:`zoo.cards.default_hubcards_dir`."""
-    from zoo.cards import default_hubcards_dir, missing_hubcards_message
+    ``hubcards`` defaults to :func:`zoo.card_folders.default_hubcards_dir`."""
+    from zoo.card_folders import default_hubcards_dir, missing_hubcards_message
     from zoo.registry import get_registry
 
     if Path(name).is_dir():

@@ -9,34 +9,11 @@ the explainer sanity report of a classifier) come from ``explainers.json`` in th
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from zoo.recipes import Recipe
-
-def source_hubcards_dir() -> Path | None:
-    """``$ZOO_HUBCARDS_DIR``, else ``hubcards/`` beside the ``zoo`` package in a source checkout."""
-    env = os.environ.get("ZOO_HUBCARDS_DIR")
-    if env:
-        return Path(env)
-    candidate = Path(__file__).resolve().parents[1] / "hubcards"
-    return candidate if candidate.is_dir() else None
-
-
-def default_hubcards_dir() -> Path:
-    """The ``--hubcards`` default of the commands: :func:`source_hubcards_dir` (so they work from
-    any working directory of a source checkout, or wherever ``$ZOO_HUBCARDS_DIR`` points), else
-    ``./hubcards``."""
-    return source_hubcards_dir() or Path("hubcards")
-
-
-def missing_hubcards_message(hubcards: Path, how: str = "pass --hubcards DIR") -> str:
-    """``how``: the command's own way to name the folder (``zoo hub serve`` takes it as its argument)."""
-    return (f"no hub-cards folder {hubcards} ({how}, or set ZOO_HUBCARDS_DIR, to the folder "
-            "holding the <arch>.<tag>/ card folders)")
-
 
 HF_TASK = {
     "classification": ("image-classification", "Image classification"),

@@ -106,11 +106,11 @@ def run_demo(out_dir: str | Path, *, hubcards: str | Path | None = None, n_image
              stop_requested: Callable[[], bool] = lambda: False) -> list[Path]:
     """Write the demo PNGs into ``out_dir``; returns the paths this run wrote.
 
-    ``hubcards`` defaults to :func:`zoo.cards.default_hubcards_dir`; the cards' ``config.json``
+    ``hubcards`` defaults to :func:`zoo.card_folders.default_hubcards_dir`; the cards' ``config.json``
     (label names, preprocessing) is the one in that folder, also for the ``zoo predict`` /
     ``zoo explain`` calls. ``stop_requested`` is asked before each model; when it says so, the demo
     stops as on Ctrl-C (KeyboardInterrupt, after stopping the embedded hub)."""
-    from zoo.cards import default_hubcards_dir, missing_hubcards_message
+    from zoo.card_folders import default_hubcards_dir, missing_hubcards_message
 
     hubcards = Path(hubcards) if hubcards is not None else default_hubcards_dir()
     if int(n_images) < 1:

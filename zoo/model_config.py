@@ -217,7 +217,7 @@ def _field_problems(config: dict) -> list[str]:
 
 
 def _hubcards_dirs() -> list[Path]:
-    from zoo.cards import source_hubcards_dir
+    from zoo.card_folders import source_hubcards_dir
 
     found = source_hubcards_dir()
     return [found] if found else []

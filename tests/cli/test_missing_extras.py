@@ -41,7 +41,7 @@ def test_training_without_torchmetrics_stops_before_the_first_epoch(without, tmp
     """It trained a whole epoch, then failed at the first evaluation."""
     import shutil
 
-    from zoo.cards import source_hubcards_dir
+    from zoo.card_folders import source_hubcards_dir
 
     card = tmp_path / "cnn_cam.digits"
     shutil.copytree(source_hubcards_dir() / "cnn_cam.digits", card)

@@ -14,7 +14,7 @@ from PIL import Image
 from safetensors.torch import save_file
 
 import zoo
-import zoo.cards
+import zoo.card_folders
 from zoo.cli import main
 from zoo.model_config import find_config
 
@@ -116,7 +116,7 @@ def test_label_names_never_resize_a_tags_head(tmp_path):
     3-class head, re-initialised, instead of being dropped as not one per class."""
     from zoo.model_config import load_for_inference
 
-    card = zoo.cards.source_hubcards_dir() / "cnn_cam.digits"
+    card = zoo.card_folders.source_hubcards_dir() / "cnn_cam.digits"
     config = {k: v for k, v in json.loads((card / "config.json").read_text()).items() if k != "num_classes"}
     (tmp_path / "config.json").write_text(json.dumps({**config, "label_names": ["zero", "one", "two"]}))
     with pytest.warns(UserWarning, match="names 3 classes .* but the model has 10"):
@@ -185,7 +185,7 @@ def test_a_config_written_for_another_architecture_is_warned_about(tmp_path):
     """cnn_cam's config.json beside unet weights was applied in silence (names, mean/std)."""
     from zoo.model_config import load_for_inference
 
-    card = zoo.cards.source_hubcards_dir() / "unet.shapes"
+    card = zoo.card_folders.source_hubcards_dir() / "unet.shapes"
     config = json.loads((card / "config.json").read_text())
     (tmp_path / "config.json").write_text(json.dumps({**config, "architecture": "cnn_cam"}))
     with pytest.warns(UserWarning, match="was written for 'cnn_cam', not 'unet'"):
@@ -199,7 +199,7 @@ def test_a_bare_name_with_pretrained_draws_as_its_default_tag_does(tmp_path):
     from zoo.demo import embedded_hub
 
     red_square_png(tmp_path / "scene.png")
-    hubcards = zoo.cards.default_hubcards_dir()
+    hubcards = zoo.card_folders.default_hubcards_dir()
     with embedded_hub(hubcards, tmp_path / "hub", log=lambda line: None):
         for argv, out in ((["unet", "--pretrained"], "bare"), (["unet.shapes"], "tagged")):
             assert main(["predict", *argv, str(tmp_path / "scene.png"), "-o", str(tmp_path / out)]) == 0

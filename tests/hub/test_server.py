@@ -226,18 +226,31 @@ def test_serving_a_folder_without_cards_says_so(tmp_path):
 def test_the_served_hubcards_fixture_finds_a_plugin_authors_cards_when_the_zoo_is_installed(tmp_path, monkeypatch):
     """Installed (no source tree beside the zoo package), the fixture looked in site-packages and
     skipped, while every zoo command found ./hubcards."""
-    import zoo.cards
+    import zoo.card_folders
     from zoo.testing.hub_fixture import source_hubcards
 
     monkeypatch.delenv("ZOO_HUBCARDS_DIR", raising=False)
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(zoo.cards, "source_hubcards_dir", lambda: None)  # as from a wheel
+    monkeypatch.setattr(zoo.card_folders, "source_hubcards_dir", lambda: None)  # as from a wheel
     assert source_hubcards() == tmp_path / "hubcards"
     monkeypatch.undo()
     monkeypatch.delenv("ZOO_HUBCARDS_DIR", raising=False)
     monkeypatch.chdir(tmp_path)
     (tmp_path / "hubcards").mkdir()
     assert source_hubcards() == tmp_path / "hubcards"  # beside an editable zoo too: the author's own cards
+
+
+def test_the_served_hubcards_fixture_serves_the_cards_the_checks_read_when_run_from_tests(tmp_path, monkeypatch):
+    """pytest run from a plugin project's tests/ served the zoo's own cards, while the pretrained
+    checks read the project's hubcards/ (found up to the project's root)."""
+    from zoo.testing.hub_fixture import source_hubcards
+
+    monkeypatch.delenv("ZOO_HUBCARDS_DIR", raising=False)
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'acme-zoo'\n")
+    (tmp_path / "hubcards").mkdir()
+    (tmp_path / "tests").mkdir()
+    monkeypatch.chdir(tmp_path / "tests")
+    assert source_hubcards() == tmp_path / "hubcards"
 
 
 def test_a_server_start_clears_dead_servers_files_and_names_an_unusable_cache(tmp_path):

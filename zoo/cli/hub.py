@@ -49,7 +49,7 @@ def register(subparsers) -> None:
 
 def _hubcards(given, how: str = "pass --hubcards DIR") -> Path:
     """The folder given or the default; a missing one is a HubError that says how to pass it."""
-    from zoo.cards import default_hubcards_dir, missing_hubcards_message
+    from zoo.card_folders import default_hubcards_dir, missing_hubcards_message
 
     hubcards = Path(given) if given is not None else default_hubcards_dir()
     if not hubcards.is_dir():

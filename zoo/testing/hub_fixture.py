@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from zoo.cards import default_hubcards_dir
+from zoo.card_folders import default_hubcards_dir, project_hubcards
 from zoo.hookspecs import hookimpl
 from zoo.hub_server import HubServer, build_mirrors, card_hub_id
 
@@ -97,12 +97,12 @@ def make_card(hubcards_dir: str | Path, name: str, state: dict, *, hf_hub_id: st
 
 
 def source_hubcards() -> Path:
-    """The cards the tests serve: ``$ZOO_HUBCARDS_DIR``, else ``./hubcards`` where the tests run
-    (a plugin author's package, or the zoo's own checkout), else the zoo's source tree's. The
-    ``pretrained_tags`` check looks in the last two alike (``pretrained_checks.hubcards_roots``)."""
-    if os.environ.get("ZOO_HUBCARDS_DIR") or not Path("hubcards").is_dir():
-        return default_hubcards_dir().absolute()
-    return Path("hubcards").absolute()  # absolute: the session's server is kept by folder
+    """The cards the tests serve: ``$ZOO_HUBCARDS_DIR``, else the project's own ``hubcards/`` (of the
+    folder the tests run from or of the nearest one above it up to the project's root:
+    :func:`zoo.card_folders.project_hubcards`, where the ``pretrained_tags`` check finds a plugin
+    author's cards), else the zoo's source tree's."""
+    project = None if os.environ.get("ZOO_HUBCARDS_DIR") else project_hubcards()
+    return (project or default_hubcards_dir()).absolute()  # absolute: the session's server is kept by folder
 
 
 def use_hub(monkeypatch, endpoint: str, cache: Path) -> None:

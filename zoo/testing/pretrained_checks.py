@@ -14,7 +14,8 @@ import json
 import os
 from pathlib import Path
 
-from zoo.cards import card_text_problems, registered_claim_problems, source_hubcards_dir
+from zoo.card_folders import hubcards_roots, source_hubcards_dir
+from zoo.cards import card_text_problems, registered_claim_problems
 from zoo.hub import sha256_of
 from zoo.specs import FIRST_PARTY_ORG, TAG_RE, PretrainedCfg, is_first_party, pretrained_cfg_problems
 from zoo.testing.checks import MODEL, broken, check
@@ -60,40 +61,6 @@ def _card_belongs_to(data, cfg, shipped: bool) -> bool:
     if isinstance(hub_id, str):
         return hub_id == cfg.hf_hub_id
     return shipped
-
-
-def hubcards_roots() -> list[Path]:
-    """Where the checks look for hub cards: :func:`source_hubcards_dir` (``$ZOO_HUBCARDS_DIR`` or
-    the zoo's own), and the plugin author's :func:`project_hubcards`."""
-    found: dict[Path, Path] = {}
-    for folder in (source_hubcards_dir(), project_hubcards()):
-        if folder is not None and folder.is_dir():
-            found.setdefault(folder.resolve(), folder)
-    return list(found.values())
-
-
-#: what marks a project's root folder, where the search for its hubcards/ stops
-PROJECT_ROOT_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", ".git")
-
-
-def project_hubcards(start: Path | None = None) -> Path | None:
-    """``hubcards/`` of the folder the suite runs from, or of the nearest folder above it within
-    the same project (up to its root: the first folder holding a ``pyproject.toml``, ``setup.py``,
-    ``setup.cfg`` or ``.git``), so ``pytest`` run from ``tests/`` (or by an IDE, per file) checks the
-    package's cards as from its root. Outside any project only ``./hubcards`` counts: a
-    ``hubcards/`` met on the way up to the home folder would be someone else's."""
-    here = (start or Path.cwd()).absolute()
-    for folder in (here, *here.parents):
-        if (folder / "hubcards").is_dir() and (folder == here or _inside_a_project(folder)):
-            return folder / "hubcards"
-        if any((folder / marker).exists() for marker in PROJECT_ROOT_MARKERS):
-            return None
-    return None
-
-
-def _inside_a_project(folder: Path) -> bool:
-    """Whether ``folder`` or a folder above it is a project's root."""
-    return any((parent / marker).exists() for parent in (folder, *folder.parents) for marker in PROJECT_ROOT_MARKERS)
 
 
 def tag_cards(arch: str, tag: str, cfg, cards: list[Path]) -> list[Path]:
