@@ -477,12 +477,19 @@ def _ambiguity(kind: str, name: str, tag: str, entries: list[_Entry]) -> str:
     suffix = f".{tag}" if tag else ""
     lacking = [label for label in labels if label not in usable]
     note = f" ({', '.join(lacking)} {'has' if len(lacking) == 1 else 'have'} no tag {tag!r})" if lacking else ""
-    # Which plugin to keep is the user's call (the newcomer or the one they had): offer each.
-    keeps = [f"ZOO_DISABLE_PLUGINS={','.join(label for label in labels if label != u)} keeps {u}" for u in usable]
+    keeps = keeping_each(labels, usable)
     off = f"turn the others off with {keeps[0].rpartition(' keeps ')[0]}" if len(keeps) == 1 else \
         f"turn all but one off ({'; '.join(keeps)})"
     return (f"{lead} Choose one with a qualified name: {', '.join(f'{u}:{name}{suffix}' for u in usable)}{note}; "
             f"or {off}.")
+
+
+def keeping_each(labels: list[str], kept: list[str] | None = None) -> list[str]:
+    """For each of ``kept`` (default: every label), the ``ZOO_DISABLE_PLUGINS`` setting that keeps
+    it alone among ``labels``, as "ZOO_DISABLE_PLUGINS=b,c keeps a". Which plugin to keep is the
+    user's call (the newcomer or the one they had): offer each."""
+    return [f"ZOO_DISABLE_PLUGINS={','.join(label for label in labels if label != keep)} keeps {keep}"
+            for keep in (labels if kept is None else kept)]
 
 
 def _labels(entries: list[_Entry]) -> list[str]:

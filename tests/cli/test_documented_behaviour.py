@@ -325,13 +325,15 @@ def test_list_shows_four_tags_and_counts_the_rest():
 
 
 def test_doctor_conflict_advice_keeps_one_plugin(plugin_packages, capsys):
-    """'or keep one with ZOO_DISABLE_PLUGINS=...': the value disables every claimant but the first."""
+    """'or keep one (ZOO_DISABLE_PLUGINS=...)': each value disables every claimant but one, and each
+    claimant is offered (doctor offered only the first, where the name's own error offers each)."""
     plugin_packages("sample-plugin", "sample-duplicate")
     assert main(["doctor"]) == 1
     line = next(l for l in capsys.readouterr().out.splitlines() if l.startswith("conflict: model sample_segmenter"))
     labels = line.split(" is registered by ")[1].split("; use ")[0].split(", ")
     assert len(labels) == 2
-    assert line.endswith(f"or keep one with ZOO_DISABLE_PLUGINS={labels[1]}")
+    assert line.endswith(f"or keep one (ZOO_DISABLE_PLUGINS={labels[1]} keeps {labels[0]}; "
+                         f"ZOO_DISABLE_PLUGINS={labels[0]} keeps {labels[1]})")
 
 
 def test_explain_of_an_instance_model_names_the_tasks_it_explains(image, capsys):

@@ -6,7 +6,7 @@ import argparse
 import importlib.util
 
 from zoo.cli.exit_codes import EXIT_OK, EXIT_PROBLEM
-from zoo.registry import NO_PLUGINS, Registry, get_registry_quietly
+from zoo.registry import NO_PLUGINS, Registry, get_registry_quietly, keeping_each
 
 SLOW_IMPORT_SECONDS = 0.5
 
@@ -50,8 +50,8 @@ def run(args: argparse.Namespace) -> int:
         ok = False
         bare = name.partition(" ")[2]
         print(f"conflict: {name} is registered by {', '.join(labels)}; use "
-              f"{' or '.join(f'{label}:{bare}' for label in labels)}, or keep one with "
-              f"ZOO_DISABLE_PLUGINS={','.join(labels[1:])}")
+              f"{' or '.join(f'{label}:{bare}' for label in labels)}, or keep one "
+              f"({'; '.join(keeping_each(labels))})")
     for problem in registry.problems:
         ok = False
         print(f"error: {problem}")
