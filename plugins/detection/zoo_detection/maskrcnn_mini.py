@@ -54,6 +54,7 @@ from torchvision.models.detection.rpn import RegionProposalNetwork, RPNHead
 from torchvision.models.detection.transform import GeneralizedRCNNTransform
 from torchvision.ops import FeaturePyramidNetwork, MultiScaleRoIAlign
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
+from torchvision.ops.poolers import initLevelMapper
 
 from zoo.inputs import weights_dtype
 from zoo_detection.errors import ModelConfigError
@@ -173,6 +174,24 @@ class _Anchors(AnchorGenerator):
         super().set_cell_anchors(dtype, device)
 
 
+class _RoIAlign(MultiScaleRoIAlign):
+    """RoIAlign over the stride 4/8/16 levels "0", "1", "2", with those strides set at build time.
+
+    torchvision infers each level's scale from the first batch's image size, rounded to a power of
+    two, and keeps it. It resizes every image to ~800 px, where that rounding is exact; this model
+    keeps an image's own size and pads it to a multiple of 32, so a small first image (40 px: a
+    16 px stride-4 map over 40 px) gave scales twice too large for every later call."""
+
+    STRIDES = (4, 8, 16)
+
+    def __init__(self, output_size: int, canonical_scale: int = 64, canonical_level: int = 4):
+        super().__init__([str(i) for i in range(len(self.STRIDES))], output_size, 2,
+                         canonical_scale=canonical_scale, canonical_level=canonical_level)
+        self.scales = [1.0 / s for s in self.STRIDES]
+        self.map_levels = initLevelMapper(int(math.log2(self.STRIDES[0])), int(math.log2(self.STRIDES[-1])),
+                                          canonical_scale=canonical_scale, canonical_level=canonical_level)
+
+
 class _Transform(GeneralizedRCNNTransform):
     """Normalise and batch (padding to a multiple of 32); resize only if ``resize_to`` is set."""
 
@@ -245,15 +264,14 @@ class MaskRCNNMini(GeneralizedRCNN):
             pre_nms_top_n={"training": 600, "testing": 300}, post_nms_top_n={"training": 300, "testing": 100},
             nms_thresh=0.7,
         )
-        levels = ["0", "1", "2"]
         roi_heads = RoIHeads(
-            box_roi_pool=MultiScaleRoIAlign(levels, 7, 2, canonical_scale=64, canonical_level=4),
+            box_roi_pool=_RoIAlign(7),
             box_head=BoxHead(c, 7, box_hidden),
             box_predictor=BoxPredictor(box_hidden, num_classes),
             fg_iou_thresh=0.5, bg_iou_thresh=0.5, batch_size_per_image=128, positive_fraction=0.25,
             bbox_reg_weights=None, score_thresh=score_thresh, nms_thresh=nms_thresh,
             detections_per_img=detections_per_img,
-            mask_roi_pool=MultiScaleRoIAlign(levels, 14, 2, canonical_scale=64, canonical_level=4),
+            mask_roi_pool=_RoIAlign(14),
             mask_head=MaskHead(c, mask_width),
             mask_predictor=MaskPredictor(mask_width, num_classes),
         )
