@@ -52,10 +52,15 @@ def build_with_weights(build: Callable[[], object], source: str | Path, *, chang
     The model is first built on the meta device, its initialisers skipped (zoo.meta), to
     learn its keys, shapes and dtypes; the file's header is matched against them before any
     data is read. Missing, unexpected, mis-shaped and wrong-kind keys are listed together.
-    ``aligned_copy`` is passed to :func:`zoo.safetensors_file.load_resolved`.
+    ``aligned_copy`` is passed to :func:`zoo.safetensors_file.load_resolved`. The model ends on
+    the caller's default device (``with torch.device(...)``, ``torch.set_default_device``), as a
+    random build does, whichever way it is loaded.
     """
+    import torch
+
     from zoo.meta import on_meta_without_init  # imports torch; listing models never gets here
 
+    ambient = torch.get_default_device()  # before anything runs under the meta device
     source = Path(source)
     real = os.path.realpath(source)  # one file for the plan and the load, even if a link to it moves
     try:
@@ -97,6 +102,8 @@ def build_with_weights(build: Callable[[], object], source: str | Path, *, chang
         model = build()
         model.load_state_dict(state, strict=True)
     else:
+        if ambient.type != "cpu":  # the file's tensors are on the CPU; assigned, they would stay there
+            state = {key: tensor.to(ambient) for key, tensor in state.items()}
         model.load_state_dict(state, strict=True, assign=True)
         _tie_again(model, tied)
     if plan.reinit or plan.adapt:  # a head dropped (num_classes=0: features) asked for nothing to learn

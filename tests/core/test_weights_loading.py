@@ -3,6 +3,7 @@
 
 import types
 
+import pytest
 import torch
 from safetensors.torch import save_file
 
@@ -340,3 +341,27 @@ def test_a_local_file_rewritten_in_place_leaves_the_loaded_model_as_it_was(tmp_p
     assert path.stat().st_ino == inode
     for key, value in source.state_dict().items():
         assert torch.equal(loaded.state_dict()[key], value), key
+
+
+@pytest.mark.filterwarnings("ignore:for .*copying from a non-meta parameter")  # torch's own, for meta models
+def test_a_loaded_model_is_on_the_callers_default_device_whichever_way_it_loads(tmp_path):
+    """Under ``with torch.device(...)`` a random build followed it, and so did a load that adapted
+    or re-initialised layers, but a plain load assigned the file's CPU tensors: the same call gave a
+    model on another device depending on in_chans/num_classes (timm builds on the ambient device)."""
+    import torch.nn as nn
+
+    import zoo
+    from zoo.weights import HeadChange, WeightsMismatchWarning, build_with_weights
+
+    path = tmp_path / "unet_small.safetensors"
+    save_file(zoo.create("unet_small", num_classes=3).state_dict(), str(path))
+    conv = tmp_path / "conv.safetensors"
+    save_file(nn.Conv2d(3, 4, 3).state_dict(), str(conv))
+    with torch.device("meta"):  # stands in for a GPU: the same code paths, on any machine
+        plain = zoo.create("unet_small", num_classes=3, weights=path)
+        with pytest.warns(WeightsMismatchWarning):
+            adapted = build_with_weights(lambda: nn.Conv2d(1, 4, 3), conv, change=HeadChange(None, None, 3, 1))
+    for model in (plain, adapted):
+        assert {t.device.type for t in model.state_dict().values()} == {"meta"}
+    again = zoo.create("unet_small", num_classes=3, weights=path)
+    assert {t.device.type for t in again.state_dict().values()} == {"cpu"}
