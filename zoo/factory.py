@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -37,6 +38,7 @@ def create(name: str, pretrained: bool = False, *, num_classes: int | None = Non
 
     Returns the model; in eval mode when weights were loaded, as built otherwise.
     """
+    _check_arguments(name, pretrained, revision, weights)
     if revision is not None and not (pretrained and weights is None):
         fix = ("drop one of them: a local file has no revision" if weights is not None
                else "drop it, or pass pretrained=True")
@@ -79,6 +81,23 @@ def create(name: str, pretrained: bool = False, *, num_classes: int | None = Non
                                                  trained_with.get("in_chans"), build_kwargs.get("in_chans"))
     # Hub files never change once downloaded: worth an aligned copy if they need one (zoo.aligned_copies).
     return build_with_weights(build, source, change=change, aligned_copy=weights is None).eval()
+
+
+def _check_arguments(name: str, pretrained: object, revision: object, weights: object) -> None:
+    """Refuse what is truthy or path-like by accident: ``pretrained="False"`` or a tag name (which
+    loaded the default tag's weights), an empty revision (which took the pinned one), and a
+    ``weights=`` that is no path (torchvision's enum, a state dict: pathlib's bare TypeError)."""
+    if isinstance(pretrained, str):
+        raise ArgumentError(f"pretrained={pretrained!r}: pretrained is True or False; a weight set is chosen by the "
+                            f"name's tag, as in zoo.create('{name.partition('.')[0]}.TAG', pretrained=True) "
+                            "(`zoo info` lists the tags)")
+    if revision is not None and not (isinstance(revision, str) and revision.strip()):
+        raise ArgumentError(f"revision={revision!r}: a revision is a non-empty branch, tag or commit name; "
+                            "drop it for the pinned one")
+    if weights is not None and not (isinstance(weights, (str, os.PathLike)) and str(weights).strip()):
+        raise ArgumentError(f"weights={weights!r:.60}: weights= takes the path of a .safetensors file. For a tag's "
+                            "weights pass pretrained=True with the tag in the name; for a state dict in hand, call "
+                            "load_state_dict on the created model (or save it with safetensors.torch.save_file)")
 
 
 def _refuse_a_weights_name(source: Path, spec: ArchitectureSpec) -> None:

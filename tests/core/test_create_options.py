@@ -205,6 +205,20 @@ def test_revision_without_a_hub_download_is_refused(weights):
         assert isinstance(info.value, ValueError)  # a ZooError, and what a caller would catch
 
 
+@pytest.mark.parametrize("kwargs, says", [
+    ({"pretrained": "False"}, "pretrained='False': pretrained is True or False"),  # truthy: it loaded weights
+    ({"pretrained": "ten"}, "zoo.create('tiny_tagged.TAG', pretrained=True)"),  # loaded the default tag instead
+    ({"pretrained": True, "revision": ""}, "revision='': a revision is a non-empty"),  # took the pinned one
+    ({"weights": ""}, "weights='': weights= takes the path of a .safetensors file"),  # read as the folder '.'
+    ({"weights": {"head.weight": 0}}, "for a state dict in hand, call load_state_dict"),  # pathlib's TypeError
+    ({"weights": True}, "weights=True: weights= takes the path"),
+])
+def test_arguments_that_are_truthy_or_path_like_by_accident_are_refused(kwargs, says):
+    with pytest.raises(zoo.ArgumentError) as info:
+        zoo.create("tiny_tagged", **kwargs)
+    assert says in str(info.value)
+
+
 def test_an_empty_tag_is_an_unknown_tag():
     with pytest.raises(zoo.UnknownTagError, match="ends with a dot"):
         zoo.create("tiny.")
