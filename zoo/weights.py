@@ -260,28 +260,41 @@ def _plan(source: Path, expected: dict, entries: dict[str, TensorEntry], change:
         else:
             mis_shaped[key] = (tuple(file_shape), model_shape)
     if missing or unexpected or mis_shaped or wrong_kind:
-        lines = [f"{source}: weights do not match the model."]
-        shapes = [f"{k!r}: file {list(file)} vs model {list(model)}" for k, (file, model) in mis_shaped.items()]
-        kinds = [f"{k!r}: file {file} vs model {model}" for k, (file, model) in wrong_kind.items()]
-        for title, items in (("missing", [repr(k) for k in missing]), ("unexpected", [repr(k) for k in unexpected]),
-                             ("mis-shaped", shapes), ("wrong dtype kind", kinds)):
-            if items:
-                lines.append(f"  {title} ({len(items)}): {listing(items)}")
-        lines.append("  Check that the file belongs to this architecture, its num_classes/in_chans and the builder "
-                     "arguments it was trained with (a pretrained tag's: `zoo info ARCH`, 'kwargs').")
-        prefix = _extra_prefix(missing, unexpected)
-        if prefix:
-            lines.append(f"  Missing keys are in the file under the prefix {prefix!r} (a wrapper's name, e.g. "
-                         "DistributedDataParallel's 'module.', torch.compile's '_orig_mod.'): save the file "
-                         f"without it, e.g. {{k.removeprefix({prefix!r}): v for k, v in state_dict.items()}}.")
-        if feature_extractor:
-            lines.append("  This model is a feature extractor (features_only=True), whose layers are renamed and "
-                         "head removed, so a classifier's weights do not load into it: create the classifier with "
-                         "the weights and take its features with forward_intermediates(x, "
-                         "intermediates_only=True) (timm) instead.")
-        raise WeightsMismatchError("\n".join(lines), missing_keys=missing, unexpected_keys=unexpected,
-                                   mismatched_shapes=mis_shaped, mismatched_dtypes=wrong_kind)
+        raise _mismatch_error(source, missing, unexpected, mis_shaped, wrong_kind, classifier,
+                              feature_extractor=feature_extractor)
     return plan
+
+
+def _mismatch_error(source: Path, missing: list[str], unexpected: list[str], mis_shaped: dict, wrong_kind: dict,
+                    classifier: set[str], *, feature_extractor: bool) -> WeightsMismatchError:
+    """Every key that does not fit, counted by kind, and what to do about the likely causes."""
+    lines = [f"{source}: weights do not match the model."]
+    shapes = [f"{k!r}: file {list(file)} vs model {list(model)}" for k, (file, model) in mis_shaped.items()]
+    kinds = [f"{k!r}: file {file} vs model {model}" for k, (file, model) in wrong_kind.items()]
+    for title, items in (("missing", [repr(k) for k in missing]), ("unexpected", [repr(k) for k in unexpected]),
+                         ("mis-shaped", shapes), ("wrong dtype kind", kinds)):
+        if items:
+            lines.append(f"  {title} ({len(items)}): {listing(items)}")
+    lines.append("  Check that the file belongs to this architecture, its num_classes/in_chans and the builder "
+                 "arguments it was trained with (a pretrained tag's: `zoo info ARCH`, 'kwargs').")
+    prefix = _extra_prefix(missing, unexpected)
+    if prefix:
+        lines.append(f"  Missing keys are in the file under the prefix {prefix!r} (a wrapper's name, e.g. "
+                     "DistributedDataParallel's 'module.', torch.compile's '_orig_mod.'): save the file "
+                     f"without it, e.g. {{k.removeprefix({prefix!r}): v for k, v in state_dict.items()}}.")
+    if feature_extractor:
+        lines.append("  This model is a feature extractor (features_only=True), whose layers are renamed and "
+                     "head removed, so a classifier's weights do not load into it: create the classifier with "
+                     "the weights and take its features with forward_intermediates(x, "
+                     "intermediates_only=True) (timm) instead.")
+    if mis_shaped and set(mis_shaped) <= classifier and not (missing or unexpected or wrong_kind):
+        classes = next(iter(mis_shaped.values()))[0][0]
+        lines.append(f"  Only the classifier differs: the file's head has {classes} classes. Pass "
+                     f"num_classes={classes} to load it as saved; for a new head of your own classes, name a "
+                     "pretrained tag of the architecture whose classes the file has (`zoo info ARCH`): "
+                     "its mismatched head is then re-initialised, with a warning, as timm does.")
+    return WeightsMismatchError("\n".join(lines), missing_keys=missing, unexpected_keys=unexpected,
+                                mismatched_shapes=mis_shaped, mismatched_dtypes=wrong_kind)
 
 
 def _extra_prefix(missing: list[str], unexpected: list[str]) -> str | None:

@@ -197,6 +197,22 @@ def test_a_local_file_for_a_bare_arch_is_built_as_its_default_tag(tmp_path):
         zoo.create("tiny_tagged", weights=path)
 
 
+def test_a_file_differing_only_in_its_head_says_how_to_load_or_replace_it(tmp_path):
+    """A timm user's habit (num_classes=5 with a 1000-class file) met a strict mismatch with no word
+    of the file's class count, nor of the tag that re-initialises a head."""
+    path = tmp_path / "four.safetensors"
+    save_model(HeadlessCapable(num_classes=4), str(path))
+    with pytest.raises(zoo.WeightsMismatchError) as info:
+        zoo.create("tiny_capable", num_classes=5, weights=path)
+    assert "Only the classifier differs: the file's head has 4 classes. Pass num_classes=4" in str(info.value)
+    with pytest.warns(zoo.WeightsMismatchWarning):  # what the message points to: its tag "t" has 4 classes
+        assert zoo.create("tiny_capable.t", num_classes=5, weights=path).head.out_features == 5
+    save_model(HeadlessCapable(num_classes=4, in_chans=1), str(path))
+    with pytest.raises(zoo.WeightsMismatchError) as info:
+        zoo.create("tiny_capable", num_classes=5, weights=path)
+    assert "Only the classifier" not in str(info.value)  # not where other layers differ too
+
+
 def test_revision_without_a_hub_download_is_refused(weights):
     for kwargs in ({}, {"weights": weights}, {"weights": weights, "pretrained": True}):  # a file has no revision
         fix = "drop one of them" if "weights" in kwargs else "or pass pretrained=True"  # not what was passed
