@@ -13,19 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from zoo.data import DatasetCardText, card_text
 from zoo.recipes import Recipe
 
 HF_TASK = {
     "classification": ("image-classification", "Image classification"),
     "semantic_segmentation": ("image-segmentation", "Semantic segmentation"),
     "instance_segmentation": ("image-segmentation", "Instance segmentation"),
-}
-DATASET_TEXT = {
-    "shapes": ("visionzoo/shapes", "synthetic scenes of circles, squares and triangles (zoo.data.shapes): "
-               "random sizes and colours, squares and triangles within 20 degrees of upright, "
-               "textured noisy backgrounds, overlapping objects"),
-    "digits": ("sklearn/digits", "scikit-learn's handwritten digits (load_digits, 1797 real 8x8 scans), "
-               "upsampled (zoo.data.digits)"),
 }
 METRIC_TEXT = {
     "accuracy": "top-1 accuracy", "miou": "mean IoU (all classes, background included)",
@@ -42,23 +36,22 @@ def write_card(card_dir: str | Path, recipe: Recipe, config: dict[str, Any], *, 
     card_dir = Path(card_dir)
     task = config["task"]
     hf_task, task_title = HF_TASK[task]
-    dataset_id, dataset_text = DATASET_TEXT.get(recipe.dataset, (recipe.dataset, recipe.dataset))
+    dataset = card_text(recipe.dataset)
     metrics = config["metrics"]
     split = MeasuredSplit.of(recipe)
     eval_results = [
-        EvalResult(task_type=hf_task, task_name=task_title, dataset_type=dataset_id, dataset_name=recipe.dataset,
+        EvalResult(task_type=hf_task, task_name=task_title, dataset_type=dataset.hub_id, dataset_name=recipe.dataset,
                    dataset_config=split.size, dataset_args=recipe.dataset_kwargs or None, dataset_split="test",
                    metric_type=key, metric_name=METRIC_TEXT.get(key, key), metric_value=value)
         for key, value in metrics.items() if not key.startswith("iou_")
     ]
     data = ModelCardData(
         license=recipe.license, library_name="visionzoo", pipeline_tag=hf_task, model_name=recipe.name,
-        tags=["visionzoo", "pytorch", "safetensors", recipe.architecture, task.replace("_", "-"), "synthetic-data"
-              if recipe.dataset == "shapes" else "handwritten-digits"],
-        datasets=[dataset_id], metrics=sorted({k for k in metrics if not k.startswith("iou_")}),
+        tags=["visionzoo", "pytorch", "safetensors", recipe.architecture, task.replace("_", "-"), dataset.tag],
+        datasets=[dataset.hub_id], metrics=sorted({k for k in metrics if not k.startswith("iou_")}),
         eval_results=eval_results,
     )
-    card = ModelCard(_frontmatter(data) + _body(card_dir, recipe, config, dataset_text, task_title, split))
+    card = ModelCard(_frontmatter(data) + _body(card_dir, recipe, config, dataset, task_title, split))
     path = Path(path) if path is not None else card_dir / "README.md"
     card.save(path)
     return path
@@ -68,7 +61,7 @@ def _frontmatter(data) -> str:
     return f"---\n{data.to_yaml()}\n---\n"
 
 
-def _body(card_dir: Path, recipe: Recipe, config: dict, dataset_text: str, task_title: str,
+def _body(card_dir: Path, recipe: Recipe, config: dict, dataset: DatasetCardText, task_title: str,
           split: "MeasuredSplit") -> str:
     from zoo.evaluate import METRIC_PROTOCOL
 
@@ -81,7 +74,7 @@ def _body(card_dir: Path, recipe: Recipe, config: dict, dataset_text: str, task_
     sections = [
         f"# {name}\n",
         _architecture_text(recipe.architecture, recipe.model_kwargs),
-        f"`{recipe.architecture}` ({task_title.lower()}) trained by visionzoo on {dataset_text}. "
+        f"`{recipe.architecture}` ({task_title.lower()}) trained by visionzoo on {dataset.description}. "
         f"{config['num_classes']} classes: {', '.join(config['label_names'])}. "
         f"Input: {config['in_chans']}-channel float images in [0, 1] (no further normalisation), "
         f"trained at {config['input_size'][1]}x{config['input_size'][2]}.\n",
@@ -106,7 +99,7 @@ def _body(card_dir: Path, recipe: Recipe, config: dict, dataset_text: str, task_
         sections.append(_explainer_section(report))
     sections += [
         "## Intended use and limits\n",
-        _limits(recipe),
+        dataset.limits,
     ]
     return "\n".join(sections)
 
@@ -188,19 +181,6 @@ class MeasuredSplit:
         dataset = get_dataset(recipe.dataset, "test", **recipe.dataset_kwargs)
         height, width = dataset[0]["image"].shape[-2:]
         return cls(len(dataset), f"{height}x{width}")
-
-
-def _limits(recipe: Recipe) -> str:
-    if recipe.dataset == "shapes":
-        return ("A reference model for demos, tests and explainer research. It was trained only on "
-                "synthetic images of flat-coloured circles, squares and triangles on textured "
-                "backgrounds; it knows nothing about natural images and its numbers say nothing "
-                "about real-world segmentation quality. Do not use it for decisions about people "
-                "or anything safety-relevant.\n")
-    return ("A reference classifier for CAM/saliency demos and explainer tests. It saw only the "
-            "1797 small, centred, greyscale scikit-learn digits (bright ink on black, upsampled); "
-            "expect it to fail on photos, other handwriting styles, inverted colours or off-centre "
-            "digits. Not for any real character-recognition use.\n")
 
 
 def _explainer_section(report: dict) -> str:

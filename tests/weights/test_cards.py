@@ -119,3 +119,16 @@ def test_card_says_at_which_size_and_how_it_measured(card):
     text = (card / "README.md").read_text()
     assert {r.dataset_config for r in ModelCard.load(card / "README.md").data.eval_results} == {f"{height}x{width}"}
     assert f"images of {height}x{width} pixels" in text and METRIC_PROTOCOL[config["task"]] in text
+
+
+def test_each_dataset_has_its_own_card_text_and_a_new_one_must_add_it(monkeypatch):
+    """The card's tag and closing section were chosen by `dataset == "shapes"`: any other dataset's
+    card described scikit-learn's handwritten digits."""
+    import zoo.data
+    from zoo.data import CARD_TEXT, DATASETS, card_text
+
+    assert set(CARD_TEXT) == set(DATASETS)
+    assert len({card_text(name).limits for name in DATASETS}) == len(DATASETS)
+    monkeypatch.setitem(zoo.data.DATASETS, "faces", "zoo.data.digits:DigitsDataset")
+    with pytest.raises(zoo.UnknownNameError, match="dataset 'faces' has no hub-card text: add it to zoo.data.CARD_TEXT"):
+        card_text("faces")
