@@ -241,14 +241,14 @@ def _repository_not_found(cfg: PretrainedCfg, rev: str, settings: HubSettings) -
 
 
 def _revision_missing(cfg: PretrainedCfg, rev: str, settings: HubSettings) -> HubRevisionNotFoundError:
-    what = f"{cfg.hf_hub_id} on {settings.endpoint} has no revision {rev!r} (branch, tag or commit), so " \
-           f"{cfg.filename} cannot be fetched at it."
+    missing = f"{cfg.hf_hub_id} on {settings.endpoint} has no revision {rev!r} (branch, tag or commit), so " \
+              f"{cfg.filename} cannot be fetched at it."
     if rev == cfg.revision:
         advice = ("That is the revision the plugin pins: the mirror is older than the plugin (update the "
                   "mirror), or the plugin pins a revision that was never published (a plugin bug).")
     else:
         advice = "Use an existing revision, or omit revision= (--revision in the CLI) to use the pinned one."
-    return HubRevisionNotFoundError(redact(f"{what} {advice}"))
+    return HubRevisionNotFoundError(redact(f"{missing} {advice}"))
 
 
 def _tokens() -> list[str]:

@@ -76,7 +76,7 @@ def card_hub_id(card_dir: str | Path) -> str:
 
     card_dir = Path(card_dir)
     try:
-        cfg = get_registry().registered_tag(card_dir.name)
+        cfg = get_registry().pretrained_cfg_of_card(card_dir.name)
     except AmbiguousNameError as exc:  # served all the same, under the card's own id
         warnings.warn(f"{card_dir.name}: {exc} Served under its config.json hf_hub_id (or the default) instead.",
                       stacklevel=2)
@@ -250,7 +250,7 @@ def served_commit(endpoint: str, hub_id: str) -> str | None:
         return None
 
 
-def port_taken(host: str, port: int) -> HubError:
+def port_taken_error(host: str, port: int) -> HubError:
     return HubError(f"port {port} on {host} is already in use (another `zoo hub serve`?); pass another --port "
                     "(0 takes a free one), or stop the server that uses it")
 
@@ -362,7 +362,7 @@ class HubServer:
         if not self.port:
             self.port = free_port(self.host)
         elif port_in_use(self.host, self.port):
-            raise port_taken(self.host, self.port)
+            raise port_taken_error(self.host, self.port)
         try:
             probe = build_probe(self.cache_dir, self.port)
             config = write_config(self.cache_dir, self.port, self.host)
@@ -386,7 +386,7 @@ class HubServer:
             if self._process.poll() is not None:
                 if port_in_use(self.host, self.port):  # taken after the check, before olah could bind it
                     self.log_file.unlink(missing_ok=True)  # the error says it all
-                    raise port_taken(self.host, self.port)
+                    raise port_taken_error(self.host, self.port)
                 raise HubError(f"olah exited at start; see {self.log_file}. Its output:\n{self._output_tail()}")
             if served_commit(self.endpoint, probe_id) == probe_commit:
                 return

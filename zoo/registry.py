@@ -276,7 +276,7 @@ class Registry:
             warnings.warn(message, PluginWarning, stacklevel=4)
 
     # ----------------------------------------------------------------- queries
-    def registered_tag(self, card_name: str) -> Any:
+    def pretrained_cfg_of_card(self, card_name: str) -> Any:
         """The registered ``PretrainedCfg`` a hub card folder ``arch.tag`` was made for: the tag of
         the one claim of ``arch`` that has it (a name several plugins register is no obstacle when
         only one has the tag), None when none has it; :class:`AmbiguousNameError` when several do."""
@@ -319,7 +319,7 @@ class Registry:
             for entries in table.values():
                 yield from ((e.spec, e.plugin) for e in entries)
 
-    def candidates(self, name: str) -> list[tuple[ArchitectureSpec, PluginRecord]]:
+    def architecture_candidates(self, name: str) -> list[tuple[ArchitectureSpec, PluginRecord]]:
         """Every (spec, plugin) registering architecture ``name`` (more than one on a conflict)."""
         return [(e.spec, e.plugin) for e in self._architectures.get(name, [])]
 

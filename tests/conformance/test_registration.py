@@ -61,7 +61,7 @@ def test_a_name_one_distribution_claims_twice_is_said_to_clash_always(monkeypatc
     first = registry.register(Claim(), name="first", distribution="acme")
     registry.register(Claim(), name="second", distribution="acme")
     monkeypatch.setattr(zoo.registry, "_registry", registry)
-    spec = registry.candidates("twice")[0][0]
+    spec = registry.architecture_candidates("twice")[0][0]
     result = run_check(get_check("registration"), ModelSubject(spec=spec, plugin=first))
     assert result.status == FAIL and "raises AmbiguousNameError always (one distribution registers it twice)" \
         in result.message, result.message

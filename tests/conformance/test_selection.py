@@ -184,7 +184,7 @@ def test_two_entry_points_of_one_distribution_claiming_a_name_are_each_checked_u
     subjects = select(["twice"], registry=registry).subjects
     assert [s.label for s in subjects] == ["first:twice", "second:twice"]
     with pytest.raises(ContractViolation, match="meanwhile 'second:twice' picks this one"):
-        _registration(subjects[1], [], registry.candidates("twice"), "zoo.create")
+        _registration(subjects[1], [], registry.architecture_candidates("twice"), "zoo.create")
 
 
 @pytest.mark.parametrize("claims", [
@@ -240,10 +240,10 @@ def test_a_card_of_a_shared_name_belongs_to_the_one_claim_with_its_tag():
     pointed at 'acme_seg:tinynet.shapes', a card folder that cannot exist; `zoo hub serve` served
     the card under another repo id, silently."""
     registry = _claims({"first": ["shapes"], "second": []})
-    assert registry.registered_tag("twice.shapes").hf_hub_id == "acme/twice.shapes"
-    assert registry.registered_tag("twice.other") is None
+    assert registry.pretrained_cfg_of_card("twice.shapes").hf_hub_id == "acme/twice.shapes"
+    assert registry.pretrained_cfg_of_card("twice.other") is None
     with pytest.raises(zoo.AmbiguousNameError, match="first:twice.shapes, second:twice.shapes"):
-        _claims({"first": ["shapes"], "second": ["shapes"]}).registered_tag("twice.shapes")
+        _claims({"first": ["shapes"], "second": ["shapes"]}).pretrained_cfg_of_card("twice.shapes")
 
 
 def test_a_pattern_matches_the_qualified_name_a_listing_shows():

@@ -8,7 +8,7 @@ import importlib.util
 from zoo.cli.exit_codes import EXIT_OK, EXIT_PROBLEM
 from zoo.registry import NO_PLUGINS, Registry, get_registry_quietly, keeping_each
 
-SLOW_IMPORT_SECONDS = 0.5
+SLOW_SECONDS = 0.5
 
 
 def register(subparsers) -> None:
@@ -32,10 +32,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"    architectures ({len(plugin.architectures)}): {_short(plugin.architectures)}")
         if plugin.explainers:
             print(f"    explainers ({len(plugin.explainers)}): {_short(plugin.explainers)}")
-        if plugin.import_seconds > SLOW_IMPORT_SECONDS:
+        if plugin.import_seconds > SLOW_SECONDS:
             print(f"    slow: importing {plugin.module} took {plugin.import_seconds:.1f} s, paid by every "
                   f"listing; move model code behind 'module:function' builders")
-        if plugin.hook_seconds > SLOW_IMPORT_SECONDS:
+        if plugin.hook_seconds > SLOW_SECONDS:
             print(f"    slow: its hooks took {plugin.hook_seconds:.1f} s, paid by every listing; return specs "
                   "(data) only, and do the work in the builders")
         if plugin.imported_torch:

@@ -118,7 +118,7 @@ def push_plan(name: str, hubcards: Path | None = None) -> tuple[Path, list[Path]
     filename, recorded = config.get("filename", "model.safetensors"), {}
     if config.get("sha256"):
         recorded[f"{card / 'config.json'}"] = config["sha256"]
-    cfg = get_registry().registered_tag(name)  # None: a card no plugin registers
+    cfg = get_registry().pretrained_cfg_of_card(name)  # None: a card no plugin registers
     if cfg is not None:
         filename = cfg.filename
         if cfg.sha256:

@@ -81,7 +81,7 @@ def run_info(args: argparse.Namespace) -> int:
     builder = info.builder if isinstance(info.builder, str) else getattr(info.builder, "__qualname__", repr(info.builder))
     _, plugin, _ = registry.resolve(args.name)  # the claim model_info describes
     # where plugins clash, the name that creates this claim, as `zoo list` shows it
-    label = claim_label([p for _, p in registry.candidates(info.name)], plugin)
+    label = claim_label([p for _, p in registry.architecture_candidates(info.name)], plugin)
     label = f"{label}:" if label else ""
     print(f"name:         {label}{info.name}")
     print(f"task:         {info.task}")

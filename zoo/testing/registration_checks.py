@@ -21,7 +21,7 @@ def check_model_registration(subject):
     from zoo.specs import architecture_spec_problems
 
     return _registration(subject, architecture_spec_problems(subject.spec),
-                         get_registry().candidates(subject.name), "zoo.create")
+                         get_registry().architecture_candidates(subject.name), "zoo.create")
 
 
 @check("explainer_registration", EXPLAINER, "the registry accepts the spec (zoo list shows it) and no other "

@@ -246,7 +246,7 @@ def select(names: list[str] = (), *, all: bool = False, plugins: list[str] = (),
         if key not in seen:
             seen.add(key)
             cls = ModelSubject if kind == MODEL else ExplainerSubject
-            claims = registry.candidates(spec.name) if kind == MODEL else registry.explainer_candidates(spec.name)
+            claims = registry.architecture_candidates(spec.name) if kind == MODEL else registry.explainer_candidates(spec.name)
             qualifier = claim_label([owner for _, owner in claims], plugin)
             selection.subjects.append(cls(spec=spec, plugin=plugin, qualifier=qualifier))
 
@@ -291,7 +291,7 @@ def _registered(registry: Registry) -> list[tuple[str, Any, PluginRecord]]:
     """(kind, spec, plugin) for every claim the registry lists, models then explainers, in its order
     ("label:name" where plugins clash: each claim once)."""
     found = []
-    for kind, names, candidates in ((MODEL, registry.list_models("*"), registry.candidates),
+    for kind, names, candidates in ((MODEL, registry.list_models("*"), registry.architecture_candidates),
                                     (EXPLAINER, registry.list_explainers("*"), registry.explainer_candidates)):
         for name in names:
             parsed = parse_name(name)
