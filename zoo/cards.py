@@ -82,7 +82,7 @@ def _body(card_dir: Path, recipe: Recipe, config: dict, dataset: DatasetCardText
         "```python\nimport zoo\n"
         f"model = zoo.create(\"{name}\", pretrained=True)  # or weights=\"hubcards/{name}/model.safetensors\"\n```\n",
         "## Measured on the held-out test split\n",
-        f"Test split of `{recipe.dataset}` ({split.count} images of {split.size} pixels, disjoint seed), "
+        f"Test split of `{recipe.dataset}` ({split.count} images of {split.size} pixels, {dataset.held_out}), "
         f"measured from the shipped file "
         f"with `zoo evaluate {name}`. {METRIC_PROTOCOL[config['task']]}\n",
         "| metric | meaning | value |\n|---|---|---|\n" + rows + "\n",

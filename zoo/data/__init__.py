@@ -28,6 +28,7 @@ class DatasetCardText:
     hub_id: str  # the card metadata's ``datasets:`` entry
     description: str  # "trained by visionzoo on <description>"
     tag: str  # the card's topic tag
+    held_out: str  # how the test split is kept apart from the training data
     limits: str  # the card's closing section: what the weights are not for
 
 
@@ -37,6 +38,7 @@ CARD_TEXT = {
         "synthetic scenes of circles, squares and triangles (zoo.data.shapes): random sizes and colours, "
         "squares and triangles within 20 degrees of upright, textured noisy backgrounds, overlapping objects",
         "synthetic-data",
+        "generated from seeds the training split never uses",
         "A reference model for demos, tests and explainer research. It was trained only on synthetic images of "
         "flat-coloured circles, squares and triangles on textured backgrounds; it knows nothing about natural "
         "images and its numbers say nothing about real-world segmentation quality. Do not use it for decisions "
@@ -45,6 +47,7 @@ CARD_TEXT = {
         "sklearn/digits",
         "scikit-learn's handwritten digits (load_digits, 1797 real 8x8 scans), upsampled (zoo.data.digits)",
         "handwritten-digits",
+        "a held-out slice of one fixed shuffle",
         "A reference classifier for CAM/saliency demos and explainer tests. It saw only the 1797 small, centred, "
         "greyscale scikit-learn digits (bright ink on black, upsampled); expect it to fail on photos, other "
         "handwriting styles, inverted colours or off-centre digits. Not for any real character-recognition use.\n"),
