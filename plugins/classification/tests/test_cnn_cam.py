@@ -44,6 +44,17 @@ def test_reset_classifier(model):
     assert model(torch.rand(1, 1, 8, 8)).shape == (1, 3)
 
 
+def test_reset_classifier_keeps_the_models_dtype_and_device(model):
+    """The new head was float32 on the CPU whatever the model: a float64 model's next forward failed."""
+    model.double().reset_classifier(4)
+    assert model.get_classifier().weight.dtype == torch.float64
+    assert model(torch.rand(1, 1, 8, 8, dtype=torch.float64)).shape == (1, 4)
+    with torch.device("meta"):
+        on_meta = zoo.create("cnn_cam", num_classes=3, in_chans=1)
+    on_meta.reset_classifier(5)  # stands in for a GPU: the head follows the model, not the default device
+    assert on_meta.get_classifier().weight.is_meta
+
+
 @pytest.mark.parametrize("bad, message", [
     (torch.rand(1, 3, 16, 16), "in_chans=3"),
     (torch.rand(1, 16, 16), "unsqueeze"),
@@ -133,7 +144,8 @@ def test_a_lone_image_too_small_for_train_mode_batchnorm_is_an_input_error():
         assert model.eval()(torch.rand(1, 1, 4, 4)).shape == (1, 3)
 
 
-def test_timms_torchscript_and_grad_checkpointing_switches_work(model, recwarn):
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:FutureWarning")  # timm's scripts still call it
+def test_timms_torchscript_and_grad_checkpointing_switches_work(model):
     """timm's train/validate scripts call torch.jit.script (--torchscript) and
     set_grad_checkpointing (--grad-checkpointing): the input checks could not be compiled, and the
     method did not exist."""
@@ -174,8 +186,10 @@ def test_timm_preprocessing_is_a_bilinear_resize_without_crop_at_any_input_size(
     assert cfg["fixed_input_size"] is False and cfg["num_classes"] == 10
     ramp = torch.arange(64 * 64, dtype=torch.float32).reshape(64, 64) / (64 * 64) * 255
     image = Image.fromarray(ramp.to(torch.uint8).numpy(), mode="L")
-    x = create_transform(**resolve_data_config(model=model))(image)
-    assert torch.allclose(x, to_tensor(image.resize((32, 32), Image.BILINEAR)), atol=1e-6)
+    transform = create_transform(**resolve_data_config(model=model))
+    assert torch.allclose(transform(image), to_tensor(image.resize((32, 32), Image.BILINEAR)), atol=1e-6)
+    wide = image.resize((64, 32))  # not square: squashed to 32x32 as `zoo predict` does, not centre-cropped
+    assert torch.allclose(transform(wide), to_tensor(wide.resize((32, 32), Image.BILINEAR)), atol=1e-6)
 
 
 def test_dropout_acts_on_the_pooled_features_in_training_only():

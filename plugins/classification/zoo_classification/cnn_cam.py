@@ -74,7 +74,7 @@ class CnnCam(nn.Module):
         # and create_transform give this model's preprocessing rather than ImageNet's.
         self.pretrained_cfg = self.default_cfg = {
             "input_size": (in_chans, *DEFAULT_INPUT_HW), "fixed_input_size": False,
-            "interpolation": "bilinear", "crop_pct": 1.0, "crop_mode": "center",
+            "interpolation": "bilinear", "crop_pct": 1.0, "crop_mode": "squash",
             "mean": (0.0,) * in_chans, "std": (1.0,) * in_chans,
             "num_classes": num_classes, "first_conv": "features.0.0.0", "classifier": "head",
         }
@@ -124,7 +124,9 @@ class CnnCam(nn.Module):
             raise ModelConfigError(f"cnn_cam: global_pool={global_pool!r} is not supported; its head is global "
                                    "average pooling (CAM needs it), so pass global_pool='avg' or None")
         self.num_classes = num_classes
-        self.head = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
+        like = next(self.features.parameters())  # a new head on the model's device and in its dtype, as timm's
+        self.head = (nn.Linear(self.num_features, num_classes, device=like.device, dtype=like.dtype)
+                     if num_classes > 0 else nn.Identity())
 
 
 def _is_int(value) -> bool:
