@@ -37,7 +37,7 @@ for corner-aligned) and crop, so at initialisation the layers equal ``F.interpol
 clamping everywhere.
 
 Backbones: a VGG-style stack (the paper's VGG-16 is ``widths=(64, 128, 256, 512, 512),
-depths=(2, 2, 3, 3, 3), fc_width=4096, fc_kernel=7``; the default is a small one that trains on a
+depths=(2, 2, 3, 3, 3), fc_width=4096, fc_kernel=7, batch_norm=False``; the default is a small one that trains on a
 CPU), or any timm ``features_only`` encoder with stride-8/16/32 features (``backbone="resnet18"``).
 """
 

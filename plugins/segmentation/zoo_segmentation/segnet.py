@@ -7,7 +7,9 @@ maximum came from (``return_indices=True``), and the matching decoder stage upsa
 from and everything else is zero; the decoder's convolutions then densify that sparse map. There
 is no skip concatenation and no learned upsampling. The paper's encoder is VGG-16's 13 convs
 (``widths=(64, 128, 256, 512, 512), depths=(2, 2, 3, 3, 3)``); the default here is a narrower,
-shallower one that trains on a CPU.
+shallower one that trains on a CPU. One difference at any width: the last decoder stage keeps
+``widths[0]`` channels and a 1x1 classifier follows, where the paper's last 3x3 conv outputs the
+class scores itself (one conv more here).
 """
 
 from __future__ import annotations

@@ -4,8 +4,10 @@ Segmentation", MICCAI 2015 (arXiv:1505.04597).
 A contracting path of conv blocks and 2x2 max-pooling, an expanding path that upsamples and
 concatenates the encoder feature map of the same resolution (the skip), then a 1x1 classifier.
 Differences from the paper, as in most modern re-implementations: 'same' (padded) convolutions
-instead of valid ones, so no cropping of skips is needed; BatchNorm after every conv; widths and
-depth configurable (the paper is ``base_width=64, depth=4``). Inputs of any size >= 16 are
+instead of valid ones, so no cropping of skips is needed; BatchNorm after every conv; no dropout at
+the end of the contracting path; He (fan-out) init of the convs, where the paper draws with the
+fan-in, and the transposed up-convolutions keep PyTorch's default init; widths and depth
+configurable (the paper is ``base_width=64, depth=4``). Inputs of any size >= 16 are
 padded (edge repeated) to a multiple of ``2**depth`` and the logits cropped back. In training, a batch of
 one image no larger than ``2**depth`` px on both sides (16x16 for ``depth=4``) would give
 BatchNorm a 1x1 bottleneck, so it is padded one ``2**depth`` wider (a 1x2 bottleneck).
