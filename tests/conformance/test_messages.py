@@ -181,6 +181,14 @@ class _OneChannelByDefault(_HeadDeclaredFirst):
         super().__init__(num_classes, in_chans)
 
 
+class _StaleTimmCfg(_OneChannelByDefault):
+    """timm leaves pretrained_cfg's input_size at (3, 224, 224) whatever in_chans built the model."""
+
+    def __init__(self, num_classes=2, in_chans=1):
+        super().__init__(num_classes, in_chans)
+        self.pretrained_cfg = {"input_size": (3, 224, 224)}
+
+
 def _requires_in_chans(num_classes, in_chans):
     return _HeadDeclaredFirst(num_classes, in_chans)
 
@@ -191,6 +199,7 @@ def _kwargs_only(**kwargs):
 
 @pytest.mark.parametrize("builder, defaults, expected", [
     (_OneChannelByDefault, {}, 1),                    # the builder's own default
+    (_StaleTimmCfg, {}, 1),                           # ... over a declared input that timm never updates
     (_requires_in_chans, {"num_classes": 2}, 3),      # required: zoo.create gives 3
     (_HeadDeclaredFirst, {"in_chans": 4}, 4),         # the spec's default wins
     (_kwargs_only, {}, 8),                            # a signature that says nothing: the first conv's guess

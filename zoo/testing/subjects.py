@@ -117,18 +117,19 @@ class ModelSubject:
 
     def in_chans(self) -> int:
         """Input channels of the default build, as ``zoo.create`` makes it: the spec's default,
-        else the declared input's (timm's ``pretrained_cfg``), else the builder's own (its
-        parameter's default, or the 3 a builder requiring one is given). Only a builder whose
-        signature says nothing (``**kwargs``) leaves a guess: the first registered conv's."""
+        else the builder's own (its parameter's default, or the 3 a builder requiring one is
+        given), else the declared input's (timm's ``pretrained_cfg``, which keeps (3, 224, 224)
+        whatever ``in_chans`` built the model). Only a builder whose signature says nothing
+        (``**kwargs``) and a model declaring nothing leave a guess: the first registered conv's."""
         if "in_chans" in self.spec.defaults:
             return int(self.spec.defaults["in_chans"])
-        if self.declared_input():
-            return self.declared_input()[0]
         from zoo.builders import import_builder
 
         given = _builder_in_chans(import_builder(self.spec.builder, self.label))
         if given is not None:
             return given
+        if self.declared_input():
+            return self.declared_input()[0]
         import torch.nn as nn
 
         for module in self.model().modules():
