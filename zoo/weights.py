@@ -104,11 +104,24 @@ def build_with_weights(build: Callable[[], object], source: str | Path, *, chang
     else:
         if ambient.type != "cpu":  # the file's tensors are on the CPU; assigned, they would stay there
             state = {key: tensor.to(ambient) for key, tensor in state.items()}
-        model.load_state_dict(state, strict=True, assign=True)
+        model.load_state_dict(_in_model_layout(state, expected), strict=True, assign=True)
         _tie_again(model, tied)
     if plan.reinit or plan.adapt:  # a head dropped (num_classes=0: features) asked for nothing to learn
         _warn_changes(source, plan, change)
     return model
+
+
+def _in_model_layout(state: dict, expected: dict) -> dict:
+    """The file's (contiguous) tensors laid out as the model built its own: a channels_last or
+    transposed parameter stays so, as torch's copying ``load_state_dict`` keeps it, where
+    assigning would make it contiguous (and some kernels round differently on it)."""
+    import torch
+
+    for key, own in expected.items():
+        if key in state and not own.is_contiguous() and state[key].shape == own.shape:
+            laid_out = torch.empty_strided(own.shape, own.stride(), dtype=state[key].dtype, device=state[key].device)
+            state[key] = laid_out.copy_(state[key])
+    return state
 
 
 @dataclass

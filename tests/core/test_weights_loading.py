@@ -365,3 +365,25 @@ def test_a_loaded_model_is_on_the_callers_default_device_whichever_way_it_loads(
         assert {t.device.type for t in model.state_dict().values()} == {"meta"}
     again = zoo.create("unet_small", num_classes=3, weights=path)
     assert {t.device.type for t in again.state_dict().values()} == {"cpu"}
+
+
+def test_a_channels_last_or_transposed_parameter_keeps_its_layout_when_loaded(tmp_path):
+    """Assigning the file's contiguous tensors made them contiguous, where torch's copying
+    load_state_dict keeps the model's layout: a channels_last model's outputs moved by 2e-7 and it
+    failed the conformance suite's bit-identical round trip."""
+    import torch.nn as nn
+
+    from zoo.weights import build_with_weights
+
+    class Laid(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 8, 3).to(memory_format=torch.channels_last)
+            self.proj = nn.Parameter(torch.randn(5, 4).t())  # a transposed view: strides (1, 4)
+
+    path = tmp_path / "laid.safetensors"
+    save_file({k: v.contiguous() for k, v in Laid().state_dict().items()}, str(path))
+    loaded = build_with_weights(Laid, path)
+    assert loaded.conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert loaded.proj.stride() == (1, 4)
+    torch.testing.assert_close(loaded.proj.contiguous(), load_file(str(path))["proj"], rtol=0, atol=0)
