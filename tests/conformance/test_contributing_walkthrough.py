@@ -35,6 +35,8 @@ def test_the_walkthrough_works_as_written(tmp_path):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(_block(text, marker))
     (package / "my_zoo_plugin" / "__init__.py").write_text("")
+    (package / "hubcards").mkdir()  # the tree it shows: with it beside the package, setuptools refused to guess
+    (package / "hubcards" / "README.md").write_text("cards of the weights this package publishes\n")
     site = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--no-index",
                     "--target", str(site), str(package)], check=True, capture_output=True)
