@@ -281,7 +281,9 @@ def card_text_problems(card_dir: str | Path, config: dict[str, Any], weights_sha
         if key not in expected:
             problems.append(f"model-index states {key}={stated[key]} that config.json does not record")
         elif key not in stated:
-            problems.append(f"model-index lacks {key} (config.json: {expected[key]})")
+            problems.append(f"model-index lacks {key} (config.json: {expected[key]}; a card's YAML lists each measured "
+                            "metric under model-index, e.g. huggingface_hub's ModelCardData(eval_results=[EvalResult("
+                            "...)]), as `zoo train` and zoo.cards.rewrite_card write it)")
         elif stated[key] != expected[key]:
             problems.append(f"model-index states {key}={stated[key]} but config.json records {expected[key]}")
     if config.get("license") and not same_license(data.license, config["license"]):

@@ -345,6 +345,16 @@ def test_maps_not_at_the_input_size_fail_explainer_output():
     _assert_fails(result, "maps (3, 17, 23), expected (3, 33, 45)")
 
 
+class _NumpyMaps(_Saliency):
+    def __call__(self, images, target=None):
+        return super().__call__(images, target).numpy()
+
+
+def test_numpy_maps_fail_explainer_output_saying_how_to_convert():
+    _assert_fails(_explainer_result("explainer_output", _NumpyMaps),
+                  "maps are a ndarray, expected a torch.Tensor of shape (3, 33, 45) (return torch.from_numpy(maps))")
+
+
 class _Attached(_Saliency):
     def __call__(self, images, target=None):
         return super().__call__(images, target) * self.model.fc.weight.sum() ** 0

@@ -464,7 +464,7 @@ def test_a_model_index_naming_another_metric_than_config_json_is_refused_both_wa
     assert _push(fcn8s_copy) == 3
     err = capsys.readouterr().err
     assert "model-index states pixel_accuracy=0.882 that config.json does not record" in err
-    assert "model-index lacks miou (config.json: 0.882)" in err
+    assert "model-index lacks miou (config.json: 0.882; a card's YAML lists each measured metric" in err
 
 
 def test_a_file_that_only_starts_like_a_zlib_stream_is_published(fcn8s_copy, capsys):

@@ -127,9 +127,12 @@ def check_explainer_output(subject):
         for target in (None, 1):
             maps = _explain(explainer, x, target, finite=False)
             what = f"{task} reference model, input {tuple(x.shape)}, target={target}"
-            if not isinstance(maps, torch.Tensor) or tuple(maps.shape) != (n, h, w):
-                shape = tuple(maps.shape) if isinstance(maps, torch.Tensor) else type(maps).__name__
-                raise broken(f"{what}: maps {shape}, expected ({n}, {h}, {w})")
+            if not isinstance(maps, torch.Tensor):
+                convert = " (return torch.from_numpy(maps))" if type(maps).__name__ == "ndarray" else ""
+                raise broken(f"{what}: maps are a {type(maps).__name__}, expected a torch.Tensor of shape "
+                             f"({n}, {h}, {w}){convert}")
+            if tuple(maps.shape) != (n, h, w):
+                raise broken(f"{what}: maps {tuple(maps.shape)}, expected ({n}, {h}, {w})")
             if not maps.is_floating_point():
                 raise broken(f"{what}: maps are {maps.dtype}, expected floating point")
             if not torch.isfinite(maps).all():
