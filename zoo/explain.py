@@ -125,7 +125,7 @@ def explain(model: Any, images: Any, method: str = "gradcam", target: int | list
     ``target``: a class index, one per image, or None for the predicted class (for a segmenter,
     the class covering most pixels, often the background: name the class you mean). ``kwargs``
     are the method's options (``zoo info METHOD`` lists them); the first-party explainers take
-    ``target_layer=`` (gradcam, gradcam_pp, hirescam) and ``score_fn=``, which explains another
+    ``target_layer=`` (the CAM family: cam, gradcam, gradcam_pp, hirescam) and ``score_fn=``, which explains another
     region of a segmentation or another model kind (plugins/explainers/README.md).
     Anything else from the explainer (e.g. a plugin's (N, 1, H, W)) raises
     :class:`zoo.ExplainerOutputError`; ``return_delta=True`` (integrated gradients) gives

@@ -276,7 +276,7 @@ def _tasks_problems(name: str, tasks: object) -> list[str]:
     if isinstance(tasks, str):  # ("classification") without its trailing comma
         return [f"{name}: tasks must be a tuple of task names, got the string {tasks!r}; "
                 f"write ({tasks!r},)"]
-    if not isinstance(tasks, (tuple, list, set, frozenset)):
+    if not isinstance(tasks, tuple):  # ExplainerSpec made a list or set one
         return [f"{name}: tasks must be a tuple of task names, got {type(tasks).__name__}"]
     bad_tasks = [t for t in tasks if t not in TASKS]
     if bad_tasks:

@@ -54,21 +54,23 @@ CARD_TEXT = {
 }
 
 
+def _check_known(name: str) -> None:
+    if name not in DATASETS:
+        raise UnknownNameError(f"unknown dataset {name!r}; choose from {', '.join(DATASETS)}")
+
+
 def dataset_class(name: str):
     """The Dataset class registered as ``name``."""
     import importlib
 
-    try:
-        target = DATASETS[name]
-    except KeyError:
-        raise UnknownNameError(f"unknown dataset {name!r}; choose from {', '.join(DATASETS)}") from None
-    module, _, attr = target.partition(":")
+    _check_known(name)
+    module, _, attr = DATASETS[name].partition(":")
     return getattr(importlib.import_module(module), attr)
 
 
 def card_text(name: str) -> DatasetCardText:
     """What a hub card says of dataset ``name``; a dataset added to :data:`DATASETS` needs its text here."""
-    dataset_class(name)  # an unknown name: the usual error
+    _check_known(name)
     try:
         return CARD_TEXT[name]
     except KeyError:

@@ -155,5 +155,5 @@ def served_hubcards(request, tmp_path_factory, tmp_path, monkeypatch) -> HubServ
     return server
 
 
-__all__ = ["HubServer", "build_mirrors", "cache_files", "weight_files", "card_hub_id", "make_card", "seeded_state", "served_hubcards",
-           "source_hubcards", "tiny_segmenter", "use_hub"]
+__all__ = ["HubServer", "HubTestPlugin", "build_mirrors", "cache_files", "card_hub_id", "make_card", "register_hubtest",
+           "seeded_state", "served_hubcards", "source_hubcards", "tiny_segmenter", "use_hub", "weight_files"]

@@ -1,7 +1,8 @@
 """What the suite checks: registered models and explainers, picked by name, pattern or plugin.
 
-A subject wraps a spec and knows how to build its model (through ``zoo.create``, the path
-users take), caching the default build so that a dozen checks do not rebuild it a dozen times.
+A subject wraps a spec and knows how to build its model (through :class:`zoo.factory.ModelBuild`,
+as ``zoo.create`` builds), caching the default build so that a dozen checks do not rebuild it a
+dozen times.
 """
 
 from __future__ import annotations
