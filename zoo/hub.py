@@ -55,9 +55,9 @@ from zoo.hub_cache import (
     from_cache,
     read_ref,
     ref_path,
-    repo_folder,
     restore_ref,
     snapshot_commit,
+    snapshot_file,
 )
 from zoo.hub_errors import (
     again_on_dropped_connection,
@@ -90,6 +90,7 @@ class HubSettings:
     offline: bool
     etag_timeout: float
     offline_by: str | None = None  # the variable that switched offline mode on
+    download_timeout: int | None = None  # HF_HUB_DOWNLOAD_TIMEOUT where set above 0, else huggingface_hub's own
 
     @classmethod
     def from_env(cls, environ=None) -> "HubSettings":
@@ -105,9 +106,11 @@ class HubSettings:
         endpoint = (env.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
         # as huggingface_hub reads it: 0 or less means the default
         timeout = float(int(env.get("HF_HUB_ETAG_TIMEOUT") or DEFAULT_ETAG_TIMEOUT))
+        download_timeout = int(env.get("HF_HUB_DOWNLOAD_TIMEOUT") or 0)
         return cls(endpoint=endpoint,
                    cache_dir=os.path.expandvars(os.path.expanduser(cache)), offline=offline_by is not None,
-                   etag_timeout=timeout if timeout > 0 else float(DEFAULT_ETAG_TIMEOUT), offline_by=offline_by)
+                   etag_timeout=timeout if timeout > 0 else float(DEFAULT_ETAG_TIMEOUT), offline_by=offline_by,
+                   download_timeout=download_timeout if download_timeout > 0 else None)
 
 
 def check_hub_settings(environ=None) -> None:
@@ -194,8 +197,7 @@ def fetch(cfg: PretrainedCfg, revision: str | None = None, *, tqdm_class=None) -
 def _cached_files(cfg: PretrainedCfg, settings: HubSettings) -> set[Path]:
     """The file as cached at each commit: a download that returns one of them served what was on
     this disk before the call (huggingface_hub reuses a commit's snapshot, ref or no ref)."""
-    return {repo_folder(cfg, settings) / "snapshots" / commit / cfg.filename
-            for commit in cached_commits(cfg, settings)}
+    return {snapshot_file(cfg, commit, settings) for commit in cached_commits(cfg, settings)}
 
 
 def resolved_commit(cfg: PretrainedCfg, revision: str | None = None) -> str | None:
@@ -292,7 +294,7 @@ def _pinned_copy(cfg: PretrainedCfg, rev: str, settings: HubSettings, *, warn: b
     if not cfg.sha256 or rev != cfg.revision:
         return None
     for commit in cached_commits(cfg, settings):
-        path = repo_folder(cfg, settings) / "snapshots" / commit / cfg.filename
+        path = snapshot_file(cfg, commit, settings)
         try:
             pinned = sha256_of(path) == cfg.sha256
         except OSError:
@@ -389,8 +391,7 @@ def _refused_file_fate(path: str | Path, offline_by: str | None) -> str:
 def _download(cfg: PretrainedCfg, rev: str, settings: HubSettings, tqdm_class, ref_before: str | None) -> Path:
     if tqdm_class is None and sys.stderr is None:  # pythonw, a daemon, 2>&-: the bar would write to None
         tqdm_class = _no_bar_class()
-    value = os.environ.get("HF_HUB_DOWNLOAD_TIMEOUT")  # checked by HubSettings.from_env
-    with hf_constants.overridden(settings.offline, int(value) if value and int(value) > 0 else None):
+    with hf_constants.overridden(settings.offline, settings.download_timeout):
         return _probe_and_download(cfg, rev, settings, tqdm_class, ref_before)
 
 

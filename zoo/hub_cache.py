@@ -71,13 +71,18 @@ def mark_absent(cfg: PretrainedCfg, commit: str, settings: HubSettings) -> None:
         pass
 
 
+def snapshot_file(cfg: PretrainedCfg, commit: str, settings: HubSettings) -> Path:
+    """``snapshots/<commit>/<file>``: where huggingface_hub links ``cfg``'s file of that commit."""
+    return repo_folder(cfg, settings) / "snapshots" / commit / cfg.filename
+
+
 def cached_commits(cfg: PretrainedCfg, settings: HubSettings) -> list[str]:
     """Commits whose snapshot in the cache holds ``cfg``'s file (whatever the branch refs say)."""
-    snapshots = repo_folder(cfg, settings) / "snapshots"
     try:
-        return sorted(p.name for p in snapshots.iterdir() if (p / cfg.filename).exists())
+        commits = [p.name for p in (repo_folder(cfg, settings) / "snapshots").iterdir()]
     except OSError:
         return []
+    return sorted(c for c in commits if snapshot_file(cfg, c, settings).exists())
 
 
 def from_cache(cfg: PretrainedCfg, rev: str, settings: HubSettings) -> Path | None:
