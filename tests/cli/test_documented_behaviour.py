@@ -379,3 +379,11 @@ def test_metrics_are_shown_to_four_significant_digits():
     from zoo.cli.listing import _metrics
 
     assert _metrics({"miou": 0.912345678, "epochs": 3}) == "miou=0.9123, epochs=3"
+
+
+def test_list_says_when_nothing_matches_with_close_names(capsys):
+    """An empty table and exit 0 looked like a broken listing; `zoo check` said what matched nothing."""
+    assert main(["list", "uent*"]) == 0
+    assert "zoo: nothing registered matches 'uent*' (close: " in capsys.readouterr().err
+    assert main(["list", "--names", "uent*"]) == 0  # for scripts: nothing printed (it was one empty line), nothing said
+    assert capsys.readouterr() == ("", "")

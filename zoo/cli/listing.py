@@ -42,8 +42,9 @@ def run_list(args: argparse.Namespace) -> int:
     explainers = [] if (args.pretrained or args.task) else registry.list_explainers(patterns)
     model_rows = [_model_row(registry, name) for name in names]
     explainer_rows = [_explainer_row(registry, name) for name in explainers]
-    if args.names:  # for scripts: one kind of name, never models and explainers mixed
-        print("\n".join(row[0] for row in (explainer_rows if args.explainers else model_rows)))
+    if args.names:  # for scripts: one kind of name, never models and explainers mixed (no line for none)
+        for row in explainer_rows if args.explainers else model_rows:
+            print(row[0])
         return EXIT_OK
     if not args.explainers:
         print(format_table(["model", "task", "plugin", "metrics" if args.pretrained else "pretrained tags"],
@@ -52,7 +53,21 @@ def run_list(args: argparse.Namespace) -> int:
         if not args.explainers:
             print()
         print(format_table(["explainer", "tasks", "plugin", "description"], explainer_rows))
+    if args.patterns and not (model_rows or explainer_rows):
+        _say_nothing_matched(registry, args)
     return EXIT_OK
+
+
+def _say_nothing_matched(registry, args: argparse.Namespace) -> None:
+    """An empty listing is an answer (exit 0, as timm's list_models gives []), but the table alone
+    looked like a broken listing: say so on stderr, with close names."""
+    import sys
+
+    known = [] if args.explainers else registry.list_models(pretrained=args.pretrained, task=args.task)
+    known += [] if (args.pretrained or args.task) else registry.list_explainers()
+    close = sorted({n for p in args.patterns for n in close_names(p.replace("*", "").replace("?", ""), known)})
+    hint = f" (close: {', '.join(close)})" if close else ""
+    print(f"zoo: nothing registered matches {' '.join(map(repr, args.patterns))}{hint}", file=sys.stderr)
 
 
 def _model_row(registry, name: str) -> list[str]:
