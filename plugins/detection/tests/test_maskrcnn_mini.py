@@ -285,6 +285,9 @@ def test_images_keep_their_size_unless_resize_to_is_set():
     assert batch.image_sizes == [(50, 37)] and tuple(batch.tensors.shape[-2:]) == (64, 64)  # padded to 32
     batch, _ = maskrcnn_mini(resize_to=96).eval().transform([torch.rand(3, 64, 48)])
     assert batch.image_sizes == [(128, 96)]  # short side 96
+    # printed, the model says so (it showed torchvision's "Resize(min_size=(1,), max_size=4)")
+    assert "no resize" in repr(maskrcnn_mini().transform) and "Resize(min_size=(96,)" in repr(maskrcnn_mini(
+        resize_to=96).transform)
 
 
 def test_resized_images_get_boxes_and_masks_at_their_own_size():

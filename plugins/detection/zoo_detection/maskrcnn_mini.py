@@ -205,6 +205,12 @@ class _Transform(GeneralizedRCNNTransform):
             return image, target
         return super().resize(image, target)
 
+    def __repr__(self) -> str:
+        if self.resize_to is not None:
+            return super().__repr__()
+        return (f"{type(self).__name__}(\n    Normalize(mean={self.image_mean}, std={self.image_std})\n"
+                f"    no resize: each image keeps its size\n)")
+
 
 class MaskRCNNMini(GeneralizedRCNN):
     """A small Mask R-CNN; see the module docstring for how it differs from the full model.
