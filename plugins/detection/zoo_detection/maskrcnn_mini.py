@@ -225,7 +225,8 @@ class MaskRCNNMini(GeneralizedRCNN):
         anchor_sizes: one anchor size in pixels per FPN level (4 levels).
         image_mean, image_std: per-channel normalisation applied inside the model
             (default 0.5 / 0.25 for every channel).
-        resize_to: None keeps each image's size; an int resizes so the short side has it.
+        resize_to: None keeps each image's size; an int resizes so the short side has it, unless
+            the long side would then pass 4x that (torchvision's max_size), which caps it.
         score_thresh, nms_thresh, detections_per_img: post-processing of the detections.
     """
 
