@@ -429,28 +429,7 @@ class Registry:
               tag: str = "", shown: str = "") -> _Entry:
         entries = table.get(name)
         if not entries:
-            close = close_names(name, table)
-            hint = f" Did you mean: {', '.join(close)}?" if close else ""
-            lister = "zoo.list_models()" if kind == "model" else "zoo.list_explainers()"
-            if kind == "model" and name in self._explainers:
-                hint += (f" {name!r} is an explainer: zoo.explain(model, images, method={name!r}) or "
-                         f"zoo.create_explainer({name!r}, model).")
-            elif kind == "explainer" and name in self._architectures:
-                hint += f" {name!r} is a model: zoo.create({name!r})."
-            for plugin in self.plugins:
-                if qualifier and not plugin.answers_to(qualifier):
-                    continue
-                if name in plugin.rejected:  # what the warning at discovery said, which may have scrolled by
-                    hint += (f" {plugin.distribution} registers a spec {name!r}, which was not registered: "
-                             f"{plugin.rejected[name]}.")
-            hint += self.unloaded_plugins_hint()
-            if qualifier and not any(p.answers_to(qualifier) for p in self.plugins):
-                tag_meant = (f"; a tag follows a dot: {qualifier}.{name}" if kind == "model" and qualifier in table
-                             else "")
-                hint += (f" {qualifier!r}, before ':', names no loaded plugin (a distribution or entry point; "
-                         f"`zoo doctor` lists them){tag_meant}.")
-            within = f" (read from {shown!r})" if shown and shown not in (name, f"{qualifier}:{name}") else ""
-            raise error(f"Unknown {kind} {name!r}{within}.{hint} See {lister} or `zoo list` for every name.")
+            raise error(self._unknown_name(table, name, qualifier, kind, shown))
         if qualifier:
             chosen = [e for e in entries if e.plugin.answers_to(qualifier)]
             if not chosen:
@@ -462,6 +441,35 @@ class Registry:
             no_claim_has_tag = tag and not any(tag in e.spec.pretrained for e in entries)
             raise (UnknownTagError if no_claim_has_tag else AmbiguousNameError)(_ambiguity(kind, name, tag, entries))
         return entries[0]
+
+
+    def _unknown_name(self, table: dict[str, list[_Entry]], name: str, qualifier: str, kind: str,
+                      shown: str) -> str:
+        """Why no plugin registers ``name``, with what the user may have meant: close names, the
+        other kind of name, a spec of that name the registry rejected, an unloaded plugin, a
+        qualifier naming no plugin (or a tag written before ':' instead of after a dot)."""
+        close = close_names(name, table)
+        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        lister = "zoo.list_models()" if kind == "model" else "zoo.list_explainers()"
+        if kind == "model" and name in self._explainers:
+            hint += (f" {name!r} is an explainer: zoo.explain(model, images, method={name!r}) or "
+                     f"zoo.create_explainer({name!r}, model).")
+        elif kind == "explainer" and name in self._architectures:
+            hint += f" {name!r} is a model: zoo.create({name!r})."
+        for plugin in self.plugins:
+            if qualifier and not plugin.answers_to(qualifier):
+                continue
+            if name in plugin.rejected:  # what the warning at discovery said, which may have scrolled by
+                hint += (f" {plugin.distribution} registers a spec {name!r}, which was not registered: "
+                         f"{plugin.rejected[name]}.")
+        hint += self.unloaded_plugins_hint()
+        if qualifier and not any(p.answers_to(qualifier) for p in self.plugins):
+            tag_meant = (f"; a tag follows a dot: {qualifier}.{name}" if kind == "model" and qualifier in table
+                         else "")
+            hint += (f" {qualifier!r}, before ':', names no loaded plugin (a distribution or entry point; "
+                     f"`zoo doctor` lists them){tag_meant}.")
+        within = f" (read from {shown!r})" if shown and shown not in (name, f"{qualifier}:{name}") else ""
+        return f"Unknown {kind} {name!r}{within}.{hint} See {lister} or `zoo list` for every name."
 
 
 def _ambiguity(kind: str, name: str, tag: str, entries: list[_Entry]) -> str:
