@@ -442,7 +442,6 @@ class Registry:
             raise (UnknownTagError if no_claim_has_tag else AmbiguousNameError)(_ambiguity(kind, name, tag, entries))
         return entries[0]
 
-
     def _unknown_name(self, table: dict[str, list[_Entry]], name: str, qualifier: str, kind: str,
                       shown: str) -> str:
         """Why no plugin registers ``name``, with what the user may have meant: close names, the

@@ -118,7 +118,8 @@ def _in_model_layout(state: dict, expected: dict) -> dict:
     import torch
 
     for key, own in expected.items():
-        if key in state and not own.is_contiguous() and state[key].shape == own.shape:
+        # (a stride of 0, an expanded view, is no layout to copy into: it stays as loaded)
+        if key in state and not own.is_contiguous() and state[key].shape == own.shape and 0 not in own.stride():
             laid_out = torch.empty_strided(own.shape, own.stride(), dtype=state[key].dtype, device=state[key].device)
             state[key] = laid_out.copy_(state[key])
     return state

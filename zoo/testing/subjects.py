@@ -248,7 +248,8 @@ def select(names: list[str] = (), *, all: bool = False, plugins: list[str] = (),
         if key not in seen:
             seen.add(key)
             cls = ModelSubject if kind == MODEL else ExplainerSubject
-            claims = registry.architecture_candidates(spec.name) if kind == MODEL else registry.explainer_candidates(spec.name)
+            claims = (registry.architecture_candidates(spec.name) if kind == MODEL
+                      else registry.explainer_candidates(spec.name))
             qualifier = claim_label([owner for _, owner in claims], plugin)
             selection.subjects.append(cls(spec=spec, plugin=plugin, qualifier=qualifier))
 
