@@ -387,11 +387,3 @@ def test_list_says_when_nothing_matches_with_close_names(capsys):
     assert "zoo: nothing registered matches 'uent*' (close: " in capsys.readouterr().err
     assert main(["list", "--names", "uent*"]) == 0  # for scripts: nothing printed (it was one empty line), nothing said
     assert capsys.readouterr() == ("", "")
-
-
-def test_info_shows_a_models_builder_options(capsys):
-    """`zoo info unet` showed its defaults but not what else it takes (batch_norm, upsample), and a
-    typo such as num_class= got no list to check against."""
-    assert main(["info", "unet"]) == 0
-    line = next(l for l in capsys.readouterr().out.splitlines() if l.startswith("options:"))
-    assert "the UNet it returns takes: base_width=16, depth=4, upsample='transposed', batch_norm=True" in line

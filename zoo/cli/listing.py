@@ -104,7 +104,6 @@ def run_info(args: argparse.Namespace) -> int:
     print(f"plugin:       {info.plugin} ({info.distribution} {info.version})")
     print(f"builder:      {builder}")
     print(f"defaults:     {info.defaults}")
-    print(f"options:      {_printable(_model_options(info.builder, f'{info.distribution}:{info.name}'))}")
     if not info.pretrained:
         print("pretrained:   none")
     for tag, cfg in info.pretrained.items():
@@ -119,40 +118,6 @@ def run_info(args: argparse.Namespace) -> int:
             print(f"  kwargs:     {cfg.model_kwargs}")
         print(f"  metrics:    {_metrics(cfg.metrics) or '-'}")
     return EXIT_OK
-
-
-def _model_options(builder, owner: str) -> str:
-    """The builder's keyword options with their defaults (what ``zoo.create(name, **kwargs)``
-    takes), besides num_classes and in_chans. A builder taking ``**kwargs`` that declares the
-    class it returns (``-> UNet``) shows that class's options as where they likely go."""
-    import inspect
-    import typing
-
-    from zoo.builders import import_builder
-
-    try:
-        function = import_builder(builder, owner)
-        params = inspect.signature(function).parameters.values()
-    except ZooError as exc:  # a builder that does not import: the rest is still worth showing
-        return f"unknown: {exc}"
-    except (TypeError, ValueError):
-        return "unknown (no signature to read)"
-    if not any(p.kind is p.VAR_KEYWORD for p in params):
-        return _keyword_options(params)
-    try:
-        returned = typing.get_type_hints(function).get("return")
-    except Exception:  # noqa: BLE001 - an annotation that does not resolve: nothing more to say
-        returned = None
-    if not inspect.isclass(returned):
-        return "any (the builder takes **kwargs)"
-    return (f"any (the builder takes **kwargs; the {returned.__name__} it returns takes: "
-            f"{_keyword_options(inspect.signature(returned).parameters.values())})")
-
-
-def _keyword_options(params) -> str:
-    shown = [p.name if p.default is p.empty else f"{p.name}={p.default!r}" for p in params
-             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in ("num_classes", "in_chans")]
-    return ", ".join(shown) or "none"
 
 
 def _is_explainer(registry, name: str) -> bool:
