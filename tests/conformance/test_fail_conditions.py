@@ -423,6 +423,24 @@ def test_noise_fixed_by_a_default_seed_option_is_compared_as_noise_in_batches():
     assert "stochastic" in _explainer_result("explainer_batch", _SeededByDefault).message
 
 
+class _OptionsToEachCall(_Saliency):
+    """Deterministic; its builder takes **options and hands them to each call, which takes none:
+    a seed= the suite slipped in made every call raise."""
+
+    def __init__(self, model, **options):
+        super().__init__(model)
+        self.options = options
+
+    def __call__(self, images, target=None):
+        return super().__call__(images, target, **self.options)
+
+
+def test_a_builder_not_declaring_seed_is_never_given_one():
+    for check in ("explainer_determinism", "explainer_batch"):
+        result = _explainer_result(check, _OptionsToEachCall)
+        assert result.status == PASS, (check, result.message)
+
+
 class _NormalisedByTheBatch(_Saliency):
     """Divides by the batch's mean, not each map's: an image's map depends on the others."""
 

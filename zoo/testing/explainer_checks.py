@@ -87,15 +87,31 @@ def _num_classes(model, x) -> int:
 
 
 def _stochastic(subject, model, explainer, x, target) -> bool:
-    """Whether the maps hold noise: they change with torch's seed, or, where the explainer's own
-    ``seed=`` option fixes its noise by default (and so hides it from torch's seed), with that option."""
+    """Whether the maps hold noise: they change with torch's seed, or, where the explainer's builder
+    declares a ``seed=`` option that fixes its noise by default (and so hides it from torch's seed),
+    with that option."""
     if not _close(_explain(explainer, x, target, seed=0), _explain(explainer, x, target, seed=1), atol=0):
         return True
+    if not _declares_seed(subject):
+        return False  # not asked: a **options builder may hand an unknown option on to each call
     try:
         reseeded = subject.create(model, seed=12345)
     except (TypeError, ValueError):  # no seed option (an UnknownOptionError is a TypeError)
         return False
     return not _close(_explain(explainer, x, target), _explain(reseeded, x, target), atol=0)
+
+
+def _declares_seed(subject) -> bool:
+    """Whether the explainer's builder names a ``seed`` parameter (beside any ``**kwargs``)."""
+    import inspect
+
+    from zoo.builders import import_builder
+
+    try:
+        param = inspect.signature(import_builder(subject.spec.builder, subject.label)).parameters.get("seed")
+    except (TypeError, ValueError):  # no signature to read
+        return False
+    return param is not None and param.kind in (param.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY)
 
 
 def _degenerate(model):
