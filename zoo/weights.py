@@ -301,7 +301,7 @@ def _mismatch_error(source: Path, missing: list[str], unexpected: list[str], mis
                      "head removed, so a classifier's weights do not load into it: create the classifier with "
                      "the weights and take its features with forward_intermediates(x, "
                      "intermediates_only=True) (timm) instead.")
-    if mis_shaped and set(mis_shaped) <= classifier and not (missing or unexpected or wrong_kind):
+    if _only_the_class_count_differs(mis_shaped, classifier) and not (missing or unexpected or wrong_kind):
         classes = next(iter(mis_shaped.values()))[0][0]
         lines.append(f"  Only the classifier differs: the file's head has {classes} classes. Pass "
                      f"num_classes={classes} to load it as saved; for a new head of your own classes, name a "
@@ -309,6 +309,13 @@ def _mismatch_error(source: Path, missing: list[str], unexpected: list[str], mis
                      "its mismatched head is then re-initialised, with a warning, as timm does.")
     return WeightsMismatchError("\n".join(lines), missing_keys=missing, unexpected_keys=unexpected,
                                 mismatched_shapes=mis_shaped, mismatched_dtypes=wrong_kind)
+
+
+def _only_the_class_count_differs(mis_shaped: dict, classifier: set[str]) -> bool:
+    """Whether every mis-shaped key is the classifier's and differs only in its first dimension,
+    the classes (not a head of another input width, e.g. timm's global_pool="catavgmax")."""
+    return bool(mis_shaped) and set(mis_shaped) <= classifier and all(
+        len(file) == len(model) and file[1:] == model[1:] for file, model in mis_shaped.values())
 
 
 def _extra_prefix(missing: list[str], unexpected: list[str]) -> str | None:

@@ -211,6 +211,12 @@ def test_a_file_differing_only_in_its_head_says_how_to_load_or_replace_it(tmp_pa
     with pytest.raises(zoo.WeightsMismatchError) as info:
         zoo.create("tiny_capable", num_classes=5, weights=path)
     assert "Only the classifier" not in str(info.value)  # not where other layers differ too
+    wider = HeadlessCapable(num_classes=4)
+    wider.head = nn.Linear(16, 4)  # a head of another input width (timm's global_pool="catavgmax"): not classes
+    save_model(wider, str(path))
+    with pytest.raises(zoo.WeightsMismatchError) as info:
+        zoo.create("tiny_capable", weights=path)
+    assert "Only the classifier" not in str(info.value)
 
 
 def test_revision_without_a_hub_download_is_refused(weights):
