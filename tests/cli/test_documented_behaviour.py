@@ -384,6 +384,8 @@ def test_metrics_are_shown_to_four_significant_digits():
 def test_list_says_when_nothing_matches_with_close_names(capsys):
     """An empty table and exit 0 looked like a broken listing; `zoo check` said what matched nothing."""
     assert main(["list", "uent*"]) == 0
-    assert "zoo: nothing registered matches 'uent*' (close: " in capsys.readouterr().err
+    assert "zoo: no model or explainer matches 'uent*' (close: " in capsys.readouterr().err
+    assert main(["list", "unet", "--task", "classification"]) == 0  # registered, but filtered out: says which
+    assert "zoo: no model of task classification matches 'unet'" in capsys.readouterr().err
     assert main(["list", "--names", "uent*"]) == 0  # for scripts: nothing printed (it was one empty line), nothing said
     assert capsys.readouterr() == ("", "")

@@ -67,7 +67,10 @@ def _say_nothing_matched(registry, args: argparse.Namespace) -> None:
     known += [] if (args.pretrained or args.task) else registry.list_explainers()
     close = sorted({n for p in args.patterns for n in close_names(p.replace("*", "").replace("?", ""), known)})
     hint = f" (close: {', '.join(close)})" if close else ""
-    print(f"zoo: nothing registered matches {' '.join(map(repr, args.patterns))}{hint}", file=sys.stderr)
+    kind = ("explainer" if args.explainers else "pretrained weight set" if args.pretrained else "model"
+            if args.task else "model or explainer")
+    of_task = f" of task {args.task}" if args.task else ""
+    print(f"zoo: no {kind}{of_task} matches {' '.join(map(repr, args.patterns))}{hint}", file=sys.stderr)
 
 
 def _model_row(registry, name: str) -> list[str]:
