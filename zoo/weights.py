@@ -60,7 +60,7 @@ def build_with_weights(build: Callable[[], object], source: str | Path, *, chang
 
     from zoo.meta import on_meta_without_init  # imports torch; listing models never gets here
 
-    ambient = torch.get_default_device()  # before anything runs under the meta device
+    ambient = torch.empty(0).device  # before anything runs under the meta device: what a random build gets
     source = Path(source)
     real = os.path.realpath(source)  # one file for the plan and the load, even if a link to it moves
     try:
