@@ -32,3 +32,15 @@ def import_builder(builder: Any, owner: str, kind: str = "builder") -> Any:
     if not callable(obj):
         raise BuilderError(f"{owner}: {kind} {builder!r} is not callable")
     return obj
+
+
+def keyword_parameter(builder: Any, name: str):
+    """The builder's parameter ``name`` where it can be passed by keyword (``inspect.Parameter``),
+    else None: no such parameter (``**kwargs`` alone does not count), or no signature to read."""
+    import inspect
+
+    try:
+        param = inspect.signature(builder).parameters.get(name)
+    except (TypeError, ValueError):
+        return None
+    return param if param is not None and param.kind in (param.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY) else None

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from zoo.builders import import_builder
+from zoo.builders import import_builder, keyword_parameter
 from zoo.errors import ArgumentError, BuilderError
 from zoo.registry import get_registry
 from zoo.specs import ArchitectureSpec
@@ -154,17 +154,9 @@ def complete_builder_kwargs(builder: Any, kwargs: dict[str, Any], owner: str) ->
     ``PretrainedCfg.in_chans``); a required ``num_classes`` has no such default and is a
     :class:`BuilderError` saying where to give it.
     """
-    import inspect
-
-    try:
-        params = inspect.signature(builder).parameters
-    except (TypeError, ValueError):  # no signature to read: call it as it is
-        return kwargs
-
-    def required(name: str) -> bool:
-        p = params.get(name)
-        return p is not None and p.default is inspect.Parameter.empty and p.kind in (
-            inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    def required(name: str) -> bool:  # no signature to read: nothing is required, call it as it is
+        param = keyword_parameter(builder, name)
+        return param is not None and param.default is param.empty
 
     if "in_chans" not in kwargs and required("in_chans"):
         kwargs = {**kwargs, "in_chans": DEFAULT_IN_CHANS}

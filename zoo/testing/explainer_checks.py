@@ -103,15 +103,9 @@ def _stochastic(subject, model, explainer, x, target) -> bool:
 
 def _declares_seed(subject) -> bool:
     """Whether the explainer's builder names a ``seed`` parameter (beside any ``**kwargs``)."""
-    import inspect
+    from zoo.builders import import_builder, keyword_parameter
 
-    from zoo.builders import import_builder
-
-    try:
-        param = inspect.signature(import_builder(subject.spec.builder, subject.label)).parameters.get("seed")
-    except (TypeError, ValueError):  # no signature to read
-        return False
-    return param is not None and param.kind in (param.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY)
+    return keyword_parameter(import_builder(subject.spec.builder, subject.label), "seed") is not None
 
 
 def _degenerate(model):

@@ -143,15 +143,11 @@ def _builder_in_chans(builder) -> int | None:
     """The in_chans a build without one gets from the builder's signature: the parameter's
     default, or the 3 ``zoo.create`` passes where it has none; None where the signature does
     not say (``**kwargs``, no signature, a default that is not an int)."""
-    import inspect
-
+    from zoo.builders import keyword_parameter
     from zoo.factory import DEFAULT_IN_CHANS
 
-    try:
-        param = inspect.signature(builder).parameters.get("in_chans")
-    except (TypeError, ValueError):
-        return None
-    if param is None or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+    param = keyword_parameter(builder, "in_chans")
+    if param is None:
         return None
     if param.default is param.empty:
         return DEFAULT_IN_CHANS
