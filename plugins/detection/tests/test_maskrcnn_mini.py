@@ -247,6 +247,9 @@ def test_backbone_strides_and_head_shapes(model):
         features = model.backbone(torch.rand(1, 3, 64, 64))
         assert {k: tuple(v.shape[1:]) for k, v in features.items()} == {
             "0": (48, 16, 16), "1": (48, 8, 8), "2": (48, 4, 4), "pool": (48, 2, 2)}  # strides 4, 8, 16, 32
+        # the RoI pooling reads the levels at the strides the backbone declares: they are these
+        assert tuple(64 // features[str(i)].shape[-1] for i in range(3)) == model.backbone.STRIDES
+        assert model.roi_heads.box_roi_pool.scales == [1 / s for s in model.backbone.STRIDES]
         representation = model.roi_heads.box_head(torch.randn(5, 48, 7, 7))
         assert representation.shape == (5, 128) and representation.min() >= 0  # fc6, fc7, each with ReLU
         mask_features = model.roi_heads.mask_head(torch.rand(5, 48, 14, 14))

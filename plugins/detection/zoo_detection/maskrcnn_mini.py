@@ -76,6 +76,8 @@ class TinyBackbone(nn.Module):
     """Conv stages + FPN: (B, C, H, W) -> {"0": stride 4, "1": 8, "2": 16, "pool": 32} maps,
     each with ``out_channels`` channels (the attribute torchvision's heads read)."""
 
+    STRIDES = (4, 8, 16)  # of the maps "0", "1", "2", the levels the RoI heads pool from
+
     def __init__(self, in_chans: int = 3, widths: Sequence[int] = (16, 32, 64), fpn_channels: int = 48):
         super().__init__()
         self.stem = _conv_gn_relu(in_chans, widths[0], stride=2)  # stride 2
@@ -182,7 +184,7 @@ class _RoIAlign(MultiScaleRoIAlign):
     keeps an image's own size and pads it to a multiple of 32, so a small first image (40 px: a
     16 px stride-4 map over 40 px) gave scales twice too large for every later call."""
 
-    STRIDES = (4, 8, 16)
+    STRIDES = TinyBackbone.STRIDES
 
     def __init__(self, output_size: int, canonical_scale: int = 64, canonical_level: int = 4):
         super().__init__([str(i) for i in range(len(self.STRIDES))], output_size, 2,
