@@ -55,12 +55,15 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 
 def _discover_plugins() -> None:
-    """Discover the plugins up front, their PluginWarnings shown as ``zoo: warning:`` lines and never
-    raised: under PYTHONWARNINGS=error one broken plugin would otherwise stop every command."""
+    """Discover the plugins up front, their warnings shown as ``zoo: warning:`` lines and never
+    raised: under PYTHONWARNINGS=error one broken plugin, or a hook's own warning (the timm
+    bridge's index built from another timm), would otherwise stop every command. The caller's
+    filters still apply, with "error" read as "default"."""
     from zoo.registry import PluginWarning, get_registry
 
     with warnings.catch_warnings():
-        warnings.simplefilter("always", PluginWarning)
+        warnings.filters[:] = [("default", *rule[1:]) if rule[0] == "error" else rule for rule in warnings.filters]
+        warnings.simplefilter("always", PluginWarning)  # also tells the warnings module its filters changed
         get_registry()
 
 

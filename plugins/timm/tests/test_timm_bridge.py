@@ -303,6 +303,24 @@ def test_a_stale_index_shows_in_zoo_info_and_doctor(tmp_path):
     assert "timm 0.0.1" in doctor.stdout + doctor.stderr
 
 
+def test_a_stale_index_under_pythonwarnings_error_is_a_warning_line_not_a_crash(tmp_path):
+    """Any timm but the index's own made every zoo command a TimmIndexWarning traceback under
+    PYTHONWARNINGS=error (found with the oldest timm pyproject.toml allows)."""
+    index = load_index()
+    index["timm_version"] = "0.0.1"
+    stale = tmp_path / "index.json"
+    stale.write_text(json.dumps(index))
+    env = {**os.environ, "ZOO_TIMM_INDEX": str(stale), "PYTHONWARNINGS": "error"}
+    listed = subprocess.run([sys.executable, "-m", "zoo.cli", "list", "timm/resnet18", "--names"], env=env,
+                            capture_output=True, text=True)
+    assert listed.returncode == 0 and listed.stdout.split() == ["timm/resnet18"], listed.stderr
+    assert listed.stderr.startswith("zoo: warning: zoo_timm's index was built from timm 0.0.1")
+    assert "Traceback" not in listed.stderr
+    quiet = subprocess.run([sys.executable, "-m", "zoo.cli", "list", "timm/resnet18", "--names"],
+                           env={**env, "PYTHONWARNINGS": "ignore"}, capture_output=True, text=True)
+    assert quiet.returncode == 0 and quiet.stderr == ""  # the caller's other filters still apply
+
+
 def test_an_unreadable_index_fails_the_plugin_only(tmp_path):
     broken = tmp_path / "index.json"
     broken.write_text("{not json")
@@ -326,6 +344,7 @@ def test_an_architecture_missing_from_timm_fails_clearly():
 
     with pytest.raises(BuilderError, match="no architecture 'not_a_model'.*build_index"):
         import_builder("zoo_timm.models:architectures.not_a_model", "test")
+
 
 
 # The smallest architecture of each timm model module (88 of 98; the others have none under
