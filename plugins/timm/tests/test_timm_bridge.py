@@ -347,6 +347,15 @@ def test_an_architecture_missing_from_timm_fails_clearly():
 
 
 
+def test_a_tag_missing_from_timm_fails_clearly():
+    """With a timm older than the index, timm's bare RuntimeError ("Invalid pretrained tag") named no fix."""
+    from zoo.builders import import_builder
+
+    build = import_builder("zoo_timm.models:architectures.resnet18", "test")
+    with pytest.raises(errors.ModelConfigError, match="no tag 'not_a_tag' for resnet18.*build_index"):
+        build(pretrained_tag="not_a_tag")
+    assert build(pretrained_tag="a1_in1k").pretrained_cfg["tag"] == "a1_in1k"
+
 # The smallest architecture of each timm model module (88 of 98; the others have none under
 # 60 M parameters), from a survey with timm 1.0.31. Slow: minutes on a laptop CPU.
 ONE_PER_MODULE = """

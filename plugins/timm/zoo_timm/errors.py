@@ -7,7 +7,8 @@ from zoo.errors import ZooError
 
 class ModelConfigError(ZooModelConfigError):
     """A ``timm/`` model was asked for ``num_classes`` or ``in_chans`` that timm would build into
-    a broken model without complaint (``in_chans=0``, a negative ``num_classes``)."""
+    a broken model without complaint (``in_chans=0``, a negative ``num_classes``), or for a tag
+    the index lists but the installed timm lacks."""
 
 
 class TimmNotInstalledError(ZooError, ImportError):

@@ -191,6 +191,10 @@ class _Architectures:
         def build(num_classes: int | None = None, in_chans: int | None = None,
                   pretrained_tag: str | None = None, **kwargs: Any):
             name = f"{arch}.{pretrained_tag}" if pretrained_tag else arch
+            if pretrained_tag and name not in timm.list_pretrained(name):  # timm's own error names no fix
+                raise ModelConfigError(
+                    f"timm {timm.__version__} has no tag {pretrained_tag!r} for {arch} (the zoo_timm index lists "
+                    f"timm/{name}: regenerate the index with `{REGENERATE}`, or install the timm it was built from)")
             return create_model(name, num_classes=num_classes, in_chans=in_chans, **kwargs)
 
         build.__name__ = build.__qualname__ = arch
