@@ -346,7 +346,6 @@ def test_an_architecture_missing_from_timm_fails_clearly():
         import_builder("zoo_timm.models:architectures.not_a_model", "test")
 
 
-
 def test_a_tag_missing_from_timm_fails_clearly():
     """With a timm older than the index, timm's bare RuntimeError ("Invalid pretrained tag") named no fix."""
     from zoo.builders import import_builder
@@ -355,6 +354,7 @@ def test_a_tag_missing_from_timm_fails_clearly():
     with pytest.raises(errors.ModelConfigError, match="no tag 'not_a_tag' for resnet18.*build_index"):
         build(pretrained_tag="not_a_tag")
     assert build(pretrained_tag="a1_in1k").pretrained_cfg["tag"] == "a1_in1k"
+
 
 # The smallest architecture of each timm model module (88 of 98; the others have none under
 # 60 M parameters), from a survey with timm 1.0.31. Slow: minutes on a laptop CPU.
