@@ -91,7 +91,8 @@ class Registry:
         self._explainers: dict[str, list[_Entry]] = {}
         self.problems: list[str] = []  # not any one plugin's: e.g. ZOO_PLUGINS naming nothing installed
         self.left_out: list[str] = []  # "dist:entry point" not loaded because of ZOO_PLUGINS / ZOO_DISABLE_PLUGINS
-        self._pending: list[str] | None = None  # warnings held back while discovering (see _discover)
+        # warnings held back while discovering (see _discover): a PluginWarning's message, or a hook's own warning
+        self._pending: list[str | warnings.WarningMessage] | None = None
 
     # ----------------------------------------------------------------- loading
     @classmethod
@@ -104,9 +105,9 @@ class Registry:
 
     @classmethod
     def _discover(cls) -> "Registry":
-        """:meth:`from_entry_points` with its PluginWarnings held back (call :meth:`_emit_pending`):
-        a warnings filter that turns them into errors (pytest's ``-W error``) must not stop
-        discovery halfway and leave no registry."""
+        """:meth:`from_entry_points` with its warnings held back (call :meth:`_emit_pending`), its
+        PluginWarnings and the hooks' own: a warnings filter that turns them into errors (pytest's
+        ``-W error``) must not stop discovery halfway and leave no registry."""
         allow = _env_list(os.environ.get("ZOO_PLUGINS"))
         deny = _env_list(os.environ.get("ZOO_DISABLE_PLUGINS")) or set()
         registry = cls()
@@ -197,13 +198,16 @@ class Registry:
                     self._pass_on(record, said)
                 self._add_specs(record, hook_name, specs, problems_of, table, names)
 
-    @staticmethod
-    def _pass_on(record: PluginRecord, said: list) -> None:
+    def _pass_on(self, record: PluginRecord, said: list[warnings.WarningMessage]) -> None:
         """Warnings a hook gave (e.g. an index built for another version of its library): kept for
-        ``zoo doctor``, and given on to the caller's own filters, from where the hook gave them."""
+        ``zoo doctor``, and given on to the caller's own filters, from where the hook gave them
+        (held back while discovering, as PluginWarnings are)."""
         for w in said:
             record.warnings.append(f"{w.category.__name__}: {w.message}")
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+            if self._pending is not None:
+                self._pending.append(w)
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
     def _check_hook_names(self, plugin: object, record: PluginRecord) -> None:
         """Report hook implementations the zoo does not define (a typo registers nothing), as
@@ -265,15 +269,18 @@ class Registry:
         else:
             warnings.warn(message, PluginWarning, stacklevel=4)
 
-    def _take_pending(self) -> list[str]:
+    def _take_pending(self) -> list[str | warnings.WarningMessage]:
         pending, self._pending = self._pending or [], None
         return pending
 
-    def _emit_pending(self, pending: list[str] | None = None) -> None:
+    def _emit_pending(self, pending: list[str | warnings.WarningMessage] | None = None) -> None:
         """Emit the warnings held back during discovery, once (taken from the registry first, so a
         filter that raises on one cannot make them repeat)."""
-        for message in self._take_pending() if pending is None else pending:
-            warnings.warn(message, PluginWarning, stacklevel=4)
+        for held in self._take_pending() if pending is None else pending:
+            if isinstance(held, str):
+                warnings.warn(held, PluginWarning, stacklevel=4)
+            else:
+                warnings.warn_explicit(held.message, held.category, held.filename, held.lineno)
 
     # ----------------------------------------------------------------- queries
     def pretrained_cfg_of_card(self, card_name: str) -> Any:
@@ -554,7 +561,25 @@ if hasattr(os, "register_at_fork"):  # not on Windows, which does not fork
 
 
 def get_registry() -> Registry:
-    """The process-wide registry, discovered on first use."""
+    """The process-wide registry, discovered on first use; the first call gives the warnings of
+    discovery (PluginWarnings, the hooks' own) to the caller's filters."""
+    registry, pending = _process_registry()
+    # Stored before warning: where a filter turns a warning into an error, this first call
+    # raises it, and every later call gets the same, complete registry.
+    registry._emit_pending(pending)
+    return registry
+
+
+def get_registry_quietly() -> Registry:
+    """The process-wide registry, the warnings of its discovery not given: for callers that report
+    every plugin's problems and warnings themselves (``zoo doctor``, ``zoo check``, the
+    conformance suite, which must not fail under ``-W error`` because of a neighbour's plugin)."""
+    return _process_registry()[0]
+
+
+def _process_registry() -> tuple[Registry, list[str | warnings.WarningMessage]]:
+    """The process-wide registry and the warnings of its discovery not given yet (only the first
+    call after a discovery gets any)."""
     global _registry
     if getattr(_discovering, "active", False):
         # A plugin's import or hook asked for the registry that is being built from it: waiting
@@ -569,19 +594,7 @@ def get_registry() -> Registry:
                 _registry = Registry._discover()
             finally:
                 _discovering.active = False
-        registry, pending = _registry, _registry._take_pending()
-    # Stored before warning: where a filter turns PluginWarning into an error, this first call
-    # raises it, and every later call gets the same, complete registry.
-    registry._emit_pending(pending)
-    return registry
-
-
-def get_registry_quietly() -> Registry:
-    """The process-wide registry, its PluginWarnings not shown: for callers that report every
-    plugin's problems themselves (``zoo doctor``, ``zoo check``, the conformance suite)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", PluginWarning)
-        return get_registry()
+        return _registry, _registry._take_pending()
 
 
 def reset_registry() -> None:

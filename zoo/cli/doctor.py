@@ -21,7 +21,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    registry = get_registry_quietly()  # its PluginWarnings are reported below, in full
+    registry = get_registry_quietly()  # its warnings (PluginWarnings, the hooks' own) are reported below, in full
     problems = builder_problems(registry)
     ok = True
     for plugin in registry.plugins:

@@ -1,9 +1,10 @@
 """The registry as the suite's pytest front end gets it: a broken plugin is not the test run's failure.
 
 A plugin author's checks must not fail because someone else's plugin, installed beside theirs,
-is broken: under ``-W error`` (or ``filterwarnings = error``) the registry's PluginWarnings
-would become errors in collection or in every test class's setup. So the pytest plugin and the
-base classes discover plugins with PluginWarning silenced, and note the broken plugins here; the
+is broken or warns: under ``-W error`` (or ``filterwarnings = error``) the registry's
+PluginWarnings, or a hook's own warning (the timm bridge's index built from another timm), would
+become errors in collection or in every test class's setup. So the pytest plugin and the base
+classes discover plugins without giving those warnings, and note the broken plugins here; the
 pytest plugin lists them in its terminal summary instead.
 """
 
@@ -14,8 +15,8 @@ BROKEN: dict[tuple[str, str, str], list[str]] = {}
 
 
 def suite_registry():
-    """The process-wide registry, discovered without turning PluginWarnings into errors; its
-    broken plugins are noted in :data:`BROKEN` (those of the latest registry)."""
+    """The process-wide registry, discovered without giving its warnings (none becomes an error);
+    its broken plugins are noted in :data:`BROKEN` (those of the latest registry)."""
     from zoo.registry import get_registry_quietly
 
     registry = get_registry_quietly()

@@ -321,6 +321,34 @@ def test_a_stale_index_under_pythonwarnings_error_is_a_warning_line_not_a_crash(
     assert quiet.returncode == 0 and quiet.stderr == ""  # the caller's other filters still apply
 
 
+def test_a_stale_index_under_warnings_as_errors_leaves_discovery_whole(tmp_path):
+    """The hook's warning was given while discovery ran: under -W error it stopped discovery halfway
+    (no registry, every call raised again), and zoo doctor, zoo check and a plugin author's
+    conformance tests crashed on it."""
+    index = load_index()
+    index["timm_version"] = "0.0.1"
+    stale = tmp_path / "index.json"
+    stale.write_text(json.dumps(index))
+    env = {**os.environ, "ZOO_TIMM_INDEX": str(stale), "PYTHONWARNINGS": "error"}
+    env = {k: v for k, v in env.items() if not k.startswith("PYTEST_XDIST_")}  # the author's own pytest run
+    calls = ("import zoo\ntry:\n    zoo.list_models()\nexcept Warning as w:\n    print(type(w).__name__)\n"
+             "names = zoo.list_models()\nprint('unet' in names, 'timm/resnet18' in names)")
+    api = subprocess.run([sys.executable, "-c", calls], env=env, capture_output=True, text=True)
+    assert api.stdout.split() == ["TimmIndexWarning", "True", "True"], api.stderr  # raised once, then whole
+    doctor = subprocess.run([sys.executable, "-m", "zoo.cli", "doctor"], env=env, capture_output=True, text=True)
+    assert doctor.returncode == 0 and "Traceback" not in doctor.stderr, doctor.stderr
+    assert "warning: TimmIndexWarning: zoo_timm's index was built from timm 0.0.1" in doctor.stdout
+    check = subprocess.run([sys.executable, "-m", "zoo.cli", "check", "unet_small", "--checks", "registration"],
+                           env=env, capture_output=True, text=True)
+    assert check.returncode == 0 and "Traceback" not in check.stderr, check.stderr
+    (tmp_path / "test_mine.py").write_text("from zoo.testing import ModelTests\n\n\n"
+                                           "class TestUnet(ModelTests):\n    name = 'unet_small'\n")
+    suite = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "error",
+                            "-k", "registration", "test_mine.py"], cwd=tmp_path, env=env, capture_output=True,
+                           text=True, timeout=600)
+    assert suite.returncode == 0 and "1 passed" in suite.stdout, suite.stdout + suite.stderr
+
+
 def test_an_unreadable_index_fails_the_plugin_only(tmp_path):
     broken = tmp_path / "index.json"
     broken.write_text("{not json")
