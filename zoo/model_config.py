@@ -96,7 +96,7 @@ def load_for_inference(name: str, spec: Any, tag: str | None, *, pretrained: boo
         num_classes = spec.defaults.get("num_classes")
     if config or not (pretrained and cfg is not None):
         config = _without_unfit_names(config, num_classes, source)
-        return LoadedModel(model, config, Preprocessing.from_config(config, in_chans), num_classes)
+        return LoadedModel(model, config, Preprocessing.from_config(config, in_chans, source), num_classes)
     # The Hub repo's config.json describes the input and names the classes; the model is built from
     # the tag (fetched first, so the config comes from the same commit). Best effort: a config that
     # does not fit the model is warned about and left out.

@@ -34,10 +34,11 @@ class Preprocessing:
     size: tuple[int, int] | None  # (H, W), None keeps each image's size
 
     @classmethod
-    def from_config(cls, config: dict, in_chans: int) -> "Preprocessing":
+    def from_config(cls, config: dict, in_chans: int, source: str | Path | None = None) -> "Preprocessing":
+        """``source``: the file ``config`` was read from, named in its errors."""
         if in_chans not in (1, 3):
             raise ModelConfigError(f"image files are read as 1- or 3-channel images; this model takes {in_chans}")
-        mean, std = channel_stats(config, in_chans)
+        mean, std = channel_stats(config, in_chans, source)
         return cls(in_chans, mean, std, _input_size(config.get("input_size")))
 
     def load(self, path: Path):

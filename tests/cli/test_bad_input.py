@@ -147,16 +147,18 @@ def test_predict_refuses_in_chans_other_than_1_or_3_before_loading_anything(imag
     ({"input_size": [20000, 20000]}, "asks for images over 8192 px a side"),
     ({"input_size": [1]}, "input_size must be N, [H, W] or [C, H, W]"),
     ({"model_kwargs": {"num_classes": 4}}, "model_kwargs holds num_classes, which belong at the config's top level"),
+    ({"mean": [0.1, 0.2]}, "config mean has 2 values but the model takes 3 channels"),  # did not name the file
 ])
 def test_a_config_of_the_wrong_types_is_an_error_naming_the_key(config, says, image, tmp_path, capsys):
-    """Any JSON may sit in a config.json (a mirror's, or --config): a traceback before."""
+    """Any JSON may sit in a config.json (a mirror's, or --config): a traceback before. The error
+    names the file and the key."""
     import json
 
     path = tmp_path / "config.json"
     path.write_text(json.dumps(config))
     assert main(["predict", "unet", str(image), "-o", str(tmp_path / "out"), "--config", str(path)]) == 3
     err = capsys.readouterr().err
-    assert says in err and "Traceback" not in err
+    assert f"{path}: " in err and says in err and "Traceback" not in err
 
 
 def test_null_preprocessing_values_are_the_defaults_and_unknown_builder_options_name_the_config(image, tmp_path,
