@@ -71,7 +71,8 @@ def create(name: str, pretrained: bool = False, *, num_classes: int | None = Non
     elif pretrained and cfg is not None:
         from zoo import hub  # huggingface_hub is imported only when weights are needed
 
-        source = hub.fetch(cfg, revision=revision)
+        def source():  # fetched once the model is built: a builder's error comes before a download
+            return hub.fetch(cfg, revision=revision)
     else:
         return build()
 

@@ -45,13 +45,15 @@ class HeadChange:
             self.pretrained_in_chans != self.in_chans
 
 
-def build_with_weights(build: Callable[[], object], source: str | Path, *, change: HeadChange | None = None,
-                       aligned_copy: bool = False):
+def build_with_weights(build: Callable[[], object], source: str | Path | Callable[[], Path], *,
+                       change: HeadChange | None = None, aligned_copy: bool = False):
     """Build a model and load the file's tensors into it, strictly; all or nothing.
 
     The model is first built on the meta device, its initialisers skipped (zoo.meta), to
     learn its keys, shapes and dtypes; the file's header is matched against them before any
     data is read. Missing, unexpected, mis-shaped and wrong-kind keys are listed together.
+    ``source`` may be a function giving the file (a download): it is called once the model is
+    built, so a builder's error (an unknown option) comes before a download, as in timm.
     ``aligned_copy`` is passed to :func:`zoo.safetensors_file.load_resolved`. The model ends on
     the caller's default device (``with torch.device(...)``, ``torch.set_default_device``), as a
     random build does, whichever way it is loaded.
@@ -61,19 +63,19 @@ def build_with_weights(build: Callable[[], object], source: str | Path, *, chang
     from zoo.meta import on_meta_without_init  # imports torch; listing models never gets here
 
     ambient = torch.empty(0).device  # before anything runs under the meta device: what a random build gets
-    source = Path(source)
-    real = os.path.realpath(source)  # one file for the plan and the load, even if a link to it moves
-    try:
-        planned = checked_files.identity(real)
-    except OSError:
-        planned = None  # no such file: read_header says so
-    entries = read_header(real, shown=source)
     try:
         with on_meta_without_init():
             model = build()
     except Exception:  # noqa: BLE001 - a builder that cannot run on meta: build for real
         model = None
     reference = model if model is not None else build()
+    source = Path(source() if callable(source) else source)
+    real = os.path.realpath(source)  # one file for the plan and the load, even if a link to it moves
+    try:
+        planned = checked_files.identity(real)
+    except OSError:
+        planned = None  # no such file: read_header says so
+    entries = read_header(real, shown=source)
     expected = reference.state_dict()
     computed = _computed_buffers(reference)
     tied = _tied_keys(reference)

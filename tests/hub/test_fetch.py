@@ -106,6 +106,17 @@ def test_bare_arch_takes_default_tag(hub):
     assert_same_weights(zoo.create("hubtest_seg", pretrained=True), hub.card("toy") / "model.safetensors")
 
 
+def test_a_builder_error_comes_before_the_download(hub, monkeypatch):
+    """An option the builder refuses failed only once the weights were downloaded (timm fails at
+    once), and offline or with the hub unreachable the hub's error hid it."""
+    with pytest.raises(TypeError, match="no_such_option"):
+        zoo.create("hubtest_seg.toy", pretrained=True, no_such_option=1)
+    assert not hub.cache.exists() or weight_files(hub.cache) == []
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(TypeError, match="no_such_option"):
+        zoo.create("hubtest_seg.toy", pretrained=True, no_such_option=1)
+
+
 def test_revision_main_and_commit_sha_are_served(hub):
     sha = hub.server.repos["zoo-tests/hubtest_seg.toy"]
     for revision in ("main", sha):
