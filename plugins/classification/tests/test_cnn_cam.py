@@ -28,6 +28,7 @@ def test_shapes_and_timm_convention(model):
     assert torch.allclose(model(x), head(feats.mean(dim=(2, 3))), atol=1e-6)
     embeddings = model.eval().forward_head(feats, pre_logits=True)  # timm's way to the pooled features
     assert torch.equal(embeddings, feats.mean(dim=(2, 3))) and embeddings.shape == (2, 8)
+    assert model.num_features == model.head_hidden_size == 8  # what timm users size a new head by
 
 
 def test_logits_are_the_mean_of_the_class_activation_map(model):

@@ -56,7 +56,7 @@ class CnnCam(nn.Module):
             raise ModelConfigError(f"cnn_cam: drop_rate must be in [0, 1), got {drop_rate!r}")
         self.num_classes = num_classes
         self.in_chans = in_chans
-        self.num_features = widths[-1]
+        self.num_features = self.head_hidden_size = widths[-1]  # timm's names: no pre-logits layer
         stages, cin = [], in_chans
         for i, width in enumerate(widths):
             blocks = [nn.MaxPool2d(2)] if i else []
