@@ -290,6 +290,9 @@ def test_a_fork_while_another_thread_explains_does_not_hang_the_child(gap_model,
         pid = os.fork()
         if pid == 0:  # the child: never back into pytest
             try:
+                # one intra-op thread, as DataLoader's workers take: torch's OpenMP threads do not survive
+                # a fork, so a child of a parent that ran convolutions in parallel would hang in its own
+                torch.set_num_threads(1)
                 zoo.explain(gap_model, images, "saliency", target=1)
                 os._exit(0)
             except BaseException:  # noqa: BLE001
