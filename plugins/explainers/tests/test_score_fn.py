@@ -183,3 +183,41 @@ def test_with_an_own_score_fn_no_target_on_a_segmenter_is_the_class_covering_mos
     counts = torch.stack([torch.bincount(p.flatten(), minlength=3) for p in segmenter(images).argmax(1)])
     assert counts.argmax(1).ne(0).all()
     assert explainer.last_classes.tolist() == counts.argmax(1).tolist()
+
+
+def test_the_faithfulness_curves_follow_a_given_regions_probability(segmenter, images):
+    """A map explained over a given region (score_fn=SegmentationClassSum(mask)) could only be
+    scored over the pixels predicted as its class, another region, or none at all (NaN)."""
+    from zoo_explainers import faithfulness as fa
+
+    masks, target = _region_masks(), [0, 1, 2]
+    maps = zoo.explain(segmenter, images, method="saliency", target=target, score_fn=SegmentationClassSum(masks))
+    curve = fa.perturbation_curve(segmenter, images, maps, target, steps=4, score_fn=SegmentationClassSum(masks))
+    with torch.no_grad():
+        probs = segmenter(images).softmax(1)
+    untouched = [probs[n, c][masks[n]].mean() for n, c in enumerate(target)]  # nothing deleted yet
+    torch.testing.assert_close(curve[:, 0], torch.stack(untouched))
+    everywhere = fa.perturbation_curve(segmenter, images, maps, target, steps=4,
+                                       score_fn=SegmentationClassSum(torch.ones(12, 12)))
+    assert torch.isfinite(everywhere).all()
+    torch.testing.assert_close(everywhere[:, 0], probs[torch.arange(3), target].mean((1, 2)))
+    torch.testing.assert_close(fa.deletion_auc(segmenter, images, maps, target, steps=4,
+                                               score_fn=SegmentationClassSum(masks)), fa.auc(curve))
+
+
+def test_an_empty_given_region_gives_nan_and_the_metrics_refuse_other_score_fns(segmenter, gap_model, images):
+    from zoo_explainers import faithfulness as fa
+    from zoo_explainers.errors import OptionError
+    from zoo_explainers.targets import EmptyTargetWarning
+
+    masks = _region_masks()
+    masks[1] = False
+    with pytest.warns(EmptyTargetWarning, match=r"image\(s\) 1 \(class 0\), of 3.*AUCs are NaN"):
+        aucs = fa.insertion_auc(segmenter, images, fa.random_maps(images), 0, steps=4,
+                                score_fn=SegmentationClassSum(masks))
+    assert aucs[1].isnan() and torch.isfinite(aucs[[0, 2]]).all()
+    with pytest.raises(TargetError, match="does not match the output's spatial size"):
+        fa.deletion_auc(segmenter, images, fa.random_maps(images), 0, score_fn=SegmentationClassSum(masks[:, :6]))
+    for model, score_fn in ((gap_model, SegmentationClassSum()), (segmenter, lambda output, classes: output.sum())):
+        with pytest.raises(OptionError, match="score_fn may only be a SegmentationClassSum"):
+            fa.deletion_auc(model, images, fa.random_maps(images), 0, score_fn=score_fn)

@@ -37,6 +37,7 @@ from zoo_explainers.targets import (
     empty_images,
     explained_output,
     resolve_classes,
+    target_region,
     warn_empty_regions,
 )
 
@@ -45,8 +46,9 @@ from zoo_explainers.targets import (
 SANITY_THRESHOLD = 0.5
 #: what an empty segmentation region means here (:class:`~zoo_explainers.targets.EmptyTargetWarning`)
 EMPTY_AUC = "the curves and deletion/insertion AUCs are NaN there (torch.nanmean averages the other images)"
-#: how to get a non-empty region, for these metrics
+#: how to get a non-empty region, for these metrics (the curves also take a given one)
 SCORE_ANOTHER_CLASS = "score a class the model predicts in the image (target=None: the one covering most pixels)"
+SCORE_ANOTHER_REGION = f"{SCORE_ANOTHER_CLASS}, or pass score_fn=SegmentationClassSum(mask) with the region you mean"
 
 
 def blur_kernel(height: int, width: int) -> tuple[int, float]:
@@ -77,7 +79,8 @@ def importance_order(maps: torch.Tensor, seed: int = 0) -> torch.Tensor:
 
 def perturbation_curve(model: nn.Module, images: torch.Tensor, maps: torch.Tensor, target: Any = None, *,
                        mode: str = "deletion", steps: int = 32, baseline: Any = None,
-                       chunk_size: int | str | None = 256) -> torch.Tensor:
+                       chunk_size: int | str | None = 256,
+                       score_fn: SegmentationClassSum | None = None) -> torch.Tensor:
     """Class probability after removing (``deletion``) or inserting (``insertion``) the top
     0, 1/steps, ..., all pixels of each map: (N, steps + 1).
 
@@ -85,9 +88,11 @@ def perturbation_curve(model: nn.Module, images: torch.Tensor, maps: torch.Tenso
     is 0 for deletion and a Gaussian blur of the image for insertion (:func:`blur_kernel`), as in
     RISE. Pixels of equal value are taken in a seeded random order (:func:`importance_order`).
     ``chunk_size`` caps model inputs per pass, as for the explainers. For a segmentation model the
-    probability is the mean over the pixels predicted as the class on the clean image; an image
-    where none is gives a row of NaN and an :class:`~zoo_explainers.targets.EmptyTargetWarning`
-    (its probability would stay 0: the best deletion score, for a map of nothing).
+    probability is the mean over the pixels predicted as the class on the clean image, or over
+    the mask of ``score_fn=SegmentationClassSum(mask)``, the region a map was explained over; an
+    image where that region is empty gives a row of NaN and an
+    :class:`~zoo_explainers.targets.EmptyTargetWarning` (its probability would stay 0: the best
+    deletion score, for a map of nothing).
     """
     from zoo_explainers.options import check_chunk_size
     from zoo_explainers.stacking import passes
@@ -108,8 +113,8 @@ def perturbation_curve(model: nn.Module, images: torch.Tensor, maps: torch.Tenso
     with explaining(model), torch.no_grad():
         output = explained_output(model(images.clone()))  # a copy: the model may work in place on its input
         classes = resolve_classes(target, output)
-        mask = output.argmax(1) == classes[:, None, None] if output.ndim == 4 else None
-        warn_empty_regions(mask, classes, EMPTY_AUC, SCORE_ANOTHER_CLASS)
+        mask = _scored_region(score_fn, output, classes)
+        warn_empty_regions(mask, classes, EMPTY_AUC, SCORE_ANOTHER_REGION)
         if baseline is None:
             baseline = 0.0 if mode == "deletion" else "blur"
         fill = _blur(images) if isinstance(baseline, str) and baseline == "blur" else \
@@ -137,6 +142,19 @@ def perturbation_curve(model: nn.Module, images: torch.Tensor, maps: torch.Tenso
     if empty is not None:  # no region: no probability to follow (it would read 0, the best deletion score)
         curve[empty] = float("nan")
     return curve
+
+
+def _scored_region(score_fn: Any, output: torch.Tensor, classes: torch.Tensor) -> torch.Tensor | None:
+    """The (N, H, W) pixels whose class probability a curve follows (None for a classifier): those
+    predicted as each image's class, or a :class:`SegmentationClassSum`'s mask."""
+    if score_fn is None:
+        return output.argmax(1) == classes[:, None, None] if output.ndim == 4 else None
+    if not isinstance(score_fn, SegmentationClassSum) or output.ndim != 4:
+        raise OptionError(f"score_fn={score_fn!r:.80}: the metrics follow a class probability, so score_fn may only "
+                          "be a SegmentationClassSum(mask) for a segmentation model (the region its probability is "
+                          "averaged over); leave it out for the class's predicted pixels or a classifier")
+    score_fn(output, classes)  # its own check that the mask fits the output (a TargetError)
+    return target_region(score_fn, output, classes) != 0
 
 
 def auc(curve: torch.Tensor) -> torch.Tensor:
