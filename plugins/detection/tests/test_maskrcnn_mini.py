@@ -91,6 +91,22 @@ def test_empty_targets_train(model, sample):
         sum(losses.values()).backward()
 
 
+def test_with_its_mask_branch_removed_it_trains_on_boxes_and_labels(model, sample):
+    """torchvision's RoIHeads without a mask branch (has_mask() False) is a Faster R-CNN: it
+    trains without masks, as torchvision's own check_targets allows."""
+    image, target = sample(64, [(1, 20, 20, 8)])
+    model.roi_heads.mask_roi_pool = model.roi_heads.mask_head = model.roi_heads.mask_predictor = None
+    boxes_only = {"boxes": target["boxes"], "labels": target["labels"]}
+    losses = model([image], [boxes_only])
+    assert set(losses) == LOSS_KEYS - {"loss_mask"}
+    with pytest.raises(InputError, match="lacks labels; .* boxes and labels \\(its mask branch is removed\\)"):
+        model([image], [{"boxes": target["boxes"]}])
+    with pytest.raises(InputError, match=r"\['masks'\] must have shape"):  # masks given are still checked
+        model([image], [{**target, "masks": target["masks"][:, :32]}])
+    model.eval()
+    assert set(model([image])[0]) == {"boxes", "labels", "scores"}
+
+
 def test_losses_fall_on_a_tiny_batch(model, sample):
     data = [sample(64, [(1, 20, 20, 8), (2, 44, 40, 10)], seed=0), sample(64, [(2, 30, 34, 12)], seed=1)]
     images, targets = [d[0] for d in data], [d[1] for d in data]

@@ -36,14 +36,17 @@ def as_image_list(images: Any, *, in_chans: int, min_size: int = 8, dtype: Any =
     return list(images)
 
 
-def check_targets(targets: Any, images: list[torch.Tensor], *, head_classes: Mapping[str, int]) -> None:
+def check_targets(targets: Any, images: list[torch.Tensor], *, head_classes: Mapping[str, int],
+                  needs_masks: bool = True) -> None:
     """Raise :class:`InputError` unless ``targets`` fit torchvision's training contract.
 
     One dict per image with ``boxes`` (N, 4) float xyxy, ``labels`` (N,) int64 in
     [1, K - 1] (0 is the background) and ``masks`` (N, H, W). N may be 0. ``head_classes``
     gives K of each predictor the model has *now* (``{"box predictor": 6, ...}``), so a
     head replaced after building (torchvision's fine-tuning recipe) sets the bound; a label
-    must fit every head. Empty: only labels < 1 are refused.
+    must fit every head. Empty: only labels < 1 are refused. ``needs_masks=False`` (the mask
+    branch removed, as torchvision's ``RoIHeads.has_mask()`` tells): ``masks`` may be left out,
+    and are checked only where given.
     """
     if targets is None:
         raise InputError(f"{OWNER}: in training mode it needs targets: model(images, targets), one dict per "
@@ -55,13 +58,15 @@ def check_targets(targets: Any, images: list[torch.Tensor], *, head_classes: Map
         where = f"target {i}"
         if not isinstance(target, dict):
             raise InputError(f"{OWNER}: {where} must be a dict with boxes, labels, masks; got {type(target).__name__}")
-        missing = [k for k in ("boxes", "labels", "masks") if k not in target]
+        required = ("boxes", "labels", "masks") if needs_masks else ("boxes", "labels")
+        missing = [k for k in required if k not in target]
         if missing:
-            raise InputError(f"{OWNER}: {where} lacks {', '.join(missing)}; Mask R-CNN trains on boxes, "
-                             f"labels and masks (use zero-length tensors for an image without objects)")
-        boxes, labels, masks = target["boxes"], target["labels"], target["masks"]
+            trains_on = "boxes, labels and masks" if needs_masks else "boxes and labels (its mask branch is removed)"
+            raise InputError(f"{OWNER}: {where} lacks {', '.join(missing)}; Mask R-CNN trains on {trains_on} "
+                             f"(use zero-length tensors for an image without objects)")
+        boxes, labels, masks = target["boxes"], target["labels"], target.get("masks")
         for key, value in (("boxes", boxes), ("labels", labels), ("masks", masks)):
-            if not isinstance(value, torch.Tensor):
+            if not isinstance(value, torch.Tensor) and key in target:
                 raise InputError(f"{OWNER}: {where}['{key}'] must be a tensor, got {type(value).__name__}")
         if boxes.ndim != 2 or boxes.shape[-1] != 4 or not boxes.is_floating_point():
             raise InputError(f"{OWNER}: {where}['boxes'] must be a float (N, 4) tensor of x1, y1, x2, y2; "
@@ -75,14 +80,8 @@ def check_targets(targets: Any, images: list[torch.Tensor], *, head_classes: Map
             bound = "num_classes - 1" if limit is None else limit - 1
             raise InputError(f"{OWNER}: {where}['labels'] must lie in [1, {bound}] (0 is the background; "
                              f"{_classes_note(head_classes)}), got {labels.tolist()}")
-        if masks.shape != (n, *image.shape[-2:]):
-            raise InputError(f"{OWNER}: {where}['masks'] must have shape ({n}, H, W) = "
-                             f"{(n, *image.shape[-2:])} to match the boxes and the image, got {tuple(masks.shape)}")
-        if n and masks.dtype != torch.bool and masks.numel() and (masks.min() < 0 or masks.max() > 1):
-            # the mask loss is a binary cross-entropy against them: 0/255 images trained to a negative loss
-            raise InputError(f"{OWNER}: {where}['masks'] must be binary (0 and 1; bool or uint8), one mask per "
-                             f"object; got values from {masks.min().item():g} to {masks.max().item():g} (a 0/255 "
-                             f"image: masks > 0; an instance-id map: one (ids == k) mask per object)")
+        if masks is not None:
+            _check_masks(masks, n, image, where)
         if n and not bool(torch.isfinite(boxes).all()):
             bad = boxes[~torch.isfinite(boxes).all(dim=1)][0].tolist()
             raise InputError(f"{OWNER}: {where}['boxes'] has a non-finite coordinate (NaN or inf): {bad}; "
@@ -91,6 +90,18 @@ def check_targets(targets: Any, images: list[torch.Tensor], *, head_classes: Map
             bad = boxes[(boxes[:, 2:] <= boxes[:, :2]).any(dim=1)][0].tolist()
             raise InputError(f"{OWNER}: {where} has a box with no width or height: {bad} "
                              f"(boxes are x1, y1, x2, y2 with x2 > x1 and y2 > y1)")
+
+
+def _check_masks(masks: torch.Tensor, n: int, image: torch.Tensor, where: str) -> None:
+    """One binary (H, W) mask per box, at the image's size."""
+    if masks.shape != (n, *image.shape[-2:]):
+        raise InputError(f"{OWNER}: {where}['masks'] must have shape ({n}, H, W) = "
+                         f"{(n, *image.shape[-2:])} to match the boxes and the image, got {tuple(masks.shape)}")
+    if n and masks.dtype != torch.bool and masks.numel() and (masks.min() < 0 or masks.max() > 1):
+        # the mask loss is a binary cross-entropy against them: 0/255 images trained to a negative loss
+        raise InputError(f"{OWNER}: {where}['masks'] must be binary (0 and 1; bool or uint8), one mask per "
+                         f"object; got values from {masks.min().item():g} to {masks.max().item():g} (a 0/255 "
+                         f"image: masks > 0; an instance-id map: one (ids == k) mask per object)")
 
 
 def _classes_note(head_classes: Mapping[str, int]) -> str:

@@ -313,7 +313,8 @@ class MaskRCNNMini(GeneralizedRCNN):
         """
         images = as_image_list(images, in_chans=self.in_chans, dtype=weights_dtype(self))
         if self.training:
-            check_targets(targets, images, head_classes=head_classes(self.roi_heads))
+            check_targets(targets, images, head_classes=head_classes(self.roi_heads),
+                          needs_masks=self.roi_heads.has_mask())
             return self._run(images, [{**t, "labels": t["labels"].long()} for t in targets])
         # targets are ignored in eval mode, as torchvision does
         if len({tuple(image.shape[-2:]) for image in images}) > 1:
