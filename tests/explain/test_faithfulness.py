@@ -218,6 +218,28 @@ def test_checks_leave_the_callers_random_state_alone(trained, check):
     assert torch.equal(torch.rand(4), expected)
 
 
+@pytest.mark.parametrize("metric", ["deletion_auc", "insertion_auc", "random_maps", "sanity_check",
+                                    "cascading_randomization", "evaluate"])
+def test_metrics_follow_the_images_not_the_default_device(trained, metric):
+    # meta stands in for a GPU set with torch.set_default_device: a tensor made there has no value
+    model, x, y = trained
+    x, y = x[:4], y[:4]
+    maps = zoo.explain(model, x, "gradcam", y)
+    calls = {
+        "deletion_auc": lambda: fa.deletion_auc(model, x, maps, y, steps=4),
+        "insertion_auc": lambda: fa.insertion_auc(model, x, maps, y, steps=4),
+        "random_maps": lambda: fa.random_maps(x),
+        "sanity_check": lambda: fa.sanity_check(model, x, "integrated_gradients", y.tolist(), n_steps=4,
+                                                baseline=[[[0.1]], [[0.2]], [[0.3]]]),
+        "cascading_randomization": lambda: fa.cascading_randomization(model, x, "gradcam", y.tolist()),
+        "evaluate": lambda: fa.evaluate(model, x, ["gradcam"], y, steps=2, n_random=1, n_randomizations=1),
+    }
+    expected = calls[metric]()
+    with torch.device("meta"):
+        got = calls[metric]()
+    assert repr(got) == repr(expected)
+
+
 def test_metrics_leave_the_callers_images_alone_with_a_model_writing_its_input(trained):
     model, x, y = trained
     writer = nn.Sequential(nn.ReLU(inplace=True), model).eval()  # writes its input before the network

@@ -82,6 +82,20 @@ def test_works_under_no_grad_and_inference_mode(method, gap_model, images):
     assert torch.is_grad_enabled()
 
 
+@pytest.mark.parametrize("method", METHODS)
+def test_works_under_another_default_device(method, gap_model, images):
+    """Tensors an explainer makes follow the images, not torch.set_default_device (meta stands in
+    for a GPU here: a tensor made there has no value). Unseeded: the seed drawn is torch's."""
+    options = {**FAST.get(method, {}), **({"seed": None} if method in ("smoothgrad", "rise") else {})}
+    torch.manual_seed(0)
+    expected = zoo.explain(gap_model, images, method, target=0, **options)
+    with torch.device("meta"):
+        torch.manual_seed(0)
+        maps = zoo.explain(gap_model, images, method, target=0, **options)
+    assert maps.device == images.device
+    torch.testing.assert_close(maps, expected)
+
+
 def test_input_not_requiring_grad_stays_so(gap_model, images):
     zoo.explain(gap_model, images, "saliency", target=0)
     assert not images.requires_grad and images.grad is None

@@ -73,7 +73,7 @@ def importance_order(maps: torch.Tensor, seed: int = 0) -> torch.Tensor:
     constant map would score like that order rather than like the random map it is worth.
     """
     flat = maps.detach().flatten(1)
-    perm = torch.randperm(flat.shape[1], generator=torch.Generator().manual_seed(seed)).to(flat.device)
+    perm = torch.randperm(flat.shape[1], generator=torch.Generator().manual_seed(seed), device="cpu").to(flat.device)
     return perm[flat[:, perm].argsort(dim=1, descending=True, stable=True)]
 
 
@@ -175,7 +175,7 @@ def insertion_auc(model, images, maps, target=None, **kwargs) -> torch.Tensor:
 def random_maps(images: torch.Tensor, seed: int = 0) -> torch.Tensor:
     """Uniform random maps (N, H, W): the baseline a method must beat."""
     g = torch.Generator().manual_seed(seed)
-    return torch.rand((images.shape[0], *images.shape[-2:]), generator=g).to(images.device)
+    return torch.rand((images.shape[0], *images.shape[-2:]), generator=g, device="cpu").to(images.device)
 
 
 def randomize_weights(model: nn.Module, seed: int = 0) -> nn.Module:
@@ -258,7 +258,7 @@ def rank_correlation(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Spearman rank correlation per image between (N, H, W) maps (ties get average ranks; two
     constant maps correlate 1, a constant map with a varying one 0), as the conformance suite's
     sanity check computes it (:mod:`zoo.correlation`)."""
-    return torch.tensor([spearman(x, y) for x, y in zip(a.detach().cpu(), b.detach().cpu())])
+    return torch.tensor([spearman(x, y) for x, y in zip(a.detach().cpu(), b.detach().cpu())], device="cpu")
 
 
 @dataclass

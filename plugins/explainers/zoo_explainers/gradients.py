@@ -22,6 +22,7 @@ from torch import nn
 
 from zoo_explainers.base import EMPTY_MAPS, BaseExplainer, gradient
 from zoo_explainers.errors import OptionError, UnsupportedModelError
+from zoo_explainers.generators import call_generator
 from zoo_explainers.options import (
     check_baseline,
     check_chunk_size,
@@ -159,8 +160,7 @@ class SmoothGrad(Saliency):
         else:
             flat = images.flatten(1)
             scale = self.sigma * (flat.max(1).values - flat.min(1).values)
-        seed = self.seed if self.seed is not None else int(torch.randint(0, 2**62, (1,)).item())
-        generator = torch.Generator(device=images.device).manual_seed(seed)
+        generator = call_generator(self.seed, images.device)
         # drawn in float32 whatever the input's dtype, so one seed gives one noise pattern
         noise = torch.randn((self.n_samples, *images.shape[1:]), generator=generator,
                             dtype=torch.float32, device=images.device).to(images.dtype)

@@ -74,7 +74,8 @@ def check_baseline(baseline):
     if isinstance(baseline, numbers.Real) and not isinstance(baseline, bool):
         return check_number("baseline", baseline)
     try:
-        values = torch.as_tensor(baseline).detach()
+        # on the CPU unless given as a tensor: the default device may be one that holds no values (meta)
+        values = (baseline if isinstance(baseline, torch.Tensor) else torch.as_tensor(baseline, device="cpu")).detach()
     except (TypeError, ValueError, RuntimeError):
         values = None
     if values is None or not (values.is_floating_point() or values.dtype in (torch.int64, torch.int32)):

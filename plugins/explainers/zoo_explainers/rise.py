@@ -21,6 +21,7 @@ from torch import nn
 
 from zoo_explainers.base import EMPTY_MAPS, BaseExplainer
 from zoo_explainers.errors import OptionError
+from zoo_explainers.generators import call_generator
 from zoo_explainers.options import check_chunk_size, check_count, check_flag, check_number, check_seed
 from zoo_explainers.hygiene import HookBag
 from zoo_explainers.maps import minmax
@@ -80,8 +81,7 @@ class RISE(BaseExplainer):
     def attribute(self, images, target, bag: HookBag):
 
         n = images.shape[0]
-        seed = self.seed if self.seed is not None else int(torch.randint(0, 2**62, (1,)).item())
-        generator = torch.Generator(device=images.device).manual_seed(seed)
+        generator = call_generator(self.seed, images.device)
         masks = random_masks(self.n_masks, tuple(images.shape[-2:]), self.cells, self.p, generator,
                              device=images.device, dtype=images.dtype)
         with torch.no_grad():
