@@ -90,6 +90,11 @@ class ExplainerOutputError(ZooError, RuntimeError):
     """An explainer returned maps that break the contract: not (N, H, W) at the images' size."""
 
 
+class TargetError(ZooError, ValueError):
+    """An explanation target is not a class index, a list of them (one per image) or None, or
+    does not fit the batch or the model's classes."""
+
+
 # --------------------------------------------------------------------------- weights and hub
 class WeightsError(ZooError, ValueError):
     """A weights file cannot be used: not safetensors, corrupt, or not matching the model."""

@@ -8,6 +8,7 @@ import inspect
 
 from zoo.errors import BuilderError, ExplainerOutputError, MissingOptionError, UnknownOptionError
 from zoo.registry import get_registry
+from zoo.targets import contract_target
 
 
 class Explainer:
@@ -127,13 +128,28 @@ def explain(model: Any, images: Any, method: str = "gradcam", target: int | list
     are the method's options (``zoo info METHOD`` lists them); the first-party explainers take
     ``target_layer=`` (the CAM family: cam, gradcam, gradcam_pp, hirescam) and ``score_fn=``, which explains another
     region of a segmentation or another model kind (plugins/explainers/README.md).
+    Every explainer gets ``target`` as None, an int or a list of ints (NumPy integers, whole floats,
+    tensors and arrays of them are converted: :mod:`zoo.targets`), and a float (N, C, H, W) batch
+    without NaN or Inf (an :class:`~zoo.inputs.InputError` otherwise).
     Anything else from the explainer (e.g. a plugin's (N, 1, H, W)) raises
     :class:`zoo.ExplainerOutputError`; ``return_delta=True`` (integrated gradients) gives
     ``(maps, delta)``.
     """
-    result = create_explainer(method, model, **kwargs)(images, target=target)
+    explainer = create_explainer(method, model, **kwargs)
+    check_explained_images(images, owner=f"explainer {method!r}")
+    result = explainer(images, target=contract_target(target))
     checked_maps(method, images, result, kwargs)
     return result
+
+
+def check_explained_images(images: Any, owner: str) -> None:
+    """What every explainer may assume of the images :func:`explain` hands it: a non-empty float
+    (N, C, H, W) tensor without NaN or Inf (the channel count is the model's to check)."""
+    from zoo.inputs import check_finite_images, check_image_batch
+
+    in_chans = images.shape[1] if getattr(images, "ndim", None) == 4 else 3  # any count: not checked here
+    check_image_batch(images, in_chans=in_chans, owner=owner)
+    check_finite_images(images, owner)
 
 
 def checked_maps(method: str, images: Any, result: Any, options: dict) -> Any:

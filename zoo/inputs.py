@@ -32,6 +32,22 @@ def check_image_batch(x: Any, *, in_chans: int, min_size: int = 1, owner: str = 
     check_dtype(x, dtype, owner)
 
 
+def check_finite_images(x: Any, owner: str) -> None:
+    """Raise :class:`InputError` naming the images of the (N, ...) batch ``x`` that hold NaN or Inf
+    values (or for a batch on the meta device, which holds none). Models take them; an explanation of one means nothing (the outputs are NaN, and each
+    method fails its own way: saliency a plausible map, Grad-CAM zeros, integrated gradients NaN)."""
+    import torch
+
+    if x.device.type == "meta":
+        raise InputError(f"{owner}: the images are on the meta device, which holds no values to explain; pass "
+                         "real images")
+    finite = torch.isfinite(x).flatten(1).all(1)
+    if not bool(finite.all()):
+        bad = (~finite).nonzero().flatten().tolist()
+        raise InputError(f"{owner}: image(s) {', '.join(map(str, bad[:10]))} of the batch hold NaN or Inf values, "
+                         "which make every explanation meaningless; check the preprocessing")
+
+
 def check_image(image: Any, *, in_chans: int, min_size: int = 1, owner: str = "model",
                 where: str = "image", dtype: Any = None) -> None:
     """Raise :class:`InputError` unless ``image`` is one float (in_chans, H, W) tensor with

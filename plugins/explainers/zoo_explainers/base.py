@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 import zoo
-from zoo.inputs import InputError, check_dtype, check_image_batch
+from zoo.inputs import InputError, check_dtype, check_finite_images, check_image_batch
 from zoo_explainers.errors import NotAModelError, UnsupportedModelError
 from zoo_explainers.options import check_score_fn
 from zoo_explainers.hygiene import HookBag, explaining, unwrapped
@@ -34,12 +34,8 @@ def model_in_chans(model: nn.Module) -> int | None:
 
 
 def check_inputs(model: nn.Module, images: Any, owner: str) -> None:
-    """A clear ValueError for a 3-D, integer, empty, wrong-channel or non-finite batch (zoo.inputs).
-
-    NaN/Inf pixels are refused here although the models take them: the model's outputs are then
-    NaN, and each method would fail differently (saliency a plausible-looking map, Grad-CAM zeros,
-    integrated gradients NaN).
-    """
+    """A clear ValueError for a 3-D, integer, empty, wrong-channel or non-finite batch (zoo.inputs),
+    or one on another device or of another dtype than the model."""
     in_chans = model_in_chans(model)
     if in_chans is None:  # nothing to check the channels against
         in_chans = images.shape[1] if isinstance(images, torch.Tensor) and images.ndim == 4 else 3
@@ -48,11 +44,7 @@ def check_inputs(model: nn.Module, images: Any, owner: str) -> None:
                       owner=owner)
     check_model_device(model, images, owner)
     check_model_dtype(model, images, owner)
-    finite = torch.isfinite(images).flatten(1).all(1)
-    if not bool(finite.all()):
-        bad = (~finite).nonzero().flatten().tolist()
-        raise InputError(f"{owner}: image(s) {', '.join(map(str, bad[:10]))} of the batch hold NaN or Inf values, "
-                         "which make every explanation meaningless; check the preprocessing")
+    check_finite_images(images, owner)
 
 
 def check_model_device(model: nn.Module, images: torch.Tensor, owner: str) -> None:

@@ -18,20 +18,16 @@ per-image weights) lines up with the rows whatever ``chunk_size`` is.
 
 from __future__ import annotations
 
-import operator
 import warnings
 from collections.abc import Mapping
 from typing import Any, Callable, Sequence
 
 import torch
 
-from zoo.errors import ZooError
+from zoo.errors import TargetError
+from zoo.targets import contract_target, is_array
 
 ScoreFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-
-
-class TargetError(ZooError, ValueError):
-    """A target does not fit the batch or the model's classes."""
 
 
 def explained_output(output: Any) -> Any:
@@ -218,60 +214,18 @@ def check_finite_output(output: torch.Tensor) -> None:
 
 def _indices(target: object, n: int, k: int | None, device) -> torch.Tensor:
     """(N,) class indices from a target that is not None; each in [0, k) (or >= 0 when k is None)."""
-    if isinstance(target, torch.Tensor) or _is_array(target):
-        target = _array_targets(target)
-    if isinstance(target, bool):
-        raise TargetError(f"target must be a class index, a list of indices or None, got {target!r}")
-    if isinstance(target, (int, float)) or hasattr(target, "__index__"):
-        classes = [target] * n
-    elif isinstance(target, Sequence) and not isinstance(target, str):
-        classes = list(target)
-        if len(classes) != n:
-            raise TargetError(f"got {len(classes)} targets for a batch of {n} images; pass one class "
+    given = target
+    if isinstance(target, (list, tuple)) or is_array(target) and target.ndim == 1:
+        if len(target) != n:
+            raise TargetError(f"got {len(target)} targets for a batch of {n} images; pass one class "
                               "index per image, a single index for all, or None for the predicted class")
-    else:
-        raise TargetError(f"target must be a class index, a list of indices or None, got {target!r}")
-    return torch.tensor([_class_index(c, k) for c in classes], dtype=torch.long, device=device)
-
-
-def _class_index(given: object, k: int | None) -> int:
-    c = _array_targets(given) if isinstance(given, torch.Tensor) or _is_array(given) else given  # 0-d: its value
-    if isinstance(c, float) and c.is_integer():
-        c = int(c)  # a label loaded as a float: whole numbers count, as in float arrays and tensors
-    try:
-        index = operator.index(c)  # ints and numpy integers, not other floats or bools
-    except TypeError:
-        index = None
-    if k is None and index is not None and not isinstance(c, bool) and index >= 0:
-        return index
-    if index is None or isinstance(c, bool) or not 0 <= index < (k or 0):
-        raise TargetError(f"target {given!r} is not a class index in [0, {k}) for this model's {k} classes"
-                          if k is not None else f"target {given!r} is not a non-negative index")
-    return index
-
-
-def _is_array(target: object) -> bool:
-    """A NumPy (or other array-API) array, recognised without importing NumPy."""
-    return all(hasattr(target, attr) for attr in ("ndim", "dtype", "tolist")) and not isinstance(target, (str, bytes))
-
-
-def _array_targets(target) -> object:
-    """A tensor or array of class indices as a Python int or list of ints.
-
-    Integer-valued floats (labels loaded as float) are accepted; any other float is a
-    TargetError here, because ``int()`` would silently truncate it.
-    """
-    values = target.tolist()
-    flat = values if isinstance(values, list) else [values]
-    if any(isinstance(v, list) for v in flat):
-        raise TargetError(f"target must be a class index or a 1-D array of indices (one per image), got an "
-                          f"array of shape {tuple(target.shape)}")
-    bad = [v for v in flat if isinstance(v, float) and not v.is_integer()]
-    if bad:
-        raise TargetError(f"target {type(target).__name__} of dtype {target.dtype} holds non-integer values "
-                          f"({', '.join(repr(v) for v in bad[:3])}); class indices must be whole numbers")
-    ints = [int(v) if isinstance(v, float) else v for v in flat]
-    return ints if isinstance(values, list) else ints[0]
+    target = contract_target(target)
+    classes = target if isinstance(target, list) else [target] * n
+    for c in classes:
+        if k is not None and c >= k:
+            shown = c if isinstance(given, list) or is_array(given) else given
+            raise TargetError(f"target {shown!r} is not a class index in [0, {k}) for this model's {k} classes")
+    return torch.tensor(classes, dtype=torch.long, device=device)
 
 
 def class_probability(output: torch.Tensor, classes: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
