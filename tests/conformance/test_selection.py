@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import types
 
 import pytest
@@ -272,3 +273,12 @@ def test_zoo_check_all_says_what_it_left_out_and_why(capsys):
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert last.startswith("left out ") and "model(s) (timm/" in last
     assert last.endswith("as their plugin asks: " + zoo.model_info("timm/resnet18").check_all)
+
+
+def test_the_summary_counts_one_subject_in_the_singular(capsys):
+    from zoo.cli import main
+
+    assert main(["check", "cnn_cam", "--checks", "registration"]) == 0
+    assert re.search(r"\d+ passed, 0 failed, \d+ skipped \(1 subject\) in ", capsys.readouterr().out)
+    assert main(["check", "cnn_cam", "unet", "--checks", "registration"]) == 0
+    assert "(2 subjects) in " in capsys.readouterr().out

@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"\nFAILED {r.subject}: {r.check}\n  clause: {r.clause}\n  {r.message}")
     counts = {s: sum(r.status == s for r in results) for s in (PASS, FAIL, SKIP)}
     print(f"\n{counts[PASS]} passed, {counts[FAIL]} failed, {counts[SKIP]} skipped "
-          f"({len(selection.subjects)} subjects) in {elapsed:.1f}s")
+          f"({len(selection.subjects)} subject{'s' if len(selection.subjects) != 1 else ''}) in {elapsed:.1f}s")
     by_reason: dict[str, list[str]] = {}
     for name, why in selection.excluded.items():
         by_reason.setdefault(why, []).append(name)
