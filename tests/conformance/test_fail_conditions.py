@@ -684,3 +684,49 @@ def test_a_check_gets_a_private_copy_of_the_model_so_its_changes_do_not_reach_th
     assert model.training and all(p.grad is None for p in model.parameters())
     model.eval()
     assert subject.model().training
+
+
+class _BlindInEval(_Segmenter):
+    """Ignores its input in eval mode: every image gets the output of a black one."""
+
+    def forward(self, x):
+        return self.conv(x if self.training else torch.zeros_like(x))
+
+
+class _SmallLogits(nn.Module):
+    """A GAP + linear classifier with logits below 0.4 (a random timm resnet18's are about 0.1),
+    whose images leak into each other by 5% of the batch mean. On images of noise alone its logits
+    differ so little between images that the leak stayed inside the comparison's tolerance."""
+
+    def __init__(self, num_classes=4, in_chans=3):
+        super().__init__()
+        self.conv = nn.Conv2d(in_chans, 8, 3, padding=1)
+        self.fc = nn.Linear(8, num_classes)
+        with torch.no_grad():
+            self.fc.weight.mul_(0.3)
+
+    def forward_features(self, x):
+        return self.conv(x).relu()
+
+    def get_classifier(self):
+        return self.fc
+
+    def forward(self, x):
+        y = self.fc(self.forward_features(x).mean((2, 3)))
+        return y + 0.05 * y.mean(0)
+
+
+def test_a_model_blind_in_eval_mode_is_a_skip_saying_the_output_comparisons_verified_nothing():
+    from zoo.testing import SKIP
+
+    blind = _run("input_dependence", _BlindInEval)
+    assert blind.status == SKIP and blind.message.startswith("NOTHING VERIFIED by the output comparisons"), blind
+    assert "eval_determinism" in blind.message
+    seeing = _run("input_dependence", _Segmenter)
+    assert seeing.status == PASS and "outputs differ by up to" in seeing.message, seeing.message
+
+
+def test_a_five_percent_batch_leak_in_small_logits_fails_classification_output():
+    torch.manual_seed(0)
+    result = _run("classification_output", _SmallLogits, task="classification")
+    _assert_fails(result, "differs from its output alone")

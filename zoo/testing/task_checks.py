@@ -5,7 +5,7 @@ from __future__ import annotations
 from zoo.testing.checks import MODEL, broken, check
 from zoo.testing.results import CheckSkipped
 from zoo.testing.tasks import CLASSIFICATION, INSTANCE, INSTANCE_SIZES, SEMANTIC, instance_targets, output_problem
-from zoo.testing.tensors import describe, images
+from zoo.testing.tensors import describe, distinct_images, images
 
 CLASSIFICATION_SIZES = ((32, 32), (40, 56))
 CLASSIFICATION_BATCHES = (1, 3)
@@ -41,12 +41,17 @@ def _batch_matches_single(model, x, out, what: str) -> None:
             alone = model(x[i:i + 1].clone())
         if not isinstance(alone, torch.Tensor) or alone.shape != out[i:i + 1].shape:
             raise broken(f"{what}: image {i} alone gave {describe(alone)}, expected {describe(out[i:i + 1])}")
-        scale = max(1.0, float(alone.abs().max()))
-        if not torch.allclose(out[i:i + 1], alone, rtol=1e-4, atol=1e-4 * scale):
+        if not torch.allclose(out[i:i + 1], alone, rtol=1e-4, atol=_atol(alone)):
             gap = float((out[i:i + 1] - alone).abs().max())
             raise mismatch(model, x[i:i + 1], f"{what}: image {i}'s output in the batch differs from its output "
                                               f"alone by up to {gap:.3g}; in eval mode images must not influence "
                                               f"each other (batch statistics, or only image 0 computed?)")
+
+
+def _atol(reference) -> float:
+    """The absolute tolerance of comparing outputs with ``reference``: 1e-4 of its largest value
+    (at least 1e-4), for the rounding of batched against one-image kernels."""
+    return 1e-4 * max(1.0, float(reference.abs().max()))
 
 
 def _classification_sizes(subject) -> tuple[tuple[int, int], ...]:
@@ -71,7 +76,7 @@ def check_classification_output(subject):
     sizes = _classification_sizes(subject)
     for n in CLASSIFICATION_BATCHES:
         for h, w in sizes:
-            x = images(n, c, h, w)
+            x = distinct_images(n, c, h, w)
             with torch.no_grad():
                 out = model(x.clone())  # a model writing into x is input_unchanged's to report
             problem = output_problem(CLASSIFICATION, out, f"input {tuple(x.shape)}")
@@ -237,7 +242,7 @@ def check_segmentation_output(subject):
     c = subject.in_chans()
     batches = [1] * len(SEGMENTATION_SIZES) + [SEGMENTATION_BATCH]
     for n, (h, w) in zip(batches, SEGMENTATION_SIZES + SEGMENTATION_SIZES[:1]):
-        x = images(n, c, h, w)
+        x = distinct_images(n, c, h, w)
         try:
             with torch.no_grad():
                 out = model(x.clone())  # a model writing into x is input_unchanged's to report
@@ -256,6 +261,37 @@ def check_segmentation_output(subject):
         if n > 1:
             _batch_matches_single(model, x, out, f"input {tuple(x.shape)}")
     return f"HxW in {SEGMENTATION_SIZES}, N in (1, {SEGMENTATION_BATCH}), K={k}"
+
+
+@check("input_dependence", MODEL,
+       "in eval mode, different images give different outputs, so the checks comparing outputs can tell "
+       "them apart (else a SKIP: nothing was verified by them)", tasks=(CLASSIFICATION, SEMANTIC))
+def check_input_dependence(subject):
+    """The comparisons of outputs (each image in a batch against it alone, eval_determinism, the
+    weights round trip, export) pass on any model whose output is the same for every image: one
+    that ignores its input in eval mode, or a random initialisation whose signal vanishes
+    (torchvision's ``deeplabv3_mobilenet_v3_large``'s does). Such a model is not failed, since the
+    second kind is a valid model; the SKIP says that those checks proved nothing about it."""
+    import torch
+
+    model = subject.model().eval()
+    size = _classification_sizes(subject)[0] if subject.task == CLASSIFICATION else SEGMENTATION_SIZES[0]
+    x = distinct_images(SEGMENTATION_BATCH, subject.in_chans(), *size)
+    with torch.no_grad():
+        out = model(x.clone())
+    if output_problem(subject.task, out, f"input {tuple(x.shape)}") or tuple(out.shape[:1]) != (len(x),) \
+            or not torch.isfinite(out).all():
+        raise CheckSkipped(f"the output is not one finite row per image ({describe(out)}); the output check says why")
+    spread = max(float((out[i] - out[0]).abs().max()) for i in range(1, len(x)))
+    tolerance = _atol(out)
+    if spread <= tolerance:
+        raise CheckSkipped(
+            f"NOTHING VERIFIED by the output comparisons: {len(x)} images of different brightness gave outputs within "
+            f"{spread:.3g} of each other, inside the {tolerance:.3g} those comparisons tolerate, so they cannot tell "
+            "images apart (batch against alone, eval_determinism, safetensors_roundtrip, export). A model that "
+            "ignores its input in eval mode does this, and so does a random initialisation whose signal vanishes "
+            "on the way (torchvision's deeplabv3_mobilenet_v3_large's): look at its outputs with trained weights")
+    return f"{len(x)} images at {size[0]}x{size[1]}: outputs differ by up to {spread:.3g} (tolerance {tolerance:.3g})"
 
 
 def _odd_size_hint(model, n: int, c: int, h: int, w: int) -> str:

@@ -13,6 +13,18 @@ def images(n: int, c: int, h: int, w: int, seed: int = 0):
     return torch.rand(n, c, h, w, generator=g)
 
 
+def distinct_images(n: int, c: int, h: int, w: int, seed: int = 0):
+    """:func:`images`, image i lifted towards 1 (its values in [i / 2n, 1]): images of noise alone
+    look alike to a model that pools them (a random classifier's logits differed by 1e-4, the
+    tolerance of comparing them), so a batch whose images differ in brightness is what an output
+    comparison needs to tell them apart. Image 0 is :func:`images`' own."""
+    import torch
+
+    x = images(n, c, h, w, seed)
+    lift = torch.arange(n, dtype=x.dtype).view(n, 1, 1, 1) / (2 * n)
+    return x * (1 - lift) + lift
+
+
 def difference(a: Any, b: Any, path: str = "output") -> str | None:
     """None when ``a`` and ``b`` are bit-identical, NaN matching NaN (tensors, lists, tuples, dicts of them);
     otherwise where and how they differ."""
