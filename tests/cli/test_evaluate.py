@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
+
+import pytest
 
 from zoo.cli import main
 
@@ -132,3 +135,29 @@ def test_evaluate_with_a_size_measures_that_many_images_of_the_split():
     expected = evaluate_model(model, "classification", get_dataset("digits", "val", size=10, **kwargs))
     assert evaluate("cnn_cam.digits", split="val", size=10) == expected
     assert expected["accuracy"] * 10 == round(expected["accuracy"] * 10)  # ten images: a multiple of 0.1
+
+
+def test_a_plugin_authors_card_is_found_in_their_projects_hubcards(tmp_path, monkeypatch):
+    """As the conformance suite finds it: the zoo's own hubcards/ of a source checkout came first and
+    was the only folder looked in, so `zoo evaluate` from the author's package found no card."""
+    import zoo
+    from zoo.card_models import CardError, card_dir_for
+    from zoo.registry import get_registry
+
+    class Plugin:
+        @zoo.hookimpl
+        def zoo_architectures(self):
+            return [zoo.ArchitectureSpec("authors_net", "classification", lambda **kw: None,
+                                         pretrained={"mine": zoo.PretrainedCfg("someone/authors_net.mine")})]
+
+    get_registry().register(Plugin(), name="authors")
+    monkeypatch.delenv("ZOO_HUBCARDS_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "hubcards").mkdir()
+    with pytest.raises(CardError, match=re.escape(f"no hub-card folder {HUBCARDS / 'authors_net.mine'} or "
+                                                  f"{tmp_path / 'hubcards' / 'authors_net.mine'};")):
+        card_dir_for("authors_net.mine")
+    (tmp_path / "hubcards" / "authors_net.mine").mkdir()
+    assert card_dir_for("authors_net.mine").resolve() == tmp_path / "hubcards" / "authors_net.mine"
+    assert card_dir_for("cnn_cam.digits") == HUBCARDS / "cnn_cam.digits"  # the zoo's own still come first

@@ -19,7 +19,7 @@ def register(subparsers) -> None:
                                 "folder")
     p.add_argument("--hubcards", default=None,
                    help="folder of hub cards (default: $ZOO_HUBCARDS_DIR, else the source tree's hubcards/, "
-                        "else ./hubcards)")
+                        "else ./hubcards; then your project's hubcards/)")
     p.add_argument("--split", default="test", choices=("train", "val", "test"))
     source = p.add_mutually_exclusive_group()
     source.add_argument("--weights", help="a .safetensors file to evaluate instead of the card's")
