@@ -10,6 +10,7 @@ index fits the model's classes, and a list the batch, is the explainer's to chec
 from __future__ import annotations
 
 import operator
+from collections.abc import Sequence
 from typing import Any
 
 from zoo.errors import TargetError
@@ -22,7 +23,7 @@ def contract_target(target: Any) -> int | list[int] | None:
         return None
     if is_array(target):
         target = array_values(target)
-    if isinstance(target, (list, tuple)):
+    if is_sequence(target):
         return [class_index(t) for t in target]
     if isinstance(target, (str, bytes)) or not (isinstance(target, float) or hasattr(target, "__index__")):
         raise TargetError(f"target must be a class index, a list of indices or None, got {target!r}")
@@ -43,6 +44,11 @@ def class_index(given: Any) -> int:
     if index < 0:
         raise TargetError(f"target {given!r} is not a non-negative index (classes count from 0)")
     return index
+
+
+def is_sequence(target: Any) -> bool:
+    """A list, a tuple or another sequence of per-image targets (a string is not one)."""
+    return isinstance(target, Sequence) and not isinstance(target, (str, bytes))
 
 
 def is_array(target: Any) -> bool:

@@ -41,7 +41,7 @@ def calls():
 @pytest.mark.parametrize("given, expected", [
     (None, None), (2, 2), (np.int64(2), 2), (2.0, 2), (torch.tensor(2), 2), (np.array(2.0), 2),
     (np.array([0, 3]), [0, 3]), (torch.tensor([1.0, 2.0]), [1, 2]), ((1, 2), [1, 2]),
-    ([np.int64(1), 2.0], [1, 2]), ([torch.tensor(3), np.uint8(0)], [3, 0]),
+    ([np.int64(1), 2.0], [1, 2]), ([torch.tensor(3), np.uint8(0)], [3, 0]), (range(2), [0, 1]),
 ])
 def test_the_target_arrives_as_none_an_int_or_a_list_of_ints(calls, given, expected):
     zoo.explain(Conv(), torch.rand(2, 3, 8, 8), "recording", target=given)

@@ -25,7 +25,7 @@ from typing import Any, Callable, Sequence
 import torch
 
 from zoo.errors import TargetError
-from zoo.targets import contract_target, is_array
+from zoo.targets import contract_target, is_array, is_sequence
 
 ScoreFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -215,7 +215,7 @@ def check_finite_output(output: torch.Tensor) -> None:
 def _indices(target: object, n: int, k: int | None, device) -> torch.Tensor:
     """(N,) class indices from a target that is not None; each in [0, k) (or >= 0 when k is None)."""
     given = target
-    if isinstance(target, (list, tuple)) or is_array(target) and target.ndim == 1:
+    if is_sequence(target) or is_array(target) and target.ndim == 1:
         if len(target) != n:
             raise TargetError(f"got {len(target)} targets for a batch of {n} images; pass one class "
                               "index per image, a single index for all, or None for the predicted class")
@@ -223,7 +223,7 @@ def _indices(target: object, n: int, k: int | None, device) -> torch.Tensor:
     classes = target if isinstance(target, list) else [target] * n
     for c in classes:
         if k is not None and c >= k:
-            shown = c if isinstance(given, list) or is_array(given) else given
+            shown = c if is_sequence(given) or is_array(given) else given
             raise TargetError(f"target {shown!r} is not a class index in [0, {k}) for this model's {k} classes")
     return torch.tensor(classes, dtype=torch.long, device=device)
 
