@@ -34,8 +34,9 @@ def check_image_batch(x: Any, *, in_chans: int, min_size: int = 1, owner: str = 
 
 def check_finite_images(x: Any, owner: str) -> None:
     """Raise :class:`InputError` naming the images of the (N, ...) batch ``x`` that hold NaN or Inf
-    values (or for a batch on the meta device, which holds none). Models take them; an explanation of one means nothing (the outputs are NaN, and each
-    method fails its own way: saliency a plausible map, Grad-CAM zeros, integrated gradients NaN)."""
+    values (or for a batch on the meta device, which holds none). Models take them; an explanation
+    of one means nothing (the outputs are NaN, and each method fails its own way: saliency a
+    plausible map, Grad-CAM zeros, integrated gradients NaN)."""
     import torch
 
     if x.device.type == "meta":

@@ -276,9 +276,12 @@ def check_input_dependence(subject):
 
     model = subject.model().eval()
     size = _classification_sizes(subject)[0] if subject.task == CLASSIFICATION else SEGMENTATION_SIZES[0]
-    x = distinct_images(SEGMENTATION_BATCH, subject.in_chans(), *size)
-    with torch.no_grad():
-        out = model(x.clone())
+    x = distinct_images(3, subject.in_chans(), *size)
+    try:
+        with torch.no_grad():
+            out = model(x.clone())
+    except Exception as exc:  # noqa: BLE001 - the output check fails it, with the hints
+        raise CheckSkipped(f"input {tuple(x.shape)} raised {type(exc).__name__}; the output check says why") from exc
     if output_problem(subject.task, out, f"input {tuple(x.shape)}") or tuple(out.shape[:1]) != (len(x),) \
             or not torch.isfinite(out).all():
         raise CheckSkipped(f"the output is not one finite row per image ({describe(out)}); the output check says why")
