@@ -229,6 +229,9 @@ def test_explain_target_layer_is_taken_as_written(sample_plugin, image, tmp_path
     """nn.Sequential's layers are named 0, 1, ...: -O target_layer=0 is the layer '0', not the int 0."""
     assert main(["explain", "sample_segmenter", str(image), "-O", "target_layer=0", "-o", str(tmp_path / "m.png")]) == 0
     assert (tmp_path / "m.png").is_file()
+    # none, as `zoo info` shows the default (target_layer=None), is the default: not a layer named 'None'
+    assert main(["explain", "sample_segmenter", str(image), "-O", "target_layer=None", "-o", str(tmp_path / "n.png")]) == 0
+    assert (tmp_path / "n.png").is_file()
 
 
 def test_check_list_checks_names_each_checks_tasks(capsys):

@@ -147,7 +147,7 @@ def _option(text: str):
     if not sep or not key:
         raise UsageError(f"--option takes KEY=VALUE, got {text!r}")
     if key == "target_layer":  # a dotted name as written: nn.Sequential's layers are named 0, 1, ...
-        return key, value
+        return key, None if value.lower() == "none" else value  # none: the default, as `zoo info` shows it
     if value.lower() in SPELLED_CONSTANTS:  # relu=false was the string "false": truthy, the default
         return key, SPELLED_CONSTANTS[value.lower()]
     try:
