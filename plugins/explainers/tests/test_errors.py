@@ -75,6 +75,19 @@ def test_a_baseline_and_a_noise_level_may_be_tensors(gap_model, images):
     torch.testing.assert_close(tensor, number)
 
 
+def test_sigma_none_beside_stdev_is_sigma_not_given(gap_model, images):
+    """`-O sigma=None -O stdev=0.1` was refused as two noise levels."""
+    torch.manual_seed(0)
+    expected = zoo.explain(gap_model, images, "smoothgrad", target=0, n_samples=4, stdev=0.1)
+    torch.manual_seed(0)
+    got = zoo.explain(gap_model, images, "smoothgrad", target=0, n_samples=4, sigma=None, stdev=0.1)
+    torch.testing.assert_close(got, expected)
+    torch.manual_seed(0)
+    default = zoo.explain(gap_model, images, "smoothgrad", target=0, n_samples=4)
+    torch.manual_seed(0)
+    torch.testing.assert_close(zoo.explain(gap_model, images, "smoothgrad", target=0, n_samples=4, sigma=None), default)
+
+
 @pytest.mark.parametrize("kwargs,message", [
     (dict(mode="sideways"), "mode must be"),
     (dict(steps=0), "steps must be"),

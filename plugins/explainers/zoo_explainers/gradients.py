@@ -127,6 +127,7 @@ class SmoothGrad(Saliency):
             so does a constant image (its range is 0): use ``stdev`` there.
         stdev: an absolute standard deviation instead of ``sigma`` (captum's ``stdevs``); with
             another ``sigma`` than the default it is an ``OptionError`` (one would be ignored).
+            ``sigma=None`` counts as not given.
         seed: seeds the noise; None draws the seed from torch's global generator, so
             ``torch.manual_seed`` makes calls repeatable. Every image of a call gets the same
             noise pattern (scaled to its range), so a batch gives what one-by-one calls give.
@@ -137,15 +138,15 @@ class SmoothGrad(Saliency):
 
     name = "smoothgrad"
 
-    def __init__(self, model: nn.Module, *, n_samples: int = 32, sigma: float = DEFAULT_SIGMA,
+    def __init__(self, model: nn.Module, *, n_samples: int = 32, sigma: float | None = DEFAULT_SIGMA,
                  stdev: float | None = None, seed: int | None = None, chunk_size: int | str | None = "auto",
                  normalize: bool = False, score_fn: ScoreFn | None = None) -> None:
         super().__init__(model, normalize=normalize, score_fn=score_fn)
         n_samples = check_count("n_samples", n_samples)
-        if stdev is not None and sigma != DEFAULT_SIGMA:  # one would be ignored without a word
+        if stdev is not None and sigma is not None and sigma != DEFAULT_SIGMA:  # one would be ignored without a word
             raise OptionError(f"smoothgrad takes one noise level: sigma={sigma!r} (a fraction of each image's range) "
                               f"or stdev={stdev!r} (absolute), not both")
-        sigma = check_number("sigma", sigma)
+        sigma = check_number("sigma", DEFAULT_SIGMA if sigma is None else sigma)
         stdev = None if stdev is None else check_number("stdev", stdev)
         if (stdev if stdev is not None else sigma) < 0:
             raise OptionError("the noise level (sigma / stdev) must be >= 0")
