@@ -136,7 +136,8 @@ def read_header(path: str | Path, *, shown: str | Path | None = None) -> dict[st
                                    "ones, or in several files)")
             raise WeightsError(
                 f"{shown}: not a valid safetensors file: its header claims {n} bytes but the file has "
-                f"{size} bytes in all (truncated, or not safetensors). Delete it and fetch it again.")
+                f"{size} bytes in all (truncated, or not safetensors). Check that the path names the weights "
+                "file; if it is a download, delete it and fetch it again.")
         raw = f.read(n)
     try:
         header = json.loads(raw.decode("utf-8"))

@@ -380,3 +380,15 @@ def test_missing_file(arch, tmp_path):
 def test_read_header_reads_no_tensor_data(good):
     entries = read_header(good)
     assert entries["stem.weight"].shape == (8, 3, 3, 3) and entries["stem.weight"].dtype == "F32"
+
+
+def test_a_file_that_is_no_weights_file_says_to_check_the_path_before_fetching_again(tmp_path):
+    """`zoo predict ... --weights image.png` was told to delete its own image and fetch it again."""
+    import numpy as np
+    from PIL import Image
+
+    path = tmp_path / "rgb.png"
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(path)
+    with pytest.raises(WeightsError, match=r"not safetensors\)\. Check that the path names the weights file; if it "
+                                           r"is a download, delete it and fetch it again\."):
+        read_header(path)
