@@ -20,15 +20,15 @@ def card_dir_for(name: str, hubcards: str | Path | None = None) -> Path:
     ``<hubcards>/<name>`` when that card exists (also a card no plugin registers yet); else the
     registered name resolved through the registry (a bare architecture takes its default tag;
     an unknown name or tag raises ``UnknownModelError``/``UnknownTagError`` with suggestions).
-    Without ``hubcards``, the card is looked for in :func:`zoo.card_folders.default_hubcards_dir`,
-    then in the project's own ``hubcards/`` (:func:`zoo.card_folders.project_hubcards`), where the
-    conformance suite finds a plugin author's cards."""
-    from zoo.card_folders import default_hubcards_dir, missing_hubcards_message, project_hubcards
+    Without ``hubcards``, the card is looked for where the conformance suite looks
+    (:func:`zoo.card_folders.hubcards_roots`: ``$ZOO_HUBCARDS_DIR`` or the source tree's, then the
+    project's own ``hubcards/``), else in :func:`zoo.card_folders.default_hubcards_dir`."""
+    from zoo.card_folders import default_hubcards_dir, hubcards_roots, missing_hubcards_message
     from zoo.registry import get_registry
 
     if Path(name).is_dir():
         return Path(name)
-    roots = [Path(hubcards)] if hubcards is not None else _unique([default_hubcards_dir(), project_hubcards()])
+    roots = [Path(hubcards)] if hubcards is not None else hubcards_roots() or [default_hubcards_dir()]
     for root in roots:
         if (root / name / "config.json").is_file():
             return root / name
@@ -41,15 +41,6 @@ def card_dir_for(name: str, hubcards: str | Path | None = None) -> Path:
     looked = " or ".join(str(root / f"{spec.name}.{tag}") for root in roots)
     raise CardError(f"{spec.name}.{tag} is registered but has no hub-card folder {looked}; pass --hubcards DIR "
                     "(the folder holding its card) or the card folder itself")
-
-
-def _unique(folders: list[Path | None]) -> list[Path]:
-    """The folders that are not None, each once (by its resolved path)."""
-    found: dict[Path, Path] = {}
-    for folder in folders:
-        if folder is not None:
-            found.setdefault(folder.resolve(), folder)
-    return list(found.values())
 
 
 #: what every card's config.json holds from the start (``zoo train`` writes it, and ``metrics`` once measured)
