@@ -25,7 +25,7 @@ def contract_target(target: Any) -> int | list[int] | None:
         target = array_values(target)
     if is_sequence(target):
         return [class_index(t) for t in target]
-    if isinstance(target, (str, bytes)) or not (isinstance(target, float) or hasattr(target, "__index__")):
+    if not (isinstance(target, float) or hasattr(target, "__index__")):  # a string, a dict, an object
         raise TargetError(f"target must be a class index, a list of indices or None, got {target!r}")
     return class_index(target)
 
